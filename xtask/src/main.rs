@@ -1,0 +1,146 @@
+//! `cargo xtask`: the project's task runner (set-up, code generation, tests).
+//!
+//! Why a Rust program rather than shell scripts: it runs wherever the Rust
+//! toolchain runs, its logic (package checks, command lines, directory diffs)
+//! has unit tests, and `cargo xtask ...` is the one entry point for
+//! developers and CI alike. It links no system library (only pure-Rust crates),
+//! so it builds on a fresh Debian 12 *before* `cargo xtask setup` has installed
+//! anything.
+//!
+//! Each module does one job: [`setup`] (Debian packages), [`flatc_install`]
+//! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
+//! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
+//! the tests run), [`timing`] (step durations), [`process`] (running
+//! programs) and [`tempdir`] (scratch directories).
+
+mod flatc_gen;
+mod flatc_install;
+mod process;
+mod setup;
+mod tempdir;
+mod test;
+mod test_count;
+mod timing;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+/// Command line of `cargo xtask`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Project tasks for vhost-device-media. Relative paths are taken from the workspace root."
+)]
+struct Cli {
+    /// The task to run.
+    #[command(subcommand)]
+    task: Task,
+}
+
+/// The tasks.
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install the Debian packages the project needs (as root; otherwise print
+    /// the apt command) and flatc 25.12 in a cache directory outside the repository.
+    Setup,
+    /// Regenerate the committed FlatBuffers Rust code from the schemas.
+    FlatcRegen(FlatcArgs),
+    /// Check that regenerating the FlatBuffers Rust code changes nothing.
+    FlatcCheck(FlatcArgs),
+    /// The project's test command: setup, flatc check, fmt, clippy, tests; timed.
+    Test,
+}
+
+/// Where the FlatBuffers schemas and the generated code live.
+#[derive(Debug, Args)]
+struct FlatcArgs {
+    /// Directory of the `*.fbs` schemas.
+    #[arg(long, default_value = flatc_gen::SCHEMA_DIR)]
+    schema_dir: PathBuf,
+    /// Directory of the committed `*_generated.rs` files.
+    #[arg(long, default_value = flatc_gen::GENERATED_DIR)]
+    out_dir: PathBuf,
+    /// flatc to use instead of the one `setup` installs (must be 25.12.19).
+    #[arg(long)]
+    flatc: Option<PathBuf>,
+}
+
+impl FlatcArgs {
+    /// The flatc given on the command line, or the installed one.
+    fn flatc(&self) -> Result<PathBuf> {
+        match &self.flatc {
+            Some(path) => Ok(path.clone()),
+            None => flatc_install::ensure(),
+        }
+    }
+
+    /// The directories as [`flatc_gen::Dirs`].
+    fn dirs(&self) -> flatc_gen::Dirs {
+        flatc_gen::Dirs {
+            schema_dir: self.schema_dir.clone(),
+            out_dir: self.out_dir.clone(),
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the xtask crate lives in a subdirectory of the workspace")
+}
+
+/// Runs one task from the workspace root.
+fn run(cli: Cli) -> Result<()> {
+    let root = workspace_root();
+    std::env::set_current_dir(root)
+        .with_context(|| format!("cannot enter the workspace root {}", root.display()))?;
+    match cli.task {
+        Task::Setup => setup::run().map(|_flatc| ()),
+        Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
+        Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
+        Task::Test => test::run(),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flatc_paths_default_to_the_repository_layout() {
+        let cli = Cli::try_parse_from(["xtask", "flatc-check"]).unwrap();
+        let Task::FlatcCheck(args) = cli.task else {
+            panic!("parsed {:?}", cli.task)
+        };
+        assert_eq!(args.schema_dir, Path::new("spec/schema"));
+        assert_eq!(args.out_dir, Path::new("spec/proto/src/wire/generated"));
+        assert!(args.flatc.is_none());
+    }
+
+    #[test]
+    fn workspace_root_holds_the_workspace_manifest() {
+        assert!(workspace_root().join("Cargo.toml").is_file());
+        assert!(workspace_root().join("xtask").is_dir());
+    }
+}

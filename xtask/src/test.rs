@@ -1,0 +1,155 @@
+//! `cargo xtask test`: the project's one test command.
+//!
+//! The README names it and CI runs it (through `.ci/run`) on a fresh Debian
+//! 12, so it first runs `setup`, then every check in order: the FlatBuffers
+//! code check, formatting, clippy, and the tests of every workspace member.
+//! It stops at the first failing step and names it. Every step is timed and
+//! a summary table closes the run: CI has 90 minutes on 2 cores.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+
+use crate::test_count::TestCounts;
+use crate::timing::{Outcome, Timings, format_duration};
+use crate::{flatc_gen, process, setup};
+
+/// The cargo to run: `$CARGO` (set by `cargo run`, so the same toolchain)
+/// or `cargo` from `PATH`.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A cargo invocation from its arguments.
+fn cargo_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.args(args);
+    cmd
+}
+
+/// The cargo argument lists of the cargo steps, with their step names.
+pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 3] {
+    [
+        ("cargo fmt", &["fmt", "--all", "--check"]),
+        (
+            "cargo clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("cargo test", &["test", "--workspace", "--locked"]),
+    ]
+}
+
+/// Runs every step, timed; fails at the first failing step.
+pub(crate) fn run() -> Result<()> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let mut flatc: Option<PathBuf> = None;
+    let mut counts: Option<TestCounts> = None;
+
+    let steps = 2 + cargo_steps().len();
+    let mut step = 0;
+    let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+        step += 1;
+        println!("\n==> [{step}/{steps}] {name}");
+        let start = Instant::now();
+        let result = body();
+        let outcome = if result.is_ok() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed
+        };
+        timings.record(name, start.elapsed(), outcome);
+        result.map_err(|err| err.context(format!("step `{name}` failed")))
+    };
+
+    let result = (|| {
+        timed("setup", &mut || {
+            flatc = Some(setup::run()?);
+            Ok(())
+        })?;
+        timed("flatc check", &mut || {
+            let flatc = flatc
+                .as_deref()
+                .ok_or_else(|| anyhow!("setup did not provide flatc"))?;
+            let dirs = flatc_gen::Dirs {
+                schema_dir: flatc_gen::SCHEMA_DIR.into(),
+                out_dir: flatc_gen::GENERATED_DIR.into(),
+            };
+            flatc_gen::check(flatc, &dirs)
+        })?;
+        for (name, args) in cargo_steps() {
+            if args.first() == Some(&"test") {
+                // Watch the test binaries' output to add up the results.
+                timed(name, &mut || {
+                    let mut seen = TestCounts::default();
+                    let result = process::run_watching_stdout(
+                        &mut cargo_command(args),
+                        &mut std::io::stdout(),
+                        |line| {
+                            seen.add_line(line);
+                        },
+                    );
+                    counts = Some(seen);
+                    result
+                })?;
+            } else {
+                timed(name, &mut || process::run(&mut cargo_command(args)))?;
+            }
+        }
+        Ok(())
+    })();
+
+    println!(
+        "\n==> summary (wall clock {})",
+        format_duration(started.elapsed())
+    );
+    print!("{}", timings.table());
+    match &result {
+        Ok(()) => println!("cargo xtask test: all {steps} steps passed"),
+        Err(err) => println!("cargo xtask test: FAILED: {err:#}"),
+    }
+    // The last line: how many tests ran in all (if `cargo test` ran).
+    if let Some(counts) = counts {
+        println!("{}", counts.summary_line());
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_steps_are_the_documented_commands() {
+        let lines: Vec<String> = cargo_steps()
+            .iter()
+            .map(|(_, args)| args.join(" "))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "fmt --all --check",
+                "clippy --workspace --all-targets --locked -- -D warnings",
+                "test --workspace --locked",
+            ]
+        );
+    }
+
+    #[test]
+    fn cargo_command_uses_the_given_arguments() {
+        let cmd = cargo_command(&["fmt", "--all"]);
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["fmt", "--all"]);
+    }
+}
