@@ -1,0 +1,275 @@
+//! Codec identifiers and the rules for their codec configuration data.
+//!
+//! The device carries compressed media it never decodes, so the only codec
+//! knowledge it needs is what a stream's `codec_data` must look like: enough
+//! to refuse garbage at `STREAM_CREATE` instead of failing later in the
+//! client's decoder (spec, "Codecs and bitstream formats").
+
+use crate::ProtoError;
+
+/// Kind of media a codec carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// Pictures.
+    Video,
+    /// Sound.
+    Audio,
+}
+
+/// Whether a codec needs codec data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodecDataRule {
+    /// The stream is undecodable without it.
+    Required,
+    /// It selects the bitstream format (e.g. avcC vs Annex-B) or adds detail.
+    Optional,
+    /// The codec has none; a non-empty `codec_data` is invalid.
+    Forbidden,
+}
+
+/// A codec (spec, "Codecs and bitstream formats").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Codec {
+    /// H.264 / AVC.
+    H264 = 0x001,
+    /// H.265 / HEVC.
+    H265 = 0x002,
+    /// VP8.
+    Vp8 = 0x003,
+    /// VP9.
+    Vp9 = 0x004,
+    /// AV1.
+    Av1 = 0x005,
+    /// Motion JPEG.
+    Mjpeg = 0x006,
+    /// Theora.
+    Theora = 0x007,
+    /// Opus.
+    Opus = 0x101,
+    /// Vorbis.
+    Vorbis = 0x102,
+    /// AAC (MPEG-4 audio).
+    Aac = 0x103,
+    /// MPEG-1/2 layer III.
+    Mp3 = 0x104,
+    /// FLAC.
+    Flac = 0x105,
+    /// Interleaved signed 16-bit little-endian PCM.
+    PcmS16le = 0x106,
+}
+
+impl Codec {
+    /// Every codec.
+    pub const ALL: [Codec; 13] = [
+        Codec::H264,
+        Codec::H265,
+        Codec::Vp8,
+        Codec::Vp9,
+        Codec::Av1,
+        Codec::Mjpeg,
+        Codec::Theora,
+        Codec::Opus,
+        Codec::Vorbis,
+        Codec::Aac,
+        Codec::Mp3,
+        Codec::Flac,
+        Codec::PcmS16le,
+    ];
+
+    /// Decodes a codec number.
+    pub fn from_u32(value: u32) -> Result<Codec, ProtoError> {
+        Codec::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_u32() == value)
+            .ok_or(ProtoError::UnknownCodec(value))
+    }
+
+    /// The codec number.
+    pub fn as_u32(self) -> u32 {
+        self as u32
+    }
+
+    /// Video or audio.
+    pub fn kind(self) -> MediaKind {
+        if self.as_u32() < 0x100 {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        }
+    }
+
+    /// Whether this is a video codec.
+    pub fn is_video(self) -> bool {
+        self.kind() == MediaKind::Video
+    }
+
+    /// Short lower-case name, as used in logs and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+            Codec::Vp8 => "vp8",
+            Codec::Vp9 => "vp9",
+            Codec::Av1 => "av1",
+            Codec::Mjpeg => "mjpeg",
+            Codec::Theora => "theora",
+            Codec::Opus => "opus",
+            Codec::Vorbis => "vorbis",
+            Codec::Aac => "aac",
+            Codec::Mp3 => "mp3",
+            Codec::Flac => "flac",
+            Codec::PcmS16le => "pcm-s16le",
+        }
+    }
+
+    /// Whether this codec needs, accepts or forbids codec data.
+    pub fn codec_data_rule(self) -> CodecDataRule {
+        match self {
+            Codec::Vorbis | Codec::Theora | Codec::Flac => CodecDataRule::Required,
+            Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Opus | Codec::Aac => {
+                CodecDataRule::Optional
+            }
+            Codec::Vp8 | Codec::Vp9 | Codec::Mjpeg | Codec::Mp3 | Codec::PcmS16le => {
+                CodecDataRule::Forbidden
+            }
+        }
+    }
+
+    /// Checks `data` against this codec's rule and the structural minimum of
+    /// its format (spec table "Codec data"). `channels` is the stream's
+    /// channel count (Opus needs a header above two channels).
+    pub fn check_codec_data(self, data: &[u8], channels: u32) -> Result<(), ProtoError> {
+        let bad = |reason| ProtoError::BadCodecData {
+            codec: self.name(),
+            reason,
+        };
+        match (self.codec_data_rule(), data.is_empty()) {
+            (CodecDataRule::Required, true) => return Err(bad("required but empty")),
+            (CodecDataRule::Forbidden, false) => return Err(bad("this codec takes none")),
+            (_, true) => {
+                if self == Codec::Opus && channels > 2 {
+                    return Err(bad("OpusHead is required above two channels"));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        match self {
+            // AVCDecoderConfigurationRecord: version 1, at least 7 bytes.
+            Codec::H264 if data.len() < 7 || data[0] != 1 => {
+                Err(bad("not an avcC record (version 1, >= 7 bytes)"))
+            }
+            // HEVCDecoderConfigurationRecord: version 1, at least 23 bytes.
+            Codec::H265 if data.len() < 23 || data[0] != 1 => {
+                Err(bad("not an hvcC record (version 1, >= 23 bytes)"))
+            }
+            // AV1CodecConfigurationRecord: marker 1 + version 1 = 0x81.
+            Codec::Av1 if data.len() < 4 || data[0] != 0x81 => {
+                Err(bad("not an av1C record (first byte 0x81, >= 4 bytes)"))
+            }
+            Codec::Opus if data.len() < 19 || &data[..8] != b"OpusHead" => {
+                Err(bad("not an OpusHead (magic, >= 19 bytes)"))
+            }
+            Codec::Aac if data.len() < 2 => Err(bad("AudioSpecificConfig needs >= 2 bytes")),
+            Codec::Flac if data.len() < 42 || &data[..4] != b"fLaC" => {
+                Err(bad("not fLaC + STREAMINFO (>= 42 bytes)"))
+            }
+            Codec::Vorbis | Codec::Theora => check_xiph_lacing(data).map_err(bad),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks that `data` is three packets in Xiph lacing (as in Matroska's
+/// CodecPrivate for Vorbis and Theora): a count byte of 2, two laced sizes,
+/// and a third packet that takes the rest and is not empty.
+fn check_xiph_lacing(data: &[u8]) -> Result<(), &'static str> {
+    if data.first() != Some(&2) {
+        return Err("Xiph lacing must hold exactly three header packets");
+    }
+    let mut pos = 1usize;
+    let mut total = 0usize;
+    for _ in 0..2 {
+        let mut size = 0usize;
+        loop {
+            let byte = *data.get(pos).ok_or("truncated lacing")?;
+            pos += 1;
+            size += usize::from(byte);
+            if byte != 255 {
+                break;
+            }
+        }
+        total += size;
+    }
+    match data.len().checked_sub(pos + total) {
+        Some(rest) if rest > 0 => Ok(()),
+        _ => Err("laced sizes exceed the data"),
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip() {
+        for codec in Codec::ALL {
+            assert_eq!(Codec::from_u32(codec.as_u32()), Ok(codec));
+        }
+        assert_eq!(Codec::from_u32(0), Err(ProtoError::UnknownCodec(0)));
+        assert_eq!(Codec::from_u32(0x107), Err(ProtoError::UnknownCodec(0x107)));
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(Codec::Vp9.kind(), MediaKind::Video);
+        assert_eq!(Codec::Opus.kind(), MediaKind::Audio);
+    }
+
+    #[test]
+    fn codec_data_rules() {
+        assert!(Codec::Vp8.check_codec_data(&[], 0).is_ok());
+        assert!(Codec::Vp8.check_codec_data(&[1], 0).is_err());
+        assert!(Codec::Vorbis.check_codec_data(&[], 2).is_err());
+        assert!(Codec::Opus.check_codec_data(&[], 2).is_ok());
+        assert!(Codec::Opus.check_codec_data(&[], 6).is_err());
+        let mut head = b"OpusHead".to_vec();
+        head.resize(19, 0);
+        assert!(Codec::Opus.check_codec_data(&head, 6).is_ok());
+        assert!(
+            Codec::H264
+                .check_codec_data(&[1, 0x64, 0, 0x1f, 0xff, 0xe1, 0], 0)
+                .is_ok()
+        );
+        assert!(
+            Codec::H264
+                .check_codec_data(&[0, 0, 0, 1, 0x67, 0, 0], 0)
+                .is_err()
+        );
+        assert!(Codec::Av1.check_codec_data(&[0x81, 0, 0, 0], 0).is_ok());
+    }
+
+    #[test]
+    fn xiph_lacing() {
+        // Packet sizes 30 and 300 (255 + 45), then a 10-byte third packet.
+        let mut data = vec![2, 30, 255, 45];
+        data.resize(4 + 30 + 300 + 10, 0);
+        assert!(Codec::Vorbis.check_codec_data(&data, 2).is_ok());
+        data.truncate(4 + 30 + 300);
+        assert!(Codec::Vorbis.check_codec_data(&data, 2).is_err());
+        assert!(Codec::Theora.check_codec_data(&[2, 255], 0).is_err());
+        assert!(
+            Codec::Theora
+                .check_codec_data(&[3, 1, 1, 1, 1, 1], 0)
+                .is_err()
+        );
+    }
+}
