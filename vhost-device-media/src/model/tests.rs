@@ -1,0 +1,442 @@
+//! State-machine tests of the device model, driven directly (no vhost).
+
+use super::*;
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::control::{Geometry, Rect};
+use mediaredir_proto::data::{FLAG_EOS, FLAG_KEYFRAME};
+
+const GEN: u32 = 77;
+
+fn client_caps() -> wire::Capabilities {
+    let cap = |codec| wire::CodecCap {
+        codec,
+        flags: wire::CodecFlags::DECODE,
+        max_width: 1920,
+        max_height: 1080,
+    };
+    wire::Capabilities {
+        codecs: vec![cap(Codec::H264), cap(Codec::Opus), cap(Codec::Vp9)],
+        sources: vec![],
+        features: wire::ClientFeatures::OVERLAY,
+    }
+}
+
+fn model() -> DeviceModel {
+    let mut m = DeviceModel::new(
+        GEN,
+        Limits {
+            max_streams: 3,
+            max_presentations: 2,
+            ..Limits::default()
+        },
+    );
+    m.client_connected(client_caps());
+    while m.events.pop().is_some() {}
+    m
+}
+
+fn req(m: &mut DeviceModel, target: u32, request: Request) -> Reply {
+    m.handle(
+        ControlRequest {
+            generation: GEN,
+            target,
+            request,
+        },
+        Instant::now(),
+    )
+    .0
+}
+
+fn video(txq: u32) -> StreamFormat {
+    StreamFormat {
+        codec: Codec::H264,
+        direction: Direction::Playback,
+        txq,
+        source_id: 0,
+        width: 1280,
+        height: 720,
+        fps_num: 30,
+        fps_den: 1,
+        sample_rate: 0,
+        channels: 0,
+        bitrate: 0,
+        codec_data: vec![],
+    }
+}
+
+fn audio(txq: u32) -> StreamFormat {
+    StreamFormat {
+        codec: Codec::Opus,
+        direction: Direction::Playback,
+        txq,
+        source_id: 0,
+        width: 0,
+        height: 0,
+        fps_num: 0,
+        fps_den: 0,
+        sample_rate: 48000,
+        channels: 2,
+        bitrate: 0,
+        codec_data: vec![],
+    }
+}
+
+fn data(stream: u32, flags: u32) -> DataHeader {
+    DataHeader {
+        stream_id: stream,
+        generation: GEN,
+        flags,
+        payload_len: 100,
+        pts: Some(0),
+        dts: None,
+        duration: Some(1_000_000),
+    }
+}
+
+fn setup() -> (DeviceModel, u32, u32, u32) {
+    let mut m = model();
+    let p = req(&mut m, 0, Request::PresCreate { live: false });
+    assert_eq!(p.status, Status::Ok);
+    let v = req(&mut m, p.id, Request::StreamCreate(video(0)));
+    let a = req(&mut m, p.id, Request::StreamCreate(audio(1)));
+    assert_eq!((v.status, a.status), (Status::Ok, Status::Ok));
+    (m, p.id, v.id, a.id)
+}
+
+#[test]
+fn stale_generation_is_refused_first() {
+    let mut m = model();
+    let (reply, actions) = m.handle(
+        ControlRequest {
+            generation: GEN + 1,
+            target: 0,
+            request: Request::GetCaps,
+        },
+        Instant::now(),
+    );
+    assert_eq!(reply.status, Status::Stale);
+    assert!(actions.is_empty());
+    let mut h = data(1, FLAG_KEYFRAME);
+    h.generation = 1;
+    assert_eq!(m.admit(&h, 0).unwrap_err(), Status::Stale);
+}
+
+#[test]
+fn caps_reflect_the_connected_client() {
+    let mut m = model();
+    match req(&mut m, 0, Request::GetCaps).body {
+        ResponseBody::Caps(c) => {
+            assert!(c.client_connected);
+            assert_eq!(c.codecs.len(), 3);
+        }
+        other => panic!("{other:?}"),
+    }
+    m.client_disconnected();
+    match req(&mut m, 0, Request::GetCaps).body {
+        ResponseBody::Caps(c) => assert!(!c.client_connected && c.codecs.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn check_format_follows_client_codecs_and_sizes() {
+    let mut m = model();
+    assert_eq!(
+        req(&mut m, 0, Request::CheckFormat(video(0))).status,
+        Status::Ok
+    );
+    let big = StreamFormat {
+        width: 3840,
+        height: 2160,
+        ..video(0)
+    };
+    assert_eq!(
+        req(&mut m, 0, Request::CheckFormat(big)).status,
+        Status::Unsupported
+    );
+    let av1 = StreamFormat {
+        codec: Codec::Av1,
+        ..video(0)
+    };
+    assert_eq!(
+        req(&mut m, 0, Request::CheckFormat(av1)).status,
+        Status::Unsupported
+    );
+    m.client_disconnected();
+    assert_eq!(
+        req(&mut m, 0, Request::CheckFormat(video(0))).status,
+        Status::NoClient
+    );
+}
+
+#[test]
+fn presentation_state_machine() {
+    let (mut m, p, _, _) = setup();
+    assert_eq!(req(&mut m, p, Request::PresPause).status, Status::Ok);
+    assert_eq!(m.presentation(p).unwrap().state, PresentationState::Paused);
+    assert_eq!(req(&mut m, p, Request::PresPlay).status, Status::Ok);
+    assert_eq!(
+        req(&mut m, p, Request::PresPlay).status,
+        Status::Ok,
+        "PLAY is idempotent"
+    );
+    assert_eq!(
+        req(&mut m, p, Request::StreamCreate(audio(2))).status,
+        Status::BadState
+    );
+    assert_eq!(
+        req(&mut m, p, Request::PresFlush { position_ns: 5 }).status,
+        Status::Ok
+    );
+    assert_eq!(
+        req(&mut m, p, Request::PresSetRate { rate_q16: 131072 }).status,
+        Status::Ok
+    );
+    let geometry = Geometry {
+        display_id: 0,
+        visible: true,
+        z: 1,
+        dest: Rect {
+            x: 10,
+            y: 10,
+            width: 320,
+            height: 180,
+        },
+        source: Rect::default(),
+        clip: vec![],
+    };
+    assert_eq!(
+        req(&mut m, p, Request::PresSetGeometry(geometry)).status,
+        Status::Ok
+    );
+    assert_eq!(
+        req(&mut m, p, Request::PresQueryPosition).status,
+        Status::Ok
+    );
+    assert_eq!(req(&mut m, p, Request::PresDestroy).status, Status::Ok);
+    assert_eq!(req(&mut m, p, Request::PresPlay).status, Status::NoEntity);
+    assert_eq!(m.stream_count(), 0);
+}
+
+#[test]
+fn stream_create_rules() {
+    let (mut m, p, v, _) = setup();
+    let q = req(&mut m, 0, Request::PresCreate { live: false }).id;
+    assert_eq!(
+        req(&mut m, q, Request::StreamCreate(video(9))).status,
+        Status::Invalid,
+        "no such txq"
+    );
+    assert_eq!(
+        req(&mut m, 999, Request::StreamCreate(video(0))).status,
+        Status::NoEntity
+    );
+    let av1 = StreamFormat {
+        codec: Codec::Av1,
+        ..video(0)
+    };
+    assert_eq!(
+        req(&mut m, q, Request::StreamCreate(av1)).status,
+        Status::Unsupported
+    );
+    assert_eq!(
+        req(&mut m, q, Request::StreamCreate(video(0))).status,
+        Status::Ok
+    );
+    assert_eq!(
+        req(&mut m, q, Request::StreamCreate(audio(1))).status,
+        Status::Limit
+    );
+    assert_eq!(
+        req(&mut m, 0, Request::PresCreate { live: false }).status,
+        Status::Limit
+    );
+    assert_eq!(req(&mut m, v, Request::StreamDestroy).status, Status::Ok);
+    assert_eq!(
+        req(&mut m, p, Request::StreamCreate(video(1))).status,
+        Status::Invalid,
+        "txq 1 taken by audio"
+    );
+    assert_eq!(
+        req(&mut m, p, Request::StreamCreate(video(0))).status,
+        Status::Ok
+    );
+}
+
+#[test]
+fn volume_only_on_audio() {
+    let (mut m, _, v, a) = setup();
+    let vol = Request::StreamSetVolume {
+        volume_q16: 100,
+        mute: true,
+    };
+    assert_eq!(req(&mut m, a, vol.clone()).status, Status::Ok);
+    assert_eq!(req(&mut m, v, vol).status, Status::Invalid);
+    assert!(m.stream(a).unwrap().mute);
+}
+
+#[test]
+fn data_admission_and_stream_states() {
+    let (mut m, p, v, a) = setup();
+    assert!(matches!(m.admit(&data(v, FLAG_KEYFRAME), 0), Ok(Admit::Go(ad)) if ad.sample.seq == 1));
+    assert_eq!(
+        m.admit(&data(v, 0), 1).unwrap_err(),
+        Status::Invalid,
+        "wrong txq"
+    );
+    assert_eq!(m.admit(&data(999, 0), 0).unwrap_err(), Status::NoEntity);
+    assert!(matches!(m.admit(&data(a, FLAG_EOS), 1), Ok(Admit::Go(_))));
+    assert_eq!(
+        m.admit(&data(a, 0), 1).unwrap_err(),
+        Status::BadState,
+        "after EOS"
+    );
+    let actions = m.client_message(&wire::Message::EndOfStream { stream: a }, Instant::now());
+    assert!(actions.is_empty());
+    assert_eq!(m.stream(a).unwrap().state, StreamState::Ended);
+    assert_eq!(m.events.pop(), Some(Event::Eos { stream: a }));
+    req(&mut m, p, Request::PresFlush { position_ns: 0 });
+    assert_eq!(
+        m.stream(a).unwrap().state,
+        StreamState::Open,
+        "flush reopens"
+    );
+}
+
+#[test]
+fn credit_makes_buffers_wait() {
+    let mut m = DeviceModel::new(
+        GEN,
+        Limits {
+            max_inflight_bytes: 4 << 20,
+            max_buffer_bytes: 4 << 20,
+            ..Limits::default()
+        },
+    );
+    m.client_connected(client_caps());
+    let p = req(&mut m, 0, Request::PresCreate { live: false }).id;
+    let v = req(&mut m, p, Request::StreamCreate(video(0))).id;
+    let mut h = data(v, FLAG_KEYFRAME);
+    h.payload_len = 3 << 20;
+    let Ok(Admit::Go(first)) = m.admit(&h, 0) else {
+        panic!("first buffer must go")
+    };
+    let Ok(Admit::Wait(credit)) = m.admit(&h, 0) else {
+        panic!("second buffer must wait")
+    };
+    assert!(credit.release(first.sample.seq), "the waiter is woken");
+    assert!(matches!(m.admit(&h, 0), Ok(Admit::Go(ad)) if ad.sample.seq == 2));
+}
+
+#[test]
+fn disconnect_cancels_and_reconnect_replays() {
+    let (mut m, p, v, a) = setup();
+    req(&mut m, p, Request::PresPlay);
+    req(
+        &mut m,
+        a,
+        Request::StreamSetVolume {
+            volume_q16: 1000,
+            mute: false,
+        },
+    );
+    assert!(matches!(
+        m.admit(&data(v, FLAG_KEYFRAME), 0),
+        Ok(Admit::Go(_))
+    ));
+    let actions = m.client_disconnected();
+    assert!(actions.contains(&Action::Cancel {
+        stream: v,
+        status: Status::NoClient
+    }));
+    assert_eq!(m.events.pop(), Some(Event::ClientDisconnected));
+    assert_eq!(m.admit(&data(v, 0), 0).unwrap_err(), Status::NoClient);
+    assert!(!m.config().client_connected);
+
+    let actions = m.client_connected(client_caps());
+    let sent: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(msg) => Some(msg),
+            Action::Cancel { .. } => None,
+        })
+        .collect();
+    assert!(matches!(sent[0], wire::Message::CreatePresentation { id, .. } if *id == p));
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, wire::Message::CreateStream(s) if s.id == v))
+    );
+    assert!(sent.iter().any(|m| matches!(
+        m,
+        wire::Message::SetVolume {
+            volume_q16: 1000,
+            ..
+        }
+    )));
+    assert!(
+        matches!(sent.last(), Some(wire::Message::Play { presentation }) if *presentation == p)
+    );
+    assert_eq!(m.events.pop(), Some(Event::ClientConnected { features: 1 }));
+    assert_eq!(m.events.pop(), Some(Event::KeyframeNeeded { stream: v }));
+    assert_eq!(m.admit(&data(v, 0), 0).unwrap_err(), Status::Dropped);
+    assert!(matches!(
+        m.admit(&data(v, FLAG_KEYFRAME), 0),
+        Ok(Admit::Go(_))
+    ));
+    assert!(matches!(m.admit(&data(v, 0), 0), Ok(Admit::Go(_))));
+}
+
+#[test]
+fn stream_error_fails_only_that_stream() {
+    let (mut m, _, v, a) = setup();
+    let msg = wire::Message::StreamError {
+        stream: v,
+        status: Status::Unsupported,
+        message: "no decoder".into(),
+    };
+    let actions = m.client_message(&msg, Instant::now());
+    assert_eq!(
+        actions,
+        vec![Action::Cancel {
+            stream: v,
+            status: Status::Unsupported
+        }]
+    );
+    assert_eq!(
+        m.admit(&data(v, FLAG_KEYFRAME), 0).unwrap_err(),
+        Status::Unsupported
+    );
+    assert!(matches!(m.admit(&data(a, 0), 1), Ok(Admit::Go(_))));
+}
+
+#[test]
+fn calls_and_capture_are_not_offered_yet() {
+    let mut m = model();
+    assert_eq!(
+        req(&mut m, 0, Request::CallCreate { sdp: None }).status,
+        Status::Unsupported
+    );
+    let p = req(&mut m, 0, Request::PresCreate { live: true }).id;
+    let cap = StreamFormat {
+        direction: Direction::Capture,
+        txq: 0,
+        ..audio(0)
+    };
+    assert_eq!(
+        req(&mut m, p, Request::StreamCreate(cap)).status,
+        Status::Unsupported
+    );
+}
+
+#[test]
+fn reset_forgets_everything() {
+    let (mut m, p, v, _) = setup();
+    let actions = m.reset();
+    assert!(actions.contains(&Action::Cancel {
+        stream: v,
+        status: Status::Cancelled
+    }));
+    assert!(actions.contains(&Action::Send(wire::Message::DestroyPresentation { id: p })));
+    assert!(m.presentation(p).is_none());
+    assert_eq!(m.stream_count(), 0);
+}
