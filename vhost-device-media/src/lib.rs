@@ -17,7 +17,15 @@
 //! - counters of streams, buffers and payload bytes, including the bytes
 //!   copied in user space, which stay 0 on the zero-copy paths.
 
+pub mod args;
 pub mod chain;
+pub mod core;
 pub mod counters;
+pub mod daemon;
+pub mod guest_buffer;
 pub mod limits;
 pub mod model;
+pub mod queues;
+pub mod signals;
+pub mod uplink;
+pub mod vhu_backend;

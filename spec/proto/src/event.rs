@@ -60,6 +60,8 @@ pub mod kind {
     pub const KEYFRAME_NEEDED: u32 = 0x08;
     /// Events were lost.
     pub const EVENTS_LOST: u32 = 0x09;
+    /// A device instance started: its generation is in the event header.
+    pub const DEVICE_STARTED: u32 = 0x0A;
     /// Call statistics.
     pub const CALL_STATS: u32 = 0x10;
     /// A call session ended.
@@ -127,6 +129,9 @@ pub enum Event {
         /// How many.
         count: u64,
     },
+    /// A device instance started. A driver that sees a generation other
+    /// than the one it read must reset the device (spec, "Restarts").
+    DeviceStarted,
     /// Call statistics.
     CallStats {
         /// Session id.
@@ -212,6 +217,7 @@ impl Event {
             Event::EventsLost { count } => {
                 (kind::EVENTS_LOST, 0, Status::Ok, [count, 0, 0, 0, 0, 0])
             }
+            Event::DeviceStarted => (kind::DEVICE_STARTED, 0, Status::Ok, [0; 6]),
             Event::CallStats {
                 session,
                 jitter_us,
@@ -284,6 +290,7 @@ impl Event {
             },
             kind::KEYFRAME_NEEDED => Event::KeyframeNeeded { stream: id },
             kind::EVENTS_LOST => Event::EventsLost { count: v[0] },
+            kind::DEVICE_STARTED => Event::DeviceStarted,
             kind::CALL_STATS => Event::CallStats {
                 session: id,
                 jitter_us: v[0],
@@ -354,6 +361,7 @@ pub(crate) mod tests {
             },
             Event::KeyframeNeeded { stream: 2 },
             Event::EventsLost { count: 9 },
+            Event::DeviceStarted,
             Event::CallStats {
                 session: 1,
                 jitter_us: 1,

@@ -113,6 +113,10 @@ pub struct DeviceModel {
 impl DeviceModel {
     /// A device instance with `generation` (nonzero) and `limits`.
     pub fn new(generation: u32, limits: Limits) -> DeviceModel {
+        let mut events = EventQueue::default();
+        // The first event of every instance carries its generation, so a
+        // driver that outlived a daemon restart learns it at once.
+        events.push(Event::DeviceStarted);
         DeviceModel {
             generation,
             limits,
@@ -120,7 +124,7 @@ impl DeviceModel {
             presentations: BTreeMap::new(),
             streams: BTreeMap::new(),
             next_id: 1,
-            events: EventQueue::default(),
+            events,
         }
     }
 
@@ -138,6 +142,11 @@ impl DeviceModel {
     pub fn config(&self) -> DeviceConfig {
         self.limits
             .device_config(self.generation, self.client.is_some())
+    }
+
+    /// The connected client's capabilities.
+    pub fn client_caps(&self) -> Option<&wire::Capabilities> {
+        self.client.as_ref()
     }
 
     /// Whether a client is connected.

@@ -53,6 +53,8 @@ pub mod types;
 pub mod generated;
 
 pub use codec::{FrameReader, encode_frame, encode_frame_into};
+/// The builder [`encode_frame_into`] reuses between frames.
+pub use flatbuffers::FlatBufferBuilder;
 pub use error::WireError;
 pub use frame::{
     FILE_IDENTIFIER, FramePrefix, MAGIC, MAX_FRAME_LEN, MAX_HEADER_LEN, MAX_PAYLOAD_LEN,

@@ -1,0 +1,188 @@
+//! The device core: the model behind a lock, the uplink, and the glue that
+//! turns the model's decisions into uplink calls and event-queue writes.
+//!
+//! It outlives vhost-user connections: when QEMU reconnects (or a guest
+//! resets the device) the model starts a new instance with a new generation,
+//! while the uplink and its client stay connected.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mediaredir_proto::event::EVENT_SIZE;
+use mediaredir_proto::wire;
+
+use crate::counters::{Counters, ErrorKind};
+use crate::limits::Limits;
+use crate::model::{Action, DeviceModel};
+use crate::uplink::{ClientEvents, Uplink};
+
+/// Writes events into buffers the driver posted on the event queue.
+pub trait EventSink: Send + Sync {
+    /// Writes one event; `false` when no event buffer is available.
+    fn try_deliver(&self, event: &[u8; EVENT_SIZE]) -> bool;
+}
+
+/// The device core shared by the vhost-user backend and the uplink.
+pub struct DeviceCore {
+    model: Mutex<DeviceModel>,
+    uplink: Arc<dyn Uplink>,
+    counters: Arc<Counters>,
+    events: Mutex<Option<Arc<dyn EventSink>>>,
+}
+
+impl std::fmt::Debug for DeviceCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCore").finish_non_exhaustive()
+    }
+}
+
+/// A generation for a new device instance: nonzero and different from
+/// `previous`, and unlikely to repeat across daemon restarts.
+pub fn new_generation(previous: u32) -> u32 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let bytes = nanos.to_le_bytes();
+    let lo = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
+    let hi = u64::from_le_bytes(bytes[8..].try_into().unwrap_or([0; 8]));
+    let mixed = (lo ^ hi ^ u64::from(std::process::id()).rotate_left(32))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut generation = u32::try_from(mixed >> 32).unwrap_or(1);
+    if generation == 0 || generation == previous {
+        generation = previous.wrapping_add(1).max(1);
+    }
+    generation
+}
+
+impl DeviceCore {
+    /// A core with its first device instance.
+    pub fn new(limits: Limits, uplink: Arc<dyn Uplink>, counters: Arc<Counters>) -> DeviceCore {
+        DeviceCore {
+            model: Mutex::new(DeviceModel::new(new_generation(0), limits)),
+            uplink,
+            counters,
+            events: Mutex::new(None),
+        }
+    }
+
+    /// Locks the model.
+    pub fn model(&self) -> MutexGuard<'_, DeviceModel> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The uplink.
+    pub fn uplink(&self) -> &Arc<dyn Uplink> {
+        &self.uplink
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Starts a new device instance (new frontend connection, or device
+    /// reset): everything of the old one is destroyed and the client told.
+    pub fn new_instance(&self) {
+        let actions = {
+            let mut model = self.model();
+            let actions = model.reset();
+            let limits = *model.limits();
+            let connected_caps = model.client_caps().cloned();
+            let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
+            if let Some(caps) = connected_caps {
+                // The client stays; the new instance starts with it connected.
+                fresh.client_connected(caps);
+            }
+            log::info!("device instance generation {:#010x}", fresh.generation());
+            *model = fresh;
+            actions
+        };
+        self.apply(actions);
+    }
+
+    /// Where events go from now on (`None` while the event queue is down).
+    pub fn set_event_sink(&self, sink: Option<Arc<dyn EventSink>>) {
+        *self.events.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+        self.flush_events();
+    }
+
+    /// Carries out the model's actions on the uplink.
+    pub fn apply(&self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send(msg) => self.uplink.send(msg),
+                Action::Cancel { stream, status } => self.uplink.cancel(stream, status),
+            }
+        }
+    }
+
+    /// Moves pending events into posted event buffers while both exist.
+    pub fn flush_events(&self) {
+        let Some(sink) = self
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let mut model = self.model();
+        let generation = model.generation();
+        while let Some(event) = model.events.pop() {
+            if sink.try_deliver(&event.encode(generation)) {
+                Counters::add(&self.counters.events, 1);
+            } else {
+                model.events.unpop(event);
+                break;
+            }
+        }
+    }
+}
+
+impl ClientEvents for DeviceCore {
+    fn client_connected(&self, caps: wire::Capabilities) {
+        let actions = self.model().client_connected(caps);
+        self.apply(actions);
+        self.flush_events();
+    }
+
+    fn client_disconnected(&self) {
+        let actions = self.model().client_disconnected();
+        self.apply(actions);
+        self.flush_events();
+    }
+
+    fn client_message(&self, msg: wire::Message) {
+        let actions = self.model().client_message(&msg, Instant::now());
+        self.apply(actions);
+        self.flush_events();
+    }
+}
+
+/// Counts a control status under its error kind.
+pub fn count_status(counters: &Counters, status: mediaredir_proto::status::Status) {
+    use mediaredir_proto::status::Status as S;
+    let kind = match status {
+        S::Ok | S::Dropped | S::Cancelled | S::NoClient => return,
+        S::Invalid | S::UnknownRequest | S::NoEntity | S::Unsupported => ErrorKind::InvalidRequest,
+        S::BadState => ErrorKind::BadState,
+        S::Limit => ErrorKind::Limit,
+        S::Stale => ErrorKind::Stale,
+        S::Io | S::NeedsReset => ErrorKind::Uplink,
+    };
+    counters.error(kind);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_are_nonzero_and_change() {
+        let a = new_generation(0);
+        assert_ne!(a, 0);
+        assert_ne!(new_generation(a), a);
+        assert_ne!(new_generation(u32::MAX), 0);
+    }
+}

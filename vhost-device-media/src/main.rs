@@ -1,0 +1,22 @@
+//! `vhost-device-media`: parses the command line and runs the daemon.
+
+use anyhow::Context;
+use clap::Parser;
+use vhost_device_media::args::Args;
+use vhost_device_media::daemon::Daemon;
+use vhost_device_media::signals;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut logger = env_logger::Builder::new();
+    logger.filter_level(args.log_level);
+    if let Ok(filters) = std::env::var("RUST_LOG") {
+        logger.parse_filters(&filters);
+    }
+    logger.init();
+    let daemon = Daemon::new(args.config()?).context("starting the daemon")?;
+    signals::report_counters_on_signals(daemon.counters().clone())
+        .context("installing signal handlers")?;
+    daemon.run().context("serving vhost-user")?;
+    Ok(())
+}

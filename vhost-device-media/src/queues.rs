@@ -1,0 +1,513 @@
+//! Virtqueue processing: turns chains into model calls and completions.
+//!
+//! Each queue has one job: the control queue answers requests in order, the
+//! event queue holds driver-posted buffers for [`crate::core::EventSink`],
+//! and each txq feeds playback buffers to the uplink without copying their
+//! payload. Every chain is walked strictly first ([`crate::chain`]); a chain
+//! that cannot carry a status is completed with used length 0 and logged,
+//! every other fault is answered with its status (spec, DEV-SEC).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use mediaredir_proto::control::{ControlRequest, RawCtrlHdr, ResponseHeader};
+use mediaredir_proto::data::{DATA_HDR_SIZE, DATA_STATUS_SIZE, DataHeader, status_bytes};
+use mediaredir_proto::event::EVENT_SIZE;
+use mediaredir_proto::status::Status;
+use vhost_user_backend::{VringRwLock, VringT};
+use virtio_queue::{QueueOwnedT, QueueT};
+use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
+use zerocopy::FromBytes;
+
+use crate::chain::{self, Chain, Segment};
+use crate::core::{DeviceCore, EventSink, count_status};
+use crate::counters::{Counters, ErrorKind};
+use crate::guest_buffer::{CompletionTarget, GuestBuffer, UsedRing, Waker};
+use crate::model::Admit;
+
+/// Completes chains into one vring, until the vring is stopped.
+pub struct VringCompletion {
+    vring: VringRwLock,
+    running: Arc<AtomicBool>,
+}
+
+impl VringCompletion {
+    /// Completions into `vring` while `running` holds.
+    pub fn new(vring: VringRwLock, running: Arc<AtomicBool>) -> VringCompletion {
+        VringCompletion { vring, running }
+    }
+}
+
+impl UsedRing for VringCompletion {
+    fn complete(&self, head: u16, len: u32) {
+        if !self.running.load(Ordering::Acquire) {
+            // The frontend stopped this ring (reset or disconnect): the
+            // driver reclaimed its buffers, so nothing may be written.
+            return;
+        }
+        if let Err(err) = self.vring.add_used(head, len) {
+            log::error!("cannot complete chain {head}: {err}");
+            return;
+        }
+        match self.vring.needs_notification() {
+            Ok(false) => {}
+            _ => {
+                if let Err(err) = self.vring.signal_used_queue() {
+                    log::error!("cannot signal the used ring: {err}");
+                }
+            }
+        }
+    }
+}
+
+/// What queue processing needs from the backend.
+pub struct QueueContext<'a> {
+    /// The device core.
+    pub core: &'a Arc<DeviceCore>,
+    /// Guest memory.
+    pub mem: &'a GuestMemoryAtomic<GuestMemoryMmap>,
+    /// Whether VIRTIO_F_INDIRECT_DESC was negotiated.
+    pub indirect: bool,
+    /// Whether VIRTIO_F_RING_EVENT_IDX was negotiated.
+    pub event_idx: bool,
+}
+
+/// A popped chain: walked, or its head and why it is malformed.
+type Popped = Result<Chain, (u16, chain::ChainError)>;
+
+/// Pops the next chain and walks it. `Ok(None)`: the queue is empty.
+fn next_chain(ctx: &QueueContext<'_>, vring: &VringRwLock) -> Result<Option<Popped>, ()> {
+    let mem = ctx.mem.memory();
+    let mut state = vring.get_mut();
+    let queue = state.get_queue_mut();
+    let table = GuestAddress(queue.desc_table());
+    let size = queue.size();
+    let Some(head) = queue
+        .pop_descriptor_chain(mem.clone())
+        .map(|c| c.head_index())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        chain::walk(&*mem, table, size, head, ctx.indirect).map_err(|e| (head, e)),
+    ))
+}
+
+/// Reads at most `max` bytes from the front of `segments` (control requests
+/// and headers only; payload is never read here).
+fn read_front(mem: &GuestMemoryMmap, segments: &[Segment], max: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for seg in segments {
+        if out.len() >= max {
+            break;
+        }
+        let n = (seg.len as usize).min(max - out.len());
+        let start = out.len();
+        out.resize(start + n, 0);
+        mem.read_slice(&mut out[start..], seg.addr).ok()?;
+    }
+    Some(out)
+}
+
+/// Writes `bytes` across `segments`; returns how many were written.
+fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
+    let mut done = 0;
+    for seg in segments {
+        if done == bytes.len() {
+            break;
+        }
+        let n = (seg.len as usize).min(bytes.len() - done);
+        if mem.write_slice(&bytes[done..done + n], seg.addr).is_err() {
+            break;
+        }
+        done += n;
+    }
+    done
+}
+
+/// The segments after the first `skip` bytes of `segments`.
+pub fn skip_bytes(segments: &[Segment], mut skip: u64) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(segments.len());
+    for seg in segments {
+        let len = u64::from(seg.len);
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let offset = skip;
+        skip = 0;
+        out.push(Segment {
+            addr: GuestAddress(seg.addr.0 + offset),
+            len: u32::try_from(len - offset).unwrap_or(u32::MAX),
+        });
+    }
+    out
+}
+
+/// Runs `body` over the queue with the EVENT_IDX idiom: process, re-enable
+/// notifications, and process again if buffers arrived meanwhile.
+fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, vring: &VringRwLock, mut body: F) {
+    loop {
+        if ctx.event_idx {
+            let _ = vring.disable_notification();
+        }
+        let blocked = body();
+        if blocked || !ctx.event_idx {
+            break;
+        }
+        match vring.enable_notification() {
+            Ok(true) => continue,
+            _ => break,
+        }
+    }
+}
+
+/// Answers every request on the control queue.
+pub fn process_controlq(ctx: &QueueContext<'_>, vring: &VringRwLock, completion: &dyn UsedRing) {
+    drain(ctx, vring, || {
+        while let Ok(Some(chain)) = next_chain(ctx, vring) {
+            let (head, len) = match chain {
+                Ok(chain) => (chain.head, control_chain(ctx, &chain)),
+                Err((head, err)) => {
+                    log::warn!("controlq: malformed chain {head}: {err}");
+                    ctx.core.counters().error(ErrorKind::MalformedChain);
+                    (head, 0)
+                }
+            };
+            completion.complete(head, len);
+            ctx.core.flush_events();
+        }
+        false
+    });
+}
+
+/// Handles one control chain; returns the bytes written.
+fn control_chain(ctx: &QueueContext<'_>, chain: &Chain) -> u32 {
+    let mem = ctx.mem.memory();
+    let counters = ctx.core.counters();
+    Counters::add(&counters.control_requests, 1);
+    let writable = chain.writable_len();
+    if writable < ResponseHeader::SIZE as u64 {
+        log::warn!(
+            "controlq: chain {} has {writable} writable bytes, no room for a response",
+            chain.head
+        );
+        counters.error(ErrorKind::MalformedChain);
+        return 0;
+    }
+    let (generation, limits) = {
+        let model = ctx.core.model();
+        (model.generation(), model.limits().decode_limits())
+    };
+    let answer = |status: Status, id: u32, body: &[u8]| -> u32 {
+        count_status(counters, status);
+        let mut out = ResponseHeader { status, id }.to_bytes().to_vec();
+        out.extend_from_slice(body);
+        u32::try_from(write_scatter(&mem, &chain.writable, &out)).unwrap_or(0)
+    };
+    let readable = chain.readable_len();
+    if readable > limits.max_request_len() as u64 {
+        log::warn!("controlq: request of {readable} bytes exceeds the limit");
+        return answer(Status::Limit, 0, &[]);
+    }
+    let Some(bytes) = read_front(
+        &mem,
+        &chain.readable,
+        usize::try_from(readable).unwrap_or(0),
+    ) else {
+        return answer(Status::Invalid, 0, &[]);
+    };
+    let Ok((hdr, _)) = RawCtrlHdr::read_from_prefix(&bytes) else {
+        log::warn!(
+            "controlq: request of {} bytes is shorter than its header",
+            bytes.len()
+        );
+        return answer(Status::Invalid, 0, &[]);
+    };
+    let target = hdr.target.get();
+    // Spec: STALE is checked before anything else, even the request code.
+    if hdr.generation.get() != generation {
+        return answer(Status::Stale, target, &[]);
+    }
+    let request = match ControlRequest::decode(&bytes, &limits) {
+        Ok(request) => request,
+        Err(err) => {
+            log::warn!("controlq: {err}");
+            return answer(err.status(), target, &[]);
+        }
+    };
+    let code = request.request.code();
+    let (reply, actions) = ctx.core.model().handle(request, Instant::now());
+    ctx.core.apply(actions);
+    if reply.status == Status::Ok
+        && matches!(code, mediaredir_proto::control::RequestCode::StreamCreate)
+    {
+        Counters::add(&counters.streams_created, 1);
+    }
+    let capacity = usize::try_from(writable)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(ResponseHeader::SIZE);
+    match reply.body.encode(capacity) {
+        Some(body) => answer(reply.status, reply.id, &body),
+        None => {
+            log::warn!("controlq: no room for the {code:?} response");
+            answer(Status::Invalid, reply.id, &[])
+        }
+    }
+}
+
+/// Writes events into the event queue's posted buffers.
+pub struct VringEventSink {
+    vring: VringRwLock,
+    mem: GuestMemoryAtomic<GuestMemoryMmap>,
+    indirect: bool,
+    completion: VringCompletion,
+    counters: Arc<Counters>,
+}
+
+impl VringEventSink {
+    /// A sink over the event queue `vring`.
+    pub fn new(
+        vring: VringRwLock,
+        mem: GuestMemoryAtomic<GuestMemoryMmap>,
+        indirect: bool,
+        running: Arc<AtomicBool>,
+        counters: Arc<Counters>,
+    ) -> VringEventSink {
+        let completion = VringCompletion::new(vring.clone(), running);
+        VringEventSink {
+            vring,
+            mem,
+            indirect,
+            completion,
+            counters,
+        }
+    }
+}
+
+impl EventSink for VringEventSink {
+    fn try_deliver(&self, event: &[u8; EVENT_SIZE]) -> bool {
+        let ctx_mem = self.mem.memory();
+        loop {
+            let popped = {
+                let mut state = self.vring.get_mut();
+                let queue = state.get_queue_mut();
+                if !queue.ready() {
+                    return false;
+                }
+                let table = GuestAddress(queue.desc_table());
+                let size = queue.size();
+                queue.pop_descriptor_chain(ctx_mem.clone()).map(|c| {
+                    (
+                        c.head_index(),
+                        chain::walk(&*ctx_mem, table, size, c.head_index(), self.indirect),
+                    )
+                })
+            };
+            let Some((head, walked)) = popped else {
+                return false;
+            };
+            match walked {
+                Ok(chain)
+                    if chain.readable.is_empty() && chain.writable_len() >= EVENT_SIZE as u64 =>
+                {
+                    let n = write_scatter(&ctx_mem, &chain.writable, event);
+                    self.completion
+                        .complete(head, u32::try_from(n).unwrap_or(0));
+                    return true;
+                }
+                Ok(chain) => {
+                    log::warn!(
+                        "eventq: chain {head} is not a writable buffer of >= 64 bytes ({} readable, {} writable)",
+                        chain.readable_len(),
+                        chain.writable_len()
+                    );
+                    self.counters.error(ErrorKind::MalformedChain);
+                    self.completion.complete(head, 0);
+                }
+                Err(err) => {
+                    log::warn!("eventq: malformed chain {head}: {err}");
+                    self.counters.error(ErrorKind::MalformedChain);
+                    self.completion.complete(head, 0);
+                }
+            }
+        }
+    }
+}
+
+/// Feeds playback buffers of txq `txq` to the uplink until the queue is
+/// empty or the stream at its head is out of credit.
+pub fn process_txq(
+    ctx: &QueueContext<'_>,
+    vring: &VringRwLock,
+    txq: u32,
+    completion: &Arc<VringCompletion>,
+    waker: &Arc<dyn Waker>,
+) {
+    drain(ctx, vring, || {
+        loop {
+            let chain = match next_chain(ctx, vring) {
+                Ok(Some(Ok(chain))) => chain,
+                Ok(Some(Err((head, err)))) => {
+                    log::warn!("txq{txq}: malformed chain {head}: {err}");
+                    ctx.core.counters().error(ErrorKind::MalformedChain);
+                    completion.complete(head, 0);
+                    continue;
+                }
+                Ok(None) | Err(()) => return false,
+            };
+            if data_chain(ctx, vring, txq, chain, completion, waker) == Flow::Blocked {
+                return true;
+            }
+        }
+    });
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Next,
+    Blocked,
+}
+
+fn data_chain(
+    ctx: &QueueContext<'_>,
+    vring: &VringRwLock,
+    txq: u32,
+    chain: Chain,
+    completion: &Arc<VringCompletion>,
+    waker: &Arc<dyn Waker>,
+) -> Flow {
+    let counters = ctx.core.counters();
+    let mem = ctx.mem.memory();
+    let status_seg = chain
+        .writable
+        .first()
+        .copied()
+        .filter(|s| s.len as usize >= DATA_STATUS_SIZE);
+    let Some(status_seg) = status_seg.filter(|_| chain.writable_len() == DATA_STATUS_SIZE as u64)
+    else {
+        log::warn!(
+            "txq{txq}: chain {} needs exactly one {DATA_STATUS_SIZE}-byte writable status, has {} bytes",
+            chain.head,
+            chain.writable_len()
+        );
+        counters.error(ErrorKind::MalformedChain);
+        completion.complete(chain.head, 0);
+        return Flow::Next;
+    };
+    let fail = |status: Status| {
+        count_status(counters, status);
+        let n = write_scatter(&mem, &[status_seg], &status_bytes(status));
+        completion.complete(chain.head, u32::try_from(n).unwrap_or(0));
+        Flow::Next
+    };
+    let max_payload = ctx.core.model().limits().max_buffer_bytes;
+    let Some(bytes) =
+        read_front(&mem, &chain.readable, DATA_HDR_SIZE).filter(|b| b.len() == DATA_HDR_SIZE)
+    else {
+        log::warn!(
+            "txq{txq}: chain {} is shorter than the data header",
+            chain.head
+        );
+        return fail(Status::Invalid);
+    };
+    let header = match DataHeader::decode(&bytes, max_payload) {
+        Ok(header) => header,
+        Err(err) => {
+            log::warn!("txq{txq}: {err}");
+            return fail(err.status());
+        }
+    };
+    if u64::from(header.payload_len) + DATA_HDR_SIZE as u64 != chain.readable_len() {
+        log::warn!(
+            "txq{txq}: payload_len {} but the chain carries {} payload bytes",
+            header.payload_len,
+            chain.readable_len().saturating_sub(DATA_HDR_SIZE as u64)
+        );
+        return fail(Status::Invalid);
+    }
+    Counters::add(&counters.buffers, 1);
+    let admission = ctx.core.model().admit(&header, txq);
+    match admission {
+        Err(status) => {
+            if status != Status::Dropped && status != Status::NoClient {
+                log::debug!(
+                    "txq{txq}: buffer for stream {} refused: {status}",
+                    header.stream_id
+                );
+            }
+            fail(status)
+        }
+        Ok(Admit::Wait(_)) => {
+            // Out of credit: give the chain back and wait for a release.
+            vring.get_mut().get_queue_mut().go_to_previous_position();
+            counters.buffers.fetch_sub(1, Ordering::Relaxed);
+            Flow::Blocked
+        }
+        Ok(Admit::Go(admission)) => {
+            let payload = skip_bytes(&chain.readable, DATA_HDR_SIZE as u64);
+            let target = CompletionTarget {
+                ring: completion.clone(),
+                waker: Arc::clone(waker),
+                counters: Arc::clone(counters),
+            };
+            match GuestBuffer::new(
+                mem.clone().into_inner(),
+                chain.head,
+                &payload,
+                status_seg.addr,
+                target,
+            ) {
+                Ok(mut buffer) => {
+                    buffer.hold_credit(admission.credit, admission.sample.seq);
+                    ctx.core.uplink().send_sample(admission.sample, buffer);
+                    Flow::Next
+                }
+                Err(err) => {
+                    log::error!("txq{txq}: {err}");
+                    admission.credit.release(admission.sample.seq);
+                    fail(Status::Invalid)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipping_header_bytes_across_segments() {
+        let segs = [
+            Segment {
+                addr: GuestAddress(0x1000),
+                len: 16,
+            },
+            Segment {
+                addr: GuestAddress(0x2000),
+                len: 40,
+            },
+            Segment {
+                addr: GuestAddress(0x3000),
+                len: 100,
+            },
+        ];
+        let rest = skip_bytes(&segs, 48);
+        assert_eq!(
+            rest,
+            vec![
+                Segment {
+                    addr: GuestAddress(0x2000 + 32),
+                    len: 8
+                },
+                Segment {
+                    addr: GuestAddress(0x3000),
+                    len: 100
+                }
+            ]
+        );
+        assert_eq!(skip_bytes(&segs, 156), vec![]);
+    }
+}

@@ -1,0 +1,52 @@
+//! Signals: SIGUSR1 prints the counters, SIGTERM and SIGINT print them and
+//! exit. Tests read the `counters:` line the daemon writes to standard
+//! output.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::counters::Counters;
+
+fn print_counters(counters: &Counters) {
+    let line = counters.snapshot().to_line();
+    log::info!("{line}");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Blocks SIGTERM, SIGINT and SIGUSR1 in every thread and handles them on a
+/// thread of their own. Call before any other thread starts.
+pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()> {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t owned by this frame.
+    unsafe { libc::sigemptyset(&mut set) };
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
+        // SAFETY: `set` is initialised and `signal` is a valid signal number.
+        unsafe { libc::sigaddset(&mut set, signal) };
+    }
+    // SAFETY: blocks the signals in this thread; threads started later
+    // inherit the mask, so only sigwait below receives them.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            loop {
+                let mut signal: libc::c_int = 0;
+                // SAFETY: `set` and `signal` are valid for the call.
+                let rc = unsafe { libc::sigwait(&set, &mut signal) };
+                if rc != 0 {
+                    continue;
+                }
+                print_counters(&counters);
+                if signal != libc::SIGUSR1 {
+                    std::process::exit(0);
+                }
+            }
+        })?;
+    Ok(())
+}

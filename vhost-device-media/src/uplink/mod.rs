@@ -1,0 +1,43 @@
+//! Uplinks: where the daemon sends media and control, and where client
+//! reports come from.
+//!
+//! An uplink owns every playback buffer it was given until the client
+//! acknowledges it (then it completes `OK`), a flush or destroy cancels it,
+//! or the client goes away (`NO_CLIENT`): it never loses one, because a
+//! dropped [`GuestBuffer`] completes itself.
+
+pub mod null;
+pub mod socket;
+pub mod stream;
+
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire;
+
+use crate::guest_buffer::GuestBuffer;
+
+/// Where media goes.
+pub trait Uplink: Send + Sync {
+    /// Sends a control message to the client; dropped when none is
+    /// connected (the model replays state on connect).
+    fn send(&self, msg: wire::Message);
+
+    /// Sends a sample whose payload is `buffer`. The uplink completes the
+    /// buffer when the client acknowledges it or when it cannot be sent.
+    fn send_sample(&self, sample: wire::SampleHeader, buffer: GuestBuffer);
+
+    /// Completes every buffer of `stream` the uplink holds with `status`.
+    fn cancel(&self, stream: u32, status: Status);
+
+    /// Stops accepting clients and closes the connection.
+    fn shutdown(&self);
+}
+
+/// What an uplink reports about its client.
+pub trait ClientEvents: Send + Sync {
+    /// A client connected and said hello.
+    fn client_connected(&self, caps: wire::Capabilities);
+    /// The client went away.
+    fn client_disconnected(&self);
+    /// The client sent a report (EOS, position, error, QoS, ...).
+    fn client_message(&self, msg: wire::Message);
+}

@@ -1,0 +1,592 @@
+//! The socket uplink: the wire protocol of `spec/schema/` over a Unix or
+//! loopback TCP socket, with payload written by `writev` straight from guest
+//! memory.
+//!
+//! The daemon listens; a client connects and says `Hello`; a client that
+//! completes the handshake replaces the one connected (spec, "Client
+//! connection"). Each connection has a reader thread (hello, acks, reports,
+//! pings) and a writer thread (control messages and samples, in order). A
+//! sample's buffer is held, after it is written, until the client's
+//! cumulative `Ack` covers it; flushes and disconnects complete what is held.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::thread;
+use std::time::Duration;
+
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{self, FrameReader, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+
+use super::stream::ClientStream;
+use super::{ClientEvents, Uplink};
+use crate::counters::{Counters, ErrorKind};
+use crate::guest_buffer::GuestBuffer;
+
+/// How long a client has to say `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client silent for this long is considered gone (it must answer pings).
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// A write blocked this long means the client is stuck.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The writer pings an idle client this often.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where the socket uplink listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A Unix socket path.
+    Unix(PathBuf),
+    /// A TCP address (loopback only without TLS).
+    Tcp(SocketAddr),
+}
+
+/// Why an uplink address or listener is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketUplinkError {
+    /// The address does not parse.
+    #[error("bad uplink address {0:?}: expected unix:PATH or tcp:HOST:PORT")]
+    BadAddress(String),
+    /// Plain TCP off loopback would expose the guest's media unauthenticated.
+    #[error("plain TCP is only allowed on loopback ({0}); use a loopback address or a Unix socket")]
+    NotLoopback(SocketAddr),
+    /// Binding failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: io::Error,
+    },
+}
+
+impl ListenAddr {
+    /// Parses `unix:PATH` or `tcp:HOST:PORT`.
+    pub fn parse(text: &str) -> Result<ListenAddr, SocketUplinkError> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(SocketUplinkError::BadAddress(text.into()));
+            }
+            return Ok(ListenAddr::Unix(path.into()));
+        }
+        if let Some(hostport) = text.strip_prefix("tcp:") {
+            use std::net::ToSocketAddrs;
+            let addr = hostport
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| SocketUplinkError::BadAddress(text.into()))?;
+            if !addr.ip().is_loopback() {
+                return Err(SocketUplinkError::NotLoopback(addr));
+            }
+            return Ok(ListenAddr::Tcp(addr));
+        }
+        Err(SocketUplinkError::BadAddress(text.into()))
+    }
+}
+
+enum Outgoing {
+    Message(Message),
+    Sample(wire::SampleHeader, GuestBuffer),
+}
+
+/// Per-stream bookkeeping of samples in flight to the client.
+#[derive(Default)]
+struct StreamBook {
+    /// Written, waiting for an ack.
+    unacked: VecDeque<(u64, GuestBuffer)>,
+    /// Highest cumulative ack seen.
+    acked: u64,
+    /// Samples up to this seq were cancelled with this status.
+    cancelled: Option<(u64, Status)>,
+    /// Highest seq handed to the uplink.
+    queued: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Connection number of the current client (0: none).
+    current: u64,
+    next_conn: u64,
+    stream: Option<Arc<ClientStream>>,
+    queue: VecDeque<Outgoing>,
+    books: HashMap<u32, StreamBook>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    events: OnceLock<Weak<dyn ClientEvents>>,
+    counters: Arc<Counters>,
+    shutdown: AtomicBool,
+    name: String,
+    session: u64,
+}
+
+/// The socket uplink.
+pub struct SocketUplink {
+    shared: Arc<Shared>,
+    addr: ListenAddr,
+}
+
+impl std::fmt::Debug for SocketUplink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketUplink")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn events(&self) -> Option<Arc<dyn ClientEvents>> {
+        self.events.get().and_then(Weak::upgrade)
+    }
+
+    /// Ends connection `conn` if it is the current one: completes every
+    /// held buffer with `NO_CLIENT` and tells the device.
+    fn disconnect(&self, conn: u64, why: &str) {
+        let mut doomed = Vec::new();
+        {
+            let mut s = self.lock();
+            if s.current != conn || conn == 0 {
+                return;
+            }
+            s.current = 0;
+            if let Some(stream) = s.stream.take() {
+                stream.shutdown();
+            }
+            for item in s.queue.drain(..) {
+                if let Outgoing::Sample(_, buf) = item {
+                    doomed.push(buf);
+                }
+            }
+            for book in s.books.values_mut() {
+                doomed.extend(book.unacked.drain(..).map(|(_, b)| b));
+            }
+            s.books.clear();
+        }
+        log::info!("client disconnected: {why}");
+        for mut buf in doomed {
+            buf.set_status(Status::NoClient);
+        }
+        self.wake.notify_all();
+        if let Some(events) = self.events() {
+            events.client_disconnected();
+        }
+    }
+}
+
+impl SocketUplink {
+    /// Binds `addr` and starts accepting clients. `session` is sent in
+    /// `Welcome` (it changes when the daemon restarts).
+    pub fn listen(
+        addr: ListenAddr,
+        counters: Arc<Counters>,
+        session: u64,
+    ) -> Result<SocketUplink, SocketUplinkError> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            events: OnceLock::new(),
+            counters,
+            shutdown: AtomicBool::new(false),
+            name: format!("vhost-device-media {}", env!("CARGO_PKG_VERSION")),
+            session,
+        });
+        let listen_err = |source| SocketUplinkError::Listen {
+            addr: format!("{addr:?}"),
+            source,
+        };
+        match &addr {
+            ListenAddr::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                let listener = UnixListener::bind(path).map_err(listen_err)?;
+                let shared = Arc::clone(&shared);
+                thread::Builder::new()
+                    .name("uplink-accept".into())
+                    .spawn(move || {
+                        for conn in listener.incoming() {
+                            if shared.shutdown.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            match conn {
+                                Ok(s) => start_connection(&shared, ClientStream::Unix(s)),
+                                Err(err) => log::warn!("accept failed: {err}"),
+                            }
+                        }
+                    })
+                    .map_err(listen_err)?;
+            }
+            ListenAddr::Tcp(sockaddr) => {
+                let listener = TcpListener::bind(sockaddr).map_err(listen_err)?;
+                let shared = Arc::clone(&shared);
+                thread::Builder::new()
+                    .name("uplink-accept".into())
+                    .spawn(move || {
+                        for conn in listener.incoming() {
+                            if shared.shutdown.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            match conn {
+                                Ok(s) => start_connection(&shared, ClientStream::Tcp(s)),
+                                Err(err) => log::warn!("accept failed: {err}"),
+                            }
+                        }
+                    })
+                    .map_err(listen_err)?;
+            }
+        }
+        Ok(SocketUplink { shared, addr })
+    }
+
+    /// Tells the uplink whom to report client events to.
+    pub fn set_events(&self, events: Weak<dyn ClientEvents>) {
+        let _ = self.shared.events.set(events);
+    }
+
+    /// The address listened on.
+    pub fn addr(&self) -> &ListenAddr {
+        &self.addr
+    }
+}
+
+fn start_connection(shared: &Arc<Shared>, stream: ClientStream) {
+    let reader_shared = Arc::clone(shared);
+    let spawn = thread::Builder::new()
+        .name("uplink-conn".into())
+        .spawn(move || {
+            if let Err(err) = serve_connection(&reader_shared, stream) {
+                log::warn!("client connection ended: {err}");
+            }
+        });
+    if let Err(err) = spawn {
+        log::error!("cannot start a client connection thread: {err}");
+    }
+}
+
+/// Reads one whole frame, blocking. Reads never go past the frame's end,
+/// so nothing is left over between frames.
+pub(crate) fn read_frame<R: Read>(
+    stream: &mut R,
+    reader: &mut FrameReader,
+) -> io::Result<(Message, Vec<u8>)> {
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        if let Some(frame) = reader.next_frame() {
+            return Ok(frame);
+        }
+        let want = reader.wanted().clamp(1, buf.len());
+        let n = stream.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            ));
+        }
+        reader
+            .feed(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
+}
+
+fn send_fatal(stream: &ClientStream, status: Status, message: &str) {
+    let msg = Message::ProtocolError {
+        status,
+        fatal: true,
+        message: message.into(),
+    };
+    if let Ok(head) = wire::encode_frame(&msg, 0) {
+        let _ = stream.write_frame(&head, &[]);
+    }
+}
+
+fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io::Result<()> {
+    stream.set_timeouts(Some(HELLO_TIMEOUT), Some(WRITE_TIMEOUT))?;
+    let mut reader_stream = io::BufReader::new(stream.try_clone()?);
+    let mut reader = FrameReader::new();
+    let caps = match read_frame(&mut reader_stream, &mut reader)? {
+        (Message::Hello(hello), _) if hello.major == PROTOCOL_MAJOR => hello.caps,
+        (Message::Hello(hello), _) => {
+            send_fatal(
+                &stream,
+                Status::Unsupported,
+                &format!("protocol major {} is not supported", hello.major),
+            );
+            return Err(io::Error::other(
+                "client speaks another protocol major version",
+            ));
+        }
+        (other, _) => {
+            send_fatal(&stream, Status::Invalid, "the first frame must be Hello");
+            return Err(io::Error::other(format!(
+                "first frame was not Hello: {other:?}"
+            )));
+        }
+    };
+    stream.set_timeouts(Some(READ_TIMEOUT), Some(WRITE_TIMEOUT))?;
+    let stream = Arc::new(stream);
+    // Replace any current client, then queue Welcome before anything else.
+    let previous = shared.lock().current;
+    shared.disconnect(previous, "replaced by a new client");
+    let conn = {
+        let mut s = shared.lock();
+        s.next_conn += 1;
+        s.current = s.next_conn;
+        s.stream = Some(Arc::clone(&stream));
+        s.queue
+            .push_back(Outgoing::Message(Message::Welcome(wire::Welcome {
+                major: PROTOCOL_MAJOR,
+                minor: PROTOCOL_MINOR,
+                server: shared.name.clone(),
+                session: shared.session,
+            })));
+        s.current
+    };
+    let writer_shared = Arc::clone(shared);
+    let writer_stream = Arc::clone(&stream);
+    thread::Builder::new()
+        .name("uplink-writer".into())
+        .spawn(move || write_loop(&writer_shared, &writer_stream, conn))?;
+    log::info!("client connected");
+    if let Some(events) = shared.events() {
+        events.client_connected(caps);
+    }
+    let result = read_loop(shared, &mut reader_stream, &mut reader, conn);
+    let why = match &result {
+        Ok(()) => "closed".to_string(),
+        Err(err) => err.to_string(),
+    };
+    shared.disconnect(conn, &why);
+    result
+}
+
+fn read_loop<R: Read>(
+    shared: &Shared,
+    stream: &mut R,
+    reader: &mut FrameReader,
+    conn: u64,
+) -> io::Result<()> {
+    loop {
+        let (msg, _payload) = match read_frame(stream, reader) {
+            Ok(frame) => frame,
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if shared.lock().current != conn {
+            return Ok(());
+        }
+        match msg {
+            Message::Ack {
+                stream,
+                seq,
+                status,
+            } => settle(shared, stream, seq, status),
+            Message::Ping { nonce } => {
+                enqueue(shared, conn, Outgoing::Message(Message::Pong { nonce }))
+            }
+            Message::Pong { .. } => {}
+            Message::ProtocolError {
+                status,
+                fatal,
+                message,
+            } => {
+                log::warn!("client protocol error {status}: {message}");
+                if fatal {
+                    return Ok(());
+                }
+            }
+            Message::Hello(_) => return Err(io::Error::other("second Hello on one connection")),
+            other => {
+                if let Some(events) = shared.events() {
+                    events.client_message(other);
+                }
+            }
+        }
+    }
+}
+
+/// Completes every held sample of `stream` up to `seq`.
+fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) {
+    let done: Vec<GuestBuffer> = {
+        let mut s = shared.lock();
+        let book = s.books.entry(stream).or_default();
+        book.acked = book.acked.max(seq);
+        let mut done = Vec::new();
+        while book.unacked.front().is_some_and(|(n, _)| *n <= seq) {
+            if let Some((_, buf)) = book.unacked.pop_front() {
+                done.push(buf);
+            }
+        }
+        done
+    };
+    for mut buf in done {
+        buf.set_status(status);
+    }
+}
+
+fn enqueue(shared: &Shared, conn: u64, item: Outgoing) {
+    let mut s = shared.lock();
+    if s.current != conn {
+        return;
+    }
+    s.queue.push_back(item);
+    drop(s);
+    shared.wake.notify_all();
+}
+
+fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
+    let mut fbb = wire::FlatBufferBuilder::new();
+    let mut head = Vec::new();
+    loop {
+        let item = {
+            let mut s = shared.lock();
+            loop {
+                if s.current != conn {
+                    return;
+                }
+                if let Some(item) = s.queue.pop_front() {
+                    break Some(item);
+                }
+                let (guard, timeout) = shared
+                    .wake
+                    .wait_timeout(s, PING_INTERVAL)
+                    .unwrap_or_else(|p| p.into_inner());
+                s = guard;
+                if timeout.timed_out() && s.queue.is_empty() {
+                    break None;
+                }
+            }
+        };
+        let item = item.unwrap_or(Outgoing::Message(Message::Ping { nonce: 0 }));
+        let result = match item {
+            Outgoing::Message(msg) => match wire::encode_frame_into(&mut fbb, &msg, 0, &mut head) {
+                Ok(()) => stream.write_frame(&head, &[]),
+                Err(err) => {
+                    log::error!("refusing to send an invalid message {msg:?}: {err}");
+                    Ok(())
+                }
+            },
+            Outgoing::Sample(sample, buffer) => {
+                write_sample(shared, stream, &mut fbb, &mut head, sample, buffer)
+            }
+        };
+        if let Err(err) = result {
+            shared.counters.error(ErrorKind::Uplink);
+            shared.disconnect(conn, &format!("write failed: {err}"));
+            return;
+        }
+    }
+}
+
+fn write_sample(
+    shared: &Shared,
+    stream: &ClientStream,
+    fbb: &mut wire::FlatBufferBuilder<'static>,
+    head: &mut Vec<u8>,
+    sample: wire::SampleHeader,
+    mut buffer: GuestBuffer,
+) -> io::Result<()> {
+    let (id, seq) = (sample.stream, sample.seq);
+    if let Some((upto, status)) = shared.lock().books.get(&id).and_then(|b| b.cancelled)
+        && seq <= upto
+    {
+        buffer.set_status(status);
+        return Ok(());
+    }
+    let len = buffer.payload_len();
+    wire::encode_frame_into(fbb, &Message::Sample(sample), len as usize, head)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    stream.write_frame(head, buffer.slices())?;
+    Counters::add(&shared.counters.payload_bytes, u64::from(len));
+    let mut s = shared.lock();
+    let book = s.books.entry(id).or_default();
+    if seq <= book.acked {
+        drop(s);
+        buffer.set_status(Status::Ok);
+    } else {
+        book.unacked.push_back((seq, buffer));
+    }
+    Ok(())
+}
+
+impl Uplink for SocketUplink {
+    fn send(&self, msg: Message) {
+        let conn = self.shared.lock().current;
+        if conn != 0 {
+            enqueue(&self.shared, conn, Outgoing::Message(msg));
+        }
+    }
+
+    fn send_sample(&self, sample: wire::SampleHeader, mut buffer: GuestBuffer) {
+        let mut s = self.shared.lock();
+        if s.current == 0 {
+            drop(s);
+            buffer.set_status(Status::NoClient);
+            return;
+        }
+        let book = s.books.entry(sample.stream).or_default();
+        book.queued = book.queued.max(sample.seq);
+        s.queue.push_back(Outgoing::Sample(sample, buffer));
+        drop(s);
+        self.shared.wake.notify_all();
+    }
+
+    fn cancel(&self, stream: u32, status: Status) {
+        let doomed: Vec<GuestBuffer> = {
+            let mut s = self.shared.lock();
+            let book = s.books.entry(stream).or_default();
+            book.cancelled = Some((book.queued, status));
+            book.unacked.drain(..).map(|(_, b)| b).collect()
+        };
+        for mut buf in doomed {
+            buf.set_status(status);
+        }
+    }
+
+    fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        let conn = self.shared.lock().current;
+        self.shared.disconnect(conn, "daemon shutting down");
+        // Unblock the accept loop.
+        match &self.addr {
+            ListenAddr::Unix(path) => {
+                let _ = std::os::unix::net::UnixStream::connect(path);
+                let _ = std::fs::remove_file(path);
+            }
+            ListenAddr::Tcp(addr) => {
+                let _ = std::net::TcpStream::connect(addr);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            ListenAddr::parse("unix:/tmp/x.sock").unwrap(),
+            ListenAddr::Unix("/tmp/x.sock".into())
+        );
+        assert!(matches!(
+            ListenAddr::parse("tcp:127.0.0.1:5000").unwrap(),
+            ListenAddr::Tcp(_)
+        ));
+        assert!(matches!(
+            ListenAddr::parse("tcp:0.0.0.0:5000"),
+            Err(SocketUplinkError::NotLoopback(_))
+        ));
+        assert!(ListenAddr::parse("udp:1").is_err());
+        assert!(ListenAddr::parse("unix:").is_err());
+    }
+}

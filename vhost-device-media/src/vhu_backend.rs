@@ -1,0 +1,245 @@
+//! The `VhostUserBackend` implementation: what QEMU talks to.
+//!
+//! It only adapts vhost-user to the device core: features and configuration
+//! space from the spec, queue events to [`crate::queues`], ring stops to
+//! device resets. Everything the device decides lives in [`crate::model`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::{io, result};
+
+use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE, queue_count, transport};
+use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
+use vhost_user_backend::{VhostUserBackend, VringRwLock};
+use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
+use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
+
+use crate::core::DeviceCore;
+use crate::guest_buffer::Waker;
+use crate::limits::Limits;
+use crate::queues::{self, QueueContext, VringCompletion, VringEventSink};
+
+/// Wakes the backend's epoll thread when credit returns.
+#[derive(Debug)]
+pub struct EventFdWaker(EventFd);
+
+impl Waker for EventFdWaker {
+    fn wake(&self) {
+        if let Err(err) = self.0.write(1) {
+            log::error!("cannot wake the queue thread: {err}");
+        }
+    }
+}
+
+/// The media-redirection device as a vhost-user backend.
+pub struct MediaBackend {
+    core: Arc<DeviceCore>,
+    limits: Limits,
+    mem: RwLock<GuestMemoryAtomic<GuestMemoryMmap>>,
+    acked_features: AtomicU64,
+    event_idx: AtomicBool,
+    waker: Arc<EventFdWaker>,
+    /// Per queue: whether completions may still go to it (replaced on stop).
+    running: Mutex<Vec<Arc<AtomicBool>>>,
+}
+
+impl std::fmt::Debug for MediaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaBackend")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaBackend {
+    /// A backend serving `core` with `limits`.
+    pub fn new(core: Arc<DeviceCore>, limits: Limits) -> io::Result<MediaBackend> {
+        let queues = queue_count(limits.num_txqs) as usize;
+        Ok(MediaBackend {
+            core,
+            limits,
+            mem: RwLock::new(GuestMemoryAtomic::new(GuestMemoryMmap::new())),
+            acked_features: AtomicU64::new(0),
+            event_idx: AtomicBool::new(false),
+            waker: Arc::new(EventFdWaker(EventFd::new(EFD_NONBLOCK)?)),
+            running: Mutex::new(
+                (0..queues)
+                    .map(|_| Arc::new(AtomicBool::new(true)))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The device-event id of the credit waker (registered by the daemon
+    /// with the epoll handler).
+    pub fn wake_event_id(&self) -> u64 {
+        u64::from(queue_count(self.limits.num_txqs))
+    }
+
+    /// The fd of the credit waker.
+    pub fn wake_fd(&self) -> &EventFd {
+        &self.waker.0
+    }
+
+    fn running(&self, queue: usize) -> Arc<AtomicBool> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .get(queue)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(AtomicBool::new(false)))
+    }
+
+    fn negotiated(&self, bit: u32) -> bool {
+        self.acked_features.load(Ordering::Relaxed) & (1 << bit) != 0
+    }
+
+    fn with_context<R>(&self, f: impl FnOnce(&QueueContext<'_>) -> R) -> R {
+        let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let ctx = QueueContext {
+            core: &self.core,
+            mem: &mem,
+            indirect: self.negotiated(transport::F_INDIRECT_DESC),
+            event_idx: self.event_idx.load(Ordering::Relaxed),
+        };
+        f(&ctx)
+    }
+
+    fn process_txqs(&self, vrings: &[VringRwLock]) {
+        let waker: Arc<dyn Waker> = self.waker.clone();
+        for (index, vring) in vrings.iter().enumerate().skip(usize::from(TXQ_BASE)) {
+            let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
+            let txq = u32::try_from(index - usize::from(TXQ_BASE)).unwrap_or(u32::MAX);
+            self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker));
+        }
+    }
+}
+
+impl VhostUserBackend for MediaBackend {
+    type Bitmap = ();
+    type Vring = VringRwLock;
+
+    fn num_queues(&self) -> usize {
+        queue_count(self.limits.num_txqs) as usize
+    }
+
+    fn max_queue_size(&self) -> usize {
+        usize::from(self.limits.queue_size)
+    }
+
+    fn features(&self) -> u64 {
+        (1 << transport::F_VERSION_1)
+            | (1 << transport::F_EVENT_IDX)
+            | (1 << transport::F_INDIRECT_DESC)
+            | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
+    }
+
+    fn acked_features(&self, features: u64) {
+        self.acked_features.store(features, Ordering::Relaxed);
+    }
+
+    fn protocol_features(&self) -> VhostUserProtocolFeatures {
+        VhostUserProtocolFeatures::MQ
+            | VhostUserProtocolFeatures::CONFIG
+            | VhostUserProtocolFeatures::REPLY_ACK
+            | VhostUserProtocolFeatures::RESET_DEVICE
+    }
+
+    fn reset_device(&self) {
+        log::info!("frontend reset the device");
+        self.core.set_event_sink(None);
+        self.core.new_instance();
+    }
+
+    fn set_event_idx(&self, enabled: bool) {
+        self.event_idx.store(enabled, Ordering::Relaxed);
+    }
+
+    fn get_config(&self, offset: u32, size: u32) -> Vec<u8> {
+        let config = self.core.model().config().to_bytes();
+        let start = (offset as usize).min(config.len());
+        let end = start.saturating_add(size as usize).min(config.len());
+        config[start..end].to_vec()
+    }
+
+    fn update_memory(&self, mem: GuestMemoryAtomic<GuestMemoryMmap>) -> io::Result<()> {
+        *self.mem.write().unwrap_or_else(|p| p.into_inner()) = mem;
+        Ok(())
+    }
+
+    fn stop_vring(&self, queue_index: u32) -> io::Result<()> {
+        // Completions in flight for this ring must not reach the next one.
+        if let Some(flag) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(queue_index as usize)
+        {
+            flag.store(false, Ordering::Release);
+            *flag = Arc::new(AtomicBool::new(true));
+        }
+        match u16::try_from(queue_index) {
+            Ok(EVENTQ) => self.core.set_event_sink(None),
+            Ok(CONTROLQ) => {
+                // QEMU stops every ring on a device reset (and on VM stop):
+                // the device instance ends with it (spec, "Device reset").
+                log::info!("frontend stopped the control queue: new device instance");
+                self.core.new_instance();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn handle_event(
+        &self,
+        device_event: u16,
+        evset: EventSet,
+        vrings: &[VringRwLock],
+        _thread_id: usize,
+    ) -> result::Result<(), io::Error> {
+        if evset != EventSet::IN {
+            return Err(io::Error::other(format!(
+                "unexpected epoll events {evset:?}"
+            )));
+        }
+        if u64::from(device_event) == self.wake_event_id() {
+            let _ = self.waker.0.read();
+            self.process_txqs(vrings);
+            return Ok(());
+        }
+        let index = usize::from(device_event);
+        let Some(vring) = vrings.get(index) else {
+            return Err(io::Error::other(format!(
+                "event for unknown queue {device_event}"
+            )));
+        };
+        match device_event {
+            CONTROLQ => {
+                let completion = VringCompletion::new(vring.clone(), self.running(index));
+                self.with_context(|ctx| queues::process_controlq(ctx, vring, &completion));
+            }
+            EVENTQ => {
+                let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let sink = VringEventSink::new(
+                    vring.clone(),
+                    mem,
+                    self.negotiated(transport::F_INDIRECT_DESC),
+                    self.running(index),
+                    Arc::clone(self.core.counters()),
+                );
+                self.core.set_event_sink(Some(Arc::new(sink)));
+            }
+            CAPQ => {
+                // Capture buffers wait until a capture stream needs them.
+            }
+            _ => {
+                let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
+                let waker: Arc<dyn Waker> = self.waker.clone();
+                let txq = u32::from(device_event - TXQ_BASE);
+                self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker));
+            }
+        }
+        Ok(())
+    }
+}
