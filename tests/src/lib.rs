@@ -1,7 +1,12 @@
-//! Cross-crate conformance and end-to-end tests of the media-redirection
-//! device.
+//! Harness of the cross-crate conformance and end-to-end tests.
 //!
-//! The tests live in `tests/tests/`. Each one starts real components (the
-//! daemon binary on a real Unix socket, the guest driver, the client engine)
-//! and cites the numbered requirement of `spec/README.md` it checks, so that a
-//! guest driver or a backend can be held to the specification.
+//! The tests live in `tests/tests/`. Each starts real components (the daemon
+//! binary on a real Unix socket, the guest driver over vhost-user, a client
+//! on the daemon's uplink) and cites the numbered requirement of
+//! `spec/README.md` it checks, so that a guest driver or a backend can be held
+//! to the specification. This library holds what they share: a daemon
+//! process, a scratch directory, and a wire-protocol test client.
+
+pub mod client;
+pub mod daemon;
+pub mod scratch;

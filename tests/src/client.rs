@@ -1,0 +1,171 @@
+//! A wire-protocol test client: connects to the daemon's socket uplink,
+//! says hello with chosen capabilities, and records what arrives.
+
+use std::io::{BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{
+    self, Capabilities, ClientFeatures, CodecCap, CodecFlags, FrameReader, Hello, Message,
+};
+
+/// A frame received by the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The message.
+    pub msg: Message,
+    /// Its payload (samples only).
+    pub payload: Vec<u8>,
+}
+
+/// How the client acknowledges samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckPolicy {
+    /// Ack each sample as it arrives.
+    Immediate,
+    /// Never ack (a stuck client).
+    Never,
+}
+
+/// A connected test client.
+#[derive(Debug)]
+pub struct TestClient {
+    writer: UnixStream,
+    frames: Receiver<Received>,
+}
+
+/// Capabilities decoding every codec, no size limit.
+pub fn decode_everything() -> Capabilities {
+    Capabilities {
+        codecs: Codec::ALL
+            .iter()
+            .map(|&codec| CodecCap {
+                codec,
+                flags: CodecFlags::DECODE,
+                max_width: 0,
+                max_height: 0,
+            })
+            .collect(),
+        sources: vec![],
+        features: ClientFeatures::OVERLAY,
+    }
+}
+
+fn write_msg(stream: &mut UnixStream, msg: &Message) -> std::io::Result<()> {
+    let frame = wire::encode_frame(msg, 0).map_err(std::io::Error::other)?;
+    stream.write_all(&frame)
+}
+
+impl TestClient {
+    /// Connects to the uplink at `path`, retrying until it listens, and
+    /// says hello.
+    pub fn connect(path: &Path, caps: Capabilities, acks: AckPolicy) -> TestClient {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut stream = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(err) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "uplink {} not reachable: {err}",
+                        path.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        let hello = Message::Hello(Hello {
+            major: wire::PROTOCOL_MAJOR,
+            minor: wire::PROTOCOL_MINOR,
+            name: "test client".into(),
+            caps,
+        });
+        write_msg(&mut stream, &hello).expect("send Hello");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut acker = stream.try_clone().expect("clone");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut frames = FrameReader::new();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                while let Some((msg, payload)) = frames.next_frame() {
+                    let reply = match (&msg, acks) {
+                        (Message::Sample(s), AckPolicy::Immediate) => Some(Message::Ack {
+                            stream: s.stream,
+                            seq: s.seq,
+                            status: Status::Ok,
+                        }),
+                        (Message::Ping { nonce }, _) => Some(Message::Pong { nonce: *nonce }),
+                        _ => None,
+                    };
+                    if tx.send(Received { msg, payload }).is_err() {
+                        return;
+                    }
+                    if let Some(reply) = reply
+                        && write_msg(&mut acker, &reply).is_err()
+                    {
+                        return;
+                    }
+                }
+                let want = frames.wanted().clamp(1, buf.len());
+                match reader.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if frames.feed(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        TestClient {
+            writer: stream,
+            frames: rx,
+        }
+    }
+
+    /// Sends a message to the daemon.
+    pub fn send(&mut self, msg: &Message) {
+        write_msg(&mut self.writer, msg).expect("send to daemon");
+    }
+
+    /// The next frame, skipping pings and pongs; `None` on timeout or close.
+    pub fn next(&self, timeout: Duration) -> Option<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.frames.recv_timeout(left) {
+                Ok(r) if matches!(r.msg, Message::Ping { .. } | Message::Pong { .. }) => continue,
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Waits for the first frame matching `pred`, returning it and every
+    /// frame skipped before it.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Message) -> bool,
+    ) -> (Option<Received>, Vec<Received>) {
+        let deadline = Instant::now() + timeout;
+        let mut skipped = Vec::new();
+        while let Some(r) = self.next(deadline.saturating_duration_since(Instant::now())) {
+            if pred(&r.msg) {
+                return (Some(r), skipped);
+            }
+            skipped.push(r);
+        }
+        (None, skipped)
+    }
+
+    /// Closes the connection.
+    pub fn close(self) {
+        let _ = self.writer.shutdown(std::net::Shutdown::Both);
+    }
+}

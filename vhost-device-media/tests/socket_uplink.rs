@@ -1,0 +1,283 @@
+//! The socket uplink with real sockets and a guest-memory mapping: payload
+//! bytes arrive unchanged, are written from the guest mapping itself (the
+//! iovecs point inside it, and nothing is counted as copied), and every
+//! buffer completes with the status the spec gives it: OK on ack, CANCELLED
+//! on flush, NO_CLIENT when the client goes away (spec DEV-DATA, WIRE).
+
+use std::io::{BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{self, FrameReader, Message};
+use vhost_device_media::chain::Segment;
+use vhost_device_media::counters::Counters;
+use vhost_device_media::guest_buffer::{
+    CompletionTarget, GuestBuffer, UsedRing, Waker, is_in_guest_memory,
+};
+use vhost_device_media::uplink::socket::{ListenAddr, SocketUplink};
+use vhost_device_media::uplink::{ClientEvents, Uplink};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+#[derive(Default)]
+struct Ring(Mutex<Vec<(u16, u32)>>);
+impl UsedRing for Ring {
+    fn complete(&self, head: u16, len: u32) {
+        self.0.lock().unwrap().push((head, len));
+    }
+}
+
+struct NoWake;
+impl Waker for NoWake {
+    fn wake(&self) {}
+}
+
+struct Events(Mutex<Sender<&'static str>>);
+impl ClientEvents for Events {
+    fn client_connected(&self, _caps: wire::Capabilities) {
+        let _ = self.0.lock().unwrap().send("connected");
+    }
+    fn client_disconnected(&self) {
+        let _ = self.0.lock().unwrap().send("disconnected");
+    }
+    fn client_message(&self, _msg: Message) {}
+}
+
+struct Setup {
+    _dir: tempdir::Dir,
+    uplink: SocketUplink,
+    events: Arc<Events>,
+    seen: Receiver<&'static str>,
+    mem: Arc<GuestMemoryMmap>,
+    ring: Arc<Ring>,
+    counters: Arc<Counters>,
+    path: std::path::PathBuf,
+}
+
+mod tempdir {
+    /// A temporary directory removed on drop.
+    pub(crate) struct Dir(pub(crate) std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub(crate) fn new(tag: &str) -> Dir {
+        let dir = std::env::temp_dir().join(format!("vdm-uplink-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+}
+
+fn setup(tag: &str) -> Setup {
+    let dir = tempdir::new(tag);
+    let path = dir.0.join("uplink.sock");
+    let counters = Arc::new(Counters::default());
+    let uplink = SocketUplink::listen(ListenAddr::Unix(path.clone()), counters.clone(), 1).unwrap();
+    let (tx, seen) = mpsc::channel();
+    let events = Arc::new(Events(Mutex::new(tx)));
+    let weak: std::sync::Weak<dyn ClientEvents> =
+        Arc::downgrade(&(events.clone() as Arc<dyn ClientEvents>));
+    uplink.set_events(weak);
+    let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap());
+    Setup {
+        _dir: dir,
+        uplink,
+        events,
+        seen,
+        mem,
+        ring: Arc::new(Ring::default()),
+        counters,
+        path,
+    }
+}
+
+/// A client that says hello and forwards every frame; acks when asked.
+fn client(path: &std::path::Path, ack: bool) -> (UnixStream, Receiver<(Message, Vec<u8>)>) {
+    let mut stream = UnixStream::connect(path).unwrap();
+    let caps = wire::Capabilities {
+        codecs: vec![wire::CodecCap {
+            codec: Codec::H264,
+            flags: wire::CodecFlags::DECODE,
+            max_width: 0,
+            max_height: 0,
+        }],
+        sources: vec![],
+        features: wire::ClientFeatures::OVERLAY,
+    };
+    let hello = Message::Hello(wire::Hello {
+        major: 1,
+        minor: 0,
+        name: "t".into(),
+        caps,
+    });
+    stream
+        .write_all(&wire::encode_frame(&hello, 0).unwrap())
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut acker = stream.try_clone().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut frames = FrameReader::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            while let Some((msg, payload)) = frames.next_frame() {
+                if let (true, Message::Sample(s)) = (ack, &msg) {
+                    let a = Message::Ack {
+                        stream: s.stream,
+                        seq: s.seq,
+                        status: Status::Ok,
+                    };
+                    let _ = acker.write_all(&wire::encode_frame(&a, 0).unwrap());
+                }
+                if tx.send((msg, payload)).is_err() {
+                    return;
+                }
+            }
+            let want = frames.wanted().clamp(1, buf.len());
+            match reader.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => frames.feed(&buf[..n]).unwrap(),
+            };
+        }
+    });
+    (stream, rx)
+}
+
+fn buffer(s: &Setup, head: u16, segments: &[Segment]) -> GuestBuffer {
+    let target = CompletionTarget {
+        ring: s.ring.clone(),
+        waker: Arc::new(NoWake),
+        counters: s.counters.clone(),
+    };
+    GuestBuffer::new(
+        s.mem.clone(),
+        head,
+        segments,
+        GuestAddress(0x10 + u64::from(head) * 8),
+        target,
+    )
+    .unwrap()
+}
+
+fn sample(stream: u32, seq: u64) -> wire::SampleHeader {
+    wire::SampleHeader {
+        stream,
+        seq,
+        pts: Some(seq * 1000),
+        dts: None,
+        duration: Some(1000),
+        flags: wire::SampleFlags::KEYFRAME,
+    }
+}
+
+fn status_of(s: &Setup, head: u16) -> u32 {
+    s.mem
+        .read_obj(GuestAddress(0x10 + u64::from(head) * 8))
+        .unwrap()
+}
+
+fn wait_completions(s: &Setup, n: usize) -> Vec<(u16, u32)> {
+    for _ in 0..500 {
+        let done = s.ring.0.lock().unwrap().clone();
+        if done.len() >= n {
+            return done;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.ring.0.lock().unwrap().clone()
+}
+
+#[test]
+fn payload_arrives_unchanged_from_guest_memory_and_acks_complete_ok() {
+    let s = setup("ack");
+    let pattern: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    s.mem
+        .write_slice(&pattern, GuestAddress(0x10_0000))
+        .unwrap();
+    let (_conn, frames) = client(&s.path, true);
+    assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
+    // Three segments, as a guest scatter list would give them.
+    let segments = [
+        Segment {
+            addr: GuestAddress(0x10_0000),
+            len: 1000,
+        },
+        Segment {
+            addr: GuestAddress(0x10_0000 + 1000),
+            len: 200_000,
+        },
+        Segment {
+            addr: GuestAddress(0x10_0000 + 201_000),
+            len: 99_000,
+        },
+    ];
+    let buf = buffer(&s, 1, &segments);
+    assert!(
+        buf.slices()
+            .iter()
+            .all(|slice| is_in_guest_memory(&s.mem, slice)),
+        "iovecs point into guest memory"
+    );
+    s.uplink.send_sample(sample(5, 1), buf);
+    let (welcome, _) = frames.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(matches!(welcome, Message::Welcome(_)));
+    let (msg, payload) = frames.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(msg, Message::Sample(sample(5, 1)));
+    assert!(payload == pattern, "payload bytes changed on the way");
+    assert_eq!(wait_completions(&s, 1), vec![(1, 8)]);
+    assert_eq!(status_of(&s, 1), Status::Ok.as_u32());
+    let c = s.counters.snapshot();
+    assert_eq!(c.payload_bytes, 300_000);
+    assert_eq!(c.payload_bytes_copied, 0);
+    s.uplink.shutdown();
+}
+
+#[test]
+fn cancel_and_disconnect_complete_every_held_buffer() {
+    let s = setup("cancel");
+    let (conn, frames) = client(&s.path, false);
+    assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
+    let seg = [Segment {
+        addr: GuestAddress(0x2000),
+        len: 100,
+    }];
+    for seq in 1..=3u16 {
+        s.uplink
+            .send_sample(sample(7, u64::from(seq)), buffer(&s, seq, &seg));
+    }
+    s.uplink.send_sample(sample(8, 1), buffer(&s, 10, &seg));
+    // Wait until all four samples were written (held, unacked).
+    let mut samples = 0;
+    while samples < 4 {
+        let (msg, _) = frames.recv_timeout(Duration::from_secs(5)).unwrap();
+        samples += usize::from(matches!(msg, Message::Sample(_)));
+    }
+    assert!(
+        s.ring.0.lock().unwrap().is_empty(),
+        "nothing completes before an ack"
+    );
+    s.uplink.cancel(7, Status::Cancelled);
+    let done = wait_completions(&s, 3);
+    assert_eq!(done.len(), 3);
+    for head in 1..=3 {
+        assert_eq!(status_of(&s, head), Status::Cancelled.as_u32());
+    }
+    // The client vanishes: the remaining buffer completes NO_CLIENT.
+    conn.shutdown(std::net::Shutdown::Both).unwrap();
+    assert_eq!(
+        s.seen.recv_timeout(Duration::from_secs(20)),
+        Ok("disconnected")
+    );
+    assert_eq!(wait_completions(&s, 4).len(), 4);
+    assert_eq!(status_of(&s, 10), Status::NoClient.as_u32());
+    // Without a client a sample completes at once with NO_CLIENT.
+    s.uplink.send_sample(sample(8, 2), buffer(&s, 11, &seg));
+    assert_eq!(status_of(&s, 11), Status::NoClient.as_u32());
+    drop(s.events.clone());
+    s.uplink.shutdown();
+}
