@@ -24,7 +24,7 @@ use crate::chain::{self, Chain, Segment};
 use crate::core::{DeviceCore, EventSink, count_status};
 use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::{CompletionTarget, GuestBuffer, UsedRing, Waker};
-use crate::model::Admit;
+use crate::model::{Action, Admit};
 
 /// Completes chains into one vring, until the vring is stopped.
 pub struct VringCompletion {
@@ -163,12 +163,20 @@ fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, vring: &VringRwLock, mut bo
     }
 }
 
+/// Drops buffers of a flushed stream waiting on its txq.
+pub type TxqDrainer<'a> = &'a dyn Fn(u32, u32);
+
 /// Answers every request on the control queue.
-pub fn process_controlq(ctx: &QueueContext<'_>, vring: &VringRwLock, completion: &dyn UsedRing) {
+pub fn process_controlq(
+    ctx: &QueueContext<'_>,
+    vring: &VringRwLock,
+    completion: &dyn UsedRing,
+    drainer: TxqDrainer<'_>,
+) {
     drain(ctx, vring, || {
         while let Ok(Some(chain)) = next_chain(ctx, vring) {
             let (head, len) = match chain {
-                Ok(chain) => (chain.head, control_chain(ctx, &chain)),
+                Ok(chain) => (chain.head, control_chain(ctx, &chain, drainer)),
                 Err((head, err)) => {
                     log::warn!("controlq: malformed chain {head}: {err}");
                     ctx.core.counters().error(ErrorKind::MalformedChain);
@@ -183,7 +191,7 @@ pub fn process_controlq(ctx: &QueueContext<'_>, vring: &VringRwLock, completion:
 }
 
 /// Handles one control chain; returns the bytes written.
-fn control_chain(ctx: &QueueContext<'_>, chain: &Chain) -> u32 {
+fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>) -> u32 {
     let mem = ctx.mem.memory();
     let counters = ctx.core.counters();
     Counters::add(&counters.control_requests, 1);
@@ -238,7 +246,19 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain) -> u32 {
         }
     };
     let code = request.request.code();
+    if writable < code.min_response_len(limits.max_sdp) as u64 {
+        log::warn!(
+            "controlq: {code:?} needs {} writable bytes, has {writable}",
+            code.min_response_len(limits.max_sdp)
+        );
+        return answer(Status::Invalid, target, &[]);
+    }
     let (reply, actions) = ctx.core.model().handle(request, Instant::now());
+    for action in &actions {
+        if let Action::DrainTxq { txq, stream } = action {
+            drainer(*txq, *stream);
+        }
+    }
     ctx.core.apply(actions);
     if reply.status == Status::Ok
         && matches!(code, mediaredir_proto::control::RequestCode::StreamCreate)
@@ -362,6 +382,47 @@ pub fn process_txq(
             }
         }
     });
+}
+
+/// Completes with `CANCELLED` every buffer of `stream` at the head of txq
+/// `txq`, stopping at the first buffer of another stream.
+pub fn drain_stream(
+    ctx: &QueueContext<'_>,
+    vring: &VringRwLock,
+    txq: u32,
+    stream: u32,
+    completion: &dyn UsedRing,
+) {
+    let mem = ctx.mem.memory();
+    loop {
+        let chain = match next_chain(ctx, vring) {
+            Ok(Some(Ok(chain))) => chain,
+            Ok(Some(Err((head, err)))) => {
+                log::warn!("txq{txq}: malformed chain {head}: {err}");
+                ctx.core.counters().error(ErrorKind::MalformedChain);
+                completion.complete(head, 0);
+                continue;
+            }
+            Ok(None) | Err(()) => return,
+        };
+        let header = read_front(&mem, &chain.readable, DATA_HDR_SIZE)
+            .and_then(|b| DataHeader::decode(&b, u32::MAX).ok());
+        let status_seg = chain
+            .writable
+            .first()
+            .copied()
+            .filter(|s| s.len as usize >= DATA_STATUS_SIZE);
+        match (header, status_seg) {
+            (Some(h), Some(seg)) if h.stream_id == stream => {
+                let n = write_scatter(&mem, &[seg], &status_bytes(Status::Cancelled));
+                completion.complete(chain.head, u32::try_from(n).unwrap_or(0));
+            }
+            _ => {
+                vring.get_mut().get_queue_mut().go_to_previous_position();
+                return;
+            }
+        }
+    }
 }
 
 #[derive(PartialEq, Eq)]

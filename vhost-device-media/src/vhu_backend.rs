@@ -217,7 +217,17 @@ impl VhostUserBackend for MediaBackend {
         match device_event {
             CONTROLQ => {
                 let completion = VringCompletion::new(vring.clone(), self.running(index));
-                self.with_context(|ctx| queues::process_controlq(ctx, vring, &completion));
+                self.with_context(|ctx| {
+                    let drainer = |txq: u32, stream: u32| {
+                        let index = usize::from(TXQ_BASE) + txq as usize;
+                        if let Some(txq_vring) = vrings.get(index) {
+                            let completion =
+                                VringCompletion::new(txq_vring.clone(), self.running(index));
+                            queues::drain_stream(ctx, txq_vring, txq, stream, &completion);
+                        }
+                    };
+                    queues::process_controlq(ctx, vring, &completion, &drainer);
+                });
             }
             EVENTQ => {
                 let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();

@@ -4,9 +4,8 @@
 //! One guest process owns the device (a userspace PCI driver can have only
 //! one owner); players talk to it over a `SOCK_SEQPACKET` Unix socket, one
 //! message per packet, and receive buffer pools as memfds (`SCM_RIGHTS`) that
-//! map the broker's DMA memory, so they fill buffers in place. A reply has the
-//! request's type with [`REPLY_BIT`] set and echoes its tag; every reply body
-//! starts with a status word.
+//! map the broker's DMA memory, so they fill buffers in place. A reply echoes
+//! its request's tag.
 
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -24,10 +23,10 @@ pub const BROKER_VERSION: u32 = 1;
 pub const DEFAULT_SOCKET: &str = "/run/mediaredir/broker.sock";
 /// Largest broker message (header included).
 pub const MAX_MESSAGE: usize = 128 << 10;
-/// Bit set in the type of a reply.
-pub const REPLY_BIT: u32 = 0x8000_0000;
 
-/// Message types.
+/// Message types (spec, "Guest broker protocol", 9.2). A reply has the type
+/// of its request, except `COMPLETE`, `CAPTURE_FILLED` and `STATUS`; which
+/// side sent a packet tells a request from a reply.
 pub mod kind {
     /// Version handshake.
     pub const HELLO: u32 = 1;
@@ -37,12 +36,27 @@ pub mod kind {
     pub const POOL_CREATE: u32 = 3;
     /// Queue a playback buffer from a pool.
     pub const QUEUE: u32 = 4;
-    /// An event (broker to player, unsolicited, tag 0).
+    /// A queued buffer completed.
+    pub const COMPLETE: u32 = 5;
+    /// An event (broker to client, tag 0).
     pub const EVENT: u32 = 6;
-    /// Post a pool region for a capture frame.
+    /// Post a pool region for a capture sample.
     pub const CAPTURE_POST: u32 = 7;
+    /// A capture post was filled.
+    pub const CAPTURE_FILLED: u32 = 8;
     /// Destroy a pool.
     pub const POOL_DESTROY: u32 = 9;
+    /// A bare status reply.
+    pub const STATUS: u32 = 10;
+}
+
+/// Who sent a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// A player (client of the broker).
+    Client,
+    /// The broker.
+    Broker,
 }
 
 /// `struct media_redir_broker_hdr` (16 bytes).
@@ -61,9 +75,9 @@ pub mod kind {
 )]
 #[repr(C)]
 pub struct RawBrokerHdr {
-    /// Message type (`REPLY_BIT` set on replies).
+    /// Message type.
     pub kind: U32,
-    /// Chosen by the player, echoed in the reply.
+    /// Chosen by the client, echoed in the reply; 0 in `EVENT`.
     pub tag: U32,
     /// Body bytes.
     pub len: U32,
@@ -71,48 +85,39 @@ pub struct RawBrokerHdr {
     pub reserved: U32,
 }
 
-/// A message between broker and player.
+/// A message between broker and client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerMessage {
-    /// Player to broker: protocol version.
+    /// Client: protocol version (first message).
     Hello {
-        /// Version the player speaks.
+        /// Version the client speaks.
         version: u32,
     },
-    /// Reply to `Hello`.
+    /// Broker: reply to `Hello`.
     HelloReply {
-        /// OK, or INVALID for an unsupported version.
-        status: Status,
         /// Version the broker speaks.
         version: u32,
         /// Device generation.
         generation: u32,
     },
-    /// A control request (controlq layout; the broker sets the generation).
+    /// Client: a control request (controlq layout; the broker sets the
+    /// generation).
     Control(Vec<u8>),
-    /// Reply to `Control`: the device's response (resp_hdr + body).
-    ControlReply {
-        /// Broker-level status (OK when the device answered).
-        status: Status,
-        /// The device's response bytes.
-        response: Vec<u8>,
-    },
-    /// Create a pool of `size` bytes.
+    /// Broker: the device's response (`resp_hdr` + body).
+    ControlReply(Vec<u8>),
+    /// Client: create a pool of `size` bytes.
     PoolCreate {
         /// Bytes.
         size: u64,
     },
-    /// Reply to `PoolCreate`; the pool's memfd travels with it.
+    /// Broker: the pool; its memfd travels with this message.
     PoolCreateReply {
-        /// OK or LIMIT.
-        status: Status,
         /// Pool id.
         pool_id: u32,
-        /// Bytes actually mapped (rounded up to the page size).
+        /// Bytes mapped (rounded up to the page size).
         size: u64,
     },
-    /// Queue `pool[offset .. offset + header.payload_len]` as a playback
-    /// buffer.
+    /// Client: queue `pool[offset .. offset + header.payload_len]`.
     Queue {
         /// Pool id.
         pool_id: u32,
@@ -121,14 +126,14 @@ pub enum BrokerMessage {
         /// Data header.
         header: DataHeader,
     },
-    /// Completion of a `Queue` (the buffer is the player's again).
-    QueueReply {
+    /// Broker: a queued buffer completed (tag of its `Queue`).
+    Complete {
         /// Data completion status.
         status: Status,
     },
-    /// An event.
+    /// Broker: an event.
     Event([u8; EVENT_SIZE]),
-    /// Offer `pool[offset .. offset + len]` for one capture frame.
+    /// Client: offer `pool[offset .. offset + len]` for a capture sample.
     CapturePost {
         /// Pool id.
         pool_id: u32,
@@ -137,21 +142,19 @@ pub enum BrokerMessage {
         /// Bytes available.
         len: u64,
     },
-    /// Reply to `CapturePost`: the frame's header when filled.
-    CapturePostReply {
-        /// OK when filled.
-        status: Status,
-        /// Header of the frame written into the region.
-        header: Option<DataHeader>,
+    /// Broker: a capture post was filled with a sample (tag of the post).
+    CaptureFilled {
+        /// Header of the sample written into the post.
+        header: DataHeader,
     },
-    /// Destroy a pool.
+    /// Client: destroy a pool.
     PoolDestroy {
         /// Pool id.
         pool_id: u32,
     },
-    /// Reply to `PoolDestroy`.
-    PoolDestroyReply {
-        /// OK, NO_ENTITY or BAD_STATE (buffers still queued).
+    /// Broker: a bare status (errors, `POOL_DESTROY`, returned posts).
+    Status {
+        /// Status.
         status: Status,
     },
 }
@@ -194,61 +197,57 @@ impl Reader<'_> {
 }
 
 impl BrokerMessage {
-    fn kind(&self) -> u32 {
+    /// The message's type number.
+    pub fn kind(&self) -> u32 {
         use BrokerMessage::*;
         match self {
-            Hello { .. } => kind::HELLO,
-            HelloReply { .. } => kind::HELLO | REPLY_BIT,
-            Control(_) => kind::CONTROL,
-            ControlReply { .. } => kind::CONTROL | REPLY_BIT,
-            PoolCreate { .. } => kind::POOL_CREATE,
-            PoolCreateReply { .. } => kind::POOL_CREATE | REPLY_BIT,
+            Hello { .. } | HelloReply { .. } => kind::HELLO,
+            Control(_) | ControlReply(_) => kind::CONTROL,
+            PoolCreate { .. } | PoolCreateReply { .. } => kind::POOL_CREATE,
             Queue { .. } => kind::QUEUE,
-            QueueReply { .. } => kind::QUEUE | REPLY_BIT,
+            Complete { .. } => kind::COMPLETE,
             Event(_) => kind::EVENT,
             CapturePost { .. } => kind::CAPTURE_POST,
-            CapturePostReply { .. } => kind::CAPTURE_POST | REPLY_BIT,
+            CaptureFilled { .. } => kind::CAPTURE_FILLED,
             PoolDestroy { .. } => kind::POOL_DESTROY,
-            PoolDestroyReply { .. } => kind::POOL_DESTROY | REPLY_BIT,
+            Status { .. } => kind::STATUS,
+        }
+    }
+
+    /// Who sends this message.
+    pub fn sender(&self) -> Sender {
+        use BrokerMessage::*;
+        match self {
+            Hello { .. }
+            | Control(_)
+            | PoolCreate { .. }
+            | Queue { .. }
+            | CapturePost { .. }
+            | PoolDestroy { .. } => Sender::Client,
+            _ => Sender::Broker,
         }
     }
 
     /// Encodes one packet with `tag`.
     pub fn encode(&self, tag: u32) -> Vec<u8> {
         let mut body = Vec::new();
-        let status = |out: &mut Vec<u8>, s: &Status| {
-            put32(out, s.as_u32());
-            put32(out, 0);
-        };
         match self {
             BrokerMessage::Hello { version } => {
                 put32(&mut body, *version);
                 put32(&mut body, 0);
             }
             BrokerMessage::HelloReply {
-                status: s,
                 version,
                 generation,
             } => {
-                status(&mut body, s);
                 put32(&mut body, *version);
                 put32(&mut body, *generation);
             }
-            BrokerMessage::Control(request) => body.extend_from_slice(request),
-            BrokerMessage::ControlReply {
-                status: s,
-                response,
-            } => {
-                status(&mut body, s);
-                body.extend_from_slice(response);
+            BrokerMessage::Control(bytes) | BrokerMessage::ControlReply(bytes) => {
+                body.extend_from_slice(bytes)
             }
             BrokerMessage::PoolCreate { size } => put64(&mut body, *size),
-            BrokerMessage::PoolCreateReply {
-                status: s,
-                pool_id,
-                size,
-            } => {
-                status(&mut body, s);
+            BrokerMessage::PoolCreateReply { pool_id, size } => {
                 put32(&mut body, *pool_id);
                 put32(&mut body, 0);
                 put64(&mut body, *size);
@@ -263,7 +262,10 @@ impl BrokerMessage {
                 put64(&mut body, *offset);
                 body.extend_from_slice(&header.to_bytes());
             }
-            BrokerMessage::QueueReply { status: s } => status(&mut body, s),
+            BrokerMessage::Complete { status } | BrokerMessage::Status { status } => {
+                put32(&mut body, status.as_u32());
+                put32(&mut body, 0);
+            }
             BrokerMessage::Event(event) => body.extend_from_slice(event),
             BrokerMessage::CapturePost {
                 pool_id,
@@ -275,17 +277,8 @@ impl BrokerMessage {
                 put64(&mut body, *offset);
                 put64(&mut body, *len);
             }
-            BrokerMessage::CapturePostReply { status: s, header } => {
-                status(&mut body, s);
-                if let Some(header) = header {
-                    body.extend_from_slice(&header.to_bytes());
-                }
-            }
-            BrokerMessage::PoolDestroy { pool_id } => {
-                put32(&mut body, *pool_id);
-                put32(&mut body, 0);
-            }
-            BrokerMessage::PoolDestroyReply { status: s } => status(&mut body, s),
+            BrokerMessage::CaptureFilled { header } => body.extend_from_slice(&header.to_bytes()),
+            BrokerMessage::PoolDestroy { pool_id } => put32(&mut body, *pool_id),
         }
         let hdr = RawBrokerHdr {
             kind: self.kind().into(),
@@ -298,8 +291,8 @@ impl BrokerMessage {
         out
     }
 
-    /// Decodes one packet; returns the tag and the message.
-    pub fn decode(packet: &[u8]) -> Result<(u32, BrokerMessage), ProtoError> {
+    /// Decodes one packet sent by `sender`; returns the tag and the message.
+    pub fn decode(packet: &[u8], sender: Sender) -> Result<(u32, BrokerMessage), ProtoError> {
         if packet.len() > MAX_MESSAGE {
             return Err(ProtoError::TooLarge {
                 what: "broker message",
@@ -316,110 +309,81 @@ impl BrokerMessage {
             ));
         }
         let mut r = Reader(body);
-        let msg = match hdr.kind.get() {
-            kind::HELLO => {
+        let msg = match (sender, hdr.kind.get()) {
+            (Sender::Client, kind::HELLO) => {
                 let version = r.u32("version")?;
                 r.u32("reserved")?;
-                r.end()?;
                 BrokerMessage::Hello { version }
             }
-            k if k == kind::HELLO | REPLY_BIT => {
-                let status = r.status()?;
+            (Sender::Broker, kind::HELLO) => {
                 let version = r.u32("version")?;
                 let generation = r.u32("generation")?;
-                r.end()?;
                 BrokerMessage::HelloReply {
-                    status,
                     version,
                     generation,
                 }
             }
-            kind::CONTROL => BrokerMessage::Control(body.to_vec()),
-            k if k == kind::CONTROL | REPLY_BIT => {
-                let status = r.status()?;
-                BrokerMessage::ControlReply {
-                    status,
-                    response: r.0.to_vec(),
-                }
+            (Sender::Client, kind::CONTROL) => {
+                return Ok((hdr.tag.get(), BrokerMessage::Control(body.to_vec())));
             }
-            kind::POOL_CREATE => {
-                let size = r.u64("size")?;
-                r.end()?;
-                BrokerMessage::PoolCreate { size }
+            (Sender::Broker, kind::CONTROL) => {
+                return Ok((hdr.tag.get(), BrokerMessage::ControlReply(body.to_vec())));
             }
-            k if k == kind::POOL_CREATE | REPLY_BIT => {
-                let status = r.status()?;
+            (Sender::Client, kind::POOL_CREATE) => BrokerMessage::PoolCreate {
+                size: r.u64("size")?,
+            },
+            (Sender::Broker, kind::POOL_CREATE) => {
                 let pool_id = r.u32("pool_id")?;
                 r.u32("reserved")?;
-                let size = r.u64("size")?;
-                r.end()?;
                 BrokerMessage::PoolCreateReply {
-                    status,
                     pool_id,
-                    size,
+                    size: r.u64("size")?,
                 }
             }
-            kind::QUEUE => {
+            (Sender::Client, kind::QUEUE) => {
                 let pool_id = r.u32("pool_id")?;
                 r.u32("reserved")?;
                 let offset = r.u64("offset")?;
-                let header = r.header()?;
-                r.end()?;
                 BrokerMessage::Queue {
                     pool_id,
                     offset,
-                    header,
+                    header: r.header()?,
                 }
             }
-            k if k == kind::QUEUE | REPLY_BIT => {
-                let status = r.status()?;
-                r.end()?;
-                BrokerMessage::QueueReply { status }
-            }
-            kind::EVENT => {
+            (Sender::Broker, kind::COMPLETE) => BrokerMessage::Complete {
+                status: r.status()?,
+            },
+            (Sender::Broker, kind::EVENT) => {
                 let event: [u8; EVENT_SIZE] =
                     body.try_into().map_err(|_| ProtoError::Truncated {
                         what: "event",
                         need: EVENT_SIZE,
                         got: body.len(),
                     })?;
-                BrokerMessage::Event(event)
+                return Ok((hdr.tag.get(), BrokerMessage::Event(event)));
             }
-            kind::CAPTURE_POST => {
+            (Sender::Client, kind::CAPTURE_POST) => {
                 let pool_id = r.u32("pool_id")?;
                 r.u32("reserved")?;
                 let offset = r.u64("offset")?;
-                let len = r.u64("len")?;
-                r.end()?;
                 BrokerMessage::CapturePost {
                     pool_id,
                     offset,
-                    len,
+                    len: r.u64("len")?,
                 }
             }
-            k if k == kind::CAPTURE_POST | REPLY_BIT => {
-                let status = r.status()?;
-                let header = if r.0.is_empty() {
-                    None
-                } else {
-                    Some(r.header()?)
-                };
-                r.end()?;
-                BrokerMessage::CapturePostReply { status, header }
-            }
-            kind::POOL_DESTROY => {
-                let pool_id = r.u32("pool_id")?;
-                r.u32("reserved")?;
-                r.end()?;
-                BrokerMessage::PoolDestroy { pool_id }
-            }
-            k if k == kind::POOL_DESTROY | REPLY_BIT => {
-                let status = r.status()?;
-                r.end()?;
-                BrokerMessage::PoolDestroyReply { status }
-            }
-            other => return Err(ProtoError::UnknownBrokerMessage(other)),
+            (Sender::Broker, kind::CAPTURE_FILLED) => BrokerMessage::CaptureFilled {
+                header: r.header()?,
+            },
+            (Sender::Client, kind::POOL_DESTROY) => BrokerMessage::PoolDestroy {
+                pool_id: r.u32("pool_id")?,
+            },
+            (Sender::Broker, kind::STATUS) => BrokerMessage::Status {
+                status: r.status()?,
+            },
+            (_, other) => return Err(ProtoError::UnknownBrokerMessage(other)),
         };
+        r.end()?;
         Ok((hdr.tag.get(), msg))
     }
 }
@@ -445,18 +409,13 @@ pub(crate) mod tests {
                 version: BROKER_VERSION,
             },
             BrokerMessage::HelloReply {
-                status: Status::Ok,
                 version: 1,
                 generation: 5,
             },
             BrokerMessage::Control(vec![1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            BrokerMessage::ControlReply {
-                status: Status::Ok,
-                response: vec![0; 16],
-            },
+            BrokerMessage::ControlReply(vec![0; 16]),
             BrokerMessage::PoolCreate { size: 8 << 20 },
             BrokerMessage::PoolCreateReply {
-                status: Status::Ok,
                 pool_id: 1,
                 size: 8 << 20,
             },
@@ -465,7 +424,7 @@ pub(crate) mod tests {
                 offset: 4096,
                 header,
             },
-            BrokerMessage::QueueReply {
+            BrokerMessage::Complete {
                 status: Status::NoClient,
             },
             BrokerMessage::Event(Event::ClientDisconnected.encode(5)),
@@ -474,16 +433,9 @@ pub(crate) mod tests {
                 offset: 0,
                 len: 65536,
             },
-            BrokerMessage::CapturePostReply {
-                status: Status::Ok,
-                header: Some(header),
-            },
-            BrokerMessage::CapturePostReply {
-                status: Status::Cancelled,
-                header: None,
-            },
+            BrokerMessage::CaptureFilled { header },
             BrokerMessage::PoolDestroy { pool_id: 1 },
-            BrokerMessage::PoolDestroyReply {
+            BrokerMessage::Status {
                 status: Status::BadState,
             },
         ]
@@ -493,22 +445,49 @@ pub(crate) mod tests {
     fn every_message_round_trips() {
         for (tag, msg) in every_message().into_iter().enumerate() {
             let tag = u32::try_from(tag).unwrap() + 100;
-            assert_eq!(BrokerMessage::decode(&msg.encode(tag)), Ok((tag, msg)));
+            assert_eq!(
+                BrokerMessage::decode(&msg.encode(tag), msg.sender()),
+                Ok((tag, msg))
+            );
         }
+    }
+
+    #[test]
+    fn layouts_follow_the_spec() {
+        let queue = every_message()[6].encode(9);
+        assert_eq!(queue.len(), 16 + 64, "QUEUE body is 64 bytes");
+        assert_eq!(
+            BrokerMessage::PoolDestroy { pool_id: 1 }.encode(1).len(),
+            16 + 4
+        );
+        assert_eq!(
+            BrokerMessage::PoolCreateReply {
+                pool_id: 1,
+                size: 2
+            }
+            .encode(1)
+            .len(),
+            16 + 16
+        );
     }
 
     #[test]
     fn rejects_bad_packets() {
         let mut packet = BrokerMessage::PoolCreate { size: 1 }.encode(1);
         packet[8] = 9;
-        assert!(BrokerMessage::decode(&packet).is_err());
+        assert!(BrokerMessage::decode(&packet, Sender::Client).is_err());
         let mut packet = BrokerMessage::PoolCreate { size: 1 }.encode(1);
         packet[0] = 55;
         assert_eq!(
-            BrokerMessage::decode(&packet),
+            BrokerMessage::decode(&packet, Sender::Client),
             Err(ProtoError::UnknownBrokerMessage(55))
         );
-        assert!(BrokerMessage::decode(&[0; 15]).is_err());
-        assert!(BrokerMessage::decode(&vec![0; MAX_MESSAGE + 1]).is_err());
+        let complete = BrokerMessage::Complete { status: Status::Ok }.encode(1);
+        assert!(
+            BrokerMessage::decode(&complete, Sender::Client).is_err(),
+            "clients do not send COMPLETE"
+        );
+        assert!(BrokerMessage::decode(&[0; 15], Sender::Broker).is_err());
+        assert!(BrokerMessage::decode(&vec![0; MAX_MESSAGE + 1], Sender::Broker).is_err());
     }
 }

@@ -110,6 +110,22 @@ impl RequestCode {
             .ok_or(ProtoError::UnknownRequest(value))
     }
 
+    /// The smallest writable part a chain of this request must offer: the
+    /// response header plus the largest fixed response body (lists may be
+    /// truncated, an SDP may be `max_sdp` long). A device answers a shorter
+    /// one `INVALID` without acting on the request.
+    pub fn min_response_len(self, max_sdp: u32) -> usize {
+        let body = match self {
+            RequestCode::GetCaps => 16,
+            RequestCode::EnumSources => 8,
+            RequestCode::PresQueryPosition => 24,
+            RequestCode::CallCreate => 8 + max_sdp as usize,
+            RequestCode::CallStats => 32,
+            _ => 0,
+        };
+        16 + body
+    }
+
     /// What the header's `target` field names for this request.
     pub fn target_kind(self) -> TargetKind {
         use RequestCode::*;
@@ -812,7 +828,17 @@ impl StreamFormat {
                 }
             }
         }
-        self.codec.check_codec_data(&self.codec_data, self.channels)
+        match self.direction {
+            // A capture stream's codec data comes from the client, in the
+            // first capture sample (spec, "Capture streams").
+            Direction::Capture if !self.codec_data.is_empty() => Err(invalid(
+                "codec_data_len",
+                len_u32(self.codec_data.len()),
+                "must be 0 for capture",
+            )),
+            Direction::Capture => Ok(()),
+            Direction::Playback => self.codec.check_codec_data(&self.codec_data, self.channels),
+        }
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {

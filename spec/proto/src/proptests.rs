@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use crate::broker::BrokerMessage;
+use crate::broker::{BrokerMessage, Sender};
 use crate::codec::Codec;
 use crate::control::{ControlRequest, Limits, RequestCode, ResponseHeader};
 use crate::data::DataHeader;
@@ -116,21 +116,24 @@ proptest! {
 
     #[test]
     fn broker_decoder_arbitrary(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        if let Ok((tag, msg)) = BrokerMessage::decode(&bytes) {
-            prop_assert_eq!(BrokerMessage::decode(&msg.encode(tag)), Ok((tag, msg)));
+        for sender in [Sender::Client, Sender::Broker] {
+            if let Ok((tag, msg)) = BrokerMessage::decode(&bytes, sender) {
+                prop_assert_eq!(BrokerMessage::decode(&msg.encode(tag), sender), Ok((tag, msg)));
+            }
         }
     }
 
     #[test]
     fn broker_decoder_mutated(
-        which in 0usize..14,
+        which in 0usize..13,
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
         resize in -8i8..8,
     ) {
         let corpus = crate::broker::tests::every_message();
-        let base = corpus[which % corpus.len()].encode(7);
-        if let Ok((tag, msg)) = BrokerMessage::decode(&mutate(base, &edits, resize)) {
-            prop_assert_eq!(BrokerMessage::decode(&msg.encode(tag)), Ok((tag, msg)));
+        let original = &corpus[which % corpus.len()];
+        let sender = original.sender();
+        if let Ok((tag, msg)) = BrokerMessage::decode(&mutate(original.encode(7), &edits, resize), sender) {
+            prop_assert_eq!(BrokerMessage::decode(&msg.encode(tag), sender), Ok((tag, msg)));
         }
     }
 

@@ -68,6 +68,15 @@ impl Reply {
 pub enum Action {
     /// Send this message to the client.
     Send(wire::Message),
+    /// Complete every buffer of `stream` waiting at the head of playback
+    /// queue `txq` with `CANCELLED` (a flush drops data submitted before it,
+    /// spec DEV-PRES-2).
+    DrainTxq {
+        /// Playback queue index.
+        txq: u32,
+        /// Stream id.
+        stream: u32,
+    },
     /// Complete every in-flight buffer of the stream with this status, and
     /// forget them (flush, destroy, stream failure).
     Cancel {
@@ -106,6 +115,8 @@ pub struct DeviceModel {
     presentations: BTreeMap<u32, Presentation>,
     streams: BTreeMap<u32, Stream>,
     next_id: u32,
+    capture: bool,
+    call: bool,
     /// Events waiting for event buffers.
     pub events: EventQueue,
 }
@@ -124,8 +135,16 @@ impl DeviceModel {
             presentations: BTreeMap::new(),
             streams: BTreeMap::new(),
             next_id: 1,
+            capture: false,
+            call: false,
             events,
         }
+    }
+
+    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`).
+    pub fn set_features(&mut self, capture: bool, call: bool) {
+        self.capture = capture;
+        self.call = call;
     }
 
     /// The device instance's generation.
@@ -216,6 +235,27 @@ impl DeviceModel {
                 self.check_client_format(&format)?;
                 Ok(Reply::ok(0, ResponseBody::None))
             }
+            Request::EnumSources
+            | Request::StreamStart
+            | Request::StreamStop
+            | Request::StreamRequestKeyframe
+                if !self.capture =>
+            {
+                // DEV-INIT-1: a request of a feature not negotiated is unknown.
+                Err(Status::UnknownRequest)
+            }
+            Request::CallCreate { .. }
+            | Request::CallSetRemote { .. }
+            | Request::CallStart
+            | Request::CallHold { .. }
+            | Request::CallDtmf { .. }
+            | Request::CallMute { .. }
+            | Request::CallStats
+            | Request::CallEnd
+                if !self.call =>
+            {
+                Err(Status::UnknownRequest)
+            }
             Request::EnumSources => {
                 let caps = self.client.as_ref().ok_or(Status::NoClient)?;
                 let sources: Vec<Source> = caps.sources.iter().map(source_of).collect();
@@ -263,8 +303,10 @@ impl DeviceModel {
                     }));
                 }
                 // Restart position extrapolation from now.
-                let position = pres.position_at(now).position_ns;
-                pres.position = Some((position, now));
+                if pres.position.is_some() {
+                    let position = pres.position_at(now).position_ns;
+                    pres.position = Some((position, now));
+                }
                 Ok(Reply::ok(target, ResponseBody::None))
             }
             Request::PresFlush { position_ns } => {
@@ -356,8 +398,8 @@ impl DeviceModel {
                 if stream.is_playback() {
                     return Err(Status::Invalid);
                 }
-                // Capture streams cannot be created while the device does not
-                // offer VIRTIO_MEDIA_REDIR_F_CAPTURE; unreachable until then.
+                // Capture data paths arrive with the calls issue; the device
+                // does not offer VIRTIO_MEDIA_REDIR_F_CAPTURE before them.
                 Err(Status::Unsupported)
             }
             Request::CallCreate { .. }
@@ -432,8 +474,13 @@ impl DeviceModel {
             .get(&presentation)
             .ok_or(Status::NoEntity)?;
         if format.direction == Direction::Capture {
-            // VIRTIO_MEDIA_REDIR_F_CAPTURE is not offered yet.
-            return Err(Status::Unsupported);
+            // DEV-INIT-1: capture without F_CAPTURE is INVALID; with it, the
+            // capture path is not built yet.
+            return Err(if self.capture {
+                Status::Unsupported
+            } else {
+                Status::Invalid
+            });
         }
         if pres.state != PresentationState::Idle {
             return Err(Status::BadState);
@@ -488,6 +535,13 @@ impl DeviceModel {
             StreamState::Open => {}
             StreamState::Failed(status) => return Err(status),
             _ => return Err(Status::BadState),
+        }
+        if stream.format.codec == mediaredir_proto::codec::Codec::PcmS16le
+            && !header
+                .payload_len
+                .is_multiple_of(2 * stream.format.channels)
+        {
+            return Err(Status::Invalid);
         }
         if !connected {
             return Err(Status::NoClient);

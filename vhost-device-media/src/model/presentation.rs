@@ -44,7 +44,7 @@ impl Presentation {
     /// since at the current rate while playing.
     pub fn position_at(&self, now: Instant) -> PositionInfo {
         let position_ns = match self.position {
-            None => 0,
+            None => mediaredir_proto::time::TIME_NONE,
             Some((ns, at)) if self.state == PresentationState::Playing => {
                 let elapsed =
                     u64::try_from(now.saturating_duration_since(at).as_nanos()).unwrap_or(u64::MAX);
@@ -71,7 +71,10 @@ mod tests {
     fn position_advances_only_while_playing() {
         let t0 = Instant::now();
         let mut p = Presentation::new(1, false);
-        assert_eq!(p.position_at(t0).position_ns, 0);
+        assert_eq!(
+            p.position_at(t0).position_ns,
+            mediaredir_proto::time::TIME_NONE
+        );
         p.position = Some((1_000, t0));
         p.state = PresentationState::Playing;
         p.rate_q16 = 2 * UNITY_Q16;

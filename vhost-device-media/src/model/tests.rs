@@ -358,7 +358,7 @@ fn disconnect_cancels_and_reconnect_replays() {
         .iter()
         .filter_map(|a| match a {
             Action::Send(msg) => Some(msg),
-            Action::Cancel { .. } => None,
+            Action::Cancel { .. } | Action::DrainTxq { .. } => None,
         })
         .collect();
     assert!(matches!(sent[0], wire::Message::CreatePresentation { id, .. } if *id == p));
@@ -410,21 +410,27 @@ fn stream_error_fails_only_that_stream() {
 }
 
 #[test]
-fn calls_and_capture_are_not_offered_yet() {
+fn requests_of_features_not_negotiated_are_unknown() {
+    // DEV-INIT-1.
     let mut m = model();
     assert_eq!(
         req(&mut m, 0, Request::CallCreate { sdp: None }).status,
-        Status::Unsupported
+        Status::UnknownRequest
+    );
+    assert_eq!(
+        req(&mut m, 0, Request::EnumSources).status,
+        Status::UnknownRequest
     );
     let p = req(&mut m, 0, Request::PresCreate { live: true }).id;
     let cap = StreamFormat {
         direction: Direction::Capture,
         txq: 0,
+        source_id: 1,
         ..audio(0)
     };
     assert_eq!(
         req(&mut m, p, Request::StreamCreate(cap)).status,
-        Status::Unsupported
+        Status::Invalid
     );
 }
 

@@ -53,9 +53,9 @@ pub mod types;
 pub mod generated;
 
 pub use codec::{FrameReader, encode_frame, encode_frame_into};
+pub use error::WireError;
 /// The builder [`encode_frame_into`] reuses between frames.
 pub use flatbuffers::FlatBufferBuilder;
-pub use error::WireError;
 pub use frame::{
     FILE_IDENTIFIER, FramePrefix, MAGIC, MAX_FRAME_LEN, MAX_HEADER_LEN, MAX_PAYLOAD_LEN,
     MIN_HEADER_LEN, PREFIX_LEN, PROTOCOL_MAJOR, PROTOCOL_MINOR, SPICE_PORT_NAME,
