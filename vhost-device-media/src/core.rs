@@ -113,6 +113,7 @@ impl DeviceCore {
             match action {
                 Action::Send(msg) => self.uplink.send(msg),
                 Action::Cancel { stream, status } => self.uplink.cancel(stream, status),
+                Action::Forget { stream } => self.uplink.forget(stream),
                 // Queue-level work, done by the queue processor that asked.
                 Action::DrainTxq { .. } => {}
             }

@@ -26,6 +26,7 @@ pub mod guest_buffer;
 pub mod limits;
 pub mod model;
 pub mod queues;
+pub mod ratelimit;
 pub mod signals;
 pub mod uplink;
 pub mod vhu_backend;

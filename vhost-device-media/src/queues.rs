@@ -166,19 +166,28 @@ fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, vring: &VringRwLock, mut bo
 /// Drops buffers of a flushed stream waiting on its txq.
 pub type TxqDrainer<'a> = &'a dyn Fn(u32, u32);
 
-/// Answers every request on the control queue.
+/// Chains one queue may take per wake-up before the others get a turn
+/// (spec DEV-SEC-6); a queue with more left asks to be woken again.
+pub const BATCH: usize = 64;
+
+/// Answers the requests on the control queue, at most [`BATCH`] at a time.
+/// Returns `true` when requests remain (the caller schedules another pass).
 pub fn process_controlq(
     ctx: &QueueContext<'_>,
     vring: &VringRwLock,
     completion: &dyn UsedRing,
     drainer: TxqDrainer<'_>,
-) {
+) -> bool {
+    let mut more = false;
     drain(ctx, vring, || {
-        while let Ok(Some(chain)) = next_chain(ctx, vring) {
+        for _ in 0..BATCH {
+            let Ok(Some(chain)) = next_chain(ctx, vring) else {
+                return false;
+            };
             let (head, len) = match chain {
                 Ok(chain) => (chain.head, control_chain(ctx, &chain, drainer)),
                 Err((head, err)) => {
-                    log::warn!("controlq: malformed chain {head}: {err}");
+                    crate::input_warn!("controlq: malformed chain {head}: {err}");
                     ctx.core.counters().error(ErrorKind::MalformedChain);
                     (head, 0)
                 }
@@ -186,8 +195,10 @@ pub fn process_controlq(
             completion.complete(head, len);
             ctx.core.flush_events();
         }
-        false
+        more = true;
+        true
     });
+    more
 }
 
 /// Handles one control chain; returns the bytes written.
@@ -197,7 +208,7 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     Counters::add(&counters.control_requests, 1);
     let writable = chain.writable_len();
     if writable < ResponseHeader::SIZE as u64 {
-        log::warn!(
+        crate::input_warn!(
             "controlq: chain {} has {writable} writable bytes, no room for a response",
             chain.head
         );
@@ -216,7 +227,7 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     };
     let readable = chain.readable_len();
     if readable > limits.max_request_len() as u64 {
-        log::warn!("controlq: request of {readable} bytes exceeds the limit");
+        crate::input_warn!("controlq: request of {readable} bytes exceeds the limit");
         return answer(Status::Limit, 0, &[]);
     }
     let Some(bytes) = read_front(
@@ -227,7 +238,7 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
         return answer(Status::Invalid, 0, &[]);
     };
     let Ok((hdr, _)) = RawCtrlHdr::read_from_prefix(&bytes) else {
-        log::warn!(
+        crate::input_warn!(
             "controlq: request of {} bytes is shorter than its header",
             bytes.len()
         );
@@ -241,13 +252,13 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     let request = match ControlRequest::decode(&bytes, &limits) {
         Ok(request) => request,
         Err(err) => {
-            log::warn!("controlq: {err}");
+            crate::input_warn!("controlq: {err}");
             return answer(err.status(), target, &[]);
         }
     };
     let code = request.request.code();
     if writable < code.min_response_len(limits.max_sdp) as u64 {
-        log::warn!(
+        crate::input_warn!(
             "controlq: {code:?} needs {} writable bytes, has {writable}",
             code.min_response_len(limits.max_sdp)
         );
@@ -271,7 +282,7 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     match reply.body.encode(capacity) {
         Some(body) => answer(reply.status, reply.id, &body),
         None => {
-            log::warn!("controlq: no room for the {code:?} response");
+            crate::input_warn!("controlq: no room for the {code:?} response");
             answer(Status::Invalid, reply.id, &[])
         }
     }
@@ -338,7 +349,7 @@ impl EventSink for VringEventSink {
                     return true;
                 }
                 Ok(chain) => {
-                    log::warn!(
+                    crate::input_warn!(
                         "eventq: chain {head} is not a writable buffer of >= 64 bytes ({} readable, {} writable)",
                         chain.readable_len(),
                         chain.writable_len()
@@ -347,7 +358,7 @@ impl EventSink for VringEventSink {
                     self.completion.complete(head, 0);
                 }
                 Err(err) => {
-                    log::warn!("eventq: malformed chain {head}: {err}");
+                    crate::input_warn!("eventq: malformed chain {head}: {err}");
                     self.counters.error(ErrorKind::MalformedChain);
                     self.completion.complete(head, 0);
                 }
@@ -356,21 +367,24 @@ impl EventSink for VringEventSink {
     }
 }
 
-/// Feeds playback buffers of txq `txq` to the uplink until the queue is
-/// empty or the stream at its head is out of credit.
+/// Feeds playback buffers of txq `txq` to the uplink, at most [`BATCH`] at
+/// a time, until the queue is empty or the stream at its head is out of
+/// credit. Returns `true` when buffers remain that credit allows (the caller
+/// schedules another pass); a stream out of credit is woken by its release.
 pub fn process_txq(
     ctx: &QueueContext<'_>,
     vring: &VringRwLock,
     txq: u32,
     completion: &Arc<VringCompletion>,
     waker: &Arc<dyn Waker>,
-) {
+) -> bool {
+    let mut more = false;
     drain(ctx, vring, || {
-        loop {
+        for _ in 0..BATCH {
             let chain = match next_chain(ctx, vring) {
                 Ok(Some(Ok(chain))) => chain,
                 Ok(Some(Err((head, err)))) => {
-                    log::warn!("txq{txq}: malformed chain {head}: {err}");
+                    crate::input_warn!("txq{txq}: malformed chain {head}: {err}");
                     ctx.core.counters().error(ErrorKind::MalformedChain);
                     completion.complete(head, 0);
                     continue;
@@ -381,7 +395,10 @@ pub fn process_txq(
                 return true;
             }
         }
+        more = true;
+        true
     });
+    more
 }
 
 /// Completes with `CANCELLED` every buffer of `stream` at the head of txq
@@ -398,7 +415,7 @@ pub fn drain_stream(
         let chain = match next_chain(ctx, vring) {
             Ok(Some(Ok(chain))) => chain,
             Ok(Some(Err((head, err)))) => {
-                log::warn!("txq{txq}: malformed chain {head}: {err}");
+                crate::input_warn!("txq{txq}: malformed chain {head}: {err}");
                 ctx.core.counters().error(ErrorKind::MalformedChain);
                 completion.complete(head, 0);
                 continue;
@@ -448,7 +465,7 @@ fn data_chain(
         .filter(|s| s.len as usize >= DATA_STATUS_SIZE);
     let Some(status_seg) = status_seg.filter(|_| chain.writable_len() == DATA_STATUS_SIZE as u64)
     else {
-        log::warn!(
+        crate::input_warn!(
             "txq{txq}: chain {} needs exactly one {DATA_STATUS_SIZE}-byte writable status, has {} bytes",
             chain.head,
             chain.writable_len()
@@ -467,7 +484,7 @@ fn data_chain(
     let Some(bytes) =
         read_front(&mem, &chain.readable, DATA_HDR_SIZE).filter(|b| b.len() == DATA_HDR_SIZE)
     else {
-        log::warn!(
+        crate::input_warn!(
             "txq{txq}: chain {} is shorter than the data header",
             chain.head
         );
@@ -476,12 +493,12 @@ fn data_chain(
     let header = match DataHeader::decode(&bytes, max_payload) {
         Ok(header) => header,
         Err(err) => {
-            log::warn!("txq{txq}: {err}");
+            crate::input_warn!("txq{txq}: {err}");
             return fail(err.status());
         }
     };
     if u64::from(header.payload_len) + DATA_HDR_SIZE as u64 != chain.readable_len() {
-        log::warn!(
+        crate::input_warn!(
             "txq{txq}: payload_len {} but the chain carries {} payload bytes",
             header.payload_len,
             chain.readable_len().saturating_sub(DATA_HDR_SIZE as u64)

@@ -105,13 +105,41 @@ impl MediaBackend {
         f(&ctx)
     }
 
-    fn process_txqs(&self, vrings: &[VringRwLock]) {
+    fn process_controlq(&self, vrings: &[VringRwLock]) -> bool {
+        let Some(vring) = vrings.get(usize::from(CONTROLQ)) else {
+            return false;
+        };
+        let completion = VringCompletion::new(vring.clone(), self.running(usize::from(CONTROLQ)));
+        self.with_context(|ctx| {
+            let drainer = |txq: u32, stream: u32| {
+                let index = usize::from(TXQ_BASE) + txq as usize;
+                if let Some(txq_vring) = vrings.get(index) {
+                    let completion = VringCompletion::new(txq_vring.clone(), self.running(index));
+                    queues::drain_stream(ctx, txq_vring, txq, stream, &completion);
+                }
+            };
+            queues::process_controlq(ctx, vring, &completion, &drainer)
+        })
+    }
+
+    fn process_txq(&self, vrings: &[VringRwLock], index: usize) -> bool {
+        let Some(vring) = vrings.get(index) else {
+            return false;
+        };
+        let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
         let waker: Arc<dyn Waker> = self.waker.clone();
-        for (index, vring) in vrings.iter().enumerate().skip(usize::from(TXQ_BASE)) {
-            let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
-            let txq = u32::try_from(index - usize::from(TXQ_BASE)).unwrap_or(u32::MAX);
-            self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker));
+        let txq = u32::try_from(index - usize::from(TXQ_BASE)).unwrap_or(u32::MAX);
+        self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker))
+    }
+
+    /// One pass over every queue that takes work (a wake-up after a credit
+    /// release or a full batch).
+    fn process_all(&self, vrings: &[VringRwLock]) -> bool {
+        let mut more = self.process_controlq(vrings);
+        for index in usize::from(TXQ_BASE)..vrings.len() {
+            more |= self.process_txq(vrings, index);
         }
+        more
     }
 }
 
@@ -205,50 +233,38 @@ impl VhostUserBackend for MediaBackend {
         }
         if u64::from(device_event) == self.wake_event_id() {
             let _ = self.waker.0.read();
-            self.process_txqs(vrings);
+            if self.process_all(vrings) {
+                self.waker.wake();
+            }
             return Ok(());
         }
         let index = usize::from(device_event);
-        let Some(vring) = vrings.get(index) else {
+        if index >= vrings.len() {
             return Err(io::Error::other(format!(
                 "event for unknown queue {device_event}"
             )));
-        };
-        match device_event {
-            CONTROLQ => {
-                let completion = VringCompletion::new(vring.clone(), self.running(index));
-                self.with_context(|ctx| {
-                    let drainer = |txq: u32, stream: u32| {
-                        let index = usize::from(TXQ_BASE) + txq as usize;
-                        if let Some(txq_vring) = vrings.get(index) {
-                            let completion =
-                                VringCompletion::new(txq_vring.clone(), self.running(index));
-                            queues::drain_stream(ctx, txq_vring, txq, stream, &completion);
-                        }
-                    };
-                    queues::process_controlq(ctx, vring, &completion, &drainer);
-                });
-            }
+        }
+        let more = match device_event {
+            CONTROLQ => self.process_controlq(vrings),
             EVENTQ => {
                 let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
                 let sink = VringEventSink::new(
-                    vring.clone(),
+                    vrings[index].clone(),
                     mem,
                     self.negotiated(transport::F_INDIRECT_DESC),
                     self.running(index),
                     Arc::clone(self.core.counters()),
                 );
                 self.core.set_event_sink(Some(Arc::new(sink)));
+                false
             }
-            CAPQ => {
-                // Capture buffers wait until a capture stream needs them.
-            }
-            _ => {
-                let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
-                let waker: Arc<dyn Waker> = self.waker.clone();
-                let txq = u32::from(device_event - TXQ_BASE);
-                self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker));
-            }
+            // Capture buffers wait until a capture stream needs them.
+            CAPQ => false,
+            _ => self.process_txq(vrings, index),
+        };
+        if more {
+            // A full batch: let the other queues run, then come back.
+            self.waker.wake();
         }
         Ok(())
     }

@@ -77,6 +77,11 @@ pub enum Action {
         /// Stream id.
         stream: u32,
     },
+    /// The stream was destroyed: the uplink drops what it keeps of it.
+    Forget {
+        /// Stream id.
+        stream: u32,
+    },
     /// Complete every in-flight buffer of the stream with this status, and
     /// forget them (flush, destroy, stream failure).
     Cancel {
@@ -279,6 +284,7 @@ impl DeviceModel {
                         stream,
                         status: Status::Cancelled,
                     });
+                    actions.push(Action::Forget { stream });
                 }
                 actions.push(Action::Send(wire::Message::DestroyPresentation {
                     id: target,
@@ -376,6 +382,7 @@ impl DeviceModel {
                     stream: target,
                     status: Status::Cancelled,
                 });
+                actions.push(Action::Forget { stream: target });
                 actions.push(Action::Send(wire::Message::DestroyStream { id: target }));
                 Ok(Reply::ok(target, ResponseBody::None))
             }
@@ -547,10 +554,14 @@ impl DeviceModel {
             return Err(Status::NoClient);
         }
         if stream.keyframe_needed {
-            if !header.is_keyframe() && !header.is_eos() {
+            let passes =
+                header.flags & mediaredir_proto::data::FLAG_CODEC_CONFIG != 0 || header.is_eos();
+            if !header.is_keyframe() && !passes {
                 return Err(Status::Dropped);
             }
-            stream.keyframe_needed = false;
+            if header.is_keyframe() {
+                stream.keyframe_needed = false;
+            }
         }
         let seq = stream.next_seq;
         let bytes = u64::from(header.payload_len);
@@ -747,9 +758,14 @@ impl DeviceModel {
         let mut actions: Vec<Action> = self
             .streams
             .keys()
-            .map(|&stream| Action::Cancel {
-                stream,
-                status: Status::Cancelled,
+            .flat_map(|&stream| {
+                [
+                    Action::Cancel {
+                        stream,
+                        status: Status::Cancelled,
+                    },
+                    Action::Forget { stream },
+                ]
             })
             .collect();
         if self.client.is_some() {

@@ -28,6 +28,10 @@ pub trait Uplink: Send + Sync {
     /// Completes every buffer of `stream` the uplink holds with `status`.
     fn cancel(&self, stream: u32, status: Status);
 
+    /// The stream is gone: completes what the uplink still holds of it
+    /// (`CANCELLED`) and drops its bookkeeping.
+    fn forget(&self, stream: u32);
+
     /// Stops accepting clients and closes the connection.
     fn shutdown(&self);
 }

@@ -24,5 +24,7 @@ impl Uplink for NullUplink {
 
     fn cancel(&self, _stream: u32, _status: Status) {}
 
+    fn forget(&self, _stream: u32) {}
+
     fn shutdown(&self) {}
 }

@@ -219,7 +219,7 @@ impl SocketUplink {
                             }
                             match conn {
                                 Ok(s) => start_connection(&shared, ClientStream::Unix(s)),
-                                Err(err) => log::warn!("accept failed: {err}"),
+                                Err(err) => crate::input_warn!("accept failed: {err}"),
                             }
                         }
                     })
@@ -237,7 +237,7 @@ impl SocketUplink {
                             }
                             match conn {
                                 Ok(s) => start_connection(&shared, ClientStream::Tcp(s)),
-                                Err(err) => log::warn!("accept failed: {err}"),
+                                Err(err) => crate::input_warn!("accept failed: {err}"),
                             }
                         }
                     })
@@ -264,7 +264,7 @@ fn start_connection(shared: &Arc<Shared>, stream: ClientStream) {
         .name("uplink-conn".into())
         .spawn(move || {
             if let Err(err) = serve_connection(&reader_shared, stream) {
-                log::warn!("client connection ended: {err}");
+                crate::input_warn!("client connection ended: {err}");
             }
         });
     if let Err(err) = spawn {
@@ -388,7 +388,14 @@ fn read_loop<R: Read>(
                 stream,
                 seq,
                 status,
-            } => settle(shared, stream, seq, status),
+            } => {
+                if let Err(err) = settle(shared, stream, seq, status) {
+                    if let Some(conn) = shared.lock().stream.clone() {
+                        send_fatal(&conn, Status::Invalid, &err.to_string());
+                    }
+                    return Err(err);
+                }
+            }
             Message::Ping { nonce } => {
                 enqueue(shared, conn, Outgoing::Message(Message::Pong { nonce }))
             }
@@ -398,7 +405,7 @@ fn read_loop<R: Read>(
                 fatal,
                 message,
             } => {
-                log::warn!("client protocol error {status}: {message}");
+                crate::input_warn!("client protocol error {status}: {message}");
                 if fatal {
                     return Ok(());
                 }
@@ -413,11 +420,27 @@ fn read_loop<R: Read>(
     }
 }
 
-/// Completes every held sample of `stream` up to `seq`.
-fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) {
+/// Completes every held sample of `stream` up to `seq`. An ack for a
+/// stream never sent to this client, or beyond the last sample sent, is a
+/// protocol violation (spec DEV-SEC-7).
+fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) -> io::Result<()> {
     let done: Vec<GuestBuffer> = {
         let mut s = shared.lock();
-        let book = s.books.entry(stream).or_default();
+        let Some(book) = s.books.get_mut(&stream) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("ack for unknown stream {stream}"),
+            ));
+        };
+        if seq > book.queued {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "ack of sample {seq} of stream {stream}, only {} sent",
+                    book.queued
+                ),
+            ));
+        }
         book.acked = book.acked.max(seq);
         let mut done = Vec::new();
         while book.unacked.front().is_some_and(|(n, _)| *n <= seq) {
@@ -430,6 +453,7 @@ fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) {
     for mut buf in done {
         buf.set_status(status);
     }
+    Ok(())
 }
 
 fn enqueue(shared: &Shared, conn: u64, item: Outgoing) {
@@ -475,7 +499,7 @@ fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
                 }
             },
             Outgoing::Sample(sample, buffer) => {
-                write_sample(shared, stream, &mut fbb, &mut head, sample, buffer)
+                write_sample(shared, stream, &mut fbb, &mut head, conn, sample, buffer)
             }
         };
         if let Err(err) = result {
@@ -491,13 +515,19 @@ fn write_sample(
     stream: &ClientStream,
     fbb: &mut wire::FlatBufferBuilder<'static>,
     head: &mut Vec<u8>,
+    conn: u64,
     sample: wire::SampleHeader,
     mut buffer: GuestBuffer,
 ) -> io::Result<()> {
     let (id, seq) = (sample.stream, sample.seq);
-    if let Some((upto, status)) = shared.lock().books.get(&id).and_then(|b| b.cancelled)
-        && seq <= upto
-    {
+    let skip = match shared.lock().books.get(&id) {
+        None => Some(Status::Cancelled),
+        Some(book) => book
+            .cancelled
+            .filter(|(upto, _)| seq <= *upto)
+            .map(|(_, status)| status),
+    };
+    if let Some(status) = skip {
         buffer.set_status(status);
         return Ok(());
     }
@@ -507,12 +537,22 @@ fn write_sample(
     stream.write_frame(head, buffer.slices())?;
     Counters::add(&shared.counters.payload_bytes, u64::from(len));
     let mut s = shared.lock();
-    let book = s.books.entry(id).or_default();
-    if seq <= book.acked {
+    if s.current != conn {
+        // The client went away while this sample was being written.
         drop(s);
-        buffer.set_status(Status::Ok);
-    } else {
-        book.unacked.push_back((seq, buffer));
+        buffer.set_status(Status::NoClient);
+        return Ok(());
+    }
+    match s.books.get_mut(&id) {
+        Some(book) if seq > book.acked => book.unacked.push_back((seq, buffer)),
+        Some(_) => {
+            drop(s);
+            buffer.set_status(Status::Ok);
+        }
+        None => {
+            drop(s);
+            buffer.set_status(Status::Cancelled);
+        }
     }
     Ok(())
 }
@@ -542,12 +582,23 @@ impl Uplink for SocketUplink {
     fn cancel(&self, stream: u32, status: Status) {
         let doomed: Vec<GuestBuffer> = {
             let mut s = self.shared.lock();
-            let book = s.books.entry(stream).or_default();
+            let Some(book) = s.books.get_mut(&stream) else {
+                return;
+            };
             book.cancelled = Some((book.queued, status));
             book.unacked.drain(..).map(|(_, b)| b).collect()
         };
         for mut buf in doomed {
             buf.set_status(status);
+        }
+    }
+
+    fn forget(&self, stream: u32) {
+        let book = self.shared.lock().books.remove(&stream);
+        if let Some(book) = book {
+            for (_, mut buf) in book.unacked {
+                buf.set_status(Status::Cancelled);
+            }
         }
     }
 
