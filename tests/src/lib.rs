@@ -9,4 +9,5 @@
 
 pub mod client;
 pub mod daemon;
+pub mod rig;
 pub mod scratch;

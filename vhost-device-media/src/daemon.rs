@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use vhost::vhost_user::Listener;
 use vhost_user_backend::VhostUserDaemon;
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
@@ -110,10 +111,16 @@ impl Daemon {
         &self.counters
     }
 
-    /// Serves frontends one after another, forever (until an error).
+    /// Serves frontends one after another, forever (until an error). The
+    /// listening socket is bound once, so a frontend that connects while the
+    /// previous connection winds down waits in the backlog instead of
+    /// finding no listener.
     pub fn run(&self) -> Result<(), DaemonError> {
+        let mut listener = Listener::new(&self.config.socket_path, true).map_err(|e| {
+            DaemonError::VhostUser(format!("{}: {e}", self.config.socket_path.display()))
+        })?;
         loop {
-            self.serve_one()?;
+            self.serve_one(&mut listener)?;
             log::info!(
                 "frontend disconnected; {}",
                 self.counters.snapshot().to_line()
@@ -123,8 +130,8 @@ impl Daemon {
         }
     }
 
-    /// Serves one frontend connection until it ends.
-    pub fn serve_one(&self) -> Result<(), DaemonError> {
+    /// Serves one frontend connection from `listener` until it ends.
+    pub fn serve_one(&self, listener: &mut Listener) -> Result<(), DaemonError> {
         let backend = Arc::new(
             MediaBackend::new(Arc::clone(&self.core), self.config.limits)
                 .map_err(DaemonError::Backend)?,
@@ -150,7 +157,13 @@ impl Daemon {
             self.config.socket_path.display()
         );
         daemon
-            .serve(&self.config.socket_path)
-            .map_err(|e| DaemonError::VhostUser(e.to_string()))
+            .start(listener)
+            .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
+        if let Err(err) = daemon.wait() {
+            // A frontend that goes away mid-message is an ordinary end.
+            log::info!("frontend connection ended: {err}");
+        }
+        // Dropping the daemon stops and joins its worker threads.
+        Ok(())
     }
 }

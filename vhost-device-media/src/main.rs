@@ -7,6 +7,7 @@ use vhost_device_media::daemon::Daemon;
 use vhost_device_media::signals;
 
 fn main() -> anyhow::Result<()> {
+    signals::block().context("blocking signals")?;
     let args = Args::parse();
     let mut logger = env_logger::Builder::new();
     logger.filter_level(args.log_level);

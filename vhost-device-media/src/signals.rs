@@ -15,9 +15,7 @@ fn print_counters(counters: &Counters) {
     let _ = out.flush();
 }
 
-/// Blocks SIGTERM, SIGINT and SIGUSR1 in every thread and handles them on a
-/// thread of their own. Call before any other thread starts.
-pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()> {
+fn signal_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data that sigemptyset initialises.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t owned by this frame.
@@ -26,12 +24,26 @@ pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()
         // SAFETY: `set` is initialised and `signal` is a valid signal number.
         unsafe { libc::sigaddset(&mut set, signal) };
     }
-    // SAFETY: blocks the signals in this thread; threads started later
-    // inherit the mask, so only sigwait below receives them.
+    set
+}
+
+/// Blocks SIGTERM, SIGINT and SIGUSR1 in the calling thread; threads started
+/// afterwards inherit the mask. Call first thing in `main`, before any
+/// thread exists, so that only [`report_counters_on_signals`] receives them.
+pub fn block() -> std::io::Result<()> {
+    let set = signal_set();
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
     let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     if rc != 0 {
         return Err(std::io::Error::from_raw_os_error(rc));
     }
+    Ok(())
+}
+
+/// Handles the signals blocked by [`block`] on a thread of their own:
+/// SIGUSR1 prints the counters, SIGTERM and SIGINT print them and exit.
+pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()> {
+    let set = signal_set();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {

@@ -13,6 +13,9 @@ use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatu
 use vhost_user_backend::{VhostUserBackend, VringRwLock};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
+use vmm_sys_util::event::{
+    EventConsumer, EventFlag, EventNotifier, new_event_consumer_and_notifier,
+};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 use crate::core::DeviceCore;
@@ -74,7 +77,8 @@ impl MediaBackend {
     /// The device-event id of the credit waker (registered by the daemon
     /// with the epoll handler).
     pub fn wake_event_id(&self) -> u64 {
-        u64::from(queue_count(self.limits.num_txqs))
+        // Ids 0..=num_queues belong to the vrings and the exit event.
+        u64::from(queue_count(self.limits.num_txqs)) + 1
     }
 
     /// The fd of the credit waker.
@@ -171,6 +175,12 @@ impl VhostUserBackend for MediaBackend {
             | VhostUserProtocolFeatures::CONFIG
             | VhostUserProtocolFeatures::REPLY_ACK
             | VhostUserProtocolFeatures::RESET_DEVICE
+    }
+
+    fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {
+        // Without an exit event the worker threads of a finished connection
+        // could never be joined.
+        new_event_consumer_and_notifier(EventFlag::NONBLOCK).ok()
     }
 
     fn reset_device(&self) {
