@@ -329,6 +329,61 @@ impl VhostUserTransport {
         self.handshake()
     }
 
+    /// Does what QEMU does when a restarted daemon accepts its reconnection
+    /// (chardev `reconnect-ms`): the guest is not told, its rings stay where
+    /// they are, and each queue resumes with its last available index set to
+    /// the used index found in guest memory, so chains the old daemon took
+    /// but never completed are delivered again. The driver's own state is
+    /// untouched; the device is expected to answer those chains `STALE`.
+    pub fn resume_after_backend_restart(&mut self) -> Result<(), TransportError> {
+        let features = self
+            .driver_features
+            .ok_or(TransportError::BadState("resume before FEATURES_OK"))?;
+        let layouts: Vec<(u16, QueueLayout)> = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.started)
+            .filter_map(|(i, q)| Some((u16::try_from(i).ok()?, q.layout?)))
+            .collect();
+        self.watcher = None;
+        self.frontend = connect_with_retry(
+            &self.path,
+            self.options.default_num_queues,
+            self.options.connect_timeout,
+        )?;
+        self.handshake()?;
+        self.set_driver_features(features)?;
+        let region = VhostUserMemoryRegionInfo::from_guest_region(self.mem.guest_region())
+            .map_err(vu("memory region"))?;
+        self.frontend
+            .set_mem_table(&[region])
+            .map_err(vu("SET_MEM_TABLE"))?;
+        for &(index, layout) in &layouts {
+            self.queues[usize::from(index)].layout = Some(layout);
+            let used_idx: u16 = self
+                .mem
+                .load(layout.used + 2, std::sync::atomic::Ordering::Acquire)
+                .map_err(|_| TransportError::BadQueue {
+                    queue: index,
+                    reason: "used ring unreadable",
+                })?;
+            self.start_queue(index, layout, used_idx)?;
+        }
+        if self.uses_protocol_features() {
+            for &(index, _) in &layouts {
+                self.frontend
+                    .set_vring_enable(usize::from(index), true)
+                    .map_err(vu("SET_VRING_ENABLE 1"))?;
+            }
+        }
+        log::info!(
+            "vhost-user: resumed {} queues on a restarted daemon",
+            layouts.len()
+        );
+        Ok(())
+    }
+
     fn handshake(&mut self) -> Result<(), TransportError> {
         self.frontend.set_owner().map_err(vu("SET_OWNER"))?;
         self.device_features = self.frontend.get_features().map_err(vu("GET_FEATURES"))?;
@@ -400,7 +455,12 @@ impl VhostUserTransport {
         })
     }
 
-    fn start_queue(&mut self, index: u16, layout: QueueLayout) -> Result<(), TransportError> {
+    fn start_queue(
+        &mut self,
+        index: u16,
+        layout: QueueLayout,
+        base: u16,
+    ) -> Result<(), TransportError> {
         let i = usize::from(index);
         let config = VringConfigData {
             queue_max_size: self.options.max_queue_size,
@@ -425,7 +485,7 @@ impl VhostUserTransport {
             .set_vring_num(i, layout.size)
             .map_err(vu("SET_VRING_NUM"))?;
         self.frontend
-            .set_vring_base(i, 0)
+            .set_vring_base(i, base)
             .map_err(vu("SET_VRING_BASE"))?;
         self.frontend
             .set_vring_addr(i, &config)
@@ -589,7 +649,7 @@ impl Transport for VhostUserTransport {
             .filter_map(|(i, q)| Some((u16::try_from(i).ok()?, q.layout?)))
             .collect();
         for &(index, layout) in &layouts {
-            self.start_queue(index, layout)?;
+            self.start_queue(index, layout, 0)?;
         }
         if self.uses_protocol_features() {
             for &(index, _) in &layouts {

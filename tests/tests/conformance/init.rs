@@ -86,3 +86,76 @@ fn daemon_restart_is_a_new_instance() {
     assert_ne!(dev.config().unwrap().generation, generation);
     ok(&mut dev, 0, Request::PresCreate { live: false });
 }
+
+/// DEV-RST-1, DEV-RST-2, 7.16: QEMU reconnects to a restarted daemon
+/// without telling the guest and re-delivers the chains the old daemon had
+/// taken; the new instance completes them STALE, its first event
+/// (DEVICE_STARTED) carries the new generation, and after a reset the driver
+/// is served again.
+#[test]
+fn restarted_daemon_answers_old_chains_stale() {
+    use conformance_tests::client::AckPolicy;
+    use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
+
+    let mut rig = Rig::start("stale-restart", &[]);
+    let client = rig.client(AckPolicy::Never);
+    let mut dev = rig.driver();
+    conformance_tests::rig::wait_client(&mut dev, true);
+    let old_generation = dev.config().unwrap().generation;
+    let (first, _) = wait_event(&mut dev, Duration::from_secs(5), |e| {
+        *e == Event::DeviceStarted
+    });
+    assert!(first.is_some());
+    let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
+    let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
+    ok(&mut dev, pres, Request::PresPlay);
+    let header = DataHeader {
+        stream_id: v,
+        generation: 0,
+        flags: FLAG_KEYFRAME,
+        payload_len: 0,
+        pts: Some(0),
+        dts: None,
+        duration: None,
+    };
+    for _ in 0..3 {
+        dev.submit_data_copy(0, &header, &[7; 512]).unwrap();
+    }
+    for _ in 0..3 {
+        let (sample, _) = client.wait_for(Duration::from_secs(5), |m| {
+            matches!(m, mediaredir_proto::wire::Message::Sample(_))
+        });
+        assert!(sample.is_some(), "held by the old daemon, unacknowledged");
+    }
+    rig.daemon.take().unwrap().kill();
+    client.close();
+    rig.restart();
+    dev.transport_mut().resume_after_backend_restart().unwrap();
+    dev.kick(mediaredir_proto::device::TXQ_BASE).unwrap();
+    dev.kick(mediaredir_proto::device::EVENTQ).unwrap();
+    let statuses = crate::data::collect(&mut dev, 0, 3);
+    assert_eq!(
+        statuses,
+        vec![Status::Stale; 3],
+        "re-delivered chains of the old instance"
+    );
+    // Events the old instance delivered may still be unread; the first
+    // event of another generation is the new instance's DEVICE_STARTED.
+    let (event, generation) = loop {
+        let (event, generation) = dev
+            .next_event(Duration::from_secs(5))
+            .unwrap()
+            .expect("DEVICE_STARTED");
+        if generation != old_generation {
+            break (event, generation);
+        }
+    };
+    assert_eq!(event, Event::DeviceStarted);
+    dev.reset().unwrap();
+    let fresh = dev.config().unwrap().generation;
+    assert!(
+        fresh != old_generation && fresh != generation,
+        "the reset starts yet another instance"
+    );
+    ok(&mut dev, 0, Request::PresCreate { live: false });
+}
