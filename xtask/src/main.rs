@@ -10,9 +10,11 @@
 //! Each module does one job: [`setup`] (Debian packages), [`flatc_install`]
 //! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
 //! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
-//! the tests run), [`timing`] (step durations), [`process`] (running
-//! programs) and [`tempdir`] (scratch directories).
+//! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the data-path
+//! benchmark), [`process`] (running programs) and [`tempdir`] (scratch
+//! directories).
 
+mod bench;
 mod flatc_gen;
 mod flatc_install;
 mod process;
@@ -51,8 +53,19 @@ enum Task {
     FlatcRegen(FlatcArgs),
     /// Check that regenerating the FlatBuffers Rust code changes nothing.
     FlatcCheck(FlatcArgs),
-    /// The project's test command: setup, flatc check, fmt, clippy, tests; timed.
+    /// The project's test command: setup, flatc check, fmt, clippy, tests,
+    /// a smoke run of the benchmark; timed.
     Test,
+    /// Run the data-path benchmark (`cargo bench -p vhost-device-media --bench datapath`).
+    Bench(BenchArgs),
+}
+
+/// Options of the benchmark.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// A short run with small budgets (a few seconds; the figures are noisy).
+    #[arg(long)]
+    smoke: bool,
 }
 
 /// Where the FlatBuffers schemas and the generated code live.
@@ -104,6 +117,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
         Task::Test => test::run(),
+        Task::Bench(args) => bench::run(args.smoke),
     }
 }
 
@@ -136,6 +150,14 @@ mod tests {
         assert_eq!(args.schema_dir, Path::new("spec/schema"));
         assert_eq!(args.out_dir, Path::new("spec/proto/src/wire/generated"));
         assert!(args.flatc.is_none());
+    }
+
+    #[test]
+    fn bench_takes_smoke() {
+        let cli = Cli::try_parse_from(["xtask", "bench", "--smoke"]).unwrap();
+        assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: true })));
+        let cli = Cli::try_parse_from(["xtask", "bench"]).unwrap();
+        assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: false })));
     }
 
     #[test]

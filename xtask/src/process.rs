@@ -5,7 +5,7 @@
 //! exactly what ran, let long tools (apt, pip, cargo) stream their output, and
 //! turn a failure into an error that names the command.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Read as _;
 use std::process::{Command, Output, Stdio};
 
@@ -36,6 +36,19 @@ pub(crate) fn quote(word: &OsStr) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// The cargo to run: `$CARGO` (set by `cargo run`, so the same toolchain)
+/// or `cargo` from `PATH`.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// A cargo invocation from its arguments.
+pub(crate) fn cargo_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(cargo());
+    cmd.args(args);
+    cmd
 }
 
 /// Runs a command with inherited stdio; fails unless it exits with 0.
@@ -137,6 +150,13 @@ mod tests {
     fn quote_escapes_single_quotes_and_empty_words() {
         assert_eq!(quote(OsStr::new("it's")), r"'it'\''s'");
         assert_eq!(quote(OsStr::new("")), "''");
+    }
+
+    #[test]
+    fn cargo_command_uses_the_given_arguments() {
+        let cmd = cargo_command(&["fmt", "--all"]);
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["fmt", "--all"]);
     }
 
     #[test]

@@ -2,33 +2,21 @@
 //!
 //! The README names it and CI runs it (through `.ci/run`) on a fresh Debian
 //! 12, so it first runs `setup`, then every check in order: the FlatBuffers
-//! code check, formatting, clippy, and the tests of every workspace member.
-//! It stops at the first failing step and names it. Every step is timed and
+//! code check, formatting, clippy, the tests of every workspace member, and
+//! a smoke run of the data-path benchmark (so the bench cannot rot; its
+//! figures mean nothing at that size and unoptimised, see [`bench`](mod@bench)). It stops at the first failing step
+//! and names it. Every step is timed and
 //! a summary table closes the run: CI has 90 minutes on 2 cores.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
 
+use crate::process::cargo_command;
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{flatc_gen, process, setup};
-
-/// The cargo to run: `$CARGO` (set by `cargo run`, so the same toolchain)
-/// or `cargo` from `PATH`.
-fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-/// A cargo invocation from its arguments.
-fn cargo_command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(cargo());
-    cmd.args(args);
-    cmd
-}
+use crate::{bench, flatc_gen, process, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 3] {
@@ -57,7 +45,7 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len();
+    let steps = 2 + cargo_steps().len() + 1;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -107,6 +95,7 @@ pub(crate) fn run() -> Result<()> {
                 timed(name, &mut || process::run(&mut cargo_command(args)))?;
             }
         }
+        timed("bench smoke", &mut bench::smoke_check)?;
         Ok(())
     })();
 
@@ -144,12 +133,5 @@ mod tests {
                 "test --workspace --locked",
             ]
         );
-    }
-
-    #[test]
-    fn cargo_command_uses_the_given_arguments() {
-        let cmd = cargo_command(&["fmt", "--all"]);
-        let args: Vec<_> = cmd.get_args().collect();
-        assert_eq!(args, ["fmt", "--all"]);
     }
 }
