@@ -28,29 +28,14 @@ pub const MAX_NAME_LEN: usize = 256;
 /// `ProtocolError.message`), bytes.
 pub const MAX_TEXT_LEN: usize = 1024;
 /// Longest SDP, bytes (hard ceiling of the device's `max_sdp`).
-pub const MAX_SDP_LEN: usize = 65536;
+pub const MAX_SDP_LEN: usize = crate::device::HARD_MAX_SDP as usize;
 /// Longest codec data, bytes (hard ceiling of the device's `max_codec_data`).
-pub const MAX_CODEC_DATA_LEN: usize = 65536;
-/// Most clip rectangles of a `SetGeometry`.
-pub const MAX_CLIP_RECTS: usize = 16;
-/// Most codec entries of a `Capabilities`.
-pub const MAX_CODECS: usize = 64;
-/// Most capture sources of a `Capabilities`.
-pub const MAX_SOURCES: usize = 32;
-/// Smallest playback rate (1/8 x) in 1/65536 units.
-pub const MIN_RATE_Q16: u32 = 8192;
-/// Normal playback rate in 1/65536 units.
-pub const UNITY_Q16: u32 = 65536;
-/// Largest playback rate (8 x) in 1/65536 units.
-pub const MAX_RATE_Q16: u32 = 524_288;
-/// Largest volume (4 x unity) in 1/65536 units.
-pub const MAX_VOLUME_Q16: u32 = 262_144;
-/// Largest video width or height, pixels.
-pub const MAX_DIMENSION: u32 = 16384;
-/// Largest audio sample rate, Hz.
-pub const MAX_SAMPLE_RATE: u32 = 384_000;
-/// Most audio channels.
-pub const MAX_CHANNELS: u32 = 8;
+pub const MAX_CODEC_DATA_LEN: usize = crate::device::HARD_MAX_CODEC_DATA as usize;
+// Limits shared with the virtqueue requests: one definition each.
+pub use crate::control::{
+    MAX_CHANNELS, MAX_CLIP_RECTS, MAX_CODECS, MAX_DIMENSION, MAX_RATE_Q16, MAX_SAMPLE_RATE,
+    MAX_SOURCES, MAX_VOLUME_Q16, MIN_RATE_Q16, UNITY_Q16,
+};
 /// Largest DTMF event code (RFC 4733).
 pub const MAX_DTMF_EVENT: u32 = 15;
 /// Shortest DTMF tone, milliseconds.
