@@ -225,30 +225,34 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
         out.extend_from_slice(body);
         u32::try_from(write_scatter(&mem, &chain.writable, &out)).unwrap_or(0)
     };
+    // Spec 7.4 check order: header present, then generation (STALE before
+    // anything else about the request), then the size limit.
+    let Some(head) = read_front(&mem, &chain.readable, ResponseHeader::SIZE) else {
+        return answer(Status::Invalid, 0, &[]);
+    };
+    let Ok((hdr, _)) = RawCtrlHdr::read_from_prefix(&head) else {
+        crate::input_warn!(
+            "controlq: request of {} bytes is shorter than its header",
+            head.len()
+        );
+        return answer(Status::Invalid, 0, &[]);
+    };
+    let target = hdr.target.get();
+    if hdr.generation.get() != generation {
+        return answer(Status::Stale, target, &[]);
+    }
     let readable = chain.readable_len();
     if readable > limits.max_request_len() as u64 {
         crate::input_warn!("controlq: request of {readable} bytes exceeds the limit");
-        return answer(Status::Limit, 0, &[]);
+        return answer(Status::Limit, target, &[]);
     }
     let Some(bytes) = read_front(
         &mem,
         &chain.readable,
         usize::try_from(readable).unwrap_or(0),
     ) else {
-        return answer(Status::Invalid, 0, &[]);
+        return answer(Status::Invalid, target, &[]);
     };
-    let Ok((hdr, _)) = RawCtrlHdr::read_from_prefix(&bytes) else {
-        crate::input_warn!(
-            "controlq: request of {} bytes is shorter than its header",
-            bytes.len()
-        );
-        return answer(Status::Invalid, 0, &[]);
-    };
-    let target = hdr.target.get();
-    // Spec: STALE is checked before anything else, even the request code.
-    if hdr.generation.get() != generation {
-        return answer(Status::Stale, target, &[]);
-    }
     let request = match ControlRequest::decode(&bytes, &limits) {
         Ok(request) => request,
         Err(err) => {

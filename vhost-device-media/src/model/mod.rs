@@ -213,12 +213,17 @@ impl DeviceModel {
             return (Reply::error(Status::Stale, target), Vec::new());
         }
         let mut actions = Vec::new();
+        // A failed create answers id 0 (spec 7.4); others echo the target.
+        let creates = matches!(
+            request.request,
+            Request::StreamCreate(_) | Request::CallCreate { .. }
+        );
         let result = self.dispatch(request.request, target, now, &mut actions);
         let reply = match result {
             Ok(reply) => reply,
             Err(status) => {
                 actions.clear();
-                Reply::error(status, target)
+                Reply::error(status, if creates { 0 } else { target })
             }
         };
         if self.client.is_none() {
