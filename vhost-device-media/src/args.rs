@@ -6,6 +6,8 @@ use clap::Parser;
 
 use crate::daemon::{DaemonConfig, UplinkSpec};
 use crate::limits::Limits;
+use crate::uplink::socket::SocketUplinkError;
+use crate::uplink::tls::TlsFiles;
 
 /// vhost-user backend of the media-redirection virtio device: serves the
 /// device to QEMU and forwards the guest's compressed media, uncopied, to a
@@ -19,9 +21,27 @@ pub struct Args {
 
     /// Where media goes: `null` (no client: players fall back to local
     /// decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire protocol of
-    /// spec/README.md on a listening socket; plain TCP on loopback only).
+    /// spec/README.md on a listening socket). TCP off loopback needs TLS
+    /// (--tls-cert, --tls-key, --tls-client-ca); plain TCP is loopback only.
     #[arg(long, value_name = "SPEC", default_value = "null")]
     pub uplink: String,
+
+    /// TLS for a `tcp:` uplink: the daemon's certificate chain (PEM, leaf
+    /// first). With --tls-key and --tls-client-ca the uplink speaks TLS 1.3
+    /// and requires a client certificate (mutual TLS). TLS copies the
+    /// payload to encrypt it; plain sockets do not.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "tls_client_ca"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: the private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_client_ca"])]
+    pub tls_key: Option<PathBuf>,
+
+    /// TLS: the CA certificate(s) (PEM) that client certificates must chain
+    /// to. A client with no certificate, or one from another CA, is refused
+    /// during the handshake.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_client_ca: Option<PathBuf>,
 
     /// Playback data queues (the device has 3 + this many virtqueues; give
     /// QEMU the same count).
@@ -69,10 +89,10 @@ pub struct Args {
 
 impl Args {
     /// The daemon configuration these arguments describe.
-    pub fn config(&self) -> Result<DaemonConfig, crate::uplink::socket::SocketUplinkError> {
+    pub fn config(&self) -> Result<DaemonConfig, SocketUplinkError> {
         Ok(DaemonConfig {
             socket_path: self.socket_path.clone(),
-            uplink: UplinkSpec::parse(&self.uplink)?,
+            uplink: UplinkSpec::parse_with_tls(&self.uplink, self.tls()?)?,
             limits: Limits {
                 num_txqs: self.num_txqs,
                 max_presentations: self.max_presentations,
@@ -86,6 +106,19 @@ impl Args {
                 queue_size: self.queue_size,
             },
         })
+    }
+
+    /// The TLS files, when the TLS flags were given (all or none).
+    fn tls(&self) -> Result<Option<TlsFiles>, SocketUplinkError> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_client_ca) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(client_ca)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: client_ca.clone(),
+            })),
+            _ => Err(SocketUplinkError::TlsIncomplete),
+        }
     }
 }
 
@@ -107,6 +140,9 @@ mod tests {
             "--max-inflight-bytes",
             "--max-inflight-ms",
             "--log-level",
+            "--tls-cert",
+            "--tls-key",
+            "--tls-client-ca",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }

@@ -1,8 +1,9 @@
 //! Counters of what the daemon did, readable by tests and logged at exit.
 //!
 //! `payload_bytes_copied` is the proof of the zero-copy rule: it counts every
-//! payload byte the daemon copies in user space, and stays 0 on the local and
-//! socket uplinks (the Spice uplink's library copy is counted there).
+//! payload byte the daemon copies in user space. It stays 0 on the local
+//! uplink and on plain Unix/TCP sockets; TLS counts its copies (the payload
+//! must be encrypted), and so will the Spice uplink's library copy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

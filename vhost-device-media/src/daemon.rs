@@ -15,6 +15,7 @@ use crate::counters::Counters;
 use crate::limits::{LimitError, Limits};
 use crate::uplink::null::NullUplink;
 use crate::uplink::socket::{ListenAddr, SocketUplink, SocketUplinkError};
+use crate::uplink::tls::TlsFiles;
 use crate::uplink::{ClientEvents, Uplink};
 use crate::vhu_backend::MediaBackend;
 
@@ -28,11 +29,22 @@ pub enum UplinkSpec {
 }
 
 impl UplinkSpec {
-    /// Parses `null`, `unix:PATH` or `tcp:HOST:PORT`.
+    /// Parses `null`, `unix:PATH` or `tcp:HOST:PORT` (plain TCP: loopback
+    /// only).
     pub fn parse(text: &str) -> Result<UplinkSpec, SocketUplinkError> {
+        UplinkSpec::parse_with_tls(text, None)
+    }
+
+    /// Parses `null`, `unix:PATH` or `tcp:HOST:PORT`; with `tls`, the
+    /// uplink must be `tcp:` and speaks TLS with client certificates.
+    pub fn parse_with_tls(
+        text: &str,
+        tls: Option<TlsFiles>,
+    ) -> Result<UplinkSpec, SocketUplinkError> {
         match text {
+            "null" if tls.is_some() => Err(SocketUplinkError::TlsNeedsTcp(text.into())),
             "null" => Ok(UplinkSpec::Null),
-            other => ListenAddr::parse(other).map(UplinkSpec::Socket),
+            other => ListenAddr::parse_with_tls(other, tls).map(UplinkSpec::Socket),
         }
     }
 }

@@ -6,8 +6,8 @@
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
@@ -15,36 +15,13 @@ use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, FrameReader, Message};
 use vhost_device_media::chain::Segment;
 use vhost_device_media::counters::Counters;
-use vhost_device_media::guest_buffer::{
-    CompletionTarget, GuestBuffer, UsedRing, Waker, is_in_guest_memory,
-};
+use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer, is_in_guest_memory};
 use vhost_device_media::uplink::socket::{ListenAddr, SocketUplink};
 use vhost_device_media::uplink::{ClientEvents, Uplink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-#[derive(Default)]
-struct Ring(Mutex<Vec<(u16, u32)>>);
-impl UsedRing for Ring {
-    fn complete(&self, head: u16, len: u32) {
-        self.0.lock().unwrap().push((head, len));
-    }
-}
-
-struct NoWake;
-impl Waker for NoWake {
-    fn wake(&self) {}
-}
-
-struct Events(Mutex<Sender<&'static str>>);
-impl ClientEvents for Events {
-    fn client_connected(&self, _caps: wire::Capabilities) {
-        let _ = self.0.lock().unwrap().send("connected");
-    }
-    fn client_disconnected(&self) {
-        let _ = self.0.lock().unwrap().send("disconnected");
-    }
-    fn client_message(&self, _msg: Message) {}
-}
+mod common;
+use common::{Events, Ring, sample};
 
 struct Setup {
     _dir: tempdir::Dir,
@@ -78,8 +55,8 @@ fn setup(tag: &str) -> Setup {
     let path = dir.0.join("uplink.sock");
     let counters = Arc::new(Counters::default());
     let uplink = SocketUplink::listen(ListenAddr::Unix(path.clone()), counters.clone(), 1).unwrap();
-    let (tx, seen) = mpsc::channel();
-    let events = Arc::new(Events(Mutex::new(tx)));
+    let (events, seen) = Events::new();
+    let events = Arc::new(events);
     let weak: std::sync::Weak<dyn ClientEvents> =
         Arc::downgrade(&(events.clone() as Arc<dyn ClientEvents>));
     uplink.set_events(weak);
@@ -151,7 +128,7 @@ fn client(path: &std::path::Path, ack: bool) -> (UnixStream, Receiver<(Message, 
 fn buffer(s: &Setup, head: u16, segments: &[Segment]) -> GuestBuffer {
     let target = CompletionTarget {
         ring: s.ring.clone(),
-        waker: Arc::new(NoWake),
+        waker: s.ring.clone(),
         counters: s.counters.clone(),
     };
     GuestBuffer::new(
@@ -162,17 +139,6 @@ fn buffer(s: &Setup, head: u16, segments: &[Segment]) -> GuestBuffer {
         target,
     )
     .unwrap()
-}
-
-fn sample(stream: u32, seq: u64) -> wire::SampleHeader {
-    wire::SampleHeader {
-        stream,
-        seq,
-        pts: Some(seq * 1000),
-        dts: None,
-        duration: Some(1000),
-        flags: wire::SampleFlags::KEYFRAME,
-    }
 }
 
 fn status_of(s: &Setup, head: u16) -> u32 {

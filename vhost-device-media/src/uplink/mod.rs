@@ -6,9 +6,11 @@
 //! or the client goes away (`NO_CLIENT`): it never loses one, because a
 //! dropped [`GuestBuffer`] completes itself.
 
+pub mod addr;
 pub mod null;
 pub mod socket;
 pub mod stream;
+pub mod tls;
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;

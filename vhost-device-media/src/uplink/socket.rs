@@ -1,6 +1,8 @@
-//! The socket uplink: the wire protocol of `spec/schema/` over a Unix or
-//! loopback TCP socket, with payload written by `writev` straight from guest
-//! memory.
+//! The socket uplink: the wire protocol of `spec/schema/` over a Unix
+//! socket, loopback TCP, or TCP with TLS and client certificates. On the
+//! plain sockets the payload is written by `writev` straight from guest
+//! memory; TLS has to copy it to encrypt it ([`super::tls`]). Only the byte
+//! stream differs ([`ClientStream`]): the protocol below is the same.
 //!
 //! The daemon listens; a client connects and says `Hello`; a client that
 //! completes the handshake replaces the one connected (spec, "Client
@@ -11,9 +13,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread;
@@ -21,13 +22,17 @@ use std::time::Duration;
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, FrameReader, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use rustls::ServerConfig;
 
+pub use super::addr::{ListenAddr, SocketUplinkError};
 use super::stream::ClientStream;
+use super::tls::{self, TlsStream};
 use super::{ClientEvents, Uplink};
 use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::GuestBuffer;
 
-/// How long a client has to say `Hello`.
+/// How long a client has to say `Hello` (and, first, to finish a TLS
+/// handshake).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client silent for this long is considered gone (it must answer pings).
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,59 +40,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The writer pings an idle client this often.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Where the socket uplink listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    /// A Unix socket path.
-    Unix(PathBuf),
-    /// A TCP address (loopback only without TLS).
-    Tcp(SocketAddr),
-}
-
-/// Why an uplink address or listener is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum SocketUplinkError {
-    /// The address does not parse.
-    #[error("bad uplink address {0:?}: expected unix:PATH or tcp:HOST:PORT")]
-    BadAddress(String),
-    /// Plain TCP off loopback would expose the guest's media unauthenticated.
-    #[error("plain TCP is only allowed on loopback ({0}); use a loopback address or a Unix socket")]
-    NotLoopback(SocketAddr),
-    /// Binding failed.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// Address.
-        addr: String,
-        /// Cause.
-        source: io::Error,
-    },
-}
-
-impl ListenAddr {
-    /// Parses `unix:PATH` or `tcp:HOST:PORT`.
-    pub fn parse(text: &str) -> Result<ListenAddr, SocketUplinkError> {
-        if let Some(path) = text.strip_prefix("unix:") {
-            if path.is_empty() {
-                return Err(SocketUplinkError::BadAddress(text.into()));
-            }
-            return Ok(ListenAddr::Unix(path.into()));
-        }
-        if let Some(hostport) = text.strip_prefix("tcp:") {
-            use std::net::ToSocketAddrs;
-            let addr = hostport
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| SocketUplinkError::BadAddress(text.into()))?;
-            if !addr.ip().is_loopback() {
-                return Err(SocketUplinkError::NotLoopback(addr));
-            }
-            return Ok(ListenAddr::Tcp(addr));
-        }
-        Err(SocketUplinkError::BadAddress(text.into()))
-    }
-}
 
 enum Outgoing {
     Message(Message),
@@ -185,8 +137,9 @@ impl Shared {
 }
 
 impl SocketUplink {
-    /// Binds `addr` and starts accepting clients. `session` is sent in
-    /// `Welcome` (it changes when the daemon restarts).
+    /// Binds `addr` (loading its TLS certificates first, for a TLS
+    /// address) and starts accepting clients. `session` is sent in `Welcome`
+    /// (it changes when the daemon restarts).
     pub fn listen(
         addr: ListenAddr,
         counters: Arc<Counters>,
@@ -201,49 +154,47 @@ impl SocketUplink {
             name: format!("vhost-device-media {}", env!("CARGO_PKG_VERSION")),
             session,
         });
+        let shown = format!("{addr:?}");
         let listen_err = |source| SocketUplinkError::Listen {
-            addr: format!("{addr:?}"),
+            addr: shown.clone(),
             source,
         };
-        match &addr {
+        let tcp = |sockaddr| {
+            let listener = TcpListener::bind(sockaddr).map_err(listen_err)?;
+            let bound = listener.local_addr().map_err(listen_err)?;
+            Ok::<_, SocketUplinkError>((listener, bound))
+        };
+        let addr = match addr {
             ListenAddr::Unix(path) => {
-                let _ = std::fs::remove_file(path);
-                let listener = UnixListener::bind(path).map_err(listen_err)?;
-                let shared = Arc::clone(&shared);
-                thread::Builder::new()
-                    .name("uplink-accept".into())
-                    .spawn(move || {
-                        for conn in listener.incoming() {
-                            if shared.shutdown.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            match conn {
-                                Ok(s) => start_connection(&shared, ClientStream::Unix(s)),
-                                Err(err) => crate::input_warn!("accept failed: {err}"),
-                            }
-                        }
-                    })
-                    .map_err(listen_err)?;
+                let _ = std::fs::remove_file(&path);
+                let listener = UnixListener::bind(&path).map_err(listen_err)?;
+                spawn_acceptor(&shared, move || {
+                    let (s, _) = listener.accept()?;
+                    Ok(Accepted::Plain(ClientStream::Unix(s)))
+                })
+                .map_err(listen_err)?;
+                ListenAddr::Unix(path)
             }
             ListenAddr::Tcp(sockaddr) => {
-                let listener = TcpListener::bind(sockaddr).map_err(listen_err)?;
-                let shared = Arc::clone(&shared);
-                thread::Builder::new()
-                    .name("uplink-accept".into())
-                    .spawn(move || {
-                        for conn in listener.incoming() {
-                            if shared.shutdown.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            match conn {
-                                Ok(s) => start_connection(&shared, ClientStream::Tcp(s)),
-                                Err(err) => crate::input_warn!("accept failed: {err}"),
-                            }
-                        }
-                    })
-                    .map_err(listen_err)?;
+                let (listener, bound) = tcp(sockaddr)?;
+                spawn_acceptor(&shared, move || {
+                    let (s, _) = listener.accept()?;
+                    Ok(Accepted::Plain(ClientStream::Tcp(s)))
+                })
+                .map_err(listen_err)?;
+                ListenAddr::Tcp(bound)
             }
-        }
+            ListenAddr::Tls(sockaddr, files) => {
+                let config = tls::server_config(&files)?;
+                let (listener, bound) = tcp(sockaddr)?;
+                spawn_acceptor(&shared, move || {
+                    let (s, _) = listener.accept()?;
+                    Ok(Accepted::Tls(s, Arc::clone(&config)))
+                })
+                .map_err(listen_err)?;
+                ListenAddr::Tls(bound, files)
+            }
+        };
         Ok(SocketUplink { shared, addr })
     }
 
@@ -252,18 +203,66 @@ impl SocketUplink {
         let _ = self.shared.events.set(events);
     }
 
-    /// The address listened on.
+    /// The address listened on (with the port bound, when port 0 was asked).
     pub fn addr(&self) -> &ListenAddr {
         &self.addr
     }
 }
 
-fn start_connection(shared: &Arc<Shared>, stream: ClientStream) {
+/// A client connection as accepted, before any handshake.
+enum Accepted {
+    /// A plain socket: the protocol starts at once.
+    Plain(ClientStream),
+    /// TCP that must complete a TLS handshake first.
+    Tls(TcpStream, Arc<ServerConfig>),
+}
+
+impl Accepted {
+    /// The byte stream the protocol runs on.
+    fn open(self, counters: &Arc<Counters>) -> io::Result<ClientStream> {
+        match self {
+            Accepted::Plain(stream) => Ok(stream),
+            Accepted::Tls(sock, config) => {
+                let tls = TlsStream::accept(sock, config, Arc::clone(counters), HELLO_TIMEOUT)
+                    .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake: {e}")))?;
+                Ok(ClientStream::Tls(Arc::new(tls)))
+            }
+        }
+    }
+}
+
+/// Accepts clients with `accept` on a thread of its own until shutdown.
+fn spawn_acceptor(
+    shared: &Arc<Shared>,
+    mut accept: impl FnMut() -> io::Result<Accepted> + Send + 'static,
+) -> io::Result<()> {
+    let shared = Arc::clone(shared);
+    thread::Builder::new()
+        .name("uplink-accept".into())
+        .spawn(move || {
+            loop {
+                let conn = accept();
+                if shared.shutdown.load(Ordering::Relaxed) {
+                    break;
+                }
+                match conn {
+                    Ok(conn) => start_connection(&shared, conn),
+                    Err(err) => crate::input_warn!("accept failed: {err}"),
+                }
+            }
+        })
+        .map(drop)
+}
+
+fn start_connection(shared: &Arc<Shared>, conn: Accepted) {
     let reader_shared = Arc::clone(shared);
     let spawn = thread::Builder::new()
         .name("uplink-conn".into())
         .spawn(move || {
-            if let Err(err) = serve_connection(&reader_shared, stream) {
+            let served = conn
+                .open(&reader_shared.counters)
+                .and_then(|stream| serve_connection(&reader_shared, stream));
+            if let Err(err) = served {
                 crate::input_warn!("client connection ended: {err}");
             }
         });
@@ -612,32 +611,9 @@ impl Uplink for SocketUplink {
                 let _ = std::os::unix::net::UnixStream::connect(path);
                 let _ = std::fs::remove_file(path);
             }
-            ListenAddr::Tcp(addr) => {
-                let _ = std::net::TcpStream::connect(addr);
+            ListenAddr::Tcp(addr) | ListenAddr::Tls(addr, _) => {
+                let _ = TcpStream::connect(addr);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            ListenAddr::parse("unix:/tmp/x.sock").unwrap(),
-            ListenAddr::Unix("/tmp/x.sock".into())
-        );
-        assert!(matches!(
-            ListenAddr::parse("tcp:127.0.0.1:5000").unwrap(),
-            ListenAddr::Tcp(_)
-        ));
-        assert!(matches!(
-            ListenAddr::parse("tcp:0.0.0.0:5000"),
-            Err(SocketUplinkError::NotLoopback(_))
-        ));
-        assert!(ListenAddr::parse("udp:1").is_err());
-        assert!(ListenAddr::parse("unix:").is_err());
     }
 }

@@ -1,12 +1,15 @@
-//! Byte streams to a client (Unix or TCP socket) with a `writev` that takes
-//! payload straight from guest memory.
+//! Byte streams to a client: a Unix or TCP socket, with a `writev` that
+//! takes payload straight from guest memory, or a TLS connection over TCP
+//! (which has to copy the payload to encrypt it, see [`super::tls`]).
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::tls::TlsStream;
 use crate::guest_buffer::RawSlice;
 
 /// A connected client socket.
@@ -16,6 +19,8 @@ pub enum ClientStream {
     Unix(UnixStream),
     /// TCP socket.
     Tcp(TcpStream),
+    /// TLS connection over TCP, after a successful handshake.
+    Tls(Arc<TlsStream>),
 }
 
 impl ClientStream {
@@ -24,6 +29,7 @@ impl ClientStream {
         Ok(match self {
             ClientStream::Unix(s) => ClientStream::Unix(s.try_clone()?),
             ClientStream::Tcp(s) => ClientStream::Tcp(s.try_clone()?),
+            ClientStream::Tls(s) => ClientStream::Tls(Arc::clone(s)),
         })
     }
 
@@ -32,6 +38,10 @@ impl ClientStream {
         let _ = match self {
             ClientStream::Unix(s) => s.shutdown(Shutdown::Both),
             ClientStream::Tcp(s) => s.shutdown(Shutdown::Both),
+            ClientStream::Tls(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
 
@@ -47,71 +57,78 @@ impl ClientStream {
                 s.set_read_timeout(read)?;
                 s.set_write_timeout(write)
             }
+            ClientStream::Tls(s) => {
+                s.set_timeouts(read, write);
+                Ok(())
+            }
         }
     }
 
-    fn fd(&self) -> RawFd {
-        match self {
-            ClientStream::Unix(s) => s.as_raw_fd(),
-            ClientStream::Tcp(s) => s.as_raw_fd(),
-        }
-    }
-
-    /// Writes `head` then every payload slice with as few `writev` calls as
-    /// the kernel allows, without copying the payload.
+    /// Writes `head` then every payload slice: on a socket with as few
+    /// `writev` calls as the kernel allows, without copying the payload; on
+    /// TLS encrypted (copied).
     pub fn write_frame(&self, head: &[u8], payload: &[RawSlice]) -> io::Result<()> {
-        let mut iov: Vec<libc::iovec> = Vec::with_capacity(payload.len() + 1);
-        iov.push(libc::iovec {
-            iov_base: head.as_ptr() as *mut libc::c_void,
-            iov_len: head.len(),
-        });
-        iov.extend(payload.iter().filter(|s| s.len > 0).map(|s| libc::iovec {
-            iov_base: s.ptr as *mut libc::c_void,
-            iov_len: s.len,
-        }));
-        let max_iov = 1024;
-        let mut start = 0;
-        while start < iov.len() {
-            let end = (start + max_iov).min(iov.len());
-            let count = libc::c_int::try_from(end - start).unwrap_or(libc::c_int::MAX);
-            // SAFETY: every iovec points at memory that stays valid for the
-            // call: `head` is borrowed, and payload slices lie in guest memory
-            // kept mapped by the GuestBuffer the caller holds. writev only
-            // reads from them.
-            let n = unsafe { libc::writev(self.fd(), iov[start..end].as_ptr(), count) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
+        match self {
+            ClientStream::Unix(s) => writev_frame(s.as_raw_fd(), head, payload),
+            ClientStream::Tcp(s) => writev_frame(s.as_raw_fd(), head, payload),
+            ClientStream::Tls(s) => s.write_frame(head, payload),
+        }
+    }
+}
+
+/// Writes `head` then every payload slice to `fd` with `writev`.
+fn writev_frame(fd: RawFd, head: &[u8], payload: &[RawSlice]) -> io::Result<()> {
+    let mut iov: Vec<libc::iovec> = Vec::with_capacity(payload.len() + 1);
+    iov.push(libc::iovec {
+        iov_base: head.as_ptr() as *mut libc::c_void,
+        iov_len: head.len(),
+    });
+    iov.extend(payload.iter().filter(|s| s.len > 0).map(|s| libc::iovec {
+        iov_base: s.ptr as *mut libc::c_void,
+        iov_len: s.len,
+    }));
+    let max_iov = 1024;
+    let mut start = 0;
+    while start < iov.len() {
+        let end = (start + max_iov).min(iov.len());
+        let count = libc::c_int::try_from(end - start).unwrap_or(libc::c_int::MAX);
+        // SAFETY: every iovec points at memory that stays valid for the
+        // call: `head` is borrowed, and payload slices lie in guest memory
+        // kept mapped by the GuestBuffer the caller holds. writev only
+        // reads from them.
+        let n = unsafe { libc::writev(fd, iov[start..end].as_ptr(), count) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
             }
-            let mut written = usize::try_from(n).unwrap_or(0);
-            if written == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "client socket closed",
-                ));
-            }
-            while written > 0 && start < iov.len() {
-                let first = &mut iov[start];
-                if written >= first.iov_len {
-                    written -= first.iov_len;
-                    start += 1;
-                } else {
-                    // SAFETY: advancing within the same buffer by fewer bytes
-                    // than its length keeps the pointer in bounds.
-                    first.iov_base = unsafe { first.iov_base.cast::<u8>().add(written) }.cast();
-                    first.iov_len -= written;
-                    written = 0;
-                }
-            }
-            while start < iov.len() && iov[start].iov_len == 0 {
+            return Err(err);
+        }
+        let mut written = usize::try_from(n).unwrap_or(0);
+        if written == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "client socket closed",
+            ));
+        }
+        while written > 0 && start < iov.len() {
+            let first = &mut iov[start];
+            if written >= first.iov_len {
+                written -= first.iov_len;
                 start += 1;
+            } else {
+                // SAFETY: advancing within the same buffer by fewer bytes
+                // than its length keeps the pointer in bounds.
+                first.iov_base = unsafe { first.iov_base.cast::<u8>().add(written) }.cast();
+                first.iov_len -= written;
+                written = 0;
             }
         }
-        Ok(())
+        while start < iov.len() && iov[start].iov_len == 0 {
+            start += 1;
+        }
     }
+    Ok(())
 }
 
 impl Read for ClientStream {
@@ -119,6 +136,7 @@ impl Read for ClientStream {
         match self {
             ClientStream::Unix(s) => s.read(buf),
             ClientStream::Tcp(s) => s.read(buf),
+            ClientStream::Tls(s) => s.read(buf),
         }
     }
 }
