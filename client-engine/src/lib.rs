@@ -8,7 +8,46 @@
 //! sends back acknowledgements (which bound what it buffers), EOS, position,
 //! errors and QoS.
 //!
-//! This crate will hold (see the client engine issue): the engine library,
-//! the `media-client` binary, and a verification mode that hashes every
-//! decoded frame and sample so that tests can prove the output bit-exact with
-//! a local decode of the original file.
+//! The daemon's in-process uplink and the `media-client` binary (a socket
+//! client) drive the same [`Engine`]: [`Engine::handle`] takes the control
+//! messages, [`Engine::push_sample`] the media samples as `gst::Buffer`s that
+//! wrap the sender's memory (no copy), and an [`EngineEvents`] sink receives
+//! what goes back. In [`OutputMode::Verify`] every decoded frame and sample
+//! is hashed ([`VerificationReport`]) so that tests can prove the output
+//! bit-exact with a local decode of the original file
+//! ([`verify::reference_decode`]).
+//!
+//! Modules, one job each:
+//! - [`config`]: engine configuration (output mode, watermarks);
+//! - [`error`]: the library's error type;
+//! - [`events`]: the event sink trait;
+//! - [`caps`]: GStreamer caps from a stream's codec, format and codec data;
+//! - [`registry`]: which codecs this machine can decode;
+//! - [`flow`]: the acknowledgement / watermark policy (pure logic);
+//! - [`hash`]: FNV-1a hashing of decoded frames and samples;
+//! - [`verify`]: verification reports and the reference decoder;
+//! - `output`, `stream`, `presentation`, `engine`: the pipelines.
+
+pub mod caps;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod events;
+pub mod flow;
+pub mod hash;
+mod output;
+mod presentation;
+pub mod registry;
+mod stream;
+pub mod verify;
+
+pub use config::{EngineConfig, OutputMode, Watermarks};
+pub use engine::{Engine, StreamStats};
+pub use error::EngineError;
+pub use events::EngineEvents;
+pub use verify::{MediaKind, StreamReport, VerificationReport};
+
+/// Re-export of the GStreamer crate the API uses (`gst::Buffer`).
+pub use gstreamer as gst;
+/// Re-export of the wire protocol types the API uses.
+pub use mediaredir_proto::wire;

@@ -1,0 +1,341 @@
+//! GStreamer caps for a stream, built from its codec, format fields and
+//! codec data (spec 7.18), so that `decodebin` can pick parser and decoder
+//! without typefinding: avcC/hvcC select the packetised forms, their absence
+//! Annex-B; OpusHead, Xiph-laced Vorbis/Theora headers and FLAC's STREAMINFO
+//! become stream headers; an AudioSpecificConfig selects raw AAC, its
+//! absence ADTS.
+
+use gstreamer as gst;
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::wire::CreateStream;
+
+use crate::EngineError;
+
+/// What the stream's `appsrc` announces, and what it pushes first.
+#[derive(Debug, Clone)]
+pub struct StreamCaps {
+    /// The caps of the compressed stream.
+    pub caps: gst::Caps,
+    /// In-band configuration to push before the first sample (FLAC's
+    /// `fLaC` + STREAMINFO), if any.
+    pub prefix: Option<gst::Buffer>,
+}
+
+/// The caps of `codec` without any format detail: what the registry check
+/// of [`crate::registry`] asks decoders about.
+pub fn codec_caps(codec: Codec) -> gst::Caps {
+    match codec {
+        Codec::H264 => gst::Caps::builder("video/x-h264").build(),
+        Codec::H265 => gst::Caps::builder("video/x-h265").build(),
+        Codec::Vp8 => gst::Caps::builder("video/x-vp8").build(),
+        Codec::Vp9 => gst::Caps::builder("video/x-vp9").build(),
+        Codec::Av1 => gst::Caps::builder("video/x-av1").build(),
+        Codec::Mjpeg => gst::Caps::builder("image/jpeg").build(),
+        Codec::Theora => gst::Caps::builder("video/x-theora").build(),
+        Codec::Opus => gst::Caps::builder("audio/x-opus").build(),
+        Codec::Vorbis => gst::Caps::builder("audio/x-vorbis").build(),
+        Codec::Aac => gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .build(),
+        Codec::Mp3 => gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 3i32)
+            .build(),
+        Codec::Flac => gst::Caps::builder("audio/x-flac").build(),
+        Codec::PcmS16le => gst::Caps::builder("audio/x-raw")
+            .field("format", "S16LE")
+            .field("layout", "interleaved")
+            .build(),
+    }
+}
+
+fn int(v: u32) -> Option<i32> {
+    i32::try_from(v).ok().filter(|v| *v > 0)
+}
+
+fn header_buffer(bytes: &[u8]) -> gst::Buffer {
+    let mut b = gst::Buffer::from_slice(bytes.to_vec());
+    b.get_mut()
+        .expect("new buffer is writable")
+        .set_flags(gst::BufferFlags::HEADER);
+    b
+}
+
+fn stream_header(packets: &[&[u8]]) -> gst::Array {
+    gst::Array::new(packets.iter().map(|p| header_buffer(p)))
+}
+
+/// Splits Xiph-laced headers (Matroska's CodecPrivate for Vorbis/Theora):
+/// a count byte (packets - 1), then the lacing of every packet but the last.
+pub fn xiph_unlace(data: &[u8]) -> Result<Vec<&[u8]>, EngineError> {
+    let bad = |why: &str| EngineError::InvalidFormat(format!("Xiph-laced headers: {why}"));
+    let (&count, mut rest) = data.split_first().ok_or_else(|| bad("empty"))?;
+    let n = usize::from(count) + 1;
+    let mut sizes = Vec::with_capacity(n);
+    for _ in 0..n - 1 {
+        let mut size = 0usize;
+        loop {
+            let (&b, r) = rest.split_first().ok_or_else(|| bad("truncated lacing"))?;
+            rest = r;
+            size += usize::from(b);
+            if b != 255 {
+                break;
+            }
+        }
+        sizes.push(size);
+    }
+    let mut packets = Vec::with_capacity(n);
+    for size in sizes {
+        if size > rest.len() {
+            return Err(bad("packet larger than data"));
+        }
+        let (p, r) = rest.split_at(size);
+        packets.push(p);
+        rest = r;
+    }
+    packets.push(rest);
+    if packets.iter().any(|p| p.is_empty()) {
+        return Err(bad("empty packet"));
+    }
+    Ok(packets)
+}
+
+/// An empty OpusTags packet (vendor "", no comments): Opus stream headers
+/// are a pair (OpusHead, OpusTags).
+fn opus_tags() -> Vec<u8> {
+    let mut t = b"OpusTags".to_vec();
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t
+}
+
+fn opus_caps(cs: &CreateStream) -> Result<gst::Caps, EngineError> {
+    let d = &cs.codec_data;
+    if d.is_empty() {
+        let channels = int(cs.channels).unwrap_or(2);
+        if channels > 2 {
+            return Err(EngineError::InvalidFormat(
+                "Opus with more than 2 channels needs an OpusHead".into(),
+            ));
+        }
+        return Ok(gst::Caps::builder("audio/x-opus")
+            .field("channel-mapping-family", 0i32)
+            .field("channels", channels)
+            .field("rate", int(cs.sample_rate).unwrap_or(48000))
+            .build());
+    }
+    if d.len() < 19 || &d[..8] != b"OpusHead" {
+        return Err(EngineError::InvalidFormat(
+            "codec data is not an OpusHead".into(),
+        ));
+    }
+    let channels = i32::from(d[9]);
+    let rate = u32::from_le_bytes([d[12], d[13], d[14], d[15]]);
+    let family = i32::from(d[18]);
+    let tags = opus_tags();
+    Ok(gst::Caps::builder("audio/x-opus")
+        .field("channel-mapping-family", family)
+        .field("channels", channels)
+        .field("rate", int(rate).unwrap_or(48000))
+        .field("streamheader", stream_header(&[d, &tags]))
+        .build())
+}
+
+/// The caps (and in-band prefix) of a stream.
+///
+/// # Errors
+/// [`EngineError::InvalidFormat`] when the codec data is malformed for its
+/// codec.
+pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
+    let d = &cs.codec_data;
+    let mut prefix = None;
+    let caps = match cs.codec {
+        Codec::H264 | Codec::H265 => {
+            let (name, packetised) = if cs.codec == Codec::H264 {
+                ("video/x-h264", "avc")
+            } else {
+                ("video/x-h265", "hvc1")
+            };
+            let b = gst::Caps::builder(name);
+            if d.is_empty() {
+                b.field("stream-format", "byte-stream").build()
+            } else if d[0] == 1 {
+                b.field("stream-format", packetised)
+                    .field("alignment", "au")
+                    .field("codec_data", gst::Buffer::from_slice(d.clone()))
+                    .build()
+            } else {
+                return Err(EngineError::InvalidFormat(format!(
+                    "{} codec data is not an avcC/hvcC record",
+                    cs.codec.name()
+                )));
+            }
+        }
+        Codec::Vp8 | Codec::Vp9 | Codec::Mjpeg => {
+            let mut b = gst::Caps::builder(codec_caps(cs.codec).structure(0).unwrap().name());
+            if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
+                b = b.field("width", w).field("height", h);
+            }
+            b.build()
+        }
+        Codec::Av1 => {
+            let b = gst::Caps::builder("video/x-av1")
+                .field("stream-format", "obu-stream")
+                .field("alignment", "tu");
+            if d.is_empty() {
+                b.build()
+            } else {
+                b.field("codec_data", gst::Buffer::from_slice(d.clone()))
+                    .build()
+            }
+        }
+        Codec::Theora | Codec::Vorbis => {
+            let packets = xiph_unlace(d)?;
+            if packets.len() != 3 {
+                return Err(EngineError::InvalidFormat(format!(
+                    "{} needs 3 header packets, got {}",
+                    cs.codec.name(),
+                    packets.len()
+                )));
+            }
+            let name = if cs.codec == Codec::Theora {
+                "video/x-theora"
+            } else {
+                "audio/x-vorbis"
+            };
+            gst::Caps::builder(name)
+                .field("streamheader", stream_header(&packets))
+                .build()
+        }
+        Codec::Opus => opus_caps(cs)?,
+        Codec::Aac => {
+            let b = gst::Caps::builder("audio/mpeg")
+                .field("mpegversion", 4i32)
+                .field("framed", true);
+            let b = if d.is_empty() {
+                b.field("stream-format", "adts")
+            } else {
+                b.field("stream-format", "raw")
+                    .field("codec_data", gst::Buffer::from_slice(d.clone()))
+            };
+            let b = match (int(cs.sample_rate), int(cs.channels)) {
+                (Some(r), Some(c)) => b.field("rate", r).field("channels", c),
+                _ => b,
+            };
+            b.build()
+        }
+        Codec::Mp3 => gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 3i32)
+            .build(),
+        Codec::Flac => {
+            if !d.is_empty() {
+                if d.len() < 4 + 4 + 34 || &d[..4] != b"fLaC" {
+                    return Err(EngineError::InvalidFormat(
+                        "FLAC codec data is not fLaC + STREAMINFO".into(),
+                    ));
+                }
+                prefix = Some(header_buffer(d));
+            }
+            gst::Caps::builder("audio/x-flac").build()
+        }
+        Codec::PcmS16le => {
+            let (Some(rate), Some(channels)) = (int(cs.sample_rate), int(cs.channels)) else {
+                return Err(EngineError::InvalidFormat(
+                    "PCM needs sample rate and channels".into(),
+                ));
+            };
+            gst::Caps::builder("audio/x-raw")
+                .field("format", "S16LE")
+                .field("layout", "interleaved")
+                .field("rate", rate)
+                .field("channels", channels)
+                .build()
+        }
+    };
+    Ok(StreamCaps { caps, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mediaredir_proto::wire::Direction;
+
+    fn cs(codec: Codec, codec_data: Vec<u8>) -> CreateStream {
+        CreateStream {
+            id: 1,
+            presentation: 1,
+            direction: Direction::Playback,
+            codec,
+            width: 0,
+            height: 0,
+            fps_num: 0,
+            fps_den: 0,
+            sample_rate: 48000,
+            channels: 2,
+            bitrate: 0,
+            source: 0,
+            codec_data,
+        }
+    }
+
+    #[test]
+    fn h264_forms() {
+        gst::init().unwrap();
+        let c = stream_caps(&cs(Codec::H264, vec![])).unwrap().caps;
+        assert_eq!(
+            c.structure(0)
+                .unwrap()
+                .get::<&str>("stream-format")
+                .unwrap(),
+            "byte-stream"
+        );
+        let c = stream_caps(&cs(Codec::H264, vec![1, 0x64, 0, 0x1f]))
+            .unwrap()
+            .caps;
+        let s = c.structure(0).unwrap();
+        assert_eq!(s.get::<&str>("stream-format").unwrap(), "avc");
+        assert!(s.has_field("codec_data"));
+        assert!(stream_caps(&cs(Codec::H264, vec![0, 0, 0, 1])).is_err());
+    }
+
+    #[test]
+    fn xiph_lacing() {
+        let mut d = vec![2u8, 255, 45, 3];
+        d.extend(std::iter::repeat_n(1u8, 300));
+        d.extend([2u8; 3]);
+        d.extend([3u8; 5]);
+        let p = xiph_unlace(&d).unwrap();
+        assert_eq!(p.iter().map(|p| p.len()).collect::<Vec<_>>(), [300, 3, 5]);
+        assert!(xiph_unlace(&[2, 10, 1]).is_err());
+        assert!(xiph_unlace(&[]).is_err());
+    }
+
+    #[test]
+    fn opus_head_and_aac() {
+        gst::init().unwrap();
+        let mut head = b"OpusHead".to_vec();
+        head.extend([1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let c = stream_caps(&cs(Codec::Opus, head)).unwrap().caps;
+        let s = c.structure(0).unwrap();
+        assert_eq!(s.get::<i32>("channels").unwrap(), 2);
+        assert!(s.has_field("streamheader"));
+        assert!(stream_caps(&cs(Codec::Opus, b"junk".to_vec())).is_err());
+        let c = stream_caps(&cs(Codec::Aac, vec![])).unwrap().caps;
+        assert_eq!(
+            c.structure(0)
+                .unwrap()
+                .get::<&str>("stream-format")
+                .unwrap(),
+            "adts"
+        );
+        let c = stream_caps(&cs(Codec::Aac, vec![0x12, 0x10])).unwrap().caps;
+        assert_eq!(
+            c.structure(0)
+                .unwrap()
+                .get::<&str>("stream-format")
+                .unwrap(),
+            "raw"
+        );
+    }
+}

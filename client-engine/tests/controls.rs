@@ -1,0 +1,235 @@
+//! Transport controls on real pipelines: pause/resume against the clock,
+//! flush/seek mid-stream (old data dropped, new segment, bit-exact after
+//! the seek point), watermarks bounding acknowledgements, volume and
+//! geometry.
+
+mod common;
+
+use std::time::Duration;
+
+use client_engine::gst;
+use client_engine::gst::prelude::*;
+use client_engine::verify::reference_decode;
+use client_engine::wire::{
+    Message, PresentationState, Rect, SampleFlags, SampleHeader, SetGeometry,
+};
+use client_engine::{Engine, EngineConfig, OutputMode, Watermarks};
+use common::*;
+
+fn positions(msgs: &[Message]) -> Vec<u64> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            Message::Position { position_ns, .. } => Some(*position_ns),
+            _ => None,
+        })
+        .collect()
+}
+
+fn state(msgs: &[Message], s: PresentationState) -> usize {
+    msgs.iter()
+        .filter(|m| matches!(m, Message::StateChanged { state, .. } if *state == s))
+        .count()
+}
+
+#[test]
+fn pause_and_resume_follow_the_clock() {
+    let dir = TempDir::new("pause");
+    let tracks = demux(&generate(&dir.0, "clip.mkv", AV));
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    feed_all(&engine, 1, 1, &tracks[0]);
+    feed_all(&engine, 1, 2, &tracks[1]);
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(10), |m| state(
+        m,
+        PresentationState::Playing
+    ) == 1));
+    assert!(ev.wait(Duration::from_secs(10), |m| {
+        positions(m).iter().any(|&p| p >= 300_000_000)
+    }));
+    engine.handle(&Message::Pause { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(5), |m| state(
+        m,
+        PresentationState::Paused
+    ) == 1));
+    let p1 = engine.position(1).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let p2 = engine.position(1).unwrap();
+    assert!(
+        p2.abs_diff(p1) < 50_000_000,
+        "position moved while paused: {p1} -> {p2}"
+    );
+    assert!(!Collector::has_eos(&ev.all(), 1));
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(5), |m| state(
+        m,
+        PresentationState::Playing
+    ) == 2));
+    assert!(
+        ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 1)
+            && Collector::has_eos(m, 2))
+    );
+    let stats = engine.stats();
+    assert_eq!(stats.len(), 2);
+    assert!(
+        stats.iter().all(|s| s.decoded > 0 && s.rendered > 0),
+        "{stats:?}"
+    );
+    assert!(ev.all().iter().any(|m| matches!(m, Message::Qos { .. })));
+}
+
+#[test]
+fn flush_drops_old_data_and_starts_a_segment() {
+    let dir = TempDir::new("flush");
+    let clip = generate(&dir.0, "clip.mp4", H264_BFRAMES);
+    let track = demux(&clip).remove(0);
+    let reference = reference_decode(&clip, Duration::from_secs(30))
+        .unwrap()
+        .remove(0);
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    engine.handle(&create_stream(&track, 7, 1));
+    // First half queued while paused, then a seek to frame 15's time.
+    push_range(&engine, 7, &track, 0..16);
+    // Wait for the preroll (a flush while decodebin is still plugging the
+    // decoder is a known race, see the crate report).
+    let t0 = std::time::Instant::now();
+    while engine.stats().iter().all(|s| s.decoded == 0) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut pts: Vec<u64> = track.samples.iter().filter_map(|s| s.pts).collect();
+    pts.sort_unstable();
+    let target = pts[15];
+    engine.handle(&Message::Flush {
+        presentation: 1,
+        position_ns: target,
+    });
+    // Resend from the keyframe (decode order) at or before the target.
+    let key = (0..track.samples.len())
+        .rev()
+        .find(|&i| track.samples[i].keyframe && track.samples[i].pts.unwrap() <= target)
+        .unwrap();
+    let mut seq = 100;
+    for s in &track.samples[key..] {
+        let mut flags = if s.keyframe {
+            SampleFlags::KEYFRAME
+        } else {
+            SampleFlags::empty()
+        };
+        if s.pts.unwrap() < target {
+            flags |= SampleFlags::DECODE_ONLY;
+        }
+        let h = SampleHeader {
+            stream: 7,
+            seq,
+            pts: s.pts,
+            dts: s.dts,
+            duration: s.duration,
+            flags,
+        };
+        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
+        seq += 1;
+    }
+    let eos = SampleHeader {
+        stream: 7,
+        seq,
+        pts: None,
+        dts: None,
+        duration: None,
+        flags: SampleFlags::EOS,
+    };
+    engine.push_sample(&eos, gst::Buffer::new());
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(20), |m| Collector::has_eos(m, 7)));
+    let got = engine.verification().unwrap().streams[&7].clone();
+    let want: Vec<_> = reference
+        .frames
+        .iter()
+        .filter(|f| f.pts.unwrap() >= target)
+        .copied()
+        .collect();
+    assert_eq!(got.frames.len(), want.len(), "frames after the seek point");
+    for (g, w) in got.frames.iter().zip(&want) {
+        assert_eq!(g.pts, w.pts);
+        assert_eq!(g.hash, w.hash, "frame at {:?}", w.pts);
+    }
+    assert_eq!(ev.acked(7), seq);
+}
+
+#[test]
+fn watermarks_bound_acknowledgements() {
+    let dir = TempDir::new("wm");
+    let track = demux(&generate(&dir.0, "clip.mp4", H264_BFRAMES)).remove(0);
+    let total: usize = track.samples.iter().map(|s| s.data.len()).sum();
+    let mut config = EngineConfig::with_output(OutputMode::Headless);
+    config.watermarks = Watermarks {
+        low_bytes: 4096,
+        high_bytes: 8192,
+        low_ns: 100_000_000,
+        high_ns: 200_000_000,
+    };
+    let engine = Engine::new(config).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    feed_all(&engine, 1, 3, &track);
+    std::thread::sleep(Duration::from_millis(300));
+    // Paused: the decoder took what it needs to preroll, the rest is held
+    // and not acknowledged.
+    let before = ev.acked(3);
+    assert!(
+        before < track.samples.len() as u64,
+        "acked {before} of {} samples ({total} bytes) while paused",
+        track.samples.len()
+    );
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 3)));
+    assert_eq!(ev.acked(3), track.samples.len() as u64 + 1);
+}
+
+#[test]
+fn volume_and_geometry_apply() {
+    let dir = TempDir::new("vol");
+    let track = demux(&generate(&dir.0, "clip.webm", OPUS)).remove(0);
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    engine.handle(&Message::SetVolume {
+        stream: 5,
+        volume_q16: 1,
+        mute: false,
+    }); // unknown stream: ignored
+    feed_all(&engine, 1, 5, &track);
+    engine.handle(&Message::SetVolume {
+        stream: 5,
+        volume_q16: 32768,
+        mute: true,
+    });
+    let g = SetGeometry {
+        presentation: 1,
+        display: 0,
+        visible: true,
+        z: 3,
+        dest: Rect::new(10, 20, 320, 240),
+        source: Rect::default(),
+        clip: vec![],
+    };
+    engine.handle(&Message::SetGeometry(g.clone()));
+    assert_eq!(engine.geometry(1), Some(g));
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 5)));
+    let pipeline = engine.pipeline(1).unwrap();
+    let volume = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
+        .expect("volume element");
+    assert!(volume.property::<bool>("mute"));
+    assert_eq!(volume.property::<f64>("volume"), 0.5);
+}
