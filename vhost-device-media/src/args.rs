@@ -9,6 +9,13 @@ use crate::limits::Limits;
 use crate::uplink::socket::SocketUplinkError;
 use crate::uplink::tls::TlsFiles;
 
+/// The uplink used when none is named.
+#[cfg(feature = "local")]
+pub const DEFAULT_UPLINK: &str = "local";
+/// The uplink used when none is named.
+#[cfg(not(feature = "local"))]
+pub const DEFAULT_UPLINK: &str = "null";
+
 /// vhost-user backend of the media-redirection virtio device: serves the
 /// device to QEMU and forwards the guest's compressed media, uncopied, to a
 /// client that decodes it on the user's device.
@@ -19,11 +26,15 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub socket_path: PathBuf,
 
-    /// Where media goes: `null` (no client: players fall back to local
-    /// decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire protocol of
-    /// spec/README.md on a listening socket). TCP off loopback needs TLS
-    /// (--tls-cert, --tls-key, --tls-client-ca); plain TCP is loopback only.
-    #[arg(long, value_name = "SPEC", default_value = "null")]
+    /// Where media goes: `local` (the client engine in this process, with a
+    /// window and the sound card; `local:headless` discards on the clock,
+    /// `local:verify` hashes every decoded frame), `null` (no client: players
+    /// fall back to local decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire
+    /// protocol of spec/README.md on a listening socket). TCP off loopback
+    /// needs TLS (--tls-cert, --tls-key, --tls-client-ca); plain TCP is
+    /// loopback only. The default is `local`, or `null` in a build without
+    /// the `local` feature.
+    #[arg(long, value_name = "SPEC", default_value = DEFAULT_UPLINK)]
     pub uplink: String,
 
     /// TLS for a `tcp:` uplink: the daemon's certificate chain (PEM, leaf

@@ -19,11 +19,24 @@ use crate::uplink::tls::TlsFiles;
 use crate::uplink::{ClientEvents, Uplink};
 use crate::vhu_backend::MediaBackend;
 
+/// Sinks of the in-process engine of the local uplink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalOutput {
+    /// Real sinks (a window and the sound card).
+    Auto,
+    /// Sinks that discard, on the clock (no display or sound).
+    Headless,
+    /// Hash every decoded frame and sample (tests, demo).
+    Verify,
+}
+
 /// Which uplink to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UplinkSpec {
     /// No client ever (players fall back to local decoding).
     Null,
+    /// The client engine in this process.
+    Local(LocalOutput),
     /// The wire protocol on a listening socket.
     Socket(ListenAddr),
 }
@@ -41,9 +54,18 @@ impl UplinkSpec {
         text: &str,
         tls: Option<TlsFiles>,
     ) -> Result<UplinkSpec, SocketUplinkError> {
+        let local = match text {
+            "local" => Some(LocalOutput::Auto),
+            "local:headless" => Some(LocalOutput::Headless),
+            "local:verify" => Some(LocalOutput::Verify),
+            _ => None,
+        };
         match text {
-            "null" if tls.is_some() => Err(SocketUplinkError::TlsNeedsTcp(text.into())),
+            "null" | "local" | "local:headless" | "local:verify" if tls.is_some() => {
+                Err(SocketUplinkError::TlsNeedsTcp(text.into()))
+            }
             "null" => Ok(UplinkSpec::Null),
+            _ if local.is_some() => Ok(UplinkSpec::Local(local.unwrap_or(LocalOutput::Auto))),
             other => ListenAddr::parse_with_tls(other, tls).map(UplinkSpec::Socket),
         }
     }
@@ -75,6 +97,9 @@ pub enum DaemonError {
     /// vhost-user failed.
     #[error("vhost-user daemon: {0}")]
     VhostUser(String),
+    /// The in-process engine could not start, or was left out of the build.
+    #[error("local uplink: {0}")]
+    Local(String),
 }
 
 /// A running daemon's handles (for the binary and for in-process tests).
@@ -89,8 +114,14 @@ impl Daemon {
     pub fn new(config: DaemonConfig) -> Result<Daemon, DaemonError> {
         config.limits.validate()?;
         let counters = Arc::new(Counters::default());
+        let mut local = None;
         let (uplink, socket): (Arc<dyn Uplink>, Option<Arc<SocketUplink>>) = match &config.uplink {
             UplinkSpec::Null => (Arc::new(NullUplink), None),
+            UplinkSpec::Local(output) => {
+                let engine = local_uplink(*output, Arc::clone(&counters))?;
+                local = Some(Arc::clone(&engine));
+                (engine, None)
+            }
             UplinkSpec::Socket(addr) => {
                 let session =
                     u64::from(crate::core::new_generation(0)) << 32 | u64::from(std::process::id());
@@ -107,9 +138,12 @@ impl Daemon {
             uplink,
             Arc::clone(&counters),
         ));
+        let events: Arc<dyn ClientEvents> = core.clone();
         if let Some(socket) = socket {
-            let events: Arc<dyn ClientEvents> = core.clone();
             socket.set_events(Arc::downgrade(&events));
+        }
+        if let Some(local) = local {
+            local.connect(Arc::downgrade(&events));
         }
         Ok(Daemon {
             config,
@@ -178,4 +212,68 @@ impl Daemon {
         // Dropping the daemon stops and joins its worker threads.
         Ok(())
     }
+}
+
+#[cfg(feature = "local")]
+type LocalEngine = crate::uplink::local::LocalUplink;
+
+#[cfg(feature = "local")]
+fn local_uplink(
+    output: LocalOutput,
+    counters: Arc<Counters>,
+) -> Result<Arc<LocalEngine>, DaemonError> {
+    use client_engine::OutputMode;
+    let mode = match output {
+        LocalOutput::Auto => OutputMode::Auto,
+        LocalOutput::Headless => OutputMode::Headless,
+        LocalOutput::Verify => OutputMode::Verify,
+    };
+    LocalEngine::new(mode, counters)
+        .map(Arc::new)
+        .map_err(|e| DaemonError::Local(e.to_string()))
+}
+
+/// A build without the `local` feature has no engine to run: the type has
+/// no values, so the code paths that would use one cannot be reached.
+#[cfg(not(feature = "local"))]
+enum LocalEngine {}
+
+#[cfg(not(feature = "local"))]
+impl LocalEngine {
+    fn connect(&self, _events: std::sync::Weak<dyn ClientEvents>) {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "local"))]
+impl Uplink for LocalEngine {
+    fn send(&self, _msg: mediaredir_proto::wire::Message) {
+        match *self {}
+    }
+    fn send_sample(
+        &self,
+        _sample: mediaredir_proto::wire::SampleHeader,
+        _buffer: crate::guest_buffer::GuestBuffer,
+    ) {
+        match *self {}
+    }
+    fn cancel(&self, _stream: u32, _status: mediaredir_proto::status::Status) {
+        match *self {}
+    }
+    fn forget(&self, _stream: u32) {
+        match *self {}
+    }
+    fn shutdown(&self) {
+        match *self {}
+    }
+}
+
+#[cfg(not(feature = "local"))]
+fn local_uplink(
+    _output: LocalOutput,
+    _counters: Arc<Counters>,
+) -> Result<Arc<LocalEngine>, DaemonError> {
+    Err(DaemonError::Local(
+        "this build has no local uplink (built without the `local` feature)".into(),
+    ))
 }

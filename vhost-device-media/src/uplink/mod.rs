@@ -7,6 +7,8 @@
 //! dropped [`GuestBuffer`] completes itself.
 
 pub mod addr;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod null;
 pub mod socket;
 pub mod stream;
