@@ -94,6 +94,44 @@ fn next_chain(ctx: &QueueContext<'_>, vring: &VringRwLock) -> Result<Option<Popp
     ))
 }
 
+/// A queue's name in log lines (no allocation on the data path).
+#[derive(Debug, Clone, Copy)]
+enum QueueName {
+    Control,
+    Txq(u32),
+}
+
+impl std::fmt::Display for QueueName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueName::Control => f.write_str("controlq"),
+            QueueName::Txq(n) => write!(f, "txq{n}"),
+        }
+    }
+}
+
+/// The next well-formed chain of the queue, completing (used length 0,
+/// counted, logged) every malformed one before it; `None` when the queue is
+/// empty.
+fn next_valid(
+    ctx: &QueueContext<'_>,
+    vring: &VringRwLock,
+    queue: QueueName,
+    completion: &dyn UsedRing,
+) -> Option<Chain> {
+    loop {
+        match next_chain(ctx, vring) {
+            Ok(Some(Ok(chain))) => return Some(chain),
+            Ok(Some(Err((head, err)))) => {
+                crate::input_warn!("{queue}: malformed chain {head}: {err}");
+                ctx.core.counters().error(ErrorKind::MalformedChain);
+                completion.complete(head, 0);
+            }
+            Ok(None) | Err(()) => return None,
+        }
+    }
+}
+
 /// Reads at most `max` bytes from the front of `segments` (control requests
 /// and headers only; payload is never read here).
 fn read_front(mem: &GuestMemoryMmap, segments: &[Segment], max: usize) -> Option<Vec<u8>> {
@@ -181,18 +219,11 @@ pub fn process_controlq(
     let mut more = false;
     drain(ctx, vring, || {
         for _ in 0..BATCH {
-            let Ok(Some(chain)) = next_chain(ctx, vring) else {
+            let Some(chain) = next_valid(ctx, vring, QueueName::Control, completion) else {
                 return false;
             };
-            let (head, len) = match chain {
-                Ok(chain) => (chain.head, control_chain(ctx, &chain, drainer)),
-                Err((head, err)) => {
-                    crate::input_warn!("controlq: malformed chain {head}: {err}");
-                    ctx.core.counters().error(ErrorKind::MalformedChain);
-                    (head, 0)
-                }
-            };
-            completion.complete(head, len);
+            let len = control_chain(ctx, &chain, drainer);
+            completion.complete(chain.head, len);
             ctx.core.flush_events();
         }
         more = true;
@@ -385,15 +416,9 @@ pub fn process_txq(
     let mut more = false;
     drain(ctx, vring, || {
         for _ in 0..BATCH {
-            let chain = match next_chain(ctx, vring) {
-                Ok(Some(Ok(chain))) => chain,
-                Ok(Some(Err((head, err)))) => {
-                    crate::input_warn!("txq{txq}: malformed chain {head}: {err}");
-                    ctx.core.counters().error(ErrorKind::MalformedChain);
-                    completion.complete(head, 0);
-                    continue;
-                }
-                Ok(None) | Err(()) => return false,
+            let Some(chain) = next_valid(ctx, vring, QueueName::Txq(txq), completion.as_ref())
+            else {
+                return false;
             };
             if data_chain(ctx, vring, txq, chain, completion, waker) == Flow::Blocked {
                 return true;
@@ -416,15 +441,8 @@ pub fn drain_stream(
 ) {
     let mem = ctx.mem.memory();
     loop {
-        let chain = match next_chain(ctx, vring) {
-            Ok(Some(Ok(chain))) => chain,
-            Ok(Some(Err((head, err)))) => {
-                crate::input_warn!("txq{txq}: malformed chain {head}: {err}");
-                ctx.core.counters().error(ErrorKind::MalformedChain);
-                completion.complete(head, 0);
-                continue;
-            }
-            Ok(None) | Err(()) => return,
+        let Some(chain) = next_valid(ctx, vring, QueueName::Txq(txq), completion) else {
+            return;
         };
         let header = read_front(&mem, &chain.readable, DATA_HDR_SIZE)
             .and_then(|b| DataHeader::decode(&b, u32::MAX).ok());

@@ -7,12 +7,12 @@
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{self, FrameReader, Message};
+use mediaredir_proto::wire::{self, Message};
 use vhost_device_media::chain::Segment;
 use vhost_device_media::counters::Counters;
 use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer, is_in_guest_memory};
@@ -97,31 +97,13 @@ fn client(path: &std::path::Path, ack: bool) -> (UnixStream, Receiver<(Message, 
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut acker = stream.try_clone().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut frames = FrameReader::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            while let Some((msg, payload)) = frames.next_frame() {
-                if let (true, Message::Sample(s)) = (ack, &msg) {
-                    let a = Message::Ack {
-                        stream: s.stream,
-                        seq: s.seq,
-                        status: Status::Ok,
-                    };
-                    let _ = acker.write_all(&wire::encode_frame(&a, 0).unwrap());
-                }
-                if tx.send((msg, payload)).is_err() {
-                    return;
-                }
-            }
-            let want = frames.wanted().clamp(1, buf.len());
-            match reader.read(&mut buf[..want]) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => frames.feed(&buf[..n]).unwrap(),
-            };
-        }
-    });
+    let rx = common::pump(
+        move |buf| reader.read(buf),
+        move |bytes| {
+            let _ = acker.write_all(bytes);
+        },
+        ack,
+    );
     (stream, rx)
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{self, FrameReader, Message};
+use mediaredir_proto::wire::{self, Message};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -248,32 +248,17 @@ fn session(
 ) -> Receiver<(Message, Vec<u8>)> {
     tls.write_all(&hello()).unwrap();
     tls.flush().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut frames = FrameReader::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            while let Some((msg, payload)) = frames.next_frame() {
-                if let (true, Message::Sample(s)) = (ack, &msg) {
-                    let a = Message::Ack {
-                        stream: s.stream,
-                        seq: s.seq,
-                        status: Status::Ok,
-                    };
-                    let _ = tls.write_all(&wire::encode_frame(&a, 0).unwrap());
-                }
-                if tx.send((msg, payload)).is_err() {
-                    return;
-                }
-            }
-            let want = frames.wanted().clamp(1, buf.len());
-            match tls.read(&mut buf[..want]) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => frames.feed(&buf[..n]).unwrap(),
-            };
-        }
-    });
-    rx
+    // One thread uses the TLS client for both directions (it cannot be
+    // split), so the two closures share it.
+    let tls = Arc::new(std::sync::Mutex::new(tls));
+    let reader = Arc::clone(&tls);
+    common::pump(
+        move |buf| reader.lock().unwrap().read(buf),
+        move |bytes| {
+            let _ = tls.lock().unwrap().write_all(bytes);
+        },
+        ack,
+    )
 }
 
 /// A refused client learns it from the server's alert, never a frame.

@@ -254,18 +254,6 @@ impl DeviceModel {
                 // DEV-INIT-1: a request of a feature not negotiated is unknown.
                 Err(Status::UnknownRequest)
             }
-            Request::CallCreate { .. }
-            | Request::CallSetRemote { .. }
-            | Request::CallStart
-            | Request::CallHold { .. }
-            | Request::CallDtmf { .. }
-            | Request::CallMute { .. }
-            | Request::CallStats
-            | Request::CallEnd
-                if !self.call =>
-            {
-                Err(Status::UnknownRequest)
-            }
             Request::EnumSources => {
                 let caps = self.client.as_ref().ok_or(Status::NoClient)?;
                 let sources: Vec<Source> = caps.sources.iter().map(source_of).collect();
@@ -421,7 +409,15 @@ impl DeviceModel {
             | Request::CallDtmf { .. }
             | Request::CallMute { .. }
             | Request::CallStats
-            | Request::CallEnd => Err(Status::Unsupported),
+            | Request::CallEnd => {
+                // DEV-INIT-1 without F_CALL; with it, call media is not
+                // built yet.
+                Err(if self.call {
+                    Status::Unsupported
+                } else {
+                    Status::UnknownRequest
+                })
+            }
         }
     }
 

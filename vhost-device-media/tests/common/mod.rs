@@ -6,7 +6,8 @@
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use mediaredir_proto::wire::{self, Message};
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{self, FrameReader, Message};
 use vhost_device_media::guest_buffer::{UsedRing, Waker};
 use vhost_device_media::uplink::ClientEvents;
 
@@ -67,4 +68,40 @@ pub(crate) fn sample(stream: u32, seq: u64) -> wire::SampleHeader {
         duration: Some(1000),
         flags: wire::SampleFlags::KEYFRAME,
     }
+}
+
+/// A test client's receive loop: reads frames with `read`, acks every sample
+/// through `write` when `ack`, and forwards each frame on the returned
+/// channel. Runs on its own thread until the connection ends.
+pub(crate) fn pump<R, W>(mut read: R, mut write: W, ack: bool) -> Receiver<(Message, Vec<u8>)>
+where
+    R: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+    W: FnMut(&[u8]) + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut frames = FrameReader::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            while let Some((msg, payload)) = frames.next_frame() {
+                if let (true, Message::Sample(s)) = (ack, &msg) {
+                    let a = Message::Ack {
+                        stream: s.stream,
+                        seq: s.seq,
+                        status: Status::Ok,
+                    };
+                    write(&wire::encode_frame(&a, 0).unwrap());
+                }
+                if tx.send((msg, payload)).is_err() {
+                    return;
+                }
+            }
+            let want = frames.wanted().clamp(1, buf.len());
+            match read(&mut buf[..want]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => frames.feed(&buf[..n]).unwrap(),
+            };
+        }
+    });
+    rx
 }
