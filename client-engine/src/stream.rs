@@ -259,6 +259,19 @@ impl Stream {
 
     /// Flushing seek of this stream's source to `position` ns at `rate`:
     /// drops queued data, sends flush events and a new segment downstream.
+    ///
+    /// Until decodebin has exposed its decoded pad, it plugs parser and
+    /// decoder from the `appsrc` streaming thread, inside a push. A
+    /// flush-start that enters decodebin then (from the thread sending the
+    /// seek) makes the element being plugged fail its state change;
+    /// decodebin falls back to the next factory, finds "a new pad in a
+    /// chain that is already complete", never exposes the stream, and the
+    /// next push fails not-linked. So before such a flush the `appsrc` pad
+    /// is quiesced: a blocking probe holds the next push back and the seek
+    /// waits until the push in progress (and any plugging inside it) has
+    /// returned. Once the decoded pad is exposed nothing is plugged any
+    /// more; then the streaming thread may rightly sit in a sink's preroll,
+    /// which only the flush itself can release, so no wait is done.
     pub(crate) fn seek(&self, position: u64, rate: f64) -> bool {
         let seek = gst::event::Seek::new(
             rate,
@@ -268,7 +281,35 @@ impl Stream {
             gst::SeekType::None,
             gst::ClockTime::NONE,
         );
-        self.appsrc.send_event(seek)
+        if lock(&self.output).is_some() {
+            return self.appsrc.send_event(seek);
+        }
+        let pad = self.appsrc.static_pad("src").expect("appsrc has a src pad");
+        let block = pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+            gst::PadProbeReturn::Ok
+        });
+        let (idle_tx, idle_rx) = std::sync::mpsc::channel();
+        pad.add_probe(gst::PadProbeType::IDLE, move |_, _| {
+            let _ = idle_tx.send(());
+            gst::PadProbeReturn::Remove
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match idle_rx.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    // Exposed meanwhile: the push may now wait in a preroll.
+                    if lock(&self.output).is_some() || std::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+            }
+        }
+        let ok = self.appsrc.send_event(seek);
+        if let Some(block) = block {
+            pad.remove_probe(block);
+        }
+        ok
     }
 
     /// A sample of a paused live presentation: consumed and discarded

@@ -11,8 +11,9 @@
 //! for every packet, after its clipping to the segment, and no
 //! encoder-delay / padding trimming on either side: the wire protocol has no
 //! field for it (a container's GstAudioClippingMeta, e.g. Opus pre-skip and
-//! end padding, does not travel), so the reference strips that meta before
-//! its decoder too.
+//! end padding, does not travel, nor does a segment stop such as the end of
+//! an MP4 edit list, which trims AAC padding), so the reference strips that
+//! meta and the segment's stop before its decoder too.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -115,8 +116,103 @@ pub struct VerificationReport {
     pub streams: BTreeMap<u32, StreamReport>,
 }
 
+impl VerificationReport {
+    /// The report as text, one record per line, for a process to hand to a
+    /// test: `stream ID KIND COUNT SAMPLES AUDIO_HASH CAPS...` per stream,
+    /// then `frame ID PTS HASH` per video frame in output order (hashes in
+    /// hex, a missing PTS as `-`). [`VerificationReport::from_text`] reads
+    /// it back.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from("mediaredir-verify 1\n");
+        for (id, r) in &self.streams {
+            let kind = match r.kind {
+                MediaKind::Video => "video",
+                MediaKind::Audio => "audio",
+            };
+            out.push_str(&format!(
+                "stream {id} {kind} {} {} {:x} {}\n",
+                r.count(),
+                r.samples,
+                r.audio_hash,
+                r.caps.replace('\n', " ")
+            ));
+            for f in &r.frames {
+                let pts = f.pts.map_or_else(|| "-".to_owned(), |p| p.to_string());
+                out.push_str(&format!("frame {id} {pts} {:x}\n", f.hash));
+            }
+        }
+        out
+    }
+
+    /// Parses what [`VerificationReport::to_text`] wrote.
+    ///
+    /// # Errors
+    /// [`EngineError::Reference`] naming the first malformed line.
+    pub fn from_text(text: &str) -> Result<VerificationReport, EngineError> {
+        let mut lines = text.lines();
+        if lines.next() != Some("mediaredir-verify 1") {
+            return Err(EngineError::Reference("not a verification report".into()));
+        }
+        let mut report = VerificationReport::default();
+        for line in lines.filter(|l| !l.is_empty()) {
+            let bad = || EngineError::Reference(format!("bad report line: {line}"));
+            let hex = |v: &str| u64::from_str_radix(v, 16).map_err(|_| bad());
+            let dec = |v: &str| v.parse::<u64>().map_err(|_| bad());
+            let f: Vec<&str> = line.splitn(7, ' ').collect();
+            match f.as_slice() {
+                ["stream", id, kind, _count, samples, audio, rest @ ..] => {
+                    let kind = match *kind {
+                        "video" => MediaKind::Video,
+                        "audio" => MediaKind::Audio,
+                        _ => return Err(bad()),
+                    };
+                    let id = u32::try_from(dec(id)?).map_err(|_| bad())?;
+                    let mut r = StreamReport::new(kind);
+                    r.samples = dec(samples)?;
+                    r.audio_hash = hex(audio)?;
+                    r.caps = rest.first().copied().unwrap_or_default().to_owned();
+                    report.streams.insert(id, r);
+                }
+                ["frame", id, pts, hash] => {
+                    let id = u32::try_from(dec(id)?).map_err(|_| bad())?;
+                    let pts = if *pts == "-" { None } else { Some(dec(pts)?) };
+                    let hash = hex(hash)?;
+                    report
+                        .streams
+                        .get_mut(&id)
+                        .ok_or_else(bad)?
+                        .frames
+                        .push(FrameHash { pts, hash });
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(report)
+    }
+}
+
 /// A report filled by a streaming thread.
 type SharedReport = Arc<Mutex<StreamReport>>;
+
+/// A segment event without its stop, if `event` is a segment with one: a
+/// container's segment stop (an MP4 edit list, a Matroska duration) trims
+/// end padding, which the wire cannot carry either.
+fn open_ended(event: &gst::Event) -> Option<gst::Event> {
+    let gst::EventView::Segment(s) = event.view() else {
+        return None;
+    };
+    let segment = s.segment();
+    if segment.stop().value() == -1 {
+        return None;
+    }
+    let mut open = segment.clone();
+    open.set_stop(gst::GenericFormattedValue::new(segment.format(), -1));
+    Some(
+        gst::event::Segment::builder(&open)
+            .seqnum(event.seqnum())
+            .build(),
+    )
+}
 
 /// Decodes the file at `path` locally (`filesrc ! decodebin`) into the same
 /// report as the engine's Verify mode: one report per decoded stream, video
@@ -142,15 +238,24 @@ pub fn reference_decode(path: &Path, timeout: Duration) -> Result<Vec<StreamRepo
             .factory()
             .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER));
         if let (true, Some(pad)) = (is_decoder, element.static_pad("sink")) {
-            pad.add_probe(gst::PadProbeType::BUFFER, |_, info| {
-                if let Some(gst::PadProbeData::Buffer(ref mut b)) = info.data {
-                    b.make_mut().foreach_meta_mut(|meta| {
-                        if meta.api().name() == "GstAudioClippingMetaAPI" {
-                            ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
-                        } else {
-                            ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
+            let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
+            pad.add_probe(probe, |_, info| {
+                match info.data {
+                    Some(gst::PadProbeData::Buffer(ref mut b)) => {
+                        b.make_mut().foreach_meta_mut(|meta| {
+                            if meta.api().name() == "GstAudioClippingMetaAPI" {
+                                ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
+                            } else {
+                                ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
+                            }
+                        });
+                    }
+                    Some(gst::PadProbeData::Event(ref mut e)) => {
+                        if let Some(open) = open_ended(e) {
+                            *e = open;
                         }
-                    });
+                    }
+                    _ => {}
                 }
                 gst::PadProbeReturn::Ok
             });
@@ -211,4 +316,33 @@ pub fn reference_decode(path: &Path, timeout: Duration) -> Result<Vec<StreamRepo
         .collect();
     out.sort_by_key(|r| r.kind == MediaKind::Audio);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_text_round_trips() {
+        let mut v = StreamReport::new(MediaKind::Video);
+        v.caps = "video/x-raw, format=(string)I420, width=(int)64".into();
+        v.frames.push(FrameHash {
+            pts: Some(33),
+            hash: 0xdead_beef,
+        });
+        v.frames.push(FrameHash { pts: None, hash: 7 });
+        let mut a = StreamReport::new(MediaKind::Audio);
+        a.samples = 48000;
+        a.audio_hash = 0x1234_5678_9abc_def0;
+        let mut r = VerificationReport::default();
+        r.streams.insert(3, v.clone());
+        r.streams.insert(4, a.clone());
+        let back = VerificationReport::from_text(&r.to_text()).unwrap();
+        assert!(back.streams[&3].bit_exact(&v));
+        assert_eq!(back.streams[&3].frames, v.frames);
+        assert_eq!(back.streams[&3].caps, v.caps);
+        assert!(back.streams[&4].bit_exact(&a));
+        assert!(VerificationReport::from_text("junk").is_err());
+        assert!(VerificationReport::from_text("mediaredir-verify 1\nframe 9 1 2\n").is_err());
+    }
 }

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use client_engine::verify::reference_decode;
+use client_engine::{EngineConfig, OutputMode};
+
 use client_engine::gst;
 use client_engine::gst::prelude::*;
 use client_engine::wire::{
@@ -87,30 +90,71 @@ pub struct Track {
     pub samples: Vec<Sample>,
 }
 
-fn codec_of(caps: &gst::CapsRef) -> (Codec, Vec<u8>) {
+/// Xiph lacing (Matroska's CodecPrivate for Vorbis/Theora): packet count
+/// minus one, the laced sizes of all packets but the last, the packets.
+pub fn xiph_lace(packets: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![u8::try_from(packets.len() - 1).unwrap()];
+    for p in &packets[..packets.len() - 1] {
+        let mut n = p.len();
+        while n >= 255 {
+            out.push(255);
+            n -= 255;
+        }
+        out.push(u8::try_from(n).unwrap());
+    }
+    for p in packets {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+fn stream_headers(s: &gst::StructureRef) -> Vec<Vec<u8>> {
+    s.get::<gst::ArrayRef>("streamheader")
+        .map(|arr| {
+            arr.iter()
+                .map(|v| {
+                    v.get::<gst::Buffer>()
+                        .unwrap()
+                        .map_readable()
+                        .unwrap()
+                        .to_vec()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The codec of demuxed caps and its codec data as the wire carries it
+/// (spec 7.18): avcC/hvcC/av1C/AudioSpecificConfig from `codec_data`,
+/// OpusHead, Xiph-laced Vorbis headers, `fLaC` + metadata blocks for FLAC.
+pub fn codec_of(caps: &gst::CapsRef) -> (Codec, Vec<u8>) {
     let s = caps.structure(0).unwrap();
     let codec = match s.name().as_str() {
         "video/x-h264" => Codec::H264,
         "video/x-h265" => Codec::H265,
         "video/x-vp8" => Codec::Vp8,
         "video/x-vp9" => Codec::Vp9,
+        "video/x-av1" => Codec::Av1,
         "audio/x-opus" => Codec::Opus,
+        "audio/x-vorbis" => Codec::Vorbis,
+        "audio/x-flac" => Codec::Flac,
+        "audio/mpeg" if s.get::<i32>("mpegversion") == Ok(1) => Codec::Mp3,
+        "audio/mpeg" => Codec::Aac,
         other => panic!("unexpected caps {other}"),
     };
     let mut data = s
         .get::<gst::Buffer>("codec_data")
         .map(|b| b.map_readable().unwrap().to_vec())
         .unwrap_or_default();
-    if codec == Codec::Opus
-        && let Ok(arr) = s.get::<gst::ArrayRef>("streamheader")
-        && let Some(first) = arr.first()
-    {
-        data = first
-            .get::<gst::Buffer>()
-            .unwrap()
-            .map_readable()
-            .unwrap()
-            .to_vec();
+    let headers = stream_headers(s);
+    match codec {
+        Codec::Opus if !headers.is_empty() => data = headers[0].clone(),
+        Codec::Vorbis => {
+            assert_eq!(headers.len(), 3, "Vorbis stream headers: {caps}");
+            data = xiph_lace(&headers);
+        }
+        Codec::Flac if !headers.is_empty() => data = headers.concat(),
+        _ => {}
     }
     (codec, data)
 }
@@ -121,10 +165,10 @@ type Slot = Arc<Mutex<Option<Track>>>;
 /// Demuxes `path` (`qtdemux` for .mp4, `matroskademux` otherwise).
 pub fn demux(path: &Path) -> Vec<Track> {
     gst::init().unwrap();
-    let demuxer = if path.extension().is_some_and(|e| e == "mp4") {
-        "qtdemux"
-    } else {
-        "matroskademux"
+    let demuxer = match path.extension().and_then(|e| e.to_str()) {
+        Some("mp4") => "qtdemux",
+        Some("ogg") => "oggdemux",
+        _ => "matroskademux",
     };
     let p = gst::Pipeline::new();
     let src = gst::ElementFactory::make("filesrc")
@@ -343,4 +387,61 @@ pub fn feed_all(engine: &Engine, presentation: u32, id: u32, track: &Track) {
     engine.handle(&create_stream(track, id, presentation));
     push_range(engine, id, track, 0..track.samples.len());
     push_eos(engine, id, track);
+}
+
+/// Generates a clip with `desc`, demuxes it, feeds every track to the
+/// engine (Verify mode) and asserts every stream bit-exact with
+/// `reference_decode` of the file and every sample acknowledged.
+pub fn check_bit_exact(tag: &str, name: &str, desc: &str) {
+    let t0 = Instant::now();
+    let dir = TempDir::new(tag);
+    let clip = generate(&dir.0, name, desc);
+    let tracks = demux(&clip);
+    assert!(!tracks.is_empty());
+    let reference = reference_decode(&clip, Duration::from_secs(30)).unwrap();
+    assert_eq!(reference.len(), tracks.len());
+
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
+    let events = Collector::new();
+    engine.set_events(events.clone());
+    create_presentation(&engine, 1);
+    for (i, t) in tracks.iter().enumerate() {
+        feed_all(&engine, 1, 10 + u32::try_from(i).unwrap(), t);
+    }
+    engine.handle(&Message::Play { presentation: 1 });
+    let ids: Vec<u32> = (0..tracks.len())
+        .map(|i| 10 + u32::try_from(i).unwrap())
+        .collect();
+    assert!(
+        events.wait(Duration::from_secs(30), |m| ids
+            .iter()
+            .all(|&id| Collector::has_eos(m, id))),
+        "no EOS: {:?}",
+        events.all()
+    );
+    let report = engine.verification().unwrap();
+    for (i, (t, r)) in tracks.iter().zip(&reference).enumerate() {
+        let id = 10 + u32::try_from(i).unwrap();
+        let got = &report.streams[&id];
+        assert!(got.count() > 0, "{tag}: stream {id} decoded nothing");
+        assert!(
+            got.bit_exact(r),
+            "{tag}: stream {id} not bit-exact: engine {} x {:x} ({}), reference {} x {:x} ({})",
+            got.count(),
+            got.digest(),
+            got.caps,
+            r.count(),
+            r.digest(),
+            r.caps
+        );
+        // Every sample acknowledged, the EOS sample included.
+        assert!(
+            events.wait(Duration::from_secs(5), |_| true)
+                && events.acked(id) == t.samples.len() as u64 + 1,
+            "{tag}: acked {} of {}",
+            events.acked(id),
+            t.samples.len() + 1
+        );
+    }
+    eprintln!("{tag}: bit-exact in {:?}", t0.elapsed());
 }

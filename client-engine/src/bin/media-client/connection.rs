@@ -2,13 +2,18 @@
 //! engine (a reconnecting client starts empty and gets the daemon's
 //! replay, spec 7.15), the writer thread for events and acknowledgements,
 //! and liveness (Ping after 5 s of silence, dead after 10 s without Pong).
+//! With `--verify-report` it writes what the engine decoded once every
+//! stream has ended (and again when the connection ends); with `--once`
+//! it then closes the connection, after sending every pending message.
 
+use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -16,24 +21,42 @@ use client_engine::gst;
 use client_engine::wire::{self, FrameReader, Hello, Message};
 use client_engine::{Engine, EngineConfig, EngineEvents};
 
+use crate::tls::{self, TlsOptions, TlsStream};
 use crate::{Addr, stats};
+
+/// How long one socket read waits: the granularity of the liveness and
+/// end-of-streams checks.
+const POLL: Duration = Duration::from_millis(100);
 
 enum Transport {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
-    fn connect(addr: &Addr) -> anyhow::Result<Transport> {
+    fn connect(addr: &Addr, tls: Option<&TlsOptions>) -> anyhow::Result<Transport> {
         Ok(match addr {
             Addr::Unix(p) => Transport::Unix(UnixStream::connect(p)?),
             Addr::Tcp(a) => {
                 let s = TcpStream::connect(a)?;
-                if !s.peer_addr()?.ip().is_loopback() {
-                    bail!("plain TCP is only allowed to a loopback address (TLS not implemented)");
-                }
                 s.set_nodelay(true)?;
-                Transport::Tcp(s)
+                match tls {
+                    Some(opts) => {
+                        let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                        let host = host.trim_start_matches('[').trim_end_matches(']');
+                        let config = tls::client_config(opts)?;
+                        Transport::Tls(Box::new(TlsStream::connect(s, host, config)?))
+                    }
+                    None => {
+                        if !s.peer_addr()?.ip().is_loopback() {
+                            bail!(
+                                "plain TCP is only allowed to a loopback address; use --tls-ca, --tls-cert and --tls-key"
+                            );
+                        }
+                        Transport::Tcp(s)
+                    }
+                }
             }
         })
     }
@@ -42,6 +65,7 @@ impl Transport {
         Ok(match self {
             Transport::Unix(s) => Transport::Unix(s.try_clone()?),
             Transport::Tcp(s) => Transport::Tcp(s.try_clone()?),
+            Transport::Tls(s) => Transport::Tls(Box::new(s.try_clone()?)),
         })
     }
 
@@ -49,6 +73,7 @@ impl Transport {
         match self {
             Transport::Unix(s) => s.set_read_timeout(Some(t)),
             Transport::Tcp(s) => s.set_read_timeout(Some(t)),
+            Transport::Tls(s) => s.socket().set_read_timeout(Some(t)),
         }
     }
 
@@ -56,6 +81,7 @@ impl Transport {
         let _ = match self {
             Transport::Unix(s) => s.shutdown(std::net::Shutdown::Both),
             Transport::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Transport::Tls(s) => s.socket().shutdown(std::net::Shutdown::Both),
         };
     }
 }
@@ -65,6 +91,7 @@ impl Read for Transport {
         match self {
             Transport::Unix(s) => s.read(buf),
             Transport::Tcp(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
         }
     }
 }
@@ -74,56 +101,112 @@ impl Write for Transport {
         match self {
             Transport::Unix(s) => s.write(buf),
             Transport::Tcp(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        match self {
+            Transport::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
-/// Engine events go to the writer thread.
-struct ChannelEvents(Sender<Message>);
+/// What the writer thread sends.
+enum Outgoing {
+    /// One message.
+    Msg(Message),
+    /// Everything before was sent: stop.
+    Close,
+}
+
+/// Streams that ended (EOS or error), as the engine reported them.
+type Ended = Arc<Mutex<BTreeSet<u32>>>;
+
+/// Engine events go to the writer thread; ends of streams are noted.
+struct ChannelEvents {
+    tx: Sender<Outgoing>,
+    ended: Ended,
+}
 
 impl EngineEvents for ChannelEvents {
     fn report(&self, msg: Message) {
-        let _ = self.0.send(msg);
+        if let Message::EndOfStream { stream } | Message::StreamError { stream, .. } = &msg {
+            self.ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(*stream);
+        }
+        let _ = self.tx.send(Outgoing::Msg(msg));
     }
 }
 
-fn writer(mut out: Transport, rx: mpsc::Receiver<Message>) {
+fn writer(mut out: Transport, rx: mpsc::Receiver<Outgoing>) {
     let mut fbb = wire::FlatBufferBuilder::new();
     let mut frame = Vec::new();
-    for msg in rx {
+    for item in rx {
+        let Outgoing::Msg(msg) = item else { return };
         if let Err(e) = wire::encode_frame_into(&mut fbb, &msg, 0, &mut frame) {
             log::warn!("cannot encode {}: {e}", msg.name());
             continue;
         }
-        if out.write_all(&frame).is_err() {
+        if out.write_all(&frame).and_then(|()| out.flush()).is_err() {
             return;
         }
     }
 }
 
+/// What one connection does besides playing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunOptions {
+    /// Client name sent in Hello.
+    pub(crate) name: String,
+    /// Seconds between statistics lines (0: none).
+    pub(crate) stats_interval: u64,
+    /// TLS of a TCP connection.
+    pub(crate) tls: Option<TlsOptions>,
+    /// Where to write the verification report (Verify mode).
+    pub(crate) verify_report: Option<PathBuf>,
+    /// Close the connection once every stream has ended.
+    pub(crate) once: bool,
+}
+
+fn write_report(engine: &Engine, path: &PathBuf) {
+    let Some(report) = engine.verification() else {
+        return;
+    };
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::write(&tmp, report.to_text()).and_then(|()| std::fs::rename(&tmp, path));
+    match written {
+        Ok(()) => log::info!(
+            "verification report of {} streams written to {}",
+            report.streams.len(),
+            path.display()
+        ),
+        Err(e) => log::warn!("cannot write {}: {e}", path.display()),
+    }
+}
+
 /// Runs one connection until it ends.
-pub(crate) fn run(
-    addr: &Addr,
-    config: EngineConfig,
-    name: &str,
-    stats_interval: u64,
-) -> anyhow::Result<()> {
+pub(crate) fn run(addr: &Addr, config: EngineConfig, opts: &RunOptions) -> anyhow::Result<()> {
+    let stats_interval = opts.stats_interval;
     let engine = Engine::new(config).context("engine")?;
-    let mut conn = Transport::connect(addr).context("connect")?;
+    let mut conn = Transport::connect(addr, opts.tls.as_ref()).context("connect")?;
     let (tx, rx) = mpsc::channel();
     let out = conn.try_clone()?;
     let writer = std::thread::spawn(move || writer(out, rx));
-    tx.send(Message::Hello(Hello {
+    tx.send(Outgoing::Msg(Message::Hello(Hello {
         major: wire::PROTOCOL_MAJOR,
         minor: wire::PROTOCOL_MINOR,
-        name: name.to_owned(),
+        name: opts.name.clone(),
         caps: engine.capabilities(),
-    }))?;
-    engine.set_events(Arc::new(ChannelEvents(tx.clone())));
+    })))?;
+    let ended = Ended::default();
+    engine.set_events(Arc::new(ChannelEvents {
+        tx: tx.clone(),
+        ended: ended.clone(),
+    }));
     let done = Arc::new(AtomicBool::new(false));
     if stats_interval > 0 {
         let (e, d) = (engine.clone(), done.clone());
@@ -136,26 +219,59 @@ pub(crate) fn run(
             }
         });
     }
-    let result = read_loop(&mut conn, &engine, &tx);
+    let result = read_loop(&mut conn, &engine, &tx, &ended, opts);
     done.store(true, Ordering::Release);
     stats::print(&engine, "end of connection");
+    if let Some(path) = &opts.verify_report {
+        write_report(&engine, path);
+    }
+    // Everything queued (the last acknowledgements, EndOfStream) goes out
+    // before the connection closes.
+    let _ = tx.send(Outgoing::Close);
+    let _ = writer.join();
     conn.shutdown();
     drop(tx);
     drop(engine);
-    let _ = writer.join();
     result
 }
 
-fn read_loop(conn: &mut Transport, engine: &Engine, tx: &Sender<Message>) -> anyhow::Result<()> {
-    conn.set_read_timeout(Duration::from_secs(5))?;
+/// Whether at least one stream was created and every live stream has
+/// ended (EOS or failure).
+fn all_ended(engine: &Engine, ended: &Ended, created: bool) -> bool {
+    if !created {
+        return false;
+    }
+    let ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
+    engine
+        .stats()
+        .iter()
+        .all(|s| ended.contains(&s.stream) || s.failed.is_some())
+}
+
+fn read_loop(
+    conn: &mut Transport,
+    engine: &Engine,
+    tx: &Sender<Outgoing>,
+    ended: &Ended,
+    opts: &RunOptions,
+) -> anyhow::Result<()> {
+    conn.set_read_timeout(POLL)?;
     let mut reader = FrameReader::new();
     let mut buf = vec![0u8; 256 << 10];
     let mut welcomed = false;
     let mut ping_sent: Option<Instant> = None;
+    let mut last_rx = Instant::now();
     let mut nonce = 0u64;
+    let mut created = false;
+    let mut reported = false;
     loop {
         while let Some((msg, payload)) = reader.next_frame() {
             ping_sent = None;
+            last_rx = Instant::now();
+            if let Message::CreateStream(_) = &msg {
+                created = true;
+                reported = false;
+            }
             match msg {
                 Message::Welcome(w) => {
                     log::info!("connected to {} (session {:#x})", w.server, w.session);
@@ -176,7 +292,7 @@ fn read_loop(conn: &mut Transport, engine: &Engine, tx: &Sender<Message>) -> any
                     engine.push_sample(&h, gst::Buffer::from_mut_slice(payload));
                 }
                 Message::Ping { nonce } => {
-                    let _ = tx.send(Message::Pong { nonce });
+                    let _ = tx.send(Outgoing::Msg(Message::Pong { nonce }));
                 }
                 Message::Pong { .. } => {}
                 other => engine.handle(&other),
@@ -199,15 +315,26 @@ fn read_loop(conn: &mut Transport, engine: &Engine, tx: &Sender<Message>) -> any
                         bail!("no Pong within 10 s")
                     }
                     Some(_) => {}
-                    None => {
+                    None if last_rx.elapsed() >= Duration::from_secs(5) => {
                         nonce += 1;
-                        let _ = tx.send(Message::Ping { nonce });
+                        let _ = tx.send(Outgoing::Msg(Message::Ping { nonce }));
                         ping_sent = Some(Instant::now());
                     }
+                    None => {}
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
+        }
+        if !reported && all_ended(engine, ended, created) {
+            reported = true;
+            log::info!("every stream has ended");
+            if let Some(path) = &opts.verify_report {
+                write_report(engine, path);
+            }
+            if opts.once {
+                return Ok(());
+            }
         }
     }
 }

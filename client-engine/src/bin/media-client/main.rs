@@ -1,14 +1,18 @@
 //! `media-client`: the client engine as a process. It connects to the
-//! daemon's socket uplink (`--connect unix:PATH` or `tcp:HOST:PORT`, plain
-//! TCP only to a loopback address: TLS is not implemented here yet), says
+//! daemon's socket uplink (`--connect unix:PATH` or `tcp:HOST:PORT`; TCP
+//! with TLS 1.3 and a client certificate given `--tls-ca`, `--tls-cert` and
+//! `--tls-key`, plain TCP only to a loopback address), says
 //! `Hello` with the codecs this machine decodes, plays what the daemon
 //! sends with real sinks (or `--headless`: `fakesink sync=true`, so clock,
 //! pause and QoS behave as with real output), reconnects with back-off when
 //! the connection drops, and prints per-stream statistics periodically and
-//! at exit.
+//! at exit. `--verify-report PATH` hashes every decoded frame and sample
+//! (the engine's Verify mode) and writes the report when every stream has
+//! ended, so a test can prove the output bit-exact.
 
 mod connection;
 mod stats;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,27 +54,64 @@ struct Args {
     /// Seconds between statistics lines (0: only at disconnect/exit).
     #[arg(long, default_value_t = 5)]
     stats_interval: u64,
-    /// Exit after the first connection ends instead of reconnecting.
+    /// Exit after the first connection ends instead of reconnecting, and
+    /// end that connection once every stream has ended (EOS or error).
     #[arg(long)]
     once: bool,
     /// Client name sent in Hello.
     #[arg(long, default_value = "media-client")]
     name: String,
+    /// Verification: hash every decoded frame and sample (no output
+    /// device) and write the per-stream report to PATH when every stream
+    /// has ended and when the connection ends.
+    #[arg(long, value_name = "PATH")]
+    verify_report: Option<PathBuf>,
+    /// TLS: the CA certificate(s) (PEM) the daemon's certificate must chain
+    /// to; makes a tcp: connection TLS 1.3.
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+    /// TLS: this client's certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_ca"])]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
     let addr = parse_addr(&args.connect)?;
-    let output = if args.headless {
+    let output = if args.verify_report.is_some() {
+        OutputMode::Verify
+    } else if args.headless {
         OutputMode::Headless
     } else {
         OutputMode::Auto
     };
+    let tls = match (&args.tls_ca, &args.tls_cert, &args.tls_key) {
+        (None, _, _) => None,
+        (Some(ca), cert, key) => {
+            if !matches!(addr, Addr::Tcp(_)) {
+                bail!("--tls-ca needs --connect tcp:HOST:PORT");
+            }
+            Some(tls::TlsOptions {
+                ca: ca.clone(),
+                identity: cert.clone().zip(key.clone()),
+            })
+        }
+    };
+    let opts = connection::RunOptions {
+        name: args.name.clone(),
+        stats_interval: args.stats_interval,
+        tls,
+        verify_report: args.verify_report.clone(),
+        once: args.once,
+    };
     let mut backoff = Duration::from_millis(500);
     loop {
         let config = EngineConfig::with_output(output);
-        match connection::run(&addr, config, &args.name, args.stats_interval)
+        match connection::run(&addr, config, &opts)
             .with_context(|| format!("connection to {}", args.connect))
         {
             Ok(()) => {
