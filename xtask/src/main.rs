@@ -11,13 +11,15 @@
 //! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
 //! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the data-path
-//! benchmark), [`process`] (running programs) and [`tempdir`] (scratch
-//! directories).
+//! benchmark), [`qemu`] (a QEMU able to create the device, and the `qemu
+//! attach` test step), [`process`] (running programs) and [`tempdir`]
+//! (scratch directories).
 
 mod bench;
 mod flatc_gen;
 mod flatc_install;
 mod process;
+mod qemu;
 mod setup;
 mod tempdir;
 mod test;
@@ -58,6 +60,19 @@ enum Task {
     Test,
     /// Run the data-path benchmark (`cargo bench -p vhost-device-media --bench datapath`).
     Bench(BenchArgs),
+    /// Provide a QEMU able to create the media-redirection device: the
+    /// system's if it can, else Debian's 10.0.2 patched with
+    /// qemu-config/patches, built once and cached outside the repository.
+    Qemu(QemuArgs),
+}
+
+/// Options of `qemu`.
+#[derive(Debug, Args)]
+struct QemuArgs {
+    /// Then run the `qemu attach` test step: QEMU creates the device on the
+    /// daemon (target/debug/vhost-device-media).
+    #[arg(long)]
+    attach: bool,
 }
 
 /// Options of the benchmark.
@@ -118,6 +133,8 @@ fn run(cli: Cli) -> Result<()> {
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
         Task::Test => test::run(),
         Task::Bench(args) => bench::run(args.smoke),
+        Task::Qemu(args) if args.attach => qemu::attach_check(),
+        Task::Qemu(_) => qemu::run(),
     }
 }
 

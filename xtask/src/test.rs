@@ -4,7 +4,9 @@
 //! 12, so it first runs `setup`, then every check in order: the FlatBuffers
 //! code check, formatting, clippy, the tests of every workspace member, and
 //! a smoke run of the data-path benchmark (so the bench cannot rot; its
-//! figures mean nothing at that size and unoptimised, see [`bench`](mod@bench)). It stops at the first failing step
+//! figures mean nothing at that size and unoptimised, see [`bench`](mod@bench)),
+//! and `qemu attach`: a real QEMU (built once and cached by
+//! [`qemu`](mod@qemu)) creates the device on the real daemon. It stops at the first failing step
 //! and names it. Every step is timed and
 //! a summary table closes the run: CI has 90 minutes on 2 cores.
 
@@ -16,7 +18,7 @@ use anyhow::{Result, anyhow};
 use crate::process::cargo_command;
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, flatc_gen, process, setup};
+use crate::{bench, flatc_gen, process, qemu, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 3] {
@@ -45,7 +47,7 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len() + 1;
+    let steps = 2 + cargo_steps().len() + 2;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -96,6 +98,7 @@ pub(crate) fn run() -> Result<()> {
             }
         }
         timed("bench smoke", &mut bench::smoke_check)?;
+        timed("qemu attach", &mut qemu::attach_check)?;
         Ok(())
     })();
 
