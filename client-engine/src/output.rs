@@ -1,8 +1,50 @@
 //! The chain behind a decoded pad: conversion, volume (audio) and the sink
 //! the output mode calls for. One place so that the engine and the
 //! reference decoder hash through identical elements.
+//!
+//! # Overlay geometry (Auto mode, video)
+//!
+//! The guest's `SetGeometry` is applied inside the pipeline, so that it
+//! works with any video sink, including `ximagesink`, which neither scales
+//! nor implements `GstVideoOverlay::set_render_rectangle`:
+//!
+//! ```text
+//! videoconvert ! BGRx ! videocrop ! videoscale ! BGRx,dest w x h
+//!   ! videobox (left = -x, top = -y) ! BGRx [hide probe] ! videoconvert ! sink
+//! ```
+//!
+//! - source rectangle: `videocrop` cuts it out of the decoded picture (all
+//!   zero: the whole picture); it is re-applied when the decoded size
+//!   changes;
+//! - destination rectangle: `videoscale` stretches the picture to its size
+//!   and `videobox` adds a black border of `x` columns and `y` rows (crops
+//!   them when negative), so the sink receives a canvas whose origin is the
+//!   guest display's origin. The sink's window shows that canvas from its
+//!   own origin: `ximagesink`'s own window is created at the root window's
+//!   (0, 0) with the size of the first canvas, and with no window manager
+//!   (Xvfb) the picture lands at `dest` in root-window coordinates.
+//!   `ximagesink` never resizes its window and centres a picture smaller
+//!   than the window, so the canvas never shrinks: it is the larger of the
+//!   last negotiated canvas and `dest`'s extent, padded on the right and at
+//!   the bottom. A `dest` reaching beyond the first canvas is clipped at
+//!   the window's edge. Embedding the sink in the window of the guest
+//!   display (`set_window_handle`) is the integrator's job; the geometry
+//!   stays relative to that window's origin;
+//! - visibility: while hidden (or when `dest` is empty or entirely above or
+//!   left of the origin) every canvas is blacked out, so the sink renders
+//!   nothing but black. It takes effect with the next frame: a paused or
+//!   ended stream keeps showing its last picture until it gets one;
+//! - stacking (`z`) and clip rectangles are recorded only (the engine's
+//!   `geometry()` returns them); they need the window system's stacking and
+//!   shape extension, which the sinks do not expose.
+//!
+//! Before any `SetGeometry` the canvas is the decoded picture, unscaled.
+//! The sink is `ximagesink` when `DISPLAY` is set and the plugin exists
+//! (deterministic on Xvfb, where `xvimagesink` finds no Xv port), else
+//! `autovideosink`. Headless and Verify modes have no overlay: the engine
+//! only records the geometry there.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -11,6 +53,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use crate::EngineError;
+use mediaredir_proto::wire::SetGeometry;
+
 use crate::config::OutputMode;
 use crate::hash::{Fnv64, hash_video_frame};
 use crate::verify::{FrameHash, MediaKind, StreamReport};
@@ -31,6 +75,177 @@ pub(crate) struct OutputChain {
     pub(crate) sink: gst::Element,
     /// The volume element (audio only).
     pub(crate) volume: Option<gst::Element>,
+    /// The geometry elements (Auto-mode video only).
+    pub(crate) overlay: Option<Overlay>,
+}
+
+/// What the overlay elements currently apply.
+#[derive(Debug, Default)]
+struct OverlayState {
+    geometry: Option<SetGeometry>,
+    /// Decoded picture size, from the caps reaching `videocrop`.
+    picture: Option<(u32, u32)>,
+    /// Canvas size, from the caps leaving `videobox`.
+    canvas: Option<(i32, i32)>,
+}
+
+/// The elements of an Auto-mode video chain that place the picture.
+#[derive(Debug, Clone)]
+pub(crate) struct Overlay {
+    crop: gst::Element,
+    scale_caps: gst::Element,
+    placer: gst::Element,
+    hidden: Arc<AtomicBool>,
+    state: Arc<Mutex<OverlayState>>,
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn bgrx(size: Option<(i32, i32)>) -> gst::Caps {
+    let b = gst::Caps::builder("video/x-raw").field("format", "BGRx");
+    match size {
+        Some((w, h)) => b
+            .field("width", w)
+            .field("height", h)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+        None => b.build(),
+    }
+}
+
+impl Overlay {
+    /// Builds the elements (see the module docs) and returns them in link
+    /// order, `videoconvert` and sink excluded.
+    fn build() -> Result<(Overlay, Vec<gst::Element>), EngineError> {
+        let to_bgrx = gst::ElementFactory::make("capsfilter")
+            .property("caps", bgrx(None))
+            .build()?;
+        let crop = make("videocrop")?;
+        let scale = make("videoscale")?;
+        scale.set_property("add-borders", false);
+        let scale_caps = gst::ElementFactory::make("capsfilter")
+            .property("caps", bgrx(None))
+            .build()?;
+        let placer = make("videobox")?;
+        let canvas = gst::ElementFactory::make("capsfilter")
+            .property("caps", bgrx(None))
+            .build()?;
+        let hidden = Arc::new(AtomicBool::new(false));
+        let h = hidden.clone();
+        let state: Arc<Mutex<OverlayState>> = Arc::default();
+        let st = state.clone();
+        let canvas_pad = canvas.static_pad("src").expect("capsfilter has a src pad");
+        canvas_pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ref e)) = info.data
+                && let gst::EventView::Caps(c) = e.view()
+                && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
+            {
+                st.lock().unwrap_or_else(|e| e.into_inner()).canvas =
+                    Some((i32_of(vi.width()), i32_of(vi.height())));
+            }
+            gst::PadProbeReturn::Ok
+        });
+        canvas_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if h.load(Ordering::Acquire)
+                && let Some(gst::PadProbeData::Buffer(ref mut b)) = info.data
+                && let Ok(mut map) = b.make_mut().map_writable()
+            {
+                // BGRx: all-zero bytes are black.
+                map.fill(0);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        let overlay = Overlay {
+            crop: crop.clone(),
+            scale_caps: scale_caps.clone(),
+            placer: placer.clone(),
+            hidden,
+            state,
+        };
+        let o = overlay.clone();
+        crop.static_pad("sink")
+            .expect("videocrop has a sink pad")
+            .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some(gst::PadProbeData::Event(ref e)) = info.data
+                    && let gst::EventView::Caps(c) = e.view()
+                    && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
+                {
+                    o.picture_changed(vi.width(), vi.height());
+                }
+                gst::PadProbeReturn::Ok
+            });
+        let elements = vec![to_bgrx, crop, scale, scale_caps, placer, canvas];
+        Ok((overlay, elements))
+    }
+
+    fn picture_changed(&self, width: u32, height: u32) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.picture == Some((width, height)) {
+            return;
+        }
+        st.picture = Some((width, height));
+        self.apply_crop(&st);
+    }
+
+    fn apply_crop(&self, st: &OverlayState) {
+        let (mut left, mut top, mut right, mut bottom) = (0, 0, 0, 0);
+        if let (Some(g), Some((pw, ph))) = (&st.geometry, st.picture)
+            && g.source.width > 0
+            && g.source.height > 0
+        {
+            // Clamped so that at least one pixel remains.
+            let sx = u32::try_from(g.source.x).unwrap_or(0).min(pw - 1);
+            let sy = u32::try_from(g.source.y).unwrap_or(0).min(ph - 1);
+            let sw = g.source.width.min(pw - sx);
+            let sh = g.source.height.min(ph - sy);
+            (left, top) = (i32_of(sx), i32_of(sy));
+            (right, bottom) = (i32_of(pw - sx - sw), i32_of(ph - sy - sh));
+        }
+        for (name, v) in [
+            ("left", left),
+            ("top", top),
+            ("right", right),
+            ("bottom", bottom),
+        ] {
+            if self.crop.property::<i32>(name) != v {
+                self.crop.set_property(name, v);
+            }
+        }
+    }
+
+    /// Applies `g`: crop, scale, placement and visibility.
+    pub(crate) fn apply(&self, g: &SetGeometry) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.geometry = Some(g.clone());
+        self.apply_crop(&st);
+        let d = g.dest;
+        let (w, h) = (i32_of(d.width), i32_of(d.height));
+        let (right, bottom) = (d.x.saturating_add(w), d.y.saturating_add(h));
+        let shown = w > 0 && h > 0 && right > 0 && bottom > 0;
+        if shown {
+            let (cw, ch) = st.canvas.unwrap_or((0, 0));
+            let (cw, ch) = (cw.max(right), ch.max(bottom));
+            st.canvas = Some((cw, ch));
+            drop(st);
+            let caps = bgrx(Some((w, h)));
+            if self.scale_caps.property::<gst::Caps>("caps") != caps {
+                self.scale_caps.set_property("caps", caps);
+            }
+            for (name, v) in [
+                ("left", d.x.saturating_neg()),
+                ("top", d.y.saturating_neg()),
+                ("right", right - cw),
+                ("bottom", bottom - ch),
+            ] {
+                if self.placer.property::<i32>(name) != v {
+                    self.placer.set_property(name, v);
+                }
+            }
+        }
+        self.hidden.store(!(shown && g.visible), Ordering::Release);
+    }
 }
 
 fn make(name: &str) -> Result<gst::Element, EngineError> {
@@ -99,9 +314,16 @@ pub(crate) fn attach_output(
 ) -> Result<OutputChain, EngineError> {
     let mut chain: Vec<gst::Element> = Vec::new();
     let mut volume = None;
+    let mut overlay = None;
     match kind {
         MediaKind::Video => {
             chain.push(make("videoconvert")?);
+            if mode == OutputMode::Auto {
+                let (o, elements) = Overlay::build()?;
+                chain.extend(elements);
+                chain.push(make("videoconvert")?);
+                overlay = Some(o);
+            }
             if mode == OutputMode::Verify {
                 let caps = gst::Caps::builder("video/x-raw")
                     .field("format", "I420")
@@ -137,6 +359,7 @@ pub(crate) fn attach_output(
     let sink = match (mode, report) {
         (OutputMode::Verify, Some(report)) => verify_sink(kind, sync, report),
         (OutputMode::Auto, _) => make(match kind {
+            MediaKind::Video if x_display() => "ximagesink",
             MediaKind::Video => "autovideosink",
             MediaKind::Audio => "autoaudiosink",
         })?,
@@ -165,5 +388,15 @@ pub(crate) fn attach_output(
     });
     pad.link(&first)
         .map_err(|e| EngineError::Pipeline(format!("link decoded pad: {e:?}")))?;
-    Ok(OutputChain { sink, volume })
+    Ok(OutputChain {
+        sink,
+        volume,
+        overlay,
+    })
+}
+
+/// `DISPLAY` names an X display and `ximagesink` is installed.
+fn x_display() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        && gst::ElementFactory::find("ximagesink").is_some()
 }

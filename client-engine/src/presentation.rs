@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
     CreateStream, Message, PresentationFlags, PresentationState, SampleHeader, SetGeometry,
@@ -104,6 +102,11 @@ impl Presentation {
             events: &self.events,
         };
         let stream = Stream::new(cs, &setup)?;
+        if stream.kind == MediaKind::Video
+            && let Some(g) = lock(&self.ctl).geometry.clone()
+        {
+            stream.set_geometry(&g);
+        }
         self.pipeline.add(&stream.bin)?;
         stream.bin.sync_state_with_parent()?;
         let pos = {
@@ -252,29 +255,14 @@ impl Presentation {
         }
     }
 
+    /// Records `g` and applies it to every video stream (Auto mode: see
+    /// `output`'s module docs for what is applied and what is recorded
+    /// only; Headless and Verify only record it).
     pub(crate) fn set_geometry(&self, g: &SetGeometry) {
         lock(&self.ctl).geometry = Some(g.clone());
-        if self.config.output != OutputMode::Auto {
-            return;
-        }
         let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
         for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
-            let Some(sink) = s.sink() else { continue };
-            let overlay = match sink.clone().dynamic_cast::<gst_video::VideoOverlay>() {
-                Ok(o) => Some(o),
-                Err(sink) => sink
-                    .downcast_ref::<gst::Bin>()
-                    .and_then(|b| b.by_interface(gst_video::VideoOverlay::static_type()))
-                    .and_then(|e| e.dynamic_cast::<gst_video::VideoOverlay>().ok()),
-            };
-            if let Some(o) = overlay {
-                let d = g.dest;
-                let w = i32::try_from(d.width).unwrap_or(i32::MAX);
-                let h = i32::try_from(d.height).unwrap_or(i32::MAX);
-                if o.set_render_rectangle(d.x, d.y, w, h).is_err() {
-                    log::debug!("stream {}: sink refused the render rectangle", s.id);
-                }
-            }
+            s.set_geometry(g);
         }
     }
 

@@ -12,7 +12,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader};
+use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader, SetGeometry};
 
 use crate::EngineError;
 use crate::caps::stream_caps;
@@ -57,6 +57,9 @@ pub(crate) struct Stream {
     pub(crate) counters: Arc<Counters>,
     output: Mutex<Option<OutputChain>>,
     volume: Mutex<(f64, bool)>,
+    /// The presentation's geometry (video), applied to the overlay
+    /// elements once the output chain exists.
+    geometry: Mutex<Option<SetGeometry>>,
     failed: Mutex<Option<Status>>,
     destroyed: AtomicBool,
     pub(crate) report: Option<Arc<Mutex<StreamReport>>>,
@@ -114,6 +117,7 @@ impl Stream {
             counters: Arc::default(),
             output: Mutex::new(None),
             volume: Mutex::new((1.0, false)),
+            geometry: Mutex::new(None),
             failed: Mutex::new(None),
             destroyed: AtomicBool::new(false),
             report,
@@ -177,6 +181,9 @@ impl Stream {
                 if let Some(vol) = &chain.volume {
                     vol.set_property("volume", v);
                     vol.set_property("mute", m);
+                }
+                if let (Some(o), Some(g)) = (&chain.overlay, lock(&self.geometry).as_ref()) {
+                    o.apply(g);
                 }
                 *out = Some(chain);
             }
@@ -250,6 +257,15 @@ impl Stream {
         if let Some(vol) = lock(&self.output).as_ref().and_then(|o| o.volume.clone()) {
             vol.set_property("volume", v);
             vol.set_property("mute", mute);
+        }
+    }
+
+    /// Applies the presentation's geometry to the overlay elements (Auto
+    /// mode; other modes have none and only keep it).
+    pub(crate) fn set_geometry(&self, g: &SetGeometry) {
+        *lock(&self.geometry) = Some(g.clone());
+        if let Some(o) = lock(&self.output).as_ref().and_then(|o| o.overlay.clone()) {
+            o.apply(g);
         }
     }
 

@@ -28,7 +28,10 @@ use crate::{flatc_install, process};
 ///   test clips and checking plugins;
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
 /// - `libspice-client-glib-2.0-dev`: spice-client-glib for the client engine;
-/// - `pkg-config`: how the `-sys` crates find all of the above.
+/// - `pkg-config`: how the `-sys` crates find all of the above;
+/// - `xvfb`, `x11-apps`: a virtual X server and `xwd`, so the client engine's
+///   geometry test (`client-engine/tests/geometry.rs`) can render into a real
+///   X window and read the screen back.
 pub(crate) const PACKAGES: &[&str] = &[
     "libgstreamer1.0-dev",
     "libgstreamer-plugins-base1.0-dev",
@@ -41,6 +44,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
     "pkg-config",
+    "xvfb",
+    "x11-apps",
 ];
 
 /// Needed only when `python3` cannot make a venv with pip (see [`venv_works`]):
@@ -258,7 +263,7 @@ mod tests {
 
     #[test]
     fn package_list_is_the_documented_one() {
-        assert_eq!(PACKAGES.len(), 11);
+        assert_eq!(PACKAGES.len(), 13);
         assert!(!PACKAGES.contains(&VENV_PACKAGE));
         let mut sorted = PACKAGES.to_vec();
         sorted.sort_unstable();
