@@ -31,7 +31,10 @@ use crate::{flatc_install, process};
 /// - `pkg-config`: how the `-sys` crates find all of the above;
 /// - `xvfb`, `x11-apps`: a virtual X server and `xwd`, so the client engine's
 ///   geometry test (`client-engine/tests/geometry.rs`) can render into a real
-///   X window and read the screen back.
+///   X window and read the screen back;
+/// - `libvirt-clients`, `libxml2-utils`: `virt-xml-validate` (and the
+///   `xmllint` it runs), so the libvirt domain XML in `qemu-config/libvirt/`
+///   is checked against libvirt's own schema.
 pub(crate) const PACKAGES: &[&str] = &[
     "libgstreamer1.0-dev",
     "libgstreamer-plugins-base1.0-dev",
@@ -46,6 +49,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "pkg-config",
     "xvfb",
     "x11-apps",
+    "libvirt-clients",
+    "libxml2-utils",
 ];
 
 /// Needed only when `python3` cannot make a venv with pip (see [`venv_works`]):
@@ -263,7 +268,7 @@ mod tests {
 
     #[test]
     fn package_list_is_the_documented_one() {
-        assert_eq!(PACKAGES.len(), 13);
+        assert_eq!(PACKAGES.len(), 15);
         assert!(!PACKAGES.contains(&VENV_PACKAGE));
         let mut sorted = PACKAGES.to_vec();
         sorted.sort_unstable();

@@ -1,0 +1,35 @@
+//! The libvirt domain XML in `qemu-config/libvirt/` is valid against
+//! libvirt's own schema (`virt-xml-validate`, from libvirt-clients, which
+//! `cargo xtask setup` installs).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn domain_xml_validates_against_libvirt_schema() {
+    let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("libvirt/vm.xml");
+    let output = match Command::new("virt-xml-validate")
+        .arg(&xml)
+        .arg("domain")
+        .output()
+    {
+        Ok(output) => output,
+        Err(err) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: virt-xml-validate not available ({err}); run `cargo xtask setup`");
+            return;
+        }
+        Err(err) => panic!("virt-xml-validate is required in CI: {err}"),
+    };
+    assert!(
+        output.status.success(),
+        "{} does not validate:\n{}{}",
+        xml.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The device and its shared memory must be there, not just valid XML.
+    let text = std::fs::read_to_string(&xml).unwrap();
+    for needle in ["memfd", "shared", "virtio-id=57", "vhost-user-device-pci"] {
+        assert!(text.contains(needle), "vm.xml lacks {needle}");
+    }
+}
