@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
@@ -20,37 +20,36 @@ use crate::scratch::Scratch;
 /// The driver type the tests use.
 pub type Driver = MediaDevice<VhostUserTransport>;
 
-/// The daemon binary: `$VDM_DAEMON`, or `vhost-device-media` next to the
-/// test's target directory (built on demand).
+/// A binary of this workspace: `$env` when set, else `bin` of `package` next
+/// to the test's target directory, built on demand (once per process).
+pub fn workspace_binary(env: &str, package: &str, bin: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, path)) = built.iter().find(|(name, _)| name == bin) {
+        return path.clone();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<bin>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("run cargo build");
+    assert!(status.success(), "building {bin} failed");
+    let path = profile_dir.join(bin);
+    built.push((bin.to_string(), path.clone()));
+    path
+}
+
+/// The daemon binary: `$VDM_DAEMON`, or `vhost-device-media` built on demand.
 pub fn daemon_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("VDM_DAEMON") {
-                return PathBuf::from(path);
-            }
-            let exe = std::env::current_exe().expect("test executable path");
-            // target/<profile>/deps/<test> -> target/<profile>/vhost-device-media
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-            let binary = profile_dir.join("vhost-device-media");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args([
-                "build",
-                "--quiet",
-                "-p",
-                "vhost-device-media",
-                "--bin",
-                "vhost-device-media",
-            ]);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building vhost-device-media failed");
-            binary
-        })
-        .clone()
+    workspace_binary("VDM_DAEMON", "vhost-device-media", "vhost-device-media")
 }
 
 /// A daemon with a socket uplink in a scratch directory.

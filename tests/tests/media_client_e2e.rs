@@ -13,7 +13,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use client_engine::VerificationReport;
@@ -34,37 +33,9 @@ use rcgen::{
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The `media-client` binary: `$MEDIA_CLIENT`, or next to the test's
-/// target directory (built on demand).
+/// The `media-client` binary: `$MEDIA_CLIENT`, or built on demand.
 fn media_client_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("MEDIA_CLIENT") {
-                return PathBuf::from(path);
-            }
-            let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args([
-                "build",
-                "--quiet",
-                "-p",
-                "client-engine",
-                "--bin",
-                "media-client",
-            ]);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            assert!(
-                build.status().expect("run cargo build").success(),
-                "building media-client failed"
-            );
-            profile_dir.join("media-client")
-        })
-        .clone()
+    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "client-engine", "media-client")
 }
 
 /// Waits until `path` exists (a socket the daemon binds).
