@@ -83,13 +83,18 @@ pub(crate) fn run() -> Result<()> {
                 // Watch the test binaries' output to add up the results.
                 timed(name, &mut || {
                     let mut seen = TestCounts::default();
-                    let result = process::run_watching_stdout(
-                        &mut cargo_command(args),
-                        &mut std::io::stdout(),
-                        |line| {
+                    // `cargo test --workspace` builds the binaries the
+                    // end-to-end tests start; point the tests at them so
+                    // they do not run a nested `cargo build`, whose
+                    // different feature set would rebuild half the tree.
+                    let debug = crate::workspace_root().join("target/debug");
+                    let mut cmd = cargo_command(args);
+                    cmd.env("VDM_DAEMON", debug.join("vhost-device-media"))
+                        .env("MEDIA_CLIENT", debug.join("media-client"));
+                    let result =
+                        process::run_watching_stdout(&mut cmd, &mut std::io::stdout(), |line| {
                             seen.add_line(line);
-                        },
-                    );
+                        });
                     counts = Some(seen);
                     result
                 })?;
