@@ -17,6 +17,7 @@ use crate::config::{EngineConfig, OutputMode};
 use crate::events::{EngineEvents, EventHub};
 use crate::presentation::Presentation;
 use crate::verify::{MediaKind, StreamReport, VerificationReport};
+use crate::window::XDisplay;
 use crate::{EngineError, registry};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -58,6 +59,8 @@ struct Inner {
     /// Verification reports, kept after their stream is destroyed.
     reports: Mutex<BTreeMap<u32, Arc<Mutex<StreamReport>>>>,
     stop: AtomicBool,
+    /// The X display of the overlay windows (Auto mode with `DISPLAY`).
+    display: Option<Arc<XDisplay>>,
 }
 
 impl Drop for Inner {
@@ -104,6 +107,13 @@ impl Engine {
             }
         }
         let caps = registry::capabilities(&config.disabled_codecs);
+        let display = if config.output == OutputMode::Auto && crate::output::x_display() {
+            XDisplay::connect()
+                .inspect_err(|e| log::warn!("no overlay windows: {e}"))
+                .ok()
+        } else {
+            None
+        };
         let inner = Arc::new(Inner {
             config: Arc::new(config),
             caps,
@@ -112,6 +122,7 @@ impl Engine {
             owners: Mutex::default(),
             reports: Mutex::default(),
             stop: AtomicBool::new(false),
+            display,
         });
         let weak = Arc::downgrade(&inner);
         let interval = inner
@@ -210,6 +221,7 @@ impl Engine {
                     *flags,
                     self.inner.config.clone(),
                     self.inner.events.clone(),
+                    self.inner.display.as_ref(),
                 ) {
                     Ok(p) => {
                         lock(&self.inner.presentations).insert(*id, p);
@@ -341,7 +353,8 @@ impl Engine {
     }
 
     /// The last geometry set on a presentation (headless modes only record
-    /// it).
+    /// it; Auto mode applies all but the clip rectangles, see the overlay
+    /// notes of the crate's `output` module).
     pub fn geometry(&self, presentation: u32) -> Option<SetGeometry> {
         self.presentation(presentation)?.geometry()
     }

@@ -26,7 +26,8 @@
 //! - [`flow`]: the acknowledgement / watermark policy (pure logic);
 //! - [`hash`]: FNV-1a hashing of decoded frames and samples;
 //! - [`verify`]: verification reports and the reference decoder;
-//! - `output`, `stream`, `presentation`, `engine`: the pipelines.
+//! - `output`, `stream`, `presentation`, `engine`: the pipelines;
+//! - `window`: the overlay windows on X11 (stacking, placement).
 
 pub mod caps;
 pub mod config;
@@ -40,6 +41,7 @@ mod presentation;
 pub mod registry;
 mod stream;
 pub mod verify;
+mod window;
 
 pub use config::{EngineConfig, OutputMode, Watermarks};
 pub use engine::{Engine, StreamStats};

@@ -4,9 +4,19 @@
 //!
 //! # Overlay geometry (Auto mode, video)
 //!
-//! The guest's `SetGeometry` is applied inside the pipeline, so that it
-//! works with any video sink, including `ximagesink`, which neither scales
-//! nor implements `GstVideoOverlay::set_render_rectangle`:
+//! On X11 (`DISPLAY` set, `ximagesink` installed, the engine connected to
+//! the display) every presentation has an overlay window of its own (see
+//! `window`): the engine hands it to `ximagesink` with `set_window_handle`
+//! and places it at `dest`, maps it while visible and stacks it by `z`
+//! (higher `z` nearer the viewer). The pipeline then only crops the source
+//! rectangle and scales the picture to `dest`'s size (`videobox` adds no
+//! border); the hide probe below blacks out frames while hidden, the window
+//! being unmapped anyway.
+//!
+//! Without that window (no X connection, or another sink) the guest's
+//! `SetGeometry` is applied inside the pipeline alone, so that it works
+//! with any video sink, including `ximagesink`, which neither scales nor
+//! implements `GstVideoOverlay::set_render_rectangle`:
 //!
 //! ```text
 //! videoconvert ! BGRx ! videocrop ! videoscale ! BGRx,dest w x h
@@ -34,18 +44,21 @@
 //!   left of the origin) every canvas is blacked out, so the sink renders
 //!   nothing but black. It takes effect with the next frame: a paused or
 //!   ended stream keeps showing its last picture until it gets one;
-//! - stacking (`z`) and clip rectangles are recorded only (the engine's
-//!   `geometry()` returns them); they need the window system's stacking and
-//!   shape extension, which the sinks do not expose.
+//! - stacking (`z`) is applied only with the overlay windows above.
 //!
-//! Before any `SetGeometry` the canvas is the decoded picture, unscaled.
+//! Clip rectangles are recorded only, in both cases (the engine's
+//! `geometry()` returns them): they would need the X Shape extension on
+//! the overlay window.
+//!
+//! Before any `SetGeometry` the canvas is the decoded picture, unscaled
+//! (with an overlay window: shown at the root window's (0, 0)).
 //! The sink is `ximagesink` when `DISPLAY` is set and the plugin exists
 //! (deterministic on Xvfb, where `xvimagesink` finds no Xv port), else
 //! `autovideosink`. Headless and Verify modes have no overlay: the engine
 //! only records the geometry there.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -58,6 +71,7 @@ use mediaredir_proto::wire::SetGeometry;
 use crate::config::OutputMode;
 use crate::hash::{Fnv64, hash_video_frame};
 use crate::verify::{FrameHash, MediaKind, StreamReport};
+use crate::window::Window;
 
 /// Counters of one decoded stream, updated from its streaming thread.
 #[derive(Debug, Default)]
@@ -97,6 +111,8 @@ pub(crate) struct Overlay {
     placer: gst::Element,
     hidden: Arc<AtomicBool>,
     state: Arc<Mutex<OverlayState>>,
+    /// The presentation's overlay window, once the sink draws into it.
+    window: Arc<OnceLock<Arc<Window>>>,
 }
 
 fn i32_of(v: u32) -> i32 {
@@ -136,14 +152,21 @@ impl Overlay {
         let h = hidden.clone();
         let state: Arc<Mutex<OverlayState>> = Arc::default();
         let st = state.clone();
+        let window: Arc<OnceLock<Arc<Window>>> = Arc::default();
+        let win = window.clone();
         let canvas_pad = canvas.static_pad("src").expect("capsfilter has a src pad");
         canvas_pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
             if let Some(gst::PadProbeData::Event(ref e)) = info.data
                 && let gst::EventView::Caps(c) = e.view()
                 && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
             {
-                st.lock().unwrap_or_else(|e| e.into_inner()).canvas =
-                    Some((i32_of(vi.width()), i32_of(vi.height())));
+                let mut st = st.lock().unwrap_or_else(|e| e.into_inner());
+                st.canvas = Some((i32_of(vi.width()), i32_of(vi.height())));
+                if st.geometry.is_none()
+                    && let Some(w) = win.get()
+                {
+                    w.picture_size(vi.width(), vi.height());
+                }
             }
             gst::PadProbeReturn::Ok
         });
@@ -163,6 +186,7 @@ impl Overlay {
             placer: placer.clone(),
             hidden,
             state,
+            window,
         };
         let o = overlay.clone();
         crop.static_pad("sink")
@@ -215,6 +239,13 @@ impl Overlay {
         }
     }
 
+    /// The sink draws into `window` (set once, before data flows): the
+    /// window is placed at `dest`, so the canvas is the scaled picture
+    /// alone.
+    pub(crate) fn set_window(&self, window: Arc<Window>) {
+        let _ = self.window.set(window);
+    }
+
     /// Applies `g`: crop, scale, placement and visibility.
     pub(crate) fn apply(&self, g: &SetGeometry) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -222,6 +253,19 @@ impl Overlay {
         self.apply_crop(&st);
         let d = g.dest;
         let (w, h) = (i32_of(d.width), i32_of(d.height));
+        if self.window.get().is_some() {
+            // The window sits at `dest` (see `window`): scale only.
+            drop(st);
+            let shown = w > 0 && h > 0;
+            if shown {
+                let caps = bgrx(Some((w, h)));
+                if self.scale_caps.property::<gst::Caps>("caps") != caps {
+                    self.scale_caps.set_property("caps", caps);
+                }
+            }
+            self.hidden.store(!(shown && g.visible), Ordering::Release);
+            return;
+        }
         let (right, bottom) = (d.x.saturating_add(w), d.y.saturating_add(h));
         let shown = w > 0 && h > 0 && right > 0 && bottom > 0;
         if shown {
@@ -396,7 +440,7 @@ pub(crate) fn attach_output(
 }
 
 /// `DISPLAY` names an X display and `ximagesink` is installed.
-fn x_display() -> bool {
+pub(crate) fn x_display() -> bool {
     std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
         && gst::ElementFactory::find("ximagesink").is_some()
 }

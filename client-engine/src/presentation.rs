@@ -20,16 +20,25 @@ use crate::config::{EngineConfig, OutputMode};
 use crate::events::EventHub;
 use crate::stream::{Stream, StreamSetup};
 use crate::verify::MediaKind;
+use crate::window::{Window, XDisplay};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Slowest rate (1/8x, Q16.16), 7.13.
+const MIN_RATE_Q16: u32 = 1 << 13;
+/// Fastest rate (8x, Q16.16), 7.13.
+const MAX_RATE_Q16: u32 = 8 << 16;
 
 /// Transport state of a presentation.
 #[derive(Debug)]
 struct Control {
     target: PresentationState,
     rate: f64,
+    /// Rate of the segment the streams carry (1.0 before the first flush,
+    /// then the rate of the last flush seek); `SetRate` multiplies it.
+    segment_rate: f64,
     /// Flushed at least once: the segment comes from the flush seek.
     flushed: bool,
     /// Before the first flush: the segment every stream's samples carry.
@@ -42,6 +51,9 @@ pub(crate) struct Presentation {
     pub(crate) id: u32,
     live: bool,
     pub(crate) pipeline: gst::Pipeline,
+    /// The overlay window (Auto mode on X11); outlives the pipeline's
+    /// sinks, which draw into it (`close` stops them first).
+    window: Option<Arc<Window>>,
     pub(crate) streams: Mutex<BTreeMap<u32, Arc<Stream>>>,
     ctl: Mutex<Control>,
     events: EventHub,
@@ -55,16 +67,27 @@ impl Presentation {
         flags: PresentationFlags,
         config: Arc<EngineConfig>,
         events: EventHub,
+        display: Option<&Arc<XDisplay>>,
     ) -> Result<Arc<Presentation>, EngineError> {
         let pipeline = gst::Pipeline::with_name(&format!("presentation-{id}"));
+        let window = match display.map(|d| Window::new(d, id)) {
+            Some(Ok(w)) => Some(Arc::new(w)),
+            Some(Err(e)) => {
+                log::warn!("presentation {id}: no overlay window: {e}");
+                None
+            }
+            None => None,
+        };
         let p = Arc::new(Presentation {
             id,
             live: flags.contains(PresentationFlags::LIVE),
             pipeline,
+            window,
             streams: Mutex::default(),
             ctl: Mutex::new(Control {
                 target: PresentationState::Idle,
                 rate: 1.0,
+                segment_rate: 1.0,
                 flushed: false,
                 segment: None,
                 geometry: None,
@@ -100,8 +123,12 @@ impl Presentation {
                 self.config.watermarks
             },
             events: &self.events,
+            window: self.window.clone(),
         };
         let stream = Stream::new(cs, &setup)?;
+        if stream.kind == MediaKind::Audio {
+            stream.set_rate_mute(self.rate_mutes(lock(&self.ctl).rate));
+        }
         if stream.kind == MediaKind::Video
             && let Some(g) = lock(&self.ctl).geometry.clone()
         {
@@ -183,9 +210,15 @@ impl Presentation {
             } else {
                 // The first sample after creation fixes the segment start
                 // for every stream of the presentation (7.13).
+                let rate = ctl.rate;
+                if ctl.segment.is_none() {
+                    // A rate set before the first sample is the segment's.
+                    ctl.segment_rate = rate;
+                }
                 let seg = ctl.segment.get_or_insert_with(|| {
                     let start = gst::ClockTime::from_nseconds(h.pts.unwrap_or(0));
                     let mut s = gst::FormattedSegment::<gst::ClockTime>::new();
+                    s.set_rate(rate);
                     s.set_start(start);
                     s.set_time(start);
                     s.set_position(start);
@@ -218,6 +251,7 @@ impl Presentation {
             let mut s = gst::FormattedSegment::<gst::ClockTime>::new();
             s.set_start(gst::ClockTime::from_nseconds(position_ns));
             ctl.segment = Some(s);
+            ctl.segment_rate = ctl.rate;
             ctl.rate
         };
         let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
@@ -233,26 +267,57 @@ impl Presentation {
         });
     }
 
+    /// Changes the playback rate at once, without a flush (7.13).
+    ///
+    /// A seek with `GST_SEEK_FLAG_INSTANT_RATE_CHANGE` is not usable here:
+    /// `appsrc` (basesrc, GStreamer 1.22) handles it as an ordinary seek
+    /// and empties its queue. Instead the engine does what a demuxer that
+    /// supports instant rate changes does: it sends an `instant-rate-change`
+    /// event (multiplier relative to the rate of the current segment) into
+    /// every sink; the sinks ask the pipeline for an `instant-rate-sync-time`
+    /// and switch together, at the same running time. Positions stay in
+    /// stream time. A rate set before the first sample becomes the rate of
+    /// the first segment; a flush seeks at the current rate. A stream whose
+    /// decoded pad is not exposed yet when the rate changes (data queued,
+    /// no sink yet) keeps its segment's rate until the next flush. The
+    /// rate is clamped to 1/8x..8x. Audio is muted while the rate is not
+    /// 1x (`rate_mutes`).
     pub(crate) fn set_rate(&self, rate_q16: u32) {
-        let rate = f64::from(rate_q16) / 65536.0;
-        lock(&self.ctl).rate = rate;
-        let ok = self
-            .pipeline
-            .seek(
-                rate,
-                gst::SeekFlags::INSTANT_RATE_CHANGE,
-                gst::SeekType::None,
-                gst::ClockTime::NONE,
-                gst::SeekType::None,
-                gst::ClockTime::NONE,
-            )
-            .is_ok();
-        if !ok {
-            log::info!(
-                "presentation {}: rate {rate} recorded; applies at the next flush",
-                self.id
-            );
+        let rate = f64::from(rate_q16.clamp(MIN_RATE_Q16, MAX_RATE_Q16)) / 65536.0;
+        let multiplier = {
+            let mut ctl = lock(&self.ctl);
+            ctl.rate = rate;
+            rate / ctl.segment_rate
+        };
+        let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
+        for s in streams.iter().filter(|s| s.kind == MediaKind::Audio) {
+            s.set_rate_mute(self.rate_mutes(rate));
         }
+        for s in streams.iter().filter(|s| s.failure().is_none()) {
+            let Some(pad) = s.sink().and_then(|sink| sink.static_pad("sink")) else {
+                log::debug!(
+                    "presentation {}: stream {} has no sink yet; rate {rate} applies at the next flush",
+                    self.id,
+                    s.id
+                );
+                continue;
+            };
+            let event = gst::event::InstantRateChange::new(multiplier, gst::SegmentFlags::empty());
+            if !pad.send_event(event) {
+                log::warn!(
+                    "presentation {}: stream {} refused rate {rate}",
+                    self.id,
+                    s.id
+                );
+            }
+        }
+    }
+
+    /// Audio is muted at a rate other than 1x (the engine does not
+    /// time-stretch), except in Verify mode, which hashes the decoded
+    /// samples as they are.
+    fn rate_mutes(&self, rate: f64) -> bool {
+        rate != 1.0 && self.config.output != OutputMode::Verify
     }
 
     /// Records `g` and applies it to every video stream (Auto mode: see
@@ -260,6 +325,9 @@ impl Presentation {
     /// only; Headless and Verify only record it).
     pub(crate) fn set_geometry(&self, g: &SetGeometry) {
         lock(&self.ctl).geometry = Some(g.clone());
+        if let Some(w) = &self.window {
+            w.apply(g);
+        }
         let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
         for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
             s.set_geometry(g);

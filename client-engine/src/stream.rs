@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader, SetGeometry};
@@ -21,6 +23,7 @@ use crate::events::EventHub;
 use crate::flow::FlowBook;
 use crate::output::{Counters, OutputChain, attach_output};
 use crate::verify::{MediaKind, StreamReport};
+use crate::window::Window;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -42,6 +45,8 @@ pub(crate) struct StreamSetup<'a> {
     pub(crate) live: bool,
     pub(crate) watermarks: Watermarks,
     pub(crate) events: &'a EventHub,
+    /// The presentation's overlay window (video sinks draw into it).
+    pub(crate) window: Option<Arc<Window>>,
 }
 
 pub(crate) struct Stream {
@@ -57,9 +62,12 @@ pub(crate) struct Stream {
     pub(crate) counters: Arc<Counters>,
     output: Mutex<Option<OutputChain>>,
     volume: Mutex<(f64, bool)>,
+    /// Muted for a rate other than 1x (no time-stretching, 7.13).
+    rate_mute: AtomicBool,
     /// The presentation's geometry (video), applied to the overlay
     /// elements once the output chain exists.
     geometry: Mutex<Option<SetGeometry>>,
+    window: Option<Arc<Window>>,
     failed: Mutex<Option<Status>>,
     destroyed: AtomicBool,
     pub(crate) report: Option<Arc<Mutex<StreamReport>>>,
@@ -117,7 +125,9 @@ impl Stream {
             counters: Arc::default(),
             output: Mutex::new(None),
             volume: Mutex::new((1.0, false)),
+            rate_mute: AtomicBool::new(false),
             geometry: Mutex::new(None),
+            window: setup.window.clone().filter(|_| kind == MediaKind::Video),
             failed: Mutex::new(None),
             destroyed: AtomicBool::new(false),
             report,
@@ -180,7 +190,19 @@ impl Stream {
                 let (v, m) = *lock(&self.volume);
                 if let Some(vol) = &chain.volume {
                     vol.set_property("volume", v);
-                    vol.set_property("mute", m);
+                    vol.set_property("mute", m || self.rate_mute.load(Ordering::Acquire));
+                }
+                if let (Some(o), Some(w)) = (&chain.overlay, &self.window)
+                    && let Some(overlay) = chain.sink.dynamic_cast_ref::<gst_video::VideoOverlay>()
+                {
+                    // SAFETY: the handle is a live X window of the display
+                    // the sink connects to (`DISPLAY`); the window outlives
+                    // the sink (the presentation stops its pipeline before
+                    // the window is destroyed), and no data has reached the
+                    // sink yet (we run inside `pad-added`, before the link
+                    // carries caps), so the sink opens no window of its own.
+                    unsafe { overlay.set_window_handle(w.handle()) };
+                    o.set_window(w.clone());
                 }
                 if let (Some(o), Some(g)) = (&chain.overlay, lock(&self.geometry).as_ref()) {
                     o.apply(g);
@@ -256,6 +278,17 @@ impl Stream {
         *lock(&self.volume) = (v, mute);
         if let Some(vol) = lock(&self.output).as_ref().and_then(|o| o.volume.clone()) {
             vol.set_property("volume", v);
+            vol.set_property("mute", mute || self.rate_mute.load(Ordering::Acquire));
+        }
+    }
+
+    /// Mutes the audio while the rate is not 1x: the engine does not
+    /// time-stretch, and 7.13 asks for silence rather than shifted pitch.
+    /// The daemon's own mute (`SetVolume`) is kept underneath.
+    pub(crate) fn set_rate_mute(&self, on: bool) {
+        self.rate_mute.store(on, Ordering::Release);
+        let mute = lock(&self.volume).1 || on;
+        if let Some(vol) = lock(&self.output).as_ref().and_then(|o| o.volume.clone()) {
             vol.set_property("mute", mute);
         }
     }

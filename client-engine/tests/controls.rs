@@ -1,7 +1,8 @@
 //! Transport controls on real pipelines: pause/resume against the clock,
 //! flush/seek mid-stream (old data dropped, new segment, bit-exact after
 //! the seek point), watermarks bounding acknowledgements, volume and
-//! geometry.
+//! geometry, and rate changes without a flush (stream time against wall
+//! time, audio muted off 1x, the rate kept across flushes).
 
 mod common;
 
@@ -253,4 +254,147 @@ fn volume_and_geometry_apply() {
         .expect("volume element");
     assert!(volume.property::<bool>("mute"));
     assert_eq!(volume.property::<f64>("volume"), 0.5);
+}
+
+/// VP8 + Opus, 3 s.
+const VP8_OPUS: &str = "webmmux name=m ! filesink location={out} videotestsrc num-buffers=90 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=15 ! m. audiotestsrc num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! opusenc ! m.";
+
+/// Stream time gained per wall time over `wall`, after a settling pause.
+fn speed(engine: &Engine, wall: Duration) -> f64 {
+    std::thread::sleep(Duration::from_millis(100));
+    let (p1, t1) = (engine.position(1).unwrap(), std::time::Instant::now());
+    std::thread::sleep(wall);
+    let (p2, t2) = (engine.position(1).unwrap(), std::time::Instant::now());
+    (p2.saturating_sub(p1)) as f64 / (t2 - t1).as_nanos() as f64
+}
+
+#[test]
+fn set_rate_changes_speed_without_a_flush() {
+    let t0 = std::time::Instant::now();
+    let dir = TempDir::new("rate");
+    let tracks = demux(&generate(&dir.0, "clip.webm", VP8_OPUS));
+    assert_eq!(tracks.len(), 2);
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    feed_all(&engine, 1, 1, &tracks[0]);
+    feed_all(&engine, 1, 2, &tracks[1]);
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(10), |m| {
+        positions(m).iter().any(|&p| p >= 200_000_000)
+    }));
+    let decoded: u64 = engine.stats().iter().map(|s| s.decoded).sum();
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16: 131_072,
+    });
+    let fast = speed(&engine, Duration::from_millis(500));
+    assert!(
+        (1.5..2.6).contains(&fast),
+        "2x: stream time ran at {fast:.2}x"
+    );
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16: 32_768,
+    });
+    let slow = speed(&engine, Duration::from_millis(500));
+    assert!(
+        (0.3..0.7).contains(&slow),
+        "0.5x: stream time ran at {slow:.2}x"
+    );
+    // The Position reports follow the same stream time.
+    // No time-stretching: the audio is muted while not at 1x.
+    let pipeline = engine.pipeline(1).unwrap();
+    let volume = pipeline
+        .iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
+        .expect("volume element");
+    assert!(volume.property::<bool>("mute"), "audio not muted at 0.5x");
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16: 65_536,
+    });
+    assert!(!volume.property::<bool>("mute"), "audio still muted at 1x");
+    let reported = positions(&ev.all());
+    assert!(reported.windows(2).all(|w| w[0] <= w[1]), "{reported:?}");
+    // No flush: nothing acknowledged as cancelled, everything plays out.
+    assert!(
+        ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 1)
+            && Collector::has_eos(m, 2))
+    );
+    assert_eq!(ev.acked(1), tracks[0].samples.len() as u64 + 1);
+    assert_eq!(ev.acked(2), tracks[1].samples.len() as u64 + 1);
+    assert!(decoded > 0);
+    let stats = engine.stats();
+    assert!(stats.iter().all(|s| s.failed.is_none()), "{stats:?}");
+    eprintln!(
+        "rate: {fast:.2}x then {slow:.2}x, passed in {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn rate_set_before_data_holds_across_a_flush() {
+    let t0 = std::time::Instant::now();
+    let dir = TempDir::new("rate-flush");
+    let track = demux(&generate(&dir.0, "clip.webm", VP8_OPUS)).remove(0);
+    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
+    let ev = Collector::new();
+    engine.set_events(ev.clone());
+    create_presentation(&engine, 1);
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16: 131_072,
+    });
+    feed_all(&engine, 1, 1, &track);
+    engine.handle(&Message::Play { presentation: 1 });
+    assert!(ev.wait(Duration::from_secs(10), |m| state(
+        m,
+        PresentationState::Playing
+    ) == 1));
+    let before = speed(&engine, Duration::from_millis(400));
+    assert!(
+        (1.5..2.6).contains(&before),
+        "2x set before data: {before:.2}x"
+    );
+    // Flush back to the start and resend: the seek carries the rate.
+    engine.handle(&Message::Flush {
+        presentation: 1,
+        position_ns: 0,
+    });
+    let n = track.samples.len() as u64;
+    for (i, s) in track.samples.iter().enumerate() {
+        let mut h = header(1, i, s, SampleFlags::empty());
+        h.seq += n + 1;
+        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
+    }
+    let after = speed(&engine, Duration::from_millis(400));
+    assert!((1.5..2.6).contains(&after), "2x after a flush: {after:.2}x");
+    // An instant change back to 1x, then another flush: the sinks' instant
+    // multiplier does not outlive the flush (no 0.5x).
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16: 65_536,
+    });
+    let normal = speed(&engine, Duration::from_millis(300));
+    assert!((0.7..1.3).contains(&normal), "1x again: {normal:.2}x");
+    engine.handle(&Message::Flush {
+        presentation: 1,
+        position_ns: 0,
+    });
+    for (i, s) in track.samples.iter().enumerate() {
+        let mut h = header(1, i, s, SampleFlags::empty());
+        h.seq += 2 * (n + 1);
+        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
+    }
+    let last = speed(&engine, Duration::from_millis(300));
+    assert!((0.7..1.3).contains(&last), "1x after a flush: {last:.2}x");
+    assert!(engine.stats().iter().all(|s| s.failed.is_none()));
+    eprintln!(
+        "rate-flush: {before:.2}x, {after:.2}x, {normal:.2}x, {last:.2}x, passed in {:?}",
+        t0.elapsed()
+    );
 }

@@ -2,12 +2,12 @@
 //! `ximagesink` on `DISPLAY`) plays a VP8 clip whose left half is red and
 //! right half blue, on a private `Xvfb`; the screen is read back with `xwd`
 //! and checked for the destination rectangle, the source rectangle (crop),
-//! hiding, and moving.
+//! hiding, moving, and stacking (`z`) of two overlapping presentations.
 //!
-//! `ximagesink` creates its own window at the root's (0, 0) and sizes it to
-//! the canvas the engine composes (the picture at `dest`, black above and
-//! left of it); Xvfb runs no window manager, so window coordinates are root
-//! coordinates and `dest` is checked directly on the root window.
+//! `ximagesink` draws into the engine's overlay window of the presentation,
+//! an override-redirect child of the root placed at `dest`; Xvfb runs no
+//! window manager, so window coordinates are root coordinates and `dest`
+//! is checked directly on the root window.
 //!
 //! Skipped (with a message) when `Xvfb` or `xwd` is not installed;
 //! `cargo xtask setup` installs both (`xvfb`, `x11-apps`).
@@ -276,8 +276,8 @@ fn overlay_geometry_on_xvfb() {
     });
     assert!(ok, "hidden overlay still shows: {}", describe(&s, &all_in));
 
-    // Shown again, moved and shrunk: placed in the same canvas (the
-    // sink's window keeps its first size), the old area turns black.
+    // Shown again, moved and shrunk: the window moves, the old area no
+    // longer shows the picture.
     let moved = Rect::new(20, 30, 120, 90);
     engine.handle(&geometry(true, moved, Rect::default()));
     let red_moved = [(25, 35), (70, 110)];
@@ -303,7 +303,7 @@ fn overlay_geometry_on_xvfb() {
     assert!(s.is_red(22, 32) && !s.is_red(17, 32) && !s.is_red(22, 27));
     assert!(s.is_blue(137, 117) && !s.is_blue(142, 117) && !s.is_blue(137, 122));
 
-    // Stacking and clip are recorded.
+    // Clip rectangles are recorded only.
     let g = SetGeometry {
         presentation: 1,
         display: 0,
@@ -315,6 +315,65 @@ fn overlay_geometry_on_xvfb() {
     };
     engine.handle(&Message::SetGeometry(g.clone()));
     assert_eq!(engine.geometry(1), Some(g));
+
+    // Stacking: presentation 1 shows the red half, presentation 2 (same
+    // clip) the blue half, overlapping; the higher z is on top.
+    let red = Rect::new(100, 80, 200, 150);
+    let blue = Rect::new(200, 150, 200, 150);
+    let left_half = Rect::new(0, 0, 160, 240);
+    let right_half = Rect::new(160, 0, 160, 240);
+    let place = |presentation: u32, z: i32, dest: Rect, source: Rect| {
+        Message::SetGeometry(SetGeometry {
+            presentation,
+            display: 0,
+            visible: true,
+            z,
+            dest,
+            source,
+            clip: vec![],
+        })
+    };
+    engine.handle(&place(1, 2, red, left_half));
+    create_presentation(&engine, 2);
+    engine.handle(&place(2, 1, blue, right_half));
+    feed_all(&engine, 2, 2, &tracks[0]);
+    engine.handle(&Message::Play { presentation: 2 });
+    let overlap = [(210, 160), (250, 190), (290, 220)];
+    let red_only = [(110, 90), (150, 120), (290, 140)];
+    let blue_only = [(210, 240), (350, 200), (390, 290)];
+    let apart = |s: &Screen| {
+        red_only.iter().all(|&(x, y)| s.is_red(x, y))
+            && blue_only.iter().all(|&(x, y)| s.is_blue(x, y))
+    };
+    let (s, ok) = wait_screen(&x, |s| {
+        apart(s) && overlap.iter().all(|&(x, y)| s.is_red(x, y))
+    });
+    assert!(
+        ok,
+        "z red 2 > blue 1: overlap {} | red {} | blue {}",
+        describe(&s, &overlap),
+        describe(&s, &red_only),
+        describe(&s, &blue_only)
+    );
+    // Swapped: blue on top.
+    engine.handle(&place(1, 2, red, left_half));
+    engine.handle(&place(2, 3, blue, right_half));
+    let (s, ok) = wait_screen(&x, |s| {
+        apart(s) && overlap.iter().all(|&(x, y)| s.is_blue(x, y))
+    });
+    assert!(
+        ok,
+        "z blue 3 > red 2: overlap {} | red {} | blue {}",
+        describe(&s, &overlap),
+        describe(&s, &red_only),
+        describe(&s, &blue_only)
+    );
+    // And back, by lowering blue below red.
+    engine.handle(&place(2, -1, blue, right_half));
+    let (s, ok) = wait_screen(&x, |s| {
+        apart(s) && overlap.iter().all(|&(x, y)| s.is_red(x, y))
+    });
+    assert!(ok, "z blue -1 < red 2: overlap {}", describe(&s, &overlap));
     assert!(
         engine.stats().iter().all(|s| s.failed.is_none()),
         "{:?}",
