@@ -1,0 +1,136 @@
+//! Container demuxers for the guest player `redir-play`.
+//!
+//! The guest has no GStreamer, yet the media redirection device wants the
+//! original compressed streams: per stream a codec, its size or rate, codec
+//! data in the form spec section 7.18 requires, and samples (one access
+//! unit, frame or packet each, in decode order) with times in nanoseconds.
+//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4 and
+//! Ogg files into exactly that, in pure Rust.
+
+mod annexb;
+mod bytes;
+mod error;
+mod ivf;
+mod mkv;
+mod mp4;
+mod ogg;
+mod sps;
+mod xiph;
+
+use std::io::Read;
+use std::path::Path;
+
+pub use error::DemuxError;
+pub use mediaredir_proto::codec::Codec;
+
+/// One elementary stream of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    /// Track number, unique in the file; [`Sample::track`] refers to it.
+    pub id: u32,
+    /// The codec.
+    pub codec: Codec,
+    /// Picture width (video), else 0.
+    pub width: u32,
+    /// Picture height (video), else 0.
+    pub height: u32,
+    /// Sample rate in Hz (audio), else 0.
+    pub sample_rate: u32,
+    /// Channel count (audio), else 0.
+    pub channels: u32,
+    /// Codec data as spec section 7.18 wants it (may be empty where optional).
+    pub codec_data: Vec<u8>,
+    /// Frame rate as numerator/denominator, when the container says.
+    pub fps: Option<(u32, u32)>,
+}
+
+/// One access unit, frame or packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The [`Track::id`] it belongs to.
+    pub track: u32,
+    /// Presentation time in ns.
+    pub pts: Option<u64>,
+    /// Decode time in ns.
+    pub dts: Option<u64>,
+    /// Duration in ns.
+    pub duration: Option<u64>,
+    /// Whether decoding can start here.
+    pub keyframe: bool,
+    /// The bytes, in the bitstream format the track's codec data implies.
+    pub data: Vec<u8>,
+}
+
+/// A demuxer over one open file.
+pub trait Demuxer {
+    /// The streams; fixed once the file is open.
+    fn tracks(&self) -> &[Track];
+    /// The next sample in file (decode) order, or `None` at the end.
+    fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError>;
+}
+
+/// Options for [`open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Frame rate of raw Annex-B streams, which carry no timestamps.
+    pub fps: (u32, u32),
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { fps: (30, 1) }
+    }
+}
+
+/// Opens `path`, sniffing its format, with default options.
+pub fn open(path: &Path) -> Result<Box<dyn Demuxer>, DemuxError> {
+    open_with(path, OpenOptions::default())
+}
+
+/// Opens `path`, sniffing its format.
+pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, DemuxError> {
+    let unreadable = |source| DemuxError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let mut head = [0u8; 12];
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut n = 0;
+    while n < head.len() {
+        let got = file.read(&mut head[n..]).map_err(unreadable)?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    drop(file);
+    let head = &head[..n];
+    let open_err = |e: DemuxError| match e {
+        DemuxError::Io(source) => unreadable(source),
+        other => other,
+    };
+    if head.starts_with(b"DKIF") {
+        return ivf::IvfDemuxer::open(path).map_err(open_err).map(boxed);
+    }
+    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        return mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed);
+    }
+    if head.starts_with(b"OggS") {
+        return ogg::OggDemuxer::open(path).map_err(open_err).map(boxed);
+    }
+    if head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide") {
+        return mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed);
+    }
+    if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
+        let data = std::fs::read(path).map_err(unreadable)?;
+        let hevc = annexb::looks_like_hevc(path, &data);
+        return annexb::AnnexBDemuxer::new(data, hevc, options.fps).map(boxed);
+    }
+    Err(DemuxError::UnknownFormat {
+        path: path.to_owned(),
+    })
+}
+
+fn boxed<D: Demuxer + 'static>(d: D) -> Box<dyn Demuxer> {
+    Box::new(d)
+}

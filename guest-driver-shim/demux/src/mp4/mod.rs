@@ -1,0 +1,203 @@
+//! MP4 / ISO BMFF (non-fragmented), hand-written.
+//!
+//! Only the moov box is parsed (sample entries and sample tables); sample
+//! bytes are read from the file on demand, interleaved in file order, which
+//! is decode order within each track.
+
+mod entry;
+mod table;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use entry::{bad, child, children};
+
+use crate::bytes::{Cursor, ticks_to_ns};
+use crate::{DemuxError, Demuxer, Sample, Track};
+
+const NAME: &str = "MP4";
+/// Largest moov accepted, so a corrupt size cannot exhaust memory.
+const MAX_MOOV: u64 = 256 << 20;
+
+struct TrackState {
+    timescale: u64,
+    samples: Vec<table::Entry>,
+    next: usize,
+}
+
+/// Demuxer of one MP4 file.
+pub(crate) struct Mp4Demuxer {
+    file: File,
+    tracks: Vec<Track>,
+    states: Vec<TrackState>,
+}
+
+impl Mp4Demuxer {
+    /// Finds and parses the moov box.
+    pub(crate) fn open(path: &Path) -> Result<Self, DemuxError> {
+        let mut file = File::open(path)?;
+        let file_len = file.metadata()?.len();
+        let mut pos = 0u64;
+        let mut moov = None;
+        let mut fragmented = false;
+        while pos + 8 <= file_len {
+            file.seek(SeekFrom::Start(pos))?;
+            let mut h = [0u8; 16];
+            file.read_exact(&mut h[..8])?;
+            let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+            let (size, header) = match size32 {
+                0 => (file_len - pos, 8),
+                1 => {
+                    if pos + 16 > file_len {
+                        return Err(bad("box header"));
+                    }
+                    file.read_exact(&mut h[8..16])?;
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&h[8..16]);
+                    (u64::from_be_bytes(b), 16)
+                }
+                s => (u64::from(s), 8),
+            };
+            if size < header || pos + size > file_len {
+                return Err(DemuxError::corrupt(NAME, "top-level box runs past the end"));
+            }
+            match &h[4..8] {
+                b"moov" => {
+                    if size > MAX_MOOV {
+                        return Err(bad("moov size"));
+                    }
+                    let len = usize::try_from(size - header).map_err(|_| bad("moov size"))?;
+                    let mut body = vec![0u8; len];
+                    file.read_exact(&mut body)?;
+                    moov = Some(body);
+                }
+                b"moof" => fragmented = true,
+                _ => {}
+            }
+            pos += size;
+        }
+        let moov = moov.ok_or_else(|| DemuxError::corrupt(NAME, "no moov box"))?;
+        let mut tracks = Vec::new();
+        let mut states = Vec::new();
+        for (kind, trak) in children(&moov)? {
+            if &kind != b"trak" {
+                continue;
+            }
+            let Some((track, state)) = parse_trak(trak, file_len)? else {
+                continue;
+            };
+            tracks.push(track);
+            states.push(state);
+        }
+        if tracks.is_empty() || (fragmented && states.iter().all(|s| s.samples.is_empty())) {
+            return Err(if fragmented {
+                DemuxError::Unsupported {
+                    container: NAME,
+                    feature: "fragmented MP4",
+                }
+            } else {
+                DemuxError::corrupt(NAME, "no audio or video track")
+            });
+        }
+        Ok(Mp4Demuxer {
+            file,
+            tracks,
+            states,
+        })
+    }
+}
+
+/// One trak → track and samples; `None` for tracks that are not audio/video.
+fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>, DemuxError> {
+    let tkhd = child(trak, b"tkhd")?.ok_or_else(|| bad("trak without tkhd"))?;
+    let mut c = Cursor::new(tkhd, NAME);
+    let version = c.u8()?;
+    c.skip(3)?;
+    c.skip(if version == 1 { 16 } else { 8 })?;
+    let id = c.u32()?;
+    let mdia = child(trak, b"mdia")?.ok_or_else(|| bad("trak without mdia"))?;
+    let hdlr = child(mdia, b"hdlr")?.ok_or_else(|| bad("mdia without hdlr"))?;
+    let handler = hdlr.get(8..12).ok_or_else(|| bad("hdlr"))?;
+    if handler != b"vide" && handler != b"soun" {
+        return Ok(None);
+    }
+    let mdhd = child(mdia, b"mdhd")?.ok_or_else(|| bad("mdia without mdhd"))?;
+    let mut c = Cursor::new(mdhd, NAME);
+    let version = c.u8()?;
+    c.skip(3)?;
+    c.skip(if version == 1 { 16 } else { 8 })?;
+    let timescale = u64::from(c.u32()?);
+    if timescale == 0 {
+        return Err(bad("zero timescale"));
+    }
+    let minf = child(mdia, b"minf")?.ok_or_else(|| bad("mdia without minf"))?;
+    let stbl = child(minf, b"stbl")?.ok_or_else(|| bad("minf without stbl"))?;
+    let stsd = child(stbl, b"stsd")?.ok_or_else(|| bad("stbl without stsd"))?;
+    let e = entry::parse_stsd(stsd)?;
+    let samples = table::build(stbl, file_len)?;
+    let fps = match (e.codec.is_video(), samples.first()) {
+        (true, Some(s)) if s.duration > 0 => {
+            u32::try_from(timescale).ok().map(|ts| (ts, s.duration))
+        }
+        _ => None,
+    };
+    let track = Track {
+        id,
+        codec: e.codec,
+        width: e.width,
+        height: e.height,
+        sample_rate: e.sample_rate,
+        channels: e.channels,
+        codec_data: e.codec_data,
+        fps,
+    };
+    Ok(Some((
+        track,
+        TrackState {
+            timescale,
+            samples,
+            next: 0,
+        },
+    )))
+}
+
+impl Demuxer for Mp4Demuxer {
+    fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
+        let pick = self
+            .states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.samples.get(s.next).map(|e| (e.offset, i)))
+            .min();
+        let Some((_, i)) = pick else {
+            return Ok(None);
+        };
+        let state = &mut self.states[i];
+        let e = state.samples[state.next];
+        state.next += 1;
+        let mut data = vec![0u8; usize::try_from(e.size).map_err(|_| bad("sample size"))?];
+        self.file.seek(SeekFrom::Start(e.offset))?;
+        self.file
+            .read_exact(&mut data)
+            .map_err(|err| match err.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    DemuxError::corrupt(NAME, "sample past end of file")
+                }
+                _ => DemuxError::Io(err),
+            })?;
+        let ts = state.timescale;
+        Ok(Some(Sample {
+            track: self.tracks[i].id,
+            pts: Some(ticks_to_ns(e.pts, ts)),
+            dts: Some(ticks_to_ns(e.dts, ts)),
+            duration: Some(ticks_to_ns(u64::from(e.duration), ts)),
+            keyframe: e.keyframe,
+            data,
+        }))
+    }
+}

@@ -1,0 +1,269 @@
+//! Ogg (Opus, Vorbis, FLAC) through the `ogg` crate's packet reader.
+//!
+//! Ogg splits codec headers into separate packets and times only pages, so
+//! this module gathers the headers into the device's codec data (OpusHead;
+//! three Xiph-laced Vorbis headers; "fLaC" + metadata blocks) and times
+//! every packet by counting the samples of the packets before it.
+
+mod frames;
+mod vorbis;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use ::ogg::reading::{OggReadError, PacketReader};
+
+use crate::bytes::ticks_to_ns;
+use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+
+const NAME: &str = "Ogg";
+
+fn ogg_err(e: OggReadError) -> DemuxError {
+    match e {
+        OggReadError::ReadError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+            DemuxError::Io(io)
+        }
+        other => DemuxError::corrupt(NAME, other.to_string()),
+    }
+}
+
+/// State of one logical stream.
+struct Stream {
+    serial: u32,
+    /// Index into the track list, `None` for skipped streams (Skeleton).
+    track: Option<usize>,
+    /// Header packets still expected.
+    headers_left: usize,
+    headers: Vec<Vec<u8>>,
+    vorbis: Option<vorbis::Modes>,
+    /// Samples before the next packet.
+    position: u64,
+}
+
+/// Demuxer of one Ogg file.
+pub(crate) struct OggDemuxer {
+    reader: PacketReader<BufReader<File>>,
+    tracks: Vec<Track>,
+    streams: Vec<Stream>,
+    queue: VecDeque<Sample>,
+}
+
+impl OggDemuxer {
+    /// Reads every stream's headers.
+    pub(crate) fn open(path: &Path) -> Result<Self, DemuxError> {
+        let reader = PacketReader::new(BufReader::new(File::open(path)?));
+        let mut d = OggDemuxer {
+            reader,
+            tracks: Vec::new(),
+            streams: Vec::new(),
+            queue: VecDeque::new(),
+        };
+        while let Some(p) = d.reader.read_packet().map_err(ogg_err)? {
+            let serial = p.stream_serial();
+            let idx = match d.streams.iter().position(|s| s.serial == serial) {
+                Some(i) => i,
+                None => {
+                    if !p.first_in_stream() {
+                        return Err(DemuxError::corrupt(NAME, "packet of an unknown stream"));
+                    }
+                    d.add_stream(serial, &p.data)?;
+                    continue;
+                }
+            };
+            if d.streams[idx].headers_left > 0 {
+                let flac = d.streams[idx].track.map(|t| d.tracks[t].codec) == Some(Codec::Flac);
+                if flac && frames::is_flac_frame(&p.data) {
+                    // Encoders miscount FLAC header packets; the first frame ends them.
+                    d.streams[idx].headers_left = 0;
+                    d.finish_headers(idx)?;
+                } else {
+                    let last_block = flac && p.data.first().is_some_and(|b| b & 0x80 != 0);
+                    let s = &mut d.streams[idx];
+                    s.headers_left = if last_block { 0 } else { s.headers_left - 1 };
+                    s.headers.push(p.data);
+                    if s.headers_left == 0 {
+                        d.finish_headers(idx)?;
+                    }
+                    continue;
+                }
+            }
+            if let Some(s) = d.sample(idx, p.data) {
+                d.queue.push_back(s);
+            }
+            if d.streams.iter().all(|s| s.headers_left == 0) {
+                break;
+            }
+        }
+        if d.streams.iter().any(|s| s.headers_left > 0) {
+            return Err(DemuxError::corrupt(
+                NAME,
+                "file ends inside the codec headers",
+            ));
+        }
+        if d.tracks.is_empty() {
+            return Err(DemuxError::corrupt(NAME, "no audio stream"));
+        }
+        Ok(d)
+    }
+
+    /// Identifies a new logical stream from its first packet.
+    fn add_stream(&mut self, serial: u32, first: &[u8]) -> Result<(), DemuxError> {
+        let mut stream = Stream {
+            serial,
+            track: None,
+            headers_left: 0,
+            headers: vec![first.to_vec()],
+            vorbis: None,
+            position: 0,
+        };
+        let (codec, headers_left) = if first.starts_with(b"OpusHead") {
+            (Codec::Opus, 1)
+        } else if first.starts_with(b"\x01vorbis") {
+            (Codec::Vorbis, 2)
+        } else if first.starts_with(b"\x7fFLAC") && first.len() >= 13 {
+            // STREAMINFO's block header flags whether more metadata follows;
+            // the packet count in the mapping header is not trusted.
+            (
+                Codec::Flac,
+                if first[13] & 0x80 != 0 { 0 } else { usize::MAX },
+            )
+        } else if first.starts_with(b"fishead\0") {
+            self.streams.push(stream);
+            return Ok(());
+        } else {
+            let magic: String = first
+                .iter()
+                .take(8)
+                .map(|&b| {
+                    if b.is_ascii_graphic() {
+                        char::from(b)
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            return Err(DemuxError::UnsupportedCodec {
+                container: NAME,
+                codec: magic,
+            });
+        };
+        let id = u32::try_from(self.tracks.len() + 1).unwrap_or(u32::MAX);
+        stream.track = Some(self.tracks.len());
+        stream.headers_left = headers_left;
+        self.tracks.push(Track {
+            id,
+            codec,
+            width: 0,
+            height: 0,
+            sample_rate: 0,
+            channels: 0,
+            codec_data: Vec::new(),
+            fps: None,
+        });
+        self.streams.push(stream);
+        let idx = self.streams.len() - 1;
+        if headers_left == 0 {
+            self.finish_headers(idx)?;
+        }
+        Ok(())
+    }
+
+    /// Builds the codec data once a stream's headers are all in.
+    fn finish_headers(&mut self, idx: usize) -> Result<(), DemuxError> {
+        let s = &mut self.streams[idx];
+        let Some(t) = s.track.map(|t| &mut self.tracks[t]) else {
+            return Ok(());
+        };
+        let first = &s.headers[0];
+        let le32 = |b: &[u8], o: usize| -> Result<u32, DemuxError> {
+            b.get(o..o + 4)
+                .map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]))
+                .ok_or_else(|| DemuxError::corrupt(NAME, "short identification header"))
+        };
+        match t.codec {
+            Codec::Opus => {
+                t.channels = u32::from(*first.get(9).unwrap_or(&0));
+                t.sample_rate = 48_000;
+                t.codec_data = first.clone();
+            }
+            Codec::Vorbis => {
+                t.channels = u32::from(*first.get(11).unwrap_or(&0));
+                t.sample_rate = le32(first, 12)?;
+                let parts: Vec<&[u8]> = s.headers.iter().map(Vec::as_slice).collect();
+                s.vorbis = Some(
+                    vorbis::Modes::parse(&s.headers[0], &s.headers[2])
+                        .ok_or_else(|| DemuxError::corrupt(NAME, "bad Vorbis setup header"))?,
+                );
+                t.codec_data = crate::xiph::lace(&parts);
+            }
+            _ => {
+                // 0x7F "FLAC" major minor count(2) "fLaC" STREAMINFO block,
+                // then one metadata block per further header packet.
+                let si = first
+                    .get(13..17 + 34)
+                    .ok_or_else(|| DemuxError::corrupt(NAME, "short FLAC STREAMINFO"))?;
+                let rate_bits = u32::from_be_bytes([si[14], si[15], si[16], si[17]]);
+                t.sample_rate = rate_bits >> 12;
+                t.channels = ((rate_bits >> 9) & 7) + 1;
+                let mut data = b"fLaC".to_vec();
+                data.extend_from_slice(si);
+                for h in &s.headers[1..] {
+                    data.extend_from_slice(h);
+                }
+                t.codec_data = data;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a data packet into a sample (none for skipped streams).
+    fn sample(&mut self, idx: usize, data: Vec<u8>) -> Option<Sample> {
+        let s = &mut self.streams[idx];
+        let t = &self.tracks[s.track?];
+        let samples = match t.codec {
+            Codec::Opus => frames::opus_samples(&data),
+            Codec::Vorbis => s.vorbis.as_mut().map_or(0, |m| m.duration(&data)),
+            _ => frames::flac_samples(&data),
+        };
+        let rate = u64::from(t.sample_rate);
+        let pts = ticks_to_ns(s.position, rate);
+        s.position = s.position.saturating_add(samples);
+        Some(Sample {
+            track: t.id,
+            pts: Some(pts),
+            dts: Some(pts),
+            duration: Some(ticks_to_ns(samples, rate)),
+            keyframe: true,
+            data,
+        })
+    }
+}
+
+impl Demuxer for OggDemuxer {
+    fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
+        if let Some(s) = self.queue.pop_front() {
+            return Ok(Some(s));
+        }
+        loop {
+            let Some(p) = self.reader.read_packet().map_err(ogg_err)? else {
+                return Ok(None);
+            };
+            let serial = p.stream_serial();
+            let Some(idx) = self.streams.iter().position(|s| s.serial == serial) else {
+                return Err(DemuxError::Unsupported {
+                    container: NAME,
+                    feature: "chained or late-starting streams",
+                });
+            };
+            if let Some(s) = self.sample(idx, p.data) {
+                return Ok(Some(s));
+            }
+        }
+    }
+}
