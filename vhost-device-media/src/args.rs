@@ -92,6 +92,14 @@ pub struct Args {
     #[arg(long, default_value_t = Limits::default().queue_size)]
     pub queue_size: u16,
 
+    /// With `--uplink local:verify`: write the in-process engine's
+    /// verification report (hashes of every decoded frame and sample, the
+    /// `mediaredir-verify 1` text format) to PATH on SIGUSR1, SIGTERM and
+    /// SIGINT, before the `counters:` line. Without local:verify nothing is
+    /// written (a warning is logged).
+    #[arg(long, value_name = "PATH")]
+    pub verify_report: Option<PathBuf>,
+
     /// Log level: error, warn, info, debug or trace (RUST_LOG, when set,
     /// takes precedence).
     #[arg(long, default_value = "info")]
@@ -154,6 +162,7 @@ mod tests {
             "--tls-cert",
             "--tls-key",
             "--tls-client-ca",
+            "--verify-report",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }

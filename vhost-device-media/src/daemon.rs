@@ -107,6 +107,7 @@ pub struct Daemon {
     config: DaemonConfig,
     core: Arc<DeviceCore>,
     counters: Arc<Counters>,
+    local: Option<Arc<LocalEngine>>,
 }
 
 impl Daemon {
@@ -142,19 +143,29 @@ impl Daemon {
         if let Some(socket) = socket {
             socket.set_events(Arc::downgrade(&events));
         }
-        if let Some(local) = local {
+        if let Some(local) = &local {
             local.connect(Arc::downgrade(&events));
         }
         Ok(Daemon {
             config,
             core,
             counters,
+            local,
         })
     }
 
     /// The counters.
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
+    }
+
+    /// A function that returns the in-process engine's verification report
+    /// (the text of `VerificationReport::to_text`), or `None` when the
+    /// uplink is not `local:verify`. It can be called from any thread
+    /// (the signal handler writes the report with it).
+    pub fn verification_source(&self) -> impl Fn() -> Option<String> + Send + 'static {
+        let local = self.local.clone();
+        move || local.as_ref().and_then(|l| verification_text(l))
     }
 
     /// Serves frontends one after another, forever (until an error). The
@@ -218,6 +229,11 @@ impl Daemon {
 type LocalEngine = crate::uplink::local::LocalUplink;
 
 #[cfg(feature = "local")]
+fn verification_text(local: &LocalEngine) -> Option<String> {
+    local.engine().verification().map(|r| r.to_text())
+}
+
+#[cfg(feature = "local")]
 fn local_uplink(
     output: LocalOutput,
     counters: Arc<Counters>,
@@ -237,6 +253,11 @@ fn local_uplink(
 /// no values, so the code paths that would use one cannot be reached.
 #[cfg(not(feature = "local"))]
 enum LocalEngine {}
+
+#[cfg(not(feature = "local"))]
+fn verification_text(local: &LocalEngine) -> Option<String> {
+    match *local {}
+}
 
 #[cfg(not(feature = "local"))]
 impl LocalEngine {

@@ -16,7 +16,14 @@ fn main() -> anyhow::Result<()> {
     }
     logger.init();
     let daemon = Daemon::new(args.config()?).context("starting the daemon")?;
-    signals::report_counters_on_signals(daemon.counters().clone())
+    let report = args
+        .verify_report
+        .clone()
+        .map(|path| signals::ReportOnSignal {
+            path,
+            source: Box::new(daemon.verification_source()),
+        });
+    signals::report_on_signals(daemon.counters().clone(), report)
         .context("installing signal handlers")?;
     daemon.run().context("serving vhost-user")?;
     Ok(())

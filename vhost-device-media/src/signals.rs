@@ -1,8 +1,11 @@
 //! Signals: SIGUSR1 prints the counters, SIGTERM and SIGINT print them and
 //! exit. Tests read the `counters:` line the daemon writes to standard
-//! output.
+//! output. With `--verify-report PATH` (and `--uplink local:verify`) every
+//! one of these signals first writes the engine's verification report to
+//! PATH.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::counters::Counters;
@@ -43,6 +46,47 @@ pub fn block() -> std::io::Result<()> {
 /// Handles the signals blocked by [`block`] on a thread of their own:
 /// SIGUSR1 prints the counters, SIGTERM and SIGINT print them and exit.
 pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()> {
+    report_on_signals(counters, None)
+}
+
+/// Where and from what to write a verification report on a signal.
+pub struct ReportOnSignal {
+    /// The file written (replaced) on every handled signal.
+    pub path: PathBuf,
+    /// The report's text, `None` when there is none (not `local:verify`).
+    pub source: Box<dyn Fn() -> Option<String> + Send>,
+}
+
+impl std::fmt::Debug for ReportOnSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportOnSignal")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn write_report(report: &ReportOnSignal) {
+    let Some(text) = (report.source)() else {
+        log::warn!(
+            "no verification report to write to {} (is the uplink local:verify?)",
+            report.path.display()
+        );
+        return;
+    };
+    // Write a temporary file and rename it, so a reader never sees half.
+    let tmp = report.path.with_extension("partial");
+    match std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &report.path)) {
+        Ok(()) => log::info!("verification report written to {}", report.path.display()),
+        Err(e) => log::error!("writing {}: {e}", report.path.display()),
+    }
+}
+
+/// Like [`report_counters_on_signals`]; with `report`, each signal also
+/// writes the verification report, before the counters are printed.
+pub fn report_on_signals(
+    counters: Arc<Counters>,
+    report: Option<ReportOnSignal>,
+) -> std::io::Result<()> {
     let set = signal_set();
     std::thread::Builder::new()
         .name("signals".into())
@@ -53,6 +97,9 @@ pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()
                 let rc = unsafe { libc::sigwait(&set, &mut signal) };
                 if rc != 0 {
                     continue;
+                }
+                if let Some(report) = &report {
+                    write_report(report);
                 }
                 print_counters(&counters);
                 if signal != libc::SIGUSR1 {

@@ -12,10 +12,11 @@
 //! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the data-path
 //! benchmark), [`qemu`] (a QEMU able to create the device, and the `qemu
-//! attach` test step), [`process`] (running programs) and [`tempdir`]
+//! attach` test step), [`demo`] (the end-to-end demo), [`process`] (running programs) and [`tempdir`]
 //! (scratch directories).
 
 mod bench;
+mod demo;
 mod flatc_gen;
 mod flatc_install;
 mod process;
@@ -64,6 +65,22 @@ enum Task {
     /// system's if it can, else Debian's 10.0.2 patched with
     /// qemu-config/patches, built once and cached outside the repository.
     Qemu(QemuArgs),
+    /// End-to-end demo: play a clip with redir-play through the daemon,
+    /// decode it in verify mode, compare with a local decode; prints one
+    /// JSON summary as the last line.
+    Demo(DemoArgs),
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The clip to play (default: a generated 2 s VP9 + Opus WebM).
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Where the daemon sends the media: the in-process engine or
+    /// media-client on a Unix socket.
+    #[arg(long, value_enum, default_value = "local")]
+    uplink: demo::DemoUplink,
 }
 
 /// Options of `qemu`.
@@ -135,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(args) => bench::run(args.smoke),
         Task::Qemu(args) if args.attach => qemu::attach_check(),
         Task::Qemu(_) => qemu::run(),
+        Task::Demo(args) => demo::run(args.input, args.uplink),
     }
 }
 

@@ -1,0 +1,405 @@
+//! `cargo xtask demo`: the first end-to-end demo. A clip (generated with
+//! `gst-launch-1.0` unless `--input` names one) is played by `redir-play`
+//! through the daemon, whose client engine (in process with `--uplink
+//! local`, or `media-client` on a Unix socket with `--uplink unix`) decodes
+//! it in verify mode; `verify-clip` then compares that report with a local
+//! decode of the file. xtask links no GStreamer: the comparison runs in the
+//! `verify-clip` binary of client-engine.
+//!
+//! The last line on stdout is one JSON object (see [`Summary`]); the task
+//! fails when `ok` is false.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+
+use crate::process::{self, cargo_command};
+use crate::tempdir::TempDir;
+
+/// Where the daemon sends the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DemoUplink {
+    /// The client engine inside the daemon (`--uplink local:verify`).
+    Local,
+    /// `media-client` on a Unix socket (`--uplink unix:PATH`).
+    Unix,
+}
+
+impl DemoUplink {
+    fn name(self) -> &'static str {
+        match self {
+            DemoUplink::Local => "local",
+            DemoUplink::Unix => "unix",
+        }
+    }
+}
+
+/// The result of a demo run: the last stdout line, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Everything worked and the output is bit-exact.
+    pub(crate) ok: bool,
+    /// The clip played.
+    pub(crate) input: String,
+    /// `local` or `unix`.
+    pub(crate) uplink: String,
+    /// Streams in the client's report.
+    pub(crate) streams: u64,
+    /// Video frames the client decoded.
+    pub(crate) video_frames_decoded: u64,
+    /// Audio samples (per channel) the client decoded.
+    pub(crate) audio_buffers_decoded: u64,
+    /// The client's output equals a local decode of the file.
+    pub(crate) bit_exact: bool,
+    /// Payload bytes the daemon forwarded (its `counters:` line).
+    pub(crate) payload_bytes: u64,
+    /// Payload bytes the daemon copied (0: zero copy).
+    pub(crate) payload_bytes_copied: u64,
+    /// From starting the daemon to the verdict, in milliseconds.
+    pub(crate) elapsed_ms: u64,
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Summary {
+    /// One line of JSON, keys in a fixed order.
+    pub(crate) fn to_json_line(&self) -> String {
+        format!(
+            "{{\"ok\":{},\"input\":{},\"uplink\":{},\"streams\":{},\"video_frames_decoded\":{},\
+             \"audio_buffers_decoded\":{},\"bit_exact\":{},\"payload_bytes\":{},\
+             \"payload_bytes_copied\":{},\"elapsed_ms\":{}}}",
+            self.ok,
+            json_string(&self.input),
+            json_string(&self.uplink),
+            self.streams,
+            self.video_frames_decoded,
+            self.audio_buffers_decoded,
+            self.bit_exact,
+            self.payload_bytes,
+            self.payload_bytes_copied,
+            self.elapsed_ms
+        )
+    }
+}
+
+/// The value of `key=N` in the daemon's `counters:` line.
+fn counter(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// The value of `"key":V` in a flat JSON object of numbers and booleans.
+fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\":");
+    let start = json.find(&needle)? + needle.len();
+    let rest = &json[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+/// A child process killed (if still running) on drop.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `path` exists.
+fn wait_path(path: &Path, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() >= deadline {
+            bail!("{} did not appear within {timeout:?}", path.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Waits for `child` to exit.
+fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            bail!("{what} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Generates a 2-second VP9 + Opus WebM clip at `path`.
+fn generate_clip(path: &Path) -> Result<()> {
+    let location = format!("location={}", path.display());
+    let pipeline = [
+        "-q",
+        "videotestsrc",
+        "num-buffers=60",
+        "pattern=ball",
+        "!",
+        "video/x-raw,format=I420,width=320,height=240,framerate=30/1",
+        "!",
+        "vp9enc",
+        "deadline=1",
+        "!",
+        "queue",
+        "!",
+        "webmmux",
+        "name=mux",
+        "!",
+        "filesink",
+        &location,
+        "audiotestsrc",
+        "num-buffers=100",
+        "samplesperbuffer=960",
+        "!",
+        "audio/x-raw,rate=48000,channels=2",
+        "!",
+        "opusenc",
+        "!",
+        "queue",
+        "!",
+        "mux.",
+    ];
+    process::run(Command::new("gst-launch-1.0").args(pipeline))
+        .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
+}
+
+/// Runs the demo and prints its summary as the last stdout line.
+pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
+    let mut build = vec![
+        "build",
+        "-p",
+        "vhost-device-media",
+        "-p",
+        "redir-play",
+        "-p",
+        "client-engine",
+        "--bin",
+        "vhost-device-media",
+        "--bin",
+        "redir-play",
+        "--bin",
+        "verify-clip",
+    ];
+    if uplink == DemoUplink::Unix {
+        build.extend(["--bin", "media-client"]);
+    }
+    process::run(&mut cargo_command(&build))?;
+    let bin = Path::new("target/debug")
+        .canonicalize()
+        .context("target/debug")?;
+    let dir = TempDir::new("xtask-demo")?;
+    let input = match input {
+        Some(path) => path
+            .canonicalize()
+            .with_context(|| format!("--input {}", path.display()))?,
+        None => {
+            let clip = dir.path().join("clip.webm");
+            println!("demo: generating a 2 s VP9 + Opus WebM clip");
+            generate_clip(&clip)?;
+            clip
+        }
+    };
+    let mut summary = Summary {
+        input: input.display().to_string(),
+        uplink: uplink.name().into(),
+        ..Summary::default()
+    };
+    let t0 = Instant::now();
+    let result = play(&bin, dir.path(), &input, uplink, &mut summary);
+    summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Err(e) = &result {
+        println!("demo: FAILED: {e:#}");
+    }
+    summary.ok = result.is_ok() && summary.bit_exact && summary.streams > 0;
+    println!("{}", summary.to_json_line());
+    if !summary.ok {
+        bail!("the demo failed");
+    }
+    Ok(())
+}
+
+/// Daemon, client, player, then the comparison; fills `summary`.
+fn play(
+    bin: &Path,
+    dir: &Path,
+    input: &Path,
+    uplink: DemoUplink,
+    summary: &mut Summary,
+) -> Result<()> {
+    let socket = dir.join("vhost.sock");
+    let report = dir.join("report.txt");
+    let client_socket = dir.join("uplink.sock");
+    let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
+    daemon_cmd.arg("--socket-path").arg(&socket);
+    match uplink {
+        DemoUplink::Local => {
+            daemon_cmd
+                .args(["--uplink", "local:verify", "--verify-report"])
+                .arg(&report);
+        }
+        DemoUplink::Unix => {
+            daemon_cmd
+                .arg("--uplink")
+                .arg(format!("unix:{}", client_socket.display()));
+        }
+    }
+    println!("demo: $ {}", process::display(&daemon_cmd));
+    let mut daemon = Guard(
+        daemon_cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting vhost-device-media")?,
+    );
+    // The daemon's stdout: echoed; the last `counters:` line kept.
+    let counters = Arc::new(Mutex::new(String::new()));
+    let stdout = daemon.0.stdout.take().context("daemon stdout")?;
+    let reader = {
+        let counters = Arc::clone(&counters);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("daemon: {line}");
+                if line.starts_with("counters:") {
+                    *counters.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                }
+            }
+        })
+    };
+    wait_path(&socket, Duration::from_secs(20))?;
+    let mut client = None;
+    if uplink == DemoUplink::Unix {
+        wait_path(&client_socket, Duration::from_secs(20))?;
+        let mut cmd = Command::new(bin.join("media-client"));
+        cmd.arg("--connect")
+            .arg(format!("unix:{}", client_socket.display()))
+            .args([
+                "--headless",
+                "--once",
+                "--stats-interval",
+                "0",
+                "--verify-report",
+            ])
+            .arg(&report);
+        println!("demo: $ {}", process::display(&cmd));
+        client = Some(Guard(
+            cmd.stdin(Stdio::null())
+                .spawn()
+                .context("starting media-client")?,
+        ));
+    }
+    let mut player = Command::new(bin.join("redir-play"));
+    player.arg("--vhost-user").arg(&socket).arg(input);
+    let played = process::run(&mut player);
+    if let Some(client) = &mut client
+        && played.is_ok()
+    {
+        let status = wait_exit(&mut client.0, "media-client", Duration::from_secs(30))?;
+        println!("demo: media-client exited ({status})");
+    }
+    // SIGTERM: the daemon writes its report (local) and counters, and exits.
+    process::run(
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(daemon.0.id().to_string()),
+    )?;
+    let status = wait_exit(&mut daemon.0, "vhost-device-media", Duration::from_secs(20))?;
+    println!("demo: daemon exited ({status})");
+    let _ = reader.join();
+    let line = counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    summary.payload_bytes = counter(&line, "payload_bytes").unwrap_or(0);
+    summary.payload_bytes_copied = counter(&line, "payload_bytes_copied").unwrap_or(0);
+    played?;
+    let mut verify = Command::new(bin.join("verify-clip"));
+    verify
+        .arg("--input")
+        .arg(input)
+        .arg("--report")
+        .arg(&report);
+    println!("demo: $ {}", process::display(&verify));
+    let out = verify
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running verify-clip")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text.lines().last().unwrap_or_default().to_owned();
+    println!("demo: verify-clip: {json}");
+    let num = |key: &str| json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
+    summary.bit_exact = json_field(&json, "bit_exact") == Some("true");
+    summary.streams = num("streams").unwrap_or(0);
+    summary.video_frames_decoded = num("video_frames").unwrap_or(0);
+    summary.audio_buffers_decoded = num("audio_buffers").unwrap_or(0);
+    if !out.status.success() && json.is_empty() {
+        bail!("verify-clip failed ({})", out.status);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_one_json_line() {
+        let summary = Summary {
+            ok: true,
+            input: "/tmp/a \"b\".webm".into(),
+            uplink: "local".into(),
+            streams: 2,
+            video_frames_decoded: 60,
+            audio_buffers_decoded: 96000,
+            bit_exact: true,
+            payload_bytes: 12345,
+            payload_bytes_copied: 0,
+            elapsed_ms: 789,
+        };
+        assert_eq!(
+            summary.to_json_line(),
+            "{\"ok\":true,\"input\":\"/tmp/a \\\"b\\\".webm\",\"uplink\":\"local\",\
+             \"streams\":2,\"video_frames_decoded\":60,\"audio_buffers_decoded\":96000,\
+             \"bit_exact\":true,\"payload_bytes\":12345,\"payload_bytes_copied\":0,\
+             \"elapsed_ms\":789}"
+        );
+        assert!(!summary.to_json_line().contains('\n'));
+    }
+
+    #[test]
+    fn reads_counters_and_verify_json() {
+        let line = "counters: streams_created=2 payload_bytes=100 payload_bytes_copied=0 events=4";
+        assert_eq!(counter(line, "payload_bytes"), Some(100));
+        assert_eq!(counter(line, "payload_bytes_copied"), Some(0));
+        assert_eq!(counter(line, "nothing"), None);
+        let json = "{\"bit_exact\":true,\"streams\":2,\"video_frames\":60,\"audio_buffers\":9}";
+        assert_eq!(json_field(json, "bit_exact"), Some("true"));
+        assert_eq!(json_field(json, "audio_buffers"), Some("9"));
+        assert_eq!(json_field(json, "missing"), None);
+    }
+}
