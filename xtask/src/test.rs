@@ -18,7 +18,7 @@ use anyhow::{Result, anyhow};
 use crate::process::cargo_command;
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, flatc_gen, process, qemu, setup};
+use crate::{bench, demo, flatc_gen, process, qemu, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
@@ -61,7 +61,7 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len() + 2;
+    let steps = 2 + cargo_steps().len() + 3;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -117,6 +117,12 @@ pub(crate) fn run() -> Result<()> {
             }
         }
         timed("bench smoke", &mut bench::smoke_check)?;
+        // The whole stack on a generated clip, in process and over a
+        // socket to media-client: fails unless both are bit-exact.
+        timed("demo", &mut || {
+            demo::run(None, demo::DemoUplink::Local)?;
+            demo::run(None, demo::DemoUplink::Unix)
+        })?;
         timed("qemu attach", &mut qemu::attach_check)?;
         Ok(())
     })();
