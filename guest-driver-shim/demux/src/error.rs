@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DemuxError {
     /// The file could not be opened or read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Unreadable {
         /// The file.
         path: PathBuf,
@@ -17,7 +17,7 @@ pub enum DemuxError {
         source: std::io::Error,
     },
     /// Reading failed in the middle of the file.
-    #[error("read error: {0}")]
+    #[error("read error")]
     Io(#[from] std::io::Error),
     /// The first bytes match no container this crate knows.
     #[error(
