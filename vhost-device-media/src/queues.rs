@@ -18,7 +18,6 @@ use mediaredir_proto::status::Status;
 use vhost_user_backend::{VringRwLock, VringT};
 use virtio_queue::{QueueOwnedT, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
-use zerocopy::FromBytes;
 
 use crate::chain::{self, Chain, Segment};
 use crate::core::{DeviceCore, EventSink, count_status};
@@ -71,6 +70,8 @@ pub struct QueueContext<'a> {
     pub indirect: bool,
     /// Whether VIRTIO_F_RING_EVENT_IDX was negotiated.
     pub event_idx: bool,
+    /// The device's `max_buffer_bytes` (fixed for the daemon's life).
+    pub max_payload: u32,
 }
 
 /// A popped chain: walked, or its head and why it is malformed.
@@ -132,8 +133,8 @@ fn next_valid(
     }
 }
 
-/// Reads at most `max` bytes from the front of `segments` (control requests
-/// and headers only; payload is never read here).
+/// Reads at most `max` bytes from the front of `segments` (control requests,
+/// whose size varies; payload is never read here).
 fn read_front(mem: &GuestMemoryMmap, segments: &[Segment], max: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for seg in segments {
@@ -146,6 +147,23 @@ fn read_front(mem: &GuestMemoryMmap, segments: &[Segment], max: usize) -> Option
         mem.read_slice(&mut out[start..], seg.addr).ok()?;
     }
     Some(out)
+}
+
+/// Reads exactly `N` bytes from the front of `segments` into a stack array
+/// (fixed headers: no allocation per buffer); `None` when the segments hold
+/// fewer or the memory cannot be read.
+fn read_array<const N: usize>(mem: &GuestMemoryMmap, segments: &[Segment]) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    let mut done = 0;
+    for seg in segments {
+        if done == N {
+            break;
+        }
+        let n = (seg.len as usize).min(N - done);
+        mem.read_slice(&mut out[done..done + n], seg.addr).ok()?;
+        done += n;
+    }
+    (done == N).then_some(out)
 }
 
 /// Writes `bytes` across `segments`; returns how many were written.
@@ -164,23 +182,21 @@ fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> u
     done
 }
 
-/// The segments after the first `skip` bytes of `segments`.
-pub fn skip_bytes(segments: &[Segment], mut skip: u64) -> Vec<Segment> {
-    let mut out = Vec::with_capacity(segments.len());
-    for seg in segments {
+/// Drops the first `skip` bytes of `segments`, in place (the chain's own
+/// list becomes the payload's: no allocation per buffer).
+pub fn skip_bytes(mut segments: Vec<Segment>, mut skip: u64) -> Vec<Segment> {
+    segments.retain_mut(|seg| {
         let len = u64::from(seg.len);
         if skip >= len {
             skip -= len;
-            continue;
+            return false;
         }
-        let offset = skip;
+        seg.addr = GuestAddress(seg.addr.0 + skip);
+        seg.len = u32::try_from(len - skip).unwrap_or(u32::MAX);
         skip = 0;
-        out.push(Segment {
-            addr: GuestAddress(seg.addr.0 + offset),
-            len: u32::try_from(len - offset).unwrap_or(u32::MAX),
-        });
-    }
-    out
+        true
+    });
+    segments
 }
 
 /// Runs `body` over the queue with the EVENT_IDX idiom: process, re-enable
@@ -258,16 +274,11 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     };
     // Spec 7.4 check order: header present, then generation (STALE before
     // anything else about the request), then the size limit.
-    let Some(head) = read_front(&mem, &chain.readable, ResponseHeader::SIZE) else {
+    let Some(head) = read_array::<{ ResponseHeader::SIZE }>(&mem, &chain.readable) else {
+        crate::input_warn!("controlq: request shorter than its header");
         return answer(Status::Invalid, 0, &[]);
     };
-    let Ok((hdr, _)) = RawCtrlHdr::read_from_prefix(&head) else {
-        crate::input_warn!(
-            "controlq: request of {} bytes is shorter than its header",
-            head.len()
-        );
-        return answer(Status::Invalid, 0, &[]);
-    };
+    let hdr: RawCtrlHdr = zerocopy::transmute!(head);
     let target = hdr.target.get();
     if hdr.generation.get() != generation {
         return answer(Status::Stale, target, &[]);
@@ -444,7 +455,7 @@ pub fn drain_stream(
         let Some(chain) = next_valid(ctx, vring, QueueName::Txq(txq), completion) else {
             return;
         };
-        let header = read_front(&mem, &chain.readable, DATA_HDR_SIZE)
+        let header = read_array::<DATA_HDR_SIZE>(&mem, &chain.readable)
             .and_then(|b| DataHeader::decode(&b, u32::MAX).ok());
         let status_seg = chain
             .writable
@@ -474,7 +485,7 @@ fn data_chain(
     ctx: &QueueContext<'_>,
     vring: &VringRwLock,
     txq: u32,
-    chain: Chain,
+    mut chain: Chain,
     completion: &Arc<VringCompletion>,
     waker: &Arc<dyn Waker>,
 ) -> Flow {
@@ -502,17 +513,14 @@ fn data_chain(
         completion.complete(chain.head, u32::try_from(n).unwrap_or(0));
         Flow::Next
     };
-    let max_payload = ctx.core.model().limits().max_buffer_bytes;
-    let Some(bytes) =
-        read_front(&mem, &chain.readable, DATA_HDR_SIZE).filter(|b| b.len() == DATA_HDR_SIZE)
-    else {
+    let Some(bytes) = read_array::<DATA_HDR_SIZE>(&mem, &chain.readable) else {
         crate::input_warn!(
             "txq{txq}: chain {} is shorter than the data header",
             chain.head
         );
         return fail(Status::Invalid);
     };
-    let header = match DataHeader::decode(&bytes, max_payload) {
+    let header = match DataHeader::decode(&bytes, ctx.max_payload) {
         Ok(header) => header,
         Err(err) => {
             crate::input_warn!("txq{txq}: {err}");
@@ -527,8 +535,10 @@ fn data_chain(
         );
         return fail(Status::Invalid);
     }
-    Counters::add(&counters.buffers, 1);
     let admission = ctx.core.model().admit(&header, txq);
+    if !matches!(admission, Ok(Admit::Wait(_))) {
+        Counters::add(&counters.buffers, 1);
+    }
     match admission {
         Err(status) => {
             if status != Status::Dropped && status != Status::NoClient {
@@ -542,11 +552,10 @@ fn data_chain(
         Ok(Admit::Wait(_)) => {
             // Out of credit: give the chain back and wait for a release.
             vring.get_mut().get_queue_mut().go_to_previous_position();
-            counters.buffers.fetch_sub(1, Ordering::Relaxed);
             Flow::Blocked
         }
         Ok(Admit::Go(admission)) => {
-            let payload = skip_bytes(&chain.readable, DATA_HDR_SIZE as u64);
+            let payload = skip_bytes(std::mem::take(&mut chain.readable), DATA_HDR_SIZE as u64);
             let target = CompletionTarget {
                 ring: completion.clone(),
                 waker: Arc::clone(waker),
@@ -594,7 +603,7 @@ mod tests {
                 len: 100,
             },
         ];
-        let rest = skip_bytes(&segs, 48);
+        let rest = skip_bytes(segs.to_vec(), 48);
         assert_eq!(
             rest,
             vec![
@@ -608,6 +617,6 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(skip_bytes(&segs, 156), vec![]);
+        assert_eq!(skip_bytes(segs.to_vec(), 156), vec![]);
     }
 }

@@ -105,6 +105,7 @@ impl MediaBackend {
             mem: &mem,
             indirect: self.negotiated(transport::F_INDIRECT_DESC),
             event_idx: self.event_idx.load(Ordering::Relaxed),
+            max_payload: self.limits.max_buffer_bytes,
         };
         f(&ctx)
     }
