@@ -11,6 +11,11 @@
 //! Rust reference (`&[u8]`, `&mut [u8]`) to it: every access is a volatile
 //! copy or an atomic load/store through vm-memory's `Bytes` interface.
 //!
+//! With hugepage memory ([`DmaMemory::new_hugepages`], see [`hugepage`]) the
+//! driver's addresses are not what the device sees: descriptors and queue
+//! registers get [`DmaMemory::device_segments`] /
+//! [`DmaMemory::device_address`], which are the identity for memfd memory.
+//!
 //! A small first-fit allocator hands out aligned blocks as [`DmaBuffer`]s,
 //! which give their block back when dropped.
 
@@ -25,6 +30,10 @@ use vm_memory::{
     AtomicAccess, Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap,
     GuestRegionMmap, MmapRegion,
 };
+
+pub mod hugepage;
+
+pub use hugepage::{HUGEPAGE_DRIVER_BASE, HUGEPAGE_SIZE, PhysPages};
 
 /// Default size of the memfd-backed DMA memory (64 MiB).
 pub const DEFAULT_DMA_SIZE: usize = 64 << 20;
@@ -53,6 +62,15 @@ pub enum DmaError {
         align: u64,
         /// Bytes free in total (possibly fragmented).
         free: u64,
+    },
+    /// A range that must be physically contiguous (a ring, an indirect
+    /// table) spans pages that are not.
+    #[error("{gpa:#x}+{len} is not physically contiguous")]
+    NotContiguous {
+        /// Driver address of the range.
+        gpa: u64,
+        /// Its length.
+        len: u64,
     },
     /// An access falls outside the DMA memory.
     #[error("access {gpa:#x}+{len} is outside the DMA memory")]
@@ -142,6 +160,9 @@ pub struct DmaMemory {
     size: u64,
     host: usize,
     allocator: Mutex<Allocator>,
+    /// Physical pages when driver addresses are not device addresses
+    /// (hugepage memory); `None`: the identity.
+    phys: Option<PhysPages>,
 }
 
 impl fmt::Debug for DmaMemory {
@@ -180,6 +201,41 @@ impl DmaMemory {
     /// Wraps an existing mapping (e.g. hugepages of a real guest whose
     /// physical base address is `gpa_base`).
     pub fn from_mmap_region(region: MmapRegion, gpa_base: u64) -> Result<Arc<DmaMemory>, DmaError> {
+        Self::build(region, gpa_base, None)
+    }
+
+    /// Creates `size` bytes (a multiple of 2 MiB) of hugepage memory whose
+    /// device addresses are the physical addresses of its pages (see
+    /// [`hugepage`]); the driver addresses start at
+    /// [`HUGEPAGE_DRIVER_BASE`]. For a real guest; needs root and free
+    /// hugepages.
+    pub fn new_hugepages(size: usize) -> Result<Arc<DmaMemory>, DmaError> {
+        let (region, phys) = hugepage::create(size)?;
+        Self::from_mmap_region_translated(region, HUGEPAGE_DRIVER_BASE, phys)
+    }
+
+    /// Wraps a mapping whose pages the device sees at `phys` (one address
+    /// per page, covering the whole mapping); driver addresses start at
+    /// `driver_base`.
+    pub fn from_mmap_region_translated(
+        region: MmapRegion,
+        driver_base: u64,
+        phys: PhysPages,
+    ) -> Result<Arc<DmaMemory>, DmaError> {
+        let covered = phys.page_size.checked_mul(phys.pages.len() as u64);
+        if !phys.page_size.is_power_of_two() || covered != Some(region.size() as u64) {
+            return Err(DmaError::Invalid(
+                "physical pages must cover the mapping exactly",
+            ));
+        }
+        Self::build(region, driver_base, Some(phys))
+    }
+
+    fn build(
+        region: MmapRegion,
+        gpa_base: u64,
+        phys: Option<PhysPages>,
+    ) -> Result<Arc<DmaMemory>, DmaError> {
         let size = region.size() as u64;
         let host = region.as_ptr() as usize;
         let guest_region = GuestRegionMmap::new(region, GuestAddress(gpa_base))
@@ -193,6 +249,7 @@ impl DmaMemory {
             size,
             host,
             allocator: Mutex::new(Allocator::new(size)),
+            phys,
         }))
     }
 
@@ -212,6 +269,48 @@ impl DmaMemory {
             && gpa
                 .checked_add(len)
                 .is_some_and(|end| end <= self.base + self.size)
+    }
+
+    /// Whether driver addresses differ from device addresses (hugepage
+    /// memory).
+    pub fn is_translated(&self) -> bool {
+        self.phys.is_some()
+    }
+
+    /// What the device must be given for `len` bytes at driver address
+    /// `gpa`: one `(device address, length)` segment per physically
+    /// contiguous piece (exactly `[(gpa, len)]` for memfd memory).
+    pub fn device_segments(&self, gpa: u64, len: u32) -> Result<Vec<(u64, u32)>, DmaError> {
+        let out_of_range = DmaError::OutOfRange {
+            gpa,
+            len: u64::from(len),
+        };
+        if !self.contains(gpa, u64::from(len)) {
+            return Err(out_of_range);
+        }
+        match &self.phys {
+            None => Ok(vec![(gpa, len)]),
+            Some(phys) => phys
+                .segments(gpa - self.base, u64::from(len))
+                .ok_or(out_of_range),
+        }
+    }
+
+    /// The device address of `len` bytes at driver address `gpa`, which
+    /// must be physically contiguous (rings, indirect tables).
+    pub fn device_address(&self, gpa: u64, len: u64) -> Result<u64, DmaError> {
+        if self.phys.is_none() {
+            return if self.contains(gpa, len) {
+                Ok(gpa)
+            } else {
+                Err(DmaError::OutOfRange { gpa, len })
+            };
+        }
+        let len32 = u32::try_from(len).map_err(|_| DmaError::NotContiguous { gpa, len })?;
+        match self.device_segments(gpa, len32)?.as_slice() {
+            [(addr, _)] => Ok(*addr),
+            _ => Err(DmaError::NotContiguous { gpa, len }),
+        }
     }
 
     /// Host virtual address of guest-physical `gpa` in this process's
@@ -349,6 +448,26 @@ impl DmaMemory {
         Ok(buffer)
     }
 
+    /// Like [`DmaMemory::alloc`], for memory the device must see as one
+    /// physically contiguous range (rings, indirect tables). With hugepage
+    /// memory a block of at most one page is aligned to its size rounded up
+    /// to a power of two, so it never crosses a page boundary.
+    pub fn alloc_contiguous(
+        self: &Arc<Self>,
+        size: usize,
+        align: usize,
+    ) -> Result<DmaBuffer, DmaError> {
+        let align = match &self.phys {
+            Some(phys) if (size as u64) <= phys.page_size => {
+                align.max(size.max(1).next_power_of_two())
+            }
+            _ => align,
+        };
+        let buffer = self.alloc(size, align)?;
+        self.device_address(buffer.gpa, size as u64)?;
+        Ok(buffer)
+    }
+
     /// Bytes not allocated (possibly fragmented).
     pub fn free_bytes(&self) -> u64 {
         self.allocator().free_bytes()
@@ -412,6 +531,14 @@ impl DmaBuffer {
         }
         let len = u32::try_from(len).map_err(|_| out_of_range)?;
         Ok((self.gpa + offset as u64, len))
+    }
+
+    /// The device segments of `len` bytes at `offset` (several when the
+    /// range spans physically discontiguous hugepages; see
+    /// [`DmaMemory::device_segments`]).
+    pub fn segments(&self, offset: usize, len: usize) -> Result<Vec<(u64, u32)>, DmaError> {
+        let (gpa, len) = self.segment(offset, len)?;
+        self.mem.device_segments(gpa, len)
     }
 
     /// The whole buffer as a descriptor segment.
@@ -499,5 +626,52 @@ mod tests {
             Some(mem.guest_region().as_ptr() as u64)
         );
         assert!(mem.raw_fd().is_some());
+    }
+
+    #[test]
+    fn memfd_memory_is_its_own_device_address() {
+        let mem = DmaMemory::new_memfd(1 << 20, 0x10_0000).unwrap();
+        assert!(!mem.is_translated());
+        let buf = mem.alloc_contiguous(4096, 16).unwrap();
+        assert_eq!(buf.segments(8, 100).unwrap(), vec![(buf.gpa() + 8, 100)]);
+        assert_eq!(mem.device_address(buf.gpa(), 4096).unwrap(), buf.gpa());
+        assert!(mem.device_address(0x10_0000 + (1 << 20), 1).is_err());
+    }
+
+    #[test]
+    fn translated_memory_splits_and_keeps_rings_contiguous() {
+        let region = {
+            let mem = DmaMemory::new_memfd(4 * 4096, 0).unwrap();
+            let file = mem.file().unwrap().try_clone().unwrap();
+            MmapRegion::from_file(FileOffset::new(file, 0), 4 * 4096).unwrap()
+        };
+        // Pages 0/1 adjacent, 2 and 3 elsewhere.
+        let phys = PhysPages {
+            page_size: 4096,
+            pages: vec![0x8000, 0x9000, 0x2_0000, 0x5_0000],
+        };
+        let mem = DmaMemory::from_mmap_region_translated(region, 1 << 40, phys).unwrap();
+        assert!(mem.is_translated());
+        assert_eq!(
+            mem.device_segments((1 << 40) + 0x1ff0, 0x20).unwrap(),
+            vec![(0x9ff0, 0x10), (0x2_0000, 0x10)]
+        );
+        assert!(matches!(
+            mem.device_address((1 << 40) + 0x1ff0, 0x20),
+            Err(DmaError::NotContiguous { .. })
+        ));
+        // Fill most of the memory so a naive placement would straddle.
+        let _a = mem.alloc(0x1f00, 16).unwrap();
+        let ring = mem.alloc_contiguous(0x200, 16).unwrap();
+        assert_eq!(ring.gpa() % 0x200, 0);
+        let addr = mem.device_address(ring.gpa(), 0x200).unwrap();
+        ring.write_at(0, &[7; 0x200]).unwrap();
+        assert_eq!(ring.segments(0, 0x200).unwrap(), vec![(addr, 0x200)]);
+        let bad = PhysPages {
+            page_size: 4096,
+            pages: vec![0],
+        };
+        let region = MmapRegion::new(8192).unwrap();
+        assert!(DmaMemory::from_mmap_region_translated(region, 0, bad).is_err());
     }
 }

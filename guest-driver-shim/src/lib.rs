@@ -11,18 +11,22 @@
 //! - [`driver`]: [`driver::MediaDevice`], the init sequence and the device's
 //!   control, data and event queues.
 //!
-//! A PCI transport (`uio_pci_generic`, sysfs BARs, hugepage DMA memory), the
-//! broker serving players over a Unix socket and the V4L2-style API come on
+//! - [`pci`]: the virtio PCI transport of a real guest (`uio_pci_generic`,
+//!   sysfs BARs, hugepage DMA memory with physical addresses).
+//!
+//! The broker serving players over a Unix socket and the V4L2-style API come on
 //! top of the same core.
 
 pub mod dma;
 pub mod driver;
+pub mod pci;
 pub mod transport;
 pub mod vhost_user;
 pub mod virtqueue;
 
 pub use dma::{DmaBuffer, DmaError, DmaMemory};
 pub use driver::{DataCompletion, DataToken, DriverError, DriverOptions, MediaDevice, RawResponse};
+pub use pci::{PciOptions, PciTransport};
 pub use transport::{Transport, TransportError};
 pub use vhost_user::{VhostUserOptions, VhostUserTransport};
 pub use virtqueue::{QueueError, QueueLayout, RawDesc, UsedElem, Virtqueue};

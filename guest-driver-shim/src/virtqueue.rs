@@ -13,10 +13,17 @@
 //! from reading `avail_event`/`used.flags` (notification suppression) and
 //! writing `used_event` from re-reading `used.idx`.
 //!
+//! Segments and ring addresses are driver addresses of the DMA memory; the
+//! queue writes the device's view of them ([`DmaMemory::device_segments`]:
+//! the same addresses for memfd memory, physical ones for hugepages, where a
+//! segment crossing discontiguous pages becomes several descriptors). Rings
+//! and indirect tables are allocated physically contiguous.
+//!
 //! Besides well-formed chains (direct or through an indirect table), a raw
 //! interface writes arbitrary descriptor entries and publishes arbitrary
 //! heads, so conformance tests can feed a device malformed chains.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
@@ -262,9 +269,9 @@ impl Virtqueue {
         if !size.is_power_of_two() || size > MAX_QUEUE_SIZE {
             return Err(QueueError::BadSize(size));
         }
-        let desc = mem.alloc(QueueLayout::desc_bytes(size), 16)?;
-        let avail = mem.alloc(QueueLayout::avail_bytes(size), 2)?;
-        let used = mem.alloc(QueueLayout::used_bytes(size), 4)?;
+        let desc = mem.alloc_contiguous(QueueLayout::desc_bytes(size), 16)?;
+        let avail = mem.alloc_contiguous(QueueLayout::avail_bytes(size), 2)?;
+        let used = mem.alloc_contiguous(QueueLayout::used_bytes(size), 4)?;
         let layout = QueueLayout {
             size,
             desc: desc.gpa(),
@@ -362,6 +369,33 @@ impl Virtqueue {
         Ok(total)
     }
 
+    /// The device's view of driver segments (borrowed when the memory is
+    /// not translated), checked against the queue size again since a
+    /// segment may have become several.
+    fn device_view<'a>(
+        &self,
+        segments: &'a [(u64, u32)],
+    ) -> Result<Cow<'a, [(u64, u32)]>, QueueError> {
+        if !self.mem.is_translated() {
+            return Ok(Cow::Borrowed(segments));
+        }
+        let mut out = Vec::with_capacity(segments.len());
+        for &(addr, len) in segments {
+            out.extend(self.mem.device_segments(addr, len)?);
+        }
+        Ok(Cow::Owned(out))
+    }
+
+    fn check_device_len(&self, total: usize) -> Result<usize, QueueError> {
+        if total > usize::from(self.size) {
+            return Err(QueueError::ChainTooLong {
+                len: total,
+                size: self.size,
+            });
+        }
+        Ok(total)
+    }
+
     fn writable_len(writable: &[(u64, u32)]) -> u64 {
         writable.iter().map(|&(_, len)| u64::from(len)).sum()
     }
@@ -445,7 +479,11 @@ impl Virtqueue {
         readable: &[(u64, u32)],
         writable: &[(u64, u32)],
     ) -> Result<u16, QueueError> {
-        let total = self.check_chain(readable, writable)?;
+        self.check_chain(readable, writable)?;
+        let readable = self.device_view(readable)?;
+        let writable = self.device_view(writable)?;
+        let total = self.check_device_len(readable.len() + writable.len())?;
+        let (readable, writable) = (&*readable, &*writable);
         let slots = self.take_free(total)?;
         let descs = Self::chain_descs(readable, writable, |i| slots[i]);
         let result = descs
@@ -477,8 +515,12 @@ impl Virtqueue {
         if !self.features.indirect {
             return Err(QueueError::IndirectNotNegotiated);
         }
-        let total = self.check_chain(readable, writable)?;
-        let table = self.mem.alloc(total * DESC_SIZE, 16)?;
+        self.check_chain(readable, writable)?;
+        let readable = self.device_view(readable)?;
+        let writable = self.device_view(writable)?;
+        let total = self.check_device_len(readable.len() + writable.len())?;
+        let (readable, writable) = (&*readable, &*writable);
+        let table = self.mem.alloc_contiguous(total * DESC_SIZE, 16)?;
         let descs = Self::chain_descs(readable, writable, |i| {
             // `total <= size <= 32768`, so every position fits.
             u16::try_from(i).unwrap_or(u16::MAX)
@@ -489,7 +531,9 @@ impl Virtqueue {
         let slots = self.take_free(1)?;
         let head = slots[0];
         let main = RawDesc {
-            addr: table.gpa(),
+            addr: self
+                .mem
+                .device_address(table.gpa(), (total * DESC_SIZE) as u64)?,
             len: u32::try_from(total * DESC_SIZE).unwrap_or(u32::MAX),
             flags: VIRTQ_DESC_F_INDIRECT,
             next: 0,

@@ -2,11 +2,17 @@
 //! demuxers of `redir-demux` and plays every track through the
 //! media-redirection device: the client decodes and renders it.
 //!
-//! For now it drives the device directly over vhost-user
-//! (`--vhost-user SOCKET`): the vhost-user transport of `guest-driver-shim`
-//! plays the guest's part on the host, so the player runs next to the
-//! daemon without a VM. In a real guest the player will go through the
-//! broker instead, which owns the device.
+//! It drives the device directly, over vhost-user (`--vhost-user SOCKET`:
+//! the vhost-user transport of `guest-driver-shim` plays the guest's part on
+//! the host, so the player runs next to the daemon without a VM) or, in a
+//! guest, over virtio-pci (`--pci BDF`, the function bound to
+//! `uio_pci_generic`); see `device.rs`. Later the player will go through
+//! the broker instead, which owns the device.
+//!
+//! `--recover N` survives a device that went away (a restarted daemon:
+//! STALE completions, timeouts) by resetting it and playing the file again
+//! from the start; `--reset-after N` resets the device itself after N
+//! samples and plays again (tests of both).
 //!
 //! Payloads are copied into DMA memory (`submit_data_copy`), one
 //! allocation per sample; the device itself forwards them uncopied.
@@ -17,9 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use guest_driver_shim::{
-    DmaError, DriverError, DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport,
-};
+use guest_driver_shim::{DmaError, DriverError, MediaDevice};
 use mediaredir_proto::control::{Direction, Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
@@ -27,7 +31,9 @@ use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
 use redir_demux::Track;
 
-type Device = MediaDevice<VhostUserTransport>;
+mod device;
+
+type Device = MediaDevice<device::AnyTransport>;
 
 /// Plays a media file through the media-redirection device.
 ///
@@ -36,10 +42,31 @@ type Device = MediaDevice<VhostUserTransport>;
 /// real guest it will go through the broker.
 #[derive(Debug, Parser)]
 #[command(name = "redir-play", version)]
+#[command(group(clap::ArgGroup::new("device").required(true).args(["vhost_user", "pci"])))]
 struct Args {
     /// The daemon's vhost-user socket (`vhost-device-media --socket-path`).
     #[arg(long, value_name = "SOCKET")]
-    vhost_user: PathBuf,
+    vhost_user: Option<PathBuf>,
+
+    /// The device's PCI function in a guest (`0000:00:03.0`, or `auto`: the
+    /// first 1af4:1079); bound to uio_pci_generic if it is not yet.
+    #[arg(long, value_name = "BDF")]
+    pci: Option<String>,
+
+    /// With `--pci`: poll the rings instead of waiting for interrupts.
+    #[arg(long, requires = "pci")]
+    pci_poll: bool,
+
+    /// Reset the device after this many samples and play again from the
+    /// start (tests that the device keeps serving after a driver reset).
+    #[arg(long, value_name = "SAMPLES")]
+    reset_after: Option<u64>,
+
+    /// When the device fails mid-stream (e.g. the daemon restarted: STALE,
+    /// timeouts), reset it and play again from the start, at most this many
+    /// times.
+    #[arg(long, default_value_t = 0)]
+    recover: u32,
 
     /// The file to play (WebM/Matroska, MP4, Ogg, IVF or Annex-B).
     file: PathBuf,
@@ -176,8 +203,77 @@ fn submit(
     }
 }
 
+/// How one playback attempt ended.
+enum Played {
+    /// Every stream reached EOS: (streams, samples, bytes).
+    Done(usize, u64, u64),
+    /// Stopped after `--reset-after` samples.
+    Interrupted,
+}
+
+/// The device's target from the arguments.
+fn target(args: &Args) -> device::Target {
+    match (&args.vhost_user, &args.pci) {
+        (Some(socket), _) => device::Target::VhostUser(socket.clone()),
+        (None, bdf) => device::Target::Pci {
+            bdf: bdf.clone().filter(|b| b != "auto"),
+            poll: args.pci_poll,
+        },
+    }
+}
+
+/// Resets the device until it initialises again (the daemon may still be
+/// restarting), for up to 60 s.
+fn reset_until_ready(dev: &mut Device) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match dev.reset() {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("redir-play: device not ready yet ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e).context("resetting the device"),
+        }
+    }
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    let mut dev = device::open(&target(args))?;
+    let mut reset_after = args.reset_after;
+    let mut resets = 0u32;
+    let mut recovered = 0u32;
+    loop {
+        match play(&mut dev, args, reset_after.take()) {
+            Ok(Played::Done(streams, samples, bytes)) => {
+                println!(
+                    "redir-play: played {} ({streams} streams, {samples} samples, {bytes} bytes) in {} ms",
+                    args.file.display(),
+                    t0.elapsed().as_millis()
+                );
+                if resets + recovered > 0 {
+                    println!("redir-play: device resets: {resets} asked, {recovered} recovered");
+                }
+                return Ok(());
+            }
+            Ok(Played::Interrupted) => {
+                eprintln!("redir-play: resetting the device mid-stream");
+                resets += 1;
+                dev.reset().context("resetting the device")?;
+            }
+            Err(e) if recovered < args.recover => {
+                recovered += 1;
+                eprintln!("redir-play: {e:#}; resetting the device and playing again");
+                reset_until_ready(&mut dev)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One playback of the whole file (or of `stop_after` samples).
+fn play(dev: &mut Device, args: &Args, stop_after: Option<u64>) -> anyhow::Result<Played> {
     let mut demuxer = redir_demux::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     let tracks: Vec<Track> = demuxer.tracks().to_vec();
@@ -195,14 +291,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
             t.codec_data.len()
         );
     }
-    let transport = VhostUserTransport::connect_new(&args.vhost_user, VhostUserOptions::default())
-        .with_context(|| format!("connecting to {}", args.vhost_user.display()))?;
-    let mut dev =
-        MediaDevice::new(transport, DriverOptions::default()).context("initialising the device")?;
-    wait_client(&mut dev, Duration::from_secs(args.wait_client))?;
+    wait_client(dev, Duration::from_secs(args.wait_client))?;
     for (i, t) in tracks.iter().enumerate() {
         let txq = u32::try_from(i)?;
-        let (status, _, _) = call(&mut dev, 0, Request::CheckFormat(format(t, txq)))?;
+        let (status, _, _) = call(dev, 0, Request::CheckFormat(format(t, txq)))?;
         match status {
             Status::Ok => {}
             Status::Unsupported | Status::NoClient => {
@@ -211,19 +303,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
             other => bail!("CHECK_FORMAT of {} failed: {other:?}", t.codec),
         }
     }
-    let pres = ok(&mut dev, 0, Request::PresCreate { live: false })?;
+    let pres = ok(dev, 0, Request::PresCreate { live: false })?;
     let mut ids = Vec::new();
     let mut txq_of: HashMap<u32, u16> = HashMap::new();
     for (i, t) in tracks.iter().enumerate() {
         let txq = u16::try_from(i)?;
         ids.push(ok(
-            &mut dev,
+            dev,
             pres,
             Request::StreamCreate(format(t, u32::from(txq))),
         )?);
         txq_of.insert(t.id, txq);
     }
-    ok(&mut dev, pres, Request::PresPlay)?;
+    ok(dev, pres, Request::PresPlay)?;
     eprintln!("redir-play: presentation {pres}, streams {ids:?}; playing");
     let mut counts = vec![QueueCount::default(); tracks.len()];
     let mut bytes = 0u64;
@@ -242,16 +334,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
             dts: s.dts,
             duration: s.duration,
         };
-        submit(
-            &mut dev,
-            &mut counts,
-            txq,
-            args.max_in_flight,
-            &header,
-            &s.data,
-        )?;
+        submit(dev, &mut counts, txq, args.max_in_flight, &header, &s.data)?;
         bytes += s.data.len() as u64;
         samples += 1;
+        if stop_after == Some(samples) {
+            eprintln!("redir-play: stopping after {samples} samples");
+            return Ok(Played::Interrupted);
+        }
         if samples.is_multiple_of(100) {
             eprintln!("redir-play: {samples} samples, {bytes} bytes submitted");
         }
@@ -267,7 +356,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
             duration: None,
         };
         submit(
-            &mut dev,
+            dev,
             &mut counts,
             u16::try_from(i)?,
             args.max_in_flight,
@@ -309,17 +398,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
                     counts[i].submitted
                 );
             }
-            drain(&mut dev, &mut counts, txq, Duration::from_millis(100))?;
+            drain(dev, &mut counts, txq, Duration::from_millis(100))?;
         }
     }
-    let _ = call(&mut dev, pres, Request::PresDestroy);
-    println!(
-        "redir-play: played {} ({} streams, {samples} samples, {bytes} bytes) in {} ms",
-        args.file.display(),
-        ids.len(),
-        t0.elapsed().as_millis()
-    );
-    Ok(())
+    let _ = call(dev, pres, Request::PresDestroy);
+    Ok(Played::Done(ids.len(), samples, bytes))
 }
 
 fn main() -> std::process::ExitCode {
@@ -342,8 +425,29 @@ mod tests {
     fn cli_is_well_formed() {
         Args::command().debug_assert();
         let args = Args::parse_from(["redir-play", "--vhost-user", "/tmp/s", "clip.webm"]);
-        assert_eq!(args.vhost_user, PathBuf::from("/tmp/s"));
+        assert_eq!(args.vhost_user, Some(PathBuf::from("/tmp/s")));
         assert_eq!(args.file, PathBuf::from("clip.webm"));
         assert_eq!(args.max_in_flight, 64);
+        let args = Args::parse_from(["redir-play", "--pci", "auto", "--recover", "2", "c.webm"]);
+        assert!(matches!(
+            target(&args),
+            device::Target::Pci {
+                bdf: None,
+                poll: false
+            }
+        ));
+        assert_eq!(args.recover, 2);
+        assert!(
+            Args::try_parse_from(["redir-play", "c.webm"]).is_err(),
+            "a device is needed"
+        );
+        assert!(
+            Args::try_parse_from(["redir-play", "--pci", "auto", "--vhost-user", "/s", "c"])
+                .is_err(),
+            "one device only"
+        );
+        assert!(
+            Args::try_parse_from(["redir-play", "--vhost-user", "/s", "--pci-poll", "c"]).is_err()
+        );
     }
 }
