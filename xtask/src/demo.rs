@@ -102,7 +102,7 @@ impl Summary {
 }
 
 /// The value of `key=N` in the daemon's `counters:` line.
-fn counter(line: &str, key: &str) -> Option<u64> {
+pub(crate) fn counter(line: &str, key: &str) -> Option<u64> {
     line.split_whitespace()
         .filter_map(|w| w.split_once('='))
         .find(|(k, _)| *k == key)
@@ -110,7 +110,7 @@ fn counter(line: &str, key: &str) -> Option<u64> {
 }
 
 /// The value of `"key":V` in a flat JSON object of numbers and booleans.
-fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let needle = format!("\"{key}\":");
     let start = json.find(&needle)? + needle.len();
     let rest = &json[start..];

@@ -12,13 +12,16 @@
 //! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the data-path
 //! benchmark), [`qemu`] (a QEMU able to create the device, and the `qemu
-//! attach` test step), [`demo`] (the end-to-end demo), [`process`] (running programs) and [`tempdir`]
+//! attach` test step), [`demo`] (the end-to-end demo), [`guest_image`] and
+//! [`cpio`] (the test guest), [`vm`] (the VM tests and `demo --vm`), [`process`] (running programs) and [`tempdir`]
 //! (scratch directories).
 
 mod bench;
+mod cpio;
 mod demo;
 mod flatc_gen;
 mod flatc_install;
+mod guest_image;
 mod process;
 mod qemu;
 mod setup;
@@ -26,6 +29,7 @@ mod tempdir;
 mod test;
 mod test_count;
 mod timing;
+mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +73,10 @@ enum Task {
     /// decode it in verify mode, compare with a local decode; prints one
     /// JSON summary as the last line.
     Demo(DemoArgs),
+    /// The VM tests alone (the `vm` step of `test`): QEMU boots a guest that
+    /// plays clips through the device over virtio-pci; bit-exact checks,
+    /// daemon restart, guest reset.
+    Vm,
 }
 
 /// Options of `demo`.
@@ -81,6 +89,10 @@ struct DemoArgs {
     /// media-client on a Unix socket.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
+    /// Play in a QEMU guest (virtio-pci, uio_pci_generic) instead of over
+    /// vhost-user on the host; the daemon uses the local uplink.
+    #[arg(long, conflicts_with = "uplink")]
+    vm: bool,
 }
 
 /// Options of `qemu`.
@@ -152,7 +164,9 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(args) => bench::run(args.smoke),
         Task::Qemu(args) if args.attach => qemu::attach_check(),
         Task::Qemu(_) => qemu::run(),
+        Task::Demo(args) if args.vm => vm::demo(args.input),
         Task::Demo(args) => demo::run(args.input, args.uplink),
+        Task::Vm => vm::test(),
     }
 }
 

@@ -147,6 +147,13 @@ impl PciFunction {
             .map_err(io("reading the configuration space"))
     }
 
+    /// Another handle on the configuration file (for the interrupt).
+    pub fn config_file(&self) -> Result<File, PciError> {
+        self.config
+            .try_clone()
+            .map_err(io("duplicating the config fd"))
+    }
+
     /// The whole configuration space sysfs shows (256 or 4096 bytes).
     pub fn config_space(&self) -> Result<Vec<u8>, PciError> {
         let mut buf = vec![0u8; 4096];

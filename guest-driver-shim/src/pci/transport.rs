@@ -136,7 +136,10 @@ impl PciTransport {
         let irq = if options.poll {
             None
         } else {
-            Some(UioIrq::open(&function.uio_device()?)?)
+            Some(UioIrq::open(
+                &function.uio_device()?,
+                function.config_file()?,
+            )?)
         };
         let size = options.dma_size.max(1).next_multiple_of(HUGEPAGE_SIZE);
         let dma = DmaMemory::new_hugepages(size)?;

@@ -1,0 +1,460 @@
+//! The VM tests and `cargo xtask demo --vm`: QEMU (TCG) boots the guest
+//! image (see [`guest_image`]) with the media-redirection device attached to
+//! the real daemon (`--uplink local:verify`), the guest's `redir-play` plays
+//! a clip through the virtio-pci transport, and `verify-clip` compares the
+//! client engine's output with a local decode of the same file.
+//!
+//! Steps of the `vm` test: each clip (audio, video, both) bit-exact; the
+//! daemon killed (SIGKILL) and restarted mid-stream while QEMU reconnects
+//! (`reconnect-ms`, needs QEMU patch 0003), the guest sees its buffers come
+//! back STALE, resets the device and plays the clip again, bit-exact on the
+//! new daemon; the guest resetting the device mid-stream while the daemon
+//! keeps serving. Every QEMU runs under `timeout`, every wait has a
+//! deadline.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use qemu_config::QemuCommand;
+
+use crate::demo::{self, Summary};
+use crate::guest_image::{self, GuestImage};
+use crate::process::{self, cargo_command};
+use crate::qemu::{self, Qemu};
+use crate::tempdir::TempDir;
+use crate::timing::format_duration;
+
+/// Longest a guest may run (QEMU's own `timeout`).
+const QEMU_TIMEOUT_SECS: u64 = 240;
+/// Guest RAM.
+const GUEST_MIB: u32 = 512;
+/// `reconnect-ms` for the restart test.
+const RECONNECT_MS: u32 = 500;
+
+/// A child process killed (and reaped) when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The daemon, its stdout echoed with a prefix and its last `counters:`
+/// line kept.
+struct Daemon {
+    child: Guard,
+    counters: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Starts `vhost-device-media --uplink local:verify` on `socket` and
+    /// waits for the socket.
+    fn start(bin: &Path, socket: &Path, report: &Path, name: &str) -> Result<Daemon> {
+        let _ = std::fs::remove_file(socket);
+        let mut cmd = Command::new(bin.join("vhost-device-media"));
+        cmd.arg("--socket-path")
+            .arg(socket)
+            .args(["--uplink", "local:verify", "--verify-report"])
+            .arg(report);
+        println!("vm: $ {}", process::display(&cmd));
+        let mut child = Guard(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting vhost-device-media")?,
+        );
+        let stdout = child.0.stdout.take().context("daemon stdout")?;
+        let counters = Arc::new(Mutex::new(String::new()));
+        let keep = Arc::clone(&counters);
+        let name = name.to_owned();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("{name}: {line}");
+                if line.starts_with("counters:") {
+                    *keep.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            if Instant::now() >= deadline {
+                bail!("the daemon's socket {} did not appear", socket.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Daemon {
+            child,
+            counters,
+            reader: Some(reader),
+        })
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill(mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+
+    /// SIGTERM (the daemon writes its report and counters) and wait; the
+    /// last `counters:` line.
+    fn stop(mut self) -> Result<String> {
+        process::run(
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.0.id().to_string()),
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.0.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                bail!("the daemon did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        Ok(self
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+}
+
+/// A booted guest: QEMU with the serial console on its stdout.
+struct Guest {
+    child: Guard,
+    lines: Receiver<String>,
+}
+
+impl Guest {
+    /// Boots the image playing `clip` with redir-play `args`.
+    fn boot(
+        qemu: &Qemu,
+        image: &GuestImage,
+        socket: &Path,
+        clip: &str,
+        args: &[&str],
+        reconnect: bool,
+    ) -> Result<Guest> {
+        let mut q = QemuCommand::new(socket);
+        q.flavor = qemu.flavor;
+        q.memory_mib = GUEST_MIB;
+        q.reconnect_ms = reconnect.then_some(RECONNECT_MS);
+        let mut append = format!("console=ttyS0 panic=-1 quiet hugepages=24 redir.play={clip}");
+        if !args.is_empty() {
+            append.push_str(&format!(" redir.args={}", args.join(",")));
+        }
+        let mut cmd = Command::new("timeout");
+        cmd.arg(QEMU_TIMEOUT_SECS.to_string())
+            .arg(&qemu.binary)
+            .args(q.args())
+            .arg("-kernel")
+            .arg(&image.kernel)
+            .arg("-initrd")
+            .arg(&image.initrd)
+            .arg("-append")
+            .arg(append)
+            .arg("-no-reboot")
+            .arg("-L")
+            .arg(&image.firmware);
+        println!("vm: $ {}", process::display(&cmd));
+        let mut child = Guard(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn()
+                .context("starting QEMU")?,
+        );
+        let stdout = child.0.stdout.take().context("QEMU stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+                println!("guest: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Guest { child, lines })
+    }
+
+    /// Waits for a console line containing `needle`.
+    fn wait_line(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("the guest printed no {needle:?} within {timeout:?}")
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    bail!("QEMU exited before the guest printed {needle:?}")
+                }
+            }
+        }
+    }
+
+    /// Waits for `REDIR-RESULT {json}` and for QEMU to exit; the JSON.
+    fn result(mut self, timeout: Duration) -> Result<String> {
+        let line = self.wait_line("REDIR-RESULT ", timeout)?;
+        let json = line
+            .split_once("REDIR-RESULT ")
+            .map(|(_, j)| j.trim().to_owned())
+            .unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.0.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                println!("vm: QEMU did not power off within 30 s; killing it");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(json)
+    }
+}
+
+/// The binaries and images every VM run needs.
+pub(crate) struct Rig {
+    bin: PathBuf,
+    qemu: Qemu,
+    image: GuestImage,
+}
+
+impl Rig {
+    /// Builds the binaries, provides QEMU and the guest image (`extra`: one
+    /// more clip for the image, as `clips/input.<ext>`).
+    pub(crate) fn new(extra: Option<&Path>) -> Result<Rig> {
+        process::run(&mut cargo_command(&[
+            "build",
+            "-p",
+            "vhost-device-media",
+            "-p",
+            "redir-play",
+            "-p",
+            "client-engine",
+            "--bin",
+            "vhost-device-media",
+            "--bin",
+            "redir-play",
+            "--bin",
+            "verify-clip",
+        ]))?;
+        let bin = crate::workspace_root()
+            .join("target/debug")
+            .canonicalize()
+            .context("target/debug")?;
+        let qemu = qemu::ensure()?;
+        let started = Instant::now();
+        let image = guest_image::ensure(&bin.join("redir-play"), extra)?;
+        println!(
+            "vm: guest image ready in {} ({})",
+            format_duration(started.elapsed()),
+            image.initrd.display()
+        );
+        Ok(Rig { bin, qemu, image })
+    }
+}
+
+/// What `verify-clip` says about a report: (bit exact, streams, video
+/// frames, audio samples).
+fn verify(bin: &Path, input: &Path, report: &Path) -> Result<(bool, u64, u64, u64)> {
+    let mut cmd = Command::new(bin.join("verify-clip"));
+    cmd.arg("--input").arg(input).arg("--report").arg(report);
+    println!("vm: $ {}", process::display(&cmd));
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running verify-clip")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text.lines().last().unwrap_or_default().to_owned();
+    println!("vm: verify-clip: {json}");
+    let num = |key: &str| demo::json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
+    Ok((
+        demo::json_field(&json, "bit_exact") == Some("true"),
+        num("streams").unwrap_or(0),
+        num("video_frames").unwrap_or(0),
+        num("audio_buffers").unwrap_or(0),
+    ))
+}
+
+/// Whether the guest's result JSON says it played.
+fn guest_ok(json: &str) -> bool {
+    demo::json_field(json, "ok") == Some("true")
+}
+
+/// Plays `clip` (in the guest; `host` on this machine) in a fresh VM
+/// against a fresh daemon; fills `summary`.
+fn play_clip(rig: &Rig, clip: &str, host: &Path, summary: &mut Summary) -> Result<()> {
+    let dir = TempDir::new("xtask-vm")?;
+    let socket = dir.path().join("vhost.sock");
+    let report = dir.path().join("report.txt");
+    let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon")?;
+    let guest = Guest::boot(&rig.qemu, &rig.image, &socket, clip, &[], false)?;
+    let json = guest.result(Duration::from_secs(QEMU_TIMEOUT_SECS))?;
+    let counters = daemon.stop()?;
+    summary.payload_bytes = demo::counter(&counters, "payload_bytes").unwrap_or(0);
+    summary.payload_bytes_copied = demo::counter(&counters, "payload_bytes_copied").unwrap_or(0);
+    if !guest_ok(&json) {
+        bail!("the guest failed to play {clip}: {json}");
+    }
+    let (bit_exact, streams, video, audio) = verify(&rig.bin, host, &report)?;
+    summary.bit_exact = bit_exact;
+    summary.streams = streams;
+    summary.video_frames_decoded = video;
+    summary.audio_buffers_decoded = audio;
+    Ok(())
+}
+
+/// One clip through the VM, bit-exact.
+fn clip_test(rig: &Rig, clip: &str) -> Result<()> {
+    let t0 = Instant::now();
+    let mut summary = Summary::default();
+    play_clip(rig, clip, &rig.image.clips.join(clip), &mut summary)?;
+    if !summary.bit_exact || summary.streams == 0 {
+        bail!("{clip}: the client output is not bit-exact with a local decode");
+    }
+    println!(
+        "vm: PASS {clip}: {} streams, {} video frames, {} audio samples bit-exact, {} payload bytes ({} copied) in {}",
+        summary.streams,
+        summary.video_frames_decoded,
+        summary.audio_buffers_decoded,
+        summary.payload_bytes,
+        summary.payload_bytes_copied,
+        format_duration(t0.elapsed())
+    );
+    Ok(())
+}
+
+/// The daemon is killed mid-stream and restarted; QEMU reconnects; the
+/// guest resets the device and plays the clip again, bit-exact on the new
+/// daemon.
+fn daemon_restart_test(rig: &Rig) -> Result<()> {
+    let t0 = Instant::now();
+    let clip = "long.webm";
+    let dir = TempDir::new("xtask-vm")?;
+    let socket = dir.path().join("vhost.sock");
+    let first_report = dir.path().join("report-1.txt");
+    let report = dir.path().join("report-2.txt");
+    let daemon = Daemon::start(&rig.bin, &socket, &first_report, "daemon-1")?;
+    let mut guest = Guest::boot(
+        &rig.qemu,
+        &rig.image,
+        &socket,
+        clip,
+        &["--recover", "3"],
+        true,
+    )?;
+    guest.wait_line("redir-play: 100 samples", Duration::from_secs(120))?;
+    println!("vm: killing the daemon mid-stream (SIGKILL)");
+    daemon.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon-2")?;
+    let json = guest.result(Duration::from_secs(QEMU_TIMEOUT_SECS))?;
+    daemon.stop()?;
+    if !guest_ok(&json) {
+        bail!("the guest did not play again after the daemon restart: {json}");
+    }
+    if !json.contains("1 recovered")
+        && !json.contains("2 recovered")
+        && !json.contains("3 recovered")
+    {
+        bail!("the guest never saw the device go away: {json}");
+    }
+    let (bit_exact, streams, _, _) = verify(&rig.bin, &rig.image.clips.join(clip), &report)?;
+    if !bit_exact || streams == 0 {
+        bail!("after the restart, the new daemon's output is not bit-exact");
+    }
+    println!(
+        "vm: PASS daemon restart: QEMU reconnected, the guest reset the device and played {clip} again bit-exact in {}",
+        format_duration(t0.elapsed())
+    );
+    Ok(())
+}
+
+/// The guest resets the device mid-stream; the daemon keeps serving and
+/// the guest plays the clip to its end.
+fn guest_reset_test(rig: &Rig) -> Result<()> {
+    let t0 = Instant::now();
+    let clip = "av.webm";
+    let dir = TempDir::new("xtask-vm")?;
+    let socket = dir.path().join("vhost.sock");
+    let report = dir.path().join("report.txt");
+    let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon")?;
+    let guest = Guest::boot(
+        &rig.qemu,
+        &rig.image,
+        &socket,
+        clip,
+        &["--reset-after", "40"],
+        false,
+    )?;
+    let json = guest.result(Duration::from_secs(QEMU_TIMEOUT_SECS))?;
+    let counters = daemon.stop()?;
+    if !guest_ok(&json) || !json.contains("1 asked") {
+        bail!("the guest did not play to the end after its own reset: {json}");
+    }
+    let created = demo::counter(&counters, "streams_created").unwrap_or(0);
+    println!(
+        "vm: PASS guest reset: the daemon kept serving ({created} streams created over both plays) in {}",
+        format_duration(t0.elapsed())
+    );
+    Ok(())
+}
+
+/// The `vm` step of `cargo xtask test`.
+pub(crate) fn test() -> Result<()> {
+    let rig = Rig::new(None)?;
+    for clip in ["audio.webm", "video.webm", "av.webm"] {
+        clip_test(&rig, clip)?;
+    }
+    daemon_restart_test(&rig)?;
+    guest_reset_test(&rig)
+}
+
+/// `cargo xtask demo --vm`: the demo with the player in the VM; prints the
+/// same summary line as `cargo xtask demo`.
+pub(crate) fn demo(input: Option<PathBuf>) -> Result<()> {
+    let input = input
+        .map(|p| {
+            p.canonicalize()
+                .with_context(|| format!("--input {}", p.display()))
+        })
+        .transpose()?;
+    let rig = Rig::new(input.as_deref())?;
+    let (clip, host) = match &input {
+        Some(path) => (guest_image::input_name(path), path.clone()),
+        None => ("av.webm".to_owned(), rig.image.clips.join("av.webm")),
+    };
+    let mut summary = Summary {
+        input: host.display().to_string(),
+        uplink: "local".into(),
+        ..Summary::default()
+    };
+    let t0 = Instant::now();
+    let result = play_clip(&rig, &clip, &host, &mut summary);
+    summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Err(e) = &result {
+        println!("demo: FAILED: {e:#}");
+    }
+    summary.ok = result.is_ok() && summary.bit_exact && summary.streams > 0;
+    println!("{}", summary.to_json_line());
+    if !summary.ok {
+        bail!("the demo failed");
+    }
+    Ok(())
+}
