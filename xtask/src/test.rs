@@ -6,7 +6,9 @@
 //! a smoke run of the data-path benchmark (so the bench cannot rot; its
 //! figures mean nothing at that size and unoptimised, see [`bench`](mod@bench)),
 //! and `qemu attach`: a real QEMU (built once and cached by
-//! [`qemu`](mod@qemu)) creates the device on the real daemon. It stops at the first failing step
+//! [`qemu`](mod@qemu)) creates the device on the real daemon, and `vm`
+//! ([`vm`](mod@crate::vm)): QEMU boots a guest that plays clips through the
+//! device over virtio-pci, with a daemon restart and a guest reset. It stops at the first failing step
 //! and names it. Every step is timed and
 //! a summary table closes the run: CI has 90 minutes on 2 cores.
 
@@ -61,7 +63,7 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len() + 3;
+    let steps = 2 + cargo_steps().len() + 4;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -124,6 +126,9 @@ pub(crate) fn run() -> Result<()> {
             demo::run(None, demo::DemoUplink::Unix)
         })?;
         timed("qemu attach", &mut qemu::attach_check)?;
+        // A guest plays through the virtio-pci transport (bit-exact), the
+        // daemon restarts under it, the guest resets the device.
+        timed("vm", &mut crate::vm::test)?;
         Ok(())
     })();
 

@@ -141,10 +141,12 @@ pub fn create(size: usize) -> Result<(MmapRegion, PhysPages), DmaError> {
     let mut pages = Vec::with_capacity(size / HUGEPAGE_SIZE);
     for page in 0..size / HUGEPAGE_SIZE {
         let offset = page * HUGEPAGE_SIZE;
-        // SAFETY: `offset < size`, so the pointer stays inside the mapping;
-        // a volatile write of one byte to memory nobody else uses yet makes
-        // sure the page is resident before its address is read.
-        unsafe { host.add(offset).write_volatile(0) };
+        // SAFETY: `offset < size`, so the pointer stays inside the mapping.
+        let byte = unsafe { host.add(offset) };
+        // SAFETY: `byte` is inside the mapping made above; a volatile write
+        // of one byte to memory nobody else uses yet makes sure the page is
+        // resident before its address is read.
+        unsafe { byte.write_volatile(0) };
         pages.push(physical_address(&mut pagemap, host as u64 + offset as u64)?);
     }
     log::info!(

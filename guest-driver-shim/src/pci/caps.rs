@@ -169,14 +169,12 @@ pub fn parse(config: &[u8]) -> Result<VirtioCaps, CapsError> {
                 CAP_COMMON_CFG => {
                     common.get_or_insert(region);
                 }
-                CAP_NOTIFY_CFG => {
-                    if notify.is_none() {
-                        let multiplier = multiplier.ok_or(CapsError::Bad {
-                            what: "notify",
-                            reason: "no notify_off_multiplier",
-                        })?;
-                        notify = Some((region, multiplier));
-                    }
+                CAP_NOTIFY_CFG if notify.is_none() => {
+                    let multiplier = multiplier.ok_or(CapsError::Bad {
+                        what: "notify",
+                        reason: "no notify_off_multiplier",
+                    })?;
+                    notify = Some((region, multiplier));
                 }
                 CAP_ISR_CFG => {
                     isr.get_or_insert(region);

@@ -75,6 +75,13 @@ impl Default for PciOptions {
     }
 }
 
+/// The low and high 32 bits of `value`.
+fn split(value: u64) -> (u32, u32) {
+    let low = u32::try_from(value & 0xffff_ffff).unwrap_or(0);
+    let high = u32::try_from(value >> 32).unwrap_or(0);
+    (low, high)
+}
+
 fn pci(e: PciError) -> TransportError {
     TransportError::Io {
         op: "virtio-pci",
@@ -214,8 +221,9 @@ impl PciTransport {
 
     fn write_common_u64(&self, offset: usize, value: u64) -> Result<(), TransportError> {
         // Two 32-bit halves, low first (virtio allows no 64-bit access).
-        self.write_common(offset, value as u32)?;
-        self.write_common(offset + 4, (value >> 32) as u32)
+        let (low, high) = split(value);
+        self.write_common(offset, low)?;
+        self.write_common(offset + 4, high)
     }
 
     fn status(&self) -> Result<u8, TransportError> {
@@ -276,9 +284,10 @@ impl Transport for PciTransport {
 
     fn set_driver_features(&mut self, features: u64) -> Result<(), TransportError> {
         self.write_common(common::DRIVER_FEATURE_SELECT, 0u32)?;
-        self.write_common(common::DRIVER_FEATURE, features as u32)?;
+        let (low, high) = split(features);
+        self.write_common(common::DRIVER_FEATURE, low)?;
         self.write_common(common::DRIVER_FEATURE_SELECT, 1u32)?;
-        self.write_common(common::DRIVER_FEATURE, (features >> 32) as u32)?;
+        self.write_common(common::DRIVER_FEATURE, high)?;
         self.set_status(status::FEATURES_OK)?;
         if self.status()? & status::FEATURES_OK == 0 {
             return Err(TransportError::FeaturesRejected(features));
@@ -356,7 +365,8 @@ impl Transport for PciTransport {
         if self.notify.len() <= index {
             self.notify.resize(index + 1, None);
         }
-        self.notify[index] = Some(at as usize);
+        let at = usize::try_from(at).map_err(|_| bad("notify address overflows"))?;
+        self.notify[index] = Some(at);
         Ok(())
     }
 
