@@ -100,9 +100,11 @@ pub struct QemuCommand {
     pub vq_size: u32,
     /// `reconnect-ms` of the chardev; `None` connects once, at start-up.
     ///
-    /// QEMU 10.0.2's generic device fails to realize when the chardev
-    /// connects asynchronously ("Failed to set msg fds"), which
-    /// `reconnect-ms` makes it do: leave it `None` there.
+    /// With it QEMU reconnects to a restarted daemon. QEMU 10.0.2's generic
+    /// device needs `patches/0003-vhost-user-base-reconnect.patch` for that
+    /// (unpatched it fails to realize on the asynchronously connecting
+    /// chardev, "Failed to set msg fds", and never re-initialises its
+    /// vhost state after a disconnect).
     pub reconnect_ms: Option<u32>,
     /// The QEMU device id (`-device ...,id=`), for QMP paths.
     pub device_id: String,

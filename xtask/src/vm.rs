@@ -4,7 +4,8 @@
 //! a clip through the virtio-pci transport, and `verify-clip` compares the
 //! client engine's output with a local decode of the same file.
 //!
-//! Steps of the `vm` test: each clip (audio, video, both) bit-exact; the
+//! Steps of the `vm` test: each clip (audio, video, both) bit-exact, and
+//! both again with polling instead of the interrupt (`--pci-poll`); the
 //! daemon killed (SIGKILL) and restarted mid-stream while QEMU reconnects
 //! (`reconnect-ms`, needs QEMU patch 0003), the guest sees its buffers come
 //! back STALE, resets the device and plays the clip again, bit-exact on the
@@ -301,14 +302,20 @@ fn guest_ok(json: &str) -> bool {
     demo::json_field(json, "ok") == Some("true")
 }
 
-/// Plays `clip` (in the guest; `host` on this machine) in a fresh VM
-/// against a fresh daemon; fills `summary`.
-fn play_clip(rig: &Rig, clip: &str, host: &Path, summary: &mut Summary) -> Result<()> {
+/// Plays `clip` (in the guest; `host` on this machine) with redir-play
+/// `args` in a fresh VM against a fresh daemon; fills `summary`.
+fn play_clip(
+    rig: &Rig,
+    clip: &str,
+    args: &[&str],
+    host: &Path,
+    summary: &mut Summary,
+) -> Result<()> {
     let dir = TempDir::new("xtask-vm")?;
     let socket = dir.path().join("vhost.sock");
     let report = dir.path().join("report.txt");
     let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon")?;
-    let guest = Guest::boot(&rig.qemu, &rig.image, &socket, clip, &[], false)?;
+    let guest = Guest::boot(&rig.qemu, &rig.image, &socket, clip, args, false)?;
     let json = guest.result(Duration::from_secs(QEMU_TIMEOUT_SECS))?;
     let counters = daemon.stop()?;
     summary.payload_bytes = demo::counter(&counters, "payload_bytes").unwrap_or(0);
@@ -324,16 +331,16 @@ fn play_clip(rig: &Rig, clip: &str, host: &Path, summary: &mut Summary) -> Resul
     Ok(())
 }
 
-/// One clip through the VM, bit-exact.
-fn clip_test(rig: &Rig, clip: &str) -> Result<()> {
+/// One clip through the VM (redir-play `args`), bit-exact.
+fn clip_test(rig: &Rig, clip: &str, args: &[&str]) -> Result<()> {
     let t0 = Instant::now();
     let mut summary = Summary::default();
-    play_clip(rig, clip, &rig.image.clips.join(clip), &mut summary)?;
+    play_clip(rig, clip, args, &rig.image.clips.join(clip), &mut summary)?;
     if !summary.bit_exact || summary.streams == 0 {
         bail!("{clip}: the client output is not bit-exact with a local decode");
     }
     println!(
-        "vm: PASS {clip}: {} streams, {} video frames, {} audio samples bit-exact, {} payload bytes ({} copied) in {}",
+        "vm: PASS {clip} {args:?}: {} streams, {} video frames, {} audio samples bit-exact, {} payload bytes ({} copied) in {}",
         summary.streams,
         summary.video_frames_decoded,
         summary.audio_buffers_decoded,
@@ -424,8 +431,10 @@ fn guest_reset_test(rig: &Rig) -> Result<()> {
 pub(crate) fn test() -> Result<()> {
     let rig = Rig::new(None)?;
     for clip in ["audio.webm", "video.webm", "av.webm"] {
-        clip_test(&rig, clip)?;
+        clip_test(&rig, clip, &[])?;
     }
+    // Polling instead of the uio interrupt: the explicit option.
+    clip_test(&rig, "av.webm", &["--pci-poll"])?;
     daemon_restart_test(&rig)?;
     guest_reset_test(&rig)
 }
@@ -450,7 +459,7 @@ pub(crate) fn demo(input: Option<PathBuf>) -> Result<()> {
         ..Summary::default()
     };
     let t0 = Instant::now();
-    let result = play_clip(&rig, &clip, &host, &mut summary);
+    let result = play_clip(&rig, &clip, &[], &host, &mut summary);
     summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
     if let Err(e) = &result {
         println!("demo: FAILED: {e:#}");
