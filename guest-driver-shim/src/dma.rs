@@ -277,6 +277,11 @@ impl DmaMemory {
         self.phys.is_some()
     }
 
+    /// The physical pages behind translated (hugepage) memory.
+    pub fn phys_pages(&self) -> Option<&PhysPages> {
+        self.phys.as_ref()
+    }
+
     /// What the device must be given for `len` bytes at driver address
     /// `gpa`: one `(device address, length)` segment per physically
     /// contiguous piece (exactly `[(gpa, len)]` for memfd memory).

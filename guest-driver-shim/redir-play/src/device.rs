@@ -105,5 +105,12 @@ pub(crate) fn open(target: &Target) -> anyhow::Result<MediaDevice<AnyTransport>>
             )
         }
     };
+    if let Some(pages) = transport.dma().phys_pages() {
+        eprintln!(
+            "redir-play: DMA memory: {} hugepages in {} physically contiguous runs",
+            pages.pages.len(),
+            pages.runs()
+        );
+    }
     MediaDevice::new(transport, DriverOptions::default()).context("initialising the device")
 }

@@ -76,6 +76,19 @@ impl PhysPages {
     }
 }
 
+impl PhysPages {
+    /// How many physically contiguous runs the pages form (1: the whole
+    /// memory is one physical range).
+    pub fn runs(&self) -> usize {
+        let adjacent = self
+            .pages
+            .windows(2)
+            .filter(|w| w[0].checked_add(self.page_size) == Some(w[1]))
+            .count();
+        self.pages.len() - adjacent
+    }
+}
+
 /// The physical frame number in a `/proc/self/pagemap` entry, when the page
 /// is present and the PFN is visible (bits 0-54; bit 63 = present).
 pub fn pagemap_pfn(entry: u64) -> Option<u64> {
@@ -200,5 +213,6 @@ mod tests {
         assert_eq!(map.segments(0x2fff, 2), None, "past the end");
         assert_eq!(map.segments(u64::MAX, 2), None);
         assert_eq!(map.segments(0x1004, 0), Some(vec![(0x11004, 0)]));
+        assert_eq!(map.runs(), 2);
     }
 }
