@@ -240,6 +240,9 @@ fn reset_until_ready(dev: &mut Device) -> anyhow::Result<()> {
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    // A file that cannot be played fails before the device is touched.
+    redir_demux::open(&args.file)
+        .with_context(|| format!("cannot open {}", args.file.display()))?;
     let mut dev = device::open(&target(args))?;
     let mut reset_after = args.reset_after;
     let mut resets = 0u32;

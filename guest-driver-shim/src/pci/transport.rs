@@ -419,6 +419,124 @@ impl Transport for PciTransport {
 mod tests {
     use super::*;
 
+    use crate::dma::{DmaMemory, PhysPages};
+    use crate::pci::caps::tests::qemu_like_config;
+    use crate::pci::sysfs::anonymous_bar;
+    use crate::virtqueue::{QueueFeatures, Virtqueue};
+    use vm_memory::{FileOffset, MmapRegion};
+
+    /// A transport over a fake function: config file in a temp dir, BAR 4
+    /// as anonymous memory (registers read back what was written), DMA
+    /// memory whose 4 KiB "pages" sit at scattered physical addresses.
+    fn fake() -> (PciTransport, std::path::PathBuf) {
+        let root = std::env::temp_dir().join(format!(
+            "pci-transport-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let dir = root.join("0000:00:03.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config"), qemu_like_config()).unwrap();
+        let function = PciFunction::open(&root, "0000:00:03.0").unwrap();
+        let caps = caps::parse(&function.config_space().unwrap()).unwrap();
+        let mut bars: [Option<Bar>; 6] = Default::default();
+        bars[4] = Some(anonymous_bar(0x4000));
+        let region = {
+            let mem = DmaMemory::new_memfd(16 * 4096, 0).unwrap();
+            let file = mem.file().unwrap().try_clone().unwrap();
+            MmapRegion::from_file(FileOffset::new(file, 0), 16 * 4096).unwrap()
+        };
+        let pages = (0..16u64).map(|i| 0x100_0000 - i * 0x1_0000).collect();
+        let phys = PhysPages {
+            page_size: 4096,
+            pages,
+        };
+        let dma = DmaMemory::from_mmap_region_translated(region, 1 << 46, phys).unwrap();
+        let t = PciTransport {
+            function,
+            caps,
+            bars,
+            irq: None,
+            dma,
+            notify: Vec::new(),
+            config_changed: false,
+            options: PciOptions {
+                poll: true,
+                ..PciOptions::default()
+            },
+        };
+        t.write_common(common::NUM_QUEUES, 7u16).unwrap();
+        t.write_common(common::QUEUE_SIZE, 256u16).unwrap();
+        t.write_common(common::QUEUE_NOTIFY_OFF, 3u16).unwrap();
+        (t, root)
+    }
+
+    #[test]
+    fn queue_registers_get_physical_addresses() {
+        let (mut t, root) = fake();
+        let dma = Arc::clone(t.dma());
+        let vq = Virtqueue::new(&dma, 2, 64, QueueFeatures::default()).unwrap();
+        let layout = vq.layout();
+        t.setup_queue(2, &layout).unwrap();
+        let read64 = |t: &PciTransport, off| {
+            let low: u32 = t.read_common(off).unwrap();
+            let high: u32 = t.read_common(off + 4).unwrap();
+            u64::from(high) << 32 | u64::from(low)
+        };
+        assert_eq!(
+            read64(&t, common::QUEUE_DESC),
+            dma.device_address(layout.desc, 64 * 16).unwrap()
+        );
+        assert!(
+            read64(&t, common::QUEUE_DESC) < 0x100_1000,
+            "a physical address"
+        );
+        assert_eq!(
+            read64(&t, common::QUEUE_DEVICE),
+            dma.device_address(layout.used, 6 + 8 * 64).unwrap()
+        );
+        assert_eq!(t.read_common::<u16>(common::QUEUE_ENABLE).unwrap(), 1);
+        assert_eq!(
+            t.read_common::<u16>(common::QUEUE_MSIX_VECTOR).unwrap(),
+            NO_VECTOR
+        );
+        // queue_notify_off 3 * multiplier 4 into the notify structure.
+        t.notify(2).unwrap();
+        let notify = t.caps.notify;
+        assert_eq!(t.region_read::<u16>(notify, 12).unwrap(), 2);
+        assert!(matches!(t.notify(5), Err(TransportError::NoSuchQueue(5))));
+        assert!(matches!(
+            t.setup_queue(9, &layout),
+            Err(TransportError::NoSuchQueue(9))
+        ));
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn status_features_and_config() {
+        let (mut t, root) = fake();
+        t.reset().unwrap();
+        t.set_status(status::ACKNOWLEDGE).unwrap();
+        t.set_status(status::DRIVER).unwrap();
+        assert_eq!(t.status().unwrap(), status::ACKNOWLEDGE | status::DRIVER);
+        t.set_driver_features(0x1_0000_0002).unwrap();
+        assert_eq!(t.read_common::<u32>(common::DRIVER_FEATURE).unwrap(), 1);
+        let device = t.caps.device.unwrap();
+        for (i, b) in (0u8..48).enumerate() {
+            t.region_write(device, i, b).unwrap();
+        }
+        let mut buf = [0u8; 7];
+        t.read_config(3, &mut buf).unwrap();
+        assert_eq!(buf, [3, 4, 5, 6, 7, 8, 9]);
+        let mut big = [0u8; 8];
+        assert!(
+            t.read_config(0x1000 - 4, &mut big).is_err(),
+            "past the structure"
+        );
+        assert!(t.wait_used(0, Duration::from_millis(1)).unwrap(), "polling");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
     #[test]
     fn options_default_to_interrupts_and_hugepages() {
         let o = PciOptions::default();
