@@ -54,7 +54,7 @@ struct Args {
     pci: Option<String>,
 
     /// With `--pci`: poll the rings instead of waiting for interrupts.
-    #[arg(long, requires = "pci")]
+    #[arg(long, conflicts_with = "vhost_user")]
     pci_poll: bool,
 
     /// Reset the device after this many samples and play again from the
