@@ -143,7 +143,11 @@ pub fn create(size: usize) -> Result<(MmapRegion, PhysPages), DmaError> {
         .with_file_offset(FileOffset::new(file, 0))
         .with_hugetlbfs(true)
         .build()
-        .map_err(|e| DmaError::Map(format!("hugepages ({size} bytes): {e}")))?;
+        .map_err(|e| {
+            DmaError::Map(format!(
+                "{size} bytes of hugepages: {e} (enough free in /proc/sys/vm/nr_hugepages?)"
+            ))
+        })?;
     let host = region.as_ptr();
     // SAFETY: `host..host+size` is the mapping just made, owned by `region`,
     // which outlives this call; mlock only changes residency.
