@@ -210,8 +210,15 @@ impl DmaMemory {
     /// [`HUGEPAGE_DRIVER_BASE`]. For a real guest; needs root and free
     /// hugepages.
     pub fn new_hugepages(size: usize) -> Result<Arc<DmaMemory>, DmaError> {
+        Self::new_hugepages_at(size, HUGEPAGE_DRIVER_BASE)
+    }
+
+    /// Like [`DmaMemory::new_hugepages`], with driver addresses from
+    /// `driver_base` (several memories, e.g. a broker's buffer pools, need
+    /// disjoint driver address ranges).
+    pub fn new_hugepages_at(size: usize, driver_base: u64) -> Result<Arc<DmaMemory>, DmaError> {
         let (region, phys) = hugepage::create(size)?;
-        Self::from_mmap_region_translated(region, HUGEPAGE_DRIVER_BASE, phys)
+        Self::from_mmap_region_translated(region, driver_base, phys)
     }
 
     /// Wraps a mapping whose pages the device sees at `phys` (one address

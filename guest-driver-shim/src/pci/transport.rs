@@ -18,7 +18,7 @@ use super::caps::{self, CapRegion, VirtioCaps};
 use super::sysfs::{self, Bar, PciFunction, Register};
 use super::uio::UioIrq;
 use super::{MEDIA_REDIR_DEVICE, PciError, VIRTIO_VENDOR};
-use crate::dma::{DmaMemory, HUGEPAGE_SIZE};
+use crate::dma::{DmaMemory, HUGEPAGE_DRIVER_BASE, HUGEPAGE_SIZE};
 use crate::transport::{Transport, TransportError, status};
 use crate::virtqueue::QueueLayout;
 
@@ -41,6 +41,9 @@ mod common {
     pub(super) const QUEUE_DRIVER: usize = 0x28;
     pub(super) const QUEUE_DEVICE: usize = 0x30;
 }
+
+/// Driver address distance between two memories of one transport.
+const MEMORY_SPACING: u64 = 1 << 40;
 
 /// "No MSI-X vector": interrupts go through INTx and the ISR.
 const NO_VECTOR: u16 = 0xffff;
@@ -99,6 +102,8 @@ pub struct PciTransport {
     dma: Arc<DmaMemory>,
     /// Notify offset (in the notify BAR) of each set-up queue.
     notify: Vec<Option<usize>>,
+    /// Driver address of the next memory from [`PciTransport::new_memory`].
+    next_memory_base: u64,
     config_changed: bool,
     options: PciOptions,
 }
@@ -157,6 +162,7 @@ impl PciTransport {
             irq,
             dma,
             notify: Vec::new(),
+            next_memory_base: HUGEPAGE_DRIVER_BASE + MEMORY_SPACING,
             config_changed: false,
             options,
         };
@@ -164,6 +170,21 @@ impl PciTransport {
             transport.check_region(region)?;
         }
         Ok(transport)
+    }
+
+    /// More DMA memory in hugepages of its own (a memfd the caller can
+    /// share, e.g. as a broker's buffer pool), `size` rounded up to 2 MiB,
+    /// with driver addresses disjoint from every other memory of this
+    /// transport. Descriptors into it must be translated with its own
+    /// [`DmaMemory::device_segments`].
+    pub fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, TransportError> {
+        let size = size.max(1).next_multiple_of(HUGEPAGE_SIZE);
+        if size as u64 > MEMORY_SPACING {
+            return Err(TransportError::Unsupported("DMA memory above 1 TiB"));
+        }
+        let memory = DmaMemory::new_hugepages_at(size, self.next_memory_base)?;
+        self.next_memory_base += MEMORY_SPACING;
+        Ok(memory)
     }
 
     /// The function's BDF.
@@ -459,6 +480,7 @@ mod tests {
             irq: None,
             dma,
             notify: Vec::new(),
+            next_memory_base: HUGEPAGE_DRIVER_BASE + MEMORY_SPACING,
             config_changed: false,
             options: PciOptions {
                 poll: true,
