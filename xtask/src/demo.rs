@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the first end-to-end demo. A clip (generated with
 //! `gst-launch-1.0` unless `--input` names one) is played by `redir-play`
 //! through the daemon, whose client engine (in process with `--uplink
-//! local`, or `media-client` on a Unix socket with `--uplink unix`) decodes
+//! local`, or `media-client` on a Unix socket with `--uplink unix`, or on
+//! loopback TCP with `--uplink tcp`) decodes
 //! it in verify mode; `verify-clip` then compares that report with a local
 //! decode of the file. xtask links no GStreamer: the comparison runs in the
 //! `verify-clip` binary of client-engine.
@@ -28,6 +29,8 @@ pub(crate) enum DemoUplink {
     Local,
     /// `media-client` on a Unix socket (`--uplink unix:PATH`).
     Unix,
+    /// `media-client` on loopback TCP (`--uplink tcp:127.0.0.1:PORT`).
+    Tcp,
 }
 
 impl DemoUplink {
@@ -35,7 +38,13 @@ impl DemoUplink {
         match self {
             DemoUplink::Local => "local",
             DemoUplink::Unix => "unix",
+            DemoUplink::Tcp => "tcp",
         }
+    }
+
+    /// Whether `media-client` runs as a separate process.
+    fn separate_client(self) -> bool {
+        self != DemoUplink::Local
     }
 }
 
@@ -191,6 +200,12 @@ fn generate_clip(path: &Path) -> Result<()> {
         .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
 }
 
+/// A TCP port on loopback nobody listens on now.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr().context("finding a free port")?.port())
+}
+
 /// Runs the demo and prints its summary as the last stdout line.
 pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
     let mut build = vec![
@@ -208,7 +223,7 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
         "--bin",
         "verify-clip",
     ];
-    if uplink == DemoUplink::Unix {
+    if uplink.separate_client() {
         build.extend(["--bin", "media-client"]);
     }
     process::run(&mut cargo_command(&build))?;
@@ -257,6 +272,11 @@ fn play(
     let socket = dir.join("vhost.sock");
     let report = dir.join("report.txt");
     let client_socket = dir.join("uplink.sock");
+    let client_addr = match uplink {
+        DemoUplink::Local => String::new(),
+        DemoUplink::Unix => format!("unix:{}", client_socket.display()),
+        DemoUplink::Tcp => format!("tcp:127.0.0.1:{}", free_port()?),
+    };
     let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
     daemon_cmd.arg("--socket-path").arg(&socket);
     match uplink {
@@ -265,10 +285,8 @@ fn play(
                 .args(["--uplink", "local:verify", "--verify-report"])
                 .arg(&report);
         }
-        DemoUplink::Unix => {
-            daemon_cmd
-                .arg("--uplink")
-                .arg(format!("unix:{}", client_socket.display()));
+        DemoUplink::Unix | DemoUplink::Tcp => {
+            daemon_cmd.arg("--uplink").arg(&client_addr);
         }
     }
     println!("demo: $ {}", process::display(&daemon_cmd));
@@ -295,11 +313,14 @@ fn play(
     };
     wait_path(&socket, Duration::from_secs(20))?;
     let mut client = None;
-    if uplink == DemoUplink::Unix {
-        wait_path(&client_socket, Duration::from_secs(20))?;
+    if uplink.separate_client() {
+        // The daemon binds its uplink before its vhost-user socket.
+        if uplink == DemoUplink::Unix {
+            wait_path(&client_socket, Duration::from_secs(20))?;
+        }
         let mut cmd = Command::new(bin.join("media-client"));
         cmd.arg("--connect")
-            .arg(format!("unix:{}", client_socket.display()))
+            .arg(&client_addr)
             .args([
                 "--headless",
                 "--once",

@@ -19,6 +19,7 @@ mod bench;
 mod demo;
 mod flatc_gen;
 mod flatc_install;
+mod matrix;
 mod process;
 mod qemu;
 mod setup;
@@ -75,10 +76,14 @@ enum Task {
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// The clip to play (default: a generated 2 s VP9 + Opus WebM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "matrix")]
     input: Option<PathBuf>,
-    /// Where the daemon sends the media: the in-process engine or
-    /// media-client on a Unix socket.
+    /// Play every clip of the codec and container matrix
+    /// (tests/data/clip-matrix.txt), each generated first.
+    #[arg(long)]
+    matrix: bool,
+    /// Where the daemon sends the media: the in-process engine, or
+    /// media-client on a Unix socket or loopback TCP.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
 }
@@ -152,6 +157,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(args) => bench::run(args.smoke),
         Task::Qemu(args) if args.attach => qemu::attach_check(),
         Task::Qemu(_) => qemu::run(),
+        Task::Demo(args) if args.matrix => matrix::run(args.uplink),
         Task::Demo(args) => demo::run(args.input, args.uplink),
     }
 }
