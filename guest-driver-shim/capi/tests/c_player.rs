@@ -9,20 +9,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
-
-fn broker_binary() -> PathBuf {
-    workspace_binary(
-        "MEDIAREDIR_BROKER",
-        "guest-driver-shim",
-        "mediaredir-broker",
-    )
-}
 
 fn verify_clip() -> PathBuf {
     workspace_binary("VERIFY_CLIP", "client-engine", "verify-clip")
@@ -56,40 +47,6 @@ fn generate(encoder: &str, out: &Path) {
     );
 }
 
-/// The broker process, killed when dropped.
-struct Broker(Child);
-
-impl Broker {
-    fn start(vhost_user: &Path, socket: &Path) -> Broker {
-        let child = Command::new(broker_binary())
-            .arg("--vhost-user")
-            .arg(vhost_user)
-            .arg("--socket")
-            .arg(socket)
-            .args(["--log-level", "warn"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start mediaredir-broker");
-        let mut broker = Broker(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !socket.exists() {
-            if let Ok(Some(status)) = broker.0.try_wait() {
-                panic!("mediaredir-broker exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "broker socket never appeared");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -106,7 +63,7 @@ fn play_and_verify(scratch: &Scratch, player: &Path, name: &str, clip: &Path) {
         &vhost,
         &["--uplink", "local:verify", "--verify-report", &report_arg],
     );
-    let broker = Broker::start(&vhost, &broker_socket);
+    let broker = common::Broker::start(&vhost, &broker_socket);
     let played: Output = Command::new(player)
         .arg(&broker_socket)
         .arg(clip)

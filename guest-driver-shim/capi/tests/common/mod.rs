@@ -4,7 +4,10 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance_tests::rig::workspace_binary;
 
 /// The crate's directory.
 pub fn crate_dir() -> PathBuf {
@@ -76,4 +79,49 @@ pub fn compile_c(source: &Path, out: &Path) {
         source.display(),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// `mediaredir-broker`: `$MEDIAREDIR_BROKER`, or built on demand.
+pub fn broker_binary() -> PathBuf {
+    workspace_binary(
+        "MEDIAREDIR_BROKER",
+        "guest-driver-shim",
+        "mediaredir-broker",
+    )
+}
+
+/// The broker process, killed when dropped.
+pub struct Broker(Child);
+
+impl Broker {
+    /// Starts a broker on the device at `vhost_user`, serving `socket`;
+    /// returns once the socket exists.
+    pub fn start(vhost_user: &Path, socket: &Path) -> Broker {
+        let child = Command::new(broker_binary())
+            .arg("--vhost-user")
+            .arg(vhost_user)
+            .arg("--socket")
+            .arg(socket)
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start mediaredir-broker");
+        let mut broker = Broker(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            if let Ok(Some(status)) = broker.0.try_wait() {
+                panic!("mediaredir-broker exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "broker socket never appeared");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        broker
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
