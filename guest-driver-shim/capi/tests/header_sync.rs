@@ -182,3 +182,104 @@ fn header_constants_are_the_protocol_numbers() {
     let extra: Vec<&String> = have.keys().filter(|k| !want.contains_key(*k)).collect();
     assert!(extra.is_empty(), "header constants not checked: {extra:?}");
 }
+
+/// (C struct, Rust size, [(field, Rust offset)]).
+type Layout = (&'static str, usize, Vec<(&'static str, usize)>);
+
+fn rust_layouts() -> Vec<Layout> {
+    use std::mem::offset_of;
+
+    use mediaredir::types::{
+        CBufferInfo, CCaps, CCodecCap, CEvent, CGeometry, CPosition, CRect, CStreamFormat,
+    };
+    macro_rules! layout {
+        ($c:literal, $t:ty, [$($f:ident),*]) => {
+            ($c, size_of::<$t>(), vec![$((stringify!($f), offset_of!($t, $f))),*])
+        };
+    }
+    vec![
+        layout!(
+            "mediaredir_codec_cap",
+            CCodecCap,
+            [codec, flags, max_width, max_height]
+        ),
+        layout!(
+            "mediaredir_caps",
+            CCaps,
+            [generation, client_connected, client_features, num_codecs]
+        ),
+        layout!(
+            "mediaredir_stream_format",
+            CStreamFormat,
+            [
+                codec,
+                direction,
+                txq,
+                source_id,
+                width,
+                height,
+                fps_num,
+                fps_den,
+                sample_rate,
+                channels,
+                bitrate,
+                reserved,
+                codec_data,
+                codec_data_len
+            ]
+        ),
+        layout!(
+            "mediaredir_buffer_info",
+            CBufferInfo,
+            [bytes_used, flags, pts, dts, duration]
+        ),
+        layout!("mediaredir_rect", CRect, [x, y, width, height]),
+        layout!(
+            "mediaredir_geometry",
+            CGeometry,
+            [
+                display_id, visible, z, reserved, dest, source, clip, num_clip
+            ]
+        ),
+        layout!(
+            "mediaredir_position",
+            CPosition,
+            [position_ns, buffered_ns, state, reserved]
+        ),
+        layout!(
+            "mediaredir_event",
+            CEvent,
+            [kind, id, reserved, status, values]
+        ),
+    ]
+}
+
+#[test]
+fn header_structs_have_the_rust_layout() {
+    let layouts = rust_layouts();
+    let mut source = String::from(
+        "#include <stddef.h>\n#include <stdio.h>\n#include \"mediaredir.h\"\nint main(void)\n{\n",
+    );
+    let mut want = String::new();
+    for (name, size, fields) in &layouts {
+        source.push_str(&format!(
+            "    printf(\"{name} %zu\\n\", sizeof(struct {name}));\n"
+        ));
+        want.push_str(&format!("{name} {size}\n"));
+        for (field, offset) in fields {
+            source.push_str(&format!(
+                "    printf(\"{name}.{field} %zu\\n\", offsetof(struct {name}, {field}));\n"
+            ));
+            want.push_str(&format!("{name}.{field} {offset}\n"));
+        }
+    }
+    source.push_str("    return 0;\n}\n");
+    let scratch = conformance_tests::scratch::Scratch::new("capi-layout");
+    let c = scratch.path("layout.c");
+    std::fs::write(&c, source).expect("write layout.c");
+    let exe = scratch.path("layout");
+    common::compile_c(&c, &exe);
+    let out = Command::new(&exe).output().expect("run layout");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
