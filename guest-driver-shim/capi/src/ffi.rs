@@ -1,5 +1,5 @@
-//! The FFI boundary: every export runs its body through [`guarded`] or
-//! [`with_handle`], which turn errors into the C return convention, record
+//! The FFI boundary: every export runs its body through `guarded` or
+//! `with_handle`, which turn errors into the C return convention, record
 //! the handle's last error message, and catch panics (unwinding into C is
 //! undefined behaviour). Pointer helpers check for NULL before any access.
 
