@@ -134,11 +134,7 @@ impl Daemon {
                 (socket.clone(), Some(socket))
             }
         };
-        let core = Arc::new(DeviceCore::new(
-            config.limits,
-            uplink,
-            Arc::clone(&counters),
-        ));
+        let core = DeviceCore::new(config.limits, uplink, Arc::clone(&counters));
         let events: Arc<dyn ClientEvents> = core.clone();
         if let Some(socket) = socket {
             socket.set_events(Arc::downgrade(&events));

@@ -115,7 +115,10 @@ impl MediaBackend {
         let Some(vring) = vrings.get(usize::from(CONTROLQ)) else {
             return false;
         };
-        let completion = VringCompletion::new(vring.clone(), self.running(usize::from(CONTROLQ)));
+        let completion = Arc::new(VringCompletion::new(
+            vring.clone(),
+            self.running(usize::from(CONTROLQ)),
+        ));
         self.with_context(|ctx| {
             let drainer = |txq: u32, stream: u32| {
                 let index = usize::from(TXQ_BASE) + txq as usize;
@@ -162,8 +165,8 @@ impl VhostUserBackend for MediaBackend {
     }
 
     fn features(&self) -> u64 {
-        // F_CALL comes with call media sessions.
         (1 << mediaredir_proto::device::F_CAPTURE)
+            | (1 << mediaredir_proto::device::F_CALL)
             | (1 << transport::F_VERSION_1)
             | (1 << transport::F_EVENT_IDX)
             | (1 << transport::F_INDIRECT_DESC)

@@ -20,10 +20,10 @@ fn features_config_and_first_event() {
         transport::F_EVENT_IDX,
         transport::F_INDIRECT_DESC,
         F_CAPTURE,
+        F_CALL,
     ] {
         assert_ne!(features & (1 << bit), 0, "feature bit {bit} negotiated");
     }
-    assert_eq!(features & (1 << F_CALL), 0, "F_CALL is not offered yet");
     let config = dev.config().unwrap();
     assert_ne!(config.generation, 0);
     assert_eq!(config.num_txqs, 3);

@@ -7,6 +7,7 @@
 //! [`Action`]s for the uplink, so tests drive it directly and the same model
 //! serves every transport (spec sections cited per request).
 
+mod call;
 mod capture;
 mod credit;
 mod events;
@@ -28,6 +29,7 @@ use mediaredir_proto::response::{
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
+pub use call::{CallSession, CallState, DeferredAnswer};
 pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
@@ -45,6 +47,9 @@ pub struct Reply {
     pub id: u32,
     /// Body (only with `Ok`).
     pub body: ResponseBody,
+    /// The answer waits for the client (`CALL_CREATE`): the chain is kept
+    /// until an [`Action::AnswerDeferred`] for id `id`.
+    pub deferred: bool,
 }
 
 impl Reply {
@@ -53,6 +58,7 @@ impl Reply {
             status,
             id,
             body: ResponseBody::None,
+            deferred: false,
         }
     }
 
@@ -61,6 +67,7 @@ impl Reply {
             status: Status::Ok,
             id,
             body,
+            deferred: false,
         }
     }
 }
@@ -92,6 +99,8 @@ pub enum Action {
         /// Completion status.
         status: Status,
     },
+    /// Answer the deferred control request of a session.
+    AnswerDeferred(DeferredAnswer),
 }
 
 /// What to do with a data buffer.
@@ -121,6 +130,7 @@ pub struct DeviceModel {
     client: Option<wire::Capabilities>,
     presentations: BTreeMap<u32, Presentation>,
     streams: BTreeMap<u32, Stream>,
+    calls: BTreeMap<u32, CallSession>,
     next_id: u32,
     capture: bool,
     call: bool,
@@ -141,6 +151,7 @@ impl DeviceModel {
             client: None,
             presentations: BTreeMap::new(),
             streams: BTreeMap::new(),
+            calls: BTreeMap::new(),
             next_id: 1,
             capture: false,
             call: false,
@@ -411,15 +422,7 @@ impl DeviceModel {
             | Request::CallDtmf { .. }
             | Request::CallMute { .. }
             | Request::CallStats
-            | Request::CallEnd => {
-                // DEV-INIT-1 without F_CALL; with it, call media is not
-                // built yet.
-                Err(if self.call {
-                    Status::Unsupported
-                } else {
-                    Status::UnknownRequest
-                })
-            }
+            | Request::CallEnd => self.call_request(request, target, actions),
         }
     }
 
@@ -666,13 +669,16 @@ impl DeviceModel {
             // The next sample comes from a new capture session.
             stream.discont = true;
         }
-        self.streams
+        let mut actions: Vec<Action> = self
+            .streams
             .keys()
             .map(|&stream| Action::Cancel {
                 stream,
                 status: Status::NoClient,
             })
-            .collect()
+            .collect();
+        self.calls_client_gone(&mut actions);
+        actions
     }
 
     /// Handles a message from the client other than acknowledgements (which
@@ -757,6 +763,10 @@ impl DeviceModel {
                     self.push_event(Event::ClientConnected { features });
                 }
             }
+            wire::Message::CallLocalSdp { .. }
+            | wire::Message::CallStats(_)
+            | wire::Message::CallEnded { .. }
+            | wire::Message::CallDtmfReceived { .. } => self.call_message(msg, &mut actions),
             other => log::debug!("ignoring client message {other:?}"),
         }
         actions
@@ -785,8 +795,17 @@ impl DeviceModel {
                     .map(|&id| Action::Send(wire::Message::DestroyPresentation { id })),
             );
         }
+        if self.client.is_some() {
+            actions.extend(self.calls.keys().map(|&session| {
+                Action::Send(wire::Message::CallControl {
+                    session,
+                    action: wire::CallAction::End,
+                })
+            }));
+        }
         self.presentations.clear();
         self.streams.clear();
+        self.calls.clear();
         self.events.clear();
         actions
     }
