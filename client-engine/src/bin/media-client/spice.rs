@@ -1,7 +1,8 @@
 //! `media-client --spice HOST:PORT`: the daemon's Spice server as the
-//! transport. A Spice session (spice-client-glib) runs on a thread of its
-//! own that runs GLib's default main context (the library needs that one);
-//! it connects, authenticates (ticket,
+//! transport. Spice sessions (spice-client-glib) live on one thread that
+//! runs GLib's default main context for the whole process (the library
+//! attaches sources to that context, and its objects must die on the
+//! thread that made them). A session connects, authenticates (ticket,
 //! optionally TLS with a CA), opens the port channel named
 //! [`SPICE_PORT_NAME`], and bridges the port's data to one end of a Unix
 //! socket pair. The other end is handed to the ordinary connection code, so
@@ -16,11 +17,14 @@
 //! and the write goes through the `-sys` function.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -87,12 +91,19 @@ impl SpiceTarget {
 /// Connects and opens the media port; returns the socket that carries the
 /// port's bytes.
 pub(crate) fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let context = spice_thread()?;
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let (ours, theirs) = UnixStream::pair()?;
+    let reader = ours.try_clone()?;
     let (ready_tx, ready_rx) = mpsc::channel();
     let target = target.clone();
+    context.invoke(move || start_session(id, &target, ours, ready_tx));
+    // Engine -> daemon: a plain thread reads the socket and hands the bytes
+    // to the Spice thread.
     std::thread::Builder::new()
-        .name("spice-client".into())
-        .spawn(move || run(&target, ours, ready_tx))?;
+        .name("spice-bridge".into())
+        .spawn(move || pump_engine(id, reader, context))?;
     match ready_rx.recv_timeout(CONNECT_TIMEOUT) {
         Ok(Ok(())) => Ok(theirs),
         Ok(Err(why)) => bail!("{why}"),
@@ -103,8 +114,10 @@ pub(crate) fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
 
 /// The bridge's state, on the session thread.
 struct Link {
+    /// Which session (bytes from an old connection's bridge thread must
+    /// not reach a new one).
+    id: u64,
     session: Session,
-    main_loop: glib::MainLoop,
     /// Our end of the socket pair (port data goes in here).
     socket: UnixStream,
     /// The media port, once found.
@@ -119,7 +132,8 @@ struct Link {
 }
 
 thread_local! {
-    static LINK: RefCell<Option<Rc<Link>>> = const { RefCell::new(None) };
+    /// The live sessions, on the Spice thread.
+    static LINKS: RefCell<HashMap<u64, Rc<Link>>> = RefCell::new(HashMap::new());
 }
 
 impl Link {
@@ -134,7 +148,11 @@ impl Link {
         }
         let _ = self.socket.shutdown(std::net::Shutdown::Both);
         self.session.disconnect();
-        self.main_loop.quit();
+        // Released later, from the loop, not inside this signal handler.
+        let id = self.id;
+        glib::idle_add_local_once(move || {
+            LINKS.with(|l| l.borrow_mut().remove(&id));
+        });
     }
 
     /// The port is usable: flush what waited and report success.
@@ -200,11 +218,7 @@ unsafe extern "C" fn write_done(
         // SAFETY: an owned GError returned by the call above.
         let error: glib::Error = unsafe { glib::translate::from_glib_full(error) };
         log::warn!("spice: port write failed ({written}): {error}");
-        LINK.with(|l| {
-            if let Some(link) = l.borrow().as_ref() {
-                link.end("port write failed");
-            }
-        });
+        // The session that made the write ends with its connection.
     }
 }
 
@@ -266,90 +280,106 @@ fn setup_port(link: &Rc<Link>, port: &PortChannel) {
     }
 }
 
-fn run(target: &SpiceTarget, ours: UnixStream, ready: Sender<Result<(), String>>) {
-    // spice-client-glib attaches some of its sources to the global default
-    // context, so the session runs there (one session at a time: a new
-    // one waits to acquire the context until the old loop has quit).
-    let context = glib::MainContext::default();
-    let main_loop = glib::MainLoop::new(Some(&context), false);
-    let reader = match ours.try_clone() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send(Err(format!("socket pair: {e}")));
-            return;
-        }
-    };
-    let owned = context.with_thread_default(|| {
-        let session = Session::new();
-        session.set_host(Some(&target.host));
-        match &target.ca_file {
-            Some(ca) => {
-                session.set_tls_port(Some(&target.port));
-                session.set_ca_file(Some(&ca.to_string_lossy()));
-            }
-            None => session.set_port(Some(&target.port)),
-        }
-        if let Some(password) = &target.password {
-            session.set_password(Some(password));
-        }
-        let link = Rc::new(Link {
-            session: session.clone(),
-            main_loop: main_loop.clone(),
-            socket: ours,
-            port: RefCell::new(None),
-            opened: Cell::new(false),
-            pending: RefCell::new(Vec::new()),
-            ready: RefCell::new(Some(ready)),
-            ended: Cell::new(false),
-        });
-        LINK.with(|l| *l.borrow_mut() = Some(Rc::clone(&link)));
-        let weak = Rc::downgrade(&link);
-        session.connect_channel_new(move |_, channel| {
-            let Some(link) = weak.upgrade() else { return };
-            if let Some(port) = channel.downcast_ref::<PortChannel>() {
-                setup_port(&link, port);
-            } else if let Some(main) = channel.downcast_ref::<MainChannel>() {
-                let weak = Rc::downgrade(&link);
-                main.connect_channel_event(move |_, event| {
-                    let Some(link) = weak.upgrade() else { return };
-                    match event {
-                        ChannelEvent::Opened => log::debug!("spice: main channel open"),
-                        ChannelEvent::ErrorAuth => link.end("Spice authentication failed"),
-                        other => link.end(&format!("Spice main channel: {other:?}")),
-                    }
+/// The thread that owns GLib's default main context for the process:
+/// every Spice session lives and dies on it (GObjects and their signal
+/// closures must be released on the thread that made them).
+fn spice_thread() -> anyhow::Result<&'static glib::MainContext> {
+    static CONTEXT: OnceLock<glib::MainContext> = OnceLock::new();
+    static STARTED: Mutex<bool> = Mutex::new(false);
+    let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    let context = CONTEXT.get_or_init(glib::MainContext::default);
+    if !*started {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("spice-client".into())
+            .spawn(move || {
+                let context = glib::MainContext::default();
+                let main_loop = glib::MainLoop::new(Some(&context), false);
+                let owned = context.with_thread_default(|| {
+                    let _ = tx.send(true);
+                    main_loop.run();
                 });
-            }
-        });
-        let weak = Rc::downgrade(&link);
-        session.connect_disconnected(move |_| {
-            if let Some(link) = weak.upgrade() {
-                link.end("Spice session disconnected");
-            }
-        });
-        // Engine -> daemon: a plain thread reads the socket and hands the
-        // bytes to this thread's loop.
-        let ctx = context.clone();
-        let spawned = std::thread::Builder::new()
-            .name("spice-bridge".into())
-            .spawn(move || pump_engine(reader, &ctx));
-        if spawned.is_err() {
-            link.end("cannot start the bridge thread");
-        } else if !session.connect() {
-            link.end("cannot start the Spice connection");
+                if owned.is_err() {
+                    let _ = tx.send(false);
+                }
+            })?;
+        if !rx.recv().unwrap_or(false) {
+            bail!("cannot own GLib's default main context");
         }
-        if !link.ended.get() {
-            main_loop.run();
+        *started = true;
+    }
+    Ok(context)
+}
+
+/// Starts a session (on the Spice thread).
+fn start_session(
+    id: u64,
+    target: &SpiceTarget,
+    ours: UnixStream,
+    ready: Sender<Result<(), String>>,
+) {
+    let session = Session::new();
+    session.set_host(Some(&target.host));
+    match &target.ca_file {
+        Some(ca) => {
+            session.set_tls_port(Some(&target.port));
+            session.set_ca_file(Some(&ca.to_string_lossy()));
         }
-        LINK.with(|l| l.borrow_mut().take());
+        None => session.set_port(Some(&target.port)),
+    }
+    if let Some(password) = &target.password {
+        session.set_password(Some(password));
+    }
+    let link = Rc::new(Link {
+        id,
+        session: session.clone(),
+        socket: ours,
+        port: RefCell::new(None),
+        opened: Cell::new(false),
+        pending: RefCell::new(Vec::new()),
+        ready: RefCell::new(Some(ready)),
+        ended: Cell::new(false),
     });
-    if owned.is_err() {
-        log::error!("spice: cannot own the session thread's main context");
+    LINKS.with(|l| l.borrow_mut().insert(id, Rc::clone(&link)));
+    let weak = Rc::downgrade(&link);
+    session.connect_channel_new(move |_, channel| {
+        let Some(link) = weak.upgrade() else { return };
+        if let Some(port) = channel.downcast_ref::<PortChannel>() {
+            setup_port(&link, port);
+        } else if let Some(main) = channel.downcast_ref::<MainChannel>() {
+            let weak = Rc::downgrade(&link);
+            main.connect_channel_event(move |_, event| {
+                let Some(link) = weak.upgrade() else { return };
+                match event {
+                    ChannelEvent::Opened => log::debug!("spice: main channel open"),
+                    ChannelEvent::ErrorAuth => link.end("Spice authentication failed"),
+                    other => link.end(&format!("Spice main channel: {other:?}")),
+                }
+            });
+        }
+    });
+    let weak = Rc::downgrade(&link);
+    session.connect_disconnected(move |_| {
+        if let Some(link) = weak.upgrade() {
+            link.end("Spice session disconnected");
+        }
+    });
+    if !session.connect() {
+        link.end("cannot start the Spice connection");
     }
 }
 
-/// Reads what the engine writes and hands it to the session thread, until
-/// the socket ends; then ends the session.
-fn pump_engine(mut reader: UnixStream, context: &glib::MainContext) {
+/// Runs `f` on the link of session `id`, if it still exists (Spice thread).
+fn with_link(id: u64, f: impl FnOnce(&Link)) {
+    let link = LINKS.with(|l| l.borrow().get(&id).cloned());
+    if let Some(link) = link {
+        f(&link);
+    }
+}
+
+/// Reads what the engine writes and hands it to session `id` on the Spice
+/// thread, until the socket ends; then ends the session.
+fn pump_engine(id: u64, mut reader: UnixStream, context: &glib::MainContext) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match reader.read(&mut buf) {
@@ -357,22 +387,10 @@ fn pump_engine(mut reader: UnixStream, context: &glib::MainContext) {
             Ok(n) => n,
         };
         if n == 0 {
-            context.invoke(|| {
-                LINK.with(|l| {
-                    if let Some(link) = l.borrow().as_ref() {
-                        link.end("connection ended");
-                    }
-                })
-            });
+            context.invoke(move || with_link(id, |link| link.end("connection ended")));
             return;
         }
         let bytes = buf[..n].to_vec();
-        context.invoke(move || {
-            LINK.with(|l| {
-                if let Some(link) = l.borrow().as_ref() {
-                    link.send(bytes);
-                }
-            })
-        });
+        context.invoke(move || with_link(id, |link| link.send(bytes)));
     }
 }
