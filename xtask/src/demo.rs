@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: the first end-to-end demo. A clip (generated with
 //! `gst-launch-1.0` unless `--input` names one) is played by `redir-play`
 //! through the daemon, whose client engine (in process with `--uplink
-//! local`, or `media-client` on a Unix socket with `--uplink unix`) decodes
+//! local`, `media-client` on a Unix socket with `--uplink unix`, or
+//! `media-client --spice` on the daemon's Spice server, with a password,
+//! with `--uplink spice`) decodes
 //! it in verify mode; `verify-clip` then compares that report with a local
 //! decode of the file. xtask links no GStreamer: the comparison runs in the
 //! `verify-clip` binary of client-engine.
@@ -28,6 +30,9 @@ pub(crate) enum DemoUplink {
     Local,
     /// `media-client` on a Unix socket (`--uplink unix:PATH`).
     Unix,
+    /// `media-client --spice` on the daemon's Spice server, loopback, with
+    /// a password (`--uplink spice:port=N,addr=127.0.0.1,password-file=F`).
+    Spice,
 }
 
 impl DemoUplink {
@@ -35,6 +40,7 @@ impl DemoUplink {
         match self {
             DemoUplink::Local => "local",
             DemoUplink::Unix => "unix",
+            DemoUplink::Spice => "spice",
         }
     }
 }
@@ -46,7 +52,7 @@ pub(crate) struct Summary {
     pub(crate) ok: bool,
     /// The clip played.
     pub(crate) input: String,
-    /// `local` or `unix`.
+    /// `local`, `unix` or `spice`.
     pub(crate) uplink: String,
     /// Streams in the client's report.
     pub(crate) streams: u64,
@@ -141,6 +147,24 @@ fn wait_path(path: &Path, timeout: Duration) -> Result<()> {
 }
 
 /// Waits for `child` to exit.
+/// A free loopback TCP port (bound, then released for the daemon).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Waits until something listens on loopback `port`.
+fn wait_listening(port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> Result<std::process::ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -208,7 +232,7 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
         "--bin",
         "verify-clip",
     ];
-    if uplink == DemoUplink::Unix {
+    if uplink != DemoUplink::Local {
         build.extend(["--bin", "media-client"]);
     }
     process::run(&mut cargo_command(&build))?;
@@ -257,6 +281,8 @@ fn play(
     let socket = dir.join("vhost.sock");
     let report = dir.join("report.txt");
     let client_socket = dir.join("uplink.sock");
+    let password = dir.join("spice-password");
+    let spice_port = free_port()?;
     let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
     daemon_cmd.arg("--socket-path").arg(&socket);
     match uplink {
@@ -269,6 +295,13 @@ fn play(
             daemon_cmd
                 .arg("--uplink")
                 .arg(format!("unix:{}", client_socket.display()));
+        }
+        DemoUplink::Spice => {
+            std::fs::write(&password, "demo ticket\n").context("writing the Spice password")?;
+            daemon_cmd.arg("--uplink").arg(format!(
+                "spice:port={spice_port},addr=127.0.0.1,password-file={}",
+                password.display()
+            ));
         }
     }
     println!("demo: $ {}", process::display(&daemon_cmd));
@@ -295,19 +328,27 @@ fn play(
     };
     wait_path(&socket, Duration::from_secs(20))?;
     let mut client = None;
-    if uplink == DemoUplink::Unix {
-        wait_path(&client_socket, Duration::from_secs(20))?;
+    if uplink != DemoUplink::Local {
         let mut cmd = Command::new(bin.join("media-client"));
-        cmd.arg("--connect")
-            .arg(format!("unix:{}", client_socket.display()))
-            .args([
-                "--headless",
-                "--once",
-                "--stats-interval",
-                "0",
-                "--verify-report",
-            ])
-            .arg(&report);
+        if uplink == DemoUplink::Unix {
+            wait_path(&client_socket, Duration::from_secs(20))?;
+            cmd.arg("--connect")
+                .arg(format!("unix:{}", client_socket.display()));
+        } else {
+            wait_listening(spice_port, Duration::from_secs(20))?;
+            cmd.arg("--spice")
+                .arg(format!("127.0.0.1:{spice_port}"))
+                .arg("--password-file")
+                .arg(&password);
+        }
+        cmd.args([
+            "--headless",
+            "--once",
+            "--stats-interval",
+            "0",
+            "--verify-report",
+        ])
+        .arg(&report);
         println!("demo: $ {}", process::display(&cmd));
         client = Some(Guard(
             cmd.stdin(Stdio::null())

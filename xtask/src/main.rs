@@ -77,8 +77,9 @@ struct DemoArgs {
     /// The clip to play (default: a generated 2 s VP9 + Opus WebM).
     #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    /// Where the daemon sends the media: the in-process engine or
-    /// media-client on a Unix socket.
+    /// Where the daemon sends the media: the in-process engine,
+    /// media-client on a Unix socket, or media-client as a Spice client of
+    /// the daemon's Spice server.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
 }

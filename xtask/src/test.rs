@@ -117,11 +117,13 @@ pub(crate) fn run() -> Result<()> {
             }
         }
         timed("bench smoke", &mut bench::smoke_check)?;
-        // The whole stack on a generated clip, in process and over a
-        // socket to media-client: fails unless both are bit-exact.
+        // The whole stack on a generated clip, in process, over a socket
+        // to media-client and over Spice to media-client: fails unless
+        // each is bit-exact.
         timed("demo", &mut || {
             demo::run(None, demo::DemoUplink::Local)?;
-            demo::run(None, demo::DemoUplink::Unix)
+            demo::run(None, demo::DemoUplink::Unix)?;
+            demo::run(None, demo::DemoUplink::Spice)
         })?;
         timed("qemu attach", &mut qemu::attach_check)?;
         Ok(())

@@ -165,13 +165,13 @@ impl PortStream {
             let seg = out.segments[out.segment];
             let take = (seg.len - out.offset).min(buf.len() - n);
             // SAFETY: the segment lies in memory the writer keeps alive
-            // while the frame is published (see `Outgoing`), `offset + take`
-            // stays within it, and `buf` is libspice-server's buffer of at
-            // least `n + take` bytes, which cannot overlap guest memory or
-            // the writer's header.
-            unsafe {
-                std::ptr::copy_nonoverlapping(seg.ptr.add(out.offset), buf[n..].as_mut_ptr(), take)
-            };
+            // while the frame is published (see `Outgoing`) and
+            // `offset + take` stays within it.
+            let from = unsafe { seg.ptr.add(out.offset) };
+            // SAFETY: `from` has `take` readable bytes (above); `buf[n..]`
+            // is libspice-server's buffer with at least `take` bytes left,
+            // which cannot overlap guest memory or the writer's header.
+            unsafe { std::ptr::copy_nonoverlapping(from, buf[n..].as_mut_ptr(), take) };
             if out.segment > 0 {
                 payload += take as u64;
             }
