@@ -41,8 +41,16 @@ struct SpiceRig {
 
 impl SpiceRig {
     /// Starts the daemon with `--uplink spice:OPTIONS` and waits until the
-    /// Spice server listens on `port`.
+    /// Spice server listens on loopback `port`.
     fn start(scratch: Scratch, options: &str, port: u16) -> SpiceRig {
+        SpiceRig::start_with(scratch, options, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+    }
+
+    /// Starts the daemon with `--uplink spice:OPTIONS` and waits until
+    /// `listening` says the Spice server listens.
+    fn start_with(scratch: Scratch, options: &str, listening: impl Fn() -> bool) -> SpiceRig {
         let socket = scratch.path("vhost.sock");
         let uplink = format!("spice:{options}");
         let daemon = DaemonProcess::start(
@@ -51,7 +59,7 @@ impl SpiceRig {
             &["--uplink", &uplink],
         );
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !listening() {
             assert!(Instant::now() < deadline, "Spice server never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -118,6 +126,22 @@ fn spice_media_client_is_bit_exact() {
     let report = client.finish();
     assert_bit_exact(&clip, &ids, &report);
     eprintln!("e2e over Spice: {:?}", t0.elapsed());
+}
+
+/// The Spice server on a Unix socket (`unix=on,addr=PATH`, as QEMU's
+/// `-spice unix=on`): `media-client --spice unix:PATH` connects, and the
+/// guest sees the client come and go.
+#[test]
+fn spice_over_a_unix_socket() {
+    let scratch = Scratch::new("spice-unix");
+    let path = scratch.path("media.spice");
+    let options = format!("unix=on,addr={},disable-ticketing=on", path.display());
+    let mut rig = SpiceRig::start_with(scratch, &options, || path.exists());
+    let target = format!("unix:{}", path.display());
+    let client = Client::start_reconnecting(&["--spice", &target], rig.path("report.txt"), &[]);
+    wait_client(&mut rig.dev, true);
+    drop(client);
+    wait_client(&mut rig.dev, false);
 }
 
 /// A client with the wrong Spice password is refused by libspice-server

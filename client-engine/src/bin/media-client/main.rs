@@ -53,11 +53,11 @@ struct Args {
     /// Daemon address: unix:PATH or tcp:HOST:PORT.
     #[arg(long, required_unless_present = "spice", conflicts_with = "spice")]
     connect: Option<String>,
-    /// The daemon's Spice server (`--uplink spice:...`), HOST:PORT: connect
-    /// as a Spice client and open its media port channel. With --tls-ca,
+    /// The daemon's Spice server (`--uplink spice:...`), HOST:PORT or
+    /// unix:PATH: connect as a Spice client and open its media port channel. With --tls-ca,
     /// PORT is the Spice TLS port and the server certificate must chain to
     /// that CA and name HOST.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT|unix:PATH")]
     spice: Option<String>,
     /// Spice: a file holding the Spice password (ticket).
     #[arg(long, value_name = "FILE", requires = "spice")]

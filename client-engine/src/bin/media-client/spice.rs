@@ -45,6 +45,8 @@ const PORT_EVENT_CLOSED: i32 = 1;
 /// Where the daemon's Spice server is and how to log in.
 #[derive(Debug, Clone)]
 pub(crate) struct SpiceTarget {
+    /// A Unix socket path (`--spice unix:PATH`), instead of host and port.
+    pub(crate) unix: Option<PathBuf>,
     /// Host name or address.
     pub(crate) host: String,
     /// Port (the TLS port with `ca_file`).
@@ -56,17 +58,25 @@ pub(crate) struct SpiceTarget {
 }
 
 impl SpiceTarget {
-    /// `HOST:PORT` plus the options.
+    /// `HOST:PORT` or `unix:PATH`, plus the options.
     pub(crate) fn parse(
         text: &str,
         password_file: Option<&PathBuf>,
         ca_file: Option<PathBuf>,
     ) -> anyhow::Result<SpiceTarget> {
-        let Some((host, port)) = text.rsplit_once(':') else {
-            bail!("--spice wants HOST:PORT, got {text}");
+        let unix = text.strip_prefix("unix:").map(PathBuf::from);
+        let (host, port) = match (&unix, text.rsplit_once(':')) {
+            (Some(_), _) => ("", ""),
+            (None, Some((host, port))) => {
+                port.parse::<u16>()
+                    .with_context(|| format!("bad Spice port in {text}"))?;
+                (host, port)
+            }
+            (None, None) => bail!("--spice wants HOST:PORT or unix:PATH, got {text}"),
         };
-        port.parse::<u16>()
-            .with_context(|| format!("bad Spice port in {text}"))?;
+        if unix.is_some() && ca_file.is_some() {
+            bail!("Spice TLS (--tls-ca) needs HOST:PORT, not a Unix socket");
+        }
         let password = match password_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -77,6 +87,7 @@ impl SpiceTarget {
             None => None,
         };
         Ok(SpiceTarget {
+            unix,
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
@@ -319,13 +330,17 @@ fn start_session(
     ready: Sender<Result<(), String>>,
 ) {
     let session = Session::new();
-    session.set_host(Some(&target.host));
-    match &target.ca_file {
-        Some(ca) => {
+    match (&target.unix, &target.ca_file) {
+        (Some(path), _) => session.set_unix_path(Some(&path.to_string_lossy())),
+        (None, Some(ca)) => {
+            session.set_host(Some(&target.host));
             session.set_tls_port(Some(&target.port));
             session.set_ca_file(Some(&ca.to_string_lossy()));
         }
-        None => session.set_port(Some(&target.port)),
+        (None, None) => {
+            session.set_host(Some(&target.host));
+            session.set_port(Some(&target.port));
+        }
     }
     if let Some(password) = &target.password {
         session.set_password(Some(password));
