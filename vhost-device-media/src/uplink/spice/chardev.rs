@@ -52,7 +52,9 @@ pub(super) struct Port {
     context: MainContext,
     sin: Mutex<Option<SinPtr>>,
     current: Mutex<Option<Arc<PortStream>>>,
-    accept: Mutex<Sender<ClientStream>>,
+    /// Where new connections go; taken when the server stops, which ends
+    /// the uplink's acceptor.
+    accept: Mutex<Option<Sender<ClientStream>>>,
     counters: Arc<Counters>,
     pumping: AtomicBool,
     this: Weak<Port>,
@@ -82,8 +84,9 @@ impl Port {
             .accept
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(ClientStream::Spice(stream));
-        if sent.is_err() {
+            .as_ref()
+            .map(|accept| accept.send(ClientStream::Spice(stream)));
+        if !matches!(sent, Some(Ok(()))) {
             return;
         }
         if let Some(sin) = self.sin() {
@@ -279,7 +282,7 @@ impl PortDevice {
             context,
             sin: Mutex::new(None),
             current: Mutex::new(None),
-            accept: Mutex::new(accept),
+            accept: Mutex::new(Some(accept)),
             counters,
             pumping: AtomicBool::new(false),
             this: this.clone(),
@@ -305,8 +308,14 @@ impl PortDevice {
         &mut self.sin.base
     }
 
-    /// Ends the current connection (the server is going away).
+    /// Ends the current connection and stops handing out new ones (the
+    /// server is going away).
     pub(super) fn close(&self) {
+        self.port
+            .accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         self.port.client_left();
     }
 }
