@@ -37,7 +37,7 @@ use mediaredir_proto::status::Status;
 
 use crate::dma::{DmaBuffer, DmaError, DmaMemory};
 use crate::transport::{Transport, TransportError, status};
-use crate::virtqueue::{QueueError, QueueFeatures, UsedElem, Virtqueue};
+use crate::virtqueue::{ExtraMemory, QueueError, QueueFeatures, UsedElem, Virtqueue};
 
 /// `VIRTIO_F_VERSION_1` as a mask.
 pub const FEATURE_VERSION_1: u64 = 1 << device::transport::F_VERSION_1;
@@ -253,6 +253,8 @@ fn queue_full(queue: u16) -> impl FnOnce(QueueError) -> DriverError {
 #[derive(Debug)]
 pub struct MediaDevice<T: Transport> {
     transport: T,
+    /// Memory made by [`MediaDevice::new_memory`] (buffer pools).
+    extra: ExtraMemory,
     options: DriverOptions,
     state: Option<State>,
     next_token: u64,
@@ -263,11 +265,16 @@ impl<T: Transport> MediaDevice<T> {
     pub fn new(transport: T, options: DriverOptions) -> Result<MediaDevice<T>, DriverError> {
         let mut device = MediaDevice {
             transport,
+            extra: ExtraMemory::default(),
             options,
             state: None,
             next_token: 1,
         };
-        device.state = Some(Self::init(&mut device.transport, &device.options)?);
+        device.state = Some(Self::init(
+            &mut device.transport,
+            &device.options,
+            &device.extra,
+        )?);
         Ok(device)
     }
 
@@ -278,7 +285,11 @@ impl<T: Transport> MediaDevice<T> {
         error
     }
 
-    fn init(transport: &mut T, options: &DriverOptions) -> Result<State, DriverError> {
+    fn init(
+        transport: &mut T,
+        options: &DriverOptions,
+        extra: &ExtraMemory,
+    ) -> Result<State, DriverError> {
         transport.reset()?;
         transport.set_status(status::ACKNOWLEDGE)?;
         transport.set_status(status::DRIVER)?;
@@ -323,7 +334,8 @@ impl<T: Transport> MediaDevice<T> {
             } else {
                 1 << (15 - max.leading_zeros().min(15))
             };
-            let vq = Virtqueue::new(&dma, index, size, queue_features)?;
+            let mut vq = Virtqueue::new(&dma, index, size, queue_features)?;
+            vq.set_extra_memory(Arc::clone(extra));
             transport.setup_queue(index, &vq.layout())?;
             queues.push(vq);
         }
@@ -364,7 +376,29 @@ impl<T: Transport> MediaDevice<T> {
     pub fn reset(&mut self) -> Result<(), DriverError> {
         self.transport.reset()?;
         self.state = None;
-        self.state = Some(Self::init(&mut self.transport, &self.options)?);
+        self.state = Some(Self::init(&mut self.transport, &self.options, &self.extra)?);
+        Ok(())
+    }
+
+    /// New DMA memory in a file of its own that data buffers may lie in
+    /// ([`Transport::new_memory`]): a broker's buffer pool.
+    pub fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, DriverError> {
+        let memory = self.transport.new_memory(size)?;
+        self.extra
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((memory.base(), memory.size()));
+        Ok(memory)
+    }
+
+    /// Withdraws memory from [`MediaDevice::new_memory`]; the device must
+    /// hold no buffer in it.
+    pub fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), DriverError> {
+        self.extra
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|&(base, _)| base != memory.base());
+        self.transport.release_memory(memory)?;
         Ok(())
     }
 
@@ -465,6 +499,13 @@ impl<T: Transport> MediaDevice<T> {
             ResponseBody::None
         };
         Ok((header, body))
+    }
+
+    /// Bytes of response buffer a request with `code` needs (header plus
+    /// its largest body), for callers of [`MediaDevice::control_raw`] that
+    /// forward encoded requests (the broker).
+    pub fn response_capacity(&self, code: RequestCode) -> Result<usize, DriverError> {
+        Ok(response_capacity(code, &self.state()?.config))
     }
 
     /// Sends arbitrary bytes as the readable part of a control chain with a

@@ -248,7 +248,14 @@ pub struct Virtqueue {
     /// Next used ring index to read.
     last_used: u16,
     warned_overrun: bool,
+    /// Memory besides `mem` that buffers may lie in (buffer pools).
+    extra: Option<ExtraMemory>,
 }
+
+/// Guest-physical ranges `(base, size)` the device reaches besides the
+/// queue's own DMA memory (a broker's buffer pools), shared between the
+/// driver and its queues.
+pub type ExtraMemory = Arc<std::sync::RwLock<Vec<(u64, u64)>>>;
 
 impl Virtqueue {
     /// Allocates and zeroes the rings of queue `index` with `size`
@@ -284,6 +291,7 @@ impl Virtqueue {
             free: (0..size).rev().collect(),
             is_free: vec![true; usize::from(size)],
             inflight: (0..size).map(|_| None).collect(),
+            extra: None,
             raw_orphans: Vec::new(),
             avail_idx: 0,
             kicked_avail: 0,
@@ -355,7 +363,7 @@ impl Virtqueue {
             });
         }
         for &(addr, len) in readable.iter().chain(writable) {
-            if !self.mem.contains(addr, u64::from(len)) {
+            if !self.reaches(addr, u64::from(len)) {
                 return Err(QueueError::BadSegment { addr, len });
             }
         }
@@ -420,6 +428,28 @@ impl Virtqueue {
                 }
             })
             .collect()
+    }
+
+    /// Lets buffers lie in `extra` memory too.
+    pub fn set_extra_memory(&mut self, extra: ExtraMemory) {
+        self.extra = Some(extra);
+    }
+
+    /// Whether `addr..addr + len` lies in memory the device reaches.
+    fn reaches(&self, addr: u64, len: u64) -> bool {
+        if self.mem.contains(addr, len) {
+            return true;
+        }
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        self.extra.as_ref().is_some_and(|extra| {
+            extra
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .any(|&(base, size)| addr >= base && end <= base.saturating_add(size))
+        })
     }
 
     /// Puts `head` on the avail ring and publishes it (Release store of

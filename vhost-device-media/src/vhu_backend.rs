@@ -176,6 +176,8 @@ impl VhostUserBackend for MediaBackend {
             | VhostUserProtocolFeatures::CONFIG
             | VhostUserProtocolFeatures::REPLY_ACK
             | VhostUserProtocolFeatures::RESET_DEVICE
+            // Guest brokers add buffer pools one region at a time.
+            | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
     }
 
     fn exit_event(&self, _thread_index: usize) -> Option<(EventConsumer, EventNotifier)> {

@@ -19,6 +19,7 @@ mod bench;
 mod demo;
 mod flatc_gen;
 mod flatc_install;
+mod matrix;
 mod process;
 mod qemu;
 mod setup;
@@ -75,11 +76,15 @@ enum Task {
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// The clip to play (default: a generated 2 s VP9 + Opus WebM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "matrix")]
     input: Option<PathBuf>,
+    /// Play every clip of the codec and container matrix
+    /// (tests/data/clip-matrix.txt), each generated first.
+    #[arg(long)]
+    matrix: bool,
     /// Where the daemon sends the media: the in-process engine,
-    /// media-client on a Unix socket, or media-client as a Spice client of
-    /// the daemon's Spice server.
+    /// media-client on a Unix socket or loopback TCP, or media-client as a
+    /// Spice client of the daemon's Spice server.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
 }
@@ -153,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(args) => bench::run(args.smoke),
         Task::Qemu(args) if args.attach => qemu::attach_check(),
         Task::Qemu(_) => qemu::run(),
+        Task::Demo(args) if args.matrix => matrix::run(args.uplink),
         Task::Demo(args) => demo::run(args.input, args.uplink),
     }
 }

@@ -18,7 +18,7 @@ use anyhow::{Result, anyhow};
 use crate::process::cargo_command;
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, demo, flatc_gen, process, qemu, setup};
+use crate::{bench, demo, flatc_gen, matrix, process, qemu, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
@@ -117,14 +117,17 @@ pub(crate) fn run() -> Result<()> {
             }
         }
         timed("bench smoke", &mut bench::smoke_check)?;
-        // The whole stack on a generated clip, in process, over a socket
-        // to media-client and over Spice to media-client: fails unless
-        // each is bit-exact.
+        // The whole stack on a generated clip, in process, over sockets to
+        // media-client and over Spice to media-client: fails unless each is
+        // bit-exact.
         timed("demo", &mut || {
             demo::run(None, demo::DemoUplink::Local)?;
             demo::run(None, demo::DemoUplink::Unix)?;
+            demo::run(None, demo::DemoUplink::Tcp)?;
             demo::run(None, demo::DemoUplink::Spice)
         })?;
+        // Every codec and container through the stack, bit-exact.
+        timed("demo matrix", &mut || matrix::run(demo::DemoUplink::Local))?;
         timed("qemu attach", &mut qemu::attach_check)?;
         Ok(())
     })();

@@ -1,52 +1,61 @@
 //! `redir-play`: the guest's media player. Demuxes a file with the pure-Rust
-//! demuxers of `redir-demux` and plays every track through the
-//! media-redirection device: the client decodes and renders it.
+//! demuxers of `redir-demux` (no GStreamer in the guest) and plays every
+//! track through the media-redirection device, so that the client decodes
+//! and renders it.
 //!
-//! For now it drives the device directly over vhost-user
-//! (`--vhost-user SOCKET`): the vhost-user transport of `guest-driver-shim`
-//! plays the guest's part on the host, so the player runs next to the
-//! daemon without a VM. In a real guest the player will go through the
-//! broker instead, which owns the device.
-//!
-//! Payloads are copied into DMA memory (`submit_data_copy`), one
-//! allocation per sample; the device itself forwards them uncopied.
+//! It is a player of the broker (spec §9) through the V4L2-style API of
+//! `guest-driver-shim`: each sample is demuxed into a buffer of the
+//! broker's shared DMA memory and queued from there, so nothing copies it
+//! again on its way to the client. With `--vhost-user` it starts a broker
+//! in its own process (a host test rig, where the vhost-user transport
+//! plays the guest's part).
 
-use std::collections::HashMap;
+mod commands;
+mod device;
+mod session;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Parser;
-use guest_driver_shim::{
-    DmaError, DriverError, DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport,
-};
-use mediaredir_proto::control::{Direction, Request, StreamFormat};
-use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
-use mediaredir_proto::event::Event;
-use mediaredir_proto::response::ResponseBody;
-use mediaredir_proto::status::Status;
-use redir_demux::Track;
+use mediaredir_proto::broker::DEFAULT_SOCKET;
 
-type Device = MediaDevice<VhostUserTransport>;
+use commands::Scheduled;
+use session::Settings;
 
 /// Plays a media file through the media-redirection device.
 ///
-/// In this first version the player drives the device directly over
-/// vhost-user (the transport plays the guest's part on the host); in a
-/// real guest it will go through the broker.
+/// Commands on standard input (one per line) and with `--at`: pause, play,
+/// seek=SECONDS, volume=GAIN, mute, unmute, rate=RATE, status, sleep=SECONDS,
+/// quit.
 #[derive(Debug, Parser)]
 #[command(name = "redir-play", version)]
 struct Args {
-    /// The daemon's vhost-user socket (`vhost-device-media --socket-path`).
+    /// The broker's socket (in a guest where `mediaredir-broker` runs).
+    #[arg(long, value_name = "SOCKET", default_value = DEFAULT_SOCKET, conflicts_with = "vhost_user")]
+    broker: PathBuf,
+
+    /// Reach the daemon's vhost-user socket directly, with a broker in this
+    /// process (a host test rig; `vhost-device-media --socket-path`).
     #[arg(long, value_name = "SOCKET")]
-    vhost_user: PathBuf,
+    vhost_user: Option<PathBuf>,
 
     /// The file to play (WebM/Matroska, MP4, Ogg, IVF or Annex-B).
     file: PathBuf,
 
-    /// Most buffers in flight per playback queue.
-    #[arg(long, default_value_t = 64)]
-    max_in_flight: usize,
+    /// Run COMMAND when the file reaches SECONDS of media time
+    /// (`--at 1.5:pause --at 1.5:sleep=2 --at 1.5:play`); repeatable.
+    #[arg(long, value_name = "SECONDS:COMMAND", value_parser = commands::parse_scheduled)]
+    at: Vec<Scheduled>,
+
+    /// Read commands from standard input.
+    #[arg(long)]
+    stdin: bool,
+
+    /// Buffers per stream.
+    #[arg(long, default_value_t = 32)]
+    buffers: u32,
 
     /// Seconds to wait for a client to connect to the device.
     #[arg(long, default_value_t = 20)]
@@ -56,267 +65,44 @@ struct Args {
     /// buffer.
     #[arg(long, default_value_t = 60)]
     eos_timeout: u64,
-}
 
-/// The stream format of `track` on `txq`.
-fn format(track: &Track, txq: u32) -> StreamFormat {
-    let (fps_num, fps_den) = track.fps.unwrap_or((0, 0));
-    StreamFormat {
-        codec: track.codec,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: track.width,
-        height: track.height,
-        fps_num,
-        fps_den,
-        sample_rate: track.sample_rate,
-        channels: track.channels,
-        bitrate: 0,
-        codec_data: track.codec_data.clone(),
-    }
-}
-
-/// Sends `request`; returns the status, id and body.
-fn call(
-    dev: &mut Device,
-    target: u32,
-    request: Request,
-) -> anyhow::Result<(Status, u32, ResponseBody)> {
-    let what = format!("{:?}", request.code());
-    let (hdr, body) = dev
-        .control(request, target)
-        .with_context(|| format!("{what} request"))?;
-    Ok((hdr.status, hdr.id, body))
-}
-
-/// Sends `request`, which must succeed; returns the id.
-fn ok(dev: &mut Device, target: u32, request: Request) -> anyhow::Result<u32> {
-    let what = format!("{:?}", request.code());
-    let (status, id, _) = call(dev, target, request)?;
-    if status != Status::Ok {
-        bail!("{what} failed: {status:?}");
-    }
-    Ok(id)
-}
-
-/// Waits until a client is connected to the device.
-fn wait_client(dev: &mut Device, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let (Status::Ok, _, ResponseBody::Caps(caps)) = call(dev, 0, Request::GetCaps)?
-            && caps.client_connected
-        {
-            eprintln!(
-                "redir-play: client connected ({} codecs)",
-                caps.codecs.len()
-            );
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("no client connected to the device within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Per playback queue: buffers submitted and completed.
-#[derive(Debug, Default, Clone, Copy)]
-struct QueueCount {
-    submitted: u64,
-    completed: u64,
-}
-
-/// Collects the completions of `txq` (waiting up to `wait`); a buffer that
-/// did not complete OK is an error.
-fn drain(
-    dev: &mut Device,
-    counts: &mut [QueueCount],
-    txq: u16,
-    wait: Duration,
-) -> anyhow::Result<()> {
-    for done in dev.wait_data_completions(txq, wait)? {
-        match done.status {
-            Ok(Status::Ok) => counts[usize::from(txq)].completed += 1,
-            other => bail!("a buffer of txq {txq} completed with {other:?}"),
-        }
-    }
-    Ok(())
-}
-
-/// Submits one buffer on `txq`, waiting for completions while the queue
-/// is full or `max` buffers are in flight.
-fn submit(
-    dev: &mut Device,
-    counts: &mut [QueueCount],
-    txq: u16,
-    max: usize,
-    header: &DataHeader,
-    payload: &[u8],
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if Instant::now() >= deadline {
-            bail!("txq {txq}: no buffer completed for 30 s");
-        }
-        if dev.data_in_flight(txq)? >= max {
-            drain(dev, counts, txq, Duration::from_millis(20))?;
-            continue;
-        }
-        match dev.submit_data_copy(txq, header, payload) {
-            Ok(_) => {
-                counts[usize::from(txq)].submitted += 1;
-                return Ok(());
-            }
-            Err(DriverError::QueueFull(_) | DriverError::Dma(DmaError::OutOfMemory { .. })) => {
-                drain(dev, counts, txq, Duration::from_millis(20))?;
-            }
-            Err(e) => return Err(e).with_context(|| format!("submitting on txq {txq}")),
-        }
-    }
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 1.0)]
+    progress: f64,
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let mut demuxer = redir_demux::open(&args.file)
+    // The file first: a bad file is reported as such, device or not.
+    let probe = redir_demux::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
-    let tracks: Vec<Track> = demuxer.tracks().to_vec();
-    if tracks.is_empty() {
-        bail!("{}: no playable track", args.file.display());
+    if probe.tracks().is_empty() {
+        anyhow::bail!("{}: no playable track", args.file.display());
     }
-    for (i, t) in tracks.iter().enumerate() {
-        eprintln!(
-            "redir-play: track {i}: {} {}x{} {} Hz {} ch, {} bytes of codec data",
-            t.codec,
-            t.width,
-            t.height,
-            t.sample_rate,
-            t.channels,
-            t.codec_data.len()
-        );
-    }
-    let transport = VhostUserTransport::connect_new(&args.vhost_user, VhostUserOptions::default())
-        .with_context(|| format!("connecting to {}", args.vhost_user.display()))?;
-    let mut dev =
-        MediaDevice::new(transport, DriverOptions::default()).context("initialising the device")?;
-    wait_client(&mut dev, Duration::from_secs(args.wait_client))?;
-    for (i, t) in tracks.iter().enumerate() {
-        let txq = u32::try_from(i)?;
-        let (status, _, _) = call(&mut dev, 0, Request::CheckFormat(format(t, txq)))?;
-        match status {
-            Status::Ok => {}
-            Status::Unsupported | Status::NoClient => {
-                bail!("client cannot decode {} ({status:?})", t.codec)
-            }
-            other => bail!("CHECK_FORMAT of {} failed: {other:?}", t.codec),
-        }
-    }
-    let pres = ok(&mut dev, 0, Request::PresCreate { live: false })?;
-    let mut ids = Vec::new();
-    let mut txq_of: HashMap<u32, u16> = HashMap::new();
-    for (i, t) in tracks.iter().enumerate() {
-        let txq = u16::try_from(i)?;
-        ids.push(ok(
-            &mut dev,
-            pres,
-            Request::StreamCreate(format(t, u32::from(txq))),
-        )?);
-        txq_of.insert(t.id, txq);
-    }
-    ok(&mut dev, pres, Request::PresPlay)?;
-    eprintln!("redir-play: presentation {pres}, streams {ids:?}; playing");
-    let mut counts = vec![QueueCount::default(); tracks.len()];
-    let mut bytes = 0u64;
-    let mut samples = 0u64;
-    while let Some(s) = demuxer.next_sample().context("demuxing")? {
-        let Some(&txq) = txq_of.get(&s.track) else {
-            continue;
-        };
-        let header = DataHeader {
-            stream_id: ids[usize::from(txq)],
-            generation: 0,
-            flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
-            payload_len: 0,
-            pts: s.pts,
-            // Matroska has no DTS: it stays None.
-            dts: s.dts,
-            duration: s.duration,
-        };
-        submit(
-            &mut dev,
-            &mut counts,
-            txq,
-            args.max_in_flight,
-            &header,
-            &s.data,
-        )?;
-        bytes += s.data.len() as u64;
-        samples += 1;
-        if samples.is_multiple_of(100) {
-            eprintln!("redir-play: {samples} samples, {bytes} bytes submitted");
-        }
-    }
-    for (i, &id) in ids.iter().enumerate() {
-        let eos = DataHeader {
-            stream_id: id,
-            generation: 0,
-            flags: FLAG_EOS,
-            payload_len: 0,
-            pts: None,
-            dts: None,
-            duration: None,
-        };
-        submit(
-            &mut dev,
-            &mut counts,
-            u16::try_from(i)?,
-            args.max_in_flight,
-            &eos,
-            &[],
-        )?;
-    }
-    eprintln!(
-        "redir-play: {samples} samples ({bytes} bytes) and {} EOS submitted; waiting for EOS",
-        ids.len()
-    );
-    let deadline = Instant::now() + Duration::from_secs(args.eos_timeout);
-    let mut eos: Vec<u32> = Vec::new();
-    while eos.len() < ids.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match dev.next_event(left)? {
-            Some((Event::Eos { stream }, _)) => {
-                eprintln!("redir-play: stream {stream} reached end of stream");
-                eos.push(stream);
-            }
-            Some((Event::StreamError { stream, status }, _)) => {
-                bail!("stream {stream} failed: {status:?}")
-            }
-            Some(_) => {}
-            None => bail!(
-                "end of stream of {ids:?} within {:?}: only {eos:?}",
-                args.eos_timeout
-            ),
-        }
-    }
-    for (i, _) in tracks.iter().enumerate() {
-        let txq = u16::try_from(i)?;
-        let until = Instant::now() + Duration::from_secs(10);
-        while counts[i].completed < counts[i].submitted {
-            if Instant::now() >= until {
-                bail!(
-                    "txq {txq}: {} of {} buffers completed",
-                    counts[i].completed,
-                    counts[i].submitted
-                );
-            }
-            drain(&mut dev, &mut counts, txq, Duration::from_millis(100))?;
-        }
-    }
-    let _ = call(&mut dev, pres, Request::PresDestroy);
+    drop(probe);
+    let mut opened = match &args.vhost_user {
+        Some(socket) => device::over_vhost_user(socket)?,
+        None => device::through_broker(&args.broker)?,
+    };
+    let settings = Settings {
+        file: args.file.clone(),
+        buffers: args.buffers.max(2),
+        video_buffer_bytes: 1 << 20,
+        audio_buffer_bytes: 64 << 10,
+        wait_client: Duration::from_secs(args.wait_client),
+        eos_timeout: Duration::from_secs(args.eos_timeout),
+        stall_timeout: Duration::from_secs(30),
+        schedule: args.at.clone(),
+        progress: Duration::try_from_secs_f64(args.progress).unwrap_or(Duration::from_secs(1)),
+    };
+    let stdin = args.stdin.then(commands::stdin_commands);
+    let outcome = session::play(&mut opened.redir, &settings, stdin)?;
     println!(
-        "redir-play: played {} ({} streams, {samples} samples, {bytes} bytes) in {} ms",
+        "redir-play: played {} ({} streams, {} samples, {} bytes) in {} ms",
         args.file.display(),
-        ids.len(),
+        outcome.streams,
+        outcome.samples,
+        outcome.bytes,
         t0.elapsed().as_millis()
     );
     Ok(())
@@ -324,6 +110,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    env_logger::Builder::new()
+        .parse_filters("warn")
+        .parse_env("RUST_LOG")
+        .init();
     match run(&args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -342,8 +132,13 @@ mod tests {
     fn cli_is_well_formed() {
         Args::command().debug_assert();
         let args = Args::parse_from(["redir-play", "--vhost-user", "/tmp/s", "clip.webm"]);
-        assert_eq!(args.vhost_user, PathBuf::from("/tmp/s"));
-        assert_eq!(args.file, PathBuf::from("clip.webm"));
-        assert_eq!(args.max_in_flight, 64);
+        assert_eq!(args.vhost_user, Some(PathBuf::from("/tmp/s")));
+        let args = Args::parse_from(["redir-play", "--at", "1:pause", "clip.webm"]);
+        assert_eq!(args.broker, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(args.at.len(), 1);
+        assert!(
+            Args::try_parse_from(["redir-play", "--broker", "/b", "--vhost-user", "/v", "f"])
+                .is_err()
+        );
     }
 }
