@@ -21,7 +21,7 @@ use crate::timing::{Outcome, Timings, format_duration};
 use crate::{bench, demo, flatc_gen, matrix, process, qemu, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
-pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
+pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
     [
         ("cargo fmt", &["fmt", "--all", "--check"]),
         (
@@ -44,6 +44,22 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
                 "--package",
                 "vhost-device-media",
                 "--no-default-features",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        // The VDI server build: no GStreamer, with the Spice uplink.
+        (
+            "server build (spice)",
+            &[
+                "clippy",
+                "--package",
+                "vhost-device-media",
+                "--no-default-features",
+                "--features",
+                "spice",
                 "--locked",
                 "--",
                 "-D",
@@ -164,6 +180,7 @@ mod tests {
                 "fmt --all --check",
                 "clippy --workspace --all-targets --locked -- -D warnings",
                 "clippy --package vhost-device-media --no-default-features --locked -- -D warnings",
+                "clippy --package vhost-device-media --no-default-features --features spice --locked -- -D warnings",
                 "test --workspace --locked",
             ]
         );
