@@ -19,6 +19,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::ToSocketAddrs;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -77,6 +78,15 @@ impl SpiceTarget {
         if unix.is_some() && ca_file.is_some() {
             bail!("Spice TLS (--tls-ca) needs HOST:PORT, not a Unix socket");
         }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if unix.is_none() && ca_file.is_none() && !is_loopback(host, port) {
+            // Without TLS nothing proves the server is the daemon (spec
+            // CLI-SEC-4), as with plain TCP.
+            bail!(
+                "plain Spice is only allowed to a loopback address or a Unix socket; \
+                 use --tls-ca (Spice TLS) to reach {host}"
+            );
+        }
         let password = match password_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -96,6 +106,18 @@ impl SpiceTarget {
             password,
             ca_file,
         })
+    }
+}
+
+/// Whether every address `host` resolves to is a loopback address.
+fn is_loopback(host: &str, port: &str) -> bool {
+    let port = port.parse().unwrap_or(0);
+    match (host, port).to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
     }
 }
 
@@ -407,5 +429,27 @@ fn pump_engine(id: u64, mut reader: UnixStream, context: &glib::MainContext) {
         }
         let bytes = buf[..n].to_vec();
         context.invoke(move || with_link(id, |link| link.send(bytes)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = SpiceTarget::parse("127.0.0.1:5930", None, None).unwrap();
+        assert_eq!((t.host.as_str(), t.port.as_str()), ("127.0.0.1", "5930"));
+        let t = SpiceTarget::parse("[::1]:5930", None, None).unwrap();
+        assert_eq!(t.host, "::1");
+        let t = SpiceTarget::parse("unix:/run/m.spice", None, None).unwrap();
+        assert_eq!(t.unix, Some(PathBuf::from("/run/m.spice")));
+        let tls = SpiceTarget::parse("10.1.2.3:5931", None, Some("ca.pem".into())).unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("ca.pem")));
+        // Plain Spice off loopback: nothing authenticates the daemon.
+        assert!(SpiceTarget::parse("10.1.2.3:5930", None, None).is_err());
+        assert!(SpiceTarget::parse("unix:/x", None, Some("ca.pem".into())).is_err());
+        assert!(SpiceTarget::parse("127.0.0.1", None, None).is_err());
+        assert!(SpiceTarget::parse("127.0.0.1:x", None, None).is_err());
     }
 }
