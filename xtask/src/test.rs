@@ -77,7 +77,8 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len() + 3;
+    // setup, flatc check; the cargo steps; bench smoke, demo, demo matrix, qemu attach.
+    let steps = 2 + cargo_steps().len() + 4;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;

@@ -140,7 +140,7 @@ pub(crate) fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
     match ready_rx.recv_timeout(CONNECT_TIMEOUT) {
         Ok(Ok(())) => Ok(theirs),
         Ok(Err(why)) => bail!("{why}"),
-        // Dropping `theirs` ends the session thread.
+        // Dropping `theirs` ends the session.
         Err(_) => bail!("no media port {SPICE_PORT_NAME} within {CONNECT_TIMEOUT:?}"),
     }
 }
