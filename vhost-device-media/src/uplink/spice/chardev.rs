@@ -3,7 +3,8 @@
 //! to connections of the uplink.
 //!
 //! A Spice client that connects the port channel (the char device's
-//! `state(1)`, or a port `OPENED` event from the client) starts a new
+//! `state(1)`, or a port `OPENED` event, which spice-client-glib never
+//! sends but another client may) starts a new
 //! [`PortStream`], which the uplink's acceptor receives like an accepted
 //! socket; the daemon answers with the port event `OPENED` (without it the
 //! client's writes fail with "port is not opened"). `state(0)` or `CLOSED`

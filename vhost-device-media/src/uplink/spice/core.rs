@@ -241,3 +241,124 @@ pub(super) fn interface() -> Box<ffi::SpiceCoreInterface> {
         channel_event: Some(channel_event),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::Instant;
+
+    use super::*;
+
+    unsafe extern "C" fn count(opaque: *mut c_void) {
+        // SAFETY: the tests pass a live `Cell<u32>` as `opaque`.
+        let n = unsafe { &*opaque.cast::<Cell<u32>>() };
+        n.set(n.get() + 1);
+    }
+
+    unsafe extern "C" fn count_event(_fd: c_int, event: c_int, opaque: *mut c_void) {
+        // SAFETY: the tests pass a live `Cell<c_int>` as `opaque`.
+        let seen = unsafe { &*opaque.cast::<Cell<c_int>>() };
+        seen.set(seen.get() | event);
+    }
+
+    /// Runs `context` until `done`, for at most a second.
+    fn spin(context: &MainContext, done: impl Fn() -> bool) {
+        spin_for(context, Duration::from_secs(1), done);
+    }
+
+    /// Runs `context` for a while (to see that nothing happens).
+    fn idle(context: &MainContext) {
+        spin_for(context, Duration::from_millis(50), || false);
+    }
+
+    fn spin_for(context: &MainContext, time: Duration, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + time;
+        while !done() && Instant::now() < deadline {
+            context.iteration(false);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn timers_fire_once_per_start_and_not_after_cancel() {
+        let context = MainContext::new();
+        context
+            .with_thread_default(|| {
+                let core = interface();
+                let fired = Cell::new(0u32);
+                let opaque = (&raw const fired).cast_mut().cast();
+                let (add, start, cancel, remove) = (
+                    core.timer_add.unwrap(),
+                    core.timer_start.unwrap(),
+                    core.timer_cancel.unwrap(),
+                    core.timer_remove.unwrap(),
+                );
+                // SAFETY: the interface's own functions, on the thread whose
+                // default context they use; `fired` outlives the timer.
+                let timer = unsafe { add(Some(count), opaque) };
+                // SAFETY: as above, `timer` is live.
+                unsafe { start(timer, 5) };
+                spin(&context, || fired.get() == 1);
+                idle(&context);
+                assert_eq!(fired.get(), 1, "one shot");
+                // SAFETY: as above.
+                unsafe { start(timer, 5) };
+                // SAFETY: as above.
+                unsafe { cancel(timer) };
+                idle(&context);
+                assert_eq!(fired.get(), 1, "cancelled");
+                // SAFETY: as above; the timer is not used again.
+                unsafe { remove(timer) };
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn watches_report_readable_fds_until_removed() {
+        let context = MainContext::new();
+        context
+            .with_thread_default(|| {
+                let core = interface();
+                let (a, mut b) = UnixStream::pair().unwrap();
+                let seen = Cell::new(0);
+                let opaque = (&raw const seen).cast_mut().cast();
+                let (add, update, remove) = (
+                    core.watch_add.unwrap(),
+                    core.watch_update_mask.unwrap(),
+                    core.watch_remove.unwrap(),
+                );
+                // SAFETY: the interface's own functions, on the thread whose
+                // default context they use; `a` and `seen` outlive the watch.
+                let watch = unsafe {
+                    add(
+                        a.as_raw_fd(),
+                        ffi::SPICE_WATCH_EVENT_READ,
+                        Some(count_event),
+                        opaque,
+                    )
+                };
+                idle(&context);
+                assert_eq!(seen.get(), 0, "nothing to read yet");
+                b.write_all(b"x").unwrap();
+                spin(&context, || seen.get() != 0);
+                assert_eq!(seen.get(), ffi::SPICE_WATCH_EVENT_READ);
+                seen.set(0);
+                // SAFETY: as above, `watch` is live.
+                unsafe { update(watch, ffi::SPICE_WATCH_EVENT_WRITE) };
+                spin(&context, || seen.get() != 0);
+                assert_eq!(
+                    seen.get() & ffi::SPICE_WATCH_EVENT_WRITE,
+                    ffi::SPICE_WATCH_EVENT_WRITE
+                );
+                // SAFETY: as above; the watch is not used again.
+                unsafe { remove(watch) };
+                seen.set(0);
+                idle(&context);
+                assert_eq!(seen.get(), 0, "removed");
+            })
+            .unwrap();
+    }
+}
