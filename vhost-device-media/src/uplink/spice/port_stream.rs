@@ -62,6 +62,8 @@ pub struct PortStream {
     counters: Arc<Counters>,
     /// Bytes handed to libspice-server so far (progress of the pump).
     consumed: AtomicU64,
+    /// `read` callbacks that returned data (for the debug log).
+    reads: AtomicU64,
 }
 
 impl std::fmt::Debug for PortStream {
@@ -78,6 +80,7 @@ impl PortStream {
             waker,
             counters,
             consumed: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
         }
     }
 
@@ -189,6 +192,9 @@ impl PortStream {
         }
         Counters::add(&self.counters.payload_bytes_copied, payload);
         self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        if n > 0 {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
         n
     }
 
@@ -211,6 +217,11 @@ impl PortStream {
     /// Ends the connection (the client left): readers see end of file,
     /// writers an error.
     pub(crate) fn close(&self) {
+        log::debug!(
+            "spice: connection closed after {} bytes in {} read callbacks",
+            self.consumed(),
+            self.reads.load(Ordering::Relaxed)
+        );
         self.lock().closed = true;
         self.changed.notify_all();
     }
