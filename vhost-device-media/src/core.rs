@@ -11,9 +11,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use mediaredir_proto::event::EVENT_SIZE;
 use mediaredir_proto::wire;
 
+use crate::capq::CaptureSink;
+use crate::capture::{CaptureBacklog, Outcome, Waiting};
 use crate::counters::{Counters, ErrorKind};
 use crate::limits::Limits;
-use crate::model::{Action, DeviceModel};
+use crate::model::{Action, CaptureVerdict, DeviceModel};
 use crate::uplink::{ClientEvents, Uplink};
 
 /// Writes events into buffers the driver posted on the event queue.
@@ -28,6 +30,11 @@ pub struct DeviceCore {
     uplink: Arc<dyn Uplink>,
     counters: Arc<Counters>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
+    /// Captured samples waiting for capq buffers. Lock order: this, then
+    /// the model.
+    capture: Mutex<CaptureBacklog>,
+    /// Negotiated `(F_CAPTURE, F_CALL)`, applied to every new instance.
+    features: Mutex<(bool, bool)>,
 }
 
 impl std::fmt::Debug for DeviceCore {
@@ -63,7 +70,15 @@ impl DeviceCore {
             uplink,
             counters,
             events: Mutex::new(None),
+            capture: Mutex::new(CaptureBacklog::default()),
+            features: Mutex::new((false, false)),
         }
+    }
+
+    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`).
+    pub fn set_features(&self, capture: bool, call: bool) {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call);
+        self.model().set_features(capture, call);
     }
 
     /// Locks the model.
@@ -84,12 +99,22 @@ impl DeviceCore {
     /// Starts a new device instance (new frontend connection, or device
     /// reset): everything of the old one is destroyed and the client told.
     pub fn new_instance(&self) {
+        let dropped = {
+            let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+            capture.set_sink(None);
+            capture.clear()
+        };
+        for sample in dropped {
+            self.ack_capture(&sample, mediaredir_proto::status::Status::Cancelled);
+        }
         let actions = {
             let mut model = self.model();
             let actions = model.reset();
             let limits = *model.limits();
             let connected_caps = model.client_caps().cloned();
             let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
+            let (capture, call) = *self.features.lock().unwrap_or_else(|p| p.into_inner());
+            fresh.set_features(capture, call);
             if let Some(caps) = connected_caps {
                 // The client stays; the new instance starts with it connected.
                 fresh.client_connected(caps);
@@ -118,6 +143,91 @@ impl DeviceCore {
                 Action::DrainTxq { .. } => {}
             }
         }
+    }
+
+    /// Where captured samples go from now on (`None` while capq is down);
+    /// writes what waits.
+    pub fn set_capture_sink(&self, sink: Option<Arc<dyn CaptureSink>>) {
+        let mut outcomes = Vec::new();
+        {
+            let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+            capture.set_sink(sink);
+            capture.drain(&mut outcomes);
+        }
+        self.settle_captures(outcomes);
+    }
+
+    /// A sample the client captured (spec 7.10): checked by the model,
+    /// then written into a capq buffer, kept until one is posted, or
+    /// dropped; the client gets its acknowledgement either way.
+    pub fn capture_sample(&self, sample: wire::SampleHeader, payload: Vec<u8>) {
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+        let (verdict, budget) = {
+            let mut model = self.model();
+            (model.capture_sample(&sample, len), model.capture_budget())
+        };
+        let header = match verdict {
+            CaptureVerdict::Deliver(header) => header,
+            CaptureVerdict::Discard(status) => {
+                drop(capture);
+                self.uplink.send(wire::Message::Ack {
+                    stream: sample.stream,
+                    seq: sample.seq,
+                    status,
+                });
+                self.flush_events();
+                return;
+            }
+        };
+        let mut outcomes = Vec::new();
+        capture.push(
+            Waiting {
+                header,
+                seq: sample.seq,
+                payload,
+            },
+            budget,
+            &mut outcomes,
+        );
+        capture.drain(&mut outcomes);
+        drop(capture);
+        self.settle_captures(outcomes);
+    }
+
+    fn ack_capture(&self, sample: &Waiting, status: mediaredir_proto::status::Status) {
+        self.uplink.send(wire::Message::Ack {
+            stream: sample.header.stream_id,
+            seq: sample.seq,
+            status,
+        });
+    }
+
+    /// Counts, acknowledges and reports what became of captured samples.
+    fn settle_captures(&self, outcomes: Vec<Outcome>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let mut actions = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Delivered(sample) => {
+                    self.model().capture_delivered(sample.header.stream_id);
+                    self.ack_capture(&sample, mediaredir_proto::status::Status::Ok);
+                }
+                Outcome::Dropped(sample) => {
+                    log::debug!(
+                        "capture: sample {} of stream {} dropped",
+                        sample.seq,
+                        sample.header.stream_id
+                    );
+                    actions.extend(self.model().capture_dropped(sample.header.stream_id));
+                    self.ack_capture(&sample, mediaredir_proto::status::Status::Dropped);
+                }
+            }
+        }
+        self.apply(actions);
+        self.flush_events();
     }
 
     /// Moves pending events into posted event buffers while both exist.
@@ -160,6 +270,10 @@ impl ClientEvents for DeviceCore {
         let actions = self.model().client_message(&msg, Instant::now());
         self.apply(actions);
         self.flush_events();
+    }
+
+    fn captured(&self, sample: wire::SampleHeader, payload: Vec<u8>) {
+        self.capture_sample(sample, payload);
     }
 }
 

@@ -167,7 +167,7 @@ fn read_array<const N: usize>(mem: &GuestMemoryMmap, segments: &[Segment]) -> Op
 }
 
 /// Writes `bytes` across `segments`; returns how many were written.
-fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
+pub(crate) fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
     let mut done = 0;
     for seg in segments {
         if done == bytes.len() {

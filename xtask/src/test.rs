@@ -121,7 +121,9 @@ pub(crate) fn run() -> Result<()> {
                     let debug = crate::workspace_root().join("target/debug");
                     let mut cmd = cargo_command(args);
                     cmd.env("VDM_DAEMON", debug.join("vhost-device-media"))
-                        .env("MEDIA_CLIENT", debug.join("media-client"));
+                        .env("MEDIA_CLIENT", debug.join("media-client"))
+                        .env("MEDIAREDIR_BROKER", debug.join("mediaredir-broker"))
+                        .env("VERIFY_CLIP", debug.join("verify-clip"));
                     let result =
                         process::run_watching_stdout(&mut cmd, &mut std::io::stdout(), |line| {
                             seen.add_line(line);

@@ -7,6 +7,7 @@
 //! [`Action`]s for the uplink, so tests drive it directly and the same model
 //! serves every transport (spec sections cited per request).
 
+mod capture;
 mod credit;
 mod events;
 mod presentation;
@@ -27,6 +28,7 @@ use mediaredir_proto::response::{
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
+pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
 pub use presentation::Presentation;
@@ -394,13 +396,13 @@ impl DeviceModel {
                 Ok(Reply::ok(target, ResponseBody::None))
             }
             Request::StreamStart | Request::StreamStop | Request::StreamRequestKeyframe => {
-                let stream = self.streams.get(&target).ok_or(Status::NoEntity)?;
+                let connected = self.client.is_some();
+                let stream = self.streams.get_mut(&target).ok_or(Status::NoEntity)?;
                 if stream.is_playback() {
                     return Err(Status::Invalid);
                 }
-                // Capture data paths arrive with the calls issue; the device
-                // does not offer VIRTIO_MEDIA_REDIR_F_CAPTURE before them.
-                Err(Status::Unsupported)
+                capture::control(stream, &request, connected, actions)?;
+                Ok(Reply::ok(target, ResponseBody::None))
             }
             Request::CallCreate { .. }
             | Request::CallSetRemote { .. }
@@ -481,31 +483,29 @@ impl DeviceModel {
             .presentations
             .get(&presentation)
             .ok_or(Status::NoEntity)?;
-        if format.direction == Direction::Capture {
-            // DEV-INIT-1: capture without F_CAPTURE is INVALID; with it, the
-            // capture path is not built yet.
-            return Err(if self.capture {
-                Status::Unsupported
-            } else {
-                Status::Invalid
-            });
+        let capture = format.direction == Direction::Capture;
+        if capture && !self.capture {
+            // DEV-INIT-1: capture without F_CAPTURE is INVALID.
+            return Err(Status::Invalid);
         }
-        if pres.state != PresentationState::Idle {
+        if pres.state != PresentationState::Idle && !capture {
             return Err(Status::BadState);
         }
         if self.streams.len() >= self.limits.max_streams as usize {
             return Err(Status::Limit);
         }
-        if format.txq >= self.limits.num_txqs {
-            return Err(Status::Invalid);
-        }
-        let txq_taken = pres
-            .streams
-            .iter()
-            .filter_map(|s| self.streams.get(s))
-            .any(|s| s.format.txq == format.txq);
-        if txq_taken {
-            return Err(Status::Invalid);
+        if !capture {
+            if format.txq >= self.limits.num_txqs {
+                return Err(Status::Invalid);
+            }
+            let txq_taken = pres
+                .streams
+                .iter()
+                .filter_map(|s| self.streams.get(s))
+                .any(|s| s.is_playback() && s.format.txq == format.txq);
+            if txq_taken {
+                return Err(Status::Invalid);
+            }
         }
         self.check_client_format(&format)?;
         let id = self.alloc_id();
@@ -616,6 +616,11 @@ impl DeviceModel {
                 actions.push(Action::Send(wire::Message::CreateStream(
                     create_stream_msg(stream.id, pres.id, &stream.format),
                 )));
+                if stream.state == StreamState::Capturing {
+                    actions.push(Action::Send(wire::Message::StartCapture {
+                        stream: stream.id,
+                    }));
+                }
                 if stream.volume_q16 != mediaredir_proto::control::UNITY_Q16 || stream.mute {
                     actions.push(Action::Send(wire::Message::SetVolume {
                         stream: stream.id,
@@ -657,6 +662,10 @@ impl DeviceModel {
             return Vec::new();
         }
         self.push_event(Event::ClientDisconnected);
+        for stream in self.streams.values_mut().filter(|s| !s.is_playback()) {
+            // The next sample comes from a new capture session.
+            stream.discont = true;
+        }
         self.streams
             .keys()
             .map(|&stream| Action::Cancel {

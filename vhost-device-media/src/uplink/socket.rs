@@ -399,7 +399,7 @@ fn read_loop<R: Read>(
     conn: u64,
 ) -> io::Result<()> {
     loop {
-        let (msg, _payload) = match read_frame(stream, reader) {
+        let (msg, payload) = match read_frame(stream, reader) {
             Ok(frame) => frame,
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(err) => return Err(err),
@@ -435,6 +435,11 @@ fn read_loop<R: Read>(
                 }
             }
             Message::Hello(_) => return Err(io::Error::other("second Hello on one connection")),
+            Message::CaptureSample(sample) => {
+                if let Some(events) = shared.events() {
+                    events.captured(sample, payload);
+                }
+            }
             other => {
                 if let Some(events) = shared.events() {
                     events.client_message(other);
