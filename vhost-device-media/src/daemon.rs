@@ -42,8 +42,8 @@ pub enum UplinkSpec {
 }
 
 impl UplinkSpec {
-    /// Parses `null`, `unix:PATH` or `tcp:HOST:PORT` (plain TCP: loopback
-    /// only).
+    /// Parses `null`, `local[:headless|:verify]`, `unix:PATH`,
+    /// `tcp:HOST:PORT` (plain TCP: loopback only) or `spice:OPTIONS`.
     pub fn parse(text: &str) -> Result<UplinkSpec, SocketUplinkError> {
         UplinkSpec::parse_with_tls(text, None)
     }

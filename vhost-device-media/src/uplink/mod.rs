@@ -11,6 +11,8 @@ pub mod addr;
 pub mod local;
 pub mod null;
 pub mod socket;
+#[cfg(feature = "spice")]
+pub mod spice;
 pub mod stream;
 pub mod tls;
 
