@@ -332,6 +332,30 @@ impl DmaMemory {
             .then(|| self.host as u64 + (gpa - self.base))
     }
 
+    /// The descriptors (guest-physical address, length) that cover
+    /// `offset..offset + len` of this memory: one per physically
+    /// contiguous run, each at most `u32::MAX` bytes.
+    pub fn segments(&self, offset: u64, len: u64) -> Result<Vec<(u64, u32)>, DmaError> {
+        let out_of_range = DmaError::OutOfRange {
+            gpa: self.base.saturating_add(offset),
+            len,
+        };
+        let end = offset
+            .checked_add(len)
+            .ok_or(DmaError::Invalid("range overflows"))?;
+        if end > self.size {
+            return Err(out_of_range);
+        }
+        let mut out = Vec::new();
+        let mut at = offset;
+        while at < end {
+            let run = (end - at).min(u64::from(u32::MAX));
+            out.push((self.base + at, u32::try_from(run).unwrap_or(u32::MAX)));
+            at += run;
+        }
+        Ok(out)
+    }
+
     /// The vm-memory region (the vhost-user transport builds its memory
     /// table from it).
     pub fn guest_region(&self) -> &GuestRegionMmap {

@@ -37,7 +37,7 @@ use mediaredir_proto::status::Status;
 
 use crate::dma::{DmaBuffer, DmaError, DmaMemory};
 use crate::transport::{Transport, TransportError, status};
-use crate::virtqueue::{QueueError, QueueFeatures, UsedElem, Virtqueue};
+use crate::virtqueue::{ExtraMemory, QueueError, QueueFeatures, UsedElem, Virtqueue};
 
 /// `VIRTIO_F_VERSION_1` as a mask.
 pub const FEATURE_VERSION_1: u64 = 1 << device::transport::F_VERSION_1;
@@ -126,16 +126,26 @@ pub struct DriverOptions {
     /// Data chains with more segments than this go through an indirect
     /// table when INDIRECT_DESC was negotiated.
     pub indirect_threshold: usize,
+    /// Buffers kept posted on capq when F_CAPTURE was negotiated (spec
+    /// DRV-CAP-2), and the payload bytes each holds (after the 48-byte
+    /// header).
+    pub capture_buffers: u16,
+    /// Payload bytes of each capq buffer.
+    pub capture_buffer_bytes: usize,
 }
 
 impl Default for DriverOptions {
     fn default() -> Self {
         DriverOptions {
             queue_size: 256,
-            timeout: Duration::from_secs(5),
+            // Above the 10 s a device may take to answer CALL_CREATE
+            // (DEV-CALL-2).
+            timeout: Duration::from_secs(12),
             event_buffers: 64,
             features: DRIVER_FEATURES,
             indirect_threshold: 2,
+            capture_buffers: 16,
+            capture_buffer_bytes: 256 << 10,
         }
     }
 }
@@ -162,6 +172,23 @@ pub struct RawResponse {
     pub used_len: u32,
     /// The first `used_len` bytes of the response buffer.
     pub bytes: Vec<u8>,
+}
+
+/// A sample the device wrote into a capq buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedSample {
+    /// Its data header (stream, generation, flags, times).
+    pub header: DataHeader,
+    /// The sample.
+    pub payload: Vec<u8>,
+}
+
+/// Buffers posted on capq.
+#[derive(Debug)]
+struct CapturePool {
+    buffer: DmaBuffer,
+    slot: usize,
+    by_head: HashMap<u16, usize>,
 }
 
 /// Buffers of a control chain in flight.
@@ -196,6 +223,7 @@ struct State {
     events: EventPool,
     control: HashMap<u16, ControlPending>,
     data: HashMap<u16, HashMap<u16, DataPending>>,
+    capture: Option<CapturePool>,
 }
 
 /// Response buffer size for a request code (header + largest body).
@@ -253,6 +281,8 @@ fn queue_full(queue: u16) -> impl FnOnce(QueueError) -> DriverError {
 #[derive(Debug)]
 pub struct MediaDevice<T: Transport> {
     transport: T,
+    /// Memory made by [`MediaDevice::new_memory`] (buffer pools).
+    extra: ExtraMemory,
     options: DriverOptions,
     state: Option<State>,
     next_token: u64,
@@ -263,11 +293,16 @@ impl<T: Transport> MediaDevice<T> {
     pub fn new(transport: T, options: DriverOptions) -> Result<MediaDevice<T>, DriverError> {
         let mut device = MediaDevice {
             transport,
+            extra: ExtraMemory::default(),
             options,
             state: None,
             next_token: 1,
         };
-        device.state = Some(Self::init(&mut device.transport, &device.options)?);
+        device.state = Some(Self::init(
+            &mut device.transport,
+            &device.options,
+            &device.extra,
+        )?);
         Ok(device)
     }
 
@@ -278,7 +313,11 @@ impl<T: Transport> MediaDevice<T> {
         error
     }
 
-    fn init(transport: &mut T, options: &DriverOptions) -> Result<State, DriverError> {
+    fn init(
+        transport: &mut T,
+        options: &DriverOptions,
+        extra: &ExtraMemory,
+    ) -> Result<State, DriverError> {
         transport.reset()?;
         transport.set_status(status::ACKNOWLEDGE)?;
         transport.set_status(status::DRIVER)?;
@@ -323,7 +362,8 @@ impl<T: Transport> MediaDevice<T> {
             } else {
                 1 << (15 - max.leading_zeros().min(15))
             };
-            let vq = Virtqueue::new(&dma, index, size, queue_features)?;
+            let mut vq = Virtqueue::new(&dma, index, size, queue_features)?;
+            vq.set_extra_memory(Arc::clone(extra));
             transport.setup_queue(index, &vq.layout())?;
             queues.push(vq);
         }
@@ -336,8 +376,27 @@ impl<T: Transport> MediaDevice<T> {
             let head = eventq.add_chain(&[], &[segment])?;
             by_head.insert(head, slot);
         }
+        let capture = if features & FEATURE_CAPTURE != 0 && options.capture_buffers > 0 {
+            let capq = &mut queues[usize::from(CAPQ)];
+            let count = usize::from(options.capture_buffers.min(capq.size()));
+            let slot = (DATA_HDR_SIZE + options.capture_buffer_bytes).next_multiple_of(64);
+            let buffer = dma.alloc(count * slot, 64)?;
+            let mut by_head = HashMap::with_capacity(count);
+            for i in 0..count {
+                let head = capq.add_chain(&[], &[buffer.segment(i * slot, slot)?])?;
+                by_head.insert(head, i);
+            }
+            Some(CapturePool {
+                buffer,
+                slot,
+                by_head,
+            })
+        } else {
+            None
+        };
         transport.activate()?;
         notify_if_needed(transport, &mut queues[usize::from(EVENTQ)])?;
+        notify_if_needed(transport, &mut queues[usize::from(CAPQ)])?;
         log::info!(
             "media device ready: features {features:#x}, generation {:#x}, {} txqs, queue size {}",
             config.generation,
@@ -351,6 +410,7 @@ impl<T: Transport> MediaDevice<T> {
             events: EventPool { buffer, by_head },
             control: HashMap::new(),
             data: HashMap::new(),
+            capture,
         })
     }
 
@@ -364,7 +424,29 @@ impl<T: Transport> MediaDevice<T> {
     pub fn reset(&mut self) -> Result<(), DriverError> {
         self.transport.reset()?;
         self.state = None;
-        self.state = Some(Self::init(&mut self.transport, &self.options)?);
+        self.state = Some(Self::init(&mut self.transport, &self.options, &self.extra)?);
+        Ok(())
+    }
+
+    /// New DMA memory in a file of its own that data buffers may lie in
+    /// ([`Transport::new_memory`]): a broker's buffer pool.
+    pub fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, DriverError> {
+        let memory = self.transport.new_memory(size)?;
+        self.extra
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::clone(&memory));
+        Ok(memory)
+    }
+
+    /// Withdraws memory from [`MediaDevice::new_memory`]; the device must
+    /// hold no buffer in it.
+    pub fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), DriverError> {
+        self.extra
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|m| !Arc::ptr_eq(m, memory));
+        self.transport.release_memory(memory)?;
         Ok(())
     }
 
@@ -465,6 +547,13 @@ impl<T: Transport> MediaDevice<T> {
             ResponseBody::None
         };
         Ok((header, body))
+    }
+
+    /// Bytes of response buffer a request with `code` needs (header plus
+    /// its largest body), for callers of [`MediaDevice::control_raw`] that
+    /// forward encoded requests (the broker).
+    pub fn response_capacity(&self, code: RequestCode) -> Result<usize, DriverError> {
+        Ok(response_capacity(code, &self.state()?.config))
     }
 
     /// Sends arbitrary bytes as the readable part of a control chain with a
@@ -754,6 +843,53 @@ impl<T: Transport> MediaDevice<T> {
             .get_mut(usize::from(queue))
             .ok_or(DriverError::NoSuchQueue(queue))?;
         next_used(&mut self.transport, vq, deadline)
+    }
+
+    /// Samples the device wrote into capq buffers since the last call,
+    /// without waiting; each buffer is posted again at once. Samples of
+    /// another generation are dropped (DRV-CAP-3).
+    pub fn poll_captures(&mut self) -> Result<Vec<CapturedSample>, DriverError> {
+        let state = self.state.as_mut().ok_or(DriverError::NotReady)?;
+        let generation = state.config.generation;
+        let Some(pool) = state.capture.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let vq = &mut state.queues[usize::from(CAPQ)];
+        let mut out = Vec::new();
+        while let Some(used) = vq.poll_used() {
+            let Some(slot) = pool.by_head.remove(&used.head) else {
+                log::warn!("capq: used head {} is not a capture buffer", used.head);
+                continue;
+            };
+            let offset = slot * pool.slot;
+            let len = (used.len as usize).min(pool.slot);
+            let bytes = pool.buffer.read_vec(offset, len)?;
+            let head = vq.add_chain(&[], &[pool.buffer.segment(offset, pool.slot)?])?;
+            pool.by_head.insert(head, slot);
+            let Some(header) = bytes
+                .get(..DATA_HDR_SIZE)
+                .and_then(|h| DataHeader::decode(h, u32::MAX).ok())
+            else {
+                log::warn!("capq: a buffer came back with {len} bytes and no valid header");
+                continue;
+            };
+            let end = DATA_HDR_SIZE + header.payload_len as usize;
+            if header.generation != generation || end > len {
+                log::warn!(
+                    "capq: sample of stream {} dropped (generation {:#x}, {} of {len} bytes)",
+                    header.stream_id,
+                    header.generation,
+                    end
+                );
+                continue;
+            }
+            out.push(CapturedSample {
+                header,
+                payload: bytes[DATA_HDR_SIZE..end].to_vec(),
+            });
+        }
+        notify_if_needed(&mut self.transport, &mut state.queues[usize::from(CAPQ)])?;
+        Ok(out)
     }
 
     /// Index of the capture queue (buffers for it go through

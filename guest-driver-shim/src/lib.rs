@@ -17,9 +17,12 @@
 //! The broker serving players over a Unix socket and the V4L2-style API come on
 //! top of the same core.
 
+pub mod broker;
 pub mod dma;
 pub mod driver;
 pub mod pci;
+pub mod player;
+pub mod seqpacket;
 pub mod transport;
 pub mod vhost_user;
 pub mod virtqueue;

@@ -151,4 +151,20 @@ pub trait Transport {
     fn config_changed(&mut self) -> Result<bool, TransportError> {
         Ok(false)
     }
+
+    /// Allocates `size` bytes (rounded up to the transport's page size) of
+    /// new DMA memory in a file of its own, reachable by the device until
+    /// [`Transport::release_memory`]. A broker hands such memory to one
+    /// player as a buffer pool (spec 9.2, `POOL_CREATE`): the player maps
+    /// the file and fills buffers in place. The memory survives a device
+    /// reset.
+    fn new_memory(&mut self, _size: usize) -> Result<Arc<DmaMemory>, TransportError> {
+        Err(TransportError::Unsupported("extra DMA memory"))
+    }
+
+    /// Withdraws memory made by [`Transport::new_memory`]. The caller must
+    /// know that the device holds no buffer in it any more.
+    fn release_memory(&mut self, _memory: &Arc<DmaMemory>) -> Result<(), TransportError> {
+        Err(TransportError::Unsupported("extra DMA memory"))
+    }
 }

@@ -51,7 +51,21 @@ fn wanted_protocol_features() -> VhostUserProtocolFeatures {
         | VhostUserProtocolFeatures::REPLY_ACK
         | VhostUserProtocolFeatures::CONFIG
         | VhostUserProtocolFeatures::BACKEND_REQ
+        | VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS
 }
+
+/// Guest-physical address of the first memory made by
+/// [`Transport::new_memory`]: far above any RAM the tests give the main
+/// memory, so the two never overlap.
+const EXTRA_MEMORY_BASE: u64 = 1 << 40;
+
+/// Size and address granularity of extra memory (a huge page, as QEMU
+/// aligns RAM blocks).
+const EXTRA_MEMORY_ALIGN: u64 = 2 << 20;
+
+/// Memory regions `SET_MEM_TABLE` may carry (vhost-user's
+/// `VHOST_MEMORY_BASELINE_NREGIONS`); more need `CONFIGURE_MEM_SLOTS`.
+const SET_MEM_TABLE_MAX_REGIONS: usize = 8;
 
 /// Settings of a vhost-user connection.
 #[derive(Debug, Clone)]
@@ -208,6 +222,12 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> std::io::Result<usize> {
     }
 }
 
+/// The vhost-user description of `memory` (fd, guest-physical base, size and
+/// this process's address).
+fn region_info(memory: &DmaMemory) -> Result<VhostUserMemoryRegionInfo, TransportError> {
+    VhostUserMemoryRegionInfo::from_guest_region(memory.guest_region()).map_err(vu("memory region"))
+}
+
 fn vu(op: &'static str) -> impl FnOnce(vhost::Error) -> TransportError {
     move |source| TransportError::VhostUser { op, source }
 }
@@ -241,6 +261,10 @@ pub struct VhostUserTransport {
     path: PathBuf,
     options: VhostUserOptions,
     mem: Arc<DmaMemory>,
+    /// Memory made by [`Transport::new_memory`], in the device's table too.
+    extra: Vec<Arc<DmaMemory>>,
+    /// Where the next extra memory goes (addresses are never reused).
+    next_extra: u64,
     frontend: Frontend,
     device_features: u64,
     protocol_features: VhostUserProtocolFeatures,
@@ -298,6 +322,8 @@ impl VhostUserTransport {
         let mut transport = VhostUserTransport {
             path,
             mem,
+            extra: Vec::new(),
+            next_extra: EXTRA_MEMORY_BASE,
             frontend,
             device_features: 0,
             protocol_features: VhostUserProtocolFeatures::empty(),
@@ -354,11 +380,7 @@ impl VhostUserTransport {
         )?;
         self.handshake()?;
         self.set_driver_features(features)?;
-        let region = VhostUserMemoryRegionInfo::from_guest_region(self.mem.guest_region())
-            .map_err(vu("memory region"))?;
-        self.frontend
-            .set_mem_table(&[region])
-            .map_err(vu("SET_MEM_TABLE"))?;
+        self.send_memory_table()?;
         for &(index, layout) in &layouts {
             self.queues[usize::from(index)].layout = Some(layout);
             let used_idx: u16 = self
@@ -423,6 +445,46 @@ impl VhostUserTransport {
         self.queues = (0..self.num_queues)
             .map(|_| QueueState::default())
             .collect();
+        Ok(())
+    }
+
+    /// Whether the daemon takes single regions (`ADD_MEM_REG`/`REM_MEM_REG`).
+    fn has_mem_slots(&self) -> bool {
+        self.protocol_features
+            .contains(VhostUserProtocolFeatures::CONFIGURE_MEM_SLOTS)
+    }
+
+    /// Whether the daemon has a memory table (set at DRIVER_OK).
+    fn table_sent(&self) -> bool {
+        self.status & status::DRIVER_OK != 0
+    }
+
+    /// Sends the whole memory table: the main memory and every extra
+    /// memory, as QEMU does at start and after a memory hot-plug.
+    fn send_memory_table(&mut self) -> Result<(), TransportError> {
+        let mut regions = vec![region_info(&self.mem)?];
+        if self.has_mem_slots() {
+            self.frontend
+                .set_mem_table(&regions)
+                .map_err(vu("SET_MEM_TABLE"))?;
+            for memory in &self.extra {
+                self.frontend
+                    .add_mem_region(&region_info(memory)?)
+                    .map_err(vu("ADD_MEM_REG"))?;
+            }
+            return Ok(());
+        }
+        for memory in &self.extra {
+            regions.push(region_info(memory)?);
+        }
+        if regions.len() > SET_MEM_TABLE_MAX_REGIONS {
+            return Err(TransportError::Unsupported(
+                "more than 8 memory regions without CONFIGURE_MEM_SLOTS",
+            ));
+        }
+        self.frontend
+            .set_mem_table(&regions)
+            .map_err(vu("SET_MEM_TABLE"))?;
         Ok(())
     }
 
@@ -637,11 +699,7 @@ impl Transport for VhostUserTransport {
         if self.driver_features.is_none() {
             return Err(TransportError::BadState("DRIVER_OK before FEATURES_OK"));
         }
-        let region = VhostUserMemoryRegionInfo::from_guest_region(self.mem.guest_region())
-            .map_err(vu("memory region"))?;
-        self.frontend
-            .set_mem_table(&[region])
-            .map_err(vu("SET_MEM_TABLE"))?;
+        self.send_memory_table()?;
         let layouts: Vec<(u16, QueueLayout)> = self
             .queues
             .iter()
@@ -723,6 +781,56 @@ impl Transport for VhostUserTransport {
                 // which stays open for as long as `self` is borrowed.
                 unsafe { BorrowedFd::borrow_raw(call.as_raw_fd()) }
             })
+    }
+
+    fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, TransportError> {
+        let size = (size as u64)
+            .checked_next_multiple_of(EXTRA_MEMORY_ALIGN)
+            .filter(|&s| s > 0)
+            .ok_or(TransportError::Unsupported("extra memory size"))?;
+        let gpa = self.next_extra;
+        let memory = DmaMemory::new_memfd(
+            usize::try_from(size).map_err(|_| TransportError::Unsupported("extra memory size"))?,
+            gpa,
+        )?;
+        if self.table_sent() {
+            if self.has_mem_slots() {
+                self.frontend
+                    .add_mem_region(&region_info(&memory)?)
+                    .map_err(vu("ADD_MEM_REG"))?;
+                self.extra.push(Arc::clone(&memory));
+            } else {
+                self.extra.push(Arc::clone(&memory));
+                if let Err(e) = self.send_memory_table() {
+                    self.extra.pop();
+                    return Err(e);
+                }
+            }
+        } else {
+            self.extra.push(Arc::clone(&memory));
+        }
+        self.next_extra = gpa + size;
+        log::debug!("vhost-user: extra memory of {size} bytes at {gpa:#x}");
+        Ok(memory)
+    }
+
+    fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), TransportError> {
+        let index = self
+            .extra
+            .iter()
+            .position(|m| Arc::ptr_eq(m, memory))
+            .ok_or(TransportError::BadState("release of unknown memory"))?;
+        self.extra.remove(index);
+        if self.table_sent() {
+            if self.has_mem_slots() {
+                self.frontend
+                    .remove_mem_region(&region_info(memory)?)
+                    .map_err(vu("REM_MEM_REG"))?;
+            } else {
+                self.send_memory_table()?;
+            }
+        }
+        Ok(())
     }
 
     fn config_changed(&mut self) -> Result<bool, TransportError> {

@@ -255,7 +255,15 @@ pub struct Virtqueue {
     /// Next used ring index to read.
     last_used: u16,
     warned_overrun: bool,
+    /// Memory besides `mem` that buffers may lie in (buffer pools).
+    extra: Option<ExtraMemory>,
 }
+
+/// Memories the device reaches besides the queue's own DMA memory (a
+/// broker's buffer pools), shared between the driver and its queues. Each
+/// segment is translated by the memory that owns it: driver addresses of
+/// hugepage memory become physical addresses page by page.
+pub type ExtraMemory = Arc<std::sync::RwLock<Vec<Arc<DmaMemory>>>>;
 
 impl Virtqueue {
     /// Allocates and zeroes the rings of queue `index` with `size`
@@ -291,6 +299,7 @@ impl Virtqueue {
             free: (0..size).rev().collect(),
             is_free: vec![true; usize::from(size)],
             inflight: (0..size).map(|_| None).collect(),
+            extra: None,
             raw_orphans: Vec::new(),
             avail_idx: 0,
             kicked_avail: 0,
@@ -362,26 +371,41 @@ impl Virtqueue {
             });
         }
         for &(addr, len) in readable.iter().chain(writable) {
-            if !self.mem.contains(addr, u64::from(len)) {
+            if !self.reaches(addr, u64::from(len)) {
                 return Err(QueueError::BadSegment { addr, len });
             }
         }
         Ok(total)
     }
 
-    /// The device's view of driver segments (borrowed when the memory is
-    /// not translated), checked against the queue size again since a
-    /// segment may have become several.
+    /// The device's view of driver segments (borrowed when no memory is
+    /// translated), checked against the queue size again since a segment
+    /// may have become several. Each segment is translated by the memory
+    /// that holds it (the queue's own or an extra one).
     fn device_view<'a>(
         &self,
         segments: &'a [(u64, u32)],
     ) -> Result<Cow<'a, [(u64, u32)]>, QueueError> {
-        if !self.mem.is_translated() {
+        let extra = self.extra.as_ref().map(|e| {
+            e.read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        });
+        let extra = extra.unwrap_or_default();
+        if !self.mem.is_translated() && extra.iter().all(|m| !m.is_translated()) {
             return Ok(Cow::Borrowed(segments));
         }
         let mut out = Vec::with_capacity(segments.len());
         for &(addr, len) in segments {
-            out.extend(self.mem.device_segments(addr, len)?);
+            let owner = if self.mem.contains(addr, u64::from(len)) {
+                &self.mem
+            } else {
+                extra
+                    .iter()
+                    .find(|m| m.contains(addr, u64::from(len)))
+                    .ok_or(QueueError::BadSegment { addr, len })?
+            };
+            out.extend(owner.device_segments(addr, len)?);
         }
         Ok(Cow::Owned(out))
     }
@@ -454,6 +478,25 @@ impl Virtqueue {
                 }
             })
             .collect()
+    }
+
+    /// Lets buffers lie in `extra` memory too.
+    pub fn set_extra_memory(&mut self, extra: ExtraMemory) {
+        self.extra = Some(extra);
+    }
+
+    /// Whether `addr..addr + len` lies in memory the device reaches.
+    fn reaches(&self, addr: u64, len: u64) -> bool {
+        if self.mem.contains(addr, len) {
+            return true;
+        }
+        self.extra.as_ref().is_some_and(|extra| {
+            extra
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .any(|m| m.contains(addr, len))
+        })
     }
 
     /// Puts `head` on the avail ring and publishes it (Release store of
@@ -890,6 +933,42 @@ pub(crate) mod tests {
         let vq = Virtqueue::new(&mem, 0, size, features).unwrap();
         let dev = FakeDevice::new(&mem, vq.layout(), features.event_idx);
         (mem, vq, dev)
+    }
+
+    /// 4 KiB of memfd memory at `driver_base` whose pages the device sees
+    /// at `pages` (a stand-in for hugepage memory).
+    fn translated(driver_base: u64, pages: Vec<u64>) -> Arc<DmaMemory> {
+        use vm_memory::{FileOffset, MmapRegion};
+        let size = pages.len() * 4096;
+        let backing = DmaMemory::new_memfd(size, 0).unwrap();
+        let file = backing.file().unwrap().try_clone().unwrap();
+        let region = MmapRegion::from_file(FileOffset::new(file, 0), size).unwrap();
+        let phys = crate::dma::PhysPages {
+            page_size: 4096,
+            pages,
+        };
+        DmaMemory::from_mmap_region_translated(region, driver_base, phys).unwrap()
+    }
+
+    #[test]
+    fn extra_memory_segments_are_translated_by_their_own_memory() {
+        let ring_mem = translated(1 << 46, (0..64).map(|i| 0x100_0000 + i * 4096).collect());
+        let mut vq = Virtqueue::new(&ring_mem, 0, 8, QueueFeatures::default()).unwrap();
+        let pool = translated(1 << 47, vec![0x20_0000, 0x7_0000]);
+        let extra = ExtraMemory::default();
+        vq.set_extra_memory(Arc::clone(&extra));
+        let seg = ((1 << 47) + 4000, 200);
+        assert!(matches!(
+            vq.add_chain(&[seg], &[]),
+            Err(QueueError::BadSegment { .. })
+        ));
+        extra.write().unwrap().push(Arc::clone(&pool));
+        let head = vq.add_chain(&[seg], &[]).unwrap();
+        let first = vq.read_descriptor(head).unwrap();
+        assert_eq!((first.addr, first.len), (0x20_0000 + 4000, 96));
+        assert_ne!(first.flags & VIRTQ_DESC_F_NEXT, 0);
+        let second = vq.read_descriptor(first.next).unwrap();
+        assert_eq!((second.addr, second.len), (0x7_0000, 104));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: the first end-to-end demo. A clip (generated with
 //! `gst-launch-1.0` unless `--input` names one) is played by `redir-play`
 //! through the daemon, whose client engine (in process with `--uplink
-//! local`, or `media-client` on a Unix socket with `--uplink unix`) decodes
+//! local`, `media-client` on a Unix socket with `--uplink unix`, on
+//! loopback TCP with `--uplink tcp`, or as a Spice client of the daemon's
+//! Spice server, with a password, with `--uplink spice`) decodes
 //! it in verify mode; `verify-clip` then compares that report with a local
 //! decode of the file. xtask links no GStreamer: the comparison runs in the
 //! `verify-clip` binary of client-engine.
@@ -28,6 +30,11 @@ pub(crate) enum DemoUplink {
     Local,
     /// `media-client` on a Unix socket (`--uplink unix:PATH`).
     Unix,
+    /// `media-client` on loopback TCP (`--uplink tcp:127.0.0.1:PORT`).
+    Tcp,
+    /// `media-client --spice` on the daemon's Spice server, loopback, with
+    /// a password (`--uplink spice:port=N,addr=127.0.0.1,password-file=F`).
+    Spice,
 }
 
 impl DemoUplink {
@@ -35,7 +42,14 @@ impl DemoUplink {
         match self {
             DemoUplink::Local => "local",
             DemoUplink::Unix => "unix",
+            DemoUplink::Tcp => "tcp",
+            DemoUplink::Spice => "spice",
         }
+    }
+
+    /// Whether `media-client` runs as a separate process.
+    fn separate_client(self) -> bool {
+        self != DemoUplink::Local
     }
 }
 
@@ -46,7 +60,7 @@ pub(crate) struct Summary {
     pub(crate) ok: bool,
     /// The clip played.
     pub(crate) input: String,
-    /// `local` or `unix`.
+    /// `local`, `unix` or `spice`.
     pub(crate) uplink: String,
     /// Streams in the client's report.
     pub(crate) streams: u64,
@@ -191,6 +205,12 @@ fn generate_clip(path: &Path) -> Result<()> {
         .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
 }
 
+/// A TCP port on loopback nobody listens on now.
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr().context("finding a free port")?.port())
+}
+
 /// Runs the demo and prints its summary as the last stdout line.
 pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
     let mut build = vec![
@@ -208,7 +228,7 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
         "--bin",
         "verify-clip",
     ];
-    if uplink == DemoUplink::Unix {
+    if uplink.separate_client() {
         build.extend(["--bin", "media-client"]);
     }
     process::run(&mut cargo_command(&build))?;
@@ -257,6 +277,13 @@ fn play(
     let socket = dir.join("vhost.sock");
     let report = dir.join("report.txt");
     let client_socket = dir.join("uplink.sock");
+    let password = dir.join("spice-password");
+    let client_addr = match uplink {
+        DemoUplink::Local => String::new(),
+        DemoUplink::Unix => format!("unix:{}", client_socket.display()),
+        DemoUplink::Tcp => format!("tcp:127.0.0.1:{}", free_port()?),
+        DemoUplink::Spice => format!("127.0.0.1:{}", free_port()?),
+    };
     let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
     daemon_cmd.arg("--socket-path").arg(&socket);
     match uplink {
@@ -265,10 +292,16 @@ fn play(
                 .args(["--uplink", "local:verify", "--verify-report"])
                 .arg(&report);
         }
-        DemoUplink::Unix => {
-            daemon_cmd
-                .arg("--uplink")
-                .arg(format!("unix:{}", client_socket.display()));
+        DemoUplink::Unix | DemoUplink::Tcp => {
+            daemon_cmd.arg("--uplink").arg(&client_addr);
+        }
+        DemoUplink::Spice => {
+            std::fs::write(&password, "demo ticket\n").context("writing the Spice password")?;
+            let port = client_addr.rsplit(':').next().unwrap_or_default();
+            daemon_cmd.arg("--uplink").arg(format!(
+                "spice:port={port},addr=127.0.0.1,password-file={}",
+                password.display()
+            ));
         }
     }
     println!("demo: $ {}", process::display(&daemon_cmd));
@@ -295,19 +328,29 @@ fn play(
     };
     wait_path(&socket, Duration::from_secs(20))?;
     let mut client = None;
-    if uplink == DemoUplink::Unix {
-        wait_path(&client_socket, Duration::from_secs(20))?;
+    if uplink.separate_client() {
+        // The daemon binds its uplink (and starts its Spice server) before
+        // its vhost-user socket.
+        if uplink == DemoUplink::Unix {
+            wait_path(&client_socket, Duration::from_secs(20))?;
+        }
         let mut cmd = Command::new(bin.join("media-client"));
-        cmd.arg("--connect")
-            .arg(format!("unix:{}", client_socket.display()))
-            .args([
-                "--headless",
-                "--once",
-                "--stats-interval",
-                "0",
-                "--verify-report",
-            ])
-            .arg(&report);
+        if uplink == DemoUplink::Spice {
+            cmd.arg("--spice")
+                .arg(&client_addr)
+                .arg("--password-file")
+                .arg(&password);
+        } else {
+            cmd.arg("--connect").arg(&client_addr);
+        }
+        cmd.args([
+            "--headless",
+            "--once",
+            "--stats-interval",
+            "0",
+            "--verify-report",
+        ])
+        .arg(&report);
         println!("demo: $ {}", process::display(&cmd));
         client = Some(Guard(
             cmd.stdin(Stdio::null())

@@ -14,8 +14,9 @@
 //! from `/proc/cmdline`, loads `uio` and `uio_pci_generic`, gives it the
 //! device's ID (`1af4 1079`; `virtio_pci` is not in the image, so nothing
 //! else claims the device), reserves hugepages if the command line did not,
-//! runs `redir-play --pci auto`, prints `REDIR-RESULT {json}` on the serial
-//! console and powers off.
+//! runs `redir-play --pci auto` (the player with the broker in its own
+//! process: the guest has no other player, so no `mediaredir-broker`),
+//! prints `REDIR-RESULT {json}` on the serial console and powers off.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +56,7 @@ done
 insmod /lib/modules/uio.ko || result '{"ok":false,"error":"insmod uio"}'
 insmod /lib/modules/uio_pci_generic.ko || result '{"ok":false,"error":"insmod uio_pci_generic"}'
 echo "1af4 1079" > /sys/bus/pci/drivers/uio_pci_generic/new_id
-[ "$(cat /proc/sys/vm/nr_hugepages)" -gt 0 ] || echo 24 > /proc/sys/vm/nr_hugepages
+[ "$(cat /proc/sys/vm/nr_hugepages)" -gt 0 ] || echo 64 > /proc/sys/vm/nr_hugepages
 echo "redir-guest: hugepages $(cat /proc/sys/vm/nr_hugepages), playing /clips/$play $args"
 start=$(date +%s)
 { /bin/redir-play --pci auto $args "/clips/$play"; echo $? > /tmp/rc; } 2>&1 | tee /tmp/out

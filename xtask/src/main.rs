@@ -22,6 +22,7 @@ mod demo;
 mod flatc_gen;
 mod flatc_install;
 mod guest_image;
+mod matrix;
 mod process;
 mod qemu;
 mod setup;
@@ -83,15 +84,20 @@ enum Task {
 #[derive(Debug, Args)]
 struct DemoArgs {
     /// The clip to play (default: a generated 2 s VP9 + Opus WebM).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "matrix")]
     input: Option<PathBuf>,
-    /// Where the daemon sends the media: the in-process engine or
-    /// media-client on a Unix socket.
+    /// Play every clip of the codec and container matrix
+    /// (tests/data/clip-matrix.txt), each generated first.
+    #[arg(long)]
+    matrix: bool,
+    /// Where the daemon sends the media: the in-process engine,
+    /// media-client on a Unix socket or loopback TCP, or media-client as a
+    /// Spice client of the daemon's Spice server.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
     /// Play in a QEMU guest (virtio-pci, uio_pci_generic) instead of over
     /// vhost-user on the host; the daemon uses the local uplink.
-    #[arg(long, conflicts_with = "uplink")]
+    #[arg(long, conflicts_with_all = ["uplink", "matrix"])]
     vm: bool,
 }
 
@@ -165,6 +171,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Qemu(args) if args.attach => qemu::attach_check(),
         Task::Qemu(_) => qemu::run(),
         Task::Demo(args) if args.vm => vm::demo(args.input),
+        Task::Demo(args) if args.matrix => matrix::run(args.uplink),
         Task::Demo(args) => demo::run(args.input, args.uplink),
         Task::Vm => vm::test(),
     }

@@ -1,16 +1,18 @@
 //! The VM tests and `cargo xtask demo --vm`: QEMU (TCG) boots the guest
 //! image (see [`guest_image`]) with the media-redirection device attached to
 //! the real daemon (`--uplink local:verify`), the guest's `redir-play` plays
-//! a clip through the virtio-pci transport, and `verify-clip` compares the
+//! a clip through a broker in its own process over the virtio-pci
+//! transport (buffer pools in hugepages), and `verify-clip` compares the
 //! client engine's output with a local decode of the same file.
 //!
 //! Steps of the `vm` test: each clip (audio, video, both) bit-exact, and
 //! both again with polling instead of the interrupt (`--pci-poll`); the
 //! daemon killed (SIGKILL) and restarted mid-stream while QEMU reconnects
-//! (`reconnect-ms`, needs QEMU patch 0003), the guest sees its buffers come
-//! back STALE, resets the device and plays the clip again, bit-exact on the
-//! new daemon; the guest resetting the device mid-stream while the daemon
-//! keeps serving. Every QEMU runs under `timeout`, every wait has a
+//! (`reconnect-ms`, needs QEMU patch 0003), the broker sees buffers come
+//! back STALE or the new instance's DEVICE_STARTED and resets the device
+//! (retrying until the daemon is up), the player says HELLO again and plays
+//! the clip again, bit-exact on the new daemon; the broker resetting the
+//! device mid-stream (`--reset-after`) while the daemon keeps serving. Every QEMU runs under `timeout`, every wait has a
 //! deadline.
 
 use std::io::{BufRead, BufReader};
@@ -153,7 +155,7 @@ impl Guest {
         q.flavor = qemu.flavor;
         q.memory_mib = GUEST_MIB;
         q.reconnect_ms = reconnect.then_some(RECONNECT_MS);
-        let mut append = format!("console=ttyS0 panic=-1 quiet hugepages=24 redir.play={clip}");
+        let mut append = format!("console=ttyS0 panic=-1 quiet hugepages=64 redir.play={clip}");
         if !args.is_empty() {
             append.push_str(&format!(" redir.args={}", args.join(",")));
         }

@@ -102,8 +102,10 @@ pub struct PciTransport {
     dma: Arc<DmaMemory>,
     /// Notify offset (in the notify BAR) of each set-up queue.
     notify: Vec<Option<usize>>,
-    /// Driver address of the next memory from [`PciTransport::new_memory`].
+    /// Driver address of the next memory from [`Transport::new_memory`].
     next_memory_base: u64,
+    /// Memory made by [`Transport::new_memory`] and not yet released.
+    extra: Vec<Arc<DmaMemory>>,
     config_changed: bool,
     options: PciOptions,
 }
@@ -163,6 +165,7 @@ impl PciTransport {
             dma,
             notify: Vec::new(),
             next_memory_base: HUGEPAGE_DRIVER_BASE + MEMORY_SPACING,
+            extra: Vec::new(),
             config_changed: false,
             options,
         };
@@ -170,21 +173,6 @@ impl PciTransport {
             transport.check_region(region)?;
         }
         Ok(transport)
-    }
-
-    /// More DMA memory in hugepages of its own (a memfd the caller can
-    /// share, e.g. as a broker's buffer pool), `size` rounded up to 2 MiB,
-    /// with driver addresses disjoint from every other memory of this
-    /// transport. Descriptors into it must be translated with its own
-    /// [`DmaMemory::device_segments`].
-    pub fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, TransportError> {
-        let size = size.max(1).next_multiple_of(HUGEPAGE_SIZE);
-        if size as u64 > MEMORY_SPACING {
-            return Err(TransportError::Unsupported("DMA memory above 1 TiB"));
-        }
-        let memory = DmaMemory::new_hugepages_at(size, self.next_memory_base)?;
-        self.next_memory_base += MEMORY_SPACING;
-        Ok(memory)
     }
 
     /// The function's BDF.
@@ -434,6 +422,36 @@ impl Transport for PciTransport {
         }
         Ok(std::mem::take(&mut self.config_changed))
     }
+
+    /// More DMA memory in hugepages of its own (a `MFD_HUGETLB` memfd the
+    /// broker shares as a buffer pool), `size` rounded up to 2 MiB, with
+    /// driver addresses disjoint from every other memory of this transport.
+    /// The device reaches all guest RAM, so nothing is announced to it:
+    /// descriptors into the memory carry its physical addresses (the
+    /// virtqueue translates each segment with the memory that owns it).
+    fn new_memory(&mut self, size: usize) -> Result<Arc<DmaMemory>, TransportError> {
+        let size = size.max(1).next_multiple_of(HUGEPAGE_SIZE);
+        if size as u64 > MEMORY_SPACING {
+            return Err(TransportError::Unsupported("DMA memory above 1 TiB"));
+        }
+        let memory = DmaMemory::new_hugepages_at(size, self.next_memory_base)?;
+        self.next_memory_base += MEMORY_SPACING;
+        self.extra.push(Arc::clone(&memory));
+        Ok(memory)
+    }
+
+    /// Forgets memory from [`Transport::new_memory`]; its hugepages go back
+    /// to the kernel when the last mapping (the broker's, the players') is
+    /// gone.
+    fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), TransportError> {
+        let index = self
+            .extra
+            .iter()
+            .position(|m| Arc::ptr_eq(m, memory))
+            .ok_or(TransportError::BadState("release of unknown memory"))?;
+        self.extra.remove(index);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -481,6 +499,7 @@ mod tests {
             dma,
             notify: Vec::new(),
             next_memory_base: HUGEPAGE_DRIVER_BASE + MEMORY_SPACING,
+            extra: Vec::new(),
             config_changed: false,
             options: PciOptions {
                 poll: true,

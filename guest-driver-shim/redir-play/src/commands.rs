@@ -1,0 +1,165 @@
+//! Playback commands: from the command line (`--at SECONDS:COMMAND`, run
+//! when the demuxer reaches that media time, so scripted runs are
+//! repeatable) and from standard input (one per line, run when read).
+
+use std::io::BufRead;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+/// A playback command.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Command {
+    /// Pause the presentation.
+    Pause,
+    /// Play it again.
+    Play,
+    /// Flush and go on from the keyframe at or before this media time.
+    Seek(Duration),
+    /// Volume of the audio streams (1.0 unity).
+    Volume(f64),
+    /// Mute or unmute the audio streams.
+    Mute(bool),
+    /// Playback rate.
+    Rate(f64),
+    /// Print the position and the client's statistics now.
+    Status,
+    /// Wait this long (wall clock) before going on (scripted pauses).
+    Sleep(Duration),
+    /// Stop playing (clean exit).
+    Quit,
+}
+
+fn seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not seconds"))?;
+    Duration::try_from_secs_f64(v).map_err(|_| format!("{s:?} is not a time"))
+}
+
+fn number(s: &str, what: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("{s:?} is not a {what}"))
+}
+
+impl std::str::FromStr for Command {
+    type Err = String;
+
+    /// `pause`, `play`, `seek=SECONDS`, `volume=GAIN`, `mute`, `unmute`,
+    /// `rate=RATE`, `status`, `sleep=SECONDS`, `quit` (a space may replace `=`).
+    fn from_str(s: &str) -> Result<Command, String> {
+        let s = s.trim();
+        let (word, arg) = match s.split_once(['=', ' ']) {
+            Some((w, a)) => (w, Some(a)),
+            None => (s, None),
+        };
+        let need = |arg: Option<&'_ str>| -> Result<String, String> {
+            arg.map(str::to_owned)
+                .ok_or_else(|| format!("{word} needs a value"))
+        };
+        Ok(match word.to_ascii_lowercase().as_str() {
+            "pause" => Command::Pause,
+            "play" | "resume" => Command::Play,
+            "seek" => Command::Seek(seconds(&need(arg)?)?),
+            "volume" => Command::Volume(number(&need(arg)?, "volume")?),
+            "mute" => Command::Mute(true),
+            "unmute" => Command::Mute(false),
+            "rate" => {
+                let rate = number(&need(arg)?, "rate")?;
+                if rate == 0.0 {
+                    return Err("rate must be above 0".into());
+                }
+                Command::Rate(rate)
+            }
+            "status" => Command::Status,
+            "sleep" => Command::Sleep(seconds(&need(arg)?)?),
+            "quit" | "stop" => Command::Quit,
+            _ => return Err(format!("unknown command {s:?}")),
+        })
+    }
+}
+
+/// A scheduled command: run when the demuxer reaches media time `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scheduled {
+    pub(crate) at: Duration,
+    pub(crate) command: Command,
+}
+
+/// Parses `SECONDS:COMMAND`.
+pub(crate) fn parse_scheduled(s: &str) -> Result<Scheduled, String> {
+    let (at, command) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not SECONDS:COMMAND"))?;
+    Ok(Scheduled {
+        at: seconds(at)?,
+        command: command.parse()?,
+    })
+}
+
+/// Reads commands from standard input on a thread; bad lines are
+/// reported and skipped. The channel closes at end of input.
+pub(crate) fn stdin_commands() -> Receiver<Command> {
+    let (tx, rx) = channel();
+    let spawned = std::thread::Builder::new()
+        .name("stdin-commands".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { return };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match line.parse::<Command>() {
+                    Ok(c) => {
+                        if tx.send(c).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => eprintln!("redir-play: {e}"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("redir-play: no stdin commands: {e}");
+    }
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!("pause".parse(), Ok(Command::Pause));
+        assert_eq!(" Play ".parse(), Ok(Command::Play));
+        assert_eq!(
+            "seek=1.5".parse(),
+            Ok(Command::Seek(Duration::from_millis(1500)))
+        );
+        assert_eq!("seek 2".parse(), Ok(Command::Seek(Duration::from_secs(2))));
+        assert_eq!("volume=0.5".parse(), Ok(Command::Volume(0.5)));
+        assert_eq!("mute".parse(), Ok(Command::Mute(true)));
+        assert_eq!("rate=2".parse(), Ok(Command::Rate(2.0)));
+        assert!("rate=0".parse::<Command>().is_err());
+        assert!("seek".parse::<Command>().is_err());
+        assert!("volume=-1".parse::<Command>().is_err());
+        assert!("dance".parse::<Command>().is_err());
+    }
+
+    #[test]
+    fn scheduled_commands_parse() {
+        assert_eq!(
+            parse_scheduled("0.5:seek=0"),
+            Ok(Scheduled {
+                at: Duration::from_millis(500),
+                command: Command::Seek(Duration::ZERO)
+            })
+        );
+        assert!(parse_scheduled("pause").is_err());
+        assert!(parse_scheduled("x:pause").is_err());
+    }
+}

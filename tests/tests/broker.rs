@@ -1,0 +1,489 @@
+//! The guest broker (spec §9) and the V4L2-style player API, against the
+//! real daemon: several players at once, each confined to what it created
+//! (BRK-3, BRK-4), payloads queued in place from shared pools and forwarded
+//! unchanged, clean-up when a player goes (BRK-5), and every malformed
+//! message answered with its status without disturbing others (BRK-2).
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use conformance_tests::client::{AckPolicy, TestClient};
+use conformance_tests::rig::{Rig, video};
+use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
+use guest_driver_shim::player::{BufferInfo, MediaRedir, PlayerError};
+use guest_driver_shim::seqpacket::{Received, SeqpacketConn};
+use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender, kind};
+use mediaredir_proto::control::{ControlRequest, Request};
+use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
+use mediaredir_proto::event::Event;
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::Message;
+
+/// A daemon, a client on its uplink, and a broker in this process.
+struct Stack {
+    rig: Rig,
+    client: TestClient,
+    broker: BrokerThread,
+    socket: std::path::PathBuf,
+}
+
+fn stack(tag: &str, extra: &[&str]) -> Stack {
+    let rig = Rig::start(tag, extra);
+    let client = rig.client(AckPolicy::Immediate);
+    let socket = rig.path("broker.sock");
+    let vhost = rig.socket.clone();
+    let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
+        let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
+        Ok(MediaDevice::new(transport, DriverOptions::default())?)
+    })
+    .expect("broker starts");
+    Stack {
+        rig,
+        client,
+        broker,
+        socket,
+    }
+}
+
+fn player(stack: &Stack) -> MediaRedir {
+    let mut p = MediaRedir::open(&stack.socket).expect("player connects");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.query_caps().expect("caps").client_connected {
+        assert!(Instant::now() < deadline, "no client connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
+}
+
+fn status(e: PlayerError) -> Status {
+    e.status()
+        .unwrap_or_else(|| panic!("expected a status, got {e}"))
+}
+
+#[test]
+fn players_fill_shared_buffers_in_place_and_the_client_gets_the_bytes() {
+    let s = stack("broker-data", &[]);
+    let mut p = player(&s);
+    let caps = p.query_caps().expect("caps");
+    assert!(!caps.codecs.is_empty(), "the client's codecs are reported");
+    p.try_format(&video(0)).expect("the client decodes H.264");
+    let pres = p.create_presentation(false).expect("presentation");
+    let stream = p.create_stream(pres, &video(0)).expect("stream");
+    assert_eq!(p.request_buffers(stream, 4, 1000).expect("buffers"), 4);
+    let (count, size) = p.buffer_layout(stream).expect("layout");
+    assert_eq!((count, size), (4, 1024), "slots rounded to 64 bytes");
+    let (base, mapped) = p.pool_mapping(stream).expect("mapping");
+    p.play(pres).expect("play");
+    let mut sent = Vec::new();
+    for i in 0..10u32 {
+        let index = i % 4;
+        if i >= 4 {
+            let done = p.dequeue_buffer(stream).expect("a buffer comes back");
+            assert_eq!(done.status, Status::Ok);
+            assert_eq!(done.index, index, "buffers come back in order");
+        }
+        let payload: Vec<u8> = (0..(100 + i * 37))
+            .map(|b| (b ^ i).to_le_bytes()[0])
+            .collect();
+        let buffer = p.buffer_mut(stream, index).expect("the player holds it");
+        let at = buffer.as_ptr() as usize - base as usize;
+        assert!(at + payload.len() <= mapped, "the buffer lies in the pool");
+        buffer[..payload.len()].copy_from_slice(&payload);
+        p.queue_buffer(
+            stream,
+            index,
+            &BufferInfo {
+                bytes_used: u32::try_from(payload.len()).expect("small"),
+                pts: Some(u64::from(i) * 33_000_000),
+                flags: FLAG_KEYFRAME,
+                ..BufferInfo::default()
+            },
+        )
+        .expect("queued");
+        assert!(
+            p.buffer_mut(stream, index).is_none(),
+            "a queued buffer is the device's"
+        );
+        sent.push(payload);
+    }
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        let (frame, _) = s
+            .client
+            .wait_for(Duration::from_secs(10), |m| matches!(m, Message::Sample(_)));
+        got.push(frame.expect("sample forwarded").payload);
+    }
+    assert_eq!(got, sent, "every payload forwarded unchanged and in order");
+    let counters = s.rig.daemon().counters();
+    assert_eq!(counters.get("payload_bytes_copied"), Some(&0));
+    p.destroy_presentation(pres).expect("destroy");
+    drop(s.broker);
+}
+
+#[test]
+fn a_player_reaches_only_its_own_objects_and_events() {
+    let s = stack("broker-isolation", &[]);
+    let mut a = player(&s);
+    let mut b = player(&s);
+    let pres = a.create_presentation(false).expect("presentation");
+    let stream = a.create_stream(pres, &video(0)).expect("stream");
+    // B addresses A's presentation and stream: NO_ENTITY, nothing happens.
+    assert_eq!(status(b.play(pres).unwrap_err()), Status::NoEntity);
+    assert_eq!(
+        status(b.set_volume(stream, 0.5, false).unwrap_err()),
+        Status::NoEntity
+    );
+    assert_eq!(
+        status(b.destroy_presentation(pres).unwrap_err()),
+        Status::NoEntity
+    );
+    // B's own buffers cannot be queued on A's stream.
+    let own = b.create_presentation(false).expect("B's presentation");
+    let own_stream = b.create_stream(own, &video(1)).expect("B's stream");
+    b.request_buffers(own_stream, 1, 64).expect("buffers");
+    let mut raw = SeqpacketConn::connect(&s.socket).expect("raw connection");
+    hello(&mut raw);
+    let pool = raw_pool(&mut raw, 4096);
+    let header = DataHeader {
+        stream_id: stream,
+        generation: 0,
+        flags: 0,
+        payload_len: 16,
+        pts: None,
+        dts: None,
+        duration: None,
+    };
+    let reply = exchange(
+        &mut raw,
+        9,
+        &BrokerMessage::Queue {
+            pool_id: pool,
+            offset: 0,
+            header,
+        },
+    );
+    assert_eq!(
+        reply,
+        BrokerMessage::Complete {
+            status: Status::NoEntity
+        }
+    );
+    // A's events reach A only.
+    a.play(pres).expect("A plays");
+    a.request_buffers(stream, 2, 64).expect("buffers");
+    a.queue_buffer(
+        stream,
+        0,
+        &BufferInfo {
+            flags: mediaredir_proto::data::FLAG_EOS,
+            ..BufferInfo::default()
+        },
+    )
+    .expect("EOS queued");
+    // The test client reports the end of stream as the engine would.
+    let (eos, _) = s.client.wait_for(
+        Duration::from_secs(10),
+        |m| matches!(m, Message::Sample(h) if h.stream == stream),
+    );
+    assert!(eos.is_some(), "EOS buffer forwarded");
+    let mut client = s.client;
+    client.send(&Message::EndOfStream { stream });
+    let mut seen = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !seen {
+        if let Some(Event::Eos { stream: id }) = a.wait_event(Duration::from_millis(200)).unwrap() {
+            seen = id == stream;
+        }
+    }
+    assert!(seen, "A gets its stream's EOS");
+    b.set_nonblocking(true);
+    loop {
+        match b.dequeue_event() {
+            Ok(Event::Eos { .. }) => panic!("B got A's EOS"),
+            Ok(_) => continue,
+            Err(PlayerError::WouldBlock) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn a_departed_players_objects_are_destroyed() {
+    // One presentation at most: a second player can create one only if
+    // the broker destroyed the first player's.
+    let s = stack("broker-cleanup", &["--max-presentations", "1"]);
+    let mut a = player(&s);
+    let pres = a.create_presentation(false).expect("presentation");
+    let stream = a.create_stream(pres, &video(0)).expect("stream");
+    a.request_buffers(stream, 2, 4096).expect("buffers");
+    let mut b = player(&s);
+    assert_eq!(
+        status(b.create_presentation(false).unwrap_err()),
+        Status::Limit
+    );
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match b.create_presentation(false) {
+            Ok(_) => break,
+            Err(e) => {
+                assert_eq!(status(e), Status::Limit);
+                assert!(
+                    Instant::now() < deadline,
+                    "A's presentation never destroyed"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Sends `message` with `tag` on a raw connection and returns the reply.
+fn exchange(conn: &mut SeqpacketConn, tag: u32, message: &BrokerMessage) -> BrokerMessage {
+    conn.send(&message.encode(tag), None).expect("send");
+    reply(conn, tag)
+}
+
+fn reply(conn: &mut SeqpacketConn, tag: u32) -> BrokerMessage {
+    conn.set_nonblocking(false).expect("blocking");
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    loop {
+        match conn.recv(&mut buf).expect("recv") {
+            Received::Packet { len, .. } => {
+                let (t, m) =
+                    BrokerMessage::decode(&buf[..len], Sender::Broker).expect("valid reply");
+                if matches!(m, BrokerMessage::Event(_)) {
+                    continue;
+                }
+                assert_eq!(t, tag, "the reply echoes the tag");
+                return m;
+            }
+            Received::Closed => panic!("the broker closed the connection"),
+        }
+    }
+}
+
+fn hello(conn: &mut SeqpacketConn) {
+    let m = exchange(conn, 1, &BrokerMessage::Hello { version: 1 });
+    assert!(
+        matches!(m, BrokerMessage::HelloReply { version: 1, .. }),
+        "{m:?}"
+    );
+}
+
+fn raw_pool(conn: &mut SeqpacketConn, size: u64) -> u32 {
+    match exchange(conn, 2, &BrokerMessage::PoolCreate { size }) {
+        BrokerMessage::PoolCreateReply { pool_id, size: got } => {
+            assert!(got >= size);
+            pool_id
+        }
+        other => panic!("POOL_CREATE: {other:?}"),
+    }
+}
+
+fn raw_packet(kind: u32, tag: u32, len_field: u32, body: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for v in [kind, tag, len_field, 0] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p.extend_from_slice(body);
+    p
+}
+
+#[test]
+fn malformed_messages_get_their_status_and_others_are_unaffected() {
+    let s = stack("broker-malformed", &[]);
+    let mut good = player(&s);
+    let mut raw = SeqpacketConn::connect(&s.socket).expect("connect");
+    // Anything before HELLO: BAD_STATE.
+    let m = exchange(&mut raw, 5, &BrokerMessage::PoolCreate { size: 4096 });
+    assert_eq!(
+        m,
+        BrokerMessage::Status {
+            status: Status::BadState
+        }
+    );
+    // Another protocol version: UNSUPPORTED.
+    let m = exchange(&mut raw, 6, &BrokerMessage::Hello { version: 2 });
+    assert_eq!(
+        m,
+        BrokerMessage::Status {
+            status: Status::Unsupported
+        }
+    );
+    hello(&mut raw);
+    // Unknown type, wrong length, a broker-only type, an oversized packet.
+    raw.send(&raw_packet(77, 7, 0, &[]), None).unwrap();
+    assert_eq!(
+        reply(&mut raw, 7),
+        BrokerMessage::Status {
+            status: Status::UnknownRequest
+        }
+    );
+    raw.send(&raw_packet(kind::POOL_CREATE, 8, 4, &[0; 8]), None)
+        .unwrap();
+    assert_eq!(
+        reply(&mut raw, 8),
+        BrokerMessage::Status {
+            status: Status::Invalid
+        }
+    );
+    raw.send(&raw_packet(kind::COMPLETE, 9, 8, &[0; 8]), None)
+        .unwrap();
+    assert!(matches!(reply(&mut raw, 9), BrokerMessage::Status { .. }));
+    raw.send(&vec![0u8; MAX_MESSAGE + 100], None).unwrap();
+    assert_eq!(
+        reply(&mut raw, 0),
+        BrokerMessage::Status {
+            status: Status::Invalid
+        }
+    );
+    // Pools: size 0, over the per-client limit.
+    let m = exchange(&mut raw, 10, &BrokerMessage::PoolCreate { size: 0 });
+    assert_eq!(
+        m,
+        BrokerMessage::Status {
+            status: Status::Invalid
+        }
+    );
+    let m = exchange(&mut raw, 11, &BrokerMessage::PoolCreate { size: 1 << 40 });
+    assert_eq!(
+        m,
+        BrokerMessage::Status {
+            status: Status::Limit
+        }
+    );
+    // A control request that does not decode: its status in a CONTROL reply.
+    let m = exchange(&mut raw, 12, &BrokerMessage::Control(vec![1, 2, 3]));
+    assert!(matches!(m, BrokerMessage::ControlReply(_)), "{m:?}");
+    // A QUEUE outside its pool, and into a pool that does not exist.
+    let pres = match exchange(
+        &mut raw,
+        13,
+        &BrokerMessage::Control(
+            ControlRequest {
+                generation: 0,
+                target: 0,
+                request: Request::PresCreate { live: false },
+            }
+            .encode(),
+        ),
+    ) {
+        BrokerMessage::ControlReply(bytes) => u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+        other => panic!("{other:?}"),
+    };
+    let stream = match exchange(
+        &mut raw,
+        14,
+        &BrokerMessage::Control(
+            ControlRequest {
+                generation: 0,
+                target: pres,
+                request: Request::StreamCreate(video(0)),
+            }
+            .encode(),
+        ),
+    ) {
+        BrokerMessage::ControlReply(bytes) => u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+        other => panic!("{other:?}"),
+    };
+    let pool = raw_pool(&mut raw, 4096);
+    let header = |len| DataHeader {
+        stream_id: stream,
+        generation: 0,
+        flags: 0,
+        payload_len: len,
+        pts: None,
+        dts: None,
+        duration: None,
+    };
+    for (tag, pool_id, offset, len) in [
+        (20, pool, 0, 1 << 22),
+        (21, pool, u64::MAX - 8, 64),
+        (22, pool + 100, 0, 16),
+    ] {
+        let m = exchange(
+            &mut raw,
+            tag,
+            &BrokerMessage::Queue {
+                pool_id,
+                offset,
+                header: header(len),
+            },
+        );
+        let want = if pool_id == pool {
+            Status::Invalid
+        } else {
+            Status::NoEntity
+        };
+        assert_eq!(m, BrokerMessage::Complete { status: want }, "QUEUE {tag}");
+    }
+    // Destroying a pool that does not exist; then the real one.
+    let m = exchange(
+        &mut raw,
+        30,
+        &BrokerMessage::PoolDestroy {
+            pool_id: pool + 100,
+        },
+    );
+    assert_eq!(
+        m,
+        BrokerMessage::Status {
+            status: Status::NoEntity
+        }
+    );
+    let m = exchange(&mut raw, 31, &BrokerMessage::PoolDestroy { pool_id: pool });
+    assert_eq!(m, BrokerMessage::Status { status: Status::Ok });
+    // The well-behaved player never noticed.
+    assert!(good.query_caps().expect("caps").client_connected);
+    assert!(s.broker.is_running());
+}
+
+#[test]
+fn non_blocking_players_poll_the_fd() {
+    let s = stack("broker-poll", &[]);
+    let mut p = player(&s);
+    p.set_nonblocking(true);
+    let pres = p.create_presentation(false).expect("presentation");
+    let stream = p.create_stream(pres, &video(0)).expect("stream");
+    p.request_buffers(stream, 2, 64).expect("buffers");
+    assert!(
+        matches!(p.dequeue_buffer(stream), Err(PlayerError::Usage(_))),
+        "none queued"
+    );
+    p.play(pres).expect("play");
+    p.buffer_mut(stream, 0).expect("held")[..4].copy_from_slice(b"data");
+    p.queue_buffer(
+        stream,
+        0,
+        &BufferInfo {
+            bytes_used: 4,
+            flags: FLAG_KEYFRAME,
+            ..BufferInfo::default()
+        },
+    )
+    .expect("queued");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let done = loop {
+        match p.dequeue_buffer(stream) {
+            Ok(done) => break done,
+            Err(PlayerError::WouldBlock) => {
+                assert!(Instant::now() < deadline, "the buffer never came back");
+                let mut fds = [libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&p.as_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                // SAFETY: one valid pollfd, exclusively borrowed for the call.
+                unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) };
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!((done.index, done.status), (0, Status::Ok));
+    assert!(matches!(
+        p.dequeue_event(),
+        Err(PlayerError::WouldBlock) | Ok(_)
+    ));
+}
