@@ -487,3 +487,48 @@ fn non_blocking_players_poll_the_fd() {
         Err(PlayerError::WouldBlock) | Ok(_)
     ));
 }
+
+#[test]
+fn a_player_recovers_after_the_broker_resets_the_device() {
+    let s = stack("broker-reset", &[]);
+    let mut p = player(&s);
+    let first = p.hello().expect("hello");
+    let pres = p.create_presentation(false).expect("presentation");
+    let stream = p.create_stream(pres, &video(0)).expect("stream");
+    p.request_buffers(stream, 4, 1000).expect("buffers");
+    p.play(pres).expect("play");
+    for index in 0..2 {
+        p.buffer_mut(stream, index).expect("held")[..4].copy_from_slice(b"abcd");
+        let info = BufferInfo {
+            bytes_used: 4,
+            flags: FLAG_KEYFRAME,
+            ..BufferInfo::default()
+        };
+        p.queue_buffer(stream, index, &info).expect("queued");
+    }
+    let reset = s.broker.reset_handle();
+    reset.request();
+    assert_eq!(reset.asked(), 1);
+    let started = Instant::now();
+    loop {
+        match p.wait_event(Duration::from_secs(10)).expect("events") {
+            Some(Event::DeviceStarted) => break,
+            Some(_) => {}
+            None => panic!("no DEVICE_STARTED after the reset"),
+        }
+    }
+    let e = p.create_presentation(false).expect_err("stale until HELLO");
+    assert_eq!(status(e), Status::Stale);
+    let generation = p.recover(Duration::from_secs(20)).expect("recovers");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "recovery does not wait for its timeout"
+    );
+    assert_eq!(generation, p.generation());
+    assert_ne!(generation, first, "a reset makes a new device instance");
+    assert!(p.buffer_layout(stream).is_none(), "the old pools are freed");
+    let pres = p.create_presentation(false).expect("a presentation again");
+    let stream = p.create_stream(pres, &video(0)).expect("a stream again");
+    assert_eq!(p.request_buffers(stream, 4, 1000).expect("buffers"), 4);
+    p.destroy_presentation(pres).expect("destroy");
+}

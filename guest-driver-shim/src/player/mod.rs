@@ -218,16 +218,22 @@ impl MediaRedir {
     /// Returns the new device generation.
     pub fn recover(&mut self, timeout: Duration) -> Result<u32, PlayerError> {
         let deadline = Instant::now() + timeout;
-        while self.queues.values().any(|q| !q.all_dequeued()) {
+        loop {
+            // Completions that already came in first: waiting on the
+            // socket before looking at them would wait for nothing.
+            self.pump_all()?;
+            let streams: Vec<u32> = self.queues.keys().copied().collect();
+            for stream in streams {
+                while self.take_completed(stream).is_some() {}
+            }
+            if self.queues.values().all(BufferQueue::all_dequeued) {
+                break;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(PlayerError::Timeout(timeout));
             }
             self.pump(Some(left))?;
-            let streams: Vec<u32> = self.queues.keys().copied().collect();
-            for stream in streams {
-                while self.take_completed(stream).is_some() {}
-            }
         }
         let pools: Vec<u32> = self.queues.drain().map(|(_, q)| q.pool_id).collect();
         for pool_id in pools {
