@@ -75,7 +75,9 @@ pub enum ConnectError {
         source: crate::broker::BrokerError,
     },
     /// The in-process broker could not open the PCI function.
-    #[error("no media-redirection device: PCI function {bdf} (bound to uio_pci_generic? hugepages reserved? root?)")]
+    #[error(
+        "no media-redirection device: PCI function {bdf} (bound to uio_pci_generic? hugepages reserved? root?)"
+    )]
     Pci {
         /// The function asked for.
         bdf: String,
@@ -178,7 +180,8 @@ impl Connection {
         })?;
         let temp = TempDir(dir);
         let socket = temp.0.join("broker.sock");
-        let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), open).map_err(failed)?;
+        let broker =
+            BrokerThread::spawn(&socket, BrokerOptions::default(), open).map_err(failed)?;
         let redir = MediaRedir::open(&socket).map_err(|source| ConnectError::Broker {
             path: socket.clone(),
             source,
