@@ -54,7 +54,7 @@ struct Args {
     pci: Option<String>,
 
     /// With `--pci`: poll the rings instead of waiting for interrupts.
-    #[arg(long, requires = "pci")]
+    #[arg(long, requires = "pci", conflicts_with = "vhost_user")]
     pci_poll: bool,
 
     /// When the device restarts mid-stream (the host daemon restarted:
@@ -238,6 +238,9 @@ mod tests {
         assert!(
             Args::try_parse_from(["redir-play", "--pci-poll", "f"]).is_err(),
             "--pci-poll needs --pci"
+        );
+        assert!(
+            Args::try_parse_from(["redir-play", "--vhost-user", "/v", "--pci-poll", "f"]).is_err()
         );
     }
 }

@@ -36,7 +36,7 @@ struct Args {
     pci: Option<String>,
 
     /// With `--pci`: poll the rings instead of waiting for interrupts.
-    #[arg(long, requires = "pci")]
+    #[arg(long, requires = "pci", conflicts_with = "vhost_user")]
     pci_poll: bool,
 
     /// The socket players connect to.
@@ -134,4 +134,30 @@ fn signal_hook_flag(signal: libc::c_int, flag: &Arc<AtomicBool>) -> anyhow::Resu
         "installing a handler for signal {signal}"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_needs_exactly_one_device() {
+        Args::command().debug_assert();
+        let args = Args::parse_from(["mediaredir-broker", "--pci", "auto", "--pci-poll"]);
+        assert_eq!(args.pci.as_deref(), Some("auto"));
+        assert!(args.pci_poll);
+        assert_eq!(args.socket, PathBuf::from(DEFAULT_SOCKET));
+        let args = Args::parse_from(["mediaredir-broker", "--vhost-user", "/tmp/v.sock"]);
+        assert_eq!(args.vhost_user, Some(PathBuf::from("/tmp/v.sock")));
+        assert!(Args::try_parse_from(["mediaredir-broker"]).is_err());
+        assert!(
+            Args::try_parse_from(["mediaredir-broker", "--pci", "auto", "--vhost-user", "/v"])
+                .is_err()
+        );
+        assert!(
+            Args::try_parse_from(["mediaredir-broker", "--pci-poll", "--vhost-user", "/v"])
+                .is_err()
+        );
+    }
 }
