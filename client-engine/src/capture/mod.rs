@@ -198,8 +198,10 @@ impl CaptureStream {
         let Some(buffer) = sample.buffer_owned() else {
             return;
         };
-        // Codec headers (OpusHead/OpusTags) are not sent (7.10).
-        if buffer.flags().contains(gst::BufferFlags::HEADER) {
+        // Opus' codec headers (OpusHead/OpusTags) are not sent (7.10).
+        // (h264parse flags keyframes with inserted parameter sets HEADER
+        // too: those are samples.)
+        if !self.is_video() && buffer.flags().contains(gst::BufferFlags::HEADER) {
             return;
         }
         let segment = sample
