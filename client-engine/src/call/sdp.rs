@@ -137,6 +137,44 @@ fn address(nettype: Option<&str>, addrtype: Option<&str>, addr: Option<&str>) ->
     }
 }
 
+/// The line structure `gstreamer-sdp` is lenient about: `v=0` first, every
+/// line `<letter>=<value>`, `o=`, `s=` and `t=` present, `m=` lines with a
+/// numeric port (`port` or `port/count`), a protocol and formats.
+fn check_lines(sdp: &str) -> Result<(), SdpError> {
+    let bad = |what: &str| Err(SdpError::Malformed(what.into()));
+    let mut lines = sdp.lines().map(|l| l.trim_end_matches('\r'));
+    if lines.next() != Some("v=0") {
+        return bad("does not start with v=0");
+    }
+    let (mut o, mut s, mut t) = (false, false, false);
+    for l in lines {
+        if l.is_empty() {
+            continue;
+        }
+        let b = l.as_bytes();
+        if b.len() < 2 || b[1] != b'=' || !b[0].is_ascii_lowercase() {
+            return bad(&format!("line {l:?}"));
+        }
+        match b[0] {
+            b'o' => o = true,
+            b's' => s = true,
+            b't' => t = true,
+            b'm' => {
+                let f: Vec<&str> = l[2..].split_whitespace().collect();
+                let port = f.get(1).and_then(|p| p.split('/').next());
+                if f.len() < 4 || port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+                    return bad(&format!("media line {l:?}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !(o && s && t) {
+        return bad("o=, s= or t= missing");
+    }
+    Ok(())
+}
+
 /// Parses a remote offer or answer; `video` says whether VP8 video lines
 /// are taken.
 ///
@@ -150,9 +188,7 @@ pub fn parse(sdp: &str, video: bool) -> Result<Remote, SdpError> {
     if sdp.contains('\0') {
         return Err(SdpError::Malformed("NUL byte".into()));
     }
-    if !sdp.trim_start().starts_with("v=0") {
-        return Err(SdpError::Malformed("does not start with v=0".into()));
-    }
+    check_lines(sdp)?;
     let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
         .map_err(|e| SdpError::Malformed(e.to_string()))?;
     let session_addr = msg
@@ -399,10 +435,11 @@ mod tests {
             "",
             "hello",
             "v=0\r\n",
+            "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nm=audio x RTP/AVP 111\r\n",
             "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n",
-            "v=0\r\nc=IN IP4 999.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n",
-            "v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=rtcp:abc\r\n",
-            "v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:x\r\n",
+            "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 999.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n",
+            "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=rtcp:abc\r\n",
+            "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:x\r\n",
         ] {
             assert!(
                 matches!(parse(bad, true), Err(SdpError::Malformed(_))),
@@ -410,9 +447,9 @@ mod tests {
                 parse(bad, true)
             );
         }
-        let pcmu = "v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+        let pcmu = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
         assert!(matches!(parse(pcmu, true), Err(SdpError::Unsupported(_))));
-        let srtp = "v=0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/SAVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+        let srtp = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/SAVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
         assert!(matches!(parse(srtp, true), Err(SdpError::Unsupported(_))));
         assert_eq!(parse(&"v=0\n".repeat(20000), true), Err(SdpError::TooLong));
     }

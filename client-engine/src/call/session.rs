@@ -49,6 +49,9 @@ fn make(name: &str) -> Result<gst::Element, EngineError> {
         .map_err(|_| EngineError::MissingElement(name.into()))
 }
 
+/// Minimum RTCP interval of call sessions, ns.
+const RTCP_MIN_INTERVAL_NS: u64 = 1_000_000_000;
+
 /// Session states (7.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -340,18 +343,22 @@ impl Session {
             }
             gst::event::CustomUpstream::new(b.build())
         };
-        if !src.send_event(ev(true)) {
+        // Upstream events reach rtpdtmfsrc through its source pad.
+        let Some(pad) = src.static_pad("src") else {
+            return;
+        };
+        if !pad.send_event(ev(true)) {
             log::warn!("call {}: DTMF start refused", self.id);
             return;
         }
-        let weak = src.downgrade();
+        let weak = pad.downgrade();
         let d = Duration::from_millis(u64::from(duration_ms));
         let _ = std::thread::Builder::new()
             .name("call-dtmf".into())
             .spawn(move || {
                 std::thread::sleep(d);
-                if let Some(src) = weak.upgrade() {
-                    src.send_event(ev(false));
+                if let Some(pad) = weak.upgrade() {
+                    pad.send_event(ev(false));
                 }
             });
     }
@@ -432,6 +439,13 @@ impl Session {
         link(rtpbin, &format!("send_rtcp_src_{n}"), &rtcp_out, "sink")?;
         link(&socks.rtp, "src", rtpbin, &format!("recv_rtp_sink_{n}"))?;
         link(&socks.rtcp, "src", rtpbin, &format!("recv_rtcp_sink_{n}"))?;
+        // RTCP every second or so (RFC 3550's 5 s minimum is for large
+        // sessions; a two-party call wants its round trip soon).
+        if let Some(session) =
+            rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&n])
+        {
+            session.set_property("rtcp-min-interval", RTCP_MIN_INTERVAL_NS);
+        }
         for src in [&socks.rtp, &socks.rtcp] {
             let last = self.last_rx.clone();
             let epoch = self.epoch;
@@ -666,14 +680,15 @@ impl Session {
             let Ok(s) = v.get::<gst::Structure>() else {
                 continue;
             };
-            let internal = s.get::<bool>("internal").unwrap_or(false);
-            if internal {
-                if s.get::<bool>("have-rb").unwrap_or(false) {
-                    let r = s.get::<u32>("rb-round-trip").unwrap_or(0);
-                    if r != 0 {
-                        rtt = stats::ntp_short_to_us(r);
-                    }
+            // A receiver report block about our stream is kept with the
+            // remote source that sent it.
+            if s.get::<bool>("have-rb").unwrap_or(false) {
+                let r = s.get::<u32>("rb-round-trip").unwrap_or(0);
+                if r != 0 {
+                    rtt = stats::ntp_short_to_us(r);
                 }
+            }
+            if s.get::<bool>("internal").unwrap_or(false) {
                 continue;
             }
             let received = s.get::<u64>("packets-received").unwrap_or(0);
