@@ -10,7 +10,8 @@ use gstreamer as gst;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
-    Capabilities, CodecFlags, CreateStream, Direction, Message, PresentationState, SampleHeader, SetGeometry,
+    Capabilities, CodecFlags, CreateStream, Direction, Message, PresentationState, SampleHeader,
+    SetGeometry,
 };
 
 use crate::call::Calls;
@@ -132,7 +133,8 @@ impl Engine {
             events.clone(),
             mic,
             cam,
-            caps.features.contains(mediaredir_proto::wire::ClientFeatures::CALL),
+            caps.features
+                .contains(mediaredir_proto::wire::ClientFeatures::CALL),
         );
         let inner = Arc::new(Inner {
             captures: Captures::new(sources, events.clone()),

@@ -320,7 +320,10 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
-        for s in [Some(&self.audio), self.video.as_ref()].into_iter().flatten() {
+        for s in [Some(&self.audio), self.video.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             let _ = s.0.set_state(gst::State::Null);
             let _ = s.1.set_state(gst::State::Null);
         }
@@ -396,17 +399,28 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
     });
     let answer = local_sdp(&events, 1);
     eprintln!("engine answer:\n{answer}");
-    assert!(answer.contains(&format!("RTP/AVP {PEER_OPUS} {PEER_DTMF}")), "{answer}");
+    assert!(
+        answer.contains(&format!("RTP/AVP {PEER_OPUS} {PEER_DTMF}")),
+        "{answer}"
+    );
     peer.start(&answer, (PEER_OPUS, PEER_DTMF, PEER_VP8));
     control(&engine, 1, CallAction::Start);
 
     // Opus both ways: the peer hears the engine's 440 Hz microphone.
-    assert!(until(20, || peer.pcm_since(0).len() > 48000 * 2), "peer got no audio");
+    assert!(
+        until(20, || peer.pcm_since(0).len() > 48000 * 2),
+        "peer got no audio"
+    );
     let heard = peer.pcm_since(9600);
-    assert!(tone::dominant(&heard, 48000.0, 440.0), "peer did not hear 440 Hz");
+    assert!(
+        tone::dominant(&heard, 48000.0, 440.0),
+        "peer did not hear 440 Hz"
+    );
     // The engine receives the peer: statistics, RTT once RTCP flowed.
     assert!(
-        until(20, || stats(&events, 1).iter().any(|s| s.packets_received > 0 && s.rtt_us > 0)),
+        until(20, || stats(&events, 1)
+            .iter()
+            .any(|s| s.packets_received > 0 && s.rtt_us > 0)),
         "no CallStats with packets and RTT: {:?}",
         stats(&events, 1)
     );
@@ -427,12 +441,18 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
             duration_ms: 200,
         },
     );
-    assert!(until(10, || peer.dtmf_received().contains(&5)), "peer got no DTMF 5");
+    assert!(
+        until(10, || peer.dtmf_received().contains(&5)),
+        "peer got no DTMF 5"
+    );
     peer.dtmf(7, 200);
     assert!(
         events.wait(Duration::from_secs(10), |m| m.iter().any(|m| matches!(
             m,
-            Message::CallDtmfReceived { session: 1, event: 7 }
+            Message::CallDtmfReceived {
+                session: 1,
+                event: 7
+            }
         ))),
         "engine reported no DTMF 7"
     );
@@ -445,7 +465,10 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
     assert_eq!(peer.rtp_in.load(Ordering::Relaxed), held, "RTP while held");
     assert!(ended(&events, 1).is_none(), "held call ended");
     control(&engine, 1, CallAction::Resume);
-    assert!(until(10, || peer.rtp_in.load(Ordering::Relaxed) > held + 20), "no RTP after resume");
+    assert!(
+        until(10, || peer.rtp_in.load(Ordering::Relaxed) > held + 20),
+        "no RTP after resume"
+    );
 
     // Mute: the peer hears silence; unmute: the tone again.
     control(&engine, 1, CallAction::Mute(MediaMask::AUDIO));
@@ -453,7 +476,8 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
     let at = peer.pcm_since(0).len();
     assert!(until(10, || peer.pcm_since(at).len() > 24000));
     let quiet = peer.pcm_since(at);
-    let rms = (quiet.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / quiet.len() as f64).sqrt();
+    let rms =
+        (quiet.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / quiet.len() as f64).sqrt();
     assert!(rms < 0.01, "muted audio has rms {rms}");
     control(&engine, 1, CallAction::Unmute(MediaMask::AUDIO));
     std::thread::sleep(Duration::from_millis(500));
@@ -468,7 +492,12 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
         until(15, || ended(&events, 1).is_some()),
         "no CallEnded after the peer's BYE"
     );
-    assert_eq!(ended(&events, 1).unwrap().0, Status::Ok, "{:?}", ended(&events, 1));
+    assert_eq!(
+        ended(&events, 1).unwrap().0,
+        Status::Ok,
+        "{:?}",
+        ended(&events, 1)
+    );
     control(&engine, 1, CallAction::End);
 }
 
@@ -494,28 +523,42 @@ fn engine_offers_peer_answers_with_video_then_peer_vanishes() {
         sdp: answer,
     });
     control(&engine, 2, CallAction::Start);
-    assert!(until(20, || peer.frames.load(Ordering::Relaxed) > 10), "no VP8 frames at the peer");
-    assert!(until(20, || peer.pcm_since(0).len() > 48000 * 2), "no audio at the peer");
+    assert!(
+        until(20, || peer.frames.load(Ordering::Relaxed) > 10),
+        "no VP8 frames at the peer"
+    );
+    assert!(
+        until(20, || peer.pcm_since(0).len() > 48000 * 2),
+        "no audio at the peer"
+    );
     assert!(tone::dominant(&peer.pcm_since(9600), 48000.0, 440.0));
-    assert!(until(10, || stats(&events, 2).iter().any(|s| s.packets_received > 0)));
+    assert!(until(10, || stats(&events, 2)
+        .iter()
+        .any(|s| s.packets_received > 0)));
     // Video mute stops the camera's packets.
     control(&engine, 2, CallAction::Mute(MediaMask::VIDEO));
     std::thread::sleep(Duration::from_millis(500));
     let f = peer.frames.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(1));
-    assert!(peer.frames.load(Ordering::Relaxed) <= f + 1, "video while muted");
+    assert!(
+        peer.frames.load(Ordering::Relaxed) <= f + 1,
+        "video while muted"
+    );
     assert!(ended(&events, 2).is_none());
 
     // The peer vanishes without BYE: CallEnded IO after the timeout.
     let t0 = Instant::now();
     for s in [&peer.audio, peer.video.as_ref().unwrap()] {
-        s.0.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, |_, _| {
-            gst::PadProbeReturn::Drop
-        });
+        s.0.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, |_, _| gst::PadProbeReturn::Drop);
     }
     peer.rtpbin.set_state(gst::State::Null).ok();
     peer.stop();
-    assert!(until(15, || ended(&events, 2).is_some()), "no CallEnded after the peer vanished");
+    assert!(
+        until(15, || ended(&events, 2).is_some()),
+        "no CallEnded after the peer vanished"
+    );
     let (status, reason) = ended(&events, 2).unwrap();
     assert_eq!(status, Status::Io, "{reason}");
     eprintln!("ended after {:?}: {reason}", t0.elapsed());
@@ -537,11 +580,17 @@ fn bad_sdp_and_limits_are_refused() {
             session,
             sdp: sdp.into(),
         });
-        assert!(until(5, || ended(&events, session).is_some()), "{sdp:?} not refused");
+        assert!(
+            until(5, || ended(&events, session).is_some()),
+            "{sdp:?} not refused"
+        );
         ended(&events, session).unwrap()
     };
     assert_eq!(refused(10, "garbage").0, Status::Invalid);
-    assert_eq!(refused(11, "v=0\r\nm=audio x RTP/AVP\r\n").0, Status::Invalid);
+    assert_eq!(
+        refused(11, "v=0\r\nm=audio x RTP/AVP\r\n").0,
+        Status::Invalid
+    );
     let pcmu = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
     let (st, reason) = refused(12, pcmu);
     assert_eq!(st, Status::Unsupported, "{reason}");

@@ -48,7 +48,12 @@ impl Daemon {
     }
 
     /// Waits until `pred` holds for the samples of `stream`.
-    fn wait(&self, stream: u32, timeout: Duration, pred: impl Fn(&[(SampleHeader, Vec<u8>)]) -> bool) -> bool {
+    fn wait(
+        &self,
+        stream: u32,
+        timeout: Duration,
+        pred: impl Fn(&[(SampleHeader, Vec<u8>)]) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if pred(&self.of(stream)) {
@@ -58,7 +63,10 @@ impl Daemon {
                 return false;
             }
             let g = self.samples.lock().unwrap();
-            let _ = self.cond.wait_timeout(g, Duration::from_millis(50)).unwrap();
+            let _ = self
+                .cond
+                .wait_timeout(g, Duration::from_millis(50))
+                .unwrap();
         }
     }
 
@@ -168,7 +176,10 @@ fn opus_capture_is_the_test_tone() {
         assert_eq!(h.seq, i as u64 + 1);
         assert_eq!(h.flags.contains(SampleFlags::DISCONT), i == 0, "{h:?}");
         assert!(h.flags.contains(SampleFlags::KEYFRAME));
-        assert!(!data.starts_with(b"Opus"), "codec header sent as sample {i}");
+        assert!(
+            !data.starts_with(b"Opus"),
+            "codec header sent as sample {i}"
+        );
         assert!(h.pts.is_some() && h.duration.is_some());
         if i > 0 {
             assert!(h.pts > got[i - 1].0.pts, "pts not increasing at {i}");
@@ -178,7 +189,10 @@ fn opus_capture_is_the_test_tone() {
     let pcm = tone::decode_opus(&packets, 1);
     assert!(pcm.len() > 48000 * 4, "decoded {} samples", pcm.len());
     // Skip the encoder's start-up.
-    assert!(tone::dominant(&pcm[4800..], 48000.0, 440.0), "not a 440 Hz tone");
+    assert!(
+        tone::dominant(&pcm[4800..], 48000.0, 440.0),
+        "not a 440 Hz tone"
+    );
     assert!(!tone::dominant(&pcm[4800..], 48000.0, 880.0));
 
     // Acknowledged samples are counted delivered and reported as Qos.
@@ -228,7 +242,12 @@ fn unacknowledged_capture_is_dropped_at_the_source() {
     });
     assert!(daemon.wait(7, Duration::from_secs(5), |s| s.len() as u64 > sent));
     let s = daemon.of(7);
-    assert!(s[sent as usize].0.flags.contains(SampleFlags::DISCONT));
+    assert!(
+        s[usize::try_from(sent).unwrap()]
+            .0
+            .flags
+            .contains(SampleFlags::DISCONT)
+    );
     assert!(engine.capture_stats(7).unwrap().dropped >= sent);
     engine.handle(&Message::DestroyStream { id: 7 });
     assert!(engine.capture_stats(7).is_none());
@@ -267,7 +286,9 @@ fn vp8_keyframe_on_request_and_shared_clock() {
     engine.handle(&Message::RequestKeyframe { stream: 6 });
     assert!(ack(at + 15));
     let after = daemon.of(6);
-    let key = after[at..].iter().position(|(h, _)| h.flags.contains(SampleFlags::KEYFRAME));
+    let key = after[at..]
+        .iter()
+        .position(|(h, _)| h.flags.contains(SampleFlags::KEYFRAME));
     assert!(key.is_some_and(|k| k < 15), "no keyframe after the request");
     assert!(vp8_key(&after[at + key.unwrap()].1));
 
@@ -298,7 +319,10 @@ fn h264_capture_is_annex_b_with_parameter_sets_in_keyframes() {
     engine.handle(&Message::RequestKeyframe { stream: 8 });
     assert!(daemon.wait(8, Duration::from_secs(20), |s| {
         daemon.ack_all(&engine, 8);
-        s.iter().filter(|(h, _)| h.flags.contains(SampleFlags::KEYFRAME)).count() >= 2
+        s.iter()
+            .filter(|(h, _)| h.flags.contains(SampleFlags::KEYFRAME))
+            .count()
+            >= 2
     }));
     engine.handle(&Message::StopCapture { stream: 8 });
     let nal_types = |d: &[u8]| -> Vec<u8> {
@@ -316,10 +340,16 @@ fn h264_capture_is_annex_b_with_parameter_sets_in_keyframes() {
     let got = daemon.of(8);
     assert!(got[0].0.flags.contains(SampleFlags::KEYFRAME));
     for (h, d) in got {
-        assert!(d.starts_with(&[0, 0, 0, 1]) || d.starts_with(&[0, 0, 1]), "not Annex-B");
+        assert!(
+            d.starts_with(&[0, 0, 0, 1]) || d.starts_with(&[0, 0, 1]),
+            "not Annex-B"
+        );
         if h.flags.contains(SampleFlags::KEYFRAME) {
             let t = nal_types(&d);
-            assert!(t.contains(&7) && t.contains(&8) && t.contains(&5), "keyframe NALs {t:?}");
+            assert!(
+                t.contains(&7) && t.contains(&8) && t.contains(&5),
+                "keyframe NALs {t:?}"
+            );
         }
     }
     // Bad requests are refused with StreamError, never a panic.

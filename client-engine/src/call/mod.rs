@@ -111,10 +111,7 @@ impl Calls {
                 return self.ended(
                     id,
                     Status::Limit,
-                    format!(
-                        "at most {} call sessions",
-                        self.config.call.max_sessions
-                    ),
+                    format!("at most {} call sessions", self.config.call.max_sessions),
                 );
             }
         }

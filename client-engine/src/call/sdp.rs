@@ -236,20 +236,22 @@ pub fn parse(sdp: &str, video: bool) -> Result<Remote, SdpError> {
                                 (Kind::Audio, "opus", 48000) | (Kind::Video, "vp8", 90000) => {
                                     pt.get_or_insert(p);
                                 }
-                                (Kind::Audio, "telephone-event", c) => {
-                                    // Prefer the clock of Opus (48 kHz).
-                                    if dtmf.is_none_or(|(_, old)| old != 48000) {
-                                        dtmf = Some((p, c));
-                                    }
+                                // Prefer the clock of Opus (48 kHz).
+                                (Kind::Audio, "telephone-event", c)
+                                    if dtmf.is_none_or(|(_, old)| old != 48000) =>
+                                {
+                                    dtmf = Some((p, c));
                                 }
                                 _ => {}
                             }
                         }
                         ("rtcp", Some(v)) => {
                             let first = v.split_whitespace().next().unwrap_or("");
-                            rtcp_port = Some(first.parse::<u16>().map_err(|_| {
-                                SdpError::Malformed(format!("a=rtcp:{v}"))
-                            })?);
+                            rtcp_port = Some(
+                                first
+                                    .parse::<u16>()
+                                    .map_err(|_| SdpError::Malformed(format!("a=rtcp:{v}")))?,
+                            );
                         }
                         _ => {}
                     }

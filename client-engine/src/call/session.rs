@@ -121,7 +121,9 @@ fn bind_pair(
             }
         }
     }
-    Err(EngineError::Pipeline("no free UDP port pair for the call".into()))
+    Err(EngineError::Pipeline(
+        "no free UDP port pair for the call".into(),
+    ))
 }
 
 /// The running media of a started session.
@@ -671,7 +673,8 @@ impl Session {
     /// Counters of the received audio, jitter (us), RTT (us).
     fn read_stats(&self) -> Option<(Counts, u32, u32)> {
         let rtpbin = lock(&self.media).as_ref()?.rtpbin.clone();
-        let session = rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&0u32])?;
+        let session =
+            rtpbin.emit_by_name::<Option<glib::Object>>("get-internal-session", &[&0u32])?;
         let st = session.property::<gst::Structure>("stats");
         let list = st.get::<glib::ValueArray>("source-stats").ok()?;
         let (mut counts, mut jitter, mut rtt) = (Counts::default(), 0u32, 0u32);

@@ -301,8 +301,7 @@ impl CaptureStream {
 
     fn on_message(&self, msg: &gst::Message) {
         if let gst::MessageView::Error(e) = msg.view() {
-            let status = if e.error().is::<gst::CoreError>()
-                || e.error().is::<gst::ResourceError>()
+            let status = if e.error().is::<gst::CoreError>() || e.error().is::<gst::ResourceError>()
             {
                 Status::Io
             } else {
@@ -375,7 +374,11 @@ impl Captures {
         if source.is_audio() == cs.codec.is_video() {
             return error(
                 Status::Invalid,
-                format!("source {} cannot capture {}", source.info.name, cs.codec.name()),
+                format!(
+                    "source {} cannot capture {}",
+                    source.info.name,
+                    cs.codec.name()
+                ),
             );
         }
         if !crate::registry::can_encode(cs.codec) {
@@ -418,9 +421,7 @@ impl Captures {
             && let Err(e) = s.start()
         {
             let status = match e {
-                EngineError::MissingElement(_) | EngineError::Unsupported(_) => {
-                    Status::Unsupported
-                }
+                EngineError::MissingElement(_) | EngineError::Unsupported(_) => Status::Unsupported,
                 _ => Status::Io,
             };
             s.fail(status, format!("capture cannot start: {e}"));
@@ -503,4 +504,3 @@ impl Captures {
         }
     }
 }
-

@@ -72,7 +72,10 @@ fn raw_caps(cs: &CreateStream) -> gst::Caps {
         };
         gst::Caps::builder("audio/x-raw")
             .field("rate", i32::try_from(rate).unwrap_or(48000))
-            .field("channels", i32::try_from(cs.channels.clamp(1, 2)).unwrap_or(1))
+            .field(
+                "channels",
+                i32::try_from(cs.channels.clamp(1, 2)).unwrap_or(1),
+            )
             .build()
     }
 }

@@ -21,11 +21,18 @@ pub fn goertzel(x: &[f32], rate: f64, freq: f64) -> f64 {
 /// few other frequencies, and the signal is not silent.
 pub fn dominant(x: &[f32], rate: f64, freq: f64) -> bool {
     let p = goertzel(x, rate, freq);
-    let others = [freq * 0.5, freq * 0.75, freq * 1.5, freq * 2.0, 1000.0, 3000.0]
-        .into_iter()
-        .filter(|f| (f - freq).abs() > 50.0)
-        .map(|f| goertzel(x, rate, f))
-        .fold(0.0f64, f64::max);
+    let others = [
+        freq * 0.5,
+        freq * 0.75,
+        freq * 1.5,
+        freq * 2.0,
+        1000.0,
+        3000.0,
+    ]
+    .into_iter()
+    .filter(|f| (f - freq).abs() > 50.0)
+    .map(|f| goertzel(x, rate, f))
+    .fold(0.0f64, f64::max);
     eprintln!("tone {freq} Hz: power {p:e}, strongest other {others:e}");
     p > 1e-6 && p > 20.0 * others
 }
