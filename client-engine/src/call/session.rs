@@ -462,7 +462,18 @@ impl Session {
         Ok(valve)
     }
 
+    /// Builds the pipeline; on failure everything added to it (the bound
+    /// sockets included) is shut down.
     fn build(self: &Arc<Self>) -> Result<Media, EngineError> {
+        let pipeline = gst::Pipeline::with_name(&format!("call-{}", self.id));
+        let media = self.populate(&pipeline);
+        if media.is_err() {
+            let _ = pipeline.set_state(gst::State::Null);
+        }
+        media
+    }
+
+    fn populate(self: &Arc<Self>, pipeline: &gst::Pipeline) -> Result<Media, EngineError> {
         let remote = lock(&self.remote)
             .clone()
             .ok_or_else(|| EngineError::Pipeline("no remote SDP".into()))?;
@@ -470,7 +481,6 @@ impl Session {
             .media(Kind::Audio)
             .cloned()
             .ok_or_else(|| EngineError::Pipeline("no remote audio".into()))?;
-        let pipeline = gst::Pipeline::with_name(&format!("call-{}", self.id));
         let rtpbin = gst::ElementFactory::make("rtpbin")
             .property("latency", stats::JITTER_BUFFER_MS)
             .build()
@@ -615,7 +625,7 @@ impl Session {
         });
 
         Ok(Media {
-            pipeline,
+            pipeline: pipeline.clone(),
             mic_volume: volume,
             valves,
             video_valve,
