@@ -372,6 +372,13 @@ impl Engine {
         self.inner.captures.stats(stream)
     }
 
+    /// The statistics a call session last reported (what `CALL_STATS`
+    /// answers; all zero before the first report), `None` for an unknown
+    /// session.
+    pub fn call_stats(&self, session: u32) -> Option<mediaredir_proto::wire::CallStats> {
+        self.inner.calls.stats(session)
+    }
+
     /// Statistics of every live stream.
     pub fn stats(&self) -> Vec<StreamStats> {
         let ps: Vec<_> = lock(&self.inner.presentations).values().cloned().collect();

@@ -431,6 +431,10 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
     assert!(s.jitter_us < 50_000, "{s:?}");
     assert!(s.rtt_us < 1_000_000, "{s:?}");
     assert!((100..=450).contains(&s.mos_x100), "{s:?}");
+    // What CALL_STATS answers: the last report.
+    let last = engine.call_stats(1).unwrap();
+    assert!(last.packets_received >= s.packets_received, "{last:?}");
+    assert!(engine.call_stats(77).is_none());
 
     // DTMF both ways.
     control(

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{CallAction, Message};
+use mediaredir_proto::wire::{CallAction, CallStats, Message};
 
 use crate::capture::sources::Source;
 use crate::config::EngineConfig;
@@ -174,6 +174,11 @@ impl Calls {
             CallAction::Dtmf { event, duration_ms } => s.dtmf(event, duration_ms),
             CallAction::End => {}
         }
+    }
+
+    /// The last statistics a session reported (7.12 `CALL_STATS`).
+    pub(crate) fn stats(&self, id: u32) -> Option<CallStats> {
+        Some(self.get(id)?.last_stats())
     }
 
     /// Ends every session (engine drop).

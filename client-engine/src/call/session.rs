@@ -153,7 +153,8 @@ pub(crate) struct Session {
     last_rx: Arc<AtomicU64>,
     epoch: Instant,
     closed: AtomicBool,
-    stats: Mutex<(Counts, u32)>,
+    /// Counts at the last report, and the last report.
+    stats: Mutex<(Counts, Option<CallStats>)>,
 }
 
 impl Session {
@@ -560,7 +561,7 @@ impl Session {
         let asocks = lock(&self.audio)
             .take()
             .ok_or_else(|| EngineError::Pipeline("audio sockets gone".into()))?;
-        let mut valves = vec![self.wire_session(&pipeline, &rtpbin, 0, &asocks, &ra, &mux)?];
+        let mut valves = vec![self.wire_session(pipeline, &rtpbin, 0, &asocks, &ra, &mux)?];
 
         // Video send path.
         let mut video_valve = None;
@@ -593,7 +594,7 @@ impl Session {
                 .map_err(|_| EngineError::MissingElement("rtpvp8pay".into()))?;
             pipeline.add_many([&src, &conv, &scale, &filter, &enc, &pay])?;
             gst::Element::link_many([&src, &conv, &scale, &filter, &enc, &pay])?;
-            let v = self.wire_session(&pipeline, &rtpbin, 1, &vsocks, rv, &pay)?;
+            let v = self.wire_session(pipeline, &rtpbin, 1, &vsocks, rv, &pay)?;
             video_valve = Some(v.clone());
             valves.push(v);
         }
@@ -723,24 +724,37 @@ impl Session {
         let Some((counts, jitter_us, rtt_us)) = self.read_stats() else {
             return;
         };
-        let mos = {
+        let report = {
             let mut last = lock(&self.stats);
-            let mos = if counts.received == 0 {
+            let mos_x100 = if counts.received == 0 {
                 0
             } else {
                 stats::mos_x100(stats::loss_pct(last.0, counts), jitter_us, rtt_us)
             };
-            *last = (counts, mos);
-            mos
+            let report = CallStats {
+                session: self.id,
+                jitter_us,
+                packets_lost: counts.lost,
+                packets_received: counts.received,
+                rtt_us,
+                mos_x100,
+            };
+            *last = (counts, Some(report.clone()));
+            report
         };
-        self.events.report(Message::CallStats(CallStats {
+        self.events.report(Message::CallStats(report));
+    }
+
+    /// The last statistics reported (all zero before the first report).
+    pub(crate) fn last_stats(&self) -> CallStats {
+        lock(&self.stats).1.clone().unwrap_or(CallStats {
             session: self.id,
-            jitter_us,
-            packets_lost: counts.lost,
-            packets_received: counts.received,
-            rtt_us,
-            mos_x100: mos,
-        }));
+            jitter_us: 0,
+            packets_lost: 0,
+            packets_received: 0,
+            rtt_us: 0,
+            mos_x100: 0,
+        })
     }
 
     fn on_message(&self, msg: &gst::Message) {

@@ -77,6 +77,9 @@ pub(crate) struct CaptureStream {
     events: EventHub,
     base_time: Arc<Mutex<Option<gst::ClockTime>>>,
     running: Mutex<Option<Running>>,
+    /// Set while running; cleared before a stop tears the pipeline down,
+    /// so no sample is sent once `StopCapture` was handled.
+    capturing: AtomicBool,
     failed: Mutex<Option<Status>>,
     seq: AtomicU64,
     discont: AtomicBool,
@@ -134,7 +137,9 @@ impl CaptureStream {
             .spawn(move || bus_loop(bus, w, st))
             .map_err(|e| EngineError::Pipeline(e.to_string()))?;
         self.discont.store(true, Ordering::Release);
+        self.capturing.store(true, Ordering::Release);
         if let Err(e) = built.pipeline.set_state(gst::State::Playing) {
+            self.capturing.store(false, Ordering::Release);
             stop.store(true, Ordering::Release);
             let _ = built.pipeline.set_state(gst::State::Null);
             return Err(e.into());
@@ -145,6 +150,7 @@ impl CaptureStream {
 
     /// Stops capturing (idempotent); no sample is sent after it returns.
     fn stop(&self) {
+        self.capturing.store(false, Ordering::Release);
         let r = lock(&self.running).take();
         if let Some(r) = r {
             r.stop.store(true, Ordering::Release);
@@ -195,6 +201,9 @@ impl CaptureStream {
     }
 
     fn on_sample(&self, sample: &gst::Sample) {
+        if !self.capturing.load(Ordering::Acquire) {
+            return;
+        }
         let Some(buffer) = sample.buffer_owned() else {
             return;
         };
@@ -405,6 +414,7 @@ impl Captures {
             events: self.events.clone(),
             base_time,
             running: Mutex::new(None),
+            capturing: AtomicBool::new(false),
             failed: Mutex::new(None),
             seq: AtomicU64::new(0),
             discont: AtomicBool::new(true),
