@@ -379,6 +379,12 @@ impl Engine {
         self.inner.calls.stats(session)
     }
 
+    /// The media pipeline of a started call session, for diagnostics and
+    /// tests. Do not change its state behind the engine.
+    pub fn call_pipeline(&self, session: u32) -> Option<gst::Pipeline> {
+        self.inner.calls.pipeline(session)
+    }
+
     /// Statistics of every live stream.
     pub fn stats(&self) -> Vec<StreamStats> {
         let ps: Vec<_> = lock(&self.inner.presentations).values().cloned().collect();

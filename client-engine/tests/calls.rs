@@ -370,6 +370,54 @@ fn stats(events: &Collector, session: u32) -> Vec<client_engine::wire::CallStats
         .collect()
 }
 
+/// Taps the output of the first `factory` element of a call's pipeline
+/// (once it exists): counts buffers and keeps the first channel of S16
+/// audio as f32.
+fn tap(engine: &Engine, session: u32, factory: &str) -> (Arc<AtomicU64>, Arc<Mutex<Vec<f32>>>) {
+    let (count, pcm) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let found = until(20, || {
+        let Some(p) = engine.call_pipeline(session) else {
+            return false;
+        };
+        let Some(e) = p
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == factory))
+        else {
+            return false;
+        };
+        let pad = e.static_pad("src").unwrap();
+        let (c, v) = (count.clone(), pcm.clone());
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            c.fetch_add(1, Ordering::Relaxed);
+            let channels = pad
+                .current_caps()
+                .and_then(|caps| {
+                    caps.structure(0)
+                        .and_then(|s| s.get::<i32>("channels").ok())
+                })
+                .unwrap_or(0);
+            if let (Some(b), Ok(ch)) = (info.buffer(), usize::try_from(channels))
+                && ch > 0
+            {
+                let map = b.map_readable().unwrap();
+                v.lock().unwrap().extend(
+                    map.chunks_exact(2 * ch)
+                        .map(|f| f32::from(i16::from_le_bytes([f[0], f[1]])) / 32768.0),
+                );
+            }
+            gst::PadProbeReturn::Ok
+        });
+        true
+    });
+    assert!(found, "no {factory} in call {session}");
+    (count, pcm)
+}
+
 fn control(engine: &Engine, session: u32, action: CallAction) {
     engine.handle(&Message::CallControl { session, action });
 }
@@ -415,6 +463,14 @@ fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
     assert!(
         tone::dominant(&heard, 48000.0, 440.0),
         "peer did not hear 440 Hz"
+    );
+    // The engine decodes the peer's 880 Hz tone.
+    let (_, engine_pcm) = tap(&engine, 1, "opusdec");
+    assert!(until(20, || engine_pcm.lock().unwrap().len() > 48000 * 2));
+    let got = engine_pcm.lock().unwrap().clone();
+    assert!(
+        tone::dominant(&got[4800..], 48000.0, PEER_HZ),
+        "engine did not hear 880 Hz"
     );
     // The engine receives the peer: statistics, RTT once RTCP flowed.
     assert!(

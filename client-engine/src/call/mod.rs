@@ -181,6 +181,11 @@ impl Calls {
         Some(self.get(id)?.last_stats())
     }
 
+    /// The running pipeline of a session.
+    pub(crate) fn pipeline(&self, id: u32) -> Option<gstreamer::Pipeline> {
+        self.get(id)?.pipeline()
+    }
+
     /// Ends every session (engine drop).
     pub(crate) fn close(&self) {
         let all = std::mem::take(&mut *lock(&self.sessions));

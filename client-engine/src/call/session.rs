@@ -745,6 +745,11 @@ impl Session {
         self.events.report(Message::CallStats(report));
     }
 
+    /// The running pipeline, for diagnostics and tests.
+    pub(crate) fn pipeline(&self) -> Option<gst::Pipeline> {
+        lock(&self.media).as_ref().map(|m| m.pipeline.clone())
+    }
+
     /// The last statistics reported (all zero before the first report).
     pub(crate) fn last_stats(&self) -> CallStats {
         lock(&self.stats).1.clone().unwrap_or(CallStats {
