@@ -126,6 +126,12 @@ pub struct DriverOptions {
     /// Data chains with more segments than this go through an indirect
     /// table when INDIRECT_DESC was negotiated.
     pub indirect_threshold: usize,
+    /// Buffers kept posted on capq when F_CAPTURE was negotiated (spec
+    /// DRV-CAP-2), and the payload bytes each holds (after the 48-byte
+    /// header).
+    pub capture_buffers: u16,
+    /// Payload bytes of each capq buffer.
+    pub capture_buffer_bytes: usize,
 }
 
 impl Default for DriverOptions {
@@ -136,6 +142,8 @@ impl Default for DriverOptions {
             event_buffers: 64,
             features: DRIVER_FEATURES,
             indirect_threshold: 2,
+            capture_buffers: 16,
+            capture_buffer_bytes: 256 << 10,
         }
     }
 }
@@ -162,6 +170,23 @@ pub struct RawResponse {
     pub used_len: u32,
     /// The first `used_len` bytes of the response buffer.
     pub bytes: Vec<u8>,
+}
+
+/// A sample the device wrote into a capq buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedSample {
+    /// Its data header (stream, generation, flags, times).
+    pub header: DataHeader,
+    /// The sample.
+    pub payload: Vec<u8>,
+}
+
+/// Buffers posted on capq.
+#[derive(Debug)]
+struct CapturePool {
+    buffer: DmaBuffer,
+    slot: usize,
+    by_head: HashMap<u16, usize>,
 }
 
 /// Buffers of a control chain in flight.
@@ -196,6 +221,7 @@ struct State {
     events: EventPool,
     control: HashMap<u16, ControlPending>,
     data: HashMap<u16, HashMap<u16, DataPending>>,
+    capture: Option<CapturePool>,
 }
 
 /// Response buffer size for a request code (header + largest body).
@@ -348,8 +374,27 @@ impl<T: Transport> MediaDevice<T> {
             let head = eventq.add_chain(&[], &[segment])?;
             by_head.insert(head, slot);
         }
+        let capture = if features & FEATURE_CAPTURE != 0 && options.capture_buffers > 0 {
+            let capq = &mut queues[usize::from(CAPQ)];
+            let count = usize::from(options.capture_buffers.min(capq.size()));
+            let slot = (DATA_HDR_SIZE + options.capture_buffer_bytes).next_multiple_of(64);
+            let buffer = dma.alloc(count * slot, 64)?;
+            let mut by_head = HashMap::with_capacity(count);
+            for i in 0..count {
+                let head = capq.add_chain(&[], &[buffer.segment(i * slot, slot)?])?;
+                by_head.insert(head, i);
+            }
+            Some(CapturePool {
+                buffer,
+                slot,
+                by_head,
+            })
+        } else {
+            None
+        };
         transport.activate()?;
         notify_if_needed(transport, &mut queues[usize::from(EVENTQ)])?;
+        notify_if_needed(transport, &mut queues[usize::from(CAPQ)])?;
         log::info!(
             "media device ready: features {features:#x}, generation {:#x}, {} txqs, queue size {}",
             config.generation,
@@ -363,6 +408,7 @@ impl<T: Transport> MediaDevice<T> {
             events: EventPool { buffer, by_head },
             control: HashMap::new(),
             data: HashMap::new(),
+            capture,
         })
     }
 
@@ -795,6 +841,53 @@ impl<T: Transport> MediaDevice<T> {
             .get_mut(usize::from(queue))
             .ok_or(DriverError::NoSuchQueue(queue))?;
         next_used(&mut self.transport, vq, deadline)
+    }
+
+    /// Samples the device wrote into capq buffers since the last call,
+    /// without waiting; each buffer is posted again at once. Samples of
+    /// another generation are dropped (DRV-CAP-3).
+    pub fn poll_captures(&mut self) -> Result<Vec<CapturedSample>, DriverError> {
+        let state = self.state.as_mut().ok_or(DriverError::NotReady)?;
+        let generation = state.config.generation;
+        let Some(pool) = state.capture.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let vq = &mut state.queues[usize::from(CAPQ)];
+        let mut out = Vec::new();
+        while let Some(used) = vq.poll_used() {
+            let Some(slot) = pool.by_head.remove(&used.head) else {
+                log::warn!("capq: used head {} is not a capture buffer", used.head);
+                continue;
+            };
+            let offset = slot * pool.slot;
+            let len = (used.len as usize).min(pool.slot);
+            let bytes = pool.buffer.read_vec(offset, len)?;
+            let head = vq.add_chain(&[], &[pool.buffer.segment(offset, pool.slot)?])?;
+            pool.by_head.insert(head, slot);
+            let Some(header) = bytes
+                .get(..DATA_HDR_SIZE)
+                .and_then(|h| DataHeader::decode(h, u32::MAX).ok())
+            else {
+                log::warn!("capq: a buffer came back with {len} bytes and no valid header");
+                continue;
+            };
+            let end = DATA_HDR_SIZE + header.payload_len as usize;
+            if header.generation != generation || end > len {
+                log::warn!(
+                    "capq: sample of stream {} dropped (generation {:#x}, {} of {len} bytes)",
+                    header.stream_id,
+                    header.generation,
+                    end
+                );
+                continue;
+            }
+            out.push(CapturedSample {
+                header,
+                payload: bytes[DATA_HDR_SIZE..end].to_vec(),
+            });
+        }
+        notify_if_needed(&mut self.transport, &mut state.queues[usize::from(CAPQ)])?;
+        Ok(out)
     }
 
     /// Index of the capture queue (buffers for it go through

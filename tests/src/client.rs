@@ -55,6 +55,31 @@ pub fn decode_everything() -> Capabilities {
     }
 }
 
+/// Capabilities decoding every codec and encoding Opus and VP8 from a test
+/// microphone (source 1) and camera (source 2), with the CAPTURE feature.
+pub fn decode_and_capture() -> Capabilities {
+    let mut caps = decode_everything();
+    for cap in &mut caps.codecs {
+        if matches!(cap.codec, Codec::Opus | Codec::Vp8) {
+            cap.flags |= CodecFlags::ENCODE;
+        }
+    }
+    caps.features |= ClientFeatures::CAPTURE;
+    caps.sources = vec![
+        wire::CaptureSource {
+            id: 1,
+            kind: wire::SourceKind::Microphone,
+            name: "test microphone".into(),
+        },
+        wire::CaptureSource {
+            id: 2,
+            kind: wire::SourceKind::Camera,
+            name: "test camera".into(),
+        },
+    ];
+    caps
+}
+
 fn write_msg(stream: &mut UnixStream, msg: &Message) -> std::io::Result<()> {
     let frame = wire::encode_frame(msg, 0).map_err(std::io::Error::other)?;
     stream.write_all(&frame)
@@ -131,6 +156,13 @@ impl TestClient {
     /// Sends a message to the daemon.
     pub fn send(&mut self, msg: &Message) {
         write_msg(&mut self.writer, msg).expect("send to daemon");
+    }
+
+    /// Sends a message followed by its payload (a captured sample).
+    pub fn send_with_payload(&mut self, msg: &Message, payload: &[u8]) {
+        let mut frame = wire::encode_frame(msg, payload.len()).expect("encode");
+        frame.extend_from_slice(payload);
+        self.writer.write_all(&frame).expect("send to daemon");
     }
 
     /// The next frame, skipping pings and pongs; `None` on timeout or close.

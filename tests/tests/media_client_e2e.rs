@@ -10,237 +10,19 @@
 
 #[path = "../../client-engine/tests/common/mod.rs"]
 mod common;
+mod e2e_common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use client_engine::VerificationReport;
-use client_engine::verify::reference_decode;
-use common::{AV, TempDir, Track, demux, generate};
+use common::{AV, TempDir, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::rig::{Driver, Rig, ok, wait_client};
+use conformance_tests::rig::{Rig, wait_client};
 use conformance_tests::scratch::Scratch;
-use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_proto::control::{Direction, Request, StreamFormat};
-use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
-use mediaredir_proto::event::Event;
-use mediaredir_proto::status::Status;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+use e2e_common::{
+    Client, Pki, assert_bit_exact, authority, free_port, media_client_binary, play, wait_path,
 };
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The `media-client` binary: `$MEDIA_CLIENT`, or built on demand.
-fn media_client_binary() -> PathBuf {
-    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "client-engine", "media-client")
-}
-
-/// Waits until `path` exists (a socket the daemon binds).
-fn wait_path(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// A `media-client --once --verify-report` process.
-struct Client {
-    child: Child,
-    report: PathBuf,
-}
-
-impl Client {
-    fn start(connect: &str, report: PathBuf, extra: &[&str]) -> Client {
-        let child = Command::new(media_client_binary())
-            .args(["--connect", connect, "--once", "--stats-interval", "0"])
-            .arg("--verify-report")
-            .arg(&report)
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start media-client");
-        Client { child, report }
-    }
-
-    /// Waits for the client to exit (it does once every stream ended) and
-    /// reads its report.
-    fn finish(mut self) -> VerificationReport {
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "media-client did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "media-client failed: {status}");
-        let text = std::fs::read_to_string(&self.report).expect("verification report");
-        VerificationReport::from_text(&text).expect("well-formed report")
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The stream format of a demuxed track on `txq`.
-fn format(track: &Track, txq: u32) -> StreamFormat {
-    StreamFormat {
-        codec: track.codec,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: track.width,
-        height: track.height,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: track.rate,
-        channels: track.channels,
-        bitrate: 0,
-        codec_data: track.codec_data.clone(),
-    }
-}
-
-/// Plays `tracks` through the device: one stream per track on txq = its
-/// index, every sample with its timestamps and keyframe flag (interleaved
-/// by decode time, as a player would), then an EOS buffer per stream.
-/// Waits for every stream's EOS event and every buffer's completion, and
-/// returns the stream ids (in track order).
-fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
-    let pres = ok(dev, 0, Request::PresCreate { live: false });
-    let ids: Vec<u32> = tracks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let txq = u32::try_from(i).unwrap();
-            ok(dev, pres, Request::StreamCreate(format(t, txq)))
-        })
-        .collect();
-    ok(dev, pres, Request::PresPlay);
-    let mut order: Vec<(u64, usize, usize)> = Vec::new();
-    for (t, track) in tracks.iter().enumerate() {
-        // Each track stays in decode order (Matroska gives B-frames no
-        // DTS): the merge key is the running maximum of its timestamps.
-        let mut key = 0;
-        for (i, s) in track.samples.iter().enumerate() {
-            key = s.dts.or(s.pts).unwrap_or(key).max(key);
-            order.push((key, t, i));
-        }
-    }
-    order.sort_unstable();
-    let mut submitted = vec![0usize; tracks.len()];
-    let mut completed = vec![0usize; tracks.len()];
-    let drain = |dev: &mut Driver, completed: &mut [usize], txq: usize, wait: Duration| {
-        let q = u16::try_from(txq).unwrap();
-        for done in dev.wait_data_completions(q, wait).unwrap() {
-            assert_eq!(done.status, Ok(Status::Ok), "a buffer of txq {txq}");
-            completed[txq] += 1;
-        }
-    };
-    for (_, t, i) in order {
-        let s = &tracks[t].samples[i];
-        let header = DataHeader {
-            stream_id: ids[t],
-            generation: 0,
-            flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
-            payload_len: 0,
-            pts: s.pts,
-            dts: s.dts,
-            duration: s.duration,
-        };
-        let q = u16::try_from(t).unwrap();
-        while dev.data_in_flight(q).unwrap() >= 64 {
-            drain(dev, &mut completed, t, Duration::from_millis(20));
-        }
-        dev.submit_data_copy(q, &header, &s.data).unwrap();
-        submitted[t] += 1;
-    }
-    for (t, &id) in ids.iter().enumerate() {
-        let eos = DataHeader {
-            stream_id: id,
-            generation: 0,
-            flags: FLAG_EOS,
-            payload_len: 0,
-            pts: None,
-            dts: None,
-            duration: None,
-        };
-        dev.submit_data_copy(u16::try_from(t).unwrap(), &eos, &[])
-            .unwrap();
-        submitted[t] += 1;
-    }
-    // Every stream's EOS event.
-    let deadline = Instant::now() + WAIT;
-    let mut eos: Vec<u32> = Vec::new();
-    while eos.len() < ids.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match dev.next_event(left).unwrap() {
-            Some((Event::Eos { stream }, _)) => eos.push(stream),
-            Some((Event::StreamError { stream, status }, _)) => {
-                panic!("stream {stream} failed: {status:?}")
-            }
-            Some(_) => {}
-            None => panic!("EOS of {ids:?}: only {eos:?}"),
-        }
-    }
-    // Every buffer completed OK.
-    let deadline = Instant::now() + WAIT;
-    for t in 0..tracks.len() {
-        while completed[t] < submitted[t] {
-            assert!(
-                Instant::now() < deadline,
-                "txq {t}: {} of {} completed",
-                completed[t],
-                submitted[t]
-            );
-            drain(dev, &mut completed, t, Duration::from_millis(200));
-        }
-    }
-    ids
-}
-
-/// Compares the client's report with the local decode of `clip`.
-fn assert_bit_exact(clip: &Path, ids: &[u32], report: &VerificationReport) {
-    let reference = reference_decode(clip, WAIT).unwrap();
-    assert_eq!(reference.len(), ids.len());
-    for (id, want) in ids.iter().zip(&reference) {
-        let got = report
-            .streams
-            .get(id)
-            .unwrap_or_else(|| panic!("no report of stream {id}: {report:?}"));
-        assert!(got.count() > 0, "stream {id} decoded nothing");
-        assert!(
-            got.bit_exact(want),
-            "stream {id}: client {} x {:x} ({}), reference {} x {:x} ({})",
-            got.count(),
-            got.digest(),
-            got.caps,
-            want.count(),
-            want.digest(),
-            want.caps
-        );
-        eprintln!(
-            "stream {id}: {} units bit-exact ({})",
-            got.count(),
-            got.caps
-        );
-    }
-}
+use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 
 /// H.264 (B-frames) + Opus from the guest, through the daemon's Unix
 /// socket uplink, decoded by `media-client` bit-exact with the file; every
@@ -255,7 +37,7 @@ fn guest_to_media_client_is_bit_exact() {
     let rig = Rig::start("mc-e2e", &[]);
     wait_path(&rig.uplink);
     let client = Client::start(
-        &format!("unix:{}", rig.uplink.display()),
+        &["--connect", &format!("unix:{}", rig.uplink.display())],
         rig.path("report.txt"),
         &[],
     );
@@ -276,69 +58,6 @@ fn guest_to_media_client_is_bit_exact() {
     let report = client.finish();
     assert_bit_exact(&clip, &ids, &report);
     eprintln!("e2e over unix: {:?}", t0.elapsed());
-}
-
-/// A CA that signs leaves, and the PEM files of one TLS set-up.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-fn authority(name: &str) -> (Issuer<'static, KeyPair>, String) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (Issuer::new(params, key), cert.pem())
-}
-
-fn leaf(
-    issuer: &Issuer<'static, KeyPair>,
-    names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let mut params = CertificateParams::new(names).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "leaf");
-    params.extended_key_usages = vec![usage];
-    params.use_authority_key_identifier_extension = true;
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-impl Pki {
-    fn new(dir: &Scratch) -> Pki {
-        let (ca, ca_pem) = authority("media test CA");
-        let (server_cert, server_key) = leaf(
-            &ca,
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        );
-        let (client_cert, client_key) = leaf(&ca, &["client"], ExtendedKeyUsagePurpose::ClientAuth);
-        let write = |name: &str, pem: &str| {
-            let p = dir.path(name);
-            std::fs::write(&p, pem).unwrap();
-            p
-        };
-        Pki {
-            ca: write("ca.pem", &ca_pem),
-            server_cert: write("server.pem", &server_cert),
-            server_key: write("server.key", &server_key),
-            client_cert: write("client.pem", &client_cert),
-            client_key: write("client.key", &client_key),
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// The same over the TCP uplink with TLS 1.3: the daemon presents a
@@ -402,7 +121,7 @@ fn media_client_over_tls_is_bit_exact() {
     assert!(log.contains("TLS handshake"), "{log}");
     wait_client(&mut dev, false);
     let client = Client::start(
-        &uplink,
+        &["--connect", &uplink],
         scratch.path("report.txt"),
         &[
             "--tls-ca",

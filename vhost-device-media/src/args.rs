@@ -30,10 +30,14 @@ pub struct Args {
     /// window and the sound card; `local:headless` discards on the clock,
     /// `local:verify` hashes every decoded frame), `null` (no client: players
     /// fall back to local decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire
-    /// protocol of spec/README.md on a listening socket). TCP off loopback
-    /// needs TLS (--tls-cert, --tls-key, --tls-client-ca); plain TCP is
-    /// loopback only. The default is `local`, or `null` in a build without
-    /// the `local` feature.
+    /// protocol of spec/README.md on a listening socket), or
+    /// `spice:OPTIONS` (the same protocol on the media port of the daemon's
+    /// own Spice server; OPTIONS as QEMU's -spice: `port=N`, `addr=A`,
+    /// `unix=on` with `addr=PATH`, `password-file=F` or
+    /// `disable-ticketing=on` (loopback or Unix only), `tls-port=N` with
+    /// `x509-dir=D`). TCP off loopback needs TLS (--tls-cert, --tls-key,
+    /// --tls-client-ca); plain TCP is loopback only. The default is
+    /// `local`, or `null` in a build without the `local` feature.
     #[arg(long, value_name = "SPEC", default_value = DEFAULT_UPLINK)]
     pub uplink: String,
 
@@ -184,5 +188,14 @@ mod tests {
         assert!(matches!(config.uplink, UplinkSpec::Socket(_)));
         let args = Args::parse_from(["x", "--socket-path", "/tmp/s", "--uplink", "tcp:10.0.0.1:9"]);
         assert!(args.config().is_err(), "plain TCP off loopback is refused");
+        let spice = "spice:port=5930,addr=127.0.0.1,disable-ticketing=on";
+        let args = Args::parse_from(["x", "--socket-path", "/tmp/s", "--uplink", spice]);
+        #[cfg(feature = "spice")]
+        assert!(matches!(
+            args.config().unwrap().uplink,
+            UplinkSpec::Socket(crate::uplink::addr::ListenAddr::Spice(_))
+        ));
+        #[cfg(not(feature = "spice"))]
+        assert!(args.config().is_err(), "no Spice in this build");
     }
 }

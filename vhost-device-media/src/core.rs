@@ -5,15 +5,22 @@
 //! resets the device) the model starts a new instance with a new generation,
 //! while the uplink and its client stay connected.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
 
 use mediaredir_proto::event::EVENT_SIZE;
 use mediaredir_proto::wire;
 
+use crate::capq::CaptureSink;
+use crate::capture::{CaptureBacklog, Outcome, Waiting};
+use crate::chain::Segment;
 use crate::counters::{Counters, ErrorKind};
+use crate::guest_buffer::UsedRing;
 use crate::limits::Limits;
-use crate::model::{Action, DeviceModel};
+use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel};
 use crate::uplink::{ClientEvents, Uplink};
 
 /// Writes events into buffers the driver posted on the event queue.
@@ -22,12 +29,43 @@ pub trait EventSink: Send + Sync {
     fn try_deliver(&self, event: &[u8; EVENT_SIZE]) -> bool;
 }
 
+/// How long a `CALL_CREATE` waits for the client's SDP (DEV-CALL-2).
+pub const CALL_SDP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A control chain whose answer waits for the client (`CALL_CREATE`).
+pub struct DeferredControl {
+    /// The chain's head.
+    pub head: u16,
+    /// Its writable part, for the response.
+    pub writable: Vec<Segment>,
+    /// Guest memory.
+    pub mem: GuestMemoryAtomic<GuestMemoryMmap>,
+    /// Where to complete it.
+    pub completion: Arc<dyn UsedRing>,
+}
+
+/// Deferred control chains, and answers that came before their chain was
+/// handed over.
+#[derive(Default)]
+struct Deferred {
+    chains: BTreeMap<u32, DeferredControl>,
+    early: BTreeMap<u32, DeferredAnswer>,
+}
+
 /// The device core shared by the vhost-user backend and the uplink.
 pub struct DeviceCore {
     model: Mutex<DeviceModel>,
     uplink: Arc<dyn Uplink>,
     counters: Arc<Counters>,
     events: Mutex<Option<Arc<dyn EventSink>>>,
+    /// Captured samples waiting for capq buffers. Lock order: this, then
+    /// the model.
+    capture: Mutex<CaptureBacklog>,
+    /// Negotiated `(F_CAPTURE, F_CALL)`, applied to every new instance.
+    features: Mutex<(bool, bool)>,
+    deferred: Mutex<Deferred>,
+    /// This core, for timers.
+    this: Weak<DeviceCore>,
 }
 
 impl std::fmt::Debug for DeviceCore {
@@ -57,13 +95,81 @@ pub fn new_generation(previous: u32) -> u32 {
 
 impl DeviceCore {
     /// A core with its first device instance.
-    pub fn new(limits: Limits, uplink: Arc<dyn Uplink>, counters: Arc<Counters>) -> DeviceCore {
-        DeviceCore {
+    pub fn new(
+        limits: Limits,
+        uplink: Arc<dyn Uplink>,
+        counters: Arc<Counters>,
+    ) -> Arc<DeviceCore> {
+        Arc::new_cyclic(|this| DeviceCore {
             model: Mutex::new(DeviceModel::new(new_generation(0), limits)),
             uplink,
             counters,
             events: Mutex::new(None),
+            capture: Mutex::new(CaptureBacklog::default()),
+            features: Mutex::new((false, false)),
+            deferred: Mutex::new(Deferred::default()),
+            this: this.clone(),
+        })
+    }
+
+    /// Keeps a control chain until the model answers session `session`
+    /// (its [`Action::AnswerDeferred`]), or answers it `IO` after
+    /// [`CALL_SDP_TIMEOUT`].
+    pub fn defer_control(&self, session: u32, chain: DeferredControl) {
+        let early = {
+            let mut deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+            match deferred.early.remove(&session) {
+                Some(answer) => Some((answer, chain)),
+                None => {
+                    deferred.chains.insert(session, chain);
+                    None
+                }
+            }
+        };
+        if let Some((answer, chain)) = early {
+            write_answer(chain, &answer);
+            return;
         }
+        let this = self.this.clone();
+        let spawned = std::thread::Builder::new()
+            .name("call-sdp-timeout".into())
+            .spawn(move || {
+                std::thread::sleep(CALL_SDP_TIMEOUT);
+                if let Some(core) = this.upgrade() {
+                    let (answer, actions) = core.model().call_create_timed_out(session);
+                    if answer.is_some() {
+                        log::warn!("call {session}: no SDP from the client in time");
+                    }
+                    core.apply(actions);
+                    if let Some(answer) = answer {
+                        core.answer_deferred(answer);
+                    }
+                    core.flush_events();
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("no timer for call {session}: {e}");
+        }
+    }
+
+    fn answer_deferred(&self, answer: DeferredAnswer) {
+        let chain = {
+            let mut deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+            match deferred.chains.remove(&answer.session) {
+                Some(chain) => chain,
+                None => {
+                    deferred.early.insert(answer.session, answer);
+                    return;
+                }
+            }
+        };
+        write_answer(chain, &answer);
+    }
+
+    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`).
+    pub fn set_features(&self, capture: bool, call: bool) {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call);
+        self.model().set_features(capture, call);
     }
 
     /// Locks the model.
@@ -84,12 +190,28 @@ impl DeviceCore {
     /// Starts a new device instance (new frontend connection, or device
     /// reset): everything of the old one is destroyed and the client told.
     pub fn new_instance(&self) {
+        {
+            // The rings stopped: deferred chains belong to the driver again.
+            let mut deferred = self.deferred.lock().unwrap_or_else(|p| p.into_inner());
+            deferred.chains.clear();
+            deferred.early.clear();
+        }
+        let dropped = {
+            let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+            capture.set_sink(None);
+            capture.clear()
+        };
+        for sample in dropped {
+            self.ack_capture(&sample, mediaredir_proto::status::Status::Cancelled);
+        }
         let actions = {
             let mut model = self.model();
             let actions = model.reset();
             let limits = *model.limits();
             let connected_caps = model.client_caps().cloned();
             let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
+            let (capture, call) = *self.features.lock().unwrap_or_else(|p| p.into_inner());
+            fresh.set_features(capture, call);
             if let Some(caps) = connected_caps {
                 // The client stays; the new instance starts with it connected.
                 fresh.client_connected(caps);
@@ -116,8 +238,94 @@ impl DeviceCore {
                 Action::Forget { stream } => self.uplink.forget(stream),
                 // Queue-level work, done by the queue processor that asked.
                 Action::DrainTxq { .. } => {}
+                Action::AnswerDeferred(answer) => self.answer_deferred(answer),
             }
         }
+    }
+
+    /// Where captured samples go from now on (`None` while capq is down);
+    /// writes what waits.
+    pub fn set_capture_sink(&self, sink: Option<Arc<dyn CaptureSink>>) {
+        let mut outcomes = Vec::new();
+        {
+            let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+            capture.set_sink(sink);
+            capture.drain(&mut outcomes);
+        }
+        self.settle_captures(outcomes);
+    }
+
+    /// A sample the client captured (spec 7.10): checked by the model,
+    /// then written into a capq buffer, kept until one is posted, or
+    /// dropped; the client gets its acknowledgement either way.
+    pub fn capture_sample(&self, sample: wire::SampleHeader, payload: Vec<u8>) {
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let mut capture = self.capture.lock().unwrap_or_else(|p| p.into_inner());
+        let (verdict, budget) = {
+            let mut model = self.model();
+            (model.capture_sample(&sample, len), model.capture_budget())
+        };
+        let header = match verdict {
+            CaptureVerdict::Deliver(header) => header,
+            CaptureVerdict::Discard(status) => {
+                drop(capture);
+                self.uplink.send(wire::Message::Ack {
+                    stream: sample.stream,
+                    seq: sample.seq,
+                    status,
+                });
+                self.flush_events();
+                return;
+            }
+        };
+        let mut outcomes = Vec::new();
+        capture.push(
+            Waiting {
+                header,
+                seq: sample.seq,
+                payload,
+            },
+            budget,
+            &mut outcomes,
+        );
+        capture.drain(&mut outcomes);
+        drop(capture);
+        self.settle_captures(outcomes);
+    }
+
+    fn ack_capture(&self, sample: &Waiting, status: mediaredir_proto::status::Status) {
+        self.uplink.send(wire::Message::Ack {
+            stream: sample.header.stream_id,
+            seq: sample.seq,
+            status,
+        });
+    }
+
+    /// Counts, acknowledges and reports what became of captured samples.
+    fn settle_captures(&self, outcomes: Vec<Outcome>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let mut actions = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Delivered(sample) => {
+                    self.model().capture_delivered(sample.header.stream_id);
+                    self.ack_capture(&sample, mediaredir_proto::status::Status::Ok);
+                }
+                Outcome::Dropped(sample) => {
+                    log::debug!(
+                        "capture: sample {} of stream {} dropped",
+                        sample.seq,
+                        sample.header.stream_id
+                    );
+                    actions.extend(self.model().capture_dropped(sample.header.stream_id));
+                    self.ack_capture(&sample, mediaredir_proto::status::Status::Dropped);
+                }
+            }
+        }
+        self.apply(actions);
+        self.flush_events();
     }
 
     /// Moves pending events into posted event buffers while both exist.
@@ -161,6 +369,37 @@ impl ClientEvents for DeviceCore {
         self.apply(actions);
         self.flush_events();
     }
+
+    fn captured(&self, sample: wire::SampleHeader, payload: Vec<u8>) {
+        self.capture_sample(sample, payload);
+    }
+}
+
+/// Writes a deferred answer into its chain and completes it.
+fn write_answer(chain: DeferredControl, answer: &DeferredAnswer) {
+    let mem = chain.mem.memory();
+    let capacity = chain
+        .writable
+        .iter()
+        .map(|s| s.len as usize)
+        .sum::<usize>()
+        .saturating_sub(mediaredir_proto::control::ResponseHeader::SIZE);
+    let reply = &answer.reply;
+    let (status, body) = match reply.body.encode(capacity) {
+        Some(body) => (reply.status, body),
+        None => (mediaredir_proto::status::Status::Invalid, Vec::new()),
+    };
+    let mut out = mediaredir_proto::control::ResponseHeader {
+        status,
+        id: reply.id,
+    }
+    .to_bytes()
+    .to_vec();
+    out.extend_from_slice(&body);
+    let written = crate::queues::write_scatter(&mem, &chain.writable, &out);
+    chain
+        .completion
+        .complete(chain.head, u32::try_from(written).unwrap_or(0));
 }
 
 /// Counts a control status under its error kind.

@@ -42,8 +42,8 @@ pub enum UplinkSpec {
 }
 
 impl UplinkSpec {
-    /// Parses `null`, `unix:PATH` or `tcp:HOST:PORT` (plain TCP: loopback
-    /// only).
+    /// Parses `null`, `local[:headless|:verify]`, `unix:PATH`,
+    /// `tcp:HOST:PORT` (plain TCP: loopback only) or `spice:OPTIONS`.
     pub fn parse(text: &str) -> Result<UplinkSpec, SocketUplinkError> {
         UplinkSpec::parse_with_tls(text, None)
     }
@@ -134,11 +134,7 @@ impl Daemon {
                 (socket.clone(), Some(socket))
             }
         };
-        let core = Arc::new(DeviceCore::new(
-            config.limits,
-            uplink,
-            Arc::clone(&counters),
-        ));
+        let core = DeviceCore::new(config.limits, uplink, Arc::clone(&counters));
         let events: Arc<dyn ClientEvents> = core.clone();
         if let Some(socket) = socket {
             socket.set_events(Arc::downgrade(&events));

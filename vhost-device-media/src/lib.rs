@@ -18,6 +18,8 @@
 //!   copied in user space, which stay 0 on the zero-copy paths.
 
 pub mod args;
+pub mod capq;
+pub mod capture;
 pub mod chain;
 pub mod core;
 pub mod counters;

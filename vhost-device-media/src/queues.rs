@@ -20,7 +20,7 @@ use virtio_queue::{QueueOwnedT, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
 
 use crate::chain::{self, Chain, Segment};
-use crate::core::{DeviceCore, EventSink, count_status};
+use crate::core::{DeferredControl, DeviceCore, EventSink, count_status};
 use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::{CompletionTarget, GuestBuffer, UsedRing, Waker};
 use crate::model::{Action, Admit};
@@ -167,7 +167,7 @@ fn read_array<const N: usize>(mem: &GuestMemoryMmap, segments: &[Segment]) -> Op
 }
 
 /// Writes `bytes` across `segments`; returns how many were written.
-fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
+pub(crate) fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
     let mut done = 0;
     for seg in segments {
         if done == bytes.len() {
@@ -229,17 +229,28 @@ pub const BATCH: usize = 64;
 pub fn process_controlq(
     ctx: &QueueContext<'_>,
     vring: &VringRwLock,
-    completion: &dyn UsedRing,
+    completion: &Arc<VringCompletion>,
     drainer: TxqDrainer<'_>,
 ) -> bool {
     let mut more = false;
     drain(ctx, vring, || {
         for _ in 0..BATCH {
-            let Some(chain) = next_valid(ctx, vring, QueueName::Control, completion) else {
+            let Some(chain) = next_valid(ctx, vring, QueueName::Control, completion.as_ref())
+            else {
                 return false;
             };
-            let len = control_chain(ctx, &chain, drainer);
-            completion.complete(chain.head, len);
+            match control_chain(ctx, &chain, drainer) {
+                ControlDone::Answered(len) => completion.complete(chain.head, len),
+                ControlDone::Deferred(session) => ctx.core.defer_control(
+                    session,
+                    DeferredControl {
+                        head: chain.head,
+                        writable: chain.writable,
+                        mem: ctx.mem.clone(),
+                        completion: Arc::clone(completion) as Arc<dyn UsedRing>,
+                    },
+                ),
+            }
             ctx.core.flush_events();
         }
         more = true;
@@ -248,8 +259,29 @@ pub fn process_controlq(
     more
 }
 
-/// Handles one control chain; returns the bytes written.
-fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>) -> u32 {
+/// What became of a control chain.
+enum ControlDone {
+    /// Answered with this many bytes: complete it.
+    Answered(u32),
+    /// The answer waits for the client (`CALL_CREATE` of this session).
+    Deferred(u32),
+}
+
+/// Handles one control chain.
+fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>) -> ControlDone {
+    ControlDone::Answered(match control_request(ctx, chain, drainer) {
+        Ok(len) => len,
+        Err(session) => return ControlDone::Deferred(session),
+    })
+}
+
+/// Handles one control chain; the bytes written, or `Err(session)` when
+/// the answer is deferred.
+fn control_request(
+    ctx: &QueueContext<'_>,
+    chain: &Chain,
+    drainer: TxqDrainer<'_>,
+) -> Result<u32, u32> {
     let mem = ctx.mem.memory();
     let counters = ctx.core.counters();
     Counters::add(&counters.control_requests, 1);
@@ -260,7 +292,7 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
             chain.head
         );
         counters.error(ErrorKind::MalformedChain);
-        return 0;
+        return Ok(0);
     }
     let (generation, limits) = {
         let model = ctx.core.model();
@@ -276,30 +308,30 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     // anything else about the request), then the size limit.
     let Some(head) = read_array::<{ ResponseHeader::SIZE }>(&mem, &chain.readable) else {
         crate::input_warn!("controlq: request shorter than its header");
-        return answer(Status::Invalid, 0, &[]);
+        return Ok(answer(Status::Invalid, 0, &[]));
     };
     let hdr: RawCtrlHdr = zerocopy::transmute!(head);
     let target = hdr.target.get();
     if hdr.generation.get() != generation {
-        return answer(Status::Stale, target, &[]);
+        return Ok(answer(Status::Stale, target, &[]));
     }
     let readable = chain.readable_len();
     if readable > limits.max_request_len() as u64 {
         crate::input_warn!("controlq: request of {readable} bytes exceeds the limit");
-        return answer(Status::Limit, target, &[]);
+        return Ok(answer(Status::Limit, target, &[]));
     }
     let Some(bytes) = read_front(
         &mem,
         &chain.readable,
         usize::try_from(readable).unwrap_or(0),
     ) else {
-        return answer(Status::Invalid, target, &[]);
+        return Ok(answer(Status::Invalid, target, &[]));
     };
     let request = match ControlRequest::decode(&bytes, &limits) {
         Ok(request) => request,
         Err(err) => {
             crate::input_warn!("controlq: {err}");
-            return answer(err.status(), target, &[]);
+            return Ok(answer(err.status(), target, &[]));
         }
     };
     let code = request.request.code();
@@ -308,9 +340,10 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
             "controlq: {code:?} needs {} writable bytes, has {writable}",
             code.min_response_len(limits.max_sdp)
         );
-        return answer(Status::Invalid, target, &[]);
+        return Ok(answer(Status::Invalid, target, &[]));
     }
     let (reply, actions) = ctx.core.model().handle(request, Instant::now());
+    let deferred = reply.deferred.then_some(reply.id);
     for action in &actions {
         if let Action::DrainTxq { txq, stream } = action {
             drainer(*txq, *stream);
@@ -325,13 +358,16 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
     let capacity = usize::try_from(writable)
         .unwrap_or(usize::MAX)
         .saturating_sub(ResponseHeader::SIZE);
-    match reply.body.encode(capacity) {
+    if let Some(session) = deferred {
+        return Err(session);
+    }
+    Ok(match reply.body.encode(capacity) {
         Some(body) => answer(reply.status, reply.id, &body),
         None => {
             crate::input_warn!("controlq: no room for the {code:?} response");
             answer(Status::Invalid, reply.id, &[])
         }
-    }
+    })
 }
 
 /// Writes events into the event queue's posted buffers.

@@ -18,6 +18,7 @@ use vmm_sys_util::event::{
 };
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
+use crate::capq::VringCaptureSink;
 use crate::core::DeviceCore;
 use crate::guest_buffer::Waker;
 use crate::limits::Limits;
@@ -114,7 +115,10 @@ impl MediaBackend {
         let Some(vring) = vrings.get(usize::from(CONTROLQ)) else {
             return false;
         };
-        let completion = VringCompletion::new(vring.clone(), self.running(usize::from(CONTROLQ)));
+        let completion = Arc::new(VringCompletion::new(
+            vring.clone(),
+            self.running(usize::from(CONTROLQ)),
+        ));
         self.with_context(|ctx| {
             let drainer = |txq: u32, stream: u32| {
                 let index = usize::from(TXQ_BASE) + txq as usize;
@@ -161,7 +165,9 @@ impl VhostUserBackend for MediaBackend {
     }
 
     fn features(&self) -> u64 {
-        (1 << transport::F_VERSION_1)
+        (1 << mediaredir_proto::device::F_CAPTURE)
+            | (1 << mediaredir_proto::device::F_CALL)
+            | (1 << transport::F_VERSION_1)
             | (1 << transport::F_EVENT_IDX)
             | (1 << transport::F_INDIRECT_DESC)
             | VhostUserVirtioFeatures::PROTOCOL_FEATURES.bits()
@@ -169,6 +175,10 @@ impl VhostUserBackend for MediaBackend {
 
     fn acked_features(&self, features: u64) {
         self.acked_features.store(features, Ordering::Relaxed);
+        self.core.set_features(
+            features & (1 << mediaredir_proto::device::F_CAPTURE) != 0,
+            features & (1 << mediaredir_proto::device::F_CALL) != 0,
+        );
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {
@@ -221,6 +231,7 @@ impl VhostUserBackend for MediaBackend {
         }
         match u16::try_from(queue_index) {
             Ok(EVENTQ) => self.core.set_event_sink(None),
+            Ok(CAPQ) => self.core.set_capture_sink(None),
             Ok(CONTROLQ) => {
                 // QEMU stops every ring on a device reset (and on VM stop):
                 // the device instance ends with it (spec, "Device reset").
@@ -271,8 +282,19 @@ impl VhostUserBackend for MediaBackend {
                 self.core.set_event_sink(Some(Arc::new(sink)));
                 false
             }
-            // Capture buffers wait until a capture stream needs them.
-            CAPQ => false,
+            // Capture buffers wait until a captured sample needs one.
+            CAPQ => {
+                let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
+                let sink = VringCaptureSink::new(
+                    vrings[index].clone(),
+                    mem,
+                    self.negotiated(transport::F_INDIRECT_DESC),
+                    self.running(index),
+                    Arc::clone(self.core.counters()),
+                );
+                self.core.set_capture_sink(Some(Arc::new(sink)));
+                false
+            }
             _ => self.process_txq(vrings, index),
         };
         if more {

@@ -1,8 +1,9 @@
 //! `cargo xtask demo`: the first end-to-end demo. A clip (generated with
 //! `gst-launch-1.0` unless `--input` names one) is played by `redir-play`
 //! through the daemon, whose client engine (in process with `--uplink
-//! local`, or `media-client` on a Unix socket with `--uplink unix`, or on
-//! loopback TCP with `--uplink tcp`) decodes
+//! local`, `media-client` on a Unix socket with `--uplink unix`, on
+//! loopback TCP with `--uplink tcp`, or as a Spice client of the daemon's
+//! Spice server, with a password, with `--uplink spice`) decodes
 //! it in verify mode; `verify-clip` then compares that report with a local
 //! decode of the file. xtask links no GStreamer: the comparison runs in the
 //! `verify-clip` binary of client-engine.
@@ -31,6 +32,9 @@ pub(crate) enum DemoUplink {
     Unix,
     /// `media-client` on loopback TCP (`--uplink tcp:127.0.0.1:PORT`).
     Tcp,
+    /// `media-client --spice` on the daemon's Spice server, loopback, with
+    /// a password (`--uplink spice:port=N,addr=127.0.0.1,password-file=F`).
+    Spice,
 }
 
 impl DemoUplink {
@@ -39,6 +43,7 @@ impl DemoUplink {
             DemoUplink::Local => "local",
             DemoUplink::Unix => "unix",
             DemoUplink::Tcp => "tcp",
+            DemoUplink::Spice => "spice",
         }
     }
 
@@ -55,7 +60,7 @@ pub(crate) struct Summary {
     pub(crate) ok: bool,
     /// The clip played.
     pub(crate) input: String,
-    /// `local` or `unix`.
+    /// `local`, `unix` or `spice`.
     pub(crate) uplink: String,
     /// Streams in the client's report.
     pub(crate) streams: u64,
@@ -272,10 +277,12 @@ fn play(
     let socket = dir.join("vhost.sock");
     let report = dir.join("report.txt");
     let client_socket = dir.join("uplink.sock");
+    let password = dir.join("spice-password");
     let client_addr = match uplink {
         DemoUplink::Local => String::new(),
         DemoUplink::Unix => format!("unix:{}", client_socket.display()),
         DemoUplink::Tcp => format!("tcp:127.0.0.1:{}", free_port()?),
+        DemoUplink::Spice => format!("127.0.0.1:{}", free_port()?),
     };
     let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
     daemon_cmd.arg("--socket-path").arg(&socket);
@@ -287,6 +294,14 @@ fn play(
         }
         DemoUplink::Unix | DemoUplink::Tcp => {
             daemon_cmd.arg("--uplink").arg(&client_addr);
+        }
+        DemoUplink::Spice => {
+            std::fs::write(&password, "demo ticket\n").context("writing the Spice password")?;
+            let port = client_addr.rsplit(':').next().unwrap_or_default();
+            daemon_cmd.arg("--uplink").arg(format!(
+                "spice:port={port},addr=127.0.0.1,password-file={}",
+                password.display()
+            ));
         }
     }
     println!("demo: $ {}", process::display(&daemon_cmd));
@@ -314,21 +329,28 @@ fn play(
     wait_path(&socket, Duration::from_secs(20))?;
     let mut client = None;
     if uplink.separate_client() {
-        // The daemon binds its uplink before its vhost-user socket.
+        // The daemon binds its uplink (and starts its Spice server) before
+        // its vhost-user socket.
         if uplink == DemoUplink::Unix {
             wait_path(&client_socket, Duration::from_secs(20))?;
         }
         let mut cmd = Command::new(bin.join("media-client"));
-        cmd.arg("--connect")
-            .arg(&client_addr)
-            .args([
-                "--headless",
-                "--once",
-                "--stats-interval",
-                "0",
-                "--verify-report",
-            ])
-            .arg(&report);
+        if uplink == DemoUplink::Spice {
+            cmd.arg("--spice")
+                .arg(&client_addr)
+                .arg("--password-file")
+                .arg(&password);
+        } else {
+            cmd.arg("--connect").arg(&client_addr);
+        }
+        cmd.args([
+            "--headless",
+            "--once",
+            "--stats-interval",
+            "0",
+            "--verify-report",
+        ])
+        .arg(&report);
         println!("demo: $ {}", process::display(&cmd));
         client = Some(Guard(
             cmd.stdin(Stdio::null())

@@ -82,8 +82,9 @@ struct DemoArgs {
     /// (tests/data/clip-matrix.txt), each generated first.
     #[arg(long)]
     matrix: bool,
-    /// Where the daemon sends the media: the in-process engine, or
-    /// media-client on a Unix socket or loopback TCP.
+    /// Where the daemon sends the media: the in-process engine,
+    /// media-client on a Unix socket or loopback TCP, or media-client as a
+    /// Spice client of the daemon's Spice server.
     #[arg(long, value_enum, default_value = "local")]
     uplink: demo::DemoUplink,
 }

@@ -21,7 +21,7 @@ use crate::timing::{Outcome, Timings, format_duration};
 use crate::{bench, demo, flatc_gen, matrix, process, qemu, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
-pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
+pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
     [
         ("cargo fmt", &["fmt", "--all", "--check"]),
         (
@@ -50,6 +50,22 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 4] {
                 "warnings",
             ],
         ),
+        // The VDI server build: no GStreamer, with the Spice uplink.
+        (
+            "server build (spice)",
+            &[
+                "clippy",
+                "--package",
+                "vhost-device-media",
+                "--no-default-features",
+                "--features",
+                "spice",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
         ("cargo test", &["test", "--workspace", "--locked"]),
     ]
 }
@@ -61,7 +77,8 @@ pub(crate) fn run() -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    let steps = 2 + cargo_steps().len() + 3;
+    // setup, flatc check; the cargo steps; bench smoke, demo, demo matrix, qemu attach.
+    let steps = 2 + cargo_steps().len() + 4;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -104,7 +121,9 @@ pub(crate) fn run() -> Result<()> {
                     let debug = crate::workspace_root().join("target/debug");
                     let mut cmd = cargo_command(args);
                     cmd.env("VDM_DAEMON", debug.join("vhost-device-media"))
-                        .env("MEDIA_CLIENT", debug.join("media-client"));
+                        .env("MEDIA_CLIENT", debug.join("media-client"))
+                        .env("MEDIAREDIR_BROKER", debug.join("mediaredir-broker"))
+                        .env("VERIFY_CLIP", debug.join("verify-clip"));
                     let result =
                         process::run_watching_stdout(&mut cmd, &mut std::io::stdout(), |line| {
                             seen.add_line(line);
@@ -117,12 +136,14 @@ pub(crate) fn run() -> Result<()> {
             }
         }
         timed("bench smoke", &mut bench::smoke_check)?;
-        // The whole stack on a generated clip, in process and over
-        // sockets to media-client: fails unless each is bit-exact.
+        // The whole stack on a generated clip, in process, over sockets to
+        // media-client and over Spice to media-client: fails unless each is
+        // bit-exact.
         timed("demo", &mut || {
             demo::run(None, demo::DemoUplink::Local)?;
             demo::run(None, demo::DemoUplink::Unix)?;
-            demo::run(None, demo::DemoUplink::Tcp)
+            demo::run(None, demo::DemoUplink::Tcp)?;
+            demo::run(None, demo::DemoUplink::Spice)
         })?;
         // Every codec and container through the stack, bit-exact.
         timed("demo matrix", &mut || matrix::run(demo::DemoUplink::Local))?;
@@ -162,6 +183,7 @@ mod tests {
                 "fmt --all --check",
                 "clippy --workspace --all-targets --locked -- -D warnings",
                 "clippy --package vhost-device-media --no-default-features --locked -- -D warnings",
+                "clippy --package vhost-device-media --no-default-features --features spice --locked -- -D warnings",
                 "test --workspace --locked",
             ]
         );

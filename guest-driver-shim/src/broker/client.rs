@@ -32,6 +32,16 @@ struct Outgoing {
     event: bool,
 }
 
+/// A region of a pool the player offered for a capture sample
+/// (`CAPTURE_POST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CapturePost {
+    pub(crate) pool: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+    pub(crate) tag: u32,
+}
+
 /// A connected player.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -52,6 +62,8 @@ pub(crate) struct Client {
     pub(crate) dead: bool,
     /// Device generation stamped on the broker's own events.
     pub(crate) generation: u32,
+    /// Capture posts, oldest first.
+    pub(crate) posts: VecDeque<CapturePost>,
 }
 
 impl Client {
@@ -69,6 +81,7 @@ impl Client {
             lost_events: 0,
             dead: false,
             generation: 0,
+            posts: VecDeque::new(),
         }
     }
 

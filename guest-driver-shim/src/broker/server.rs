@@ -19,15 +19,15 @@ use mediaredir_proto::ProtoError;
 use mediaredir_proto::broker::{BROKER_VERSION, BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::control::{ControlRequest, Limits, Request, ResponseHeader};
 use mediaredir_proto::data::DataHeader;
-use mediaredir_proto::device::{EVENTQ, TXQ_BASE};
+use mediaredir_proto::device::{CAPQ, EVENTQ, TXQ_BASE};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 
-use super::client::Client;
+use super::client::{CapturePost, Client};
 use super::ownership::is_broadcast;
 use super::{BrokerError, BrokerOptions};
 use crate::dma::DmaMemory;
-use crate::driver::{DataToken, DriverError, MediaDevice};
+use crate::driver::{CapturedSample, DataToken, DriverError, MediaDevice};
 use crate::seqpacket::{Received, SeqpacketListener};
 use crate::transport::Transport;
 
@@ -197,7 +197,7 @@ impl<T: Transport> Broker<T> {
             .cached_config()
             .map(|c| c.num_txqs)
             .unwrap_or_default();
-        let queues = [EVENTQ]
+        let queues = [EVENTQ, CAPQ]
             .into_iter()
             .chain((0..txqs).filter_map(|t| u16::try_from(t).ok().map(|t| TXQ_BASE + t)));
         for queue in queues {
@@ -324,7 +324,8 @@ impl<T: Transport> Broker<T> {
                 self.control_status(id, tag, &bytes, Status::Stale);
             }
             BrokerMessage::Control(bytes) => self.control(id, tag, &bytes)?,
-            BrokerMessage::Queue { .. } | BrokerMessage::CapturePost { .. } if stale => {
+            BrokerMessage::CapturePost { .. } if stale => self.status(id, tag, Status::Stale),
+            BrokerMessage::Queue { .. } if stale => {
                 self.reply(
                     id,
                     tag,
@@ -341,10 +342,11 @@ impl<T: Transport> Broker<T> {
             } => self.queue(id, tag, pool_id, offset, header)?,
             BrokerMessage::PoolCreate { size } => self.pool_create(id, tag, size),
             BrokerMessage::PoolDestroy { pool_id } => self.pool_destroy(id, tag, pool_id)?,
-            BrokerMessage::CapturePost { .. } => {
-                // The device offers no capture streams (no F_CAPTURE).
-                self.status(id, tag, Status::Unsupported);
-            }
+            BrokerMessage::CapturePost {
+                pool_id,
+                offset,
+                len,
+            } => self.capture_post(id, tag, pool_id, offset, len),
             _ => self.status(id, tag, Status::Invalid),
         }
         Ok(())
@@ -563,6 +565,82 @@ impl<T: Transport> Broker<T> {
         }
     }
 
+    /// `CAPTURE_POST`: keeps `pool[offset..offset + len]` for the next
+    /// capture sample of one of the client's streams.
+    fn capture_post(&mut self, id: ClientId, tag: u32, pool_id: u32, offset: u64, len: u64) {
+        let Some(pool) = self
+            .pools
+            .get(&(id, pool_id))
+            .filter(|p| p.destroy.is_none())
+        else {
+            self.status(id, tag, Status::NoEntity);
+            return;
+        };
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|end| len > 0 && end <= pool.memory.size());
+        if !fits {
+            log::warn!("broker: client {id}: CAPTURE_POST {offset}+{len} outside pool {pool_id}");
+            self.status(id, tag, Status::Invalid);
+            return;
+        }
+        log::debug!("broker: client {id}: capture post {tag} in pool {pool_id} at {offset}+{len}");
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.posts.push_back(CapturePost {
+                pool: pool_id,
+                offset,
+                len,
+                tag,
+            });
+        }
+    }
+
+    /// Copies a captured sample into the oldest post of the client that
+    /// owns its stream (spec 9.2: capq buffers are shared, so the player
+    /// gets a copy, never a mapping of them).
+    fn deliver_capture(&mut self, sample: &CapturedSample) {
+        let stream = sample.header.stream_id;
+        let Some((&id, _)) = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.owned.streams.contains_key(&stream))
+        else {
+            log::debug!("broker: capture sample of unowned stream {stream} dropped");
+            return;
+        };
+        loop {
+            let Some(post) = self.clients.get_mut(&id).and_then(|c| c.posts.pop_front()) else {
+                log::info!(
+                    "broker: client {id} has no capture post; sample of stream {stream} dropped"
+                );
+                return;
+            };
+            if (sample.payload.len() as u64) > post.len {
+                self.status(id, post.tag, Status::Limit);
+                continue;
+            }
+            let Some(pool) = self.pools.get(&(id, post.pool)) else {
+                self.status(id, post.tag, Status::Cancelled);
+                continue;
+            };
+            let gpa = pool.memory.base() + post.offset;
+            if let Err(e) = pool.memory.write(gpa, &sample.payload) {
+                log::warn!("broker: writing a capture sample: {e}");
+                self.status(id, post.tag, Status::Io);
+                continue;
+            }
+            self.reply(
+                id,
+                post.tag,
+                &BrokerMessage::CaptureFilled {
+                    header: sample.header,
+                },
+                None,
+            );
+            return;
+        }
+    }
+
     fn pool_create(&mut self, id: ClientId, tag: u32, size: u64) {
         let Some(client) = self.clients.get(&id) else {
             return;
@@ -633,6 +711,19 @@ impl<T: Transport> Broker<T> {
             Some(pool) if pool.destroy.is_some() => self.status(id, tag, Status::BadState),
             Some(pool) => {
                 pool.destroy = Some(Some(tag));
+                let returned: Vec<u32> = match self.clients.get_mut(&id) {
+                    Some(client) => {
+                        let (gone, kept) = std::mem::take(&mut client.posts)
+                            .into_iter()
+                            .partition(|p| p.pool == pool_id);
+                        client.posts = kept;
+                        gone.into_iter().map(|p: CapturePost| p.tag).collect()
+                    }
+                    None => Vec::new(),
+                };
+                for post in returned {
+                    self.status(id, post, Status::Cancelled);
+                }
                 self.release_idle_pool(id, pool_id)?;
             }
         }
@@ -692,6 +783,9 @@ impl<T: Transport> Broker<T> {
                 self.release_idle_pool(w.client, w.pool)?;
             }
             self.drain_backlog(txq)?;
+        }
+        for sample in self.dev.poll_captures()? {
+            self.deliver_capture(&sample);
         }
         while let Some((event, generation)) = self.dev.next_event(Duration::ZERO)? {
             self.route_event(&event, generation)?;

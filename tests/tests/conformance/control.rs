@@ -3,6 +3,8 @@
 
 use conformance_tests::client::AckPolicy;
 use conformance_tests::rig::{Rig, audio, call, ok, video, wait_client};
+use guest_driver_shim::DriverOptions;
+use guest_driver_shim::driver::{DRIVER_FEATURES, FEATURE_CALL, FEATURE_CAPTURE};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{ControlRequest, Geometry, Rect, Request, StreamFormat, UNITY_Q16};
 use mediaredir_proto::response::{PresentationState, ResponseBody};
@@ -17,7 +19,12 @@ fn requests_in_each_state() {
         &["--max-streams", "3", "--max-presentations", "2"],
     );
     let _client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
+    // Without F_CAPTURE and F_CALL, to see requests of features not
+    // negotiated.
+    let mut dev = rig.driver_with(DriverOptions {
+        features: DRIVER_FEATURES & !FEATURE_CAPTURE & !FEATURE_CALL,
+        ..DriverOptions::default()
+    });
     wait_client(&mut dev, true);
 
     // Capabilities reflect the connected client; CHECK_FORMAT follows them.

@@ -3,6 +3,7 @@
 //! vhost-user transport, with a wire-protocol client on the daemon's socket
 //! uplink. Each test names the requirements it checks.
 
+mod calls;
 mod client_loss;
 mod control;
 mod data;

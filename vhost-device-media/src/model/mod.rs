@@ -7,6 +7,8 @@
 //! [`Action`]s for the uplink, so tests drive it directly and the same model
 //! serves every transport (spec sections cited per request).
 
+mod call;
+mod capture;
 mod credit;
 mod events;
 mod presentation;
@@ -27,6 +29,8 @@ use mediaredir_proto::response::{
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
+pub use call::{CallSession, CallState, DeferredAnswer};
+pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
 pub use presentation::Presentation;
@@ -43,6 +47,9 @@ pub struct Reply {
     pub id: u32,
     /// Body (only with `Ok`).
     pub body: ResponseBody,
+    /// The answer waits for the client (`CALL_CREATE`): the chain is kept
+    /// until an [`Action::AnswerDeferred`] for id `id`.
+    pub deferred: bool,
 }
 
 impl Reply {
@@ -51,6 +58,7 @@ impl Reply {
             status,
             id,
             body: ResponseBody::None,
+            deferred: false,
         }
     }
 
@@ -59,6 +67,7 @@ impl Reply {
             status: Status::Ok,
             id,
             body,
+            deferred: false,
         }
     }
 }
@@ -90,6 +99,8 @@ pub enum Action {
         /// Completion status.
         status: Status,
     },
+    /// Answer the deferred control request of a session.
+    AnswerDeferred(DeferredAnswer),
 }
 
 /// What to do with a data buffer.
@@ -119,6 +130,7 @@ pub struct DeviceModel {
     client: Option<wire::Capabilities>,
     presentations: BTreeMap<u32, Presentation>,
     streams: BTreeMap<u32, Stream>,
+    calls: BTreeMap<u32, CallSession>,
     next_id: u32,
     capture: bool,
     call: bool,
@@ -139,6 +151,7 @@ impl DeviceModel {
             client: None,
             presentations: BTreeMap::new(),
             streams: BTreeMap::new(),
+            calls: BTreeMap::new(),
             next_id: 1,
             capture: false,
             call: false,
@@ -394,13 +407,13 @@ impl DeviceModel {
                 Ok(Reply::ok(target, ResponseBody::None))
             }
             Request::StreamStart | Request::StreamStop | Request::StreamRequestKeyframe => {
-                let stream = self.streams.get(&target).ok_or(Status::NoEntity)?;
+                let connected = self.client.is_some();
+                let stream = self.streams.get_mut(&target).ok_or(Status::NoEntity)?;
                 if stream.is_playback() {
                     return Err(Status::Invalid);
                 }
-                // Capture data paths arrive with the calls issue; the device
-                // does not offer VIRTIO_MEDIA_REDIR_F_CAPTURE before them.
-                Err(Status::Unsupported)
+                capture::control(stream, &request, connected, actions)?;
+                Ok(Reply::ok(target, ResponseBody::None))
             }
             Request::CallCreate { .. }
             | Request::CallSetRemote { .. }
@@ -409,15 +422,7 @@ impl DeviceModel {
             | Request::CallDtmf { .. }
             | Request::CallMute { .. }
             | Request::CallStats
-            | Request::CallEnd => {
-                // DEV-INIT-1 without F_CALL; with it, call media is not
-                // built yet.
-                Err(if self.call {
-                    Status::Unsupported
-                } else {
-                    Status::UnknownRequest
-                })
-            }
+            | Request::CallEnd => self.call_request(request, target, actions),
         }
     }
 
@@ -481,31 +486,29 @@ impl DeviceModel {
             .presentations
             .get(&presentation)
             .ok_or(Status::NoEntity)?;
-        if format.direction == Direction::Capture {
-            // DEV-INIT-1: capture without F_CAPTURE is INVALID; with it, the
-            // capture path is not built yet.
-            return Err(if self.capture {
-                Status::Unsupported
-            } else {
-                Status::Invalid
-            });
+        let capture = format.direction == Direction::Capture;
+        if capture && !self.capture {
+            // DEV-INIT-1: capture without F_CAPTURE is INVALID.
+            return Err(Status::Invalid);
         }
-        if pres.state != PresentationState::Idle {
+        if pres.state != PresentationState::Idle && !capture {
             return Err(Status::BadState);
         }
         if self.streams.len() >= self.limits.max_streams as usize {
             return Err(Status::Limit);
         }
-        if format.txq >= self.limits.num_txqs {
-            return Err(Status::Invalid);
-        }
-        let txq_taken = pres
-            .streams
-            .iter()
-            .filter_map(|s| self.streams.get(s))
-            .any(|s| s.format.txq == format.txq);
-        if txq_taken {
-            return Err(Status::Invalid);
+        if !capture {
+            if format.txq >= self.limits.num_txqs {
+                return Err(Status::Invalid);
+            }
+            let txq_taken = pres
+                .streams
+                .iter()
+                .filter_map(|s| self.streams.get(s))
+                .any(|s| s.is_playback() && s.format.txq == format.txq);
+            if txq_taken {
+                return Err(Status::Invalid);
+            }
         }
         self.check_client_format(&format)?;
         let id = self.alloc_id();
@@ -616,6 +619,11 @@ impl DeviceModel {
                 actions.push(Action::Send(wire::Message::CreateStream(
                     create_stream_msg(stream.id, pres.id, &stream.format),
                 )));
+                if stream.state == StreamState::Capturing {
+                    actions.push(Action::Send(wire::Message::StartCapture {
+                        stream: stream.id,
+                    }));
+                }
                 if stream.volume_q16 != mediaredir_proto::control::UNITY_Q16 || stream.mute {
                     actions.push(Action::Send(wire::Message::SetVolume {
                         stream: stream.id,
@@ -657,13 +665,20 @@ impl DeviceModel {
             return Vec::new();
         }
         self.push_event(Event::ClientDisconnected);
-        self.streams
+        for stream in self.streams.values_mut().filter(|s| !s.is_playback()) {
+            // The next sample comes from a new capture session.
+            stream.discont = true;
+        }
+        let mut actions: Vec<Action> = self
+            .streams
             .keys()
             .map(|&stream| Action::Cancel {
                 stream,
                 status: Status::NoClient,
             })
-            .collect()
+            .collect();
+        self.calls_client_gone(&mut actions);
+        actions
     }
 
     /// Handles a message from the client other than acknowledgements (which
@@ -748,6 +763,10 @@ impl DeviceModel {
                     self.push_event(Event::ClientConnected { features });
                 }
             }
+            wire::Message::CallLocalSdp { .. }
+            | wire::Message::CallStats(_)
+            | wire::Message::CallEnded { .. }
+            | wire::Message::CallDtmfReceived { .. } => self.call_message(msg, &mut actions),
             other => log::debug!("ignoring client message {other:?}"),
         }
         actions
@@ -776,8 +795,17 @@ impl DeviceModel {
                     .map(|&id| Action::Send(wire::Message::DestroyPresentation { id })),
             );
         }
+        if self.client.is_some() {
+            actions.extend(self.calls.keys().map(|&session| {
+                Action::Send(wire::Message::CallControl {
+                    session,
+                    action: wire::CallAction::End,
+                })
+            }));
+        }
         self.presentations.clear();
         self.streams.clear();
+        self.calls.clear();
         self.events.clear();
         actions
     }

@@ -45,8 +45,15 @@ pub struct Stream {
     pub next_seq: u64,
     /// In-flight credit.
     pub credit: Arc<Credit>,
-    /// After a client reconnect: drop non-keyframes until a keyframe.
+    /// After a client reconnect (playback) or a dropped sample (capture):
+    /// drop non-keyframes until a keyframe.
     pub keyframe_needed: bool,
+    /// Capture: samples written to the driver so far.
+    pub captured: u64,
+    /// Capture: samples dropped so far.
+    pub capture_dropped: u64,
+    /// Capture: the next sample written carries `DISCONT`.
+    pub discont: bool,
 }
 
 impl Stream {
@@ -66,6 +73,9 @@ impl Stream {
             next_seq: 1,
             credit,
             keyframe_needed: false,
+            captured: 0,
+            capture_dropped: 0,
+            discont: true,
         }
     }
 

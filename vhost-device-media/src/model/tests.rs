@@ -358,7 +358,10 @@ fn disconnect_cancels_and_reconnect_replays() {
         .iter()
         .filter_map(|a| match a {
             Action::Send(msg) => Some(msg),
-            Action::Cancel { .. } | Action::DrainTxq { .. } | Action::Forget { .. } => None,
+            Action::Cancel { .. }
+            | Action::DrainTxq { .. }
+            | Action::Forget { .. }
+            | Action::AnswerDeferred(_) => None,
         })
         .collect();
     assert!(matches!(sent[0], wire::Message::CreatePresentation { id, .. } if *id == p));

@@ -20,13 +20,16 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// A TCP address speaking TLS 1.3 with client certificates required.
     Tls(SocketAddr, TlsFiles),
+    /// The media port of the daemon's own Spice server.
+    #[cfg(feature = "spice")]
+    Spice(super::spice::SpiceOptions),
 }
 
 /// Why an uplink address or listener is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketUplinkError {
     /// The address does not parse.
-    #[error("bad uplink address {0:?}: expected unix:PATH or tcp:HOST:PORT")]
+    #[error("bad uplink address {0:?}: expected unix:PATH, tcp:HOST:PORT or spice:OPTIONS")]
     BadAddress(String),
     /// Plain TCP off loopback would expose the guest's media unauthenticated.
     #[error(
@@ -43,6 +46,14 @@ pub enum SocketUplinkError {
     /// The TLS certificates or key cannot be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The Spice options are wrong, or the Spice server cannot start.
+    #[cfg(feature = "spice")]
+    #[error(transparent)]
+    Spice(#[from] super::spice::SpiceError),
+    /// This build has no Spice uplink.
+    #[cfg(not(feature = "spice"))]
+    #[error("this build has no Spice uplink (built without the `spice` feature)")]
+    NoSpice,
     /// Binding failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -60,7 +71,8 @@ impl ListenAddr {
         ListenAddr::parse_with_tls(text, None)
     }
 
-    /// Parses `unix:PATH` or `tcp:HOST:PORT`. With `tls`, a TCP address
+    /// Parses `unix:PATH`, `tcp:HOST:PORT` or `spice:OPTIONS` (see
+    /// `super::spice::SpiceOptions`). With `tls`, a TCP address
     /// speaks TLS and may be any address; a Unix socket refuses TLS.
     pub fn parse_with_tls(
         text: &str,
@@ -74,6 +86,20 @@ impl ListenAddr {
                 return Err(SocketUplinkError::TlsNeedsTcp(text.into()));
             }
             return Ok(ListenAddr::Unix(path.into()));
+        }
+        if let Some(options) = text.strip_prefix("spice:") {
+            if tls.is_some() {
+                return Err(SocketUplinkError::TlsNeedsTcp(text.into()));
+            }
+            #[cfg(feature = "spice")]
+            return Ok(ListenAddr::Spice(super::spice::SpiceOptions::parse(
+                options,
+            )?));
+            #[cfg(not(feature = "spice"))]
+            return {
+                let _ = options;
+                Err(SocketUplinkError::NoSpice)
+            };
         }
         if let Some(hostport) = text.strip_prefix("tcp:") {
             let addr = hostport

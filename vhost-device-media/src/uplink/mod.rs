@@ -11,6 +11,8 @@ pub mod addr;
 pub mod local;
 pub mod null;
 pub mod socket;
+#[cfg(feature = "spice")]
+pub mod spice;
 pub mod stream;
 pub mod tls;
 
@@ -48,4 +50,15 @@ pub trait ClientEvents: Send + Sync {
     fn client_disconnected(&self);
     /// The client sent a report (EOS, position, error, QoS, ...).
     fn client_message(&self, msg: wire::Message);
+    /// The client sent a captured sample (spec 7.10); the receiver
+    /// acknowledges it to the client. Receivers without a capture path
+    /// (test doubles) ignore it.
+    fn captured(&self, sample: wire::SampleHeader, payload: Vec<u8>) {
+        log::debug!(
+            "capture sample {} of stream {} ({} bytes) ignored",
+            sample.seq,
+            sample.stream,
+            payload.len()
+        );
+    }
 }

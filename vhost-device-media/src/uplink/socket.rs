@@ -1,8 +1,10 @@
 //! The socket uplink: the wire protocol of `spec/schema/` over a Unix
-//! socket, loopback TCP, or TCP with TLS and client certificates. On the
-//! plain sockets the payload is written by `writev` straight from guest
-//! memory; TLS has to copy it to encrypt it ([`super::tls`]). Only the byte
-//! stream differs ([`ClientStream`]): the protocol below is the same.
+//! socket, loopback TCP, TCP with TLS and client certificates, or the media
+//! port of the daemon's own Spice server. On the plain sockets the payload
+//! is written by `writev` straight from guest memory; TLS has to copy it to
+//! encrypt it ([`super::tls`]), and libspice-server copies it once into its
+//! own buffers (`super::spice`). Only the byte stream differs
+//! ([`ClientStream`]): the protocol below is the same.
 //!
 //! The daemon listens; a client connects and says `Hello`; a client that
 //! completes the handshake replaces the one connected (spec, "Client
@@ -83,6 +85,8 @@ struct Shared {
 pub struct SocketUplink {
     shared: Arc<Shared>,
     addr: ListenAddr,
+    #[cfg(feature = "spice")]
+    spice: Option<super::spice::SpiceServer>,
 }
 
 impl std::fmt::Debug for SocketUplink {
@@ -164,7 +168,23 @@ impl SocketUplink {
             let bound = listener.local_addr().map_err(listen_err)?;
             Ok::<_, SocketUplinkError>((listener, bound))
         };
+        #[cfg(feature = "spice")]
+        let mut spice = None;
         let addr = match addr {
+            #[cfg(feature = "spice")]
+            ListenAddr::Spice(opts) => {
+                let (server, clients) =
+                    super::spice::SpiceServer::start(&opts, Arc::clone(&shared.counters))?;
+                spice = Some(server);
+                spawn_acceptor(&shared, move || {
+                    clients
+                        .recv()
+                        .map(Accepted::Plain)
+                        .map_err(|_| io::Error::other("the Spice server stopped"))
+                })
+                .map_err(listen_err)?;
+                ListenAddr::Spice(opts)
+            }
             ListenAddr::Unix(path) => {
                 let _ = std::fs::remove_file(&path);
                 let listener = UnixListener::bind(&path).map_err(listen_err)?;
@@ -195,7 +215,12 @@ impl SocketUplink {
                 ListenAddr::Tls(bound, files)
             }
         };
-        Ok(SocketUplink { shared, addr })
+        Ok(SocketUplink {
+            shared,
+            addr,
+            #[cfg(feature = "spice")]
+            spice,
+        })
     }
 
     /// Tells the uplink whom to report client events to.
@@ -374,7 +399,7 @@ fn read_loop<R: Read>(
     conn: u64,
 ) -> io::Result<()> {
     loop {
-        let (msg, _payload) = match read_frame(stream, reader) {
+        let (msg, payload) = match read_frame(stream, reader) {
             Ok(frame) => frame,
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(err) => return Err(err),
@@ -410,6 +435,11 @@ fn read_loop<R: Read>(
                 }
             }
             Message::Hello(_) => return Err(io::Error::other("second Hello on one connection")),
+            Message::CaptureSample(sample) => {
+                if let Some(events) = shared.events() {
+                    events.captured(sample, payload);
+                }
+            }
             other => {
                 if let Some(events) = shared.events() {
                     events.client_message(other);
@@ -613,6 +643,13 @@ impl Uplink for SocketUplink {
             }
             ListenAddr::Tcp(addr) | ListenAddr::Tls(addr, _) => {
                 let _ = TcpStream::connect(addr);
+            }
+            // Stopping the server ends the acceptor's channel.
+            #[cfg(feature = "spice")]
+            ListenAddr::Spice(_) => {
+                if let Some(server) = &self.spice {
+                    server.shutdown();
+                }
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Byte streams to a client: a Unix or TCP socket, with a `writev` that
 //! takes payload straight from guest memory, or a TLS connection over TCP
-//! (which has to copy the payload to encrypt it, see [`super::tls`]).
+//! (which has to copy the payload to encrypt it, see [`super::tls`]), or
+//! the media port of the daemon's Spice server (whose API copies the
+//! payload once into its own buffers, see `super::spice`).
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
@@ -21,6 +23,9 @@ pub enum ClientStream {
     Tcp(TcpStream),
     /// TLS connection over TCP, after a successful handshake.
     Tls(Arc<TlsStream>),
+    /// The media port of the daemon's Spice server.
+    #[cfg(feature = "spice")]
+    Spice(Arc<super::spice::PortStream>),
 }
 
 impl ClientStream {
@@ -30,6 +35,8 @@ impl ClientStream {
             ClientStream::Unix(s) => ClientStream::Unix(s.try_clone()?),
             ClientStream::Tcp(s) => ClientStream::Tcp(s.try_clone()?),
             ClientStream::Tls(s) => ClientStream::Tls(Arc::clone(s)),
+            #[cfg(feature = "spice")]
+            ClientStream::Spice(s) => ClientStream::Spice(Arc::clone(s)),
         })
     }
 
@@ -39,6 +46,11 @@ impl ClientStream {
             ClientStream::Unix(s) => s.shutdown(Shutdown::Both),
             ClientStream::Tcp(s) => s.shutdown(Shutdown::Both),
             ClientStream::Tls(s) => {
+                s.shutdown();
+                Ok(())
+            }
+            #[cfg(feature = "spice")]
+            ClientStream::Spice(s) => {
                 s.shutdown();
                 Ok(())
             }
@@ -61,6 +73,11 @@ impl ClientStream {
                 s.set_timeouts(read, write);
                 Ok(())
             }
+            #[cfg(feature = "spice")]
+            ClientStream::Spice(s) => {
+                s.set_timeouts(read, write);
+                Ok(())
+            }
         }
     }
 
@@ -72,6 +89,8 @@ impl ClientStream {
             ClientStream::Unix(s) => writev_frame(s.as_raw_fd(), head, payload),
             ClientStream::Tcp(s) => writev_frame(s.as_raw_fd(), head, payload),
             ClientStream::Tls(s) => s.write_frame(head, payload),
+            #[cfg(feature = "spice")]
+            ClientStream::Spice(s) => s.write_frame(head, payload),
         }
     }
 }
@@ -137,6 +156,8 @@ impl Read for ClientStream {
             ClientStream::Unix(s) => s.read(buf),
             ClientStream::Tcp(s) => s.read(buf),
             ClientStream::Tls(s) => s.read(buf),
+            #[cfg(feature = "spice")]
+            ClientStream::Spice(s) => (&**s).read(buf),
         }
     }
 }

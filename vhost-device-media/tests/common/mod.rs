@@ -56,6 +56,9 @@ impl ClientEvents for Events {
         let _ = self.0.lock().unwrap().send("disconnected");
     }
     fn client_message(&self, _msg: Message) {}
+    fn captured(&self, _sample: wire::SampleHeader, _payload: Vec<u8>) {
+        let _ = self.0.lock().unwrap().send("captured");
+    }
 }
 
 /// A keyframe sample header numbered `seq`.

@@ -38,6 +38,8 @@ impl Transport {
     fn connect(addr: &Addr, tls: Option<&TlsOptions>) -> anyhow::Result<Transport> {
         Ok(match addr {
             Addr::Unix(p) => Transport::Unix(UnixStream::connect(p)?),
+            // The Spice session bridges the media port to a socket pair.
+            Addr::Spice(target) => Transport::Unix(crate::spice::connect(target)?),
             Addr::Tcp(a) => {
                 let s = TcpStream::connect(a)?;
                 s.set_nodelay(true)?;

@@ -1,7 +1,9 @@
 //! `media-client`: the client engine as a process. It connects to the
 //! daemon's socket uplink (`--connect unix:PATH` or `tcp:HOST:PORT`; TCP
 //! with TLS 1.3 and a client certificate given `--tls-ca`, `--tls-cert` and
-//! `--tls-key`, plain TCP only to a loopback address), says
+//! `--tls-key`, plain TCP only to a loopback address) or, as a Spice
+//! client, to the media port of the daemon's Spice server (`--spice
+//! HOST:PORT`, with `--password-file` and, for Spice TLS, `--tls-ca`), says
 //! `Hello` with the codecs this machine decodes, plays what the daemon
 //! sends with real sinks (or `--headless`: `fakesink sync=true`, so clock,
 //! pause and QoS behave as with real output), reconnects with back-off when
@@ -11,6 +13,7 @@
 //! ended, so a test can prove the output bit-exact.
 
 mod connection;
+mod spice;
 mod stats;
 mod tls;
 
@@ -28,6 +31,8 @@ pub(crate) enum Addr {
     Unix(PathBuf),
     /// A TCP address (`host:port`).
     Tcp(String),
+    /// The media port of the daemon's Spice server.
+    Spice(spice::SpiceTarget),
 }
 
 fn parse_addr(s: &str) -> anyhow::Result<Addr> {
@@ -46,8 +51,17 @@ fn parse_addr(s: &str) -> anyhow::Result<Addr> {
 #[command(version)]
 struct Args {
     /// Daemon address: unix:PATH or tcp:HOST:PORT.
-    #[arg(long)]
-    connect: String,
+    #[arg(long, required_unless_present = "spice", conflicts_with = "spice")]
+    connect: Option<String>,
+    /// The daemon's Spice server (`--uplink spice:...`), HOST:PORT or
+    /// unix:PATH: connect as a Spice client and open its media port channel. With --tls-ca,
+    /// PORT is the Spice TLS port and the server certificate must chain to
+    /// that CA and name HOST.
+    #[arg(long, value_name = "HOST:PORT|unix:PATH")]
+    spice: Option<String>,
+    /// Spice: a file holding the Spice password (ticket).
+    #[arg(long, value_name = "FILE", requires = "spice")]
+    password_file: Option<PathBuf>,
     /// No display or sound device: fakesink sync=true.
     #[arg(long)]
     headless: bool,
@@ -67,7 +81,8 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     verify_report: Option<PathBuf>,
     /// TLS: the CA certificate(s) (PEM) the daemon's certificate must chain
-    /// to; makes a tcp: connection TLS 1.3.
+    /// to; makes a tcp: connection TLS 1.3, or a --spice connection use
+    /// Spice TLS.
     #[arg(long, value_name = "PEM")]
     tls_ca: Option<PathBuf>,
     /// TLS: this client's certificate chain (PEM, leaf first).
@@ -93,7 +108,18 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
-    let addr = parse_addr(&args.connect)?;
+    let (addr, shown) = match (&args.connect, &args.spice) {
+        (Some(connect), _) => (parse_addr(connect)?, connect.clone()),
+        (None, Some(target)) => (
+            Addr::Spice(spice::SpiceTarget::parse(
+                target,
+                args.password_file.as_ref(),
+                args.tls_ca.clone(),
+            )?),
+            format!("spice:{target}"),
+        ),
+        (None, None) => bail!("give --connect or --spice"),
+    };
     let output = if args.verify_report.is_some() {
         OutputMode::Verify
     } else if args.headless {
@@ -103,9 +129,11 @@ fn main() -> anyhow::Result<()> {
     };
     let tls = match (&args.tls_ca, &args.tls_cert, &args.tls_key) {
         (None, _, _) => None,
+        // Spice TLS: the CA is the session's (see `spice`).
+        (Some(_), None, None) if matches!(addr, Addr::Spice(_)) => None,
         (Some(ca), cert, key) => {
             if !matches!(addr, Addr::Tcp(_)) {
-                bail!("--tls-ca needs --connect tcp:HOST:PORT");
+                bail!("--tls-ca needs --connect tcp:HOST:PORT or --spice (without --tls-cert)");
             }
             Some(tls::TlsOptions {
                 ca: ca.clone(),
@@ -136,7 +164,7 @@ fn main() -> anyhow::Result<()> {
         config.call.address = args.call_address;
         config.call.offer_video = args.call_video;
         match connection::run(&addr, config, &opts)
-            .with_context(|| format!("connection to {}", args.connect))
+            .with_context(|| format!("connection to {shown}"))
         {
             Ok(()) => {
                 log::info!("connection closed");

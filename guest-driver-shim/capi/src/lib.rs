@@ -1,0 +1,32 @@
+//! `libmediaredir`: the C ABI of the guest player API
+//! ([`guest_driver_shim::player`]), for players that are not written in
+//! Rust (GStreamer elements, FFmpeg hwaccels, VLC modules, browsers).
+//!
+//! Why a separate crate: the player API is a Rust API with Rust types; C
+//! needs flat `#[repr(C)]` structs, integer error codes, opaque handles
+//! and a guarantee that no panic unwinds into the caller. This crate is
+//! only that translation: every export checks its pointers, runs inside
+//! `catch_unwind` ([`ffi`]), and maps errors to the convention that
+//! `include/mediaredir.h` documents — 0 on success, `-errno` for local
+//! failures, a positive protocol status when the broker or device refused.
+//!
+//! The header is written by hand (documented function by function, with
+//! the V4L2 call each corresponds to); `tests/header_sync.rs` keeps it and
+//! the exports of the built library in sync, and `tests/c_player.rs`
+//! compiles `examples/play_ivf.c` against it and plays a clip through the
+//! real daemon and broker.
+//!
+//! Files: [`handle`] (open, close, fd, settings, messages), [`control`]
+//! (caps, formats, presentations, streams, playback control), [`buffers`]
+//! (request, fill in place, queue, dequeue), [`events`], [`types`] (the C
+//! structs), [`errors`] (the return convention), [`ffi`] (the boundary).
+
+pub mod buffers;
+pub mod control;
+pub mod errors;
+pub mod events;
+pub mod ffi;
+pub mod handle;
+pub mod types;
+
+pub use ffi::Handle;

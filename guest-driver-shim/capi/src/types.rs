@@ -1,0 +1,337 @@
+//! The `#[repr(C)]` mirrors of `include/mediaredir.h`'s structs, and their
+//! conversions to and from the player API's Rust types.
+
+use std::ffi::c_int;
+
+use guest_driver_shim::player::{BufferInfo, Capabilities};
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::control::{Direction, Geometry, MAX_CLIP_RECTS, Rect, StreamFormat};
+use mediaredir_proto::event::{EVENT_SIZE, Event};
+use mediaredir_proto::response::{CodecCap, PositionInfo};
+
+use crate::errors::CapiError;
+
+/// `MEDIAREDIR_TIME_NONE`: a time that is not known.
+pub const TIME_NONE: u64 = u64::MAX;
+
+/// `struct mediaredir_codec_cap`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CCodecCap {
+    /// `MEDIAREDIR_CODEC_*`.
+    pub codec: u32,
+    /// `MEDIAREDIR_CODEC_FLAG_*`.
+    pub flags: u32,
+    /// Largest width (0: not stated).
+    pub max_width: u32,
+    /// Largest height (0: not stated).
+    pub max_height: u32,
+}
+
+impl From<&CodecCap> for CCodecCap {
+    fn from(cap: &CodecCap) -> Self {
+        CCodecCap {
+            codec: cap.codec.as_u32(),
+            flags: cap.flags,
+            max_width: cap.max_width,
+            max_height: cap.max_height,
+        }
+    }
+}
+
+/// `struct mediaredir_caps`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CCaps {
+    /// Device generation.
+    pub generation: u32,
+    /// 1 when a client is connected.
+    pub client_connected: u32,
+    /// The client's feature bits.
+    pub client_features: u32,
+    /// How many codecs the client reported.
+    pub num_codecs: u32,
+}
+
+impl From<&Capabilities> for CCaps {
+    fn from(caps: &Capabilities) -> Self {
+        CCaps {
+            generation: caps.generation,
+            client_connected: u32::from(caps.client_connected),
+            client_features: caps.client_features,
+            num_codecs: u32::try_from(caps.codecs.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// `struct mediaredir_stream_format`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CStreamFormat {
+    /// `MEDIAREDIR_CODEC_*`.
+    pub codec: u32,
+    /// `MEDIAREDIR_DIRECTION_*`.
+    pub direction: u32,
+    /// Playback queue.
+    pub txq: u32,
+    /// Capture source.
+    pub source_id: u32,
+    /// Video width.
+    pub width: u32,
+    /// Video height.
+    pub height: u32,
+    /// Frame rate numerator.
+    pub fps_num: u32,
+    /// Frame rate denominator.
+    pub fps_den: u32,
+    /// Audio sample rate.
+    pub sample_rate: u32,
+    /// Audio channels.
+    pub channels: u32,
+    /// Bit rate hint.
+    pub bitrate: u32,
+    /// 0.
+    pub reserved: u32,
+    /// Codec data, borrowed for the call (NULL iff the length is 0).
+    pub codec_data: *const u8,
+    /// Bytes of codec data.
+    pub codec_data_len: usize,
+}
+
+impl CStreamFormat {
+    /// The Rust format; `codec_data` is the bytes `self.codec_data` points
+    /// to (the caller reads them from the raw pointer).
+    pub fn to_format(&self, codec_data: &[u8]) -> Result<StreamFormat, CapiError> {
+        let codec = Codec::from_u32(self.codec).map_err(|_| CapiError::Invalid("unknown codec"))?;
+        let direction = match self.direction {
+            0 => Direction::Playback,
+            1 => Direction::Capture,
+            _ => return Err(CapiError::Invalid("unknown direction")),
+        };
+        Ok(StreamFormat {
+            codec,
+            direction,
+            txq: self.txq,
+            source_id: self.source_id,
+            width: self.width,
+            height: self.height,
+            fps_num: self.fps_num,
+            fps_den: self.fps_den,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            bitrate: self.bitrate,
+            codec_data: codec_data.to_vec(),
+        })
+    }
+}
+
+/// `struct mediaredir_buffer_info`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CBufferInfo {
+    /// Payload bytes.
+    pub bytes_used: u32,
+    /// `MEDIAREDIR_FLAG_*`.
+    pub flags: u32,
+    /// Presentation time or [`TIME_NONE`].
+    pub pts: u64,
+    /// Decoding time or [`TIME_NONE`].
+    pub dts: u64,
+    /// Duration or [`TIME_NONE`].
+    pub duration: u64,
+}
+
+fn time(t: u64) -> Option<u64> {
+    (t != TIME_NONE).then_some(t)
+}
+
+impl From<&CBufferInfo> for BufferInfo {
+    fn from(info: &CBufferInfo) -> Self {
+        BufferInfo {
+            bytes_used: info.bytes_used,
+            pts: time(info.pts),
+            dts: time(info.dts),
+            duration: time(info.duration),
+            flags: info.flags,
+        }
+    }
+}
+
+/// `struct mediaredir_rect`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CRect {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+impl From<&CRect> for Rect {
+    fn from(r: &CRect) -> Self {
+        Rect {
+            x: r.x,
+            y: r.y,
+            width: r.width,
+            height: r.height,
+        }
+    }
+}
+
+/// `struct mediaredir_geometry`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CGeometry {
+    /// Guest display index.
+    pub display_id: u32,
+    /// 1: shown.
+    pub visible: u32,
+    /// Stacking order.
+    pub z: i32,
+    /// 0.
+    pub reserved: u32,
+    /// Destination rectangle.
+    pub dest: CRect,
+    /// Source rectangle.
+    pub source: CRect,
+    /// Clip rectangles, borrowed for the call (NULL iff `num_clip` is 0).
+    pub clip: *const CRect,
+    /// How many.
+    pub num_clip: usize,
+}
+
+impl CGeometry {
+    /// The Rust geometry with `clip` (read by the caller from `self.clip`).
+    pub fn to_geometry(&self, clip: &[CRect]) -> Result<Geometry, CapiError> {
+        if clip.len() > MAX_CLIP_RECTS {
+            return Err(CapiError::Invalid("more than MEDIAREDIR_MAX_CLIP_RECTS"));
+        }
+        Ok(Geometry {
+            display_id: self.display_id,
+            visible: self.visible != 0,
+            z: self.z,
+            dest: Rect::from(&self.dest),
+            source: Rect::from(&self.source),
+            clip: clip.iter().map(Rect::from).collect(),
+        })
+    }
+}
+
+/// `struct mediaredir_position`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CPosition {
+    /// Stream time shown.
+    pub position_ns: u64,
+    /// Media buffered at the client.
+    pub buffered_ns: u64,
+    /// `MEDIAREDIR_STATE_*`.
+    pub state: u32,
+    /// 0.
+    pub reserved: u32,
+}
+
+impl From<&PositionInfo> for CPosition {
+    fn from(p: &PositionInfo) -> Self {
+        CPosition {
+            position_ns: p.position_ns,
+            buffered_ns: p.buffered_ns,
+            state: p.state.as_u32(),
+            reserved: 0,
+        }
+    }
+}
+
+/// `struct mediaredir_event`: the device's 64-byte event, field for field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CEvent {
+    /// `MEDIAREDIR_EVENT_*`.
+    pub kind: u32,
+    /// Presentation, stream or session id.
+    pub id: u32,
+    /// 0 (the wire's generation field; `mediaredir_hello` gives it).
+    pub reserved: u32,
+    /// `MEDIAREDIR_STATUS_*`.
+    pub status: u32,
+    /// Kind-specific values.
+    pub values: [u64; 6],
+}
+
+impl From<&Event> for CEvent {
+    /// Through the wire encoding, so the C layout follows the protocol's
+    /// (spec, "Events") without a second table of fields per kind.
+    fn from(event: &Event) -> Self {
+        let raw = event.encode(0);
+        let u32_at = |o: usize| u32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
+        let mut values = [0u64; 6];
+        for (i, v) in values.iter_mut().enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&raw[16 + 8 * i..24 + 8 * i]);
+            *v = u64::from_le_bytes(b);
+        }
+        CEvent {
+            kind: u32_at(0),
+            id: u32_at(4),
+            reserved: u32_at(8),
+            status: u32_at(12),
+            values,
+        }
+    }
+}
+
+// The header's `_Static_assert`s check the same sizes on the C side.
+const _: () = assert!(size_of::<CEvent>() == EVENT_SIZE);
+const _: () = assert!(size_of::<CEvent>() == 64);
+const _: () = assert!(size_of::<CBufferInfo>() == 32);
+const _: () = assert!(size_of::<CCodecCap>() == 16);
+const _: () = assert!(size_of::<CCaps>() == 16);
+const _: () = assert!(size_of::<CRect>() == 16);
+const _: () = assert!(size_of::<CPosition>() == 24);
+
+/// A C boolean argument.
+pub fn flag(value: c_int) -> bool {
+    value != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mediaredir_proto::status::Status;
+
+    #[test]
+    fn events_keep_the_wire_fields() {
+        let e = CEvent::from(&Event::Qos {
+            stream: 7,
+            rendered: 30,
+            dropped: 2,
+            jitter_ns: -5,
+        });
+        assert_eq!((e.kind, e.id, e.status), (0x06, 7, 0));
+        assert_eq!(&e.values[..3], &[30, 2, (-5i64).cast_unsigned()]);
+        let e = CEvent::from(&Event::StreamError {
+            stream: 3,
+            status: Status::Io,
+        });
+        assert_eq!((e.kind, e.id, e.status), (0x05, 3, 9));
+    }
+
+    #[test]
+    fn time_none_means_unknown() {
+        let info = BufferInfo::from(&CBufferInfo {
+            bytes_used: 10,
+            flags: 1,
+            pts: 5,
+            dts: TIME_NONE,
+            duration: 0,
+        });
+        assert_eq!(
+            (info.pts, info.dts, info.duration),
+            (Some(5), None, Some(0))
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The exports as C sees them, called through the Rust symbols: NULL
+//! pointers and bad arguments give `-EINVAL` (never a crash), refusals
+//! give the protocol status, non-blocking and timed waits give `-EAGAIN`
+//! and `-ETIMEDOUT`, and each failure leaves a message in
+//! `mediaredir_last_error`.
+
+mod common;
+
+use std::ffi::{CStr, c_int};
+use std::ptr::{self, NonNull};
+
+use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::rig::daemon_binary;
+use conformance_tests::scratch::Scratch;
+use mediaredir::Handle;
+use mediaredir::buffers::*;
+use mediaredir::control::*;
+use mediaredir::events::*;
+use mediaredir::handle::*;
+use mediaredir::types::{CBufferInfo, CCaps, CEvent, CGeometry, CPosition, CRect, CStreamFormat};
+
+const EINVAL: c_int = -libc::EINVAL;
+
+/// Calls one export. Every use in this file passes a handle that is NULL
+/// or live and used by this thread only, and pointers that are NULL (the
+/// case being tested) or point to valid locals of the right type.
+macro_rules! c {
+    ($call:expr) => {{
+        // SAFETY: the arguments meet the exports' contract, as the
+        // macro's documentation says for every use.
+        unsafe { $call }
+    }};
+}
+
+fn vp8_format() -> CStreamFormat {
+    CStreamFormat {
+        codec: 0x003,
+        direction: 0,
+        txq: 0,
+        source_id: 0,
+        width: 320,
+        height: 240,
+        fps_num: 30,
+        fps_den: 1,
+        sample_rate: 0,
+        channels: 0,
+        bitrate: 0,
+        reserved: 0,
+        codec_data: ptr::null(),
+        codec_data_len: 0,
+    }
+}
+
+fn last_error(m: *mut Handle) -> String {
+    let message = c!(mediaredir_last_error(m));
+    // SAFETY: the message is NUL-terminated and valid until the next call
+    // on `m`.
+    unsafe { CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn null_handles_and_outputs_are_rejected_without_a_broker() {
+    let scratch = Scratch::new("capi-null");
+    let nowhere = scratch.path("nobody.sock");
+    let path = std::ffi::CString::new(nowhere.as_os_str().as_encoded_bytes()).expect("no NUL");
+
+    assert_eq!(c!(mediaredir_open(path.as_ptr(), ptr::null_mut())), EINVAL);
+    let mut out: *mut Handle = NonNull::dangling().as_ptr();
+    let r = c!(mediaredir_open(path.as_ptr(), &mut out));
+    assert_eq!(r, -libc::ENOENT);
+    assert!(out.is_null(), "out not reset on failure");
+
+    let null: *mut Handle = ptr::null_mut();
+    let mut id = 0u32;
+    let mut caps = CCaps::default();
+    let mut event = CEvent::default();
+    {
+        assert_eq!(c!(mediaredir_fd(null)), EINVAL);
+        assert_eq!(c!(mediaredir_set_nonblocking(null, 1)), EINVAL);
+        assert_eq!(
+            c!(mediaredir_query_caps(null, &mut caps, ptr::null_mut(), 0)),
+            EINVAL
+        );
+        assert_eq!(c!(mediaredir_create_presentation(null, 0, &mut id)), EINVAL);
+        assert_eq!(c!(mediaredir_play(null, 1)), EINVAL);
+        assert_eq!(c!(mediaredir_dequeue_event(null, &mut event)), EINVAL);
+        assert_eq!(c!(mediaredir_queue_buffer(null, 1, 0, ptr::null())), EINVAL);
+        c!(mediaredir_close(null));
+        assert_eq!(last_error(null), "invalid handle");
+    }
+    for code in [
+        0,
+        1,
+        12,
+        13,
+        -libc::EINVAL,
+        -libc::EAGAIN,
+        -9999,
+        c_int::MIN,
+    ] {
+        let message = mediaredir_strerror(code);
+        // SAFETY: strerror returns a static NUL-terminated string.
+        let message = unsafe { CStr::from_ptr(message) };
+        assert!(!message.is_empty(), "no message for {code}");
+    }
+}
+
+#[test]
+fn a_live_handle_reports_each_kind_of_failure() {
+    let scratch = Scratch::new("capi-guards");
+    let vhost = scratch.path("vhost.sock");
+    let socket = scratch.path("broker.sock");
+    let daemon = DaemonProcess::start(&daemon_binary(), &vhost, &["--uplink", "local:verify"]);
+    let broker = common::Broker::start(&vhost, &socket);
+    let path = std::ffi::CString::new(socket.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let mut m: *mut Handle = ptr::null_mut();
+    assert_eq!(c!(mediaredir_open(path.as_ptr(), &mut m)), 0);
+    assert!(!m.is_null());
+
+    {
+        assert!(c!(mediaredir_fd(m)) >= 0);
+        let mut caps = CCaps::default();
+        assert_eq!(
+            c!(mediaredir_query_caps(
+                m,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                0
+            )),
+            EINVAL
+        );
+        assert!(last_error(m).contains("caps is NULL"), "{}", last_error(m));
+        assert_eq!(
+            c!(mediaredir_query_caps(m, &mut caps, ptr::null_mut(), 4)),
+            EINVAL
+        );
+        assert_eq!(
+            c!(mediaredir_query_caps(m, &mut caps, ptr::null_mut(), 0)),
+            0
+        );
+        assert_eq!(
+            last_error(m),
+            "codecs is NULL",
+            "kept until the next failure"
+        );
+
+        let mut format = vp8_format();
+        format.codec = 0x999;
+        assert_eq!(c!(mediaredir_try_format(m, &format)), EINVAL);
+        assert!(last_error(m).contains("unknown codec"));
+        let mut format = vp8_format();
+        format.codec_data_len = 4;
+        assert_eq!(
+            c!(mediaredir_try_format(m, &format)),
+            EINVAL,
+            "NULL codec data"
+        );
+
+        // Refusals by the device are positive statuses.
+        let mut position = CPosition::default();
+        assert_eq!(
+            c!(mediaredir_query_position(m, 999, &mut position)),
+            4,
+            "NO_ENTITY"
+        );
+        assert_eq!(c!(mediaredir_set_rate(m, 1, f64::NAN)), EINVAL);
+
+        let mut presentation = 0;
+        let mut stream = 0;
+        assert_eq!(
+            c!(mediaredir_create_presentation(m, 0, &mut presentation)),
+            0
+        );
+        assert_eq!(
+            c!(mediaredir_create_stream(
+                m,
+                presentation,
+                &vp8_format(),
+                &mut stream
+            )),
+            0
+        );
+        let clip = [CRect::default(); 17];
+        let geometry = CGeometry {
+            display_id: 0,
+            visible: 1,
+            z: 0,
+            reserved: 0,
+            dest: CRect {
+                x: 0,
+                y: 0,
+                width: 320,
+                height: 240,
+            },
+            source: CRect::default(),
+            clip: clip.as_ptr(),
+            num_clip: clip.len(),
+        };
+        assert_eq!(
+            c!(mediaredir_set_geometry(m, presentation, &geometry)),
+            EINVAL
+        );
+
+        // Buffers: none yet, then two; indices the caller does not hold.
+        let (mut data, mut size) = (ptr::null_mut(), 0usize);
+        assert_eq!(
+            c!(mediaredir_buffer(m, stream, 0, &mut data, &mut size)),
+            EINVAL
+        );
+        let (mut index, mut status) = (0u32, 0u32);
+        assert_eq!(
+            c!(mediaredir_dequeue_buffer(
+                m,
+                stream,
+                &mut index,
+                &mut status
+            )),
+            EINVAL
+        );
+        let (mut count, mut slot) = (0u32, 0usize);
+        assert_eq!(
+            c!(mediaredir_request_buffers(
+                m, stream, 2, 1000, &mut count, &mut slot
+            )),
+            0
+        );
+        assert_eq!((count, slot), (2, 1024));
+        assert_eq!(
+            c!(mediaredir_buffer(m, stream, 2, &mut data, &mut size)),
+            EINVAL
+        );
+        assert_eq!(c!(mediaredir_buffer(m, stream, 1, &mut data, &mut size)), 0);
+        assert!(!data.is_null() && size == 1024);
+        let too_big = CBufferInfo {
+            bytes_used: 1025,
+            ..CBufferInfo::default()
+        };
+        assert_eq!(c!(mediaredir_queue_buffer(m, stream, 1, &too_big)), EINVAL);
+
+        // Non-blocking: once the events are drained, -EAGAIN; timed: -ETIMEDOUT.
+        assert_eq!(c!(mediaredir_set_nonblocking(m, 1)), 0);
+        let mut event = CEvent::default();
+        let mut drained = 0;
+        while c!(mediaredir_dequeue_event(m, &mut event)) == 0 {
+            drained += 1;
+            assert!(drained < 100, "endless events");
+        }
+        assert_eq!(c!(mediaredir_dequeue_event(m, &mut event)), -libc::EAGAIN);
+        assert_eq!(
+            c!(mediaredir_wait_event(m, 10, &mut event)),
+            -libc::ETIMEDOUT
+        );
+
+        assert_eq!(c!(mediaredir_destroy_presentation(m, presentation)), 0);
+        assert_eq!(
+            c!(mediaredir_destroy_presentation(m, presentation)),
+            4,
+            "NO_ENTITY"
+        );
+        c!(mediaredir_close(m));
+    }
+    drop(broker);
+    daemon.stop();
+}
