@@ -18,7 +18,10 @@ pub trait EngineEvents: Send + Sync {
     /// One encoded capture sample (spec 7.10): send it as `CaptureSample`
     /// with `payload` as the frame's payload. The default drops it (a sink
     /// that does not carry capture; the engine announces capture only when
-    /// asked to, see [`crate::EngineConfig::capture_sources`]).
+    /// asked to, see [`crate::EngineConfig::capture_sources`]). Called from
+    /// the capture pipeline's streaming thread with no engine lock held:
+    /// the receiver may acknowledge the sample (`Engine::handle(Ack)`)
+    /// before returning.
     fn capture_sample(&self, header: SampleHeader, payload: gst::Buffer) {
         log::trace!(
             "capture sample {} #{} ({} bytes) dropped: sink does not carry capture",
