@@ -157,7 +157,7 @@ fn a_call_from_the_guest_runs_its_media_at_the_client() {
     let daemon = DaemonProcess::start(&daemon_binary(), &socket, &["--uplink", "local:headless"]);
     let offer = dir.path("offer.sdp");
     let answer = dir.path("answer.sdp");
-    let mut call = Command::new(tool("redir-call", "REDIR_CALL"))
+    let call = Command::new(tool("redir-call", "REDIR_CALL"))
         .arg("--vhost-user")
         .arg(&socket)
         .arg("--offer-out")
