@@ -1,6 +1,8 @@
 //! Engine configuration: where decoded media goes and how much compressed
 //! media the engine lets the daemon keep in flight (spec 10.7).
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
@@ -19,6 +21,53 @@ pub enum OutputMode {
     /// (F32LE interleaved) is hashed into a [`crate::VerificationReport`];
     /// the sinks are `appsink`s with `sync` = [`EngineConfig::verify_sync`].
     Verify,
+}
+
+/// Where capture streams and calls take their media from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaptureSources {
+    /// The machine's microphones and cameras (`gst::DeviceMonitor`).
+    #[default]
+    Devices,
+    /// A synthetic "test microphone" (`audiotestsrc`, 440 Hz sine) and
+    /// "test camera" (`videotestsrc`): headless machines and tests.
+    Test,
+    /// No capture sources: the engine announces neither capture nor calls.
+    None,
+}
+
+/// Configuration of call media sessions (spec 7.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallConfig {
+    /// Address the RTP/RTCP sockets bind to and that the SDP announces: an
+    /// address of this machine the remote peer can reach.
+    pub address: IpAddr,
+    /// UDP ports for RTP (even) and RTCP (RTP + 1).
+    pub ports: RangeInclusive<u16>,
+    /// Sessions that may exist at once; more are refused (`LIMIT`).
+    pub max_sessions: usize,
+    /// Offer video (VP8) in the client's own offers (the guest's
+    /// `CALL_CREATE` with `OFFER` cannot ask for it); answers take video
+    /// when the remote offer has a VP8 video line.
+    pub offer_video: bool,
+    /// How often `CallStats` are sent while a call is active.
+    pub stats_interval: Duration,
+    /// A started, unheld call with no RTP or RTCP from the peer for this
+    /// long ends with `CallEnded` (`IO`).
+    pub peer_timeout: Duration,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ports: 40000..=49999,
+            max_sessions: 4,
+            offer_video: false,
+            stats_interval: Duration::from_secs(2),
+            peer_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The two watermarks of one stream, in bytes and media duration (10.7).
@@ -70,6 +119,10 @@ pub struct EngineConfig {
     /// Codecs never offered nor decoded even if a decoder exists (e.g. a
     /// broken hardware decoder).
     pub disabled_codecs: Vec<Codec>,
+    /// Where capture and call media come from.
+    pub capture_sources: CaptureSources,
+    /// Call media sessions.
+    pub call: CallConfig,
 }
 
 impl Default for EngineConfig {
@@ -81,15 +134,22 @@ impl Default for EngineConfig {
             verify_sync: false,
             report_interval: Duration::from_millis(500),
             disabled_codecs: Vec::new(),
+            capture_sources: CaptureSources::Devices,
+            call: CallConfig::default(),
         }
     }
 }
 
 impl EngineConfig {
-    /// The default configuration with another output mode.
+    /// The default configuration with another output mode; the headless
+    /// modes capture from the synthetic test sources.
     pub fn with_output(output: OutputMode) -> Self {
         EngineConfig {
             output,
+            capture_sources: match output {
+                OutputMode::Auto => CaptureSources::Devices,
+                OutputMode::Headless | OutputMode::Verify => CaptureSources::Test,
+            },
             ..EngineConfig::default()
         }
     }

@@ -10,9 +10,12 @@ use gstreamer as gst;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
-    Capabilities, CreateStream, Direction, Message, PresentationState, SampleHeader, SetGeometry,
+    Capabilities, CodecFlags, CreateStream, Direction, Message, PresentationState, SampleHeader,
+    SetGeometry,
 };
 
+use crate::call::Calls;
+use crate::capture::{CaptureStats, Captures, sources};
 use crate::config::{EngineConfig, OutputMode};
 use crate::events::{EngineEvents, EventHub};
 use crate::presentation::Presentation;
@@ -59,6 +62,10 @@ struct Inner {
     /// Verification reports, kept after their stream is destroyed.
     reports: Mutex<BTreeMap<u32, Arc<Mutex<StreamReport>>>>,
     stop: AtomicBool,
+    /// Capture streams (7.10).
+    captures: Captures,
+    /// Call media sessions (7.12).
+    calls: Calls,
     /// The X display of the overlay windows (Auto mode with `DISPLAY`).
     display: Option<Arc<XDisplay>>,
 }
@@ -69,6 +76,8 @@ impl Drop for Inner {
         for p in std::mem::take(&mut *lock(&self.presentations)).into_values() {
             p.close();
         }
+        self.captures.close();
+        self.calls.close();
     }
 }
 
@@ -106,7 +115,8 @@ impl Engine {
                 return Err(EngineError::MissingElement(name.into()));
             }
         }
-        let caps = registry::capabilities(&config.disabled_codecs);
+        let sources = sources::discover(config.capture_sources);
+        let caps = registry::capabilities(&config.disabled_codecs, &sources);
         let display = if config.output == OutputMode::Auto && crate::output::x_display() {
             XDisplay::connect()
                 .inspect_err(|e| log::warn!("no overlay windows: {e}"))
@@ -114,10 +124,24 @@ impl Engine {
         } else {
             None
         };
+        let events = EventHub::default();
+        let config = Arc::new(config);
+        let mic = sources.iter().find(|s| s.is_audio()).cloned();
+        let cam = sources.iter().find(|s| !s.is_audio()).cloned();
+        let calls = Calls::new(
+            config.clone(),
+            events.clone(),
+            mic,
+            cam,
+            caps.features
+                .contains(mediaredir_proto::wire::ClientFeatures::CALL),
+        );
         let inner = Arc::new(Inner {
-            config: Arc::new(config),
+            captures: Captures::new(sources, events.clone()),
+            calls,
+            config,
             caps,
-            events: EventHub::default(),
+            events,
             presentations: Mutex::default(),
             owners: Mutex::default(),
             reports: Mutex::default(),
@@ -136,8 +160,9 @@ impl Engine {
         Ok(Engine { inner })
     }
 
-    /// What this client can decode (from the GStreamer registry), for
-    /// `Hello` / `CapabilitiesChanged`.
+    /// What this client can decode, encode and carry in calls (from the
+    /// GStreamer registry), its capture sources and features, for `Hello` /
+    /// `CapabilitiesChanged`.
     pub fn capabilities(&self) -> Capabilities {
         self.inner.caps.clone()
     }
@@ -166,11 +191,17 @@ impl Engine {
 
     fn create_stream(&self, cs: &CreateStream) {
         if cs.direction == Direction::Capture {
-            self.stream_error(
-                cs.id,
-                Status::Unsupported,
-                "capture is not supported".into(),
-            );
+            if self.presentation(cs.presentation).is_none() {
+                log::debug!("CreateStream {} for unknown presentation", cs.id);
+            } else if lock(&self.inner.owners).contains_key(&cs.id) {
+                log::warn!("CreateStream {}: id in use, ignored", cs.id);
+            } else {
+                self.inner.captures.create(cs);
+            }
+            return;
+        }
+        if self.inner.captures.contains(cs.id) {
+            log::warn!("CreateStream {}: id in use, ignored", cs.id);
             return;
         }
         let Some(p) = self.presentation(cs.presentation) else {
@@ -181,7 +212,13 @@ impl Engine {
             log::warn!("CreateStream {}: id in use, ignored", cs.id);
             return;
         }
-        if !self.inner.caps.codecs.iter().any(|c| c.codec == cs.codec) {
+        if !self
+            .inner
+            .caps
+            .codecs
+            .iter()
+            .any(|c| c.codec == cs.codec && c.flags.contains(CodecFlags::DECODE))
+        {
             self.stream_error(
                 cs.id,
                 Status::Unsupported,
@@ -235,6 +272,7 @@ impl Engine {
                     lock(&self.inner.owners).retain(|_, pid| pid != id);
                     p.close();
                 }
+                self.inner.captures.destroy_presentation(*id);
             }
             Message::Play { presentation } => {
                 if let Some(p) = self.presentation(*presentation) {
@@ -269,6 +307,7 @@ impl Engine {
             }
             Message::CreateStream(cs) => self.create_stream(cs),
             Message::DestroyStream { id } => {
+                self.inner.captures.destroy(*id);
                 if let Some(p) = self.owner_of(*id) {
                     p.destroy_stream(*id);
                 }
@@ -279,23 +318,25 @@ impl Engine {
                 volume_q16,
                 mute,
             } => {
+                self.inner.captures.set_volume(*stream, *volume_q16, *mute);
                 if let Some(s) = self.owner_of(*stream).and_then(|p| p.stream(*stream)) {
                     s.set_volume(*volume_q16, *mute);
                 }
             }
-            Message::StartCapture { stream } => {
-                self.stream_error(
-                    *stream,
-                    Status::Unsupported,
-                    "capture is not supported".into(),
-                );
+            Message::StartCapture { stream } => self.inner.captures.start(*stream),
+            Message::StopCapture { stream } => self.inner.captures.stop(*stream),
+            Message::RequestKeyframe { stream } => self.inner.captures.request_keyframe(*stream),
+            Message::Ack {
+                stream,
+                seq,
+                status,
+            } => self.inner.captures.ack(*stream, *seq, *status),
+            Message::CallCreate { session, sdp } => self.inner.calls.create(*session, sdp),
+            Message::CallRemoteSdp { session, sdp } => {
+                self.inner.calls.remote_sdp(*session, sdp);
             }
-            Message::CallCreate { session, .. } => {
-                self.inner.events.report(Message::CallEnded {
-                    session: *session,
-                    status: Status::Unsupported,
-                    reason: "call media is not supported by this client".into(),
-                });
+            Message::CallControl { session, action } => {
+                self.inner.calls.control(*session, *action);
             }
             other => log::trace!("engine ignores {}", other.name()),
         }
@@ -324,6 +365,24 @@ impl Engine {
             .map(|(id, r)| (*id, lock(r).clone()))
             .collect();
         Some(VerificationReport { streams })
+    }
+
+    /// Counters of a capture stream (sent, delivered, dropped, keyframes).
+    pub fn capture_stats(&self, stream: u32) -> Option<CaptureStats> {
+        self.inner.captures.stats(stream)
+    }
+
+    /// The statistics a call session last reported (what `CALL_STATS`
+    /// answers; all zero before the first report), `None` for an unknown
+    /// session.
+    pub fn call_stats(&self, session: u32) -> Option<mediaredir_proto::wire::CallStats> {
+        self.inner.calls.stats(session)
+    }
+
+    /// The media pipeline of a started call session, for diagnostics and
+    /// tests. Do not change its state behind the engine.
+    pub fn call_pipeline(&self, session: u32) -> Option<gst::Pipeline> {
+        self.inner.calls.pipeline(session)
     }
 
     /// Statistics of every live stream.
@@ -384,6 +443,7 @@ fn ticker(weak: Weak<Inner>, interval: std::time::Duration) {
             return;
         }
         let ps: Vec<_> = lock(&inner.presentations).values().cloned().collect();
+        inner.captures.tick();
         drop(inner);
         for p in ps {
             p.tick();

@@ -27,9 +27,14 @@
 //! - [`hash`]: FNV-1a hashing of decoded frames and samples;
 //! - [`verify`]: verification reports and the reference decoder;
 //! - `output`, `stream`, `presentation`, `engine`: the pipelines;
-//! - `window`: the overlay windows on X11 (stacking, placement).
+//! - `window`: the overlay windows on X11 (stacking, placement);
+//! - [`capture`]: capture streams (sources, encoding pipelines, samples to
+//!   the daemon);
+//! - [`call`]: call media sessions (SDP, RTP session, statistics).
 
+pub mod call;
 pub mod caps;
+pub mod capture;
 pub mod config;
 mod engine;
 pub mod error;
@@ -43,7 +48,8 @@ mod stream;
 pub mod verify;
 mod window;
 
-pub use config::{EngineConfig, OutputMode, Watermarks};
+pub use capture::CaptureStats;
+pub use config::{CallConfig, CaptureSources, EngineConfig, OutputMode, Watermarks};
 pub use engine::{Engine, StreamStats};
 pub use error::EngineError;
 pub use events::EngineEvents;

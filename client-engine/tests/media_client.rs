@@ -10,9 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client_engine::wire::{
-    self, FrameReader, Message, PresentationFlags, SampleFlags, SampleHeader, Welcome,
+    self, CallAction, ClientFeatures, CreateStream, Direction, FrameReader, Message,
+    PresentationFlags, SampleFlags, SampleHeader, SourceKind, Status, Welcome,
 };
 use common::*;
+use mediaredir_proto::codec::Codec;
 
 fn send(s: &mut impl Write, msg: &Message, payload: &[u8]) {
     let frame = wire::encode_frame(msg, payload.len()).unwrap();
@@ -133,4 +135,162 @@ fn client_plays_what_the_daemon_sends() {
     );
     assert!(status.success(), "{log}");
     assert!(log.contains("decoded"), "no statistics at exit:\n{log}");
+}
+
+#[test]
+fn client_captures_and_answers_calls_over_the_wire() {
+    let dir = TempDir::new("client-capture");
+    let path = dir.0.join("uplink.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_media-client"))
+        .args(["--connect", &format!("unix:{}", path.display())])
+        .args(["--headless", "--once", "--stats-interval", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut reader = FrameReader::new();
+    let mut buf = vec![0u8; 65536];
+    let mut next = |conn: &mut std::os::unix::net::UnixStream| -> Option<(Message, Vec<u8>)> {
+        loop {
+            if let Some(f) = reader.next_frame() {
+                return Some(f);
+            }
+            let want = reader.wanted().clamp(1, buf.len());
+            match conn.read(&mut buf[..want]) {
+                Ok(0) => return None,
+                Ok(n) => {
+                    reader.feed(&buf[..n]).unwrap();
+                }
+                Err(_) => return None,
+            }
+        }
+    };
+    let hello = loop {
+        if let Some((m, _)) = next(&mut conn) {
+            break m;
+        }
+    };
+    let Message::Hello(h) = hello else {
+        panic!("expected Hello, got {hello:?}")
+    };
+    assert!(
+        h.caps
+            .features
+            .contains(ClientFeatures::CAPTURE | ClientFeatures::CALL)
+    );
+    let mic = h
+        .caps
+        .sources
+        .iter()
+        .find(|s| s.kind == SourceKind::Microphone)
+        .unwrap()
+        .id;
+    send(
+        &mut conn,
+        &Message::Welcome(Welcome {
+            major: wire::PROTOCOL_MAJOR,
+            minor: wire::PROTOCOL_MINOR,
+            server: "test daemon".into(),
+            session: 43,
+        }),
+        &[],
+    );
+    send(
+        &mut conn,
+        &Message::CreatePresentation {
+            id: 1,
+            flags: PresentationFlags::LIVE,
+        },
+        &[],
+    );
+    let cs = CreateStream {
+        id: 4,
+        presentation: 1,
+        direction: Direction::Capture,
+        codec: Codec::Opus,
+        width: 0,
+        height: 0,
+        fps_num: 0,
+        fps_den: 0,
+        sample_rate: 48000,
+        channels: 2,
+        bitrate: 48000,
+        source: mic,
+        codec_data: Vec::new(),
+    };
+    send(&mut conn, &Message::CreateStream(cs), &[]);
+    send(&mut conn, &Message::StartCapture { stream: 4 }, &[]);
+    send(
+        &mut conn,
+        &Message::CallCreate {
+            session: 9,
+            sdp: String::new(),
+        },
+        &[],
+    );
+    let (mut packets, mut local_sdp) = (Vec::new(), None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && (packets.len() < 100 || local_sdp.is_none()) {
+        match next(&mut conn) {
+            Some((Message::CaptureSample(h), payload)) => {
+                assert_eq!(h.stream, 4);
+                assert_eq!(h.seq, packets.len() as u64 + 1);
+                assert_eq!(h.flags.contains(SampleFlags::DISCONT), h.seq == 1);
+                packets.push(payload);
+                send(
+                    &mut conn,
+                    &Message::Ack {
+                        stream: 4,
+                        seq: h.seq,
+                        status: Status::Ok,
+                    },
+                    &[],
+                );
+            }
+            Some((Message::CallLocalSdp { session: 9, sdp }, _)) => local_sdp = Some(sdp),
+            Some((
+                Message::CallEnded {
+                    session: 9, reason, ..
+                },
+                _,
+            )) => {
+                panic!("call refused: {reason}")
+            }
+            _ => {}
+        }
+    }
+    send(&mut conn, &Message::StopCapture { stream: 4 }, &[]);
+    send(
+        &mut conn,
+        &Message::CallControl {
+            session: 9,
+            action: CallAction::End,
+        },
+        &[],
+    );
+    let sdp = local_sdp.expect("no CallLocalSdp");
+    assert!(sdp.contains("a=rtpmap:96 opus/48000/2"), "{sdp}");
+    drop(conn);
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        packets.len() >= 100,
+        "{} capture samples\n{log}",
+        packets.len()
+    );
+    assert!(status.success(), "{log}");
+    let pcm = tone::decode_opus(&packets, 2);
+    assert!(
+        tone::dominant(&pcm[4800..], 48000.0, 440.0),
+        "not the 440 Hz test tone"
+    );
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod tone;
+
 use client_engine::verify::reference_decode;
 use client_engine::{EngineConfig, OutputMode};
 

@@ -106,6 +106,18 @@ impl EngineEvents for Reports {
             events.client_message(msg);
         }
     }
+
+    fn capture_sample(&self, header: wire::SampleHeader, payload: gst::Buffer) {
+        // The device core takes the payload as bytes (it writes it into a
+        // capq buffer); the engine holds no lock here, so the core may
+        // acknowledge at once (its Ack goes back into the engine).
+        let Ok(map) = payload.map_readable() else {
+            return;
+        };
+        if let Some(events) = self.0.get().and_then(Weak::upgrade) {
+            events.captured(header, map.as_slice().to_vec());
+        }
+    }
 }
 
 /// The in-process uplink.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use client_engine::gst;
-use client_engine::wire::{self, FrameReader, Hello, Message};
+use client_engine::wire::{self, FrameReader, Hello, Message, SampleHeader};
 use client_engine::{Engine, EngineConfig, EngineEvents};
 
 use crate::tls::{self, TlsOptions, TlsStream};
@@ -119,6 +119,8 @@ impl Write for Transport {
 enum Outgoing {
     /// One message.
     Msg(Message),
+    /// A capture sample and its payload.
+    Capture(SampleHeader, gst::Buffer),
     /// Everything before was sent: stop.
     Close,
 }
@@ -142,18 +144,34 @@ impl EngineEvents for ChannelEvents {
         }
         let _ = self.tx.send(Outgoing::Msg(msg));
     }
+
+    fn capture_sample(&self, header: SampleHeader, payload: gst::Buffer) {
+        let _ = self.tx.send(Outgoing::Capture(header, payload));
+    }
 }
 
 fn writer(mut out: Transport, rx: mpsc::Receiver<Outgoing>) {
     let mut fbb = wire::FlatBufferBuilder::new();
     let mut frame = Vec::new();
     for item in rx {
-        let Outgoing::Msg(msg) = item else { return };
-        if let Err(e) = wire::encode_frame_into(&mut fbb, &msg, 0, &mut frame) {
+        let (msg, payload) = match item {
+            Outgoing::Msg(msg) => (msg, None),
+            Outgoing::Capture(h, b) => (Message::CaptureSample(h), Some(b)),
+            Outgoing::Close => return,
+        };
+        let len = payload.as_ref().map_or(0, |b| b.size());
+        if let Err(e) = wire::encode_frame_into(&mut fbb, &msg, len, &mut frame) {
             log::warn!("cannot encode {}: {e}", msg.name());
             continue;
         }
-        if out.write_all(&frame).and_then(|()| out.flush()).is_err() {
+        let sent = out.write_all(&frame).and_then(|()| match &payload {
+            Some(b) => match b.map_readable() {
+                Ok(map) => out.write_all(&map),
+                Err(_) => Err(std::io::Error::other("unreadable capture buffer")),
+            },
+            None => Ok(()),
+        });
+        if sent.and_then(|()| out.flush()).is_err() {
             return;
         }
     }
@@ -270,7 +288,11 @@ fn read_loop(
         while let Some((msg, payload)) = reader.next_frame() {
             ping_sent = None;
             last_rx = Instant::now();
-            if let Message::CreateStream(_) = &msg {
+            // Capture streams never end by themselves: only playback
+            // streams count for --once.
+            if let Message::CreateStream(cs) = &msg
+                && cs.direction == wire::Direction::Playback
+            {
                 created = true;
                 reported = false;
             }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use client_engine::{EngineConfig, OutputMode};
+use client_engine::{CaptureSources, EngineConfig, OutputMode};
 
 /// Where the daemon listens.
 #[derive(Debug, Clone)]
@@ -91,6 +91,18 @@ struct Args {
     /// TLS: the private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_ca"])]
     tls_key: Option<PathBuf>,
+    /// Capture sources: devices (microphones and cameras), test (a 440 Hz
+    /// test microphone and a test camera), none. Default: devices, or test
+    /// with --headless.
+    #[arg(long, value_name = "KIND")]
+    sources: Option<String>,
+    /// Calls: the address of this machine the remote peer reaches; the RTP
+    /// sockets bind to it and the SDP announces it.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    call_address: std::net::IpAddr,
+    /// Calls: offer VP8 video in the client's own offers.
+    #[arg(long)]
+    call_video: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -136,9 +148,21 @@ fn main() -> anyhow::Result<()> {
         verify_report: args.verify_report.clone(),
         once: args.once,
     };
+    let sources = match args.sources.as_deref() {
+        None => None,
+        Some("devices") => Some(CaptureSources::Devices),
+        Some("test") => Some(CaptureSources::Test),
+        Some("none") => Some(CaptureSources::None),
+        Some(other) => bail!("--sources {other}: expected devices, test or none"),
+    };
     let mut backoff = Duration::from_millis(500);
     loop {
-        let config = EngineConfig::with_output(output);
+        let mut config = EngineConfig::with_output(output);
+        if let Some(s) = sources {
+            config.capture_sources = s;
+        }
+        config.call.address = args.call_address;
+        config.call.offer_video = args.call_video;
         match connection::run(&addr, config, &opts)
             .with_context(|| format!("connection to {shown}"))
         {

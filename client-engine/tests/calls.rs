@@ -1,0 +1,690 @@
+//! Call media sessions (spec 7.12) against an independent GStreamer RTP
+//! peer on loopback: the engine is driven with the daemon's messages
+//! (CallCreate, CallRemoteSdp, CallControl) and its answers (CallLocalSdp,
+//! CallStats, CallEnded, CallDtmfReceived) are checked; the peer checks
+//! what it receives (the engine's 440 Hz tone, VP8 frames, DTMF).
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client_engine::call::sdp::{self, Kind};
+use client_engine::gst;
+use client_engine::gst::glib;
+use client_engine::gst::prelude::*;
+use client_engine::wire::{CallAction, MediaMask, Message, Status};
+use client_engine::{Engine, EngineConfig, OutputMode};
+use common::{Collector, tone};
+
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The peer's tone; the engine's test microphone plays 440 Hz.
+const PEER_HZ: f64 = 880.0;
+
+fn config(offer_video: bool) -> EngineConfig {
+    let mut c = EngineConfig::with_output(OutputMode::Headless);
+    c.call.stats_interval = Duration::from_millis(500);
+    c.call.peer_timeout = Duration::from_secs(2);
+    c.call.offer_video = offer_video;
+    c
+}
+
+/// Binds an RTP/RTCP udpsrc pair for the peer (ports 50000..).
+fn bind_pair() -> (gst::Element, gst::Element, u16) {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) + u64::from(std::process::id() % 1000) * 4;
+        let port = 50000 + u16::try_from((n * 2) % 10000).unwrap();
+        if UdpSocket::bind((LO, port)).is_err() || UdpSocket::bind((LO, port + 1)).is_err() {
+            continue;
+        }
+        let mk = |p: u16| {
+            let e = gst::ElementFactory::make("udpsrc")
+                .property("address", "127.0.0.1")
+                .property("port", i32::from(p))
+                .build()
+                .unwrap();
+            e.set_state(gst::State::Ready).map(|_| e)
+        };
+        if let (Ok(a), Ok(b)) = (mk(port), mk(port + 1)) {
+            return (a, b, port);
+        }
+    }
+}
+
+/// Payload types the peer uses in its own offers (different from the
+/// engine's, to check the mapping).
+const PEER_OPUS: u8 = 111;
+const PEER_DTMF: u8 = 126;
+const PEER_VP8: u8 = 100;
+
+/// An independent RTP endpoint.
+struct Peer {
+    pipeline: gst::Pipeline,
+    rtpbin: gst::Element,
+    audio: (gst::Element, gst::Element, u16),
+    video: Option<(gst::Element, gst::Element, u16)>,
+    pcm: Arc<Mutex<Vec<f32>>>,
+    rtp_in: Arc<AtomicU64>,
+    frames: Arc<AtomicU64>,
+    dtmf_in: Arc<Mutex<Vec<i32>>>,
+    dtmf_src: Mutex<Option<gst::Element>>,
+    audio_src: Mutex<Option<gst::Element>>,
+}
+
+impl Peer {
+    fn new(video: bool) -> Arc<Peer> {
+        gst::init().unwrap();
+        let pipeline = gst::Pipeline::new();
+        let rtpbin = gst::ElementFactory::make("rtpbin")
+            .property("latency", 60u32)
+            .build()
+            .unwrap();
+        pipeline.add(&rtpbin).unwrap();
+        Arc::new(Peer {
+            pipeline,
+            rtpbin,
+            audio: bind_pair(),
+            video: video.then(bind_pair),
+            pcm: Arc::default(),
+            rtp_in: Arc::default(),
+            frames: Arc::default(),
+            dtmf_in: Arc::default(),
+            dtmf_src: Mutex::new(None),
+            audio_src: Mutex::new(None),
+        })
+    }
+
+    fn sdp(&self, opus: u8, dtmf: u8, vp8: u8) -> String {
+        let mut s = format!(
+            "v=0\r\no=- 99 1 IN IP4 127.0.0.1\r\ns=peer\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {a} RTP/AVP {opus} {dtmf}\r\na=rtpmap:{opus} opus/48000/2\r\n\
+             a=rtpmap:{dtmf} telephone-event/48000\r\na=rtcp:{r}\r\n",
+            a = self.audio.2,
+            r = self.audio.2 + 1
+        );
+        if let Some(v) = &self.video {
+            s += &format!(
+                "m=video {p} RTP/AVP {vp8}\r\na=rtpmap:{vp8} VP8/90000\r\n",
+                p = v.2
+            );
+        }
+        s
+    }
+
+    /// Starts media with the engine's SDP; `pts` are the payload types
+    /// of the negotiation (opus, dtmf, vp8).
+    fn start(self: &Arc<Self>, engine_sdp: &str, pts: (u8, u8, u8)) {
+        let remote = sdp::parse(engine_sdp, true).unwrap();
+        let (opus, dtmf, vp8) = pts;
+        let p = &self.pipeline;
+        let rtpbin = &self.rtpbin;
+        rtpbin.connect("request-pt-map", false, move |args| {
+            let pt = args[2].get::<u32>().unwrap();
+            let (media, clock, name) = if pt == u32::from(opus) {
+                ("audio", 48000, "OPUS")
+            } else if pt == u32::from(dtmf) {
+                ("audio", 48000, "TELEPHONE-EVENT")
+            } else if pt == u32::from(vp8) {
+                ("video", 90000, "VP8")
+            } else {
+                return None;
+            };
+            Some(
+                gst::Caps::builder("application/x-rtp")
+                    .field("media", media)
+                    .field("clock-rate", clock)
+                    .field("encoding-name", name)
+                    .field("payload", i32::try_from(pt).unwrap())
+                    .build()
+                    .to_value(),
+            )
+        });
+        let weak = Arc::downgrade(self);
+        rtpbin.connect_pad_added(move |_, pad| {
+            let Some(me) = weak.upgrade() else { return };
+            if !pad.name().starts_with("recv_rtp_src_") {
+                return;
+            }
+            let pt: u8 = pad.name().rsplit('_').next().unwrap().parse().unwrap();
+            let desc = if pt == opus {
+                "rtpopusdepay ! opusdec ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,channels=1,rate=48000 ! appsink name=a sync=false"
+            } else if pt == dtmf {
+                "rtpdtmfdepay ! fakesink sync=false async=false"
+            } else {
+                "rtpvp8depay ! vp8dec ! appsink name=v sync=false"
+            };
+            let bin = gst::parse::bin_from_description(desc, true).unwrap();
+            if let Some(a) = bin.by_name("a") {
+                let pcm = me.pcm.clone();
+                a.dynamic_cast::<gstreamer_app::AppSink>().unwrap().set_callbacks(
+                    gstreamer_app::AppSinkCallbacks::builder()
+                        .new_sample(move |s| {
+                            let smp = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            let b = smp.buffer().unwrap().map_readable().unwrap();
+                            pcm.lock().unwrap().extend(
+                                b.chunks_exact(4)
+                                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                            );
+                            Ok(gst::FlowSuccess::Ok)
+                        })
+                        .build(),
+                );
+            }
+            if let Some(v) = bin.by_name("v") {
+                let frames = me.frames.clone();
+                v.dynamic_cast::<gstreamer_app::AppSink>().unwrap().set_callbacks(
+                    gstreamer_app::AppSinkCallbacks::builder()
+                        .new_sample(move |s| {
+                            let _ = s.pull_sample();
+                            frames.fetch_add(1, Ordering::Relaxed);
+                            Ok(gst::FlowSuccess::Ok)
+                        })
+                        .build(),
+                );
+            }
+            me.pipeline.add(&bin).unwrap();
+            bin.sync_state_with_parent().unwrap();
+            pad.link(&bin.static_pad("sink").unwrap()).unwrap();
+        });
+
+        // Audio: tone + DTMF -> rtpbin session 0 -> the engine.
+        let ra = remote.media(Kind::Audio).unwrap();
+        let send = gst::parse::bin_from_description(
+            &format!(
+                "audiotestsrc name=tone is-live=true freq={PEER_HZ} volume=0.5 ! audioconvert ! audioresample \
+                 ! opusenc frame-size=20 ! rtpopuspay pt={opus} ! rtpdtmfmux name=mux \
+                 rtpdtmfsrc name=dtmf pt={dtmf} clock-rate=48000 ! mux.priority_sink_0"
+            ),
+            true,
+        )
+        .unwrap();
+        *self.dtmf_src.lock().unwrap() = send.by_name("dtmf");
+        *self.audio_src.lock().unwrap() = send.by_name("tone");
+        p.add(&send).unwrap();
+        self.wire(0, &send, &self.audio, ra.address, ra.rtp_port, ra.rtcp_port);
+        if let (Some(v), Some(rv)) = (&self.video, remote.media(Kind::Video)) {
+            let send = gst::parse::bin_from_description(
+                &format!(
+                    "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=15/1 \
+                     ! vp8enc deadline=1 lag-in-frames=0 ! rtpvp8pay pt={vp8}"
+                ),
+                true,
+            )
+            .unwrap();
+            p.add(&send).unwrap();
+            self.wire(1, &send, v, rv.address, rv.rtp_port, rv.rtcp_port);
+        }
+        p.set_state(gst::State::Playing).unwrap();
+    }
+
+    fn wire(
+        &self,
+        n: u32,
+        send: &gst::Bin,
+        socks: &(gst::Element, gst::Element, u16),
+        addr: IpAddr,
+        rtp: u16,
+        rtcp: u16,
+    ) {
+        let p = &self.pipeline;
+        let out = |port: u16| {
+            gst::ElementFactory::make("udpsink")
+                .property("host", addr.to_string())
+                .property("port", i32::from(port))
+                .property("sync", false)
+                .property("async", false)
+                .build()
+                .unwrap()
+        };
+        let (o1, o2) = (out(rtp), out(rtcp));
+        p.add_many([&o1, &o2, &socks.0, &socks.1]).unwrap();
+        let rb = &self.rtpbin;
+        send.link_pads(Some("src"), rb, Some(&format!("send_rtp_sink_{n}")))
+            .unwrap();
+        rb.link_pads(Some(&format!("send_rtp_src_{n}")), &o1, Some("sink"))
+            .unwrap();
+        rb.link_pads(Some(&format!("send_rtcp_src_{n}")), &o2, Some("sink"))
+            .unwrap();
+        socks
+            .0
+            .link_pads(Some("src"), rb, Some(&format!("recv_rtp_sink_{n}")))
+            .unwrap();
+        socks
+            .1
+            .link_pads(Some("src"), rb, Some(&format!("recv_rtcp_sink_{n}")))
+            .unwrap();
+        if n == 0 {
+            let count = self.rtp_in.clone();
+            socks
+                .0
+                .static_pad("src")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                });
+        }
+        let session = rb
+            .emit_by_name::<Option<glib::Object>>("get-internal-session", &[&n])
+            .unwrap();
+        session.set_property("rtcp-min-interval", 1_000_000_000u64);
+    }
+
+    /// Decoded audio from `from` (sample index) on.
+    fn pcm_since(&self, from: usize) -> Vec<f32> {
+        let pcm = self.pcm.lock().unwrap();
+        pcm[from.min(pcm.len())..].to_vec()
+    }
+
+    fn dtmf(&self, number: i32, ms: u64) {
+        let src = self.dtmf_src.lock().unwrap().clone().unwrap();
+        let ev = |start: bool| {
+            let mut b = gst::Structure::builder("dtmf-event")
+                .field("type", 1i32)
+                .field("start", start);
+            if start {
+                b = b.field("number", number).field("volume", 10i32);
+            }
+            gst::event::CustomUpstream::new(b.build())
+        };
+        let pad = src.static_pad("src").unwrap();
+        assert!(pad.send_event(ev(true)));
+        std::thread::sleep(Duration::from_millis(ms));
+        pad.send_event(ev(false));
+    }
+
+    fn dtmf_received(&self) -> Vec<i32> {
+        let bus = self.pipeline.bus().unwrap();
+        while let Some(m) = bus.pop() {
+            if let gst::MessageView::Element(e) = m.view()
+                && let Some(s) = e.structure()
+                && s.name() == "dtmf-event"
+            {
+                self.dtmf_in
+                    .lock()
+                    .unwrap()
+                    .push(s.get::<i32>("number").unwrap());
+            }
+        }
+        self.dtmf_in.lock().unwrap().clone()
+    }
+
+    fn stop(&self) {
+        self.pipeline.set_state(gst::State::Null).unwrap();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+        for s in [Some(&self.audio), self.video.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = s.0.set_state(gst::State::Null);
+            let _ = s.1.set_state(gst::State::Null);
+        }
+    }
+}
+
+fn local_sdp(events: &Collector, session: u32) -> String {
+    assert!(
+        events.wait(Duration::from_secs(10), |m| m.iter().any(|m| matches!(
+            m,
+            Message::CallLocalSdp { session: s, .. } | Message::CallEnded { session: s, .. } if *s == session
+        ))),
+        "no answer to CallCreate"
+    );
+    events
+        .all()
+        .into_iter()
+        .find_map(|m| match m {
+            Message::CallLocalSdp { session: s, sdp } if s == session => Some(sdp),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("CallCreate refused: {:?}", events.all()))
+}
+
+fn ended(events: &Collector, session: u32) -> Option<(Status, String)> {
+    events.all().into_iter().find_map(|m| match m {
+        Message::CallEnded {
+            session: s,
+            status,
+            reason,
+        } if s == session => Some((status, reason)),
+        _ => None,
+    })
+}
+
+fn stats(events: &Collector, session: u32) -> Vec<client_engine::wire::CallStats> {
+    events
+        .all()
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::CallStats(s) if s.session == session => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Taps the output of the first `factory` element of a call's pipeline
+/// (once it exists): counts buffers and keeps the first channel of S16
+/// audio as f32.
+fn tap(engine: &Engine, session: u32, factory: &str) -> (Arc<AtomicU64>, Arc<Mutex<Vec<f32>>>) {
+    let (count, pcm) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(Mutex::new(Vec::new())),
+    );
+    let found = until(20, || {
+        let Some(p) = engine.call_pipeline(session) else {
+            return false;
+        };
+        let Some(e) = p
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .find(|e| e.factory().is_some_and(|f| f.name() == factory))
+        else {
+            return false;
+        };
+        let pad = e.static_pad("src").unwrap();
+        let (c, v) = (count.clone(), pcm.clone());
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            c.fetch_add(1, Ordering::Relaxed);
+            let channels = pad
+                .current_caps()
+                .and_then(|caps| {
+                    caps.structure(0)
+                        .and_then(|s| s.get::<i32>("channels").ok())
+                })
+                .unwrap_or(0);
+            if let (Some(b), Ok(ch)) = (info.buffer(), usize::try_from(channels))
+                && ch > 0
+            {
+                let map = b.map_readable().unwrap();
+                v.lock().unwrap().extend(
+                    map.chunks_exact(2 * ch)
+                        .map(|f| f32::from(i16::from_le_bytes([f[0], f[1]])) / 32768.0),
+                );
+            }
+            gst::PadProbeReturn::Ok
+        });
+        true
+    });
+    assert!(found, "no {factory} in call {session}");
+    (count, pcm)
+}
+
+fn control(engine: &Engine, session: u32, action: CallAction) {
+    engine.handle(&Message::CallControl { session, action });
+}
+
+/// Waits until `f` holds (polling), at most `secs`.
+fn until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+#[test]
+fn peer_offers_engine_answers_audio_dtmf_hold_mute_bye() {
+    let engine = Engine::new(config(false)).unwrap();
+    let events = Collector::new();
+    engine.set_events(events.clone());
+    let peer = Peer::new(false);
+    let offer = peer.sdp(PEER_OPUS, PEER_DTMF, PEER_VP8);
+    engine.handle(&Message::CallCreate {
+        session: 1,
+        sdp: offer,
+    });
+    let answer = local_sdp(&events, 1);
+    eprintln!("engine answer:\n{answer}");
+    assert!(
+        answer.contains(&format!("RTP/AVP {PEER_OPUS} {PEER_DTMF}")),
+        "{answer}"
+    );
+    peer.start(&answer, (PEER_OPUS, PEER_DTMF, PEER_VP8));
+    control(&engine, 1, CallAction::Start);
+
+    // Opus both ways: the peer hears the engine's 440 Hz microphone.
+    assert!(
+        until(20, || peer.pcm_since(0).len() > 48000 * 2),
+        "peer got no audio"
+    );
+    let heard = peer.pcm_since(9600);
+    assert!(
+        tone::dominant(&heard, 48000.0, 440.0),
+        "peer did not hear 440 Hz"
+    );
+    // The engine decodes the peer's 880 Hz tone.
+    let (_, engine_pcm) = tap(&engine, 1, "opusdec");
+    assert!(until(20, || engine_pcm.lock().unwrap().len() > 48000 * 2));
+    let got = engine_pcm.lock().unwrap().clone();
+    assert!(
+        tone::dominant(&got[4800..], 48000.0, PEER_HZ),
+        "engine did not hear 880 Hz"
+    );
+    // The engine receives the peer: statistics, RTT once RTCP flowed.
+    assert!(
+        until(20, || stats(&events, 1)
+            .iter()
+            .any(|s| s.packets_received > 0 && s.rtt_us > 0)),
+        "no CallStats with packets and RTT: {:?}",
+        stats(&events, 1)
+    );
+    let s = stats(&events, 1).into_iter().last().unwrap();
+    eprintln!("engine stats: {s:?}");
+    assert!(s.packets_received > 50, "{s:?}");
+    assert_eq!(s.packets_lost, 0, "{s:?}");
+    assert!(s.jitter_us < 50_000, "{s:?}");
+    assert!(s.rtt_us < 1_000_000, "{s:?}");
+    assert!((100..=450).contains(&s.mos_x100), "{s:?}");
+    // What CALL_STATS answers: the last report.
+    let last = engine.call_stats(1).unwrap();
+    assert!(last.packets_received >= s.packets_received, "{last:?}");
+    assert!(engine.call_stats(77).is_none());
+
+    // DTMF both ways.
+    control(
+        &engine,
+        1,
+        CallAction::Dtmf {
+            event: 5,
+            duration_ms: 200,
+        },
+    );
+    assert!(
+        until(10, || peer.dtmf_received().contains(&5)),
+        "peer got no DTMF 5"
+    );
+    peer.dtmf(7, 200);
+    assert!(
+        events.wait(Duration::from_secs(10), |m| m.iter().any(|m| matches!(
+            m,
+            Message::CallDtmfReceived {
+                session: 1,
+                event: 7
+            }
+        ))),
+        "engine reported no DTMF 7"
+    );
+
+    // Hold: the peer stops receiving; resume: it receives again.
+    control(&engine, 1, CallAction::Hold);
+    std::thread::sleep(Duration::from_millis(400));
+    let held = peer.rtp_in.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(peer.rtp_in.load(Ordering::Relaxed), held, "RTP while held");
+    assert!(ended(&events, 1).is_none(), "held call ended");
+    control(&engine, 1, CallAction::Resume);
+    assert!(
+        until(10, || peer.rtp_in.load(Ordering::Relaxed) > held + 20),
+        "no RTP after resume"
+    );
+
+    // Mute: the peer hears silence; unmute: the tone again.
+    control(&engine, 1, CallAction::Mute(MediaMask::AUDIO));
+    std::thread::sleep(Duration::from_millis(500));
+    let at = peer.pcm_since(0).len();
+    assert!(until(10, || peer.pcm_since(at).len() > 24000));
+    let quiet = peer.pcm_since(at);
+    let rms =
+        (quiet.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / quiet.len() as f64).sqrt();
+    assert!(rms < 0.01, "muted audio has rms {rms}");
+    control(&engine, 1, CallAction::Unmute(MediaMask::AUDIO));
+    std::thread::sleep(Duration::from_millis(500));
+    let at = peer.pcm_since(0).len();
+    assert!(until(10, || peer.pcm_since(at).len() > 24000));
+    assert!(tone::dominant(&peer.pcm_since(at), 48000.0, 440.0));
+
+    // The peer hangs up (RTCP BYE): CallEnded OK.
+    let src = peer.audio_src.lock().unwrap().clone().unwrap();
+    src.send_event(gst::event::Eos::new());
+    assert!(
+        until(15, || ended(&events, 1).is_some()),
+        "no CallEnded after the peer's BYE"
+    );
+    assert_eq!(
+        ended(&events, 1).unwrap().0,
+        Status::Ok,
+        "{:?}",
+        ended(&events, 1)
+    );
+    control(&engine, 1, CallAction::End);
+}
+
+#[test]
+fn engine_offers_peer_answers_with_video_then_peer_vanishes() {
+    let engine = Engine::new(config(true)).unwrap();
+    let events = Collector::new();
+    engine.set_events(events.clone());
+    engine.handle(&Message::CallCreate {
+        session: 2,
+        sdp: String::new(),
+    });
+    let offer = local_sdp(&events, 2);
+    eprintln!("engine offer:\n{offer}");
+    assert!(offer.contains("m=audio") && offer.contains("a=rtpmap:96 opus/48000/2"));
+    assert!(offer.contains("a=rtpmap:101 telephone-event/48000"));
+    assert!(offer.contains("m=video") && offer.contains("a=rtpmap:97 VP8/90000"));
+    let peer = Peer::new(true);
+    let answer = peer.sdp(sdp::OPUS_PT, sdp::DTMF_PT, sdp::VP8_PT);
+    peer.start(&offer, (sdp::OPUS_PT, sdp::DTMF_PT, sdp::VP8_PT));
+    engine.handle(&Message::CallRemoteSdp {
+        session: 2,
+        sdp: answer,
+    });
+    control(&engine, 2, CallAction::Start);
+    assert!(
+        until(20, || peer.frames.load(Ordering::Relaxed) > 10),
+        "no VP8 frames at the peer"
+    );
+    assert!(
+        until(20, || peer.pcm_since(0).len() > 48000 * 2),
+        "no audio at the peer"
+    );
+    assert!(tone::dominant(&peer.pcm_since(9600), 48000.0, 440.0));
+    assert!(until(10, || stats(&events, 2)
+        .iter()
+        .any(|s| s.packets_received > 0)));
+    // Video mute stops the camera's packets.
+    control(&engine, 2, CallAction::Mute(MediaMask::VIDEO));
+    std::thread::sleep(Duration::from_millis(500));
+    let f = peer.frames.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        peer.frames.load(Ordering::Relaxed) <= f + 1,
+        "video while muted"
+    );
+    assert!(ended(&events, 2).is_none());
+
+    // The peer vanishes without BYE: CallEnded IO after the timeout.
+    let t0 = Instant::now();
+    for s in [&peer.audio, peer.video.as_ref().unwrap()] {
+        s.0.static_pad("src")
+            .unwrap()
+            .add_probe(gst::PadProbeType::BUFFER, |_, _| gst::PadProbeReturn::Drop);
+    }
+    peer.rtpbin.set_state(gst::State::Null).ok();
+    peer.stop();
+    assert!(
+        until(15, || ended(&events, 2).is_some()),
+        "no CallEnded after the peer vanished"
+    );
+    let (status, reason) = ended(&events, 2).unwrap();
+    assert_eq!(status, Status::Io, "{reason}");
+    eprintln!("ended after {:?}: {reason}", t0.elapsed());
+    // Commands after the end are harmless; End removes the session.
+    control(&engine, 2, CallAction::Resume);
+    control(&engine, 2, CallAction::End);
+    control(&engine, 2, CallAction::Start);
+}
+
+#[test]
+fn bad_sdp_and_limits_are_refused() {
+    let mut cfg = config(false);
+    cfg.call.max_sessions = 1;
+    let engine = Engine::new(cfg).unwrap();
+    let events = Collector::new();
+    engine.set_events(events.clone());
+    let refused = |session: u32, sdp: &str| {
+        engine.handle(&Message::CallCreate {
+            session,
+            sdp: sdp.into(),
+        });
+        assert!(
+            until(5, || ended(&events, session).is_some()),
+            "{sdp:?} not refused"
+        );
+        ended(&events, session).unwrap()
+    };
+    assert_eq!(refused(10, "garbage").0, Status::Invalid);
+    assert_eq!(
+        refused(11, "v=0\r\nm=audio x RTP/AVP\r\n").0,
+        Status::Invalid
+    );
+    let pcmu = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let (st, reason) = refused(12, pcmu);
+    assert_eq!(st, Status::Unsupported, "{reason}");
+    assert!(reason.contains("Opus"), "{reason}");
+
+    // A local offer, then a malformed answer: the session ends INVALID.
+    engine.handle(&Message::CallCreate {
+        session: 13,
+        sdp: String::new(),
+    });
+    local_sdp(&events, 13);
+    // Only one session at a time.
+    assert_eq!(refused(14, "").0, Status::Limit);
+    engine.handle(&Message::CallRemoteSdp {
+        session: 13,
+        sdp: "v=0\r\nnonsense".into(),
+    });
+    assert!(until(5, || ended(&events, 13).is_some()));
+    assert_eq!(ended(&events, 13).unwrap().0, Status::Invalid);
+    control(&engine, 13, CallAction::Start);
+    control(&engine, 13, CallAction::End);
+    // Unknown sessions are ignored.
+    control(&engine, 99, CallAction::Start);
+
+    // A client without a microphone cannot call.
+    let mut cfg = config(false);
+    cfg.capture_sources = client_engine::CaptureSources::None;
+    let engine = Engine::new(cfg).unwrap();
+    let events2 = Collector::new();
+    engine.set_events(events2.clone());
+    engine.handle(&Message::CallCreate {
+        session: 1,
+        sdp: String::new(),
+    });
+    assert!(until(5, || ended(&events2, 1).is_some()));
+    assert_eq!(ended(&events2, 1).unwrap().0, Status::Unsupported);
+}
