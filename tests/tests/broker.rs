@@ -29,8 +29,12 @@ struct Stack {
 }
 
 fn stack(tag: &str, extra: &[&str]) -> Stack {
+    stack_acking(tag, extra, AckPolicy::Immediate)
+}
+
+fn stack_acking(tag: &str, extra: &[&str], ack: AckPolicy) -> Stack {
     let rig = Rig::start(tag, extra);
-    let client = rig.client(AckPolicy::Immediate);
+    let client = rig.client(ack);
     let socket = rig.path("broker.sock");
     let vhost = rig.socket.clone();
     let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
@@ -490,7 +494,9 @@ fn non_blocking_players_poll_the_fd() {
 
 #[test]
 fn a_player_recovers_after_the_broker_resets_the_device() {
-    let s = stack("broker-reset", &[]);
+    // The client never acks: the buffers are still in flight at the reset
+    // (and no ack for a stream of the old instance reaches the daemon).
+    let s = stack_acking("broker-reset", &[], AckPolicy::Never);
     let mut p = player(&s);
     let first = p.hello().expect("hello");
     let pres = p.create_presentation(false).expect("presentation");
@@ -517,6 +523,8 @@ fn a_player_recovers_after_the_broker_resets_the_device() {
             None => panic!("no DEVICE_STARTED after the reset"),
         }
     }
+    let done = p.dequeue_buffer(stream).expect("a buffer comes back");
+    assert_eq!(done.status, Status::Stale, "in flight at the reset");
     let e = p.create_presentation(false).expect_err("stale until HELLO");
     assert_eq!(status(e), Status::Stale);
     let generation = p.recover(Duration::from_secs(20)).expect("recovers");
