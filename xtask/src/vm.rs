@@ -11,7 +11,10 @@
 //! (`reconnect-ms`, needs QEMU patch 0003), the broker sees buffers come
 //! back STALE or the new instance's DEVICE_STARTED and resets the device
 //! (retrying until the daemon is up), the player says HELLO again and plays
-//! the clip again, bit-exact on the new daemon; the broker resetting the
+//! the clip again, bit-exact on the new daemon (once restarted after 300 ms,
+//! once after 15 s: longer than a control request's timeout, so the
+//! broker's reset meets a device reading back zeroes and must retry); the
+//! broker resetting the
 //! device mid-stream (`--reset-after`) while the daemon keeps serving. Every QEMU runs under `timeout`, every wait has a
 //! deadline.
 
@@ -353,10 +356,11 @@ fn clip_test(rig: &Rig, clip: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The daemon is killed mid-stream and restarted; QEMU reconnects; the
-/// guest resets the device and plays the clip again, bit-exact on the new
-/// daemon.
-fn daemon_restart_test(rig: &Rig) -> Result<()> {
+/// The daemon is killed mid-stream and restarted `outage` later; QEMU
+/// reconnects; the broker resets the device (retrying while the daemon is
+/// down, when the outage outlasts a control request's timeout) and the
+/// player plays the clip again, bit-exact on the new daemon.
+fn daemon_restart_test(rig: &Rig, outage: Duration) -> Result<()> {
     let t0 = Instant::now();
     let clip = "long.webm";
     let dir = TempDir::new("xtask-vm")?;
@@ -373,9 +377,9 @@ fn daemon_restart_test(rig: &Rig) -> Result<()> {
         true,
     )?;
     guest.wait_line("redir-play: 100 samples", Duration::from_secs(120))?;
-    println!("vm: killing the daemon mid-stream (SIGKILL)");
+    println!("vm: killing the daemon mid-stream (SIGKILL), restarting it after {outage:?}");
     daemon.kill();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(outage);
     let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon-2")?;
     let json = guest.result(Duration::from_secs(QEMU_TIMEOUT_SECS))?;
     daemon.stop()?;
@@ -393,7 +397,7 @@ fn daemon_restart_test(rig: &Rig) -> Result<()> {
         bail!("after the restart, the new daemon's output is not bit-exact");
     }
     println!(
-        "vm: PASS daemon restart: QEMU reconnected, the guest reset the device and played {clip} again bit-exact in {}",
+        "vm: PASS daemon restart after {outage:?}: QEMU reconnected, the broker reset the device and the guest played {clip} again bit-exact in {}",
         format_duration(t0.elapsed())
     );
     Ok(())
@@ -437,7 +441,10 @@ pub(crate) fn test() -> Result<()> {
     }
     // Polling instead of the uio interrupt: the explicit option.
     clip_test(&rig, "av.webm", &["--pci-poll"])?;
-    daemon_restart_test(&rig)?;
+    daemon_restart_test(&rig, Duration::from_millis(300))?;
+    // Down longer than a control request's timeout (12 s): the broker's
+    // reset fails until the daemon is back and must retry.
+    daemon_restart_test(&rig, Duration::from_secs(15))?;
     guest_reset_test(&rig)
 }
 

@@ -420,6 +420,11 @@ impl<T: Transport> Broker<T> {
             Err(e) => {
                 log::warn!("broker: {code:?}: {e}");
                 self.control_status(id, tag, bytes, Status::Io);
+                if matches!(e, DriverError::Timeout { .. }) {
+                    // The device stopped answering (its host daemon is
+                    // gone): reset it once it is back.
+                    self.reset_device()?;
+                }
                 return Ok(());
             }
         };
