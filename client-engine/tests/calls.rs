@@ -371,6 +371,21 @@ fn bad_sdp_and_limits_are_refused() {
     // Unknown sessions are ignored.
     control(&engine, 99, CallAction::Start);
 
+    // A client on a real address does not send to loopback (the guest's
+    // SDP must not aim media at this machine's services).
+    let mut cfg = config(false);
+    cfg.call.address = "0.0.0.0".parse().unwrap();
+    let engine = Engine::new(cfg).unwrap();
+    let events3 = Collector::new();
+    engine.set_events(events3.clone());
+    let to_loopback = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+    engine.handle(&Message::CallCreate {
+        session: 1,
+        sdp: to_loopback.into(),
+    });
+    assert!(until(5, || ended(&events3, 1).is_some()));
+    assert_eq!(ended(&events3, 1).unwrap().0, Status::Unsupported);
+
     // A client without a microphone cannot call.
     let mut cfg = config(false);
     cfg.capture_sources = client_engine::CaptureSources::None;
