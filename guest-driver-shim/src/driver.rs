@@ -138,7 +138,9 @@ impl Default for DriverOptions {
     fn default() -> Self {
         DriverOptions {
             queue_size: 256,
-            timeout: Duration::from_secs(5),
+            // Above the 10 s a device may take to answer CALL_CREATE
+            // (DEV-CALL-2).
+            timeout: Duration::from_secs(12),
             event_buffers: 64,
             features: DRIVER_FEATURES,
             indirect_threshold: 2,
