@@ -149,13 +149,27 @@ impl CaptureStream {
         Ok(())
     }
 
-    /// Stops capturing (idempotent); no sample is sent after it returns.
+    /// Stops capturing (idempotent): no new sample is sent once it
+    /// returns. The pipeline is torn down on a thread of its own: taking
+    /// it to `NULL` waits for its streaming thread, which may be inside
+    /// [`crate::EngineEvents::capture_sample`] waiting for a lock the
+    /// caller of `StopCapture` holds (the daemon's in-process uplink). A
+    /// sample already being handed over then still arrives; the daemon
+    /// acknowledges it `Cancelled` (7.10).
     fn stop(&self) {
         self.capturing.store(false, Ordering::Release);
         let r = lock(&self.running).take();
         if let Some(r) = r {
             r.stop.store(true, Ordering::Release);
-            let _ = r.built.pipeline.set_state(gst::State::Null);
+            let pipeline = r.built.pipeline.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("capture-stop-{}", self.id))
+                .spawn(move || {
+                    let _ = pipeline.set_state(gst::State::Null);
+                });
+            if spawned.is_err() {
+                let _ = r.built.pipeline.set_state(gst::State::Null);
+            }
         }
     }
 
