@@ -6,6 +6,10 @@
 //!   the formats the connected client decodes, so `playbin` with it as
 //!   audio/video sink stops autoplugging before the decoder, and refuses
 //!   everything (so playbin decodes locally) when no client is connected.
+//! - `mediaredirvideosink` / `mediarediraudiosink` ([`autosink`]): what to
+//!   hand `playbin` or `gst-play-1.0`: `mediaredirsink` when the client
+//!   decodes the stream, a local sink (`autovideosink`/`autoaudiosink`, or
+//!   the `fallback-sink` property) fed by a local decoder when not.
 //!
 //! Build the `cdylib` and point `GST_PLUGIN_PATH` at it, or register the
 //! elements of the `rlib` with [`plugin_register_static`].
@@ -13,12 +17,14 @@
 use gstreamer as gst;
 use gstreamer::glib;
 
+pub mod autosink;
 pub mod caps;
 mod group;
 pub mod sink;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     sink::register(Some(plugin))?;
+    autosink::register(Some(plugin))?;
     Ok(())
 }
 
