@@ -110,7 +110,10 @@ impl Device {
         let mut redir = MediaRedir::open(&self.broker_socket).expect("open the broker");
         let deadline = Instant::now() + Duration::from_secs(20);
         while redir.query_caps().expect("GET_CAPS").client_connected != connected {
-            assert!(Instant::now() < deadline, "client_connected never {connected}");
+            assert!(
+                Instant::now() < deadline,
+                "client_connected never {connected}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -139,7 +142,9 @@ fn make(factory: &str, socket: &Path) -> gst::Element {
         } else {
             "fakeaudiosink"
         };
-        let fallback = gst::ElementFactory::make(fallback).build().expect("fakesink");
+        let fallback = gst::ElementFactory::make(fallback)
+            .build()
+            .expect("fakesink");
         sink.set_property("fallback-sink", &fallback);
     }
     sink
@@ -185,7 +190,9 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
             _ => {}
         }
     }
-    let bin = playbin.downcast_ref::<gst::Bin>().expect("playbin is a bin");
+    let bin = playbin
+        .downcast_ref::<gst::Bin>()
+        .expect("playbin is a bin");
     let mut factories = Vec::new();
     let mut decoders = Vec::new();
     for element in bin.iterate_recurse().into_iter().flatten() {
@@ -207,9 +214,10 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
         if sink.find_property("active").is_some() {
             active.push(sink.property::<String>("active"));
             let fallback = sink.property::<Option<gst::Element>>("fallback-sink");
-            fallback_rendered.push(fallback.is_some_and(|f| {
-                f.property::<Option<gst::Sample>>("last-sample").is_some()
-            }));
+            fallback_rendered.push(
+                fallback
+                    .is_some_and(|f| f.property::<Option<gst::Sample>>("last-sample").is_some()),
+            );
         }
     }
     playbin
@@ -364,4 +372,90 @@ fn playbin_decodes_locally_without_a_client() {
     );
     assert_eq!(run.active, ["fallback", "fallback"], "{:?}", run.factories);
     assert_eq!(run.fallback_rendered, [true, true]);
+}
+
+/// Waits for `kind` on `bus`, failing on an error message.
+fn wait_for(bus: &gst::Bus, kind: gst::MessageType, what: &str) {
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[kind, gst::MessageType::Error],
+        )
+        .unwrap_or_else(|| panic!("no {kind:?} within 30 s ({what})"));
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!(
+            "{what}: error from {:?}: {} ({:?})",
+            e.src().map(|s| s.path_string()),
+            e.error(),
+            e.debug()
+        );
+    }
+}
+
+#[test]
+fn flushing_seeks_and_pauses_never_hang() {
+    init();
+    let scratch = Scratch::new("sink-seek");
+    // 3 s, so that a pause lands in the middle.
+    let pipeline = CLIPS[0]
+        .1
+        .replace("{V}", &VIDEO.replace("num-buffers=30", "num-buffers=90"))
+        .replace("{A}", &AUDIO.replace("num-buffers=50", "num-buffers=150"));
+    let clip = generate(&scratch, "long.webm", &pipeline);
+    let mut device = Device::start(&scratch, "seek", &["--uplink", "local:verify"]);
+    device.wait_client(true);
+    let socket = device.broker_socket.clone();
+    let playbin = gst::ElementFactory::make("playbin")
+        .property("uri", format!("file://{}", clip.display()))
+        .property("video-sink", make("mediaredirsink", &socket))
+        .property("audio-sink", make("mediaredirsink", &socket))
+        .build()
+        .expect("make playbin");
+    playbin.set_property_from_str("flags", "video+audio");
+    let bus = playbin.bus().expect("bus");
+
+    // A seek while prerolled, then play to the end.
+    playbin.set_state(gst::State::Paused).expect("PAUSED");
+    wait_for(&bus, gst::MessageType::AsyncDone, "preroll");
+    playbin
+        .seek_simple(
+            gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
+            gst::ClockTime::from_mseconds(500),
+        )
+        .expect("seek while paused");
+    wait_for(&bus, gst::MessageType::AsyncDone, "seek while paused");
+    playbin.set_state(gst::State::Playing).expect("PLAYING");
+    // Pause and resume while playing.
+    std::thread::sleep(Duration::from_millis(700));
+    playbin.set_state(gst::State::Paused).expect("PAUSED again");
+    let (ret, _, _) = playbin.state(gst::ClockTime::from_seconds(30));
+    assert_eq!(
+        ret,
+        Ok(gst::StateChangeSuccess::Success),
+        "paused while playing"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    playbin
+        .set_state(gst::State::Playing)
+        .expect("PLAYING again");
+    wait_for(&bus, gst::MessageType::Eos, "playing after the seek");
+
+    // A seek after the end plays again to the end.
+    playbin
+        .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+        .expect("seek after EOS");
+    wait_for(&bus, gst::MessageType::Eos, "playing again from the start");
+
+    // And shutting down while playing does not hang either.
+    playbin
+        .seek_simple(gst::SeekFlags::FLUSH, gst::ClockTime::ZERO)
+        .expect("seek to replay");
+    let stopped = Instant::now();
+    playbin.set_state(gst::State::Null).expect("NULL");
+    assert!(stopped.elapsed() < Duration::from_secs(10), "slow shutdown");
+    let counters = device.daemon.take().expect("daemon").stop();
+    assert!(
+        counters.get("payload_bytes").copied().unwrap_or(0) > 0,
+        "{counters:?}"
+    );
 }

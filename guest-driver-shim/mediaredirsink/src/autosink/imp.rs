@@ -338,10 +338,8 @@ impl Core {
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
             gst::StateChange::NullToReady => self.prepare(bin)?,
-            gst::StateChange::ReadyToPaused => {
-                if lock(&self.state).chosen.is_none() {
-                    self.async_start(bin, &handle);
-                }
+            gst::StateChange::ReadyToPaused if lock(&self.state).chosen.is_none() => {
+                self.async_start(bin, &handle);
             }
             gst::StateChange::PausedToReady => self.async_done(bin),
             _ => {}

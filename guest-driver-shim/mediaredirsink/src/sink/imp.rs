@@ -13,7 +13,9 @@
 //!   when the device holds every buffer it waits for one to come back (the
 //!   device's flow control), checking the `unlock` flag, and while paused it
 //!   waits for preroll like an audio sink, so flushes and state changes
-//!   never hang. The client schedules presentation, so `sync` is off.
+//!   never hang. The client schedules presentation; the sink still syncs
+//!   to the pipeline clock, `LEAD_NS` ahead (`ts-offset`), so the sinks of
+//!   a pipeline stay together.
 //! - EOS: an EOS buffer is queued and the client's EOS event awaited before
 //!   `GstBaseSink` posts EOS. A flushing seek flushes the presentation (once
 //!   for all its sinks) before the first buffer after it, at the new
@@ -52,6 +54,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 /// How long the client's codec list answers caps queries.
 const CAPS_CACHE: Duration = Duration::from_secs(1);
+/// How far ahead of the pipeline clock buffers go to the device (ns).
+const LEAD_NS: i64 = 500_000_000;
 /// How often waits look at the flush flag.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -658,9 +662,16 @@ impl ObjectImpl for MediaRedirSink {
 
     fn constructed(&self) {
         self.parent_constructed();
-        // The client schedules presentation: render as soon as the device
-        // takes a buffer.
-        self.obj().set_sync(false);
+        // The client schedules presentation from the timestamps, but the
+        // sinks of a pipeline must not run apart: unsynchronised, a stream
+        // limited only by the device's flow control (audio: many small
+        // buffers) lags one that is not (video), and `playbin`'s stream
+        // synchronizer then holds the early stream's EOS, so pausing near
+        // the end never prerolls. Synced to the pipeline clock with a lead
+        // (a negative `ts-offset`), each sink hands its buffers to the
+        // device `LEAD` ahead of their time.
+        self.obj().set_sync(true);
+        self.obj().set_ts_offset(-LEAD_NS);
     }
 }
 
