@@ -1,12 +1,14 @@
 //! The bins behind `mediaredirvideosink` and `mediarediraudiosink`.
 //!
 //! Both children (the redirect sink, named `redirect`, and the local
-//! fallback, named `fallback`) sit in the bin with their state locked
+//! fallback, from READY on) sit in the bin with their state locked
 //! until the first caps arrive, so neither prerolls nor counts for EOS
 //! before it is chosen; the bin answers caps and accept-caps queries with
 //! both children's answers (redirect first). At the first caps event (or an
 //! EOS without caps) the child that accepts them is unlocked, synced to the
-//! bin's state and made the ghost pad's target; the other is removed. The
+//! bin's state and made the ghost pad's target; the other is removed.
+//! Events before that are held (sticky ones stored on the pad and
+//! forwarded to the chosen child, in order). The
 //! bin goes to PAUSED asynchronously meanwhile, posting its own
 //! ASYNC_START/ASYNC_DONE as `playsink` does, so the pipeline prerolls on
 //! the chosen child. Back to READY both children are in place again.
@@ -127,10 +129,20 @@ impl Core {
         }
     }
 
-    fn constructed(&self, bin: &gst::Bin) {
+    fn constructed(&self, bin: &gst::Bin, pad: &gst::GhostPad) {
         self.redirect.set_locked_state(true);
         bin.add(&self.redirect).expect("add the redirect sink");
         bin.set_element_flags(gst::ElementFlags::SINK);
+        self.target_redirect(pad);
+    }
+
+    /// The redirect sink is the pad's target until a choice (so that no
+    /// child pad is left unlinked: `gst_parse_bin_from_description` would
+    /// ghost it, as `gst-play-1.0 --videosink="... socket=..."` does).
+    fn target_redirect(&self, pad: &gst::GhostPad) {
+        if let Some(target) = Self::sink_pad(&self.redirect) {
+            let _ = pad.set_target(Some(&target));
+        }
     }
 
     fn sink_pad(element: &gst::Element) -> Option<gst::Pad> {
@@ -183,7 +195,9 @@ impl Core {
             let chosen = match event.view() {
                 gst::EventView::Caps(c) => Some(self.choose(bin, pad, Some(&c.caps_owned()))),
                 gst::EventView::Eos(_) => Some(self.choose(bin, pad, None)),
-                _ => None,
+                // Held until the choice: sticky events are stored on the
+                // pad (and forwarded then), others dropped.
+                _ => return event.is_sticky(),
             };
             if chosen == Some(false) {
                 gst::element_error!(
@@ -244,6 +258,17 @@ impl Core {
         if keep.sync_state_with_parent().is_err() {
             return false;
         }
+        // What came before the caps (stream-start, tags), in order.
+        let mut held = Vec::new();
+        pad.sticky_events_foreach(|e| {
+            if !matches!(e.type_(), gst::EventType::Caps | gst::EventType::Eos) {
+                held.push(e.clone());
+            }
+            std::ops::ControlFlow::Continue(gst::EventForeachAction::Keep)
+        });
+        for e in held {
+            let _ = gst::Pad::event_default(pad, Some(bin), e);
+        }
         self.async_done(bin);
         true
     }
@@ -300,7 +325,6 @@ impl Core {
 
     /// Back to READY: both children in place and locked again.
     fn reset(&self, bin: &gst::Bin, pad: &gst::GhostPad) {
-        let _ = pad.set_target(None::<&gst::Pad>);
         let (fallback, chosen) = {
             let mut s = lock(&self.state);
             (s.fallback.clone(), s.chosen.take())
@@ -316,6 +340,7 @@ impl Core {
             }
             let _ = child.set_state(gst::State::Ready);
         }
+        self.target_redirect(pad);
     }
 
     /// Down to NULL: the locked children too.
@@ -456,7 +481,7 @@ macro_rules! auto_sink {
                     self.parent_constructed();
                     let obj = self.obj();
                     obj.add_pad(&self.pad).expect("add the sink pad");
-                    self.core.constructed(obj.upcast_ref());
+                    self.core.constructed(obj.upcast_ref(), &self.pad);
                 }
             }
 
