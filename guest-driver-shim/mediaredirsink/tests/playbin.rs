@@ -129,6 +129,8 @@ struct Run {
     active: Vec<String>,
     /// Whether each bin's fallback sink rendered something.
     fallback_rendered: Vec<bool>,
+    /// The volume of the audio fallback's volume element.
+    fallback_volume: Option<f64>,
 }
 
 fn make(factory: &str, socket: &Path) -> gst::Element {
@@ -137,6 +139,7 @@ fn make(factory: &str, socket: &Path) -> gst::Element {
         .build()
         .unwrap_or_else(|e| panic!("make {factory}: {e}"));
     if factory != "mediaredirsink" {
+        // fakeaudiosink has GstStreamVolume (as pulsesink has).
         let fallback = if factory.contains("video") {
             "fakevideosink"
         } else {
@@ -151,7 +154,7 @@ fn make(factory: &str, socket: &Path) -> gst::Element {
 }
 
 /// Plays `clip` in a playbin with `video`/`audio` sink factories to EOS.
-fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, String> {
+fn play(clip: &Path, socket: &Path, video: &str, audio: &str, volume: f64) -> Result<Run, String> {
     let playbin = gst::ElementFactory::make("playbin")
         .property("uri", format!("file://{}", clip.display()))
         .property("video-sink", make(video, socket))
@@ -160,6 +163,9 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
         .expect("make playbin");
     // Video and audio only: no visualisation, subtitles or soft volume.
     playbin.set_property_from_str("flags", "video+audio");
+    if volume != 1.0 {
+        playbin.set_property("volume", volume);
+    }
     let bus = playbin.bus().expect("a pipeline has a bus");
     playbin
         .set_state(gst::State::Playing)
@@ -209,6 +215,7 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
     }
     let mut active = Vec::new();
     let mut fallback_rendered = Vec::new();
+    let mut fallback_volume = None;
     for property in ["video-sink", "audio-sink"] {
         let sink = playbin.property::<gst::Element>(property);
         if sink.find_property("active").is_some() {
@@ -216,8 +223,12 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
             let fallback = sink.property::<Option<gst::Element>>("fallback-sink");
             fallback_rendered.push(
                 fallback
+                    .as_ref()
                     .is_some_and(|f| f.property::<Option<gst::Sample>>("last-sample").is_some()),
             );
+            if let Some(f) = fallback.filter(|f| f.find_property("volume").is_some()) {
+                fallback_volume = Some(f.property::<f64>("volume"));
+            }
         }
     }
     playbin
@@ -228,6 +239,7 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str) -> Result<Run, Str
         decoders,
         active,
         fallback_rendered,
+        fallback_volume,
     })
 }
 
@@ -250,7 +262,7 @@ fn redirect_and_verify(
         &["--uplink", "local:verify", "--verify-report", &report_arg],
     );
     device.wait_client(true);
-    let run = play(clip, &device.broker_socket, video, audio);
+    let run = play(clip, &device.broker_socket, video, audio, 1.0);
     let counters = device.daemon.take().expect("daemon").stop();
     let run = run?;
     if !run.decoders.is_empty() {
@@ -363,6 +375,7 @@ fn playbin_decodes_locally_without_a_client() {
         &device.broker_socket,
         "mediaredirvideosink",
         "mediarediraudiosink",
+        0.5,
     )
     .unwrap_or_else(|e| panic!("local playback: {e}"));
     assert!(
@@ -372,6 +385,8 @@ fn playbin_decodes_locally_without_a_client() {
     );
     assert_eq!(run.active, ["fallback", "fallback"], "{:?}", run.factories);
     assert_eq!(run.fallback_rendered, [true, true]);
+    // playbin's volume went to the redirect sink, and on to the fallback.
+    assert_eq!(run.fallback_volume, Some(0.5));
 }
 
 /// Waits for `kind` on `bus`, failing on an error message.
@@ -438,6 +453,13 @@ fn flushing_seeks_and_pauses_never_hang() {
     playbin
         .set_state(gst::State::Playing)
         .expect("PLAYING again");
+    // playbin's volume reaches the sink (GstStreamVolume), thence the client.
+    playbin.set_property("volume", 0.5f64);
+    playbin.set_property("mute", true);
+    playbin.set_property("mute", false);
+    let audio_sink = playbin.property::<gst::Element>("audio-sink");
+    assert_eq!(audio_sink.property::<f64>("volume"), 0.5);
+    assert!(!audio_sink.property::<bool>("mute"));
     wait_for(&bus, gst::MessageType::Eos, "playing after the seek");
 
     // A seek after the end plays again to the end.

@@ -1,9 +1,11 @@
 //! The bins behind `mediaredirvideosink` and `mediarediraudiosink`.
 //!
-//! Both children (the redirect sink, named `redirect`, and the local
-//! fallback, from READY on) sit in the bin with their state locked
+//! The redirect sink (child `redirect`) sits in the bin with its state
+//! locked and the local fallback (from READY on) outside it, both READY,
 //! until the first caps arrive, so neither prerolls nor counts for EOS
-//! before it is chosen; the bin answers caps and accept-caps queries with
+//! before it is chosen (and `playsink` finds the redirect sink's
+//! `GstStreamVolume` for playbin's volume, forwarded to the fallback when
+//! that plays); the bin answers caps and accept-caps queries with
 //! both children's answers (redirect first). At the first caps event (or an
 //! EOS without caps) the child that accepts them is unlocked, synced to the
 //! bin's state and made the ghost pad's target; the other is removed.
@@ -19,6 +21,7 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
+use gstreamer_audio as gst_audio;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -50,6 +53,8 @@ struct State {
     chosen: Option<gst::Element>,
     /// The bin posted an ASYNC_START of its own.
     async_pending: bool,
+    /// Volume and mute of the redirect sink forwarded to the fallback.
+    volume_forwarding: Vec<glib::SignalHandlerId>,
 }
 
 impl Core {
@@ -245,7 +250,15 @@ impl Core {
         );
         if let Some(other) = other {
             let _ = other.set_state(gst::State::Null);
-            let _ = bin.remove(&other);
+            if other == self.redirect {
+                let _ = bin.remove(&other);
+            }
+        }
+        if keep != self.redirect {
+            if bin.add(&keep).is_err() {
+                return false;
+            }
+            self.forward_volume(&keep);
         }
         let Some(target) = Self::sink_pad(&keep) else {
             return false;
@@ -288,8 +301,8 @@ impl Core {
         }
     }
 
-    /// Creates the fallback sink (READY, locked) and readies the redirect
-    /// sink.
+    /// Creates the fallback sink (READY, outside the bin until chosen)
+    /// and readies the redirect sink.
     fn prepare(&self, bin: &gst::Bin) -> Result<(), gst::StateChangeError> {
         let set = lock(&self.state).fallback_set.clone();
         let fallback = match set {
@@ -301,55 +314,93 @@ impl Core {
                 })
                 .ok(),
         };
-        if let Some(f) = &fallback {
-            if f.parent().as_ref() != Some(bin.upcast_ref()) {
-                f.set_locked_state(true);
-                if bin.add(f).is_err() {
-                    gst::element_error!(
-                        bin,
-                        gst::CoreError::Failed,
-                        ["cannot add the fallback sink"]
-                    );
-                    return Err(gst::StateChangeError);
-                }
-            }
-            f.set_locked_state(true);
-            if f.set_state(gst::State::Ready).is_err() {
-                gst::warning!(CAT, obj = bin, "the fallback sink cannot start");
-            }
+        if let Some(f) = &fallback
+            && f.set_state(gst::State::Ready).is_err()
+        {
+            gst::warning!(CAT, obj = bin, "the fallback sink cannot start");
         }
         lock(&self.state).fallback = fallback;
         let _ = self.redirect.set_state(gst::State::Ready);
         Ok(())
     }
 
-    /// Back to READY: both children in place and locked again.
-    fn reset(&self, bin: &gst::Bin, pad: &gst::GhostPad) {
-        let (fallback, chosen) = {
-            let mut s = lock(&self.state);
-            (s.fallback.clone(), s.chosen.take())
+    /// `playsink` sets playbin's volume on the redirect sink (the bin's
+    /// only `GstStreamVolume` until the choice, as the fallback is outside
+    /// it): when the fallback plays, the volume goes on to it.
+    fn forward_volume(&self, fallback: &gst::Element) {
+        let target = if fallback.is::<gst_audio::StreamVolume>() {
+            Some(fallback.clone())
+        } else {
+            fallback
+                .downcast_ref::<gst::Bin>()
+                .and_then(|b| b.by_interface(gst_audio::StreamVolume::static_type()))
         };
+        let Some(target) = target else {
+            return;
+        };
+        gst::debug!(
+            CAT,
+            obj = fallback,
+            "volume {:?} of the redirect sink forwarded to {}",
+            self.redirect.property_value("volume"),
+            target.name()
+        );
+        let mut ids = Vec::new();
+        for property in ["volume", "mute"] {
+            target.set_property_from_value(property, &self.redirect.property_value(property));
+            let to = target.downgrade();
+            ids.push(
+                self.redirect
+                    .connect_notify(Some(property), move |from, pspec| {
+                        if let Some(to) = to.upgrade() {
+                            to.set_property_from_value(
+                                pspec.name(),
+                                &from.property_value(pspec.name()),
+                            );
+                        }
+                    }),
+            );
+        }
+        lock(&self.state).volume_forwarding = ids;
+    }
+
+    /// Back to READY: the redirect sink in the bin and locked again, the
+    /// fallback outside it.
+    fn reset(&self, bin: &gst::Bin, pad: &gst::GhostPad) {
+        let (fallback, chosen, forwarding) = {
+            let mut s = lock(&self.state);
+            (
+                s.fallback.clone(),
+                s.chosen.take(),
+                std::mem::take(&mut s.volume_forwarding),
+            )
+        };
+        for id in forwarding {
+            self.redirect.disconnect(id);
+        }
         if chosen.is_none() {
             return;
         }
-        for child in std::iter::once(self.redirect.clone()).chain(fallback) {
-            child.set_locked_state(true);
-            if child.parent().is_none() {
-                let _ = bin.add(&child);
-                child.set_locked_state(true);
+        if let Some(f) = fallback {
+            if f.parent().is_some() {
+                let _ = bin.remove(&f);
             }
-            let _ = child.set_state(gst::State::Ready);
+            let _ = f.set_state(gst::State::Ready);
         }
+        self.redirect.set_locked_state(true);
+        if self.redirect.parent().is_none() {
+            let _ = bin.add(&self.redirect);
+        }
+        let _ = self.redirect.set_state(gst::State::Ready);
         self.target_redirect(pad);
     }
 
-    /// Down to NULL: the locked children too.
-    fn shut_down(&self, bin: &gst::Bin) {
+    /// Down to NULL: the locked or outside children too.
+    fn shut_down(&self) {
         let fallback = lock(&self.state).fallback.take();
         let _ = self.redirect.set_state(gst::State::Null);
         if let Some(f) = fallback {
             let _ = f.set_state(gst::State::Null);
-            let _ = bin.remove(&f);
         }
     }
 
@@ -386,7 +437,7 @@ impl Core {
         };
         match transition {
             gst::StateChange::PausedToReady => self.reset(bin, pad),
-            gst::StateChange::ReadyToNull => self.shut_down(bin),
+            gst::StateChange::ReadyToNull => self.shut_down(),
             _ => {}
         }
         result

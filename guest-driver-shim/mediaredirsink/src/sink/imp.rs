@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::glib;
+use gstreamer::glib::translate::IntoGlib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
+use gstreamer_audio as gst_audio;
 use gstreamer_base as gst_base;
 use gstreamer_base::prelude::*;
 use gstreamer_base::subclass::prelude::*;
@@ -175,6 +177,25 @@ impl ObjectSubclass for MediaRedirSink {
     const NAME: &'static str = "GstMediaRedirSink";
     type Type = super::MediaRedirSink;
     type ParentType = gst_base::BaseSink;
+
+    fn type_init(type_: &mut glib::subclass::InitializingType<Self>) {
+        // GstStreamVolume has no virtual methods (only the `volume` and
+        // `mute` properties, overridden below), and gstreamer-audio offers
+        // no subclassing glue for it: add it with an empty init.
+        let info = glib::gobject_ffi::GInterfaceInfo {
+            interface_init: None,
+            interface_finalize: None,
+            interface_data: std::ptr::null_mut(),
+        };
+        // SAFETY: a bitwise copy of a GType and a PhantomData (no Drop),
+        // the only way to the GType of an `InitializingType` behind `&mut`.
+        let gtype = unsafe { std::ptr::read(type_) }.into_glib();
+        let iface = gst_audio::StreamVolume::static_type().into_glib();
+        // SAFETY: `gtype` is being registered (type_init runs before its
+        // class exists), the interface type is registered, and GLib
+        // copies `info`.
+        unsafe { glib::gobject_ffi::g_type_add_interface_static(gtype, iface, &info) };
+    }
 }
 
 impl MediaRedirSink {
@@ -530,19 +551,10 @@ impl ObjectImpl for MediaRedirSink {
                     .default_value(16)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecDouble::builder("volume")
-                    .nick("Volume")
-                    .blurb("Volume of an audio stream at the client (1.0: unity gain)")
-                    .minimum(0.0)
-                    .maximum(10.0)
-                    .default_value(1.0)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("mute")
-                    .nick("Mute")
-                    .blurb("Mute an audio stream at the client")
-                    .mutable_playing()
-                    .build(),
+                // GstStreamVolume's: playsink (playbin's `volume`, `mute`)
+                // finds the sink by that interface.
+                glib::ParamSpecOverride::for_interface::<gst_audio::StreamVolume>("volume"),
+                glib::ParamSpecOverride::for_interface::<gst_audio::StreamVolume>("mute"),
                 glib::ParamSpecInt::builder("x")
                     .nick("X")
                     .blurb("Left edge of the video on the guest display")

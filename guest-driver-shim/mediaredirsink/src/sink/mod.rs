@@ -17,7 +17,8 @@ mod imp;
 glib::wrapper! {
     /// The `mediaredirsink` element.
     pub struct MediaRedirSink(ObjectSubclass<imp::MediaRedirSink>)
-        @extends gstreamer_base::BaseSink, gst::Element, gst::Object;
+        @extends gstreamer_base::BaseSink, gst::Element, gst::Object,
+        @implements gstreamer_audio::StreamVolume;
 }
 
 /// Registers `mediaredirsink` with `plugin` (or statically with `None`).
