@@ -411,19 +411,34 @@ fn wait_for(bus: &gst::Bus, kind: gst::MessageType, what: &str) {
 fn flushing_seeks_and_pauses_never_hang() {
     init();
     let scratch = Scratch::new("sink-seek");
-    // 3 s, so that a pause lands in the middle.
+    let mut device = Device::start(&scratch, "seek", &["--uplink", "local:verify"]);
+    device.wait_client(true);
+    // A pause right after PLAYING, while a render waits for the device
+    // (its `unlock` must not become FLUSHING upstream) ...
+    let (name, pipeline, _) = CLIPS[0];
+    let clip = generate(&scratch, name, pipeline);
+    seek_and_pause(&clip, &device.broker_socket, Duration::ZERO);
+    // ... and in the middle of 3 s.
     let pipeline = CLIPS[0]
         .1
         .replace("{V}", &VIDEO.replace("num-buffers=30", "num-buffers=90"))
         .replace("{A}", &AUDIO.replace("num-buffers=50", "num-buffers=150"));
     let clip = generate(&scratch, "long.webm", &pipeline);
-    let mut device = Device::start(&scratch, "seek", &["--uplink", "local:verify"]);
-    device.wait_client(true);
-    let socket = device.broker_socket.clone();
+    seek_and_pause(&clip, &device.broker_socket, Duration::from_millis(700));
+    let counters = device.daemon.take().expect("daemon").stop();
+    assert!(
+        counters.get("payload_bytes").copied().unwrap_or(0) > 0,
+        "{counters:?}"
+    );
+}
+
+/// Seeks while prerolled, pauses `pause_after` into playing, resumes,
+/// seeks after EOS and shuts down while playing.
+fn seek_and_pause(clip: &Path, socket: &Path, pause_after: Duration) {
     let playbin = gst::ElementFactory::make("playbin")
         .property("uri", format!("file://{}", clip.display()))
-        .property("video-sink", make("mediaredirsink", &socket))
-        .property("audio-sink", make("mediaredirsink", &socket))
+        .property("video-sink", make("mediaredirsink", socket))
+        .property("audio-sink", make("mediaredirsink", socket))
         .build()
         .expect("make playbin");
     playbin.set_property_from_str("flags", "video+audio");
@@ -441,7 +456,7 @@ fn flushing_seeks_and_pauses_never_hang() {
     wait_for(&bus, gst::MessageType::AsyncDone, "seek while paused");
     playbin.set_state(gst::State::Playing).expect("PLAYING");
     // Pause and resume while playing.
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(pause_after);
     playbin.set_state(gst::State::Paused).expect("PAUSED again");
     let (ret, _, _) = playbin.state(gst::ClockTime::from_seconds(30));
     assert_eq!(
@@ -475,9 +490,4 @@ fn flushing_seeks_and_pauses_never_hang() {
     let stopped = Instant::now();
     playbin.set_state(gst::State::Null).expect("NULL");
     assert!(stopped.elapsed() < Duration::from_secs(10), "slow shutdown");
-    let counters = device.daemon.take().expect("daemon").stop();
-    assert!(
-        counters.get("payload_bytes").copied().unwrap_or(0) > 0,
-        "{counters:?}"
-    );
 }

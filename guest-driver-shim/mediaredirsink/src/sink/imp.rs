@@ -145,7 +145,8 @@ pub struct MediaRedirSink {
     stream: Mutex<Option<Stream>>,
     handle: Mutex<Option<Handle>>,
     codecs: Mutex<Option<(Instant, Vec<Codec>)>>,
-    /// Set by `unlock` (flush, shutdown): waits give up.
+    /// Set by `unlock` (flush, shutdown, PLAYING -> PAUSED): waits go to
+    /// `wait_preroll`.
     flushing: AtomicBool,
     /// Not PLAYING: nothing comes back from the device, wait for preroll.
     paused: AtomicBool,
@@ -344,13 +345,14 @@ impl MediaRedirSink {
         }
     }
 
-    /// Waits for the device: gives up when flushing, waits for preroll
-    /// while paused (the device gives nothing back then).
+    /// Waits for the device. After `unlock` or while paused it waits for
+    /// preroll instead, as GstBaseSink wants: `unlock` comes with a flush
+    /// or a shutdown (then `wait_preroll` returns FLUSHING) but also with
+    /// PLAYING -> PAUSED (then it blocks until PLAYING again, and returning
+    /// FLUSHING upstream would stop its streaming thread for good); and
+    /// while paused the device gives nothing back.
     fn wait(&self, group: &Group) -> Result<(), gst::FlowError> {
-        if self.flushing.load(Ordering::SeqCst) {
-            return Err(gst::FlowError::Flushing);
-        }
-        if self.paused.load(Ordering::SeqCst) {
+        if self.flushing.load(Ordering::SeqCst) || self.paused.load(Ordering::SeqCst) {
             self.obj().wait_preroll()?;
             return Ok(());
         }
@@ -362,9 +364,6 @@ impl MediaRedirSink {
     /// they are too small, once the device gave them all back).
     fn free_slot(&self, stream: &mut Stream, need: usize) -> Result<u32, gst::FlowError> {
         loop {
-            if self.flushing.load(Ordering::SeqCst) {
-                return Err(gst::FlowError::Flushing);
-            }
             {
                 let group = Arc::clone(&stream.group);
                 let mut shared = group.lock();
