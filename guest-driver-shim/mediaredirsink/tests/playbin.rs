@@ -389,21 +389,29 @@ fn playbin_decodes_locally_without_a_client() {
     assert_eq!(run.fallback_volume, Some(0.5));
 }
 
-/// Waits for `kind` on `bus`, failing on an error message.
+/// Waits for `kind` on `bus`, failing on an error or warning message
+/// (the sink posts failed volume or geometry requests as warnings).
 fn wait_for(bus: &gst::Bus, kind: gst::MessageType, what: &str) {
     let msg = bus
         .timed_pop_filtered(
             gst::ClockTime::from_seconds(30),
-            &[kind, gst::MessageType::Error],
+            &[kind, gst::MessageType::Error, gst::MessageType::Warning],
         )
         .unwrap_or_else(|| panic!("no {kind:?} within 30 s ({what})"));
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!(
+    match msg.view() {
+        gst::MessageView::Error(e) => panic!(
             "{what}: error from {:?}: {} ({:?})",
             e.src().map(|s| s.path_string()),
             e.error(),
             e.debug()
-        );
+        ),
+        gst::MessageView::Warning(w) => panic!(
+            "{what}: warning from {:?}: {} ({:?})",
+            w.src().map(|s| s.path_string()),
+            w.error(),
+            w.debug()
+        ),
+        _ => {}
     }
 }
 
@@ -475,6 +483,13 @@ fn seek_and_pause(clip: &Path, socket: &Path, pause_after: Duration) {
     let audio_sink = playbin.property::<gst::Element>("audio-sink");
     assert_eq!(audio_sink.property::<f64>("volume"), 0.5);
     assert!(!audio_sink.property::<bool>("mute"));
+    // Geometry goes to the presentation live.
+    let video_sink = playbin.property::<gst::Element>("video-sink");
+    video_sink.set_property("x", 10i32);
+    video_sink.set_property("y", 20i32);
+    video_sink.set_property("width", 160u32);
+    video_sink.set_property("height", 120u32);
+    video_sink.set_property("visible", false);
     wait_for(&bus, gst::MessageType::Eos, "playing after the seek");
 
     // A seek after the end plays again to the end.
