@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     pub(crate) flush_pending: bool,
     /// Whether the presentation was last told to play.
     pub(crate) playing: bool,
+    /// The broker or the device stopped answering: no more control
+    /// requests (each would wait for its timeout), tear-down is local.
+    pub(crate) broken: bool,
 }
 
 /// Opens a connection with a short timeout (used for caps queries too).
@@ -91,6 +94,7 @@ impl Group {
                 gone: None,
                 flush_pending: false,
                 playing: false,
+                broken: false,
             }),
             fd,
         });
@@ -120,6 +124,16 @@ impl Group {
 }
 
 impl Shared {
+    /// Notes a failure that means the broker or the device is gone.
+    pub(crate) fn check<T>(&mut self, result: Result<T, PlayerError>) -> Result<T, PlayerError> {
+        if let Err(PlayerError::Io(_) | PlayerError::Timeout(_) | PlayerError::Protocol(_)) =
+            &result
+        {
+            self.broken = true;
+        }
+        result
+    }
+
     /// Creates a stream of `format` on a playback queue no other stream of
     /// the group uses.
     pub(crate) fn add_stream(&mut self, format: &StreamFormat) -> Result<u32, PlayerError> {
@@ -138,13 +152,18 @@ impl Shared {
         self.txqs.remove(&id);
         self.eos.remove(&id);
         self.errors.remove(&id);
-        self.redir.destroy_stream(id)
+        if self.broken {
+            return Ok(());
+        }
+        let result = self.redir.destroy_stream(id);
+        self.check(result)
     }
 
     /// Reads the events waiting and records what the sinks care about.
     pub(crate) fn pump_events(&mut self) -> Result<(), PlayerError> {
         loop {
-            match self.redir.dequeue_event() {
+            let event = self.redir.dequeue_event();
+            match self.check(event) {
                 Ok(Event::Eos { stream }) => {
                     self.eos.insert(stream);
                 }
@@ -177,14 +196,15 @@ impl Shared {
 
     /// Plays or pauses the presentation (only when that changes).
     pub(crate) fn set_playing(&mut self, playing: bool) -> Result<(), PlayerError> {
-        if self.playing == playing {
+        if self.playing == playing || self.broken {
             return Ok(());
         }
-        if playing {
-            self.redir.play(self.presentation)?;
+        let result = if playing {
+            self.redir.play(self.presentation)
         } else {
-            self.redir.pause(self.presentation)?;
-        }
+            self.redir.pause(self.presentation)
+        };
+        self.check(result)?;
         self.playing = playing;
         Ok(())
     }
@@ -193,6 +213,8 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         // Its streams go with it; their buffers complete cancelled.
-        let _ = self.redir.destroy_presentation(self.presentation);
+        if !self.broken {
+            let _ = self.redir.destroy_presentation(self.presentation);
+        }
     }
 }

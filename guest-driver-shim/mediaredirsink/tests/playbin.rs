@@ -506,3 +506,48 @@ fn seek_and_pause(clip: &Path, socket: &Path, pause_after: Duration) {
     playbin.set_state(gst::State::Null).expect("NULL");
     assert!(stopped.elapsed() < Duration::from_secs(10), "slow shutdown");
 }
+
+#[test]
+fn losing_the_device_is_an_error_on_the_bus() {
+    init();
+    let scratch = Scratch::new("sink-lost");
+    let mut device = Device::start(&scratch, "lost", &["--uplink", "local:verify"]);
+    device.wait_client(true);
+    let pipeline = CLIPS[0]
+        .1
+        .replace("{V}", &VIDEO.replace("num-buffers=30", "num-buffers=150"))
+        .replace("{A}", &AUDIO.replace("num-buffers=50", "num-buffers=250"));
+    let clip = generate(&scratch, "five.webm", &pipeline);
+    let socket = device.broker_socket.clone();
+    let sink = || {
+        let s = make("mediaredirsink", &socket);
+        s.set_property("stall-timeout", 3u32);
+        s
+    };
+    let playbin = gst::ElementFactory::make("playbin")
+        .property("uri", format!("file://{}", clip.display()))
+        .property("video-sink", sink())
+        .property("audio-sink", sink())
+        .build()
+        .expect("make playbin");
+    playbin.set_property_from_str("flags", "video+audio");
+    let bus = playbin.bus().expect("bus");
+    playbin.set_state(gst::State::Playing).expect("PLAYING");
+    wait_for(&bus, gst::MessageType::AsyncDone, "preroll");
+    std::thread::sleep(Duration::from_millis(500));
+    // The host daemon dies mid-play: the broker loses the device.
+    device.daemon.take().expect("daemon").kill();
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(30),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
+        .expect("no error within 30 s of losing the device");
+    assert!(
+        matches!(msg.view(), gst::MessageView::Error(_)),
+        "playback went on without the device: {msg:?}"
+    );
+    let stopped = Instant::now();
+    playbin.set_state(gst::State::Null).expect("NULL");
+    assert!(stopped.elapsed() < Duration::from_secs(15), "slow shutdown");
+}

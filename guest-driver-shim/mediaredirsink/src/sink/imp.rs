@@ -78,6 +78,7 @@ struct Settings {
     /// video itself).
     geometry_set: bool,
     eos_timeout: u32,
+    stall_timeout: u32,
 }
 
 impl Default for Settings {
@@ -96,6 +97,7 @@ impl Default for Settings {
             display: 0,
             geometry_set: false,
             eos_timeout: 60,
+            stall_timeout: 20,
         }
     }
 }
@@ -362,12 +364,26 @@ impl MediaRedirSink {
 
     /// A free buffer of at least `need` bytes (growing the buffers when
     /// they are too small, once the device gave them all back).
+    /// Fails when the device holds every buffer for `stall-timeout` while
+    /// playing (a device or host daemon that died keeps them for ever).
     fn free_slot(&self, stream: &mut Stream, need: usize) -> Result<u32, gst::FlowError> {
+        let stall = Duration::from_secs(u64::from(self.settings().stall_timeout));
+        let mut deadline = Instant::now() + stall;
         loop {
             {
                 let group = Arc::clone(&stream.group);
                 let mut shared = group.lock();
+                let held = stream.free.len();
                 self.service(&mut shared, stream)?;
+                if stream.free.len() > held || self.paused.load(Ordering::SeqCst) {
+                    deadline = Instant::now() + stall;
+                } else if Instant::now() >= deadline {
+                    shared.broken = true;
+                    return Err(self.fail(
+                        "the device gave no buffer back",
+                        &format!("within {stall:?}"),
+                    ));
+                }
                 if need > stream.size && shared.redir.queued_count(stream.id) == 0 {
                     let size = need.next_power_of_two();
                     gst::debug!(CAT, imp = self, "buffers grown to {size} bytes");
@@ -401,9 +417,9 @@ impl MediaRedirSink {
             .and_then(|s| s.to_stream_time(s.start()).or(s.start()))
             .map_or(0, gst::ClockTime::nseconds);
         let presentation = shared.presentation;
+        let result = shared.redir.seek(presentation, position);
         shared
-            .redir
-            .seek(presentation, position)
+            .check(result)
             .map_err(|e| self.fail("flushing the presentation", &e))?;
         shared.flush_pending = false;
         shared.clear_eos();
@@ -424,9 +440,9 @@ impl MediaRedirSink {
             return Err(self.fail("a free buffer", &"is not writable"));
         };
         target[..data.len()].copy_from_slice(data);
+        let result = shared.redir.queue_buffer(stream.id, slot, &info);
         shared
-            .redir
-            .queue_buffer(stream.id, slot, &info)
+            .check(result)
             .map_err(|e| self.fail("queueing a buffer", &e))
     }
 
@@ -592,6 +608,16 @@ impl ObjectImpl for MediaRedirSink {
                     .default_value(60)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("stall-timeout")
+                    .nick("Stall timeout")
+                    .blurb(
+                        "Seconds without any buffer back from the device while playing before \
+                         the sink fails (the device or its host daemon died)",
+                    )
+                    .minimum(1)
+                    .default_value(20)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -634,6 +660,7 @@ impl ObjectImpl for MediaRedirSink {
             "visible" => s.visible = value.get().unwrap_or(true),
             "display" => s.display = value.get().unwrap_or(0),
             "eos-timeout" => s.eos_timeout = value.get().unwrap_or(60),
+            "stall-timeout" => s.stall_timeout = value.get().unwrap_or(20),
             _ => {}
         }
         if matches!(
@@ -667,6 +694,7 @@ impl ObjectImpl for MediaRedirSink {
             "visible" => s.visible.to_value(),
             "display" => s.display.to_value(),
             "eos-timeout" => s.eos_timeout.to_value(),
+            "stall-timeout" => s.stall_timeout.to_value(),
             _ => None::<String>.to_value(),
         }
     }
@@ -728,7 +756,8 @@ impl ElementImpl for MediaRedirSink {
             }
             gst::StateChange::PlayingToPaused => {
                 self.paused.store(true, Ordering::SeqCst);
-                self.set_playing(false)?;
+                // Going down never fails for the device's sake.
+                let _ = self.set_playing(false);
             }
             _ => {}
         }
