@@ -229,7 +229,15 @@ impl MediaRedirSink {
         // The negotiated stream's connection answers when there is one.
         let handle = lock(&self.handle).clone();
         let answer = match handle {
-            Some(h) => h.group.lock().redir.query_caps(),
+            Some(h) => {
+                let mut shared = h.group.lock();
+                if shared.broken {
+                    Err(PlayerError::Usage("the broker or device is gone"))
+                } else {
+                    let answer = shared.redir.query_caps();
+                    shared.check(answer)
+                }
+            }
             None => group::connect(&socket).and_then(|mut r| r.query_caps()),
         };
         let codecs = match answer {
@@ -885,16 +893,15 @@ impl BaseSinkImpl for MediaRedirSink {
                 }
             }
             gst::EventView::Eos(_) => {
+                // Flushing, or an error already posted: no EOS.
                 let mut guard = lock(&self.stream);
-                if let Some(stream) = guard.as_mut() {
-                    match self
+                if let Some(stream) = guard.as_mut()
+                    && let Err(e) = self
                         .flush_if_pending(stream)
                         .and_then(|()| self.finish(stream))
-                    {
-                        Ok(()) => {}
-                        Err(gst::FlowError::Flushing) => return false,
-                        Err(_) => return false,
-                    }
+                {
+                    gst::debug!(CAT, imp = self, "end of stream not reached: {e:?}");
+                    return false;
                 }
             }
             _ => {}
