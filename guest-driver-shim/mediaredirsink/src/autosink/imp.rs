@@ -1,12 +1,16 @@
 //! The bins behind `mediaredirvideosink` and `mediarediraudiosink`.
 //!
 //! The redirect sink (child `redirect`) sits in the bin with its state
-//! locked and the local fallback (from READY on) outside it, both READY,
-//! until the first caps arrive, so neither prerolls nor counts for EOS
+//! locked and the local fallback outside it, both READY, until the first
+//! caps arrive, so neither prerolls nor counts for EOS
 //! before it is chosen (and `playsink` finds the redirect sink's
 //! `GstStreamVolume` for playbin's volume, forwarded to the fallback when
 //! that plays); the bin answers caps and accept-caps queries with
-//! both children's answers (redirect first). At the first caps event (or an
+//! both children's answers (redirect first). The fallback is only made
+//! when the redirect sink refuses an accept-caps query (what playbin asks
+//! before plugging a decoder) or answers no caps, so a redirected stream
+//! never starts a local
+//! sink (`autovideosink` probes the display). At the first caps event (or an
 //! EOS without caps) the child that accepts them is unlocked, synced to the
 //! bin's state and made the ghost pad's target; the other is removed.
 //! Events before that are held (sticky ones stored on the pad and
@@ -168,12 +172,20 @@ impl Core {
             return gst::Pad::query_default(pad, Some(parent), query);
         };
         let redirect = Self::sink_pad(&self.redirect);
-        let fallback = fallback.as_ref().and_then(Self::sink_pad);
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
                 let filter = q.filter_owned();
-                let mut caps = gst::Caps::new_empty();
-                for p in redirect.iter().chain(fallback.iter()) {
+                let mut caps = redirect
+                    .as_ref()
+                    .map_or_else(gst::Caps::new_empty, |p| p.query_caps(filter.as_ref()));
+                // Nothing (of the filter) for the client: the local sink
+                // will be needed.
+                let fallback = if caps.is_empty() {
+                    self.ensure_fallback(parent)
+                } else {
+                    fallback
+                };
+                if let Some(p) = fallback.as_ref().and_then(Self::sink_pad) {
                     caps.merge(p.query_caps(filter.as_ref()));
                 }
                 gst::debug!(CAT, obj = parent, "caps before choosing: {caps}");
@@ -182,10 +194,16 @@ impl Core {
             }
             gst::QueryViewMut::AcceptCaps(q) => {
                 let caps = q.caps_owned();
+                // playbin asks this before plugging a decoder: only when the
+                // client cannot take the stream is the local sink needed.
                 let ok = redirect
-                    .iter()
-                    .chain(fallback.iter())
-                    .any(|p| p.query_accept_caps(&caps));
+                    .as_ref()
+                    .is_some_and(|p| p.query_accept_caps(&caps))
+                    || self
+                        .ensure_fallback(parent)
+                        .as_ref()
+                        .and_then(Self::sink_pad)
+                        .is_some_and(|p| p.query_accept_caps(&caps));
                 q.set_result(ok);
                 true
             }
@@ -219,10 +237,14 @@ impl Core {
     /// Keeps the child that accepts `caps` (the fallback for `None`);
     /// whether one did.
     fn choose(&self, bin: &gst::Bin, pad: &gst::GhostPad, caps: Option<&gst::Caps>) -> bool {
-        let fallback = lock(&self.state).fallback.clone();
         let redirect_ok = caps.is_some_and(|caps| {
             Self::sink_pad(&self.redirect).is_some_and(|p| p.query_accept_caps(caps))
         });
+        let fallback = if redirect_ok {
+            lock(&self.state).fallback.clone()
+        } else {
+            self.ensure_fallback(bin.upcast_ref())
+        };
         let (keep, other) = if redirect_ok {
             (self.redirect.clone(), fallback)
         } else {
@@ -301,27 +323,36 @@ impl Core {
         }
     }
 
-    /// Creates the fallback sink (READY, outside the bin until chosen)
-    /// and readies the redirect sink.
-    fn prepare(&self, bin: &gst::Bin) -> Result<(), gst::StateChangeError> {
-        let set = lock(&self.state).fallback_set.clone();
-        let fallback = match set {
-            Some(f) => Some(f),
-            None => gst::ElementFactory::make(self.fallback_factory)
-                .build()
-                .map_err(|e| {
-                    gst::warning!(CAT, obj = bin, "no {}: {e}", self.fallback_factory);
-                })
-                .ok(),
-        };
-        if let Some(f) = &fallback
-            && f.set_state(gst::State::Ready).is_err()
-        {
-            gst::warning!(CAT, obj = bin, "the fallback sink cannot start");
-        }
-        lock(&self.state).fallback = fallback;
+    /// Readies the redirect sink. The fallback is made when first needed
+    /// ([`Core::ensure_fallback`]), so that a redirected stream never
+    /// starts a local sink (`autovideosink` probes the display).
+    fn prepare(&self) {
         let _ = self.redirect.set_state(gst::State::Ready);
-        Ok(())
+    }
+
+    /// The fallback sink (READY, outside the bin until chosen), made now
+    /// if it was not yet.
+    fn ensure_fallback(&self, obj: &gst::Object) -> Option<gst::Element> {
+        let mut state = lock(&self.state);
+        if state.fallback.is_some() {
+            return state.fallback.clone();
+        }
+        let fallback = match state.fallback_set.clone() {
+            Some(f) => f,
+            None => match gst::ElementFactory::make(self.fallback_factory).build() {
+                Ok(f) => f,
+                Err(e) => {
+                    gst::warning!(CAT, obj = obj, "no {}: {e}", self.fallback_factory);
+                    return None;
+                }
+            },
+        };
+        gst::debug!(CAT, obj = obj, "local fallback {} started", fallback.name());
+        if fallback.set_state(gst::State::Ready).is_err() {
+            gst::warning!(CAT, obj = obj, "the fallback sink cannot start");
+        }
+        state.fallback = Some(fallback.clone());
+        Some(fallback)
     }
 
     /// `playsink` sets playbin's volume on the redirect sink (the bin's
@@ -413,7 +444,7 @@ impl Core {
         handle: impl Fn(gst::Message),
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         match transition {
-            gst::StateChange::NullToReady => self.prepare(bin)?,
+            gst::StateChange::NullToReady => self.prepare(),
             gst::StateChange::ReadyToPaused if lock(&self.state).chosen.is_none() => {
                 self.async_start(bin, &handle);
             }
