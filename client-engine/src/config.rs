@@ -40,7 +40,8 @@ pub enum CaptureSources {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallConfig {
     /// Address the RTP/RTCP sockets bind to and that the SDP announces: an
-    /// address of this machine the remote peer can reach.
+    /// address of this machine the remote peer can reach. Media goes to
+    /// loopback destinations only when this address is loopback (tests).
     pub address: IpAddr,
     /// UDP ports for RTP (even) and RTCP (RTP + 1).
     pub ports: RangeInclusive<u16>,

@@ -443,7 +443,6 @@ fn ticker(weak: Weak<Inner>, interval: std::time::Duration) {
             return;
         }
         let ps: Vec<_> = lock(&inner.presentations).values().cloned().collect();
-        inner.captures.tick();
         drop(inner);
         for p in ps {
             p.tick();

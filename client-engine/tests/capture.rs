@@ -195,30 +195,21 @@ fn opus_capture_is_the_test_tone() {
     );
     assert!(!tone::dominant(&pcm[4800..], 48000.0, 880.0));
 
-    // Acknowledged samples are counted delivered and reported as Qos.
+    // Acknowledged samples are counted delivered; the device, not the
+    // client, reports capture QoS to the guest.
     daemon.ack_all(&engine, 5);
     let stats = engine.capture_stats(5).unwrap();
     assert_eq!(stats.sent, got.len() as u64);
     assert_eq!(stats.delivered, got.len() as u64);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && !daemon
-            .msgs
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|m| matches!(m, Message::Qos { stream: 5, rendered, .. } if *rendered == got.len() as u64))
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_eq!(stats.dropped, 0);
     assert!(
-        daemon
+        !daemon
             .msgs
             .lock()
             .unwrap()
             .iter()
-            .any(|m| matches!(m, Message::Qos { stream: 5, rendered, .. } if *rendered == got.len() as u64)),
-        "no Qos with the delivered count"
+            .any(|m| matches!(m, Message::Qos { stream: 5, .. })),
+        "Qos sent for a capture stream"
     );
 }
 

@@ -84,6 +84,26 @@ impl Calls {
         });
     }
 
+    /// Parses a remote SDP and checks its destinations: loopback ones only
+    /// when the client's own call address is loopback (a test set-up), so
+    /// the guest cannot aim media at services of the user's machine.
+    fn parse(&self, remote_sdp: &str) -> Result<sdp::Remote, SdpError> {
+        let remote = sdp::parse(remote_sdp, self.cam.is_some())?;
+        if !self.config.call.address.is_loopback() {
+            for line in &remote.lines {
+                if let Some(m) = &line.usable
+                    && m.address.is_loopback()
+                {
+                    return Err(SdpError::Unsupported(format!(
+                        "media address {} is this machine",
+                        m.address
+                    )));
+                }
+            }
+        }
+        Ok(remote)
+    }
+
     fn get(&self, id: u32) -> Option<Arc<Session>> {
         lock(&self.sessions).get(&id).cloned()
     }
@@ -118,7 +138,7 @@ impl Calls {
         let remote = if remote_sdp.is_empty() {
             None
         } else {
-            match sdp::parse(remote_sdp, self.cam.is_some()) {
+            match self.parse(remote_sdp) {
                 Ok(r) => Some(r),
                 Err(e) => return self.ended(id, sdp_status(&e), format!("remote offer: {e}")),
             }
@@ -149,7 +169,7 @@ impl Calls {
             log::warn!("call {id}: remote SDP in state {:?}, ignored", s.state());
             return;
         }
-        match sdp::parse(remote_sdp, self.cam.is_some()) {
+        match self.parse(remote_sdp) {
             Ok(r) => s.set_remote(r),
             Err(e) => s.end(sdp_status(&e), &format!("remote answer: {e}")),
         }

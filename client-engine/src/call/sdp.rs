@@ -175,6 +175,28 @@ fn check_lines(sdp: &str) -> Result<(), SdpError> {
     Ok(())
 }
 
+/// Lowest port the client sends media to: the SDP comes from the untrusted
+/// guest, which must not turn the client into a packet source aimed at
+/// well-known services.
+pub const MIN_REMOTE_PORT: u16 = 1024;
+
+/// Where the client may send: a unicast address (not unspecified,
+/// multicast or broadcast) and unprivileged ports.
+fn check_destination(addr: IpAddr, rtp: u16, rtcp: u16) -> Result<(), SdpError> {
+    let broadcast = matches!(addr, IpAddr::V4(a) if a.is_broadcast());
+    if addr.is_unspecified() || addr.is_multicast() || broadcast {
+        return Err(SdpError::Unsupported(format!(
+            "media address {addr}: only unicast"
+        )));
+    }
+    if rtp < MIN_REMOTE_PORT || rtcp < MIN_REMOTE_PORT {
+        return Err(SdpError::Unsupported(format!(
+            "media ports {rtp}/{rtcp}: below {MIN_REMOTE_PORT}"
+        )));
+    }
+    Ok(())
+}
+
 /// Parses a remote offer or answer; `video` says whether VP8 video lines
 /// are taken.
 ///
@@ -256,11 +278,13 @@ pub fn parse(sdp: &str, video: bool) -> Result<Remote, SdpError> {
                         _ => {}
                     }
                 }
+                let rtcp_port = rtcp_port.unwrap_or_else(|| port.saturating_add(1));
+                check_destination(addr, port, rtcp_port)?;
                 pt.map(|pt| RemoteMedia {
                     kind,
                     address: addr,
                     rtp_port: port,
-                    rtcp_port: rtcp_port.unwrap_or_else(|| port.saturating_add(1)),
+                    rtcp_port,
                     pt,
                     dtmf,
                 })
@@ -454,5 +478,20 @@ mod tests {
         let srtp = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 1.1.1.1\r\nm=audio 5000 RTP/SAVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
         assert!(matches!(parse(srtp, true), Err(SdpError::Unsupported(_))));
         assert_eq!(parse(&"v=0\n".repeat(20000), true), Err(SdpError::TooLong));
+        let ok = "v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nt=0 0\r\nc=IN IP4 ADDR\r\nm=audio PORT RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n";
+        assert!(parse(&ok.replace("ADDR", "1.1.1.1").replace("PORT", "5000"), true).is_ok());
+        for (addr, port) in [
+            ("0.0.0.0", "5000"),
+            ("224.0.0.1", "5000"),
+            ("255.255.255.255", "5000"),
+            ("1.1.1.1", "53"),
+            ("1.1.1.1", "1023"),
+        ] {
+            let sdp = ok.replace("ADDR", addr).replace("PORT", port);
+            assert!(
+                matches!(parse(&sdp, true), Err(SdpError::Unsupported(_))),
+                "{addr}:{port}"
+            );
+        }
     }
 }

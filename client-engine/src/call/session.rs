@@ -503,8 +503,7 @@ impl Session {
             };
             let c = if pt == u32::from(apt) {
                 caps("audio", 48000, "OPUS")
-            } else if let Some((d, clock)) = dtmf.filter(|(d, _)| pt == u32::from(*d)) {
-                let _ = d;
+            } else if let Some((_, clock)) = dtmf.filter(|(d, _)| pt == u32::from(*d)) {
                 caps("audio", clock, "TELEPHONE-EVENT")
             } else if vpt.is_some_and(|v| pt == u32::from(v)) {
                 caps("video", 90000, "VP8")

@@ -12,8 +12,10 @@
 //! yet acknowledged; beyond 1 s of them it drops at the source (asking its
 //! encoder for a keyframe) instead of sending. The daemon's
 //! acknowledgements are counted as delivered (`Ok`) or dropped (any other
-//! status) and reported as `Qos` (7.10: `rendered` = delivered, `dropped` =
-//! dropped, also those dropped at the source) when they change.
+//! status), with the drops at the source, in [`CaptureStats`]. The client
+//! sends no `Qos` for capture streams: the device reports capture QoS to the
+//! guest itself (7.10, 7.11) from what it delivered and dropped, and a
+//! second source of counts would make the guest's figures jump.
 
 pub(crate) mod pipeline;
 pub mod sources;
@@ -60,7 +62,6 @@ struct Acks {
     inflight: VecDeque<(u64, u64)>,
     inflight_ns: u64,
     stats: CaptureStats,
-    reported: (u64, u64),
 }
 
 struct Running {
@@ -148,13 +149,27 @@ impl CaptureStream {
         Ok(())
     }
 
-    /// Stops capturing (idempotent); no sample is sent after it returns.
+    /// Stops capturing (idempotent): no new sample is sent once it
+    /// returns. The pipeline is torn down on a thread of its own: taking
+    /// it to `NULL` waits for its streaming thread, which may be inside
+    /// [`crate::EngineEvents::capture_sample`] waiting for a lock the
+    /// caller of `StopCapture` holds (the daemon's in-process uplink). A
+    /// sample already being handed over then still arrives; the daemon
+    /// acknowledges it `Cancelled` (7.10).
     fn stop(&self) {
         self.capturing.store(false, Ordering::Release);
         let r = lock(&self.running).take();
         if let Some(r) = r {
             r.stop.store(true, Ordering::Release);
-            let _ = r.built.pipeline.set_state(gst::State::Null);
+            let pipeline = r.built.pipeline.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("capture-stop-{}", self.id))
+                .spawn(move || {
+                    let _ = pipeline.set_state(gst::State::Null);
+                });
+            if spawned.is_err() {
+                let _ = r.built.pipeline.set_state(gst::State::Null);
+            }
         }
     }
 
@@ -287,25 +302,6 @@ impl CaptureStream {
                 acks.stats.dropped += 1;
             }
         }
-    }
-
-    /// `Qos` when the counts changed since the last report.
-    fn tick(&self) {
-        let msg = {
-            let mut acks = lock(&self.acks);
-            let now = (acks.stats.delivered, acks.stats.dropped);
-            if now == acks.reported {
-                return;
-            }
-            acks.reported = now;
-            Message::Qos {
-                stream: self.id,
-                rendered: now.0,
-                dropped: now.1,
-                jitter_ns: 0,
-            }
-        };
-        self.events.report(msg);
     }
 
     fn on_message(&self, msg: &gst::Message) {
@@ -496,14 +492,6 @@ impl Captures {
     /// Counters of a capture stream.
     pub(crate) fn stats(&self, id: u32) -> Option<CaptureStats> {
         Some(lock(&self.get(id)?.acks).stats)
-    }
-
-    /// Periodic work: `Qos` reports.
-    pub(crate) fn tick(&self) {
-        let all: Vec<_> = lock(&self.streams).values().cloned().collect();
-        for s in all {
-            s.tick();
-        }
     }
 
     /// Stops everything (engine drop).

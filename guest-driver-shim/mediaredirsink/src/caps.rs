@@ -1,0 +1,328 @@
+//! GStreamer caps <-> the device's codecs and stream formats.
+//!
+//! The inverse of the client engine's mapping (`client-engine/src/caps.rs`,
+//! which builds caps from a `STREAM_CREATE`): here caps become a
+//! [`StreamFormat`], with the codec data in the form the wire protocol
+//! wants (spec, "Codecs and bitstream formats"): avcC/hvcC for packetised
+//! H.264/H.265 (none for Annex-B), OpusHead, Xiph-laced Vorbis headers,
+//! `fLaC` + STREAMINFO, an AudioSpecificConfig for raw AAC (none for ADTS).
+//! Kept in this crate so the rest of the guest side needs no GStreamer.
+
+use gstreamer as gst;
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::control::{Direction, StreamFormat};
+
+/// The codecs the sink can carry, in the order of its template caps.
+pub const CODECS: [Codec; 10] = [
+    Codec::H264,
+    Codec::H265,
+    Codec::Vp8,
+    Codec::Vp9,
+    Codec::Av1,
+    Codec::Opus,
+    Codec::Vorbis,
+    Codec::Aac,
+    Codec::Flac,
+    Codec::Mp3,
+];
+
+/// The caps structure the sink accepts for `codec`, if it carries it.
+pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
+    let s = match codec {
+        Codec::H264 => gst::Structure::builder("video/x-h264")
+            .field("stream-format", gst::List::new(["avc", "byte-stream"]))
+            .field("alignment", "au")
+            .build(),
+        Codec::H265 => gst::Structure::builder("video/x-h265")
+            .field("stream-format", gst::List::new(["hvc1", "byte-stream"]))
+            .field("alignment", "au")
+            .build(),
+        Codec::Vp8 => gst::Structure::new_empty("video/x-vp8"),
+        Codec::Vp9 => gst::Structure::new_empty("video/x-vp9"),
+        Codec::Av1 => gst::Structure::builder("video/x-av1")
+            .field("stream-format", "obu-stream")
+            .field("alignment", "tu")
+            .build(),
+        Codec::Opus => gst::Structure::new_empty("audio/x-opus"),
+        Codec::Vorbis => gst::Structure::new_empty("audio/x-vorbis"),
+        Codec::Aac => gst::Structure::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .field("stream-format", gst::List::new(["raw", "adts"]))
+            .build(),
+        Codec::Flac => gst::Structure::builder("audio/x-flac")
+            .field("framed", true)
+            .build(),
+        Codec::Mp3 => gst::Structure::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 3i32)
+            .field("parsed", true)
+            .build(),
+        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
+    };
+    Some(s)
+}
+
+/// Caps of the given codecs (those the sink carries), in template order.
+pub fn caps_for(codecs: &[Codec]) -> gst::Caps {
+    let mut caps = gst::Caps::new_empty();
+    {
+        let caps = caps.get_mut().expect("new caps are writable");
+        for codec in CODECS.iter().filter(|c| codecs.contains(c)) {
+            if let Some(s) = codec_structure(*codec) {
+                caps.append_structure(s);
+            }
+        }
+    }
+    caps
+}
+
+/// The sink's template caps: every codec it carries.
+pub fn template_caps() -> gst::Caps {
+    caps_for(&CODECS)
+}
+
+/// The codec of a caps structure, if the sink carries it.
+pub fn codec_of(s: &gst::StructureRef) -> Option<Codec> {
+    CODECS
+        .iter()
+        .copied()
+        .find(|c| codec_structure(*c).is_some_and(|t| s.name() == t.name() && s.can_intersect(&t)))
+}
+
+/// Why caps cannot become a stream format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError(pub String);
+
+impl std::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn positive(s: &gst::StructureRef, field: &str) -> u32 {
+    s.get::<i32>(field)
+        .ok()
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(0)
+}
+
+fn buffer_bytes(buffer: &gst::BufferRef) -> Result<Vec<u8>, FormatError> {
+    let map = buffer
+        .map_readable()
+        .map_err(|_| FormatError("unreadable codec data".into()))?;
+    Ok(map.as_slice().to_vec())
+}
+
+fn codec_data(s: &gst::StructureRef) -> Result<Vec<u8>, FormatError> {
+    match s.get::<gst::Buffer>("codec_data") {
+        Ok(b) => buffer_bytes(&b),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+fn stream_headers(s: &gst::StructureRef) -> Result<Vec<Vec<u8>>, FormatError> {
+    let Ok(array) = s.get::<gst::Array>("streamheader") else {
+        return Ok(Vec::new());
+    };
+    array
+        .iter()
+        .map(|v| {
+            let b = v
+                .get::<gst::Buffer>()
+                .map_err(|_| FormatError("a streamheader is not a buffer".into()))?;
+            buffer_bytes(&b)
+        })
+        .collect()
+}
+
+/// Xiph lacing (Matroska's CodecPrivate): packet count - 1, then the laced
+/// size of every packet but the last, then the packets.
+pub fn xiph_lace(packets: &[Vec<u8>]) -> Result<Vec<u8>, FormatError> {
+    let count = u8::try_from(packets.len().saturating_sub(1))
+        .map_err(|_| FormatError("too many header packets".into()))?;
+    let mut out = vec![count];
+    if let Some((_, laced)) = packets.split_last() {
+        for p in laced {
+            let mut n = p.len();
+            while n >= 255 {
+                out.push(255);
+                n -= 255;
+            }
+            // Less than 255 after the loop.
+            out.push(u8::try_from(n).unwrap_or(254));
+        }
+    }
+    for p in packets {
+        out.extend_from_slice(p);
+    }
+    Ok(out)
+}
+
+/// The codec data of `codec` from the caps structure `s`.
+fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, FormatError> {
+    let format = s.get::<&str>("stream-format").unwrap_or("");
+    match codec {
+        Codec::H264 | Codec::H265 => {
+            if format == "byte-stream" {
+                Ok(Vec::new())
+            } else {
+                let d = codec_data(s)?;
+                if d.is_empty() {
+                    return Err(FormatError(format!(
+                        "{codec} stream-format={format} without codec_data"
+                    )));
+                }
+                Ok(d)
+            }
+        }
+        Codec::Av1 => codec_data(s),
+        Codec::Aac => {
+            if format == "adts" {
+                Ok(Vec::new())
+            } else {
+                codec_data(s)
+            }
+        }
+        Codec::Opus => {
+            let headers = stream_headers(s)?;
+            Ok(headers
+                .into_iter()
+                .find(|h| h.starts_with(b"OpusHead"))
+                .unwrap_or_default())
+        }
+        Codec::Vorbis => {
+            let headers = stream_headers(s)?;
+            if headers.len() != 3 {
+                return Err(FormatError(format!(
+                    "vorbis needs 3 stream headers, caps have {}",
+                    headers.len()
+                )));
+            }
+            xiph_lace(&headers)
+        }
+        Codec::Flac => {
+            let headers = stream_headers(s)?;
+            let Some(first) = headers.first() else {
+                return Err(FormatError("flac caps without streamheader".into()));
+            };
+            // flacparse's first header is the Ogg FLAC mapping: 0x7f "FLAC",
+            // version, header count, then "fLaC" and STREAMINFO.
+            let start = first
+                .windows(4)
+                .position(|w| w == b"fLaC")
+                .ok_or_else(|| FormatError("flac streamheader without fLaC".into()))?;
+            Ok(first[start..].to_vec())
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Whether buffers flagged `HEADER` carry what the codec data already
+/// holds (and are not sent as samples).
+pub fn headers_in_codec_data(codec: Codec) -> bool {
+    matches!(codec, Codec::Opus | Codec::Vorbis | Codec::Flac)
+}
+
+/// The playback stream format of fixed caps (`txq` 0: the caller picks).
+pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
+    let s = caps
+        .structure(0)
+        .ok_or_else(|| FormatError("empty caps".into()))?;
+    let codec = codec_of(s).ok_or_else(|| FormatError(format!("unsupported caps {s}")))?;
+    let (fps_num, fps_den) = s
+        .get::<gst::Fraction>("framerate")
+        .ok()
+        .and_then(|f| {
+            Some((
+                u32::try_from(f.numer()).ok()?,
+                u32::try_from(f.denom()).ok()?,
+            ))
+        })
+        .unwrap_or((0, 0));
+    let video = codec.is_video();
+    Ok(StreamFormat {
+        codec,
+        direction: Direction::Playback,
+        txq: 0,
+        source_id: 0,
+        width: if video { positive(s, "width") } else { 0 },
+        height: if video { positive(s, "height") } else { 0 },
+        fps_num,
+        fps_den,
+        sample_rate: if video { 0 } else { positive(s, "rate") },
+        channels: if video { 0 } else { positive(s, "channels") },
+        bitrate: 0,
+        codec_data: wire_codec_data(codec, s)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_covers_every_codec_and_maps_back() {
+        gst::init().unwrap();
+        let caps = template_caps();
+        assert_eq!(caps.size(), CODECS.len());
+        for (s, codec) in caps.iter().zip(CODECS) {
+            assert_eq!(codec_of(s), Some(codec), "{s}");
+        }
+        let mp2 = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 2i32)
+            .build();
+        assert_eq!(codec_of(mp2.structure(0).unwrap()), None);
+    }
+
+    #[test]
+    fn formats_from_caps() {
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-vp8")
+            .field("width", 320i32)
+            .field("height", 240i32)
+            .field("framerate", gst::Fraction::new(30, 1))
+            .build();
+        let f = stream_format(&caps).unwrap();
+        assert_eq!(
+            (f.codec, f.width, f.height, f.fps_num),
+            (Codec::Vp8, 320, 240, 30)
+        );
+        assert!(f.codec_data.is_empty());
+
+        let avcc = gst::Buffer::from_slice([1u8, 0x64, 0, 0x1f, 0xff, 0xe1, 0]);
+        let caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .field("codec_data", avcc)
+            .build();
+        let f = stream_format(&caps).unwrap();
+        assert_eq!(f.codec_data[0], 1);
+        Codec::H264.check_codec_data(&f.codec_data, 0).unwrap();
+
+        let mut head = b"OpusHead".to_vec();
+        head.extend([1, 2, 0x38, 1, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        let caps = gst::Caps::builder("audio/x-opus")
+            .field("rate", 48000i32)
+            .field("channels", 2i32)
+            .field(
+                "streamheader",
+                gst::Array::new([
+                    gst::Buffer::from_slice(head.clone()),
+                    gst::Buffer::from_slice(b"OpusTags".to_vec()),
+                ]),
+            )
+            .build();
+        let f = stream_format(&caps).unwrap();
+        assert_eq!((f.sample_rate, f.channels), (48000, 2));
+        assert_eq!(f.codec_data, head);
+    }
+
+    #[test]
+    fn vorbis_headers_are_xiph_laced() {
+        let packets = vec![vec![1u8; 30], vec![3u8; 300], vec![5u8; 10]];
+        let laced = xiph_lace(&packets).unwrap();
+        assert_eq!(&laced[..4], &[2, 30, 255, 45]);
+        Codec::Vorbis.check_codec_data(&laced, 2).unwrap();
+    }
+}
