@@ -46,8 +46,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     streams: Vec<u32>,
     /// Seconds of media per run.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
     /// Bits per second of each stream.
     #[arg(long, default_value_t = 5_000_000)]
     bitrate: u64,
@@ -66,21 +66,26 @@ const KEY_FACTOR: u64 = 8;
 fn frame_size(bitrate: u64, i: u64) -> usize {
     let per_gop = bitrate / 8 * GOP / FPS;
     let p = per_gop / (GOP - 1 + KEY_FACTOR);
-    let size = if i.is_multiple_of(GOP) { p * KEY_FACTOR } else { p };
+    let size = if i.is_multiple_of(GOP) {
+        p * KEY_FACTOR
+    } else {
+        p
+    };
     usize::try_from(size).unwrap_or(usize::MAX)
 }
 
-/// The `q` quantile (0..=1) of sorted values.
-fn quantile(sorted: &[u64], q: f64) -> u64 {
+/// The quantile `per_mille`/1000 of sorted values (nearest rank).
+fn quantile(sorted: &[u64], per_mille: usize) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
+    let idx = ((sorted.len() - 1) * per_mille + 500) / 1000;
     sorted[idx.min(sorted.len() - 1)]
 }
 
 fn read_proc(pid: u32, file: &str) -> Result<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).with_context(|| format!("/proc/{pid}/{file}"))
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .with_context(|| format!("/proc/{pid}/{file}"))
 }
 
 fn cpu_s(pid: u32) -> Result<f64> {
@@ -210,7 +215,7 @@ fn run(args: &Args, n: u32) -> Result<()> {
         })
     };
     let cpu0 = cpu_s(pid)?;
-    let frames_per_stream = (args.seconds * FPS as f64).round() as u64;
+    let frames_per_stream = args.seconds * FPS;
     let slot_ns = FRAME_NS / u64::from(n);
     let payload = vec![0x5au8; frame_size(args.bitrate, 0)];
     let mut rss_peak = rss_idle;
@@ -228,7 +233,11 @@ fn run(args: &Args, n: u32) -> Result<()> {
             let header = DataHeader {
                 stream_id: id,
                 generation: 0,
-                flags: if frame.is_multiple_of(GOP) { FLAG_KEYFRAME } else { 0 },
+                flags: if frame.is_multiple_of(GOP) {
+                    FLAG_KEYFRAME
+                } else {
+                    0
+                },
                 payload_len: 0,
                 pts: Some(pts),
                 dts: None,
@@ -264,18 +273,20 @@ fn run(args: &Args, n: u32) -> Result<()> {
     rss_peak = rss_peak.max(rss_bytes(pid)?);
     std::thread::sleep(Duration::from_millis(300));
     done.store(true, Ordering::Relaxed);
-    let mut lat = receiver.join().map_err(|_| anyhow::anyhow!("receiver panicked"))?;
+    let mut lat = receiver
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))?;
     lat.sort_unstable();
     let counters = daemon.stop();
     println!(
-        "{{\"streams\":{n},\"seconds\":{:.3},\"wall_s\":{wall:.3},\"frames\":{sent},\
+        "{{\"streams\":{n},\"seconds\":{},\"wall_s\":{wall:.3},\"frames\":{sent},\
          \"received\":{},\"daemon_cpu_s\":{cpu:.4},\"rss_idle_bytes\":{rss_idle},\
          \"rss_bytes\":{rss_peak},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\
          \"payload_bytes\":{}}}",
         args.seconds,
         lat.len(),
-        quantile(&lat, 0.5),
-        quantile(&lat, 0.99),
+        quantile(&lat, 500),
+        quantile(&lat, 990),
         lat.last().copied().unwrap_or(0),
         counters.get("payload_bytes").copied().unwrap_or(0),
     );
@@ -311,8 +322,8 @@ mod tests {
     #[test]
     fn quantiles() {
         let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(quantile(&v, 0.5), 51);
-        assert_eq!(quantile(&v, 0.99), 99);
-        assert_eq!(quantile(&[], 0.99), 0);
+        assert_eq!(quantile(&v, 500), 51);
+        assert_eq!(quantile(&v, 990), 99);
+        assert_eq!(quantile(&[], 990), 0);
     }
 }
