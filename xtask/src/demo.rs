@@ -400,7 +400,7 @@ pub(crate) fn play(
     }
     let daemon_pid = daemon.0.id();
     let (cpu0, wchar0) = (
-        measure::process_cpu_s(daemon_pid)?,
+        measure::probe(daemon_pid)?,
         measure::process_wchar(daemon_pid)?,
     );
     let mut player = Command::new(bin.join("redir-play"));
@@ -408,18 +408,20 @@ pub(crate) fn play(
     let played = run_player(&mut player).map(|cpu| {
         summary.player_cpu_us = micros(cpu);
     });
+    // Read when the player has its EOS, before the client disconnects (the
+    // connection's threads are still alive to be counted).
+    let (cpu1, wchar1) = (
+        measure::probe(daemon_pid)?,
+        measure::process_wchar(daemon_pid)?,
+    );
+    summary.daemon_cpu_us = micros(cpu0.until(&cpu1));
+    summary.daemon_wchar = wchar1.saturating_sub(wchar0);
     if let Some(client) = &mut client
         && played.is_ok()
     {
         let status = wait_exit(&mut client.0, "media-client", Duration::from_secs(30))?;
         println!("demo: media-client exited ({status})");
     }
-    let (cpu1, wchar1) = (
-        measure::process_cpu_s(daemon_pid)?,
-        measure::process_wchar(daemon_pid)?,
-    );
-    summary.daemon_cpu_us = micros((cpu1 - cpu0).max(0.0));
-    summary.daemon_wchar = wchar1.saturating_sub(wchar0);
     // SIGTERM: the daemon writes its report (local) and counters, and exits.
     process::run(
         Command::new("kill")

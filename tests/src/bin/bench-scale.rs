@@ -88,15 +88,21 @@ fn read_proc(pid: u32, file: &str) -> Result<String> {
         .with_context(|| format!("/proc/{pid}/{file}"))
 }
 
+/// CPU seconds of the daemon's threads, in nanosecond steps (the first
+/// field of each thread's schedstat; the daemon's threads live through a
+/// run, and /proc/PID/stat's 10 ms ticks are too coarse for one stream).
 fn cpu_s(pid: u32) -> Result<f64> {
-    let stat = read_proc(pid, "stat")?;
-    let rest = &stat[stat.rfind(')').context("stat")? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).context("utime")?;
-    let sticks: f64 = f.get(12).and_then(|v| v.parse().ok()).context("stime")?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok((ticks + sticks) / hz)
+    let mut ns = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).context("/proc/PID/task")? {
+        if let Ok(text) = std::fs::read_to_string(entry?.path().join("schedstat")) {
+            ns += text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(ns as f64 / 1e9)
 }
 
 fn rss_bytes(pid: u32) -> Result<u64> {

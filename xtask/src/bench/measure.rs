@@ -84,11 +84,64 @@ pub(crate) fn parse_stat_cpu(stat: &str, ticks: f64) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
-/// CPU seconds a running process has used so far.
+/// CPU seconds a running process has used so far, from `/proc/PID/stat`
+/// (clock ticks: 10 ms steps; includes threads that have exited).
 pub(crate) fn process_cpu_s(pid: u32) -> Result<f64> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     parse_stat_cpu(&text, clock_ticks()).with_context(|| format!("parsing {path}"))
+}
+
+/// CPU seconds of the live threads of a process, in nanosecond steps: the
+/// first field of each `/proc/PID/task/TID/schedstat` (threads that have
+/// exited are no longer there).
+pub(crate) fn threads_cpu_s(pid: u32) -> Result<f64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut ns = 0u64;
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = entry?.path().join("schedstat");
+        // A thread that ends between the listing and the read is skipped.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            ns += text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(ns as f64 / 1e9)
+}
+
+/// A reading of a running process's CPU, both ways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CpuProbe {
+    /// From `/proc/PID/stat`.
+    stat_s: f64,
+    /// From the live threads' `schedstat`.
+    threads_s: f64,
+}
+
+/// Reads a running process's CPU.
+pub(crate) fn probe(pid: u32) -> Result<CpuProbe> {
+    Ok(CpuProbe {
+        stat_s: process_cpu_s(pid)?,
+        threads_s: threads_cpu_s(pid)?,
+    })
+}
+
+impl CpuProbe {
+    /// CPU seconds used from `self` to `later`: the nanosecond figure of
+    /// the threads, unless threads that exited in between took more than
+    /// two clock ticks, which only the coarser `/proc/PID/stat` counts.
+    pub(crate) fn until(&self, later: &CpuProbe) -> f64 {
+        let fine = (later.threads_s - self.threads_s).max(0.0);
+        let coarse = (later.stat_s - self.stat_s).max(0.0);
+        if coarse > fine + 2.0 / clock_ticks() {
+            coarse
+        } else {
+            fine
+        }
+    }
 }
 
 /// The value of `key` (`wchar`, `VmRSS`, ...) in a `key: value` file of
@@ -138,6 +191,15 @@ mod tests {
         assert!(usage.wall_s > 0.0);
         let me = std::process::id();
         assert!(process_cpu_s(me).unwrap() >= 0.0);
+        let a = probe(me).unwrap();
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < 50 {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let b = probe(me).unwrap();
+        assert!(a.until(&b) > 0.02, "{a:?} {b:?}");
+        assert!(b.until(&a) >= 0.0);
         assert!(process_wchar(me).is_ok());
         assert!(run_measured(&mut Command::new("false")).is_err());
     }
