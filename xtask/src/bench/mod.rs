@@ -118,10 +118,13 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
         .iter()
         .map(|c| clips::ensure(c, &cache))
         .collect::<Result<Vec<PathBuf>>>()?;
+    println!("\n==> bench: data path");
+    let datapath_json = datapath::measure(smoke)?;
     let scratch = TempDir::new("xtask-bench")?;
     let mut report = report::Report {
         smoke,
         machine,
+        datapath_json,
         ..report::Report::default()
     };
     for (clip, file) in clips.iter().zip(&files) {
@@ -147,8 +150,6 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
     report.scale = scale::measure(&bin, ns, scale_s)?;
     println!("\n==> bench: calls");
     report.calls = calls::measure(seconds, smoke)?;
-    println!("\n==> bench: data path");
-    report.datapath_json = datapath::measure(smoke)?;
     report.elapsed_s = start.elapsed().as_secs_f64();
     let chart_path = if smoke {
         scratch.path().join("smoke.svg")
