@@ -223,6 +223,27 @@ fn generate_clip(path: &Path) -> Result<()> {
         .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
 }
 
+/// Asks the daemon for its counters (SIGUSR1) and returns the CPU
+/// microseconds of the `rusage:` line it prints first (None if it prints
+/// none within 5 s).
+fn daemon_rusage(pid: u32, seen: &Mutex<Vec<u64>>) -> Result<Option<u64>> {
+    let count = || seen.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let before = count();
+    process::run(Command::new("kill").arg("-USR1").arg(pid.to_string()))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() == before {
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(before)
+        .copied())
+}
+
 /// Seconds as whole microseconds.
 fn micros(seconds: f64) -> u64 {
     u64::try_from(Duration::from_secs_f64(seconds.max(0.0)).as_micros()).unwrap_or(u64::MAX)
@@ -352,16 +373,23 @@ pub(crate) fn play(
             .spawn()
             .context("starting vhost-device-media")?,
     );
-    // The daemon's stdout: echoed; the last `counters:` line kept.
+    // The daemon's stdout: echoed; the last `counters:` line kept, and the
+    // CPU of each `rusage:` line (in order).
     let counters = Arc::new(Mutex::new(String::new()));
+    let rusage = Arc::new(Mutex::new(Vec::<u64>::new()));
     let stdout = daemon.0.stdout.take().context("daemon stdout")?;
     let reader = {
         let counters = Arc::clone(&counters);
+        let rusage = Arc::clone(&rusage);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 println!("daemon: {line}");
                 if line.starts_with("counters:") {
                     *counters.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                } else if line.starts_with("rusage:")
+                    && let Some(us) = counter(&line, "cpu_us")
+                {
+                    rusage.lock().unwrap_or_else(|p| p.into_inner()).push(us);
                 }
             }
         })
@@ -399,23 +427,16 @@ pub(crate) fn play(
         ));
     }
     let daemon_pid = daemon.0.id();
-    let (cpu0, wchar0) = (
-        measure::probe(daemon_pid)?,
-        measure::process_wchar(daemon_pid)?,
-    );
+    // The daemon's own CPU reading (getrusage: every thread, even those
+    // that end with the guest's connection) before the clip.
+    let cpu0 = daemon_rusage(daemon_pid, &rusage)?;
+    let wchar0 = measure::process_wchar(daemon_pid)?;
     let mut player = Command::new(bin.join("redir-play"));
     player.arg("--vhost-user").arg(&socket).arg(input);
     let played = run_player(&mut player).map(|cpu| {
         summary.player_cpu_us = micros(cpu);
     });
-    // Read when the player has its EOS, before the client disconnects (the
-    // connection's threads are still alive to be counted).
-    let (cpu1, wchar1) = (
-        measure::probe(daemon_pid)?,
-        measure::process_wchar(daemon_pid)?,
-    );
-    summary.daemon_cpu_us = micros(cpu0.until(&cpu1));
-    summary.daemon_wchar = wchar1.saturating_sub(wchar0);
+    summary.daemon_wchar = measure::process_wchar(daemon_pid)?.saturating_sub(wchar0);
     if let Some(client) = &mut client
         && played.is_ok()
     {
@@ -431,6 +452,15 @@ pub(crate) fn play(
     let status = wait_exit(&mut daemon.0, "vhost-device-media", Duration::from_secs(20))?;
     println!("demo: daemon exited ({status})");
     let _ = reader.join();
+    // The last `rusage:` line, printed on SIGTERM.
+    let cpu1 = rusage
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .last()
+        .copied();
+    if let (Some(cpu0), Some(cpu1)) = (cpu0, cpu1) {
+        summary.daemon_cpu_us = cpu1.saturating_sub(cpu0);
+    }
     let line = counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary.payload_bytes = counter(&line, "payload_bytes").unwrap_or(0);
     summary.payload_bytes_copied = counter(&line, "payload_bytes_copied").unwrap_or(0);
