@@ -71,6 +71,11 @@ impl DaemonProcess {
         }
     }
 
+    /// The process id (for /proc readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The vhost-user socket.
     pub fn socket(&self) -> &Path {
         &self.socket

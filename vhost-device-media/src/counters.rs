@@ -41,6 +41,10 @@ pub struct Counters {
     pub payload_bytes: AtomicU64,
     /// Payload bytes copied in user space.
     pub payload_bytes_copied: AtomicU64,
+    /// Bytes the socket uplink wrote to its client (frame prefixes and
+    /// FlatBuffers headers of every message, plus sample payloads): what the
+    /// media costs on the wire before the transport's own framing.
+    pub wire_bytes: AtomicU64,
     /// Events delivered to the guest.
     pub events: AtomicU64,
     errors: [AtomicU64; 7],
@@ -61,6 +65,8 @@ pub struct Snapshot {
     pub payload_bytes: u64,
     /// Payload bytes copied in user space.
     pub payload_bytes_copied: u64,
+    /// Bytes written to the uplink's client (headers and payloads).
+    pub wire_bytes: u64,
     /// Events delivered.
     pub events: u64,
     /// Malformed chains.
@@ -101,6 +107,7 @@ impl Counters {
             buffers_completed: get(&self.buffers_completed),
             payload_bytes: get(&self.payload_bytes),
             payload_bytes_copied: get(&self.payload_bytes_copied),
+            wire_bytes: get(&self.wire_bytes),
             events: get(&self.events),
             malformed_chains: err(ErrorKind::MalformedChain),
             invalid_requests: err(ErrorKind::InvalidRequest),
@@ -119,7 +126,7 @@ impl Snapshot {
     pub fn to_line(&self) -> String {
         format!(
             "counters: streams_created={} control_requests={} buffers={} buffers_completed={} \
-             payload_bytes={} payload_bytes_copied={} events={} malformed_chains={} \
+             payload_bytes={} payload_bytes_copied={} wire_bytes={} events={} malformed_chains={} \
              invalid_requests={} bad_state={} limit={} stale={} uplink_errors={} events_lost={}",
             self.streams_created,
             self.control_requests,
@@ -127,6 +134,7 @@ impl Snapshot {
             self.buffers_completed,
             self.payload_bytes,
             self.payload_bytes_copied,
+            self.wire_bytes,
             self.events,
             self.malformed_chains,
             self.invalid_requests,
@@ -152,6 +160,7 @@ impl Snapshot {
                 "buffers_completed" => &mut s.buffers_completed,
                 "payload_bytes" => &mut s.payload_bytes,
                 "payload_bytes_copied" => &mut s.payload_bytes_copied,
+                "wire_bytes" => &mut s.wire_bytes,
                 "events" => &mut s.events,
                 "malformed_chains" => &mut s.malformed_chains,
                 "invalid_requests" => &mut s.invalid_requests,
@@ -176,11 +185,13 @@ mod tests {
     fn line_round_trip() {
         let c = Counters::default();
         Counters::add(&c.payload_bytes, 1234);
+        Counters::add(&c.wire_bytes, 1300);
         c.error(ErrorKind::Stale);
         c.error(ErrorKind::Stale);
         let snap = c.snapshot();
         assert_eq!(snap.payload_bytes, 1234);
         assert_eq!(snap.stale, 2);
+        assert_eq!(snap.wire_bytes, 1300);
         assert_eq!(Snapshot::parse_line(&snap.to_line()), Some(snap));
     }
 }

@@ -182,6 +182,13 @@ fn payload_arrives_unchanged_from_guest_memory_and_acks_complete_ok() {
     let c = s.counters.snapshot();
     assert_eq!(c.payload_bytes, 300_000);
     assert_eq!(c.payload_bytes_copied, 0);
+    // On the wire: the payload plus the welcome's and the sample's frame
+    // prefixes and FlatBuffers headers (a few hundred bytes).
+    assert!(
+        c.wire_bytes > 300_000 && c.wire_bytes < 300_000 + 1024,
+        "wire_bytes {}",
+        c.wire_bytes
+    );
     s.uplink.shutdown();
 }
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
+use crate::bench::measure;
 use crate::process::{self, cargo_command};
 use crate::tempdir::TempDir;
 
@@ -74,6 +75,18 @@ pub(crate) struct Summary {
     pub(crate) payload_bytes: u64,
     /// Payload bytes the daemon copied (0: zero copy).
     pub(crate) payload_bytes_copied: u64,
+    /// Bytes the daemon's uplink wrote to the client (its `wire_bytes`
+    /// counter: frame headers and payloads).
+    pub(crate) wire_bytes: u64,
+    /// Bytes the daemon wrote through write-like system calls while the
+    /// clip played (`wchar` of /proc/PID/io: the uplink socket including
+    /// Spice's own framing, plus eventfd kicks and logs).
+    pub(crate) daemon_wchar: u64,
+    /// CPU the daemon used while the clip played, in microseconds.
+    pub(crate) daemon_cpu_us: u64,
+    /// CPU redir-play (the guest's player and in-process broker) used, in
+    /// microseconds.
+    pub(crate) player_cpu_us: u64,
     /// From starting the daemon to the verdict, in milliseconds.
     pub(crate) elapsed_ms: u64,
 }
@@ -100,7 +113,8 @@ impl Summary {
         format!(
             "{{\"ok\":{},\"input\":{},\"uplink\":{},\"streams\":{},\"video_frames_decoded\":{},\
              \"audio_buffers_decoded\":{},\"bit_exact\":{},\"payload_bytes\":{},\
-             \"payload_bytes_copied\":{},\"elapsed_ms\":{}}}",
+             \"payload_bytes_copied\":{},\"wire_bytes\":{},\"daemon_wchar\":{},\
+             \"daemon_cpu_us\":{},\"player_cpu_us\":{},\"elapsed_ms\":{}}}",
             self.ok,
             json_string(&self.input),
             json_string(&self.uplink),
@@ -110,6 +124,10 @@ impl Summary {
             self.bit_exact,
             self.payload_bytes,
             self.payload_bytes_copied,
+            self.wire_bytes,
+            self.daemon_wchar,
+            self.daemon_cpu_us,
+            self.player_cpu_us,
             self.elapsed_ms
         )
     }
@@ -205,6 +223,47 @@ fn generate_clip(path: &Path) -> Result<()> {
         .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
 }
 
+/// Asks the daemon for its counters (SIGUSR1) and returns the CPU
+/// microseconds of the `rusage:` line it prints first (None if it prints
+/// none within 5 s).
+fn daemon_rusage(pid: u32, seen: &Mutex<Vec<u64>>) -> Result<Option<u64>> {
+    let count = || seen.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let before = count();
+    process::run(Command::new("kill").arg("-USR1").arg(pid.to_string()))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count() == before {
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(before)
+        .copied())
+}
+
+/// Seconds as whole microseconds.
+fn micros(seconds: f64) -> u64 {
+    u64::try_from(Duration::from_secs_f64(seconds.max(0.0)).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Runs redir-play to its end; returns its CPU seconds.
+fn run_player(cmd: &mut Command) -> Result<f64> {
+    let line = process::display(cmd);
+    println!("$ {line}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let (status, cpu) = measure::wait_usage(&mut child)?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(cpu)
+}
+
 /// A TCP port on loopback nobody listens on now.
 fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -266,8 +325,10 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
     Ok(())
 }
 
-/// Daemon, client, player, then the comparison; fills `summary`.
-fn play(
+/// Daemon, client, player, then the comparison; fills `summary`. `bin`
+/// holds the binaries (target/debug for the demo, target/release for the
+/// bench).
+pub(crate) fn play(
     bin: &Path,
     dir: &Path,
     input: &Path,
@@ -312,16 +373,23 @@ fn play(
             .spawn()
             .context("starting vhost-device-media")?,
     );
-    // The daemon's stdout: echoed; the last `counters:` line kept.
+    // The daemon's stdout: echoed; the last `counters:` line kept, and the
+    // CPU of each `rusage:` line (in order).
     let counters = Arc::new(Mutex::new(String::new()));
+    let rusage = Arc::new(Mutex::new(Vec::<u64>::new()));
     let stdout = daemon.0.stdout.take().context("daemon stdout")?;
     let reader = {
         let counters = Arc::clone(&counters);
+        let rusage = Arc::clone(&rusage);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 println!("daemon: {line}");
                 if line.starts_with("counters:") {
                     *counters.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                } else if line.starts_with("rusage:")
+                    && let Some(us) = counter(&line, "cpu_us")
+                {
+                    rusage.lock().unwrap_or_else(|p| p.into_inner()).push(us);
                 }
             }
         })
@@ -358,9 +426,17 @@ fn play(
                 .context("starting media-client")?,
         ));
     }
+    let daemon_pid = daemon.0.id();
+    // The daemon's own CPU reading (getrusage: every thread, even those
+    // that end with the guest's connection) before the clip.
+    let cpu0 = daemon_rusage(daemon_pid, &rusage)?;
+    let wchar0 = measure::process_wchar(daemon_pid)?;
     let mut player = Command::new(bin.join("redir-play"));
     player.arg("--vhost-user").arg(&socket).arg(input);
-    let played = process::run(&mut player);
+    let played = run_player(&mut player).map(|cpu| {
+        summary.player_cpu_us = micros(cpu);
+    });
+    summary.daemon_wchar = measure::process_wchar(daemon_pid)?.saturating_sub(wchar0);
     if let Some(client) = &mut client
         && played.is_ok()
     {
@@ -376,9 +452,19 @@ fn play(
     let status = wait_exit(&mut daemon.0, "vhost-device-media", Duration::from_secs(20))?;
     println!("demo: daemon exited ({status})");
     let _ = reader.join();
+    // The last `rusage:` line, printed on SIGTERM.
+    let cpu1 = rusage
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .last()
+        .copied();
+    if let (Some(cpu0), Some(cpu1)) = (cpu0, cpu1) {
+        summary.daemon_cpu_us = cpu1.saturating_sub(cpu0);
+    }
     let line = counters.lock().unwrap_or_else(|p| p.into_inner()).clone();
     summary.payload_bytes = counter(&line, "payload_bytes").unwrap_or(0);
     summary.payload_bytes_copied = counter(&line, "payload_bytes_copied").unwrap_or(0);
+    summary.wire_bytes = counter(&line, "wire_bytes").unwrap_or(0);
     played?;
     let mut verify = Command::new(bin.join("verify-clip"));
     verify
@@ -422,6 +508,10 @@ mod tests {
             bit_exact: true,
             payload_bytes: 12345,
             payload_bytes_copied: 0,
+            wire_bytes: 12400,
+            daemon_wchar: 13000,
+            daemon_cpu_us: 5000,
+            player_cpu_us: 6000,
             elapsed_ms: 789,
         };
         assert_eq!(
@@ -429,7 +519,8 @@ mod tests {
             "{\"ok\":true,\"input\":\"/tmp/a \\\"b\\\".webm\",\"uplink\":\"local\",\
              \"streams\":2,\"video_frames_decoded\":60,\"audio_buffers_decoded\":96000,\
              \"bit_exact\":true,\"payload_bytes\":12345,\"payload_bytes_copied\":0,\
-             \"elapsed_ms\":789}"
+             \"wire_bytes\":12400,\"daemon_wchar\":13000,\"daemon_cpu_us\":5000,\
+             \"player_cpu_us\":6000,\"elapsed_ms\":789}"
         );
         assert!(!summary.to_json_line().contains('\n'));
     }

@@ -10,10 +10,11 @@
 //! Each module does one job: [`setup`] (Debian packages), [`flatc_install`]
 //! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
 //! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
-//! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the data-path
-//! benchmark), [`qemu`] (a QEMU able to create the device, and the `qemu
-//! attach` test step), [`demo`] (the end-to-end demo), [`guest_image`] and
-//! [`cpio`] (the test guest), [`vm`] (the VM tests and `demo --vm`), [`process`] (running programs) and [`tempdir`]
+//! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the
+//! redirection-vs-re-encode benchmark), [`qemu`] (a QEMU able to create the
+//! device, and the `qemu attach` test step), [`demo`] (the end-to-end demo),
+//! [`guest_image`] and [`cpio`] (the test guest), [`vm`] (the VM tests and
+//! `demo --vm`), [`process`] (running programs) and [`tempdir`]
 //! (scratch directories).
 
 mod bench;
@@ -64,7 +65,10 @@ enum Task {
     /// The project's test command: setup, flatc check, fmt, clippy, tests,
     /// a smoke run of the benchmark; timed.
     Test,
-    /// Run the data-path benchmark (`cargo bench -p vhost-device-media --bench datapath`).
+    /// The redirection-vs-re-encode benchmark: host CPU, network bytes and
+    /// picture quality of a Spice desktop without redirection against
+    /// redirection through the daemon, scale, calls and the data-path
+    /// benchmark; prints tables and, as the last line, one JSON object.
     Bench(BenchArgs),
     /// Provide a QEMU able to create the media-redirection device: the
     /// system's if it can, else Debian's 10.0.2 patched with
@@ -113,7 +117,8 @@ struct QemuArgs {
 /// Options of the benchmark.
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// A short run with small budgets (a few seconds; the figures are noisy).
+    /// A short run (2 s 320x240 clips, N = 1, 2, debug binaries; the
+    /// figures mean little), as `cargo xtask test` runs it.
     #[arg(long)]
     smoke: bool,
 }

@@ -521,7 +521,9 @@ fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
         let item = item.unwrap_or(Outgoing::Message(Message::Ping { nonce: 0 }));
         let result = match item {
             Outgoing::Message(msg) => match wire::encode_frame_into(&mut fbb, &msg, 0, &mut head) {
-                Ok(()) => stream.write_frame(&head, &[]),
+                Ok(()) => stream.write_frame(&head, &[]).map(|()| {
+                    Counters::add(&shared.counters.wire_bytes, head.len() as u64);
+                }),
                 Err(err) => {
                     log::error!("refusing to send an invalid message {msg:?}: {err}");
                     Ok(())
@@ -565,6 +567,10 @@ fn write_sample(
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     stream.write_frame(head, buffer.slices())?;
     Counters::add(&shared.counters.payload_bytes, u64::from(len));
+    Counters::add(
+        &shared.counters.wire_bytes,
+        head.len() as u64 + u64::from(len),
+    );
     let mut s = shared.lock();
     if s.current != conn {
         // The client went away while this sample was being written.

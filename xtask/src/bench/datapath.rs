@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the daemon's data-path benchmark.
+//! The daemon's data-path benchmark, folded into `cargo xtask bench`.
 //!
 //! The benchmark itself is a bench target of the daemon crate
 //! (`vhost-device-media/benches/datapath.rs`): it sends buffers from guest
@@ -50,15 +50,28 @@ pub(crate) fn smoke_check_args() -> [&'static str; 8] {
     ]
 }
 
-/// Runs the benchmark, its output streaming to the terminal.
-pub(crate) fn run(smoke: bool) -> Result<()> {
-    process::run(&mut process::cargo_command(&cargo_args(smoke)))
-}
-
-/// The smoke run of `cargo xtask test`: unoptimised, checks that the bench
-/// builds, runs and passes its sanity checks.
-pub(crate) fn smoke_check() -> Result<()> {
-    process::run(&mut process::cargo_command(&smoke_check_args()))
+/// Runs the benchmark, its output streaming to the terminal, and returns
+/// its last line (one JSON object with every figure). The smoke run goes
+/// through `cargo test` (unoptimised, reusing the test build: it checks
+/// that the bench builds, runs and passes its sanity checks), the full one
+/// through `cargo bench`.
+pub(crate) fn measure(smoke: bool) -> Result<String> {
+    let args: Vec<&str> = if smoke {
+        smoke_check_args().to_vec()
+    } else {
+        cargo_args(false)
+    };
+    let mut last = String::new();
+    process::run_watching_stdout(
+        &mut process::cargo_command(&args),
+        &mut std::io::stdout(),
+        |line| {
+            if !line.trim().is_empty() {
+                last = line.to_owned();
+            }
+        },
+    )?;
+    Ok(last)
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! `cargo xtask bench`: the case for redirection, measured (issue 9).
+//!
+//! On one machine and in one run: host CPU per stream, network bytes per
+//! stream and picture quality of what a Spice desktop does without
+//! redirection ([`baseline`]: decode in the guest, re-encode on the host)
+//! against redirection through this project's daemon ([`redirect`]: the
+//! compressed stream goes to the user's device, over a Unix socket and
+//! over Spice, bit-exact), the ratios, the daemon at N concurrent streams
+//! ([`scale`]), the per-call figures ([`calls`]) and the data-path
+//! benchmark of the daemon ([`datapath`]). Clips come from [`clips`]
+//! (cached), quality from [`quality`], the tables and the JSON line from
+//! [`report`], the SVG chart from [`chart`]; [`measure`] reads CPU, bytes
+//! and memory of processes.
+//!
+//! The full run builds what it runs optimised (`cargo build --release` of
+//! the daemon, the player, the client binaries and `bench-scale` only);
+//! `--smoke` (2 s 320x240 clips, N = 1, 2; part of `cargo xtask test`) uses
+//! the debug binaries `cargo test` has just built, so its figures mean
+//! little: it keeps the bench building and running. xtask links no
+//! GStreamer: every media pipeline runs in a `gst-launch-1.0` child or in
+//! the project's own binaries.
+
+pub(crate) mod baseline;
+pub(crate) mod calls;
+pub(crate) mod chart;
+pub(crate) mod clips;
+pub(crate) mod datapath;
+pub(crate) mod measure;
+pub(crate) mod quality;
+pub(crate) mod redirect;
+pub(crate) mod report;
+pub(crate) mod scale;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::process::{self, cargo_command};
+use crate::tempdir::TempDir;
+
+/// Where a full run writes its chart (committed; the README embeds it).
+pub(crate) const CHART: &str = "docs/bench/latest.svg";
+
+/// The build of everything the bench runs (`release`: optimised).
+pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
+    let mut args = vec!["build"];
+    if release {
+        args.push("--release");
+    }
+    args.extend([
+        "--locked",
+        "-p",
+        "vhost-device-media",
+        "-p",
+        "redir-play",
+        "-p",
+        "client-engine",
+        "-p",
+        "conformance-tests",
+        "--bin",
+        "vhost-device-media",
+        "--bin",
+        "redir-play",
+        "--bin",
+        "media-client",
+        "--bin",
+        "verify-clip",
+        "--bin",
+        "bench-scale",
+    ]);
+    args
+}
+
+/// The machine, one line: CPU model, cores, RAM, kernel, date.
+pub(crate) fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_owned(), |(_, v)| v.trim().to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let ram_gib = measure::proc_field(&meminfo, "MemTotal").unwrap_or(0) as f64 / 1048576.0;
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{model}, {cores} CPUs, {ram_gib:.1} GiB RAM, Linux {}, {date}, load average {} at the start",
+        kernel.trim(),
+        load.split_whitespace().next().unwrap_or("?")
+    )
+}
+
+/// Runs the bench; the last line of stdout is the JSON report.
+pub(crate) fn run(smoke: bool) -> Result<()> {
+    let start = Instant::now();
+    let machine = machine();
+    println!("bench: {machine}");
+    process::run(&mut cargo_command(&build_args(!smoke)))?;
+    let bin = Path::new(if smoke {
+        "target/debug"
+    } else {
+        "target/release"
+    })
+    .canonicalize()
+    .context("the target directory")?;
+    let seconds = if smoke { 2 } else { 30 };
+    let clips = clips::clips(seconds, smoke);
+    let cache = clips::cache_dir()?;
+    let files = clips
+        .iter()
+        .map(|c| clips::ensure(c, &cache))
+        .collect::<Result<Vec<PathBuf>>>()?;
+    println!("\n==> bench: data path");
+    let datapath_json = datapath::measure(smoke)?;
+    let scratch = TempDir::new("xtask-bench")?;
+    let mut report = report::Report {
+        smoke,
+        machine,
+        datapath_json,
+        ..report::Report::default()
+    };
+    for (clip, file) in clips.iter().zip(&files) {
+        println!("\n==> bench: baseline of {}", clip.name);
+        report
+            .baselines
+            .push(baseline::measure(clip, file, scratch.path())?);
+    }
+    for (clip, file) in clips.iter().zip(&files) {
+        for uplink in redirect::UPLINKS {
+            println!("\n==> bench: {} redirected over {uplink:?}", clip.name);
+            report
+                .redirects
+                .push(redirect::measure(clip, file, &bin, uplink)?);
+        }
+    }
+    println!("\n==> bench: scale");
+    let (ns, scale_s): (&[u32], u32) = if smoke {
+        (&[1, 2], 2)
+    } else {
+        (&[1, 8, 32, 64], 10)
+    };
+    report.scale = scale::measure(&bin, ns, scale_s)?;
+    println!("\n==> bench: calls");
+    report.calls = calls::measure(seconds, smoke)?;
+    report.elapsed_s = start.elapsed().as_secs_f64();
+    let chart_path = if smoke {
+        scratch.path().join("smoke.svg")
+    } else {
+        PathBuf::from(CHART)
+    };
+    chart::write(&report, &chart_path)?;
+    println!("\n==> bench: report ({})\n", report.machine);
+    print!("{}", report.tables());
+    println!(
+        "\nchart: {}{}",
+        chart_path.display(),
+        if smoke { " (smoke: deleted)" } else { "" }
+    );
+    println!("bench: {:.0} s in all", report.elapsed_s);
+    println!("{}", report.json());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_only_what_the_bench_runs() {
+        let full = build_args(true).join(" ");
+        assert!(full.starts_with("build --release --locked -p vhost-device-media"));
+        assert!(full.contains("--bin bench-scale") && full.contains("--bin verify-clip"));
+        assert!(!build_args(false).contains(&"--release"));
+        assert!(machine().contains("CPUs"));
+    }
+}

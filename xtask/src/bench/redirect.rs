@@ -1,0 +1,84 @@
+//! Redirection through the stack: `redir-play` (the guest's player with its
+//! in-process broker) plays the clip through the daemon to `media-client`
+//! on the user's device, over a Unix socket and over the daemon's Spice
+//! server; the client hashes every decoded frame and `verify-clip` compares
+//! them with a local decode of the file, so "bit-exact" is checked, not
+//! assumed. Only the daemon is host CPU here (the decode is on the user's
+//! device); the player's CPU is reported beside it as the guest's.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::demo::{self, DemoUplink, Summary};
+use crate::tempdir::TempDir;
+
+use super::clips::Clip;
+
+/// One clip redirected over one uplink.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Redirect {
+    /// The clip's name.
+    pub(crate) clip: &'static str,
+    /// `unix` or `spice`.
+    pub(crate) uplink: &'static str,
+    /// Media seconds.
+    pub(crate) seconds: f64,
+    /// Daemon CPU seconds while the clip played.
+    pub(crate) daemon_cpu_s: f64,
+    /// Player (guest) CPU seconds.
+    pub(crate) player_cpu_s: f64,
+    /// Bytes on the wire: the uplink's frames (headers and payloads).
+    pub(crate) wire_bytes: u64,
+    /// Bytes the daemon wrote through system calls (includes Spice's own
+    /// framing on the Spice uplink, and eventfd kicks).
+    pub(crate) daemon_wchar: u64,
+    /// Compressed media bytes forwarded.
+    pub(crate) payload_bytes: u64,
+    /// Payload bytes the daemon copied in user space.
+    pub(crate) payload_bytes_copied: u64,
+    /// The client's decode equals a local decode of the file.
+    pub(crate) bit_exact: bool,
+}
+
+/// The uplinks measured.
+pub(crate) const UPLINKS: [DemoUplink; 2] = [DemoUplink::Unix, DemoUplink::Spice];
+
+/// Plays `file` over `uplink` with the binaries in `bin`.
+pub(crate) fn measure(
+    clip: &Clip,
+    file: &Path,
+    bin: &Path,
+    uplink: DemoUplink,
+) -> Result<Redirect> {
+    let dir = TempDir::new("xtask-bench-redirect")?;
+    let mut summary = Summary {
+        input: file.display().to_string(),
+        ..Summary::default()
+    };
+    demo::play(bin, dir.path(), file, uplink, &mut summary)?;
+    if !summary.bit_exact {
+        bail!(
+            "{} over {uplink:?} was not bit-exact: {}",
+            clip.name,
+            summary.to_json_line()
+        );
+    }
+    Ok(Redirect {
+        clip: clip.name,
+        uplink: match uplink {
+            DemoUplink::Spice => "spice",
+            DemoUplink::Tcp => "tcp",
+            DemoUplink::Local => "local",
+            DemoUplink::Unix => "unix",
+        },
+        seconds: f64::from(clip.seconds),
+        daemon_cpu_s: summary.daemon_cpu_us as f64 / 1e6,
+        player_cpu_s: summary.player_cpu_us as f64 / 1e6,
+        wire_bytes: summary.wire_bytes,
+        daemon_wchar: summary.daemon_wchar,
+        payload_bytes: summary.payload_bytes,
+        payload_bytes_copied: summary.payload_bytes_copied,
+        bit_exact: summary.bit_exact,
+    })
+}
