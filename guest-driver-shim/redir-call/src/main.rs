@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use guest_driver_shim::player::{Connection, MediaRedir, PlayerError, Target};
-use mediaredir_proto::broker::DEFAULT_SOCKET;
+use guest_driver_shim::player::{Connection, DeviceArgs, MediaRedir, PlayerError};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 
@@ -24,14 +23,8 @@ use script::{Step, parse_step};
 #[derive(Debug, Parser)]
 #[command(name = "redir-call", version)]
 struct Args {
-    /// The broker's socket (in a guest where `mediaredir-broker` runs).
-    #[arg(long, value_name = "SOCKET", default_value = DEFAULT_SOCKET, conflicts_with = "vhost_user")]
-    broker: PathBuf,
-
-    /// Reach the daemon's vhost-user socket directly, with a broker in this
-    /// process (a host test rig).
-    #[arg(long, value_name = "SOCKET")]
-    vhost_user: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
 
     /// Outgoing call: write the client's SDP offer here...
     #[arg(
@@ -133,10 +126,7 @@ fn print_stats(redir: &mut MediaRedir, session: u32) -> anyhow::Result<()> {
 }
 
 fn run(args: &Args) -> anyhow::Result<bool> {
-    let target = match &args.vhost_user {
-        Some(path) => Target::VhostUser(path.clone()),
-        None => Target::Broker(args.broker.clone()),
-    };
+    let target = args.device.target();
     let mut connection = Connection::open(&target)?;
     let redir = &mut connection.redir;
     let wait = Duration::from_secs(args.wait);

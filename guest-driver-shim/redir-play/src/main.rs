@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use guest_driver_shim::player::{Connection, Target};
-use mediaredir_proto::broker::DEFAULT_SOCKET;
+use guest_driver_shim::player::{Connection, DeviceArgs};
 
 use commands::Scheduled;
 use session::Settings;
@@ -37,25 +36,8 @@ use session::Settings;
 #[derive(Debug, Parser)]
 #[command(name = "redir-play", version)]
 struct Args {
-    /// The broker's socket (in a guest where `mediaredir-broker` runs).
-    #[arg(long, value_name = "SOCKET", default_value = DEFAULT_SOCKET, conflicts_with_all = ["vhost_user", "pci"])]
-    broker: PathBuf,
-
-    /// Reach the daemon's vhost-user socket directly, with a broker in this
-    /// process (a host test rig; `vhost-device-media --socket-path`).
-    #[arg(long, value_name = "SOCKET", conflicts_with = "pci")]
-    vhost_user: Option<PathBuf>,
-
-    /// Drive the device's PCI function (`0000:00:03.0`, or `auto`: the
-    /// first 1af4:1079), bound to uio_pci_generic, with a broker in this
-    /// process (a guest where this is the only player; needs root and
-    /// hugepages).
-    #[arg(long, value_name = "BDF")]
-    pci: Option<String>,
-
-    /// With `--pci`: poll the rings instead of waiting for interrupts.
-    #[arg(long, requires = "pci", conflicts_with = "vhost_user")]
-    pci_poll: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
 
     /// When the device restarts mid-stream (the host daemon restarted:
     /// STALE, DEVICE_STARTED), start over and play the file again from the
@@ -108,14 +90,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         anyhow::bail!("{}: no playable track", args.file.display());
     }
     drop(probe);
-    let target = match (&args.vhost_user, &args.pci) {
-        (Some(socket), _) => Target::VhostUser(socket.clone()),
-        (None, Some(bdf)) => Target::Pci {
-            bdf: bdf.clone(),
-            poll: args.pci_poll,
-        },
-        (None, None) => Target::Broker(args.broker.clone()),
-    };
+    let target = args.device.target();
     let mut connection = Connection::open(&target)?;
     let reset = match args.reset_after {
         Some(after) => Some((
@@ -203,14 +178,15 @@ fn main() -> std::process::ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use mediaredir_proto::broker::DEFAULT_SOCKET;
 
     #[test]
     fn cli_is_well_formed() {
         Args::command().debug_assert();
         let args = Args::parse_from(["redir-play", "--vhost-user", "/tmp/s", "clip.webm"]);
-        assert_eq!(args.vhost_user, Some(PathBuf::from("/tmp/s")));
+        assert_eq!(args.device.vhost_user, Some(PathBuf::from("/tmp/s")));
         let args = Args::parse_from(["redir-play", "--at", "1:pause", "clip.webm"]);
-        assert_eq!(args.broker, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(args.device.broker, PathBuf::from(DEFAULT_SOCKET));
         assert_eq!(args.at.len(), 1);
         assert!(
             Args::try_parse_from(["redir-play", "--broker", "/b", "--vhost-user", "/v", "f"])
@@ -227,8 +203,8 @@ mod tests {
             "40",
             "c.webm",
         ]);
-        assert_eq!(args.pci.as_deref(), Some("auto"));
-        assert!(args.pci_poll);
+        assert_eq!(args.device.pci.as_deref(), Some("auto"));
+        assert!(args.device.pci_poll);
         assert_eq!((args.recover, args.reset_after), (2, Some(40)));
         assert!(
             Args::try_parse_from(["redir-play", "--pci", "auto", "--vhost-user", "/v", "f"])

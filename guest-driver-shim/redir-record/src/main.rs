@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use guest_driver_shim::player::{Connection, MediaRedir, PlayerError, Target};
-use mediaredir_proto::broker::DEFAULT_SOCKET;
+use guest_driver_shim::player::{Connection, DeviceArgs, MediaRedir, PlayerError};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::response::SourceKind;
@@ -33,14 +32,8 @@ enum RecordCodec {
 #[derive(Debug, Parser)]
 #[command(name = "redir-record", version)]
 struct Args {
-    /// The broker's socket (in a guest where `mediaredir-broker` runs).
-    #[arg(long, value_name = "SOCKET", default_value = DEFAULT_SOCKET, conflicts_with = "vhost_user")]
-    broker: PathBuf,
-
-    /// Reach the daemon's vhost-user socket directly, with a broker in this
-    /// process (a host test rig).
-    #[arg(long, value_name = "SOCKET")]
-    vhost_user: Option<PathBuf>,
+    #[command(flatten)]
+    device: DeviceArgs,
 
     /// The codec (and so the kind of source and the file format).
     #[arg(long, value_enum, default_value = "opus")]
@@ -78,10 +71,7 @@ fn wait_client(redir: &mut MediaRedir, timeout: Duration) -> anyhow::Result<()> 
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
-    let target = match &args.vhost_user {
-        Some(path) => Target::VhostUser(path.clone()),
-        None => Target::Broker(args.broker.clone()),
-    };
+    let target = args.device.target();
     let mut connection = Connection::open(&target)?;
     let redir = &mut connection.redir;
     wait_client(redir, Duration::from_secs(args.wait_client))?;

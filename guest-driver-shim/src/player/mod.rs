@@ -25,6 +25,7 @@
 
 mod buffers;
 mod connect;
+mod device_args;
 mod mapping;
 
 use std::collections::{HashMap, VecDeque};
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use buffers::BufferQueue;
 pub use buffers::Dequeued;
 pub use connect::{ConnectError, Connection, Target};
+pub use device_args::DeviceArgs;
 use mapping::Mapping;
 use mediaredir_proto::ProtoError;
 use mediaredir_proto::broker::{
