@@ -65,24 +65,6 @@ struct Args {
     wait: u64,
 }
 
-fn wait_client(redir: &mut MediaRedir, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let caps = redir.query_caps()?;
-        if caps.client_connected {
-            // CLIENT_FEATURE_CALL (spec 10.6).
-            if caps.client_features & 4 == 0 {
-                bail!("the client cannot run call media (no CALL feature)");
-            }
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("no client connected to the device within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn read_when_present(path: &Path, timeout: Duration) -> anyhow::Result<String> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -130,7 +112,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut connection = Connection::open(&target)?;
     let redir = &mut connection.redir;
     let wait = Duration::from_secs(args.wait);
-    wait_client(redir, wait)?;
+    let caps = redir
+        .wait_client(wait)
+        .with_context(|| format!("no client connected to the device within {wait:?}"))?;
+    // CLIENT_FEATURE_CALL (spec 10.6).
+    if caps.client_features & 4 == 0 {
+        bail!("the client cannot run call media (no CALL feature)");
+    }
     let session = match (&args.offer_out, &args.remote_offer) {
         (Some(offer_out), _) => {
             let (session, offer) = redir.call_create(None).map_err(|e| refused(e, "call"))?;

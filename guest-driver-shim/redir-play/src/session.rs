@@ -114,25 +114,6 @@ struct Session<'a> {
     schedule: Vec<Scheduled>,
 }
 
-/// Waits until a client is connected to the device.
-fn wait_client(redir: &mut MediaRedir, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let caps = redir.query_caps().context("querying the device")?;
-        if caps.client_connected {
-            eprintln!(
-                "redir-play: client connected ({} codecs)",
-                caps.codecs.len()
-            );
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("no client connected to the device within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Plays `settings.file`; commands from `stdin` are applied as they come.
 pub(crate) fn play(
     redir: &mut MediaRedir,
@@ -156,7 +137,16 @@ pub(crate) fn play(
             t.codec_data.len()
         );
     }
-    wait_client(redir, settings.wait_client)?;
+    let caps = redir.wait_client(settings.wait_client).with_context(|| {
+        format!(
+            "no client connected to the device within {:?}",
+            settings.wait_client
+        )
+    })?;
+    eprintln!(
+        "redir-play: client connected ({} codecs)",
+        caps.codecs.len()
+    );
     for (i, t) in tracks.iter().enumerate() {
         match redir.try_format(&format(t, u32::try_from(i)?)) {
             Ok(()) => {}

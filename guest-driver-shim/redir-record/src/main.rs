@@ -6,11 +6,11 @@
 mod writers;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use guest_driver_shim::player::{Connection, DeviceArgs, MediaRedir, PlayerError};
+use guest_driver_shim::player::{Connection, DeviceArgs, PlayerError};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::response::SourceKind;
@@ -59,22 +59,14 @@ struct Args {
     output: PathBuf,
 }
 
-fn wait_client(redir: &mut MediaRedir, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    while !redir.query_caps()?.client_connected {
-        if Instant::now() >= deadline {
-            bail!("no client connected to the device within {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 fn run(args: &Args) -> anyhow::Result<()> {
     let target = args.device.target();
     let mut connection = Connection::open(&target)?;
     let redir = &mut connection.redir;
-    wait_client(redir, Duration::from_secs(args.wait_client))?;
+    let wait = Duration::from_secs(args.wait_client);
+    redir
+        .wait_client(wait)
+        .with_context(|| format!("no client connected to the device within {wait:?}"))?;
     let (codec, kind) = match args.codec {
         RecordCodec::Opus => (Codec::Opus, SourceKind::Microphone),
         RecordCodec::Vp8 => (Codec::Vp8, SourceKind::Camera),

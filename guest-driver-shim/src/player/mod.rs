@@ -428,6 +428,22 @@ impl MediaRedir {
         })
     }
 
+    /// Waits up to `timeout` for a client to be connected to the device;
+    /// its capabilities.
+    pub fn wait_client(&mut self, timeout: Duration) -> Result<Capabilities, PlayerError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let caps = self.query_caps()?;
+            if caps.client_connected {
+                return Ok(caps);
+            }
+            if Instant::now() >= deadline {
+                return Err(PlayerError::Timeout(timeout));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `VIDIOC_ENUM_FMT`: the codecs the client decodes.
     pub fn enum_formats(&mut self) -> Result<Vec<CodecCap>, PlayerError> {
         Ok(self.query_caps()?.codecs)
