@@ -9,5 +9,6 @@
 
 pub mod client;
 pub mod daemon;
+pub mod media;
 pub mod rig;
 pub mod scratch;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
@@ -35,12 +36,7 @@ fn decode_to_pcm(file: &Path, dir: &Scratch) -> Vec<i16> {
         file.display(),
         raw.display()
     );
-    let out = output(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(pipeline.split_whitespace()),
-    );
-    assert!(out.status.success(), "decoding {} failed", file.display());
+    gst_launch(&pipeline);
     std::fs::read(&raw)
         .expect("decoded samples")
         .chunks_exact(2)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
@@ -18,20 +19,12 @@ fn redir_play() -> PathBuf {
 /// second.
 fn vp8_clip(dir: &Scratch, frames: u32) -> PathBuf {
     let out = dir.path("clip.ivf");
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(
-            format!(
-                "videotestsrc num-buffers={frames} pattern=ball ! \
-                 video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
-                 vp8enc deadline=1 keyframe-max-dist=30 ! avmux_ivf ! filesink location={}",
-                out.display()
-            )
-            .split_whitespace(),
-        )
-        .status()
-        .expect("gst-launch-1.0");
-    assert!(status.success(), "clip generation failed");
+    gst_launch(&format!(
+        "videotestsrc num-buffers={frames} pattern=ball ! \
+         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+         vp8enc deadline=1 keyframe-max-dist=30 ! avmux_ivf ! filesink location={}",
+        out.display()
+    ));
     out
 }
 
@@ -176,19 +169,11 @@ fn seek_replays_from_the_keyframe_bit_exact() {
 fn volume_mute_and_stdin_commands_reach_the_device() {
     let dir = Scratch::new("controls-stdin");
     let clip = dir.path("tone.ogg");
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(
-            format!(
-                "audiotestsrc num-buffers=150 samplesperbuffer=960 ! \
-                 audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={}",
-                clip.display()
-            )
-            .split_whitespace(),
-        )
-        .status()
-        .expect("gst-launch-1.0");
-    assert!(status.success());
+    gst_launch(&format!(
+        "audiotestsrc num-buffers=150 samplesperbuffer=960 ! \
+         audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={}",
+        clip.display()
+    ));
     let socket = dir.path("vhost.sock");
     let daemon = DaemonProcess::start(&daemon_binary(), &socket, &["--uplink", "local:headless"]);
     let out = play(

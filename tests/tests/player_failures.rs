@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
@@ -19,21 +20,8 @@ fn redir_play() -> PathBuf {
 const OPUS_OGG: &str = "audiotestsrc num-buffers=50 samplesperbuffer=960 ! \
                         audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={out}";
 
-fn generate(pipeline: &str, out: &Path) -> Result<(), String> {
-    let text = pipeline.replace("{out}", &out.display().to_string());
-    let output = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(text.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running gst-launch-1.0: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "gst-launch-1.0 {text} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(())
+fn generate(pipeline: &str, out: &Path) {
+    gst_launch(&pipeline.replace("{out}", &out.display().to_string()));
 }
 
 fn play(socket: &Path, file: &Path, extra: &[&str]) -> Output {
@@ -86,7 +74,7 @@ fn bad_file_and_missing_device_fail_clearly() {
 
     // A playable file, but no daemon on the socket.
     let clip = scratch.path("opus.ogg");
-    generate(OPUS_OGG, &clip).expect("generate the clip");
+    generate(OPUS_OGG, &clip);
     let started = Instant::now();
     let out = play(&nowhere, &clip, &[]);
     assert!(!out.status.success(), "played without a device");
@@ -106,7 +94,7 @@ fn bad_file_and_missing_device_fail_clearly() {
 fn client_lacking_the_codec_is_refused() {
     let scratch = Scratch::new("player-noclient");
     let clip = scratch.path("opus.ogg");
-    generate(OPUS_OGG, &clip).expect("generate the clip");
+    generate(OPUS_OGG, &clip);
     let socket = scratch.path("vhost.sock");
     let uplink = format!("unix:{}", scratch.path("uplink.sock").display());
     let daemon = DaemonProcess::start(&daemon_binary(), &socket, &["--uplink", &uplink]);

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
@@ -34,17 +35,7 @@ fn generate(encoder: &str, out: &Path) {
          {encoder} deadline=1 ! avmux_ivf ! filesink location={}",
         out.display()
     );
-    let output = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gst-launch-1.0");
-    assert!(
-        output.status.success(),
-        "gst-launch-1.0 {pipeline}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    gst_launch(&pipeline);
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
@@ -67,17 +68,7 @@ fn generate(scratch: &Scratch, name: &str, pipeline: &str) -> PathBuf {
         .replace("{V}", VIDEO)
         .replace("{A}", AUDIO)
         .replace("{out}", &out.display().to_string());
-    let output = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(text.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gst-launch-1.0");
-    assert!(
-        output.status.success(),
-        "gst-launch-1.0 {text}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    gst_launch(&text);
     out
 }
 
