@@ -278,8 +278,12 @@ impl<T: Transport> Broker<T> {
                 );
                 continue;
             }
-            let packet = self.buf[..len].to_vec();
-            self.handle_packet(id, &packet)?;
+            // The buffer is lent out while the packet is handled: no
+            // allocation per message.
+            let buf = std::mem::take(&mut self.buf);
+            let handled = self.handle_packet(id, &buf[..len]);
+            self.buf = buf;
+            handled?;
         }
         Ok(())
     }
