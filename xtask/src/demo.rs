@@ -270,8 +270,9 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
-/// Runs the demo and prints its summary as the last stdout line.
-pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
+/// Builds the daemon, redir-play and verify-clip (and media-client when
+/// `client`): what a demo, in process or in a VM, runs.
+pub(crate) fn build_stack(client: bool) -> Result<()> {
     let mut build = vec![
         "build",
         "-p",
@@ -287,10 +288,15 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
         "--bin",
         "verify-clip",
     ];
-    if uplink.separate_client() {
+    if client {
         build.extend(["--bin", "media-client"]);
     }
-    process::run(&mut cargo_command(&build))?;
+    process::run(&mut cargo_command(&build))
+}
+
+/// Runs the demo and prints its summary as the last stdout line.
+pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
+    build_stack(uplink.separate_client())?;
     let bin = Path::new("target/debug")
         .canonicalize()
         .context("target/debug")?;

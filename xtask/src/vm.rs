@@ -30,7 +30,7 @@ use qemu_config::QemuCommand;
 
 use crate::demo::{self, Summary};
 use crate::guest_image::{self, GuestImage};
-use crate::process::{self, cargo_command};
+use crate::process;
 use crate::qemu::{self, Qemu};
 use crate::tempdir::TempDir;
 use crate::timing::format_duration;
@@ -248,21 +248,7 @@ impl Rig {
     /// Builds the binaries, provides QEMU and the guest image (`extra`: one
     /// more clip for the image, as `clips/input.<ext>`).
     pub(crate) fn new(extra: Option<&Path>) -> Result<Rig> {
-        process::run(&mut cargo_command(&[
-            "build",
-            "-p",
-            "vhost-device-media",
-            "-p",
-            "redir-play",
-            "-p",
-            "client-engine",
-            "--bin",
-            "vhost-device-media",
-            "--bin",
-            "redir-play",
-            "--bin",
-            "verify-clip",
-        ]))?;
+        crate::demo::build_stack(false)?;
         let bin = crate::workspace_root()
             .join("target/debug")
             .canonicalize()
