@@ -9,86 +9,22 @@
 //! window manager, so window coordinates are root coordinates and `dest`
 //! is checked directly on the root window.
 //!
-//! Skipped (with a message) when `Xvfb` or `xwd` is not installed;
-//! `cargo xtask setup` installs both (`xvfb`, `x11-apps`).
+//! Needs `Xvfb` and `xwd` (`cargo xtask setup` installs `xvfb` and
+//! `x11-apps`): without them the test fails under `CI=true` and is a
+//! recorded skip elsewhere (see the `test-support` crate).
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use client_engine::wire::{Message, Rect, SetGeometry};
 use client_engine::{Engine, EngineConfig, OutputMode};
 use common::*;
+use test_support::{Tool, Xvfb, require};
 
 /// Left half red, right half blue (videobox's blue fill), 10 s at 30 fps.
 const RED_BLUE: &str = "videotestsrc num-buffers=300 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,format=I420,width=160,height=240,framerate=30/1 ! videobox right=-160 fill=blue ! video/x-raw,format=I420,width=320,height=240 ! vp8enc deadline=1 keyframe-max-dist=30 ! webmmux ! filesink location={out}";
-
-/// An `Xvfb` killed on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-    number: u32,
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Killed, the server leaves its lock file and socket behind.
-        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.number));
-        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
-    }
-}
-
-fn have(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
-/// Starts `Xvfb` on a display number it picks itself: with `-displayfd`
-/// it writes that number to the given descriptor (its stdout here) once it
-/// accepts connections, so neither number guessing nor polling is needed.
-/// `-noreset`: an X server resets when its last client leaves and refuses
-/// connections meanwhile; `xwd` comes and goes while `ximagesink` may be
-/// opening its display.
-fn start_xvfb() -> Xvfb {
-    let mut child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-noreset",
-            "-screen",
-            "0",
-            "640x480x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Xvfb");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(10));
-    let number = line.ok().and_then(|l| l.trim().parse::<u32>().ok());
-    let Some(number) = number else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("Xvfb did not report a display within 10 s");
-    };
-    Xvfb {
-        child,
-        display: format!(":{number}"),
-        number,
-    }
-}
 
 /// A screen grab, 0x00RRGGBB per pixel.
 struct Screen {
@@ -159,7 +95,7 @@ fn parse_xwd(d: &[u8]) -> Screen {
 
 fn grab(x: &Xvfb) -> Screen {
     let out = Command::new("xwd")
-        .args(["-root", "-silent", "-display", &x.display])
+        .args(["-root", "-silent", "-display", &x.display()])
         .output()
         .expect("run xwd");
     assert!(out.status.success(), "xwd failed: {out:?}");
@@ -204,19 +140,27 @@ fn geometry(visible: bool, dest: Rect, source: Rect) -> Message {
 
 #[test]
 fn overlay_geometry_on_xvfb() {
-    if !have("Xvfb") || !have("xwd") {
-        eprintln!(
-            "geometry: SKIPPED: Xvfb or xwd not installed (run `cargo xtask setup` as root, \
-             or apt-get install xvfb x11-apps)"
-        );
+    if !require(
+        "geometry::overlay_geometry_on_xvfb",
+        &[
+            Tool {
+                program: "Xvfb",
+                package: "xvfb",
+            },
+            Tool {
+                program: "xwd",
+                package: "x11-apps",
+            },
+        ],
+    ) {
         return;
     }
     let t0 = Instant::now();
-    let x = start_xvfb();
+    let x = Xvfb::start(640, 480).expect("start Xvfb");
     // SAFETY: this is the only test of this binary and no other thread
     // reads or writes the environment yet (GStreamer is not initialised
     // before this point; ximagesink reads DISPLAY when it opens).
-    unsafe { std::env::set_var("DISPLAY", &x.display) };
+    unsafe { std::env::set_var("DISPLAY", x.display()) };
 
     let dir = TempDir::new("geometry");
     let tracks = demux(&generate(&dir.0, "red-blue.webm", RED_BLUE));

@@ -8,18 +8,20 @@ use std::process::Command;
 #[test]
 fn domain_xml_validates_against_libvirt_schema() {
     let xml = Path::new(env!("CARGO_MANIFEST_DIR")).join("libvirt/vm.xml");
-    let output = match Command::new("virt-xml-validate")
+    if !test_support::require(
+        "libvirt_xml::domain_xml_validates_against_libvirt_schema",
+        &[test_support::Tool {
+            program: "virt-xml-validate",
+            package: "libvirt-clients",
+        }],
+    ) {
+        return;
+    }
+    let output = Command::new("virt-xml-validate")
         .arg(&xml)
         .arg("domain")
         .output()
-    {
-        Ok(output) => output,
-        Err(err) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: virt-xml-validate not available ({err}); run `cargo xtask setup`");
-            return;
-        }
-        Err(err) => panic!("virt-xml-validate is required in CI: {err}"),
-    };
+        .expect("run virt-xml-validate");
     assert!(
         output.status.success(),
         "{} does not validate:\n{}{}",

@@ -26,6 +26,9 @@ mod guest_image;
 mod matrix;
 mod process;
 mod qemu;
+mod reaper;
+mod runtime_deps;
+mod scope;
 mod setup;
 mod tempdir;
 mod test;
@@ -58,6 +61,9 @@ enum Task {
     /// Install the Debian packages the project needs (as root; otherwise print
     /// the apt command) and flatc 25.12 in a cache directory outside the repository.
     Setup,
+    /// Check that setup installs every package that the code and the tests
+    /// run (GStreamer factories, external programs); part of `test`.
+    RuntimePackages,
     /// Regenerate the committed FlatBuffers Rust code from the schemas.
     FlatcRegen(FlatcArgs),
     /// Check that regenerating the FlatBuffers Rust code changes nothing.
@@ -169,21 +175,53 @@ fn run(cli: Cli) -> Result<()> {
         .with_context(|| format!("cannot enter the workspace root {}", root.display()))?;
     match cli.task {
         Task::Setup => setup::run().map(|_flatc| ()),
+        Task::RuntimePackages => runtime_deps::check(root, &setup::wanted_packages()),
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
-        Task::Test => test::run(),
-        Task::Bench(args) => bench::run(args.smoke),
-        Task::Qemu(args) if args.attach => qemu::attach_check(),
-        Task::Qemu(_) => qemu::run(),
-        Task::Demo(args) if args.vm => vm::demo(args.input),
-        Task::Demo(args) if args.matrix => matrix::run(args.uplink),
-        Task::Demo(args) => demo::run(args.input, args.uplink),
-        Task::Vm => vm::test(),
+        task => run_in_scope(task),
+    }
+}
+
+/// Runs a task that starts programs of the project (daemons, clients, X
+/// servers, QEMU) in a [`scope::RunScope`], so that nothing it starts
+/// outlives it, after checking the set-up, so that it works as the first
+/// command on a fresh machine.
+fn run_in_scope(task: Task) -> Result<()> {
+    let scope = scope::RunScope::start()?;
+    let result = (|| {
+        if !matches!(task, Task::Test) {
+            // `test` runs setup as its first, timed step.
+            setup::run()?;
+        }
+        match task {
+            Task::Test => test::run(&scope),
+            Task::Bench(args) => bench::run(args.smoke),
+            Task::Qemu(args) if args.attach => qemu::attach_check(),
+            Task::Qemu(_) => qemu::run(),
+            Task::Demo(args) if args.vm => vm::demo(args.input),
+            Task::Demo(args) if args.matrix => matrix::run(args.uplink),
+            Task::Demo(args) => demo::run(args.input, args.uplink),
+            Task::Vm => vm::test(),
+            Task::Setup | Task::RuntimePackages | Task::FlatcRegen(_) | Task::FlatcCheck(_) => {
+                Ok(())
+            }
+        }
+    })();
+    let finished = scope.finish();
+    match (result, finished) {
+        (Ok(()), finished) => finished,
+        (Err(err), Ok(())) => Err(err),
+        (Err(err), Err(leak)) => Err(err.context(format!("also: {leak:#}"))),
     }
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let result = run(Cli::parse());
+    if let Some(signal) = scope::interrupted() {
+        eprintln!("error: interrupted by signal {signal}");
+        return ExitCode::from(u8::try_from(128 + signal).unwrap_or(255));
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

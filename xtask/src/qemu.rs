@@ -189,7 +189,8 @@ pub(crate) fn ensure() -> Result<Qemu> {
         binary: binary.clone(),
         flavor: DeviceFlavor::Legacy,
     };
-    ensure_packages(BUILD_PACKAGES)?;
+    // `cargo xtask setup` installs BUILD_PACKAGES (every task that gets
+    // here ran it first).
     if binary.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == key) {
         println!("qemu: reusing the cached build {}", binary.display());
         return Ok(qemu);
@@ -205,44 +206,12 @@ pub(crate) fn ensure() -> Result<Qemu> {
     Ok(qemu)
 }
 
-/// Installs missing Debian packages (as root; otherwise says how).
-fn ensure_packages(packages: &[&str]) -> Result<()> {
-    let mut missing = Vec::new();
-    for &package in packages {
-        let output =
-            process::capture(Command::new("dpkg-query").args(["-W", "-f=${Status}\n", package]))?;
-        if !(output.status.success()
-            && setup::status_says_installed(&String::from_utf8_lossy(&output.stdout)))
-        {
-            missing.push(package);
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    if !is_root()? {
-        bail!(
-            "building QEMU needs these Debian packages: {}\ninstall them with:\n  {}",
-            missing.join(" "),
-            setup::sudo_hint(&missing)
-        );
-    }
-    apt(&setup::apt_update_args())?;
-    apt(&setup::apt_install_args(&missing))
-}
-
 /// Runs an apt command line non-interactively.
 fn apt(args: &[String]) -> Result<()> {
     let mut cmd = Command::new(&args[0]);
     cmd.args(&args[1..])
         .env("DEBIAN_FRONTEND", "noninteractive");
     process::run(&mut cmd)
-}
-
-/// Whether this process runs as root.
-fn is_root() -> Result<bool> {
-    let output = process::capture(Command::new("id").arg("-u"))?;
-    Ok(setup::uid_is_root(&String::from_utf8_lossy(&output.stdout)))
 }
 
 /// The deb822 entry for bookworm-backports sources (and binaries), on `uri`.
@@ -312,7 +281,7 @@ fn ensure_backports_source() -> Result<()> {
     if !Path::new(BACKPORTS_SOURCES).exists() {
         let uri = configured_debian_uri(&apt_sources_text())
             .unwrap_or_else(|| "http://deb.debian.org/debian".to_string());
-        if !is_root()? {
+        if !setup::is_root()? {
             bail!(
                 "apt knows no source of QEMU {DEBIAN_VERSION}; as root, write {BACKPORTS_SOURCES}:\n{}",
                 backports_entry(&uri)

@@ -18,12 +18,17 @@ use anyhow::{Context, Result, bail};
 
 use crate::{flatc_install, process};
 
-/// The Debian 12 packages the project needs, always:
+/// The Debian 12 packages the project needs to build and, as much, to run
+/// (the `run-time packages` step of `cargo xtask test` proves the list
+/// complete against what the code and tests use):
 /// - `libgstreamer1.0-dev`, `libgstreamer-plugins-base1.0-dev`: headers and
 ///   pkg-config files for the `gstreamer` / `gstreamer-app` crates (client engine);
 /// - `gstreamer1.0-plugins-{base,good,bad,ugly}`, `gstreamer1.0-libav`:
 ///   parsers, decoders, encoders and sinks (H.264, H.265, VP8, VP9, AV1, Opus,
 ///   AAC, ...) the client engine and the test clips use;
+/// - `gstreamer1.0-x`: `ximagesink` and `xvimagesink`, the X11 video sinks
+///   of the engine's explicit sink list (only *recommended* by the plugins,
+///   so `--no-install-recommends` would leave them out);
 /// - `gstreamer1.0-tools`: `gst-launch-1.0` / `gst-inspect-1.0` for making
 ///   test clips and checking plugins;
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
@@ -43,6 +48,7 @@ pub(crate) const PACKAGES: &[&str] = &[
     "gstreamer1.0-plugins-bad",
     "gstreamer1.0-plugins-ugly",
     "gstreamer1.0-libav",
+    "gstreamer1.0-x",
     "gstreamer1.0-tools",
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
@@ -63,25 +69,52 @@ const APT_LOCK_TIMEOUT_SECS: u32 = 600;
 
 /// Installs what is missing; returns the path of flatc 25.12.
 pub(crate) fn run() -> Result<PathBuf> {
-    ensure_packages()?;
+    ensure_packages_for_project()?;
     flatc_install::ensure()
 }
 
 /// Checks every needed package and installs the missing ones (as root).
-fn ensure_packages() -> Result<()> {
+fn ensure_packages_for_project() -> Result<()> {
+    let wanted = wanted_packages();
+    ensure_packages("the project", &wanted)?;
+    println!("setup: all {} Debian packages present", wanted.len());
+    Ok(())
+}
+
+/// Everything setup installs: [`PACKAGES`], the QEMU build's packages
+/// ([`qemu::BUILD_PACKAGES`]: the VM tests build QEMU) and, where needed,
+/// [`VENV_PACKAGE`].
+///
+/// [`qemu::BUILD_PACKAGES`]: crate::qemu::BUILD_PACKAGES
+pub(crate) fn wanted_packages() -> Vec<&'static str> {
     let mut wanted: Vec<&str> = PACKAGES.to_vec();
+    for package in crate::qemu::BUILD_PACKAGES {
+        if !wanted.contains(package) {
+            wanted.push(package);
+        }
+    }
     if !venv_works() {
         wanted.push(VENV_PACKAGE);
     }
-    let missing = missing_packages(&wanted)?;
+    wanted
+}
+
+/// Installs the missing ones among `packages` with apt-get as root;
+/// without root, fails with the one exact command to run. `purpose` says
+/// what needs them (in the message).
+pub(crate) fn ensure_packages(purpose: &str, packages: &[&str]) -> Result<()> {
+    let missing = missing_packages(packages)?;
     if missing.is_empty() {
-        println!("setup: all {} Debian packages present", wanted.len());
         return Ok(());
     }
-    println!("setup: missing Debian packages: {}", missing.join(" "));
+    println!(
+        "setup: {purpose} needs these missing Debian packages: {}",
+        missing.join(" ")
+    );
     if !is_root()? {
         bail!(
-            "missing Debian packages: {}\nrun `cargo xtask setup` as root, or install them with:\n  {}",
+            "{purpose} needs these missing Debian packages: {}\n\
+             run the same command as root, or install them with:\n  {}",
             missing.join(" "),
             sudo_hint(&missing)
         );
@@ -143,7 +176,7 @@ pub(crate) fn status_says_installed(output: &str) -> bool {
 }
 
 /// Whether this process runs as root (`id -u` prints 0); no libc crate needed.
-fn is_root() -> Result<bool> {
+pub(crate) fn is_root() -> Result<bool> {
     let output = process::capture(Command::new("id").arg("-u"))?;
     if !output.status.success() {
         bail!("`id -u` failed ({})", output.status);
@@ -268,7 +301,7 @@ mod tests {
 
     #[test]
     fn package_list_is_the_documented_one() {
-        assert_eq!(PACKAGES.len(), 15);
+        assert_eq!(PACKAGES.len(), 16);
         assert!(!PACKAGES.contains(&VENV_PACKAGE));
         let mut sorted = PACKAGES.to_vec();
         sorted.sort_unstable();

@@ -18,9 +18,10 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 
 use crate::process::cargo_command;
+use crate::scope::{self, RunScope};
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, demo, flatc_gen, matrix, process, qemu, setup};
+use crate::{bench, demo, flatc_gen, matrix, process, qemu, runtime_deps, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
@@ -72,22 +73,30 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
     ]
 }
 
-/// Runs every step, timed; fails at the first failing step.
-pub(crate) fn run() -> Result<()> {
+/// Runs every step, timed; fails at the first failing step, or when a
+/// step leaves a process running (see [`RunScope::check`]).
+pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
     let started = Instant::now();
     let mut timings = Timings::default();
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    // setup, flatc check; the cargo steps; bench smoke, demo, demo matrix,
-    // qemu attach, vm.
-    let steps = 2 + cargo_steps().len() + 5;
+    // setup, run-time packages, flatc check; the cargo steps; bench
+    // smoke, demo, demo matrix, qemu attach, vm.
+    let steps = 3 + cargo_steps().len() + 5;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
+        scope::check_not_interrupted()?;
         println!("\n==> [{step}/{steps}] {name}");
         let start = Instant::now();
         let result = body();
+        // Whatever the step left running is ended; a leak fails the step.
+        let result = match (result, run_scope.check(name)) {
+            (result, Ok(())) => result,
+            (Ok(()), Err(leak)) => Err(leak),
+            (Err(err), Err(leak)) => Err(err.context(format!("also: {leak:#}"))),
+        };
         let outcome = if result.is_ok() {
             Outcome::Passed
         } else {
@@ -101,6 +110,11 @@ pub(crate) fn run() -> Result<()> {
         timed("setup", &mut || {
             flatc = Some(setup::run()?);
             Ok(())
+        })?;
+        // Every factory and program the code and tests use comes from a
+        // package setup installs (or the base system).
+        timed("run-time packages", &mut || {
+            runtime_deps::check(crate::workspace_root(), &setup::wanted_packages())
         })?;
         timed("flatc check", &mut || {
             let flatc = flatc
@@ -168,8 +182,17 @@ pub(crate) fn run() -> Result<()> {
         Ok(()) => println!("cargo xtask test: all {steps} steps passed"),
         Err(err) => println!("cargo xtask test: FAILED: {err:#}"),
     }
+    // Tests that could not run: only outside CI (under CI=true they fail).
+    let skips = run_scope.skips();
+    if !skips.is_empty() {
+        println!("skipped (not in CI): {} test(s)", skips.len());
+        for (test, reason) in &skips {
+            println!("  {test}: {reason}");
+        }
+    }
     // The last line: how many tests ran in all (if `cargo test` ran).
-    if let Some(counts) = counts {
+    if let Some(mut counts) = counts {
+        counts.count_skipped(skips.len());
         println!("{}", counts.summary_line());
     }
     result

@@ -17,6 +17,9 @@ pub(crate) struct TestCounts {
     pub(crate) ignored: u64,
     /// How many `test result:` lines were seen.
     pub(crate) binaries: u64,
+    /// Tests that returned early because a tool was missing (outside CI):
+    /// libtest counted them as passed.
+    pub(crate) skipped: u64,
 }
 
 impl TestCounts {
@@ -45,11 +48,21 @@ impl TestCounts {
         }
     }
 
-    /// The closing line, e.g. `tests: 120 passed, 0 failed, 3 skipped`.
+    /// Moves `n` tests that skipped themselves from passed to skipped.
+    pub(crate) fn count_skipped(&mut self, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX).min(self.passed);
+        self.passed -= n;
+        self.skipped += n;
+    }
+
+    /// The closing line, e.g. `tests: 120 passed, 0 failed, 3 skipped`
+    /// (skipped: `#[ignore]`d tests and tests that skipped themselves).
     pub(crate) fn summary_line(&self) -> String {
         format!(
             "tests: {} passed, {} failed, {} skipped",
-            self.passed, self.failed, self.ignored
+            self.passed,
+            self.failed,
+            self.ignored + self.skipped
         )
     }
 }
@@ -78,12 +91,24 @@ mod tests {
                 passed: 30,
                 failed: 2,
                 ignored: 1,
-                binaries: 3
+                binaries: 3,
+                skipped: 0,
             }
         );
         assert_eq!(
             counts.summary_line(),
             "tests: 30 passed, 2 failed, 1 skipped"
+        );
+    }
+
+    #[test]
+    fn self_skipped_tests_are_not_counted_as_passed() {
+        let mut counts = TestCounts::default();
+        counts.add_line("test result: ok. 10 passed; 0 failed; 1 ignored; 0 measured");
+        counts.count_skipped(2);
+        assert_eq!(
+            counts.summary_line(),
+            "tests: 8 passed, 0 failed, 3 skipped"
         );
     }
 

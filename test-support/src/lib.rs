@@ -1,0 +1,22 @@
+//! What the project's tests share, in one place.
+//!
+//! Tests in every crate start external programs (Xvfb, xwd, daemons, QEMU)
+//! and need tools a machine may lack. Each of those concerns had a copy per
+//! test file, and the copies disagreed: one printed `SKIPPED` and passed in
+//! CI, another left Xvfb sockets behind when it was killed. This crate is
+//! the one copy:
+//!
+//! - [`require`]: a missing tool fails the test under `CI=true` and is a
+//!   recorded skip elsewhere (`cargo xtask test` lists skips by name);
+//! - [`ChildGuard`]: a child process terminated and reaped on every path;
+//! - [`Xvfb`]: a private X server, stopped cleanly.
+//!
+//! It is a dev-dependency only and links no system library.
+
+mod child;
+mod require;
+mod xvfb;
+
+pub use child::ChildGuard;
+pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
+pub use xvfb::Xvfb;
