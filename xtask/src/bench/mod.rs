@@ -40,7 +40,7 @@ use anyhow::{Context, Result};
 use crate::process::{self, cargo_command};
 use crate::tempdir::TempDir;
 
-/// Where a full run writes its chart (committed; the README embeds it).
+/// Where a full run writes its chart (committed; `docs/bench.md` embeds it).
 pub(crate) const CHART: &str = "docs/bench/latest.svg";
 
 /// The build of everything the bench runs (`release`: optimised).
