@@ -33,10 +33,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::process;
-pub(crate) use dpkg::Installed;
+pub(crate) use dpkg::{FileOwners, Installed};
 pub(crate) use scan::scan_tree;
 
 /// Packages a fresh Debian 12 root has besides essential and required
@@ -108,10 +108,11 @@ pub(crate) fn check(root: &Path, listed: &[&str]) -> Result<()> {
     let uses = scan_tree(root)?;
     let registry = gst_registry()?;
     let installed = Installed::read(Path::new("/var/lib/dpkg/status"))?;
+    let files = FileOwners::read(Path::new("/var/lib/dpkg/info"))?;
     let mut providers: Vec<(String, Used, Provider)> = Vec::new();
     for used in uses.factory_candidates(&registry, OWN_FACTORIES) {
         let provider = if registry.contains(&used.name) {
-            factory_package(&used.name)?
+            factory_package(&files, &used.name)?
         } else {
             Provider::Missing
         };
@@ -122,7 +123,11 @@ pub(crate) fn check(root: &Path, listed: &[&str]) -> Result<()> {
         .iter()
         .filter(|u| !OWN_PROGRAMS.contains(&u.name.as_str()))
     {
-        providers.push(("program".into(), used.clone(), program_package(&used.name)?));
+        providers.push((
+            "program".into(),
+            used.clone(),
+            program_package(&files, &used.name),
+        ));
     }
     let allowed = installed.closure(listed.iter().copied().chain(BASE_EXTRAS.iter().copied()));
     let gaps = gaps(&providers, &allowed, OPTIONAL);
@@ -191,7 +196,7 @@ pub(crate) fn parse_registry(text: &str) -> BTreeSet<String> {
 }
 
 /// The package owning the plugin file of `factory`.
-fn factory_package(factory: &str) -> Result<Provider> {
+fn factory_package(files: &FileOwners, factory: &str) -> Result<Provider> {
     let out = process::capture(Command::new("gst-inspect-1.0").arg(factory))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let file = text.lines().find_map(|line| {
@@ -205,64 +210,45 @@ fn factory_package(factory: &str) -> Result<Provider> {
         Some(file) if file.as_os_str() == "(null)" => {
             Ok(Provider::Package("libgstreamer1.0-0".into()))
         }
-        Some(file) => Ok(owner(&file)?.map_or(Provider::Missing, Provider::Package)),
+        Some(file) => Ok(owner(files, &file).map_or(Provider::Missing, Provider::Package)),
     }
 }
 
 /// The package owning program `name` found on `PATH`.
-fn program_package(name: &str) -> Result<Provider> {
+fn program_package(files: &FileOwners, name: &str) -> Provider {
     let Some(path) = test_support::find_program(name) else {
-        return Ok(Provider::Missing);
+        return Provider::Missing;
     };
-    if let Some(package) = owner(&path)? {
-        return Ok(Provider::Package(package));
+    if let Some(package) = owner(files, &path) {
+        return Provider::Package(package);
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
     if path.starts_with(home.join(".cargo")) || path.starts_with(home.join(".rustup")) {
-        return Ok(Provider::Other("the Rust toolchain".into()));
+        return Provider::Other("the Rust toolchain".into());
     }
-    Ok(Provider::Other(format!(
-        "{} (not from a package)",
-        path.display()
-    )))
+    Provider::Other(format!("{} (not from a package)", path.display()))
 }
 
-/// The package owning `path` (also tried under its merged-`/usr` twin:
-/// dpkg knows a file by the path its package ships).
-fn owner(path: &Path) -> Result<Option<String>> {
+/// The package owning `path` (also tried under its merged-`/usr` twin and
+/// its real path: dpkg knows a file by the path its package ships).
+fn owner(files: &FileOwners, path: &Path) -> Option<String> {
     let mut candidates = vec![path.to_path_buf()];
     if let Ok(real) = std::fs::canonicalize(path) {
         candidates.push(real);
     }
     for p in candidates.clone() {
         let s = p.to_string_lossy().into_owned();
-        if let Some(rest) = s.strip_prefix("/usr") {
-            candidates.push(PathBuf::from(rest));
-        } else {
-            candidates.push(PathBuf::from(format!("/usr{s}")));
+        match s.strip_prefix("/usr") {
+            Some(rest) => candidates.push(PathBuf::from(rest)),
+            None => candidates.push(PathBuf::from(format!("/usr{s}"))),
         }
     }
-    for p in candidates {
-        let out = process::capture(Command::new("dpkg-query").arg("-S").arg(&p))
-            .context("dpkg-query is needed: the project supports Debian 12")?;
-        if out.status.success()
-            && let Some(package) = parse_dpkg_search(&String::from_utf8_lossy(&out.stdout))
-        {
-            return Ok(Some(package));
-        }
-    }
-    Ok(None)
-}
-
-/// Parses `dpkg-query -S PATH`: `package[:arch][, package2]: path`; the
-/// first package (diversions are not used for these files).
-pub(crate) fn parse_dpkg_search(text: &str) -> Option<String> {
-    let line = text.lines().find(|l| !l.starts_with("diversion"))?;
-    let (packages, _path) = line.split_once(": ")?;
-    let first = packages.split(',').next()?.trim();
-    Some(first.split(':').next()?.to_owned())
+    candidates
+        .iter()
+        .find_map(|p| files.owner(&p.to_string_lossy()))
+        .map(str::to_owned)
 }
 
 /// A map from names to where they were first seen, for the scan.
@@ -286,20 +272,6 @@ mod tests {
         );
         assert!(set.contains("vp8dec") && set.contains("ximagesink"));
         assert!(!set.iter().any(|f| f.contains("count")));
-    }
-
-    #[test]
-    fn dpkg_search_output_is_parsed() {
-        assert_eq!(
-            parse_dpkg_search(
-                "gstreamer1.0-x:amd64: /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstximagesink.so\n"
-            ),
-            Some("gstreamer1.0-x".into())
-        );
-        assert_eq!(
-            parse_dpkg_search("procps: /bin/kill\n"),
-            Some("procps".into())
-        );
     }
 
     /// The failure this check exists for: the sink's package is installed

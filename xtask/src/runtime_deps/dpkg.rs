@@ -141,6 +141,43 @@ fn groups(field: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Which installed package ships each file: dpkg's `info/*.list` files,
+/// read once (one `dpkg-query -S` per file would scan them all each time).
+#[derive(Debug, Default)]
+pub(crate) struct FileOwners {
+    owners: BTreeMap<String, String>,
+}
+
+impl FileOwners {
+    /// Reads every `*.list` file of `info_dir` (`/var/lib/dpkg/info`).
+    pub(crate) fn read(info_dir: &Path) -> Result<Self> {
+        let mut owners = BTreeMap::new();
+        let entries = std::fs::read_dir(info_dir)
+            .with_context(|| format!("cannot list {}", info_dir.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(package) = name.strip_suffix(".list") else {
+                continue;
+            };
+            let package = package.split(':').next().unwrap_or(package).to_owned();
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            for file in text.lines() {
+                owners
+                    .entry(file.to_owned())
+                    .or_insert_with(|| package.clone());
+            }
+        }
+        Ok(Self { owners })
+    }
+
+    /// The package shipping `path`.
+    pub(crate) fn owner(&self, path: &str) -> Option<&str> {
+        self.owners.get(path).map(String::as_str)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
