@@ -10,8 +10,23 @@ use mediaredir_proto::codec::Codec;
 /// Where decoded media goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputMode {
-    /// Real sinks: `autovideosink` / `autoaudiosink` (needs a display and a
-    /// sound device).
+    /// Real sinks, chosen from explicit lists and never autoplugged (see
+    /// [`crate::sinks`] for the lists, their order and packages):
+    ///
+    /// - video: on X11 (`DISPLAY`) `ximagesink`, else `xvimagesink` (both
+    ///   Debian `gstreamer1.0-x`); on Wayland (`WAYLAND_DISPLAY`)
+    ///   `waylandsink` (`gstreamer1.0-plugins-bad`);
+    /// - audio: `pulsesink` (`gstreamer1.0-plugins-good`) when a PulseAudio
+    ///   or PipeWire-pulse server is reachable (`PULSE_SERVER`,
+    ///   `$XDG_RUNTIME_DIR/pulse/native`), `pipewiresink`
+    ///   (`gstreamer1.0-pipewire`) when a PipeWire socket exists,
+    ///   `alsasink` (`gstreamer1.0-alsa`) when `/dev/snd` has a playback
+    ///   PCM.
+    ///
+    /// Each candidate must reach READY. When none does, the stream (or the
+    /// call) fails with [`crate::EngineError::NoSink`], which names the
+    /// environment, each sink tried and the packages to install; a machine
+    /// without a display or sound device wants `Headless`.
     #[default]
     Auto,
     /// No output device: `fakesink sync=true`, so the clock, pause, QoS and

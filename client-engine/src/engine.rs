@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use gstreamer as gst;
+use gstreamer::prelude::*;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
@@ -50,6 +51,9 @@ pub struct StreamStats {
     pub queued_bytes: u64,
     /// Failure status, if the stream failed.
     pub failed: Option<Status>,
+    /// The factory of the stream's sink (`ximagesink`, `pulsesink`,
+    /// `fakesink`, `appsink`…), once its decoded pad is linked.
+    pub sink: Option<String>,
 }
 
 struct Inner {
@@ -117,7 +121,7 @@ impl Engine {
         }
         let sources = sources::discover(config.capture_sources);
         let caps = registry::capabilities(&config.disabled_codecs, &sources);
-        let display = if config.output == OutputMode::Auto && crate::output::x_display() {
+        let display = if config.output == OutputMode::Auto && crate::sinks::x11_sink_possible() {
             XDisplay::connect()
                 .inspect_err(|e| log::warn!("no overlay windows: {e}"))
                 .ok()
@@ -405,6 +409,10 @@ impl Engine {
                     last_pts: (last != u64::MAX && last != 0).then_some(last),
                     queued_bytes: s.queued().0,
                     failed: s.failure(),
+                    sink: s
+                        .sink()
+                        .and_then(|e| e.factory())
+                        .map(|f| f.name().to_string()),
                 });
             }
         }

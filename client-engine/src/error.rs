@@ -22,6 +22,9 @@ pub enum EngineError {
     /// Linking or state change of a pipeline failed.
     #[error("pipeline error: {0}")]
     Pipeline(String),
+    /// No sink of the environment's list is usable (see [`crate::sinks`]).
+    #[error(transparent)]
+    NoSink(#[from] crate::sinks::NoSink),
     /// A reference decode failed.
     #[error("reference decode failed: {0}")]
     Reference(String),

@@ -25,6 +25,8 @@
 //! - [`registry`]: which codecs this machine can decode;
 //! - [`flow`]: the acknowledgement / watermark policy (pure logic);
 //! - [`hash`]: FNV-1a hashing of decoded frames and samples;
+//! - [`sinks`]: the explicit, ordered video and audio sink lists (never
+//!   autoplugged) and the Debian package of each sink;
 //! - [`verify`]: verification reports and the reference decoder;
 //! - `output`, `stream`, `presentation`, `engine`: the pipelines;
 //! - `window`: the overlay windows on X11 (stacking, placement);
@@ -44,6 +46,7 @@ pub mod hash;
 mod output;
 mod presentation;
 pub mod registry;
+pub mod sinks;
 mod stream;
 pub mod verify;
 mod window;

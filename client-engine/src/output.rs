@@ -4,16 +4,17 @@
 //!
 //! # Overlay geometry (Auto mode, video)
 //!
-//! On X11 (`DISPLAY` set, `ximagesink` installed, the engine connected to
+//! On X11 (`DISPLAY` set, an X11 sink installed, the engine connected to
 //! the display) every presentation has an overlay window of its own (see
-//! `window`): the engine hands it to `ximagesink` with `set_window_handle`
+//! `window`): the engine hands it to the X11 sink (`ximagesink`, else
+//! `xvimagesink`, see `sinks`) with `set_window_handle`
 //! and places it at `dest`, maps it while visible and stacks it by `z`
 //! (higher `z` nearer the viewer). The pipeline then only crops the source
 //! rectangle and scales the picture to `dest`'s size (`videobox` adds no
 //! border); the hide probe below blacks out frames while hidden, the window
 //! being unmapped anyway.
 //!
-//! Without that window (no X connection, or another sink) the guest's
+//! Without that window (no X connection, or `waylandsink`) the guest's
 //! `SetGeometry` is applied inside the pipeline alone, so that it works
 //! with any video sink, including `ximagesink`, which neither scales nor
 //! implements `GstVideoOverlay::set_render_rectangle`:
@@ -52,10 +53,11 @@
 //!
 //! Before any `SetGeometry` the canvas is the decoded picture, unscaled
 //! (with an overlay window: shown at the root window's (0, 0)).
-//! The sink is `ximagesink` when `DISPLAY` is set and the plugin exists
-//! (deterministic on Xvfb, where `xvimagesink` finds no Xv port), else
-//! `autovideosink`. Headless and Verify modes have no overlay: the engine
-//! only records the geometry there.
+//! The sink comes from the explicit lists of `sinks` (never from
+//! autoplugging); when none is usable the chain is not built and the
+//! stream fails with an error naming the missing package. Headless and
+//! Verify modes have no overlay: the engine only records the geometry
+//! there.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -70,6 +72,7 @@ use mediaredir_proto::wire::SetGeometry;
 
 use crate::config::OutputMode;
 use crate::hash::{Fnv64, hash_video_frame};
+use crate::sinks::{Place, choose_sink};
 use crate::verify::{FrameHash, MediaKind, StreamReport};
 use crate::window::Window;
 
@@ -91,6 +94,8 @@ pub(crate) struct OutputChain {
     pub(crate) volume: Option<gst::Element>,
     /// The geometry elements (Auto-mode video only).
     pub(crate) overlay: Option<Overlay>,
+    /// The sink draws into X windows (it may get the overlay window).
+    pub(crate) x11: bool,
 }
 
 /// What the overlay elements currently apply.
@@ -400,13 +405,14 @@ pub(crate) fn attach_output(
             }
         }
     }
+    let mut x11 = false;
     let sink = match (mode, report) {
         (OutputMode::Verify, Some(report)) => verify_sink(kind, sync, report),
-        (OutputMode::Auto, _) => make(match kind {
-            MediaKind::Video if x_display() => "ximagesink",
-            MediaKind::Video => "autovideosink",
-            MediaKind::Audio => "autoaudiosink",
-        })?,
+        (OutputMode::Auto, _) => {
+            let chosen = choose_sink(kind)?;
+            x11 = chosen.place == Place::X11;
+            chosen.element
+        }
         _ => gst::ElementFactory::make("fakesink")
             .property("sync", sync)
             .property("qos", true)
@@ -436,11 +442,6 @@ pub(crate) fn attach_output(
         sink,
         volume,
         overlay,
+        x11,
     })
-}
-
-/// `DISPLAY` names an X display and `ximagesink` is installed.
-pub(crate) fn x_display() -> bool {
-    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
-        && gst::ElementFactory::find("ximagesink").is_some()
 }

@@ -153,6 +153,10 @@ impl Presentation {
     }
 
     fn remove_bin(&self, stream: &Stream) {
+        // Locked first: a state change of the pipeline in progress on
+        // another thread (Play while the stream fails during preroll) would
+        // otherwise take the bin back up between these two lines.
+        stream.bin.set_locked_state(true);
         let _ = stream.bin.set_state(gst::State::Null);
         let _ = self.pipeline.remove(&stream.bin);
         // Removing a bin that had not prerolled can complete the
@@ -432,7 +436,10 @@ impl Presentation {
         use gst::MessageView as V;
         match msg.view() {
             V::Error(e) => {
-                let text = format!("{} ({:?})", e.error(), e.debug());
+                let text = match e.debug() {
+                    Some(debug) => format!("{} ({debug})", e.error()),
+                    None => e.error().to_string(),
+                };
                 let status = if e.error().is::<gst::CoreError>()
                     || e.error().matches(gst::StreamError::CodecNotFound)
                     || e.error().matches(gst::StreamError::WrongType)

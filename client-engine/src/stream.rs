@@ -192,11 +192,13 @@ impl Stream {
                     vol.set_property("volume", v);
                     vol.set_property("mute", m || self.rate_mute.load(Ordering::Acquire));
                 }
-                if let (Some(o), Some(w)) = (&chain.overlay, &self.window)
+                if chain.x11
+                    && let (Some(o), Some(w)) = (&chain.overlay, &self.window)
                     && let Some(overlay) = chain.sink.dynamic_cast_ref::<gst_video::VideoOverlay>()
                 {
-                    // SAFETY: the handle is a live X window of the display
-                    // the sink connects to (`DISPLAY`); the window outlives
+                    // SAFETY: the sink is an X11 sink and the handle is a
+                    // live X window of the display it connects to
+                    // (`DISPLAY`); the window outlives
                     // the sink (the presentation stops its pipeline before
                     // the window is destroyed), and no data has reached the
                     // sink yet (we run inside `pad-added`, before the link
@@ -209,7 +211,19 @@ impl Stream {
                 }
                 *out = Some(chain);
             }
-            Err(e) => log::error!("stream {}: output chain: {e}", self.id),
+            Err(e) => {
+                // On the bus, so that the stream fails with this message
+                // (`StreamError`) rather than decodebin's "not-linked".
+                log::error!("stream {}: output chain: {e}", self.id);
+                let src = pad
+                    .parent_element()
+                    .unwrap_or_else(|| self.bin.clone().upcast());
+                let msg =
+                    gst::message::Error::builder(gst::CoreError::MissingPlugin, &e.to_string())
+                        .src(&src)
+                        .build();
+                let _ = src.post_message(msg);
+            }
         }
     }
 

@@ -200,6 +200,9 @@ fn overlay_geometry_on_xvfb() {
         "picture outside dest: {}",
         describe(&s, &outside)
     );
+    // The sink came from the X11 list: ximagesink (Xvfb has no Xv port).
+    let sinks: Vec<_> = engine.stats().into_iter().map(|s| s.sink).collect();
+    assert_eq!(sinks, [Some("ximagesink".to_string())]);
     // Exact edges (scaling may blur one pixel into the next).
     assert!(s.is_red(102, 82) && !s.is_red(97, 82) && !s.is_red(102, 77));
     assert!(s.is_blue(257, 197) && !s.is_blue(262, 197) && !s.is_blue(257, 202));

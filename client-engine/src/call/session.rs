@@ -10,9 +10,12 @@
 //! rtpbin send_rtp_src_N ! udpsink (peer RTP)   send_rtcp_src_N ! udpsink (peer RTCP)
 //! udpsrc (our RTP) ! rtpbin recv_rtp_sink_N    udpsrc (our RTCP) ! rtpbin recv_rtcp_sink_N
 //! rtpbin recv_rtp_src_N_<ssrc>_<pt> ! rtpopusdepay ! opusdec ! audio sink
-//!                                   | rtpdtmfdepay ! fakesink (DTMF events on the bus)
+//!                                   | rtpdtmfdepay ! audio sink (tones; events on the bus)
 //!                                   | rtpvp8depay ! vp8dec ! video sink
 //! ```
+//!
+//! The audio and video sinks are `fakesink`s in the headless modes, else
+//! the first usable sink of the lists in `crate::sinks` (never ranked).
 //!
 //! A monitor thread (holding only a weak reference) watches the bus
 //! (errors end the call with `IO`; received DTMF becomes
@@ -38,6 +41,7 @@ use crate::capture::sources::Source;
 use crate::config::{EngineConfig, OutputMode};
 use crate::error::EngineError;
 use crate::events::EventHub;
+use crate::verify::MediaKind;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -392,13 +396,18 @@ impl Session {
         self.stop_media();
     }
 
+    /// The remote party's media goes to the sinks of `sinks`' lists (the
+    /// video one in a window of its own: calls have no geometry).
     fn sink(&self, video: bool) -> Result<gst::Element, EngineError> {
         match self.config.output {
-            OutputMode::Auto => make(if video {
-                "autovideosink"
-            } else {
-                "autoaudiosink"
-            }),
+            OutputMode::Auto => {
+                let kind = if video {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
+                Ok(crate::sinks::choose_sink(kind)?.element)
+            }
             OutputMode::Headless | OutputMode::Verify => gst::ElementFactory::make("fakesink")
                 .property("sync", false)
                 .property("async", false)
