@@ -29,6 +29,9 @@ use crate::{flatc_install, process};
 /// - `gstreamer1.0-x`: `ximagesink` and `xvimagesink`, the X11 video sinks
 ///   of the engine's explicit sink list (only *recommended* by the plugins,
 ///   so `--no-install-recommends` would leave them out);
+/// - `gstreamer1.0-alsa`, `gstreamer1.0-pipewire`: `alsasink` and
+///   `pipewiresink`, audio sinks of the engine's list (`pulsesink` is in
+///   plugins-good);
 /// - `gstreamer1.0-tools`: `gst-launch-1.0` / `gst-inspect-1.0` for making
 ///   test clips and checking plugins;
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
@@ -49,6 +52,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "gstreamer1.0-plugins-ugly",
     "gstreamer1.0-libav",
     "gstreamer1.0-x",
+    "gstreamer1.0-alsa",
+    "gstreamer1.0-pipewire",
     "gstreamer1.0-tools",
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
@@ -301,7 +306,7 @@ mod tests {
 
     #[test]
     fn package_list_is_the_documented_one() {
-        assert_eq!(PACKAGES.len(), 16);
+        assert_eq!(PACKAGES.len(), 18);
         assert!(!PACKAGES.contains(&VENV_PACKAGE));
         let mut sorted = PACKAGES.to_vec();
         sorted.sort_unstable();
