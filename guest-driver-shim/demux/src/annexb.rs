@@ -185,6 +185,8 @@ impl AnnexBDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: Some(fps),
+            start_trim: 0,
+            end_trim: 0,
         };
         Ok(AnnexBDemuxer {
             data,

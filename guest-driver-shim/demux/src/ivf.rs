@@ -61,6 +61,8 @@ impl IvfDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: Some((rate, tscale)),
+            start_trim: 0,
+            end_trim: 0,
         };
         Ok(IvfDemuxer {
             reader,

@@ -4,23 +4,30 @@
 //! original compressed streams: per stream a codec, its size or rate, codec
 //! data in the form spec section 7.18 requires, and samples (one access
 //! unit, frame or packet each, in decode order) with times in nanoseconds.
-//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4 and
-//! Ogg files into exactly that, in pure Rust.
+//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
+//! MP3, ADTS AAC, FLAC and WAV files into exactly that, in pure Rust.
 
+mod adts;
 mod annexb;
 mod bytes;
+mod elementary;
 mod error;
 mod ivf;
 mod mkv;
+mod mp3;
 mod mp4;
+mod mpa;
 mod ogg;
+mod probe;
+mod reader;
 mod sps;
+mod tags;
 mod xiph;
 
-use std::io::Read;
 use std::path::Path;
 
 pub use error::DemuxError;
+use probe::Format;
 pub use mediaredir_proto::codec::Codec;
 
 /// One elementary stream of a file.
@@ -42,6 +49,13 @@ pub struct Track {
     pub codec_data: Vec<u8>,
     /// Frame rate as numerator/denominator, when the container says.
     pub fps: Option<(u32, u32)>,
+    /// Samples (per channel, at `sample_rate`) the file declares as encoder
+    /// priming: decoded but not played (an MP3 LAME header's encoder delay).
+    /// 0 when the file declares none. The device does not carry it yet.
+    pub start_trim: u64,
+    /// Samples the file declares as padding after the last real sample (an
+    /// MP3 LAME header's padding). 0 when the file declares none.
+    pub end_trim: u64,
 }
 
 /// One access unit, frame or packet.
@@ -93,42 +107,30 @@ pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, 
         path: path.to_owned(),
         source,
     };
-    let mut head = [0u8; 12];
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut n = 0;
-    while n < head.len() {
-        let got = file.read(&mut head[n..]).map_err(unreadable)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    drop(file);
-    let head = &head[..n];
+    let format = probe::sniff(path).map_err(unreadable)?;
     let open_err = |e: DemuxError| match e {
         DemuxError::Io(source) => unreadable(source),
         other => other,
     };
-    if head.starts_with(b"DKIF") {
-        return ivf::IvfDemuxer::open(path).map_err(open_err).map(boxed);
+    match format {
+        Format::Ivf => ivf::IvfDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Matroska => mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ogg => ogg::OggDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp4 => mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp3 => mp3::Mp3Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Flac | Format::Wav => Err(DemuxError::UnknownFormat {
+            path: path.to_owned(),
+        }),
+        Format::AnnexB => {
+            let data = std::fs::read(path).map_err(unreadable)?;
+            let hevc = annexb::looks_like_hevc(path, &data);
+            annexb::AnnexBDemuxer::new(data, hevc, options.fps).map(boxed)
+        }
+        Format::Unknown => Err(DemuxError::UnknownFormat {
+            path: path.to_owned(),
+        }),
     }
-    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.starts_with(b"OggS") {
-        return ogg::OggDemuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide") {
-        return mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
-        let data = std::fs::read(path).map_err(unreadable)?;
-        let hevc = annexb::looks_like_hevc(path, &data);
-        return annexb::AnnexBDemuxer::new(data, hevc, options.fps).map(boxed);
-    }
-    Err(DemuxError::UnknownFormat {
-        path: path.to_owned(),
-    })
 }
 
 fn boxed<D: Demuxer + 'static>(d: D) -> Box<dyn Demuxer> {

@@ -128,6 +128,8 @@ impl MkvDemuxer {
                 channels,
                 codec_data,
                 fps,
+                start_trim: 0,
+                end_trim: 0,
             });
         }
         if tracks.is_empty() {

@@ -151,6 +151,8 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>,
         channels: e.channels,
         codec_data: e.codec_data,
         fps,
+        start_trim: 0,
+        end_trim: 0,
     };
     Ok(Some((
         track,

@@ -161,6 +161,8 @@ impl OggDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: None,
+            start_trim: 0,
+            end_trim: 0,
         });
         self.streams.push(stream);
         let idx = self.streams.len() - 1;
