@@ -58,7 +58,11 @@ pub(crate) fn find_first<H: FrameHeader>(r: &mut Reader) -> Result<First<H>, Dem
             return Ok(First::Found(h));
         }
     }
-    Ok(if no_length { First::Unsized } else { First::Nothing })
+    Ok(if no_length {
+        First::Unsized
+    } else {
+        First::Nothing
+    })
 }
 
 /// The next frame of the stream `first` began (header and bytes), `None`

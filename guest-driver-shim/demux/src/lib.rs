@@ -12,6 +12,7 @@ mod annexb;
 mod bytes;
 mod elementary;
 mod error;
+mod flac;
 mod ivf;
 mod mkv;
 mod mp3;
@@ -22,13 +23,14 @@ mod probe;
 mod reader;
 mod sps;
 mod tags;
+mod wav;
 mod xiph;
 
 use std::path::Path;
 
 pub use error::DemuxError;
-use probe::Format;
 pub use mediaredir_proto::codec::Codec;
+use probe::Format;
 
 /// One elementary stream of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,9 +121,8 @@ pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, 
         Format::Mp4 => mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed),
         Format::Mp3 => mp3::Mp3Demuxer::open(path).map_err(open_err).map(boxed),
         Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
-        Format::Flac | Format::Wav => Err(DemuxError::UnknownFormat {
-            path: path.to_owned(),
-        }),
+        Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
             let data = std::fs::read(path).map_err(unreadable)?;
             let hevc = annexb::looks_like_hevc(path, &data);

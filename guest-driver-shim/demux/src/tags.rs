@@ -4,15 +4,19 @@
 
 use std::io;
 
-use crate::reader::Reader;
 use crate::DemuxError;
+use crate::reader::Reader;
 
 /// Size of an ID3v2 tag starting at `head` (at least 10 bytes), header and
 /// footer included; `None` if `head` is not an ID3v2 header.
 ///
 /// The size field counts the tag after unsynchronisation, so the unsync
 /// flag changes nothing here; the v2.4 footer flag adds 10 bytes.
-pub(crate) fn id3v2_len(head: &[u8], container: &'static str, at: u64) -> Result<Option<u64>, DemuxError> {
+pub(crate) fn id3v2_len(
+    head: &[u8],
+    container: &'static str,
+    at: u64,
+) -> Result<Option<u64>, DemuxError> {
     if head.len() < 10 || &head[..3] != b"ID3" {
         return Ok(None);
     }
@@ -23,10 +27,12 @@ pub(crate) fn id3v2_len(head: &[u8], container: &'static str, at: u64) -> Result
             format!("bad ID3v2 tag header at byte {at}"),
         ));
     }
-    let body = size
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b));
-    let footer = if major >= 4 && flags & 0x10 != 0 { 10 } else { 0 };
+    let body = size.iter().fold(0u64, |acc, &b| (acc << 7) | u64::from(b));
+    let footer = if major >= 4 && flags & 0x10 != 0 {
+        10
+    } else {
+        0
+    };
     Ok(Some(10 + body + footer))
 }
 

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use redir_demux::{Codec, Sample, Track};
 
+pub mod tools;
+
 /// 30 frames of 320x240 I420 video at 30/1.
 pub const VIDEO: &str =
     "videotestsrc num-buffers=30 ! video/x-raw,format=I420,width=320,height=240,framerate=30/1";
