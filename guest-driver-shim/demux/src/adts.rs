@@ -30,10 +30,10 @@ pub(crate) struct Header {
     rate_index: u8,
     channel_config: u8,
     /// Header bytes (7, or 9 with a CRC).
-    header_len: usize,
+    pub(crate) header_len: usize,
     frame_len: usize,
     /// Raw data blocks in the frame minus one.
-    extra_blocks: u8,
+    pub(crate) extra_blocks: u8,
 }
 
 impl Header {
@@ -64,13 +64,22 @@ impl Header {
         })
     }
 
-    fn sample_rate(&self) -> u32 {
+    /// Channels, `None` where the layout is in a program config element.
+    pub(crate) fn channels(&self) -> Option<u32> {
+        match self.channel_config {
+            0 => None,
+            7 => Some(8),
+            n => Some(u32::from(n)),
+        }
+    }
+
+    pub(crate) fn sample_rate(&self) -> u32 {
         RATES[usize::from(self.rate_index)]
     }
 
     /// The AudioSpecificConfig: object type, rate index, channel
     /// configuration, and a GASpecificConfig of three zero bits.
-    fn audio_specific_config(&self) -> Vec<u8> {
+    pub(crate) fn audio_specific_config(&self) -> Vec<u8> {
         let aot = self.profile + 1;
         vec![
             (aot << 3) | (self.rate_index >> 1),
@@ -95,6 +104,12 @@ impl FrameHeader for Header {
     }
 }
 
+/// The refusal of ADTS streams whose channel layout is in a PCE.
+pub(crate) const PCE_LAYOUT: DemuxError = DemuxError::Unsupported {
+    container: NAME,
+    feature: "ADTS channel configuration 0 (layout in a program config element)",
+};
+
 /// Demuxer of one ADTS file.
 pub(crate) struct AdtsDemuxer {
     reader: Reader,
@@ -117,16 +132,7 @@ impl AdtsDemuxer {
                 format!("no ADTS frames from byte {start}"),
             ));
         };
-        let channels = match first.channel_config {
-            0 => {
-                return Err(DemuxError::Unsupported {
-                    container: NAME,
-                    feature: "channel configuration 0 (layout in a program config element)",
-                });
-            }
-            7 => 8,
-            n => u32::from(n),
-        };
+        let channels = first.channels().ok_or(PCE_LAYOUT)?;
         let track = Track {
             id: 1,
             codec: Codec::Aac,
@@ -154,7 +160,7 @@ impl Demuxer for AdtsDemuxer {
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
-        let Some((h, mut data)) = next_frame(&mut self.reader, &self.first, NAME)? else {
+        let Some((h, mut data)) = next_frame(&mut self.reader, &self.first, NAME, false)? else {
             return Ok(None);
         };
         if h.extra_blocks != 0 {
@@ -173,6 +179,7 @@ impl Demuxer for AdtsDemuxer {
             dts: Some(pts),
             duration: Some(ticks_to_ns(1024, rate)),
             keyframe: true,
+            discont: false,
             data,
         }))
     }

@@ -67,11 +67,13 @@ pub(crate) fn find_first<H: FrameHeader>(r: &mut Reader) -> Result<First<H>, Dem
 
 /// The next frame of the stream `first` began (header and bytes), `None`
 /// at the reader's end. ID3v2 tags between frames are skipped, zeros after
-/// the last frame ignored.
+/// the last frame ignored; a last frame cut by the end is an error unless
+/// `cut_end_ok` (the caller cut the data itself).
 pub(crate) fn next_frame<H: FrameHeader>(
     r: &mut Reader,
     first: &H,
     container: &'static str,
+    cut_end_ok: bool,
 ) -> Result<Option<(H, Vec<u8>)>, DemuxError> {
     loop {
         let at = r.offset();
@@ -97,6 +99,9 @@ pub(crate) fn next_frame<H: FrameHeader>(
             }
         };
         let Some(data) = r.take(h.len())? else {
+            if cut_end_ok {
+                return Ok(None);
+            }
             return Err(DemuxError::corrupt(
                 container,
                 format!(

@@ -316,6 +316,7 @@ impl Demuxer for FlacDemuxer {
             dts: Some(pts),
             duration: Some(ticks_to_ns(samples, rate)),
             keyframe: true,
+            discont: false,
             data,
         }))
     }

@@ -115,6 +115,7 @@ impl Demuxer for IvfDemuxer {
             dts: Some(ns),
             duration: Some(scale(1, self.tb_num * 1_000_000_000, self.tb_den)),
             keyframe,
+            discont: false,
             data,
         }))
     }

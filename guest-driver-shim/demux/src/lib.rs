@@ -5,7 +5,7 @@
 //! data in the form spec section 7.18 requires, and samples (one access
 //! unit, frame or packet each, in decode order) with times in nanoseconds.
 //! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
-//! MP3, ADTS AAC, FLAC and WAV files into exactly that, in pure Rust.
+//! MP3, ADTS AAC, FLAC, WAV and MPEG-TS files into exactly that, in pure Rust.
 
 mod adts;
 mod annexb;
@@ -23,6 +23,7 @@ mod probe;
 mod reader;
 mod sps;
 mod tags;
+mod ts;
 mod wav;
 mod xiph;
 
@@ -73,6 +74,9 @@ pub struct Sample {
     pub duration: Option<u64>,
     /// Whether decoding can start here.
     pub keyframe: bool,
+    /// Data before this sample was lost (an MPEG-TS continuity-counter gap
+    /// or a discontinuity the stream signals): decoders must resync here.
+    pub discont: bool,
     /// The bytes, in the bitstream format the track's codec data implies.
     pub data: Vec<u8>,
 }
@@ -123,6 +127,7 @@ pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, 
         Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
             let data = std::fs::read(path).map_err(unreadable)?;
             let hevc = annexb::looks_like_hevc(path, &data);

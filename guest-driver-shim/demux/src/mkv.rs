@@ -178,6 +178,7 @@ impl Demuxer for MkvDemuxer {
                 dts: None,
                 duration,
                 keyframe,
+                discont: false,
                 data: std::mem::take(&mut f.data),
             }));
         }

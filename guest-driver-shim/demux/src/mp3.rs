@@ -25,6 +25,8 @@ pub(crate) struct MpaStream {
     /// Samples before the next frame.
     position: u64,
     container: &'static str,
+    /// The reader's end was cut by the caller, maybe inside a frame.
+    pub(crate) cut_end_ok: bool,
 }
 
 impl MpaStream {
@@ -80,13 +82,14 @@ impl MpaStream {
             track: id,
             position: 0,
             container,
+            cut_end_ok: false,
         };
         Ok((stream, track))
     }
 
     /// The next frame, `None` at the reader's end.
     pub(crate) fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError> {
-        let Some((h, data)) = next_frame(r, &self.first, self.container)? else {
+        let Some((h, data)) = next_frame(r, &self.first, self.container, self.cut_end_ok)? else {
             return Ok(None);
         };
         let rate = u64::from(h.sample_rate);
@@ -99,6 +102,7 @@ impl MpaStream {
             dts: Some(pts),
             duration: Some(ticks_to_ns(samples, rate)),
             keyframe: true,
+            discont: false,
             data,
         }))
     }

@@ -24,6 +24,7 @@ pub(crate) enum Format {
     Adts,
     Flac,
     Wav,
+    Ts,
     Unknown,
 }
 
@@ -37,8 +38,11 @@ fn read_head(file: &mut File, at: u64, n: usize) -> io::Result<Vec<u8>> {
 /// The format of the file at `path`.
 pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     let mut file = File::open(path)?;
-    let head = read_head(&mut file, 0, 16)?;
-    let head = head.as_slice();
+    let first = read_head(&mut file, 0, 400)?;
+    if crate::ts::packet_layout(&first).is_some() {
+        return Ok(Format::Ts);
+    }
+    let head = &first[..first.len().min(16)];
     if head.starts_with(b"DKIF") {
         return Ok(Format::Ivf);
     }
@@ -84,6 +88,7 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
         Some("aac" | "adts") => Format::Adts,
         Some("flac") => Format::Flac,
         Some("wav") => Format::Wav,
+        Some("ts" | "m2ts" | "mts") => Format::Ts,
         _ if tag > 0 => Format::Mp3,
         _ => Format::Unknown,
     })

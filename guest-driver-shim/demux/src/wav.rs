@@ -188,7 +188,14 @@ impl WavDemuxer {
                 (track, body)
             }
             (0x55, _) => {
-                let (stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
+                // GStreamer's wavparse passes on whole nBlockAlign blocks
+                // only, and ffmpeg writes 1152 there for MP3: a local player
+                // never gets the frames in a last partial block. The same
+                // cut keeps the output equal to that reference.
+                let align = u64::from(fmt.block_align.max(1));
+                reader.set_end(data_at + data_len - data_len % align);
+                let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
+                stream.cut_end_ok = true;
                 (track, Body::Mp3(stream))
             }
             _ => {
@@ -239,6 +246,7 @@ impl Demuxer for WavDemuxer {
             dts: Some(pts),
             duration: Some(ticks_to_ns(frames as u64, rate)),
             keyframe: true,
+            discont: false,
             data,
         }))
     }

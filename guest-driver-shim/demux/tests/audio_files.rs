@@ -50,7 +50,7 @@ fn assert_same_frames(path: &Path, samples: &[Sample], header: usize) {
     let ours: Vec<usize> = samples.iter().map(|s| s.data.len() + header).collect();
     assert_eq!(
         ours,
-        ffprobe_packet_sizes(path),
+        ffprobe_packet_sizes(path, "a:0"),
         "{}: frames",
         path.display()
     );
@@ -340,6 +340,10 @@ fn wav_gstreamer() {
     wav_pcm(&path, 48_000, 2, 48_000);
 }
 
+/// GStreamer and ffmpeg disagree here: ffmpeg writes nBlockAlign 1152 for
+/// MP3 in WAV, and GStreamer's wavparse passes on whole blocks only, so a
+/// local player never decodes the frames in the last partial block, where
+/// ffprobe lists them. The demuxer follows GStreamer.
 #[test]
 fn wav_with_mp3_inside() {
     let path = ffmpeg(
@@ -349,7 +353,23 @@ fn wav_with_mp3_inside() {
         "mp3-in.wav",
     );
     let (_, samples) = demux(&path, Codec::Mp3, 44_100, 2);
-    assert_same_frames(&path, &samples, 0);
+    let data = std::fs::read(&path).expect("read");
+    let at = data
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("data chunk");
+    let len = u32::from_le_bytes([data[at + 4], data[at + 5], data[at + 6], data[at + 7]]);
+    let whole = usize::try_from(len - len % 1152).expect("size");
+    let mut end = 0;
+    let in_whole_blocks: Vec<usize> = ffprobe_packet_sizes(&path, "a:0")
+        .into_iter()
+        .take_while(|&n| {
+            end += n;
+            end <= whole
+        })
+        .collect();
+    let ours: Vec<usize> = samples.iter().map(|s| s.data.len()).collect();
+    assert_eq!(ours, in_whole_blocks);
     fuzz_copy(&path);
 }
 

@@ -199,6 +199,7 @@ impl Demuxer for Mp4Demuxer {
             dts: Some(ticks_to_ns(e.dts, ts)),
             duration: Some(ticks_to_ns(u64::from(e.duration), ts)),
             keyframe: e.keyframe,
+            discont: false,
             data,
         }))
     }

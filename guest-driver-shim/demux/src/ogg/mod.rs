@@ -238,6 +238,7 @@ impl OggDemuxer {
             dts: Some(pts),
             duration: Some(ticks_to_ns(samples, rate)),
             keyframe: true,
+            discont: false,
             data,
         })
     }

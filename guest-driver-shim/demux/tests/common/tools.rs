@@ -52,6 +52,15 @@ pub fn made_by(program: &str, args: &[&str], name: &str) -> PathBuf {
     path
 }
 
+/// `ffmpeg <inputs> <args> {out}`.
+pub fn ffmpeg_with(inputs: &[&str], args: &[&str], name: &str) -> PathBuf {
+    let mut all = vec!["-hide_banner", "-loglevel", "error", "-y"];
+    all.extend_from_slice(inputs);
+    all.extend_from_slice(args);
+    all.push("{out}");
+    made_by("ffmpeg", &all, name)
+}
+
 /// `ffmpeg -i <lavfi source> <args> {out}`: one second of a 440 Hz sine at
 /// `rate` Hz in `channels` channels, encoded as `args` say.
 pub fn ffmpeg(rate: u32, channels: u32, args: &[&str], name: &str) -> PathBuf {
@@ -87,10 +96,11 @@ pub fn gst(pipeline: &str, name: &str) -> PathBuf {
     made_by("gst-launch-1.0", &words, name)
 }
 
-/// ffprobe's packet sizes of the first audio stream (its demuxer's frames).
-pub fn ffprobe_packet_sizes(path: &Path) -> Vec<usize> {
+/// ffprobe's packet sizes of the stream `select` (`a:0`, `v:0`): its
+/// demuxer's and parser's frames.
+pub fn ffprobe_packet_sizes(path: &Path, select: &str) -> Vec<usize> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+        .args(["-v", "error", "-select_streams", select, "-show_entries"])
         .args(["packet=size", "-of", "csv=p=0"])
         .arg(path)
         .output()
