@@ -102,6 +102,11 @@ fn ts_ffmpeg_h264_aac() {
         "ffmpeg-h264-aac.ts",
     );
     let samples = check_av(&path, Codec::H264, Codec::Aac, 7);
+    // ffmpeg times the AAC priming frame one frame before the first
+    // picture; GStreamer decodes it and clips its 1024 samples to the
+    // segment tsdemux starts at the picture: the track's start trim.
+    let d = redir_demux::open(&path).expect("open");
+    assert_eq!(d.tracks()[1].start_trim, 1024);
     // B-frames: presentation order differs from decode order.
     assert!(samples.iter().any(|s| s.pts != s.dts));
     fuzz_copy(&path);
@@ -138,6 +143,12 @@ fn ts_gstreamer_h264_aac() {
         "gst-h264-aac.ts",
     );
     check_av(&path, Codec::H264, Codec::Aac, 7);
+    let d = redir_demux::open(&path).expect("open");
+    assert_eq!(
+        d.tracks()[1].start_trim,
+        0,
+        "mpegtsmux starts both together"
+    );
     fuzz_copy(&path);
 }
 

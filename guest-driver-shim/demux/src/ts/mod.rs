@@ -148,6 +148,7 @@ impl TsDemuxer {
             .filter_map(|s| s.dts.or(s.pts))
             .min()
             .unwrap_or(0);
+        set_start_trim(&mut d.tracks, &out);
         d.queue_samples(out);
         Ok(d)
     }
@@ -247,6 +248,28 @@ impl TsDemuxer {
             s.lose();
         }
         Ok(())
+    }
+}
+
+/// Presentation starts at the first picture. Audio timed before it (the
+/// AAC priming frame ffmpeg times ahead of the video) is decoded by a local
+/// player, GStreamer's decoder clipping it to the segment tsdemux starts
+/// there, so those samples become the audio track's start trim.
+fn set_start_trim(tracks: &mut [Track], first: &[Sample]) {
+    let Some(video) = tracks.iter().find(|t| t.codec.is_video()).map(|t| t.id) else {
+        return;
+    };
+    let Some(start) = first.iter().find(|s| s.track == video).and_then(|s| s.pts) else {
+        return;
+    };
+    for t in tracks.iter_mut().filter(|t| !t.codec.is_video()) {
+        if let Some(pts) = first.iter().find(|s| s.track == t.id).and_then(|s| s.pts)
+            && pts < start
+        {
+            // Rounded to whole samples: 90 kHz ticks do not divide 44.1 kHz.
+            let ns = u128::from(start - pts) * u128::from(t.sample_rate);
+            t.start_trim = u64::try_from((ns + 500_000_000) / 1_000_000_000).unwrap_or(0);
+        }
     }
 }
 

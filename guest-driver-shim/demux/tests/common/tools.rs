@@ -99,9 +99,18 @@ pub fn gst(pipeline: &str, name: &str) -> PathBuf {
 /// ffprobe's packet sizes of the stream `select` (`a:0`, `v:0`): its
 /// demuxer's and parser's frames.
 pub fn ffprobe_packet_sizes(path: &Path, select: &str) -> Vec<usize> {
+    ffprobe_packets(path, select)
+        .into_iter()
+        .map(|p| p.1)
+        .collect()
+}
+
+/// ffprobe's packets of the stream `select`: (presentation time in
+/// seconds when known, size).
+pub fn ffprobe_packets(path: &Path, select: &str) -> Vec<(Option<f64>, usize)> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", select, "-show_entries"])
-        .args(["packet=size", "-of", "csv=p=0"])
+        .args(["packet=pts_time,size", "-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe must be installed (Debian package ffmpeg)");
@@ -109,7 +118,12 @@ pub fn ffprobe_packet_sizes(path: &Path, select: &str) -> Vec<usize> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.trim().trim_end_matches(',').parse().expect("packet size"))
+        .map(|l| {
+            let mut f = l.trim().split(',');
+            let pts = f.next().and_then(|t| t.parse().ok());
+            let size = f.next().expect("size").parse().expect("packet size");
+            (pts, size)
+        })
         .collect()
 }
 
