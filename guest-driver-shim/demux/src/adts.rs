@@ -9,7 +9,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::bytes::ticks_to_ns;
 use crate::elementary::{First, FrameHeader, find_first, next_frame};
 use crate::reader::Reader;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track, tags};
@@ -170,18 +169,10 @@ impl Demuxer for AdtsDemuxer {
             });
         }
         data.drain(..h.header_len);
-        let rate = u64::from(h.sample_rate());
-        let pts = ticks_to_ns(self.position, rate);
+        let position = self.position;
         self.position += 1024;
-        Ok(Some(Sample {
-            track: 1,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(ticks_to_ns(1024, rate)),
-            keyframe: true,
-            discont: false,
-            data,
-        }))
+        let rate = u64::from(h.sample_rate());
+        Ok(Some(Sample::audio(1, position, 1024, rate, data)))
     }
 }
 

@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::bytes::ticks_to_ns;
 use crate::reader::Reader;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track, tags};
 
@@ -306,19 +305,10 @@ impl Demuxer for FlacDemuxer {
             .reader
             .take(len)?
             .ok_or_else(|| DemuxError::corrupt(NAME, format!("the frame at byte {at} is cut")))?;
-        let rate = u64::from(self.info.sample_rate);
-        let samples = u64::from(h.block_size);
-        let pts = ticks_to_ns(self.position, rate);
+        let (position, samples) = (self.position, u64::from(h.block_size));
         self.position += samples;
-        Ok(Some(Sample {
-            track: 1,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(ticks_to_ns(samples, rate)),
-            keyframe: true,
-            discont: false,
-            data,
-        }))
+        let rate = u64::from(self.info.sample_rate);
+        Ok(Some(Sample::audio(1, position, samples, rate, data)))
     }
 }
 

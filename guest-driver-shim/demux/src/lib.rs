@@ -81,6 +81,24 @@ pub struct Sample {
     pub data: Vec<u8>,
 }
 
+impl Sample {
+    /// An audio frame of `samples` samples at `rate` Hz that starts after
+    /// `position` samples of its track: times count samples, so rounding
+    /// never accumulates.
+    pub(crate) fn audio(track: u32, position: u64, samples: u64, rate: u64, data: Vec<u8>) -> Self {
+        let pts = bytes::ticks_to_ns(position, rate);
+        Sample {
+            track,
+            pts: Some(pts),
+            dts: Some(pts),
+            duration: Some(bytes::ticks_to_ns(samples, rate)),
+            keyframe: true,
+            discont: false,
+            data,
+        }
+    }
+}
+
 /// A demuxer over one open file.
 pub trait Demuxer {
     /// The streams; fixed once the file is open.

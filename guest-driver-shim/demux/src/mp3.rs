@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::bytes::ticks_to_ns;
 use crate::elementary::{First, find_first, next_frame};
 use crate::mpa::{self, Header};
 use crate::reader::Reader;
@@ -92,19 +91,12 @@ impl MpaStream {
         let Some((h, data)) = next_frame(r, &self.first, self.container, self.cut_end_ok)? else {
             return Ok(None);
         };
-        let rate = u64::from(h.sample_rate);
-        let samples = u64::from(h.samples());
-        let pts = ticks_to_ns(self.position, rate);
+        let (position, samples) = (self.position, u64::from(h.samples()));
         self.position += samples;
-        Ok(Some(Sample {
-            track: self.track,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(ticks_to_ns(samples, rate)),
-            keyframe: true,
-            discont: false,
-            data,
-        }))
+        let rate = u64::from(h.sample_rate);
+        Ok(Some(Sample::audio(
+            self.track, position, samples, rate, data,
+        )))
     }
 }
 

@@ -9,7 +9,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::bytes::ticks_to_ns;
 use crate::mp3::MpaStream;
 use crate::reader::Reader;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track};
@@ -238,16 +237,8 @@ impl Demuxer for WavDemuxer {
             .take(frames * block_align)?
             .ok_or_else(|| DemuxError::corrupt(NAME, "data chunk is cut"))?;
         let rate = u64::from(self.tracks[0].sample_rate);
-        let pts = ticks_to_ns(*position, rate);
+        let start = *position;
         *position += frames as u64;
-        Ok(Some(Sample {
-            track: 1,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(ticks_to_ns(frames as u64, rate)),
-            keyframe: true,
-            discont: false,
-            data,
-        }))
+        Ok(Some(Sample::audio(1, start, frames as u64, rate, data)))
     }
 }
