@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::tools::{ffmpeg_with, ffprobe_packet_sizes, fuzz_copy, gst};
+use common::tools::{ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy, gst};
 use redir_demux::{Codec, Sample, Track};
 
 const VIDEO_IN: [&str; 4] = [
@@ -72,6 +72,21 @@ fn check_av(path: &Path, video: Codec, audio: Codec, audio_header: usize) -> Vec
         ffprobe_packet_sizes(path, "a:0"),
         "audio frames"
     );
+    // Presentation times as ffprobe reads them (in decode order, relative
+    // to the first picture; ffprobe prints microseconds).
+    let probe_pts: Vec<f64> = ffprobe_packets(path, "v:0")
+        .iter()
+        .map(|p| p.0.expect("pts"))
+        .collect();
+    let ours_pts: Vec<u64> = v.iter().map(|s| s.pts.expect("pts")).collect();
+    for (o, p) in ours_pts.iter().zip(&probe_pts) {
+        let ours = (*o as f64 - ours_pts[0] as f64) / 1e9;
+        let theirs = p - probe_pts[0];
+        assert!(
+            (ours - theirs).abs() < 2e-6,
+            "pts {ours} s, ffprobe {theirs} s"
+        );
+    }
     for track in [&v, &a] {
         let times: Vec<u64> = track.iter().map(|s| s.dts.expect("dts")).collect();
         assert!(
