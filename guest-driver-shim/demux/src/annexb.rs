@@ -128,6 +128,27 @@ fn role(nal: &[u8], hevc: bool) -> NalRole {
     }
 }
 
+/// Of one access unit in Annex-B form (as MPEG-TS carries it): whether it
+/// holds a key picture, and the picture size from an SPS in it.
+pub(crate) fn describe_access_unit(data: &[u8], hevc: bool) -> (bool, Option<(u32, u32)>) {
+    let mut key = false;
+    let mut size = None;
+    for (s, e) in NalIter::new(data) {
+        let nal = &data[s..e];
+        if let NalRole::Vcl { key: true, .. } = role(nal, hevc) {
+            key = true;
+        }
+        if size.is_none() && is_sps(nal, hevc) {
+            size = if hevc {
+                crate::sps::h265_size(nal)
+            } else {
+                crate::sps::h264_size(nal)
+            };
+        }
+    }
+    (key, size)
+}
+
 /// Whether `nal` is a sequence parameter set.
 fn is_sps(nal: &[u8], hevc: bool) -> bool {
     match nal.first() {
@@ -185,6 +206,8 @@ impl AnnexBDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: Some(fps),
+            start_trim: 0,
+            end_trim: 0,
         };
         Ok(AnnexBDemuxer {
             data,
@@ -245,6 +268,7 @@ impl Demuxer for AnnexBDemuxer {
             dts: Some(dts),
             duration: Some(scale(1, num, den)),
             keyframe: key,
+            discont: false,
             data: au,
         }))
     }

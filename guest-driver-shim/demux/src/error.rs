@@ -21,7 +21,7 @@ pub enum DemuxError {
     Io(#[from] std::io::Error),
     /// The first bytes match no container this crate knows.
     #[error(
-        "{path}: unknown container format (expected IVF, Annex-B H.264/H.265, Matroska/WebM, MP4 or Ogg)"
+        "{path}: unknown container format (expected IVF, Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg, MP3, ADTS AAC, FLAC, WAV or MPEG-TS)"
     )]
     UnknownFormat {
         /// The file.
@@ -34,6 +34,14 @@ pub enum DemuxError {
         container: &'static str,
         /// The container's name for the codec.
         codec: String,
+    },
+    /// A stream uses a codec the device protocol has no number for.
+    #[error("{container}: codec not supported by the device: {codec}")]
+    NotDeviceCodec {
+        /// Container name.
+        container: &'static str,
+        /// The codec's common name.
+        codec: &'static str,
     },
     /// The container uses a feature this crate does not implement.
     #[error("{container}: unsupported feature: {feature}")]

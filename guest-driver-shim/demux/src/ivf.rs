@@ -61,6 +61,8 @@ impl IvfDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: Some((rate, tscale)),
+            start_trim: 0,
+            end_trim: 0,
         };
         Ok(IvfDemuxer {
             reader,
@@ -113,6 +115,7 @@ impl Demuxer for IvfDemuxer {
             dts: Some(ns),
             duration: Some(scale(1, self.tb_num * 1_000_000_000, self.tb_den)),
             keyframe,
+            discont: false,
             data,
         }))
     }

@@ -4,24 +4,34 @@
 //! original compressed streams: per stream a codec, its size or rate, codec
 //! data in the form spec section 7.18 requires, and samples (one access
 //! unit, frame or packet each, in decode order) with times in nanoseconds.
-//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4 and
-//! Ogg files into exactly that, in pure Rust.
+//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
+//! MP3, ADTS AAC, FLAC, WAV and MPEG-TS files into exactly that, in pure Rust.
 
+mod adts;
 mod annexb;
 mod bytes;
+mod elementary;
 mod error;
+mod flac;
 mod ivf;
 mod mkv;
+mod mp3;
 mod mp4;
+mod mpa;
 mod ogg;
+mod probe;
+mod reader;
 mod sps;
+mod tags;
+mod ts;
+mod wav;
 mod xiph;
 
-use std::io::Read;
 use std::path::Path;
 
 pub use error::DemuxError;
 pub use mediaredir_proto::codec::Codec;
+use probe::Format;
 
 /// One elementary stream of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +52,13 @@ pub struct Track {
     pub codec_data: Vec<u8>,
     /// Frame rate as numerator/denominator, when the container says.
     pub fps: Option<(u32, u32)>,
+    /// Samples (per channel, at `sample_rate`) the file declares as encoder
+    /// priming: decoded but not played (an MP3 LAME header's encoder delay).
+    /// 0 when the file declares none. The device does not carry it yet.
+    pub start_trim: u64,
+    /// Samples the file declares as padding after the last real sample (an
+    /// MP3 LAME header's padding). 0 when the file declares none.
+    pub end_trim: u64,
 }
 
 /// One access unit, frame or packet.
@@ -57,8 +74,29 @@ pub struct Sample {
     pub duration: Option<u64>,
     /// Whether decoding can start here.
     pub keyframe: bool,
+    /// Data before this sample was lost (an MPEG-TS continuity-counter gap
+    /// or a discontinuity the stream signals): decoders must resync here.
+    pub discont: bool,
     /// The bytes, in the bitstream format the track's codec data implies.
     pub data: Vec<u8>,
+}
+
+impl Sample {
+    /// An audio frame of `samples` samples at `rate` Hz that starts after
+    /// `position` samples of its track: times count samples, so rounding
+    /// never accumulates.
+    pub(crate) fn audio(track: u32, position: u64, samples: u64, rate: u64, data: Vec<u8>) -> Self {
+        let pts = bytes::ticks_to_ns(position, rate);
+        Sample {
+            track,
+            pts: Some(pts),
+            dts: Some(pts),
+            duration: Some(bytes::ticks_to_ns(samples, rate)),
+            keyframe: true,
+            discont: false,
+            data,
+        }
+    }
 }
 
 /// A demuxer over one open file.
@@ -93,42 +131,30 @@ pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, 
         path: path.to_owned(),
         source,
     };
-    let mut head = [0u8; 12];
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut n = 0;
-    while n < head.len() {
-        let got = file.read(&mut head[n..]).map_err(unreadable)?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    drop(file);
-    let head = &head[..n];
+    let format = probe::sniff(path).map_err(unreadable)?;
     let open_err = |e: DemuxError| match e {
         DemuxError::Io(source) => unreadable(source),
         other => other,
     };
-    if head.starts_with(b"DKIF") {
-        return ivf::IvfDemuxer::open(path).map_err(open_err).map(boxed);
+    match format {
+        Format::Ivf => ivf::IvfDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Matroska => mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ogg => ogg::OggDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp4 => mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp3 => mp3::Mp3Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::AnnexB => {
+            let data = std::fs::read(path).map_err(unreadable)?;
+            let hevc = annexb::looks_like_hevc(path, &data);
+            annexb::AnnexBDemuxer::new(data, hevc, options.fps).map(boxed)
+        }
+        Format::Unknown => Err(DemuxError::UnknownFormat {
+            path: path.to_owned(),
+        }),
     }
-    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        return mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.starts_with(b"OggS") {
-        return ogg::OggDemuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.len() >= 8 && matches!(&head[4..8], b"ftyp" | b"moov" | b"mdat" | b"free" | b"wide") {
-        return mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed);
-    }
-    if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
-        let data = std::fs::read(path).map_err(unreadable)?;
-        let hevc = annexb::looks_like_hevc(path, &data);
-        return annexb::AnnexBDemuxer::new(data, hevc, options.fps).map(boxed);
-    }
-    Err(DemuxError::UnknownFormat {
-        path: path.to_owned(),
-    })
 }
 
 fn boxed<D: Demuxer + 'static>(d: D) -> Box<dyn Demuxer> {

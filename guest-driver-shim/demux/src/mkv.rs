@@ -128,6 +128,8 @@ impl MkvDemuxer {
                 channels,
                 codec_data,
                 fps,
+                start_trim: 0,
+                end_trim: 0,
             });
         }
         if tracks.is_empty() {
@@ -176,6 +178,7 @@ impl Demuxer for MkvDemuxer {
                 dts: None,
                 duration,
                 keyframe,
+                discont: false,
                 data: std::mem::take(&mut f.data),
             }));
         }

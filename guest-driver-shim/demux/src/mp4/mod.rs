@@ -151,6 +151,8 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>,
         channels: e.channels,
         codec_data: e.codec_data,
         fps,
+        start_trim: 0,
+        end_trim: 0,
     };
     Ok(Some((
         track,
@@ -197,6 +199,7 @@ impl Demuxer for Mp4Demuxer {
             dts: Some(ticks_to_ns(e.dts, ts)),
             duration: Some(ticks_to_ns(u64::from(e.duration), ts)),
             keyframe: e.keyframe,
+            discont: false,
             data,
         }))
     }

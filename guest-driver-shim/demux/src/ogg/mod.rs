@@ -15,7 +15,6 @@ use std::path::Path;
 
 use ::ogg::reading::{OggReadError, PacketReader};
 
-use crate::bytes::ticks_to_ns;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track};
 
 const NAME: &str = "Ogg";
@@ -161,6 +160,8 @@ impl OggDemuxer {
             channels: 0,
             codec_data: Vec::new(),
             fps: None,
+            start_trim: 0,
+            end_trim: 0,
         });
         self.streams.push(stream);
         let idx = self.streams.len() - 1;
@@ -227,17 +228,10 @@ impl OggDemuxer {
             Codec::Vorbis => s.vorbis.as_mut().map_or(0, |m| m.duration(&data)),
             _ => frames::flac_samples(&data),
         };
-        let rate = u64::from(t.sample_rate);
-        let pts = ticks_to_ns(s.position, rate);
+        let position = s.position;
         s.position = s.position.saturating_add(samples);
-        Some(Sample {
-            track: t.id,
-            pts: Some(pts),
-            dts: Some(pts),
-            duration: Some(ticks_to_ns(samples, rate)),
-            keyframe: true,
-            data,
-        })
+        let rate = u64::from(t.sample_rate);
+        Some(Sample::audio(t.id, position, samples, rate, data))
     }
 }
 
