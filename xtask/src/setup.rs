@@ -34,6 +34,8 @@ use crate::{flatc_install, process};
 ///   plugins-good);
 /// - `gstreamer1.0-tools`: `gst-launch-1.0` / `gst-inspect-1.0` for making
 ///   test clips and checking plugins;
+/// - `ffmpeg`, `lame`, `flac`: the tools users' files come from; the
+///   demuxer tests make their files with them (not only with GStreamer);
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
 /// - `libspice-client-glib-2.0-dev`: spice-client-glib for the client engine;
 /// - `pkg-config`: how the `-sys` crates find all of the above;
@@ -55,6 +57,9 @@ pub(crate) const PACKAGES: &[&str] = &[
     "gstreamer1.0-alsa",
     "gstreamer1.0-pipewire",
     "gstreamer1.0-tools",
+    "ffmpeg",
+    "lame",
+    "flac",
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
     "pkg-config",
@@ -306,7 +311,7 @@ mod tests {
 
     #[test]
     fn package_list_is_the_documented_one() {
-        assert_eq!(PACKAGES.len(), 18);
+        assert_eq!(PACKAGES.len(), 21);
         assert!(!PACKAGES.contains(&VENV_PACKAGE));
         let mut sorted = PACKAGES.to_vec();
         sorted.sort_unstable();

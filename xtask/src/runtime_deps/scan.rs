@@ -231,10 +231,10 @@ fn pipeline_elements(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Programs started on this line: `Command::new("x")` and a required
-/// tool's `program: "x"`.
+/// Programs started on this line: `Command::new("x")`, a required tool's
+/// `program: "x"`, and the demuxer tests' file maker `made_by("x", ...)`.
 fn programs(line: &str) -> Vec<&str> {
-    called_with(line, &["Command::new(\"", "program: \""])
+    called_with(line, &["Command::new(\"", "program: \"", "made_by(\""])
 }
 
 /// The string literals that directly follow one of `markers`, when they
