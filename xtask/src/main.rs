@@ -22,6 +22,7 @@ mod cpio;
 mod demo;
 mod flatc_gen;
 mod flatc_install;
+mod fuzz;
 mod guest_image;
 mod matrix;
 mod process;
@@ -64,6 +65,9 @@ enum Task {
     /// Check that setup installs every package that the code and the tests
     /// run (GStreamer factories, external programs); part of `test`.
     RuntimePackages,
+    /// Coverage-guided fuzzing (libFuzzer, stable toolchain) of the
+    /// parsers of untrusted input, seeded with the test files.
+    Fuzz(FuzzArgs),
     /// Regenerate the committed FlatBuffers Rust code from the schemas.
     FlatcRegen(FlatcArgs),
     /// Check that regenerating the FlatBuffers Rust code changes nothing.
@@ -109,6 +113,19 @@ struct DemoArgs {
     /// vhost-user on the host; the daemon uses the local uplink.
     #[arg(long, conflicts_with_all = ["uplink", "matrix"])]
     vm: bool,
+}
+
+/// Options of `fuzz`.
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    /// Targets to run (default: all).
+    targets: Vec<String>,
+    /// How long each target runs, in seconds.
+    #[arg(long, default_value_t = 60)]
+    seconds: u32,
+    /// List the targets and exit.
+    #[arg(long)]
+    list: bool,
 }
 
 /// Options of `qemu`.
@@ -176,6 +193,16 @@ fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Setup => setup::run().map(|_flatc| ()),
         Task::RuntimePackages => runtime_deps::check(root, &setup::wanted_packages()),
+        Task::Fuzz(args) if args.list => {
+            for (name, _) in fuzz::TARGETS {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        Task::Fuzz(args) => fuzz::run(&fuzz::FuzzOptions {
+            targets: args.targets,
+            seconds: args.seconds,
+        }),
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
         task => run_in_scope(task),
@@ -202,9 +229,11 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Demo(args) if args.matrix => matrix::run(args.uplink),
             Task::Demo(args) => demo::run(args.input, args.uplink),
             Task::Vm => vm::test(),
-            Task::Setup | Task::RuntimePackages | Task::FlatcRegen(_) | Task::FlatcCheck(_) => {
-                Ok(())
-            }
+            Task::Setup
+            | Task::RuntimePackages
+            | Task::Fuzz(_)
+            | Task::FlatcRegen(_)
+            | Task::FlatcCheck(_) => Ok(()),
         }
     })();
     let finished = scope.finish();

@@ -59,7 +59,9 @@ impl Mp4Demuxer {
                 }
                 s => (u64::from(s), 8),
             };
-            if size < header || pos + size > file_len {
+            // `size` is the file's word (up to 2^64 - 1): compare without
+            // adding, which could overflow (found by the demux_mp4 fuzz target).
+            if size < header || size > file_len - pos {
                 return Err(DemuxError::corrupt(NAME, "top-level box runs past the end"));
             }
             match &h[4..8] {
