@@ -73,15 +73,22 @@ fn ensure_packages() -> Result<()> {
     if !venv_works() {
         wanted.push(VENV_PACKAGE);
     }
-    let missing = missing_packages(&wanted)?;
+    ensure_host_packages("setup", &wanted)
+}
+
+/// Installs those of `wanted` that dpkg does not report as installed: with
+/// apt-get as root, otherwise fails with the command to run. `task` names the
+/// xtask command in messages (`setup`, `fresh-check`).
+pub(crate) fn ensure_host_packages(task: &str, wanted: &[&str]) -> Result<()> {
+    let missing = missing_packages(wanted)?;
     if missing.is_empty() {
-        println!("setup: all {} Debian packages present", wanted.len());
+        println!("{task}: all {} Debian packages present", wanted.len());
         return Ok(());
     }
-    println!("setup: missing Debian packages: {}", missing.join(" "));
+    println!("{task}: missing Debian packages: {}", missing.join(" "));
     if !is_root()? {
         bail!(
-            "missing Debian packages: {}\nrun `cargo xtask setup` as root, or install them with:\n  {}",
+            "missing Debian packages: {}\nrun `cargo xtask {task}` as root, or install them with:\n  {}",
             missing.join(" "),
             sudo_hint(&missing)
         );
@@ -143,7 +150,7 @@ pub(crate) fn status_says_installed(output: &str) -> bool {
 }
 
 /// Whether this process runs as root (`id -u` prints 0); no libc crate needed.
-fn is_root() -> Result<bool> {
+pub(crate) fn is_root() -> Result<bool> {
     let output = process::capture(Command::new("id").arg("-u"))?;
     if !output.status.success() {
         bail!("`id -u` failed ({})", output.status);

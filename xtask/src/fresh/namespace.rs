@@ -1,0 +1,617 @@
+//! Running a command in the fresh root, inside a private mount and PID namespace.
+//!
+//! Why namespaces rather than mounting on the host and unmounting afterwards:
+//! a mount made on the host outlives a crash or a Ctrl-C of xtask, and a
+//! later `rm -rf` of the root would then delete through a bind mount into
+//! the host (the Rust toolchain). Here `unshare --mount --propagation
+//! private --pid --fork --kill-child` runs a small script (the [`Step`]s,
+//! then `chroot`): every mount exists only in that namespace and disappears
+//! when its last process exits, and the PID namespace guarantees that this
+//! happens: when its first process (the script) ends, the kernel kills every
+//! process left inside (a daemon or an Xvfb a test forgot). `unshare` is
+//! killed if xtask dies (`PR_SET_PDEATHSIG`), and `--kill-child` passes that
+//! on to the namespace, so nothing survives xtask.
+//!
+//! `/dev` is a small tmpfs holding bind mounts of the host's harmless
+//! device nodes, as container runtimes do: the command sees no host disk, no
+//! `/dev/kvm` (the VM tests run QEMU with TCG), its own devpts and `/dev/shm`.
+//! `/tmp` is the root's own directory on disk (mode 1777 from debootstrap),
+//! so large test files do not fill memory and go away with the root.
+
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+use anyhow::{Context, Result};
+
+use crate::process;
+
+/// The exit status of the script when preparing the root failed (not the
+/// command): like `docker run`, 125.
+pub(crate) const SETUP_FAILED: i32 = 125;
+
+/// Host device nodes bind-mounted into the root's `/dev`.
+pub(crate) const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// The `/dev` symbolic links every Linux system has.
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+    ("/dev/ptmx", "pts/ptmx"),
+];
+
+/// Where the host's rustup directory appears in the root (rustup's default
+/// for `HOME=/root`).
+pub(crate) const RUSTUP_IN_ROOT: &str = "/root/.rustup";
+
+/// Where the host's `cargo`, `rustc`, ... (rustup proxies) appear: the bin
+/// directory of the root's own, empty `CARGO_HOME` (`/root/.cargo`).
+pub(crate) const CARGO_BIN_IN_ROOT: &str = "/root/.cargo/bin";
+
+/// One step of preparing the root; paths in the root are absolute paths as
+/// seen from inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A directory (`mkdir -p`).
+    Dir(&'static str),
+    /// An empty file to bind a device node onto.
+    File(String),
+    /// A new filesystem instance: `mount -t <fstype> -o <options>`.
+    Fs {
+        /// Filesystem type (also used as the source name).
+        fstype: &'static str,
+        /// Mount options.
+        options: &'static str,
+        /// Mount point in the root.
+        target: &'static str,
+    },
+    /// A host path bind-mounted into the root.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Mount point in the root.
+        target: String,
+        /// Mounted read-only.
+        read_only: bool,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// The link in the root.
+        link: &'static str,
+        /// What it points to.
+        to: &'static str,
+    },
+}
+
+impl Step {
+    /// The command line of this step, for a root at `root` on the host.
+    pub(crate) fn argv(&self, root: &Path) -> Vec<String> {
+        let at = |path: &str| format!("{}{path}", root.display());
+        let own = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        match self {
+            Step::Dir(path) => vec!["mkdir".into(), "-p".into(), at(path)],
+            Step::File(path) => vec!["touch".into(), at(path)],
+            Step::Fs {
+                fstype,
+                options,
+                target,
+            } => {
+                let mut argv = own(&["mount", "-t", fstype, "-o", options, fstype]);
+                argv.push(at(target));
+                argv
+            }
+            Step::Bind {
+                source,
+                target,
+                read_only,
+            } => {
+                let options = if *read_only { "bind,ro" } else { "bind" };
+                let mut argv = own(&["mount", "-o", options]);
+                argv.push(source.display().to_string());
+                argv.push(at(target));
+                argv
+            }
+            Step::Symlink { link, to } => {
+                vec!["ln".into(), "-sfn".into(), (*to).into(), at(link)]
+            }
+        }
+    }
+}
+
+/// The steps that make the root usable, in order: kernel filesystems, a
+/// minimal `/dev`, the host's Rust toolchain read-only.
+pub(crate) fn steps(rustup_home: &Path, cargo_bin: &Path) -> Vec<Step> {
+    let mut steps = vec![
+        Step::Dir("/proc"),
+        Step::Fs {
+            fstype: "proc",
+            options: "nosuid,nodev,noexec",
+            target: "/proc",
+        },
+        Step::Dir("/sys"),
+        Step::Fs {
+            fstype: "sysfs",
+            options: "ro,nosuid,nodev,noexec",
+            target: "/sys",
+        },
+        Step::Dir("/dev"),
+        Step::Fs {
+            fstype: "tmpfs",
+            options: "mode=755,nosuid,size=1m",
+            target: "/dev",
+        },
+    ];
+    for node in DEV_NODES {
+        let path = format!("/dev/{node}");
+        steps.push(Step::File(path.clone()));
+        steps.push(Step::Bind {
+            source: Path::new("/dev").join(node),
+            target: path,
+            read_only: false,
+        });
+    }
+    steps.extend(
+        DEV_LINKS
+            .iter()
+            .map(|&(link, to)| Step::Symlink { link, to }),
+    );
+    steps.extend([
+        Step::Dir("/dev/pts"),
+        Step::Fs {
+            fstype: "devpts",
+            // gid 5 is Debian's `tty` group.
+            options: "newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec",
+            target: "/dev/pts",
+        },
+        Step::Dir("/dev/shm"),
+        Step::Fs {
+            fstype: "tmpfs",
+            options: "mode=1777,nosuid,nodev",
+            target: "/dev/shm",
+        },
+        Step::Dir(RUSTUP_IN_ROOT),
+        Step::Bind {
+            source: rustup_home.to_path_buf(),
+            target: RUSTUP_IN_ROOT.into(),
+            read_only: true,
+        },
+        Step::Dir(CARGO_BIN_IN_ROOT),
+        Step::Bind {
+            source: cargo_bin.to_path_buf(),
+            target: CARGO_BIN_IN_ROOT.into(),
+            read_only: true,
+        },
+    ]);
+    steps
+}
+
+/// What runs inside the root.
+#[derive(Debug)]
+pub(crate) struct Inside<'a> {
+    /// The root on the host.
+    pub(crate) root: &'a Path,
+    /// Preparation steps.
+    pub(crate) steps: &'a [Step],
+    /// The command's working directory, inside the root.
+    pub(crate) workdir: &'a str,
+    /// The command's whole environment.
+    pub(crate) env: &'a [(String, String)],
+    /// The command.
+    pub(crate) command: &'a [String],
+}
+
+/// A shell word list as one command line.
+fn line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|word| process::quote(word.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Inside<'_> {
+    /// The chroot command line: a cleared environment (`env -i`), the
+    /// working directory, the command.
+    pub(crate) fn chroot_argv(&self) -> Vec<String> {
+        let mut argv: Vec<String> = vec![
+            "chroot".into(),
+            self.root.display().to_string(),
+            "/usr/bin/env".into(),
+            "-i".into(),
+            "-C".into(),
+            self.workdir.into(),
+        ];
+        argv.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.extend(self.command.iter().cloned());
+        argv
+    }
+
+    /// The script run as the namespace's first process: each step, failing
+    /// with [`SETUP_FAILED`]; the CA store rebuilt with the host's extra
+    /// certificates; then the command, whose status the script exits with.
+    /// The trailing `exit` keeps the shell from `exec`ing the command: the
+    /// shell stays PID 1 (which ignores Ctrl-C) and the command can be
+    /// interrupted.
+    pub(crate) fn script(&self) -> String {
+        let mut lines = vec![format!(
+            "fail() {{ echo \"fresh-check: preparing the root failed at: $*\" >&2; exit {SETUP_FAILED}; }}"
+        )];
+        let update_ca: Vec<String> = [
+            "chroot",
+            &self.root.display().to_string(),
+            "/usr/sbin/update-ca-certificates",
+        ]
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+        let argvs = self.steps.iter().map(|step| step.argv(self.root));
+        for argv in argvs.chain([update_ca]) {
+            let text = line(&argv);
+            lines.push(format!("{text} || fail {}", process::quote(text.as_ref())));
+        }
+        lines.push(line(&self.chroot_argv()));
+        lines.push("exit $?".into());
+        lines.join("\n") + "\n"
+    }
+}
+
+/// `unshare` running `sh -c <script>` as the first process of new mount
+/// and PID namespaces.
+pub(crate) fn unshare_argv(script: &str) -> Vec<String> {
+    let mut argv = namespaced_prefix();
+    argv.extend(["/bin/sh".into(), "-c".into(), script.into()]);
+    argv
+}
+
+/// The `unshare` options that give a command private mount and PID
+/// namespaces which die with it.
+pub(crate) fn namespaced_prefix() -> Vec<String> {
+    [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--",
+    ]
+    .iter()
+    .map(|w| w.to_string())
+    .collect()
+}
+
+/// The exit code a shell would report: the code, or 128 + the signal.
+pub(crate) fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(1)
+}
+
+/// Runs an `unshare` command line (from [`namespaced_prefix`]) to its end
+/// and returns its status: `unshare` dies with xtask, and xtask ignores
+/// Ctrl-C meanwhile (as `system(3)` does) so that it can clean up after the
+/// interrupted command.
+pub(crate) fn run(argv: &[String], echo: &str) -> Result<ExitStatus> {
+    println!("$ {echo}");
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec; it only
+    // makes the system calls of `die_with_parent`, which are
+    // async-signal-safe, and touches no memory shared with the parent
+    // (`parent` is a copied integer).
+    unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", argv[0]))?;
+    let _ignored = IgnoreInterrupts::new();
+    child.wait().context("waiting for unshare")
+}
+
+/// In a child before exec: be killed when the parent `parent` dies.
+fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal, no pointer.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: getppid(2) has no arguments and cannot fail.
+    let ppid = unsafe { libc::getppid() };
+    // The parent may have died before prctl: then nobody would kill us.
+    if u32::try_from(ppid).ok() != Some(parent) {
+        return Err(std::io::Error::other("xtask exited"));
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGQUIT ignored until dropped.
+struct IgnoreInterrupts {
+    /// The previous dispositions.
+    previous: [(libc::c_int, libc::sighandler_t); 2],
+}
+
+impl IgnoreInterrupts {
+    /// Ignores the terminal's interrupt signals.
+    fn new() -> Self {
+        // SAFETY: setting a signal to SIG_IGN installs no handler code; the
+        // previous disposition is kept to be restored.
+        let previous = [libc::SIGINT, libc::SIGQUIT]
+            .map(|signal| (signal, unsafe { libc::signal(signal, libc::SIG_IGN) }));
+        Self { previous }
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        for (signal, handler) in self.previous {
+            // SAFETY: restores the disposition `signal(2)` returned earlier.
+            unsafe { libc::signal(signal, handler) };
+        }
+    }
+}
+
+/// The mount points at or below `dir` in `/proc/self/mountinfo` text
+/// (field 5, with the kernel's octal escapes undone).
+pub(crate) fn mounts_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|point| point.starts_with(dir))
+        .collect()
+}
+
+/// Undoes mountinfo's `\NNN` octal escapes (space, tab, newline, backslash).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_steps() -> Vec<Step> {
+        steps(
+            Path::new("/home/u/.rustup"),
+            Path::new("/home/u/.cargo/bin"),
+        )
+    }
+
+    /// The mount points of the steps, in order.
+    fn mount_points(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Fs { target, .. } => Some(target.to_string()),
+                Step::Bind { target, .. } => Some(target.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn root_gets_kernel_filesystems_a_small_dev_and_the_toolchain() {
+        let points = mount_points(&test_steps());
+        assert_eq!(
+            points,
+            [
+                "/proc",
+                "/sys",
+                "/dev",
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty",
+                "/dev/pts",
+                "/dev/shm",
+                "/root/.rustup",
+                "/root/.cargo/bin",
+            ]
+        );
+    }
+
+    #[test]
+    fn no_kvm_and_no_host_disk_in_dev() {
+        for step in test_steps() {
+            if let Step::Bind { source, .. } = &step {
+                assert_ne!(source, Path::new("/dev/kvm"));
+                assert_ne!(source, Path::new("/dev"), "the whole host /dev");
+            }
+        }
+    }
+
+    #[test]
+    fn toolchain_is_read_only_and_devices_are_not() {
+        for step in test_steps() {
+            if let Step::Bind {
+                target, read_only, ..
+            } = step
+            {
+                assert_eq!(read_only, target.starts_with("/root/"), "{target}");
+            }
+        }
+    }
+
+    #[test]
+    fn step_command_lines() {
+        let root = Path::new("/tmp/r");
+        let steps = test_steps();
+        assert_eq!(
+            steps[1].argv(root),
+            [
+                "mount",
+                "-t",
+                "proc",
+                "-o",
+                "nosuid,nodev,noexec",
+                "proc",
+                "/tmp/r/proc"
+            ]
+        );
+        let rustup = steps
+            .iter()
+            .find(|s| matches!(s, Step::Bind { target, .. } if target == RUSTUP_IN_ROOT))
+            .unwrap();
+        assert_eq!(
+            rustup.argv(root),
+            [
+                "mount",
+                "-o",
+                "bind,ro",
+                "/home/u/.rustup",
+                "/tmp/r/root/.rustup"
+            ]
+        );
+        let ptmx = Step::Symlink {
+            link: "/dev/ptmx",
+            to: "pts/ptmx",
+        };
+        assert_eq!(
+            ptmx.argv(root),
+            ["ln", "-sfn", "pts/ptmx", "/tmp/r/dev/ptmx"]
+        );
+    }
+
+    fn inside<'a>(steps: &'a [Step], env: &'a [(String, String)], cmd: &'a [String]) -> Inside<'a> {
+        Inside {
+            root: Path::new("/tmp/r"),
+            steps,
+            workdir: "/root/p",
+            env,
+            command: cmd,
+        }
+    }
+
+    #[test]
+    fn command_runs_chrooted_with_only_the_given_environment() {
+        let env = [("HOME".to_string(), "/root".to_string())];
+        let cmd = [
+            "bash".to_string(),
+            "-c".to_string(),
+            "echo 'hi'".to_string(),
+        ];
+        let argv = inside(&[], &env, &cmd).chroot_argv();
+        assert_eq!(
+            argv,
+            [
+                "chroot",
+                "/tmp/r",
+                "/usr/bin/env",
+                "-i",
+                "-C",
+                "/root/p",
+                "HOME=/root",
+                "bash",
+                "-c",
+                "echo 'hi'"
+            ]
+        );
+    }
+
+    #[test]
+    fn script_guards_each_step_and_ends_with_the_command_status() {
+        let steps = test_steps();
+        let cmd = ["cargo".to_string(), "xtask".to_string(), "test".to_string()];
+        let script = inside(&steps, &[], &cmd).script();
+        let lines: Vec<&str> = script.lines().collect();
+        assert!(lines[0].starts_with("fail() {"), "{script}");
+        assert!(lines[0].contains("exit 125"), "{script}");
+        // One guarded line per step, plus the CA store update.
+        let guarded = lines.iter().filter(|l| l.contains(" || fail ")).count();
+        assert_eq!(guarded, steps.len() + 1, "{script}");
+        assert!(
+            lines[lines.len() - 3].starts_with("chroot /tmp/r /usr/sbin/update-ca-certificates")
+        );
+        assert_eq!(
+            lines[lines.len() - 2],
+            "chroot /tmp/r /usr/bin/env -i -C /root/p cargo xtask test"
+        );
+        assert_eq!(lines[lines.len() - 1], "exit $?");
+        // A quote in a step survives the `fail` message.
+        assert!(script.contains("|| fail 'mount -t proc -o nosuid,nodev,noexec proc /tmp/r/proc'"));
+    }
+
+    #[test]
+    fn script_really_stops_at_a_failed_step_with_125() {
+        let steps = [Step::Dir("/a"), Step::File("/missing-dir/f".into())];
+        let root = crate::tempdir::TempDir::new("xtask-fresh-test").unwrap();
+        let cmd = ["true".to_string()];
+        let mut inside = inside(&steps, &[], &cmd);
+        inside.root = root.path();
+        let status = Command::new("sh")
+            .args(["-c", &inside.script()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(SETUP_FAILED));
+        assert!(root.path().join("a").is_dir(), "the first step ran");
+    }
+
+    #[test]
+    fn unshare_gives_private_mount_and_pid_namespaces() {
+        let argv = unshare_argv("echo hi");
+        assert_eq!(
+            argv,
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo hi"
+            ]
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_the_shell_ones() {
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        // Killed by SIGINT (2): 130, as a shell reports it.
+        assert_eq!(exit_code(ExitStatus::from_raw(2)), 130);
+    }
+
+    #[test]
+    fn finds_mounts_below_a_directory() {
+        let mountinfo = "\
+22 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+23 22 0:5 / /tmp/r/proc rw - proc proc rw
+24 22 0:6 / /tmp/r2 rw - tmpfs tmpfs rw
+25 22 0:7 / /tmp/r/a\\040b rw - tmpfs tmpfs rw
+";
+        assert_eq!(
+            mounts_under(mountinfo, Path::new("/tmp/r")),
+            [PathBuf::from("/tmp/r/proc"), PathBuf::from("/tmp/r/a b")]
+        );
+        assert!(mounts_under(mountinfo, Path::new("/tmp/x")).is_empty());
+    }
+}
