@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{host, namespace};
+use super::{host, unshare};
 use crate::flatc_install::cache_home;
 use crate::{process, tempdir::TempDir};
 
@@ -108,10 +108,10 @@ pub(crate) fn build(cache: &Cache, mirror: &str, stamp: &str) -> Result<()> {
     let scratch = TempDir::new(super::BASE_PREFIX)?;
     // debootstrap mounts /proc and /sys in the target: in a private
     // namespace, so that no mount outlives it, whatever happens.
-    let mut argv = namespace::namespaced_prefix();
+    let mut argv = unshare::namespaced_prefix();
     argv.extend(debootstrap_args(scratch.path(), mirror));
     let echo = argv.join(" ");
-    let status = namespace::run(&argv, &echo)?;
+    let status = unshare::run(&argv, &echo)?;
     if !status.success() {
         bail!(
             "debootstrap failed ({status}); see its log in {}/debootstrap/debootstrap.log",

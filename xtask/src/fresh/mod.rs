@@ -15,8 +15,8 @@
 //!    `--worktree` the working tree too ([`project`]);
 //! 4. command: it runs chrooted in private mount and PID namespaces, with
 //!    the host's Rust toolchain mounted read-only and a clean environment
-//!    ([`namespace`]); every mount and process goes away with it, and the
-//!    root is removed afterwards (unless `--keep`).
+//!    ([`namespace`], [`unshare`]); every mount and process goes away with
+//!    it, and the root is removed afterwards (unless `--keep`).
 //!
 //! Each phase is timed; xtask exits with the command's status.
 
@@ -24,6 +24,7 @@ mod base;
 mod host;
 mod namespace;
 mod project;
+mod unshare;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -149,15 +150,15 @@ pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
     let script = inside.script();
     println!("fresh-check: in private mount and PID namespaces:\n{script}");
     let started = Instant::now();
-    let status = namespace::run(
-        &namespace::unshare_argv(&script),
+    let status = unshare::run(
+        &unshare::unshare_argv(&script),
         &format!(
             "unshare ... chroot {} {}",
             root.path().display(),
             command.join(" ")
         ),
     )?;
-    let code = namespace::exit_code(status);
+    let code = unshare::exit_code(status);
     let outcome = if code == 0 {
         Outcome::Passed
     } else {
@@ -251,7 +252,7 @@ impl Drop for Root {
         // a bind mount of the toolchain below the root would make removing
         // the root delete the toolchain, so this is checked, not assumed.
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mounts = namespace::mounts_under(&mountinfo, dir.path());
+        let mounts = unshare::mounts_under(&mountinfo, dir.path());
         if mountinfo.is_empty() || !mounts.is_empty() {
             let path = dir.keep();
             eprintln!(

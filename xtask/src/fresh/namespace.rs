@@ -1,16 +1,15 @@
-//! Running a command in the fresh root, inside a private mount and PID namespace.
+//! What runs inside the fresh root's namespaces: the script that mounts
+//! what the root needs, then runs the command chrooted.
 //!
-//! Why namespaces rather than mounting on the host and unmounting afterwards:
-//! a mount made on the host outlives a crash or a Ctrl-C of xtask, and a
-//! later `rm -rf` of the root would then delete through a bind mount into
-//! the host (the Rust toolchain). Here `unshare --mount --propagation
-//! private --pid --fork --kill-child` runs a small script (the [`Step`]s,
-//! then `chroot`): every mount exists only in that namespace and disappears
-//! when its last process exits, and the PID namespace guarantees that this
-//! happens: when its first process (the script) ends, the kernel kills every
-//! process left inside (a daemon or an Xvfb a test forgot). `unshare` is
-//! killed if xtask dies (`PR_SET_PDEATHSIG`), and `--kill-child` passes that
-//! on to the namespace, so nothing survives xtask.
+//! Why a script in private namespaces rather than mounting on the host and
+//! unmounting afterwards: a mount made on the host outlives a crash or a
+//! Ctrl-C of xtask, and a later `rm -rf` of the root would then delete
+//! through a bind mount into the host (the Rust toolchain). The script (the
+//! [`Step`]s, then `chroot`) runs as the first process of new mount and PID
+//! namespaces ([`unshare`](super::unshare)): every mount exists only there
+//! and disappears with its last process, and when the script ends the
+//! kernel kills every process left inside (a daemon or an Xvfb a test
+//! forgot).
 //!
 //! `/dev` is a small tmpfs holding bind mounts of the host's harmless
 //! device nodes, as container runtimes do: the command sees no host disk, no
@@ -18,11 +17,7 @@
 //! `/tmp` is the root's own directory on disk (mode 1777 from debootstrap),
 //! so large test files do not fill memory and go away with the root.
 
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
-
-use anyhow::{Context, Result};
 
 use crate::process;
 
@@ -256,138 +251,6 @@ impl Inside<'_> {
     }
 }
 
-/// `unshare` running `sh -c <script>` as the first process of new mount
-/// and PID namespaces.
-pub(crate) fn unshare_argv(script: &str) -> Vec<String> {
-    let mut argv = namespaced_prefix();
-    argv.extend(["/bin/sh".into(), "-c".into(), script.into()]);
-    argv
-}
-
-/// The `unshare` options that give a command private mount and PID
-/// namespaces which die with it.
-pub(crate) fn namespaced_prefix() -> Vec<String> {
-    [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "--",
-    ]
-    .iter()
-    .map(|w| w.to_string())
-    .collect()
-}
-
-/// The exit code a shell would report: the code, or 128 + the signal.
-pub(crate) fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(1)
-}
-
-/// Runs an `unshare` command line (from [`namespaced_prefix`]) to its end
-/// and returns its status: `unshare` dies with xtask, and xtask ignores
-/// Ctrl-C meanwhile (as `system(3)` does) so that it can clean up after the
-/// interrupted command.
-pub(crate) fn run(argv: &[String], echo: &str) -> Result<ExitStatus> {
-    println!("$ {echo}");
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    let parent = std::process::id();
-    // SAFETY: the closure runs in the child between fork and exec; it only
-    // makes the system calls of `die_with_parent`, which are
-    // async-signal-safe, and touches no memory shared with the parent
-    // (`parent` is a copied integer).
-    unsafe { cmd.pre_exec(move || die_with_parent(parent)) };
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", argv[0]))?;
-    let _ignored = IgnoreInterrupts::new();
-    child.wait().context("waiting for unshare")
-}
-
-/// In a child before exec: be killed when the parent `parent` dies.
-fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal, no pointer.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: getppid(2) has no arguments and cannot fail.
-    let ppid = unsafe { libc::getppid() };
-    // The parent may have died before prctl: then nobody would kill us.
-    if u32::try_from(ppid).ok() != Some(parent) {
-        return Err(std::io::Error::other("xtask exited"));
-    }
-    Ok(())
-}
-
-/// SIGINT and SIGQUIT ignored until dropped.
-struct IgnoreInterrupts {
-    /// The previous dispositions.
-    previous: [(libc::c_int, libc::sighandler_t); 2],
-}
-
-impl IgnoreInterrupts {
-    /// Ignores the terminal's interrupt signals.
-    fn new() -> Self {
-        // SAFETY: setting a signal to SIG_IGN installs no handler code; the
-        // previous disposition is kept to be restored.
-        let previous = [libc::SIGINT, libc::SIGQUIT]
-            .map(|signal| (signal, unsafe { libc::signal(signal, libc::SIG_IGN) }));
-        Self { previous }
-    }
-}
-
-impl Drop for IgnoreInterrupts {
-    fn drop(&mut self) {
-        for (signal, handler) in self.previous {
-            // SAFETY: restores the disposition `signal(2)` returned earlier.
-            unsafe { libc::signal(signal, handler) };
-        }
-    }
-}
-
-/// The mount points at or below `dir` in `/proc/self/mountinfo` text
-/// (field 5, with the kernel's octal escapes undone).
-pub(crate) fn mounts_under(mountinfo: &str, dir: &Path) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
-        .filter(|point| point.starts_with(dir))
-        .collect()
-}
-
-/// Undoes mountinfo's `\NNN` octal escapes (space, tab, newline, backslash).
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
-            std::str::from_utf8(digits)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,56 +425,12 @@ mod tests {
         let cmd = ["true".to_string()];
         let mut inside = inside(&steps, &[], &cmd);
         inside.root = root.path();
-        let status = Command::new("sh")
+        let status = std::process::Command::new("sh")
             .args(["-c", &inside.script()])
             .stderr(std::process::Stdio::null())
             .status()
             .unwrap();
         assert_eq!(status.code(), Some(SETUP_FAILED));
         assert!(root.path().join("a").is_dir(), "the first step ran");
-    }
-
-    #[test]
-    fn unshare_gives_private_mount_and_pid_namespaces() {
-        let argv = unshare_argv("echo hi");
-        assert_eq!(
-            argv,
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--",
-                "/bin/sh",
-                "-c",
-                "echo hi"
-            ]
-        );
-    }
-
-    #[test]
-    fn exit_codes_are_the_shell_ones() {
-        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
-        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
-        // Killed by SIGINT (2): 130, as a shell reports it.
-        assert_eq!(exit_code(ExitStatus::from_raw(2)), 130);
-    }
-
-    #[test]
-    fn finds_mounts_below_a_directory() {
-        let mountinfo = "\
-22 1 254:0 / / rw,relatime - ext4 /dev/vda rw
-23 22 0:5 / /tmp/r/proc rw - proc proc rw
-24 22 0:6 / /tmp/r2 rw - tmpfs tmpfs rw
-25 22 0:7 / /tmp/r/a\\040b rw - tmpfs tmpfs rw
-";
-        assert_eq!(
-            mounts_under(mountinfo, Path::new("/tmp/r")),
-            [PathBuf::from("/tmp/r/proc"), PathBuf::from("/tmp/r/a b")]
-        );
-        assert!(mounts_under(mountinfo, Path::new("/tmp/x")).is_empty());
     }
 }
