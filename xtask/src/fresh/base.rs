@@ -45,6 +45,11 @@ pub(crate) const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localho
 /// host's name, and `resolv.conf` which each run copies anew.
 const HOST_LEFTOVERS: &[&str] = &["/etc/hostname", "/etc/resolv.conf"];
 
+/// Directories whose files debootstrap leaves and a fresh system has not:
+/// the downloaded packages and the package lists (170 MB of the base); as on
+/// a fresh CI image, apt needs an `apt-get update` first.
+pub(crate) const EMPTIED: &[&str] = &["/var/cache/apt/archives", "/var/lib/apt/lists"];
+
 /// The debootstrap command line making the base in `target`.
 pub(crate) fn debootstrap_args(target: &Path, mirror: &str) -> Vec<String> {
     vec![
@@ -59,10 +64,13 @@ pub(crate) fn debootstrap_args(target: &Path, mirror: &str) -> Vec<String> {
 }
 
 /// The stamp of a base: its debootstrap command line with a placeholder
-/// target, and the base's own `/etc/hosts` (a change of either remakes it).
+/// target, and what is changed after debootstrap (a change remakes it).
 pub(crate) fn stamp(mirror: &str) -> String {
     let args = debootstrap_args(Path::new("TARGET"), mirror);
-    format!("{}\nhosts: {HOSTS:?}\n", args.join(" "))
+    format!(
+        "{}\nhosts: {HOSTS:?}\nremoved: {HOST_LEFTOVERS:?}\nemptied: {EMPTIED:?}\n",
+        args.join(" ")
+    )
 }
 
 /// The cached base and its stamp.
@@ -121,6 +129,9 @@ pub(crate) fn build(cache: &Cache, mirror: &str, stamp: &str) -> Result<()> {
     for path in HOST_LEFTOVERS {
         host::remove(&host::in_root(scratch.path(), path))?;
     }
+    for dir in EMPTIED {
+        remove_files_in(&host::in_root(scratch.path(), dir))?;
+    }
     let hosts = host::in_root(scratch.path(), "/etc/hosts");
     std::fs::write(&hosts, HOSTS).with_context(|| format!("writing {}", hosts.display()))?;
     let partial = cache.tar.with_extension("tar.partial");
@@ -137,6 +148,19 @@ pub(crate) fn build(cache: &Cache, mirror: &str, stamp: &str) -> Result<()> {
         .with_context(|| format!("renaming {} to {}", partial.display(), cache.tar.display()))?;
     std::fs::write(&cache.stamp, stamp)
         .with_context(|| format!("writing {}", cache.stamp.display()))?;
+    Ok(())
+}
+
+/// Removes the files directly in `dir` (not its subdirectories, such as
+/// apt's `partial`).
+fn remove_files_in(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            host::remove(&entry.path())?;
+        }
+    }
     Ok(())
 }
 
@@ -201,6 +225,20 @@ mod tests {
         std::fs::write(&cache.stamp, &stamp).unwrap();
         assert!(cache.is_current(&stamp));
         assert!(!cache.is_current(&super::stamp("http://other/debian")));
+    }
+
+    #[test]
+    fn emptying_keeps_subdirectories() {
+        let dir = TempDir::new("xtask-fresh-base").unwrap();
+        std::fs::create_dir(dir.path().join("partial")).unwrap();
+        std::fs::write(dir.path().join("gcc.deb"), b"x").unwrap();
+        std::fs::write(dir.path().join("lock"), b"").unwrap();
+        remove_files_in(dir.path()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["partial"]);
     }
 
     #[test]

@@ -148,7 +148,10 @@ pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
         command: &command,
     };
     let script = inside.script();
-    println!("fresh-check: in private mount and PID namespaces:\n{script}");
+    println!("fresh-check: in private mount and PID namespaces:");
+    for command in inside.commands() {
+        println!("  {command}");
+    }
     let started = Instant::now();
     let status = unshare::run(
         &unshare::unshare_argv(&script),
@@ -166,7 +169,15 @@ pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
     };
     phases.record("command", started, outcome);
 
-    let kept = if opts.keep { Some(root.keep()?) } else { None };
+    let kept = if opts.keep {
+        Some(root.keep()?)
+    } else {
+        phases.run("remove root", || {
+            drop(root);
+            Ok(())
+        })?;
+        None
+    };
     println!("\nfresh-check: phases\n{}", phases.timings.table());
     if let Some(path) = kept {
         println!("fresh-check: root kept in {}", path.display());

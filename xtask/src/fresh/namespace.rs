@@ -222,16 +222,9 @@ impl Inside<'_> {
         argv
     }
 
-    /// The script run as the namespace's first process: each step, failing
-    /// with [`SETUP_FAILED`]; the CA store rebuilt with the host's extra
-    /// certificates; then the command, whose status the script exits with.
-    /// The trailing `exit` keeps the shell from `exec`ing the command: the
-    /// shell stays PID 1 (which ignores Ctrl-C) and the command can be
-    /// interrupted.
-    pub(crate) fn script(&self) -> String {
-        let mut lines = vec![format!(
-            "fail() {{ echo \"fresh-check: preparing the root failed at: $*\" >&2; exit {SETUP_FAILED}; }}"
-        )];
+    /// The commands the script runs, in order: each step, the CA store
+    /// rebuilt with the host's extra certificates, the command.
+    pub(crate) fn commands(&self) -> Vec<String> {
         let update_ca: Vec<String> = [
             "chroot",
             &self.root.display().to_string(),
@@ -241,11 +234,27 @@ impl Inside<'_> {
         .map(|w| w.to_string())
         .collect();
         let argvs = self.steps.iter().map(|step| step.argv(self.root));
-        for argv in argvs.chain([update_ca]) {
-            let text = line(&argv);
+        argvs
+            .chain([update_ca, self.chroot_argv()])
+            .map(|argv| line(&argv))
+            .collect()
+    }
+
+    /// The script run as the namespace's first process: the
+    /// [`commands`](Self::commands), each but the last failing with
+    /// [`SETUP_FAILED`]; it exits with the command's status. The trailing
+    /// `exit` keeps the shell from `exec`ing the command: the shell stays
+    /// PID 1 (which ignores Ctrl-C) and the command can be interrupted.
+    pub(crate) fn script(&self) -> String {
+        let mut lines = vec![format!(
+            "fail() {{ echo \"fresh-check: preparing the root failed at: $*\" >&2; exit {SETUP_FAILED}; }}"
+        )];
+        let mut commands = self.commands();
+        let command = commands.pop().unwrap_or_default();
+        for text in commands {
             lines.push(format!("{text} || fail {}", process::quote(text.as_ref())));
         }
-        lines.push(line(&self.chroot_argv()));
+        lines.push(command);
         lines.push("exit $?".into());
         lines.join("\n") + "\n"
     }
