@@ -88,11 +88,7 @@ pub(crate) fn run() -> Result<()> {
         println!("\n==> [{step}/{steps}] {name}");
         let start = Instant::now();
         let result = body();
-        let outcome = if result.is_ok() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed
-        };
+        let outcome = Outcome::of(&result);
         timings.record(name, start.elapsed(), outcome);
         result.map_err(|err| err.context(format!("step `{name}` failed")))
     };

@@ -83,8 +83,7 @@ pub(crate) fn command_or_default(command: &[String]) -> Vec<String> {
 pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
     if !setup::is_root()? {
         bail!(
-            "fresh-check runs as root only (debootstrap, mount and chroot need it); \
-             run it as root, e.g. `sudo -E cargo xtask fresh-check`"
+            "fresh-check runs as root only (debootstrap, mount and chroot need it); run it as root"
         );
     }
     setup::ensure_host_packages("fresh-check", HOST_PACKAGES)?;
@@ -158,7 +157,7 @@ pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
         &format!(
             "unshare ... chroot {} {}",
             root.path().display(),
-            command.join(" ")
+            namespace::line(&command)
         ),
     )?;
     let code = unshare::exit_code(status);
@@ -187,7 +186,10 @@ pub(crate) fn run(opts: &Options) -> Result<ExitCode> {
             "fresh-check: status {code}: preparing the root failed (see above), or the command exited with it"
         );
     }
-    println!("fresh-check: `{}` exit status: {code}", command.join(" "));
+    println!(
+        "fresh-check: `{}` exit status: {code}",
+        namespace::line(&command)
+    );
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
@@ -204,11 +206,7 @@ impl Phases {
         println!("fresh-check: phase `{name}`");
         let started = Instant::now();
         let result = phase();
-        let outcome = if result.is_ok() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed
-        };
+        let outcome = Outcome::of(&result);
         self.record(name, started, outcome);
         result
     }

@@ -118,26 +118,10 @@ impl Step {
 /// The steps that make the root usable, in order: kernel filesystems, a
 /// minimal `/dev`, the host's Rust toolchain read-only.
 pub(crate) fn steps(rustup_home: &Path, cargo_bin: &Path) -> Vec<Step> {
-    let mut steps = vec![
-        Step::Dir("/proc"),
-        Step::Fs {
-            fstype: "proc",
-            options: "nosuid,nodev,noexec",
-            target: "/proc",
-        },
-        Step::Dir("/sys"),
-        Step::Fs {
-            fstype: "sysfs",
-            options: "ro,nosuid,nodev,noexec",
-            target: "/sys",
-        },
-        Step::Dir("/dev"),
-        Step::Fs {
-            fstype: "tmpfs",
-            options: "mode=755,nosuid,size=1m",
-            target: "/dev",
-        },
-    ];
+    let mut steps = Vec::new();
+    steps.extend(new_fs("proc", "nosuid,nodev,noexec", "/proc"));
+    steps.extend(new_fs("sysfs", "ro,nosuid,nodev,noexec", "/sys"));
+    steps.extend(new_fs("tmpfs", "mode=755,nosuid,size=1m", "/dev"));
     for node in DEV_NODES {
         let path = format!("/dev/{node}");
         steps.push(Step::File(path.clone()));
@@ -152,34 +136,37 @@ pub(crate) fn steps(rustup_home: &Path, cargo_bin: &Path) -> Vec<Step> {
             .iter()
             .map(|&(link, to)| Step::Symlink { link, to }),
     );
-    steps.extend([
-        Step::Dir("/dev/pts"),
-        Step::Fs {
-            fstype: "devpts",
-            // gid 5 is Debian's `tty` group.
-            options: "newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec",
-            target: "/dev/pts",
-        },
-        Step::Dir("/dev/shm"),
-        Step::Fs {
-            fstype: "tmpfs",
-            options: "mode=1777,nosuid,nodev",
-            target: "/dev/shm",
-        },
-        Step::Dir(RUSTUP_IN_ROOT),
-        Step::Bind {
-            source: rustup_home.to_path_buf(),
-            target: RUSTUP_IN_ROOT.into(),
-            read_only: true,
-        },
-        Step::Dir(CARGO_BIN_IN_ROOT),
-        Step::Bind {
-            source: cargo_bin.to_path_buf(),
-            target: CARGO_BIN_IN_ROOT.into(),
-            read_only: true,
-        },
-    ]);
+    // gid 5 is Debian's `tty` group.
+    let devpts = "newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec";
+    steps.extend(new_fs("devpts", devpts, "/dev/pts"));
+    steps.extend(new_fs("tmpfs", "mode=1777,nosuid,nodev", "/dev/shm"));
+    steps.extend(read_only_bind(rustup_home, RUSTUP_IN_ROOT));
+    steps.extend(read_only_bind(cargo_bin, CARGO_BIN_IN_ROOT));
     steps
+}
+
+/// A new filesystem instance at `target`, made first if needed.
+fn new_fs(fstype: &'static str, options: &'static str, target: &'static str) -> [Step; 2] {
+    [
+        Step::Dir(target),
+        Step::Fs {
+            fstype,
+            options,
+            target,
+        },
+    ]
+}
+
+/// A host directory read-only at `target`, made first if needed.
+fn read_only_bind(source: &Path, target: &'static str) -> [Step; 2] {
+    [
+        Step::Dir(target),
+        Step::Bind {
+            source: source.to_path_buf(),
+            target: target.into(),
+            read_only: true,
+        },
+    ]
 }
 
 /// What runs inside the root.
@@ -198,7 +185,7 @@ pub(crate) struct Inside<'a> {
 }
 
 /// A shell word list as one command line.
-fn line(argv: &[String]) -> String {
+pub(crate) fn line(argv: &[String]) -> String {
     argv.iter()
         .map(|word| process::quote(word.as_ref()))
         .collect::<Vec<_>>()
