@@ -14,14 +14,16 @@
 //! redirection-vs-re-encode benchmark), [`qemu`] (a QEMU able to create the
 //! device, and the `qemu attach` test step), [`demo`] (the end-to-end demo),
 //! [`guest_image`] and [`cpio`] (the test guest), [`vm`] (the VM tests and
-//! `demo --vm`), [`process`] (running programs) and [`tempdir`]
-//! (scratch directories).
+//! `demo --vm`), [`fresh`] (`fresh-check`: a command in a fresh Debian 12
+//! root), [`process`] (running programs) and [`tempdir`] (scratch
+//! directories).
 
 mod bench;
 mod cpio;
 mod demo;
 mod flatc_gen;
 mod flatc_install;
+mod fresh;
 mod fuzz;
 mod guest_image;
 mod matrix;
@@ -92,6 +94,37 @@ enum Task {
     /// plays clips through the device over virtio-pci; bit-exact checks,
     /// daemon restart, guest reset.
     Vm,
+    /// Run a command of the project (default: `cargo xtask test`) in a fresh
+    /// Debian 12 root made with debootstrap (cached): a clone of HEAD, the
+    /// host's Rust toolchain read-only, cold crates; as root only.
+    FreshCheck(FreshCheckArgs),
+}
+
+/// Options of `fresh-check`.
+#[derive(Debug, Args)]
+struct FreshCheckArgs {
+    /// Lay the working tree (uncommitted changes, untracked files that are
+    /// not ignored) over the clone of HEAD.
+    #[arg(long)]
+    worktree: bool,
+    /// Make the cached base root anew with debootstrap.
+    #[arg(long)]
+    rebuild_base: bool,
+    /// Keep the root afterwards (its path is printed).
+    #[arg(long)]
+    keep: bool,
+    /// The Debian mirror debootstrap downloads from (apt in the root uses
+    /// the host's sources).
+    #[arg(long, default_value = fresh::DEFAULT_MIRROR)]
+    mirror: String,
+    /// The command, run in the project's directory in the root (default:
+    /// cargo xtask test).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<String>,
 }
 
 /// Options of `demo`.
@@ -185,12 +218,21 @@ fn workspace_root() -> &'static Path {
         .expect("the xtask crate lives in a subdirectory of the workspace")
 }
 
-/// Runs one task from the workspace root.
-fn run(cli: Cli) -> Result<()> {
+/// Runs one task from the workspace root; returns xtask's exit status.
+fn run(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root();
     std::env::set_current_dir(root)
         .with_context(|| format!("cannot enter the workspace root {}", root.display()))?;
-    match cli.task {
+    let done = match cli.task {
+        Task::FreshCheck(args) => {
+            return fresh::run(&fresh::Options {
+                command: args.command,
+                worktree: args.worktree,
+                rebuild_base: args.rebuild_base,
+                keep: args.keep,
+                mirror: args.mirror,
+            });
+        }
         Task::Setup => setup::run().map(|_flatc| ()),
         Task::RuntimePackages => runtime_deps::check(root, &setup::wanted_packages()),
         Task::Fuzz(args) if args.list => {
@@ -206,7 +248,8 @@ fn run(cli: Cli) -> Result<()> {
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
         task => run_in_scope(task),
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Runs a task that starts programs of the project (daemons, clients, X
@@ -232,6 +275,7 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Setup
             | Task::RuntimePackages
             | Task::Fuzz(_)
+            | Task::FreshCheck(_)
             | Task::FlatcRegen(_)
             | Task::FlatcCheck(_) => Ok(()),
         }
@@ -251,7 +295,7 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(128 + signal).unwrap_or(255));
     }
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -286,6 +330,41 @@ mod tests {
         assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: true })));
         let cli = Cli::try_parse_from(["xtask", "bench"]).unwrap();
         assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: false })));
+    }
+
+    #[test]
+    fn fresh_check_takes_a_command_after_its_options() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "fresh-check",
+            "--keep",
+            "--",
+            "cargo",
+            "xtask",
+            "setup",
+        ])
+        .unwrap();
+        let Task::FreshCheck(args) = cli.task else {
+            panic!("parsed {:?}", cli.task)
+        };
+        assert!(args.keep && !args.worktree && !args.rebuild_base);
+        assert_eq!(args.command, ["cargo", "xtask", "setup"]);
+        assert_eq!(args.mirror, "http://deb.debian.org/debian");
+
+        // The command's own options are not taken for fresh-check's.
+        let cli = Cli::try_parse_from(["xtask", "fresh-check", "bash", "-c", "cargo build --keep"])
+            .unwrap();
+        let Task::FreshCheck(args) = cli.task else {
+            panic!("parsed {:?}", cli.task)
+        };
+        assert!(!args.keep);
+        assert_eq!(args.command, ["bash", "-c", "cargo build --keep"]);
+
+        let cli = Cli::try_parse_from(["xtask", "fresh-check", "--worktree"]).unwrap();
+        let Task::FreshCheck(args) = cli.task else {
+            panic!("parsed {:?}", cli.task)
+        };
+        assert!(args.worktree && args.command.is_empty());
     }
 
     #[test]

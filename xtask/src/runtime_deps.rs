@@ -39,20 +39,6 @@ use crate::process;
 pub(crate) use dpkg::{FileOwners, Installed};
 pub(crate) use scan::scan_tree;
 
-/// Packages a fresh Debian 12 root has besides essential and required
-/// ones: what `cargo xtask fresh-check` adds to debootstrap's minbase, as
-/// the project's README states the starting point (a C compiler,
-/// pkg-config, git, python3), and what debootstrap's minbase adds itself.
-pub(crate) const BASE_EXTRAS: &[&str] = &[
-    "gcc",
-    "libc6-dev",
-    "pkg-config",
-    "git",
-    "python3",
-    "ca-certificates",
-    "apt",
-];
-
 /// Factories and programs the code names as alternatives that need not be
 /// installed (it tries them and uses another when absent).
 pub(crate) const OPTIONAL: &[&str] = &[
@@ -129,7 +115,10 @@ pub(crate) fn check(root: &Path, listed: &[&str]) -> Result<()> {
             program_package(&files, &used.name),
         ));
     }
-    let allowed = installed.closure(listed.iter().copied().chain(BASE_EXTRAS.iter().copied()));
+    // The base system: essential and required packages (the closure adds
+    // them), apt, and what a fresh root has on top of minbase.
+    let base = crate::fresh::base::INCLUDE.iter().copied().chain(["apt"]);
+    let allowed = installed.closure(listed.iter().copied().chain(base));
     let gaps = gaps(&providers, &allowed, OPTIONAL);
     for (kind, used, provider) in &providers {
         println!("  {kind:8} {:24} {:?}  ({})", used.name, provider, used.at);

@@ -36,9 +36,22 @@ impl TempDir {
         Ok(Self { path })
     }
 
+    /// Takes ownership of an existing directory: removed on drop.
+    pub(crate) fn adopt(path: PathBuf) -> Self {
+        Self { path }
+    }
+
     /// The directory's path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Gives up ownership: the directory is no longer removed on drop.
+    pub(crate) fn keep(mut self) -> PathBuf {
+        let path = std::mem::take(&mut self.path);
+        // Nothing else to release: the path was the only field.
+        std::mem::forget(self);
+        path
     }
 }
 
@@ -62,5 +75,13 @@ mod tests {
         let path = a.path().to_path_buf();
         drop(a);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn kept_directory_survives_drop() {
+        let dir = TempDir::new("xtask-test").unwrap();
+        let path = dir.keep();
+        assert!(path.is_dir());
+        std::fs::remove_dir(&path).unwrap();
     }
 }

@@ -97,11 +97,7 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
             (Ok(()), Err(leak)) => Err(leak),
             (Err(err), Err(leak)) => Err(err.context(format!("also: {leak:#}"))),
         };
-        let outcome = if result.is_ok() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed
-        };
+        let outcome = Outcome::of(&result);
         timings.record(name, start.elapsed(), outcome);
         result.map_err(|err| err.context(format!("step `{name}` failed")))
     };

@@ -15,6 +15,17 @@ pub(crate) enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The outcome of a step that returned `result`.
+    pub(crate) fn of<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Self::Passed
+        } else {
+            Self::Failed
+        }
+    }
+}
+
 /// The steps run so far, in order, with their durations.
 #[derive(Debug, Default)]
 pub(crate) struct Timings {
@@ -92,6 +103,12 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(60)), "1m 00.0s");
         assert_eq!(format_duration(Duration::from_millis(245_600)), "4m 05.6s");
         assert_eq!(format_duration(Duration::from_secs(5400)), "90m 00.0s");
+    }
+
+    #[test]
+    fn outcome_follows_the_result() {
+        assert_eq!(Outcome::of(&Ok::<(), ()>(())), Outcome::Passed);
+        assert_eq!(Outcome::of(&Err::<(), ()>(())), Outcome::Failed);
     }
 
     #[test]
