@@ -156,7 +156,8 @@ fn mp2_and_free_format_are_refused_by_name() {
         "{err}"
     );
     // Free format: Layer III headers with bitrate index 0.
-    let dir = common::scratch("free-format");
+    let scratch = common::scratch("free-format");
+    let dir = scratch.path();
     let free = dir.join("free.mp3");
     let mut data = Vec::new();
     for _ in 0..8 {
@@ -190,7 +191,8 @@ fn mp3_with_garbage_in_the_middle_names_the_offset() {
         pos += s.data.len();
     }
     data[hit..hit + 4].copy_from_slice(b"junk");
-    let bad = common::scratch("mp3-junk").join("junk.mp3");
+    let scratch = common::scratch("mp3-junk");
+    let bad = scratch.path().join("junk.mp3");
     std::fs::write(&bad, &data).expect("write");
     let mut d = redir_demux::open(&bad).expect("opens");
     let err = loop {
@@ -387,7 +389,8 @@ fn wav_other_pcm_is_refused_by_name() {
 
 #[test]
 fn formats_are_found_by_content_not_name() {
-    let dir = common::scratch("renamed");
+    let scratch = common::scratch("renamed");
+    let dir = scratch.path();
     for (file, codec) in [
         (
             ffmpeg(44_100, 2, &["-c:a", "libmp3lame"], "ffmpeg.mp3"),

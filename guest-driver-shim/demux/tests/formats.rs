@@ -202,7 +202,8 @@ fn ogg_flac() {
 
 #[test]
 fn unknown_and_missing_files_are_errors() {
-    let dir = common::scratch("unknown");
+    let scratch = common::scratch("unknown");
+    let dir = scratch.path();
     let junk = dir.join("junk.bin");
     std::fs::write(&junk, b"this is not a media file at all").expect("write");
     let err = redir_demux::open(&junk).err().expect("unknown format");

@@ -229,7 +229,8 @@ fn ts_lost_packet_is_a_discontinuity() {
     let cut = cut.expect("an audio continuation packet");
     let mut damaged = data[..cut].to_vec();
     damaged.extend_from_slice(&data[cut + 188..]);
-    let bad = common::scratch("ts-lost").join("lost.ts");
+    let scratch = common::scratch("ts-lost");
+    let bad = scratch.path().join("lost.ts");
     std::fs::write(&bad, &damaged).expect("write");
     let (_, samples) = demux_all(&bad);
     let audio = of(&samples, &tracks[1]);

@@ -4,7 +4,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use redir_demux::{Codec, Sample, Track};
 
@@ -20,28 +19,21 @@ pub const AUDIO48: &str =
 pub const AUDIO44: &str =
     "audiotestsrc num-buffers=20 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2";
 
-/// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redir-demux-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+/// A fresh scratch directory for one test, removed when dropped.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("redir-demux-{name}-"))
+        .tempdir()
+        .expect("scratch dir")
 }
 
-/// Runs `source ! middle ! filesink` and returns the file.
+/// Runs `source ! middle ! filesink` and returns the file, cached with the
+/// other test files (see [`tools::made_by`]).
 pub fn clip(name: &str, pipeline: &str) -> PathBuf {
-    let path = scratch(name).join(name);
-    let full = format!("{pipeline} ! filesink location={}", path.display());
-    let out = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(full.split_whitespace())
-        .output()
-        .expect("gst-launch-1.0 must be installed");
-    assert!(
-        out.status.success() && path.metadata().map(|m| m.len()).unwrap_or(0) > 0,
-        "gst-launch-1.0 failed for {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    path
+    let mut args = vec!["-q"];
+    args.extend(pipeline.split_whitespace());
+    args.extend(["!", "filesink", "location={out}"]);
+    tools::made_by("gst-launch-1.0", &args, name)
 }
 
 /// What a clip's single track must look like.

@@ -130,7 +130,8 @@ pub fn ffprobe_packets(path: &Path, select: &str) -> Vec<(Option<f64>, usize)> {
 /// Copies a cached file to a scratch directory and cuts and flips it there.
 pub fn fuzz_copy(path: &Path) {
     let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-    let copy = super::scratch(name).join(name);
+    let dir = super::scratch(name);
+    let copy = dir.path().join(name);
     std::fs::copy(path, &copy).expect("copy");
     super::fuzz(&copy);
 }
