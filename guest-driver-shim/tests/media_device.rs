@@ -154,7 +154,8 @@ fn header(payload_len: u32) -> DataHeader {
 #[test]
 fn media_device_over_vhost_user() {
     common::init_logging();
-    let dir = common::temp_dir("media");
+    let scratch = common::temp_dir("media");
+    let dir = scratch.path();
     let sock = dir.join("media.sock");
     let backend = toy_device(device_features());
     let daemon = Daemon::spawn(&sock, backend.clone());
@@ -300,7 +301,8 @@ fn media_device_over_vhost_user() {
 #[test]
 fn a_device_without_version_1_is_refused() {
     common::init_logging();
-    let dir = common::temp_dir("legacy");
+    let scratch = common::temp_dir("legacy");
+    let dir = scratch.path();
     let sock = dir.join("legacy.sock");
     let daemon = Daemon::spawn(&sock, toy_device(STANDARD_FEATURES & !(1 << 32)));
     match MediaDevice::new(connect(&sock), driver_options()) {
@@ -313,7 +315,8 @@ fn a_device_without_version_1_is_refused() {
 #[test]
 fn daemon_restart_reconnect_and_reset() {
     common::init_logging();
-    let dir = common::temp_dir("media-restart");
+    let scratch = common::temp_dir("media-restart");
+    let dir = scratch.path();
     let sock = dir.join("media.sock");
     let first = Daemon::spawn(&sock, toy_device(device_features()));
     let mut dev = MediaDevice::new(connect(&sock), driver_options()).unwrap();

@@ -107,7 +107,8 @@ fn echo(t: &mut VhostUserTransport, vq: &mut Virtqueue, text: &[u8], indirect: b
 #[test]
 fn echo_end_to_end() {
     common::init_logging();
-    let dir = common::temp_dir("echo");
+    let scratch = common::temp_dir("echo");
+    let dir = scratch.path();
     let sock = dir.join("echo.sock");
     let backend = TestBackend::echo(2, config_bytes());
     let daemon = Daemon::spawn(&sock, backend.clone());
@@ -186,7 +187,8 @@ fn echo_end_to_end() {
 #[test]
 fn reconnect_after_daemon_restart() {
     common::init_logging();
-    let dir = common::temp_dir("restart");
+    let scratch = common::temp_dir("restart");
+    let dir = scratch.path();
     let sock = dir.join("restart.sock");
     let mem = DmaMemory::new_memfd(4 << 20, 0).unwrap();
     let first = Daemon::spawn(&sock, TestBackend::echo(2, config_bytes()));

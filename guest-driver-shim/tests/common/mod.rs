@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -359,17 +359,12 @@ impl Daemon {
     }
 }
 
-/// A fresh directory for sockets.
-pub(crate) fn temp_dir(name: &str) -> PathBuf {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "guest-driver-shim-{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::AcqRel)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for sockets, removed when dropped.
+pub(crate) fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("guest-driver-shim-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// Initialises logging once (RUST_LOG).
