@@ -56,14 +56,28 @@ pub(crate) const TARGETS: &[(&str, &[&str])] = &[
 /// Largest seed copied into a corpus: libFuzzer works best on small inputs.
 const MAX_SEED_BYTES: u64 = 256 * 1024;
 
+/// How much of each target one run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Budget {
+    /// Fuzz for this many seconds, growing the corpus kept in the cache.
+    Seconds(u32),
+    /// The deterministic smoke run of `cargo xtask test`: this many
+    /// inputs with a fixed random seed, from the seed files alone (a fresh
+    /// corpus each time), so the step cannot flake.
+    Smoke(u32),
+}
+
 /// Options of one fuzzing run.
 #[derive(Debug, Clone)]
 pub(crate) struct FuzzOptions {
     /// Targets to run (empty: all).
     pub(crate) targets: Vec<String>,
-    /// Seconds per target.
-    pub(crate) seconds: u32,
+    /// How long each runs.
+    pub(crate) budget: Budget,
 }
+
+/// Inputs per target in the smoke run.
+pub(crate) const SMOKE_RUNS: u32 = 3000;
 
 /// Builds the targets and runs each for `seconds`; fails on any finding.
 pub(crate) fn run(options: &FuzzOptions) -> Result<()> {
@@ -72,13 +86,21 @@ pub(crate) fn run(options: &FuzzOptions) -> Result<()> {
     let seeds = seed_files();
     let mut findings = Vec::new();
     for (name, extensions) in chosen {
-        let corpus = corpus_dir(name)?;
+        // The smoke run's corpus is scratch; a real run's grows in the cache.
+        let scratch = match options.budget {
+            Budget::Smoke(_) => Some(crate::tempdir::TempDir::new(name)?),
+            Budget::Seconds(_) => None,
+        };
+        let corpus = match &scratch {
+            Some(dir) => dir.path().to_owned(),
+            None => corpus_dir(name)?,
+        };
         let copied = copy_seeds(&seeds, extensions, &corpus)?;
         let artifacts = Path::new("fuzz/artifacts").join(name);
         std::fs::create_dir_all(&artifacts)?;
-        println!("fuzz: {name}: {} s, {copied} new seeds", options.seconds);
+        println!("fuzz: {name}: {:?}, {copied} new seeds", options.budget);
         let mut cmd = Command::new(binary(name));
-        cmd.args(fuzzer_args(options.seconds, &artifacts))
+        cmd.args(fuzzer_args(options.budget, &artifacts))
             .arg(&corpus);
         if process::run(&mut cmd).is_err() {
             findings.push(format!("{name} (see {})", artifacts.display()));
@@ -114,17 +136,22 @@ pub(crate) fn chosen_targets(
         .collect()
 }
 
-/// libFuzzer's options: stop after `seconds`; a run over 10 s on one input
-/// is a hang; over 2 GiB of memory is unbounded memory; one process.
-pub(crate) fn fuzzer_args(seconds: u32, artifacts: &Path) -> Vec<String> {
-    vec![
-        format!("-max_total_time={seconds}"),
-        "-timeout=10".into(),
-        "-rss_limit_mb=2048".into(),
-        "-max_len=1048576".into(),
-        "-print_final_stats=1".into(),
-        format!("-artifact_prefix={}/", artifacts.display()),
-    ]
+/// libFuzzer's options: stop after the budget; a run over 10 s on one
+/// input is a hang; over 2 GiB of memory is unbounded memory; one process.
+pub(crate) fn fuzzer_args(budget: Budget, artifacts: &Path) -> Vec<String> {
+    let stop = match budget {
+        Budget::Seconds(seconds) => vec![format!("-max_total_time={seconds}")],
+        Budget::Smoke(runs) => vec![format!("-runs={runs}"), "-seed=1".into()],
+    };
+    stop.into_iter()
+        .chain([
+            "-timeout=10".into(),
+            "-rss_limit_mb=2048".into(),
+            "-max_len=1048576".into(),
+            "-print_final_stats=1".into(),
+            format!("-artifact_prefix={}/", artifacts.display()),
+        ])
+        .collect()
 }
 
 fn build() -> Result<()> {
@@ -232,8 +259,12 @@ mod tests {
         assert!(RUSTFLAGS.contains("--cfg fuzzing"));
         assert!(RUSTFLAGS.contains("-Cpasses=sancov-module"));
         assert!(!RUSTFLAGS.contains("-Zsanitizer"), "nightly-only flag");
-        let args = fuzzer_args(5, Path::new("fuzz/artifacts/x"));
+        let args = fuzzer_args(Budget::Seconds(5), Path::new("fuzz/artifacts/x"));
         assert!(args.contains(&"-max_total_time=5".to_owned()));
         assert!(args.contains(&"-artifact_prefix=fuzz/artifacts/x/".to_owned()));
+        // The smoke run is deterministic: a count and a fixed seed, no clock.
+        let args = fuzzer_args(Budget::Smoke(100), Path::new("a"));
+        assert!(args.contains(&"-runs=100".to_owned()) && args.contains(&"-seed=1".to_owned()));
+        assert!(!args.iter().any(|a| a.starts_with("-max_total_time")));
     }
 }

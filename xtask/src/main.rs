@@ -154,8 +154,12 @@ struct FuzzArgs {
     /// Targets to run (default: all).
     targets: Vec<String>,
     /// How long each target runs, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, conflicts_with = "smoke")]
     seconds: u32,
+    /// The deterministic short run of `cargo xtask test`: a fixed number
+    /// of inputs with a fixed seed, from the seed files alone.
+    #[arg(long)]
+    smoke: bool,
     /// List the targets and exit.
     #[arg(long)]
     list: bool,
@@ -243,7 +247,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Task::Fuzz(args) => fuzz::run(&fuzz::FuzzOptions {
             targets: args.targets,
-            seconds: args.seconds,
+            budget: if args.smoke {
+                fuzz::Budget::Smoke(fuzz::SMOKE_RUNS)
+            } else {
+                fuzz::Budget::Seconds(args.seconds)
+            },
         }),
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),

@@ -21,7 +21,7 @@ use crate::process::cargo_command;
 use crate::scope::{self, RunScope};
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, demo, flatc_gen, matrix, process, qemu, runtime_deps, setup};
+use crate::{bench, demo, flatc_gen, fuzz, matrix, process, qemu, runtime_deps, setup};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
@@ -81,9 +81,9 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    // setup, run-time packages, flatc check; the cargo steps; bench
-    // smoke, demo, demo matrix, qemu attach, vm.
-    let steps = 3 + cargo_steps().len() + 5;
+    // setup, run-time packages, flatc check; the cargo steps; fuzz smoke,
+    // bench smoke, demo, demo matrix, qemu attach, vm.
+    let steps = 3 + cargo_steps().len() + 6;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -148,6 +148,14 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
                 timed(name, &mut || process::run(&mut cargo_command(args)))?;
             }
         }
+        // Every fuzz target on a fixed number of inputs with a fixed seed,
+        // from the files the demuxer tests just made: deterministic.
+        timed("fuzz smoke", &mut || {
+            fuzz::run(&fuzz::FuzzOptions {
+                targets: Vec::new(),
+                budget: fuzz::Budget::Smoke(fuzz::SMOKE_RUNS),
+            })
+        })?;
         // `cargo xtask bench --smoke`: the whole report on short clips
         // with the debug binaries, so the bench cannot rot.
         timed("bench smoke", &mut || bench::run(true))?;
