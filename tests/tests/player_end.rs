@@ -1,0 +1,106 @@
+//! How a playback of `redir-play` ends when the client leaves as soon as
+//! the stream has ended, as `media-client --once` does: the playback is
+//! complete, so the player exits 0, although the client's
+//! `CLIENT_DISCONNECTED` follows its `EOS` closely and the buffer it did not
+//! acknowledge completes `NO_CLIENT` (spec 7.15, DRV-CONN-3).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance_tests::client::{AckPolicy, Received, TestClient, decode_everything};
+use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::media::gst_launch;
+use conformance_tests::rig::{daemon_binary, workspace_binary};
+use conformance_tests::scratch::Scratch;
+use mediaredir_proto::wire::{Message, SampleFlags};
+
+fn redir_play() -> PathBuf {
+    workspace_binary("REDIR_PLAY", "redir-play", "redir-play")
+}
+
+/// A child process killed and reaped however the test ends.
+struct Reaped(Child);
+
+impl Reaped {
+    /// Its exit status, waiting at most `timeout` (then it is killed).
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.0.try_wait().expect("wait for redir-play") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
+    let scratch = Scratch::new("player-end");
+    let clip = scratch.path("opus.ogg");
+    gst_launch(&format!(
+        "audiotestsrc num-buffers=50 samplesperbuffer=960 ! \
+         audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={}",
+        clip.display()
+    ));
+    let socket = scratch.path("vhost.sock");
+    let uplink = scratch.path("uplink.sock");
+    let daemon = DaemonProcess::start(
+        &daemon_binary(),
+        &socket,
+        &["--uplink", &format!("unix:{}", uplink.display())],
+    );
+    // It acknowledges every sample but the last, EOS-flagged, one: the
+    // buffer that then completes NO_CLIENT was played out all the same.
+    let mut client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
+    let log = scratch.path("redir-play.log");
+    let mut player = Reaped(
+        Command::new(redir_play())
+            .arg("--vhost-user")
+            .arg(&socket)
+            .arg(&clip)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).expect("create the log"))
+            .spawn()
+            .expect("start redir-play"),
+    );
+    let (eos, _) = client.wait_for(
+        Duration::from_secs(60),
+        |m| matches!(m, Message::Sample(s) if s.flags.contains(SampleFlags::EOS)),
+    );
+    let Some(Received {
+        msg: Message::Sample(eos),
+        ..
+    }) = eos
+    else {
+        panic!(
+            "no EOS sample reached the client; redir-play said:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    // The end of the stream, and the client leaves at once.
+    client.send(&Message::EndOfStream { stream: eos.stream });
+    client.close();
+    let status = player.wait(Duration::from_secs(60));
+    let said = std::fs::read_to_string(&log).expect("read the log");
+    daemon.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "redir-play failed ({status:?}) when the client left after the end of stream:\n{said}"
+    );
+    assert!(
+        said.contains(&format!("stream {} reached end of stream", eos.stream)),
+        "no end of stream seen:\n{said}"
+    );
+}
