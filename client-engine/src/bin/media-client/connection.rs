@@ -136,13 +136,20 @@ struct ChannelEvents {
 
 impl EngineEvents for ChannelEvents {
     fn report(&self, msg: Message) {
-        if let Message::EndOfStream { stream } | Message::StreamError { stream, .. } = &msg {
+        let ended = match &msg {
+            Message::EndOfStream { stream } | Message::StreamError { stream, .. } => Some(*stream),
+            _ => None,
+        };
+        // Queued before the stream counts as ended: with `--once` the read
+        // loop queues `Close` as soon as every stream has, and the writer
+        // sends nothing after it.
+        let _ = self.tx.send(Outgoing::Msg(msg));
+        if let Some(stream) = ended {
             self.ended
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(*stream);
+                .insert(stream);
         }
-        let _ = self.tx.send(Outgoing::Msg(msg));
     }
 
     fn capture_sample(&self, header: SampleHeader, payload: gst::Buffer) {
