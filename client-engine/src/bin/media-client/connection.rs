@@ -369,3 +369,36 @@ fn read_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `--once` the read loop queues `Close` as soon as it sees every
+    /// stream ended, and the writer sends nothing after `Close`: the
+    /// `EndOfStream` must be queued before the stream counts as ended.
+    #[test]
+    fn end_of_stream_is_queued_before_the_stream_counts_as_ended() {
+        let (tx, rx) = mpsc::channel();
+        let ended = Ended::default();
+        let events = Arc::new(ChannelEvents {
+            tx,
+            ended: ended.clone(),
+        });
+        // The read loop looking at `ended`, right when the engine reports.
+        let looking = ended.lock().unwrap();
+        let reporter = {
+            let events = Arc::clone(&events);
+            std::thread::spawn(move || events.report(Message::EndOfStream { stream: 4 }))
+        };
+        let queued = rx.recv_timeout(Duration::from_secs(5));
+        assert!(looking.is_empty());
+        drop(looking);
+        reporter.join().unwrap();
+        assert!(
+            matches!(queued, Ok(Outgoing::Msg(Message::EndOfStream { stream: 4 }))),
+            "EndOfStream was not queued before the stream was marked ended"
+        );
+        assert!(ended.lock().unwrap().contains(&4));
+    }
+}
