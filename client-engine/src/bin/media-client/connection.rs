@@ -396,7 +396,10 @@ mod tests {
         drop(looking);
         reporter.join().unwrap();
         assert!(
-            matches!(queued, Ok(Outgoing::Msg(Message::EndOfStream { stream: 4 }))),
+            matches!(
+                queued,
+                Ok(Outgoing::Msg(Message::EndOfStream { stream: 4 }))
+            ),
             "EndOfStream was not queued before the stream was marked ended"
         );
         assert!(ended.lock().unwrap().contains(&4));

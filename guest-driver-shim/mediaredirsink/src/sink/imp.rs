@@ -335,7 +335,14 @@ impl MediaRedirSink {
                 &format!("{status:?}"),
             ));
         }
-        if let Some(why) = shared.gone {
+        // A client that leaves once this stream has ended (`media-client
+        // --once` does, right after its last EOS) stops nothing, and a
+        // buffer that then completes NO_CLIENT was played out: only its
+        // acknowledgement left with the client (spec 7.15, DRV-CONN-3).
+        let ended = shared.is_eos(stream.id);
+        if let Some(why) = shared.gone
+            && !ended
+        {
             return Err(self.fail("playback stopped", &why));
         }
         loop {
@@ -344,6 +351,7 @@ impl MediaRedirSink {
                     stream.free.push(done.index);
                     match done.status {
                         Status::Ok | Status::Cancelled | Status::Dropped => {}
+                        Status::NoClient if ended => {}
                         other => {
                             return Err(self.fail("a buffer came back", &format!("{other:?}")));
                         }
