@@ -6,12 +6,13 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use conformance_tests::child::Reaped;
 use conformance_tests::client::{AckPolicy, Received, TestClient, decode_everything};
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::media::gst_launch;
+use conformance_tests::media::opus_ogg;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 use mediaredir_proto::wire::{Message, SampleFlags};
@@ -20,39 +21,11 @@ fn redir_play() -> PathBuf {
     workspace_binary("REDIR_PLAY", "redir-play", "redir-play")
 }
 
-/// A child process killed and reaped however the test ends.
-struct Reaped(Child);
-
-impl Reaped {
-    /// Its exit status, waiting at most `timeout` (then it is killed).
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().expect("wait for redir-play") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     let scratch = Scratch::new("player-end");
     let clip = scratch.path("opus.ogg");
-    gst_launch(&format!(
-        "audiotestsrc num-buffers=50 samplesperbuffer=960 ! \
-         audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={}",
-        clip.display()
-    ));
+    opus_ogg(&clip, 50);
     let socket = scratch.path("vhost.sock");
     let uplink = scratch.path("uplink.sock");
     let daemon = DaemonProcess::start(
