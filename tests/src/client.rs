@@ -210,6 +210,27 @@ impl TestClient {
         (None, skipped)
     }
 
+    /// Leaves as soon as a stream has ended, as `media-client --once`
+    /// does: waits up to `timeout` for an `EOS`-flagged sample, reports
+    /// `EndOfStream` for its stream and closes at once. The stream's id;
+    /// `None` when no such sample came.
+    pub fn end_and_leave(mut self, timeout: Duration) -> Option<u32> {
+        let (eos, _) = self.wait_for(
+            timeout,
+            |m| matches!(m, Message::Sample(s) if s.flags.contains(SampleFlags::EOS)),
+        );
+        let Some(Received {
+            msg: Message::Sample(eos),
+            ..
+        }) = eos
+        else {
+            return None;
+        };
+        self.send(&Message::EndOfStream { stream: eos.stream });
+        self.close();
+        Some(eos.stream)
+    }
+
     /// Closes the connection.
     pub fn close(self) {
         let _ = self.writer.shutdown(std::net::Shutdown::Both);

@@ -10,12 +10,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use conformance_tests::child::Reaped;
-use conformance_tests::client::{AckPolicy, Received, TestClient, decode_everything};
+use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::media::opus_ogg;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
-use mediaredir_proto::wire::{Message, SampleFlags};
 
 fn redir_play() -> PathBuf {
     workspace_binary("REDIR_PLAY", "redir-play", "redir-play")
@@ -35,7 +34,7 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     );
     // It acknowledges every sample but the last, EOS-flagged, one: the
     // buffer that then completes NO_CLIENT was played out all the same.
-    let mut client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
+    let client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
     let log = scratch.path("redir-play.log");
     let mut player = Reaped(
         Command::new(redir_play())
@@ -48,32 +47,20 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
             .spawn()
             .expect("start redir-play"),
     );
-    let (eos, _) = client.wait_for(
-        Duration::from_secs(60),
-        |m| matches!(m, Message::Sample(s) if s.flags.contains(SampleFlags::EOS)),
-    );
-    let Some(Received {
-        msg: Message::Sample(eos),
-        ..
-    }) = eos
-    else {
-        panic!(
-            "no EOS sample reached the client; redir-play said:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    };
     // The end of the stream, and the client leaves at once.
-    client.send(&Message::EndOfStream { stream: eos.stream });
-    client.close();
+    let stream = client.end_and_leave(Duration::from_secs(60));
     let status = player.wait(Duration::from_secs(60));
     let said = std::fs::read_to_string(&log).expect("read the log");
     daemon.stop();
+    let Some(stream) = stream else {
+        panic!("no EOS sample reached the client; redir-play said:\n{said}");
+    };
     assert!(
         status.is_some_and(|s| s.success()),
         "redir-play failed ({status:?}) when the client left after the end of stream:\n{said}"
     );
     assert!(
-        said.contains(&format!("stream {} reached end of stream", eos.stream)),
+        said.contains(&format!("stream {stream} reached end of stream")),
         "no end of stream seen:\n{said}"
     );
 }

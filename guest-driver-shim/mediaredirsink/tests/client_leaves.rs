@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use conformance_tests::client::{AckPolicy, Received, TestClient, decode_everything};
+use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::media::opus_ogg;
 use conformance_tests::rig::daemon_binary;
@@ -15,7 +15,6 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_proto::wire::{Message, SampleFlags};
 
 #[test]
 fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
@@ -37,7 +36,7 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
         Ok(MediaDevice::new(transport, DriverOptions::default())?)
     })
     .expect("start the broker");
-    let mut client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
+    let client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
     let pipeline = gst::parse::launch(&format!(
         "filesrc location={} ! oggdemux ! opusparse ! mediaredirsink name=sink socket={}",
         clip.display(),
@@ -47,21 +46,11 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     pipeline
         .set_state(gst::State::Playing)
         .expect("play the pipeline");
-    let (eos, _) = client.wait_for(
-        Duration::from_secs(60),
-        |m| matches!(m, Message::Sample(s) if s.flags.contains(SampleFlags::EOS)),
-    );
-    let Some(Received {
-        msg: Message::Sample(eos),
-        ..
-    }) = eos
-    else {
+    // The end of the stream, and the client leaves at once.
+    if client.end_and_leave(Duration::from_secs(60)).is_none() {
         let _ = pipeline.set_state(gst::State::Null);
         panic!("no EOS sample reached the client");
-    };
-    // The end of the stream, and the client leaves at once.
-    client.send(&Message::EndOfStream { stream: eos.stream });
-    client.close();
+    }
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let end = bus.timed_pop_filtered(
         gst::ClockTime::from_seconds(60),
