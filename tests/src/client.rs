@@ -11,6 +11,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
     self, Capabilities, ClientFeatures, CodecCap, CodecFlags, FrameReader, Hello, Message,
+    SampleFlags, SampleHeader,
 };
 
 /// A frame received by the client.
@@ -27,6 +28,9 @@ pub struct Received {
 pub enum AckPolicy {
     /// Ack each sample as it arrives.
     Immediate,
+    /// Ack each sample but the `EOS`-flagged one (a client that reports the
+    /// end of the stream and leaves before acknowledging it).
+    AllButEos,
     /// Never ack (a stuck client).
     Never,
 }
@@ -80,6 +84,15 @@ pub fn decode_and_capture() -> Capabilities {
     caps
 }
 
+/// The acknowledgement of `sample` (consumed).
+fn ack(sample: &SampleHeader) -> Message {
+    Message::Ack {
+        stream: sample.stream,
+        seq: sample.seq,
+        status: Status::Ok,
+    }
+}
+
 fn write_msg(stream: &mut UnixStream, msg: &Message) -> std::io::Result<()> {
     let frame = wire::encode_frame(msg, 0).map_err(std::io::Error::other)?;
     stream.write_all(&frame)
@@ -119,11 +132,12 @@ impl TestClient {
             loop {
                 while let Some((msg, payload)) = frames.next_frame() {
                     let reply = match (&msg, acks) {
-                        (Message::Sample(s), AckPolicy::Immediate) => Some(Message::Ack {
-                            stream: s.stream,
-                            seq: s.seq,
-                            status: Status::Ok,
-                        }),
+                        (Message::Sample(s), AckPolicy::Immediate) => Some(ack(s)),
+                        (Message::Sample(s), AckPolicy::AllButEos)
+                            if !s.flags.contains(SampleFlags::EOS) =>
+                        {
+                            Some(ack(s))
+                        }
                         (Message::Ping { nonce }, _) => Some(Message::Pong { nonce: *nonce }),
                         _ => None,
                     };
@@ -194,6 +208,27 @@ impl TestClient {
             skipped.push(r);
         }
         (None, skipped)
+    }
+
+    /// Leaves as soon as a stream has ended, as `media-client --once`
+    /// does: waits up to `timeout` for an `EOS`-flagged sample, reports
+    /// `EndOfStream` for its stream and closes at once. The stream's id;
+    /// `None` when no such sample came.
+    pub fn end_and_leave(mut self, timeout: Duration) -> Option<u32> {
+        let (eos, _) = self.wait_for(
+            timeout,
+            |m| matches!(m, Message::Sample(s) if s.flags.contains(SampleFlags::EOS)),
+        );
+        let Some(Received {
+            msg: Message::Sample(eos),
+            ..
+        }) = eos
+        else {
+            return None;
+        };
+        self.send(&Message::EndOfStream { stream: eos.stream });
+        self.close();
+        Some(eos.stream)
     }
 
     /// Closes the connection.

@@ -9,10 +9,11 @@
 mod common;
 mod e2e_common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tone;
+use conformance_tests::child::Reaped;
 use conformance_tests::rig::Rig;
 use e2e_common::{media_client_binary, wait_path};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
@@ -23,23 +24,13 @@ use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 
-/// Kills the client it started when the test ends, however it ends.
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn client_microphone_reaches_the_guest_player() {
     let _ = env_logger::builder().is_test(true).try_init();
     let start = Instant::now();
     let rig = Rig::start("capture-e2e", &[]);
     wait_path(&rig.uplink);
-    let _client = Kill(
+    let _client = Reaped(
         Command::new(media_client_binary())
             .args(["--connect", &format!("unix:{}", rig.uplink.display())])
             .args(["--headless", "--stats-interval", "0", "--sources", "test"])

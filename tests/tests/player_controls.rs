@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::media::gst_launch;
+use conformance_tests::media::{gst_launch, opus_ogg};
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
@@ -169,11 +169,7 @@ fn seek_replays_from_the_keyframe_bit_exact() {
 fn volume_mute_and_stdin_commands_reach_the_device() {
     let dir = Scratch::new("controls-stdin");
     let clip = dir.path("tone.ogg");
-    gst_launch(&format!(
-        "audiotestsrc num-buffers=150 samplesperbuffer=960 ! \
-         audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={}",
-        clip.display()
-    ));
+    opus_ogg(&clip, 150);
     let socket = dir.path("vhost.sock");
     let daemon = DaemonProcess::start(&daemon_binary(), &socket, &["--uplink", "local:headless"]);
     let out = play(

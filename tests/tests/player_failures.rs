@@ -8,20 +8,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::media::gst_launch;
+use conformance_tests::media::opus_ogg;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
 fn redir_play() -> PathBuf {
     workspace_binary("REDIR_PLAY", "redir-play", "redir-play")
-}
-
-/// 1 s of Opus in Ogg.
-const OPUS_OGG: &str = "audiotestsrc num-buffers=50 samplesperbuffer=960 ! \
-                        audio/x-raw,rate=48000,channels=2 ! opusenc ! oggmux ! filesink location={out}";
-
-fn generate(pipeline: &str, out: &Path) {
-    gst_launch(&pipeline.replace("{out}", &out.display().to_string()));
 }
 
 fn play(socket: &Path, file: &Path, extra: &[&str]) -> Output {
@@ -74,7 +66,7 @@ fn bad_file_and_missing_device_fail_clearly() {
 
     // A playable file, but no daemon on the socket.
     let clip = scratch.path("opus.ogg");
-    generate(OPUS_OGG, &clip);
+    opus_ogg(&clip, 50);
     let started = Instant::now();
     let out = play(&nowhere, &clip, &[]);
     assert!(!out.status.success(), "played without a device");
@@ -94,7 +86,7 @@ fn bad_file_and_missing_device_fail_clearly() {
 fn client_lacking_the_codec_is_refused() {
     let scratch = Scratch::new("player-noclient");
     let clip = scratch.path("opus.ogg");
-    generate(OPUS_OGG, &clip);
+    opus_ogg(&clip, 50);
     let socket = scratch.path("vhost.sock");
     let uplink = format!("unix:{}", scratch.path("uplink.sock").display());
     let daemon = DaemonProcess::start(&daemon_binary(), &socket, &["--uplink", &uplink]);

@@ -6,8 +6,8 @@
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
@@ -26,7 +26,8 @@ use common::{Events, Ring, sample};
 struct Setup {
     _dir: tempdir::Dir,
     uplink: SocketUplink,
-    events: Arc<Events>,
+    /// Held: the uplink only has a weak reference.
+    events: Arc<dyn ClientEvents>,
     seen: Receiver<&'static str>,
     mem: Arc<GuestMemoryMmap>,
     ring: Arc<Ring>,
@@ -51,15 +52,17 @@ mod tempdir {
 }
 
 fn setup(tag: &str) -> Setup {
+    let (events, seen) = Events::new();
+    setup_with(tag, Arc::new(events), seen)
+}
+
+/// A setup whose client events go to `events`, which reports on `seen`.
+fn setup_with(tag: &str, events: Arc<dyn ClientEvents>, seen: Receiver<&'static str>) -> Setup {
     let dir = tempdir::new(tag);
     let path = dir.0.join("uplink.sock");
     let counters = Arc::new(Counters::default());
     let uplink = SocketUplink::listen(ListenAddr::Unix(path.clone()), counters.clone(), 1).unwrap();
-    let (events, seen) = Events::new();
-    let events = Arc::new(events);
-    let weak: std::sync::Weak<dyn ClientEvents> =
-        Arc::downgrade(&(events.clone() as Arc<dyn ClientEvents>));
-    uplink.set_events(weak);
+    uplink.set_events(Arc::downgrade(&events));
     let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap());
     Setup {
         _dir: dir,
@@ -234,5 +237,105 @@ fn cancel_and_disconnect_complete_every_held_buffer() {
     s.uplink.send_sample(sample(8, 2), buffer(&s, 11, &seg));
     assert_eq!(status_of(&s, 11), Status::NoClient.as_u32());
     drop(s.events.clone());
+    s.uplink.shutdown();
+}
+
+/// Reports connections and every client message by name on a channel; the
+/// first message is held (as a busy device would hold the reader) until
+/// the test releases it.
+struct Holding {
+    seen: Mutex<Sender<&'static str>>,
+    release: Mutex<Option<Receiver<()>>>,
+}
+
+impl ClientEvents for Holding {
+    fn client_connected(&self, _caps: wire::Capabilities) {
+        let _ = self.seen.lock().unwrap().send("connected");
+    }
+    fn client_disconnected(&self) {
+        let _ = self.seen.lock().unwrap().send("disconnected");
+    }
+    fn client_message(&self, msg: Message) {
+        let _ = self.seen.lock().unwrap().send(msg.name());
+        let release = self.release.lock().unwrap().take();
+        if let Some(release) = release {
+            let _ = release.recv_timeout(Duration::from_secs(20));
+        }
+    }
+}
+
+fn send_frame(conn: &mut UnixStream, msg: &Message) {
+    conn.write_all(&wire::encode_frame(msg, 0).unwrap())
+        .unwrap();
+}
+
+/// A client that acknowledges its last sample, reports the end of its
+/// stream and closes at once: the daemon handles all of it before the
+/// disconnection, even when a write notices the closed connection while
+/// the reader is still busy with an earlier message. (It used to end the
+/// connection from the failed write: the `EndOfStream` still unread was
+/// dropped and the acknowledged buffer completed `NO_CLIENT`.)
+#[test]
+fn what_the_client_sent_before_closing_is_handled_before_the_disconnect() {
+    let (seen_tx, seen) = mpsc::channel();
+    let (release, held) = mpsc::channel();
+    let holding = Arc::new(Holding {
+        seen: Mutex::new(seen_tx),
+        release: Mutex::new(Some(held)),
+    });
+    let s = setup_with("eos-close", holding, seen);
+    let (mut conn, frames) = client(&s.path, false);
+    assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
+    let seg = [Segment {
+        addr: GuestAddress(0x2000),
+        len: 100,
+    }];
+    s.uplink.send_sample(sample(7, 1), buffer(&s, 1, &seg));
+    let (sent, _) = frames
+        .iter()
+        .find(|(m, _)| matches!(m, Message::Sample(_)))
+        .expect("the sample reaches the client");
+    assert_eq!(sent, Message::Sample(sample(7, 1)));
+    // The client's last words, then it closes.
+    send_frame(
+        &mut conn,
+        &Message::Qos {
+            stream: 7,
+            rendered: 1,
+            dropped: 0,
+            jitter_ns: 0,
+        },
+    );
+    send_frame(
+        &mut conn,
+        &Message::Ack {
+            stream: 7,
+            seq: 1,
+            status: Status::Ok,
+        },
+    );
+    send_frame(&mut conn, &Message::EndOfStream { stream: 7 });
+    conn.shutdown(std::net::Shutdown::Both).unwrap();
+    // The reader is held in the first message; a write fails meanwhile.
+    assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("Qos"));
+    s.uplink.send(Message::Ping { nonce: 9 });
+    for _ in 0..500 {
+        if s.counters.snapshot().uplink_errors > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(s.counters.snapshot().uplink_errors, 1, "the write failed");
+    release.send(()).unwrap();
+    let rest: Vec<&str> = (0..2)
+        .map_while(|_| s.seen.recv_timeout(Duration::from_secs(5)).ok())
+        .collect();
+    assert_eq!(rest, ["EndOfStream", "disconnected"]);
+    assert_eq!(wait_completions(&s, 1).len(), 1);
+    assert_eq!(
+        status_of(&s, 1),
+        Status::Ok.as_u32(),
+        "the acknowledged buffer completes OK, not NO_CLIENT"
+    );
     s.uplink.shutdown();
 }

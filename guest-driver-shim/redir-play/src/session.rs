@@ -2,6 +2,14 @@
 //! broker's shared memory, samples demuxed straight into them, and the
 //! device's flow control (a buffer is refilled only after the device gave
 //! it back) followed.
+//!
+//! The playback ends when every stream reached end of stream (`EOS`: the
+//! client played it out). A client that leaves after that, as
+//! `media-client --once` does at once, ends nothing: its
+//! `CLIENT_DISCONNECTED` may come in the same batch of events as the last
+//! `EOS`, and buffers whose acknowledgement it did not send may complete
+//! `NO_CLIENT`; neither is an error then (spec 7.15, DRV-CONN-3). Before
+//! that, a client going away fails the playback.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
@@ -87,6 +95,12 @@ fn format(track: &Track, txq: u32) -> StreamFormat {
         bitrate: 0,
         codec_data: track.codec_data.clone(),
     }
+}
+
+/// Whether every stream reached end of stream: the playback is complete,
+/// and the client may go.
+fn all_ended(streams: &[StreamState]) -> bool {
+    !streams.is_empty() && streams.iter().all(|s| s.eos)
 }
 
 /// A progress line every this many samples (tests wait for the first).
@@ -408,6 +422,9 @@ impl Session<'_> {
                     stream.free.push(done.index);
                     match done.status {
                         Status::Ok => {}
+                        // Played out (the client reported the end of the
+                        // stream), its acknowledgement gone with the client.
+                        Status::NoClient if stream.eos => {}
                         Status::Cancelled => stream.cancelled += 1,
                         Status::Dropped => stream.dropped += 1,
                         other => bail!("a buffer of stream {id} completed with {other:?}"),
@@ -531,7 +548,12 @@ impl Session<'_> {
                     };
                 }
             }
-            Event::ClientDisconnected => bail!("the client went away"),
+            Event::ClientDisconnected => {
+                if !all_ended(&self.streams) {
+                    bail!("the client went away");
+                }
+                eprintln!("redir-play: the client left after the end of every stream");
+            }
             Event::DeviceStarted => bail!("the device restarted (its host daemon)"),
             Event::EventsLost { count } => {
                 eprintln!("redir-play: {count} events lost");

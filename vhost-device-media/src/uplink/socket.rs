@@ -12,6 +12,14 @@
 //! pings) and a writer thread (control messages and samples, in order). A
 //! sample's buffer is held, after it is written, until the client's
 //! cumulative `Ack` covers it; flushes and disconnects complete what is held.
+//!
+//! Only the reader ends a connection the client closed or broke: a write
+//! that fails (the client is gone, or stuck) shuts the stream down and lets
+//! the reader first handle what the client sent before it left. A client
+//! that sends its last `Ack`s and `EndOfStream` and closes at once must not
+//! lose them because a write happened to notice the close first (spec 7.15,
+//! DEV-CONN-4): the guest would see `CLIENT_DISCONNECTED` without the `EOS`
+//! and its buffers complete `NO_CLIENT` instead of `OK`.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
@@ -20,7 +28,7 @@ use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, FrameReader, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
@@ -42,6 +50,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The writer pings an idle client this often.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// After a failed write, how long the reader may go on handling what the
+/// client sent (a client that keeps talking into a dead connection must not
+/// hold the guest's buffers).
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 enum Outgoing {
     Message(Message),
@@ -69,6 +81,9 @@ struct State {
     stream: Option<Arc<ClientStream>>,
     queue: VecDeque<Outgoing>,
     books: HashMap<u32, StreamBook>,
+    /// The current connection's writer failed (when, and why): its reader
+    /// ends the connection once it has read what was already sent.
+    hung_up: Option<(u64, Instant, String)>,
 }
 
 struct Shared {
@@ -97,6 +112,16 @@ impl std::fmt::Debug for SocketUplink {
     }
 }
 
+impl State {
+    /// When connection `conn` was hung up, if it was.
+    fn hung_up_for(&self, conn: u64) -> Option<Instant> {
+        self.hung_up
+            .as_ref()
+            .filter(|(c, _, _)| *c == conn)
+            .map(|(_, at, _)| *at)
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -116,6 +141,7 @@ impl Shared {
                 return;
             }
             s.current = 0;
+            s.hung_up = None;
             if let Some(stream) = s.stream.take() {
                 stream.shutdown();
             }
@@ -137,6 +163,27 @@ impl Shared {
         if let Some(events) = self.events() {
             events.client_disconnected();
         }
+    }
+
+    /// The writer of connection `conn` failed: shuts the stream down, so
+    /// that its reader reaches the end of input right after what the client
+    /// already sent, and leaves the disconnection to that reader.
+    fn hang_up(&self, conn: u64, why: String) {
+        let mut s = self.lock();
+        if s.current != conn || conn == 0 || s.hung_up.is_some() {
+            return;
+        }
+        if let Some(stream) = &s.stream {
+            stream.shutdown();
+        }
+        s.hung_up = Some((conn, Instant::now(), why));
+    }
+
+    /// Why connection `conn` was hung up (`None`: it was not).
+    fn hung_up(&self, conn: u64) -> Option<String> {
+        let s = self.lock();
+        s.hung_up_for(conn)?;
+        s.hung_up.as_ref().map(|(_, _, why)| why.clone())
     }
 }
 
@@ -384,9 +431,11 @@ fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io::Result<()
         events.client_connected(caps);
     }
     let result = read_loop(shared, &mut reader_stream, &mut reader, conn);
-    let why = match &result {
-        Ok(()) => "closed".to_string(),
-        Err(err) => err.to_string(),
+    // A failed write is the cause; the end of input it provoked is not.
+    let why = match (shared.hung_up(conn), &result) {
+        (Some(why), _) => why,
+        (None, Ok(())) => "closed".to_string(),
+        (None, Err(err)) => err.to_string(),
     };
     shared.disconnect(conn, &why);
     result
@@ -404,8 +453,17 @@ fn read_loop<R: Read>(
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(err) => return Err(err),
         };
-        if shared.lock().current != conn {
-            return Ok(());
+        {
+            let s = shared.lock();
+            if s.current != conn {
+                return Ok(());
+            }
+            if s.hung_up_for(conn)
+                .is_some_and(|at| at.elapsed() >= DRAIN_LIMIT)
+            {
+                // `serve_connection` reports the failed write.
+                return Ok(());
+            }
         }
         match msg {
             Message::Ack {
@@ -535,7 +593,7 @@ fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
         };
         if let Err(err) = result {
             shared.counters.error(ErrorKind::Uplink);
-            shared.disconnect(conn, &format!("write failed: {err}"));
+            shared.hang_up(conn, format!("write failed: {err}"));
             return;
         }
     }

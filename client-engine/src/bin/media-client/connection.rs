@@ -136,13 +136,20 @@ struct ChannelEvents {
 
 impl EngineEvents for ChannelEvents {
     fn report(&self, msg: Message) {
-        if let Message::EndOfStream { stream } | Message::StreamError { stream, .. } = &msg {
+        let ended = match &msg {
+            Message::EndOfStream { stream } | Message::StreamError { stream, .. } => Some(*stream),
+            _ => None,
+        };
+        // Queued before the stream counts as ended: with `--once` the read
+        // loop queues `Close` as soon as every stream has, and the writer
+        // sends nothing after it.
+        let _ = self.tx.send(Outgoing::Msg(msg));
+        if let Some(stream) = ended {
             self.ended
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(*stream);
+                .insert(stream);
         }
-        let _ = self.tx.send(Outgoing::Msg(msg));
     }
 
     fn capture_sample(&self, header: SampleHeader, payload: gst::Buffer) {
@@ -360,5 +367,41 @@ fn read_loop(
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `--once` the read loop queues `Close` as soon as it sees every
+    /// stream ended, and the writer sends nothing after `Close`: the
+    /// `EndOfStream` must be queued before the stream counts as ended.
+    #[test]
+    fn end_of_stream_is_queued_before_the_stream_counts_as_ended() {
+        let (tx, rx) = mpsc::channel();
+        let ended = Ended::default();
+        let events = Arc::new(ChannelEvents {
+            tx,
+            ended: ended.clone(),
+        });
+        // The read loop looking at `ended`, right when the engine reports.
+        let looking = ended.lock().unwrap();
+        let reporter = {
+            let events = Arc::clone(&events);
+            std::thread::spawn(move || events.report(Message::EndOfStream { stream: 4 }))
+        };
+        let queued = rx.recv_timeout(Duration::from_secs(5));
+        assert!(looking.is_empty());
+        drop(looking);
+        reporter.join().unwrap();
+        assert!(
+            matches!(
+                queued,
+                Ok(Outgoing::Msg(Message::EndOfStream { stream: 4 }))
+            ),
+            "EndOfStream was not queued before the stream was marked ended"
+        );
+        assert!(ended.lock().unwrap().contains(&4));
     }
 }

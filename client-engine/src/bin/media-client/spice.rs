@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
@@ -30,13 +30,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use client_engine::wire::SPICE_PORT_NAME;
-use spice_client_glib::glib;
 use spice_client_glib::glib::translate::ToGlibPtr;
 use spice_client_glib::prelude::*;
 use spice_client_glib::{ChannelEvent, MainChannel, PortChannel, Session, ffi};
+use spice_client_glib::{gio, glib};
 
 /// How long connecting, authenticating and opening the media port may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long what the engine wrote last may take to reach the server once
+/// the engine ended the connection.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `SPICE_PORT_EVENT_CLOSED` (spice-protocol): the daemon ended the
 /// connection. (A client cannot send `OPENED`/`CLOSED` itself: connecting
@@ -186,6 +190,36 @@ impl Link {
         glib::idle_add_local_once(move || {
             LINKS.with(|l| l.borrow_mut().remove(&id));
         });
+    }
+
+    /// The engine ended the connection: what it wrote goes out before the
+    /// session ends. `write_async` only queues a message on the channel, and
+    /// disconnecting the session drops what is still queued: the last
+    /// acknowledgements and `EndOfStream` that `--once` sends just before it
+    /// closes would be lost, and the guest would see the client leave
+    /// before the end of its streams.
+    fn finish(self: &Rc<Self>, why: &'static str) {
+        let port = self.port.borrow().clone();
+        let Some(port) = port.filter(|_| self.opened.get() && !self.ended.get()) else {
+            self.end(why);
+            return;
+        };
+        let end = |weak: Weak<Link>| {
+            move || {
+                if let Some(link) = weak.upgrade() {
+                    link.end(why);
+                }
+            }
+        };
+        let flushed = end(Rc::downgrade(self));
+        port.flush_async(None::<&gio::Cancellable>, move |result| {
+            if let Err(e) = result {
+                log::warn!("spice: flushing the media port: {e}");
+            }
+            flushed();
+        });
+        // A server that takes nothing more must not keep the session.
+        glib::timeout_add_local_once(FLUSH_TIMEOUT, end(Rc::downgrade(self)));
     }
 
     /// The port is usable: flush what waited and report success.
@@ -407,7 +441,7 @@ fn start_session(
 }
 
 /// Runs `f` on the link of session `id`, if it still exists (Spice thread).
-fn with_link(id: u64, f: impl FnOnce(&Link)) {
+fn with_link(id: u64, f: impl FnOnce(&Rc<Link>)) {
     let link = LINKS.with(|l| l.borrow().get(&id).cloned());
     if let Some(link) = link {
         f(&link);
@@ -424,7 +458,7 @@ fn pump_engine(id: u64, mut reader: UnixStream, context: &glib::MainContext) {
             Ok(n) => n,
         };
         if n == 0 {
-            context.invoke(move || with_link(id, |link| link.end("connection ended")));
+            context.invoke(move || with_link(id, |link| link.finish("connection ended")));
             return;
         }
         let bytes = buf[..n].to_vec();

@@ -325,7 +325,13 @@ impl MediaRedirSink {
     }
 
     /// Events, the client's errors on this stream, and buffers back.
-    fn service(&self, shared: &mut Shared, stream: &mut Stream) -> Result<(), gst::FlowError> {
+    /// `finishing`: the stream's end was queued (`finish`).
+    fn service(
+        &self,
+        shared: &mut Shared,
+        stream: &mut Stream,
+        finishing: bool,
+    ) -> Result<(), gst::FlowError> {
         shared
             .pump_events()
             .map_err(|e| self.fail("reading events", &e))?;
@@ -335,7 +341,13 @@ impl MediaRedirSink {
                 &format!("{status:?}"),
             ));
         }
-        if let Some(why) = shared.gone {
+        // A client that leaves once this stream has ended (`media-client
+        // --once` does, right after its last EOS) stops nothing (spec 7.15,
+        // DRV-CONN-3): its disconnection fails the stream only before the
+        // stream's EOS.
+        if let Some(why) = shared.gone
+            && !shared.is_eos(stream.id)
+        {
             return Err(self.fail("playback stopped", &why));
         }
         loop {
@@ -344,6 +356,12 @@ impl MediaRedirSink {
                     stream.free.push(done.index);
                     match done.status {
                         Status::Ok | Status::Cancelled | Status::Dropped => {}
+                        // Once the end is queued the events decide: the
+                        // client's EOS (the buffer was played out, only its
+                        // acknowledgement left with the client) or its
+                        // disconnection without it. The completion may come
+                        // in before those events.
+                        Status::NoClient if finishing => {}
                         other => {
                             return Err(self.fail("a buffer came back", &format!("{other:?}")));
                         }
@@ -382,7 +400,7 @@ impl MediaRedirSink {
                 let group = Arc::clone(&stream.group);
                 let mut shared = group.lock();
                 let held = stream.free.len();
-                self.service(&mut shared, stream)?;
+                self.service(&mut shared, stream, false)?;
                 if stream.free.len() > held || self.paused.load(Ordering::SeqCst) {
                     deadline = Instant::now() + stall;
                 } else if Instant::now() >= deadline {
@@ -467,7 +485,7 @@ impl MediaRedirSink {
             {
                 let group = Arc::clone(&stream.group);
                 let mut shared = group.lock();
-                self.service(&mut shared, stream)?;
+                self.service(&mut shared, stream, true)?;
                 if shared.is_eos(stream.id) {
                     return Ok(());
                 }
