@@ -5,10 +5,9 @@
 //! on the daemon's uplink) and cites the numbered requirement of
 //! `spec/README.md` it checks, so that a guest driver or a backend can be held
 //! to the specification. This library holds what they share: a daemon
-//! process, a scratch directory, a wire-protocol test client, and child
-//! processes killed however a test ends.
+//! process, a scratch directory and a wire-protocol test client; child
+//! processes are guarded with the `test-support` crate.
 
-pub mod child;
 pub mod client;
 pub mod daemon;
 pub mod media;

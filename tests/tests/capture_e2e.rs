@@ -13,7 +13,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tone;
-use conformance_tests::child::Reaped;
 use conformance_tests::rig::Rig;
 use e2e_common::{media_client_binary, wait_path};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
@@ -23,6 +22,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
+use test_support::ChildGuard;
 
 #[test]
 fn client_microphone_reaches_the_guest_player() {
@@ -30,7 +30,7 @@ fn client_microphone_reaches_the_guest_player() {
     let start = Instant::now();
     let rig = Rig::start("capture-e2e", &[]);
     wait_path(&rig.uplink);
-    let _client = Reaped(
+    let _client = ChildGuard::new(
         Command::new(media_client_binary())
             .args(["--connect", &format!("unix:{}", rig.uplink.display())])
             .args(["--headless", "--stats-interval", "0", "--sources", "test"])

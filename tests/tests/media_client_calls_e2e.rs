@@ -18,13 +18,13 @@ use client_engine::gst;
 use client_engine::gst::prelude::*;
 use common::peer::{PEER_DTMF, PEER_OPUS, PEER_VP8, Peer};
 use common::tone;
-use conformance_tests::child::Reaped;
 use conformance_tests::rig::{Rig, call, wait_client, wait_event};
 use e2e_common::{media_client_binary, wait_path};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
+use test_support::ChildGuard;
 
 fn until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -42,7 +42,7 @@ fn guest_call_runs_on_the_client_with_a_real_peer() {
     let _ = env_logger::builder().is_test(true).try_init();
     let rig = Rig::start("mc-calls-e2e", &[]);
     wait_path(&rig.uplink);
-    let _client = Reaped(
+    let _client = ChildGuard::new(
         Command::new(media_client_binary())
             .args(["--connect", &format!("unix:{}", rig.uplink.display())])
             .args(["--headless", "--stats-interval", "0", "--sources", "test"])

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use conformance_tests::child::Reaped;
 use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::media::opus_ogg;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
+use test_support::ChildGuard;
 
 fn redir_play() -> PathBuf {
     workspace_binary("REDIR_PLAY", "redir-play", "redir-play")
@@ -36,7 +36,7 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     // buffer that then completes NO_CLIENT was played out all the same.
     let client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
     let log = scratch.path("redir-play.log");
-    let mut player = Reaped(
+    let mut player = ChildGuard::new(
         Command::new(redir_play())
             .arg("--vhost-user")
             .arg(&socket)
@@ -49,7 +49,9 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     );
     // The end of the stream, and the client leaves at once.
     let stream = client.end_and_leave(Duration::from_secs(60));
-    let status = player.wait(Duration::from_secs(60));
+    let status = player
+        .wait_timeout(Duration::from_secs(60))
+        .expect("wait for redir-play");
     let said = std::fs::read_to_string(&log).expect("read the log");
     daemon.stop();
     let Some(stream) = stream else {
