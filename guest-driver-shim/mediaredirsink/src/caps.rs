@@ -57,7 +57,14 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("layer", 3i32)
             .field("parsed", true)
             .build(),
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
+        Codec::Mjpeg
+        | Codec::Theora
+        | Codec::PcmS16le
+        | Codec::Mpeg2Video
+        | Codec::Mpeg4Part2
+        | Codec::Ac3
+        | Codec::Eac3
+        | Codec::Mp2 => return None,
     };
     Some(s)
 }
