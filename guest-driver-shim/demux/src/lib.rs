@@ -7,6 +7,7 @@
 //! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
 //! MP3, ADTS AAC, FLAC, WAV and MPEG-TS files into exactly that, in pure Rust.
 
+mod ac3;
 mod adts;
 mod annexb;
 mod bytes;
@@ -18,6 +19,7 @@ mod mkv;
 mod mp3;
 mod mp4;
 mod mpa;
+mod mpv;
 mod ogg;
 mod probe;
 mod reader;

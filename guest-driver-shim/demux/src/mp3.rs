@@ -1,9 +1,10 @@
 //! MP3 elementary streams (`.mp3`), and the MPEG audio stream reader that
 //! WAV files with MP3 inside share.
 //!
-//! Frames are found as [`crate::elementary`] describes. Layer I/II and
-//! free-format streams are found and refused by name, as the device
-//! decodes only Layer III with a bitrate in every header. An encoder's
+//! Frames are found as [`crate::elementary`] describes. Layer III is the
+//! MP3 codec, Layer II (`.mp2`, DVB and DVD audio) the MP2 codec; Layer I
+//! and free-format streams are found and refused by name, as the device
+//! has no codec for them. An encoder's
 //! info frame (Xing/Info/LAME, VBRI) is no audio: it is not passed on, but
 //! its priming and padding counts go into the track.
 
@@ -52,12 +53,16 @@ impl MpaStream {
                 ));
             }
         };
-        if first.layer != 3 {
-            return Err(DemuxError::NotDeviceCodec {
-                container,
-                codec: first.codec_name(),
-            });
-        }
+        let codec = match first.layer {
+            3 => Codec::Mp3,
+            2 => Codec::Mp2,
+            _ => {
+                return Err(DemuxError::NotDeviceCodec {
+                    container,
+                    codec: first.codec_name(),
+                });
+            }
+        };
         let frame = r.peek(first.len())?;
         let info = mpa::info_frame(&first, frame);
         if info.is_some() {
@@ -66,7 +71,7 @@ impl MpaStream {
         let info = info.unwrap_or_default();
         let track = Track {
             id,
-            codec: Codec::Mp3,
+            codec,
             width: 0,
             height: 0,
             sample_rate: first.sample_rate,

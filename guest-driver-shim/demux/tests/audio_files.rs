@@ -148,13 +148,17 @@ fn mp3_gstreamer_with_xing_and_id3v2() {
 }
 
 #[test]
-fn mp2_and_free_format_are_refused_by_name() {
+fn mp2_plays_as_mp2() {
     let path = ffmpeg(48_000, 2, &["-c:a", "mp2"], "ffmpeg.mp2");
-    let err = open_err(&path);
-    assert!(
-        err.contains("codec not supported by the device: MPEG-1 Layer II"),
-        "{err}"
-    );
+    let (track, samples) = demux(&path, Codec::Mp2, 48_000, 2);
+    assert_same_frames(&path, &samples, 0);
+    assert_eq!(samples[1].pts, Some(24_000_000), "1152 samples a frame");
+    assert_eq!((track.start_trim, track.end_trim), (0, 0));
+    fuzz_copy(&path);
+}
+
+#[test]
+fn free_format_is_refused_by_name() {
     // Free format: Layer III headers with bitrate index 0.
     let scratch = common::scratch("free-format");
     let dir = scratch.path();
@@ -369,6 +373,29 @@ fn wav_with_mp3_inside() {
     let ours: Vec<usize> = samples.iter().map(|s| s.data.len()).collect();
     assert_eq!(ours, in_whole_blocks);
     fuzz_copy(&path);
+}
+
+#[test]
+fn wav_mp2_and_ac3() {
+    for (codec, tag, name, ours, channels) in [
+        ("mp2", 0x50u16, "ffmpeg-mp2.wav", Codec::Mp2, 2),
+        ("ac3", 0x2000, "ffmpeg-ac3.wav", Codec::Ac3, 6),
+    ] {
+        let path = ffmpeg(48_000, channels, &["-c:a", codec], name);
+        let data = std::fs::read(&path).expect("read");
+        let le16 = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]);
+        // Above two channels ffmpeg writes WAVE_FORMAT_EXTENSIBLE, the tag
+        // starting the SubFormat GUID.
+        let written = if le16(20) == 0xFFFE {
+            le16(44)
+        } else {
+            le16(20)
+        };
+        assert_eq!(written, tag, "{name}");
+        let (_, samples) = demux(&path, ours, 48_000, channels);
+        assert_same_frames(&path, &samples, 0);
+        fuzz_copy(&path);
+    }
 }
 
 #[test]

@@ -250,16 +250,60 @@ fn ts_lost_packet_is_a_discontinuity() {
     );
 }
 
+/// DVB's codecs: MPEG-2 video with MPEG-1 Layer II, AC-3 or E-AC-3.
 #[test]
-fn ts_codecs_the_device_lacks_are_refused_by_name() {
-    for (video, audio, name, expected) in [
-        ("mpeg2video", "aac", "mpeg2.ts", "MPEG-2 video"),
-        ("libx264", "ac3", "ac3.ts", "AC-3"),
-        ("libx264", "mp2", "mp2.ts", "MPEG-1 Layer II"),
+fn ts_mpeg2_video_with_mp2_ac3_eac3() {
+    for (audio, name, codec) in [
+        ("mp2", "ffmpeg-mpeg2-mp2.ts", Codec::Mp2),
+        ("ac3", "ffmpeg-mpeg2-ac3.ts", Codec::Ac3),
+        ("eac3", "ffmpeg-mpeg2-eac3.ts", Codec::Eac3),
     ] {
         let path = ffmpeg_with(
             &inputs(),
-            &["-c:v", video, "-c:a", audio, "-ac", "2", "-f", "mpegts"],
+            &[
+                "-c:v",
+                "mpeg2video",
+                "-c:a",
+                audio,
+                "-ac",
+                "2",
+                "-f",
+                "mpegts",
+            ],
+            name,
+        );
+        let samples = check_av(&path, Codec::Mpeg2Video, codec, 0);
+        let keys = samples.iter().filter(|s| s.keyframe).count();
+        assert!(keys >= 2, "{name}: a keyframe each GOP ({keys})");
+        fuzz_copy(&path);
+    }
+}
+
+#[test]
+fn ts_codecs_the_device_lacks_are_refused_by_name() {
+    for (video, flags, name, expected) in [
+        (
+            "mpeg4",
+            "+resend_headers",
+            "mpeg4.ts",
+            "MPEG-4 Part 2 video",
+        ),
+        ("libx264", "+latm", "latm.ts", "AAC in LATM"),
+    ] {
+        let path = ffmpeg_with(
+            &inputs(),
+            &[
+                "-c:v",
+                video,
+                "-c:a",
+                "aac",
+                "-ac",
+                "2",
+                "-mpegts_flags",
+                flags,
+                "-f",
+                "mpegts",
+            ],
             name,
         );
         let err = redir_demux::open(&path).err().expect("refused").to_string();

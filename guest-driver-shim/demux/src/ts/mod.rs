@@ -56,14 +56,12 @@ fn classify(es: &psi::EsInfo) -> Class {
         0x24 => Class::Play(Kind::H265),
         0x0F => Class::Play(Kind::Adts),
         0x03 | 0x04 => Class::Play(Kind::Mpa),
-        0x01 => refuse(true, "MPEG-1 video"),
-        0x02 => refuse(true, "MPEG-2 video"),
+        0x01 | 0x02 => Class::Play(Kind::Mpeg2),
         0x10 => refuse(true, "MPEG-4 Part 2 video"),
         0xEA => refuse(true, "VC-1"),
         0x11 => refuse(false, "AAC in LATM"),
-        0x81 => refuse(false, "AC-3"),
-        0x87 => refuse(false, "E-AC-3"),
-        0x06 if es.ac3 => refuse(false, "AC-3"),
+        0x81 | 0x87 => Class::Play(Kind::Ac3),
+        0x06 if es.ac3 => Class::Play(Kind::Ac3),
         _ => Class::Ignore,
     }
 }
@@ -131,7 +129,7 @@ impl TsDemuxer {
                 let info = s.described.clone().unwrap_or_default();
                 Track {
                     id: s.track_id,
-                    codec: s.kind.codec(),
+                    codec: info.codec.unwrap_or(s.kind.codec()),
                     width: info.width,
                     height: info.height,
                     sample_rate: info.sample_rate,
@@ -280,11 +278,8 @@ fn choose(list: &[psi::EsInfo]) -> Result<Vec<EsStream>, DemuxError> {
     for es in list {
         match classify(es) {
             Class::Play(kind) => {
-                let video = matches!(kind, Kind::H264 | Kind::H265);
-                if !streams
-                    .iter()
-                    .any(|s| matches!(s.kind, Kind::H264 | Kind::H265) == video)
-                {
+                let video = kind.is_video();
+                if !streams.iter().any(|s| s.kind.is_video() == video) {
                     streams.push(EsStream::new(es.pid, kind));
                 }
             }
@@ -295,9 +290,7 @@ fn choose(list: &[psi::EsInfo]) -> Result<Vec<EsStream>, DemuxError> {
         }
     }
     for (video, codec) in [(false, refused[0]), (true, refused[1])] {
-        let has_kind = streams
-            .iter()
-            .any(|s| matches!(s.kind, Kind::H264 | Kind::H265) == video);
+        let has_kind = streams.iter().any(|s| s.kind.is_video() == video);
         if let (false, Some(codec)) = (has_kind, codec) {
             return Err(DemuxError::NotDeviceCodec {
                 container: NAME,

@@ -1,0 +1,259 @@
+//! AC-3 and E-AC-3 syncframe headers (ATSC A/52, and its Annex E).
+//!
+//! Both start with the sync word `0B 77`; the bitstream id five bytes in
+//! tells them apart (up to 10 AC-3, 11 to 16 E-AC-3). An AC-3 frame's
+//! length comes from its sample rate and frame size code and always holds
+//! 1536 samples; an E-AC-3 frame gives its length in words and holds one,
+//! two, three or six blocks of 256 samples. Dependent E-AC-3 substreams
+//! (the extra channels of 7.1) add no time of their own.
+
+use crate::elementary::{First, find_first, next_frame};
+use crate::reader::Reader;
+use crate::{Codec, DemuxError, Sample, Track};
+
+/// AC-3 bitrates in kbit/s, by frame size code / 2.
+const BITRATES: [u32; 19] = [
+    32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640,
+];
+
+/// A parsed syncframe header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// E-AC-3 rather than AC-3.
+    pub(crate) enhanced: bool,
+    pub(crate) sample_rate: u32,
+    /// Full-bandwidth channels plus the LFE channel.
+    pub(crate) channels: u32,
+    /// Frame length in bytes.
+    len: usize,
+    /// Samples per channel this frame adds (0 for a dependent substream).
+    pub(crate) samples: u32,
+}
+
+/// Channels of an audio coding mode, LFE excluded.
+fn acmod_channels(acmod: u8) -> u32 {
+    [2, 1, 2, 3, 3, 4, 4, 5][usize::from(acmod & 7)]
+}
+
+/// Reads `n` bits at bit `*pos` of `b` (big-endian).
+fn bits(b: &[u8], pos: &mut usize, n: usize) -> Option<u32> {
+    let mut v = 0u32;
+    for _ in 0..n {
+        let byte = *b.get(*pos / 8)?;
+        v = (v << 1) | u32::from((byte >> (7 - *pos % 8)) & 1);
+        *pos += 1;
+    }
+    Some(v)
+}
+
+impl Header {
+    /// Parses a header at the start of `b` (at least 8 bytes are needed);
+    /// `None` if it is no valid AC-3 or E-AC-3 syncframe header.
+    pub(crate) fn parse(b: &[u8]) -> Option<Header> {
+        if b.get(..2)? != [0x0B, 0x77] {
+            return None;
+        }
+        let bsid = b.get(5)? >> 3;
+        match bsid {
+            0..=8 => Self::parse_ac3(b),
+            11..=16 => Self::parse_eac3(b),
+            // 9 and 10 are the rare half/quarter-rate AC-3 forms.
+            _ => None,
+        }
+    }
+
+    fn parse_ac3(b: &[u8]) -> Option<Header> {
+        let fscod = b[4] >> 6;
+        let frmsizecod = usize::from(b[4] & 0x3F);
+        let br = *BITRATES.get(frmsizecod / 2)?;
+        let (sample_rate, words) = match fscod {
+            0 => (48_000, 2 * br),
+            1 => (44_100, 320 * br / 147 + (frmsizecod as u32 & 1)),
+            2 => (32_000, 3 * br),
+            _ => return None,
+        };
+        // BSI after bsid (5) and bsmod (3): acmod, mix levels, lfeon.
+        let mut pos = 6 * 8;
+        let acmod = bits(b, &mut pos, 3)? as u8;
+        if acmod & 1 != 0 && acmod != 1 {
+            pos += 2;
+        }
+        if acmod & 4 != 0 {
+            pos += 2;
+        }
+        if acmod == 2 {
+            pos += 2;
+        }
+        let lfe = bits(b, &mut pos, 1)?;
+        Some(Header {
+            enhanced: false,
+            sample_rate,
+            channels: acmod_channels(acmod) + lfe,
+            len: words as usize * 2,
+            samples: 1536,
+        })
+    }
+
+    fn parse_eac3(b: &[u8]) -> Option<Header> {
+        let mut pos = 16;
+        let strmtyp = bits(b, &mut pos, 2)?;
+        let substream = bits(b, &mut pos, 3)?;
+        let words = bits(b, &mut pos, 11)? + 1;
+        let fscod = bits(b, &mut pos, 2)?;
+        let (sample_rate, blocks) = if fscod == 3 {
+            let rate = match bits(b, &mut pos, 2)? {
+                0 => 24_000,
+                1 => 22_050,
+                2 => 16_000,
+                _ => return None,
+            };
+            (rate, 6)
+        } else {
+            let blocks = [1, 2, 3, 6][bits(b, &mut pos, 2)? as usize];
+            ([48_000, 44_100, 32_000][fscod as usize], blocks)
+        };
+        let acmod = bits(b, &mut pos, 3)? as u8;
+        let lfe = bits(b, &mut pos, 1)?;
+        if strmtyp == 3 || words < 3 {
+            return None;
+        }
+        // Independent substream 0 carries the time; the others add
+        // channels or programmes to it.
+        let dependent = strmtyp == 1 || substream != 0;
+        Some(Header {
+            enhanced: true,
+            sample_rate,
+            channels: acmod_channels(acmod) + lfe,
+            len: words as usize * 2,
+            samples: if dependent { 0 } else { blocks * 256 },
+        })
+    }
+
+    /// The device codec.
+    pub(crate) fn codec(&self) -> Codec {
+        if self.enhanced {
+            Codec::Eac3
+        } else {
+            Codec::Ac3
+        }
+    }
+}
+
+impl crate::elementary::FrameHeader for Header {
+    fn parse(b: &[u8]) -> Option<Self> {
+        Header::parse(b)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn same_stream(&self, other: &Self) -> bool {
+        self.enhanced == other.enhanced
+            && (self.sample_rate == other.sample_rate || other.samples == 0)
+    }
+}
+
+/// Frames of one AC-3 or E-AC-3 stream read from a [`Reader`] (the data
+/// chunk of a WAV file).
+pub(crate) struct Ac3Stream {
+    first: Header,
+    track: u32,
+    /// Samples before the next frame.
+    position: u64,
+    container: &'static str,
+}
+
+impl Ac3Stream {
+    /// Finds the first frame at or after the reader's position and
+    /// describes the stream as track `id`.
+    pub(crate) fn open(
+        r: &mut Reader,
+        id: u32,
+        container: &'static str,
+    ) -> Result<(Ac3Stream, Track), DemuxError> {
+        let start = r.offset();
+        let First::Found(first) = find_first::<Header>(r)? else {
+            return Err(DemuxError::corrupt(
+                container,
+                format!("no AC-3 frames from byte {start}"),
+            ));
+        };
+        let track = Track {
+            id,
+            codec: first.codec(),
+            width: 0,
+            height: 0,
+            sample_rate: first.sample_rate,
+            channels: first.channels,
+            codec_data: Vec::new(),
+            fps: None,
+            start_trim: 0,
+            end_trim: 0,
+        };
+        let stream = Ac3Stream {
+            first,
+            track: id,
+            position: 0,
+            container,
+        };
+        Ok((stream, track))
+    }
+
+    /// The next frame, `None` at the reader's end.
+    pub(crate) fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError> {
+        let Some((h, data)) = next_frame(r, &self.first, self.container, false)? else {
+            return Ok(None);
+        };
+        let (position, samples) = (self.position, u64::from(h.samples));
+        self.position += samples;
+        let rate = u64::from(h.sample_rate);
+        Ok(Some(Sample::audio(
+            self.track, position, samples, rate, data,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elementary::FrameHeader;
+
+    #[test]
+    fn ac3_lengths_and_channels() {
+        // 48 kHz, 448 kbit/s (code 30), bsid 8, acmod 7 (3/2), LFE on:
+        // after acmod 7: cmixlev, surmixlev, then lfeon.
+        let h = Header::parse(&[0x0B, 0x77, 0, 0, 30, 0x40, 0xE0 | 0x01, 0]).unwrap();
+        assert_eq!((h.sample_rate, h.len(), h.samples), (48_000, 1792, 1536));
+        assert_eq!((h.channels, h.codec()), (6, Codec::Ac3));
+        // 44.1 kHz, 192 kbit/s, odd code 21: 417 words + 1.
+        let h = Header::parse(&[0x0B, 0x77, 0, 0, 0x40 | 21, 0x40, 0x40, 0]).unwrap();
+        assert_eq!((h.len(), h.channels), (2 * 418, 2));
+        assert!(Header::parse(&[0x0B, 0x77, 0, 0, 0xC0, 0x40, 0, 0]).is_none());
+        assert!(Header::parse(&[0x0B, 0x78, 0, 0, 30, 0x40, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn eac3_lengths_and_blocks() {
+        // Independent, substream 0, 768 words, 48 kHz, 6 blocks, acmod 2,
+        // no LFE, bsid 16.
+        let w = 767u16;
+        let b = [
+            0x0B,
+            0x77,
+            (w >> 8) as u8 & 7,
+            w as u8,
+            0b0011_0100,
+            16 << 3,
+            0,
+            0,
+        ];
+        let h = Header::parse(&b).unwrap();
+        assert_eq!((h.len(), h.samples, h.channels), (1536, 1536, 2));
+        assert_eq!((h.sample_rate, h.codec()), (48_000, Codec::Eac3));
+        // A dependent substream adds no samples.
+        let mut d = b;
+        d[2] |= 0x40;
+        assert_eq!(Header::parse(&d).unwrap().samples, 0);
+    }
+}
