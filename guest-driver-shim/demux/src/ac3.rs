@@ -9,6 +9,7 @@
 
 use crate::elementary::{First, find_first, next_frame};
 use crate::reader::Reader;
+use crate::sps::Bits;
 use crate::{Codec, DemuxError, Sample, Track};
 
 /// AC-3 bitrates in kbit/s, by frame size code / 2.
@@ -31,19 +32,8 @@ pub(crate) struct Header {
 }
 
 /// Channels of an audio coding mode, LFE excluded.
-fn acmod_channels(acmod: u8) -> u32 {
-    [2, 1, 2, 3, 3, 4, 4, 5][usize::from(acmod & 7)]
-}
-
-/// Reads `n` bits at bit `*pos` of `b` (big-endian).
-fn bits(b: &[u8], pos: &mut usize, n: usize) -> Option<u32> {
-    let mut v = 0u32;
-    for _ in 0..n {
-        let byte = *b.get(*pos / 8)?;
-        v = (v << 1) | u32::from((byte >> (7 - *pos % 8)) & 1);
-        *pos += 1;
-    }
-    Some(v)
+fn acmod_channels(acmod: u32) -> u32 {
+    [2, 1, 2, 3, 3, 4, 4, 5][(acmod & 7) as usize]
 }
 
 impl Header {
@@ -64,27 +54,27 @@ impl Header {
 
     fn parse_ac3(b: &[u8]) -> Option<Header> {
         let fscod = b[4] >> 6;
-        let frmsizecod = usize::from(b[4] & 0x3F);
-        let br = *BITRATES.get(frmsizecod / 2)?;
+        let frmsizecod = b[4] & 0x3F;
+        let br = *BITRATES.get(usize::from(frmsizecod / 2))?;
         let (sample_rate, words) = match fscod {
             0 => (48_000, 2 * br),
-            1 => (44_100, 320 * br / 147 + (frmsizecod as u32 & 1)),
+            1 => (44_100, 320 * br / 147 + u32::from(frmsizecod & 1)),
             2 => (32_000, 3 * br),
             _ => return None,
         };
         // BSI after bsid (5) and bsmod (3): acmod, mix levels, lfeon.
-        let mut pos = 6 * 8;
-        let acmod = bits(b, &mut pos, 3)? as u8;
+        let mut r = Bits::new(b.get(6..8)?);
+        let acmod = r.bits(3)?;
         if acmod & 1 != 0 && acmod != 1 {
-            pos += 2;
+            r.skip(2)?;
         }
         if acmod & 4 != 0 {
-            pos += 2;
+            r.skip(2)?;
         }
         if acmod == 2 {
-            pos += 2;
+            r.skip(2)?;
         }
-        let lfe = bits(b, &mut pos, 1)?;
+        let lfe = r.bit()?;
         Some(Header {
             enhanced: false,
             sample_rate,
@@ -95,13 +85,13 @@ impl Header {
     }
 
     fn parse_eac3(b: &[u8]) -> Option<Header> {
-        let mut pos = 16;
-        let strmtyp = bits(b, &mut pos, 2)?;
-        let substream = bits(b, &mut pos, 3)?;
-        let words = bits(b, &mut pos, 11)? + 1;
-        let fscod = bits(b, &mut pos, 2)?;
+        let mut r = Bits::new(b.get(2..5)?);
+        let strmtyp = r.bits(2)?;
+        let substream = r.bits(3)?;
+        let words = r.bits(11)? + 1;
+        let fscod = r.bits(2)?;
         let (sample_rate, blocks) = if fscod == 3 {
-            let rate = match bits(b, &mut pos, 2)? {
+            let rate = match r.bits(2)? {
                 0 => 24_000,
                 1 => 22_050,
                 2 => 16_000,
@@ -109,11 +99,11 @@ impl Header {
             };
             (rate, 6)
         } else {
-            let blocks = [1, 2, 3, 6][bits(b, &mut pos, 2)? as usize];
+            let blocks = [1, 2, 3, 6][r.bits(2)? as usize];
             ([48_000, 44_100, 32_000][fscod as usize], blocks)
         };
-        let acmod = bits(b, &mut pos, 3)? as u8;
-        let lfe = bits(b, &mut pos, 1)?;
+        let acmod = r.bits(3)?;
+        let lfe = r.bit()?;
         if strmtyp == 3 || words < 3 {
             return None;
         }
@@ -155,7 +145,7 @@ impl crate::elementary::FrameHeader for Header {
 }
 
 /// Frames of one AC-3 or E-AC-3 stream read from a [`Reader`] (the data
-/// chunk of a WAV file).
+/// chunk of a WAV file, whose end the caller cut at whole blocks).
 pub(crate) struct Ac3Stream {
     first: Header,
     track: u32,
@@ -202,7 +192,8 @@ impl Ac3Stream {
 
     /// The next frame, `None` at the reader's end.
     pub(crate) fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError> {
-        let Some((h, data)) = next_frame(r, &self.first, self.container, false)? else {
+        // The caller (WAV) cuts the data at whole blocks, maybe in a frame.
+        let Some((h, data)) = next_frame(r, &self.first, self.container, true)? else {
             return Ok(None);
         };
         let (position, samples) = (self.position, u64::from(h.samples));
@@ -237,17 +228,8 @@ mod tests {
     fn eac3_lengths_and_blocks() {
         // Independent, substream 0, 768 words, 48 kHz, 6 blocks, acmod 2,
         // no LFE, bsid 16.
-        let w = 767u16;
-        let b = [
-            0x0B,
-            0x77,
-            (w >> 8) as u8 & 7,
-            w as u8,
-            0b0011_0100,
-            16 << 3,
-            0,
-            0,
-        ];
+        // frmsiz 767 = 0x2FF.
+        let b = [0x0B, 0x77, 0x02, 0xFF, 0b0011_0100, 16 << 3, 0, 0];
         let h = Header::parse(&b).unwrap();
         assert_eq!((h.len(), h.samples, h.channels), (1536, 1536, 2));
         assert_eq!((h.sample_rate, h.codec()), (48_000, Codec::Eac3));

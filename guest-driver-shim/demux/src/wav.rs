@@ -186,20 +186,22 @@ impl WavDemuxer {
                 };
                 (track, body)
             }
-            (0x55 | 0x50, _) => {
+            (0x55 | 0x50 | 0x2000, _) => {
                 // GStreamer's wavparse passes on whole nBlockAlign blocks
-                // only, and ffmpeg writes 1152 there for MP3: a local player
-                // never gets the frames in a last partial block. The same
-                // cut keeps the output equal to that reference.
+                // only, and ffmpeg writes 1152 there for MP3 and 3840 for
+                // AC-3: a local player never gets the frames in a last
+                // partial block. The same cut keeps the output equal to
+                // that reference.
                 let align = u64::from(fmt.block_align.max(1));
                 reader.set_end(data_at + data_len - data_len % align);
-                let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
-                stream.cut_end_ok = true;
-                (track, Body::Mp3(stream))
-            }
-            (0x2000, _) => {
-                let (stream, track) = Ac3Stream::open(&mut reader, 1, NAME)?;
-                (track, Body::Ac3(stream))
+                if fmt.tag == 0x2000 {
+                    let (stream, track) = Ac3Stream::open(&mut reader, 1, NAME)?;
+                    (track, Body::Ac3(stream))
+                } else {
+                    let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
+                    stream.cut_end_ok = true;
+                    (track, Body::Mp3(stream))
+                }
             }
             _ => {
                 return Err(DemuxError::NotDeviceCodec {

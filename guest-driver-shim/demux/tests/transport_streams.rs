@@ -279,33 +279,48 @@ fn ts_mpeg2_video_with_mp2_ac3_eac3() {
     }
 }
 
+/// MPEG-4 Part 2 (as Xvid/DivX encode it): its VOL header is the codec
+/// data, every intra VOP after one a keyframe.
+#[test]
+fn ts_mpeg4_part2_with_mp3() {
+    let path = ffmpeg_with(
+        &inputs(),
+        &[
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "libmp3lame",
+            "-ac",
+            "2",
+            "-f",
+            "mpegts",
+        ],
+        "ffmpeg-mpeg4-mp3.ts",
+    );
+    check_av(&path, Codec::Mpeg4Part2, Codec::Mp3, 0);
+    let d = redir_demux::open(&path).expect("open");
+    assert_eq!(
+        &d.tracks()[0].codec_data[..4],
+        &[0, 0, 1, 0xB0],
+        "VOS first"
+    );
+    fuzz_copy(&path);
+}
+
 #[test]
 fn ts_codecs_the_device_lacks_are_refused_by_name() {
-    for (video, flags, name, expected) in [
+    for (audio, name, expected) in [
         (
-            "mpeg4",
-            "+resend_headers",
-            "mpeg4.ts",
-            "MPEG-4 Part 2 video",
+            ["-c:a", "aac", "-mpegts_flags", "+latm"],
+            "latm.ts",
+            "AAC in LATM",
         ),
-        ("libx264", "+latm", "latm.ts", "AAC in LATM"),
+        (["-c:a", "dca", "-strict", "-2"], "dts.ts", "DTS"),
     ] {
-        let path = ffmpeg_with(
-            &inputs(),
-            &[
-                "-c:v",
-                video,
-                "-c:a",
-                "aac",
-                "-ac",
-                "2",
-                "-mpegts_flags",
-                flags,
-                "-f",
-                "mpegts",
-            ],
-            name,
-        );
+        let mut args = vec!["-c:v", "libx264", "-ac", "2"];
+        args.extend(audio);
+        args.extend(["-f", "mpegts"]);
+        let path = ffmpeg_with(&inputs(), &args, name);
         let err = redir_demux::open(&path).err().expect("refused").to_string();
         assert!(
             err.contains(&format!("codec not supported by the device: {expected}")),

@@ -28,6 +28,7 @@ pub(super) enum Kind {
     H264,
     H265,
     Mpeg2,
+    Mpeg4,
     Adts,
     Mpa,
     /// AC-3 or E-AC-3, told apart by the first frame.
@@ -41,13 +42,14 @@ impl Kind {
             Kind::H265 => Codec::H265,
             Kind::Adts => Codec::Aac,
             Kind::Mpeg2 => Codec::Mpeg2Video,
+            Kind::Mpeg4 => Codec::Mpeg4Part2,
             Kind::Mpa => Codec::Mp3,
             Kind::Ac3 => Codec::Ac3,
         }
     }
 
     pub(super) fn is_video(self) -> bool {
-        matches!(self, Kind::H264 | Kind::H265 | Kind::Mpeg2)
+        matches!(self, Kind::H264 | Kind::H265 | Kind::Mpeg2 | Kind::Mpeg4)
     }
 }
 
@@ -187,20 +189,25 @@ impl EsStream {
                 self.push_video(key, pts, dts, payload, out);
                 Ok(())
             }
-            Kind::Mpeg2 => {
+            Kind::Mpeg2 | Kind::Mpeg4 => {
                 if payload.is_empty() {
                     return Ok(());
                 }
-                let au = mpv::describe(payload);
+                let (au, config) = if self.kind == Kind::Mpeg2 {
+                    (mpv::describe(payload), Vec::new())
+                } else {
+                    mpv::describe_mpeg4(payload)
+                };
                 if self.described.is_none() {
-                    // Decoding starts at a sequence header; pictures
-                    // before the first are useless.
+                    // Decoding starts at a sequence header (MPEG-4: VOL);
+                    // pictures before the first are useless.
                     let Some((width, height)) = au.size else {
                         return Ok(());
                     };
                     self.described = Some(Described {
                         width,
                         height,
+                        codec_data: config,
                         ..Described::default()
                     });
                 }
