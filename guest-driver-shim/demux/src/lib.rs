@@ -161,6 +161,7 @@ fn open_format(
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ps => ts::ps::PsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
             let data = std::fs::read(path).map_err(unreadable)?;
             let hevc = annexb::looks_like_hevc(path, &data);
@@ -180,7 +181,7 @@ pub mod fuzzing {
 
     /// The format names [`open_as`] takes.
     pub const FORMATS: &[&str] = &[
-        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts",
+        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts", "ps",
     ];
 
     /// Opens `path` as the format `name` (one of [`FORMATS`]).
@@ -196,6 +197,7 @@ pub mod fuzzing {
             "flac" => Format::Flac,
             "wav" => Format::Wav,
             "ts" => Format::Ts,
+            "ps" => Format::Ps,
             _ => Format::Unknown,
         };
         super::open_format(path, format, OpenOptions::default())

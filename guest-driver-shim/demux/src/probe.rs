@@ -25,6 +25,7 @@ pub(crate) enum Format {
     Flac,
     Wav,
     Ts,
+    Ps,
     Unknown,
 }
 
@@ -57,6 +58,9 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     }
     if head.len() >= 12 && matches!(&head[..4], b"RIFF" | b"RF64") && &head[8..12] == b"WAVE" {
         return Ok(Format::Wav);
+    }
+    if crate::ts::ps::is_program_stream(head) {
+        return Ok(Format::Ps);
     }
     if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
         return Ok(Format::AnnexB);

@@ -157,6 +157,17 @@ impl EsStream {
         Ok(())
     }
 
+    /// One whole PES packet (as a program stream carries them).
+    pub(super) fn push_pes(
+        &mut self,
+        pes: Vec<u8>,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), DemuxError> {
+        self.pes = pes;
+        self.in_pes = true;
+        self.finish(out)
+    }
+
     /// Completes the PES being gathered (at the next one, or the end).
     pub(super) fn finish(&mut self, out: &mut Vec<Sample>) -> Result<(), DemuxError> {
         if !self.in_pes || self.pes.is_empty() {

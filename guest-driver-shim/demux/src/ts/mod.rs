@@ -3,8 +3,8 @@
 //!
 //! The PAT names the first program's map (PMT), which lists its streams;
 //! the first playable video and audio stream are kept, as a local player
-//! picks them. A stream type the device has no codec for (MPEG-2 video,
-//! AC-3, ...) is refused by name when its kind has nothing else to play.
+//! picks them. A stream type the device has no codec for (VC-1, DTS, ...)
+//! is refused by name when its kind has nothing else to play.
 //! Transport packets are read one at a time, so memory stays at one PES
 //! packet per stream however long the recording. Continuity-counter gaps,
 //! signalled discontinuities and lost sync drop the damaged data and flag
@@ -12,6 +12,7 @@
 
 mod es;
 mod pes;
+pub(crate) mod ps;
 mod psi;
 
 use std::collections::VecDeque;
@@ -255,7 +256,7 @@ impl TsDemuxer {
 /// AAC priming frame ffmpeg times ahead of the video) is decoded by a local
 /// player, GStreamer's decoder clipping it to the segment tsdemux starts
 /// there, so those samples become the audio track's start trim.
-fn set_start_trim(tracks: &mut [Track], first: &[Sample]) {
+pub(super) fn set_start_trim(tracks: &mut [Track], first: &[Sample]) {
     let Some(video) = tracks.iter().find(|t| t.codec.is_video()).map(|t| t.id) else {
         return;
     };
