@@ -169,18 +169,7 @@ impl Ac3Stream {
                 format!("no AC-3 frames from byte {start}"),
             ));
         };
-        let track = Track {
-            id,
-            codec: first.codec(),
-            width: 0,
-            height: 0,
-            sample_rate: first.sample_rate,
-            channels: first.channels,
-            codec_data: Vec::new(),
-            fps: None,
-            start_trim: 0,
-            end_trim: 0,
-        };
+        let track = Track::audio(id, first.codec(), first.sample_rate, first.channels);
         let stream = Ac3Stream {
             first,
             track: id,

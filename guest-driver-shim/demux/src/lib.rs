@@ -63,6 +63,33 @@ pub struct Track {
     pub end_trim: u64,
 }
 
+impl Track {
+    /// An audio track without codec data or trims.
+    pub(crate) fn audio(id: u32, codec: Codec, sample_rate: u32, channels: u32) -> Track {
+        Track {
+            sample_rate,
+            channels,
+            ..Track::video(id, codec, 0, 0)
+        }
+    }
+
+    /// A video track without codec data or frame rate.
+    pub(crate) fn video(id: u32, codec: Codec, width: u32, height: u32) -> Track {
+        Track {
+            id,
+            codec,
+            width,
+            height,
+            sample_rate: 0,
+            channels: 0,
+            codec_data: Vec::new(),
+            fps: None,
+            start_trim: 0,
+            end_trim: 0,
+        }
+    }
+}
+
 /// One access unit, frame or packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {

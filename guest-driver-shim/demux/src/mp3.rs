@@ -70,16 +70,9 @@ impl MpaStream {
         }
         let info = info.unwrap_or_default();
         let track = Track {
-            id,
-            codec,
-            width: 0,
-            height: 0,
-            sample_rate: first.sample_rate,
-            channels: first.channels,
-            codec_data: Vec::new(),
-            fps: None,
             start_trim: u64::from(info.delay),
             end_trim: u64::from(info.padding),
+            ..Track::audio(id, codec, first.sample_rate, first.channels)
         };
         let stream = MpaStream {
             first,

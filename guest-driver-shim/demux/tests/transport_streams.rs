@@ -283,20 +283,10 @@ fn ts_mpeg2_video_with_mp2_ac3_eac3() {
 /// data, every intra VOP after one a keyframe.
 #[test]
 fn ts_mpeg4_part2_with_mp3() {
-    let path = ffmpeg_with(
-        &inputs(),
-        &[
-            "-c:v",
-            "mpeg4",
-            "-c:a",
-            "libmp3lame",
-            "-ac",
-            "2",
-            "-f",
-            "mpegts",
-        ],
-        "ffmpeg-mpeg4-mp3.ts",
-    );
+    let args: Vec<&str> = "-c:v mpeg4 -c:a libmp3lame -ac 2 -f mpegts"
+        .split(' ')
+        .collect();
+    let path = ffmpeg_with(&inputs(), &args, "ffmpeg-mpeg4-mp3.ts");
     check_av(&path, Codec::Mpeg4Part2, Codec::Mp3, 0);
     let d = redir_demux::open(&path).expect("open");
     assert_eq!(

@@ -79,10 +79,7 @@ pub(crate) struct TsDemuxer {
     pmt: SectionBuffer,
     streams: Vec<EsStream>,
     tracks: Vec<Track>,
-    queue: VecDeque<Sample>,
-    /// Earliest time at open; output times start near 0 from it.
-    origin: u64,
-    done: bool,
+    queue: Queue,
 }
 
 impl TsDemuxer {
@@ -100,9 +97,7 @@ impl TsDemuxer {
             pmt: SectionBuffer::default(),
             streams: Vec::new(),
             tracks: Vec::new(),
-            queue: VecDeque::new(),
-            origin: 0,
-            done: false,
+            queue: Queue::default(),
         };
         let mut out = Vec::new();
         loop {
@@ -144,24 +139,9 @@ impl TsDemuxer {
                 }
             })
             .collect();
-        d.origin = out
-            .iter()
-            .filter_map(|s| s.dts.or(s.pts))
-            .min()
-            .unwrap_or(0);
         set_start_trim(&mut d.tracks, &out);
-        d.queue_samples(out);
+        d.queue.start(out);
         Ok(d)
-    }
-
-    fn queue_samples(&mut self, out: Vec<Sample>) {
-        let origin = self.origin;
-        let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
-        for mut s in out {
-            s.pts = shift(s.pts);
-            s.dts = shift(s.dts);
-            self.queue.push_back(s);
-        }
     }
 
     /// Reads one transport packet; `false` at the end of the file (after
@@ -310,8 +290,52 @@ impl Demuxer for TsDemuxer {
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
+        let mut queue = std::mem::take(&mut self.queue);
+        let next = queue.next(|out| self.packet(out));
+        self.queue = queue;
+        next
+    }
+}
+
+/// Samples read ahead of the caller (a packet may complete several), with
+/// their times moved to start near 0.
+#[derive(Default)]
+pub(super) struct Queue {
+    samples: VecDeque<Sample>,
+    /// Earliest time at open; output times start near 0 from it.
+    origin: u64,
+    done: bool,
+}
+
+impl Queue {
+    /// The samples read at open, which set the origin.
+    pub(super) fn start(&mut self, out: Vec<Sample>) {
+        self.origin = out
+            .iter()
+            .filter_map(|s| s.dts.or(s.pts))
+            .min()
+            .unwrap_or(0);
+        self.push(out);
+    }
+
+    fn push(&mut self, out: Vec<Sample>) {
+        let origin = self.origin;
+        let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
+        for mut s in out {
+            s.pts = shift(s.pts);
+            s.dts = shift(s.dts);
+            self.samples.push_back(s);
+        }
+    }
+
+    /// The next sample; `read` adds what one packet completes and says
+    /// `false` at the end of the file.
+    pub(super) fn next(
+        &mut self,
+        mut read: impl FnMut(&mut Vec<Sample>) -> Result<bool, DemuxError>,
+    ) -> Result<Option<Sample>, DemuxError> {
         loop {
-            if let Some(s) = self.queue.pop_front() {
+            if let Some(s) = self.samples.pop_front() {
                 return Ok(Some(s));
             }
             if self.done {
@@ -320,12 +344,12 @@ impl Demuxer for TsDemuxer {
             let mut out = Vec::new();
             // A few packets at a time keep the queue short.
             while out.is_empty() {
-                if !self.packet(&mut out)? {
+                if !read(&mut out)? {
                     self.done = true;
                     break;
                 }
             }
-            self.queue_samples(out);
+            self.push(out);
         }
     }
 }

@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::Path;
 
+use super::Queue;
 use super::es::{EsStream, Kind};
 use super::pes::{self, Unwrapper};
 use crate::bytes::ticks_to_ns;
@@ -156,9 +157,7 @@ pub(crate) struct PsDemuxer {
     /// An audio form the device has no codec for, seen before any other.
     refused_audio: Option<&'static str>,
     tracks: Vec<Track>,
-    queue: VecDeque<Sample>,
-    origin: u64,
-    done: bool,
+    queue: Queue,
 }
 
 impl PsDemuxer {
@@ -171,48 +170,30 @@ impl PsDemuxer {
             audio: None,
             refused_audio: None,
             tracks: Vec::new(),
-            queue: VecDeque::new(),
-            origin: 0,
-            done: false,
+            queue: Queue::default(),
         };
         let mut out = Vec::new();
         while d.reader.offset() < OPEN_SCAN && !d.described() {
             if !d.pack(&mut out)? {
-                d.finish(&mut out)?;
                 break;
             }
         }
         if let Some(v) = &d.video
             && let Some((width, height)) = v.size
         {
-            d.tracks.push(Track {
-                id: VIDEO_TRACK,
-                codec: Codec::Mpeg2Video,
-                width,
-                height,
-                sample_rate: 0,
-                channels: 0,
-                codec_data: Vec::new(),
-                fps: None,
-                start_trim: 0,
-                end_trim: 0,
-            });
+            d.tracks
+                .push(Track::video(VIDEO_TRACK, Codec::Mpeg2Video, width, height));
         }
         if let Some((_, a)) = &d.audio
             && let Some(info) = a.described.clone()
         {
-            d.tracks.push(Track {
-                id: a.track_id,
-                codec: info.codec.unwrap_or(a.kind.codec()),
-                width: 0,
-                height: 0,
-                sample_rate: info.sample_rate,
-                channels: info.channels,
-                codec_data: Vec::new(),
-                fps: None,
-                start_trim: 0,
-                end_trim: 0,
-            });
+            let codec = info.codec.unwrap_or(a.kind.codec());
+            d.tracks.push(Track::audio(
+                a.track_id,
+                codec,
+                info.sample_rate,
+                info.channels,
+            ));
         }
         if let (None, Some(codec)) = (&d.audio, d.refused_audio) {
             return Err(DemuxError::NotDeviceCodec {
@@ -226,15 +207,12 @@ impl PsDemuxer {
                 "no decodable video or audio in the first packs",
             ));
         }
-        d.origin = out
-            .iter()
-            .filter_map(|s| s.dts.or(s.pts))
-            .min()
-            .unwrap_or(0);
+        // Only streams that became tracks are sent.
+        out.retain(|s| d.tracks.iter().any(|t| t.id == s.track));
         // Audio before the first picture is clipped by a local player, as
         // in a transport stream.
         super::set_start_trim(&mut d.tracks, &out);
-        d.queue_samples(out);
+        d.queue.start(out);
         Ok(d)
     }
 
@@ -248,20 +226,6 @@ impl PsDemuxer {
         video && audio
     }
 
-    fn queue_samples(&mut self, out: Vec<Sample>) {
-        let origin = self.origin;
-        let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
-        for mut s in out {
-            // Only streams that became tracks are sent.
-            if !self.tracks.iter().any(|t| t.id == s.track) {
-                continue;
-            }
-            s.pts = shift(s.pts);
-            s.dts = shift(s.dts);
-            self.queue.push_back(s);
-        }
-    }
-
     fn finish(&mut self, out: &mut Vec<Sample>) -> Result<(), DemuxError> {
         if let Some(v) = &mut self.video {
             v.cut(out, true);
@@ -272,11 +236,13 @@ impl PsDemuxer {
         Ok(())
     }
 
-    /// Reads one pack header or PES packet; `false` at the end.
+    /// Reads one pack header or PES packet; `false` at the end (after the
+    /// streams' last frames are finished).
     fn pack(&mut self, out: &mut Vec<Sample>) -> Result<bool, DemuxError> {
         let at = self.reader.offset();
         let head = self.reader.peek(14)?;
         if head.len() < 4 || head[..4] == [0, 0, 1, 0xB9] {
+            self.finish(out)?;
             return Ok(false);
         }
         if head[..3] != [0, 0, 1] {
@@ -311,6 +277,7 @@ impl PsDemuxer {
         let Some(pes) = self.reader.take(len)? else {
             // A packet cut by the end of the file is dropped.
             self.reader.skip(len as u64);
+            self.finish(out)?;
             return Ok(false);
         };
         match id {
@@ -403,22 +370,14 @@ impl Demuxer for PsDemuxer {
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
-        loop {
-            if let Some(s) = self.queue.pop_front() {
-                return Ok(Some(s));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            let mut out = Vec::new();
-            while out.is_empty() {
-                if !self.pack(&mut out)? {
-                    self.finish(&mut out)?;
-                    self.done = true;
-                    break;
-                }
-            }
-            self.queue_samples(out);
-        }
+        let mut queue = std::mem::take(&mut self.queue);
+        let next = queue.next(|out| {
+            let more = self.pack(out)?;
+            // Only streams that became tracks are sent.
+            out.retain(|s| self.tracks.iter().any(|t| t.id == s.track));
+            Ok(more)
+        });
+        self.queue = queue;
+        next
     }
 }
