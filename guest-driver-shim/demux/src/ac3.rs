@@ -6,8 +6,12 @@
 //! 1536 samples; an E-AC-3 frame gives its length in words and holds one,
 //! two, three or six blocks of 256 samples. Dependent E-AC-3 substreams
 //! (the extra channels of 7.1) add no time of their own.
+//!
+//! Raw `.ac3`/`.eac3` files (as ffmpeg's `ac3`/`eac3` muxers write them)
+//! are such frames one after another, read as [`crate::elementary`] reads
+//! MP3; WAV files with AC-3 inside share the reader.
 
-use crate::elementary::{First, find_first, next_frame};
+use crate::elementary::{FileDemuxer, First, FrameStream, Frames, find_first};
 use crate::reader::Reader;
 use crate::sps::Bits;
 use crate::{Codec, DemuxError, Sample, Track};
@@ -144,20 +148,11 @@ impl crate::elementary::FrameHeader for Header {
     }
 }
 
-/// Frames of one AC-3 or E-AC-3 stream read from a [`Reader`] (the data
-/// chunk of a WAV file, whose end the caller cut at whole blocks).
-pub(crate) struct Ac3Stream {
-    first: Header,
-    track: u32,
-    /// Samples before the next frame.
-    position: u64,
-    container: &'static str,
-}
+/// Frames of one AC-3 or E-AC-3 stream.
+pub(crate) type Ac3Stream = Frames<Header>;
 
-impl Ac3Stream {
-    /// Finds the first frame at or after the reader's position and
-    /// describes the stream as track `id`.
-    pub(crate) fn open(
+impl FrameStream for Ac3Stream {
+    fn open(
         r: &mut Reader,
         id: u32,
         container: &'static str,
@@ -170,29 +165,20 @@ impl Ac3Stream {
             ));
         };
         let track = Track::audio(id, first.codec(), first.sample_rate, first.channels);
-        let stream = Ac3Stream {
-            first,
-            track: id,
-            position: 0,
-            container,
-        };
+        let stream = Frames::new(first, id, container);
         Ok((stream, track))
     }
 
-    /// The next frame, `None` at the reader's end.
-    pub(crate) fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError> {
-        // The caller (WAV) cuts the data at whole blocks, maybe in a frame.
-        let Some((h, data)) = next_frame(r, &self.first, self.container, true)? else {
-            return Ok(None);
-        };
-        let (position, samples) = (self.position, u64::from(h.samples));
-        self.position += samples;
-        let rate = u64::from(h.sample_rate);
-        Ok(Some(Sample::audio(
-            self.track, position, samples, rate, data,
-        )))
+    fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError> {
+        self.next_timed(r, |h| (h.samples, h.sample_rate))
     }
 }
+
+/// Demuxer of one raw AC-3 or E-AC-3 file.
+pub(crate) type Ac3Demuxer = FileDemuxer<Ac3Stream>;
+
+/// The container name of raw AC-3 files in messages.
+pub(crate) const NAME: &str = "AC-3";
 
 #[cfg(test)]
 mod tests {

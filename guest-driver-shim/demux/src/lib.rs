@@ -183,8 +183,13 @@ fn open_format(
         Format::Matroska => mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ogg => ogg::OggDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Mp4 => mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed),
-        Format::Mp3 => mp3::Mp3Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp3 => mp3::Mp3Demuxer::open(path, mp3::NAME)
+            .map_err(open_err)
+            .map(boxed),
         Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ac3 => ac3::Ac3Demuxer::open(path, ac3::NAME)
+            .map_err(open_err)
+            .map(boxed),
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
@@ -208,7 +213,7 @@ pub mod fuzzing {
 
     /// The format names [`open_as`] takes.
     pub const FORMATS: &[&str] = &[
-        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts", "ps",
+        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts", "ps", "ac3",
     ];
 
     /// Opens `path` as the format `name` (one of [`FORMATS`]).
@@ -225,6 +230,7 @@ pub mod fuzzing {
             "wav" => Format::Wav,
             "ts" => Format::Ts,
             "ps" => Format::Ps,
+            "ac3" => Format::Ac3,
             _ => Format::Unknown,
         };
         super::open_format(path, format, OpenOptions::default())

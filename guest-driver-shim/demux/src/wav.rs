@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::ac3::Ac3Stream;
+use crate::elementary::FrameStream;
 use crate::mp3::MpaStream;
 use crate::reader::Reader;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track};
@@ -195,7 +196,8 @@ impl WavDemuxer {
                 let align = u64::from(fmt.block_align.max(1));
                 reader.set_end(data_at + data_len - data_len % align);
                 if fmt.tag == 0x2000 {
-                    let (stream, track) = Ac3Stream::open(&mut reader, 1, NAME)?;
+                    let (mut stream, track) = Ac3Stream::open(&mut reader, 1, NAME)?;
+                    stream.cut_end_ok = true;
                     (track, Body::Ac3(stream))
                 } else {
                     let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;

@@ -382,6 +382,22 @@ fn assert_frames_in_whole_blocks(path: &Path, samples: &[Sample], align: u32) {
 }
 
 #[test]
+fn raw_ac3_and_eac3() {
+    for (format, codec, channels) in [("ac3", Codec::Ac3, 6), ("eac3", Codec::Eac3, 2)] {
+        let name = format!("ffmpeg.{format}");
+        let path = ffmpeg(48_000, channels, &["-c:a", format, "-f", format], &name);
+        let (_, samples) = demux(&path, codec, 48_000, channels);
+        assert_same_frames(&path, &samples, 0);
+        assert_eq!(
+            samples[1].pts,
+            Some(32_000_000),
+            "{name}: 1536 samples a frame"
+        );
+        fuzz_copy(&path);
+    }
+}
+
+#[test]
 fn wav_mp2_and_ac3() {
     for (codec, tag, name, ours, channels) in [
         ("mp2", 0x50u16, "ffmpeg-mp2.wav", Codec::Mp2, 2),
