@@ -46,7 +46,42 @@ pub fn codec_caps(codec: Codec) -> gst::Caps {
             .field("format", "S16LE")
             .field("layout", "interleaved")
             .build(),
+        Codec::Mpeg2Video => gst::Caps::builder("video/mpeg")
+            .field("mpegversion", 2i32)
+            .field("systemstream", false)
+            .build(),
+        Codec::Mpeg4Part2 => gst::Caps::builder("video/mpeg")
+            .field("mpegversion", 4i32)
+            .field("systemstream", false)
+            .build(),
+        Codec::Ac3 => gst::Caps::builder("audio/x-ac3").build(),
+        Codec::Eac3 => gst::Caps::builder("audio/x-eac3").build(),
+        Codec::Mp2 => gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 2i32)
+            .build(),
     }
+}
+
+/// The caps of raw PCM: above two channels with GStreamer's default
+/// channel mask for the count (WAVE's default order, which the spec gives
+/// PCM streams), without which `audio/x-raw` does not negotiate.
+fn pcm_caps(rate: i32, channels: i32) -> Result<gst::Caps, EngineError> {
+    let b = gst::Caps::builder("audio/x-raw")
+        .field("format", "S16LE")
+        .field("layout", "interleaved")
+        .field("rate", rate)
+        .field("channels", channels);
+    if channels <= 2 {
+        return Ok(b.build());
+    }
+    let mask = gstreamer_audio::AudioChannelPosition::fallback_mask(channels as u32);
+    if mask == 0 {
+        return Err(EngineError::InvalidFormat(format!(
+            "PCM with {channels} channels has no default channel layout"
+        )));
+    }
+    Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build())
 }
 
 fn int(v: u32) -> Option<i32> {
@@ -245,13 +280,28 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                     "PCM needs sample rate and channels".into(),
                 ));
             };
-            gst::Caps::builder("audio/x-raw")
-                .field("format", "S16LE")
-                .field("layout", "interleaved")
-                .field("rate", rate)
-                .field("channels", channels)
-                .build()
+            pcm_caps(rate, channels)?
         }
+        Codec::Mpeg2Video | Codec::Mpeg4Part2 => {
+            let mut b = gst::Caps::builder("video/mpeg")
+                .field(
+                    "mpegversion",
+                    if cs.codec == Codec::Mpeg2Video {
+                        2i32
+                    } else {
+                        4
+                    },
+                )
+                .field("systemstream", false);
+            if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
+                b = b.field("width", w).field("height", h);
+            }
+            if !d.is_empty() {
+                b = b.field("codec_data", gst::Buffer::from_slice(d.clone()));
+            }
+            b.build()
+        }
+        Codec::Ac3 | Codec::Eac3 | Codec::Mp2 => codec_caps(cs.codec),
     };
     Ok(StreamCaps { caps, prefix })
 }
@@ -297,6 +347,28 @@ mod tests {
         assert_eq!(s.get::<&str>("stream-format").unwrap(), "avc");
         assert!(s.has_field("codec_data"));
         assert!(stream_caps(&cs(Codec::H264, vec![0, 0, 0, 1])).is_err());
+    }
+
+    #[test]
+    fn multichannel_pcm_has_a_channel_mask() {
+        gst::init().unwrap();
+        let mut c = cs(Codec::PcmS16le, vec![]);
+        assert!(
+            !stream_caps(&c)
+                .unwrap()
+                .caps
+                .structure(0)
+                .unwrap()
+                .has_field("channel-mask")
+        );
+        c.channels = 6;
+        let caps = stream_caps(&c).unwrap().caps;
+        let mask = caps
+            .structure(0)
+            .unwrap()
+            .get::<gst::Bitmask>("channel-mask");
+        // FL FR FC LFE RL RR.
+        assert_eq!(mask.unwrap().0, 0x3f);
     }
 
     #[test]

@@ -67,6 +67,18 @@ pub fn can_decode(codec: Codec) -> bool {
     if codec == Codec::PcmS16le {
         return gst::ElementFactory::find("audioconvert").is_some();
     }
+    // A parser turns the device's frames (several per buffer, or an
+    // access unit with in-band headers) into what the decoders take.
+    let parser = match codec {
+        Codec::Ac3 | Codec::Eac3 => Some("ac3parse"),
+        Codec::Mp2 => Some("mpegaudioparse"),
+        Codec::Mpeg2Video => Some("mpegvideoparse"),
+        Codec::Mpeg4Part2 => Some("mpeg4videoparse"),
+        _ => None,
+    };
+    if parser.is_some_and(|p| gst::ElementFactory::find(p).is_none()) {
+        return false;
+    }
     let caps = codec_caps(codec);
     gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DECODER, gst::Rank::MARGINAL)
         .iter()

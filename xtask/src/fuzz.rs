@@ -45,10 +45,12 @@ pub(crate) const TARGETS: &[(&str, &[&str])] = &[
     ("demux_flac", &["flac"]),
     ("demux_wav", &["wav"]),
     ("demux_ts", &["ts", "m2ts"]),
+    ("demux_ps", &["vob", "mpg", "mpeg"]),
+    ("demux_ac3", &["ac3", "eac3"]),
     (
         "demux_sniffed",
         &[
-            "ivf", "mkv", "webm", "ogg", "mp4", "mp3", "aac", "flac", "wav", "ts",
+            "ivf", "mkv", "webm", "ogg", "mp4", "mp3", "aac", "flac", "wav", "ts", "vob", "ac3",
         ],
     ),
 ];

@@ -80,12 +80,17 @@ extern "C" {
 #define MEDIAREDIR_CODEC_AV1 0x005      /* codec data optional (av1C) */
 #define MEDIAREDIR_CODEC_MJPEG 0x006    /* no codec data */
 #define MEDIAREDIR_CODEC_THEORA 0x007   /* codec data required */
+#define MEDIAREDIR_CODEC_MPEG2_VIDEO 0x008 /* codec data optional (sequence header) */
+#define MEDIAREDIR_CODEC_MPEG4 0x009    /* codec data optional (VOS/VOL headers) */
 #define MEDIAREDIR_CODEC_OPUS 0x101     /* codec data optional (OpusHead) */
 #define MEDIAREDIR_CODEC_VORBIS 0x102   /* codec data required */
 #define MEDIAREDIR_CODEC_AAC 0x103      /* codec data optional (ASC) */
 #define MEDIAREDIR_CODEC_MP3 0x104      /* no codec data */
 #define MEDIAREDIR_CODEC_FLAC 0x105     /* codec data required */
 #define MEDIAREDIR_CODEC_PCM_S16LE 0x106 /* no codec data */
+#define MEDIAREDIR_CODEC_AC3 0x107      /* no codec data */
+#define MEDIAREDIR_CODEC_EAC3 0x108     /* no codec data */
+#define MEDIAREDIR_CODEC_MP2 0x109      /* no codec data */
 
 /* struct mediaredir_codec_cap.flags. */
 #define MEDIAREDIR_CODEC_FLAG_DECODE 0x1

@@ -6,8 +6,11 @@
 //! not start a wrong stream; after that every frame must follow the one
 //! before, and anything else is reported with its byte offset.
 
+use std::fs::File;
+use std::path::Path;
+
 use crate::reader::Reader;
-use crate::{DemuxError, tags};
+use crate::{DemuxError, Demuxer, Sample, Track, tags};
 
 /// How far junk before the first frame is searched.
 const SCAN: usize = 64 << 10;
@@ -112,5 +115,95 @@ pub(crate) fn next_frame<H: FrameHeader>(
             ));
         };
         return Ok(Some((h, data)));
+    }
+}
+
+/// Frames of one stream read from a [`Reader`], timed by their sample
+/// counts from the first.
+pub(crate) struct Frames<H> {
+    first: H,
+    track: u32,
+    /// Samples before the next frame.
+    position: u64,
+    container: &'static str,
+    /// The reader's end was cut by the caller (WAV: at whole blocks),
+    /// maybe inside a frame.
+    pub(crate) cut_end_ok: bool,
+}
+
+impl<H: FrameHeader> Frames<H> {
+    /// The stream that `first` begins, as track `track`.
+    pub(crate) fn new(first: H, track: u32, container: &'static str) -> Self {
+        Frames {
+            first,
+            track,
+            position: 0,
+            container,
+            cut_end_ok: false,
+        }
+    }
+
+    /// The next frame, `None` at the reader's end; `timing` gives a
+    /// frame's samples per channel and sample rate.
+    pub(crate) fn next_timed(
+        &mut self,
+        r: &mut Reader,
+        timing: impl Fn(&H) -> (u32, u32),
+    ) -> Result<Option<Sample>, DemuxError> {
+        let Some((h, data)) = next_frame(r, &self.first, self.container, self.cut_end_ok)? else {
+            return Ok(None);
+        };
+        let (samples, rate) = timing(&h);
+        let (position, samples) = (self.position, u64::from(samples));
+        self.position += samples;
+        Ok(Some(Sample::audio(
+            self.track,
+            position,
+            samples,
+            u64::from(rate),
+            data,
+        )))
+    }
+}
+
+/// One stream of frames read from a [`Reader`] (MP3, AC-3).
+pub(crate) trait FrameStream: Sized {
+    /// Finds the first frame at or after the reader's position and
+    /// describes the stream as track `id`.
+    fn open(r: &mut Reader, id: u32, container: &'static str) -> Result<(Self, Track), DemuxError>;
+    /// The next frame, `None` at the reader's end.
+    fn next(&mut self, r: &mut Reader) -> Result<Option<Sample>, DemuxError>;
+}
+
+/// Demuxer of a file that is one elementary stream, maybe behind ID3 or
+/// APE tags.
+pub(crate) struct FileDemuxer<S> {
+    reader: Reader,
+    stream: S,
+    tracks: Vec<Track>,
+}
+
+impl<S: FrameStream> FileDemuxer<S> {
+    /// Skips the tags and finds the first frame.
+    pub(crate) fn open(path: &Path, container: &'static str) -> Result<Self, DemuxError> {
+        let mut reader = Reader::new(File::open(path)?)?;
+        tags::trim_trailing_tags(&mut reader)?;
+        tags::skip_id3v2(&mut reader, container)?;
+        let (stream, track) = S::open(&mut reader, 1, container)?;
+        Ok(FileDemuxer {
+            reader,
+            stream,
+            tracks: vec![track],
+        })
+    }
+}
+
+impl<S: FrameStream> Demuxer for FileDemuxer<S> {
+    fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
+        self.stream.next(&mut self.reader)
     }
 }

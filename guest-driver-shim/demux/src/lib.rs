@@ -7,6 +7,7 @@
 //! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
 //! MP3, ADTS AAC, FLAC, WAV and MPEG-TS files into exactly that, in pure Rust.
 
+mod ac3;
 mod adts;
 mod annexb;
 mod bytes;
@@ -18,6 +19,7 @@ mod mkv;
 mod mp3;
 mod mp4;
 mod mpa;
+mod mpv;
 mod ogg;
 mod probe;
 mod reader;
@@ -59,6 +61,33 @@ pub struct Track {
     /// Samples the file declares as padding after the last real sample (an
     /// MP3 LAME header's padding). 0 when the file declares none.
     pub end_trim: u64,
+}
+
+impl Track {
+    /// An audio track without codec data or trims.
+    pub(crate) fn audio(id: u32, codec: Codec, sample_rate: u32, channels: u32) -> Track {
+        Track {
+            sample_rate,
+            channels,
+            ..Track::video(id, codec, 0, 0)
+        }
+    }
+
+    /// A video track without codec data or frame rate.
+    pub(crate) fn video(id: u32, codec: Codec, width: u32, height: u32) -> Track {
+        Track {
+            id,
+            codec,
+            width,
+            height,
+            sample_rate: 0,
+            channels: 0,
+            codec_data: Vec::new(),
+            fps: None,
+            start_trim: 0,
+            end_trim: 0,
+        }
+    }
 }
 
 /// One access unit, frame or packet.
@@ -154,11 +183,17 @@ fn open_format(
         Format::Matroska => mkv::MkvDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ogg => ogg::OggDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Mp4 => mp4::Mp4Demuxer::open(path).map_err(open_err).map(boxed),
-        Format::Mp3 => mp3::Mp3Demuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mp3 => mp3::Mp3Demuxer::open(path, mp3::NAME)
+            .map_err(open_err)
+            .map(boxed),
         Format::Adts => adts::AdtsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ac3 => ac3::Ac3Demuxer::open(path, ac3::NAME)
+            .map_err(open_err)
+            .map(boxed),
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Ps => ts::ps::PsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
             let data = std::fs::read(path).map_err(unreadable)?;
             let hevc = annexb::looks_like_hevc(path, &data);
@@ -178,7 +213,7 @@ pub mod fuzzing {
 
     /// The format names [`open_as`] takes.
     pub const FORMATS: &[&str] = &[
-        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts",
+        "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts", "ps", "ac3",
     ];
 
     /// Opens `path` as the format `name` (one of [`FORMATS`]).
@@ -194,6 +229,8 @@ pub mod fuzzing {
             "flac" => Format::Flac,
             "wav" => Format::Wav,
             "ts" => Format::Ts,
+            "ps" => Format::Ps,
+            "ac3" => Format::Ac3,
             _ => Format::Unknown,
         };
         super::open_format(path, format, OpenOptions::default())

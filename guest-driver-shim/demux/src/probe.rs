@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::{adts, mpa, tags};
+use crate::{ac3, adts, mpa, tags};
 
 /// A container format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +23,10 @@ pub(crate) enum Format {
     Mp3,
     Adts,
     Flac,
+    Ac3,
     Wav,
     Ts,
+    Ps,
     Unknown,
 }
 
@@ -58,6 +60,9 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     if head.len() >= 12 && matches!(&head[..4], b"RIFF" | b"RF64") && &head[8..12] == b"WAVE" {
         return Ok(Format::Wav);
     }
+    if crate::ts::ps::is_program_stream(head) {
+        return Ok(Format::Ps);
+    }
     if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
         return Ok(Format::AnnexB);
     }
@@ -79,6 +84,9 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     if mpa::Header::parse(&body).is_some() {
         return Ok(Format::Mp3);
     }
+    if ac3::Header::parse(&body).is_some() {
+        return Ok(Format::Ac3);
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -86,6 +94,7 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     Ok(match ext.as_deref() {
         Some("mp3" | "mp2" | "mpga") => Format::Mp3,
         Some("aac" | "adts") => Format::Adts,
+        Some("ac3" | "eac3" | "ec3") => Format::Ac3,
         Some("flac") => Format::Flac,
         Some("wav") => Format::Wav,
         Some("ts" | "m2ts" | "mts") => Format::Ts,

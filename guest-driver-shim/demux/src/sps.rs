@@ -4,13 +4,22 @@
 //! but the device wants a width and height per video stream; the SPS holds
 //! them behind a few Exp-Golomb fields. Anything unexpected gives `None`.
 
-/// MSB-first bit reader over an RBSP (emulation prevention removed).
-struct Bits {
+/// MSB-first bit reader over an RBSP (emulation prevention removed), also
+/// used for the plain bit fields of AC-3 and MPEG-4 Part 2 headers.
+pub(crate) struct Bits {
     data: Vec<u8>,
     pos: usize,
 }
 
 impl Bits {
+    /// A reader of `data` as it is.
+    pub(crate) fn new(data: &[u8]) -> Bits {
+        Bits {
+            data: data.to_vec(),
+            pos: 0,
+        }
+    }
+
     /// Strips emulation prevention bytes (00 00 03 → 00 00) from `nal`.
     fn from_nal(nal: &[u8], header_len: usize) -> Option<Bits> {
         let mut data = Vec::with_capacity(nal.len());
@@ -26,18 +35,18 @@ impl Bits {
         Some(Bits { data, pos: 0 })
     }
 
-    fn bit(&mut self) -> Option<u32> {
+    pub(crate) fn bit(&mut self) -> Option<u32> {
         let byte = *self.data.get(self.pos / 8)?;
         let b = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Some(u32::from(b))
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
         (0..n).try_fold(0u32, |v, _| Some((v << 1) | self.bit()?))
     }
 
-    fn skip(&mut self, n: usize) -> Option<()> {
+    pub(crate) fn skip(&mut self, n: usize) -> Option<()> {
         self.pos += n;
         (self.pos <= self.data.len() * 8).then_some(())
     }

@@ -2,13 +2,15 @@
 //! "data" chunk holds the stream.
 //!
 //! 16-bit little-endian PCM is a device codec and is sent in blocks of
-//! about 20 ms. MP3 inside WAV (format tag 0x55) is read frame by frame as
-//! in an `.mp3`. Other PCM forms and codecs are refused by name, so the
+//! about 20 ms. MP3 and MP2 inside WAV (format tags 0x55, 0x50) are read
+//! frame by frame as in an `.mp3`, AC-3 (0x2000) by its syncframes. Other PCM forms and codecs are refused by name, so the
 //! user learns what the file holds instead of "unknown format".
 
 use std::fs::File;
 use std::path::Path;
 
+use crate::ac3::Ac3Stream;
+use crate::elementary::FrameStream;
 use crate::mp3::MpaStream;
 use crate::reader::Reader;
 use crate::{Codec, DemuxError, Demuxer, Sample, Track};
@@ -25,6 +27,7 @@ enum Body {
         position: u64,
     },
     Mp3(MpaStream),
+    Ac3(Ac3Stream),
 }
 
 /// Demuxer of one WAV file.
@@ -91,9 +94,7 @@ fn refused(fmt: &Fmt) -> &'static str {
         (6, _) => "G.711 A-law",
         (7, _) => "G.711 mu-law",
         (0x11, _) => "IMA ADPCM",
-        (0x50, _) => "MPEG-1 Layer I/II",
         (0xFF | 0x1610 | 0x1600, _) => "AAC in WAV",
-        (0x2000, _) => "AC-3",
         _ => "a WAV format tag the device has no codec for",
     }
 }
@@ -186,16 +187,23 @@ impl WavDemuxer {
                 };
                 (track, body)
             }
-            (0x55, _) => {
+            (0x55 | 0x50 | 0x2000, _) => {
                 // GStreamer's wavparse passes on whole nBlockAlign blocks
-                // only, and ffmpeg writes 1152 there for MP3: a local player
-                // never gets the frames in a last partial block. The same
-                // cut keeps the output equal to that reference.
+                // only, and ffmpeg writes 1152 there for MP3 and 3840 for
+                // AC-3: a local player never gets the frames in a last
+                // partial block. The same cut keeps the output equal to
+                // that reference.
                 let align = u64::from(fmt.block_align.max(1));
                 reader.set_end(data_at + data_len - data_len % align);
-                let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
-                stream.cut_end_ok = true;
-                (track, Body::Mp3(stream))
+                if fmt.tag == 0x2000 {
+                    let (mut stream, track) = Ac3Stream::open(&mut reader, 1, NAME)?;
+                    stream.cut_end_ok = true;
+                    (track, Body::Ac3(stream))
+                } else {
+                    let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
+                    stream.cut_end_ok = true;
+                    (track, Body::Mp3(stream))
+                }
             }
             _ => {
                 return Err(DemuxError::NotDeviceCodec {
@@ -220,6 +228,7 @@ impl Demuxer for WavDemuxer {
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
         let (block_align, frames_per_buffer, position) = match &mut self.body {
             Body::Mp3(stream) => return stream.next(&mut self.reader),
+            Body::Ac3(stream) => return stream.next(&mut self.reader),
             Body::Pcm {
                 block_align,
                 frames_per_buffer,

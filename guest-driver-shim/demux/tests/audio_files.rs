@@ -148,13 +148,17 @@ fn mp3_gstreamer_with_xing_and_id3v2() {
 }
 
 #[test]
-fn mp2_and_free_format_are_refused_by_name() {
+fn mp2_plays_as_mp2() {
     let path = ffmpeg(48_000, 2, &["-c:a", "mp2"], "ffmpeg.mp2");
-    let err = open_err(&path);
-    assert!(
-        err.contains("codec not supported by the device: MPEG-1 Layer II"),
-        "{err}"
-    );
+    let (track, samples) = demux(&path, Codec::Mp2, 48_000, 2);
+    assert_same_frames(&path, &samples, 0);
+    assert_eq!(samples[1].pts, Some(24_000_000), "1152 samples a frame");
+    assert_eq!((track.start_trim, track.end_trim), (0, 0));
+    fuzz_copy(&path);
+}
+
+#[test]
+fn free_format_is_refused_by_name() {
     // Free format: Layer III headers with bitrate index 0.
     let scratch = common::scratch("free-format");
     let dir = scratch.path();
@@ -351,15 +355,22 @@ fn wav_with_mp3_inside() {
         "mp3-in.wav",
     );
     let (_, samples) = demux(&path, Codec::Mp3, 44_100, 2);
-    let data = std::fs::read(&path).expect("read");
+    assert_frames_in_whole_blocks(&path, &samples, 1152);
+    fuzz_copy(&path);
+}
+
+/// Our frames are ffprobe's up to the last whole `align`-byte block of the
+/// data chunk (what wavparse passes on).
+fn assert_frames_in_whole_blocks(path: &Path, samples: &[Sample], align: u32) {
+    let data = std::fs::read(path).expect("read");
     let at = data
         .windows(4)
         .position(|w| w == b"data")
         .expect("data chunk");
     let len = u32::from_le_bytes([data[at + 4], data[at + 5], data[at + 6], data[at + 7]]);
-    let whole = usize::try_from(len - len % 1152).expect("size");
+    let whole = usize::try_from(len - len % align).expect("size");
     let mut end = 0;
-    let in_whole_blocks: Vec<usize> = ffprobe_packet_sizes(&path, "a:0")
+    let in_whole_blocks: Vec<usize> = ffprobe_packet_sizes(path, "a:0")
         .into_iter()
         .take_while(|&n| {
             end += n;
@@ -367,8 +378,49 @@ fn wav_with_mp3_inside() {
         })
         .collect();
     let ours: Vec<usize> = samples.iter().map(|s| s.data.len()).collect();
-    assert_eq!(ours, in_whole_blocks);
-    fuzz_copy(&path);
+    assert_eq!(ours, in_whole_blocks, "{}", path.display());
+}
+
+#[test]
+fn raw_ac3_and_eac3() {
+    for (format, codec, channels) in [("ac3", Codec::Ac3, 6), ("eac3", Codec::Eac3, 2)] {
+        let name = format!("ffmpeg.{format}");
+        let path = ffmpeg(48_000, channels, &["-c:a", format, "-f", format], &name);
+        let (_, samples) = demux(&path, codec, 48_000, channels);
+        assert_same_frames(&path, &samples, 0);
+        assert_eq!(
+            samples[1].pts,
+            Some(32_000_000),
+            "{name}: 1536 samples a frame"
+        );
+        fuzz_copy(&path);
+    }
+}
+
+#[test]
+fn wav_mp2_and_ac3() {
+    for (codec, tag, name, ours, channels) in [
+        ("mp2", 0x50u16, "ffmpeg-mp2.wav", Codec::Mp2, 2),
+        ("ac3", 0x2000, "ffmpeg-ac3.wav", Codec::Ac3, 6),
+    ] {
+        let path = ffmpeg(48_000, channels, &["-c:a", codec], name);
+        let data = std::fs::read(&path).expect("read");
+        let le16 = |at: usize| u16::from_le_bytes([data[at], data[at + 1]]);
+        // Above two channels ffmpeg writes WAVE_FORMAT_EXTENSIBLE, the tag
+        // starting the SubFormat GUID.
+        let written = if le16(20) == 0xFFFE {
+            le16(44)
+        } else {
+            le16(20)
+        };
+        assert_eq!(written, tag, "{name}");
+        let (_, samples) = demux(&path, ours, 48_000, channels);
+        // As for MP3 in WAV, GStreamer decodes whole nBlockAlign blocks
+        // only (ffmpeg writes 3840 for AC-3; MP2's frames fill them).
+        let align = u32::from(le16(32));
+        assert_frames_in_whole_blocks(&path, &samples, align);
+        fuzz_copy(&path);
+    }
 }
 
 #[test]

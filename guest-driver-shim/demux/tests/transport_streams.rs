@@ -250,18 +250,67 @@ fn ts_lost_packet_is_a_discontinuity() {
     );
 }
 
+/// DVB's codecs: MPEG-2 video with MPEG-1 Layer II, AC-3 or E-AC-3.
 #[test]
-fn ts_codecs_the_device_lacks_are_refused_by_name() {
-    for (video, audio, name, expected) in [
-        ("mpeg2video", "aac", "mpeg2.ts", "MPEG-2 video"),
-        ("libx264", "ac3", "ac3.ts", "AC-3"),
-        ("libx264", "mp2", "mp2.ts", "MPEG-1 Layer II"),
+fn ts_mpeg2_video_with_mp2_ac3_eac3() {
+    for (audio, name, codec) in [
+        ("mp2", "ffmpeg-mpeg2-mp2.ts", Codec::Mp2),
+        ("ac3", "ffmpeg-mpeg2-ac3.ts", Codec::Ac3),
+        ("eac3", "ffmpeg-mpeg2-eac3.ts", Codec::Eac3),
     ] {
         let path = ffmpeg_with(
             &inputs(),
-            &["-c:v", video, "-c:a", audio, "-ac", "2", "-f", "mpegts"],
+            &[
+                "-c:v",
+                "mpeg2video",
+                "-c:a",
+                audio,
+                "-ac",
+                "2",
+                "-f",
+                "mpegts",
+            ],
             name,
         );
+        let samples = check_av(&path, Codec::Mpeg2Video, codec, 0);
+        let keys = samples.iter().filter(|s| s.keyframe).count();
+        assert!(keys >= 2, "{name}: a keyframe each GOP ({keys})");
+        fuzz_copy(&path);
+    }
+}
+
+/// MPEG-4 Part 2 (as Xvid/DivX encode it): its VOL header is the codec
+/// data, every intra VOP after one a keyframe.
+#[test]
+fn ts_mpeg4_part2_with_mp3() {
+    let args: Vec<&str> = "-c:v mpeg4 -c:a libmp3lame -ac 2 -f mpegts"
+        .split(' ')
+        .collect();
+    let path = ffmpeg_with(&inputs(), &args, "ffmpeg-mpeg4-mp3.ts");
+    check_av(&path, Codec::Mpeg4Part2, Codec::Mp3, 0);
+    let d = redir_demux::open(&path).expect("open");
+    assert_eq!(
+        &d.tracks()[0].codec_data[..4],
+        &[0, 0, 1, 0xB0],
+        "VOS first"
+    );
+    fuzz_copy(&path);
+}
+
+#[test]
+fn ts_codecs_the_device_lacks_are_refused_by_name() {
+    for (audio, name, expected) in [
+        (
+            ["-c:a", "aac", "-mpegts_flags", "+latm"],
+            "latm.ts",
+            "AAC in LATM",
+        ),
+        (["-c:a", "dca", "-strict", "-2"], "dts.ts", "DTS"),
+    ] {
+        let mut args = vec!["-c:v", "libx264", "-ac", "2"];
+        args.extend(audio);
+        args.extend(["-f", "mpegts"]);
+        let path = ffmpeg_with(&inputs(), &args, name);
         let err = redir_demux::open(&path).err().expect("refused").to_string();
         assert!(
             err.contains(&format!("codec not supported by the device: {expected}")),

@@ -5,7 +5,9 @@
 //! [`StreamFormat`], with the codec data in the form the wire protocol
 //! wants (spec, "Codecs and bitstream formats"): avcC/hvcC for packetised
 //! H.264/H.265 (none for Annex-B), OpusHead, Xiph-laced Vorbis headers,
-//! `fLaC` + STREAMINFO, an AudioSpecificConfig for raw AAC (none for ADTS).
+//! `fLaC` + STREAMINFO, an AudioSpecificConfig for raw AAC (none for ADTS),
+//! the parser's sequence header (MPEG-2 video); AC-3, E-AC-3 and MP2 have
+//! none.
 //! Kept in this crate so the rest of the guest side needs no GStreamer.
 
 use gstreamer as gst;
@@ -13,7 +15,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 
 /// The codecs the sink can carry, in the order of its template caps.
-pub const CODECS: [Codec; 10] = [
+pub const CODECS: [Codec; 14] = [
     Codec::H264,
     Codec::H265,
     Codec::Vp8,
@@ -24,6 +26,10 @@ pub const CODECS: [Codec; 10] = [
     Codec::Aac,
     Codec::Flac,
     Codec::Mp3,
+    Codec::Mpeg2Video,
+    Codec::Ac3,
+    Codec::Eac3,
+    Codec::Mp2,
 ];
 
 /// The caps structure the sink accepts for `codec`, if it carries it.
@@ -57,7 +63,26 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("layer", 3i32)
             .field("parsed", true)
             .build(),
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
+        // MPEG-1 video is the subset of MPEG-2 it is (spec 7.18).
+        Codec::Mpeg2Video => gst::Structure::builder("video/mpeg")
+            .field("mpegversion", gst::IntRange::new(1i32, 2))
+            .field("systemstream", false)
+            .field("parsed", true)
+            .build(),
+        Codec::Ac3 => gst::Structure::builder("audio/x-ac3")
+            .field("framed", true)
+            .build(),
+        Codec::Eac3 => gst::Structure::builder("audio/x-eac3")
+            .field("framed", true)
+            .build(),
+        Codec::Mp2 => gst::Structure::builder("audio/mpeg")
+            .field("mpegversion", 1i32)
+            .field("layer", 2i32)
+            .field("parsed", true)
+            .build(),
+        // Not yet: in playbin, mpeg4videoparse after matroskademux gives
+        // caps with width 0 and no frame rate, which no stream format takes.
+        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le | Codec::Mpeg4Part2 => return None,
     };
     Some(s)
 }
@@ -175,7 +200,7 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
                 Ok(d)
             }
         }
-        Codec::Av1 => codec_data(s),
+        Codec::Av1 | Codec::Mpeg2Video => codec_data(s),
         Codec::Aac => {
             if format == "adts" {
                 Ok(Vec::new())
@@ -268,11 +293,20 @@ mod tests {
         for (s, codec) in caps.iter().zip(CODECS) {
             assert_eq!(codec_of(s), Some(codec), "{s}");
         }
-        let mp2 = gst::Caps::builder("audio/mpeg")
+        let mp1 = gst::Caps::builder("audio/mpeg")
             .field("mpegversion", 1i32)
-            .field("layer", 2i32)
+            .field("layer", 1i32)
             .build();
-        assert_eq!(codec_of(mp2.structure(0).unwrap()), None);
+        assert_eq!(codec_of(mp1.structure(0).unwrap()), None);
+        let mpeg1_video = gst::Caps::builder("video/mpeg")
+            .field("mpegversion", 1i32)
+            .field("systemstream", false)
+            .field("parsed", true)
+            .build();
+        assert_eq!(
+            codec_of(mpeg1_video.structure(0).unwrap()),
+            Some(Codec::Mpeg2Video)
+        );
     }
 
     #[test]

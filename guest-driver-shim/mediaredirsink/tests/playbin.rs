@@ -51,6 +51,21 @@ const CLIPS: &[(&str, &str, usize)] = &[
          {A} ! audioconvert ! vorbisenc ! queue ! mux.",
         2,
     ),
+    // mpeg2enc rather than avenc_mpeg2video, which rejects every frame
+    // rate (libav sees the time base as the rate); 25 fps, a PAL rate.
+    (
+        "mpeg2ac3.ts",
+        "videotestsrc num-buffers=25 pattern=ball ! \
+         video/x-raw,format=I420,width=320,height=240,framerate=25/1 ! \
+         mpeg2enc ! mpegvideoparse ! queue ! mpegtsmux name=mux ! \
+         filesink location={out} {A} ! avenc_ac3 ! ac3parse ! queue ! mux.",
+        2,
+    ),
+    (
+        "mp2.mka",
+        "{A} ! avenc_mp2 ! mpegaudioparse ! matroskamux ! filesink location={out}",
+        1,
+    ),
 ];
 
 fn init() {

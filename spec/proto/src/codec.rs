@@ -45,6 +45,10 @@ pub enum Codec {
     Mjpeg = 0x006,
     /// Theora.
     Theora = 0x007,
+    /// MPEG-2 video (ISO 13818-2; MPEG-1 video is a subset it decodes).
+    Mpeg2Video = 0x008,
+    /// MPEG-4 Part 2 video (ISO 14496-2: Simple/Advanced Simple, Xvid, DivX).
+    Mpeg4Part2 = 0x009,
     /// Opus.
     Opus = 0x101,
     /// Vorbis.
@@ -57,11 +61,17 @@ pub enum Codec {
     Flac = 0x105,
     /// Interleaved signed 16-bit little-endian PCM.
     PcmS16le = 0x106,
+    /// AC-3 (Dolby Digital, ATSC A/52).
+    Ac3 = 0x107,
+    /// E-AC-3 (Dolby Digital Plus, ATSC A/52 Annex E).
+    Eac3 = 0x108,
+    /// MPEG-1/2 audio Layer II.
+    Mp2 = 0x109,
 }
 
 impl Codec {
     /// Every codec.
-    pub const ALL: [Codec; 13] = [
+    pub const ALL: [Codec; 18] = [
         Codec::H264,
         Codec::H265,
         Codec::Vp8,
@@ -69,12 +79,17 @@ impl Codec {
         Codec::Av1,
         Codec::Mjpeg,
         Codec::Theora,
+        Codec::Mpeg2Video,
+        Codec::Mpeg4Part2,
         Codec::Opus,
         Codec::Vorbis,
         Codec::Aac,
         Codec::Mp3,
         Codec::Flac,
         Codec::PcmS16le,
+        Codec::Ac3,
+        Codec::Eac3,
+        Codec::Mp2,
     ];
 
     /// Decodes a codec number.
@@ -121,6 +136,11 @@ impl Codec {
             Codec::Mp3 => "mp3",
             Codec::Flac => "flac",
             Codec::PcmS16le => "pcm-s16le",
+            Codec::Mpeg2Video => "mpeg2-video",
+            Codec::Mpeg4Part2 => "mpeg4",
+            Codec::Ac3 => "ac3",
+            Codec::Eac3 => "eac3",
+            Codec::Mp2 => "mp2",
         }
     }
 
@@ -128,12 +148,21 @@ impl Codec {
     pub fn codec_data_rule(self) -> CodecDataRule {
         match self {
             Codec::Vorbis | Codec::Theora | Codec::Flac => CodecDataRule::Required,
-            Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Opus | Codec::Aac => {
-                CodecDataRule::Optional
-            }
-            Codec::Vp8 | Codec::Vp9 | Codec::Mjpeg | Codec::Mp3 | Codec::PcmS16le => {
-                CodecDataRule::Forbidden
-            }
+            Codec::H264
+            | Codec::H265
+            | Codec::Av1
+            | Codec::Opus
+            | Codec::Aac
+            | Codec::Mpeg2Video
+            | Codec::Mpeg4Part2 => CodecDataRule::Optional,
+            Codec::Vp8
+            | Codec::Vp9
+            | Codec::Mjpeg
+            | Codec::Mp3
+            | Codec::PcmS16le
+            | Codec::Ac3
+            | Codec::Eac3
+            | Codec::Mp2 => CodecDataRule::Forbidden,
         }
     }
 
@@ -177,6 +206,15 @@ impl Codec {
                 Err(bad("not fLaC + STREAMINFO (>= 42 bytes)"))
             }
             Codec::Vorbis | Codec::Theora => check_xiph_lacing(data).map_err(bad),
+            // A sequence header (start code 0x000001B3), >= 12 bytes.
+            Codec::Mpeg2Video if data.len() < 12 || data[..4] != [0, 0, 1, 0xB3] => {
+                Err(bad("not a sequence header (00 00 01 B3, >= 12 bytes)"))
+            }
+            // Visual object sequence / object / object layer headers: they
+            // begin with a start code prefix.
+            Codec::Mpeg4Part2 if data.len() < 4 || data[..3] != [0, 0, 1] => Err(bad(
+                "not a VOS/VOL header (start code 00 00 01, >= 4 bytes)",
+            )),
             _ => Ok(()),
         }
     }
@@ -225,7 +263,7 @@ mod tests {
             assert_eq!(Codec::from_u32(codec.as_u32()), Ok(codec));
         }
         assert_eq!(Codec::from_u32(0), Err(ProtoError::UnknownCodec(0)));
-        assert_eq!(Codec::from_u32(0x107), Err(ProtoError::UnknownCodec(0x107)));
+        assert_eq!(Codec::from_u32(0x10A), Err(ProtoError::UnknownCodec(0x10A)));
     }
 
     #[test]
@@ -255,6 +293,22 @@ mod tests {
                 .is_err()
         );
         assert!(Codec::Av1.check_codec_data(&[0x81, 0, 0, 0], 0).is_ok());
+        assert!(Codec::Ac3.check_codec_data(&[], 6).is_ok());
+        assert!(Codec::Ac3.check_codec_data(&[0x0B, 0x77], 6).is_err());
+        let mut seq = vec![0, 0, 1, 0xB3];
+        seq.resize(12, 0);
+        assert!(Codec::Mpeg2Video.check_codec_data(&seq, 0).is_ok());
+        assert!(Codec::Mpeg2Video.check_codec_data(&seq[..8], 0).is_err());
+        assert!(
+            Codec::Mpeg4Part2
+                .check_codec_data(&[0, 0, 1, 0xB0], 0)
+                .is_ok()
+        );
+        assert!(
+            Codec::Mpeg4Part2
+                .check_codec_data(&[1, 2, 3, 4], 0)
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! One elementary stream of an MPEG-TS file: PES packets gathered from
 //! transport packets, then split into the samples the device takes.
 //!
-//! Video PES packets each hold one access unit (as every muxer for H.264
-//! and H.265 in TS writes them); audio PES packets hold any number of
-//! ADTS or MPEG audio frames, which may also straddle two PES packets, so
+//! Video PES packets each hold one access unit (as every muxer for H.264,
+//! H.265 and MPEG-2 video in TS writes them); audio PES packets hold any
+//! number of ADTS, MPEG audio or AC-3/E-AC-3 frames, which may also straddle two PES packets, so
 //! audio bytes go through a small buffer that is cut at frame headers.
 //! The PES time stamps the first frame that starts in it; the frames after
 //! it are timed by their sample counts.
 
+use crate::ac3;
 use crate::adts;
 use crate::bytes::ticks_to_ns;
 use crate::elementary::{FrameHeader, MAX_FRAME};
 use crate::mpa;
+use crate::mpv;
 use crate::{Codec, DemuxError, Sample};
 
 use super::NAME;
@@ -25,8 +27,12 @@ const MAX_PES: usize = 16 << 20;
 pub(super) enum Kind {
     H264,
     H265,
+    Mpeg2,
+    Mpeg4,
     Adts,
     Mpa,
+    /// AC-3 or E-AC-3, told apart by the first frame.
+    Ac3,
 }
 
 impl Kind {
@@ -35,8 +41,15 @@ impl Kind {
             Kind::H264 => Codec::H264,
             Kind::H265 => Codec::H265,
             Kind::Adts => Codec::Aac,
+            Kind::Mpeg2 => Codec::Mpeg2Video,
+            Kind::Mpeg4 => Codec::Mpeg4Part2,
             Kind::Mpa => Codec::Mp3,
+            Kind::Ac3 => Codec::Ac3,
         }
+    }
+
+    pub(super) fn is_video(self) -> bool {
+        matches!(self, Kind::H264 | Kind::H265 | Kind::Mpeg2 | Kind::Mpeg4)
     }
 }
 
@@ -48,6 +61,9 @@ pub(super) struct Described {
     pub(super) sample_rate: u32,
     pub(super) channels: u32,
     pub(super) codec_data: Vec<u8>,
+    /// The codec, when the first frame decides it (Layer II or III,
+    /// AC-3 or E-AC-3).
+    pub(super) codec: Option<Codec>,
 }
 
 /// State of one elementary stream.
@@ -68,6 +84,7 @@ pub(super) struct EsStream {
     clock_ns: Option<u64>,
     adts_first: Option<adts::Header>,
     mpa_first: Option<mpa::Header>,
+    ac3_first: Option<ac3::Header>,
 }
 
 fn ns(ticks: u64) -> u64 {
@@ -91,6 +108,7 @@ impl EsStream {
             clock_ns: None,
             adts_first: None,
             mpa_first: None,
+            ac3_first: None,
         }
     }
 
@@ -139,6 +157,17 @@ impl EsStream {
         Ok(())
     }
 
+    /// One whole PES packet (as a program stream carries them).
+    pub(super) fn push_pes(
+        &mut self,
+        pes: Vec<u8>,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), DemuxError> {
+        self.pes = pes;
+        self.in_pes = true;
+        self.finish(out)
+    }
+
     /// Completes the PES being gathered (at the next one, or the end).
     pub(super) fn finish(&mut self, out: &mut Vec<Sample>) -> Result<(), DemuxError> {
         if !self.in_pes || self.pes.is_empty() {
@@ -168,18 +197,35 @@ impl EsStream {
                         ..Described::default()
                     });
                 }
-                out.push(Sample {
-                    track: self.track_id,
-                    pts,
-                    dts,
-                    duration: None,
-                    keyframe: key,
-                    discont: std::mem::take(&mut self.discont),
-                    data: payload.to_vec(),
-                });
+                self.push_video(key, pts, dts, payload, out);
                 Ok(())
             }
-            Kind::Adts | Kind::Mpa => {
+            Kind::Mpeg2 | Kind::Mpeg4 => {
+                if payload.is_empty() {
+                    return Ok(());
+                }
+                let (au, config) = if self.kind == Kind::Mpeg2 {
+                    (mpv::describe(payload), Vec::new())
+                } else {
+                    mpv::describe_mpeg4(payload)
+                };
+                if self.described.is_none() {
+                    // Decoding starts at a sequence header (MPEG-4: VOL);
+                    // pictures before the first are useless.
+                    let Some((width, height)) = au.size else {
+                        return Ok(());
+                    };
+                    self.described = Some(Described {
+                        width,
+                        height,
+                        codec_data: config,
+                        ..Described::default()
+                    });
+                }
+                self.push_video(au.intra && au.sequence, pts, dts, payload, out);
+                Ok(())
+            }
+            Kind::Adts | Kind::Mpa | Kind::Ac3 => {
                 if self.pending.is_empty() || self.clock_ns.is_none() {
                     self.clock_ns = pts.or(self.clock_ns);
                 }
@@ -187,6 +233,25 @@ impl EsStream {
                 self.cut_frames(out)
             }
         }
+    }
+
+    fn push_video(
+        &mut self,
+        keyframe: bool,
+        pts: Option<u64>,
+        dts: Option<u64>,
+        payload: &[u8],
+        out: &mut Vec<Sample>,
+    ) {
+        out.push(Sample {
+            track: self.track_id,
+            pts,
+            dts,
+            duration: None,
+            keyframe,
+            discont: std::mem::take(&mut self.discont),
+            data: payload.to_vec(),
+        });
     }
 
     /// Cuts whole audio frames off the pending bytes.
@@ -198,8 +263,10 @@ impl EsStream {
             head[..n].copy_from_slice(&self.pending[used..used + n]);
             let frame = match self.kind {
                 Kind::Adts => self.adts_frame(&head[..n])?,
+                Kind::Ac3 => self.ac3_frame(&head[..n])?,
                 _ => self.mpa_frame(&head[..n])?,
             };
+            let sync = if self.kind == Kind::Ac3 { 0x0B } else { 0xFF };
             let rest = &self.pending[used..];
             let Some((len, skip, samples, rate)) = frame else {
                 if rest.len() < 10 {
@@ -208,7 +275,7 @@ impl EsStream {
                 }
                 // Not a header here: resync at the next sync byte.
                 self.discont = true;
-                match rest.iter().skip(1).position(|&b| b == 0xFF) {
+                match rest.iter().skip(1).position(|&b| b == sync) {
                     Some(p) => used += p + 1,
                     None => used = self.pending.len(),
                 }
@@ -220,6 +287,15 @@ impl EsStream {
             let time = self.clock_ns.unwrap_or(0);
             let duration = ticks_to_ns(samples, rate);
             self.clock_ns = Some(time + duration);
+            if samples == 0
+                && let Some(last) = out.last_mut().filter(|s| s.track == self.track_id)
+            {
+                // A dependent E-AC-3 substream belongs with the frame
+                // before it.
+                last.data.extend_from_slice(&rest[skip..len]);
+                used += len;
+                continue;
+            }
             out.push(Sample {
                 track: self.track_id,
                 pts: Some(time),
@@ -280,15 +356,20 @@ impl EsStream {
         };
         match self.mpa_first {
             None => {
-                if h.layer != 3 {
-                    return Err(DemuxError::NotDeviceCodec {
-                        container: NAME,
-                        codec: h.codec_name(),
-                    });
-                }
+                let codec = match h.layer {
+                    3 => Codec::Mp3,
+                    2 => Codec::Mp2,
+                    _ => {
+                        return Err(DemuxError::NotDeviceCodec {
+                            container: NAME,
+                            codec: h.codec_name(),
+                        });
+                    }
+                };
                 self.described = Some(Described {
                     sample_rate: h.sample_rate,
                     channels: h.channels,
+                    codec: Some(codec),
                     ..Described::default()
                 });
                 self.mpa_first = Some(h);
@@ -300,6 +381,33 @@ impl EsStream {
             h.len(),
             0,
             u64::from(h.samples()),
+            u64::from(h.sample_rate),
+        )))
+    }
+
+    /// (frame length, 0, samples, rate) of an AC-3 or E-AC-3 frame.
+    fn ac3_frame(&mut self, b: &[u8]) -> Result<Option<(usize, usize, u64, u64)>, DemuxError> {
+        let Some(h) = ac3::Header::parse(b) else {
+            return Ok(None);
+        };
+        match self.ac3_first {
+            None if h.samples == 0 => return Ok(None),
+            None => {
+                self.described = Some(Described {
+                    sample_rate: h.sample_rate,
+                    channels: h.channels,
+                    codec: Some(h.codec()),
+                    ..Described::default()
+                });
+                self.ac3_first = Some(h);
+            }
+            Some(first) if !FrameHeader::same_stream(&first, &h) => return Ok(None),
+            Some(_) => {}
+        }
+        Ok(Some((
+            FrameHeader::len(&h),
+            0,
+            u64::from(h.samples),
             u64::from(h.sample_rate),
         )))
     }

@@ -3,8 +3,8 @@
 //!
 //! The PAT names the first program's map (PMT), which lists its streams;
 //! the first playable video and audio stream are kept, as a local player
-//! picks them. A stream type the device has no codec for (MPEG-2 video,
-//! AC-3, ...) is refused by name when its kind has nothing else to play.
+//! picks them. A stream type the device has no codec for (VC-1, DTS, ...)
+//! is refused by name when its kind has nothing else to play.
 //! Transport packets are read one at a time, so memory stays at one PES
 //! packet per stream however long the recording. Continuity-counter gaps,
 //! signalled discontinuities and lost sync drop the damaged data and flag
@@ -12,6 +12,7 @@
 
 mod es;
 mod pes;
+pub(crate) mod ps;
 mod psi;
 
 use std::collections::VecDeque;
@@ -56,14 +57,14 @@ fn classify(es: &psi::EsInfo) -> Class {
         0x24 => Class::Play(Kind::H265),
         0x0F => Class::Play(Kind::Adts),
         0x03 | 0x04 => Class::Play(Kind::Mpa),
-        0x01 => refuse(true, "MPEG-1 video"),
-        0x02 => refuse(true, "MPEG-2 video"),
-        0x10 => refuse(true, "MPEG-4 Part 2 video"),
+        0x01 | 0x02 => Class::Play(Kind::Mpeg2),
+        0x10 => Class::Play(Kind::Mpeg4),
         0xEA => refuse(true, "VC-1"),
         0x11 => refuse(false, "AAC in LATM"),
-        0x81 => refuse(false, "AC-3"),
-        0x87 => refuse(false, "E-AC-3"),
-        0x06 if es.ac3 => refuse(false, "AC-3"),
+        0x82 | 0x85 | 0x86 | 0x8A => refuse(false, "DTS"),
+        0x80 => refuse(false, "LPCM (Blu-ray)"),
+        0x81 | 0x87 => Class::Play(Kind::Ac3),
+        0x06 if es.ac3 => Class::Play(Kind::Ac3),
         _ => Class::Ignore,
     }
 }
@@ -78,10 +79,7 @@ pub(crate) struct TsDemuxer {
     pmt: SectionBuffer,
     streams: Vec<EsStream>,
     tracks: Vec<Track>,
-    queue: VecDeque<Sample>,
-    /// Earliest time at open; output times start near 0 from it.
-    origin: u64,
-    done: bool,
+    queue: Queue,
 }
 
 impl TsDemuxer {
@@ -99,9 +97,7 @@ impl TsDemuxer {
             pmt: SectionBuffer::default(),
             streams: Vec::new(),
             tracks: Vec::new(),
-            queue: VecDeque::new(),
-            origin: 0,
-            done: false,
+            queue: Queue::default(),
         };
         let mut out = Vec::new();
         loop {
@@ -131,7 +127,7 @@ impl TsDemuxer {
                 let info = s.described.clone().unwrap_or_default();
                 Track {
                     id: s.track_id,
-                    codec: s.kind.codec(),
+                    codec: info.codec.unwrap_or(s.kind.codec()),
                     width: info.width,
                     height: info.height,
                     sample_rate: info.sample_rate,
@@ -143,24 +139,9 @@ impl TsDemuxer {
                 }
             })
             .collect();
-        d.origin = out
-            .iter()
-            .filter_map(|s| s.dts.or(s.pts))
-            .min()
-            .unwrap_or(0);
         set_start_trim(&mut d.tracks, &out);
-        d.queue_samples(out);
+        d.queue.start(out);
         Ok(d)
-    }
-
-    fn queue_samples(&mut self, out: Vec<Sample>) {
-        let origin = self.origin;
-        let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
-        for mut s in out {
-            s.pts = shift(s.pts);
-            s.dts = shift(s.dts);
-            self.queue.push_back(s);
-        }
     }
 
     /// Reads one transport packet; `false` at the end of the file (after
@@ -255,7 +236,7 @@ impl TsDemuxer {
 /// AAC priming frame ffmpeg times ahead of the video) is decoded by a local
 /// player, GStreamer's decoder clipping it to the segment tsdemux starts
 /// there, so those samples become the audio track's start trim.
-fn set_start_trim(tracks: &mut [Track], first: &[Sample]) {
+pub(super) fn set_start_trim(tracks: &mut [Track], first: &[Sample]) {
     let Some(video) = tracks.iter().find(|t| t.codec.is_video()).map(|t| t.id) else {
         return;
     };
@@ -280,11 +261,8 @@ fn choose(list: &[psi::EsInfo]) -> Result<Vec<EsStream>, DemuxError> {
     for es in list {
         match classify(es) {
             Class::Play(kind) => {
-                let video = matches!(kind, Kind::H264 | Kind::H265);
-                if !streams
-                    .iter()
-                    .any(|s| matches!(s.kind, Kind::H264 | Kind::H265) == video)
-                {
+                let video = kind.is_video();
+                if !streams.iter().any(|s| s.kind.is_video() == video) {
                     streams.push(EsStream::new(es.pid, kind));
                 }
             }
@@ -295,9 +273,7 @@ fn choose(list: &[psi::EsInfo]) -> Result<Vec<EsStream>, DemuxError> {
         }
     }
     for (video, codec) in [(false, refused[0]), (true, refused[1])] {
-        let has_kind = streams
-            .iter()
-            .any(|s| matches!(s.kind, Kind::H264 | Kind::H265) == video);
+        let has_kind = streams.iter().any(|s| s.kind.is_video() == video);
         if let (false, Some(codec)) = (has_kind, codec) {
             return Err(DemuxError::NotDeviceCodec {
                 container: NAME,
@@ -314,8 +290,52 @@ impl Demuxer for TsDemuxer {
     }
 
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
+        let mut queue = std::mem::take(&mut self.queue);
+        let next = queue.next(|out| self.packet(out));
+        self.queue = queue;
+        next
+    }
+}
+
+/// Samples read ahead of the caller (a packet may complete several), with
+/// their times moved to start near 0.
+#[derive(Default)]
+pub(super) struct Queue {
+    samples: VecDeque<Sample>,
+    /// Earliest time at open; output times start near 0 from it.
+    origin: u64,
+    done: bool,
+}
+
+impl Queue {
+    /// The samples read at open, which set the origin.
+    pub(super) fn start(&mut self, out: Vec<Sample>) {
+        self.origin = out
+            .iter()
+            .filter_map(|s| s.dts.or(s.pts))
+            .min()
+            .unwrap_or(0);
+        self.push(out);
+    }
+
+    fn push(&mut self, out: Vec<Sample>) {
+        let origin = self.origin;
+        let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
+        for mut s in out {
+            s.pts = shift(s.pts);
+            s.dts = shift(s.dts);
+            self.samples.push_back(s);
+        }
+    }
+
+    /// The next sample; `read` adds what one packet completes and says
+    /// `false` at the end of the file.
+    pub(super) fn next(
+        &mut self,
+        mut read: impl FnMut(&mut Vec<Sample>) -> Result<bool, DemuxError>,
+    ) -> Result<Option<Sample>, DemuxError> {
         loop {
-            if let Some(s) = self.queue.pop_front() {
+            if let Some(s) = self.samples.pop_front() {
                 return Ok(Some(s));
             }
             if self.done {
@@ -324,12 +344,12 @@ impl Demuxer for TsDemuxer {
             let mut out = Vec::new();
             // A few packets at a time keep the queue short.
             while out.is_empty() {
-                if !self.packet(&mut out)? {
+                if !read(&mut out)? {
                     self.done = true;
                     break;
                 }
             }
-            self.queue_samples(out);
+            self.push(out);
         }
     }
 }

@@ -1273,9 +1273,9 @@ fn error_statuses_are_not_ok() {
 fn unknown_enum_values_rejected() {
     for (codec, value) in [
         (0, 0),
-        (8, 8),
+        (0x0A, 0x0A),
         (0x100, 0x100),
-        (0x107, 0x107),
+        (0x10A, 0x10A),
         (u32::MAX, u32::MAX),
     ] {
         let mut args = stream_args(&video_stream());

@@ -268,12 +268,17 @@ mod tests {
             (Codec::Av1, 5),
             (Codec::Mjpeg, 6),
             (Codec::Theora, 7),
+            (Codec::Mpeg2Video, 8),
+            (Codec::Mpeg4Part2, 9),
             (Codec::Opus, 0x101),
             (Codec::Vorbis, 0x102),
             (Codec::Aac, 0x103),
             (Codec::Mp3, 0x104),
             (Codec::Flac, 0x105),
             (Codec::PcmS16le, 0x106),
+            (Codec::Ac3, 0x107),
+            (Codec::Eac3, 0x108),
+            (Codec::Mp2, 0x109),
         ];
         assert_eq!(Codec::ALL.len(), expect.len());
         for (c, n) in expect {
@@ -282,8 +287,8 @@ mod tests {
             assert_eq!(c.is_video(), n < 0x100);
         }
         assert_eq!(Codec::from_u32(0).ok(), None);
-        assert_eq!(Codec::from_u32(8).ok(), None);
-        assert_eq!(Codec::from_u32(0x107).ok(), None);
+        assert_eq!(Codec::from_u32(0x0A).ok(), None);
+        assert_eq!(Codec::from_u32(0x10A).ok(), None);
     }
 
     #[test]

@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_CODEC: u32 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_CODEC: u32 = 262;
+pub const ENUM_MAX_CODEC: u32 = 265;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_CODEC: [Codec; 14] = [
+pub const ENUM_VALUES_CODEC: [Codec; 19] = [
   Codec::Invalid,
   Codec::H264,
   Codec::H265,
@@ -25,12 +25,17 @@ pub const ENUM_VALUES_CODEC: [Codec; 14] = [
   Codec::Av1,
   Codec::Mjpeg,
   Codec::Theora,
+  Codec::Mpeg2Video,
+  Codec::Mpeg4Part2,
   Codec::Opus,
   Codec::Vorbis,
   Codec::Aac,
   Codec::Mp3,
   Codec::Flac,
   Codec::PcmS16le,
+  Codec::Ac3,
+  Codec::Eac3,
+  Codec::Mp2,
 ];
 
 /// Codec identifiers; the numbers equal the virtqueue `codec` field.
@@ -47,15 +52,20 @@ impl Codec {
   pub const Av1: Self = Self(5);
   pub const Mjpeg: Self = Self(6);
   pub const Theora: Self = Self(7);
+  pub const Mpeg2Video: Self = Self(8);
+  pub const Mpeg4Part2: Self = Self(9);
   pub const Opus: Self = Self(257);
   pub const Vorbis: Self = Self(258);
   pub const Aac: Self = Self(259);
   pub const Mp3: Self = Self(260);
   pub const Flac: Self = Self(261);
   pub const PcmS16le: Self = Self(262);
+  pub const Ac3: Self = Self(263);
+  pub const Eac3: Self = Self(264);
+  pub const Mp2: Self = Self(265);
 
   pub const ENUM_MIN: u32 = 0;
-  pub const ENUM_MAX: u32 = 262;
+  pub const ENUM_MAX: u32 = 265;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Invalid,
     Self::H264,
@@ -65,12 +75,17 @@ impl Codec {
     Self::Av1,
     Self::Mjpeg,
     Self::Theora,
+    Self::Mpeg2Video,
+    Self::Mpeg4Part2,
     Self::Opus,
     Self::Vorbis,
     Self::Aac,
     Self::Mp3,
     Self::Flac,
     Self::PcmS16le,
+    Self::Ac3,
+    Self::Eac3,
+    Self::Mp2,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -83,12 +98,17 @@ impl Codec {
       Self::Av1 => Some("Av1"),
       Self::Mjpeg => Some("Mjpeg"),
       Self::Theora => Some("Theora"),
+      Self::Mpeg2Video => Some("Mpeg2Video"),
+      Self::Mpeg4Part2 => Some("Mpeg4Part2"),
       Self::Opus => Some("Opus"),
       Self::Vorbis => Some("Vorbis"),
       Self::Aac => Some("Aac"),
       Self::Mp3 => Some("Mp3"),
       Self::Flac => Some("Flac"),
       Self::PcmS16le => Some("PcmS16le"),
+      Self::Ac3 => Some("Ac3"),
+      Self::Eac3 => Some("Eac3"),
+      Self::Mp2 => Some("Mp2"),
       _ => None,
     }
   }
