@@ -48,6 +48,7 @@ mod presentation;
 pub mod registry;
 pub mod sinks;
 mod stream;
+mod trim;
 pub mod verify;
 mod window;
 
@@ -60,5 +61,7 @@ pub use verify::{MediaKind, StreamReport, VerificationReport};
 
 /// Re-export of the GStreamer crate the API uses (`gst::Buffer`).
 pub use gstreamer as gst;
+/// The GStreamer audio bindings the engine uses (GstAudioClippingMeta).
+pub use gstreamer_audio as gst_audio;
 /// Re-export of the wire protocol types the API uses.
 pub use mediaredir_proto::wire;

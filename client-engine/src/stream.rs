@@ -22,6 +22,7 @@ use crate::config::{OutputMode, Watermarks};
 use crate::events::EventHub;
 use crate::flow::FlowBook;
 use crate::output::{Counters, OutputChain, attach_output};
+use crate::trim::{self, OutputTrim};
 use crate::verify::{MediaKind, StreamReport};
 use crate::window::Window;
 
@@ -73,6 +74,9 @@ pub(crate) struct Stream {
     pub(crate) report: Option<Arc<Mutex<StreamReport>>>,
     pub(crate) qos: Mutex<QosState>,
     eos_reported: AtomicBool,
+    /// Clipping the engine applies to decoded audio itself (decoders that
+    /// ignore GstAudioClippingMeta).
+    trim: Arc<Mutex<OutputTrim>>,
 }
 
 impl Stream {
@@ -133,6 +137,7 @@ impl Stream {
             report,
             qos: Mutex::default(),
             eos_reported: AtomicBool::new(false),
+            trim: Arc::default(),
         });
         stream.install_probe();
         let weak = Arc::downgrade(&stream);
@@ -176,6 +181,9 @@ impl Stream {
         if out.is_some() {
             log::warn!("stream {}: extra decoded pad ignored", self.id);
             return;
+        }
+        if self.kind == MediaKind::Audio && !trim::decoder_clips(self.codec) {
+            trim::install(pad, self.trim.clone());
         }
         match attach_output(
             &self.bin,
@@ -468,6 +476,18 @@ impl Stream {
                 flags |= gst::BufferFlags::DECODE_ONLY;
             }
             b.set_flags(flags);
+            if self.kind == MediaKind::Audio && !trim::decoder_clips(self.codec) {
+                lock(&self.trim).add(h.clip);
+            } else if self.kind == MediaKind::Audio && !h.clip.is_none() {
+                // The guest's demuxer marks encoder delay and padding as a
+                // local demuxer would; the decoder drops exactly these
+                // samples from this buffer's output.
+                gstreamer_audio::AudioClippingMeta::add(
+                    b,
+                    gst::format::Default::from_u64(u64::from(h.clip.start)),
+                    gst::format::Default::from_u64(u64::from(h.clip.end)),
+                );
+            }
         }
         {
             let mut flow = lock(&self.flow);

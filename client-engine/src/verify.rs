@@ -7,16 +7,14 @@
 //! visible pixels of every plane (no stride padding), in presentation (output)
 //! order. Audio: every decoded sample converted to F32LE interleaved
 //! (`audioconvert dithering=none`, exact from S16 and F32) and hashed as one
-//! concatenated byte string. Trimming rule: every sample the decoder outputs
-//! for every packet, after its clipping to the segment, and no
-//! encoder-delay / padding trimming on either side: the wire protocol has no
-//! field for it (a container's GstAudioClippingMeta, e.g. Opus pre-skip and
-//! end padding, does not travel, nor does a segment stop such as the end of
-//! an MP4 edit list, which trims AAC padding), so the reference strips that
-//! meta and the segment's stop before its decoder too.
+//! concatenated byte string. Trimming rule: the reference is what a local
+//! player plays: GStreamer's own demuxer and decoder on the original file
+//! (`decodebin`, as `gst-play-1.0` uses it), with every trim the demuxer
+//! applies (GstAudioClippingMeta for Opus pre-skip and end padding, the
+//! segment of an MP4 edit list). The redirected side gets the same trims as
+//! the wire's per-sample clipping (`Sample.clip_start` / `clip_end`).
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -194,26 +192,6 @@ impl VerificationReport {
 /// A report filled by a streaming thread.
 type SharedReport = Arc<Mutex<StreamReport>>;
 
-/// A segment event without its stop, if `event` is a segment with one: a
-/// container's segment stop (an MP4 edit list, a Matroska duration) trims
-/// end padding, which the wire cannot carry either.
-fn open_ended(event: &gst::Event) -> Option<gst::Event> {
-    let gst::EventView::Segment(s) = event.view() else {
-        return None;
-    };
-    let segment = s.segment();
-    if segment.stop().value() == -1 {
-        return None;
-    }
-    let mut open = segment.clone();
-    open.set_stop(gst::GenericFormattedValue::new(segment.format(), -1));
-    Some(
-        gst::event::Segment::builder(&open)
-            .seqnum(event.seqnum())
-            .build(),
-    )
-}
-
 /// Decodes the file at `path` locally (`filesrc ! decodebin`) into the same
 /// report as the engine's Verify mode: one report per decoded stream, video
 /// streams first, then audio, each in the order decodebin exposed them.
@@ -230,37 +208,6 @@ pub fn reference_decode(path: &Path, timeout: Duration) -> Result<Vec<StreamRepo
     let decodebin = gst::ElementFactory::make("decodebin").build()?;
     pipeline.add_many([&src, &decodebin])?;
     src.link(&decodebin)?;
-    // The wire carries no clipping information (encoder delay, padding),
-    // so the reference must not trim either: strip GstAudioClippingMeta
-    // before every decoder.
-    pipeline.connect_deep_element_added(|_, _, element| {
-        let is_decoder = element
-            .factory()
-            .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER));
-        if let (true, Some(pad)) = (is_decoder, element.static_pad("sink")) {
-            let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
-            pad.add_probe(probe, |_, info| {
-                match info.data {
-                    Some(gst::PadProbeData::Buffer(ref mut b)) => {
-                        b.make_mut().foreach_meta_mut(|meta| {
-                            if meta.api().name() == "GstAudioClippingMetaAPI" {
-                                ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Remove)
-                            } else {
-                                ControlFlow::Continue(gst::buffer::BufferMetaForeachAction::Keep)
-                            }
-                        });
-                    }
-                    Some(gst::PadProbeData::Event(ref mut e)) => {
-                        if let Some(open) = open_ended(e) {
-                            *e = open;
-                        }
-                    }
-                    _ => {}
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
-    });
     let reports: Arc<Mutex<Vec<SharedReport>>> = Arc::default();
     let bin = pipeline.downgrade();
     let out = reports.clone();

@@ -146,6 +146,7 @@ fn flush_then_play(track: &Track, reference: &client_engine::StreamReport, befor
             flags |= SampleFlags::DECODE_ONLY;
         }
         let h = SampleHeader {
+            clip: Default::default(),
             stream: 7,
             seq,
             pts: s.pts,
@@ -157,6 +158,7 @@ fn flush_then_play(track: &Track, reference: &client_engine::StreamReport, befor
         seq += 1;
     }
     let eos = SampleHeader {
+        clip: Default::default(),
         stream: 7,
         seq,
         pts: None,

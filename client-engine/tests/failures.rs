@@ -112,6 +112,7 @@ fn corrupted_bitstream_keeps_engine_running() {
     engine.handle(&Message::DestroyPresentation { id: 2 });
     // Samples for destroyed streams are dropped silently.
     let h = SampleHeader {
+        clip: Default::default(),
         stream: 2,
         seq: 99,
         pts: None,

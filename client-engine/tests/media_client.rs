@@ -92,6 +92,7 @@ fn client_plays_what_the_daemon_sends() {
     }
     let last = track.samples.len() as u64 + 1;
     let eos = SampleHeader {
+        clip: Default::default(),
         stream: 3,
         seq: last,
         pts: None,

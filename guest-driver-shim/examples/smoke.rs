@@ -24,6 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         device.control(Request::PresQueryPosition, hdr.id)?
     );
     let header = DataHeader {
+        clip: Default::default(),
         stream_id: 12345,
         generation: 0,
         flags: FLAG_EOS,

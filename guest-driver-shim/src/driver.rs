@@ -24,10 +24,10 @@ use mediaredir_proto::ProtoError;
 use mediaredir_proto::control::{
     ControlRequest, MAX_CODECS, MAX_SOURCES, Request, RequestCode, ResponseHeader,
 };
-use mediaredir_proto::data::{DATA_HDR_SIZE, DATA_STATUS_SIZE, DataHeader, decode_status};
+use mediaredir_proto::data::{Clip, DATA_HDR_SIZE, DATA_STATUS_SIZE, DataHeader, decode_status};
 use mediaredir_proto::device::{
-    self, CAPQ, CONFIG_SIZE, CONTROLQ, DeviceConfig, EVENTQ, F_CALL, F_CAPTURE, HARD_MAX_SDP,
-    TXQ_BASE,
+    self, CAPQ, CONFIG_SIZE, CONTROLQ, DeviceConfig, EVENTQ, F_CALL, F_CAPTURE, F_CLIPPING,
+    HARD_MAX_SDP, TXQ_BASE,
 };
 use mediaredir_proto::event::{EVENT_SIZE, Event};
 use mediaredir_proto::response::{
@@ -49,9 +49,15 @@ pub const FEATURE_INDIRECT_DESC: u64 = 1 << device::transport::F_INDIRECT_DESC;
 pub const FEATURE_CAPTURE: u64 = 1 << F_CAPTURE;
 /// `VIRTIO_MEDIA_REDIR_F_CALL` as a mask.
 pub const FEATURE_CALL: u64 = 1 << F_CALL;
+/// `VIRTIO_MEDIA_REDIR_F_CLIPPING` as a mask.
+pub const FEATURE_CLIPPING: u64 = 1 << F_CLIPPING;
 /// Every feature this driver can use.
-pub const DRIVER_FEATURES: u64 =
-    FEATURE_VERSION_1 | FEATURE_EVENT_IDX | FEATURE_INDIRECT_DESC | FEATURE_CAPTURE | FEATURE_CALL;
+pub const DRIVER_FEATURES: u64 = FEATURE_VERSION_1
+    | FEATURE_EVENT_IDX
+    | FEATURE_INDIRECT_DESC
+    | FEATURE_CAPTURE
+    | FEATURE_CALL
+    | FEATURE_CLIPPING;
 
 /// Why a driver operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -664,6 +670,11 @@ impl<T: Transport> MediaDevice<T> {
         let mut header = *header;
         if header.generation == 0 {
             header.generation = state.config.generation;
+        }
+        if state.features & FEATURE_CLIPPING == 0 {
+            // Without F_CLIPPING the bytes are reserved (spec, 7.8): the
+            // audio plays untrimmed rather than being refused.
+            header.clip = Clip::NONE;
         }
         let dma = Arc::clone(self.transport.dma());
         let head_buffer = dma.alloc(DATA_HDR_SIZE + DATA_STATUS_SIZE, 64)?;

@@ -141,6 +141,7 @@ fn driver_options() -> DriverOptions {
 
 fn header(payload_len: u32) -> DataHeader {
     DataHeader {
+        clip: Default::default(),
         stream_id: 5,
         generation: 0,
         flags: FLAG_KEYFRAME,

@@ -150,6 +150,7 @@ fn a_player_reaches_only_its_own_objects_and_events() {
     hello(&mut raw);
     let pool = raw_pool(&mut raw, 4096);
     let header = DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation: 0,
         flags: 0,
@@ -394,6 +395,7 @@ fn malformed_messages_get_their_status_and_others_are_unaffected() {
     };
     let pool = raw_pool(&mut raw, 4096);
     let header = |len| DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation: 0,
         flags: 0,

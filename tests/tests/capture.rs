@@ -36,6 +36,7 @@ fn capture_format(codec: Codec, source_id: u32) -> StreamFormat {
 
 fn sample(stream: u32, seq: u64) -> Message {
     Message::CaptureSample(wire::SampleHeader {
+        clip: Default::default(),
         stream,
         seq,
         pts: Some(seq * 20_000_000),

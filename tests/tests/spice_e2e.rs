@@ -349,6 +349,7 @@ impl Relay {
 
 fn header(stream: u32, s: &common::Sample) -> DataHeader {
     DataHeader {
+        clip: s.clip,
         stream_id: stream,
         generation: 0,
         flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
@@ -460,6 +461,7 @@ fn spice_cut_and_restored_resumes_at_a_keyframe() {
     let tail = submit(dev, id, &track, next..track.samples.len());
     assert_eq!(tail, vec![Status::Ok; track.samples.len() - next]);
     let eos = DataHeader {
+        clip: Default::default(),
         stream_id: id,
         generation: 0,
         flags: mediaredir_proto::data::FLAG_EOS,

@@ -665,6 +665,7 @@ impl Path {
             .expect("payload is in guest memory");
             buffer.hold_credit(Arc::clone(credit), seq);
             let sample = SampleHeader {
+                clip: Default::default(),
                 stream: STREAM,
                 seq,
                 pts: Some(nanos_since(base)),

@@ -133,6 +133,7 @@ mod tests {
     fn sample(stream: u32, len: u32) -> Waiting {
         Waiting {
             header: DataHeader {
+                clip: Default::default(),
                 stream_id: stream,
                 generation: 1,
                 flags: 0,

@@ -61,8 +61,9 @@ pub struct DeviceCore {
     /// Captured samples waiting for capq buffers. Lock order: this, then
     /// the model.
     capture: Mutex<CaptureBacklog>,
-    /// Negotiated `(F_CAPTURE, F_CALL)`, applied to every new instance.
-    features: Mutex<(bool, bool)>,
+    /// Negotiated `(F_CAPTURE, F_CALL, F_CLIPPING)`, applied to every new
+    /// instance.
+    features: Mutex<(bool, bool, bool)>,
     deferred: Mutex<Deferred>,
     /// This core, for timers.
     this: Weak<DeviceCore>,
@@ -106,7 +107,7 @@ impl DeviceCore {
             counters,
             events: Mutex::new(None),
             capture: Mutex::new(CaptureBacklog::default()),
-            features: Mutex::new((false, false)),
+            features: Mutex::new((false, false, false)),
             deferred: Mutex::new(Deferred::default()),
             this: this.clone(),
         })
@@ -166,10 +167,11 @@ impl DeviceCore {
         write_answer(chain, &answer);
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`).
-    pub fn set_features(&self, capture: bool, call: bool) {
-        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call);
-        self.model().set_features(capture, call);
+    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
+    /// `F_CLIPPING`).
+    pub fn set_features(&self, capture: bool, call: bool, clipping: bool) {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call, clipping);
+        self.model().set_features(capture, call, clipping);
     }
 
     /// Locks the model.
@@ -210,8 +212,9 @@ impl DeviceCore {
             let limits = *model.limits();
             let connected_caps = model.client_caps().cloned();
             let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
-            let (capture, call) = *self.features.lock().unwrap_or_else(|p| p.into_inner());
-            fresh.set_features(capture, call);
+            let (capture, call, clipping) =
+                *self.features.lock().unwrap_or_else(|p| p.into_inner());
+            fresh.set_features(capture, call, clipping);
             if let Some(caps) = connected_caps {
                 // The client stays; the new instance starts with it connected.
                 fresh.client_connected(caps);

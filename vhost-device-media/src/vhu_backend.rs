@@ -167,6 +167,7 @@ impl VhostUserBackend for MediaBackend {
     fn features(&self) -> u64 {
         (1 << mediaredir_proto::device::F_CAPTURE)
             | (1 << mediaredir_proto::device::F_CALL)
+            | (1 << mediaredir_proto::device::F_CLIPPING)
             | (1 << transport::F_VERSION_1)
             | (1 << transport::F_EVENT_IDX)
             | (1 << transport::F_INDIRECT_DESC)
@@ -178,6 +179,7 @@ impl VhostUserBackend for MediaBackend {
         self.core.set_features(
             features & (1 << mediaredir_proto::device::F_CAPTURE) != 0,
             features & (1 << mediaredir_proto::device::F_CALL) != 0,
+            features & (1 << mediaredir_proto::device::F_CLIPPING) != 0,
         );
     }
 

@@ -201,6 +201,7 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
         };
         let seq = u64::try_from(i).unwrap() + 1;
         let sample = wire::SampleHeader {
+            clip: Default::default(),
             stream: 2,
             seq,
             pts: Some(unit.pts),
@@ -213,6 +214,7 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
     let eos_head = u16::try_from(units.len()).unwrap();
     let eos = GuestBuffer::new(mem.clone(), eos_head, &[], status_at(eos_head), target()).unwrap();
     let eos_sample = wire::SampleHeader {
+        clip: Default::default(),
         stream: 2,
         seq: units.len() as u64 + 1,
         pts: None,

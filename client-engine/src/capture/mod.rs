@@ -277,6 +277,7 @@ impl CaptureStream {
             flags |= SampleFlags::DISCONT;
         }
         let header = SampleHeader {
+            clip: Default::default(),
             stream: self.id,
             seq,
             pts,

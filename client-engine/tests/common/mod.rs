@@ -21,6 +21,7 @@ use client_engine::wire::{
 };
 use client_engine::{Engine, EngineEvents};
 use mediaredir_proto::codec::Codec;
+use mediaredir_proto::data::Clip;
 
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -78,6 +79,21 @@ pub struct Sample {
     pub duration: Option<u64>,
     pub keyframe: bool,
     pub data: Vec<u8>,
+    /// The demuxer's GstAudioClippingMeta (Opus pre-skip, end padding), as
+    /// a guest demuxer marks it.
+    pub clip: Clip,
+}
+
+/// A buffer's GstAudioClippingMeta in samples.
+fn clip_of(b: &gst::BufferRef) -> Clip {
+    let Some(meta) = b.meta::<client_engine::gst_audio::AudioClippingMeta>() else {
+        return Clip::NONE;
+    };
+    let samples = |v: gst::GenericFormattedValue| match v {
+        gst::GenericFormattedValue::Default(Some(n)) => *n,
+        _ => 0,
+    };
+    Clip::saturating(samples(meta.start()), samples(meta.end()))
 }
 
 /// One demuxed track.
@@ -222,6 +238,7 @@ pub fn demux(path: &Path) -> Vec<Track> {
                         duration: b.duration().map(|t| t.nseconds()),
                         keyframe: !b.flags().contains(gst::BufferFlags::DELTA_UNIT),
                         data: b.map_readable().unwrap().to_vec(),
+                        clip: clip_of(b),
                     });
                     Ok(gst::FlowSuccess::Ok)
                 })
@@ -353,6 +370,7 @@ pub fn header(stream: u32, i: usize, s: &Sample, extra: SampleFlags) -> SampleHe
         flags |= SampleFlags::KEYFRAME;
     }
     SampleHeader {
+        clip: s.clip,
         stream,
         seq: i as u64 + 1,
         pts: s.pts,
@@ -375,6 +393,7 @@ pub fn push_range(engine: &Engine, stream: u32, track: &Track, range: std::ops::
 /// Pushes the empty EOS sample that follows `track`'s samples.
 pub fn push_eos(engine: &Engine, stream: u32, track: &Track) {
     let h = SampleHeader {
+        clip: Default::default(),
         stream,
         seq: track.samples.len() as u64 + 1,
         pts: None,

@@ -420,6 +420,17 @@ int mediaredir_queue_buffer(struct mediaredir *m, uint32_t stream,
                             const struct mediaredir_buffer_info *info);
 
 /**
+ * mediaredir_queue_buffer() for an audio buffer whose decoded output the
+ * client clips: clip_start samples (per channel) are dropped at its start
+ * and clip_end at its end (encoder delay, Opus pre-skip, end padding).
+ * Ignored (played whole) by a device without clipping support.
+ */
+int mediaredir_queue_buffer_clipped(struct mediaredir *m, uint32_t stream,
+                                    uint32_t index,
+                                    const struct mediaredir_buffer_info *info,
+                                    uint32_t clip_start, uint32_t clip_end);
+
+/**
  * The next buffer of a stream the device gave back: *index, and *status
  * (may be NULL): MEDIAREDIR_STATUS_OK when consumed, _CANCELLED when
  * flushed, _DROPPED, _STALE after a device restart, or an error. The

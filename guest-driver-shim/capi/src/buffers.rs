@@ -6,6 +6,8 @@ use std::ffi::c_int;
 use crate::errors::{CapiError, status_code};
 use crate::ffi::{Handle, input, out, put_optional, with_handle};
 use crate::types::CBufferInfo;
+use guest_driver_shim::player::BufferInfo;
+use mediaredir_proto::data::Clip;
 
 /// `count` buffers of at least `size` bytes for `stream`.
 ///
@@ -82,6 +84,39 @@ pub unsafe extern "C" fn mediaredir_queue_buffer(
         // SAFETY: the caller guarantees NULL or readable.
         let info = unsafe { input(info, "info") }?;
         Ok(h.redir.queue_buffer(stream, index, &info.into())?)
+    };
+    // SAFETY: the caller guarantees NULL or a live handle.
+    unsafe { with_handle(m, body) }
+}
+
+/// [`mediaredir_queue_buffer`] for an audio buffer with clipping: the
+/// client drops `clip_start` decoded samples at its start and `clip_end` at
+/// its end (encoder delay, padding; spec 7.8 `F_CLIPPING`). A separate
+/// function keeps `struct mediaredir_buffer_info` at its 32 bytes.
+///
+/// # Safety
+///
+/// `m` NULL or a live handle; `info` NULL or readable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mediaredir_queue_buffer_clipped(
+    m: *mut Handle,
+    stream: u32,
+    index: u32,
+    info: *const CBufferInfo,
+    clip_start: u32,
+    clip_end: u32,
+) -> c_int {
+    let body = |h: &mut Handle| -> Result<(), CapiError> {
+        // SAFETY: the caller guarantees NULL or readable.
+        let info = unsafe { input(info, "info") }?;
+        let info = BufferInfo {
+            clip: Clip {
+                start: clip_start,
+                end: clip_end,
+            },
+            ..info.into()
+        };
+        Ok(h.redir.queue_buffer(stream, index, &info)?)
     };
     // SAFETY: the caller guarantees NULL or a live handle.
     unsafe { with_handle(m, body) }

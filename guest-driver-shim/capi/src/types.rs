@@ -6,6 +6,7 @@ use std::ffi::c_int;
 use guest_driver_shim::player::{BufferInfo, Capabilities};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, Geometry, MAX_CLIP_RECTS, Rect, StreamFormat};
+use mediaredir_proto::data::Clip;
 use mediaredir_proto::event::{EVENT_SIZE, Event};
 use mediaredir_proto::response::{CodecCap, PositionInfo};
 
@@ -153,6 +154,7 @@ impl From<&CBufferInfo> for BufferInfo {
             dts: time(info.dts),
             duration: time(info.duration),
             flags: info.flags,
+            clip: Clip::NONE,
         }
     }
 }

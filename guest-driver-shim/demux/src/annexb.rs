@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::bytes::scale;
-use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, Codec, DemuxError, Demuxer, Sample, Track};
 
 /// Guesses H.265 from the file extension, else from the first NAL header.
 pub(crate) fn looks_like_hevc(path: &Path, data: &[u8]) -> bool {
@@ -263,6 +263,7 @@ impl Demuxer for AnnexBDemuxer {
         let dts = scale(self.count, num, den);
         self.count += 1;
         Ok(Some(Sample {
+            clip: Clip::NONE,
             track: 1,
             pts: None,
             dts: Some(dts),

@@ -8,7 +8,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use crate::bytes::scale;
-use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, Codec, DemuxError, Demuxer, Sample, Track};
 
 const NAME: &str = "IVF";
 /// Largest frame accepted, so a corrupt size cannot exhaust memory.
@@ -110,6 +110,7 @@ impl Demuxer for IvfDemuxer {
             _ => av1_keyframe(&data),
         };
         Ok(Some(Sample {
+            clip: Clip::NONE,
             track: 1,
             pts: Some(ns),
             dts: Some(ns),

@@ -14,8 +14,10 @@ mod bytes;
 mod elementary;
 mod error;
 mod flac;
+mod gst_clip;
 mod ivf;
 mod mkv;
+mod mkv_trim;
 mod mp3;
 mod mp4;
 mod mpa;
@@ -33,6 +35,7 @@ use std::path::Path;
 
 pub use error::DemuxError;
 pub use mediaredir_proto::codec::Codec;
+pub use mediaredir_proto::data::Clip;
 use probe::Format;
 
 /// One elementary stream of a file.
@@ -108,6 +111,10 @@ pub struct Sample {
     pub discont: bool,
     /// The bytes, in the bitstream format the track's codec data implies.
     pub data: Vec<u8>,
+    /// Audio: decoded samples the container says to drop from this
+    /// sample's output (encoder delay / pre-skip at the start, padding at
+    /// the end), as a local player's demuxer would mark it.
+    pub clip: Clip,
 }
 
 impl Sample {
@@ -124,6 +131,7 @@ impl Sample {
             keyframe: true,
             discont: false,
             data,
+            clip: Clip::NONE,
         }
     }
 }

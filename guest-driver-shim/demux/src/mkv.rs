@@ -11,7 +11,7 @@ use std::path::Path;
 
 use matroska_demuxer::{Frame, MatroskaFile, TrackType};
 
-use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, Codec, DemuxError, Demuxer, Sample, Track, mkv_trim};
 
 const NAME: &str = "Matroska";
 
@@ -50,6 +50,11 @@ struct TrackInfo {
     number: u64,
     default_duration: Option<u64>,
     video: bool,
+    /// Opus: samples of codec delay (pre-skip) to drop at the start.
+    opus_delay: Option<u64>,
+    /// Opus: samples decoded before the next block.
+    position: u64,
+    sample_rate: u32,
 }
 
 /// Demuxer of one Matroska/WebM file.
@@ -59,6 +64,8 @@ pub(crate) struct MkvDemuxer {
     info: Vec<TrackInfo>,
     timestamp_scale: u64,
     frame: Frame,
+    /// Opus end padding per block (`DiscardPadding`).
+    paddings: mkv_trim::Paddings,
 }
 
 impl MkvDemuxer {
@@ -118,6 +125,10 @@ impl MkvDemuxer {
                 number: t.track_number().get(),
                 default_duration,
                 video: codec.is_video(),
+                opus_delay: (codec == Codec::Opus)
+                    .then(|| mkv_trim::ns_to_samples(t.codec_delay().unwrap_or(0), 48_000)),
+                position: 0,
+                sample_rate,
             });
             tracks.push(Track {
                 id,
@@ -136,7 +147,13 @@ impl MkvDemuxer {
             return Err(DemuxError::corrupt(NAME, "no audio or video track"));
         }
         let timestamp_scale = file.info().timestamp_scale().get();
+        let paddings = if info.iter().any(|t| t.opus_delay.is_some()) {
+            mkv_trim::paddings(path)?
+        } else {
+            mkv_trim::Paddings::new()
+        };
         Ok(MkvDemuxer {
+            paddings,
             file,
             tracks,
             info,
@@ -159,7 +176,7 @@ impl Demuxer for MkvDemuxer {
             let f = &mut self.frame;
             let Some((idx, ti)) = self
                 .info
-                .iter()
+                .iter_mut()
                 .enumerate()
                 .find(|(_, t)| t.number == f.track)
             else {
@@ -172,7 +189,21 @@ impl Demuxer for MkvDemuxer {
                 .or(ti.default_duration);
             // Audio frames are all decodable on their own whatever the flag says.
             let keyframe = !ti.video || f.is_keyframe.unwrap_or(false);
+            let clip = match ti.opus_delay {
+                Some(delay) => {
+                    let n = crate::ogg::frames::opus_samples(&f.data);
+                    let padding = self
+                        .paddings
+                        .get(&(ti.number, f.timestamp))
+                        .map_or(0, |&ns| mkv_trim::ns_to_samples(ns, ti.sample_rate.max(1)));
+                    let clip = crate::gst_clip::sample_clip(ti.position, n, delay, padding);
+                    ti.position = ti.position.saturating_add(n);
+                    clip
+                }
+                None => Clip::NONE,
+            };
             return Ok(Some(Sample {
+                clip,
                 track: self.tracks[idx].id,
                 pts: Some(pts),
                 dts: None,

@@ -369,6 +369,7 @@ impl Session<'_> {
                 // to resync rather than to continue.
                 flags: if sample.keyframe { FLAG_KEYFRAME } else { 0 }
                     | if sample.discont { FLAG_DISCONT } else { 0 },
+                clip: sample.clip,
             },
         )?;
         Ok(true)

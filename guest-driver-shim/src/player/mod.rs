@@ -46,7 +46,7 @@ use mediaredir_proto::broker::{
 use mediaredir_proto::control::{
     ControlRequest, Direction, Geometry, Request, RequestCode, ResponseHeader, StreamFormat,
 };
-use mediaredir_proto::data::DataHeader;
+use mediaredir_proto::data::{Clip, DataHeader};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::CodecCap;
 use mediaredir_proto::response::{CapsInfo, PositionInfo, ResponseBody};
@@ -120,6 +120,9 @@ pub struct BufferInfo {
     pub duration: Option<u64>,
     /// `FLAG_*` bits of `mediaredir_proto::data` (keyframe, EOS, ...).
     pub flags: u32,
+    /// Audio: decoded samples to drop at the start and end of this buffer
+    /// (encoder delay, pre-skip, padding; `F_CLIPPING`).
+    pub clip: Clip,
 }
 
 /// A capture buffer the device filled (or the broker returned unfilled).
@@ -853,6 +856,7 @@ impl MediaRedir {
             pool_id: queue.pool_id,
             offset: queue.offset(index),
             header: DataHeader {
+                clip: info.clip,
                 stream_id: stream,
                 generation: 0,
                 flags: info.flags,

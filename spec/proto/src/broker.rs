@@ -396,6 +396,7 @@ pub(crate) mod tests {
 
     pub(crate) fn every_message() -> Vec<BrokerMessage> {
         let header = DataHeader {
+            clip: Default::default(),
             stream_id: 2,
             generation: 3,
             flags: FLAG_KEYFRAME,

@@ -45,8 +45,12 @@ pub struct RawDataHdr {
     pub dts: U64,
     /// Duration, ns (`TIME_NONE`: none).
     pub duration: U64,
-    /// Reserved, zero.
-    pub reserved: U64,
+    /// With `F_CLIPPING`: decoded samples to drop at the start of this
+    /// buffer; otherwise reserved, zero.
+    pub clip_start: U32,
+    /// With `F_CLIPPING`: decoded samples to drop at the end of this
+    /// buffer; otherwise reserved, zero.
+    pub clip_end: U32,
 }
 
 /// Size of the data header.
@@ -91,6 +95,36 @@ pub const FLAG_DECODE_ONLY: u32 = 1 << 4;
 pub const ALL_FLAGS: u32 =
     FLAG_KEYFRAME | FLAG_DISCONT | FLAG_CODEC_CONFIG | FLAG_EOS | FLAG_DECODE_ONLY;
 
+/// Decoded audio samples (per channel, at the stream's sample rate) to drop
+/// from one buffer's output: encoder delay / Opus pre-skip at the start of
+/// a stream, padding at its end (spec, "Playback data", `F_CLIPPING`). The
+/// same numbers as GStreamer's `GstAudioClippingMeta` in format `DEFAULT`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Clip {
+    /// Samples to drop at the start of the buffer's output.
+    pub start: u32,
+    /// Samples to drop at the end of the buffer's output.
+    pub end: u32,
+}
+
+impl Clip {
+    /// Nothing to drop.
+    pub const NONE: Clip = Clip { start: 0, end: 0 };
+
+    /// A clip of `start` and `end` samples, saturating at `u32::MAX`.
+    pub fn saturating(start: u64, end: u64) -> Clip {
+        Clip {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Whether nothing is dropped.
+    pub fn is_none(&self) -> bool {
+        *self == Clip::NONE
+    }
+}
+
 /// A validated data header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataHeader {
@@ -108,6 +142,9 @@ pub struct DataHeader {
     pub dts: Option<u64>,
     /// Duration.
     pub duration: Option<u64>,
+    /// Samples to drop from the decoded audio (`F_CLIPPING`; else
+    /// [`Clip::NONE`]: a device without the feature ignores the bytes).
+    pub clip: Clip,
 }
 
 impl DataHeader {
@@ -142,6 +179,10 @@ impl DataHeader {
             pts: time::from_raw(raw.pts.get()),
             dts: time::from_raw(raw.dts.get()),
             duration: time::from_raw(raw.duration.get()),
+            clip: Clip {
+                start: raw.clip_start.get(),
+                end: raw.clip_end.get(),
+            },
         };
         if header.stream_id == 0 {
             return Err(invalid("stream_id", 0u32, "stream ids are nonzero"));
@@ -166,7 +207,8 @@ impl DataHeader {
             pts: time::to_raw(self.pts).into(),
             dts: time::to_raw(self.dts).into(),
             duration: time::to_raw(self.duration).into(),
-            reserved: 0.into(),
+            clip_start: self.clip.start.into(),
+            clip_end: self.clip.end.into(),
         };
         let mut out = [0u8; DATA_HDR_SIZE];
         out.copy_from_slice(raw.as_bytes());
@@ -214,6 +256,10 @@ mod tests {
             pts: Some(33_333_333),
             dts: None,
             duration: Some(33_333_333),
+            clip: Clip {
+                start: 312,
+                end: 0x0102_0304,
+            },
         }
     }
 
@@ -224,6 +270,7 @@ mod tests {
         let bytes = header().to_bytes();
         assert_eq!(&bytes[0..4], &[5, 0, 0, 0]);
         assert_eq!(&bytes[24..32], &[0xff; 8]);
+        assert_eq!(&bytes[40..48], &[0x38, 1, 0, 0, 4, 3, 2, 1]);
         assert_eq!(DataHeader::decode(&bytes, 1 << 20), Ok(header()));
         assert_eq!(
             decode_status(&status_bytes(Status::Cancelled)),

@@ -23,6 +23,9 @@ pub const DEVICE_NAME: &str = "virtio-media-redir";
 pub const F_CAPTURE: u32 = 0;
 /// Feature bit: the device supports call media sessions.
 pub const F_CALL: u32 = 1;
+/// Feature bit: data headers carry per-buffer clipping (`clip_start`,
+/// `clip_end`: encoder delay and padding to drop from decoded audio).
+pub const F_CLIPPING: u32 = 2;
 
 /// Transport feature bits this device offers (virtio 1.x numbering).
 pub mod transport {
@@ -37,6 +40,7 @@ pub mod transport {
 /// Every feature bit the device may offer, as a mask.
 pub const OFFERED_FEATURES: u64 = (1 << F_CAPTURE)
     | (1 << F_CALL)
+    | (1 << F_CLIPPING)
     | (1 << transport::F_INDIRECT_DESC)
     | (1 << transport::F_EVENT_IDX)
     | (1 << transport::F_VERSION_1);

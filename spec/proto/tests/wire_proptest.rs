@@ -127,6 +127,7 @@ fn create_stream() -> impl Strategy<Value = Message> {
 fn sample_header() -> impl Strategy<Value = SampleHeader> {
     (id(), 1..=u64::MAX, time(), time(), time(), any::<u32>()).prop_map(
         |(stream, seq, pts, dts, duration, flags)| SampleHeader {
+            clip: Default::default(),
             stream,
             seq,
             pts,

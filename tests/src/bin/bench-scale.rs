@@ -237,6 +237,7 @@ fn run(args: &Args, n: u32) -> Result<()> {
             let size = frame_size(args.bitrate, frame);
             let pts = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let header = DataHeader {
+                clip: Default::default(),
                 stream_id: id,
                 generation: 0,
                 flags: if frame.is_multiple_of(GOP) {

@@ -14,6 +14,7 @@ use crate::data::collect;
 
 fn header(stream: u32, flags: u32) -> DataHeader {
     DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation: 0,
         flags,

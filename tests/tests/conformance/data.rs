@@ -13,6 +13,7 @@ use mediaredir_proto::wire::{Message, SampleFlags};
 
 fn header(stream: u32, i: u64, flags: u32) -> DataHeader {
     DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation: 0,
         flags,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use conformance_tests::rig::{Rig, call, ok, video, wait_event};
 use mediaredir_proto::control::Request;
-use mediaredir_proto::device::{F_CALL, F_CAPTURE, VIRTIO_ID_MEDIA_REDIR, transport};
+use mediaredir_proto::device::{F_CALL, F_CAPTURE, F_CLIPPING, VIRTIO_ID_MEDIA_REDIR, transport};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 
@@ -21,6 +21,7 @@ fn features_config_and_first_event() {
         transport::F_INDIRECT_DESC,
         F_CAPTURE,
         F_CALL,
+        F_CLIPPING,
     ] {
         assert_ne!(features & (1 << bit), 0, "feature bit {bit} negotiated");
     }
@@ -105,6 +106,7 @@ fn restarted_daemon_answers_old_chains_stale() {
     let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
     ok(&mut dev, pres, Request::PresPlay);
     let header = DataHeader {
+        clip: Default::default(),
         stream_id: v,
         generation: 0,
         flags: FLAG_KEYFRAME,

@@ -190,6 +190,7 @@ fn bad_data_buffers_get_their_status() {
     let a = ok(&mut dev, pres, Request::StreamCreate(audio(1)));
     let generation = dev.config().unwrap().generation;
     let header = |stream, flags| DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation,
         flags,

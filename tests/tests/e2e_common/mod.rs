@@ -165,6 +165,7 @@ pub fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
     for (_, t, i) in order {
         let s = &tracks[t].samples[i];
         let header = DataHeader {
+            clip: s.clip,
             stream_id: ids[t],
             generation: 0,
             flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
@@ -182,6 +183,7 @@ pub fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
     }
     for (t, &id) in ids.iter().enumerate() {
         let eos = DataHeader {
+            clip: Default::default(),
             stream_id: id,
             generation: 0,
             flags: FLAG_EOS,

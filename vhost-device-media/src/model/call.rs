@@ -330,7 +330,7 @@ mod tests {
 
     fn model() -> DeviceModel {
         let mut m = DeviceModel::new(3, Limits::default());
-        m.set_features(false, true);
+        m.set_features(false, true, false);
         m.client_connected(wire::Capabilities {
             features: wire::ClientFeatures::CALL,
             codecs: Vec::new(),
@@ -541,7 +541,7 @@ mod tests {
             Status::Limit
         );
         let mut no_call = DeviceModel::new(3, Limits::default());
-        no_call.set_features(false, true);
+        no_call.set_features(false, true, false);
         assert_eq!(
             req(&mut no_call, 0, Request::CallCreate { sdp: None })
                 .0

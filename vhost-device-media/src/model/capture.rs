@@ -95,6 +95,7 @@ impl DeviceModel {
             flags |= FLAG_DISCONT;
         }
         CaptureVerdict::Deliver(DataHeader {
+            clip: Default::default(),
             stream_id: sample.stream,
             generation,
             flags,
@@ -191,7 +192,7 @@ mod tests {
 
     fn model() -> DeviceModel {
         let mut m = DeviceModel::new(7, Limits::default());
-        m.set_features(true, false);
+        m.set_features(true, false, false);
         m.client_connected(client());
         m
     }
@@ -210,6 +211,7 @@ mod tests {
 
     fn sample(stream: u32, keyframe: bool) -> wire::SampleHeader {
         wire::SampleHeader {
+            clip: Default::default(),
             stream,
             seq: 1,
             pts: Some(0),

@@ -134,6 +134,8 @@ pub struct DeviceModel {
     next_id: u32,
     capture: bool,
     call: bool,
+    /// `F_CLIPPING`: data headers' clip fields are forwarded.
+    clipping: bool,
     /// Events waiting for event buffers.
     pub events: EventQueue,
 }
@@ -155,14 +157,17 @@ impl DeviceModel {
             next_id: 1,
             capture: false,
             call: false,
+            clipping: false,
             events,
         }
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`).
-    pub fn set_features(&mut self, capture: bool, call: bool) {
+    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
+    /// `F_CLIPPING`).
+    pub fn set_features(&mut self, capture: bool, call: bool, clipping: bool) {
         self.capture = capture;
         self.call = call;
+        self.clipping = clipping;
     }
 
     /// The device instance's generation.
@@ -588,6 +593,13 @@ impl DeviceModel {
                 dts: header.dts,
                 duration: header.duration,
                 flags: wire::SampleFlags::from_bits_truncate(header.flags),
+                // Forwarded unchanged; without F_CLIPPING the bytes were
+                // reserved, and a device ignores reserved bytes.
+                clip: if self.clipping {
+                    header.clip
+                } else {
+                    wire::Clip::NONE
+                },
             },
             credit: Arc::clone(&stream.credit),
         }))

@@ -83,6 +83,7 @@ fn audio(txq: u32) -> StreamFormat {
 
 fn data(stream: u32, flags: u32) -> DataHeader {
     DataHeader {
+        clip: Default::default(),
         stream_id: stream,
         generation: GEN,
         flags,
@@ -448,4 +449,25 @@ fn reset_forgets_everything() {
     assert!(actions.contains(&Action::Send(wire::Message::DestroyPresentation { id: p })));
     assert!(m.presentation(p).is_none());
     assert_eq!(m.stream_count(), 0);
+}
+
+#[test]
+fn clipping_is_forwarded_only_with_f_clipping() {
+    // DEV-DATA-8: the device forwards the data header's clipping unchanged
+    // with F_CLIPPING and ignores the (then reserved) bytes without it.
+    let clip = mediaredir_proto::data::Clip {
+        start: 312,
+        end: 648,
+    };
+    let header = |a| DataHeader { clip, ..data(a, 0) };
+    let (mut m, _, _, a) = setup();
+    let Ok(Admit::Go(plain)) = m.admit(&header(a), 1) else {
+        panic!("admitted");
+    };
+    assert_eq!(plain.sample.clip, wire::Clip::NONE);
+    m.set_features(false, false, true);
+    let Ok(Admit::Go(clipped)) = m.admit(&header(a), 1) else {
+        panic!("admitted");
+    };
+    assert_eq!(clipped.sample.clip, clip);
 }

@@ -64,6 +64,7 @@ impl ClientEvents for Events {
 /// A keyframe sample header numbered `seq`.
 pub(crate) fn sample(stream: u32, seq: u64) -> wire::SampleHeader {
     wire::SampleHeader {
+        clip: Default::default(),
         stream,
         seq,
         pts: Some(seq * 1000),

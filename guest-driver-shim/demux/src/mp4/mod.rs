@@ -6,6 +6,7 @@
 
 mod entry;
 mod table;
+mod trim;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -14,7 +15,7 @@ use std::path::Path;
 use entry::{bad, child, children};
 
 use crate::bytes::{Cursor, ticks_to_ns};
-use crate::{DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, DemuxError, Demuxer, Sample, Track};
 
 const NAME: &str = "MP4";
 /// Largest moov accepted, so a corrupt size cannot exhaust memory.
@@ -24,6 +25,16 @@ struct TrackState {
     timescale: u64,
     samples: Vec<table::Entry>,
     next: usize,
+    /// With an edit list: the media range it plays.
+    window: Option<trim::Window>,
+    /// Audio: clip to the edit list's range.
+    audio: bool,
+    /// Decoded samples per frame, when not the `stts` duration.
+    frame_len: Option<u64>,
+    /// Decoded ticks before the next sample.
+    decoded: u64,
+    /// Audio sample rate (0 for video).
+    sample_rate: u32,
 }
 
 /// Demuxer of one MP4 file.
@@ -80,13 +91,14 @@ impl Mp4Demuxer {
             pos += size;
         }
         let moov = moov.ok_or_else(|| DemuxError::corrupt(NAME, "no moov box"))?;
+        let movie_timescale = movie_timescale(&moov)?;
         let mut tracks = Vec::new();
         let mut states = Vec::new();
         for (kind, trak) in children(&moov)? {
             if &kind != b"trak" {
                 continue;
             }
-            let Some((track, state)) = parse_trak(trak, file_len)? else {
+            let Some((track, state)) = parse_trak(trak, file_len, movie_timescale)? else {
                 continue;
             };
             tracks.push(track);
@@ -110,8 +122,22 @@ impl Mp4Demuxer {
     }
 }
 
+/// mvhd's timescale, the unit of edit list durations.
+fn movie_timescale(moov: &[u8]) -> Result<u64, DemuxError> {
+    let mvhd = child(moov, b"mvhd")?.ok_or_else(|| bad("moov without mvhd"))?;
+    let mut c = Cursor::new(mvhd, NAME);
+    let version = c.u8()?;
+    c.skip(3)?;
+    c.skip(if version == 1 { 16 } else { 8 })?;
+    Ok(u64::from(c.u32()?))
+}
+
 /// One trak → track and samples; `None` for tracks that are not audio/video.
-fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>, DemuxError> {
+fn parse_trak(
+    trak: &[u8],
+    file_len: u64,
+    movie_timescale: u64,
+) -> Result<Option<(Track, TrackState)>, DemuxError> {
     let tkhd = child(trak, b"tkhd")?.ok_or_else(|| bad("trak without tkhd"))?;
     let mut c = Cursor::new(tkhd, NAME);
     let version = c.u8()?;
@@ -144,6 +170,10 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>,
         }
         _ => None,
     };
+    let audio = !e.codec.is_video();
+    let window = trim::window(trak, movie_timescale, timescale)?;
+    let frame_len = trim::frame_len(e.codec, timescale, e.sample_rate);
+    let sample_rate = e.sample_rate;
     let track = Track {
         id,
         codec: e.codec,
@@ -162,6 +192,11 @@ fn parse_trak(trak: &[u8], file_len: u64) -> Result<Option<(Track, TrackState)>,
             timescale,
             samples,
             next: 0,
+            window,
+            audio,
+            frame_len,
+            decoded: 0,
+            sample_rate,
         },
     )))
 }
@@ -195,14 +230,47 @@ impl Demuxer for Mp4Demuxer {
                 _ => DemuxError::Io(err),
             })?;
         let ts = state.timescale;
+        let len = state
+            .frame_len
+            .map_or(u64::from(e.duration), |f| f.max(u64::from(e.duration)));
+        // Edit lists trim audio whose timescale is its sample rate (the
+        // files encoders write); others play untrimmed.
+        let clip = match state.window {
+            Some(w) if state.audio && ts == u64::from(state.sample_rate) => {
+                let c = trim::clip(w, state.decoded, len, ts);
+                let last = state.next == state.samples.len();
+                if last && w.start_ns > 0 && u64::from(e.duration) < len {
+                    // GStreamer 1.22's qtdemux, which starts an edit with a
+                    // media time one frame early ("sound lead-in"), never
+                    // sends a final frame that `stts` makes shorter than
+                    // it decodes (ffmpeg's last AAC frame), so a local
+                    // player plays nothing of it; ffmpeg plays it. Follow
+                    // GStreamer.
+                    Clip {
+                        start: c.start,
+                        end: u32::try_from(len).unwrap_or(u32::MAX) - c.start,
+                    }
+                } else {
+                    c
+                }
+            }
+            _ => Clip::NONE,
+        };
+        state.decoded = state.decoded.saturating_add(len);
+        let shift = state.window.map_or(0, |w| w.media_time);
         Ok(Some(Sample {
             track: self.tracks[i].id,
-            pts: Some(ticks_to_ns(e.pts, ts)),
-            dts: Some(ticks_to_ns(e.dts, ts)),
+            // The edit's media time presents at 0, as in qtdemux's
+            // segment. A shifted video track's first decode times would go
+            // below 0, which the device cannot carry: it sends none, as
+            // Matroska does.
+            pts: Some(ticks_to_ns(e.pts.saturating_sub(shift), ts)),
+            dts: (state.audio || shift == 0).then(|| ticks_to_ns(e.dts.saturating_sub(shift), ts)),
             duration: Some(ticks_to_ns(u64::from(e.duration), ts)),
             keyframe: e.keyframe,
             discont: false,
             data,
+            clip,
         }))
     }
 }

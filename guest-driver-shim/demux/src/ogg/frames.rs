@@ -4,7 +4,7 @@
 //! packet, which the codecs' own packet headers give cheaply.
 
 /// Samples at 48 kHz in an Opus packet (RFC 6716 section 3.1).
-pub(super) fn opus_samples(packet: &[u8]) -> u64 {
+pub(crate) fn opus_samples(packet: &[u8]) -> u64 {
     let Some(&toc) = packet.first() else { return 0 };
     let config = toc >> 3;
     let per_frame: u64 = match config {

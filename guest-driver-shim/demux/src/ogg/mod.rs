@@ -5,7 +5,7 @@
 //! three Xiph-laced Vorbis headers; "fLaC" + metadata blocks) and times
 //! every packet by counting the samples of the packets before it.
 
-mod frames;
+pub(crate) mod frames;
 mod vorbis;
 
 use std::collections::VecDeque;
@@ -15,7 +15,7 @@ use std::path::Path;
 
 use ::ogg::reading::{OggReadError, PacketReader};
 
-use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, Codec, DemuxError, Demuxer, Sample, Track};
 
 const NAME: &str = "Ogg";
 
@@ -39,6 +39,8 @@ struct Stream {
     vorbis: Option<vorbis::Modes>,
     /// Samples before the next packet.
     position: u64,
+    /// Opus: samples to drop at the start (OpusHead pre-skip).
+    pre_skip: u64,
 }
 
 /// Demuxer of one Ogg file.
@@ -88,7 +90,8 @@ impl OggDemuxer {
                     continue;
                 }
             }
-            if let Some(s) = d.sample(idx, p.data) {
+            let end = end_granule(&p);
+            if let Some(s) = d.sample(idx, p.data, end) {
                 d.queue.push_back(s);
             }
             if d.streams.iter().all(|s| s.headers_left == 0) {
@@ -116,6 +119,7 @@ impl OggDemuxer {
             headers: vec![first.to_vec()],
             vorbis: None,
             position: 0,
+            pre_skip: 0,
         };
         let (codec, headers_left) = if first.starts_with(b"OpusHead") {
             (Codec::Opus, 1)
@@ -188,6 +192,9 @@ impl OggDemuxer {
                 t.channels = u32::from(*first.get(9).unwrap_or(&0));
                 t.sample_rate = 48_000;
                 t.codec_data = first.clone();
+                s.pre_skip = first
+                    .get(10..12)
+                    .map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])));
             }
             Codec::Vorbis => {
                 t.channels = u32::from(*first.get(11).unwrap_or(&0));
@@ -219,8 +226,10 @@ impl OggDemuxer {
         Ok(())
     }
 
-    /// Turns a data packet into a sample (none for skipped streams).
-    fn sample(&mut self, idx: usize, data: Vec<u8>) -> Option<Sample> {
+    /// Turns a data packet into a sample (none for skipped streams);
+    /// `end` is the granule position of the stream's last page when this
+    /// is the stream's last packet.
+    fn sample(&mut self, idx: usize, data: Vec<u8>, end: Option<u64>) -> Option<Sample> {
         let s = &mut self.streams[idx];
         let t = &self.tracks[s.track?];
         let samples = match t.codec {
@@ -228,11 +237,48 @@ impl OggDemuxer {
             Codec::Vorbis => s.vorbis.as_mut().map_or(0, |m| m.duration(&data)),
             _ => frames::flac_samples(&data),
         };
-        let position = s.position;
+        let start = s.position;
         s.position = s.position.saturating_add(samples);
         let rate = u64::from(t.sample_rate);
-        Some(Sample::audio(t.id, position, samples, rate, data))
+        // Opus (RFC 7845 section 4): the pre-skip is dropped from the start
+        // and the last page's granule position ends the stream, cutting
+        // the end padding; oggdemux marks the same GstAudioClippingMeta.
+        let clip = match t.codec {
+            Codec::Opus => opus_clip(start, samples, s.pre_skip, end),
+            Codec::Vorbis => vorbis_end_clip(s.position, samples, end, t.sample_rate),
+            _ => Clip::NONE,
+        };
+        Some(Sample {
+            clip,
+            ..Sample::audio(t.id, start, samples, rate, data)
+        })
     }
+}
+
+/// The granule position of `p`'s page when `p` is its stream's last packet.
+fn end_granule(p: &::ogg::Packet) -> Option<u64> {
+    p.last_in_stream().then(|| p.absgp_page())
+}
+
+/// The clipping of the Opus packet holding samples `start .. start + n` of
+/// the decoded stream (pre-skip included), given the pre-skip and, for the
+/// last packet, the final granule position.
+fn opus_clip(start: u64, n: u64, pre_skip: u64, end: Option<u64>) -> Clip {
+    let padding = end.map_or(0, |g| (start + n).saturating_sub(g));
+    crate::gst_clip::sample_clip(start, n, pre_skip, padding)
+}
+
+/// The end clip of the last Vorbis packet (decoding to samples `after - n
+/// .. after`) when the last page's granule position `end` ends the stream
+/// earlier: GStreamer trims it by time (oggdemux's segment stop), with the
+/// roundings of [`crate::gst_clip`].
+fn vorbis_end_clip(after: u64, n: u64, end: Option<u64>, rate: u32) -> Clip {
+    let Some(granule) = end.filter(|&g| g < after) else {
+        return Clip::NONE;
+    };
+    let rate = u64::from(rate);
+    let stop = crate::gst_clip::ns_floor(granule, rate);
+    crate::gst_clip::segment_clip(after.saturating_sub(n), n, rate, 0, Some(stop))
 }
 
 impl Demuxer for OggDemuxer {
@@ -255,9 +301,47 @@ impl Demuxer for OggDemuxer {
                     feature: "chained or late-starting streams",
                 });
             };
-            if let Some(s) = self.sample(idx, p.data) {
+            let end = end_granule(&p);
+            if let Some(s) = self.sample(idx, p.data, end) {
                 return Ok(Some(s));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opus_pre_skip_and_end_granule() {
+        // 312 samples of pre-skip, 20 ms packets, the stream ends 648
+        // samples into its last packet (ffmpeg's 2 s sine: 312 + 96 000).
+        assert_eq!(opus_clip(0, 960, 312, None), Clip { start: 312, end: 0 });
+        assert_eq!(opus_clip(960, 960, 312, None), Clip::NONE);
+        assert_eq!(
+            opus_clip(96_000, 960, 312, Some(96_312)),
+            Clip { start: 0, end: 648 }
+        );
+        // A pre-skip longer than a packet spans packets.
+        assert_eq!(opus_clip(960, 960, 3840, None), Clip { start: 960, end: 0 });
+        // One packet holding both ends never drops more than it has.
+        assert_eq!(
+            vorbis_end_clip(48_704, 1024, Some(48_000), 48_000),
+            Clip { start: 0, end: 703 }
+        );
+        assert_eq!(vorbis_end_clip(48_704, 1024, None, 48_000), Clip::NONE);
+        // 3 samples over: the roundings keep one of them, as GStreamer.
+        assert_eq!(
+            vorbis_end_clip(48_003, 1024, Some(48_000), 48_000),
+            Clip { start: 0, end: 2 }
+        );
+        assert_eq!(
+            opus_clip(0, 960, 312, Some(400)),
+            Clip {
+                start: 312,
+                end: 560
+            }
+        );
     }
 }

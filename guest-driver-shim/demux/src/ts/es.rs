@@ -14,7 +14,7 @@ use crate::bytes::ticks_to_ns;
 use crate::elementary::{FrameHeader, MAX_FRAME};
 use crate::mpa;
 use crate::mpv;
-use crate::{Codec, DemuxError, Sample};
+use crate::{Clip, Codec, DemuxError, Sample};
 
 use super::NAME;
 use super::pes::{self, Unwrapper};
@@ -251,6 +251,7 @@ impl EsStream {
             keyframe,
             discont: std::mem::take(&mut self.discont),
             data: payload.to_vec(),
+            clip: Clip::NONE,
         });
     }
 
@@ -304,6 +305,7 @@ impl EsStream {
                 keyframe: true,
                 discont: std::mem::take(&mut self.discont),
                 data: rest[skip..len].to_vec(),
+                clip: Clip::NONE,
             });
             used += len;
         }

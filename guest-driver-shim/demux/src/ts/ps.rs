@@ -23,7 +23,7 @@ use super::pes::{self, Unwrapper};
 use crate::bytes::ticks_to_ns;
 use crate::mpv;
 use crate::reader::Reader;
-use crate::{Codec, DemuxError, Demuxer, Sample, Track};
+use crate::{Clip, Codec, DemuxError, Demuxer, Sample, Track};
 
 const NAME: &str = "MPEG-PS";
 /// How far the streams' first frames are looked for.
@@ -145,6 +145,7 @@ impl Video {
             keyframe: d.intra && d.sequence,
             discont: false,
             data: au,
+            clip: Clip::NONE,
         });
     }
 }

@@ -266,6 +266,7 @@ mod tests {
 
     fn sample(seq: u64) -> Message {
         Message::Sample(SampleHeader {
+            clip: Default::default(),
             stream: 1,
             seq,
             pts: Some(seq * 1000),
@@ -299,6 +300,7 @@ mod tests {
             ),
             (
                 Message::CaptureSample(SampleHeader {
+                    clip: Default::default(),
                     stream: 9,
                     seq: 1,
                     pts: None,
@@ -560,6 +562,7 @@ mod tests {
     #[test]
     fn sample_times_survive_framing() {
         let m = Message::Sample(SampleHeader {
+            clip: Default::default(),
             stream: 2,
             seq: 5,
             pts: Some(TIME_NONE - 1),

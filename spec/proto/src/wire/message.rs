@@ -21,6 +21,7 @@ use super::types::{
     CallOp, ClientFeatures, Codec, CodecFlags, Direction, MediaMask, PresentationFlags,
     PresentationState, Rect, SampleFlags, SourceKind, Status, TIME_NONE,
 };
+pub use crate::data::Clip;
 
 /// Longest name (`Hello.name`, `Welcome.server`, `CaptureSource.name`), bytes.
 pub const MAX_NAME_LEN: usize = 256;
@@ -186,6 +187,9 @@ pub struct SampleHeader {
     pub duration: Option<u64>,
     /// Keyframe, discontinuity, ...
     pub flags: SampleFlags,
+    /// Decoded samples to drop from this sample's audio (`Sample` only;
+    /// always [`Clip::NONE`] in a `CaptureSample`).
+    pub clip: Clip,
 }
 
 /// What a `CallControl` asks for; `arg` and `duration_ms` on the wire are
@@ -869,6 +873,8 @@ fn sample_args(s: &SampleHeader) -> fb::SampleArgs {
         dts: opt_time(s.dts),
         duration: opt_time(s.duration),
         flags: s.flags.bits(),
+        clip_start: s.clip.start,
+        clip_end: s.clip.end,
     }
 }
 
@@ -1366,9 +1372,13 @@ fn caps_of(c: fb::Capabilities<'_>) -> Result<Capabilities, WireError> {
 }
 
 macro_rules! sample_of {
-    ($s:expr, $table:literal) => {{
+    ($s:expr, $table:literal) => {
+        sample_of!($s, $table, |_| Clip::NONE)
+    };
+    ($s:expr, $table:literal, $clip:expr) => {{
         let s = $s;
         SampleHeader {
+            clip: $clip(&s),
             stream: s.stream(),
             seq: s.seq(),
             pts: time_of(s.pts()),
@@ -1517,7 +1527,14 @@ impl Message {
                     mute: m.mute(),
                 }
             }
-            T::Sample => Self::Sample(sample_of!(frame.msg_as_sample().ok_or(missing)?, "Sample")),
+            T::Sample => Self::Sample(sample_of!(
+                frame.msg_as_sample().ok_or(missing)?,
+                "Sample",
+                |s: &fb::Sample| Clip {
+                    start: s.clip_start(),
+                    end: s.clip_end(),
+                }
+            )),
             T::Ack => {
                 let m = frame.msg_as_ack().ok_or(missing)?;
                 Self::Ack {

@@ -93,6 +93,7 @@ fn geometry() -> SetGeometry {
 
 fn sample() -> SampleHeader {
     SampleHeader {
+        clip: Default::default(),
         stream: 3,
         seq: 1,
         pts: Some(0),
@@ -423,6 +424,29 @@ fn payload_carriers() {
 }
 
 #[test]
+fn sample_clipping_travels_and_capture_has_none() {
+    let clip = Clip {
+        start: 312,
+        end: 648,
+    };
+    let m = Message::Sample(SampleHeader { clip, ..sample() });
+    let bytes = m.to_header_bytes();
+    let f = fb::root_as_frame(&bytes).unwrap().msg_as_sample().unwrap();
+    assert_eq!((f.clip_start(), f.clip_end()), (312, 648));
+    assert_eq!(Message::decode(&bytes), Ok(m));
+    // A sample without clipping writes neither field: what a peer of
+    // minor 0 sends, and reads as no clipping.
+    let plain = Message::Sample(sample()).to_header_bytes();
+    assert!(plain.len() < bytes.len());
+    // Capture samples never carry clipping.
+    let cap = Message::CaptureSample(SampleHeader { clip, ..sample() });
+    assert_eq!(
+        Message::decode(&cap.to_header_bytes()),
+        Ok(Message::CaptureSample(sample()))
+    );
+}
+
+#[test]
 fn time_none_is_absent() {
     let m = Message::Sample(SampleHeader {
         pts: None,
@@ -468,6 +492,7 @@ fn time_none_is_absent() {
             dts: 0,
             duration: TIME_NONE,
             flags: 0,
+            ..Default::default()
         };
         (
             fb::Message::Sample,
@@ -477,6 +502,7 @@ fn time_none_is_absent() {
     assert_eq!(
         Message::decode(&bytes),
         Ok(Message::Sample(SampleHeader {
+            clip: Default::default(),
             stream: 1,
             seq: 1,
             pts: Some(5),
@@ -1438,6 +1464,7 @@ fn unknown_flag_bits_rejected() {
                 dts: 0,
                 duration: 0,
                 flags,
+                ..Default::default()
             };
             (
                 fb::Message::Sample,

@@ -61,7 +61,7 @@ pub use frame::{
     MIN_HEADER_LEN, PREFIX_LEN, PROTOCOL_MAJOR, PROTOCOL_MINOR, SPICE_PORT_NAME,
 };
 pub use message::{
-    CallAction, CallStats, Capabilities, CaptureSource, CodecCap, CreateStream, Hello,
+    CallAction, CallStats, Capabilities, CaptureSource, Clip, CodecCap, CreateStream, Hello,
     MAX_CHANNELS, MAX_CLIP_RECTS, MAX_CODEC_DATA_LEN, MAX_CODECS, MAX_DIMENSION,
     MAX_DTMF_DURATION_MS, MAX_DTMF_EVENT, MAX_MOS_X100, MAX_NAME_LEN, MAX_RATE_Q16,
     MAX_SAMPLE_RATE, MAX_SDP_LEN, MAX_SOURCES, MAX_TEXT_LEN, MAX_VOLUME_Q16, MIN_DTMF_DURATION_MS,

@@ -3339,6 +3339,11 @@ pub enum SampleOffset {}
 
 /// A media sample of a playback stream; its bytes follow the header raw.
 /// Times in nanoseconds; 0xFFFFFFFFFFFFFFFF means "none".
+/// clip_start / clip_end: decoded audio samples (per channel, at the
+/// stream's rate) to drop at the start / end of this sample's output, as
+/// GStreamer's GstAudioClippingMeta in format DEFAULT (encoder delay, Opus
+/// pre-skip, padding); 0 for video and when the guest sent none. Added in
+/// wire version 1 as trailing fields: a peer that predates them reads 0.
 pub struct Sample<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }
@@ -3358,6 +3363,8 @@ impl<'a> Sample<'a> {
   pub const VT_DTS: ::flatbuffers::VOffsetT = 10;
   pub const VT_DURATION: ::flatbuffers::VOffsetT = 12;
   pub const VT_FLAGS: ::flatbuffers::VOffsetT = 14;
+  pub const VT_CLIP_START: ::flatbuffers::VOffsetT = 16;
+  pub const VT_CLIP_END: ::flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3373,6 +3380,8 @@ impl<'a> Sample<'a> {
     builder.add_dts(args.dts);
     builder.add_pts(args.pts);
     builder.add_seq(args.seq);
+    builder.add_clip_end(args.clip_end);
+    builder.add_clip_start(args.clip_start);
     builder.add_flags(args.flags);
     builder.add_stream(args.stream);
     builder.finish()
@@ -3421,6 +3430,20 @@ impl<'a> Sample<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(Sample::VT_FLAGS, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn clip_start(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Sample::VT_CLIP_START, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn clip_end(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(Sample::VT_CLIP_END, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Sample<'_> {
@@ -3435,6 +3458,8 @@ impl ::flatbuffers::Verifiable for Sample<'_> {
      .visit_field::<u64>("dts", Self::VT_DTS, false)?
      .visit_field::<u64>("duration", Self::VT_DURATION, false)?
      .visit_field::<u32>("flags", Self::VT_FLAGS, false)?
+     .visit_field::<u32>("clip_start", Self::VT_CLIP_START, false)?
+     .visit_field::<u32>("clip_end", Self::VT_CLIP_END, false)?
      .finish();
     Ok(())
   }
@@ -3446,6 +3471,8 @@ pub struct SampleArgs {
     pub dts: u64,
     pub duration: u64,
     pub flags: u32,
+    pub clip_start: u32,
+    pub clip_end: u32,
 }
 impl<'a> Default for SampleArgs {
   #[inline]
@@ -3457,6 +3484,8 @@ impl<'a> Default for SampleArgs {
       dts: 18446744073709551615,
       duration: 18446744073709551615,
       flags: 0,
+      clip_start: 0,
+      clip_end: 0,
     }
   }
 }
@@ -3491,6 +3520,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SampleBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u32>(Sample::VT_FLAGS, flags, 0);
   }
   #[inline]
+  pub fn add_clip_start(&mut self, clip_start: u32) {
+    self.fbb_.push_slot::<u32>(Sample::VT_CLIP_START, clip_start, 0);
+  }
+  #[inline]
+  pub fn add_clip_end(&mut self, clip_end: u32) {
+    self.fbb_.push_slot::<u32>(Sample::VT_CLIP_END, clip_end, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SampleBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     SampleBuilder {
@@ -3514,6 +3551,8 @@ impl ::core::fmt::Debug for Sample<'_> {
       ds.field("dts", &self.dts());
       ds.field("duration", &self.duration());
       ds.field("flags", &self.flags());
+      ds.field("clip_start", &self.clip_start());
+      ds.field("clip_end", &self.clip_end());
       ds.finish()
   }
 }

@@ -1,0 +1,149 @@
+//! Clipping of decoded audio for decoders that ignore
+//! `GstAudioClippingMeta`.
+//!
+//! The wire's per-sample clipping (`Sample.clip_start` / `clip_end`) is
+//! handed to the decoder as GstAudioClippingMeta, which opusdec and the
+//! gst-libav decoders (AAC, MP3) apply. vorbisdec and flacdec do not (with
+//! oggdemux their trimming comes from the segment), so for those codecs
+//! the engine drops the same samples from the decoder's output itself:
+//! start clips from the first output, the last sample's end clip from the
+//! last output before EOS (held back one buffer to know it is the last).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_audio as gst_audio;
+use mediaredir_proto::codec::Codec;
+use mediaredir_proto::wire::Clip;
+
+/// Whether GStreamer's decoder for `codec` applies GstAudioClippingMeta.
+pub(crate) fn decoder_clips(codec: Codec) -> bool {
+    !matches!(codec, Codec::Vorbis | Codec::Flac)
+}
+
+/// Samples still to drop from a stream's decoded output.
+#[derive(Debug, Default)]
+pub(crate) struct OutputTrim {
+    start: u64,
+    end: u64,
+    held: Option<gst::Buffer>,
+}
+
+fn lock(m: &Mutex<OutputTrim>) -> MutexGuard<'_, OutputTrim> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl OutputTrim {
+    /// Records the clipping of one pushed sample.
+    pub(crate) fn add(&mut self, clip: Clip) {
+        self.start = self.start.saturating_add(u64::from(clip.start));
+        // Only the last sample's end clip matters (the one applied at EOS);
+        // the empty EOS sample that may follow it has none.
+        if clip.end != 0 {
+            self.end = u64::from(clip.end);
+        }
+    }
+}
+
+/// `buffer` without `front` frames at its start and `back` at its end
+/// (`None` when nothing is left).
+fn cut(
+    buffer: gst::Buffer,
+    front: u64,
+    back: u64,
+    info: &gst_audio::AudioInfo,
+) -> Option<gst::Buffer> {
+    let bpf = info.bpf() as usize;
+    let frames = buffer.size() / bpf.max(1);
+    let front = usize::try_from(front).unwrap_or(usize::MAX).min(frames);
+    let back = usize::try_from(back)
+        .unwrap_or(usize::MAX)
+        .min(frames - front);
+    if front == 0 && back == 0 {
+        return Some(buffer);
+    }
+    let keep = frames - front - back;
+    if keep == 0 {
+        return None;
+    }
+    let mut out = buffer
+        .copy_region(
+            gst::BufferCopyFlags::all(),
+            front * bpf..(front + keep) * bpf,
+        )
+        .ok()?;
+    let rate = u128::from(info.rate().max(1));
+    let ns = |n: usize| {
+        let v = (n as u128) * 1_000_000_000 / rate;
+        gst::ClockTime::from_nseconds(u64::try_from(v).unwrap_or(u64::MAX))
+    };
+    let b = out.make_mut();
+    b.set_pts(buffer.pts().map(|p| p + ns(front)));
+    b.set_duration(ns(keep));
+    Some(out)
+}
+
+/// Applies `trim` to the decoded buffers leaving `pad`.
+pub(crate) fn install(pad: &gst::Pad, trim: Arc<Mutex<OutputTrim>>) {
+    let probe = gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM;
+    pad.add_probe(probe, move |pad, info| {
+        let info_caps = pad
+            .current_caps()
+            .and_then(|c| gst_audio::AudioInfo::from_caps(&c).ok());
+        match info.data.take() {
+            Some(gst::PadProbeData::Buffer(buffer)) => {
+                let mut t = lock(&trim);
+                let Some(audio) = info_caps else {
+                    info.data = Some(gst::PadProbeData::Buffer(buffer));
+                    return gst::PadProbeReturn::Ok;
+                };
+                let frames = (buffer.size() / (audio.bpf() as usize).max(1)) as u64;
+                let front = t.start.min(frames);
+                t.start -= front;
+                let Some(buffer) = cut(buffer, front, 0, &audio) else {
+                    return gst::PadProbeReturn::Drop;
+                };
+                match t.held.replace(buffer) {
+                    Some(prev) => {
+                        info.data = Some(gst::PadProbeData::Buffer(prev));
+                        gst::PadProbeReturn::Ok
+                    }
+                    None => gst::PadProbeReturn::Drop,
+                }
+            }
+            Some(gst::PadProbeData::Event(event)) => {
+                match event.type_() {
+                    gst::EventType::Eos => {
+                        let (held, end) = {
+                            let mut t = lock(&trim);
+                            (t.held.take(), std::mem::take(&mut t.end))
+                        };
+                        if let (Some(b), Some(audio)) = (held, info_caps)
+                            && let Some(b) = cut(b, 0, end, &audio)
+                        {
+                            // The pad is already EOS: hand the buffer to
+                            // its peer directly, ahead of the EOS event.
+                            if let Some(peer) = pad.peer()
+                                && let Err(e) = peer.chain(b)
+                            {
+                                log::debug!("trim: last buffer: {e:?}");
+                            }
+                        }
+                    }
+                    gst::EventType::FlushStop => {
+                        let mut t = lock(&trim);
+                        t.held = None;
+                    }
+                    _ => {}
+                }
+                info.data = Some(gst::PadProbeData::Event(event));
+                gst::PadProbeReturn::Ok
+            }
+            other => {
+                info.data = other;
+                gst::PadProbeReturn::Ok
+            }
+        }
+    });
+}
