@@ -1,7 +1,10 @@
 //! `cargo xtask demo --matrix`: the demo on every clip of the codec and
 //! container matrix (`tests/data/clip-matrix.txt`), each generated with
-//! `gst-launch-1.0` and played through the whole stack; every one must
-//! come out bit-exact.
+//! `gst-launch-1.0` (or, for a line whose command starts with `ffmpeg`,
+//! with ffmpeg: the files people's players most often meet, with their
+//! edit lists, priming and padding) and played through the whole stack;
+//! every one must come out bit-exact against GStreamer's own playback of
+//! the file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,14 +63,24 @@ fn clips() -> Result<Vec<Clip>> {
     parse(&text)
 }
 
-fn generate(clip: &Clip, out: &Path) -> Result<()> {
+/// The command that writes `clip` to `out`.
+fn generator(clip: &Clip, out: &Path) -> Command {
     let text = clip.pipeline.replace("{out}", &out.display().to_string());
-    process::run(
-        Command::new("gst-launch-1.0")
-            .arg("-q")
-            .args(text.split_whitespace()),
-    )
-    .with_context(|| format!("generating the {} clip", clip.name))
+    let mut words = text.split_whitespace();
+    if let Some(args) = text.strip_prefix("ffmpeg ") {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-loglevel", "error", "-y"])
+            .args(args.split_whitespace());
+        return cmd;
+    }
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.arg("-q").args(words.by_ref());
+    cmd
+}
+
+fn generate(clip: &Clip, out: &Path) -> Result<()> {
+    process::run(&mut generator(clip, out))
+        .with_context(|| format!("generating the {} clip", clip.name))
 }
 
 /// Runs the demo on every clip; the last stdout line is a JSON summary.
@@ -118,5 +131,20 @@ mod tests {
         let clips = parse(text).unwrap();
         assert_eq!(clips[0].pipeline, "v ! x ! m a ! y ! m. out={out}");
         assert!(parse("lonely\n").is_err());
+    }
+
+    #[test]
+    fn ffmpeg_lines_run_ffmpeg() {
+        let clips = parse("aac f.m4a ffmpeg -f lavfi -i sine -c:a aac {out}\n").unwrap();
+        let cmd = generator(&clips[0], Path::new("/x/f.m4a"));
+        assert_eq!(cmd.get_program(), "ffmpeg");
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args.last().copied(), Some(std::ffi::OsStr::new("/x/f.m4a")));
+        assert!(args.contains(&std::ffi::OsStr::new("-nostdin")));
+        let gst = parse("v f.ivf videotestsrc ! filesink location={out}\n").unwrap();
+        assert_eq!(
+            generator(&gst[0], Path::new("o")).get_program(),
+            "gst-launch-1.0"
+        );
     }
 }
