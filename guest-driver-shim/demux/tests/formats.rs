@@ -85,8 +85,19 @@ fn webm_opus() {
         "opus.webm",
         &format!("{AUDIO48} ! opusenc frame-size=20 ! webmmux"),
     );
-    check(&path, &Expect::audio(Codec::Opus, 48_000, Some(51)));
+    let (_, samples) = check(&path, &Expect::audio(Codec::Opus, 48_000, Some(51)));
+    assert_opus_trimmed_to_one_second(&samples);
     fuzz(&path);
+}
+
+/// GStreamer's opusenc: 312 samples of pre-skip; 51 packets of 960 hold
+/// 48 960 samples, of which one second (48 000) plays: 648 samples of
+/// padding end the last packet. GStreamer's demuxers mark the same.
+fn assert_opus_trimmed_to_one_second(samples: &[redir_demux::Sample]) {
+    use redir_demux::Clip;
+    assert_eq!(samples[0].clip, Clip { start: 312, end: 0 });
+    assert!(samples[1..50].iter().all(|s| s.clip.is_none()));
+    assert_eq!(samples[50].clip, Clip { start: 0, end: 648 });
 }
 
 #[test]
@@ -169,6 +180,7 @@ fn ogg_opus() {
     assert_eq!(samples[1].pts, Some(20_000_000));
     // 50 buffers plus the encoder's look-ahead make 51 packets of 20 ms.
     assert_eq!(total_duration(&samples), 1_020_000_000);
+    assert_opus_trimmed_to_one_second(&samples);
     fuzz(&path);
 }
 
