@@ -29,16 +29,29 @@ pub(crate) fn segment_clip(
     start_ns: u64,
     stop_ns: Option<u64>,
 ) -> Clip {
+    gst_segment_clip(ns_floor(first, rate), n, rate, start_ns, stop_ns)
+}
+
+/// The clip GStreamer's audio decoder applies to the `n` samples (at
+/// `rate`) it decodes from a buffer stamped `ts_ns`, for the segment
+/// `start_ns .. stop_ns`: also what a sink that sees the compressed buffer
+/// and the segment (mediaredirsink) marks for the client.
+pub fn gst_segment_clip(
+    ts_ns: u64,
+    n: u64,
+    rate: u64,
+    start_ns: u64,
+    stop_ns: Option<u64>,
+) -> Clip {
     let rate128 = u128::from(rate.max(1));
-    let ts = u128::from(ns_floor(first, rate));
+    let ts = u128::from(ts_ns);
     let stop = ts + (u128::from(n) * SECOND + rate128 / 2) / rate128;
     let (start_ns, stop_ns) = (u128::from(start_ns), stop_ns.map(u128::from));
     let all = |head: bool| {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
         if head {
-            Clip { start: n, end: 0 }
+            Clip::saturating(n, 0)
         } else {
-            Clip { start: 0, end: n }
+            Clip::saturating(0, n)
         }
     };
     // gst_segment_clip: wholly before the start, or after the stop.

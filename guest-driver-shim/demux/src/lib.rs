@@ -34,6 +34,7 @@ mod xiph;
 use std::path::Path;
 
 pub use error::DemuxError;
+pub use gst_clip::gst_segment_clip;
 pub use mediaredir_proto::codec::Codec;
 pub use mediaredir_proto::data::Clip;
 use probe::Format;

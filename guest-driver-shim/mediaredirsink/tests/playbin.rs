@@ -46,6 +46,12 @@ const CLIPS: &[(&str, &str, usize)] = &[
         1,
     ),
     (
+        // qtdemux trims the edit list's end by segment, not clipping meta.
+        "aac.mp4",
+        "{A} ! audioconvert ! avenc_aac ! aacparse ! mp4mux ! filesink location={out}",
+        1,
+    ),
+    (
         "vp8vorbis.webm",
         "{V} ! vp8enc deadline=1 ! queue ! webmmux name=mux ! filesink location={out} \
          {A} ! audioconvert ! vorbisenc ! queue ! mux.",

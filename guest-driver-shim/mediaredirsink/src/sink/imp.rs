@@ -40,9 +40,10 @@ use guest_driver_shim::player::{BufferInfo, PlayerError};
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Geometry, Rect, StreamFormat};
-use mediaredir_proto::data::{Clip, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::data::{FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 
+use super::clip;
 use crate::caps;
 use crate::group::{self, Group, Shared};
 
@@ -898,7 +899,8 @@ impl BaseSinkImpl for MediaRedirSink {
             dts,
             duration: nanos(buffer.duration()),
             flags,
-            clip: clip_of(buffer),
+            clip: clip::clip_of(buffer)
+                .unwrap_or_else(|| clip::segment_clip(&stream.format, segment, buffer)),
         };
         self.queue(stream, map.as_slice(), info)?;
         Ok(gst::FlowSuccess::Ok)
@@ -936,22 +938,5 @@ impl BaseSinkImpl for MediaRedirSink {
     fn unlock_stop(&self) -> Result<(), gst::ErrorMessage> {
         self.flushing.store(false, Ordering::SeqCst);
         Ok(())
-    }
-}
-
-/// The samples an upstream demuxer asked the decoder to drop from this
-/// buffer (Opus pre-skip, end padding: `GstAudioClippingMeta` in format
-/// `DEFAULT`), for the client's decoder to drop the same.
-fn clip_of(buffer: &gst::BufferRef) -> Clip {
-    let Some(meta) = buffer.meta::<gst_audio::AudioClippingMeta>() else {
-        return Clip::NONE;
-    };
-    let samples = |v: gst::GenericFormattedValue| match v {
-        gst::GenericFormattedValue::Default(Some(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
-        _ => 0,
-    };
-    Clip {
-        start: samples(meta.start()),
-        end: samples(meta.end()),
     }
 }

@@ -12,6 +12,7 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
+mod clip;
 mod imp;
 
 glib::wrapper! {
