@@ -10,6 +10,9 @@
 //!   running: a leak fails the step;
 //! - every program gets `TMPDIR` pointing at one directory of the run,
 //!   removed at the end, so scratch files of a crashed test do not pile up;
+//!   and, where none is set (CI, a fresh root), an `XDG_RUNTIME_DIR` of the
+//!   run inside it, as a desktop session has: libraries such as libpulse
+//!   put their runtime files there instead of in `TMPDIR`;
 //! - X sockets that appeared during the run and are still there at the end
 //!   are removed and reported (an X server that was not stopped cleanly);
 //! - `SIGINT`, `SIGTERM` and `SIGHUP` do not kill xtask: they are passed on
@@ -20,6 +23,7 @@
 //!
 //! [`reaper`]: crate::reaper
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -34,6 +38,9 @@ use crate::reaper::{self, ProcessInfo};
 
 /// The signal that interrupted the run (0: none).
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// The run's `XDG_RUNTIME_DIR`, inside its `TMPDIR` (not a leftover).
+const RUNTIME_DIR: &str = "xdg-runtime";
 
 /// How long leftovers get between `SIGTERM` and `SIGKILL`.
 const GRACE: Duration = Duration::from_secs(3);
@@ -74,11 +81,21 @@ impl RunScope {
         std::fs::create_dir_all(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
         let skip_log = tmp.join("skipped.tsv");
-        for (key, value) in [("TMPDIR", &tmp), (SKIP_LOG_ENV, &skip_log)] {
+        let mut vars = vec![("TMPDIR", tmp.clone()), (SKIP_LOG_ENV, skip_log.clone())];
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            let runtime = tmp.join(RUNTIME_DIR);
+            std::fs::create_dir_all(&runtime)
+                .and_then(|()| {
+                    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+                })
+                .with_context(|| format!("cannot create {}", runtime.display()))?;
+            vars.push(("XDG_RUNTIME_DIR", runtime));
+        }
+        for (key, value) in vars {
             // SAFETY: called before xtask starts any thread (the signal
             // thread below comes after), so nothing reads the environment
             // concurrently.
-            unsafe { std::env::set_var(key, value) };
+            unsafe { std::env::set_var(key, &value) };
         }
         let mut signals =
             Signals::new([SIGINT, SIGTERM, SIGHUP]).context("installing signal handlers")?;
@@ -120,6 +137,7 @@ impl RunScope {
         let leftovers = reaper::end_leftovers(GRACE);
         let sockets = reaper::remove_new_x_sockets(&self.x_before);
         let _ = std::fs::remove_file(&self.skip_log);
+        let _ = std::fs::remove_dir_all(self.tmp.join(RUNTIME_DIR));
         let scratch = leftover_entries(&self.tmp);
         let _ = std::fs::remove_dir_all(&self.tmp);
         self.signals.close();
