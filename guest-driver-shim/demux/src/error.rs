@@ -43,6 +43,19 @@ pub enum DemuxError {
         /// The codec's common name.
         codec: &'static str,
     },
+    /// A track is encrypted (DRM): its bytes mean nothing to a decoder
+    /// without the keys, which never reach the guest's player.
+    #[error(
+        "{container}: DRM-protected track (encryption scheme {scheme:?}, original format {original:?}): protected media cannot be redirected"
+    )]
+    Protected {
+        /// Container name.
+        container: &'static str,
+        /// The protection scheme (`cenc`, `cbcs`, ...; empty if unnamed).
+        scheme: String,
+        /// The codec the track had before encryption (`avc1`, `mp4a`, ...).
+        original: String,
+    },
     /// The container uses a feature this crate does not implement.
     #[error("{container}: unsupported feature: {feature}")]
     Unsupported {

@@ -341,3 +341,44 @@ fn annexb_cropped_sizes() {
         assert_eq!((t.width, t.height), (330, 250), "{name}");
     }
 }
+
+/// A Common Encryption MP4 (as ffmpeg's `-encryption_scheme cenc-aes-ctr`
+/// writes it: `encv`/`enca` entries with `sinf`) is refused by name, with
+/// its scheme and original format, never played as noise.
+#[test]
+fn drm_protected_mp4_is_refused_by_name() {
+    let file = common::tools::ffmpeg_with(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+        ],
+        &[
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-encryption_scheme",
+            "cenc-aes-ctr",
+            "-encryption_key",
+            "76a6c65c5ea762046bd749a2e632ccbb",
+            "-encryption_kid",
+            "a7e61c373e219033c21091fa607bf3b8",
+        ],
+        "cenc.mp4",
+    );
+    let err = redir_demux::open(&file)
+        .err()
+        .expect("a protected file must not open");
+    let text = err.to_string();
+    assert!(text.contains("DRM-protected"), "{text}");
+    assert!(text.contains("cenc"), "{text}");
+    assert!(text.contains("avc1") || text.contains("mp4a"), "{text}");
+}

@@ -79,10 +79,41 @@ pub(super) fn parse_stsd(stsd: &[u8]) -> Result<Entry, DemuxError> {
         b"Opus" => audio(body, b"Opus"),
         b"fLaC" => audio(body, b"fLaC"),
         b".mp3" => audio(body, b".mp3"),
+        // Common Encryption sample entries (ISO/IEC 23001-7): refused by name.
+        b"encv" => Err(protected(body, VISUAL_ENTRY_LEN)),
+        b"enca" => Err(protected(body, AUDIO_ENTRY_LEN)),
         other => Err(DemuxError::UnsupportedCodec {
             container: NAME,
             codec: String::from_utf8_lossy(other).into_owned(),
         }),
+    }
+}
+
+/// Bytes of a visual sample entry before its child boxes.
+const VISUAL_ENTRY_LEN: usize = 78;
+/// Bytes of a (version 0) audio sample entry before its child boxes.
+const AUDIO_ENTRY_LEN: usize = 28;
+
+/// The error for an encrypted sample entry: its `sinf` box names the
+/// original format (`frma`) and the scheme (`schm`), when they are there.
+fn protected(body: &[u8], fixed: usize) -> DemuxError {
+    let fourcc = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let sinf = body
+        .get(fixed..)
+        .and_then(|boxes| child(boxes, b"sinf").ok().flatten());
+    let original = sinf
+        .and_then(|s| child(s, b"frma").ok().flatten())
+        .and_then(|f| f.get(..4))
+        .map_or_else(String::new, fourcc);
+    // schm is a full box: version and flags, then the scheme type.
+    let scheme = sinf
+        .and_then(|s| child(s, b"schm").ok().flatten())
+        .and_then(|f| f.get(4..8))
+        .map_or_else(String::new, fourcc);
+    DemuxError::Protected {
+        container: NAME,
+        scheme,
+        original,
     }
 }
 
