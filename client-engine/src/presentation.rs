@@ -45,6 +45,12 @@ struct Control {
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     geometry: Option<SetGeometry>,
     reported: Option<PresentationState>,
+    /// While paused: the position at the pause (or of a flush since). A
+    /// position query in the middle of the PLAYING -> PAUSED transition
+    /// answers with the last rendered buffer's time, behind the clock
+    /// position the player saw a moment before, so the position would
+    /// step back and forth; a paused presentation holds this one instead.
+    paused_at: Option<u64>,
 }
 
 pub(crate) struct Presentation {
@@ -92,6 +98,7 @@ impl Presentation {
                 segment: None,
                 geometry: None,
                 reported: None,
+                paused_at: None,
             }),
             events,
             config,
@@ -235,14 +242,26 @@ impl Presentation {
     }
 
     pub(crate) fn play(&self) {
-        lock(&self.ctl).target = PresentationState::Playing;
+        {
+            let mut ctl = lock(&self.ctl);
+            ctl.target = PresentationState::Playing;
+            ctl.paused_at = None;
+        }
         if let Err(e) = self.pipeline.set_state(gst::State::Playing) {
             log::warn!("presentation {}: play: {e}", self.id);
         }
     }
 
     pub(crate) fn pause(&self) {
-        lock(&self.ctl).target = PresentationState::Paused;
+        // Queried while still playing: the clock position, where it stops.
+        let here = self.query_position();
+        {
+            let mut ctl = lock(&self.ctl);
+            if ctl.target != PresentationState::Paused {
+                ctl.paused_at = here;
+            }
+            ctl.target = PresentationState::Paused;
+        }
         if let Err(e) = self.pipeline.set_state(gst::State::Paused) {
             log::warn!("presentation {}: pause: {e}", self.id);
         }
@@ -252,6 +271,9 @@ impl Presentation {
         let rate = {
             let mut ctl = lock(&self.ctl);
             ctl.flushed = true;
+            if ctl.paused_at.is_some() {
+                ctl.paused_at = Some(position_ns);
+            }
             let mut s = gst::FormattedSegment::<gst::ClockTime>::new();
             s.set_start(gst::ClockTime::from_nseconds(position_ns));
             ctl.segment = Some(s);
@@ -346,7 +368,16 @@ impl Presentation {
         lock(&self.ctl).target
     }
 
+    /// The stream-time position: held while paused (see
+    /// `Control::paused_at`), else the pipeline's.
     pub(crate) fn position(&self) -> Option<u64> {
+        if let Some(at) = lock(&self.ctl).paused_at {
+            return Some(at);
+        }
+        self.query_position()
+    }
+
+    fn query_position(&self) -> Option<u64> {
         self.pipeline
             .query_position::<gst::ClockTime>()
             .map(|t| t.nseconds())
