@@ -155,18 +155,8 @@ impl OggDemuxer {
         let id = u32::try_from(self.tracks.len() + 1).unwrap_or(u32::MAX);
         stream.track = Some(self.tracks.len());
         stream.headers_left = headers_left;
-        self.tracks.push(Track {
-            id,
-            codec,
-            width: 0,
-            height: 0,
-            sample_rate: 0,
-            channels: 0,
-            codec_data: Vec::new(),
-            fps: None,
-            start_trim: 0,
-            end_trim: 0,
-        });
+        // Rate, channels and codec data come with the headers.
+        self.tracks.push(Track::audio(id, codec, 0, 0));
         self.streams.push(stream);
         let idx = self.streams.len() - 1;
         if headers_left == 0 {
