@@ -68,8 +68,12 @@ fn cut(
         return None;
     }
     let mut out = buffer
+        // A sub-region sharing the decoded memory: no DEEP copy.
         .copy_region(
-            gst::BufferCopyFlags::all(),
+            gst::BufferCopyFlags::FLAGS
+                | gst::BufferCopyFlags::TIMESTAMPS
+                | gst::BufferCopyFlags::META
+                | gst::BufferCopyFlags::MEMORY,
             front * bpf..(front + keep) * bpf,
         )
         .ok()?;
