@@ -9,14 +9,18 @@
 //! - [`require`]: a missing tool fails the test under `CI=true` and is a
 //!   recorded skip elsewhere (`cargo xtask test` lists skips by name);
 //! - [`ChildGuard`]: a child process terminated and reaped on every path;
-//! - [`Xvfb`]: a private X server, stopped cleanly.
+//! - [`Xvfb`]: a private X server, stopped cleanly;
+//! - [`pki`]: TLS certificates made at test time.
 //!
 //! It is a dev-dependency only and links no system library.
 
 mod child;
+pub mod pki;
 mod require;
 mod xvfb;
 
 pub use child::ChildGuard;
+pub use pki::Pki;
+pub use rcgen::ExtendedKeyUsagePurpose;
 pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
 pub use xvfb::Xvfb;

@@ -19,10 +19,10 @@ use common::{AV, TempDir, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::rig::{Rig, wait_client};
 use conformance_tests::scratch::Scratch;
-use e2e_common::{
-    Client, Pki, assert_bit_exact, authority, free_port, media_client_binary, play, wait_path,
-};
+use e2e_common::{Client, assert_bit_exact, free_port, media_client_binary, play, wait_path};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use test_support::Pki;
+use test_support::pki::Authority;
 
 /// H.264 (B-frames) + Opus from the guest, through the daemon's Unix
 /// socket uplink, decoded by `media-client` bit-exact with the file; every
@@ -73,7 +73,7 @@ fn media_client_over_tls_is_bit_exact() {
     let clip = generate(&dir.0, "clip.mkv", AV);
     let tracks = demux(&clip);
     let scratch = Scratch::new("mc-tls");
-    let pki = Pki::new(&scratch);
+    let pki = Pki::write(scratch.dir()).expect("write the test PKI");
     let port = free_port();
     let socket = scratch.path("vhost.sock");
     let uplink = format!("tcp:127.0.0.1:{port}");
@@ -104,7 +104,7 @@ fn media_client_over_tls_is_bit_exact() {
     }
     // A client that does not trust the daemon's CA gives up in the
     // handshake; the guest never sees it.
-    let (_, other_ca) = authority("another CA");
+    let other_ca = Authority::new("another CA").cert_pem;
     let other = scratch.path("other-ca.pem");
     std::fs::write(&other, other_ca).unwrap();
     let mut untrusting = Command::new(media_client_binary())

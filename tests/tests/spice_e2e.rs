@@ -23,14 +23,14 @@ use common::{AV, TempDir, Track, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::rig::{Driver, call, ok, video, wait_client, wait_event};
 use conformance_tests::scratch::Scratch;
-use e2e_common::{
-    Client, Pki, WAIT, assert_bit_exact, authority, format, free_port, media_client_binary, play,
-};
+use e2e_common::{Client, WAIT, assert_bit_exact, format, free_port, media_client_binary, play};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
+use test_support::Pki;
+use test_support::pki::Authority;
 
 /// A daemon with a Spice uplink, and the guest driver on it.
 struct SpiceRig {
@@ -233,7 +233,7 @@ fn spice_tls_is_bit_exact() {
     let clip = generate(&dir.0, "clip.mkv", AV);
     let tracks = demux(&clip);
     let scratch = Scratch::new("spice-tls");
-    let pki = Pki::new(&scratch);
+    let pki = Pki::write(scratch.dir()).expect("write the test PKI");
     let x509 = scratch.path("x509");
     std::fs::create_dir_all(&x509).unwrap();
     for (from, to) in [
@@ -254,7 +254,7 @@ fn spice_tls_is_bit_exact() {
         port,
     );
     let target = format!("127.0.0.1:{port}");
-    let (_, other_ca) = authority("another CA");
+    let other_ca = Authority::new("another CA").cert_pem;
     let other = rig.path("other-ca.pem");
     std::fs::write(&other, other_ca).unwrap();
     let untrusting = Command::new(media_client_binary())

@@ -1,6 +1,6 @@
 //! The TCP uplink with TLS 1.3 and client certificates, in-process with a
 //! guest-memory mapping and real rustls clients. Certificates are made at
-//! test time (rcgen): a CA, a server certificate for localhost/127.0.0.1, a
+//! test time (test-support's rcgen PKI): a CA, a server certificate for localhost/127.0.0.1, a
 //! client certificate of that CA, and one of another CA.
 //!
 //! A client of the right CA receives the guest's bytes unchanged and its
@@ -18,12 +18,10 @@ use std::time::Duration;
 use clap::Parser;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use test_support::ExtendedKeyUsagePurpose;
+use test_support::pki::{Authority, Identity};
 use vhost_device_media::args::Args;
 use vhost_device_media::chain::Segment;
 use vhost_device_media::counters::Counters;
@@ -38,53 +36,6 @@ mod common;
 use common::{Events, Ring, sample};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A certificate with its key, in DER and PEM.
-struct Identity {
-    cert: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-    cert_pem: String,
-    key_pem: String,
-}
-
-/// A certificate authority that signs leaves.
-struct Authority {
-    issuer: Issuer<'static, KeyPair>,
-    cert: CertificateDer<'static>,
-    cert_pem: String,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Authority {
-            issuer: Issuer::new(params, key),
-            cert: cert.der().clone(),
-            cert_pem: cert.pem(),
-        }
-    }
-
-    fn sign(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Identity {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "leaf");
-        params.extended_key_usages = vec![usage];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Identity {
-            cert: cert.der().clone(),
-            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-}
 
 /// Everything a test needs: the PKI on disk, an uplink, guest memory.
 struct Harness {
@@ -119,7 +70,7 @@ fn write_pki(dir: &Path) -> (TlsFiles, CertificateDer<'static>, Identity, Identi
     std::fs::write(&files.cert, &server.cert_pem).unwrap();
     std::fs::write(&files.key, &server.key_pem).unwrap();
     std::fs::write(&files.client_ca, &ca.cert_pem).unwrap();
-    (files, ca.cert, client, stranger)
+    (files, CertificateDer::from(ca.cert_der), client, stranger)
 }
 
 impl Harness {
@@ -169,8 +120,8 @@ impl Harness {
         let config = match identity {
             Some(id) => builder
                 .with_client_auth_cert(
-                    vec![id.cert.clone()],
-                    PrivateKeyDer::Pkcs8(id.key.clone_key()),
+                    vec![CertificateDer::from(id.cert_der.clone())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
                 )
                 .unwrap(),
             None => builder.with_no_client_auth(),
