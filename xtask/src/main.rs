@@ -140,8 +140,18 @@ struct DemoArgs {
     /// Where the daemon sends the media: the in-process engine,
     /// media-client on a Unix socket or loopback TCP, or media-client as a
     /// Spice client of the daemon's Spice server.
-    #[arg(long, value_enum, default_value = "local")]
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "matrix")]
     uplink: demo::DemoUplink,
+    /// What plays the file in the guest: redir-play (the project's
+    /// demuxers) or a GStreamer playbin with mediaredirsink (GStreamer's
+    /// demuxers).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "redir-play",
+        conflicts_with = "matrix"
+    )]
+    player: demo::DemoPlayer,
     /// Play in a QEMU guest (virtio-pci, uio_pci_generic) instead of over
     /// vhost-user on the host; the daemon uses the local uplink.
     #[arg(long, conflicts_with_all = ["uplink", "matrix"])]
@@ -277,8 +287,8 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Qemu(args) if args.attach => qemu::attach_check(),
             Task::Qemu(_) => qemu::run(),
             Task::Demo(args) if args.vm => vm::demo(args.input),
-            Task::Demo(args) if args.matrix => matrix::run(args.uplink),
-            Task::Demo(args) => demo::run(args.input, args.uplink),
+            Task::Demo(args) if args.matrix => matrix::run(&matrix::Plan::all()),
+            Task::Demo(args) => demo::run(args.input, args.uplink, args.player),
             Task::Vm => vm::test(),
             Task::Setup
             | Task::RuntimePackages

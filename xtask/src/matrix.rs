@@ -1,17 +1,25 @@
 //! `cargo xtask demo --matrix`: the demo on every clip of the codec and
-//! container matrix (`tests/data/clip-matrix.txt`), each generated with
-//! `gst-launch-1.0` (or, for a line whose command starts with `ffmpeg`,
-//! with ffmpeg: the files people's players most often meet, with their
-//! edit lists, priming and padding) and played through the whole stack;
-//! every one must come out bit-exact against GStreamer's own playback of
-//! the file.
+//! container matrix (`tests/data/clip-matrix.txt`), each made by the tool
+//! users' files come from (GStreamer, ffmpeg, or a shell line running
+//! mkvmerge, opusenc, oggenc, lame, flac...) and played through the whole
+//! stack; every run must come out bit-exact against GStreamer's own
+//! playback of the file.
+//!
+//! Every clip plays through `redir-play` (the project's demuxers) on the
+//! local and the Unix-socket uplink, and through the guest GStreamer sink
+//! (`redir-gst-play`: playbin's demuxers and parsers into
+//! `mediaredirsink`); the first clip of each container also over TCP, TLS
+//! and Spice. Generated clips are cached by a hash of their command in
+//! `$XDG_CACHE_HOME/vhost-device-media/clip-matrix`.
 
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::demo::{self, DemoUplink};
+use crate::demo::{self, DemoPlayer, DemoUplink};
 use crate::process;
 use crate::tempdir::TempDir;
 
@@ -20,14 +28,38 @@ use crate::tempdir::TempDir;
 pub(crate) struct Clip {
     pub(crate) name: String,
     pub(crate) file: String,
-    /// The pipeline with `{V}`/`{A}` expanded; `{out}` still to fill in.
+    /// The command with `{V}`/`{A}` expanded; `{out}` still to fill in.
     pub(crate) pipeline: String,
+    /// Players that cannot take this form, each with the reason (`X`
+    /// lines of the matrix file).
+    pub(crate) excluded: Vec<(DemoPlayer, String)>,
 }
 
-/// Parses the matrix file: `V`/`A` source lines, then `NAME FILE PIPELINE`.
+impl Clip {
+    /// The container, from the file name's extension: the first clip of
+    /// each container also runs over the network uplinks.
+    fn container(&self) -> &str {
+        let ext = self.file.rsplit('.').next().unwrap_or_default();
+        match ext {
+            "m4a" | "mov" | "m4v" | "3gp" => "mp4",
+            "webm" | "mka" => "mkv",
+            "opus" | "oga" => "ogg",
+            "m2ts" | "mts" => "ts",
+            "vob" | "mpeg" => "mpg",
+            "m2v" => "mpv",
+            "eac3" => "ac3",
+            "mp2" => "mp3",
+            other => other,
+        }
+    }
+}
+
+/// Parses the matrix file: `V`/`A` source lines, `X NAME PLAYER REASON`
+/// exclusions, then `NAME FILE COMMAND`.
 pub(crate) fn parse(text: &str) -> Result<Vec<Clip>> {
     let (mut video, mut audio) = (String::new(), String::new());
-    let mut clips = Vec::new();
+    let mut clips: Vec<Clip> = Vec::new();
+    let mut exclusions = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -40,17 +72,35 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Clip>> {
         match first {
             "V" => video = format!("{second} {rest}"),
             "A" => audio = format!("{second} {rest}"),
+            "X" => exclusions.push((second.to_owned(), rest.to_owned())),
             name => {
                 if rest.is_empty() {
-                    bail!("clip matrix: {name} has no pipeline");
+                    bail!("clip matrix: {name} has no command");
                 }
                 clips.push(Clip {
                     name: name.to_owned(),
                     file: second.to_owned(),
                     pipeline: rest.replace("{V}", &video).replace("{A}", &audio),
+                    excluded: Vec::new(),
                 });
             }
         }
+    }
+    for (name, rest) in exclusions {
+        let (player, reason) = rest.split_once(' ').unwrap_or((&rest, ""));
+        let player = match player {
+            "sink" => DemoPlayer::Sink,
+            "redir-play" => DemoPlayer::RedirPlay,
+            other => bail!("clip matrix: X {name}: unknown player {other:?}"),
+        };
+        if reason.trim().is_empty() {
+            bail!("clip matrix: X {name} {}: say why", player.name());
+        }
+        let clip = clips
+            .iter_mut()
+            .find(|c| c.name == name)
+            .with_context(|| format!("clip matrix: X names no clip {name:?}"))?;
+        clip.excluded.push((player, reason.trim().to_owned()));
     }
     Ok(clips)
 }
@@ -66,7 +116,11 @@ fn clips() -> Result<Vec<Clip>> {
 /// The command that writes `clip` to `out`.
 fn generator(clip: &Clip, out: &Path) -> Command {
     let text = clip.pipeline.replace("{out}", &out.display().to_string());
-    let mut words = text.split_whitespace();
+    if let Some(script) = text.strip_prefix("sh ") {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-e", "-c", script]);
+        return cmd;
+    }
     if let Some(args) = text.strip_prefix("ffmpeg ") {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-loglevel", "error", "-y"])
@@ -74,39 +128,122 @@ fn generator(clip: &Clip, out: &Path) -> Command {
         return cmd;
     }
     let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q").args(words.by_ref());
+    cmd.arg("-q").args(text.split_whitespace());
     cmd
 }
 
-fn generate(clip: &Clip, out: &Path) -> Result<()> {
-    process::run(&mut generator(clip, out))
-        .with_context(|| format!("generating the {} clip", clip.name))
+/// The cached file of `clip`, generated first unless it is there.
+fn ensure(clip: &Clip, cache: &Path) -> Result<PathBuf> {
+    let mut hash = DefaultHasher::new();
+    clip.pipeline.hash(&mut hash);
+    let path = cache.join(format!("{:016x}-{}", hash.finish(), clip.file));
+    if path.is_file() {
+        return Ok(path);
+    }
+    // A scratch directory as the working directory, for commands that
+    // write intermediate files (DASH segments, WAV input of an encoder).
+    let work = TempDir::new("xtask-matrix")?;
+    let partial = work.path().join(&clip.file);
+    process::run(generator(clip, &partial).current_dir(work.path()))
+        .with_context(|| format!("generating the {} clip", clip.name))?;
+    if !partial.is_file() {
+        bail!("generating the {} clip wrote no {}", clip.name, clip.file);
+    }
+    std::fs::copy(&partial, &path).with_context(|| format!("caching {}", path.display()))?;
+    Ok(path)
 }
 
-/// Runs the demo on every clip; the last stdout line is a JSON summary.
-pub(crate) fn run(uplink: DemoUplink) -> Result<()> {
-    let dir = TempDir::new("xtask-matrix")?;
-    let mut failed: Vec<String> = Vec::new();
+/// Which player on which uplink each clip plays through.
+pub(crate) struct Plan {
+    /// Runs of every clip.
+    every: Vec<(DemoPlayer, DemoUplink)>,
+    /// Runs of the first clip of each container.
+    per_container: Vec<(DemoPlayer, DemoUplink)>,
+}
+
+impl Plan {
+    /// Every clip through both players on the local and Unix-socket
+    /// uplinks; one clip per container over TCP and TLS (redir-play) and
+    /// Spice (the guest sink, as a guest desktop application in a VM's
+    /// Spice session plays).
+    pub(crate) fn all() -> Plan {
+        Plan {
+            every: vec![
+                (DemoPlayer::RedirPlay, DemoUplink::Local),
+                (DemoPlayer::RedirPlay, DemoUplink::Unix),
+                (DemoPlayer::Sink, DemoUplink::Local),
+            ],
+            per_container: vec![
+                (DemoPlayer::RedirPlay, DemoUplink::Tcp),
+                (DemoPlayer::RedirPlay, DemoUplink::Tls),
+                (DemoPlayer::Sink, DemoUplink::Spice),
+            ],
+        }
+    }
+
+    /// The runs of `clips`, in order: (clip index, player, uplink).
+    fn runs(&self, clips: &[Clip]) -> Vec<(usize, DemoPlayer, DemoUplink)> {
+        let mut seen = BTreeSet::new();
+        let mut runs = Vec::new();
+        for (i, clip) in clips.iter().enumerate() {
+            let first = seen.insert(clip.container().to_owned());
+            let extra = if first { &self.per_container[..] } else { &[] };
+            for &(player, uplink) in self.every.iter().chain(extra) {
+                if !clip.excluded.iter().any(|(p, _)| *p == player) {
+                    runs.push((i, player, uplink));
+                }
+            }
+        }
+        runs
+    }
+}
+
+/// Runs the plan on every clip; the last stdout line is a JSON summary.
+pub(crate) fn run(plan: &Plan) -> Result<()> {
     let all = clips()?;
+    let cache = crate::flatc_install::project_cache()?.join("clip-matrix");
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    demo::build_stack(true)?;
+    let mut failed: Vec<String> = Vec::new();
+    let mut files = Vec::new();
     for clip in &all {
-        let path: PathBuf = dir.path().join(&clip.file);
-        println!("matrix: {}", clip.name);
-        let result = generate(clip, &path).and_then(|()| demo::run(Some(path), uplink));
-        if let Err(e) = result {
-            println!("matrix: {}: FAILED: {e:#}", clip.name);
-            failed.push(clip.name.clone());
+        for (player, reason) in &clip.excluded {
+            println!(
+                "matrix: {}: not with {}: {reason}",
+                clip.name,
+                player.name()
+            );
+        }
+        match ensure(clip, &cache) {
+            Ok(path) => files.push(Some(path)),
+            Err(e) => {
+                println!("matrix: {}: FAILED: {e:#}", clip.name);
+                failed.push(clip.name.clone());
+                files.push(None);
+            }
+        }
+    }
+    let runs = plan.runs(&all);
+    for &(i, player, uplink) in &runs {
+        let Some(path) = &files[i] else { continue };
+        let label = format!("{}/{}/{}", all[i].name, player.name(), uplink.name());
+        println!("matrix: {label}");
+        if let Err(e) = demo::run_built(Some(path.clone()), uplink, player) {
+            println!("matrix: {label}: FAILED: {e:#}");
+            failed.push(label);
         }
     }
     let names: Vec<String> = failed.iter().map(|n| format!("\"{n}\"")).collect();
     println!(
-        "{{\"ok\":{},\"clips\":{},\"bit_exact\":{},\"failed\":[{}]}}",
+        "{{\"ok\":{},\"clips\":{},\"runs\":{},\"bit_exact\":{},\"failed\":[{}]}}",
         failed.is_empty(),
         all.len(),
-        all.len() - failed.len(),
+        runs.len(),
+        runs.len().saturating_sub(failed.len()),
         names.join(",")
     );
     if !failed.is_empty() {
-        bail!("the demo failed on {}", failed.join(", "));
+        bail!("the matrix failed on {}", failed.join(", "));
     }
     Ok(())
 }
@@ -134,16 +271,54 @@ mod tests {
     }
 
     #[test]
-    fn ffmpeg_lines_run_ffmpeg() {
-        let clips = parse("aac f.m4a ffmpeg -f lavfi -i sine -c:a aac {out}\n").unwrap();
+    fn exclusions_need_a_clip_a_player_and_a_reason() {
+        let text = "a a.ts x {out}\nX a sink playbin cannot read a list of files\n";
+        let clips = parse(text).unwrap();
+        assert_eq!(clips[0].excluded.len(), 1);
+        assert_eq!(clips[0].excluded[0].0, DemoPlayer::Sink);
+        assert!(parse("a a.ts x {out}\nX a sink\n").is_err());
+        assert!(parse("a a.ts x {out}\nX b sink why\n").is_err());
+        assert!(parse("a a.ts x {out}\nX a vlc why\n").is_err());
+    }
+
+    #[test]
+    fn the_first_clip_of_each_container_also_runs_over_the_network() {
+        let text = "a a.mp4 x {out}\nb b.m4a x {out}\nc c.ts x {out}\n\
+                    X c sink tsdemux cannot\n";
+        let clips = parse(text).unwrap();
+        let runs = Plan::all().runs(&clips);
+        let of = |i: usize| runs.iter().filter(|r| r.0 == i).count();
+        assert_eq!(of(0), 6, "first mp4: 3 everywhere + 3 network");
+        assert_eq!(of(1), 3, "second mp4 (m4a): the 3 common runs only");
+        // The TS: 2 redir-play runs + TCP and TLS; its sink runs excluded.
+        assert_eq!(of(2), 4);
+        assert!(!runs.iter().any(|r| r.0 == 2 && r.1 == DemoPlayer::Sink));
+    }
+
+    #[test]
+    fn generators_by_the_first_word() {
+        let clips = parse(
+            "aac f.m4a ffmpeg -f lavfi -i sine -c:a aac {out}\n\
+             mkv f.mkv sh ffmpeg -i x a.mkv && mkvmerge -o {out} a.mkv\n\
+             v f.ivf videotestsrc ! filesink location={out}\n",
+        )
+        .unwrap();
         let cmd = generator(&clips[0], Path::new("/x/f.m4a"));
         assert_eq!(cmd.get_program(), "ffmpeg");
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args.last().copied(), Some(std::ffi::OsStr::new("/x/f.m4a")));
         assert!(args.contains(&std::ffi::OsStr::new("-nostdin")));
-        let gst = parse("v f.ivf videotestsrc ! filesink location={out}\n").unwrap();
+        let sh = generator(&clips[1], Path::new("/o/f.mkv"));
+        assert_eq!(sh.get_program(), "sh");
+        let args: Vec<_> = sh.get_args().collect();
         assert_eq!(
-            generator(&gst[0], Path::new("o")).get_program(),
+            args.last().copied(),
+            Some(std::ffi::OsStr::new(
+                "ffmpeg -i x a.mkv && mkvmerge -o /o/f.mkv a.mkv"
+            ))
+        );
+        assert_eq!(
+            generator(&clips[2], Path::new("o")).get_program(),
             "gst-launch-1.0"
         );
     }

@@ -163,13 +163,13 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
         // media-client and over Spice to media-client: fails unless each is
         // bit-exact.
         timed("demo", &mut || {
-            demo::run(None, demo::DemoUplink::Local)?;
-            demo::run(None, demo::DemoUplink::Unix)?;
-            demo::run(None, demo::DemoUplink::Tcp)?;
-            demo::run(None, demo::DemoUplink::Spice)
+            demo::run(None, demo::DemoUplink::Local, demo::DemoPlayer::RedirPlay)?;
+            demo::run(None, demo::DemoUplink::Unix, demo::DemoPlayer::RedirPlay)?;
+            demo::run(None, demo::DemoUplink::Tcp, demo::DemoPlayer::RedirPlay)?;
+            demo::run(None, demo::DemoUplink::Spice, demo::DemoPlayer::RedirPlay)
         })?;
         // Every codec and container through the stack, bit-exact.
-        timed("demo matrix", &mut || matrix::run(demo::DemoUplink::Local))?;
+        timed("demo matrix", &mut || matrix::run(&matrix::Plan::all()))?;
         timed("qemu attach", &mut qemu::attach_check)?;
         // A guest plays through the virtio-pci transport (bit-exact), the
         // daemon restarts under it, the guest resets the device.

@@ -451,6 +451,7 @@ pub(crate) fn demo(input: Option<PathBuf>) -> Result<()> {
     let mut summary = Summary {
         input: host.display().to_string(),
         uplink: "local".into(),
+        player: "redir-play".into(),
         ..Summary::default()
     };
     let t0 = Instant::now();

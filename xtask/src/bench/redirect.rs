@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use crate::demo::{self, DemoUplink, Summary};
+use crate::demo::{self, DemoPlayer, DemoUplink, Summary};
 use crate::tempdir::TempDir;
 
 use super::clips::Clip;
@@ -56,7 +56,13 @@ pub(crate) fn measure(
         input: file.display().to_string(),
         ..Summary::default()
     };
-    demo::play(bin, dir.path(), file, uplink, &mut summary)?;
+    demo::play(
+        bin,
+        dir.path(),
+        file,
+        (uplink, DemoPlayer::RedirPlay),
+        &mut summary,
+    )?;
     if !summary.bit_exact {
         bail!(
             "{} over {uplink:?} was not bit-exact: {}",
@@ -66,12 +72,7 @@ pub(crate) fn measure(
     }
     Ok(Redirect {
         clip: clip.name,
-        uplink: match uplink {
-            DemoUplink::Spice => "spice",
-            DemoUplink::Tcp => "tcp",
-            DemoUplink::Local => "local",
-            DemoUplink::Unix => "unix",
-        },
+        uplink: uplink.name(),
         seconds: f64::from(clip.seconds),
         daemon_cpu_s: summary.daemon_cpu_us as f64 / 1e6,
         player_cpu_s: summary.player_cpu_us as f64 / 1e6,

@@ -23,6 +23,11 @@ use clap::ValueEnum;
 use crate::bench::measure;
 use crate::process::{self, cargo_command};
 use crate::tempdir::TempDir;
+use test_support::Pki;
+
+mod summary;
+
+pub(crate) use summary::{Summary, counter, json_field};
 
 /// Where the daemon sends the media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,17 +38,21 @@ pub(crate) enum DemoUplink {
     Unix,
     /// `media-client` on loopback TCP (`--uplink tcp:127.0.0.1:PORT`).
     Tcp,
+    /// `media-client` on loopback TCP with TLS 1.3 and client
+    /// certificates (a CA made for the run).
+    Tls,
     /// `media-client --spice` on the daemon's Spice server, loopback, with
     /// a password (`--uplink spice:port=N,addr=127.0.0.1,password-file=F`).
     Spice,
 }
 
 impl DemoUplink {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DemoUplink::Local => "local",
             DemoUplink::Unix => "unix",
             DemoUplink::Tcp => "tcp",
+            DemoUplink::Tls => "tls",
             DemoUplink::Spice => "spice",
         }
     }
@@ -54,100 +63,24 @@ impl DemoUplink {
     }
 }
 
-/// The result of a demo run: the last stdout line, as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Summary {
-    /// Everything worked and the output is bit-exact.
-    pub(crate) ok: bool,
-    /// The clip played.
-    pub(crate) input: String,
-    /// `local`, `unix` or `spice`.
-    pub(crate) uplink: String,
-    /// Streams in the client's report.
-    pub(crate) streams: u64,
-    /// Video frames the client decoded.
-    pub(crate) video_frames_decoded: u64,
-    /// Audio samples (per channel) the client decoded.
-    pub(crate) audio_buffers_decoded: u64,
-    /// The client's output equals a local decode of the file.
-    pub(crate) bit_exact: bool,
-    /// Payload bytes the daemon forwarded (its `counters:` line).
-    pub(crate) payload_bytes: u64,
-    /// Payload bytes the daemon copied (0: zero copy).
-    pub(crate) payload_bytes_copied: u64,
-    /// Bytes the daemon's uplink wrote to the client (its `wire_bytes`
-    /// counter: frame headers and payloads).
-    pub(crate) wire_bytes: u64,
-    /// Bytes the daemon wrote through write-like system calls while the
-    /// clip played (`wchar` of /proc/PID/io: the uplink socket including
-    /// Spice's own framing, plus eventfd kicks and logs).
-    pub(crate) daemon_wchar: u64,
-    /// CPU the daemon used while the clip played, in microseconds.
-    pub(crate) daemon_cpu_us: u64,
-    /// CPU redir-play (the guest's player and in-process broker) used, in
-    /// microseconds.
-    pub(crate) player_cpu_us: u64,
-    /// From starting the daemon to the verdict, in milliseconds.
-    pub(crate) elapsed_ms: u64,
+/// What plays the file in the "guest".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DemoPlayer {
+    /// `redir-play`: the project's demuxers (`redir-demux`) and the player
+    /// API, with the broker in its process.
+    RedirPlay,
+    /// `redir-gst-play`: GStreamer's `playbin` with `mediaredirsink`
+    /// (GStreamer's demuxers and parsers) on a `mediaredir-broker`.
+    Sink,
 }
 
-/// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+impl DemoPlayer {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DemoPlayer::RedirPlay => "redir-play",
+            DemoPlayer::Sink => "sink",
         }
     }
-    out.push('"');
-    out
-}
-
-impl Summary {
-    /// One line of JSON, keys in a fixed order.
-    pub(crate) fn to_json_line(&self) -> String {
-        format!(
-            "{{\"ok\":{},\"input\":{},\"uplink\":{},\"streams\":{},\"video_frames_decoded\":{},\
-             \"audio_buffers_decoded\":{},\"bit_exact\":{},\"payload_bytes\":{},\
-             \"payload_bytes_copied\":{},\"wire_bytes\":{},\"daemon_wchar\":{},\
-             \"daemon_cpu_us\":{},\"player_cpu_us\":{},\"elapsed_ms\":{}}}",
-            self.ok,
-            json_string(&self.input),
-            json_string(&self.uplink),
-            self.streams,
-            self.video_frames_decoded,
-            self.audio_buffers_decoded,
-            self.bit_exact,
-            self.payload_bytes,
-            self.payload_bytes_copied,
-            self.wire_bytes,
-            self.daemon_wchar,
-            self.daemon_cpu_us,
-            self.player_cpu_us,
-            self.elapsed_ms
-        )
-    }
-}
-
-/// The value of `key=N` in the daemon's `counters:` line.
-pub(crate) fn counter(line: &str, key: &str) -> Option<u64> {
-    line.split_whitespace()
-        .filter_map(|w| w.split_once('='))
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// The value of `"key":V` in a flat JSON object of numbers and booleans.
-pub(crate) fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\":");
-    let start = json.find(&needle)? + needle.len();
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim())
 }
 
 /// A child process killed (if still running) on drop.
@@ -270,8 +203,9 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
-/// Builds the daemon, redir-play and verify-clip (and media-client when
-/// `client`): what a demo, in process or in a VM, runs.
+/// Builds the daemon, both players (redir-play; redir-gst-play with its
+/// broker) and verify-clip (and media-client when `client`): what a demo,
+/// in process or in a VM, runs.
 pub(crate) fn build_stack(client: bool) -> Result<()> {
     let mut build = vec![
         "build",
@@ -280,11 +214,19 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
         "-p",
         "redir-play",
         "-p",
+        "guest-driver-shim",
+        "-p",
+        "gst-plugin-mediaredir",
+        "-p",
         "client-engine",
         "--bin",
         "vhost-device-media",
         "--bin",
         "redir-play",
+        "--bin",
+        "mediaredir-broker",
+        "--bin",
+        "redir-gst-play",
         "--bin",
         "verify-clip",
     ];
@@ -295,8 +237,17 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
 }
 
 /// Runs the demo and prints its summary as the last stdout line.
-pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
+pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink, player: DemoPlayer) -> Result<()> {
     build_stack(uplink.separate_client())?;
+    run_built(input, uplink, player)
+}
+
+/// [`run`] with the binaries built already (the matrix builds once).
+pub(crate) fn run_built(
+    input: Option<PathBuf>,
+    uplink: DemoUplink,
+    player: DemoPlayer,
+) -> Result<()> {
     let bin = Path::new("target/debug")
         .canonicalize()
         .context("target/debug")?;
@@ -315,10 +266,11 @@ pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink) -> Result<()> {
     let mut summary = Summary {
         input: input.display().to_string(),
         uplink: uplink.name().into(),
+        player: player.name().into(),
         ..Summary::default()
     };
     let t0 = Instant::now();
-    let result = play(&bin, dir.path(), &input, uplink, &mut summary);
+    let result = play(&bin, dir.path(), &input, (uplink, player), &mut summary);
     summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
     if let Err(e) = &result {
         println!("demo: FAILED: {e:#}");
@@ -338,17 +290,21 @@ pub(crate) fn play(
     bin: &Path,
     dir: &Path,
     input: &Path,
-    uplink: DemoUplink,
+    (uplink, player): (DemoUplink, DemoPlayer),
     summary: &mut Summary,
 ) -> Result<()> {
     let socket = dir.join("vhost.sock");
     let report = dir.join("report.txt");
     let client_socket = dir.join("uplink.sock");
     let password = dir.join("spice-password");
+    let pki = match uplink {
+        DemoUplink::Tls => Some(Pki::write(dir).context("writing the TLS certificates")?),
+        _ => None,
+    };
     let client_addr = match uplink {
         DemoUplink::Local => String::new(),
         DemoUplink::Unix => format!("unix:{}", client_socket.display()),
-        DemoUplink::Tcp => format!("tcp:127.0.0.1:{}", free_port()?),
+        DemoUplink::Tcp | DemoUplink::Tls => format!("tcp:127.0.0.1:{}", free_port()?),
         DemoUplink::Spice => format!("127.0.0.1:{}", free_port()?),
     };
     let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
@@ -361,6 +317,18 @@ pub(crate) fn play(
         }
         DemoUplink::Unix | DemoUplink::Tcp => {
             daemon_cmd.arg("--uplink").arg(&client_addr);
+        }
+        DemoUplink::Tls => {
+            let pki = pki.as_ref().context("the TLS files")?;
+            daemon_cmd
+                .arg("--uplink")
+                .arg(&client_addr)
+                .arg("--tls-cert")
+                .arg(&pki.server_cert)
+                .arg("--tls-key")
+                .arg(&pki.server_key)
+                .arg("--tls-client-ca")
+                .arg(&pki.ca);
         }
         DemoUplink::Spice => {
             std::fs::write(&password, "demo ticket\n").context("writing the Spice password")?;
@@ -417,6 +385,14 @@ pub(crate) fn play(
         } else {
             cmd.arg("--connect").arg(&client_addr);
         }
+        if let Some(pki) = &pki {
+            cmd.arg("--tls-ca")
+                .arg(&pki.ca)
+                .arg("--tls-cert")
+                .arg(&pki.client_cert)
+                .arg("--tls-key")
+                .arg(&pki.client_key);
+        }
         cmd.args([
             "--headless",
             "--once",
@@ -437,8 +413,33 @@ pub(crate) fn play(
     // that end with the guest's connection) before the clip.
     let cpu0 = daemon_rusage(daemon_pid, &rusage)?;
     let wchar0 = measure::process_wchar(daemon_pid)?;
-    let mut player = Command::new(bin.join("redir-play"));
-    player.arg("--vhost-user").arg(&socket).arg(input);
+    // The sink player's broker; redir-play has its broker in process.
+    let mut broker = None;
+    let mut player = match player {
+        DemoPlayer::RedirPlay => {
+            let mut cmd = Command::new(bin.join("redir-play"));
+            cmd.arg("--vhost-user").arg(&socket).arg(input);
+            cmd
+        }
+        DemoPlayer::Sink => {
+            let broker_socket = dir.join("broker.sock");
+            let mut cmd = Command::new(bin.join("mediaredir-broker"));
+            cmd.arg("--vhost-user")
+                .arg(&socket)
+                .arg("--socket")
+                .arg(&broker_socket);
+            println!("demo: $ {}", process::display(&cmd));
+            broker = Some(Guard(
+                cmd.stdin(Stdio::null())
+                    .spawn()
+                    .context("starting mediaredir-broker")?,
+            ));
+            wait_path(&broker_socket, Duration::from_secs(20))?;
+            let mut cmd = Command::new(bin.join("redir-gst-play"));
+            cmd.arg("--socket").arg(&broker_socket).arg(input);
+            cmd
+        }
+    };
     let played = run_player(&mut player).map(|cpu| {
         summary.player_cpu_us = micros(cpu);
     });
@@ -449,6 +450,7 @@ pub(crate) fn play(
         let status = wait_exit(&mut client.0, "media-client", Duration::from_secs(30))?;
         println!("demo: media-client exited ({status})");
     }
+    drop(broker);
     // SIGTERM: the daemon writes its report (local) and counters, and exits.
     process::run(
         Command::new("kill")
@@ -496,50 +498,4 @@ pub(crate) fn play(
         bail!("verify-clip failed ({})", out.status);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_is_one_json_line() {
-        let summary = Summary {
-            ok: true,
-            input: "/tmp/a \"b\".webm".into(),
-            uplink: "local".into(),
-            streams: 2,
-            video_frames_decoded: 60,
-            audio_buffers_decoded: 96000,
-            bit_exact: true,
-            payload_bytes: 12345,
-            payload_bytes_copied: 0,
-            wire_bytes: 12400,
-            daemon_wchar: 13000,
-            daemon_cpu_us: 5000,
-            player_cpu_us: 6000,
-            elapsed_ms: 789,
-        };
-        assert_eq!(
-            summary.to_json_line(),
-            "{\"ok\":true,\"input\":\"/tmp/a \\\"b\\\".webm\",\"uplink\":\"local\",\
-             \"streams\":2,\"video_frames_decoded\":60,\"audio_buffers_decoded\":96000,\
-             \"bit_exact\":true,\"payload_bytes\":12345,\"payload_bytes_copied\":0,\
-             \"wire_bytes\":12400,\"daemon_wchar\":13000,\"daemon_cpu_us\":5000,\
-             \"player_cpu_us\":6000,\"elapsed_ms\":789}"
-        );
-        assert!(!summary.to_json_line().contains('\n'));
-    }
-
-    #[test]
-    fn reads_counters_and_verify_json() {
-        let line = "counters: streams_created=2 payload_bytes=100 payload_bytes_copied=0 events=4";
-        assert_eq!(counter(line, "payload_bytes"), Some(100));
-        assert_eq!(counter(line, "payload_bytes_copied"), Some(0));
-        assert_eq!(counter(line, "nothing"), None);
-        let json = "{\"bit_exact\":true,\"streams\":2,\"video_frames\":60,\"audio_buffers\":9}";
-        assert_eq!(json_field(json, "bit_exact"), Some("true"));
-        assert_eq!(json_field(json, "audio_buffers"), Some("9"));
-        assert_eq!(json_field(json, "missing"), None);
-    }
 }

@@ -1,0 +1,149 @@
+//! The demo's verdict: one line of JSON a script can read, and the
+//! readers of the `key=N` counter lines and flat JSON the demo's programs
+//! print.
+
+/// The result of a demo run: the last stdout line, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Everything worked and the output is bit-exact.
+    pub(crate) ok: bool,
+    /// The clip played.
+    pub(crate) input: String,
+    /// `local`, `unix`, `tcp`, `tls` or `spice`.
+    pub(crate) uplink: String,
+    /// `redir-play` or `sink`.
+    pub(crate) player: String,
+    /// Streams in the client's report.
+    pub(crate) streams: u64,
+    /// Video frames the client decoded.
+    pub(crate) video_frames_decoded: u64,
+    /// Audio samples (per channel) the client decoded.
+    pub(crate) audio_buffers_decoded: u64,
+    /// The client's output equals a local decode of the file.
+    pub(crate) bit_exact: bool,
+    /// Payload bytes the daemon forwarded (its `counters:` line).
+    pub(crate) payload_bytes: u64,
+    /// Payload bytes the daemon copied (0: zero copy).
+    pub(crate) payload_bytes_copied: u64,
+    /// Bytes the daemon's uplink wrote to the client (its `wire_bytes`
+    /// counter: frame headers and payloads).
+    pub(crate) wire_bytes: u64,
+    /// Bytes the daemon wrote through write-like system calls while the
+    /// clip played (`wchar` of /proc/PID/io: the uplink socket including
+    /// Spice's own framing, plus eventfd kicks and logs).
+    pub(crate) daemon_wchar: u64,
+    /// CPU the daemon used while the clip played, in microseconds.
+    pub(crate) daemon_cpu_us: u64,
+    /// CPU the player used (redir-play with its in-process broker, or
+    /// redir-gst-play without the broker), in microseconds.
+    pub(crate) player_cpu_us: u64,
+    /// From starting the daemon to the verdict, in milliseconds.
+    pub(crate) elapsed_ms: u64,
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Summary {
+    /// One line of JSON, keys in a fixed order.
+    pub(crate) fn to_json_line(&self) -> String {
+        format!(
+            "{{\"ok\":{},\"input\":{},\"uplink\":{},\"player\":{},\"streams\":{},\"video_frames_decoded\":{},\
+             \"audio_buffers_decoded\":{},\"bit_exact\":{},\"payload_bytes\":{},\
+             \"payload_bytes_copied\":{},\"wire_bytes\":{},\"daemon_wchar\":{},\
+             \"daemon_cpu_us\":{},\"player_cpu_us\":{},\"elapsed_ms\":{}}}",
+            self.ok,
+            json_string(&self.input),
+            json_string(&self.uplink),
+            json_string(&self.player),
+            self.streams,
+            self.video_frames_decoded,
+            self.audio_buffers_decoded,
+            self.bit_exact,
+            self.payload_bytes,
+            self.payload_bytes_copied,
+            self.wire_bytes,
+            self.daemon_wchar,
+            self.daemon_cpu_us,
+            self.player_cpu_us,
+            self.elapsed_ms
+        )
+    }
+}
+
+/// The value of `key=N` in the daemon's `counters:` line.
+pub(crate) fn counter(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace()
+        .filter_map(|w| w.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// The value of `"key":V` in a flat JSON object of numbers and booleans.
+pub(crate) fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("\"{key}\":");
+    let start = json.find(&needle)? + needle.len();
+    let rest = &json[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_one_json_line() {
+        let summary = Summary {
+            ok: true,
+            input: "/tmp/a \"b\".webm".into(),
+            uplink: "local".into(),
+            player: "redir-play".into(),
+            streams: 2,
+            video_frames_decoded: 60,
+            audio_buffers_decoded: 96000,
+            bit_exact: true,
+            payload_bytes: 12345,
+            payload_bytes_copied: 0,
+            wire_bytes: 12400,
+            daemon_wchar: 13000,
+            daemon_cpu_us: 5000,
+            player_cpu_us: 6000,
+            elapsed_ms: 789,
+        };
+        assert_eq!(
+            summary.to_json_line(),
+            "{\"ok\":true,\"input\":\"/tmp/a \\\"b\\\".webm\",\"uplink\":\"local\",\
+             \"player\":\"redir-play\",\"streams\":2,\"video_frames_decoded\":60,\"audio_buffers_decoded\":96000,\
+             \"bit_exact\":true,\"payload_bytes\":12345,\"payload_bytes_copied\":0,\
+             \"wire_bytes\":12400,\"daemon_wchar\":13000,\"daemon_cpu_us\":5000,\
+             \"player_cpu_us\":6000,\"elapsed_ms\":789}"
+        );
+        assert!(!summary.to_json_line().contains('\n'));
+    }
+
+    #[test]
+    fn reads_counters_and_verify_json() {
+        let line = "counters: streams_created=2 payload_bytes=100 payload_bytes_copied=0 events=4";
+        assert_eq!(counter(line, "payload_bytes"), Some(100));
+        assert_eq!(counter(line, "payload_bytes_copied"), Some(0));
+        assert_eq!(counter(line, "nothing"), None);
+        let json = "{\"bit_exact\":true,\"streams\":2,\"video_frames\":60,\"audio_buffers\":9}";
+        assert_eq!(json_field(json, "bit_exact"), Some("true"));
+        assert_eq!(json_field(json, "audio_buffers"), Some("9"));
+        assert_eq!(json_field(json, "missing"), None);
+    }
+}
