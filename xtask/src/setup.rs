@@ -34,8 +34,10 @@ use crate::{flatc_install, process};
 ///   plugins-good);
 /// - `gstreamer1.0-tools`: `gst-launch-1.0` / `gst-inspect-1.0` for making
 ///   test clips and checking plugins;
-/// - `ffmpeg`, `lame`, `flac`: the tools users' files come from; the
-///   demuxer tests make their files with them (not only with GStreamer);
+/// - `ffmpeg`, `lame`, `flac`, `mkvtoolnix` (mkvmerge), `opus-tools`
+///   (opusenc), `vorbis-tools` (oggenc): the tools users' files come from;
+///   the demuxer tests and the clip matrix make their files with them (not
+///   only with GStreamer);
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
 /// - `libspice-client-glib-2.0-dev`: spice-client-glib for the client engine;
 /// - `pkg-config`: how the `-sys` crates find all of the above;
@@ -60,6 +62,9 @@ pub(crate) const PACKAGES: &[&str] = &[
     "ffmpeg",
     "lame",
     "flac",
+    "mkvtoolnix",
+    "opus-tools",
+    "vorbis-tools",
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
     "pkg-config",

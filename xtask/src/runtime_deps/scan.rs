@@ -93,14 +93,19 @@ impl Uses {
                         .or_insert_with(|| at.clone());
                 }
             }
-            if rust {
-                for program in programs(code) {
-                    if !self.programs.iter().any(|u| u.name == program) {
-                        self.programs.push(Used {
-                            name: program.to_owned(),
-                            at: at.clone(),
-                        });
-                    }
+            let programs = if rust {
+                programs(code)
+            } else if display.ends_with("clip-matrix.txt") {
+                matrix_programs(code)
+            } else {
+                Vec::new()
+            };
+            for program in programs {
+                if !self.programs.iter().any(|u| u.name == program) {
+                    self.programs.push(Used {
+                        name: program.to_owned(),
+                        at: at.clone(),
+                    });
                 }
             }
         }
@@ -237,6 +242,30 @@ fn programs(line: &str) -> Vec<&str> {
     called_with(line, &["Command::new(\"", "program: \"", "made_by(\""])
 }
 
+/// Programs a clip-matrix line (`NAME FILE COMMAND`) runs: `ffmpeg`, or
+/// for a `sh` line the first word of each command of the script
+/// (`gst-launch-1.0` lines name factories, found as pipeline elements).
+fn matrix_programs(line: &str) -> Vec<&str> {
+    let mut parts = line.splitn(3, ' ');
+    let (Some(name), Some(_), Some(command)) = (parts.next(), parts.next(), parts.next()) else {
+        return Vec::new();
+    };
+    if name.starts_with('#') || ["V", "A", "X"].contains(&name) {
+        return Vec::new();
+    }
+    if command.starts_with("ffmpeg ") {
+        return vec!["ffmpeg"];
+    }
+    let Some(script) = command.strip_prefix("sh ") else {
+        return vec!["gst-launch-1.0"];
+    };
+    script
+        .split(['|', ';', '&', '(', ')'])
+        .filter_map(|c| c.split_whitespace().next())
+        .filter(|w| !w.contains(['=', '{', '/', '$']) && !["cat", "cd", "ls", "rm"].contains(w))
+        .collect()
+}
+
 /// The string literals that directly follow one of `markers`, when they
 /// are plain names (no path, no space).
 fn called_with<'a>(line: &'a str, markers: &[&str]) -> Vec<&'a str> {
@@ -259,6 +288,21 @@ fn called_with<'a>(line: &'a str, markers: &[&str]) -> Vec<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matrix_lines_name_their_programs() {
+        assert_eq!(
+            matrix_programs("a a.mp3 sh ffmpeg -i x -f wav - | lame - {out} && mkvmerge -o b a"),
+            ["ffmpeg", "lame", "mkvmerge"]
+        );
+        assert_eq!(matrix_programs("a a.m4a ffmpeg -i x {out}"), ["ffmpeg"]);
+        assert_eq!(
+            matrix_programs("a a.ogg audiotestsrc ! oggmux ! filesink location={out}"),
+            ["gst-launch-1.0"]
+        );
+        assert!(matrix_programs("X a sink why").is_empty());
+        assert!(matrix_programs("V videotestsrc ! x").is_empty());
+    }
 
     #[test]
     fn finds_factories_in_literals_and_programs() {
