@@ -456,14 +456,5 @@ pub(crate) fn demo(input: Option<PathBuf>) -> Result<()> {
     };
     let t0 = Instant::now();
     let result = play_clip(&rig, &clip, &[], &host, &mut summary);
-    summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Err(e) = &result {
-        println!("demo: FAILED: {e:#}");
-    }
-    summary.ok = result.is_ok() && summary.bit_exact && summary.streams > 0;
-    println!("{}", summary.to_json_line());
-    if !summary.ok {
-        bail!("the demo failed");
-    }
-    Ok(())
+    summary.conclude(&result, t0)
 }

@@ -271,16 +271,7 @@ pub(crate) fn run_built(
     };
     let t0 = Instant::now();
     let result = play(&bin, dir.path(), &input, (uplink, player), &mut summary);
-    summary.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if let Err(e) = &result {
-        println!("demo: FAILED: {e:#}");
-    }
-    summary.ok = result.is_ok() && summary.bit_exact && summary.streams > 0;
-    println!("{}", summary.to_json_line());
-    if !summary.ok {
-        bail!("the demo failed");
-    }
-    Ok(())
+    summary.conclude(&result, t0)
 }
 
 /// Daemon, client, player, then the comparison; fills `summary`. `bin`

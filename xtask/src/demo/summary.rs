@@ -2,6 +2,10 @@
 //! readers of the `key=N` counter lines and flat JSON the demo's programs
 //! print.
 
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
 /// The result of a demo run: the last stdout line, as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -58,6 +62,21 @@ fn json_string(text: &str) -> String {
 }
 
 impl Summary {
+    /// Ends a run that started at `t0` with `result`: the verdict, printed
+    /// as the last stdout line; an error unless the run was bit-exact.
+    pub(crate) fn conclude(mut self, result: &Result<()>, t0: Instant) -> Result<()> {
+        self.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Err(e) = result {
+            println!("demo: FAILED: {e:#}");
+        }
+        self.ok = result.is_ok() && self.bit_exact && self.streams > 0;
+        println!("{}", self.to_json_line());
+        if !self.ok {
+            bail!("the demo failed");
+        }
+        Ok(())
+    }
+
     /// One line of JSON, keys in a fixed order.
     pub(crate) fn to_json_line(&self) -> String {
         format!(
