@@ -157,6 +157,9 @@ impl Mp4Demuxer {
                 .map(|(t, s)| fragment::FragTrack::new(t.id, t.codec.is_video(), s.timescale))
                 .collect();
             fragment::read_mvex(&moov, &mut frag)?;
+            for s in states.iter_mut().filter(|s| s.window.is_none()) {
+                s.window = fragment::movie_end(&moov, movie_timescale, s.timescale)?;
+            }
             let mut tables: Vec<Vec<table::Entry>> = states
                 .iter_mut()
                 .map(|s| std::mem::take(&mut s.samples))
@@ -356,7 +359,9 @@ impl Demuxer for Mp4Demuxer {
             Some(w) if state.audio && ts == u64::from(state.sample_rate) => {
                 let c = trim::clip(w, state.decoded, len, ts);
                 let last = state.next == state.samples.len();
-                if last && w.start_ns > 0 && u64::from(e.duration) < len {
+                if last && w.start_ns > 0 && w.end_ns.is_some() && u64::from(e.duration) < len {
+                    // An open-ended edit (duration 0, as ffmpeg's DASH
+                    // muxer writes) has no such end: all of it plays.
                     // GStreamer 1.22's qtdemux, which starts an edit with a
                     // media time one frame early ("sound lead-in"), never
                     // sends a final frame that `stts` makes shorter than

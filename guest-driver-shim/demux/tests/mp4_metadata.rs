@@ -1,0 +1,107 @@
+//! MP4 metadata a local player reads or ignores: which of several tracks
+//! plays, and the iTunes gapless tag `iTunSMPB`.
+
+mod common;
+
+use common::tools::{self, ffmpeg_with};
+
+/// Two audio tracks (`-map 0 -map 1`): the first plays, as playbin's
+/// default audio stream; the second is not sent.
+#[test]
+fn first_of_two_audio_tracks() {
+    let path = ffmpeg_with(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=660:d=1",
+        ],
+        &["-map", "0", "-map", "1", "-c:a", "aac", "-b:a:1", "64k"],
+        "ffmpeg-two-audio.m4a",
+    );
+    let mut d = common::open_checked(&path);
+    let tracks = d.tracks().to_vec();
+    let mut samples = Vec::new();
+    while let Some(s) = d.next_sample().expect("sample") {
+        samples.push(s);
+    }
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    assert!(samples.iter().all(|s| s.track == tracks[0].id));
+    let sizes: Vec<usize> = samples.iter().map(|s| s.data.len()).collect();
+    assert_eq!(sizes, tools::ffprobe_packet_sizes(&path, "a:0"));
+    assert_ne!(sizes, tools::ffprobe_packet_sizes(&path, "a:1"));
+}
+
+/// `moov` with `udta/meta/ilst/----` (mean `com.apple.iTunes`, name
+/// `iTunSMPB`, data `value`) appended: the iTunes gapless tag.
+fn with_itunsmpb(mp4: &[u8], value: &str) -> Vec<u8> {
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = u32::try_from(body.len() + 8)
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+    let full = |kind: &[u8; 4], rest: &[u8]| boxed(kind, &[&[0u8; 4][..], rest].concat());
+    let mean = full(b"mean", b"com.apple.iTunes");
+    let name = full(b"name", b"iTunSMPB");
+    // data: type 1 (UTF-8), locale 0.
+    let data = boxed(
+        b"data",
+        &[&[0, 0, 0, 1, 0, 0, 0, 0][..], value.as_bytes()].concat(),
+    );
+    let item = boxed(b"----", &[mean, name, data].concat());
+    let hdlr = full(b"hdlr", &[&[0u8; 4][..], b"mdir", &[0u8; 13][..]].concat());
+    let meta = full(b"meta", &[hdlr, boxed(b"ilst", &item)].concat());
+    let udta = boxed(b"udta", &meta);
+    // ffmpeg writes moov last (no faststart), so growing it moves no sample.
+    let at = mp4.windows(4).rposition(|w| w == b"moov").expect("moov") - 4;
+    let size = u32::from_be_bytes(mp4[at..at + 4].try_into().expect("4 bytes"));
+    assert_eq!(at + size as usize, mp4.len(), "moov is the last box");
+    let mut out = mp4[..at].to_vec();
+    out.extend_from_slice(&(size + u32::try_from(udta.len()).expect("small")).to_be_bytes());
+    out.extend_from_slice(&mp4[at + 4..]);
+    out.extend_from_slice(&udta);
+    out
+}
+
+/// An AAC file whose only gapless data is `iTunSMPB` (no edit list): the
+/// tag says 2112 samples of encoder delay, 0x1A0 of padding. GStreamer
+/// 1.22's qtdemux does not read iTunSMPB (its `----` items are only tags:
+/// the library names no iTunSMPB), so a local player decodes and plays
+/// every sample; ffmpeg's mov demuxer would skip the delay. The guest
+/// follows GStreamer: nothing is clipped.
+#[test]
+fn itunsmpb_without_edit_list_is_not_trimmed_as_in_gstreamer() {
+    let plain = ffmpeg_with(
+        &["-f", "lavfi", "-i", "sine=f=440:d=1"],
+        &["-c:a", "aac", "-use_editlist", "0"],
+        "ffmpeg-noedts.m4a",
+    );
+    let dir = common::scratch("itunsmpb");
+    let path = dir.path().join("itunsmpb.m4a");
+    let smpb = " 00000000 00000840 000001A0 000000000000AC44 00000000 00000000";
+    let bytes = with_itunsmpb(&std::fs::read(&plain).expect("clip"), smpb);
+    std::fs::write(&path, bytes).expect("write");
+    for file in [&plain, &path] {
+        let mut d = common::open_checked(file);
+        let track = d.tracks()[0].clone();
+        assert_eq!((track.start_trim, track.end_trim), (0, 0));
+        let mut n = 0;
+        while let Some(s) = d.next_sample().expect("sample") {
+            assert_eq!(
+                s.clip,
+                redir_demux::Clip::NONE,
+                "sample {n} is played whole"
+            );
+            n += 1;
+        }
+        assert_eq!(n, tools::ffprobe_packet_sizes(file, "a:0").len());
+    }
+}
