@@ -21,10 +21,8 @@
 
 use super::entry::{child, children};
 use super::table::Entry;
-use super::trim::Window;
 use crate::DemuxError;
-use crate::bytes::{Cursor, scale};
-use crate::gst_clip::ns_floor;
+use crate::bytes::Cursor;
 
 const NAME: &str = "MP4";
 /// Largest `moof` read, so a corrupt size cannot exhaust memory.
@@ -112,17 +110,9 @@ pub(super) fn read_mvex(moov: &[u8], tracks: &mut [FragTrack]) -> Result<(), Dem
     Ok(())
 }
 
-/// The play range of a track without an edit list in a fragmented file
-/// whose `mvex/mehd` gives the whole duration: qtdemux ends the track's
-/// segment there (the tracks' `mdhd` durations are 0), so the decoder
-/// clips audio past it (GStreamer's mp4mux writes the duration of its
-/// longest track, rounded to the movie timescale). qtdemux takes that
-/// duration into the track's timescale (rounding down) and back into ns.
-pub(super) fn movie_end(
-    moov: &[u8],
-    movie_timescale: u64,
-    timescale: u64,
-) -> Result<Option<Window>, DemuxError> {
+/// The `mvex/mehd` duration (movie timescale) of a fragmented file, the
+/// whole file's length; `None` when absent or 0 (ffmpeg's empty moov).
+pub(super) fn mehd_duration(moov: &[u8]) -> Result<Option<u64>, DemuxError> {
     let Some(mehd) = child(moov, b"mvex")?
         .map(|mvex| child(mvex, b"mehd"))
         .transpose()?
@@ -138,17 +128,7 @@ pub(super) fn movie_end(
     } else {
         u64::from(c.u32()?)
     };
-    if duration == 0 || movie_timescale == 0 {
-        return Ok(None);
-    }
-    Ok(Some(Window {
-        media_time: 0,
-        start_ns: 0,
-        end_ns: Some(ns_floor(
-            scale(duration, timescale, movie_timescale),
-            timescale,
-        )),
-    }))
+    Ok((duration > 0).then_some(duration))
 }
 
 /// One `moof`: its body, the file offset of its header and its total size.

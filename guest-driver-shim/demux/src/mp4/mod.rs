@@ -157,8 +157,13 @@ impl Mp4Demuxer {
                 .map(|(t, s)| fragment::FragTrack::new(t.id, t.codec.is_video(), s.timescale))
                 .collect();
             fragment::read_mvex(&moov, &mut frag)?;
-            for s in states.iter_mut().filter(|s| s.window.is_none()) {
-                s.window = fragment::movie_end(&moov, movie_timescale, s.timescale)?;
+            // Tracks whose mdhd gives no duration last as the file
+            // (mehd), taken into their timescale as qtdemux does.
+            if let Some(movie) = fragment::mehd_duration(&moov)? {
+                for s in states.iter_mut().filter(|s| s.window.is_none()) {
+                    let ticks = crate::bytes::scale(movie, s.timescale, movie_timescale);
+                    s.window = trim::whole_track(ticks, s.timescale);
+                }
             }
             let mut tables: Vec<Vec<table::Entry>> = states
                 .iter_mut()
@@ -279,13 +284,21 @@ fn parse_trak(
     if timescale == 0 {
         return Err(bad("zero timescale"));
     }
+    let duration = if version == 1 {
+        c.u64()?
+    } else {
+        u64::from(c.u32()?)
+    };
     let minf = child(mdia, b"minf")?.ok_or_else(|| bad("mdia without minf"))?;
     let stbl = child(minf, b"stbl")?.ok_or_else(|| bad("minf without stbl"))?;
     let stsd = child(stbl, b"stsd")?.ok_or_else(|| bad("stbl without stsd"))?;
     let e = entry::parse_stsd(stsd)?;
     let samples = table::build(stbl, file_len)?;
     let audio = !e.codec.is_video();
-    let window = trim::window(trak, movie_timescale, timescale)?;
+    let window = match trim::window(trak, movie_timescale, timescale)? {
+        Some(w) => Some(w),
+        None => trim::whole_track(duration, timescale),
+    };
     let frame_len = trim::frame_len(e.codec, timescale, e.sample_rate);
     let sample_rate = e.sample_rate;
     let track = Track {

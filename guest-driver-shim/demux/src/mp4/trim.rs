@@ -12,6 +12,7 @@
 //! samples: an AAC frame decodes to 1024 samples even when `stts` gives the
 //! last one a shorter duration, so a frame's length is the larger of the
 //! two. Several edits (real cuts) are not trimming and are left alone.
+//! Without an edit list the track plays `0 .. duration` ([`whole_track`]).
 
 use super::entry::{bad, child};
 use crate::bytes::Cursor;
@@ -82,6 +83,19 @@ pub(super) fn window(
         start_ns,
         end_ns,
     }))
+}
+
+/// The play range of a track without an edit list: qtdemux makes its
+/// segment `0 .. duration` (mdhd's, in ns rounded down), so the decoder
+/// clips what decodes past the end (the part of ffmpeg's last AAC frame
+/// that `stts` leaves out when it writes no edit list). `None` for a
+/// duration of 0 (unknown: a fragmented file's empty moov).
+pub(super) fn whole_track(duration: u64, timescale: u64) -> Option<Window> {
+    (duration > 0).then(|| Window {
+        media_time: 0,
+        start_ns: 0,
+        end_ns: Some(ns_floor(duration, timescale)),
+    })
 }
 
 /// Decoded samples of one frame of `codec`, in ticks of a timescale equal
