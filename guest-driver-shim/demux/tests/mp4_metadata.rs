@@ -165,3 +165,29 @@ fn itunsmpb_without_edit_list_is_not_trimmed_as_in_gstreamer() {
     }
     assert_eq!(clips[0], clips[1], "iTunSMPB changes nothing");
 }
+
+/// ffmpeg writes an `sgpd`/`sbgp` `roll` group for AAC (roll distance -1)
+/// and Opus (-4 packets, 80 ms): the packets to decode before a seek point
+/// for the output to settle. GStreamer 1.22's qtdemux reads no sample
+/// groups (its library, libgstisomp4, holds no `sgpd`, `sbgp` or `roll`
+/// four-character code, where it holds `trun`, `tfdt`, `elst`), so a local
+/// player marks every audio packet as a keyframe and plays from the start
+/// as without the group; this demuxer does the same. (ffmpeg's mov demuxer
+/// uses the distance to pre-roll after a seek.)
+#[test]
+fn roll_groups_change_nothing_as_in_gstreamer() {
+    let src = ["-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000"];
+    for (codec, name) in [("aac", "ffmpeg-roll.m4a"), ("libopus", "ffmpeg-opus.mp4")] {
+        let path = ffmpeg_with(&src, &["-c:a", codec], name);
+        let bytes = std::fs::read(&path).expect("clip");
+        let sgpd = bytes.windows(4).position(|w| w == b"sgpd").expect("sgpd");
+        assert_eq!(&bytes[sgpd + 8..sgpd + 12], b"roll", "{name}");
+        let mut d = common::open_checked(&path);
+        let mut n = 0;
+        while let Some(s) = d.next_sample().expect("sample") {
+            assert!(s.keyframe, "{name}: packet {n} is a keyframe");
+            n += 1;
+        }
+        assert_eq!(n, tools::ffprobe_packet_sizes(&path, "a:0").len(), "{name}");
+    }
+}
