@@ -44,23 +44,12 @@ struct Packet {
 
 /// ffprobe's packets of stream `select` (`v:0`, `a:0`).
 fn probe(path: &Path, select: &str) -> Vec<Packet> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", select, "-show_entries"])
-        .args(["packet=dts_time,size,flags", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed (Debian package ffmpeg)");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.trim().split(',').collect();
-            Packet {
-                dts: f[0].parse().expect("dts"),
-                size: f[1].parse().expect("size"),
-                keyframe: f[2].starts_with('K'),
-            }
+    tools::ffprobe_packet_fields(path, select, "dts_time,size,flags")
+        .into_iter()
+        .map(|f| Packet {
+            dts: f[0].parse().expect("dts"),
+            size: f[1].parse().expect("size"),
+            keyframe: f[2].starts_with('K'),
         })
         .collect()
 }

@@ -6,35 +6,37 @@ mod common;
 
 use common::tools::{self, ffmpeg_with};
 
-/// Two audio tracks (`-map 0 -map 1`): the first plays, as playbin's
-/// default audio stream; the second is not sent.
+/// Two AAC tracks (`-map 0 -map 1`: a 440 Hz sine, then a 660 Hz one at
+/// another bit rate, so their packets differ), with `extra` arguments.
+fn two_audio_tracks(extra: &[&str], name: &str) -> std::path::PathBuf {
+    let mut args = vec!["-map", "0", "-map", "1", "-c:a", "aac", "-b:a:1", "64k"];
+    args.extend_from_slice(extra);
+    let sine = |f| ["-f", "lavfi", "-i", f];
+    let inputs = [sine("sine=f=440:d=1"), sine("sine=f=660:d=1")].concat();
+    ffmpeg_with(&inputs, &args, name)
+}
+
+/// The one track played of `path` and its packet sizes, which must be
+/// ffprobe's first audio stream's.
+fn played(path: &std::path::Path) -> redir_demux::Track {
+    let mut d = common::open_checked(path);
+    let tracks = d.tracks().to_vec();
+    assert_eq!(tracks.len(), 1, "{tracks:?}");
+    let mut sizes = Vec::new();
+    while let Some(s) = d.next_sample().expect("sample") {
+        assert_eq!(s.track, tracks[0].id);
+        sizes.push(s.data.len());
+    }
+    assert_eq!(sizes, tools::ffprobe_packet_sizes(path, "a:0"));
+    assert_ne!(sizes, tools::ffprobe_packet_sizes(path, "a:1"));
+    tracks[0].clone()
+}
+
+/// Two audio tracks: the first plays, as playbin's default audio stream;
+/// the second is not sent.
 #[test]
 fn first_of_two_audio_tracks() {
-    let path = ffmpeg_with(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=1",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=660:d=1",
-        ],
-        &["-map", "0", "-map", "1", "-c:a", "aac", "-b:a:1", "64k"],
-        "ffmpeg-two-audio.m4a",
-    );
-    let mut d = common::open_checked(&path);
-    let tracks = d.tracks().to_vec();
-    let mut samples = Vec::new();
-    while let Some(s) = d.next_sample().expect("sample") {
-        samples.push(s);
-    }
-    assert_eq!(tracks.len(), 1, "{tracks:?}");
-    assert!(samples.iter().all(|s| s.track == tracks[0].id));
-    let sizes: Vec<usize> = samples.iter().map(|s| s.data.len()).collect();
-    assert_eq!(sizes, tools::ffprobe_packet_sizes(&path, "a:0"));
-    assert_ne!(sizes, tools::ffprobe_packet_sizes(&path, "a:1"));
+    played(&two_audio_tracks(&[], "ffmpeg-two-audio.m4a"));
 }
 
 /// A first audio track whose `tkhd` enabled flag is clear (ffmpeg marks a
@@ -43,31 +45,8 @@ fn first_of_two_audio_tracks() {
 /// no stream is flagged unselected), and playbin takes the first.
 #[test]
 fn a_disabled_first_track_still_plays_as_in_gstreamer() {
-    let path = ffmpeg_with(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=1",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=660:d=1",
-        ],
-        &[
-            "-map",
-            "0",
-            "-map",
-            "1",
-            "-c:a",
-            "aac",
-            "-b:a:1",
-            "64k",
-            "-disposition:a:0",
-            "0",
-            "-disposition:a:1",
-            "default",
-        ],
+    let path = two_audio_tracks(
+        &["-disposition:a:0", "0", "-disposition:a:1", "default"],
         "ffmpeg-disabled-first.m4a",
     );
     let bytes = std::fs::read(&path).expect("clip");
@@ -82,14 +61,7 @@ fn a_disabled_first_track_still_plays_as_in_gstreamer() {
         [2, 3],
         "the first track is disabled, the second enabled"
     );
-    let mut d = common::open_checked(&path);
-    assert_eq!(d.tracks().len(), 1);
-    assert_eq!(d.tracks()[0].id, 1);
-    let mut sizes = Vec::new();
-    while let Some(s) = d.next_sample().expect("sample") {
-        sizes.push(s.data.len());
-    }
-    assert_eq!(sizes, tools::ffprobe_packet_sizes(&path, "a:0"));
+    assert_eq!(played(&path).id, 1);
 }
 
 /// `moov` with `udta/meta/ilst/----` (mean `com.apple.iTunes`, name

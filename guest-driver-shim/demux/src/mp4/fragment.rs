@@ -19,7 +19,7 @@
 //! a fragment's first decode time continues the track unless its `tfdt`
 //! is more than a second away (a gap), where `tfdt` wins.
 
-use super::entry::{child, children};
+use super::entry::{child, children, grandchild};
 use super::table::Entry;
 use crate::DemuxError;
 use crate::bytes::Cursor;
@@ -113,11 +113,7 @@ pub(super) fn read_mvex(moov: &[u8], tracks: &mut [FragTrack]) -> Result<(), Dem
 /// The `mvex/mehd` duration (movie timescale) of a fragmented file, the
 /// whole file's length; `None` when absent or 0 (ffmpeg's empty moov).
 pub(super) fn mehd_duration(moov: &[u8]) -> Result<Option<u64>, DemuxError> {
-    let Some(mehd) = child(moov, b"mvex")?
-        .map(|mvex| child(mvex, b"mehd"))
-        .transpose()?
-        .flatten()
-    else {
+    let Some(mehd) = grandchild(moov, b"mvex", b"mehd")? else {
         return Ok(None);
     };
     let mut c = Cursor::new(mehd, NAME);

@@ -14,7 +14,7 @@
 //! two. Several edits (real cuts) are not trimming and are left alone.
 //! Without an edit list the track plays `0 .. duration` ([`whole_track`]).
 
-use super::entry::{bad, child};
+use super::entry::{bad, grandchild};
 use crate::bytes::Cursor;
 use crate::gst_clip::{ns_floor, segment_clip};
 use crate::{Clip, Codec, DemuxError};
@@ -40,11 +40,7 @@ pub(super) fn window(
     movie_timescale: u64,
     timescale: u64,
 ) -> Result<Option<Window>, DemuxError> {
-    let Some(elst) = child(trak, b"edts")?
-        .map(|edts| child(edts, b"elst"))
-        .transpose()?
-        .flatten()
-    else {
+    let Some(elst) = grandchild(trak, b"edts", b"elst")? else {
         return Ok(None);
     };
     let mut c = Cursor::new(elst, NAME);
