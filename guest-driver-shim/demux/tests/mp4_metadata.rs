@@ -163,3 +163,24 @@ fn roll_groups_change_nothing_as_in_gstreamer() {
         assert_eq!(n, tools::ffprobe_packet_sizes(&path, "a:0").len(), "{name}");
     }
 }
+
+/// ffmpeg's Opus in MP4: an edit from media time 312 (the pre-skip) for
+/// 1 s, and a last packet whose `stts` duration (312) is shorter than the
+/// 960 samples it decodes to. GStreamer's decode plays 47 688 samples: the
+/// pre-skip is cut and, as for ffmpeg's AAC, qtdemux never sends that
+/// short last packet (`cargo xtask demo` measured it; ffmpeg plays 48 000).
+#[test]
+fn ffmpeg_opus_edit_list_as_in_gstreamer() {
+    let src = ["-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000"];
+    let path = ffmpeg_with(&src, &["-c:a", "libopus"], "ffmpeg-opus.mp4");
+    let mut d = common::open_checked(&path);
+    let mut clips = Vec::new();
+    while let Some(s) = d.next_sample().expect("sample") {
+        clips.push(s.clip);
+    }
+    assert_eq!(clips.len(), 51);
+    assert_eq!(clips[0].start, 312, "the pre-skip");
+    assert_eq!(clips[50], redir_demux::Clip { start: 0, end: 960 });
+    let cut: u64 = clips.iter().map(|c| u64::from(c.start + c.end)).sum();
+    assert_eq!(51 * 960 - cut, 47_688);
+}

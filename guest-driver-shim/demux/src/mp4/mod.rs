@@ -39,8 +39,6 @@ struct TrackState {
     window: Option<trim::Window>,
     /// Audio: clip to the edit list's range.
     audio: bool,
-    /// Decoded samples per frame, when not the `stts` duration.
-    frame_len: Option<u64>,
     /// Decoded ticks before the next sample.
     decoded: u64,
     /// Audio sample rate (0 for video).
@@ -299,7 +297,6 @@ fn parse_trak(
         Some(w) => Some(w),
         None => trim::whole_track(duration, timescale),
     };
-    let frame_len = trim::frame_len(e.codec, timescale, e.sample_rate);
     let sample_rate = e.sample_rate;
     let track = Track {
         id,
@@ -321,7 +318,6 @@ fn parse_trak(
             next: 0,
             window,
             audio,
-            frame_len,
             decoded: 0,
             sample_rate,
         },
@@ -363,9 +359,8 @@ impl Demuxer for Mp4Demuxer {
                 _ => DemuxError::Io(err),
             })?;
         let ts = state.timescale;
-        let len = state
-            .frame_len
-            .map_or(u64::from(e.duration), |f| f.max(u64::from(e.duration)));
+        let codec = self.tracks[i].codec;
+        let len = trim::decoded_len(codec, ts, state.sample_rate, &data, e.duration);
         // Edit lists trim audio whose timescale is its sample rate (the
         // files encoders write); others play untrimmed.
         let clip = match state.window {
@@ -373,14 +368,13 @@ impl Demuxer for Mp4Demuxer {
                 let c = trim::clip(w, state.decoded, len, ts);
                 let last = state.next == state.samples.len();
                 if last && w.start_ns > 0 && w.end_ns.is_some() && u64::from(e.duration) < len {
-                    // An open-ended edit (duration 0, as ffmpeg's DASH
-                    // muxer writes) has no such end: all of it plays.
                     // GStreamer 1.22's qtdemux, which starts an edit with a
                     // media time one frame early ("sound lead-in"), never
                     // sends a final frame that `stts` makes shorter than
-                    // it decodes (ffmpeg's last AAC frame), so a local
-                    // player plays nothing of it; ffmpeg plays it. Follow
-                    // GStreamer.
+                    // it decodes (ffmpeg's last AAC or Opus frame), so a
+                    // local player plays nothing of it; ffmpeg plays it.
+                    // Follow GStreamer. An open-ended edit (duration 0, as
+                    // ffmpeg's DASH muxer writes) has no end: all plays.
                     Clip {
                         start: c.start,
                         end: u32::try_from(len).unwrap_or(u32::MAX) - c.start,

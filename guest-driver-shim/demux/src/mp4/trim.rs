@@ -94,10 +94,27 @@ pub(super) fn whole_track(duration: u64, timescale: u64) -> Option<Window> {
     })
 }
 
-/// Decoded samples of one frame of `codec`, in ticks of a timescale equal
-/// to the sample rate (`None`: the `stts` duration is the decoded length).
-pub(super) fn frame_len(codec: Codec, timescale: u64, sample_rate: u32) -> Option<u64> {
-    (codec == Codec::Aac && timescale == u64::from(sample_rate)).then_some(1024)
+/// Decoded samples of `packet` of `codec`, in ticks of the track's
+/// timescale: where that is the sample rate, the larger of what the packet
+/// decodes to (an AAC frame: 1024; Opus: its TOC's count at 48 kHz) and
+/// what `stts` gives it, which is shorter for a last frame cut by an edit.
+/// Otherwise the `stts` duration.
+pub(super) fn decoded_len(
+    codec: Codec,
+    timescale: u64,
+    sample_rate: u32,
+    packet: &[u8],
+    stts: u32,
+) -> u64 {
+    let stts = u64::from(stts);
+    if timescale != u64::from(sample_rate) {
+        return stts;
+    }
+    match codec {
+        Codec::Aac => stts.max(1024),
+        Codec::Opus => stts.max(crate::ogg::frames::opus_samples(packet)),
+        _ => stts,
+    }
 }
 
 /// The clip of the sample decoding to samples `first .. first + len` of
