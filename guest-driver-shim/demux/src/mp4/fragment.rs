@@ -213,22 +213,23 @@ pub(super) fn read_moof(
                 continue;
             }
             let first = tables[t].len();
-            let end = read_trun(
-                trun,
+            // A real file has at least a byte per sample: a count beyond
+            // that (or the cap) is a damaged box, not a reason to allocate.
+            let total: usize = tables.iter().map(Vec::len).sum();
+            let most = usize::try_from(file_len)
+                .map_or(MAX_FRAGMENT_SAMPLES, |n| n.min(MAX_FRAGMENT_SAMPLES));
+            let run = Run {
                 moof,
                 base,
                 data_end,
-                d,
-                tracks[t].video,
+                defaults: d,
+                video: tracks[t].video,
                 dts,
-                &mut tables[t],
-            )?;
+                budget: most.saturating_sub(total),
+            };
+            let end = read_trun(trun, &run, &mut tables[t])?;
             data_end = Some(end.0);
             dts = end.1;
-            let total: usize = tables.iter().map(Vec::len).sum();
-            if total > MAX_FRAGMENT_SAMPLES {
-                return Err(at("trun", moof.offset, "too many samples"));
-            }
             for e in &tables[t][first..] {
                 if e.offset.saturating_add(u64::from(e.size)) > file_len {
                     return Err(at(
@@ -264,29 +265,39 @@ fn fragment_start(t: &FragTrack, tfdt: Option<u64>) -> u64 {
     }
 }
 
-/// Appends one `trun`'s samples; returns (end of its data, next decode time).
-#[allow(clippy::too_many_arguments)]
-fn read_trun(
-    trun: &[u8],
-    moof: &Moof<'_>,
+/// Where one `trun` is and what it inherits.
+struct Run<'a> {
+    moof: &'a Moof<'a>,
+    /// The `tfhd` base data offset, if given.
     base: Option<u64>,
+    /// The end of the previous run's data (in this `traf` or the last).
     data_end: Option<u64>,
-    d: Defaults,
+    defaults: Defaults,
     video: bool,
-    mut dts: u64,
-    out: &mut Vec<Entry>,
-) -> Result<(u64, u64), DemuxError> {
+    /// The decode time of the run's first sample.
+    dts: u64,
+    /// Most samples the run may add.
+    budget: usize,
+}
+
+/// Appends one `trun`'s samples; returns (end of its data, next decode time).
+fn read_trun(trun: &[u8], run: &Run<'_>, out: &mut Vec<Entry>) -> Result<(u64, u64), DemuxError> {
+    let moof = run.moof;
+    let d = run.defaults;
+    let mut dts = run.dts;
     let short = |_| at("trun", moof.offset, "shorter than its sample count says");
     let mut c = Cursor::new(trun, NAME);
     let flags = c.u32().map_err(short)? & 0xFF_FFFF;
     let count = usize::try_from(c.u32().map_err(short)?).unwrap_or(usize::MAX);
     let mut pos = if flags & TR_DATA_OFFSET != 0 {
         let off = i64::from(i32::from_be_bytes(c.u32().map_err(short)?.to_be_bytes()));
-        base.unwrap_or(moof.offset)
+        run.base
+            .unwrap_or(moof.offset)
             .checked_add_signed(off)
             .ok_or_else(|| at("trun", moof.offset, "data offset before the file"))?
     } else {
-        data_end.unwrap_or(moof.offset.saturating_add(moof.size).saturating_add(8))
+        run.data_end
+            .unwrap_or(moof.offset.saturating_add(moof.size).saturating_add(8))
     };
     let first_flags = if flags & TR_FIRST_SAMPLE_FLAGS != 0 {
         Some(c.u32().map_err(short)?)
@@ -297,7 +308,7 @@ fn read_trun(
         .iter()
         .filter(|&&f| flags & f != 0)
         .count();
-    if count > MAX_FRAGMENT_SAMPLES || count.saturating_mul(fields * 4) > c.remaining() {
+    if count > run.budget || count.saturating_mul(fields * 4) > c.remaining() {
         return Err(at("trun", moof.offset, "sample count"));
     }
     out.reserve(count);
@@ -332,10 +343,98 @@ fn read_trun(
             dts,
             pts: dts.saturating_add_signed(cts),
             duration,
-            keyframe: !video || sflags & NON_SYNC == 0,
+            keyframe: !run.video || sflags & NON_SYNC == 0,
         });
         pos = pos.saturating_add(u64::from(size));
         dts = dts.saturating_add(u64::from(duration));
     }
     Ok((pos, dts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut b = u32::try_from(body.len() + 8)
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        b.extend_from_slice(kind);
+        b.extend_from_slice(body);
+        b
+    }
+
+    fn words(w: &[u32]) -> Vec<u8> {
+        w.iter().flat_map(|x| x.to_be_bytes()).collect()
+    }
+
+    /// A moof body of one traf for track 1: tfhd flags and fields, tfdt,
+    /// and one trun of `trun` words (flags first).
+    fn moof(tfhd: &[u32], tfdt: Option<u32>, trun: &[u32]) -> Vec<u8> {
+        let mut traf = boxed(b"tfhd", &words(tfhd));
+        if let Some(t) = tfdt {
+            traf.extend(boxed(b"tfdt", &words(&[0, t])));
+        }
+        traf.extend(boxed(b"trun", &words(trun)));
+        boxed(b"traf", &traf)
+    }
+
+    fn read(body: &[u8], offset: u64, tracks: &mut [FragTrack]) -> Result<Vec<Entry>, DemuxError> {
+        let m = Moof {
+            body,
+            offset,
+            size: body.len() as u64 + 8,
+        };
+        let mut tables = vec![Vec::new()];
+        read_moof(&m, tracks, &mut tables, 1 << 20)?;
+        Ok(tables.remove(0))
+    }
+
+    #[test]
+    fn trun_fields_flags_and_signed_offsets() {
+        let mut t = [FragTrack::new(1, true, 90_000)];
+        // default-base-is-moof, default duration 3000 and flags non-sync;
+        // trun: data offset 100, first-sample flags (sync), per-sample size
+        // and a version-1 composition offset of -3000.
+        let body = moof(
+            &[0x2_0028, 1, 3000, 0x1_0000],
+            Some(9000),
+            &[0x0A05, 2, 100, 0, 10, 0, 20, (-3000i32).cast_unsigned()],
+        );
+        let e = read(&body, 1000, &mut t).expect("parses");
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].offset, e[0].size, e[1].offset), (1100, 10, 1110));
+        assert!(e[0].keyframe, "first-sample flags");
+        assert!(!e[1].keyframe, "default flags: sample_is_non_sync_sample");
+        assert_eq!((e[0].dts, e[1].dts, e[1].duration), (9000, 12000, 3000));
+        assert_eq!(e[1].pts, 9000, "signed composition offset");
+    }
+
+    #[test]
+    fn next_fragment_continues_unless_tfdt_jumps() {
+        let mut t = [FragTrack::new(1, false, 1000)];
+        let frag = |tfdt| moof(&[0x2_0018, 1, 10, 5], Some(tfdt), &[0x001, 4, 0]);
+        read(&frag(0), 0, &mut t).expect("first");
+        // 2 ticks off: continues at 40 (qtdemux); 5000 off: tfdt wins.
+        assert_eq!(read(&frag(42), 100, &mut t).expect("second")[0].dts, 40);
+        assert_eq!(read(&frag(5080), 200, &mut t).expect("third")[0].dts, 5080);
+    }
+
+    #[test]
+    fn hostile_counts_and_encryption_are_errors() {
+        let mut t = [FragTrack::new(1, false, 1000)];
+        // 2^31 samples with every field defaulted: no per-sample bytes to
+        // bound it, so the file's length does.
+        let body = moof(&[0x2_0000, 1], None, &[0, 1 << 31]);
+        let err = read(&body, 64, &mut t).expect_err("refused");
+        assert!(err.to_string().contains("trun box at byte 64"), "{err}");
+        // A count larger than the box's entries.
+        let body = moof(&[0x2_0000, 1], None, &[0x200, 1000, 5]);
+        assert!(read(&body, 0, &mut t).is_err());
+        let mut traf = boxed(b"tfhd", &words(&[0x2_0000, 1]));
+        traf.extend(boxed(b"senc", &[0; 8]));
+        let err = read(&boxed(b"traf", &traf), 0, &mut t).expect_err("DRM");
+        assert!(matches!(err, DemuxError::Protected { .. }), "{err}");
+    }
 }
