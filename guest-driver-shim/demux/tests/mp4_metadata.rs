@@ -184,3 +184,46 @@ fn ffmpeg_opus_edit_list_as_in_gstreamer() {
     let cut: u64 = clips.iter().map(|c| u64::from(c.start + c.end)).sum();
     assert_eq!(51 * 960 - cut, 47_688);
 }
+
+/// An audio track the device cannot take (ALAC) is passed over when
+/// another audio track plays, and refuses the file by name when it is the
+/// only audio: never a silent play of the picture alone. (A local player
+/// with an ALAC decoder, gst-libav's, would play the first track; no
+/// client could, so the next playable one is the closest, as in MPEG-TS.)
+#[test]
+fn an_unplayable_track_is_passed_over_or_named() {
+    let path = ffmpeg_with(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=660:d=1",
+        ],
+        &["-map", "0", "-map", "1", "-c:a:0", "alac", "-c:a:1", "aac"],
+        "ffmpeg-alac-then-aac.m4a",
+    );
+    let d = common::open_checked(&path);
+    assert_eq!(d.tracks().len(), 1);
+    assert_eq!(d.tracks()[0].codec, redir_demux::Codec::Aac);
+    assert_eq!(d.tracks()[0].id, 2);
+    let path = ffmpeg_with(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1",
+        ],
+        &["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "alac"],
+        "ffmpeg-h264-alac.mp4",
+    );
+    let err = redir_demux::open(&path).err().expect("refused");
+    assert!(err.to_string().contains("alac"), "{err}");
+}

@@ -164,10 +164,10 @@ pub(super) fn read_moof(
         }
         let find = |k: &[u8; 4]| boxes.iter().find(|(kind, _)| kind == k).map(|b| b.1);
         let tfhd = find(b"tfhd").ok_or_else(|| at("traf", moof.offset, "no tfhd"))?;
-        let mut c = Cursor::new(tfhd, NAME);
-        let tf_flags = c.u32()? & 0xFF_FFFF;
-        let id = c.u32()?;
         let bad_tfhd = |_| at("tfhd", moof.offset, "shorter than its flags say");
+        let mut c = Cursor::new(tfhd, NAME);
+        let tf_flags = c.u32().map_err(bad_tfhd)? & 0xFF_FFFF;
+        let id = c.u32().map_err(bad_tfhd)?;
         let base = if tf_flags & TF_BASE_DATA_OFFSET != 0 {
             Some(c.u64().map_err(bad_tfhd)?)
         } else {
@@ -177,6 +177,9 @@ pub(super) fn read_moof(
             c.skip(4).map_err(bad_tfhd)?;
         }
         let Some(t) = tracks.iter().position(|t| t.id == id) else {
+            // A track not played: its runs are not read, so a later traf
+            // that names neither a base nor a data offset (no muxer seen
+            // writes that after another traf) would be placed wrongly.
             continue;
         };
         let mut d = tracks[t].defaults;

@@ -210,8 +210,11 @@ fn fps(t: &Track, s: &TrackState) -> Option<(u32, u32)> {
 }
 
 /// The tracks played: the first audio and the first video track in file
-/// order whose codec the device takes (a track of an unknown codec is
-/// passed over, as decodebin exposes no pad for it). DRM refuses the file.
+/// order whose codec the device takes. A track of a codec it cannot take
+/// is passed over for the next of its kind (the closest a client can come
+/// to the local player, which would decode it), and when its kind has
+/// nothing else to play the file is refused by that codec's name, never
+/// played without its picture or sound (as MPEG-TS is). DRM refuses it.
 fn choose_tracks(
     moov: &[u8],
     file_len: u64,
@@ -219,7 +222,8 @@ fn choose_tracks(
 ) -> Result<(Vec<Track>, Vec<TrackState>), DemuxError> {
     let mut tracks: Vec<Track> = Vec::new();
     let mut states = Vec::new();
-    let mut refused = None;
+    // Per kind (audio, video): the first refusal.
+    let mut refused: [Option<DemuxError>; 2] = [None, None];
     for (kind, trak) in children(moov)? {
         if &kind != b"trak" {
             continue;
@@ -234,15 +238,32 @@ fn choose_tracks(
             }
             Ok(None) => {}
             Err(e @ (DemuxError::UnsupportedCodec { .. } | DemuxError::NotDeviceCodec { .. })) => {
-                refused.get_or_insert(e);
+                let video = handler(trak)? == *b"vide";
+                refused[usize::from(video)].get_or_insert(e);
             }
             Err(e) => return Err(e),
         }
     }
+    for (video, e) in [false, true].into_iter().zip(refused) {
+        if let Some(e) = e
+            && tracks.iter().all(|t| t.codec.is_video() != video)
+        {
+            return Err(e);
+        }
+    }
     if tracks.is_empty() {
-        return Err(refused.unwrap_or_else(|| DemuxError::corrupt(NAME, "no audio or video track")));
+        return Err(DemuxError::corrupt(NAME, "no audio or video track"));
     }
     Ok((tracks, states))
+}
+
+/// A trak's handler type (`vide`, `soun`, ...).
+fn handler(trak: &[u8]) -> Result<[u8; 4], DemuxError> {
+    let mdia = child(trak, b"mdia")?.ok_or_else(|| bad("trak without mdia"))?;
+    let hdlr = child(mdia, b"hdlr")?.ok_or_else(|| bad("mdia without hdlr"))?;
+    hdlr.get(8..12)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| bad("hdlr"))
 }
 
 /// mvhd's timescale, the unit of edit list durations.
@@ -268,9 +289,8 @@ fn parse_trak(
     c.skip(if version == 1 { 16 } else { 8 })?;
     let id = c.u32()?;
     let mdia = child(trak, b"mdia")?.ok_or_else(|| bad("trak without mdia"))?;
-    let hdlr = child(mdia, b"hdlr")?.ok_or_else(|| bad("mdia without hdlr"))?;
-    let handler = hdlr.get(8..12).ok_or_else(|| bad("hdlr"))?;
-    if handler != b"vide" && handler != b"soun" {
+    let kind = handler(trak)?;
+    if &kind != b"vide" && &kind != b"soun" {
         return Ok(None);
     }
     let mdhd = child(mdia, b"mdhd")?.ok_or_else(|| bad("mdia without mdhd"))?;
