@@ -111,6 +111,12 @@ pub struct Sample {
     /// Data before this sample was lost (an MPEG-TS continuity-counter gap
     /// or a discontinuity the stream signals): decoders must resync here.
     pub discont: bool,
+    /// Decode it but do not show it: a video frame the file ends before
+    /// (its presentation time is at or past the end of an edit list or of
+    /// the track's duration), which GStreamer's video decoder drops after
+    /// decoding it, as later frames may refer to it. Sent with the
+    /// device's decode-only flag.
+    pub decode_only: bool,
     /// The bytes, in the bitstream format the track's codec data implies.
     pub data: Vec<u8>,
     /// Audio: decoded samples the container says to drop from this
@@ -132,6 +138,7 @@ impl Sample {
             duration: Some(bytes::ticks_to_ns(samples, rate)),
             keyframe: true,
             discont: false,
+            decode_only: false,
             data,
             clip: Clip::NONE,
         }

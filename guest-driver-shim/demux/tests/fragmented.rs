@@ -233,10 +233,16 @@ fn gstreamer_fragmented_h264_aac() {
     );
     let (tracks, samples) = check_av(&path);
     // mehd says 5058/2500 s: qtdemux ends the segment there and GStreamer's
-    // decode plays 89 223 of the 90 112 decoded samples. (It also drops the
-    // last video frame, whose presentation time is past that end, after
-    // decoding it; the device has no way to say that of a video frame.)
+    // decode plays 89 223 of the 90 112 decoded samples, and 49 of the 50
+    // frames: the one presented at 2.04 s is decoded (later B-frames refer
+    // to it) and dropped. It goes to the device flagged decode-only.
     assert_eq!(aac_played(&samples, tracks[1].id), 89_223);
+    let hidden: Vec<Option<u64>> = samples
+        .iter()
+        .filter(|s| s.decode_only)
+        .map(|s| s.pts)
+        .collect();
+    assert_eq!(hidden, [Some(2_040_000_000)]);
 }
 
 /// A DASH representation as ffmpeg's dash muxer writes it with

@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use guest_driver_shim::broker::ResetHandle;
 use guest_driver_shim::player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::control::{Direction, StreamFormat};
-use mediaredir_proto::data::{FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::data::{FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Sample, Track};
@@ -376,7 +376,12 @@ impl Session<'_> {
                 // Lost data (an MPEG-TS continuity gap) tells the decoder
                 // to resync rather than to continue.
                 flags: if sample.keyframe { FLAG_KEYFRAME } else { 0 }
-                    | if sample.discont { FLAG_DISCONT } else { 0 },
+                    | if sample.discont { FLAG_DISCONT } else { 0 }
+                    | if sample.decode_only {
+                        FLAG_DECODE_ONLY
+                    } else {
+                        0
+                    },
                 clip: sample.clip,
             },
         )?;

@@ -407,6 +407,15 @@ impl Demuxer for Mp4Demuxer {
         };
         state.decoded = state.decoded.saturating_add(len);
         let shift = state.window.map_or(0, |w| w.media_time);
+        // A video frame presented at or after the end of the edit (or of
+        // the track) is decoded, since later frames may refer to it, and
+        // then dropped by GStreamer's video decoder, which clips to
+        // qtdemux's segment.
+        let decode_only = !state.audio
+            && state
+                .window
+                .and_then(|w| w.end_ns)
+                .is_some_and(|end| ticks_to_ns(e.pts, ts) >= end);
         Ok(Some(Sample {
             track: self.tracks[i].id,
             // The edit's media time presents at 0, as in qtdemux's
@@ -418,6 +427,7 @@ impl Demuxer for Mp4Demuxer {
             duration: Some(ticks_to_ns(u64::from(e.duration), ts)),
             keyframe: e.keyframe,
             discont: false,
+            decode_only,
             data,
             clip,
         }))
