@@ -270,6 +270,7 @@ impl Demuxer for AnnexBDemuxer {
             duration: Some(scale(1, num, den)),
             keyframe: key,
             discont: false,
+            decode_only: false,
             data: au,
         }))
     }

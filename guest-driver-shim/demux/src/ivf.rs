@@ -117,6 +117,7 @@ impl Demuxer for IvfDemuxer {
             duration: Some(scale(1, self.tb_num * 1_000_000_000, self.tb_den)),
             keyframe,
             discont: false,
+            decode_only: false,
             data,
         }))
     }

@@ -11,6 +11,7 @@ mod ac3;
 mod adts;
 mod annexb;
 mod bytes;
+mod concat;
 mod elementary;
 mod error;
 mod flac;
@@ -31,7 +32,7 @@ mod ts;
 mod wav;
 mod xiph;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use error::DemuxError;
 pub use gst_clip::gst_segment_clip;
@@ -110,6 +111,12 @@ pub struct Sample {
     /// Data before this sample was lost (an MPEG-TS continuity-counter gap
     /// or a discontinuity the stream signals): decoders must resync here.
     pub discont: bool,
+    /// Decode it but do not show it: a video frame the file ends before
+    /// (its presentation time is at or past the end of an edit list or of
+    /// the track's duration), which GStreamer's video decoder drops after
+    /// decoding it, as later frames may refer to it. Sent with the
+    /// device's decode-only flag.
+    pub decode_only: bool,
     /// The bytes, in the bitstream format the track's codec data implies.
     pub data: Vec<u8>,
     /// Audio: decoded samples the container says to drop from this
@@ -131,6 +138,7 @@ impl Sample {
             duration: Some(bytes::ticks_to_ns(samples, rate)),
             keyframe: true,
             discont: false,
+            decode_only: false,
             data,
             clip: Clip::NONE,
         }
@@ -171,6 +179,38 @@ pub fn open_with(path: &Path, options: OpenOptions) -> Result<Box<dyn Demuxer>, 
     };
     let format = probe::sniff(path).map_err(unreadable)?;
     open_format(path, format, options)
+}
+
+/// Opens the files of `paths` read one after another as one byte stream:
+/// a DASH initialisation segment followed by its media segments (the form
+/// a DASH player hands its demuxer). One path is [`open`]. The format is
+/// sniffed from the first file; only MP4 is read across files.
+pub fn open_files(paths: &[PathBuf]) -> Result<Box<dyn Demuxer>, DemuxError> {
+    let (first, rest) = paths.split_first().ok_or(DemuxError::Unsupported {
+        container: "input",
+        feature: "no file given",
+    })?;
+    if rest.is_empty() {
+        return open(first);
+    }
+    let unreadable = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DemuxError::Unreadable { path, source }
+    };
+    match probe::sniff(first).map_err(unreadable(first))? {
+        Format::Mp4 => {
+            for p in paths {
+                std::fs::metadata(p).map_err(unreadable(p))?;
+            }
+            let source = concat::ConcatReader::open(paths).map_err(unreadable(first))?;
+            let len = source.len();
+            mp4::Mp4Demuxer::from_source(Box::new(source), len).map(boxed)
+        }
+        _ => Err(DemuxError::Unsupported {
+            container: "input",
+            feature: "several files are read as one only for MP4 (DASH segments)",
+        }),
+    }
 }
 
 /// Opens `path` as `format`.

@@ -210,6 +210,7 @@ impl Demuxer for MkvDemuxer {
                 duration,
                 keyframe,
                 discont: false,
+                decode_only: false,
                 data: std::mem::take(&mut f.data),
             }));
         }

@@ -51,8 +51,11 @@ struct Args {
     #[arg(long, value_name = "SAMPLES")]
     reset_after: Option<u64>,
 
-    /// The file to play (WebM/Matroska, MP4, Ogg, IVF or Annex-B).
-    file: PathBuf,
+    /// The file to play (MP4, Matroska/WebM, Ogg, MPEG-TS, MP3, ...); several
+    /// files are read one after another as one (a DASH init segment and its
+    /// media segments: `init.m4s chunk-1.m4s chunk-2.m4s ...`).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 
     /// Run COMMAND when the file reaches SECONDS of media time
     /// (`--at 1.5:pause --at 1.5:sleep=2 --at 1.5:play`); repeatable.
@@ -84,10 +87,11 @@ struct Args {
 fn run(args: &Args) -> anyhow::Result<()> {
     let t0 = Instant::now();
     // The file first: a bad file is reported as such, device or not.
-    let probe = redir_demux::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
+    let name = input_name(&args.files);
+    let probe =
+        redir_demux::open_files(&args.files).with_context(|| format!("cannot open {name}"))?;
     if probe.tracks().is_empty() {
-        anyhow::bail!("{}: no playable track", args.file.display());
+        anyhow::bail!("{name}: no playable track");
     }
     drop(probe);
     let target = args.device.target();
@@ -102,7 +106,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         None => None,
     };
     let mut settings = Settings {
-        file: args.file.clone(),
+        files: args.files.clone(),
         buffers: args.buffers.max(2),
         video_buffer_bytes: 1 << 20,
         audio_buffer_bytes: 64 << 10,
@@ -141,8 +145,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     println!(
-        "redir-play: played {} ({} streams, {} samples, {} bytes) in {} ms",
-        args.file.display(),
+        "redir-play: played {name} ({} streams, {} samples, {} bytes) in {} ms",
         outcome.streams,
         outcome.samples,
         outcome.bytes,
@@ -153,6 +156,15 @@ fn run(args: &Args) -> anyhow::Result<()> {
         println!("redir-play: device resets: {asked} asked, {recovered} recovered");
     }
     Ok(())
+}
+
+/// The input as the user named it: the first file, and how many follow.
+fn input_name(files: &[PathBuf]) -> String {
+    match files {
+        [] => String::new(),
+        [one] => one.display().to_string(),
+        [first, rest @ ..] => format!("{} (+{} files)", first.display(), rest.len()),
+    }
 }
 
 /// Longest wait for the broker to give back the buffers of a device that
@@ -188,6 +200,13 @@ mod tests {
         let args = Args::parse_from(["redir-play", "--at", "1:pause", "clip.webm"]);
         assert_eq!(args.device.broker, PathBuf::from(DEFAULT_SOCKET));
         assert_eq!(args.at.len(), 1);
+        let args = Args::parse_from(["redir-play", "init.m4s", "c1.m4s", "c2.m4s"]);
+        assert_eq!(args.files.len(), 3);
+        assert_eq!(input_name(&args.files), "init.m4s (+2 files)");
+        assert!(
+            Args::try_parse_from(["redir-play"]).is_err(),
+            "a file is needed"
+        );
         assert!(
             Args::try_parse_from(["redir-play", "--broker", "/b", "--vhost-user", "/v", "f"])
                 .is_err()

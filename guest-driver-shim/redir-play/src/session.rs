@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use guest_driver_shim::broker::ResetHandle;
 use guest_driver_shim::player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::control::{Direction, StreamFormat};
-use mediaredir_proto::data::{FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::data::{FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Sample, Track};
@@ -31,7 +31,8 @@ use crate::commands::{Command, Scheduled};
 /// How a playback is run.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    pub(crate) file: PathBuf,
+    /// The file, or a DASH init segment and its media segments, read as one.
+    pub(crate) files: Vec<PathBuf>,
     /// Buffers per stream.
     pub(crate) buffers: u32,
     /// Initial buffer size of video and audio streams (grown when a sample
@@ -46,6 +47,13 @@ pub(crate) struct Settings {
     pub(crate) progress: Duration,
     /// Ask the broker to reset the device after this many samples.
     pub(crate) reset_after: Option<(u64, ResetHandle)>,
+}
+
+impl Settings {
+    /// The input as the user named it: the first file, and how many follow.
+    fn name(&self) -> String {
+        crate::input_name(&self.files)
+    }
 }
 
 /// What a playback did.
@@ -128,17 +136,17 @@ struct Session<'a> {
     schedule: Vec<Scheduled>,
 }
 
-/// Plays `settings.file`; commands from `stdin` are applied as they come.
+/// Plays `settings.files`; commands from `stdin` are applied as they come.
 pub(crate) fn play(
     redir: &mut MediaRedir,
     settings: &Settings,
     stdin: Option<Receiver<Command>>,
 ) -> anyhow::Result<Outcome> {
-    let mut demuxer = redir_demux::open(&settings.file)
-        .with_context(|| format!("cannot open {}", settings.file.display()))?;
+    let mut demuxer = redir_demux::open_files(&settings.files)
+        .with_context(|| format!("cannot open {}", settings.name()))?;
     let tracks: Vec<Track> = demuxer.tracks().to_vec();
     if tracks.is_empty() {
-        bail!("{}: no playable track", settings.file.display());
+        bail!("{}: no playable track", settings.name());
     }
     for (i, t) in tracks.iter().enumerate() {
         eprintln!(
@@ -368,7 +376,12 @@ impl Session<'_> {
                 // Lost data (an MPEG-TS continuity gap) tells the decoder
                 // to resync rather than to continue.
                 flags: if sample.keyframe { FLAG_KEYFRAME } else { 0 }
-                    | if sample.discont { FLAG_DISCONT } else { 0 },
+                    | if sample.discont { FLAG_DISCONT } else { 0 }
+                    | if sample.decode_only {
+                        FLAG_DECODE_ONLY
+                    } else {
+                        0
+                    },
                 clip: sample.clip,
             },
         )?;
@@ -623,7 +636,7 @@ impl Session<'_> {
     /// Flushes the presentation and reopens the file at the keyframe at or
     /// before `to` (a key-unit seek: the client shows that keyframe first).
     fn seek(&mut self, to: Duration, tracks: &[Track]) -> anyhow::Result<(Box<dyn Demuxer>, Skip)> {
-        let skip = Skip::plan(&self.settings.file, tracks, to)?;
+        let skip = Skip::plan(&self.settings.files, tracks, to)?;
         self.seeks += 1;
         self.redir.seek(self.presentation, skip.from_ns)?;
         for s in &mut self.streams {
@@ -634,8 +647,8 @@ impl Session<'_> {
             to.as_secs_f64(),
             secs(skip.from_ns)
         );
-        let demuxer = redir_demux::open(&self.settings.file)
-            .with_context(|| format!("reopening {}", self.settings.file.display()))?;
+        let demuxer = redir_demux::open_files(&self.settings.files)
+            .with_context(|| format!("reopening {}", self.settings.name()))?;
         Ok((demuxer, skip))
     }
 
@@ -680,7 +693,7 @@ pub(crate) struct Skip {
 impl Skip {
     /// Scans the file for the last keyframe at or before `to` of the first
     /// video track.
-    fn plan(file: &std::path::Path, tracks: &[Track], to: Duration) -> anyhow::Result<Skip> {
+    fn plan(files: &[PathBuf], tracks: &[Track], to: Duration) -> anyhow::Result<Skip> {
         let to_ns = u64::try_from(to.as_nanos()).unwrap_or(u64::MAX);
         let video = tracks.iter().find(|t| t.sample_rate == 0).map(|t| t.id);
         let Some(video) = video else {
@@ -689,7 +702,7 @@ impl Skip {
                 video_left: HashMap::new(),
             });
         };
-        let mut demuxer = redir_demux::open(file)?;
+        let mut demuxer = redir_demux::open_files(files)?;
         let mut index = 0u64;
         let (mut key_index, mut key_ns) = (0u64, 0u64);
         while let Some(s) = demuxer.next_sample()? {

@@ -53,6 +53,19 @@ pub(super) fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Result<Option<&'a [u8
         .map(|(_, b)| b))
 }
 
+/// The body of the first `inner` box in the first `outer` child of `data`
+/// (`edts/elst`, `mvex/mehd`).
+pub(super) fn grandchild<'a>(
+    data: &'a [u8],
+    outer: &[u8; 4],
+    inner: &[u8; 4],
+) -> Result<Option<&'a [u8]>, DemuxError> {
+    match child(data, outer)? {
+        Some(body) => child(body, inner),
+        None => Ok(None),
+    }
+}
+
 pub(super) fn bad(what: &str) -> DemuxError {
     DemuxError::corrupt(NAME, format!("bad {what}"))
 }

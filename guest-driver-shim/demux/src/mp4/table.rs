@@ -47,7 +47,9 @@ pub(super) fn build(stbl: &[u8], file_len: u64) -> Result<Vec<Entry>, DemuxError
     let (_, mut c) = full_box(need(b"stsz")?)?;
     let uniform = c.u32()?;
     let n = usize::try_from(c.u32()?).map_err(|_| bad("stsz"))?;
-    if n > MAX_SAMPLES {
+    // Uniform sizes must fit in the file too: a count is not a reason to
+    // allocate for samples that cannot be there.
+    if n > MAX_SAMPLES || (n as u64).saturating_mul(u64::from(uniform)) > file_len {
         return Err(bad("sample count"));
     }
     let sizes: Vec<u32> = if uniform != 0 {

@@ -12,8 +12,9 @@
 //! samples: an AAC frame decodes to 1024 samples even when `stts` gives the
 //! last one a shorter duration, so a frame's length is the larger of the
 //! two. Several edits (real cuts) are not trimming and are left alone.
+//! Without an edit list the track plays `0 .. duration` ([`whole_track`]).
 
-use super::entry::{bad, child};
+use super::entry::{bad, grandchild};
 use crate::bytes::Cursor;
 use crate::gst_clip::{ns_floor, segment_clip};
 use crate::{Clip, Codec, DemuxError};
@@ -39,11 +40,7 @@ pub(super) fn window(
     movie_timescale: u64,
     timescale: u64,
 ) -> Result<Option<Window>, DemuxError> {
-    let Some(elst) = child(trak, b"edts")?
-        .map(|edts| child(edts, b"elst"))
-        .transpose()?
-        .flatten()
-    else {
+    let Some(elst) = grandchild(trak, b"edts", b"elst")? else {
         return Ok(None);
     };
     let mut c = Cursor::new(elst, NAME);
@@ -84,10 +81,40 @@ pub(super) fn window(
     }))
 }
 
-/// Decoded samples of one frame of `codec`, in ticks of a timescale equal
-/// to the sample rate (`None`: the `stts` duration is the decoded length).
-pub(super) fn frame_len(codec: Codec, timescale: u64, sample_rate: u32) -> Option<u64> {
-    (codec == Codec::Aac && timescale == u64::from(sample_rate)).then_some(1024)
+/// The play range of a track without an edit list: qtdemux makes its
+/// segment `0 .. duration` (mdhd's, in ns rounded down), so the decoder
+/// clips what decodes past the end (the part of ffmpeg's last AAC frame
+/// that `stts` leaves out when it writes no edit list). `None` for a
+/// duration of 0 (unknown: a fragmented file's empty moov).
+pub(super) fn whole_track(duration: u64, timescale: u64) -> Option<Window> {
+    (duration > 0).then(|| Window {
+        media_time: 0,
+        start_ns: 0,
+        end_ns: Some(ns_floor(duration, timescale)),
+    })
+}
+
+/// Decoded samples of `packet` of `codec`, in ticks of the track's
+/// timescale: where that is the sample rate, the larger of what the packet
+/// decodes to (an AAC frame: 1024; Opus: its TOC's count at 48 kHz) and
+/// what `stts` gives it, which is shorter for a last frame cut by an edit.
+/// Otherwise the `stts` duration.
+pub(super) fn decoded_len(
+    codec: Codec,
+    timescale: u64,
+    sample_rate: u32,
+    packet: &[u8],
+    stts: u32,
+) -> u64 {
+    let stts = u64::from(stts);
+    if timescale != u64::from(sample_rate) {
+        return stts;
+    }
+    match codec {
+        Codec::Aac => stts.max(1024),
+        Codec::Opus => stts.max(crate::ogg::frames::opus_samples(packet)),
+        _ => stts,
+    }
 }
 
 /// The clip of the sample decoding to samples `first .. first + len` of

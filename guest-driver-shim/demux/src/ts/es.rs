@@ -250,6 +250,7 @@ impl EsStream {
             duration: None,
             keyframe,
             discont: std::mem::take(&mut self.discont),
+            decode_only: false,
             data: payload.to_vec(),
             clip: Clip::NONE,
         });
@@ -304,6 +305,7 @@ impl EsStream {
                 duration: Some(duration),
                 keyframe: true,
                 discont: std::mem::take(&mut self.discont),
+                decode_only: false,
                 data: rest[skip..len].to_vec(),
                 clip: Clip::NONE,
             });

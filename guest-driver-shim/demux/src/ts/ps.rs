@@ -144,6 +144,7 @@ impl Video {
             duration: None,
             keyframe: d.intra && d.sequence,
             discont: false,
+            decode_only: false,
             data: au,
             clip: Clip::NONE,
         });

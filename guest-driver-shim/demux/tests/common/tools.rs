@@ -108,9 +108,23 @@ pub fn ffprobe_packet_sizes(path: &Path, select: &str) -> Vec<usize> {
 /// ffprobe's packets of the stream `select`: (presentation time in
 /// seconds when known, size).
 pub fn ffprobe_packets(path: &Path, select: &str) -> Vec<(Option<f64>, usize)> {
+    ffprobe_packet_fields(path, select, "pts_time,size")
+        .into_iter()
+        .map(|f| {
+            let pts = f[0].parse().ok();
+            let size = f[1].parse().expect("packet size");
+            (pts, size)
+        })
+        .collect()
+}
+
+/// The packet `fields` (ffprobe's names, comma-separated, in ffprobe's
+/// order) of the stream `select`, one list of values per packet.
+pub fn ffprobe_packet_fields(path: &Path, select: &str, fields: &str) -> Vec<Vec<String>> {
     let out = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", select, "-show_entries"])
-        .args(["packet=pts_time,size", "-of", "csv=p=0"])
+        .arg(format!("packet={fields}"))
+        .args(["-of", "csv=p=0"])
         .arg(path)
         .output()
         .expect("ffprobe must be installed (Debian package ffmpeg)");
@@ -118,12 +132,7 @@ pub fn ffprobe_packets(path: &Path, select: &str) -> Vec<(Option<f64>, usize)> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let mut f = l.trim().split(',');
-            let pts = f.next().and_then(|t| t.parse().ok());
-            let size = f.next().expect("size").parse().expect("packet size");
-            (pts, size)
-        })
+        .map(|l| l.trim().split(',').map(str::to_owned).collect())
         .collect()
 }
 
