@@ -189,12 +189,28 @@ impl VerificationReport {
     }
 }
 
+/// Links `pad` to a fakesink that takes everything without a clock.
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), EngineError> {
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()?;
+    pipeline.add(&sink)?;
+    sink.sync_state_with_parent()?;
+    let sinkpad = sink.static_pad("sink").expect("fakesink has a sink pad");
+    pad.link(&sinkpad)
+        .map_err(|e| EngineError::Reference(format!("linking a second stream: {e:?}")))?;
+    Ok(())
+}
+
 /// A report filled by a streaming thread.
 type SharedReport = Arc<Mutex<StreamReport>>;
 
 /// Decodes the file at `path` locally (`filesrc ! decodebin`) into the same
 /// report as the engine's Verify mode: one report per decoded stream, video
-/// streams first, then audio, each in the order decodebin exposed them.
+/// streams first, then audio. Like `playbin`, which plays the first stream
+/// of each kind decodebin exposes, only the first video and the first audio
+/// stream are reported; the others are decoded into a fakesink.
 ///
 /// # Errors
 /// [`EngineError::Reference`] when the file does not decode within
@@ -211,6 +227,7 @@ pub fn reference_decode(path: &Path, timeout: Duration) -> Result<Vec<StreamRepo
     let reports: Arc<Mutex<Vec<SharedReport>>> = Arc::default();
     let bin = pipeline.downgrade();
     let out = reports.clone();
+    let kinds: Mutex<Vec<MediaKind>> = Mutex::default();
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = bin.upgrade() else {
             return;
@@ -221,6 +238,16 @@ pub fn reference_decode(path: &Path, timeout: Duration) -> Result<Vec<StreamRepo
             Some(n) if n.starts_with("audio/") => MediaKind::Audio,
             _ => return,
         };
+        let mut taken = kinds.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.contains(&kind) {
+            // Not the stream a player plays: decoded, not reported.
+            if let Err(e) = discard(&pipeline, pad) {
+                log::error!("reference: {e}");
+            }
+            return;
+        }
+        taken.push(kind);
+        drop(taken);
         let report = Arc::new(Mutex::new(StreamReport::new(kind)));
         let counters = Arc::new(Counters::default());
         match attach_output(
