@@ -738,6 +738,11 @@ impl ObjectImpl for MediaRedirSink {
         // device `LEAD` ahead of their time.
         self.obj().set_sync(true);
         self.obj().set_ts_offset(-LEAD_NS);
+        // Compressed buffers outside the segment still go to the client:
+        // a local decoder decodes them (AAC priming, the packet before a
+        // seek target: the next packet's output depends on them) and drops
+        // only their output, which the buffer's clip marks (`clip`).
+        self.obj().set_drop_out_of_segment(false);
     }
 }
 
