@@ -225,21 +225,38 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
             }
             xiph_lace(&headers)
         }
-        Codec::Flac => {
-            let headers = stream_headers(s)?;
-            let Some(first) = headers.first() else {
-                return Err(FormatError("flac caps without streamheader".into()));
-            };
-            // flacparse's first header is the Ogg FLAC mapping: 0x7f "FLAC",
-            // version, header count, then "fLaC" and STREAMINFO.
-            let start = first
-                .windows(4)
-                .position(|w| w == b"fLaC")
-                .ok_or_else(|| FormatError("flac streamheader without fLaC".into()))?;
-            Ok(first[start..].to_vec())
-        }
+        Codec::Flac => flac_codec_data(&stream_headers(s)?),
         _ => Ok(Vec::new()),
     }
+}
+
+/// FLAC's codec data (spec 7.18): `fLaC` and the STREAMINFO block, flagged
+/// as the last metadata block, from flacparse's stream headers: for a
+/// native FLAC file `fLaC`, STREAMINFO and the other blocks, each a buffer;
+/// for Ogg FLAC one mapping header (0x7f "FLAC", version, header count)
+/// holding `fLaC` and STREAMINFO, not flagged last since the comment
+/// follows. Sent without that flag the client's parser takes the first
+/// frame for another metadata block and finds no frame.
+pub fn flac_codec_data(headers: &[Vec<u8>]) -> Result<Vec<u8>, FormatError> {
+    const STREAMINFO: usize = 34;
+    let all = headers.concat();
+    let start = all
+        .windows(4)
+        .position(|w| w == b"fLaC")
+        .ok_or_else(|| FormatError("flac streamheader without fLaC".into()))?;
+    let block = all
+        .get(start + 4..start + 8 + STREAMINFO)
+        .ok_or_else(|| FormatError("flac streamheader without STREAMINFO".into()))?;
+    let len = usize::from(block[1]) << 16 | usize::from(block[2]) << 8 | usize::from(block[3]);
+    if block[0] & 0x7f != 0 || len != STREAMINFO {
+        return Err(FormatError(
+            "flac streamheader: fLaC not followed by STREAMINFO".into(),
+        ));
+    }
+    let mut data = b"fLaC".to_vec();
+    data.push(0x80);
+    data.extend_from_slice(&block[1..]);
+    Ok(data)
 }
 
 /// Whether buffers flagged `HEADER` carry what the codec data already
@@ -284,6 +301,35 @@ pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A STREAMINFO block (not flagged last) with a distinctive body.
+    fn streaminfo() -> Vec<u8> {
+        let mut b = vec![0, 0, 0, 34];
+        b.extend((0u8..34).map(|i| i + 1));
+        b
+    }
+
+    #[test]
+    fn flac_codec_data_is_flagged_last_for_ogg_and_native_headers() {
+        let mut expected = b"fLaC".to_vec();
+        expected.push(0x80);
+        expected.extend_from_slice(&streaminfo()[1..]);
+        // Ogg FLAC: the mapping header holds fLaC and STREAMINFO.
+        let mut ogg = vec![0x7f, b'F', b'L', b'A', b'C', 1, 0, 0, 2];
+        ogg.extend_from_slice(b"fLaC");
+        ogg.extend(streaminfo());
+        let comment = vec![0x84, 0, 0, 4, 0, 0, 0, 0];
+        assert_eq!(flac_codec_data(&[ogg, comment.clone()]).unwrap(), expected);
+        // A native FLAC file: one buffer per block.
+        let native = [b"fLaC".to_vec(), streaminfo(), comment];
+        assert_eq!(flac_codec_data(&native).unwrap(), expected);
+        // No STREAMINFO after fLaC: refused, not sent malformed.
+        assert!(flac_codec_data(&[b"fLaC".to_vec()]).is_err());
+        let mut wrong = b"fLaC".to_vec();
+        wrong.extend([4, 0, 0, 34]);
+        wrong.extend([0; 34]);
+        assert!(flac_codec_data(&[wrong]).is_err());
+    }
 
     #[test]
     fn template_covers_every_codec_and_maps_back() {
