@@ -15,7 +15,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 
 /// The codecs the sink can carry, in the order of its template caps.
-pub const CODECS: [Codec; 14] = [
+pub const CODECS: [Codec; 15] = [
     Codec::H264,
     Codec::H265,
     Codec::Vp8,
@@ -27,6 +27,7 @@ pub const CODECS: [Codec; 14] = [
     Codec::Flac,
     Codec::Mp3,
     Codec::Mpeg2Video,
+    Codec::Mpeg4Part2,
     Codec::Ac3,
     Codec::Eac3,
     Codec::Mp2,
@@ -80,9 +81,12 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("layer", 2i32)
             .field("parsed", true)
             .build(),
-        // Not yet: in playbin, mpeg4videoparse after matroskademux gives
-        // caps with width 0 and no frame rate, which no stream format takes.
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le | Codec::Mpeg4Part2 => return None,
+        Codec::Mpeg4Part2 => gst::Structure::builder("video/mpeg")
+            .field("mpegversion", 4i32)
+            .field("systemstream", false)
+            .field("parsed", true)
+            .build(),
+        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
     };
     Some(s)
 }
@@ -200,7 +204,7 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
                 Ok(d)
             }
         }
-        Codec::Av1 | Codec::Mpeg2Video => codec_data(s),
+        Codec::Av1 | Codec::Mpeg2Video | Codec::Mpeg4Part2 => codec_data(s),
         Codec::Aac => {
             if format == "adts" {
                 Ok(Vec::new())
@@ -353,6 +357,21 @@ mod tests {
             codec_of(mpeg1_video.structure(0).unwrap()),
             Some(Codec::Mpeg2Video)
         );
+        // MPEG-4 Part 2 from mpeg4videoparse, its VOS/VOL as codec data.
+        let vol = [0u8, 0, 1, 0xb0, 1, 0, 0, 1, 0xb5];
+        let mpeg4 = gst::Caps::builder("video/mpeg")
+            .field("mpegversion", 4i32)
+            .field("systemstream", false)
+            .field("parsed", true)
+            .field("width", 160i32)
+            .field("height", 120i32)
+            .field("framerate", gst::Fraction::new(25, 1))
+            .field("codec_data", gst::Buffer::from_slice(vol))
+            .build();
+        let format = stream_format(&mpeg4).unwrap();
+        assert_eq!(format.codec, Codec::Mpeg4Part2);
+        assert_eq!((format.width, format.height), (160, 120));
+        assert_eq!(format.codec_data, vol);
     }
 
     #[test]
