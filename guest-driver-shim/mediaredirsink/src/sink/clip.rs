@@ -83,6 +83,9 @@ impl Decoded {
             }
             (Codec::Vorbis, None) => None,
             (Codec::Aac, _) => Some(AAC_FRAME),
+            // flacparse stamps a short last frame with the stream's block
+            // duration; the frame header has its real size.
+            (Codec::Flac, _) => flac_block_size(data),
             // Whole frames with exact durations (FLAC, Opus, MP3, AC-3...):
             // the duration back in samples, to nearest.
             _ => duration_ns.map(|d| {
@@ -99,6 +102,34 @@ impl Decoded {
             return Clip::NONE;
         }
         redir_demux::gst_segment_clip(pts, n, self.rate, segment.start, segment.stop)
+    }
+}
+
+/// The samples of the FLAC frame starting `frame`, from its header's
+/// block size (codes 6 and 7: after the UTF-8 coded frame number).
+fn flac_block_size(frame: &[u8]) -> Option<u64> {
+    if frame.len() < 5 || frame[0] != 0xFF || frame[1] & 0xFE != 0xF8 {
+        return None;
+    }
+    let code = frame[2] >> 4;
+    match code {
+        1 => Some(192),
+        2..=5 => Some(576 << (code - 2)),
+        8..=15 => Some(256 << (code - 8)),
+        6 | 7 => {
+            let at = 4 + match frame[4].leading_ones() {
+                0 => 1,
+                n @ 2..=7 => n as usize,
+                _ => return None,
+            };
+            let size = if code == 6 {
+                u64::from(*frame.get(at)?)
+            } else {
+                u64::from(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+            };
+            Some(size + 1)
+        }
+        _ => None,
     }
 }
 
@@ -154,10 +185,33 @@ mod tests {
     }
 
     #[test]
-    fn a_short_last_frame_is_clipped_to_the_segment_stop() {
-        // FLAC at 48 kHz: exact durations; a 4608-sample frame sticking
-        // out 608 samples past a 1 s stop keeps what is inside.
+    fn flac_frames_count_their_header_block_size_not_the_duration() {
         let mut d = Decoded::new(&format(Codec::Flac, 48_000));
+        // flacenc's short last frame (1920 = 0x77f + 1, code 7) arrives
+        // stamped with the stream's 96 ms block duration.
+        let last = [0xFF, 0xF8, 0x79, 0x08, 0x0a, 0x07, 0x7f, 0x00];
+        assert_eq!(d.samples(&last, false, Some(96_000_000)), Some(1920));
+        // Code 6 after a two-byte frame number; code 5 is 4608.
+        let short = [0xFF, 0xF8, 0x69, 0x08, 0xc2, 0x80, 0x1f, 0x00];
+        assert_eq!(d.samples(&short, false, None), Some(32));
+        assert_eq!(
+            d.samples(&[0xFF, 0xF8, 0x59, 0x08, 0], false, None),
+            Some(4608)
+        );
+        assert_eq!(d.samples(&[0, 0, 0, 0, 0], false, Some(1)), None);
+        // Its last frame ends at the 1 s stop: nothing clipped.
+        let seg = Segment {
+            start: 0,
+            stop: Some(1_000_000_000),
+        };
+        assert_eq!(d.segment_clip(1920, 960_000_000, &seg), Clip::NONE);
+    }
+
+    #[test]
+    fn a_frame_past_the_stop_is_clipped_to_it() {
+        // Codecs with exact durations (here AC-3) at 48 kHz: a 4608-sample frame
+        // sticking out 608 samples past a 1 s stop keeps what is inside.
+        let mut d = Decoded::new(&format(Codec::Ac3, 48_000));
         let n = d.samples(&[0], false, Some(96_000_000)).unwrap();
         assert_eq!(n, 4608);
         let seg = Segment {
