@@ -19,7 +19,6 @@
 use gstreamer as gst;
 use gstreamer_audio as gst_audio;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::StreamFormat;
 use mediaredir_proto::data::Clip;
 
 use super::vorbis::Modes;
@@ -49,13 +48,14 @@ pub(super) struct Decoded {
 }
 
 impl Decoded {
-    pub(super) fn new(format: &StreamFormat) -> Decoded {
-        let vorbis = (format.codec == Codec::Vorbis)
-            .then(|| Modes::from_codec_data(&format.codec_data))
+    /// For a stream of `codec` at `rate` with the wire codec data.
+    pub(super) fn new(codec: Codec, rate: u32, codec_data: &[u8]) -> Decoded {
+        let vorbis = (codec == Codec::Vorbis)
+            .then(|| Modes::from_codec_data(codec_data))
             .flatten();
         Decoded {
-            codec: format.codec,
-            rate: u64::from(format.sample_rate),
+            codec,
+            rate: u64::from(rate),
             vorbis,
         }
     }
@@ -153,26 +153,9 @@ impl Segment {
 mod tests {
     use super::*;
 
-    fn format(codec: Codec, rate: u32) -> StreamFormat {
-        StreamFormat {
-            codec,
-            direction: mediaredir_proto::control::Direction::Playback,
-            txq: 0,
-            source_id: 0,
-            width: 0,
-            height: 0,
-            fps_num: 0,
-            fps_den: 0,
-            sample_rate: rate,
-            channels: 2,
-            bitrate: 0,
-            codec_data: Vec::new(),
-        }
-    }
-
     #[test]
     fn aac_priming_in_the_segment_start_is_clipped_as_gstreamer_plays_it() {
-        let mut d = Decoded::new(&format(Codec::Aac, 44_100));
+        let mut d = Decoded::new(Codec::Aac, 44_100, &[]);
         // ffmpeg's edit list: 1024 samples of priming, start rounded down.
         let seg = Segment {
             start: 23_219_954,
@@ -186,7 +169,7 @@ mod tests {
 
     #[test]
     fn flac_frames_count_their_header_block_size_not_the_duration() {
-        let mut d = Decoded::new(&format(Codec::Flac, 48_000));
+        let mut d = Decoded::new(Codec::Flac, 48_000, &[]);
         // flacenc's short last frame (1920 = 0x77f + 1, code 7) arrives
         // stamped with the stream's 96 ms block duration.
         let last = [0xFF, 0xF8, 0x79, 0x08, 0x0a, 0x07, 0x7f, 0x00];
@@ -211,7 +194,7 @@ mod tests {
     fn a_frame_past_the_stop_is_clipped_to_it() {
         // Codecs with exact durations (here AC-3) at 48 kHz: a 4608-sample frame
         // sticking out 608 samples past a 1 s stop keeps what is inside.
-        let mut d = Decoded::new(&format(Codec::Ac3, 48_000));
+        let mut d = Decoded::new(Codec::Ac3, 48_000, &[]);
         let n = d.samples(&[0], false, Some(96_000_000)).unwrap();
         assert_eq!(n, 4608);
         let seg = Segment {
@@ -229,9 +212,9 @@ mod tests {
 
     #[test]
     fn unknown_counts_give_no_clip() {
-        let mut d = Decoded::new(&format(Codec::Mp3, 44_100));
+        let mut d = Decoded::new(Codec::Mp3, 44_100, &[]);
         assert_eq!(d.samples(&[0], false, None), None);
-        let mut v = Decoded::new(&format(Codec::Vorbis, 48_000));
+        let mut v = Decoded::new(Codec::Vorbis, 48_000, &[]);
         // Vorbis without (valid) codec data: the count is unknown.
         assert_eq!(v.samples(&[0], false, Some(21_333_333)), None);
     }

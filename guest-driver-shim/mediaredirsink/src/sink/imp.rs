@@ -313,7 +313,7 @@ impl MediaRedirSink {
             free: (0..count).rev().collect(),
             count,
             size,
-            decoded: clip::Decoded::new(format),
+            decoded: clip::Decoded::new(format.codec, format.sample_rate, &format.codec_data),
         })
     }
 
