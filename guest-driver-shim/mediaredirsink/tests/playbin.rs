@@ -86,9 +86,11 @@ const CLIPS: &[(&str, &str, usize)] = &[
          filesink location={out}",
         1,
     ),
+    // MPEG-4 Part 2 (avimux would label it DivX, which this GStreamer
+    // cannot play at all).
     (
-        "mpeg4.avi",
-        "{V} ! avenc_mpeg4 ! avimux ! filesink location={out}",
+        "mpeg4.mkv",
+        "{V} ! avenc_mpeg4 ! matroskamux ! filesink location={out}",
         1,
     ),
 ];
