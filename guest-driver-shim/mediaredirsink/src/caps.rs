@@ -15,7 +15,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 
 /// The codecs the sink can carry, in the order of its template caps.
-pub const CODECS: [Codec; 14] = [
+pub const CODECS: [Codec; 15] = [
     Codec::H264,
     Codec::H265,
     Codec::Vp8,
@@ -27,6 +27,7 @@ pub const CODECS: [Codec; 14] = [
     Codec::Flac,
     Codec::Mp3,
     Codec::Mpeg2Video,
+    Codec::Mpeg4Part2,
     Codec::Ac3,
     Codec::Eac3,
     Codec::Mp2,
@@ -80,9 +81,12 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("layer", 2i32)
             .field("parsed", true)
             .build(),
-        // Not yet: in playbin, mpeg4videoparse after matroskademux gives
-        // caps with width 0 and no frame rate, which no stream format takes.
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le | Codec::Mpeg4Part2 => return None,
+        Codec::Mpeg4Part2 => gst::Structure::builder("video/mpeg")
+            .field("mpegversion", 4i32)
+            .field("systemstream", false)
+            .field("parsed", true)
+            .build(),
+        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
     };
     Some(s)
 }
@@ -200,7 +204,7 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
                 Ok(d)
             }
         }
-        Codec::Av1 | Codec::Mpeg2Video => codec_data(s),
+        Codec::Av1 | Codec::Mpeg2Video | Codec::Mpeg4Part2 => codec_data(s),
         Codec::Aac => {
             if format == "adts" {
                 Ok(Vec::new())
@@ -225,21 +229,38 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
             }
             xiph_lace(&headers)
         }
-        Codec::Flac => {
-            let headers = stream_headers(s)?;
-            let Some(first) = headers.first() else {
-                return Err(FormatError("flac caps without streamheader".into()));
-            };
-            // flacparse's first header is the Ogg FLAC mapping: 0x7f "FLAC",
-            // version, header count, then "fLaC" and STREAMINFO.
-            let start = first
-                .windows(4)
-                .position(|w| w == b"fLaC")
-                .ok_or_else(|| FormatError("flac streamheader without fLaC".into()))?;
-            Ok(first[start..].to_vec())
-        }
+        Codec::Flac => flac_codec_data(&stream_headers(s)?),
         _ => Ok(Vec::new()),
     }
+}
+
+/// FLAC's codec data (spec 7.18): `fLaC` and the STREAMINFO block, flagged
+/// as the last metadata block, from flacparse's stream headers: for a
+/// native FLAC file `fLaC`, STREAMINFO and the other blocks, each a buffer;
+/// for Ogg FLAC one mapping header (0x7f "FLAC", version, header count)
+/// holding `fLaC` and STREAMINFO, not flagged last since the comment
+/// follows. Sent without that flag the client's parser takes the first
+/// frame for another metadata block and finds no frame.
+pub fn flac_codec_data(headers: &[Vec<u8>]) -> Result<Vec<u8>, FormatError> {
+    const STREAMINFO: usize = 34;
+    let all = headers.concat();
+    let start = all
+        .windows(4)
+        .position(|w| w == b"fLaC")
+        .ok_or_else(|| FormatError("flac streamheader without fLaC".into()))?;
+    let block = all
+        .get(start + 4..start + 8 + STREAMINFO)
+        .ok_or_else(|| FormatError("flac streamheader without STREAMINFO".into()))?;
+    let len = usize::from(block[1]) << 16 | usize::from(block[2]) << 8 | usize::from(block[3]);
+    if block[0] & 0x7f != 0 || len != STREAMINFO {
+        return Err(FormatError(
+            "flac streamheader: fLaC not followed by STREAMINFO".into(),
+        ));
+    }
+    let mut data = b"fLaC".to_vec();
+    data.push(0x80);
+    data.extend_from_slice(&block[1..]);
+    Ok(data)
 }
 
 /// Whether buffers flagged `HEADER` carry what the codec data already
@@ -285,6 +306,35 @@ pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
 mod tests {
     use super::*;
 
+    /// A STREAMINFO block (not flagged last) with a distinctive body.
+    fn streaminfo() -> Vec<u8> {
+        let mut b = vec![0, 0, 0, 34];
+        b.extend((0u8..34).map(|i| i + 1));
+        b
+    }
+
+    #[test]
+    fn flac_codec_data_is_flagged_last_for_ogg_and_native_headers() {
+        let mut expected = b"fLaC".to_vec();
+        expected.push(0x80);
+        expected.extend_from_slice(&streaminfo()[1..]);
+        // Ogg FLAC: the mapping header holds fLaC and STREAMINFO.
+        let mut ogg = vec![0x7f, b'F', b'L', b'A', b'C', 1, 0, 0, 2];
+        ogg.extend_from_slice(b"fLaC");
+        ogg.extend(streaminfo());
+        let comment = vec![0x84, 0, 0, 4, 0, 0, 0, 0];
+        assert_eq!(flac_codec_data(&[ogg, comment.clone()]).unwrap(), expected);
+        // A native FLAC file: one buffer per block.
+        let native = [b"fLaC".to_vec(), streaminfo(), comment];
+        assert_eq!(flac_codec_data(&native).unwrap(), expected);
+        // No STREAMINFO after fLaC: refused, not sent malformed.
+        assert!(flac_codec_data(&[b"fLaC".to_vec()]).is_err());
+        let mut wrong = b"fLaC".to_vec();
+        wrong.extend([4, 0, 0, 34]);
+        wrong.extend([0; 34]);
+        assert!(flac_codec_data(&[wrong]).is_err());
+    }
+
     #[test]
     fn template_covers_every_codec_and_maps_back() {
         gst::init().unwrap();
@@ -307,6 +357,21 @@ mod tests {
             codec_of(mpeg1_video.structure(0).unwrap()),
             Some(Codec::Mpeg2Video)
         );
+        // MPEG-4 Part 2 from mpeg4videoparse, its VOS/VOL as codec data.
+        let vol = [0u8, 0, 1, 0xb0, 1, 0, 0, 1, 0xb5];
+        let mpeg4 = gst::Caps::builder("video/mpeg")
+            .field("mpegversion", 4i32)
+            .field("systemstream", false)
+            .field("parsed", true)
+            .field("width", 160i32)
+            .field("height", 120i32)
+            .field("framerate", gst::Fraction::new(25, 1))
+            .field("codec_data", gst::Buffer::from_slice(vol))
+            .build();
+        let format = stream_format(&mpeg4).unwrap();
+        assert_eq!(format.codec, Codec::Mpeg4Part2);
+        assert_eq!((format.width, format.height), (160, 120));
+        assert_eq!(format.codec_data, vol);
     }
 
     #[test]

@@ -72,6 +72,27 @@ const CLIPS: &[(&str, &str, usize)] = &[
         "{A} ! avenc_mp2 ! mpegaudioparse ! matroskamux ! filesink location={out}",
         1,
     ),
+    // oggdemux trims the last Vorbis packet by the segment's stop (the end
+    // granule), which the client's decoder must clip as GStreamer's does.
+    (
+        "vorbis.ogg",
+        "{A} ! audioconvert ! vorbisenc ! oggmux ! filesink location={out}",
+        1,
+    ),
+    // Ogg FLAC: codec data from the Ogg mapping header's STREAMINFO.
+    (
+        "flac.ogg",
+        "{A} ! audioconvert ! audio/x-raw,format=S16LE ! flacenc ! oggmux ! \
+         filesink location={out}",
+        1,
+    ),
+    // MPEG-4 Part 2 (avimux would label it DivX, which this GStreamer
+    // cannot play at all).
+    (
+        "mpeg4.mkv",
+        "{V} ! avenc_mpeg4 ! matroskamux ! filesink location={out}",
+        1,
+    ),
 ];
 
 fn init() {

@@ -40,7 +40,7 @@ use guest_driver_shim::player::{BufferInfo, PlayerError};
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Geometry, Rect, StreamFormat};
-use mediaredir_proto::data::{FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::data::{Clip, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 
 use super::clip;
@@ -131,6 +131,8 @@ struct Stream {
     free: Vec<u32>,
     count: u32,
     size: usize,
+    /// Samples the client decodes from each buffer (audio).
+    decoded: clip::Decoded,
 }
 
 /// What the application thread (properties, state changes) reaches.
@@ -311,6 +313,7 @@ impl MediaRedirSink {
             free: (0..count).rev().collect(),
             count,
             size,
+            decoded: clip::Decoded::new(format.codec, format.sample_rate, &format.codec_data),
         })
     }
 
@@ -738,6 +741,11 @@ impl ObjectImpl for MediaRedirSink {
         // device `LEAD` ahead of their time.
         self.obj().set_sync(true);
         self.obj().set_ts_offset(-LEAD_NS);
+        // Compressed buffers outside the segment still go to the client:
+        // a local decoder decodes them (AAC priming, the packet before a
+        // seek target: the next packet's output depends on them) and drops
+        // only their output, which the buffer's clip marks (`clip`).
+        self.obj().set_drop_out_of_segment(false);
     }
 }
 
@@ -893,14 +901,26 @@ impl BaseSinkImpl for MediaRedirSink {
         if buffer.flags().contains(gst::BufferFlags::DISCONT) {
             flags |= FLAG_DISCONT;
         }
+        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
+        let samples = stream
+            .decoded
+            .samples(map.as_slice(), discont, nanos(buffer.duration()));
+        let clip =
+            clip::clip_of(buffer).unwrap_or_else(|| match (samples, buffer.pts(), segment) {
+                (Some(n), Some(t), Some(s)) => {
+                    stream
+                        .decoded
+                        .segment_clip(n, t.nseconds(), &clip::Segment::of(s))
+                }
+                _ => Clip::NONE,
+            });
         let info = BufferInfo {
             bytes_used,
             pts,
             dts,
             duration: nanos(buffer.duration()),
             flags,
-            clip: clip::clip_of(buffer)
-                .unwrap_or_else(|| clip::segment_clip(&stream.format, segment, buffer)),
+            clip,
         };
         self.queue(stream, map.as_slice(), info)?;
         Ok(gst::FlowSuccess::Ok)

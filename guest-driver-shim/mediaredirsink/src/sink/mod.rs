@@ -14,6 +14,7 @@ use gstreamer::prelude::*;
 
 mod clip;
 mod imp;
+mod vorbis;
 
 glib::wrapper! {
     /// The `mediaredirsink` element.
