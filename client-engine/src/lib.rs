@@ -38,6 +38,7 @@ pub mod call;
 pub mod caps;
 pub mod capture;
 pub mod config;
+mod decode_only;
 mod engine;
 pub mod error;
 pub mod events;

@@ -19,6 +19,7 @@ use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader, S
 use crate::EngineError;
 use crate::caps::stream_caps;
 use crate::config::{OutputMode, Watermarks};
+use crate::decode_only::DecodeOnly;
 use crate::events::EventHub;
 use crate::flow::FlowBook;
 use crate::output::{Counters, OutputChain, attach_output};
@@ -77,6 +78,8 @@ pub(crate) struct Stream {
     /// Clipping the engine applies to decoded audio itself (decoders that
     /// ignore GstAudioClippingMeta).
     trim: Arc<Mutex<OutputTrim>>,
+    /// Video frames to decode but not show.
+    decode_only: Arc<DecodeOnly>,
 }
 
 impl Stream {
@@ -138,6 +141,7 @@ impl Stream {
             qos: Mutex::default(),
             eos_reported: AtomicBool::new(false),
             trim: Arc::default(),
+            decode_only: Arc::default(),
         });
         stream.install_probe();
         let weak = Arc::downgrade(&stream);
@@ -184,6 +188,9 @@ impl Stream {
         }
         if self.kind == MediaKind::Audio && !trim::decoder_clips(self.codec) {
             trim::install(pad, self.trim.clone());
+        }
+        if self.kind == MediaKind::Video {
+            self.decode_only.install(pad);
         }
         match attach_output(
             &self.bin,
@@ -474,6 +481,9 @@ impl Stream {
             }
             if h.flags.contains(SampleFlags::DECODE_ONLY) {
                 flags |= gst::BufferFlags::DECODE_ONLY;
+                if let (MediaKind::Video, Some(pts)) = (self.kind, h.pts) {
+                    self.decode_only.mark(pts);
+                }
             }
             b.set_flags(flags);
             if self.kind == MediaKind::Audio && !trim::decoder_clips(self.codec) {
