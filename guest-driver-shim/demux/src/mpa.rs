@@ -173,6 +173,9 @@ pub(crate) struct InfoFrame {
     pub(crate) delay: u32,
     /// Padding samples at the end.
     pub(crate) padding: u32,
+    /// The LAME extension is signed "LAME": the only one GStreamer's
+    /// mpegaudioparse reads (it ignores ffmpeg's "Lavc"/"Lavf" tags).
+    pub(crate) lame: bool,
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -213,6 +216,7 @@ pub(crate) fn info_frame(h: &Header, frame: &[u8]) -> Option<InfoFrame> {
         {
             info.delay = (u32::from(d[0]) << 4) | u32::from(d[1] >> 4);
             info.padding = (u32::from(d[1] & 0x0F) << 8) | u32::from(d[2]);
+            info.lame = name == b"LAME";
         }
         return Some(info);
     }
@@ -223,6 +227,7 @@ pub(crate) fn info_frame(h: &Header, frame: &[u8]) -> Option<InfoFrame> {
             frames: be32(frame, 50),
             delay: u32::from(u16::from_be_bytes([delay[0], delay[1]])),
             padding: 0,
+            lame: false,
         });
     }
     None
@@ -276,7 +281,8 @@ mod tests {
             InfoFrame {
                 frames: Some(42),
                 delay: 576,
-                padding: 1234
+                padding: 1234,
+                lame: true,
             }
         );
     }

@@ -201,7 +201,7 @@ impl WavDemuxer {
                     (track, Body::Ac3(stream))
                 } else {
                     let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
-                    stream.cut_end_ok = true;
+                    stream.in_wav();
                     (track, Body::Mp3(stream))
                 }
             }

@@ -56,21 +56,47 @@ fn open_err(path: &Path) -> String {
     redir_demux::open(path).err().expect("refused").to_string()
 }
 
+/// Who wrote an MP3's LAME header, which decides whether GStreamer uses it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LameTag {
+    /// Signed "LAME": mpegaudioparse clips delay + 529 samples of decoder
+    /// delay at the start and padding - 529 at the end.
+    Lame,
+    /// Signed "Lavc" (ffmpeg): mpegaudioparse 1.22 ignores it and plays
+    /// every decoded sample, where ffmpeg's own player trims the delay and
+    /// padding. The guest follows GStreamer: no clips.
+    Lavc,
+}
+
 /// An MP3 from an encoder that writes a LAME header: every frame found,
-/// and frames minus priming minus padding is exactly the input's length.
-fn mp3_gapless(path: &Path, rate: u32, channels: u32, input_samples: u64) {
+/// frames minus priming minus padding is exactly the input's length, and
+/// the per-frame clips are what GStreamer's mpegaudioparse marks.
+fn mp3_gapless(path: &Path, rate: u32, channels: u32, input_samples: u64, tag: LameTag) {
     let (track, samples) = demux(path, Codec::Mp3, rate, channels);
     assert_same_frames(path, &samples, 0);
     let per_frame = if rate >= 32_000 { 1152 } else { 576 };
+    let decoded = samples.len() as u64 * per_frame;
     assert!(track.start_trim > 0, "LAME header read");
     assert_eq!(
-        samples.len() as u64 * per_frame - track.start_trim - track.end_trim,
+        decoded - track.start_trim - track.end_trim,
         input_samples,
         "{}: delay {} padding {}",
         path.display(),
         track.start_trim,
         track.end_trim
     );
+    let (head, tail): (u64, u64) = samples.iter().fold((0, 0), |(h, t), s| {
+        (h + u64::from(s.clip.start), t + u64::from(s.clip.end))
+    });
+    match tag {
+        LameTag::Lame => {
+            assert_eq!(head, track.start_trim + 529, "{}", path.display());
+            assert_eq!(tail, track.end_trim - 529, "{}", path.display());
+            assert_eq!(decoded - head - tail, input_samples);
+            assert!(!samples[0].clip.is_none() && !samples.last().unwrap().clip.is_none());
+        }
+        LameTag::Lavc => assert_eq!((head, tail), (0, 0), "{}", path.display()),
+    }
     fuzz_copy(path);
 }
 
@@ -96,7 +122,7 @@ fn mp3_lame_cbr_with_id3v2_and_id3v1() {
     );
     let data = std::fs::read(&path).expect("read");
     assert!(data.starts_with(b"ID3") && data[data.len() - 128..].starts_with(b"TAG"));
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
 }
 
 #[test]
@@ -108,7 +134,7 @@ fn mp3_lame_vbr() {
         &["--quiet", "-V", "2", wav, "{out}"],
         "lame-vbr.mp3",
     );
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
 }
 
 #[test]
@@ -119,7 +145,7 @@ fn mp3_ffmpeg() {
         &["-c:a", "libmp3lame", "-b:a", "128k"],
         "ffmpeg.mp3",
     );
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lavc);
 }
 
 #[test]
@@ -130,7 +156,7 @@ fn mp3_ffmpeg_mpeg2_mono() {
         &["-c:a", "libmp3lame", "-b:a", "32k"],
         "ffmpeg-22k.mp3",
     );
-    mp3_gapless(&path, 22_050, 1, 22_050);
+    mp3_gapless(&path, 22_050, 1, 22_050, LameTag::Lavc);
     let (_, samples) = demux(&path, Codec::Mp3, 22_050, 1);
     assert_eq!(samples[1].pts, Some(576 * 1_000_000_000 / 22_050));
 }
