@@ -4,7 +4,9 @@
 //! The wire's per-sample clipping (`Sample.clip_start` / `clip_end`) is
 //! handed to the decoder as GstAudioClippingMeta, which opusdec and the
 //! gst-libav decoders (AAC, MP3) apply. vorbisdec and flacdec do not (with
-//! oggdemux their trimming comes from the segment), so for those codecs
+//! oggdemux their trimming comes from the segment), nor does a52dec (AC-3
+//! and E-AC-3, whose priming before a TS or VOB's first picture tsdemux and
+//! mpegpsdemux cut by segment), so for those codecs
 //! the engine drops the same samples from the decoder's output itself:
 //! start clips from the first output, the last sample's end clip from the
 //! last output before EOS (held back one buffer to know it is the last).
@@ -19,7 +21,10 @@ use mediaredir_proto::wire::Clip;
 
 /// Whether GStreamer's decoder for `codec` applies GstAudioClippingMeta.
 pub(crate) fn decoder_clips(codec: Codec) -> bool {
-    !matches!(codec, Codec::Vorbis | Codec::Flac)
+    !matches!(
+        codec,
+        Codec::Vorbis | Codec::Flac | Codec::Ac3 | Codec::Eac3
+    )
 }
 
 /// Samples still to drop from a stream's decoded output.
