@@ -40,7 +40,8 @@ pub(super) struct StartTrim {
 
 /// Samples in a frame of `duration_ns` (rounded down from whole samples).
 fn samples_in(duration_ns: u64, rate: u64) -> u64 {
-    (u128::from(duration_ns) * u128::from(rate)).div_ceil(1_000_000_000) as u64
+    let n = (u128::from(duration_ns) * u128::from(rate)).div_ceil(1_000_000_000);
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 impl StartTrim {
