@@ -336,6 +336,63 @@ fn flac_gstreamer() {
     flac(&path, 44_100, 2, 20 * 1024);
 }
 
+#[test]
+fn flac_gstreamer_short_last_block() {
+    // 50 000 samples: the last of flacenc's 4608-sample blocks is short;
+    // its frame header says so, and flacdec plays exactly 50 000.
+    let path = gst(
+        "audiotestsrc num-buffers=1 samplesperbuffer=50000 \
+         ! audio/x-raw,rate=44100,channels=2,format=S16LE ! flacenc",
+        "gst-50000.flac",
+    );
+    flac(&path, 44_100, 2, 50_000);
+}
+
+/// FLAC in Ogg: codec data as from a native file, every frame once, no
+/// empty buffer, and no clips: FLAC frames carry their own block size, so
+/// the last page's granule position (the input's length) cuts nothing
+/// (oggdemux + flacdec play every sample of the frames).
+fn ogg_flac(path: &Path, input_samples: u64) {
+    let (track, samples) = demux(path, Codec::Flac, 44_100, 2);
+    assert_eq!(track.codec_data.len(), 4 + 4 + 34, "fLaC + STREAMINFO only");
+    assert_eq!(&track.codec_data[..8], b"fLaC\x80\x00\x00\x22");
+    assert!(samples.iter().all(|s| s.clip.is_none()));
+    let total: u64 = samples.iter().map(|s| s.duration.expect("d")).sum();
+    let expected = input_samples * 1_000_000_000 / 44_100;
+    assert!(
+        total.abs_diff(expected) <= samples.len() as u64,
+        "{total} ns"
+    );
+    fuzz_copy(path);
+}
+
+#[test]
+fn flac_in_ogg_from_ffmpeg_ends_with_an_empty_packet() {
+    let path = ffmpeg(44_100, 2, &["-c:a", "flac", "-f", "ogg"], "ffmpeg-flac.ogg");
+    ogg_flac(&path, 44_100);
+}
+
+#[test]
+fn flac_in_ogg_from_the_flac_tool_with_padding() {
+    let wav = sine_wav();
+    let wav = wav.to_str().expect("utf-8");
+    let path = made_by(
+        "flac",
+        &[
+            "--silent",
+            "--force",
+            "--ogg",
+            "-T",
+            "TITLE=Sine",
+            "-o",
+            "{out}",
+            wav,
+        ],
+        "tool-flac.ogg",
+    );
+    ogg_flac(&path, 44_100);
+}
+
 /// A 16-bit PCM WAV: every byte of the data chunk, in about 20 ms buffers.
 fn wav_pcm(path: &Path, rate: u32, channels: u32, frames: u64) {
     let (_, samples) = demux(path, Codec::PcmS16le, rate, channels);
