@@ -395,11 +395,27 @@ fn flac_in_ogg_from_the_flac_tool_with_padding() {
 
 /// A 16-bit PCM WAV: every byte of the data chunk, in about 20 ms buffers.
 fn wav_pcm(path: &Path, rate: u32, channels: u32, frames: u64) {
-    let (_, samples) = demux(path, Codec::PcmS16le, rate, channels);
+    wav_pcm_as(path, Codec::PcmS16le, rate, channels, frames);
+}
+
+/// A PCM WAV of `codec`: every byte of the data chunk, in about 20 ms
+/// buffers; returns the codec data (the channel mask, if any).
+fn wav_pcm_as(path: &Path, codec: Codec, rate: u32, channels: u32, frames: u64) -> Vec<u8> {
+    let (track, samples) = demux(path, codec, rate, channels);
     let bytes: usize = samples.iter().map(|s| s.data.len()).sum();
-    assert_eq!(bytes as u64, frames * 2 * u64::from(channels));
+    let sample_bytes = codec.pcm_sample_bytes().expect("a PCM codec");
+    assert_eq!(
+        bytes as u64,
+        frames * u64::from(sample_bytes) * u64::from(channels)
+    );
     assert_eq!(samples[1].pts, Some(20_000_000));
     fuzz_copy(path);
+    track.codec_data
+}
+
+/// The channel mask a WAV's codec data gives.
+fn mask(codec_data: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(codec_data).ok().map(u32::from_le_bytes)
 }
 
 #[test]
@@ -412,7 +428,47 @@ fn wav_ffmpeg_extensible_5_1() {
     let path = ffmpeg(48_000, 6, &["-c:a", "pcm_s16le"], "ffmpeg-51.wav");
     let data = std::fs::read(&path).expect("read");
     assert_eq!(&data[20..22], &[0xFE, 0xFF], "WAVE_FORMAT_EXTENSIBLE");
-    wav_pcm(&path, 48_000, 6, 48_000);
+    let file_mask = u32::from_le_bytes([data[40], data[41], data[42], data[43]]);
+    let codec_data = wav_pcm_as(&path, Codec::PcmS16le, 48_000, 6, 48_000);
+    assert_eq!(
+        mask(&codec_data),
+        Some(file_mask),
+        "the file's channel mask"
+    );
+}
+
+#[test]
+fn wav_pcm_8_24_32_bit_and_float_play_as_their_codecs() {
+    for (name, codec) in [
+        ("pcm_u8", Codec::PcmU8),
+        ("pcm_s24le", Codec::PcmS24le),
+        ("pcm_s32le", Codec::PcmS32le),
+        ("pcm_f32le", Codec::PcmF32le),
+    ] {
+        let path = ffmpeg(44_100, 2, &["-c:a", name], &format!("{name}.wav"));
+        wav_pcm_as(&path, codec, 44_100, 2, 44_100);
+    }
+}
+
+#[test]
+fn wav_5_1_masks_back_and_side_are_carried() {
+    // ffmpeg's "5.1" is FL FR FC LFE BL BR (0x3F), "5.1(side)" has side
+    // surrounds (0x60F): wavparse gives those positions, and so must the
+    // client's caps.
+    for (layout, want, codec, pcm) in [
+        ("5.1", 0x3F, "pcm_s24le", Codec::PcmS24le),
+        ("5.1(side)", 0x60F, "pcm_f32le", Codec::PcmF32le),
+    ] {
+        let name = format!("{codec}-{want:x}.wav");
+        let path = ffmpeg(
+            48_000,
+            6,
+            &["-c:a", codec, "-channel_layout", layout],
+            &name,
+        );
+        let codec_data = wav_pcm_as(&path, pcm, 48_000, 6, 48_000);
+        assert_eq!(mask(&codec_data), Some(want), "{layout}");
+    }
 }
 
 #[test]
@@ -509,9 +565,8 @@ fn wav_mp2_and_ac3() {
 #[test]
 fn wav_other_pcm_is_refused_by_name() {
     for (codec, name) in [
-        ("pcm_s24le", "PCM 24-bit"),
-        ("pcm_f32le", "PCM 32-bit float"),
-        ("pcm_u8", "PCM 8-bit"),
+        ("pcm_f64le", "PCM 64-bit float"),
+        ("pcm_alaw", "G.711 A-law"),
     ] {
         let path = ffmpeg(44_100, 2, &["-c:a", codec], &format!("{codec}.wav"));
         let err = open_err(&path);

@@ -82,7 +82,14 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .build(),
         // Not yet: in playbin, mpeg4videoparse after matroskademux gives
         // caps with width 0 and no frame rate, which no stream format takes.
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le | Codec::Mpeg4Part2 => return None,
+        Codec::Mjpeg
+        | Codec::Theora
+        | Codec::PcmS16le
+        | Codec::PcmS24le
+        | Codec::PcmS32le
+        | Codec::PcmF32le
+        | Codec::PcmU8
+        | Codec::Mpeg4Part2 => return None,
     };
     Some(s)
 }
