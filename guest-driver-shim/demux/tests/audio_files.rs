@@ -56,6 +56,18 @@ fn open_err(path: &Path) -> String {
     redir_demux::open(path).err().expect("refused").to_string()
 }
 
+/// `program` run on one second of stereo 44.1 kHz sine as WAV (`{wav}` in
+/// `args`), writing `{out}`: the lame and flac tool files.
+fn from_sine_wav(program: &str, args: &[&str], name: &str) -> std::path::PathBuf {
+    let wav = sine_wav();
+    let wav = wav.to_str().expect("utf-8");
+    let args: Vec<&str> = args
+        .iter()
+        .map(|&a| if a == "{wav}" { wav } else { a })
+        .collect();
+    made_by(program, &args, name)
+}
+
 /// Who wrote an MP3's LAME header, which decides whether GStreamer uses it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LameTag {
@@ -102,9 +114,7 @@ fn mp3_gapless(path: &Path, rate: u32, channels: u32, input_samples: u64, tag: L
 
 #[test]
 fn mp3_lame_cbr_with_id3v2_and_id3v1() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "lame",
         &[
             "--quiet",
@@ -115,7 +125,7 @@ fn mp3_lame_cbr_with_id3v2_and_id3v1() {
             "--ta",
             "Artist",
             "--add-id3v2",
-            wav,
+            "{wav}",
             "{out}",
         ],
         "lame-cbr.mp3",
@@ -127,11 +137,9 @@ fn mp3_lame_cbr_with_id3v2_and_id3v1() {
 
 #[test]
 fn mp3_lame_vbr() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "lame",
-        &["--quiet", "-V", "2", wav, "{out}"],
+        &["--quiet", "-V", "2", "{wav}", "{out}"],
         "lame-vbr.mp3",
     );
     mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
@@ -290,9 +298,7 @@ fn flac(path: &Path, rate: u32, channels: u32, input_samples: u64) {
 
 #[test]
 fn flac_tool_with_tags_seektable_and_padding() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "flac",
         &[
             "--silent",
@@ -301,7 +307,7 @@ fn flac_tool_with_tags_seektable_and_padding() {
             "TITLE=Sine",
             "-o",
             "{out}",
-            wav,
+            "{wav}",
         ],
         "tool.flac",
     );
@@ -374,9 +380,7 @@ fn flac_in_ogg_from_ffmpeg_ends_with_an_empty_packet() {
 
 #[test]
 fn flac_in_ogg_from_the_flac_tool_with_padding() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "flac",
         &[
             "--silent",
@@ -386,7 +390,7 @@ fn flac_in_ogg_from_the_flac_tool_with_padding() {
             "TITLE=Sine",
             "-o",
             "{out}",
-            wav,
+            "{wav}",
         ],
         "tool-flac.ogg",
     );
