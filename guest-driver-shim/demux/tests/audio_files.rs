@@ -256,6 +256,10 @@ fn adts_ffmpeg_with_id3v2() {
     assert_eq!(track.codec_data, [0x12, 0x10], "AAC-LC, 44.1 kHz, stereo");
     assert_same_frames(&path, &samples, 7);
     assert_eq!(samples[1].pts, Some(1024 * 1_000_000_000 / 44_100));
+    // ADTS declares no priming: aacparse + avdec_aac play all 1024 samples
+    // of it. Nothing is clipped.
+    assert!(samples.iter().all(|s| s.clip.is_none()));
+    assert_eq!((track.start_trim, track.end_trim), (0, 0));
     fuzz_copy(&path);
 }
 
