@@ -72,23 +72,18 @@ fn cut(
     if keep == 0 {
         return None;
     }
-    let mut out = buffer
-        // A sub-region sharing the decoded memory: no DEEP copy.
-        .copy_region(
-            gst::BufferCopyFlags::FLAGS
-                | gst::BufferCopyFlags::TIMESTAMPS
-                | gst::BufferCopyFlags::META
-                | gst::BufferCopyFlags::MEMORY,
-            front * bpf..(front + keep) * bpf,
-        )
-        .ok()?;
+    let pts = buffer.pts();
+    // A sub-region sharing the decoded memory (no DEEP copy), with its
+    // GstAudioMeta cut to match: a52dec's output carries one, and a byte
+    // region copied with the whole buffer's meta cannot be mapped.
+    let mut out = gst_audio::audio_buffer_truncate(buffer, info.bpf(), front, Some(keep));
     let rate = u128::from(info.rate().max(1));
     let ns = |n: usize| {
         let v = (n as u128) * 1_000_000_000 / rate;
         gst::ClockTime::from_nseconds(u64::try_from(v).unwrap_or(u64::MAX))
     };
     let b = out.make_mut();
-    b.set_pts(buffer.pts().map(|p| p + ns(front)));
+    b.set_pts(pts.map(|p| p + ns(front)));
     b.set_duration(ns(keep));
     Some(out)
 }
