@@ -151,3 +151,31 @@ pub(crate) fn install(pad: &gst::Pad, trim: Arc<Mutex<OutputTrim>>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutting_keeps_the_audio_meta_right() {
+        gst::init().unwrap();
+        let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, 48_000, 2)
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..10u8 * 8).collect();
+        let mut buffer = gst::Buffer::from_slice(data);
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::ZERO);
+            // What a52dec's output carries.
+            gst_audio::AudioMeta::add(b, &info, 10, &[]).unwrap();
+        }
+        let out = cut(buffer, 3, 2, &info).expect("5 frames left");
+        let meta = out.meta::<gst_audio::AudioMeta>().expect("meta kept");
+        assert_eq!(meta.samples(), 5);
+        let map = out.map_readable().unwrap();
+        assert_eq!(map.as_slice(), &(24..64u8).collect::<Vec<_>>()[..]);
+        assert_eq!(out.pts(), Some(gst::ClockTime::from_nseconds(62_500)));
+        assert!(cut(out.clone(), 5, 0, &info).is_none());
+    }
+}
