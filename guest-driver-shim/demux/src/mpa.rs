@@ -133,8 +133,9 @@ impl Header {
         }
     }
 
-    /// Offset in the frame of the side information's end, where a Xing
-    /// header would be.
+    /// Offset in the frame where a Xing header is: after the header and
+    /// the side information, not counting a CRC (where LAME writes it in a
+    /// CRC-protected file, and where mpegaudioparse and ffmpeg look).
     fn side_info_end(&self) -> usize {
         let side = match (self.version, self.channels) {
             (Version::Mpeg1, 1) => 17,
@@ -142,7 +143,7 @@ impl Header {
             (_, 1) => 9,
             _ => 17,
         };
-        4 + if self.crc { 2 } else { 0 } + side
+        4 + side
     }
 }
 

@@ -146,6 +146,17 @@ fn mp3_lame_vbr() {
 }
 
 #[test]
+fn mp3_lame_crc_protected() {
+    // With -p every frame has a CRC, yet LAME writes the Info tag right
+    // after the side information as if it had none, where mpegaudioparse
+    // (and ffmpeg) look for it.
+    let path = from_sine_wav("lame", &["--quiet", "-p", "{wav}", "{out}"], "lame-crc.mp3");
+    let data = std::fs::read(&path).expect("read");
+    assert_eq!(data[1] & 1, 0, "CRC-protected");
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
+}
+
+#[test]
 fn mp3_ffmpeg() {
     let path = ffmpeg(
         44_100,
