@@ -120,14 +120,10 @@ mod tests {
 
     fn frame(track: u32, pts: u64, duration: u64) -> Sample {
         Sample {
-            track,
             pts: Some(pts),
             dts: Some(pts),
             duration: Some(duration),
-            keyframe: true,
-            discont: false,
-            data: vec![0],
-            clip: Clip::NONE,
+            ..Sample::audio(track, 0, 0, 1, vec![0])
         }
     }
 
