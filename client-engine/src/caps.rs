@@ -42,10 +42,12 @@ pub fn codec_caps(codec: Codec) -> gst::Caps {
             .field("layer", 3i32)
             .build(),
         Codec::Flac => gst::Caps::builder("audio/x-flac").build(),
-        Codec::PcmS16le => gst::Caps::builder("audio/x-raw")
-            .field("format", "S16LE")
-            .field("layout", "interleaved")
-            .build(),
+        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
+            gst::Caps::builder("audio/x-raw")
+                .field("format", pcm_format(codec))
+                .field("layout", "interleaved")
+                .build()
+        }
         Codec::Mpeg2Video => gst::Caps::builder("video/mpeg")
             .field("mpegversion", 2i32)
             .field("systemstream", false)
@@ -63,17 +65,34 @@ pub fn codec_caps(codec: Codec) -> gst::Caps {
     }
 }
 
-/// The caps of raw PCM: above two channels with GStreamer's default
-/// channel mask for the count (WAVE's default order, which the spec gives
-/// PCM streams), without which `audio/x-raw` does not negotiate.
-fn pcm_caps(rate: i32, channels: i32) -> Result<gst::Caps, EngineError> {
+/// GStreamer's sample format of a PCM codec (what wavparse gives).
+fn pcm_format(codec: Codec) -> &'static str {
+    match codec {
+        Codec::PcmU8 => "U8",
+        Codec::PcmS24le => "S24LE",
+        Codec::PcmS32le => "S32LE",
+        Codec::PcmF32le => "F32LE",
+        _ => "S16LE",
+    }
+}
+
+/// The caps of raw PCM: above two channels with the stream's channel mask
+/// (its codec data, a WAVE dwChannelMask, whose bit order is GStreamer's
+/// position order, as wavparse gives it) or else GStreamer's default mask
+/// for the count (WAVE's default order, which the spec gives PCM streams),
+/// without which `audio/x-raw` does not negotiate.
+fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::Caps, EngineError> {
     let b = gst::Caps::builder("audio/x-raw")
-        .field("format", "S16LE")
+        .field("format", pcm_format(codec))
         .field("layout", "interleaved")
         .field("rate", rate)
         .field("channels", channels);
     if channels <= 2 {
         return Ok(b.build());
+    }
+    if let Ok(mask) = <[u8; 4]>::try_from(mask) {
+        let mask = u64::from(u32::from_le_bytes(mask));
+        return Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build());
     }
     let mask = gstreamer_audio::AudioChannelPosition::fallback_mask(channels as u32);
     if mask == 0 {
@@ -274,13 +293,13 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
             }
             gst::Caps::builder("audio/x-flac").build()
         }
-        Codec::PcmS16le => {
+        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
             let (Some(rate), Some(channels)) = (int(cs.sample_rate), int(cs.channels)) else {
                 return Err(EngineError::InvalidFormat(
                     "PCM needs sample rate and channels".into(),
                 ));
             };
-            pcm_caps(rate, channels)?
+            pcm_caps(cs.codec, rate, channels, d)?
         }
         Codec::Mpeg2Video | Codec::Mpeg4Part2 => {
             let mut b = gst::Caps::builder("video/mpeg")
@@ -369,6 +388,25 @@ mod tests {
             .get::<gst::Bitmask>("channel-mask");
         // FL FR FC LFE RL RR.
         assert_eq!(mask.unwrap().0, 0x3f);
+    }
+
+    #[test]
+    fn pcm_forms_and_the_stream_channel_mask() {
+        gst::init().unwrap();
+        for (codec, format) in [
+            (Codec::PcmU8, "U8"),
+            (Codec::PcmS24le, "S24LE"),
+            (Codec::PcmS32le, "S32LE"),
+            (Codec::PcmF32le, "F32LE"),
+        ] {
+            // 5.1 with side surrounds, as a WAVE_FORMAT_EXTENSIBLE file says.
+            let mut c = cs(codec, 0x60Fu32.to_le_bytes().to_vec());
+            c.channels = 6;
+            let caps = stream_caps(&c).unwrap().caps;
+            let s = caps.structure(0).unwrap();
+            assert_eq!(s.get::<&str>("format").unwrap(), format);
+            assert_eq!(s.get::<gst::Bitmask>("channel-mask").unwrap().0, 0x60F);
+        }
     }
 
     #[test]

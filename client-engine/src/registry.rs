@@ -64,7 +64,7 @@ pub fn can_call() -> bool {
 
 /// Whether a decoder for `codec` is in the registry.
 pub fn can_decode(codec: Codec) -> bool {
-    if codec == Codec::PcmS16le {
+    if codec.pcm_sample_bytes().is_some() {
         return gst::ElementFactory::find("audioconvert").is_some();
     }
     // A parser turns the device's frames (several per buffer, or an

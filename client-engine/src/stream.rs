@@ -463,6 +463,17 @@ impl Stream {
         }
         let eos = h.flags.contains(SampleFlags::EOS);
         let bytes = buffer.size() as u64;
+        if self.codec.pcm_sample_bytes().is_some()
+            && let Ok(copy) = buffer.copy_deep()
+        {
+            // A decoder's output frees its input at once. Raw PCM has no
+            // decoder, and where no conversion is needed either (32-bit
+            // float) it reaches the sink in the device's memory, which a
+            // sink keeps (its preroll or last buffer) until the stream
+            // ends: the device would wait for that buffer forever. A copy
+            // gives the memory back as soon as the buffer is taken.
+            buffer = copy;
+        }
         {
             let b = buffer.make_mut();
             b.set_pts(h.pts.map(gst::ClockTime::from_nseconds));

@@ -4,7 +4,9 @@
 //! The wire's per-sample clipping (`Sample.clip_start` / `clip_end`) is
 //! handed to the decoder as GstAudioClippingMeta, which opusdec and the
 //! gst-libav decoders (AAC, MP3) apply. vorbisdec and flacdec do not (with
-//! oggdemux their trimming comes from the segment), so for those codecs
+//! oggdemux their trimming comes from the segment), nor does a52dec (AC-3
+//! and E-AC-3, whose priming before a TS or VOB's first picture tsdemux and
+//! mpegpsdemux cut by segment), so for those codecs
 //! the engine drops the same samples from the decoder's output itself:
 //! start clips from the first output, the last sample's end clip from the
 //! last output before EOS (held back one buffer to know it is the last).
@@ -19,7 +21,10 @@ use mediaredir_proto::wire::Clip;
 
 /// Whether GStreamer's decoder for `codec` applies GstAudioClippingMeta.
 pub(crate) fn decoder_clips(codec: Codec) -> bool {
-    !matches!(codec, Codec::Vorbis | Codec::Flac)
+    !matches!(
+        codec,
+        Codec::Vorbis | Codec::Flac | Codec::Ac3 | Codec::Eac3
+    )
 }
 
 /// Samples still to drop from a stream's decoded output.
@@ -67,23 +72,18 @@ fn cut(
     if keep == 0 {
         return None;
     }
-    let mut out = buffer
-        // A sub-region sharing the decoded memory: no DEEP copy.
-        .copy_region(
-            gst::BufferCopyFlags::FLAGS
-                | gst::BufferCopyFlags::TIMESTAMPS
-                | gst::BufferCopyFlags::META
-                | gst::BufferCopyFlags::MEMORY,
-            front * bpf..(front + keep) * bpf,
-        )
-        .ok()?;
+    let pts = buffer.pts();
+    // A sub-region sharing the decoded memory (no DEEP copy), with its
+    // GstAudioMeta cut to match: a52dec's output carries one, and a byte
+    // region copied with the whole buffer's meta cannot be mapped.
+    let mut out = gst_audio::audio_buffer_truncate(buffer, info.bpf(), front, Some(keep));
     let rate = u128::from(info.rate().max(1));
     let ns = |n: usize| {
         let v = (n as u128) * 1_000_000_000 / rate;
         gst::ClockTime::from_nseconds(u64::try_from(v).unwrap_or(u64::MAX))
     };
     let b = out.make_mut();
-    b.set_pts(buffer.pts().map(|p| p + ns(front)));
+    b.set_pts(pts.map(|p| p + ns(front)));
     b.set_duration(ns(keep));
     Some(out)
 }
@@ -150,4 +150,32 @@ pub(crate) fn install(pad: &gst::Pad, trim: Arc<Mutex<OutputTrim>>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutting_keeps_the_audio_meta_right() {
+        gst::init().unwrap();
+        let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, 48_000, 2)
+            .build()
+            .unwrap();
+        let data: Vec<u8> = (0..10u8 * 8).collect();
+        let mut buffer = gst::Buffer::from_slice(data);
+        {
+            let b = buffer.get_mut().unwrap();
+            b.set_pts(gst::ClockTime::ZERO);
+            // What a52dec's output carries.
+            gst_audio::AudioMeta::add(b, &info, 10, &[]).unwrap();
+        }
+        let out = cut(buffer, 3, 2, &info).expect("5 frames left");
+        let meta = out.meta::<gst_audio::AudioMeta>().expect("meta kept");
+        assert_eq!(meta.samples(), 5);
+        let map = out.map_readable().unwrap();
+        assert_eq!(map.as_slice(), &(24..64u8).collect::<Vec<_>>()[..]);
+        assert_eq!(out.pts(), Some(gst::ClockTime::from_nseconds(62_500)));
+        assert!(cut(out.clone(), 5, 0, &info).is_none());
+    }
 }

@@ -60,8 +60,10 @@ pub struct Track {
     /// Frame rate as numerator/denominator, when the container says.
     pub fps: Option<(u32, u32)>,
     /// Samples (per channel, at `sample_rate`) the file declares as encoder
-    /// priming: decoded but not played (an MP3 LAME header's encoder delay).
-    /// 0 when the file declares none. The device does not carry it yet.
+    /// priming: decoded but not played (an MP3 LAME header's encoder delay,
+    /// MPEG-TS/PS audio before the first picture). 0 when the file declares
+    /// none. Informative: what reaches the device is each sample's
+    /// [`Sample::clip`], as the reference player cuts it.
     pub start_trim: u64,
     /// Samples the file declares as padding after the last real sample (an
     /// MP3 LAME header's padding). 0 when the file declares none.

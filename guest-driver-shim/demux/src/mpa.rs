@@ -133,8 +133,9 @@ impl Header {
         }
     }
 
-    /// Offset in the frame of the side information's end, where a Xing
-    /// header would be.
+    /// Offset in the frame where a Xing header is: after the header and
+    /// the side information, not counting a CRC (where LAME writes it in a
+    /// CRC-protected file, and where mpegaudioparse and ffmpeg look).
     fn side_info_end(&self) -> usize {
         let side = match (self.version, self.channels) {
             (Version::Mpeg1, 1) => 17,
@@ -142,7 +143,7 @@ impl Header {
             (_, 1) => 9,
             _ => 17,
         };
-        4 + if self.crc { 2 } else { 0 } + side
+        4 + side
     }
 }
 
@@ -173,6 +174,9 @@ pub(crate) struct InfoFrame {
     pub(crate) delay: u32,
     /// Padding samples at the end.
     pub(crate) padding: u32,
+    /// The LAME extension is signed "LAME": the only one GStreamer's
+    /// mpegaudioparse reads (it ignores ffmpeg's "Lavc"/"Lavf" tags).
+    pub(crate) lame: bool,
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -213,6 +217,7 @@ pub(crate) fn info_frame(h: &Header, frame: &[u8]) -> Option<InfoFrame> {
         {
             info.delay = (u32::from(d[0]) << 4) | u32::from(d[1] >> 4);
             info.padding = (u32::from(d[1] & 0x0F) << 8) | u32::from(d[2]);
+            info.lame = name == b"LAME";
         }
         return Some(info);
     }
@@ -223,6 +228,7 @@ pub(crate) fn info_frame(h: &Header, frame: &[u8]) -> Option<InfoFrame> {
             frames: be32(frame, 50),
             delay: u32::from(u16::from_be_bytes([delay[0], delay[1]])),
             padding: 0,
+            lame: false,
         });
     }
     None
@@ -276,7 +282,8 @@ mod tests {
             InfoFrame {
                 frames: Some(42),
                 delay: 576,
-                padding: 1234
+                padding: 1234,
+                lame: true,
             }
         );
     }

@@ -1,8 +1,10 @@
 //! WAV files (RIFF/WAVE and RF64): the "fmt " chunk says the codec, the
 //! "data" chunk holds the stream.
 //!
-//! 16-bit little-endian PCM is a device codec and is sent in blocks of
-//! about 20 ms. MP3 and MP2 inside WAV (format tags 0x55, 0x50) are read
+//! PCM (unsigned 8-bit, signed 16/24/32-bit, 32-bit float, little-endian,
+//! the forms wavparse outputs unchanged) is a device codec each and is sent
+//! in blocks of about 20 ms, with WAVE_FORMAT_EXTENSIBLE's channel mask as
+//! codec data where it names one position per channel. MP3 and MP2 inside WAV (format tags 0x55, 0x50) are read
 //! frame by frame as in an `.mp3`, AC-3 (0x2000) by its syncframes. Other PCM forms and codecs are refused by name, so the
 //! user learns what the file holds instead of "unknown format".
 
@@ -52,6 +54,9 @@ struct Fmt {
     rate: u32,
     block_align: u16,
     bits: u16,
+    /// WAVE_FORMAT_EXTENSIBLE's dwChannelMask, when it names one position
+    /// per channel (wavparse's condition for using it).
+    mask: Option<u32>,
 }
 
 fn parse_fmt(b: &[u8], at: u64) -> Result<Fmt, DemuxError> {
@@ -62,6 +67,7 @@ fn parse_fmt(b: &[u8], at: u64) -> Result<Fmt, DemuxError> {
         ));
     }
     let mut tag = le16(b, 0);
+    let mut mask = None;
     // WAVE_FORMAT_EXTENSIBLE: the real tag starts the SubFormat GUID.
     if tag == 0xFFFE {
         if b.len() < 40 {
@@ -71,6 +77,8 @@ fn parse_fmt(b: &[u8], at: u64) -> Result<Fmt, DemuxError> {
             ));
         }
         tag = le16(b, 24);
+        let m = le32(b, 20);
+        mask = (m.count_ones() == u32::from(le16(b, 2))).then_some(m);
     }
     Ok(Fmt {
         tag,
@@ -78,15 +86,13 @@ fn parse_fmt(b: &[u8], at: u64) -> Result<Fmt, DemuxError> {
         rate: le32(b, 4),
         block_align: le16(b, 12),
         bits: le16(b, 14),
+        mask,
     })
 }
 
 /// The name of a format tag the device cannot take.
 fn refused(fmt: &Fmt) -> &'static str {
     match (fmt.tag, fmt.bits) {
-        (1, 8) => "PCM 8-bit unsigned",
-        (1, 24) => "PCM 24-bit",
-        (1, 32) => "PCM 32-bit",
         (1, _) => "PCM of an unusual sample size",
         (3, 64) => "PCM 64-bit float",
         (3, _) => "PCM 32-bit float",
@@ -157,9 +163,21 @@ impl WavDemuxer {
             ));
         }
         reader.set_end(data_at + data_len);
-        let (track, body) = match (fmt.tag, fmt.bits) {
-            (1, 16) => {
-                if fmt.channels == 0 || fmt.rate == 0 || fmt.block_align != 2 * fmt.channels {
+        let pcm = match (fmt.tag, fmt.bits) {
+            (1, 8) => Some(Codec::PcmU8),
+            (1, 16) => Some(Codec::PcmS16le),
+            (1, 24) => Some(Codec::PcmS24le),
+            (1, 32) => Some(Codec::PcmS32le),
+            (3, 32) => Some(Codec::PcmF32le),
+            _ => None,
+        };
+        let (track, body) = match (pcm, fmt.tag) {
+            (Some(codec), _) => {
+                let bytes = codec.pcm_sample_bytes().unwrap_or(2);
+                if fmt.channels == 0
+                    || fmt.rate == 0
+                    || u32::from(fmt.block_align) != bytes * u32::from(fmt.channels)
+                {
                     return Err(DemuxError::corrupt(
                         NAME,
                         "fmt chunk: inconsistent PCM layout",
@@ -168,17 +186,15 @@ impl WavDemuxer {
                 let frames = usize::try_from(u64::from(fmt.rate) * PCM_MS / 1000)
                     .unwrap_or(1)
                     .max(1);
+                // The channel mask goes with the stream (spec: PCM codec
+                // data), so the client's caps carry the positions wavparse
+                // gives (5.1 with side or with back surrounds).
                 let track = Track {
-                    id: 1,
-                    codec: Codec::PcmS16le,
-                    width: 0,
-                    height: 0,
-                    sample_rate: fmt.rate,
-                    channels: u32::from(fmt.channels),
-                    codec_data: Vec::new(),
-                    fps: None,
-                    start_trim: 0,
-                    end_trim: 0,
+                    codec_data: fmt
+                        .mask
+                        .map(|m| m.to_le_bytes().to_vec())
+                        .unwrap_or_default(),
+                    ..Track::audio(1, codec, fmt.rate, u32::from(fmt.channels))
                 };
                 let body = Body::Pcm {
                     block_align: usize::from(fmt.block_align),
@@ -187,7 +203,7 @@ impl WavDemuxer {
                 };
                 (track, body)
             }
-            (0x55 | 0x50 | 0x2000, _) => {
+            (None, 0x55 | 0x50 | 0x2000) => {
                 // GStreamer's wavparse passes on whole nBlockAlign blocks
                 // only, and ffmpeg writes 1152 there for MP3 and 3840 for
                 // AC-3: a local player never gets the frames in a last
@@ -201,7 +217,7 @@ impl WavDemuxer {
                     (track, Body::Ac3(stream))
                 } else {
                     let (mut stream, track) = MpaStream::open(&mut reader, 1, NAME)?;
-                    stream.cut_end_ok = true;
+                    stream.in_wav();
                     (track, Body::Mp3(stream))
                 }
             }

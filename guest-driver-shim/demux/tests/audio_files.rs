@@ -56,29 +56,65 @@ fn open_err(path: &Path) -> String {
     redir_demux::open(path).err().expect("refused").to_string()
 }
 
+/// `program` run on one second of stereo 44.1 kHz sine as WAV (`{wav}` in
+/// `args`), writing `{out}`: the lame and flac tool files.
+fn from_sine_wav(program: &str, args: &[&str], name: &str) -> std::path::PathBuf {
+    let wav = sine_wav();
+    let wav = wav.to_str().expect("utf-8");
+    let args: Vec<&str> = args
+        .iter()
+        .map(|&a| if a == "{wav}" { wav } else { a })
+        .collect();
+    made_by(program, &args, name)
+}
+
+/// Who wrote an MP3's LAME header, which decides whether GStreamer uses it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LameTag {
+    /// Signed "LAME": mpegaudioparse clips delay + 529 samples of decoder
+    /// delay at the start and padding - 529 at the end.
+    Lame,
+    /// Signed "Lavc" (ffmpeg): mpegaudioparse 1.22 ignores it and plays
+    /// every decoded sample, where ffmpeg's own player trims the delay and
+    /// padding. The guest follows GStreamer: no clips.
+    Lavc,
+}
+
 /// An MP3 from an encoder that writes a LAME header: every frame found,
-/// and frames minus priming minus padding is exactly the input's length.
-fn mp3_gapless(path: &Path, rate: u32, channels: u32, input_samples: u64) {
+/// frames minus priming minus padding is exactly the input's length, and
+/// the per-frame clips are what GStreamer's mpegaudioparse marks.
+fn mp3_gapless(path: &Path, rate: u32, channels: u32, input_samples: u64, tag: LameTag) {
     let (track, samples) = demux(path, Codec::Mp3, rate, channels);
     assert_same_frames(path, &samples, 0);
     let per_frame = if rate >= 32_000 { 1152 } else { 576 };
+    let decoded = samples.len() as u64 * per_frame;
     assert!(track.start_trim > 0, "LAME header read");
     assert_eq!(
-        samples.len() as u64 * per_frame - track.start_trim - track.end_trim,
+        decoded - track.start_trim - track.end_trim,
         input_samples,
         "{}: delay {} padding {}",
         path.display(),
         track.start_trim,
         track.end_trim
     );
+    let (head, tail): (u64, u64) = samples.iter().fold((0, 0), |(h, t), s| {
+        (h + u64::from(s.clip.start), t + u64::from(s.clip.end))
+    });
+    match tag {
+        LameTag::Lame => {
+            assert_eq!(head, track.start_trim + 529, "{}", path.display());
+            assert_eq!(tail, track.end_trim - 529, "{}", path.display());
+            assert_eq!(decoded - head - tail, input_samples);
+            assert!(!samples[0].clip.is_none() && !samples.last().unwrap().clip.is_none());
+        }
+        LameTag::Lavc => assert_eq!((head, tail), (0, 0), "{}", path.display()),
+    }
     fuzz_copy(path);
 }
 
 #[test]
 fn mp3_lame_cbr_with_id3v2_and_id3v1() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "lame",
         &[
             "--quiet",
@@ -89,26 +125,35 @@ fn mp3_lame_cbr_with_id3v2_and_id3v1() {
             "--ta",
             "Artist",
             "--add-id3v2",
-            wav,
+            "{wav}",
             "{out}",
         ],
         "lame-cbr.mp3",
     );
     let data = std::fs::read(&path).expect("read");
     assert!(data.starts_with(b"ID3") && data[data.len() - 128..].starts_with(b"TAG"));
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
 }
 
 #[test]
 fn mp3_lame_vbr() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "lame",
-        &["--quiet", "-V", "2", wav, "{out}"],
+        &["--quiet", "-V", "2", "{wav}", "{out}"],
         "lame-vbr.mp3",
     );
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
+}
+
+#[test]
+fn mp3_lame_crc_protected() {
+    // With -p every frame has a CRC, yet LAME writes the Info tag right
+    // after the side information as if it had none, where mpegaudioparse
+    // (and ffmpeg) look for it.
+    let path = from_sine_wav("lame", &["--quiet", "-p", "{wav}", "{out}"], "lame-crc.mp3");
+    let data = std::fs::read(&path).expect("read");
+    assert_eq!(data[1] & 1, 0, "CRC-protected");
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lame);
 }
 
 #[test]
@@ -119,7 +164,7 @@ fn mp3_ffmpeg() {
         &["-c:a", "libmp3lame", "-b:a", "128k"],
         "ffmpeg.mp3",
     );
-    mp3_gapless(&path, 44_100, 2, 44_100);
+    mp3_gapless(&path, 44_100, 2, 44_100, LameTag::Lavc);
 }
 
 #[test]
@@ -130,7 +175,7 @@ fn mp3_ffmpeg_mpeg2_mono() {
         &["-c:a", "libmp3lame", "-b:a", "32k"],
         "ffmpeg-22k.mp3",
     );
-    mp3_gapless(&path, 22_050, 1, 22_050);
+    mp3_gapless(&path, 22_050, 1, 22_050, LameTag::Lavc);
     let (_, samples) = demux(&path, Codec::Mp3, 22_050, 1);
     assert_eq!(samples[1].pts, Some(576 * 1_000_000_000 / 22_050));
 }
@@ -222,6 +267,10 @@ fn adts_ffmpeg_with_id3v2() {
     assert_eq!(track.codec_data, [0x12, 0x10], "AAC-LC, 44.1 kHz, stereo");
     assert_same_frames(&path, &samples, 7);
     assert_eq!(samples[1].pts, Some(1024 * 1_000_000_000 / 44_100));
+    // ADTS declares no priming: aacparse + avdec_aac play all 1024 samples
+    // of it. Nothing is clipped.
+    assert!(samples.iter().all(|s| s.clip.is_none()));
+    assert_eq!((track.start_trim, track.end_trim), (0, 0));
     fuzz_copy(&path);
 }
 
@@ -264,9 +313,7 @@ fn flac(path: &Path, rate: u32, channels: u32, input_samples: u64) {
 
 #[test]
 fn flac_tool_with_tags_seektable_and_padding() {
-    let wav = sine_wav();
-    let wav = wav.to_str().expect("utf-8");
-    let path = made_by(
+    let path = from_sine_wav(
         "flac",
         &[
             "--silent",
@@ -275,7 +322,7 @@ fn flac_tool_with_tags_seektable_and_padding() {
             "TITLE=Sine",
             "-o",
             "{out}",
-            wav,
+            "{wav}",
         ],
         "tool.flac",
     );
@@ -310,13 +357,84 @@ fn flac_gstreamer() {
     flac(&path, 44_100, 2, 20 * 1024);
 }
 
+#[test]
+fn flac_gstreamer_short_last_block() {
+    // 50 000 samples: the last of flacenc's 4608-sample blocks is short;
+    // its frame header says so, and flacdec plays exactly 50 000.
+    let path = gst(
+        "audiotestsrc num-buffers=1 samplesperbuffer=50000 \
+         ! audio/x-raw,rate=44100,channels=2,format=S16LE ! flacenc",
+        "gst-50000.flac",
+    );
+    flac(&path, 44_100, 2, 50_000);
+}
+
+/// FLAC in Ogg: codec data as from a native file, every frame once, no
+/// empty buffer, and no clips: FLAC frames carry their own block size, so
+/// the last page's granule position (the input's length) cuts nothing
+/// (oggdemux + flacdec play every sample of the frames).
+fn ogg_flac(path: &Path, input_samples: u64) {
+    let (track, samples) = demux(path, Codec::Flac, 44_100, 2);
+    assert_eq!(track.codec_data.len(), 4 + 4 + 34, "fLaC + STREAMINFO only");
+    assert_eq!(&track.codec_data[..8], b"fLaC\x80\x00\x00\x22");
+    assert!(samples.iter().all(|s| s.clip.is_none()));
+    let total: u64 = samples.iter().map(|s| s.duration.expect("d")).sum();
+    let expected = input_samples * 1_000_000_000 / 44_100;
+    assert!(
+        total.abs_diff(expected) <= samples.len() as u64,
+        "{total} ns"
+    );
+    fuzz_copy(path);
+}
+
+#[test]
+fn flac_in_ogg_from_ffmpeg_ends_with_an_empty_packet() {
+    let path = ffmpeg(44_100, 2, &["-c:a", "flac", "-f", "ogg"], "ffmpeg-flac.ogg");
+    ogg_flac(&path, 44_100);
+}
+
+#[test]
+fn flac_in_ogg_from_the_flac_tool_with_padding() {
+    let path = from_sine_wav(
+        "flac",
+        &[
+            "--silent",
+            "--force",
+            "--ogg",
+            "-T",
+            "TITLE=Sine",
+            "-o",
+            "{out}",
+            "{wav}",
+        ],
+        "tool-flac.ogg",
+    );
+    ogg_flac(&path, 44_100);
+}
+
 /// A 16-bit PCM WAV: every byte of the data chunk, in about 20 ms buffers.
 fn wav_pcm(path: &Path, rate: u32, channels: u32, frames: u64) {
-    let (_, samples) = demux(path, Codec::PcmS16le, rate, channels);
+    wav_pcm_as(path, Codec::PcmS16le, rate, channels, frames);
+}
+
+/// A PCM WAV of `codec`: every byte of the data chunk, in about 20 ms
+/// buffers; returns the codec data (the channel mask, if any).
+fn wav_pcm_as(path: &Path, codec: Codec, rate: u32, channels: u32, frames: u64) -> Vec<u8> {
+    let (track, samples) = demux(path, codec, rate, channels);
     let bytes: usize = samples.iter().map(|s| s.data.len()).sum();
-    assert_eq!(bytes as u64, frames * 2 * u64::from(channels));
+    let sample_bytes = codec.pcm_sample_bytes().expect("a PCM codec");
+    assert_eq!(
+        bytes as u64,
+        frames * u64::from(sample_bytes) * u64::from(channels)
+    );
     assert_eq!(samples[1].pts, Some(20_000_000));
     fuzz_copy(path);
+    track.codec_data
+}
+
+/// The channel mask a WAV's codec data gives.
+fn mask(codec_data: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(codec_data).ok().map(u32::from_le_bytes)
 }
 
 #[test]
@@ -329,7 +447,47 @@ fn wav_ffmpeg_extensible_5_1() {
     let path = ffmpeg(48_000, 6, &["-c:a", "pcm_s16le"], "ffmpeg-51.wav");
     let data = std::fs::read(&path).expect("read");
     assert_eq!(&data[20..22], &[0xFE, 0xFF], "WAVE_FORMAT_EXTENSIBLE");
-    wav_pcm(&path, 48_000, 6, 48_000);
+    let file_mask = u32::from_le_bytes([data[40], data[41], data[42], data[43]]);
+    let codec_data = wav_pcm_as(&path, Codec::PcmS16le, 48_000, 6, 48_000);
+    assert_eq!(
+        mask(&codec_data),
+        Some(file_mask),
+        "the file's channel mask"
+    );
+}
+
+#[test]
+fn wav_pcm_8_24_32_bit_and_float_play_as_their_codecs() {
+    for (name, codec) in [
+        ("pcm_u8", Codec::PcmU8),
+        ("pcm_s24le", Codec::PcmS24le),
+        ("pcm_s32le", Codec::PcmS32le),
+        ("pcm_f32le", Codec::PcmF32le),
+    ] {
+        let path = ffmpeg(44_100, 2, &["-c:a", name], &format!("{name}.wav"));
+        wav_pcm_as(&path, codec, 44_100, 2, 44_100);
+    }
+}
+
+#[test]
+fn wav_5_1_masks_back_and_side_are_carried() {
+    // ffmpeg's "5.1" is FL FR FC LFE BL BR (0x3F), "5.1(side)" has side
+    // surrounds (0x60F): wavparse gives those positions, and so must the
+    // client's caps.
+    for (layout, want, codec, pcm) in [
+        ("5.1", 0x3F, "pcm_s24le", Codec::PcmS24le),
+        ("5.1(side)", 0x60F, "pcm_f32le", Codec::PcmF32le),
+    ] {
+        let name = format!("{codec}-{want:x}.wav");
+        let path = ffmpeg(
+            48_000,
+            6,
+            &["-c:a", codec, "-channel_layout", layout],
+            &name,
+        );
+        let codec_data = wav_pcm_as(&path, pcm, 48_000, 6, 48_000);
+        assert_eq!(mask(&codec_data), Some(want), "{layout}");
+    }
 }
 
 #[test]
@@ -426,9 +584,8 @@ fn wav_mp2_and_ac3() {
 #[test]
 fn wav_other_pcm_is_refused_by_name() {
     for (codec, name) in [
-        ("pcm_s24le", "PCM 24-bit"),
-        ("pcm_f32le", "PCM 32-bit float"),
-        ("pcm_u8", "PCM 8-bit"),
+        ("pcm_f64le", "PCM 64-bit float"),
+        ("pcm_alaw", "G.711 A-law"),
     ] {
         let path = ffmpeg(44_100, 2, &["-c:a", codec], &format!("{codec}.wav"));
         let err = open_err(&path);

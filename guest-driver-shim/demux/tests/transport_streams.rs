@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::tools::{ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy, gst};
-use redir_demux::{Codec, Sample, Track};
+use redir_demux::{Clip, Codec, Sample, Track};
 
 const VIDEO_IN: [&str; 4] = [
     "-f",
@@ -117,6 +117,17 @@ fn ts_ffmpeg_h264_aac() {
     // segment tsdemux starts at the picture: the track's start trim.
     let d = redir_demux::open(&path).expect("open");
     assert_eq!(d.tracks()[1].start_trim, 1024);
+    // The frame is sent first (the client's segment starts at it), marked
+    // to drop its 1024 decoded samples; nothing else is cut.
+    assert_eq!(samples[0].track, d.tracks()[1].id);
+    assert_eq!(
+        samples[0].clip,
+        Clip {
+            start: 1024,
+            end: 0
+        }
+    );
+    assert!(samples[1..].iter().all(|s| s.clip.is_none()));
     // B-frames: presentation order differs from decode order.
     assert!(samples.iter().any(|s| s.pts != s.dts));
     fuzz_copy(&path);

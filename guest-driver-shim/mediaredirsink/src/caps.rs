@@ -86,7 +86,13 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("systemstream", false)
             .field("parsed", true)
             .build(),
-        Codec::Mjpeg | Codec::Theora | Codec::PcmS16le => return None,
+        Codec::Mjpeg
+        | Codec::Theora
+        | Codec::PcmS16le
+        | Codec::PcmS24le
+        | Codec::PcmS32le
+        | Codec::PcmF32le
+        | Codec::PcmU8 => return None,
     };
     Some(s)
 }

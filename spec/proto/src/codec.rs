@@ -67,11 +67,19 @@ pub enum Codec {
     Eac3 = 0x108,
     /// MPEG-1/2 audio Layer II.
     Mp2 = 0x109,
+    /// Interleaved signed 24-bit little-endian PCM, 3 bytes a sample.
+    PcmS24le = 0x10A,
+    /// Interleaved signed 32-bit little-endian PCM.
+    PcmS32le = 0x10B,
+    /// Interleaved 32-bit IEEE float little-endian PCM.
+    PcmF32le = 0x10C,
+    /// Interleaved unsigned 8-bit PCM (128 is silence).
+    PcmU8 = 0x10D,
 }
 
 impl Codec {
     /// Every codec.
-    pub const ALL: [Codec; 18] = [
+    pub const ALL: [Codec; 22] = [
         Codec::H264,
         Codec::H265,
         Codec::Vp8,
@@ -90,6 +98,10 @@ impl Codec {
         Codec::Ac3,
         Codec::Eac3,
         Codec::Mp2,
+        Codec::PcmS24le,
+        Codec::PcmS32le,
+        Codec::PcmF32le,
+        Codec::PcmU8,
     ];
 
     /// Decodes a codec number.
@@ -141,6 +153,22 @@ impl Codec {
             Codec::Ac3 => "ac3",
             Codec::Eac3 => "eac3",
             Codec::Mp2 => "mp2",
+            Codec::PcmS24le => "pcm-s24le",
+            Codec::PcmS32le => "pcm-s32le",
+            Codec::PcmF32le => "pcm-f32le",
+            Codec::PcmU8 => "pcm-u8",
+        }
+    }
+
+    /// Bytes of one sample of one channel, for the PCM codecs; `None` for
+    /// compressed ones.
+    pub fn pcm_sample_bytes(self) -> Option<u32> {
+        match self {
+            Codec::PcmU8 => Some(1),
+            Codec::PcmS16le => Some(2),
+            Codec::PcmS24le => Some(3),
+            Codec::PcmS32le | Codec::PcmF32le => Some(4),
+            _ => None,
         }
     }
 
@@ -154,12 +182,16 @@ impl Codec {
             | Codec::Opus
             | Codec::Aac
             | Codec::Mpeg2Video
-            | Codec::Mpeg4Part2 => CodecDataRule::Optional,
+            | Codec::Mpeg4Part2
+            | Codec::PcmS16le
+            | Codec::PcmS24le
+            | Codec::PcmS32le
+            | Codec::PcmF32le
+            | Codec::PcmU8 => CodecDataRule::Optional,
             Codec::Vp8
             | Codec::Vp9
             | Codec::Mjpeg
             | Codec::Mp3
-            | Codec::PcmS16le
             | Codec::Ac3
             | Codec::Eac3
             | Codec::Mp2 => CodecDataRule::Forbidden,
@@ -215,6 +247,17 @@ impl Codec {
             Codec::Mpeg4Part2 if data.len() < 4 || data[..3] != [0, 0, 1] => Err(bad(
                 "not a VOS/VOL header (start code 00 00 01, >= 4 bytes)",
             )),
+            // PCM: a WAVE_FORMAT_EXTENSIBLE dwChannelMask, one bit per channel.
+            _ if self.pcm_sample_bytes().is_some() => {
+                let mask = <[u8; 4]>::try_from(data)
+                    .map_err(|_| bad("a channel mask is 4 bytes"))
+                    .map(u32::from_le_bytes)?;
+                if mask.count_ones() == channels {
+                    Ok(())
+                } else {
+                    Err(bad("the channel mask has not one bit per channel"))
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -263,13 +306,33 @@ mod tests {
             assert_eq!(Codec::from_u32(codec.as_u32()), Ok(codec));
         }
         assert_eq!(Codec::from_u32(0), Err(ProtoError::UnknownCodec(0)));
-        assert_eq!(Codec::from_u32(0x10A), Err(ProtoError::UnknownCodec(0x10A)));
+        assert_eq!(Codec::from_u32(0x10E), Err(ProtoError::UnknownCodec(0x10E)));
     }
 
     #[test]
     fn kinds() {
         assert_eq!(Codec::Vp9.kind(), MediaKind::Video);
         assert_eq!(Codec::Opus.kind(), MediaKind::Audio);
+    }
+
+    #[test]
+    fn pcm_codec_data_is_a_channel_mask() {
+        for codec in [
+            Codec::PcmS16le,
+            Codec::PcmS24le,
+            Codec::PcmF32le,
+            Codec::PcmU8,
+        ] {
+            assert!(
+                codec.check_codec_data(&[], 6).is_ok(),
+                "WAVE's default order"
+            );
+            assert!(codec.check_codec_data(&0x60Fu32.to_le_bytes(), 6).is_ok());
+            assert!(codec.check_codec_data(&0x3Fu32.to_le_bytes(), 2).is_err());
+            assert!(codec.check_codec_data(&[0x3F, 0, 0], 6).is_err());
+        }
+        assert_eq!(Codec::PcmS24le.pcm_sample_bytes(), Some(3));
+        assert_eq!(Codec::Mp3.pcm_sample_bytes(), None);
     }
 
     #[test]

@@ -552,10 +552,10 @@ impl DeviceModel {
             StreamState::Failed(status) => return Err(status),
             _ => return Err(Status::BadState),
         }
-        if stream.format.codec == mediaredir_proto::codec::Codec::PcmS16le
+        if let Some(bytes) = stream.format.codec.pcm_sample_bytes()
             && !header
                 .payload_len
-                .is_multiple_of(2 * stream.format.channels)
+                .is_multiple_of(bytes * stream.format.channels)
         {
             return Err(Status::Invalid);
         }

@@ -471,3 +471,32 @@ fn clipping_is_forwarded_only_with_f_clipping() {
     };
     assert_eq!(clipped.sample.clip, clip);
 }
+
+#[test]
+fn pcm_payloads_are_whole_sample_frames() {
+    let mut m = model();
+    let mut caps = client_caps();
+    caps.codecs.push(wire::CodecCap {
+        codec: Codec::PcmS24le,
+        flags: wire::CodecFlags::DECODE,
+        max_width: 0,
+        max_height: 0,
+    });
+    m.client_connected(caps);
+    while m.events.pop().is_some() {}
+    let p = req(&mut m, 0, Request::PresCreate { live: false });
+    let format = StreamFormat {
+        codec: Codec::PcmS24le,
+        channels: 6,
+        codec_data: 0x60Fu32.to_le_bytes().to_vec(),
+        ..audio(0)
+    };
+    let s = req(&mut m, p.id, Request::StreamCreate(format));
+    assert_eq!(s.status, Status::Ok);
+    let mut h = data(s.id, 0);
+    // 24-bit 5.1: 18 bytes a sample frame.
+    h.payload_len = 18 * 10;
+    assert!(matches!(m.admit(&h, 0), Ok(Admit::Go(_))));
+    h.payload_len = 2 * 6 * 10;
+    assert_eq!(m.admit(&h, 0).unwrap_err(), Status::Invalid);
+}

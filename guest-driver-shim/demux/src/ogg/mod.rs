@@ -198,7 +198,11 @@ impl OggDemuxer {
             }
             _ => {
                 // 0x7F "FLAC" major minor count(2) "fLaC" STREAMINFO block,
-                // then one metadata block per further header packet.
+                // then one metadata block per further header packet. The
+                // codec data is "fLaC" + STREAMINFO flagged last, as from a
+                // native FLAC file: comments, pictures and the flac tool's
+                // padding and seek table do not change the decoding, and
+                // would make it longer than the device takes.
                 let si = first
                     .get(13..17 + 34)
                     .ok_or_else(|| DemuxError::corrupt(NAME, "short FLAC STREAMINFO"))?;
@@ -207,9 +211,7 @@ impl OggDemuxer {
                 t.channels = ((rate_bits >> 9) & 7) + 1;
                 let mut data = b"fLaC".to_vec();
                 data.extend_from_slice(si);
-                for h in &s.headers[1..] {
-                    data.extend_from_slice(h);
-                }
+                data[4] |= 0x80;
                 t.codec_data = data;
             }
         }
@@ -220,6 +222,13 @@ impl OggDemuxer {
     /// `end` is the granule position of the stream's last page when this
     /// is the stream's last packet.
     fn sample(&mut self, idx: usize, data: Vec<u8>, end: Option<u64>) -> Option<Sample> {
+        if data.is_empty() {
+            // ffmpeg ends Ogg FLAC with an empty packet on the last page: no
+            // frame, and the device takes no empty buffer but EOS. (FLAC
+            // frames carry their own block size, so its end granule cuts
+            // nothing: oggdemux + flacdec play every sample of them.)
+            return None;
+        }
         let s = &mut self.streams[idx];
         let t = &self.tracks[s.track?];
         let samples = match t.codec {

@@ -14,6 +14,7 @@ mod es;
 mod pes;
 pub(crate) mod ps;
 mod psi;
+mod start;
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -140,7 +141,7 @@ impl TsDemuxer {
             })
             .collect();
         set_start_trim(&mut d.tracks, &out);
-        d.queue.start(out);
+        d.queue.start(&d.tracks, out);
         Ok(d)
     }
 
@@ -302,23 +303,34 @@ impl Demuxer for TsDemuxer {
 #[derive(Default)]
 pub(super) struct Queue {
     samples: VecDeque<Sample>,
+    /// Audio decoded before the first picture, cut as a local player does.
+    trim: start::StartTrim,
     /// Earliest time at open; output times start near 0 from it.
     origin: u64,
     done: bool,
 }
 
 impl Queue {
-    /// The samples read at open, which set the origin.
-    pub(super) fn start(&mut self, out: Vec<Sample>) {
+    /// The samples read at open, which set the origin and the first
+    /// picture's time.
+    pub(super) fn start(&mut self, tracks: &[Track], mut out: Vec<Sample>) {
+        self.trim = start::StartTrim::new(tracks, &out);
+        self.trim.apply_first(&mut out);
         self.origin = out
             .iter()
             .filter_map(|s| s.dts.or(s.pts))
             .min()
             .unwrap_or(0);
-        self.push(out);
+        self.shift(out);
     }
 
-    fn push(&mut self, out: Vec<Sample>) {
+    fn push(&mut self, mut out: Vec<Sample>) {
+        self.trim.apply(&mut out);
+        self.shift(out);
+    }
+
+    /// Queues `out` with times from the origin.
+    fn shift(&mut self, out: Vec<Sample>) {
         let origin = self.origin;
         let shift = |t: Option<u64>| t.map(|t| t.saturating_sub(origin));
         for mut s in out {

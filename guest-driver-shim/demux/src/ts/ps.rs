@@ -214,7 +214,7 @@ impl PsDemuxer {
         // Audio before the first picture is clipped by a local player, as
         // in a transport stream.
         super::set_start_trim(&mut d.tracks, &out);
-        d.queue.start(out);
+        d.queue.start(&d.tracks, out);
         Ok(d)
     }
 

@@ -1301,7 +1301,7 @@ fn unknown_enum_values_rejected() {
         (0, 0),
         (0x0A, 0x0A),
         (0x100, 0x100),
-        (0x10A, 0x10A),
+        (0x10E, 0x10E),
         (u32::MAX, u32::MAX),
     ] {
         let mut args = stream_args(&video_stream());

@@ -279,6 +279,10 @@ mod tests {
             (Codec::Ac3, 0x107),
             (Codec::Eac3, 0x108),
             (Codec::Mp2, 0x109),
+            (Codec::PcmS24le, 0x10A),
+            (Codec::PcmS32le, 0x10B),
+            (Codec::PcmF32le, 0x10C),
+            (Codec::PcmU8, 0x10D),
         ];
         assert_eq!(Codec::ALL.len(), expect.len());
         for (c, n) in expect {
@@ -288,7 +292,7 @@ mod tests {
         }
         assert_eq!(Codec::from_u32(0).ok(), None);
         assert_eq!(Codec::from_u32(0x0A).ok(), None);
-        assert_eq!(Codec::from_u32(0x10A).ok(), None);
+        assert_eq!(Codec::from_u32(0x10E).ok(), None);
     }
 
     #[test]

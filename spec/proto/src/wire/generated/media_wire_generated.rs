@@ -13,10 +13,10 @@ pub mod wire {
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_CODEC: u32 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_CODEC: u32 = 265;
+pub const ENUM_MAX_CODEC: u32 = 269;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_CODEC: [Codec; 19] = [
+pub const ENUM_VALUES_CODEC: [Codec; 23] = [
   Codec::Invalid,
   Codec::H264,
   Codec::H265,
@@ -36,6 +36,10 @@ pub const ENUM_VALUES_CODEC: [Codec; 19] = [
   Codec::Ac3,
   Codec::Eac3,
   Codec::Mp2,
+  Codec::PcmS24le,
+  Codec::PcmS32le,
+  Codec::PcmF32le,
+  Codec::PcmU8,
 ];
 
 /// Codec identifiers; the numbers equal the virtqueue `codec` field.
@@ -63,9 +67,13 @@ impl Codec {
   pub const Ac3: Self = Self(263);
   pub const Eac3: Self = Self(264);
   pub const Mp2: Self = Self(265);
+  pub const PcmS24le: Self = Self(266);
+  pub const PcmS32le: Self = Self(267);
+  pub const PcmF32le: Self = Self(268);
+  pub const PcmU8: Self = Self(269);
 
   pub const ENUM_MIN: u32 = 0;
-  pub const ENUM_MAX: u32 = 265;
+  pub const ENUM_MAX: u32 = 269;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Invalid,
     Self::H264,
@@ -86,6 +94,10 @@ impl Codec {
     Self::Ac3,
     Self::Eac3,
     Self::Mp2,
+    Self::PcmS24le,
+    Self::PcmS32le,
+    Self::PcmF32le,
+    Self::PcmU8,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -109,6 +121,10 @@ impl Codec {
       Self::Ac3 => Some("Ac3"),
       Self::Eac3 => Some("Eac3"),
       Self::Mp2 => Some("Mp2"),
+      Self::PcmS24le => Some("PcmS24le"),
+      Self::PcmS32le => Some("PcmS32le"),
+      Self::PcmF32le => Some("PcmF32le"),
+      Self::PcmU8 => Some("PcmU8"),
       _ => None,
     }
   }
