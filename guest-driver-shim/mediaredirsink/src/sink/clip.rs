@@ -147,11 +147,51 @@ impl Segment {
             stop: segment.stop().map(gst::ClockTime::nseconds),
         }
     }
+
+    /// Whether a frame at `pts` lasting `duration` lies wholly outside
+    /// the segment, so that GstVideoDecoder decodes and drops it
+    /// (`gst_segment_clip`'s rules): a video frame the sink then flags
+    /// `DECODE_ONLY` (the key frame before a seek position, a frame
+    /// presented past the end of an MP4 track).
+    pub(super) fn excludes(&self, pts: u64, duration: Option<u64>) -> bool {
+        if let Some(stop) = self.stop
+            && (pts > stop || (self.start != stop && pts == stop))
+        {
+            return true;
+        }
+        match duration.map(|d| pts.saturating_add(d)) {
+            Some(end) => end < self.start || (end != pts && end == self.start),
+            None => false,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn video_frames_outside_the_segment_are_excluded() {
+        let seg = Segment {
+            start: 1_000,
+            stop: Some(2_000),
+        };
+        let d = Some(40);
+        assert!(seg.excludes(2_000, d), "at the stop");
+        assert!(seg.excludes(2_040, d), "past the stop");
+        assert!(!seg.excludes(1_960, d), "ends at the stop");
+        assert!(seg.excludes(960, d), "ends at the start");
+        assert!(!seg.excludes(961, d), "overlaps the start");
+        assert!(
+            !seg.excludes(500, None),
+            "no duration: only the stop counts"
+        );
+        let open = Segment {
+            start: 0,
+            stop: None,
+        };
+        assert!(!open.excludes(u64::MAX / 2, d));
+    }
 
     #[test]
     fn aac_priming_in_the_segment_start_is_clipped_as_gstreamer_plays_it() {

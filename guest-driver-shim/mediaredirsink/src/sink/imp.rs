@@ -40,7 +40,7 @@ use guest_driver_shim::player::{BufferInfo, PlayerError};
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Geometry, Rect, StreamFormat};
-use mediaredir_proto::data::{Clip, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::data::{Clip, FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 
 use super::clip;
@@ -744,7 +744,8 @@ impl ObjectImpl for MediaRedirSink {
         // Compressed buffers outside the segment still go to the client:
         // a local decoder decodes them (AAC priming, the packet before a
         // seek target: the next packet's output depends on them) and drops
-        // only their output, which the buffer's clip marks (`clip`).
+        // only their output, which the buffer's clip marks (`clip`);
+        // video frames outside it go flagged DECODE_ONLY (`render`).
         self.obj().set_drop_out_of_segment(false);
     }
 }
@@ -900,6 +901,16 @@ impl BaseSinkImpl for MediaRedirSink {
         }
         if buffer.flags().contains(gst::BufferFlags::DISCONT) {
             flags |= FLAG_DISCONT;
+        }
+        // Video outside the segment: decoded for the frames after it, never
+        // shown (GstBaseSink no longer drops it: see `constructed`).
+        if stream.format.codec.is_video()
+            && (buffer.flags().contains(gst::BufferFlags::DECODE_ONLY)
+                || buffer.pts().zip(segment).is_some_and(|(t, s)| {
+                    clip::Segment::of(s).excludes(t.nseconds(), nanos(buffer.duration()))
+                }))
+        {
+            flags |= FLAG_DECODE_ONLY;
         }
         let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
         let samples = stream
