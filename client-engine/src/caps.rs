@@ -76,11 +76,55 @@ fn pcm_format(codec: Codec) -> &'static str {
     }
 }
 
+/// GStreamer's channel position of each bit of a WAVE dwChannelMask, in
+/// bit order (WAVEFORMATEXTENSIBLE: FL, FR, FC, LFE, BL, BR, FLC, FRC, BC,
+/// SL, SR, TC, TFL, TFC, TFR, TBL, TBC, TBR), as GStreamer's RIFF library
+/// maps them for wavparse. From bit 9 on GStreamer's own bit order differs
+/// (its bit 9 is a second LFE), so the mask cannot be taken as it is.
+const WAVE_POSITIONS: [gstreamer_audio::AudioChannelPosition; 18] = {
+    use gstreamer_audio::AudioChannelPosition as P;
+    [
+        P::FrontLeft,
+        P::FrontRight,
+        P::FrontCenter,
+        P::Lfe1,
+        P::RearLeft,
+        P::RearRight,
+        P::FrontLeftOfCenter,
+        P::FrontRightOfCenter,
+        P::RearCenter,
+        P::SideLeft,
+        P::SideRight,
+        P::TopCenter,
+        P::TopFrontLeft,
+        P::TopFrontCenter,
+        P::TopFrontRight,
+        P::TopRearLeft,
+        P::TopRearCenter,
+        P::TopRearRight,
+    ]
+};
+
+/// GStreamer's channel mask of a WAVE dwChannelMask, if it names exactly
+/// `channels` positions GStreamer knows.
+fn gst_channel_mask(wave: u32, channels: i32) -> Option<u64> {
+    let positions: Vec<_> = WAVE_POSITIONS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| wave & (1 << bit) != 0)
+        .map(|(_, p)| *p)
+        .collect();
+    if wave >> WAVE_POSITIONS.len() != 0 || i32::try_from(positions.len()).ok()? != channels {
+        return None;
+    }
+    gstreamer_audio::AudioChannelPosition::positions_to_mask(&positions, false).ok()
+}
+
 /// The caps of raw PCM: above two channels with the stream's channel mask
-/// (its codec data, a WAVE dwChannelMask, whose bit order is GStreamer's
-/// position order, as wavparse gives it) or else GStreamer's default mask
-/// for the count (WAVE's default order, which the spec gives PCM streams),
-/// without which `audio/x-raw` does not negotiate.
+/// (its codec data, a WAVE dwChannelMask, mapped to GStreamer's positions
+/// as wavparse maps it) or else GStreamer's default mask for the count
+/// (WAVE's default order, which the spec gives PCM streams), without which
+/// `audio/x-raw` does not negotiate.
 fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::Caps, EngineError> {
     let b = gst::Caps::builder("audio/x-raw")
         .field("format", pcm_format(codec))
@@ -90,8 +134,12 @@ fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::
     if channels <= 2 {
         return Ok(b.build());
     }
-    if let Ok(mask) = <[u8; 4]>::try_from(mask) {
-        let mask = u64::from(u32::from_le_bytes(mask));
+    // A mask that does not name `channels` positions is ignored, as
+    // wavparse ignores it (the default layout for the count follows).
+    if let Some(mask) = <[u8; 4]>::try_from(mask)
+        .ok()
+        .and_then(|wave| gst_channel_mask(u32::from_le_bytes(wave), channels))
+    {
         return Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build());
     }
     let mask = gstreamer_audio::AudioChannelPosition::fallback_mask(channels as u32);
@@ -328,6 +376,38 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wave_channel_masks_become_gstreamer_positions() {
+        use gstreamer_audio::AudioChannelPosition as P;
+        gst::init().unwrap();
+        let mask = |p: &[P]| P::positions_to_mask(p, false).unwrap();
+        // 5.1 (back): the same bits in both orders.
+        let back = [
+            P::FrontLeft,
+            P::FrontRight,
+            P::FrontCenter,
+            P::Lfe1,
+            P::RearLeft,
+            P::RearRight,
+        ];
+        assert_eq!(gst_channel_mask(0x3f, 6), Some(mask(&back)));
+        // 5.1 (side): WAVE bits 9 and 10 are the sides, GStreamer's bit 9
+        // is a second LFE.
+        let side = [
+            P::FrontLeft,
+            P::FrontRight,
+            P::FrontCenter,
+            P::Lfe1,
+            P::SideLeft,
+            P::SideRight,
+        ];
+        assert_eq!(gst_channel_mask(0x60f, 6), Some(mask(&side)));
+        assert_ne!(gst_channel_mask(0x60f, 6), Some(0x60f));
+        // A mask that does not name the channel count is not used.
+        assert_eq!(gst_channel_mask(0x3f, 8), None);
+        assert_eq!(gst_channel_mask(0x8000_0003, 3), None);
+    }
     use mediaredir_proto::wire::Direction;
 
     fn cs(codec: Codec, codec_data: Vec<u8>) -> CreateStream {
@@ -405,7 +485,8 @@ mod tests {
             let caps = stream_caps(&c).unwrap().caps;
             let s = caps.structure(0).unwrap();
             assert_eq!(s.get::<&str>("format").unwrap(), format);
-            assert_eq!(s.get::<gst::Bitmask>("channel-mask").unwrap().0, 0x60F);
+            // GStreamer's side left/right are its bits 10 and 11.
+            assert_eq!(s.get::<gst::Bitmask>("channel-mask").unwrap().0, 0xC0F);
         }
     }
 
