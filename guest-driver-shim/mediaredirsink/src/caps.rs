@@ -15,7 +15,7 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 
 /// The codecs the sink can carry, in the order of its template caps.
-pub const CODECS: [Codec; 15] = [
+pub const CODECS: [Codec; 20] = [
     Codec::H264,
     Codec::H265,
     Codec::Vp8,
@@ -31,6 +31,11 @@ pub const CODECS: [Codec; 15] = [
     Codec::Ac3,
     Codec::Eac3,
     Codec::Mp2,
+    Codec::PcmS16le,
+    Codec::PcmS24le,
+    Codec::PcmS32le,
+    Codec::PcmF32le,
+    Codec::PcmU8,
 ];
 
 /// The caps structure the sink accepts for `codec`, if it carries it.
@@ -86,15 +91,65 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .field("systemstream", false)
             .field("parsed", true)
             .build(),
-        Codec::Mjpeg
-        | Codec::Theora
-        | Codec::PcmS16le
-        | Codec::PcmS24le
-        | Codec::PcmS32le
-        | Codec::PcmF32le
-        | Codec::PcmU8 => return None,
+        // Raw PCM (a WAV file's): redirected as it is, to the client's
+        // sound card rather than the guest's.
+        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
+            gst::Structure::builder("audio/x-raw")
+                .field("format", pcm_format(codec))
+                .field("layout", "interleaved")
+                .build()
+        }
+        Codec::Mjpeg | Codec::Theora => return None,
     };
     Some(s)
+}
+
+/// GStreamer's sample format of a PCM codec.
+fn pcm_format(codec: Codec) -> &'static str {
+    match codec {
+        Codec::PcmU8 => "U8",
+        Codec::PcmS24le => "S24LE",
+        Codec::PcmS32le => "S32LE",
+        Codec::PcmF32le => "F32LE",
+        _ => "S16LE",
+    }
+}
+
+/// The WAVE dwChannelMask bit of each of GStreamer's channel positions that
+/// WAVE has (the inverse of GStreamer's RIFF mapping, which the client
+/// applies): PCM codec data is a WAVE mask (spec 7.18).
+fn wave_channel_mask(gst_mask: u64) -> Option<u32> {
+    use gstreamer_audio::AudioChannelPosition as P;
+    const WAVE: [P; 18] = [
+        P::FrontLeft,
+        P::FrontRight,
+        P::FrontCenter,
+        P::Lfe1,
+        P::RearLeft,
+        P::RearRight,
+        P::FrontLeftOfCenter,
+        P::FrontRightOfCenter,
+        P::RearCenter,
+        P::SideLeft,
+        P::SideRight,
+        P::TopCenter,
+        P::TopFrontLeft,
+        P::TopFrontCenter,
+        P::TopFrontRight,
+        P::TopRearLeft,
+        P::TopRearCenter,
+        P::TopRearRight,
+    ];
+    let mut wave = 0u32;
+    let mut covered = 0u64;
+    for (bit, position) in WAVE.iter().enumerate() {
+        let m = position.to_mask();
+        if gst_mask & m != 0 {
+            wave |= 1 << bit;
+            covered |= m;
+        }
+    }
+    (covered == gst_mask).then_some(wave)
 }
 
 /// Caps of the given codecs (those the sink carries), in template order.
@@ -236,6 +291,16 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
             xiph_lace(&headers)
         }
         Codec::Flac => flac_codec_data(&stream_headers(s)?),
+        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
+            match s.get::<gst::Bitmask>("channel-mask") {
+                Ok(mask) if mask.0 != 0 => wave_channel_mask(mask.0)
+                    .map(|m| m.to_le_bytes().to_vec())
+                    .ok_or_else(|| {
+                        FormatError(format!("channel positions {:#x} not in WAVE", mask.0))
+                    }),
+                _ => Ok(Vec::new()),
+            }
+        }
         _ => Ok(Vec::new()),
     }
 }
@@ -421,6 +486,16 @@ mod tests {
         let f = stream_format(&caps).unwrap();
         assert_eq!((f.sample_rate, f.channels), (48000, 2));
         assert_eq!(f.codec_data, head);
+    }
+
+    #[test]
+    fn gstreamer_channel_masks_become_wave_masks() {
+        gst::init().unwrap();
+        // 5.1 side: GStreamer's side left/right bits 10, 11 are WAVE's 9, 10.
+        assert_eq!(wave_channel_mask(0xC0F), Some(0x60F));
+        assert_eq!(wave_channel_mask(0x3F), Some(0x3F));
+        // A second LFE (GStreamer bit 9) has no WAVE speaker.
+        assert_eq!(wave_channel_mask(0x20F), None);
     }
 
     #[test]
