@@ -47,10 +47,12 @@ pub(crate) const TARGETS: &[(&str, &[&str])] = &[
     ("demux_ts", &["ts", "m2ts"]),
     ("demux_ps", &["vob", "mpg", "mpeg"]),
     ("demux_ac3", &["ac3", "eac3"]),
+    ("demux_avi", &["avi"]),
     (
         "demux_sniffed",
         &[
             "ivf", "mkv", "webm", "ogg", "mp4", "mp3", "aac", "flac", "wav", "ts", "vob", "ac3",
+            "avi",
         ],
     ),
 ];

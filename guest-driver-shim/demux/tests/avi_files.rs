@@ -65,6 +65,12 @@ fn check(path: &Path, codecs: [Codec; 2], fps: u64) -> Vec<Sample> {
     while let Some(s) = d.next_sample().expect("sample") {
         samples.push(s);
     }
+    // In time order even where the file is not interleaved (gst-launch's
+    // avimux without queues writes all the audio first), as avidemux reads.
+    let times: Vec<u64> = samples.iter().map(|s| s.dts.expect("dts")).collect();
+    for w in times.windows(2) {
+        assert!(w[1] + 50_000_000 >= w[0], "out of time order: {w:?}");
+    }
     let (video, audio): (Vec<Sample>, Vec<Sample>) =
         samples.into_iter().partition(|s| s.track == tracks[0].id);
     let ours: Vec<(usize, bool)> = video.iter().map(|s| (s.data.len(), s.keyframe)).collect();

@@ -45,13 +45,45 @@ pub(crate) fn is_avi(head: &[u8]) -> bool {
 pub(crate) struct AviDemuxer {
     reader: Reader,
     tracks: Vec<Track>,
-    video: Option<(u8, Video)>,
-    audio: Option<(u8, Audio)>,
+    video: Option<Kept<Video>>,
+    audio: Option<Kept<Audio>>,
+}
+
+/// Where a walk over the `movi` lists is.
+#[derive(Clone)]
+struct Cursor {
     /// The `movi` lists not yet read, as `[start, end)` of their chunks.
     movi: VecDeque<(u64, u64)>,
     /// Where the next chunk is (inside `movi[0]`).
     pos: u64,
-    out: VecDeque<Sample>,
+}
+
+/// A kept stream: its number, its own walk over the chunks (so that a
+/// file that is not interleaved still plays in time order, as avidemux
+/// reads it by its index), and samples read but not yet sent.
+struct Kept<S> {
+    n: u8,
+    stream: S,
+    cursor: Cursor,
+    ready: VecDeque<Sample>,
+    done: bool,
+}
+
+impl<S> Kept<S> {
+    fn new(n: u8, stream: S, cursor: Cursor) -> Self {
+        Kept {
+            n,
+            stream,
+            cursor,
+            ready: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The time of the next ready sample.
+    fn next_time(&self) -> Option<u64> {
+        self.ready.front().map(|s| s.dts.or(s.pts).unwrap_or(0))
+    }
 }
 
 /// What the top-level walk found.
@@ -154,20 +186,22 @@ impl AviDemuxer {
             })
         };
         let number = |i: usize| u8::try_from(i).ok().filter(|n| *n < 100);
+        let cursor = Cursor {
+            movi: layout.movi,
+            pos: start,
+        };
         let mut d = AviDemuxer {
             reader,
             tracks: Vec::new(),
             video: None,
             audio: None,
-            movi: layout.movi,
-            pos: start,
-            out: VecDeque::new(),
         };
         if let Some(n) = kind_of(false).and_then(number) {
-            d.audio = Some((n, Audio::new(&streams[usize::from(n)], u32::from(n) + 1)?));
+            let audio = Audio::new(&streams[usize::from(n)], u32::from(n) + 1)?;
+            d.audio = Some(Kept::new(n, audio, cursor.clone()));
         }
         if let Some(n) = kind_of(true).and_then(number) {
-            let first = d.first_frame(n)?;
+            let first = d.first_frame(n, cursor.clone())?;
             let mut video = Video::new(&streams[usize::from(n)], u32::from(n) + 1, &first)?;
             if let Some(idx1) = &layout.idx1 {
                 video.index_keys = idx1
@@ -176,13 +210,13 @@ impl AviDemuxer {
                     .map(|e| le32(e, 4).is_some_and(|f| f & 0x10 != 0))
                     .collect();
             }
-            d.video = Some((n, video));
+            d.video = Some(Kept::new(n, video, cursor));
         }
         d.tracks = d
             .video
             .iter()
-            .map(|v| v.1.track.clone())
-            .chain(d.audio.iter().map(|a| a.1.track.clone()))
+            .map(|v| v.stream.track.clone())
+            .chain(d.audio.iter().map(|a| a.stream.track.clone()))
             .collect();
         if d.tracks.is_empty() {
             return Err(DemuxError::corrupt(NAME, "no video or audio stream"));
@@ -190,84 +224,106 @@ impl AviDemuxer {
         Ok(d)
     }
 
-    /// The first non-empty chunk of stream `n`, read without moving.
-    fn first_frame(&mut self, n: u8) -> Result<Vec<u8>, DemuxError> {
-        let (movi, pos) = (self.movi.clone(), self.pos);
-        let mut found = Vec::new();
+    /// The first non-empty chunk of stream `n`.
+    fn first_frame(&mut self, n: u8, mut cursor: Cursor) -> Result<Vec<u8>, DemuxError> {
         for _ in 0..OPEN_CHUNKS {
-            match self.next_chunk(|s| s == n)? {
-                Some((_, data)) if !data.is_empty() => {
-                    found = data;
-                    break;
-                }
+            match next_chunk(&mut self.reader, &mut cursor, n)? {
+                Some(data) if !data.is_empty() => return Ok(data),
                 Some(_) => {}
                 None => break,
             }
         }
-        (self.movi, self.pos) = (movi, pos);
-        Ok(found)
+        Ok(Vec::new())
+    }
+}
+
+/// The next data chunk of stream `n` after `cursor`, in file order.
+fn next_chunk(r: &mut Reader, cursor: &mut Cursor, n: u8) -> Result<Option<Vec<u8>>, DemuxError> {
+    loop {
+        let Some(&(start, end)) = cursor.movi.front() else {
+            return Ok(None);
+        };
+        let pos = cursor.pos.max(start);
+        r.seek(pos);
+        let head = r.peek(12)?;
+        if pos + 8 > end || head.len() < 8 {
+            cursor.movi.pop_front();
+            continue;
+        }
+        let id: [u8; 4] = [head[0], head[1], head[2], head[3]];
+        let len = u64::from(le32(head, 4).unwrap_or(0));
+        if &id == b"LIST" {
+            // `LIST rec `: its chunks are read in place.
+            cursor.pos = pos + 12;
+            continue;
+        }
+        let body_end = pos + 8 + len;
+        cursor.pos = body_end + (len & 1);
+        let Some(number) = data_chunk(&id) else {
+            if !id.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+                return Err(DemuxError::corrupt(
+                    NAME,
+                    format!("no chunk at byte {pos} of the movi list"),
+                ));
+            }
+            continue; // JUNK, ix##, palette changes, subtitles
+        };
+        if body_end > end {
+            return Err(DemuxError::corrupt(
+                NAME,
+                format!(
+                    "the chunk at byte {pos} says {len} bytes, its movi list ends at byte {end}"
+                ),
+            ));
+        }
+        if number != n {
+            continue;
+        }
+        if len > MAX_CHUNK {
+            return Err(DemuxError::corrupt(
+                NAME,
+                format!("the chunk at byte {pos} is {len} bytes, more than {MAX_CHUNK}"),
+            ));
+        }
+        r.skip(8);
+        let data = r
+            .take(usize::try_from(len).unwrap_or(usize::MAX))?
+            .ok_or_else(|| DemuxError::corrupt(NAME, format!("the chunk at byte {pos} is cut")))?;
+        return Ok(Some(data));
+    }
+}
+
+impl AviDemuxer {
+    /// Reads video chunks until a frame is ready or the stream ends.
+    fn fill_video(&mut self) -> Result<(), DemuxError> {
+        let Some(v) = self.video.as_mut() else {
+            return Ok(());
+        };
+        while v.ready.is_empty() && !v.done {
+            match next_chunk(&mut self.reader, &mut v.cursor, v.n)? {
+                Some(data) => v.ready.extend(v.stream.push(data)),
+                None => v.done = true,
+            }
+        }
+        Ok(())
     }
 
-    /// The next data chunk of a stream `wanted` says, in file order.
-    fn next_chunk(
-        &mut self,
-        wanted: impl Fn(u8) -> bool,
-    ) -> Result<Option<(u8, Vec<u8>)>, DemuxError> {
-        loop {
-            let Some(&(start, end)) = self.movi.front() else {
-                return Ok(None);
-            };
-            let pos = self.pos.max(start);
-            self.reader.seek(pos);
-            let head = self.reader.peek(12)?;
-            if pos + 8 > end || head.len() < 8 {
-                self.movi.pop_front();
-                continue;
-            }
-            let id: [u8; 4] = [head[0], head[1], head[2], head[3]];
-            let len = u64::from(le32(head, 4).unwrap_or(0));
-            if &id == b"LIST" {
-                // `LIST rec `: its chunks are read in place.
-                self.pos = pos + 12;
-                continue;
-            }
-            let body_end = pos + 8 + len;
-            self.pos = body_end + (len & 1);
-            let Some(n) = data_chunk(&id) else {
-                if !id.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-                    return Err(DemuxError::corrupt(
-                        NAME,
-                        format!("no chunk at byte {pos} of the movi list"),
-                    ));
+    /// Reads audio chunks until a frame is ready or the stream ends.
+    fn fill_audio(&mut self) -> Result<(), DemuxError> {
+        let Some(a) = self.audio.as_mut() else {
+            return Ok(());
+        };
+        while a.ready.is_empty() && !a.done {
+            match next_chunk(&mut self.reader, &mut a.cursor, a.n)? {
+                Some(data) => {
+                    let mut out = Vec::new();
+                    a.stream.push(&data, &mut out)?;
+                    a.ready.extend(out);
                 }
-                continue; // JUNK, ix##, palette changes, subtitles
-            };
-            if body_end > end {
-                return Err(DemuxError::corrupt(
-                    NAME,
-                    format!(
-                        "the chunk at byte {pos} says {len} bytes, its movi list ends at byte {end}"
-                    ),
-                ));
+                None => a.done = true,
             }
-            if !wanted(n) {
-                continue;
-            }
-            if len > MAX_CHUNK {
-                return Err(DemuxError::corrupt(
-                    NAME,
-                    format!("the chunk at byte {pos} is {len} bytes, more than {MAX_CHUNK}"),
-                ));
-            }
-            self.reader.skip(8);
-            let data = self
-                .reader
-                .take(usize::try_from(len).unwrap_or(usize::MAX))?
-                .ok_or_else(|| {
-                    DemuxError::corrupt(NAME, format!("the chunk at byte {pos} is cut"))
-                })?;
-            return Ok(Some((n, data)));
         }
+        Ok(())
     }
 }
 
@@ -276,26 +332,20 @@ impl Demuxer for AviDemuxer {
         &self.tracks
     }
 
+    /// The earlier of the two streams' next samples (audio on a tie).
     fn next_sample(&mut self) -> Result<Option<Sample>, DemuxError> {
-        let video = self.video.as_ref().map(|v| v.0);
-        let audio = self.audio.as_ref().map(|a| a.0);
-        loop {
-            if let Some(s) = self.out.pop_front() {
-                return Ok(Some(s));
-            }
-            let wanted = |n| Some(n) == video || Some(n) == audio;
-            let Some((n, data)) = self.next_chunk(wanted)? else {
-                return Ok(None);
-            };
-            if let Some((_, v)) = self.video.as_mut().filter(|v| v.0 == n) {
-                if let Some(s) = v.push(data) {
-                    return Ok(Some(s));
-                }
-            } else if let Some((_, a)) = self.audio.as_mut() {
-                let mut out = Vec::new();
-                a.push(&data, &mut out)?;
-                self.out.extend(out);
-            }
-        }
+        self.fill_video()?;
+        self.fill_audio()?;
+        let video = self.video.as_ref().and_then(Kept::next_time);
+        let audio = self.audio.as_ref().and_then(Kept::next_time);
+        let take_video = match (video, audio) {
+            (Some(v), Some(a)) => v < a,
+            (v, _) => v.is_some(),
+        };
+        Ok(if take_video {
+            self.video.as_mut().and_then(|v| v.ready.pop_front())
+        } else {
+            self.audio.as_mut().and_then(|a| a.ready.pop_front())
+        })
     }
 }
