@@ -1,4 +1,5 @@
-//! MPEG-2 program streams (DVD VOB) as ffmpeg's `vob` muxer writes them:
+//! MPEG-2 program streams (DVD VOB) as ffmpeg's `vob` muxer writes them,
+//! and MPEG-1 system streams as its `mpeg` muxer writes them:
 //! MPEG-2 video cut into pictures from 2 KiB packs, MP2 audio and AC-3 in
 //! private stream 1, frames as ffprobe sees them, the audio before the
 //! first picture counted as a start trim, and cut and flipped files.
@@ -103,17 +104,35 @@ fn vob_mpeg2_with_ac3_in_private_stream() {
 }
 
 #[test]
-fn mpeg1_system_streams_are_refused_clearly() {
+fn mpeg1_system_stream_with_mp2() {
+    // ffmpeg's `mpeg` muxer: ISO 11172-1 packs and packet headers
+    // (stuffing, STD buffer size), MPEG-1 video with B-frames.
     let path = ffmpeg_with(
         &[
             "-f",
             "lavfi",
             "-i",
-            "testsrc=size=320x240:rate=25:duration=1",
+            "testsrc=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
         ],
-        &["-c:v", "mpeg1video", "-f", "mpeg"],
-        "ffmpeg-mpeg1.mpg",
+        &[
+            "-c:v",
+            "mpeg1video",
+            "-bf",
+            "2",
+            "-c:a",
+            "mp2",
+            "-ac",
+            "2",
+            "-f",
+            "mpeg",
+        ],
+        "ffmpeg-mpeg1-mp2.mpg",
     );
-    let err = redir_demux::open(&path).err().expect("refused").to_string();
-    assert!(err.contains("MPEG-1 system streams"), "{err}");
+    let head = std::fs::read(&path).expect("file");
+    assert_eq!(head[4] >> 4, 2, "an MPEG-1 pack header");
+    check(&path, Codec::Mp2);
 }
