@@ -48,6 +48,7 @@ pub(crate) const TARGETS: &[(&str, &[&str])] = &[
     ("demux_ps", &["vob", "mpg", "mpeg"]),
     ("demux_ac3", &["ac3", "eac3"]),
     ("demux_avi", &["avi"]),
+    ("demux_mpv", &["m2v", "m1v", "mpv"]),
     (
         "demux_sniffed",
         &[

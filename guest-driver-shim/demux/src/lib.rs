@@ -4,7 +4,8 @@
 //! original compressed streams: per stream a codec, its size or rate, codec
 //! data in the form spec section 7.18 requires, and samples (one access
 //! unit, frame or packet each, in decode order) with times in nanoseconds.
-//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
+//! This crate turns IVF, raw Annex-B H.264/H.265 and MPEG-1/2 video,
+//! Matroska/WebM, MP4, Ogg,
 //! MP3, ADTS AAC, FLAC, WAV, AVI, MPEG-TS and MPEG-PS files into exactly that, in pure Rust.
 
 mod ac3;
@@ -24,6 +25,7 @@ mod mp3;
 mod mp4;
 mod mpa;
 mod mpv;
+mod mpv_es;
 mod ogg;
 mod probe;
 mod reader;
@@ -245,6 +247,7 @@ fn open_format(
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Avi => avi::AviDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mpv => mpv_es::MpvDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ps => ts::ps::PsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
@@ -286,6 +289,7 @@ pub mod fuzzing {
             "ps" => Format::Ps,
             "ac3" => Format::Ac3,
             "avi" => Format::Avi,
+            "mpv" => Format::Mpv,
             _ => Format::Unknown,
         };
         super::open_format(path, format, OpenOptions::default())

@@ -26,6 +26,7 @@ pub(crate) enum Format {
     Ac3,
     Wav,
     Avi,
+    Mpv,
     Ts,
     Ps,
     Unknown,
@@ -66,6 +67,9 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     }
     if crate::ts::ps::is_program_stream(head) {
         return Ok(Format::Ps);
+    }
+    if crate::mpv_es::is_mpeg_video(head) {
+        return Ok(Format::Mpv);
     }
     if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
         return Ok(Format::AnnexB);

@@ -92,19 +92,10 @@ impl Video {
 
     /// Cuts the access units that are complete (all, at the end).
     fn cut(&mut self, out: &mut Vec<Sample>, end: bool) {
-        while self.scan + 4 <= self.pending.len() {
-            let p = self.scan;
-            self.scan += 1;
-            if self.pending[p..p + 3] != [0, 0, 1] {
-                continue;
-            }
-            match self.pending[p + 3] {
-                0x01..=0xAF => self.in_slices = true,
-                // Sequence, GOP or picture header after slices: a new
-                // access unit starts here.
-                0xB3 | 0xB8 | 0x00 if self.in_slices => self.emit(p, out),
-                _ => {}
-            }
+        while let Some(p) =
+            mpv::next_access_unit(&self.pending, &mut self.scan, &mut self.in_slices)
+        {
+            self.emit(p, out);
         }
         if end && !self.pending.is_empty() {
             self.emit(self.pending.len(), out);
