@@ -175,3 +175,86 @@ fn unsupported_video_is_refused_by_name() {
     let err = redir_demux::open(&path).err().expect("refused").to_string();
     assert!(err.contains("Microsoft MPEG-4"), "{err}");
 }
+
+/// The RIFF chunks of `b` (id, whole chunk with header and padding).
+fn chunks(mut b: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 8 {
+        let len = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes")) as usize;
+        let whole = (8 + len + (len & 1)).min(b.len());
+        out.push((b[..4].try_into().expect("4 bytes"), &b[..whole]));
+        b = &b[whole..];
+    }
+    out
+}
+
+fn list(kind: &[u8; 4], id: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_vec();
+    out.extend_from_slice(&u32::try_from(body.len() + 4).expect("len").to_le_bytes());
+    out.extend_from_slice(id);
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn opendml_avix_rec_lists_and_junk_read_as_the_plain_file() {
+    // An OpenDML file over 1 GiB goes on in `RIFF AVIX` chunks; made
+    // small here from ffmpeg's file: its movi chunks split between the
+    // first RIFF and an AVIX, the second half in `LIST rec ` lists with
+    // JUNK between.
+    let plain = ffmpeg_avi(
+        &["-c:v", "mpeg4", "-vtag", "xvid"],
+        &["-c:a", "libmp3lame"],
+        "ffmpeg-xvid-mp3.avi",
+    );
+    let data = std::fs::read(&plain).expect("file");
+    let top = chunks(&data[12..]);
+    let movi = top
+        .iter()
+        .find(|(id, c)| id == b"LIST" && &c[8..12] == b"movi")
+        .expect("movi")
+        .1;
+    let inner = chunks(&movi[12..]);
+    let (first, second) = inner.split_at(inner.len() / 2);
+    let mut riff = data[..12].to_vec();
+    for (id, c) in &top {
+        if id == b"LIST" && &c[8..12] == b"movi" {
+            riff.extend(list(b"LIST", b"movi", &first.concat_chunks()));
+        } else {
+            riff.extend_from_slice(c);
+        }
+    }
+    let mut rest = Vec::new();
+    for pair in second.chunks(2) {
+        rest.extend(list(b"LIST", b"rec ", &pair.concat_chunks()));
+        rest.extend_from_slice(b"JUNK\x03\x00\x00\x00abc\x00");
+    }
+    riff.extend(list(b"RIFF", b"AVIX", &list(b"LIST", b"movi", &rest)));
+    let dir = common::scratch("avix");
+    let avix = dir.path().join("split.avi");
+    std::fs::write(&avix, &riff).expect("write");
+    let all = |path: &Path| {
+        let mut d = common::open_checked(path);
+        let mut out = Vec::new();
+        while let Some(s) = d.next_sample().expect("sample") {
+            out.push(s);
+        }
+        (d.tracks().to_vec(), out)
+    };
+    let (tracks, samples) = all(&avix);
+    let (plain_tracks, plain_samples) = all(&plain);
+    assert_eq!(tracks, plain_tracks);
+    assert_eq!(samples.len(), plain_samples.len());
+    assert_eq!(samples, plain_samples);
+    fuzz_copy(&avix);
+}
+
+trait ConcatChunks {
+    fn concat_chunks(&self) -> Vec<u8>;
+}
+
+impl ConcatChunks for [([u8; 4], &[u8])] {
+    fn concat_chunks(&self) -> Vec<u8> {
+        self.iter().flat_map(|c| c.1.iter().copied()).collect()
+    }
+}
