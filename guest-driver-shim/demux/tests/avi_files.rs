@@ -9,47 +9,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::tools::{ffmpeg_with, fuzz_copy, gst};
+use common::tools::{VIDEO_AND_SINE, ffmpeg_with, ffprobe_key_packets, fuzz_copy, gst};
 use redir_demux::{Codec, Sample};
 
 /// `ffmpeg` of 2 s of 320x240 test video at 25 fps and a 48 kHz sine.
 fn ffmpeg_avi(video: &[&str], audio: &[&str], name: &str) -> PathBuf {
-    let inputs = [
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=25:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=2",
-    ];
     let mut args = video.to_vec();
     args.extend_from_slice(audio);
     args.extend(["-ac", "2", "-f", "avi"]);
-    ffmpeg_with(&inputs, &args, name)
-}
-
-/// ffprobe's packets of `select`: (size, keyframe), empty ones left out
-/// (dropped frames, which carry nothing to decode).
-fn probe(path: &Path, select: &str) -> Vec<(usize, bool)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", select, "-show_entries"])
-        .args(["packet=size,flags", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed (Debian package ffmpeg)");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (size, flags) = l.trim().split_once(',')?;
-            let size: usize = size.parse().ok()?;
-            (size > 0).then(|| (size, flags.starts_with('K')))
-        })
-        .collect()
+    ffmpeg_with(&VIDEO_AND_SINE, &args, name)
 }
 
 /// Demuxes `path`: the codecs must be `codecs` (video first), the video
@@ -74,7 +43,11 @@ fn check(path: &Path, codecs: [Codec; 2], fps: u64) -> Vec<Sample> {
     let (video, audio): (Vec<Sample>, Vec<Sample>) =
         samples.into_iter().partition(|s| s.track == tracks[0].id);
     let ours: Vec<(usize, bool)> = video.iter().map(|s| (s.data.len(), s.keyframe)).collect();
-    assert_eq!(ours, probe(path, "v:0"), "video chunks and keyframes");
+    assert_eq!(
+        ours,
+        ffprobe_key_packets(path, "v:0"),
+        "video chunks and keyframes"
+    );
     for s in &video {
         let dts = s.dts.expect("dts");
         let frame = (dts * fps).div_ceil(1_000_000_000);
@@ -88,7 +61,10 @@ fn check(path: &Path, codecs: [Codec; 2], fps: u64) -> Vec<Sample> {
 /// Compressed audio: frames as ffprobe's, times counting samples.
 fn check_frames(path: &Path, audio: &[Sample], samples_per_frame: u64) {
     let ours: Vec<usize> = audio.iter().map(|s| s.data.len()).collect();
-    let theirs: Vec<usize> = probe(path, "a:0").into_iter().map(|p| p.0).collect();
+    let theirs: Vec<usize> = ffprobe_key_packets(path, "a:0")
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     assert_eq!(ours, theirs, "audio frames");
     for (i, s) in audio.iter().enumerate() {
         assert_eq!(s.pts, Some(i as u64 * samples_per_frame * 1_000_000 / 48));

@@ -8,9 +8,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::tools::{ffmpeg_with, fuzz_copy, gst};
+use common::tools::{ffmpeg_with, ffprobe_key_packets, fuzz_copy};
 use redir_demux::Codec;
 
 fn ffmpeg_es(codec: &str, muxer: &str, name: &str) -> PathBuf {
@@ -26,29 +25,15 @@ fn ffmpeg_es(codec: &str, muxer: &str, name: &str) -> PathBuf {
     )
 }
 
-/// ffprobe's packets: (size, keyframe).
-fn probe(path: &Path) -> Vec<(usize, bool)> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "packet=size,flags"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed (Debian package ffmpeg)");
-    assert!(out.status.success(), "ffprobe {}", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (size, flags) = l.trim().split_once(',')?;
-            Some((size.parse().ok()?, flags.starts_with('K')))
-        })
-        .collect()
-}
-
 fn check(path: &Path, frames: usize, fps: u64) {
     let (track, samples) = common::check(path, &common::Expect::video(Codec::Mpeg2Video, frames));
     assert_eq!(track.fps, Some((u32::try_from(fps).expect("fps"), 1)));
     let ours: Vec<(usize, bool)> = samples.iter().map(|s| (s.data.len(), s.keyframe)).collect();
-    assert_eq!(ours, probe(path), "pictures and keyframes");
+    assert_eq!(
+        ours,
+        ffprobe_key_packets(path, "v:0"),
+        "pictures and keyframes"
+    );
     for (n, s) in samples.iter().enumerate() {
         assert_eq!(s.dts, Some(n as u64 * 1_000_000_000 / fps), "frame {n}");
         assert_eq!(s.pts, s.keyframe.then_some(s.dts.expect("dts")));

@@ -8,21 +8,14 @@ mod common;
 
 use std::path::Path;
 
-use common::tools::{ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy};
+use common::tools::{
+    VIDEO_AND_SINE, ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy,
+};
 use redir_demux::{Codec, Sample};
 
 fn vob(audio: &str) -> std::path::PathBuf {
     ffmpeg_with(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=2",
-        ],
+        &VIDEO_AND_SINE,
         &["-c:v", "mpeg2video", "-c:a", audio, "-ac", "2", "-f", "vob"],
         &format!("ffmpeg-mpeg2-{audio}.vob"),
     )
@@ -108,16 +101,7 @@ fn mpeg1_system_stream_with_mp2() {
     // ffmpeg's `mpeg` muxer: ISO 11172-1 packs and packet headers
     // (stuffing, STD buffer size), MPEG-1 video with B-frames.
     let path = ffmpeg_with(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=2",
-        ],
+        &VIDEO_AND_SINE,
         &[
             "-c:v",
             "mpeg1video",

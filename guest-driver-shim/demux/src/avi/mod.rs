@@ -118,7 +118,7 @@ fn walk(r: &mut Reader) -> Result<Layout, DemuxError> {
                 continue;
             }
             (b"LIST", b"hdrl") if layout.streams.is_none() => {
-                if len > MAX_HDRL || len < 4 {
+                if !(4..=MAX_HDRL).contains(&len) {
                     return Err(DemuxError::corrupt(
                         NAME,
                         format!("the hdrl list at byte {pos} says {len} bytes"),
@@ -137,10 +137,10 @@ fn walk(r: &mut Reader) -> Result<Layout, DemuxError> {
                 };
                 layout.movi.push_back((pos + 12, end));
             }
-            (b"idx1", _) if layout.idx1.is_none() && len <= MAX_IDX1 => {
-                if pos + 8 + len <= file_end {
-                    layout.idx1 = Some(read_body(r, pos + 8, len, "idx1 index")?);
-                }
+            (b"idx1", _)
+                if layout.idx1.is_none() && len <= MAX_IDX1 && pos + 8 + len <= file_end =>
+            {
+                layout.idx1 = Some(read_body(r, pos + 8, len, "idx1 index")?);
             }
             _ => {}
         }
