@@ -47,10 +47,13 @@ pub(crate) const TARGETS: &[(&str, &[&str])] = &[
     ("demux_ts", &["ts", "m2ts"]),
     ("demux_ps", &["vob", "mpg", "mpeg"]),
     ("demux_ac3", &["ac3", "eac3"]),
+    ("demux_avi", &["avi"]),
+    ("demux_mpv", &["m2v", "m1v", "mpv"]),
     (
         "demux_sniffed",
         &[
             "ivf", "mkv", "webm", "ogg", "mp4", "mp3", "aac", "flac", "wav", "ts", "vob", "ac3",
+            "avi",
         ],
     ),
 ];

@@ -21,7 +21,7 @@ pub enum DemuxError {
     Io(#[from] std::io::Error),
     /// The first bytes match no container this crate knows.
     #[error(
-        "{path}: unknown container format (expected IVF, Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg, MP3, ADTS AAC, FLAC, WAV or MPEG-TS)"
+        "{path}: unknown container format (expected IVF, Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg, MP3, ADTS AAC, FLAC, WAV, AVI, MPEG-TS or MPEG-PS)"
     )]
     UnknownFormat {
         /// The file.

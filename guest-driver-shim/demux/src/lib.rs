@@ -4,12 +4,14 @@
 //! original compressed streams: per stream a codec, its size or rate, codec
 //! data in the form spec section 7.18 requires, and samples (one access
 //! unit, frame or packet each, in decode order) with times in nanoseconds.
-//! This crate turns IVF, raw Annex-B H.264/H.265, Matroska/WebM, MP4, Ogg,
-//! MP3, ADTS AAC, FLAC, WAV and MPEG-TS files into exactly that, in pure Rust.
+//! This crate turns IVF, raw Annex-B H.264/H.265 and MPEG-1/2 video,
+//! Matroska/WebM, MP4, Ogg,
+//! MP3, ADTS AAC, FLAC, WAV, AVI, MPEG-TS and MPEG-PS files into exactly that, in pure Rust.
 
 mod ac3;
 mod adts;
 mod annexb;
+mod avi;
 mod bytes;
 mod concat;
 mod elementary;
@@ -23,6 +25,7 @@ mod mp3;
 mod mp4;
 mod mpa;
 mod mpv;
+mod mpv_es;
 mod ogg;
 mod probe;
 mod reader;
@@ -243,6 +246,8 @@ fn open_format(
             .map(boxed),
         Format::Flac => flac::FlacDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Wav => wav::WavDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Avi => avi::AviDemuxer::open(path).map_err(open_err).map(boxed),
+        Format::Mpv => mpv_es::MpvDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ts => ts::TsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::Ps => ts::ps::PsDemuxer::open(path).map_err(open_err).map(boxed),
         Format::AnnexB => {
@@ -265,6 +270,7 @@ pub mod fuzzing {
     /// The format names [`open_as`] takes.
     pub const FORMATS: &[&str] = &[
         "ivf", "matroska", "ogg", "mp4", "annexb", "mp3", "adts", "flac", "wav", "ts", "ps", "ac3",
+        "avi",
     ];
 
     /// Opens `path` as the format `name` (one of [`FORMATS`]).
@@ -282,6 +288,8 @@ pub mod fuzzing {
             "ts" => Format::Ts,
             "ps" => Format::Ps,
             "ac3" => Format::Ac3,
+            "avi" => Format::Avi,
+            "mpv" => Format::Mpv,
             _ => Format::Unknown,
         };
         super::open_format(path, format, OpenOptions::default())

@@ -51,6 +51,46 @@ pub(crate) fn describe(au: &[u8]) -> AccessUnit {
     out
 }
 
+/// Finds where the next access unit starts in `data`: a sequence, GOP or
+/// picture start code after the slices of the one being gathered.
+/// `scan` (where to go on) and `in_slices` carry the search between calls
+/// as more bytes arrive; both restart at 0/false once the caller has cut
+/// the access unit off.
+pub(crate) fn next_access_unit(
+    data: &[u8],
+    scan: &mut usize,
+    in_slices: &mut bool,
+) -> Option<usize> {
+    while *scan + 4 <= data.len() {
+        let p = *scan;
+        *scan += 1;
+        if data[p..p + 3] != [0, 0, 1] {
+            continue;
+        }
+        match data[p + 3] {
+            0x01..=0xAF => *in_slices = true,
+            SEQUENCE | 0xB8 | PICTURE if *in_slices => return Some(p),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The frame rate a sequence header's `frame_rate_code` names.
+pub(crate) fn frame_rate(sequence_header: &[u8]) -> Option<(u32, u32)> {
+    Some(match sequence_header.get(7)? & 0x0F {
+        1 => (24_000, 1001),
+        2 => (24, 1),
+        3 => (25, 1),
+        4 => (30_000, 1001),
+        5 => (30, 1),
+        6 => (50, 1),
+        7 => (60_000, 1001),
+        8 => (60, 1),
+        _ => return None,
+    })
+}
+
 /// MPEG-4 Part 2 start codes: VOP (a picture), and the range of video
 /// object layer headers.
 const VOP: u8 = 0xB6;

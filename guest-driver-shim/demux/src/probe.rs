@@ -25,6 +25,8 @@ pub(crate) enum Format {
     Flac,
     Ac3,
     Wav,
+    Avi,
+    Mpv,
     Ts,
     Ps,
     Unknown,
@@ -60,8 +62,14 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
     if head.len() >= 12 && matches!(&head[..4], b"RIFF" | b"RF64") && &head[8..12] == b"WAVE" {
         return Ok(Format::Wav);
     }
+    if crate::avi::is_avi(head) {
+        return Ok(Format::Avi);
+    }
     if crate::ts::ps::is_program_stream(head) {
         return Ok(Format::Ps);
+    }
+    if crate::mpv_es::is_mpeg_video(head) {
+        return Ok(Format::Mpv);
     }
     if head.starts_with(&[0, 0, 1]) || head.starts_with(&[0, 0, 0, 1]) {
         return Ok(Format::AnnexB);
@@ -97,6 +105,7 @@ pub(crate) fn sniff(path: &Path) -> io::Result<Format> {
         Some("ac3" | "eac3" | "ec3") => Format::Ac3,
         Some("flac") => Format::Flac,
         Some("wav") => Format::Wav,
+        Some("avi") => Format::Avi,
         Some("ts" | "m2ts" | "mts") => Format::Ts,
         _ if tag > 0 => Format::Mp3,
         _ => Format::Unknown,

@@ -90,9 +90,10 @@ fn parse_fmt(b: &[u8], at: u64) -> Result<Fmt, DemuxError> {
     })
 }
 
-/// The name of a format tag the device cannot take.
-fn refused(fmt: &Fmt) -> &'static str {
-    match (fmt.tag, fmt.bits) {
+/// The name of a format tag (with its bits per sample) the device cannot
+/// take; AVI's WAVEFORMATEX uses the same tags.
+pub(crate) fn refused_tag(tag: u16, bits: u16) -> &'static str {
+    match (tag, bits) {
         (1, _) => "PCM of an unusual sample size",
         (3, 64) => "PCM 64-bit float",
         (3, _) => "PCM 32-bit float",
@@ -224,7 +225,7 @@ impl WavDemuxer {
             _ => {
                 return Err(DemuxError::NotDeviceCodec {
                     container: NAME,
-                    codec: refused(&fmt),
+                    codec: refused_tag(fmt.tag, fmt.bits),
                 });
             }
         };

@@ -1,4 +1,5 @@
-//! MPEG-2 program streams (DVD VOB) as ffmpeg's `vob` muxer writes them:
+//! MPEG-2 program streams (DVD VOB) as ffmpeg's `vob` muxer writes them,
+//! and MPEG-1 system streams as its `mpeg` muxer writes them:
 //! MPEG-2 video cut into pictures from 2 KiB packs, MP2 audio and AC-3 in
 //! private stream 1, frames as ffprobe sees them, the audio before the
 //! first picture counted as a start trim, and cut and flipped files.
@@ -7,21 +8,14 @@ mod common;
 
 use std::path::Path;
 
-use common::tools::{ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy};
+use common::tools::{
+    VIDEO_AND_SINE, ffmpeg_with, ffprobe_packet_sizes, ffprobe_packets, fuzz_copy,
+};
 use redir_demux::{Codec, Sample};
 
 fn vob(audio: &str) -> std::path::PathBuf {
     ffmpeg_with(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=2",
-        ],
+        &VIDEO_AND_SINE,
         &["-c:v", "mpeg2video", "-c:a", audio, "-ac", "2", "-f", "vob"],
         &format!("ffmpeg-mpeg2-{audio}.vob"),
     )
@@ -103,17 +97,26 @@ fn vob_mpeg2_with_ac3_in_private_stream() {
 }
 
 #[test]
-fn mpeg1_system_streams_are_refused_clearly() {
+fn mpeg1_system_stream_with_mp2() {
+    // ffmpeg's `mpeg` muxer: ISO 11172-1 packs and packet headers
+    // (stuffing, STD buffer size), MPEG-1 video with B-frames.
     let path = ffmpeg_with(
+        &VIDEO_AND_SINE,
         &[
+            "-c:v",
+            "mpeg1video",
+            "-bf",
+            "2",
+            "-c:a",
+            "mp2",
+            "-ac",
+            "2",
             "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=25:duration=1",
+            "mpeg",
         ],
-        &["-c:v", "mpeg1video", "-f", "mpeg"],
-        "ffmpeg-mpeg1.mpg",
+        "ffmpeg-mpeg1-mp2.mpg",
     );
-    let err = redir_demux::open(&path).err().expect("refused").to_string();
-    assert!(err.contains("MPEG-1 system streams"), "{err}");
+    let head = std::fs::read(&path).expect("file");
+    assert_eq!(head[4] >> 4, 2, "an MPEG-1 pack header");
+    check(&path, Codec::Mp2);
 }

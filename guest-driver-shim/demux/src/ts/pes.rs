@@ -42,11 +42,11 @@ pub(super) fn parse(pes: &[u8]) -> Option<PesHeader> {
             payload_at: 6,
         });
     }
+    if pes.get(6)? & 0xC0 != 0x80 {
+        return parse_mpeg1(pes);
+    }
     let flags = *pes.get(7)?;
     let header_len = usize::from(*pes.get(8)?);
-    if pes.get(6)? & 0xC0 != 0x80 {
-        return None;
-    }
     let (pts, dts) = match flags >> 6 {
         2 => (Some(timestamp(pes.get(9..)?)?), None),
         3 => (
@@ -59,6 +59,38 @@ pub(super) fn parse(pes: &[u8]) -> Option<PesHeader> {
         pts,
         dts,
         payload_at: 9 + header_len,
+    })
+}
+
+/// The header of an MPEG-1 system stream packet (ISO 11172-1 section
+/// 2.4.3.3): up to 16 stuffing bytes 0xFF, an optional STD buffer size
+/// ('01'), then a PTS ('0010'), a PTS and DTS ('0011') or 0x0F.
+fn parse_mpeg1(pes: &[u8]) -> Option<PesHeader> {
+    let mut at = 6;
+    while *pes.get(at)? == 0xFF {
+        at += 1;
+        if at > 6 + 16 {
+            return None;
+        }
+    }
+    if pes.get(at)? & 0xC0 == 0x40 {
+        at += 2;
+    }
+    let b = *pes.get(at)?;
+    let (pts, dts, len) = match b >> 4 {
+        2 => (Some(timestamp(pes.get(at..)?)?), None, 5),
+        3 => (
+            Some(timestamp(pes.get(at..)?)?),
+            Some(timestamp(pes.get(at + 5..)?)?),
+            10,
+        ),
+        _ if b == 0x0F => (None, None, 1),
+        _ => return None,
+    };
+    Some(PesHeader {
+        pts,
+        dts,
+        payload_at: at + len,
     })
 }
 
@@ -118,6 +150,28 @@ mod tests {
             (Some(0x1_2345_6789), Some(90_000), 19)
         );
         assert_eq!(pes[h.payload_at], 0xAA);
+    }
+
+    #[test]
+    fn mpeg1_packet_headers() {
+        // Stuffing, STD buffer size, PTS 90000 and DTS 87000.
+        let pes = [
+            0, 0, 1, 0xE0, 0, 20, 0xFF, 0xFF, 0x60, 0x2E, 0x31, 0x00, 0x05, 0xBF, 0x21, 0x11, 0x00,
+            0x05, 0xA7, 0xB1, 0xAA,
+        ];
+        let h = parse(&pes).expect("header");
+        assert_eq!(
+            (h.pts, h.dts, h.payload_at),
+            (Some(90_000), Some(87_000), 20)
+        );
+        // No time stamp: 0x0F.
+        let h = parse(&[0, 0, 1, 0xC0, 0, 2, 0x0F, 0xAA]).expect("header");
+        assert_eq!((h.pts, h.payload_at), (None, 7));
+        // Seventeen stuffing bytes are too many.
+        let mut bad = vec![0, 0, 1, 0xC0, 0, 18];
+        bad.extend([0xFF; 17]);
+        bad.push(0x0F);
+        assert_eq!(parse(&bad), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! MPEG-2 program streams (`.vob`, `.mpg`, `.mpeg`): DVDs and the files
-//! ffmpeg's `vob`/`dvd` muxers write.
+//! ffmpeg's `vob`/`dvd` and GStreamer's `mpegpsmux` muxers write, and
+//! MPEG-1 system streams (ffmpeg's `mpeg` muxer, Video CDs).
 //!
 //! It lives beside the transport stream demuxer because it shares its PES
 //! headers, clock unwrapping and audio frame cutting: a program stream is
@@ -10,8 +11,8 @@
 //! Audio is MPEG audio (stream ids `0xC0`..`0xDF`) or AC-3 in private
 //! stream 1 (`0xBD`, sub-stream `0x80`..`0x87`, after a 3-byte header);
 //! DTS and LPCM sub-streams are refused by name when no other audio plays.
-//! MPEG-1 system streams (their different pack and PES headers) are
-//! refused as a feature this demuxer lacks.
+//! MPEG-1 system streams differ in their 12-byte pack header and their
+//! packet headers (`pes.rs` reads both).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -91,19 +92,10 @@ impl Video {
 
     /// Cuts the access units that are complete (all, at the end).
     fn cut(&mut self, out: &mut Vec<Sample>, end: bool) {
-        while self.scan + 4 <= self.pending.len() {
-            let p = self.scan;
-            self.scan += 1;
-            if self.pending[p..p + 3] != [0, 0, 1] {
-                continue;
-            }
-            match self.pending[p + 3] {
-                0x01..=0xAF => self.in_slices = true,
-                // Sequence, GOP or picture header after slices: a new
-                // access unit starts here.
-                0xB3 | 0xB8 | 0x00 if self.in_slices => self.emit(p, out),
-                _ => {}
-            }
+        while let Some(p) =
+            mpv::next_access_unit(&self.pending, &mut self.scan, &mut self.in_slices)
+        {
+            self.emit(p, out);
         }
         if end && !self.pending.is_empty() {
             self.emit(self.pending.len(), out);
@@ -255,12 +247,8 @@ impl PsDemuxer {
         if id == 0xBA {
             let len = match head.get(4).map(|b| b >> 4) {
                 Some(b) if b >> 2 == 1 && head.len() == 14 => 14 + usize::from(head[13] & 7),
-                Some(2) => {
-                    return Err(DemuxError::Unsupported {
-                        container: NAME,
-                        feature: "MPEG-1 system streams",
-                    });
-                }
+                // MPEG-1 ('0010'): SCR and mux rate, no stuffing.
+                Some(2) if head.len() >= 12 => 12,
                 _ => {
                     return Err(DemuxError::corrupt(
                         NAME,

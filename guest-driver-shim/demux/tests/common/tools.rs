@@ -61,6 +61,19 @@ pub fn ffmpeg_with(inputs: &[&str], args: &[&str], name: &str) -> PathBuf {
     made_by("ffmpeg", &all, name)
 }
 
+/// ffmpeg inputs: 2 s of 320x240 test video at 25 fps and of a 440 Hz
+/// sine at 48 kHz.
+pub const VIDEO_AND_SINE: [&str; 8] = [
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc=size=320x240:rate=25:duration=2",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=48000:duration=2",
+];
+
 /// `ffmpeg -i <lavfi source> <args> {out}`: one second of a 440 Hz sine at
 /// `rate` Hz in `channels` channels, encoded as `args` say.
 pub fn ffmpeg(rate: u32, channels: u32, args: &[&str], name: &str) -> PathBuf {
@@ -133,6 +146,16 @@ pub fn ffprobe_packet_fields(path: &Path, select: &str, fields: &str) -> Vec<Vec
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.trim().split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+/// ffprobe's packets of the stream `select` that carry data: (size,
+/// keyframe). Empty ones (an AVI's dropped frames) are left out.
+pub fn ffprobe_key_packets(path: &Path, select: &str) -> Vec<(usize, bool)> {
+    ffprobe_packet_fields(path, select, "size,flags")
+        .iter()
+        .map(|f| (f[0].parse().expect("packet size"), f[1].starts_with('K')))
+        .filter(|p| p.0 > 0)
         .collect()
 }
 
