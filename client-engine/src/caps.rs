@@ -131,16 +131,18 @@ fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::
         .field("layout", "interleaved")
         .field("rate", rate)
         .field("channels", channels);
-    if channels <= 2 {
-        return Ok(b.build());
-    }
     // A mask that does not name `channels` positions is ignored, as
-    // wavparse ignores it (the default layout for the count follows).
+    // wavparse ignores it (the default layout for the count follows). A
+    // mono or stereo file may name its positions too (mono as front
+    // centre).
     if let Some(mask) = <[u8; 4]>::try_from(mask)
         .ok()
         .and_then(|wave| gst_channel_mask(u32::from_le_bytes(wave), channels))
     {
         return Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build());
+    }
+    if channels <= 2 {
+        return Ok(b.build());
     }
     let mask = gstreamer_audio::AudioChannelPosition::fallback_mask(channels as u32);
     if mask == 0 {

@@ -122,7 +122,15 @@ fn same_layout(a: &str, b: &str) -> bool {
         Some((
             s.get::<i32>("rate").ok(),
             s.get::<i32>("channels").ok(),
-            s.get::<gst::Bitmask>("channel-mask").ok().map(|m| m.0),
+            // No mask: GStreamer's default positions for the count.
+            s.get::<gst::Bitmask>("channel-mask").map_or_else(
+                |_| {
+                    s.get::<i32>("channels").map_or(0, |c| {
+                        gstreamer_audio::AudioChannelPosition::fallback_mask(c.max(0) as u32)
+                    })
+                },
+                |m| m.0,
+            ),
         ))
     };
     match (fields(a), fields(b)) {
