@@ -57,8 +57,11 @@ pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
             .build(),
         Codec::Opus => gst::Structure::new_empty("audio/x-opus"),
         Codec::Vorbis => gst::Structure::new_empty("audio/x-vorbis"),
+        // framed: aacparse's output (a demuxer's ADTS caps, as tsdemux
+        // gives them, lack the rate and channel count).
         Codec::Aac => gst::Structure::builder("audio/mpeg")
             .field("mpegversion", 4i32)
+            .field("framed", true)
             .field("stream-format", gst::List::new(["raw", "adts"]))
             .build(),
         Codec::Flac => gst::Structure::builder("audio/x-flac")
@@ -340,6 +343,19 @@ pub fn headers_in_codec_data(codec: Codec) -> bool {
     matches!(codec, Codec::Opus | Codec::Vorbis | Codec::Flac)
 }
 
+/// Whether new caps describe the stream already open: equal but for the
+/// frame rate and bit rate, which the device takes as information (the
+/// buffers' timestamps rule).
+pub fn same_stream(open: &StreamFormat, new: &StreamFormat) -> bool {
+    let informational = |f: &StreamFormat| StreamFormat {
+        fps_num: 0,
+        fps_den: 0,
+        bitrate: 0,
+        ..f.clone()
+    };
+    informational(open) == informational(new)
+}
+
 /// The playback stream format of fixed caps (`txq` 0: the caller picks).
 pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
     let s = caps
@@ -376,6 +392,7 @@ pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     /// A STREAMINFO block (not flagged last) with a distinctive body.
     fn streaminfo() -> Vec<u8> {
@@ -486,6 +503,24 @@ mod tests {
         let f = stream_format(&caps).unwrap();
         assert_eq!((f.sample_rate, f.channels), (48000, 2));
         assert_eq!(f.codec_data, head);
+    }
+
+    #[test]
+    fn a_new_frame_rate_is_the_same_stream() {
+        gst::init().unwrap();
+        let caps = |fps: &str| {
+            gst::Caps::from_str(&format!(
+                "video/x-h264, stream-format=byte-stream, alignment=au, width=160, \
+                 height=120, framerate={fps}"
+            ))
+            .unwrap()
+        };
+        let a = stream_format(&caps("25/1")).unwrap();
+        let b = stream_format(&caps("107/4")).unwrap();
+        assert!(same_stream(&a, &b));
+        let mut c = b.clone();
+        c.width = 320;
+        assert!(!same_stream(&a, &c));
     }
 
     #[test]

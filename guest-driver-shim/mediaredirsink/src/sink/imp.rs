@@ -826,9 +826,12 @@ impl BaseSinkImpl for MediaRedirSink {
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let format =
             caps::stream_format(caps).map_err(|e| gst::loggable_error!(CAT, "caps {caps}: {e}"))?;
+        // The same stream unless what the decoder needs changed: a demuxer
+        // that refines its frame rate (qtdemux on a fragmented MP4) sends
+        // new caps mid-stream, and the buffers' times already say it.
         if lock(&self.stream)
             .as_ref()
-            .is_some_and(|s| s.format == format)
+            .is_some_and(|s| caps::same_stream(&s.format, &format))
         {
             return Ok(());
         }
