@@ -155,6 +155,14 @@ fn wave_channel_mask(gst_mask: u64) -> Option<u32> {
     (covered == gst_mask).then_some(wave)
 }
 
+/// DivX 4 and 5 (what avidemux calls the MPEG-4 Part 2 of a DIVX or DX50
+/// AVI file): MPEG-4 Part 2 under another name.
+fn divx_structure() -> gst::Structure {
+    gst::Structure::builder("video/x-divx")
+        .field("divxversion", gst::IntRange::new(4i32, 5))
+        .build()
+}
+
 /// Caps of the given codecs (those the sink carries), in template order.
 pub fn caps_for(codecs: &[Codec]) -> gst::Caps {
     let mut caps = gst::Caps::new_empty();
@@ -163,6 +171,9 @@ pub fn caps_for(codecs: &[Codec]) -> gst::Caps {
         for codec in CODECS.iter().filter(|c| codecs.contains(c)) {
             if let Some(s) = codec_structure(*codec) {
                 caps.append_structure(s);
+            }
+            if *codec == Codec::Mpeg4Part2 {
+                caps.append_structure(divx_structure());
             }
         }
     }
@@ -176,6 +187,11 @@ pub fn template_caps() -> gst::Caps {
 
 /// The codec of a caps structure, if the sink carries it.
 pub fn codec_of(s: &gst::StructureRef) -> Option<Codec> {
+    if s.name() == "video/x-divx" {
+        return s
+            .can_intersect(&divx_structure())
+            .then_some(Codec::Mpeg4Part2);
+    }
     CODECS
         .iter()
         .copied()
@@ -427,10 +443,22 @@ mod tests {
     fn template_covers_every_codec_and_maps_back() {
         gst::init().unwrap();
         let caps = template_caps();
-        assert_eq!(caps.size(), CODECS.len());
-        for (s, codec) in caps.iter().zip(CODECS) {
+        // Every codec, and DivX after MPEG-4 Part 2.
+        assert_eq!(caps.size(), CODECS.len() + 1);
+        let mut codecs: Vec<Codec> = CODECS.to_vec();
+        let at = codecs.iter().position(|c| *c == Codec::Mpeg4Part2).unwrap();
+        codecs.insert(at + 1, Codec::Mpeg4Part2);
+        for (s, codec) in caps.iter().zip(codecs) {
             assert_eq!(codec_of(s), Some(codec), "{s}");
         }
+        let divx3 = gst::Caps::builder("video/x-divx")
+            .field("divxversion", 3i32)
+            .build();
+        assert_eq!(
+            codec_of(divx3.structure(0).unwrap()),
+            None,
+            "DivX 3 is MS-MPEG-4"
+        );
         let mp1 = gst::Caps::builder("audio/mpeg")
             .field("mpegversion", 1i32)
             .field("layer", 1i32)
