@@ -30,6 +30,7 @@ mod ogg;
 mod probe;
 mod reader;
 mod sps;
+mod start_order;
 mod tags;
 mod ts;
 mod wav;
@@ -42,6 +43,7 @@ pub use gst_clip::gst_segment_clip;
 pub use mediaredir_proto::codec::Codec;
 pub use mediaredir_proto::data::Clip;
 use probe::Format;
+pub use start_order::StartOrdered;
 
 /// One elementary stream of a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,14 @@ fn codec_of(id: &str) -> Option<Codec> {
         "V_AV1" => Codec::Av1,
         "V_THEORA" => Codec::Theora,
         "V_MJPEG" => Codec::Mjpeg,
+        // MPEG-4 Part 2 (simple, advanced simple, advanced profile): the
+        // CodecPrivate holds the VOS/VOL headers.
+        "V_MPEG4/ISO/SP" | "V_MPEG4/ISO/ASP" | "V_MPEG4/ISO/AP" => Codec::Mpeg4Part2,
+        // MPEG-1/2 video: the CodecPrivate is the sequence header.
+        "V_MPEG1" | "V_MPEG2" => Codec::Mpeg2Video,
+        "A_AC3" => Codec::Ac3,
+        "A_EAC3" => Codec::Eac3,
+        "A_MPEG/L2" => Codec::Mp2,
         "A_OPUS" => Codec::Opus,
         "A_VORBIS" => Codec::Vorbis,
         "A_FLAC" => Codec::Flac,
@@ -117,7 +125,10 @@ impl MkvDemuxer {
                 None => (0, 0),
             };
             let mut codec_data = t.codec_private().map(<[u8]>::to_vec).unwrap_or_default();
-            if matches!(codec, Codec::Vp8 | Codec::Vp9 | Codec::Mp3) {
+            if matches!(
+                codec,
+                Codec::Vp8 | Codec::Vp9 | Codec::Mp3 | Codec::Mp2 | Codec::Ac3 | Codec::Eac3
+            ) {
                 // These codecs take no codec data on the device.
                 codec_data.clear();
             }

@@ -142,8 +142,11 @@ pub(crate) fn play(
     settings: &Settings,
     stdin: Option<Receiver<Command>>,
 ) -> anyhow::Result<Outcome> {
-    let mut demuxer = redir_demux::open_files(&settings.files)
-        .with_context(|| format!("cannot open {}", settings.name()))?;
+    // The earliest sample first: it fixes the presentation's start (7.13).
+    let mut demuxer: Box<dyn Demuxer> = Box::new(redir_demux::StartOrdered::new(
+        redir_demux::open_files(&settings.files)
+            .with_context(|| format!("cannot open {}", settings.name()))?,
+    ));
     let tracks: Vec<Track> = demuxer.tracks().to_vec();
     if tracks.is_empty() {
         bail!("{}: no playable track", settings.name());
