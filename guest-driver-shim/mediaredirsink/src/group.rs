@@ -53,8 +53,9 @@ pub(crate) struct Shared {
     errors: HashMap<u32, Status>,
     /// Set when the client went away or the device restarted.
     pub(crate) gone: Option<&'static str>,
-    /// A flushing seek started: the first sink to render after it flushes
-    /// the presentation (once for all sinks).
+    /// A flushing seek started, or nothing was queued yet: the first sink
+    /// to render flushes the presentation at its segment's start (once for
+    /// all sinks).
     pub(crate) flush_pending: bool,
     /// Whether the presentation was last told to play.
     pub(crate) playing: bool,
@@ -92,7 +93,13 @@ impl Group {
                 eos: HashSet::new(),
                 errors: HashMap::new(),
                 gone: None,
-                flush_pending: false,
+                // Unflushed, the client starts the segment at the first
+                // sample it gets (7.13): the video's first frame (pts after
+                // the audio's with B-frames) or the audio, whichever sink
+                // thread queues first, and audio before it is clipped.
+                // Flushed at the pipeline segment's start, the client's
+                // segment is the local player's whatever the order.
+                flush_pending: true,
                 playing: false,
                 broken: false,
             }),

@@ -10,26 +10,15 @@
 //! `mediaredirvideosink`/`mediarediraudiosink` bins make playbin decode
 //! locally into their fallback sinks.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::media::gst_launch;
-use conformance_tests::rig::{daemon_binary, workspace_binary};
+use common::{AUDIO, Device, VIDEO, generate, init, verify};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
-use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-
-/// 1 s of 320x240 test video at 30 fps.
-const VIDEO: &str = "videotestsrc num-buffers=30 pattern=ball ! \
-                     video/x-raw,format=I420,width=320,height=240,framerate=30/1";
-/// 1 s of 48 kHz stereo test audio.
-const AUDIO: &str = "audiotestsrc num-buffers=50 samplesperbuffer=960 ! \
-                     audio/x-raw,rate=48000,channels=2";
 
 /// (file name, gst-launch pipeline with `{out}`, streams).
 const CLIPS: &[(&str, &str, usize)] = &[
@@ -94,63 +83,6 @@ const CLIPS: &[(&str, &str, usize)] = &[
         1,
     ),
 ];
-
-fn init() {
-    // Once per process: the tests run in parallel threads.
-    static INIT: std::sync::Once = std::sync::Once::new();
-    INIT.call_once(|| {
-        gst::init().expect("initialise GStreamer");
-        gstmediaredir::plugin_register_static().expect("register the mediaredir plugin");
-    });
-}
-
-fn generate(scratch: &Scratch, name: &str, pipeline: &str) -> PathBuf {
-    let out = scratch.path(name);
-    let text = pipeline
-        .replace("{V}", VIDEO)
-        .replace("{A}", AUDIO)
-        .replace("{out}", &out.display().to_string());
-    gst_launch(&text);
-    out
-}
-
-/// The daemon, and a broker for it in this process.
-struct Device {
-    daemon: Option<DaemonProcess>,
-    _broker: BrokerThread,
-    broker_socket: PathBuf,
-}
-
-impl Device {
-    fn start(scratch: &Scratch, tag: &str, uplink: &[&str]) -> Device {
-        let vhost = scratch.path(&format!("{tag}.vhost.sock"));
-        let daemon = DaemonProcess::start(&daemon_binary(), &vhost, uplink);
-        let broker_socket = scratch.path(&format!("{tag}.broker.sock"));
-        let broker = BrokerThread::spawn(&broker_socket, BrokerOptions::default(), move || {
-            let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
-            Ok(MediaDevice::new(transport, DriverOptions::default())?)
-        })
-        .expect("start the broker");
-        Device {
-            daemon: Some(daemon),
-            _broker: broker,
-            broker_socket,
-        }
-    }
-
-    /// Waits until the device reports a client (or, `false`, none).
-    fn wait_client(&self, connected: bool) {
-        let mut redir = MediaRedir::open(&self.broker_socket).expect("open the broker");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while redir.query_caps().expect("GET_CAPS").client_connected != connected {
-            assert!(
-                Instant::now() < deadline,
-                "client_connected never {connected}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// What a playbin run did.
 struct Run {
@@ -307,30 +239,7 @@ fn redirect_and_verify(
     if counters.get("payload_bytes").copied().unwrap_or(0) == 0 {
         return Err(format!("no payload reached the daemon ({counters:?})"));
     }
-    let verify = Command::new(workspace_binary(
-        "VERIFY_CLIP",
-        "client-engine",
-        "verify-clip",
-    ))
-    .arg("--input")
-    .arg(clip)
-    .arg("--report")
-    .arg(&report)
-    .stdin(Stdio::null())
-    .output()
-    .expect("run verify-clip");
-    let text = String::from_utf8_lossy(&verify.stdout).into_owned();
-    let json = text.lines().last().unwrap_or_default();
-    if !verify.status.success()
-        || !json.contains("\"bit_exact\":true")
-        || !json.contains(&format!("\"streams\":{streams},"))
-    {
-        return Err(format!(
-            "verify-clip exited {}: {json} {}",
-            verify.status,
-            String::from_utf8_lossy(&verify.stderr)
-        ));
-    }
+    verify(clip, &report, streams)?;
     Ok(run)
 }
 

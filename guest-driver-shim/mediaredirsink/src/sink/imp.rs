@@ -17,9 +17,10 @@
 //!   to the pipeline clock, `LEAD_NS` ahead (`ts-offset`), so the sinks of
 //!   a pipeline stay together.
 //! - EOS: an EOS buffer is queued and the client's EOS event awaited before
-//!   `GstBaseSink` posts EOS. A flushing seek flushes the presentation (once
-//!   for all its sinks) before the first buffer after it, at the new
-//!   segment's position. PAUSED<->PLAYING pause and play the presentation.
+//!   `GstBaseSink` posts EOS. The presentation is flushed (once for all its
+//!   sinks) at the segment's position before its first buffer and before
+//!   the first buffer after a flushing seek, so the client's segment starts
+//!   where the pipeline's does, whichever sink queues first. PAUSED<->PLAYING pause and play the presentation.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -434,8 +435,9 @@ impl MediaRedirSink {
         }
     }
 
-    /// Flushes the presentation after a flushing seek (the first sink of
-    /// the group to get here does it).
+    /// Flushes the presentation at the segment's start before the first
+    /// buffer and after a flushing seek (the first sink of the group to get
+    /// here does it, for all).
     fn flush_if_pending(&self, stream: &Stream) -> Result<(), gst::FlowError> {
         let mut shared = stream.group.lock();
         if !shared.flush_pending {
@@ -928,6 +930,15 @@ impl BaseSinkImpl for MediaRedirSink {
                 }
                 _ => Clip::NONE,
             });
+        gst::log!(
+            CAT,
+            imp = self,
+            "buffer pts {:?} dts {:?} duration {:?} flags {flags:#x} clip {clip:?} segment {:?}",
+            pts,
+            dts,
+            buffer.duration(),
+            segment.map(clip::Segment::of),
+        );
         let info = BufferInfo {
             bytes_used,
             pts,
