@@ -14,6 +14,7 @@ use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
+use guest_driver_shim::player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 
 #[test]
@@ -37,6 +38,12 @@ fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {
     })
     .expect("start the broker");
     let client = TestClient::connect(&uplink, decode_everything(), AckPolicy::AllButEos);
+    // The sink's caps are what the connected client decodes: wait until the
+    // device reports the client, or parse::launch finds no caps to link.
+    MediaRedir::open(&broker_socket)
+        .expect("open the broker")
+        .wait_client(Duration::from_secs(20))
+        .expect("the client is connected");
     let pipeline = gst::parse::launch(&format!(
         "filesrc location={} ! oggdemux ! opusparse ! mediaredirsink name=sink socket={}",
         clip.display(),
