@@ -42,6 +42,7 @@ pub use error::DemuxError;
 pub use gst_clip::gst_segment_clip;
 pub use mediaredir_proto::codec::Codec;
 pub use mediaredir_proto::data::Clip;
+pub use ogg::vorbis::Modes as VorbisModes;
 use probe::Format;
 pub use start_order::StartOrdered;
 

@@ -6,7 +6,7 @@
 //! every packet by counting the samples of the packets before it.
 
 pub(crate) mod frames;
-mod vorbis;
+pub(crate) mod vorbis;
 
 use std::collections::VecDeque;
 use std::fs::File;

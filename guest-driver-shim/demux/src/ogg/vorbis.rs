@@ -1,14 +1,16 @@
 //! Vorbis packet durations without decoding.
 //!
 //! Ogg gives times only per page, so each packet's sample count comes from
-//! its mode's block size. The mode table sits at the end of the setup
+//! its mode's block size; the guest GStreamer sink needs the same count to
+//! clip a packet against the segment as GStreamer's decoder does (public as
+//! `redir_demux::VorbisModes`). The mode table sits at the end of the setup
 //! header and is found by reading that header backwards (as FFmpeg's
 //! vorbis_parser does), since the codebooks before it cannot be skipped
 //! without parsing them.
 
 /// Block sizes and each mode's block flag.
 #[derive(Debug, Clone)]
-pub(super) struct Modes {
+pub struct Modes {
     blocksize: [u32; 2],
     long: Vec<bool>,
     previous: Option<u32>,
@@ -42,7 +44,7 @@ impl RevBits<'_> {
 
 impl Modes {
     /// From the identification and setup headers; `None` if they are malformed.
-    pub(super) fn parse(ident: &[u8], setup: &[u8]) -> Option<Modes> {
+    pub fn parse(ident: &[u8], setup: &[u8]) -> Option<Modes> {
         let b = *ident.get(28)?;
         let (e0, e1) = (u32::from(b & 0xF), u32::from(b >> 4));
         if !(6..=13).contains(&e0) || !(6..=13).contains(&e1) {
@@ -100,8 +102,36 @@ impl Modes {
         })
     }
 
+    /// From the codec data (the three headers in Xiph lacing, spec 7.18).
+    pub fn from_codec_data(data: &[u8]) -> Option<Modes> {
+        let (&count, mut rest) = data.split_first()?;
+        if count != 2 {
+            return None;
+        }
+        let mut sizes = [0usize; 2];
+        for size in &mut sizes {
+            loop {
+                let (&b, r) = rest.split_first()?;
+                rest = r;
+                *size += usize::from(b);
+                if b != 255 {
+                    break;
+                }
+            }
+        }
+        let ident = rest.get(..sizes[0])?;
+        let setup = rest.get(sizes[0] + sizes[1]..)?;
+        Modes::parse(ident, setup)
+    }
+
+    /// After a discontinuity the decoder restarts: its next packet gives
+    /// no samples.
+    pub fn restart(&mut self) {
+        self.previous = None;
+    }
+
     /// Samples this audio packet adds (0 for the first one).
-    pub(super) fn duration(&mut self, packet: &[u8]) -> u64 {
+    pub fn duration(&mut self, packet: &[u8]) -> u64 {
         let Some(&b0) = packet.first() else { return 0 };
         if b0 & 1 != 0 {
             return 0; // not an audio packet

@@ -21,7 +21,7 @@ use gstreamer_audio as gst_audio;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::data::Clip;
 
-use super::vorbis::Modes;
+use redir_demux::VorbisModes as Modes;
 
 /// Samples of one AAC frame (AAC-LC; the sink's caps give the rate).
 const AAC_FRAME: u64 = 1024;

@@ -14,7 +14,6 @@ use gstreamer::prelude::*;
 
 mod clip;
 mod imp;
-mod vorbis;
 
 glib::wrapper! {
     /// The `mediaredirsink` element.
