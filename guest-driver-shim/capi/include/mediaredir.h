@@ -87,10 +87,14 @@ extern "C" {
 #define MEDIAREDIR_CODEC_AAC 0x103      /* codec data optional (ASC) */
 #define MEDIAREDIR_CODEC_MP3 0x104      /* no codec data */
 #define MEDIAREDIR_CODEC_FLAC 0x105     /* codec data required */
-#define MEDIAREDIR_CODEC_PCM_S16LE 0x106 /* no codec data */
+#define MEDIAREDIR_CODEC_PCM_S16LE 0x106 /* codec data optional (WAVE dwChannelMask, 4 bytes LE) */
 #define MEDIAREDIR_CODEC_AC3 0x107      /* no codec data */
 #define MEDIAREDIR_CODEC_EAC3 0x108     /* no codec data */
 #define MEDIAREDIR_CODEC_MP2 0x109      /* no codec data */
+#define MEDIAREDIR_CODEC_PCM_S24LE 0x10A /* 3 bytes a sample; codec data as PCM_S16LE */
+#define MEDIAREDIR_CODEC_PCM_S32LE 0x10B /* codec data as PCM_S16LE */
+#define MEDIAREDIR_CODEC_PCM_F32LE 0x10C /* codec data as PCM_S16LE */
+#define MEDIAREDIR_CODEC_PCM_U8 0x10D    /* codec data as PCM_S16LE */
 
 /* struct mediaredir_codec_cap.flags. */
 #define MEDIAREDIR_CODEC_FLAG_DECODE 0x1
