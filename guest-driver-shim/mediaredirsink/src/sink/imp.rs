@@ -923,10 +923,30 @@ impl BaseSinkImpl for MediaRedirSink {
             .samples(map.as_slice(), discont, nanos(buffer.duration()));
         let clip =
             clip::clip_of(buffer).unwrap_or_else(|| match (samples, buffer.pts(), segment) {
+                // What GStreamer's decoder cuts, less what the client's
+                // decoder will cut itself: the group flushes the
+                // presentation at the segment's start in stream time before
+                // the first buffer, so the client clips buffers timed
+                // before that (tsdemux's audio before the first picture);
+                // clipping those here too would cut twice where the engine
+                // trims itself (a52dec, mpg123). qtdemux's edit list starts
+                // the segment after the priming at stream time 0, which
+                // the client cannot see: the sink clips it.
                 (Some(n), Some(t), Some(s)) => {
-                    stream
+                    let want = stream
                         .decoded
-                        .segment_clip(n, t.nseconds(), &clip::Segment::of(s))
+                        .segment_clip(n, t.nseconds(), &clip::Segment::of(s));
+                    let flushed_at = clip::Segment {
+                        start: stream_time(Some(s.start().unwrap_or_default())).unwrap_or(0),
+                        stop: None,
+                    };
+                    let client = stream
+                        .decoded
+                        .segment_clip(n, pts.unwrap_or(0), &flushed_at);
+                    Clip::saturating(
+                        u64::from(want.start).saturating_sub(u64::from(client.start)),
+                        u64::from(want.end),
+                    )
                 }
                 _ => Clip::NONE,
             });
