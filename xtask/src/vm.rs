@@ -265,29 +265,6 @@ impl Rig {
     }
 }
 
-/// What `verify-clip` says about a report: (bit exact, streams, video
-/// frames, audio samples).
-fn verify(bin: &Path, input: &Path, report: &Path) -> Result<(bool, u64, u64, u64)> {
-    let mut cmd = Command::new(bin.join("verify-clip"));
-    cmd.arg("--input").arg(input).arg("--report").arg(report);
-    println!("vm: $ {}", process::display(&cmd));
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running verify-clip")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = text.lines().last().unwrap_or_default().to_owned();
-    println!("vm: verify-clip: {json}");
-    let num = |key: &str| demo::json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
-    Ok((
-        demo::json_field(&json, "bit_exact") == Some("true"),
-        num("streams").unwrap_or(0),
-        num("video_frames").unwrap_or(0),
-        num("audio_buffers").unwrap_or(0),
-    ))
-}
-
 /// Whether the guest's result JSON says it played.
 fn guest_ok(json: &str) -> bool {
     demo::json_field(json, "ok") == Some("true")
@@ -314,7 +291,12 @@ fn play_clip(
     if !guest_ok(&json) {
         bail!("the guest failed to play {clip}: {json}");
     }
-    let (bit_exact, streams, video, audio) = verify(&rig.bin, host, &report)?;
+    let demo::Verdict {
+        bit_exact,
+        streams,
+        video_frames: video,
+        audio_samples: audio,
+    } = demo::verify_clip(&rig.bin, host, &report, "vm")?;
     summary.bit_exact = bit_exact;
     summary.streams = streams;
     summary.video_frames_decoded = video;
@@ -378,7 +360,9 @@ fn daemon_restart_test(rig: &Rig, outage: Duration) -> Result<()> {
     {
         bail!("the guest never saw the device go away: {json}");
     }
-    let (bit_exact, streams, _, _) = verify(&rig.bin, &rig.image.clips.join(clip), &report)?;
+    let demo::Verdict {
+        bit_exact, streams, ..
+    } = demo::verify_clip(&rig.bin, &rig.image.clips.join(clip), &report, "vm")?;
     if !bit_exact || streams == 0 {
         bail!("after the restart, the new daemon's output is not bit-exact");
     }

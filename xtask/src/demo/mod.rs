@@ -465,28 +465,44 @@ pub(crate) fn play(
     summary.payload_bytes_copied = counter(&line, "payload_bytes_copied").unwrap_or(0);
     summary.wire_bytes = counter(&line, "wire_bytes").unwrap_or(0);
     played?;
-    let mut verify = Command::new(bin.join("verify-clip"));
-    verify
-        .arg("--input")
-        .arg(input)
-        .arg("--report")
-        .arg(&report);
-    println!("demo: $ {}", process::display(&verify));
-    let out = verify
+    let verdict = verify_clip(bin, input, &report, "demo")?;
+    summary.bit_exact = verdict.bit_exact;
+    summary.streams = verdict.streams;
+    summary.video_frames_decoded = verdict.video_frames;
+    summary.audio_buffers_decoded = verdict.audio_samples;
+    Ok(())
+}
+
+/// What `verify-clip` says of a client's report against a local decode.
+pub(crate) struct Verdict {
+    pub(crate) bit_exact: bool,
+    pub(crate) streams: u64,
+    pub(crate) video_frames: u64,
+    pub(crate) audio_samples: u64,
+}
+
+/// Runs `verify-clip` on `report` of `input`; `who` prefixes the lines it
+/// echoes (`demo`, `vm`).
+pub(crate) fn verify_clip(bin: &Path, input: &Path, report: &Path, who: &str) -> Result<Verdict> {
+    let mut cmd = Command::new(bin.join("verify-clip"));
+    cmd.arg("--input").arg(input).arg("--report").arg(report);
+    println!("{who}: $ {}", process::display(&cmd));
+    let out = cmd
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .context("running verify-clip")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let json = text.lines().last().unwrap_or_default().to_owned();
-    println!("demo: verify-clip: {json}");
-    let num = |key: &str| json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
-    summary.bit_exact = json_field(&json, "bit_exact") == Some("true");
-    summary.streams = num("streams").unwrap_or(0);
-    summary.video_frames_decoded = num("video_frames").unwrap_or(0);
-    summary.audio_buffers_decoded = num("audio_buffers").unwrap_or(0);
+    println!("{who}: verify-clip: {json}");
     if !out.status.success() && json.is_empty() {
         bail!("verify-clip failed ({})", out.status);
     }
-    Ok(())
+    let num = |key: &str| json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
+    Ok(Verdict {
+        bit_exact: json_field(&json, "bit_exact") == Some("true"),
+        streams: num("streams").unwrap_or(0),
+        video_frames: num("video_frames").unwrap_or(0),
+        audio_samples: num("audio_buffers").unwrap_or(0),
+    })
 }
