@@ -45,10 +45,42 @@ fn cargo() -> OsString {
 }
 
 /// A cargo invocation from its arguments.
+///
+/// Without the variables `cargo run` set for xtask itself
+/// ([`is_cargo_run_var`]): build scripts that watch them (ring's watches
+/// `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`) would otherwise see them change
+/// between the build of xtask and the builds xtask starts, and rebuild
+/// ring, rustls and everything above them on every `cargo xtask`.
 pub(crate) fn cargo_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(cargo());
     cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if is_cargo_run_var(&key) {
+            cmd.env_remove(key);
+        }
+    }
     cmd
+}
+
+/// Whether `key` is one of the variables cargo sets for the program it
+/// runs (the crate's manifest and package fields), as opposed to the
+/// `CARGO_*` settings a user gives cargo (`CARGO_HOME`,
+/// `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, `CARGO_PROFILE_*`...), which the
+/// builds xtask starts must keep.
+fn is_cargo_run_var(key: &OsStr) -> bool {
+    let Some(key) = key.to_str() else {
+        return false;
+    };
+    key.starts_with("CARGO_PKG_")
+        || matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+        )
 }
 
 /// Runs a command with inherited stdio; fails unless it exits with 0.
@@ -157,6 +189,36 @@ mod tests {
         let cmd = cargo_command(&["fmt", "--all"]);
         let args: Vec<_> = cmd.get_args().collect();
         assert_eq!(args, ["fmt", "--all"]);
+    }
+
+    #[test]
+    fn cargo_run_variables_are_not_passed_on() {
+        for key in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(is_cargo_run_var(OsStr::new(key)), "{key}");
+        }
+        for key in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO",
+            "PATH",
+        ] {
+            assert!(!is_cargo_run_var(OsStr::new(key)), "{key}");
+        }
+        // xtask runs under `cargo run`, so its own manifest directory is set
+        // here: the command must drop it.
+        if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
+            let cmd = cargo_command(&["build"]);
+            assert!(
+                cmd.get_envs()
+                    .any(|(k, v)| k == "CARGO_MANIFEST_DIR" && v.is_none()),
+                "CARGO_MANIFEST_DIR is removed"
+            );
+        }
     }
 
     #[test]
