@@ -90,6 +90,10 @@ enum Task {
     /// decode it in verify mode, compare with a local decode; prints one
     /// JSON summary as the last line.
     Demo(DemoArgs),
+    /// One demo run with the binaries built: what `demo --matrix` starts
+    /// for each of its runs, several at a time, each with its own log.
+    #[command(hide = true)]
+    DemoRun(DemoRunArgs),
     /// The VM tests alone (the `vm` step of `test`): QEMU boots a guest that
     /// plays clips through the device over virtio-pci; bit-exact checks,
     /// daemon restart, guest reset.
@@ -152,10 +156,32 @@ struct DemoArgs {
         conflicts_with = "matrix"
     )]
     player: demo::DemoPlayer,
+    /// With --matrix: how many runs at a time (default: twice the number
+    /// of CPUs: a guest-sink run plays in real time, so a run waits more
+    /// than it computes).
+    #[arg(long, requires = "matrix", value_parser = clap::value_parser!(u16).range(1..=16))]
+    jobs: Option<u16>,
     /// Play in a QEMU guest (virtio-pci, uio_pci_generic) instead of over
     /// vhost-user on the host; the daemon uses the local uplink.
     #[arg(long, conflicts_with_all = ["uplink", "matrix"])]
     vm: bool,
+}
+
+/// Options of the hidden `demo-run`.
+#[derive(Debug, Args)]
+struct DemoRunArgs {
+    /// The file to play.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Where the daemon sends the media.
+    #[arg(long, value_enum)]
+    uplink: demo::DemoUplink,
+    /// What plays the file in the guest.
+    #[arg(long, value_enum)]
+    player: demo::DemoPlayer,
+    /// Where verify-clip keeps its local decode of the file.
+    #[arg(long, value_name = "FILE")]
+    reference_cache: Option<PathBuf>,
 }
 
 /// Options of `fuzz`.
@@ -265,6 +291,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
+        // Started by `demo --matrix`, inside its scope, with the set-up
+        // checked and the binaries built.
+        Task::DemoRun(args) => demo::run_built(
+            Some(args.input),
+            args.uplink,
+            args.player,
+            args.reference_cache.as_deref(),
+        ),
         task => run_in_scope(task),
     };
     done.map(|()| ExitCode::SUCCESS)
@@ -287,13 +321,14 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Qemu(args) if args.attach => qemu::attach_check(),
             Task::Qemu(_) => qemu::run(),
             Task::Demo(args) if args.vm => vm::demo(args.input),
-            Task::Demo(args) if args.matrix => matrix::run(&matrix::Plan::all()),
+            Task::Demo(args) if args.matrix => matrix::run(&matrix::Plan::all(), args.jobs),
             Task::Demo(args) => demo::run(args.input, args.uplink, args.player),
             Task::Vm => vm::test(),
             Task::Setup
             | Task::RuntimePackages
             | Task::Fuzz(_)
             | Task::FreshCheck(_)
+            | Task::DemoRun(_)
             | Task::FlatcRegen(_)
             | Task::FlatcCheck(_) => Ok(()),
         }

@@ -15,7 +15,9 @@
 use std::collections::BTreeSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 
@@ -181,15 +183,23 @@ impl Plan {
         }
     }
 
-    /// The runs of `clips`, in order: (clip index, player, uplink).
+    /// The runs of `clips`: (clip index, player, uplink), pass by pass
+    /// (every clip through the first player and uplink, then every clip
+    /// through the next...), so that a clip's first run, which makes its
+    /// local reference decode, ends before its next one starts.
     fn runs(&self, clips: &[Clip]) -> Vec<(usize, DemoPlayer, DemoUplink)> {
-        let mut seen = BTreeSet::new();
+        let mut containers = BTreeSet::new();
+        let first: Vec<bool> = clips
+            .iter()
+            .map(|clip| containers.insert(clip.container().to_owned()))
+            .collect();
+        let passes = (self.every.iter().map(|run| (run, false)))
+            .chain(self.per_container.iter().map(|run| (run, true)));
         let mut runs = Vec::new();
-        for (i, clip) in clips.iter().enumerate() {
-            let first = seen.insert(clip.container().to_owned());
-            let extra = if first { &self.per_container[..] } else { &[] };
-            for &(player, uplink) in self.every.iter().chain(extra) {
-                if !clip.excluded.iter().any(|(p, _)| *p == player) {
+        for (&(player, uplink), first_only) in passes {
+            for (i, clip) in clips.iter().enumerate() {
+                let excluded = clip.excluded.iter().any(|(p, _)| *p == player);
+                if !excluded && (first[i] || !first_only) {
                     runs.push((i, player, uplink));
                 }
             }
@@ -198,8 +208,19 @@ impl Plan {
     }
 }
 
-/// Runs the plan on every clip; the last stdout line is a JSON summary.
-pub(crate) fn run(plan: &Plan) -> Result<()> {
+/// Runs the plan on every clip, `jobs` runs at a time (default: twice the
+/// number of CPUs); the last stdout line is a JSON summary.
+///
+/// Each run is a `cargo xtask demo-run` child of its own (this program,
+/// inside this task's scope) writing to a log of its own: a guest-sink run
+/// plays in real time (the sink syncs to the pipeline clock, as in a guest
+/// desktop) and every run waits on processes and sockets, so runs overlap
+/// well (84 clips on 2 CPUs: one run at a time 3 min 52 s, two about 2 min,
+/// four 1 min 20 s).
+/// A failed run's log is printed whole; a passing run prints its summary.
+/// The clip's local reference decode is made by its first run and kept
+/// for the others.
+pub(crate) fn run(plan: &Plan, jobs: Option<u16>) -> Result<()> {
     let all = clips()?;
     let cache = crate::flatc_install::project_cache()?.join("clip-matrix");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
@@ -223,16 +244,25 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             }
         }
     }
-    let runs = plan.runs(&all);
-    for &(i, player, uplink) in &runs {
-        let Some(path) = &files[i] else { continue };
-        let label = format!("{}/{}/{}", all[i].name, player.name(), uplink.name());
-        println!("matrix: {label}");
-        if let Err(e) = demo::run_built(Some(path.clone()), uplink, player) {
-            println!("matrix: {label}: FAILED: {e:#}");
-            failed.push(label);
-        }
-    }
+    let runs: Vec<Run> = plan
+        .runs(&all)
+        .into_iter()
+        .filter_map(|(i, player, uplink)| {
+            Some(Run {
+                label: format!("{}/{}/{}", all[i].name, player.name(), uplink.name()),
+                file: files[i].clone()?,
+                reference: format!("{}.reference", all[i].name),
+                player,
+                uplink,
+            })
+        })
+        .collect();
+    let jobs = jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| 2 * usize::from(n)),
+        usize::from,
+    );
+    println!("matrix: {} runs, {jobs} at a time", runs.len());
+    failed.extend(run_all(&runs, jobs)?);
     let names: Vec<String> = failed.iter().map(|n| format!("\"{n}\"")).collect();
     println!(
         "{{\"ok\":{},\"clips\":{},\"runs\":{},\"bit_exact\":{},\"failed\":[{}]}}",
@@ -246,6 +276,85 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
         bail!("the matrix failed on {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// One run of the matrix.
+struct Run {
+    /// `clip/player/uplink`.
+    label: String,
+    file: PathBuf,
+    /// The reference cache's file name (one per clip).
+    reference: String,
+    player: DemoPlayer,
+    uplink: DemoUplink,
+}
+
+/// Plays `runs` on `jobs` threads, each starting one `demo-run` at a
+/// time; prints each run's outcome as it ends and returns the labels of
+/// the failed runs. Stops starting runs once the task is interrupted.
+fn run_all(runs: &[Run], jobs: usize) -> Result<Vec<String>> {
+    let exe = std::env::current_exe().context("finding xtask's own program")?;
+    let work = TempDir::new("xtask-matrix")?;
+    let next = AtomicUsize::new(0);
+    let (done, outcomes) = mpsc::channel::<(usize, Result<String, String>)>();
+    let mut failed = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            let (done, next, exe, dir) = (done.clone(), &next, &exe, work.path());
+            s.spawn(move || {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= runs.len() || crate::scope::interrupted().is_some() {
+                        break;
+                    }
+                    let outcome = run_one(exe, dir, &runs[n], n);
+                    if done.send((n, outcome)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done);
+        for (n, outcome) in outcomes {
+            match outcome {
+                Ok(summary) => println!("matrix: {}: {summary}", runs[n].label),
+                Err(log) => {
+                    println!("matrix: {}: FAILED; its log:", runs[n].label);
+                    println!("{log}");
+                    println!("matrix: {}: end of its log", runs[n].label);
+                    failed.push(runs[n].label.clone());
+                }
+            }
+        }
+    });
+    if let Some(signal) = crate::scope::interrupted() {
+        bail!("interrupted by signal {signal}");
+    }
+    Ok(failed)
+}
+
+/// One `demo-run` of `run` with its output in a log of its own in `dir`:
+/// its summary line when it passed, its whole log when it failed.
+fn run_one(exe: &Path, dir: &Path, run: &Run, n: usize) -> Result<String, String> {
+    let log_path = dir.join(format!("run-{n}.log"));
+    let mut cmd = Command::new(exe);
+    cmd.arg("demo-run")
+        .arg("--input")
+        .arg(&run.file)
+        .args(["--uplink", run.uplink.name(), "--player", run.player.name()])
+        .arg("--reference-cache")
+        .arg(dir.join(&run.reference));
+    let line = process::display(&cmd);
+    let status = std::fs::File::create(&log_path)
+        .and_then(|log| Ok((log.try_clone()?, log)))
+        .and_then(|(out, err)| cmd.stdin(Stdio::null()).stdout(out).stderr(err).status());
+    let log = std::fs::read(&log_path).unwrap_or_default();
+    let log = format!("$ {line}\n{}", String::from_utf8_lossy(&log));
+    match status {
+        Ok(status) if status.success() => Ok(log.lines().last().unwrap_or_default().to_owned()),
+        Ok(status) => Err(format!("{log}\n(exited: {status})")),
+        Err(e) => Err(format!("{log}\ncannot start it: {e}")),
+    }
 }
 
 #[cfg(test)]
@@ -293,6 +402,19 @@ mod tests {
         // The TS: 2 redir-play runs + TCP and TLS; its sink runs excluded.
         assert_eq!(of(2), 4);
         assert!(!runs.iter().any(|r| r.0 == 2 && r.1 == DemoPlayer::Sink));
+    }
+
+    #[test]
+    fn every_clip_plays_once_before_any_plays_twice() {
+        let text = "a a.mp4 x {out}\nb b.ts x {out}\nc c.mp4 x {out}\n";
+        let runs = Plan::all().runs(&parse(text).unwrap());
+        let firsts: Vec<usize> = runs[..3].iter().map(|r| r.0).collect();
+        assert_eq!(firsts, [0, 1, 2], "{runs:?}");
+        assert!(
+            runs[..3]
+                .iter()
+                .all(|r| (r.1, r.2) == (DemoPlayer::RedirPlay, DemoUplink::Local))
+        );
     }
 
     #[test]

@@ -169,7 +169,9 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
             demo::run(None, demo::DemoUplink::Spice, demo::DemoPlayer::RedirPlay)
         })?;
         // Every codec and container through the stack, bit-exact.
-        timed("demo matrix", &mut || matrix::run(&matrix::Plan::all()))?;
+        timed("demo matrix", &mut || {
+            matrix::run(&matrix::Plan::all(), None)
+        })?;
         timed("qemu attach", &mut qemu::attach_check)?;
         // A guest plays through the virtio-pci transport (bit-exact), the
         // daemon restarts under it, the guest resets the device.

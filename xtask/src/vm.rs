@@ -296,7 +296,7 @@ fn play_clip(
         streams,
         video_frames: video,
         audio_samples: audio,
-    } = demo::verify_clip(&rig.bin, host, &report, "vm")?;
+    } = demo::verify_clip(&rig.bin, host, &report, None, "vm")?;
     summary.bit_exact = bit_exact;
     summary.streams = streams;
     summary.video_frames_decoded = video;
@@ -362,7 +362,7 @@ fn daemon_restart_test(rig: &Rig, outage: Duration) -> Result<()> {
     }
     let demo::Verdict {
         bit_exact, streams, ..
-    } = demo::verify_clip(&rig.bin, &rig.image.clips.join(clip), &report, "vm")?;
+    } = demo::verify_clip(&rig.bin, &rig.image.clips.join(clip), &report, None, "vm")?;
     if !bit_exact || streams == 0 {
         bail!("after the restart, the new daemon's output is not bit-exact");
     }

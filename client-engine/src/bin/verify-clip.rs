@@ -9,6 +9,10 @@
 //! `video_frames` counts the frames the client decoded, `audio_buffers` the
 //! audio samples per channel it decoded (the report keeps sample counts,
 //! not buffer boundaries). Exits 1 when the output is not bit-exact.
+//!
+//! `--reference-cache FILE` keeps the local decode in FILE (the report's
+//! text format) and reads it from there next time: a test that plays one
+//! file through several players and uplinks decodes it locally once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use client_engine::VerificationReport;
-use client_engine::verify::{MediaKind, reference_decode};
+use client_engine::verify::{MediaKind, StreamReport, reference_decode};
 
 /// Compares a verification report with a local decode of the file.
 #[derive(Debug, Parser)]
@@ -29,9 +33,37 @@ struct Args {
     /// The verification report (text format `mediaredir-verify 1`).
     #[arg(long, value_name = "FILE")]
     report: PathBuf,
+    /// Keep the local decode of the file here, and reuse it when the
+    /// file exists (written by an earlier run on the same input).
+    #[arg(long, value_name = "FILE")]
+    reference_cache: Option<PathBuf>,
     /// Seconds the local decode may take.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+}
+
+/// The local decode of the input, from the cache when it holds one.
+fn reference(args: &Args) -> anyhow::Result<Vec<StreamReport>> {
+    if let Some(cache) = &args.reference_cache
+        && let Ok(text) = std::fs::read_to_string(cache)
+    {
+        let cached = VerificationReport::from_text(&text)
+            .with_context(|| format!("parsing the cached reference {}", cache.display()))?;
+        return Ok(cached.streams.into_values().collect());
+    }
+    let reference = reference_decode(&args.input, Duration::from_secs(args.timeout))
+        .with_context(|| format!("decoding {} locally", args.input.display()))?;
+    if let Some(cache) = &args.reference_cache {
+        let report = VerificationReport {
+            streams: (0u32..).zip(reference.iter().cloned()).collect(),
+        };
+        // Whole or not at all: runs in parallel may read it meanwhile.
+        let partial = cache.with_extension(format!("partial-{}", std::process::id()));
+        std::fs::write(&partial, report.to_text())
+            .and_then(|()| std::fs::rename(&partial, cache))
+            .with_context(|| format!("writing {}", cache.display()))?;
+    }
+    Ok(reference)
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -39,8 +71,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.report)
         .with_context(|| format!("reading {}", args.report.display()))?;
     let report = VerificationReport::from_text(&text).context("parsing the report")?;
-    let reference = reference_decode(&args.input, Duration::from_secs(args.timeout))
-        .with_context(|| format!("decoding {} locally", args.input.display()))?;
+    let reference = reference(&args)?;
     let mut bit_exact = !report.streams.is_empty() && report.streams.len() == reference.len();
     let mut video_frames = 0u64;
     let mut audio_buffers = 0u64;

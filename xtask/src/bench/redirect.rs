@@ -61,6 +61,7 @@ pub(crate) fn measure(
         dir.path(),
         file,
         (uplink, DemoPlayer::RedirPlay),
+        None,
         &mut summary,
     )?;
     if !summary.bit_exact {

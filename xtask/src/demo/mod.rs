@@ -239,14 +239,17 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
 /// Runs the demo and prints its summary as the last stdout line.
 pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink, player: DemoPlayer) -> Result<()> {
     build_stack(uplink.separate_client())?;
-    run_built(input, uplink, player)
+    run_built(input, uplink, player, None)
 }
 
-/// [`run`] with the binaries built already (the matrix builds once).
+/// [`run`] with the binaries built already (the matrix builds once);
+/// `reference_cache` keeps verify-clip's local decode of `input` for the
+/// next run of the same file.
 pub(crate) fn run_built(
     input: Option<PathBuf>,
     uplink: DemoUplink,
     player: DemoPlayer,
+    reference_cache: Option<&Path>,
 ) -> Result<()> {
     let bin = Path::new("target/debug")
         .canonicalize()
@@ -270,18 +273,26 @@ pub(crate) fn run_built(
         ..Summary::default()
     };
     let t0 = Instant::now();
-    let result = play(&bin, dir.path(), &input, (uplink, player), &mut summary);
+    let result = play(
+        &bin,
+        dir.path(),
+        &input,
+        (uplink, player),
+        reference_cache,
+        &mut summary,
+    );
     summary.conclude(&result, t0)
 }
 
 /// Daemon, client, player, then the comparison; fills `summary`. `bin`
 /// holds the binaries (target/debug for the demo, target/release for the
-/// bench).
+/// bench); `reference_cache` as in [`verify_clip`].
 pub(crate) fn play(
     bin: &Path,
     dir: &Path,
     input: &Path,
     (uplink, player): (DemoUplink, DemoPlayer),
+    reference_cache: Option<&Path>,
     summary: &mut Summary,
 ) -> Result<()> {
     let socket = dir.join("vhost.sock");
@@ -465,7 +476,7 @@ pub(crate) fn play(
     summary.payload_bytes_copied = counter(&line, "payload_bytes_copied").unwrap_or(0);
     summary.wire_bytes = counter(&line, "wire_bytes").unwrap_or(0);
     played?;
-    let verdict = verify_clip(bin, input, &report, "demo")?;
+    let verdict = verify_clip(bin, input, &report, reference_cache, "demo")?;
     summary.bit_exact = verdict.bit_exact;
     summary.streams = verdict.streams;
     summary.video_frames_decoded = verdict.video_frames;
@@ -482,10 +493,21 @@ pub(crate) struct Verdict {
 }
 
 /// Runs `verify-clip` on `report` of `input`; `who` prefixes the lines it
-/// echoes (`demo`, `vm`).
-pub(crate) fn verify_clip(bin: &Path, input: &Path, report: &Path, who: &str) -> Result<Verdict> {
+/// echoes (`demo`, `vm`). With `reference_cache`, verify-clip keeps its
+/// local decode of `input` there, or reads it from there (the matrix plays
+/// each file several times).
+pub(crate) fn verify_clip(
+    bin: &Path,
+    input: &Path,
+    report: &Path,
+    reference_cache: Option<&Path>,
+    who: &str,
+) -> Result<Verdict> {
     let mut cmd = Command::new(bin.join("verify-clip"));
     cmd.arg("--input").arg(input).arg("--report").arg(report);
+    if let Some(cache) = reference_cache {
+        cmd.arg("--reference-cache").arg(cache);
+    }
     println!("{who}: $ {}", process::display(&cmd));
     let out = cmd
         .stdin(Stdio::null())
