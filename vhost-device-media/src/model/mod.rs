@@ -308,6 +308,15 @@ impl DeviceModel {
                     .presentations
                     .get_mut(&target)
                     .ok_or(Status::NoEntity)?;
+                // Restart position extrapolation from now, from where the
+                // old state had it: a pause stops the position where
+                // playing moved it to, a play starts from where the pause
+                // held it (computed after the change, a pause fell back to
+                // the client's last report, up to a tick behind).
+                if pres.position.is_some() {
+                    let position = pres.position_at(now).position_ns;
+                    pres.position = Some((position, now));
+                }
                 if play {
                     pres.state = PresentationState::Playing;
                     actions.push(Action::Send(wire::Message::Play {
@@ -318,11 +327,6 @@ impl DeviceModel {
                     actions.push(Action::Send(wire::Message::Pause {
                         presentation: target,
                     }));
-                }
-                // Restart position extrapolation from now.
-                if pres.position.is_some() {
-                    let position = pres.position_at(now).position_ns;
-                    pres.position = Some((position, now));
                 }
                 Ok(Reply::ok(target, ResponseBody::None))
             }

@@ -4,6 +4,7 @@ use super::*;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Geometry, Rect};
 use mediaredir_proto::data::{FLAG_EOS, FLAG_KEYFRAME};
+use std::time::Duration;
 
 const GEN: u32 = 77;
 
@@ -217,6 +218,52 @@ fn presentation_state_machine() {
     assert_eq!(req(&mut m, p, Request::PresDestroy).status, Status::Ok);
     assert_eq!(req(&mut m, p, Request::PresPlay).status, Status::NoEntity);
     assert_eq!(m.stream_count(), 0);
+}
+
+/// A control request at a given instant.
+fn req_at(m: &mut DeviceModel, target: u32, request: Request, now: Instant) -> Reply {
+    let request = ControlRequest {
+        generation: GEN,
+        target,
+        request,
+    };
+    m.handle(request, now).0
+}
+
+#[test]
+fn pause_holds_the_position_playing_reached_and_play_resumes_from_it() {
+    let (mut m, p, _, _) = setup();
+    let t0 = Instant::now();
+    let position = |m: &mut DeviceModel, at: Instant| match req_at(
+        m,
+        p,
+        Request::PresQueryPosition,
+        at,
+    )
+    .body
+    {
+        ResponseBody::Position(info) => info.position_ns,
+        other => panic!("not a position: {other:?}"),
+    };
+    req_at(&mut m, p, Request::PresPlay, t0);
+    let report = wire::Message::Position {
+        presentation: p,
+        position_ns: 1_000_000_000,
+    };
+    m.client_message(&report, t0);
+    // Playing: the client's report, advanced by the time since.
+    let t1 = t0 + Duration::from_millis(800);
+    assert_eq!(position(&mut m, t1), 1_800_000_000);
+    // A pause holds where playing got to, not the client's last report.
+    req_at(&mut m, p, Request::PresPause, t1);
+    assert_eq!(position(&mut m, t1 + Duration::from_secs(5)), 1_800_000_000);
+    // Play moves on from there, not from the time the pause began.
+    let t2 = t1 + Duration::from_secs(5);
+    req_at(&mut m, p, Request::PresPlay, t2);
+    assert_eq!(
+        position(&mut m, t2 + Duration::from_millis(200)),
+        2_000_000_000
+    );
 }
 
 #[test]
