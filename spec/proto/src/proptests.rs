@@ -14,7 +14,7 @@ use crate::response::ResponseBody;
 
 /// Encoded examples of every control request.
 fn request_corpus() -> Vec<Vec<u8>> {
-    crate::control::tests::every_request()
+    crate::control::fixtures::every_request()
         .iter()
         .map(ControlRequest::encode)
         .collect()

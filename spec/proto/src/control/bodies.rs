@@ -1,0 +1,437 @@
+//! The two structured request bodies: a stream format (`CHECK_FORMAT`,
+//! `STREAM_CREATE`) and an overlay geometry (`PRES_SET_GEOMETRY`), with
+//! their field rules (spec, "Control requests") and their conversions from
+//! and to the raw layouts.
+
+use zerocopy::IntoBytes;
+
+use super::bytes::{expect_end, invalid, len_u32, read_prefix, take_exact};
+use super::{
+    GEOMETRY_FLAG_VISIBLE, Limits, MAX_CHANNELS, MAX_CLIP_RECTS, MAX_COORDINATE, MAX_DIMENSION,
+    MAX_SAMPLE_RATE, RawGeometry, RawRect, RawStreamFormat,
+};
+use crate::ProtoError;
+use crate::codec::{Codec, MediaKind};
+use crate::device::HARD_MAX_CODEC_DATA;
+
+/// Direction of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Guest to client.
+    Playback,
+    /// Client to guest.
+    Capture,
+}
+
+/// A validated stream format with its codec data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFormat {
+    /// Codec.
+    pub codec: Codec,
+    /// Direction.
+    pub direction: Direction,
+    /// Playback data queue (playback only).
+    pub txq: u32,
+    /// Client capture source (capture only).
+    pub source_id: u32,
+    /// Video width; 0 for audio.
+    pub width: u32,
+    /// Video height; 0 for audio.
+    pub height: u32,
+    /// Frame rate numerator; 0 if unknown.
+    pub fps_num: u32,
+    /// Frame rate denominator; 0 if unknown.
+    pub fps_den: u32,
+    /// Audio sample rate; 0 for video.
+    pub sample_rate: u32,
+    /// Audio channels; 0 for video.
+    pub channels: u32,
+    /// Bit rate hint/target; 0 if unset.
+    pub bitrate: u32,
+    /// Codec configuration data (avcC, OpusHead, ...).
+    pub codec_data: Vec<u8>,
+}
+
+/// A rectangle in display pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rect {
+    /// Left edge.
+    pub x: i32,
+    /// Top edge.
+    pub y: i32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Overlay geometry of a presentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geometry {
+    /// Guest display index.
+    pub display_id: u32,
+    /// Whether the overlay is shown.
+    pub visible: bool,
+    /// Stacking order.
+    pub z: i32,
+    /// Destination rectangle.
+    pub dest: Rect,
+    /// Source rectangle; all zero means the whole picture.
+    pub source: Rect,
+    /// Visible parts of `dest`; empty means all of it.
+    pub clip: Vec<Rect>,
+}
+
+impl Rect {
+    fn from_raw(raw: &RawRect, field: &'static str) -> Result<Rect, ProtoError> {
+        let rect = Rect {
+            x: raw.x.get(),
+            y: raw.y.get(),
+            width: raw.width.get(),
+            height: raw.height.get(),
+        };
+        if rect.x.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
+            || rect.y.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
+        {
+            return Err(invalid(
+                field,
+                rect.x.unsigned_abs().max(rect.y.unsigned_abs()),
+                "coordinate beyond +-65535",
+            ));
+        }
+        if rect.width > MAX_DIMENSION || rect.height > MAX_DIMENSION {
+            return Err(invalid(
+                field,
+                rect.width.max(rect.height),
+                "size beyond 16384",
+            ));
+        }
+        Ok(rect)
+    }
+
+    fn to_raw(self) -> RawRect {
+        RawRect {
+            x: self.x.into(),
+            y: self.y.into(),
+            width: self.width.into(),
+            height: self.height.into(),
+        }
+    }
+}
+
+impl StreamFormat {
+    /// Decodes a stream format and its codec data; `rest` must hold exactly
+    /// the format and `codec_data_len` bytes.
+    pub fn decode(rest: &[u8], limits: &Limits) -> Result<StreamFormat, ProtoError> {
+        let (raw, rest): (RawStreamFormat, _) = read_prefix(rest, "stream format")?;
+        let codec = Codec::from_u32(raw.codec.get())?;
+        let direction = match raw.direction.get() {
+            0 => Direction::Playback,
+            1 => Direction::Capture,
+            other => return Err(invalid("direction", other, "must be 0 or 1")),
+        };
+        let codec_data = take_exact(
+            rest,
+            raw.codec_data_len.get(),
+            limits.max_codec_data.min(HARD_MAX_CODEC_DATA),
+            "codec data",
+        )?;
+        let format = StreamFormat {
+            codec,
+            direction,
+            txq: raw.txq.get(),
+            source_id: raw.source_id.get(),
+            width: raw.width.get(),
+            height: raw.height.get(),
+            fps_num: raw.fps_num.get(),
+            fps_den: raw.fps_den.get(),
+            sample_rate: raw.sample_rate.get(),
+            channels: raw.channels.get(),
+            bitrate: raw.bitrate.get(),
+            codec_data: codec_data.to_vec(),
+        };
+        format.validate()?;
+        Ok(format)
+    }
+
+    /// Checks every field rule of the spec's stream format table.
+    pub fn validate(&self) -> Result<(), ProtoError> {
+        match self.direction {
+            Direction::Playback if self.source_id != 0 => {
+                return Err(invalid(
+                    "source_id",
+                    self.source_id,
+                    "must be 0 for playback",
+                ));
+            }
+            Direction::Capture if self.txq != 0 => {
+                return Err(invalid("txq", self.txq, "must be 0 for capture"));
+            }
+            _ => {}
+        }
+        match self.codec.kind() {
+            MediaKind::Video => {
+                for (field, value) in [("width", self.width), ("height", self.height)] {
+                    if value == 0 || value > MAX_DIMENSION {
+                        return Err(invalid(field, value, "video needs 1..=16384"));
+                    }
+                }
+                if self.sample_rate != 0 || self.channels != 0 {
+                    return Err(invalid(
+                        "sample_rate",
+                        self.sample_rate,
+                        "must be 0 for video",
+                    ));
+                }
+                if (self.fps_den == 0) != (self.fps_num == 0) {
+                    return Err(invalid(
+                        "fps_den",
+                        self.fps_den,
+                        "0/0 (unknown) or both nonzero",
+                    ));
+                }
+            }
+            MediaKind::Audio => {
+                if self.sample_rate == 0 || self.sample_rate > MAX_SAMPLE_RATE {
+                    return Err(invalid(
+                        "sample_rate",
+                        self.sample_rate,
+                        "audio needs 1..=384000",
+                    ));
+                }
+                if self.channels == 0 || self.channels > MAX_CHANNELS {
+                    return Err(invalid("channels", self.channels, "audio needs 1..=8"));
+                }
+                let video_fields = [self.width, self.height, self.fps_num, self.fps_den];
+                if video_fields.iter().any(|v| *v != 0) {
+                    return Err(invalid(
+                        "width",
+                        self.width,
+                        "video fields must be 0 for audio",
+                    ));
+                }
+            }
+        }
+        match self.direction {
+            // A capture stream's codec data comes from the client, in the
+            // first capture sample (spec, "Capture streams").
+            Direction::Capture if !self.codec_data.is_empty() => Err(invalid(
+                "codec_data_len",
+                len_u32(self.codec_data.len()),
+                "must be 0 for capture",
+            )),
+            Direction::Capture => Ok(()),
+            Direction::Playback => self.codec.check_codec_data(&self.codec_data, self.channels),
+        }
+    }
+
+    pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
+        let raw = RawStreamFormat {
+            codec: self.codec.as_u32().into(),
+            direction: u32::from(self.direction == Direction::Capture).into(),
+            txq: self.txq.into(),
+            source_id: self.source_id.into(),
+            width: self.width.into(),
+            height: self.height.into(),
+            fps_num: self.fps_num.into(),
+            fps_den: self.fps_den.into(),
+            sample_rate: self.sample_rate.into(),
+            channels: self.channels.into(),
+            bitrate: self.bitrate.into(),
+            codec_data_len: len_u32(self.codec_data.len()).into(),
+        };
+        out.extend_from_slice(raw.as_bytes());
+        out.extend_from_slice(&self.codec_data);
+    }
+}
+
+impl Geometry {
+    pub(super) fn decode(rest: &[u8]) -> Result<Geometry, ProtoError> {
+        let (raw, mut rest): (RawGeometry, _) = read_prefix(rest, "geometry")?;
+        let flags = raw.flags.get();
+        if flags & !GEOMETRY_FLAG_VISIBLE != 0 {
+            return Err(invalid("flags", flags, "unknown geometry flag"));
+        }
+        let count = raw.num_clip_rects.get();
+        if count as usize > MAX_CLIP_RECTS {
+            return Err(invalid("num_clip_rects", count, "at most 16"));
+        }
+        let mut clip = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let (rect, next): (RawRect, _) = read_prefix(rest, "clip rect")?;
+            clip.push(Rect::from_raw(&rect, "clip")?);
+            rest = next;
+        }
+        expect_end(rest, "geometry")?;
+        Ok(Geometry {
+            display_id: raw.display_id.get(),
+            visible: flags & GEOMETRY_FLAG_VISIBLE != 0,
+            z: raw.z.get(),
+            dest: Rect::from_raw(&raw.dest, "dest")?,
+            source: Rect::from_raw(&raw.source, "source")?,
+            clip,
+        })
+    }
+
+    pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
+        let raw = RawGeometry {
+            display_id: self.display_id.into(),
+            flags: if self.visible {
+                GEOMETRY_FLAG_VISIBLE
+            } else {
+                0
+            }
+            .into(),
+            z: self.z.into(),
+            num_clip_rects: len_u32(self.clip.len()).into(),
+            dest: self.dest.to_raw(),
+            source: self.source.to_raw(),
+        };
+        out.extend_from_slice(raw.as_bytes());
+        for rect in &self.clip {
+            out.extend_from_slice(rect.to_raw().as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Direction, Geometry, Rect, StreamFormat};
+    use crate::control::fixtures::{audio_format, decode, video_format};
+    use crate::control::{
+        ControlRequest, Limits, MAX_CLIP_RECTS, MAX_RATE_Q16, MAX_VOLUME_Q16, MIN_RATE_Q16, Request,
+    };
+    use crate::status::Status;
+
+    #[test]
+    fn field_rules() {
+        let bad_formats = [
+            StreamFormat {
+                width: 0,
+                ..video_format()
+            },
+            StreamFormat {
+                height: 16385,
+                ..video_format()
+            },
+            StreamFormat {
+                sample_rate: 48000,
+                ..video_format()
+            },
+            StreamFormat {
+                fps_den: 0,
+                ..video_format()
+            },
+            StreamFormat {
+                source_id: 2,
+                ..video_format()
+            },
+            StreamFormat {
+                direction: Direction::Capture,
+                ..video_format()
+            },
+            StreamFormat {
+                channels: 9,
+                ..audio_format()
+            },
+            StreamFormat {
+                sample_rate: 0,
+                ..audio_format()
+            },
+            StreamFormat {
+                width: 4,
+                ..audio_format()
+            },
+            StreamFormat {
+                channels: 6,
+                ..audio_format()
+            },
+            StreamFormat {
+                codec_data: vec![0; 3],
+                ..video_format()
+            },
+        ];
+        for format in bad_formats {
+            assert!(
+                decode(&Request::StreamCreate(format.clone()), 1).is_err(),
+                "{format:?}"
+            );
+        }
+        let bad = [
+            Request::PresSetRate {
+                rate_q16: MIN_RATE_Q16 - 1,
+            },
+            Request::PresSetRate {
+                rate_q16: MAX_RATE_Q16 + 1,
+            },
+            Request::StreamSetVolume {
+                volume_q16: MAX_VOLUME_Q16 + 1,
+                mute: false,
+            },
+            Request::CallDtmf {
+                event: 16,
+                duration_ms: 100,
+            },
+            Request::CallDtmf {
+                event: 1,
+                duration_ms: 39,
+            },
+            Request::CallMute {
+                media: 4,
+                mute: true,
+            },
+            Request::CallSetRemote { sdp: String::new() },
+            Request::CallSetRemote { sdp: "a\0b".into() },
+        ];
+        for request in bad {
+            assert!(decode(&request, 1).is_err(), "{request:?}");
+        }
+    }
+
+    #[test]
+    fn size_limits_answer_limit() {
+        let limits = Limits {
+            max_codec_data: 4,
+            max_sdp: 8,
+        };
+        let request = ControlRequest {
+            generation: 1,
+            target: 1,
+            request: Request::StreamCreate(video_format()),
+        };
+        let err = ControlRequest::decode(&request.encode(), &limits).unwrap_err();
+        assert_eq!(err.status(), Status::Limit);
+        let request = ControlRequest {
+            generation: 1,
+            target: 0,
+            request: Request::CallCreate {
+                sdp: Some("v=0 too long".into()),
+            },
+        };
+        assert_eq!(
+            ControlRequest::decode(&request.encode(), &limits)
+                .unwrap_err()
+                .status(),
+            Status::Limit
+        );
+        assert!(limits.max_request_len() >= 16 + 48 + 8);
+    }
+
+    #[test]
+    fn geometry_limits() {
+        let mut geometry = Geometry {
+            display_id: 0,
+            visible: false,
+            z: 0,
+            dest: Rect::default(),
+            source: Rect::default(),
+            clip: vec![Rect::default(); MAX_CLIP_RECTS],
+        };
+        assert!(decode(&Request::PresSetGeometry(geometry.clone()), 1).is_ok());
+        geometry.clip.push(Rect::default());
+        assert!(decode(&Request::PresSetGeometry(geometry.clone()), 1).is_err());
+        geometry.clip.clear();
+        geometry.dest.x = 70000;
+        assert!(decode(&Request::PresSetGeometry(geometry), 1).is_err());
+    }
+}
