@@ -68,6 +68,11 @@ impl Presentation {
 }
 
 impl DeviceModel {
+    /// The presentation a request targets (`NO_ENTITY` if there is none).
+    fn presentation_mut(&mut self, target: u32) -> Result<&mut Presentation, Status> {
+        self.presentations.get_mut(&target).ok_or(Status::NoEntity)
+    }
+
     /// `PRES_CREATE`.
     pub(super) fn create_presentation(
         &mut self,
@@ -112,10 +117,7 @@ impl DeviceModel {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        let pres = self
-            .presentations
-            .get_mut(&target)
-            .ok_or(Status::NoEntity)?;
+        let pres = self.presentation_mut(target)?;
         // Restart position extrapolation from now, from where the
         // old state had it: a pause stops the position where
         // playing moved it to, a play starts from where the pause
@@ -148,10 +150,7 @@ impl DeviceModel {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        let pres = self
-            .presentations
-            .get_mut(&target)
-            .ok_or(Status::NoEntity)?;
+        let pres = self.presentation_mut(target)?;
         pres.position = Some((position_ns, now));
         let streams = pres.streams.clone();
         for id in streams {
@@ -178,10 +177,7 @@ impl DeviceModel {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        let pres = self
-            .presentations
-            .get_mut(&target)
-            .ok_or(Status::NoEntity)?;
+        let pres = self.presentation_mut(target)?;
         let position = pres.position_at(now).position_ns;
         pres.position = Some((position, now));
         pres.rate_q16 = rate_q16;
@@ -199,10 +195,7 @@ impl DeviceModel {
         geometry: Geometry,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        let pres = self
-            .presentations
-            .get_mut(&target)
-            .ok_or(Status::NoEntity)?;
+        let pres = self.presentation_mut(target)?;
         actions.push(Action::Send(wire::Message::SetGeometry(geometry_msg(
             target, &geometry,
         ))));
