@@ -9,14 +9,34 @@
 use mediaredir_proto::control::Request;
 use mediaredir_proto::data::{DataHeader, FLAG_CODEC_CONFIG, FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
+use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
-use super::{Action, DeviceModel, Stream, StreamState};
+use super::{Action, DeviceModel, Reply, Stream, StreamState};
+
+impl DeviceModel {
+    /// `STREAM_START`, `STREAM_STOP`, `STREAM_REQUEST_KEYFRAME` on stream
+    /// `target`, which must be a capture stream.
+    pub(super) fn capture_request(
+        &mut self,
+        request: &Request,
+        target: u32,
+        actions: &mut Vec<Action>,
+    ) -> Result<Reply, Status> {
+        let connected = self.client.is_some();
+        let stream = self.streams.get_mut(&target).ok_or(Status::NoEntity)?;
+        if stream.is_playback() {
+            return Err(Status::Invalid);
+        }
+        control(stream, request, connected, actions)?;
+        Ok(Reply::ok(target, ResponseBody::None))
+    }
+}
 
 /// `STREAM_START`, `STREAM_STOP`, `STREAM_REQUEST_KEYFRAME` on capture
 /// stream `stream` (spec 7.7 state table).
-pub(super) fn control(
+fn control(
     stream: &mut Stream,
     request: &Request,
     connected: bool,

@@ -1,13 +1,19 @@
 //! A stream: one elementary stream of a presentation, with its state machine
-//! (spec, "Stream states").
+//! (spec, "Stream states"); and the control requests that create, destroy
+//! and set up streams (`STREAM_CREATE`, `STREAM_DESTROY`,
+//! `STREAM_SET_VOLUME`; capture's own requests are in [`super::capture`]).
 
 use std::sync::Arc;
 
 use mediaredir_proto::codec::MediaKind;
 use mediaredir_proto::control::{Direction, StreamFormat, UNITY_Q16};
+use mediaredir_proto::response::{PresentationState, ResponseBody};
 use mediaredir_proto::status::Status;
+use mediaredir_proto::wire;
 
 use super::credit::Credit;
+use super::to_wire::create_stream_msg;
+use super::{Action, DeviceModel, Reply};
 
 /// State of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,5 +101,100 @@ impl Stream {
         if matches!(self.state, StreamState::Draining | StreamState::Ended) {
             self.state = StreamState::Open;
         }
+    }
+}
+
+impl DeviceModel {
+    /// `STREAM_CREATE` in presentation `presentation`.
+    pub(super) fn create_stream(
+        &mut self,
+        presentation: u32,
+        format: StreamFormat,
+        actions: &mut Vec<Action>,
+    ) -> Result<Reply, Status> {
+        let pres = self
+            .presentations
+            .get(&presentation)
+            .ok_or(Status::NoEntity)?;
+        let capture = format.direction == Direction::Capture;
+        if capture && !self.capture {
+            // DEV-INIT-1: capture without F_CAPTURE is INVALID.
+            return Err(Status::Invalid);
+        }
+        if pres.state != PresentationState::Idle && !capture {
+            return Err(Status::BadState);
+        }
+        if self.streams.len() >= self.limits.max_streams as usize {
+            return Err(Status::Limit);
+        }
+        if !capture {
+            if format.txq >= self.limits.num_txqs {
+                return Err(Status::Invalid);
+            }
+            let txq_taken = pres
+                .streams
+                .iter()
+                .filter_map(|s| self.streams.get(s))
+                .any(|s| s.is_playback() && s.format.txq == format.txq);
+            if txq_taken {
+                return Err(Status::Invalid);
+            }
+        }
+        self.check_client_format(&format)?;
+        let id = self.alloc_id();
+        let credit = Arc::new(Credit::new(
+            self.limits.max_inflight_bytes,
+            self.limits.max_inflight_ms,
+        ));
+        actions.push(Action::Send(wire::Message::CreateStream(
+            create_stream_msg(id, presentation, &format),
+        )));
+        self.streams
+            .insert(id, Stream::new(id, presentation, format, credit));
+        if let Some(pres) = self.presentations.get_mut(&presentation) {
+            pres.streams.push(id);
+        }
+        Ok(Reply::ok(id, ResponseBody::None))
+    }
+
+    /// `STREAM_DESTROY`: its in-flight data is cancelled.
+    pub(super) fn destroy_stream(
+        &mut self,
+        target: u32,
+        actions: &mut Vec<Action>,
+    ) -> Result<Reply, Status> {
+        let stream = self.streams.remove(&target).ok_or(Status::NoEntity)?;
+        if let Some(pres) = self.presentations.get_mut(&stream.presentation) {
+            pres.streams.retain(|s| *s != target);
+        }
+        actions.push(Action::Cancel {
+            stream: target,
+            status: Status::Cancelled,
+        });
+        actions.push(Action::Forget { stream: target });
+        actions.push(Action::Send(wire::Message::DestroyStream { id: target }));
+        Ok(Reply::ok(target, ResponseBody::None))
+    }
+
+    /// `STREAM_SET_VOLUME` (audio streams only).
+    pub(super) fn set_volume(
+        &mut self,
+        target: u32,
+        volume_q16: u32,
+        mute: bool,
+        actions: &mut Vec<Action>,
+    ) -> Result<Reply, Status> {
+        let stream = self.streams.get_mut(&target).ok_or(Status::NoEntity)?;
+        if stream.format.codec.kind() != MediaKind::Audio {
+            return Err(Status::Invalid);
+        }
+        stream.volume_q16 = volume_q16;
+        stream.mute = mute;
+        actions.push(Action::Send(wire::Message::SetVolume {
+            stream: target,
+            volume_q16,
+            mute,
+        }));
+        Ok(Reply::ok(target, ResponseBody::None))
     }
 }

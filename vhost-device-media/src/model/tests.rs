@@ -2,9 +2,10 @@
 
 use super::*;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Geometry, Rect};
-use mediaredir_proto::data::{FLAG_EOS, FLAG_KEYFRAME};
-use std::time::Duration;
+use mediaredir_proto::control::{ControlRequest, Direction, Geometry, Rect, Request, StreamFormat};
+use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::response::PresentationState;
+use std::time::{Duration, Instant};
 
 const GEN: u32 = 77;
 

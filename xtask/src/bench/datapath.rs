@@ -1,7 +1,7 @@
 //! The daemon's data-path benchmark, folded into `cargo xtask bench`.
 //!
 //! The benchmark itself is a bench target of the daemon crate
-//! (`vhost-device-media/benches/datapath.rs`): it sends buffers from guest
+//! (`vhost-device-media/benches/datapath/`): it sends buffers from guest
 //! memory through the socket uplink (zero copy, `writev` from guest memory)
 //! and through a copying baseline in the same process, and prints the
 //! machine, a Markdown table of throughput, ratios and latencies, and one

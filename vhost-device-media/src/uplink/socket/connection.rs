@@ -1,0 +1,217 @@
+//! One client connection: the `Hello` handshake, then the reader (acks,
+//! pings, reports, captured samples) until the client leaves or the writer
+//! hangs up; the writer runs on a thread of its own (`super::writer`).
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::thread;
+
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{self, FrameReader, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+
+use super::shared::{Outgoing, Shared, enqueue};
+use super::writer::write_loop;
+use super::{DRAIN_LIMIT, HELLO_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT};
+use crate::guest_buffer::GuestBuffer;
+use crate::uplink::stream::ClientStream;
+
+/// Reads one whole frame, blocking. Reads never go past the frame's end,
+/// so nothing is left over between frames.
+pub(crate) fn read_frame<R: Read>(
+    stream: &mut R,
+    reader: &mut FrameReader,
+) -> io::Result<(Message, Vec<u8>)> {
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        if let Some(frame) = reader.next_frame() {
+            return Ok(frame);
+        }
+        let want = reader.wanted().clamp(1, buf.len());
+        let n = stream.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            ));
+        }
+        reader
+            .feed(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
+}
+
+fn send_fatal(stream: &ClientStream, status: Status, message: &str) {
+    let msg = Message::ProtocolError {
+        status,
+        fatal: true,
+        message: message.into(),
+    };
+    if let Ok(head) = wire::encode_frame(&msg, 0) {
+        let _ = stream.write_frame(&head, &[]);
+    }
+}
+
+/// Serves a freshly accepted client until it leaves.
+pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io::Result<()> {
+    stream.set_timeouts(Some(HELLO_TIMEOUT), Some(WRITE_TIMEOUT))?;
+    let mut reader_stream = io::BufReader::new(stream.try_clone()?);
+    let mut reader = FrameReader::new();
+    let caps = match read_frame(&mut reader_stream, &mut reader)? {
+        (Message::Hello(hello), _) if hello.major == PROTOCOL_MAJOR => hello.caps,
+        (Message::Hello(hello), _) => {
+            send_fatal(
+                &stream,
+                Status::Unsupported,
+                &format!("protocol major {} is not supported", hello.major),
+            );
+            return Err(io::Error::other(
+                "client speaks another protocol major version",
+            ));
+        }
+        (other, _) => {
+            send_fatal(&stream, Status::Invalid, "the first frame must be Hello");
+            return Err(io::Error::other(format!(
+                "first frame was not Hello: {other:?}"
+            )));
+        }
+    };
+    stream.set_timeouts(Some(READ_TIMEOUT), Some(WRITE_TIMEOUT))?;
+    let stream = Arc::new(stream);
+    // Replace any current client, then queue Welcome before anything else.
+    let previous = shared.lock().current;
+    shared.disconnect(previous, "replaced by a new client");
+    let conn = {
+        let mut s = shared.lock();
+        s.next_conn += 1;
+        s.current = s.next_conn;
+        s.stream = Some(Arc::clone(&stream));
+        s.queue
+            .push_back(Outgoing::Message(Message::Welcome(wire::Welcome {
+                major: PROTOCOL_MAJOR,
+                minor: PROTOCOL_MINOR,
+                server: shared.name.clone(),
+                session: shared.session,
+            })));
+        s.current
+    };
+    let writer_shared = Arc::clone(shared);
+    let writer_stream = Arc::clone(&stream);
+    thread::Builder::new()
+        .name("uplink-writer".into())
+        .spawn(move || write_loop(&writer_shared, &writer_stream, conn))?;
+    log::info!("client connected");
+    if let Some(events) = shared.events() {
+        events.client_connected(caps);
+    }
+    let result = read_loop(shared, &mut reader_stream, &mut reader, conn);
+    // A failed write is the cause; the end of input it provoked is not.
+    let why = match (shared.hung_up(conn), &result) {
+        (Some(why), _) => why,
+        (None, Ok(())) => "closed".to_string(),
+        (None, Err(err)) => err.to_string(),
+    };
+    shared.disconnect(conn, &why);
+    result
+}
+
+fn read_loop<R: Read>(
+    shared: &Shared,
+    stream: &mut R,
+    reader: &mut FrameReader,
+    conn: u64,
+) -> io::Result<()> {
+    loop {
+        let (msg, payload) = match read_frame(stream, reader) {
+            Ok(frame) => frame,
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        {
+            let s = shared.lock();
+            if s.current != conn {
+                return Ok(());
+            }
+            if s.hung_up_for(conn)
+                .is_some_and(|at| at.elapsed() >= DRAIN_LIMIT)
+            {
+                // `serve_connection` reports the failed write.
+                return Ok(());
+            }
+        }
+        match msg {
+            Message::Ack {
+                stream,
+                seq,
+                status,
+            } => {
+                if let Err(err) = settle(shared, stream, seq, status) {
+                    if let Some(conn) = shared.lock().stream.clone() {
+                        send_fatal(&conn, Status::Invalid, &err.to_string());
+                    }
+                    return Err(err);
+                }
+            }
+            Message::Ping { nonce } => {
+                enqueue(shared, conn, Outgoing::Message(Message::Pong { nonce }))
+            }
+            Message::Pong { .. } => {}
+            Message::ProtocolError {
+                status,
+                fatal,
+                message,
+            } => {
+                crate::input_warn!("client protocol error {status}: {message}");
+                if fatal {
+                    return Ok(());
+                }
+            }
+            Message::Hello(_) => return Err(io::Error::other("second Hello on one connection")),
+            Message::CaptureSample(sample) => {
+                if let Some(events) = shared.events() {
+                    events.captured(sample, payload);
+                }
+            }
+            other => {
+                if let Some(events) = shared.events() {
+                    events.client_message(other);
+                }
+            }
+        }
+    }
+}
+
+/// Completes every held sample of `stream` up to `seq`. An ack for a
+/// stream never sent to this client, or beyond the last sample sent, is a
+/// protocol violation (spec DEV-SEC-7).
+fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) -> io::Result<()> {
+    let done: Vec<GuestBuffer> = {
+        let mut s = shared.lock();
+        let Some(book) = s.books.get_mut(&stream) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("ack for unknown stream {stream}"),
+            ));
+        };
+        if seq > book.queued {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "ack of sample {seq} of stream {stream}, only {} sent",
+                    book.queued
+                ),
+            ));
+        }
+        book.acked = book.acked.max(seq);
+        let mut done = Vec::new();
+        while book.unacked.front().is_some_and(|(n, _)| *n <= seq) {
+            if let Some((_, buf)) = book.unacked.pop_front() {
+                done.push(buf);
+            }
+        }
+        done
+    };
+    for mut buf in done {
+        buf.set_status(status);
+    }
+    Ok(())
+}

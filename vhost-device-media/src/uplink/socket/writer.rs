@@ -1,0 +1,113 @@
+//! A connection's writer thread: control messages and samples in queue
+//! order, each sample's payload written straight from guest memory and its
+//! buffer then held until the client's `Ack`; pings when idle. A failed
+//! write hangs the connection up and leaves its end to the reader.
+
+use std::io;
+
+use mediaredir_proto::status::Status;
+use mediaredir_proto::wire::{self, Message};
+
+use super::PING_INTERVAL;
+use super::shared::{Outgoing, Shared};
+use crate::counters::{Counters, ErrorKind};
+use crate::guest_buffer::GuestBuffer;
+use crate::uplink::stream::ClientStream;
+
+/// Writes what is queued for connection `conn` until it ends.
+pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
+    let mut fbb = wire::FlatBufferBuilder::new();
+    let mut head = Vec::new();
+    loop {
+        let item = {
+            let mut s = shared.lock();
+            loop {
+                if s.current != conn {
+                    return;
+                }
+                if let Some(item) = s.queue.pop_front() {
+                    break Some(item);
+                }
+                let (guard, timeout) = shared
+                    .wake
+                    .wait_timeout(s, PING_INTERVAL)
+                    .unwrap_or_else(|p| p.into_inner());
+                s = guard;
+                if timeout.timed_out() && s.queue.is_empty() {
+                    break None;
+                }
+            }
+        };
+        let item = item.unwrap_or(Outgoing::Message(Message::Ping { nonce: 0 }));
+        let result = match item {
+            Outgoing::Message(msg) => match wire::encode_frame_into(&mut fbb, &msg, 0, &mut head) {
+                Ok(()) => stream.write_frame(&head, &[]).map(|()| {
+                    Counters::add(&shared.counters.wire_bytes, head.len() as u64);
+                }),
+                Err(err) => {
+                    log::error!("refusing to send an invalid message {msg:?}: {err}");
+                    Ok(())
+                }
+            },
+            Outgoing::Sample(sample, buffer) => {
+                write_sample(shared, stream, &mut fbb, &mut head, conn, sample, buffer)
+            }
+        };
+        if let Err(err) = result {
+            shared.counters.error(ErrorKind::Uplink);
+            shared.hang_up(conn, format!("write failed: {err}"));
+            return;
+        }
+    }
+}
+
+fn write_sample(
+    shared: &Shared,
+    stream: &ClientStream,
+    fbb: &mut wire::FlatBufferBuilder<'static>,
+    head: &mut Vec<u8>,
+    conn: u64,
+    sample: wire::SampleHeader,
+    mut buffer: GuestBuffer,
+) -> io::Result<()> {
+    let (id, seq) = (sample.stream, sample.seq);
+    let skip = match shared.lock().books.get(&id) {
+        None => Some(Status::Cancelled),
+        Some(book) => book
+            .cancelled
+            .filter(|(upto, _)| seq <= *upto)
+            .map(|(_, status)| status),
+    };
+    if let Some(status) = skip {
+        buffer.set_status(status);
+        return Ok(());
+    }
+    let len = buffer.payload_len();
+    wire::encode_frame_into(fbb, &Message::Sample(sample), len as usize, head)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    stream.write_frame(head, buffer.slices())?;
+    Counters::add(&shared.counters.payload_bytes, u64::from(len));
+    Counters::add(
+        &shared.counters.wire_bytes,
+        head.len() as u64 + u64::from(len),
+    );
+    let mut s = shared.lock();
+    if s.current != conn {
+        // The client went away while this sample was being written.
+        drop(s);
+        buffer.set_status(Status::NoClient);
+        return Ok(());
+    }
+    match s.books.get_mut(&id) {
+        Some(book) if seq > book.acked => book.unacked.push_back((seq, buffer)),
+        Some(_) => {
+            drop(s);
+            buffer.set_status(Status::Ok);
+        }
+        None => {
+            drop(s);
+            buffer.set_status(Status::Cancelled);
+        }
+    }
+    Ok(())
+}
