@@ -3,8 +3,6 @@
 //! `DQBUF` on a capture queue): the player offers buffers of its pool, the
 //! broker copies each captured sample into the oldest one.
 
-use std::time::Instant;
-
 use mediaredir_proto::broker::BrokerMessage;
 use mediaredir_proto::control::Request;
 use mediaredir_proto::data::DataHeader;
@@ -119,17 +117,7 @@ impl MediaRedir {
         if self.nonblocking {
             return Err(PlayerError::WouldBlock);
         }
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(PlayerError::Timeout(self.timeout));
-            }
-            self.pump(Some(left))?;
-            if let Some(c) = self.take_captured() {
-                return Ok(c);
-            }
-        }
+        self.wait_for(MediaRedir::take_captured)
     }
 
     /// Buffer `index` of `stream` for reading a captured sample (the

@@ -92,6 +92,25 @@ impl MediaRedir {
         Ok(())
     }
 
+    /// Reads packets until `take` finds what it looks for, waiting at most
+    /// the timeout (the blocking `DQBUF`s).
+    pub(super) fn wait_for<R>(
+        &mut self,
+        mut take: impl FnMut(&mut MediaRedir) -> Option<R>,
+    ) -> Result<R, PlayerError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PlayerError::Timeout(self.timeout));
+            }
+            self.pump(Some(left))?;
+            if let Some(found) = take(self) {
+                return Ok(found);
+            }
+        }
+    }
+
     /// Sends `message` and waits for the reply with its tag.
     pub(super) fn request(
         &mut self,

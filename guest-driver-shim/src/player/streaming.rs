@@ -189,17 +189,7 @@ impl MediaRedir {
         if self.nonblocking {
             return Err(PlayerError::WouldBlock);
         }
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(PlayerError::Timeout(self.timeout));
-            }
-            self.pump(Some(left))?;
-            if let Some(done) = self.take_completed(stream) {
-                return Ok(done);
-            }
-        }
+        self.wait_for(|me| me.take_completed(stream))
     }
 
     /// Buffers of `stream` the device holds.
