@@ -56,24 +56,13 @@ impl MediaRedir {
     /// `stream`'s buffers for the next captured sample of any of this
     /// player's capture streams.
     pub fn queue_capture_buffer(&mut self, stream: u32, index: u32) -> Result<(), PlayerError> {
-        let queue = self
-            .queues
-            .get(&stream)
-            .ok_or(PlayerError::Usage("no buffers requested for this stream"))?;
-        if !queue.is_players(index) {
-            return Err(PlayerError::Usage("buffer index not held by the player"));
-        }
+        let queue = self.held_buffer(stream, index)?;
         let message = BrokerMessage::CapturePost {
             pool_id: queue.pool_id,
             offset: queue.offset(index),
             len: queue.slot_size() as u64,
         };
-        let tag = self.tag();
-        self.send(tag, &message)?;
-        if let Some(q) = self.queues.get_mut(&stream) {
-            q.mark_queued(index, tag);
-        }
-        Ok(())
+        self.send_buffer(stream, index, &message)
     }
 
     fn take_captured(&mut self) -> Option<Captured> {

@@ -127,13 +127,7 @@ impl MediaRedir {
         index: u32,
         info: &BufferInfo,
     ) -> Result<(), PlayerError> {
-        let queue = self
-            .queues
-            .get(&stream)
-            .ok_or(PlayerError::Usage("no buffers requested for this stream"))?;
-        if !queue.is_players(index) {
-            return Err(PlayerError::Usage("buffer index not held by the player"));
-        }
+        let queue = self.held_buffer(stream, index)?;
         if info.bytes_used as usize > queue.slot_size() {
             return Err(PlayerError::Usage("bytes_used larger than the buffer"));
         }
@@ -151,8 +145,32 @@ impl MediaRedir {
                 duration: info.duration,
             },
         };
+        self.send_buffer(stream, index, &message)
+    }
+
+    /// The buffers of `stream`, if the player holds their buffer `index`
+    /// (the check before a `QBUF`).
+    pub(super) fn held_buffer(&self, stream: u32, index: u32) -> Result<&BufferQueue, PlayerError> {
+        let queue = self
+            .queues
+            .get(&stream)
+            .ok_or(PlayerError::Usage("no buffers requested for this stream"))?;
+        if !queue.is_players(index) {
+            return Err(PlayerError::Usage("buffer index not held by the player"));
+        }
+        Ok(queue)
+    }
+
+    /// Sends `message` (the `QUEUE` or `CAPTURE_POST` of buffer `index` of
+    /// `stream`) and marks the buffer queued under its tag.
+    pub(super) fn send_buffer(
+        &mut self,
+        stream: u32,
+        index: u32,
+        message: &BrokerMessage,
+    ) -> Result<(), PlayerError> {
         let tag = self.tag();
-        self.send(tag, &message)?;
+        self.send(tag, message)?;
         if let Some(q) = self.queues.get_mut(&stream) {
             q.mark_queued(index, tag);
         }
