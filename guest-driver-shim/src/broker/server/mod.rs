@@ -1,0 +1,215 @@
+//! The broker's event loop: one thread, `poll(2)` over the listening
+//! socket, every client and the device's used-buffer notifications.
+//!
+//! Control requests are forwarded one at a time and answered before the
+//! next client message is read (the device answers them promptly; the
+//! driver's timeout bounds a stuck one). Data buffers are asynchronous:
+//! a `QUEUE` becomes a chain on the stream's txq and its `COMPLETE` goes
+//! out when the device returns the chain. When a txq is full the request
+//! waits in a per-queue backlog, in order.
+//!
+//! The loop is here; what it does on each turn is split by what it serves:
+//! `clients` (connections, packets, `HELLO`, departures), `control`
+//! (forwarding control requests), `pools` (the players' shared DMA
+//! memory), `playback` (`QUEUE` onto the txqs and their backlogs),
+//! `capture` (capture posts and samples) and `device` (completions,
+//! events, device resets).
+
+mod capture;
+mod clients;
+mod control;
+mod device;
+mod playback;
+mod pools;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mediaredir_proto::broker::MAX_MESSAGE;
+use mediaredir_proto::control::Limits;
+use mediaredir_proto::device::{CAPQ, EVENTQ, TXQ_BASE};
+
+use super::client::Client;
+use super::{BrokerError, BrokerOptions};
+use crate::driver::{DataToken, MediaDevice};
+use crate::seqpacket::SeqpacketListener;
+use crate::transport::Transport;
+use playback::{InFlight, Waiting};
+use pools::Pool;
+
+/// Wait of one loop turn when the transport offers no notification fd.
+const POLL_FALLBACK: Duration = Duration::from_millis(5);
+
+type ClientId = u64;
+
+/// The broker: owns the device and serves players on a socket.
+#[derive(Debug)]
+pub struct Broker<T: Transport> {
+    dev: MediaDevice<T>,
+    listener: SeqpacketListener,
+    options: BrokerOptions,
+    clients: BTreeMap<ClientId, Client>,
+    next_client: ClientId,
+    pools: HashMap<(ClientId, u32), Pool>,
+    in_flight: HashMap<DataToken, InFlight>,
+    waiting: BTreeMap<u16, VecDeque<Waiting>>,
+    generation: u32,
+    limits: Limits,
+    buf: Vec<u8>,
+}
+
+impl<T: Transport> Broker<T> {
+    /// A broker for the initialised device `dev`, serving on `listener`.
+    pub fn new(
+        dev: MediaDevice<T>,
+        listener: SeqpacketListener,
+        options: BrokerOptions,
+    ) -> Result<Broker<T>, BrokerError> {
+        let config = dev.cached_config()?;
+        log::info!(
+            "broker: serving {} (device generation {:#x}, {} txqs)",
+            listener.path().display(),
+            config.generation,
+            config.num_txqs
+        );
+        Ok(Broker {
+            dev,
+            listener,
+            options,
+            clients: BTreeMap::new(),
+            next_client: 1,
+            pools: HashMap::new(),
+            in_flight: HashMap::new(),
+            waiting: BTreeMap::new(),
+            generation: config.generation,
+            limits: Limits::from(&config),
+            buf: vec![0; MAX_MESSAGE],
+        })
+    }
+
+    /// Serves until `stop` is set (checked at least every `tick`).
+    pub fn run(&mut self, stop: &AtomicBool, tick: Duration) -> Result<(), BrokerError> {
+        while !stop.load(Ordering::Acquire) {
+            self.run_once(tick)?;
+        }
+        Ok(())
+    }
+
+    /// Connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// The device.
+    pub fn device(&self) -> &MediaDevice<T> {
+        &self.dev
+    }
+
+    /// One turn: waits up to `timeout` for something to do, then does it.
+    pub fn run_once(&mut self, timeout: Duration) -> Result<(), BrokerError> {
+        let device_fds = self.device_fds();
+        let mut fds = Vec::with_capacity(1 + self.clients.len() + device_fds.len());
+        fds.push(pollfd(self.listener.as_fd().as_raw_fd(), libc::POLLIN));
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for client in self.clients.values() {
+            let mut events = 0;
+            if client.wants_input() {
+                events |= libc::POLLIN;
+            }
+            if client.wants_output() {
+                events |= libc::POLLOUT;
+            }
+            fds.push(pollfd(client.conn.as_fd().as_raw_fd(), events));
+        }
+        for &(fd, _) in &device_fds {
+            fds.push(pollfd(fd, libc::POLLIN));
+        }
+        let wait = if device_fds.is_empty() {
+            timeout.min(POLL_FALLBACK)
+        } else {
+            timeout
+        };
+        poll(&mut fds, wait)?;
+        // Device first: completions free room that waiting requests need.
+        let device_ready = fds[1 + ids.len()..]
+            .iter()
+            .zip(&device_fds)
+            .filter(|(p, _)| p.revents != 0)
+            .map(|(_, &(_, q))| q)
+            .collect::<Vec<_>>();
+        for queue in device_ready {
+            // Consume the notification; the rings are read below anyway.
+            self.dev.transport_mut().wait_used(queue, Duration::ZERO)?;
+        }
+        self.service_device()?;
+        if fds[0].revents != 0 {
+            self.accept();
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let revents = fds[1 + i].revents;
+            if revents & libc::POLLOUT != 0
+                && let Some(client) = self.clients.get_mut(id)
+            {
+                client.flush();
+            }
+            if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                self.read_client(*id)?;
+            }
+        }
+        self.service_device()?;
+        self.sweep_dead()?;
+        Ok(())
+    }
+
+    /// Notification fds of the eventq and the txqs (deduplicated: a PCI
+    /// device has one interrupt for all).
+    fn device_fds(&self) -> Vec<(RawFd, u16)> {
+        let transport = self.dev.transport();
+        let mut out: Vec<(RawFd, u16)> = Vec::new();
+        let txqs = self
+            .dev
+            .cached_config()
+            .map(|c| c.num_txqs)
+            .unwrap_or_default();
+        let queues = [EVENTQ, CAPQ]
+            .into_iter()
+            .chain((0..txqs).filter_map(|t| u16::try_from(t).ok().map(|t| TXQ_BASE + t)));
+        for queue in queues {
+            if let Some(fd) = transport.used_fd(queue) {
+                let raw = fd.as_raw_fd();
+                if !out.iter().any(|&(f, _)| f == raw) {
+                    out.push((raw, queue));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<(), BrokerError> {
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd of the
+    // length passed.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(BrokerError::Io {
+                op: "poll",
+                source: e,
+            });
+        }
+    }
+    Ok(())
+}
