@@ -330,5 +330,4 @@ impl Session {
     pub(crate) fn pipeline(&self) -> Option<gst::Pipeline> {
         lock(&self.media).as_ref().map(|m| m.pipeline.clone())
     }
-
 }
