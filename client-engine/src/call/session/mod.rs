@@ -26,7 +26,7 @@
 //!
 //! Here: the session's state and what the daemon's requests do to it; the
 //! ports in [`ports`], the pipeline in [`pipeline`], the monitor thread and
-//! statistics in [`monitor`].
+//! statistics in [`monitor`](mod@monitor).
 
 mod monitor;
 mod pipeline;
