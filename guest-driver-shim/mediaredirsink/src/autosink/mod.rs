@@ -15,7 +15,9 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
+mod choice;
 mod imp;
+mod shared;
 
 glib::wrapper! {
     /// The `mediaredirvideosink` element (local fallback: `autovideosink`).

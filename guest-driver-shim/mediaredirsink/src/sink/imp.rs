@@ -1,31 +1,35 @@
 //! The `mediaredirsink` implementation: a `GstBaseSink` over the player API
-//! (`guest_driver_shim::player`).
+//! (`guest_driver_shim::player`). The GObject, element and base-sink
+//! virtual methods are here; what they do is in the sibling modules:
 //!
-//! - Caps: the sink pad's caps query (and so accept-caps, which
-//!   `playbin`'s autoplugging asks before plugging a decoder) answers the
-//!   template structures of the codecs the connected client decodes, asked
-//!   of the broker (`GET_CAPS`, cached for a second); no broker, no client
-//!   or no common codec gives empty caps. `set_caps` creates the stream
-//!   (`CHECK_FORMAT` first) in the presentation shared with the other sinks
-//!   of the pipeline ([`crate::group`]) and requests its buffers.
-//! - Data: `render` copies each buffer into a free pool buffer (grown when a
-//!   buffer does not fit) and queues it with its stream-time timestamps;
-//!   when the device holds every buffer it waits for one to come back (the
-//!   device's flow control), checking the `unlock` flag, and while paused it
-//!   waits for preroll like an audio sink, so flushes and state changes
-//!   never hang. The client schedules presentation; the sink still syncs
-//!   to the pipeline clock, `LEAD_NS` ahead (`ts-offset`), so the sinks of
-//!   a pipeline stay together.
-//! - EOS: an EOS buffer is queued and the client's EOS event awaited before
-//!   `GstBaseSink` posts EOS. The presentation is flushed (once for all its
-//!   sinks) at the segment's position before its first buffer and before
-//!   the first buffer after a flushing seek, so the client's segment starts
-//!   where the pipeline's does, whichever sink queues first. PAUSED<->PLAYING pause and play the presentation.
+//! - Caps ([`super::stream`]): the sink pad's caps query (and so
+//!   accept-caps, which `playbin`'s autoplugging asks before plugging a
+//!   decoder) answers the template structures of the codecs the connected
+//!   client decodes, asked of the broker (`GET_CAPS`, cached for a second);
+//!   no broker, no client or no common codec gives empty caps. `set_caps`
+//!   creates the stream (`CHECK_FORMAT` first) in the presentation shared
+//!   with the other sinks of the pipeline ([`crate::group`]) and requests
+//!   its buffers.
+//! - Data ([`super::buffer`], [`super::submit`]): `render` copies each
+//!   buffer into a free pool buffer (grown when a buffer does not fit) and
+//!   queues it with its stream-time timestamps; when the device holds every
+//!   buffer it waits for one to come back (the device's flow control),
+//!   checking the `unlock` flag, and while paused it waits for preroll like
+//!   an audio sink, so flushes and state changes never hang. The client
+//!   schedules presentation; the sink still syncs to the pipeline clock,
+//!   `LEAD_NS` ahead (`ts-offset`), so the sinks of a pipeline stay
+//!   together.
+//! - EOS ([`super::submit`]): an EOS buffer is queued and the client's EOS
+//!   event awaited before `GstBaseSink` posts EOS. The presentation is
+//!   flushed (once for all its sinks) at the segment's position before its
+//!   first buffer and before the first buffer after a flushing seek, so the
+//!   client's segment starts where the pipeline's does, whichever sink
+//!   queues first. PAUSED<->PLAYING pause and play the presentation.
+//! - Properties: [`super::settings`].
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -37,18 +41,16 @@ use gstreamer_base as gst_base;
 use gstreamer_base::prelude::*;
 use gstreamer_base::subclass::prelude::*;
 
-use guest_driver_shim::player::{BufferInfo, PlayerError};
-use mediaredir_proto::broker::DEFAULT_SOCKET;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Geometry, Rect, StreamFormat};
-use mediaredir_proto::data::{Clip, FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 
+use super::buffer::buffer_info;
 use super::clip;
+use super::settings::{self, Change, Settings};
+use super::stream::{Handle, Stream};
 use crate::caps;
-use crate::group::{self, Group, Shared};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "mediaredirsink",
         gst::DebugColorFlags::empty(),
@@ -56,106 +58,21 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// How long the client's codec list answers caps queries.
-const CAPS_CACHE: Duration = Duration::from_secs(1);
 /// How far ahead of the pipeline clock buffers go to the device (ns).
 const LEAD_NS: i64 = 500_000_000;
-/// How often waits look at the flush flag.
-const POLL: Duration = Duration::from_millis(20);
-
-#[derive(Debug, Clone)]
-struct Settings {
-    socket: PathBuf,
-    group: String,
-    buffers: u32,
-    volume: f64,
-    mute: bool,
-    x: i32,
-    y: i32,
-    width: u32,
-    height: u32,
-    visible: bool,
-    display: u32,
-    /// Whether a geometry property was set (else the client places the
-    /// video itself).
-    geometry_set: bool,
-    eos_timeout: u32,
-    stall_timeout: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            socket: PathBuf::from(DEFAULT_SOCKET),
-            group: String::new(),
-            buffers: 16,
-            volume: 1.0,
-            mute: false,
-            x: 0,
-            y: 0,
-            width: 0,
-            height: 0,
-            visible: true,
-            display: 0,
-            geometry_set: false,
-            eos_timeout: 60,
-            stall_timeout: 20,
-        }
-    }
-}
-
-impl Settings {
-    fn geometry(&self) -> Geometry {
-        Geometry {
-            display_id: self.display,
-            visible: self.visible,
-            z: 0,
-            dest: Rect {
-                x: self.x,
-                y: self.y,
-                width: self.width,
-                height: self.height,
-            },
-            source: Rect::default(),
-            clip: Vec::new(),
-        }
-    }
-}
-
-/// The negotiated stream (streaming thread).
-#[derive(Debug)]
-struct Stream {
-    group: Arc<Group>,
-    id: u32,
-    format: StreamFormat,
-    /// Buffer indices the sink holds.
-    free: Vec<u32>,
-    count: u32,
-    size: usize,
-    /// Samples the client decodes from each buffer (audio).
-    decoded: clip::Decoded,
-}
-
-/// What the application thread (properties, state changes) reaches.
-#[derive(Debug, Clone)]
-struct Handle {
-    group: Arc<Group>,
-    id: u32,
-    audio: bool,
-}
 
 /// The element.
 #[derive(Debug)]
 pub struct MediaRedirSink {
-    settings: Mutex<Settings>,
-    stream: Mutex<Option<Stream>>,
-    handle: Mutex<Option<Handle>>,
-    codecs: Mutex<Option<(Instant, Vec<Codec>)>>,
+    pub(super) settings: Mutex<Settings>,
+    pub(super) stream: Mutex<Option<Stream>>,
+    pub(super) handle: Mutex<Option<Handle>>,
+    pub(super) codecs: Mutex<Option<(Instant, Vec<Codec>)>>,
     /// Set by `unlock` (flush, shutdown, PLAYING -> PAUSED): waits go to
     /// `wait_preroll`.
-    flushing: AtomicBool,
+    pub(super) flushing: AtomicBool,
     /// Not PLAYING: nothing comes back from the device, wait for preroll.
-    paused: AtomicBool,
+    pub(super) paused: AtomicBool,
 }
 
 impl Default for MediaRedirSink {
@@ -171,12 +88,8 @@ impl Default for MediaRedirSink {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn nanos(t: Option<gst::ClockTime>) -> Option<u64> {
-    t.map(gst::ClockTime::nseconds)
 }
 
 #[glib::object_subclass]
@@ -187,8 +100,9 @@ impl ObjectSubclass for MediaRedirSink {
 
     fn type_init(type_: &mut glib::subclass::InitializingType<Self>) {
         // GstStreamVolume has no virtual methods (only the `volume` and
-        // `mute` properties, overridden below), and gstreamer-audio offers
-        // no subclassing glue for it: add it with an empty init.
+        // `mute` properties, overridden in `settings::properties`), and
+        // gstreamer-audio offers no subclassing glue for it: add it with an
+        // empty init.
         let info = glib::gobject_ffi::GInterfaceInfo {
             interface_init: None,
             interface_finalize: None,
@@ -206,12 +120,12 @@ impl ObjectSubclass for MediaRedirSink {
 }
 
 impl MediaRedirSink {
-    fn settings(&self) -> Settings {
+    pub(super) fn settings(&self) -> Settings {
         lock(&self.settings).clone()
     }
 
     /// Posts an element error about `what` and returns the flow error.
-    fn fail(&self, what: &str, error: &dyn std::fmt::Display) -> gst::FlowError {
+    pub(super) fn fail(&self, what: &str, error: &dyn std::fmt::Display) -> gst::FlowError {
         gst::element_imp_error!(
             self,
             gst::ResourceError::Failed,
@@ -219,516 +133,25 @@ impl MediaRedirSink {
         );
         gst::FlowError::Error
     }
-
-    /// The codecs the connected client decodes (empty without broker or
-    /// client).
-    fn client_codecs(&self) -> Vec<Codec> {
-        let mut cache = lock(&self.codecs);
-        if let Some((at, codecs)) = cache.as_ref()
-            && at.elapsed() < CAPS_CACHE
-        {
-            return codecs.clone();
-        }
-        let socket = self.settings().socket;
-        // The negotiated stream's connection answers when there is one.
-        let handle = lock(&self.handle).clone();
-        let answer = match handle {
-            Some(h) => {
-                let mut shared = h.group.lock();
-                if shared.broken {
-                    Err(PlayerError::Usage("the broker or device is gone"))
-                } else {
-                    let answer = shared.redir.query_caps();
-                    shared.check(answer)
-                }
-            }
-            None => group::connect(&socket).and_then(|mut r| r.query_caps()),
-        };
-        let codecs = match answer {
-            Ok(c) if c.client_connected => c.codecs.iter().map(|c| c.codec).collect(),
-            Ok(_) => {
-                gst::debug!(CAT, imp = self, "no client connected: no caps");
-                Vec::new()
-            }
-            Err(e) => {
-                gst::debug!(
-                    CAT,
-                    imp = self,
-                    "broker at {} unreachable ({e}): no caps",
-                    socket.display()
-                );
-                Vec::new()
-            }
-        };
-        *cache = Some((Instant::now(), codecs.clone()));
-        codecs
-    }
-
-    /// The group key: the `group` property, else the top-level bin.
-    fn group_key(&self) -> String {
-        let group = self.settings().group;
-        if !group.is_empty() {
-            return group;
-        }
-        let mut top: gst::Object = self.obj().upcast_ref::<gst::Object>().clone();
-        while let Some(parent) = top.parent() {
-            top = parent;
-        }
-        format!("pipeline@{:p}", top.as_ptr())
-    }
-
-    /// Creates the stream of `format` in the group's presentation.
-    fn open_stream(&self, format: &StreamFormat) -> Result<Stream, PlayerError> {
-        let settings = self.settings();
-        let group = Group::join(&settings.socket, &self.group_key())?;
-        let mut shared = group.lock();
-        shared.redir.try_format(format)?;
-        let id = shared.add_stream(format)?;
-        let size = if format.codec.is_video() {
-            512 << 10
-        } else {
-            16 << 10
-        };
-        let count = shared.redir.request_buffers(id, settings.buffers, size)?;
-        let size = shared.redir.buffer_layout(id).map_or(size, |(_, s)| s);
-        if format.codec.is_video() {
-            if settings.geometry_set {
-                let presentation = shared.presentation;
-                shared
-                    .redir
-                    .set_geometry(presentation, settings.geometry())?;
-            }
-        } else if settings.volume != 1.0 || settings.mute {
-            shared
-                .redir
-                .set_volume(id, settings.volume, settings.mute)?;
-        }
-        if !self.paused.load(Ordering::SeqCst) {
-            shared.set_playing(true)?;
-        }
-        drop(shared);
-        Ok(Stream {
-            group,
-            id,
-            format: format.clone(),
-            free: (0..count).rev().collect(),
-            count,
-            size,
-            decoded: clip::Decoded::new(format.codec, format.sample_rate, &format.codec_data),
-        })
-    }
-
-    /// Destroys the stream, if any (its group goes with the last sink).
-    fn close_stream(&self) {
-        *lock(&self.handle) = None;
-        if let Some(stream) = lock(&self.stream).take() {
-            let mut shared = stream.group.lock();
-            if let Err(e) = shared.remove_stream(stream.id) {
-                gst::warning!(CAT, imp = self, "destroying stream {}: {e}", stream.id);
-            }
-        }
-    }
-
-    /// Events, the client's errors on this stream, and buffers back.
-    /// `finishing`: the stream's end was queued (`finish`).
-    fn service(
-        &self,
-        shared: &mut Shared,
-        stream: &mut Stream,
-        finishing: bool,
-    ) -> Result<(), gst::FlowError> {
-        shared
-            .pump_events()
-            .map_err(|e| self.fail("reading events", &e))?;
-        if let Some(status) = shared.error(stream.id) {
-            return Err(self.fail(
-                "the client failed to play the stream",
-                &format!("{status:?}"),
-            ));
-        }
-        // A client that leaves once this stream has ended (`media-client
-        // --once` does, right after its last EOS) stops nothing (spec 7.15,
-        // DRV-CONN-3): its disconnection fails the stream only before the
-        // stream's EOS.
-        if let Some(why) = shared.gone
-            && !shared.is_eos(stream.id)
-        {
-            return Err(self.fail("playback stopped", &why));
-        }
-        loop {
-            match shared.redir.dequeue_buffer(stream.id) {
-                Ok(done) => {
-                    stream.free.push(done.index);
-                    match done.status {
-                        Status::Ok | Status::Cancelled | Status::Dropped => {}
-                        // Once the end is queued the events decide: the
-                        // client's EOS (the buffer was played out, only its
-                        // acknowledgement left with the client) or its
-                        // disconnection without it. The completion may come
-                        // in before those events.
-                        Status::NoClient if finishing => {}
-                        other => {
-                            return Err(self.fail("a buffer came back", &format!("{other:?}")));
-                        }
-                    }
-                }
-                Err(PlayerError::WouldBlock | PlayerError::Usage(_)) => return Ok(()),
-                Err(e) => return Err(self.fail("taking buffers back", &e)),
-            }
-        }
-    }
-
-    /// Waits for the device. After `unlock` or while paused it waits for
-    /// preroll instead, as GstBaseSink wants: `unlock` comes with a flush
-    /// or a shutdown (then `wait_preroll` returns FLUSHING) but also with
-    /// PLAYING -> PAUSED (then it blocks until PLAYING again, and returning
-    /// FLUSHING upstream would stop its streaming thread for good); and
-    /// while paused the device gives nothing back.
-    fn wait(&self, group: &Group) -> Result<(), gst::FlowError> {
-        if self.flushing.load(Ordering::SeqCst) || self.paused.load(Ordering::SeqCst) {
-            self.obj().wait_preroll()?;
-            return Ok(());
-        }
-        group.wait(POLL);
-        Ok(())
-    }
-
-    /// A free buffer of at least `need` bytes (growing the buffers when
-    /// they are too small, once the device gave them all back).
-    /// Fails when the device holds every buffer for `stall-timeout` while
-    /// playing (a device or host daemon that died keeps them for ever).
-    fn free_slot(&self, stream: &mut Stream, need: usize) -> Result<u32, gst::FlowError> {
-        let stall = Duration::from_secs(u64::from(self.settings().stall_timeout));
-        let mut deadline = Instant::now() + stall;
-        loop {
-            {
-                let group = Arc::clone(&stream.group);
-                let mut shared = group.lock();
-                let held = stream.free.len();
-                self.service(&mut shared, stream, false)?;
-                if stream.free.len() > held || self.paused.load(Ordering::SeqCst) {
-                    deadline = Instant::now() + stall;
-                } else if Instant::now() >= deadline {
-                    shared.broken = true;
-                    return Err(self.fail(
-                        "the device gave no buffer back",
-                        &format!("within {stall:?}"),
-                    ));
-                }
-                if need > stream.size && shared.redir.queued_count(stream.id) == 0 {
-                    let size = need.next_power_of_two();
-                    gst::debug!(CAT, imp = self, "buffers grown to {size} bytes");
-                    let count = shared
-                        .redir
-                        .request_buffers(stream.id, stream.count, size)
-                        .map_err(|e| self.fail("growing the buffers", &e))?;
-                    stream.free = (0..count).rev().collect();
-                    stream.size = shared.redir.buffer_layout(stream.id).map_or(size, |l| l.1);
-                }
-                if need <= stream.size
-                    && let Some(slot) = stream.free.pop()
-                {
-                    return Ok(slot);
-                }
-            }
-            self.wait(&Arc::clone(&stream.group))?;
-        }
-    }
-
-    /// Flushes the presentation at the segment's start before the first
-    /// buffer and after a flushing seek (the first sink of the group to get
-    /// here does it, for all).
-    fn flush_if_pending(&self, stream: &Stream) -> Result<(), gst::FlowError> {
-        let mut shared = stream.group.lock();
-        if !shared.flush_pending {
-            return Ok(());
-        }
-        let segment = self.obj().segment();
-        let position = segment
-            .downcast_ref::<gst::ClockTime>()
-            .and_then(|s| s.to_stream_time(s.start()).or(s.start()))
-            .map_or(0, gst::ClockTime::nseconds);
-        let presentation = shared.presentation;
-        let result = shared.redir.seek(presentation, position);
-        shared
-            .check(result)
-            .map_err(|e| self.fail("flushing the presentation", &e))?;
-        shared.flush_pending = false;
-        shared.clear_eos();
-        gst::debug!(CAT, imp = self, "presentation flushed at {position} ns");
-        Ok(())
-    }
-
-    fn queue(
-        &self,
-        stream: &mut Stream,
-        data: &[u8],
-        info: BufferInfo,
-    ) -> Result<(), gst::FlowError> {
-        self.flush_if_pending(stream)?;
-        let slot = self.free_slot(stream, data.len())?;
-        let mut shared = stream.group.lock();
-        let Some(target) = shared.redir.buffer_mut(stream.id, slot) else {
-            return Err(self.fail("a free buffer", &"is not writable"));
-        };
-        target[..data.len()].copy_from_slice(data);
-        let result = shared.redir.queue_buffer(stream.id, slot, &info);
-        shared
-            .check(result)
-            .map_err(|e| self.fail("queueing a buffer", &e))
-    }
-
-    /// Queues the end of stream and waits for the client to reach it.
-    fn finish(&self, stream: &mut Stream) -> Result<(), gst::FlowError> {
-        let info = BufferInfo {
-            flags: FLAG_EOS,
-            ..BufferInfo::default()
-        };
-        self.queue(stream, &[], info)?;
-        let timeout = Duration::from_secs(u64::from(self.settings().eos_timeout));
-        let mut deadline = Instant::now() + timeout;
-        loop {
-            {
-                let group = Arc::clone(&stream.group);
-                let mut shared = group.lock();
-                self.service(&mut shared, stream, true)?;
-                if shared.is_eos(stream.id) {
-                    return Ok(());
-                }
-            }
-            if self.paused.load(Ordering::SeqCst) {
-                deadline = Instant::now() + timeout;
-            }
-            if Instant::now() >= deadline {
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::Failed,
-                    [
-                        "the client did not report the end of stream within {:?}",
-                        timeout
-                    ]
-                );
-                return Ok(());
-            }
-            self.wait(&Arc::clone(&stream.group))?;
-        }
-    }
-
-    /// Applies volume and mute to a negotiated audio stream.
-    fn apply_volume(&self) {
-        let Some(h) = lock(&self.handle).clone() else {
-            return;
-        };
-        if !h.audio {
-            return;
-        }
-        let s = self.settings();
-        if let Err(e) = h.group.lock().redir.set_volume(h.id, s.volume, s.mute) {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Failed,
-                ["setting the volume: {}", e]
-            );
-        }
-    }
-
-    /// Applies the geometry to a negotiated video stream's presentation.
-    fn apply_geometry(&self) {
-        let Some(h) = lock(&self.handle).clone() else {
-            return;
-        };
-        if h.audio {
-            return;
-        }
-        let geometry = self.settings().geometry();
-        let mut shared = h.group.lock();
-        let presentation = shared.presentation;
-        if let Err(e) = shared.redir.set_geometry(presentation, geometry) {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Failed,
-                ["setting the geometry: {}", e]
-            );
-        }
-    }
-
-    fn set_playing(&self, playing: bool) -> Result<(), gst::StateChangeError> {
-        let Some(h) = lock(&self.handle).clone() else {
-            return Ok(());
-        };
-        let result = h.group.lock().set_playing(playing);
-        result.map_err(|e| {
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Failed,
-                [
-                    "media redirection: {}: {}",
-                    if playing { "play" } else { "pause" },
-                    e
-                ]
-            );
-            gst::StateChangeError
-        })
-    }
 }
 
 impl ObjectImpl for MediaRedirSink {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("socket")
-                    .nick("Broker socket")
-                    .blurb("Path of the media-redirection broker's socket")
-                    .default_value(Some(DEFAULT_SOCKET))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("group")
-                    .nick("Presentation group")
-                    .blurb(
-                        "Sinks with the same group share one presentation (one clock at the \
-                         client); empty: the sinks of one pipeline share one",
-                    )
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("buffers")
-                    .nick("Buffers")
-                    .blurb("Buffers of the stream in the device's shared memory")
-                    .minimum(2)
-                    .maximum(256)
-                    .default_value(16)
-                    .mutable_ready()
-                    .build(),
-                // GstStreamVolume's: playsink (playbin's `volume`, `mute`)
-                // finds the sink by that interface.
-                glib::ParamSpecOverride::for_interface::<gst_audio::StreamVolume>("volume"),
-                glib::ParamSpecOverride::for_interface::<gst_audio::StreamVolume>("mute"),
-                glib::ParamSpecInt::builder("x")
-                    .nick("X")
-                    .blurb("Left edge of the video on the guest display")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecInt::builder("y")
-                    .nick("Y")
-                    .blurb("Top edge of the video on the guest display")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("width")
-                    .nick("Width")
-                    .blurb("Width of the video on the guest display (0: the client decides)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("height")
-                    .nick("Height")
-                    .blurb("Height of the video on the guest display (0: the client decides)")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("visible")
-                    .nick("Visible")
-                    .blurb("Whether the client shows the video")
-                    .default_value(true)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("display")
-                    .nick("Display")
-                    .blurb("Guest display the geometry refers to")
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("eos-timeout")
-                    .nick("EOS timeout")
-                    .blurb("Seconds to wait for the client to reach the end of stream")
-                    .minimum(1)
-                    .default_value(60)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("stall-timeout")
-                    .nick("Stall timeout")
-                    .blurb(
-                        "Seconds without any buffer back from the device while playing before \
-                         the sink fails (the device or its host daemon died)",
-                    )
-                    .minimum(1)
-                    .default_value(20)
-                    .mutable_ready()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::properties);
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = lock(&self.settings);
-        let mut volume = false;
-        let mut geometry = false;
-        match pspec.name() {
-            "socket" => {
-                s.socket = PathBuf::from(
-                    value
-                        .get::<Option<String>>()
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| DEFAULT_SOCKET.to_owned()),
-                );
-            }
-            "group" => {
-                s.group = value
-                    .get::<Option<String>>()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-            }
-            "buffers" => s.buffers = value.get().unwrap_or(16),
-            "volume" => {
-                s.volume = value.get().unwrap_or(1.0);
-                volume = true;
-            }
-            "mute" => {
-                s.mute = value.get().unwrap_or(false);
-                volume = true;
-            }
-            "x" => s.x = value.get().unwrap_or(0),
-            "y" => s.y = value.get().unwrap_or(0),
-            "width" => s.width = value.get().unwrap_or(0),
-            "height" => s.height = value.get().unwrap_or(0),
-            "visible" => s.visible = value.get().unwrap_or(true),
-            "display" => s.display = value.get().unwrap_or(0),
-            "eos-timeout" => s.eos_timeout = value.get().unwrap_or(60),
-            "stall-timeout" => s.stall_timeout = value.get().unwrap_or(20),
-            _ => {}
-        }
-        if matches!(
-            pspec.name(),
-            "x" | "y" | "width" | "height" | "visible" | "display"
-        ) {
-            s.geometry_set = true;
-            geometry = true;
-        }
-        drop(s);
-        if volume {
-            self.apply_volume();
-        }
-        if geometry {
-            self.apply_geometry();
+        let change = lock(&self.settings).set(pspec.name(), value);
+        match change {
+            Change::Volume => self.apply_volume(),
+            Change::Geometry => self.apply_geometry(),
+            Change::None => {}
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = lock(&self.settings);
-        match pspec.name() {
-            "socket" => s.socket.display().to_string().to_value(),
-            "group" => s.group.to_value(),
-            "buffers" => s.buffers.to_value(),
-            "volume" => s.volume.to_value(),
-            "mute" => s.mute.to_value(),
-            "x" => s.x.to_value(),
-            "y" => s.y.to_value(),
-            "width" => s.width.to_value(),
-            "height" => s.height.to_value(),
-            "visible" => s.visible.to_value(),
-            "display" => s.display.to_value(),
-            "eos-timeout" => s.eos_timeout.to_value(),
-            "stall-timeout" => s.stall_timeout.to_value(),
-            _ => None::<String>.to_value(),
-        }
+        lock(&self.settings).get(pspec.name())
     }
 
     fn constructed(&self) {
@@ -889,84 +312,18 @@ impl BaseSinkImpl for MediaRedirSink {
             u32::try_from(map.len()).map_err(|_| self.fail("a buffer", &"too large"))?;
         let segment = self.obj().segment();
         let segment = segment.downcast_ref::<gst::ClockTime>();
-        let stream_time = |t: Option<gst::ClockTime>| {
-            let t = t?;
-            Some(
-                segment
-                    .and_then(|s| s.to_stream_time(t))
-                    .unwrap_or(t)
-                    .nseconds(),
-            )
-        };
-        let pts = stream_time(buffer.pts());
-        let dts = stream_time(buffer.dts()).filter(|d| Some(*d) != pts);
-        let mut flags = 0;
-        if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-            flags |= FLAG_KEYFRAME;
-        }
-        if buffer.flags().contains(gst::BufferFlags::DISCONT) {
-            flags |= FLAG_DISCONT;
-        }
-        // Video outside the segment: decoded for the frames after it, never
-        // shown (GstBaseSink no longer drops it: see `constructed`).
-        if stream.format.codec.is_video()
-            && (buffer.flags().contains(gst::BufferFlags::DECODE_ONLY)
-                || buffer.pts().zip(segment).is_some_and(|(t, s)| {
-                    clip::Segment::of(s).excludes(t.nseconds(), nanos(buffer.duration()))
-                }))
-        {
-            flags |= FLAG_DECODE_ONLY;
-        }
-        let discont = buffer.flags().contains(gst::BufferFlags::DISCONT);
-        let samples = stream
-            .decoded
-            .samples(map.as_slice(), discont, nanos(buffer.duration()));
-        let clip =
-            clip::clip_of(buffer).unwrap_or_else(|| match (samples, buffer.pts(), segment) {
-                // What GStreamer's decoder cuts, less what the client's
-                // decoder will cut itself: the group flushes the
-                // presentation at the segment's start in stream time before
-                // the first buffer, so the client clips buffers timed
-                // before that (tsdemux's audio before the first picture);
-                // clipping those here too would cut twice where the engine
-                // trims itself (a52dec, mpg123). qtdemux's edit list starts
-                // the segment after the priming at stream time 0, which
-                // the client cannot see: the sink clips it.
-                (Some(n), Some(t), Some(s)) => {
-                    let want = stream
-                        .decoded
-                        .segment_clip(n, t.nseconds(), &clip::Segment::of(s));
-                    let flushed_at = clip::Segment {
-                        start: stream_time(Some(s.start().unwrap_or_default())).unwrap_or(0),
-                        stop: None,
-                    };
-                    let client = stream
-                        .decoded
-                        .segment_clip(n, pts.unwrap_or(0), &flushed_at);
-                    Clip::saturating(
-                        u64::from(want.start).saturating_sub(u64::from(client.start)),
-                        u64::from(want.end),
-                    )
-                }
-                _ => Clip::NONE,
-            });
+        let info = buffer_info(stream, buffer, map.as_slice(), bytes_used, segment);
         gst::log!(
             CAT,
             imp = self,
-            "buffer pts {:?} dts {:?} duration {:?} flags {flags:#x} clip {clip:?} segment {:?}",
-            pts,
-            dts,
+            "buffer pts {:?} dts {:?} duration {:?} flags {:#x} clip {:?} segment {:?}",
+            info.pts,
+            info.dts,
             buffer.duration(),
+            info.flags,
+            info.clip,
             segment.map(clip::Segment::of),
         );
-        let info = BufferInfo {
-            bytes_used,
-            pts,
-            dts,
-            duration: nanos(buffer.duration()),
-            flags,
-            clip,
-        };
         self.queue(stream, map.as_slice(), info)?;
         Ok(gst::FlowSuccess::Ok)
     }

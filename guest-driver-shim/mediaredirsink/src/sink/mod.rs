@@ -12,8 +12,12 @@ use gstreamer as gst;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
+mod buffer;
 mod clip;
 mod imp;
+mod settings;
+mod stream;
+mod submit;
 
 glib::wrapper! {
     /// The `mediaredirsink` element.
