@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use conformance_tests::client::{AckPolicy, TestClient, decode_and_capture};
 use conformance_tests::rig::Rig;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::{MediaRedir, PlayerError};
+use mediaredir_player::{MediaRedir, PlayerError};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};

@@ -16,7 +16,7 @@ use common::tone;
 use conformance_tests::rig::Rig;
 use e2e_common::{media_client_binary, wait_path};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};

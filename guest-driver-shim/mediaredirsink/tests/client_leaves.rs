@@ -14,7 +14,7 @@ use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 
 #[test]

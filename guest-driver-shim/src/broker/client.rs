@@ -13,9 +13,9 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use mediaredir_proto::broker::BrokerMessage;
 use mediaredir_proto::event::{EVENT_SIZE, Event};
+use mediaredir_player::seqpacket::SeqpacketConn;
 
 use super::ownership::Owned;
-use crate::seqpacket::SeqpacketConn;
 
 /// Undelivered events kept per client (spec 9.2).
 pub(crate) const MAX_EVENTS: usize = 256;

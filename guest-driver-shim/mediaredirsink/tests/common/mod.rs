@@ -13,7 +13,7 @@ use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 
 /// 1 s of 320x240 test video at 30 fps.

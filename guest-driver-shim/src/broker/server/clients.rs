@@ -10,11 +10,11 @@ use mediaredir_proto::ProtoError;
 use mediaredir_proto::broker::{BROKER_VERSION, BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::control::{ControlRequest, Request};
 use mediaredir_proto::status::Status;
+use mediaredir_player::seqpacket::Received;
 
 use super::{Broker, ClientId};
 use crate::broker::BrokerError;
 use crate::broker::client::Client;
-use crate::seqpacket::Received;
 use crate::transport::Transport;
 
 /// Client messages handled per client per loop turn (fairness).

@@ -31,11 +31,11 @@ use std::time::Duration;
 use mediaredir_proto::broker::MAX_MESSAGE;
 use mediaredir_proto::control::Limits;
 use mediaredir_proto::device::{CAPQ, EVENTQ, TXQ_BASE};
+use mediaredir_player::seqpacket::SeqpacketListener;
 
 use super::client::Client;
 use super::{BrokerError, BrokerOptions};
 use crate::driver::{DataToken, MediaDevice};
-use crate::seqpacket::SeqpacketListener;
 use crate::transport::Transport;
 use playback::{InFlight, Waiting};
 use pools::Pool;

@@ -308,48 +308,18 @@ mod tests {
     use std::io::{Read, Seek, Write};
 
     fn pair() -> (
-        tempdir::Dir,
+        tempfile::TempDir,
         SeqpacketListener,
         SeqpacketConn,
         SeqpacketConn,
     ) {
-        let dir = tempdir::Dir::new();
+        let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("s.sock");
         let listener = SeqpacketListener::bind(&path, 0o660).expect("bind");
         let client = SeqpacketConn::connect(&path).expect("connect");
         let server = listener.accept().expect("accept");
         server.set_nonblocking(false).expect("blocking");
         (dir, listener, client, server)
-    }
-
-    /// A temporary directory, removed on drop (no extra dependency).
-    mod tempdir {
-        use std::path::{Path, PathBuf};
-
-        pub(super) struct Dir(PathBuf);
-
-        impl Dir {
-            pub(super) fn new() -> Dir {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                let path = std::env::temp_dir().join(format!(
-                    "seqpacket-test-{}-{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                ));
-                std::fs::create_dir_all(&path).expect("temp dir");
-                Dir(path)
-            }
-            pub(super) fn path(&self) -> &Path {
-                &self.0
-            }
-        }
-
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]
@@ -422,7 +392,7 @@ mod tests {
 
     #[test]
     fn a_regular_file_is_never_replaced() {
-        let dir = tempdir::Dir::new();
+        let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("not-a-socket");
         std::fs::write(&path, b"data").unwrap();
         let err = SeqpacketListener::bind(&path, 0o660).unwrap_err();
