@@ -101,18 +101,21 @@ pub fn mentioning<'a>(symbols: &'a [String], words: &[&str]) -> Vec<&'a str> {
 }
 
 /// The shared library `file` (e.g. `libmediaredir.so`) of the workspace
-/// package `package`, as built for the running test: Cargo builds a
-/// package's cdylib with its tests into the profile directory (the test
-/// binary is in `<profile>/deps`); when it is not there, it is built now.
+/// package `package`, as built for the running test: `cargo test` builds
+/// a package's cdylib with its tests into `<profile>/deps` (next to the
+/// test binary), `cargo build` into `<profile>`; the newer of the two is
+/// the one of this build (the other may be stale). When neither is there,
+/// it is built now.
 pub fn built_library(package: &str, file: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let deps = exe.parent().expect("deps dir");
     let profile = deps.parent().expect("profile dir");
-    if let Some(found) = [profile, deps]
+    let newest = [deps, profile]
         .iter()
         .map(|dir| dir.join(file))
-        .find(|p| p.exists())
-    {
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max_by_key(|(modified, _)| *modified);
+    if let Some((_, found)) = newest {
         return found;
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
