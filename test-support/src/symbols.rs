@@ -58,37 +58,38 @@ pub fn defined_symbols(lib: &Path) -> Vec<String> {
     symbols
 }
 
-/// The lower-case parts of the identifiers in `name`: split at every
-/// character that is not alphanumeric or `_`, at `_`, and where a lower
-/// case letter or digit is followed by an upper case one.
-fn parts(name: &str) -> Vec<String> {
+/// The lower-case parts of `ident`: split at `_` and where a lower case
+/// letter or digit is followed by an upper case one.
+fn parts(ident: &str) -> Vec<String> {
     let mut parts = Vec::new();
-    for ident in name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-        for piece in ident.split('_') {
-            let mut part = String::new();
-            let mut prev_lower = false;
-            for c in piece.chars() {
-                if c.is_ascii_uppercase() && prev_lower {
-                    parts.push(std::mem::take(&mut part));
-                }
-                prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-                part.push(c.to_ascii_lowercase());
+    for piece in ident.split('_') {
+        let mut part = String::new();
+        let mut prev_lower = false;
+        for c in piece.chars() {
+            if c.is_ascii_uppercase() && prev_lower {
+                parts.push(std::mem::take(&mut part));
             }
-            if !part.is_empty() {
-                parts.push(part);
-            }
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            part.push(c.to_ascii_lowercase());
+        }
+        if !part.is_empty() {
+            parts.push(part);
         }
     }
     parts
 }
 
-/// Whether `name` mentions `word` (a `snake_case` word): its parts appear
-/// in a row among the name's parts.
+/// Whether `name` mentions `word` (a `snake_case` word): in one of its
+/// identifiers (split at every character that is not alphanumeric or `_`),
+/// the word's parts appear in a row.
 pub fn mentions(name: &str, word: &str) -> bool {
     let word: Vec<&str> = word.split('_').collect();
-    parts(name)
-        .windows(word.len())
-        .any(|w| w.iter().zip(&word).all(|(a, b)| a == b))
+    name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|ident| {
+            parts(ident)
+                .windows(word.len())
+                .any(|w| w.iter().zip(&word).all(|(a, b)| a == b))
+        })
 }
 
 /// The symbols among `symbols` that mention any of `words`.
