@@ -171,7 +171,10 @@ mod tests {
     fn words_match_by_identifier_parts() {
         for (name, word) in [
             ("guest_driver_shim::pci::caps::read", "pci"),
-            ("<guest_driver_shim::PciTransport as Transport>::notify", "pci"),
+            (
+                "<guest_driver_shim::PciTransport as Transport>::notify",
+                "pci",
+            ),
             ("vm_memory::mmap::GuestMemoryMmap::new", "vm_memory"),
             ("guest_driver_shim::vhost_user::connect", "vhost"),
             ("VhostUserTransport::connect_new", "vhost"),
@@ -203,7 +206,10 @@ mod tests {
         ];
         assert_eq!(
             mentioning(&symbols, DRIVER_WORDS),
-            ["guest_driver_shim::pci::sysfs::bars", "vm_memory::GuestAddress::new"]
+            [
+                "guest_driver_shim::pci::sysfs::bars",
+                "vm_memory::GuestAddress::new"
+            ]
         );
     }
 }

@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
+use mediaredir_player::seqpacket::SeqpacketConn;
 use mediaredir_proto::broker::BrokerMessage;
 use mediaredir_proto::event::{EVENT_SIZE, Event};
-use mediaredir_player::seqpacket::SeqpacketConn;
 
 use super::ownership::Owned;
 

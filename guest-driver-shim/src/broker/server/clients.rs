@@ -6,11 +6,11 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+use mediaredir_player::seqpacket::Received;
 use mediaredir_proto::ProtoError;
 use mediaredir_proto::broker::{BROKER_VERSION, BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::control::{ControlRequest, Request};
 use mediaredir_proto::status::Status;
-use mediaredir_player::seqpacket::Received;
 
 use super::{Broker, ClientId};
 use crate::broker::BrokerError;

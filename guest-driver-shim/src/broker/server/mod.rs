@@ -28,10 +28,10 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::MAX_MESSAGE;
 use mediaredir_proto::control::Limits;
 use mediaredir_proto::device::{CAPQ, EVENTQ, TXQ_BASE};
-use mediaredir_player::seqpacket::SeqpacketListener;
 
 use super::client::Client;
 use super::{BrokerError, BrokerOptions};
