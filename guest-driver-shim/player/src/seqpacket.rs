@@ -5,14 +5,20 @@
 //! packets keep message boundaries (one broker message per packet, no
 //! framing to get wrong) and report a peer that went away, and `SCM_RIGHTS`
 //! hands a pool's memfd to a player. This is the small part of the socket
-//! API the broker and its clients need, over `libc`.
+//! API the broker and its clients need, over `rustix` (no unsafe code).
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
 
 /// What [`SeqpacketConn::recv`] got.
 #[derive(Debug)]
@@ -31,68 +37,33 @@ pub enum Received {
     Closed,
 }
 
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+/// Descriptors one received packet may carry before the rest are lost
+/// (`MSG_CTRUNC`); the protocol passes at most one.
+const MAX_RECEIVED_FDS: usize = 8;
 
 fn new_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain system call with constant arguments.
-    let fd =
-        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` was just returned by socket() and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
-/// A `sockaddr_un` for `path` and its length.
-fn address(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
-    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { zeroed() };
-    addr.sun_family = libc::sa_family_t::try_from(libc::AF_UNIX).unwrap_or_default();
+/// The address of the socket file `path`.
+fn address(path: &Path) -> io::Result<SocketAddrUnix> {
     let bytes = path.as_os_str().as_bytes();
-    if bytes.is_empty() || bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("unusable socket path {}", path.display()),
-        ));
+    if bytes.is_empty() || bytes.contains(&0) {
+        return Err(unusable(path));
     }
-    for (dst, &src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = src as libc::c_char;
-    }
-    let len = size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    // Shorter than sun_path (checked above), so it fits.
-    let len = libc::socklen_t::try_from(len).unwrap_or(libc::socklen_t::MAX);
-    Ok((addr, len))
+    SocketAddrUnix::new(path).map_err(|_| unusable(path))
 }
 
-/// `CMSG_SPACE(data)`: bytes of control buffer for `data` bytes.
-fn cmsg_space(data: usize) -> usize {
-    let data = u32::try_from(data).unwrap_or(u32::MAX);
-    // SAFETY: CMSG_SPACE only computes a size.
-    unsafe { libc::CMSG_SPACE(data) as usize }
-}
-
-/// `CMSG_LEN(data)`: `cmsg_len` of a header with `data` bytes.
-fn cmsg_len(data: usize) -> usize {
-    let data = u32::try_from(data).unwrap_or(u32::MAX);
-    // SAFETY: CMSG_LEN only computes a size.
-    unsafe { libc::CMSG_LEN(data) as usize }
-}
-
-fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own; no pointers involved.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let flags = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
-    Ok(())
+fn unusable(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("unusable socket path {}", path.display()),
+    )
 }
 
 /// A listening socket. The socket file is removed on drop.
@@ -118,13 +89,10 @@ impl SeqpacketListener {
             std::fs::remove_file(path)?;
         }
         let fd = new_socket()?;
-        let (addr, len) = address(path)?;
-        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-        cvt(unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) })?;
+        rustix::net::bind(&fd, &address(path)?)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        // SAFETY: plain system call on a descriptor we own.
-        cvt(unsafe { libc::listen(fd.as_raw_fd(), 64) })?;
-        set_nonblocking(fd.as_raw_fd(), true)?;
+        rustix::net::listen(&fd, 64)?;
+        rustix::io::ioctl_fionbio(&fd, true)?;
         Ok(SeqpacketListener {
             fd,
             path: path.to_path_buf(),
@@ -134,17 +102,7 @@ impl SeqpacketListener {
     /// Accepts one connection (`WouldBlock` when none waits). The
     /// connection does not block either.
     pub fn accept(&self) -> io::Result<SeqpacketConn> {
-        // SAFETY: null address pointers are allowed; the flags are constants.
-        let fd = cvt(unsafe {
-            libc::accept4(
-                self.fd.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
-        })?;
-        // SAFETY: `fd` was just returned by accept4 and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)?;
         Ok(SeqpacketConn { fd })
     }
 
@@ -176,60 +134,32 @@ impl SeqpacketConn {
     /// Connects to the listener at `path` (blocking).
     pub fn connect(path: &Path) -> io::Result<SeqpacketConn> {
         let fd = new_socket()?;
-        let (addr, len) = address(path)?;
-        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
-        cvt(unsafe { libc::connect(fd.as_raw_fd(), (&raw const addr).cast(), len) })?;
+        rustix::net::connect(&fd, &address(path)?)?;
         Ok(SeqpacketConn { fd })
     }
 
     /// Switches between blocking and non-blocking sends and receives.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        set_nonblocking(self.fd.as_raw_fd(), on)
+        Ok(rustix::io::ioctl_fionbio(&self.fd, on)?)
     }
 
     /// Sends one packet, with `fd` as `SCM_RIGHTS` when given. Never raises
     /// `SIGPIPE`: a vanished peer is an `EPIPE` error.
     pub fn send(&self, packet: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
-        let mut iov = libc::iovec {
-            iov_base: packet.as_ptr().cast_mut().cast(),
-            iov_len: packet.len(),
-        };
-        // Room for one cmsghdr with one int, u64-aligned as cmsg requires.
-        let mut control = [0u64; 4];
-        // SAFETY: msghdr is plain old data; all zeroes is a valid value.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = cmsg_space(size_of::<RawFd>());
-            // SAFETY: msg_control points at `control`, which holds at least
-            // msg_controllen bytes, so CMSG_FIRSTHDR returns a pointer to a
-            // cmsghdr inside it.
-            let cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
-            let header = libc::cmsghdr {
-                cmsg_len: cmsg_len(size_of::<RawFd>()),
-                cmsg_level: libc::SOL_SOCKET,
-                cmsg_type: libc::SCM_RIGHTS,
-            };
-            // SAFETY: `cmsg` is non-null and points into `control`, which
-            // is u64-aligned, with room for a header.
-            unsafe { cmsg.write(header) };
-            // SAFETY: CMSG_DATA of a header inside `control` points after
-            // it, inside `control`.
-            let data = unsafe { libc::CMSG_DATA(cmsg) };
-            // SAFETY: the data part has room for one descriptor
-            // (cmsg_space above); the write may be unaligned.
-            unsafe { data.cast::<RawFd>().write_unaligned(fd.as_raw_fd()) };
+        let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() {
+            let added = control.push(SendAncillaryMessage::ScmRights(&fds));
+            debug_assert!(added, "the control buffer has room for one descriptor");
         }
-        // SAFETY: `msg` points at `iov` (the packet, read only) and at
-        // `control`, both alive for the call.
-        let sent =
-            unsafe { libc::sendmsg(self.fd.as_raw_fd(), &raw const msg, libc::MSG_NOSIGNAL) };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if sent as usize != packet.len() {
+        let sent = rustix::net::sendmsg(
+            &self.fd,
+            &[IoSlice::new(packet)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )?;
+        if sent != packet.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "packet sent in part",
@@ -240,57 +170,32 @@ impl SeqpacketConn {
 
     /// Receives one packet into `buf`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // Room for a few descriptors; extra ones are closed below.
-        let mut control = [0u64; 8];
-        // SAFETY: msghdr is plain old data; all zeroes is a valid value.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of_val(&control);
-        // SAFETY: `msg` points at `iov` (our writable buffer) and `control`,
-        // both alive for the call.
-        let got =
-            unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let mut space =
+            [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_RECEIVED_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let got = rustix::net::recvmsg(
+            &self.fd,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        // Every descriptor received is owned here; all but the first are
+        // closed when `fds` is dropped.
         let mut fds = Vec::new();
-        // SAFETY: the kernel filled `msg` (control length and flags); the
-        // CMSG_* macros only walk inside `control`.
-        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
-        while !cmsg.is_null() {
-            // SAFETY: `cmsg` is a header the kernel wrote inside `control`.
-            let header = unsafe { cmsg.read() };
-            if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
-                let count = header.cmsg_len.saturating_sub(cmsg_len(0)) / size_of::<RawFd>();
-                // SAFETY: CMSG_DATA of a header inside `control` points after
-                // it, inside `control`.
-                let data = unsafe { libc::CMSG_DATA(cmsg) }.cast::<RawFd>();
-                for i in 0..count {
-                    // SAFETY: the kernel wrote `count` descriptors after the
-                    // header, inside `control`; they may be unaligned.
-                    let raw = unsafe { data.wrapping_add(i).read_unaligned() };
-                    // SAFETY: the kernel installed `raw` in this process for
-                    // us; nothing else owns it.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
-                }
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
             }
-            // SAFETY: as for CMSG_FIRSTHDR.
-            cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
         }
-        if got == 0 && msg.msg_flags & libc::MSG_TRUNC == 0 && fds.is_empty() {
+        let truncated = got.flags.contains(ReturnFlags::TRUNC);
+        if got.bytes == 0 && !truncated && fds.is_empty() {
             // A zero-length packet and end of file look alike; sequenced
             // packets of the broker protocol are never empty.
             return Ok(Received::Closed);
         }
         Ok(Received::Packet {
-            len: got as usize,
-            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            len: got.bytes,
+            truncated,
             fd: fds.into_iter().next(),
         })
     }
@@ -374,11 +279,8 @@ mod tests {
     }
 
     fn tempfile_fd() -> OwnedFd {
-        // SAFETY: valid NUL-terminated name; no other preconditions.
-        let fd = unsafe { libc::memfd_create(c"seqpacket-test".as_ptr(), libc::MFD_CLOEXEC) };
-        assert!(fd >= 0);
-        // SAFETY: `fd` is new and owned by nobody else.
-        unsafe { OwnedFd::from_raw_fd(fd) }
+        rustix::fs::memfd_create("seqpacket-test", rustix::fs::MemfdFlags::CLOEXEC)
+            .expect("memfd_create")
     }
 
     #[test]
