@@ -320,6 +320,28 @@ extern "C" fn event(sin: *mut ffi::SpiceCharDeviceInstance, event: u8) {
     }
 }
 
+/// Runs the `read` or `write` callback's work `f` with the handler of
+/// `sin` and the buffer's length; -1 for a negative length, 0 for an
+/// empty buffer or an unknown device.
+fn serve(
+    sin: *mut ffi::SpiceCharDeviceInstance,
+    null_buf: bool,
+    len: c_int,
+    f: impl FnOnce(&dyn CharDeviceHandler, usize) -> usize,
+) -> c_int {
+    let Ok(len) = usize::try_from(len) else {
+        return -1;
+    };
+    if len == 0 || null_buf {
+        return 0;
+    }
+    let Some(handler) = handler_of(sin) else {
+        return 0;
+    };
+    // At most `len`, which came from a `c_int`.
+    c_int::try_from(f(&*handler, len)).unwrap_or(c_int::MAX)
+}
+
 /// # Safety
 /// `buf` has `len` readable bytes for the call (libspice-server's contract).
 unsafe extern "C" fn write(
@@ -327,19 +349,12 @@ unsafe extern "C" fn write(
     buf: *const u8,
     len: c_int,
 ) -> c_int {
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    if len == 0 || buf.is_null() {
-        return 0;
-    }
-    let Some(handler) = handler_of(sin) else {
-        return 0;
-    };
-    // SAFETY: libspice-server hands `len` readable bytes at `buf` for the
-    // duration of the call.
-    let bytes = unsafe { std::slice::from_raw_parts(buf, len) };
-    c_int::try_from(handler.write(bytes)).unwrap_or(c_int::MAX)
+    serve(sin, buf.is_null(), len, |handler, len| {
+        // SAFETY: libspice-server hands `len` readable bytes at `buf` for
+        // the duration of the call.
+        let bytes = unsafe { std::slice::from_raw_parts(buf, len) };
+        handler.write(bytes)
+    })
 }
 
 /// # Safety
@@ -349,17 +364,10 @@ unsafe extern "C" fn read(
     buf: *mut u8,
     len: c_int,
 ) -> c_int {
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    if len == 0 || buf.is_null() {
-        return 0;
-    }
-    let Some(handler) = handler_of(sin) else {
-        return 0;
-    };
-    // SAFETY: libspice-server hands a writable buffer of `len` bytes for
-    // the duration of the call.
-    let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
-    c_int::try_from(handler.read(buf)).unwrap_or(0)
+    serve(sin, buf.is_null(), len, |handler, len| {
+        // SAFETY: libspice-server hands a writable buffer of `len` bytes
+        // for the duration of the call.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        handler.read(buf)
+    })
 }
