@@ -7,7 +7,7 @@ use vhost_device_media::daemon::Daemon;
 use vhost_device_media::signals;
 
 fn main() -> anyhow::Result<()> {
-    signals::block().context("blocking signals")?;
+    let caught = signals::catch().context("catching signals")?;
     let args = Args::parse();
     let mut logger = env_logger::Builder::new();
     logger.filter_level(args.log_level);
@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
             path,
             source: Box::new(daemon.verification_source()),
         });
-    signals::report_on_signals(daemon.counters().clone(), report)
+    signals::report_on_signals(caught, daemon.counters().clone(), report)
         .context("installing signal handlers")?;
     daemon.run().context("serving vhost-user")?;
     Ok(())
