@@ -260,7 +260,7 @@ unsafe impl Sync for Interface {}
 static INTERFACE: Interface = Interface(ffi::SpiceCharDeviceInterface {
     base: ffi::SpiceBaseInterface {
         type_: c"char_device".as_ptr(),
-        description: c"vhost-device-media media port".as_ptr(),
+        description: c"vhost-user-mediaredir media port".as_ptr(),
         major_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
         minor_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MINOR,
     },
