@@ -1,10 +1,10 @@
-//! `vhost-device-media`: parses the command line and runs the daemon.
+//! `vhost-user-mediaredir`: parses the command line and runs the daemon.
 
 use anyhow::Context;
 use clap::Parser;
-use vhost_device_media::args::Args;
-use vhost_device_media::daemon::Daemon;
-use vhost_device_media::signals;
+use vhost_user_mediaredir::args::Args;
+use vhost_user_mediaredir::daemon::Daemon;
+use vhost_user_mediaredir::signals;
 
 fn main() -> anyhow::Result<()> {
     let caught = signals::catch().context("catching signals")?;

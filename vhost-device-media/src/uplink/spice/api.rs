@@ -246,7 +246,7 @@ impl CharDeviceId {
             Box::leak(Box::new(ffi::SpiceCharDeviceInterface {
                 base: ffi::SpiceBaseInterface {
                     type_: c"char_device".as_ptr(),
-                    description: c"vhost-device-media media port".as_ptr(),
+                    description: c"vhost-user-mediaredir media port".as_ptr(),
                     major_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
                     minor_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MINOR,
                 },

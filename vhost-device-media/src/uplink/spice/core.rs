@@ -254,7 +254,7 @@ pub(super) fn interface() -> Box<ffi::SpiceCoreInterface> {
     Box::new(ffi::SpiceCoreInterface {
         base: ffi::SpiceBaseInterface {
             type_: c"core".as_ptr(),
-            description: c"vhost-device-media GLib core".as_ptr(),
+            description: c"vhost-user-mediaredir GLib core".as_ptr(),
             major_version: ffi::SPICE_INTERFACE_CORE_MAJOR,
             minor_version: ffi::SPICE_INTERFACE_CORE_MINOR,
         },
