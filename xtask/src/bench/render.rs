@@ -202,7 +202,7 @@ pub(crate) fn datapath(dp: &Value) -> Result<String> {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "Data path (`cargo bench -p vhost-device-media --bench datapath`, {} mode, {:.0} rounds), \
+        "Data path (`vhost-device-media/benches/datapath/`, {} mode, rounds: {:.0}), \
          {}: {}, {:.0} CPUs online (nproc {:.0}), {:.1} GiB RAM, Linux {}, load average {}.\n",
         text(dp, "mode")?,
         num(dp, "rounds")?,
@@ -218,12 +218,14 @@ pub(crate) fn datapath(dp: &Value) -> Result<String> {
         "| payload | zero-copy MB/s | copy MB/s | ratio (zero-copy / copy) | zero-copy p50 / p99 µs | copy p50 / p99 µs |\n",
     );
     t.push_str("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    // The ratio as the report holds it (3 decimals): rounding it again
+    // could differ from the bench's own table in the last digit.
     let sizes = list(dp, "sizes")?;
     for s in sizes {
         let (zc, cp) = (get(s, "zero_copy")?, get(s, "copy")?);
         let _ = writeln!(
             t,
-            "| {} | {:.0} | {:.0} | {:.2} | {:.1} / {:.1} | {:.1} / {:.1} |",
+            "| {} | {:.0} | {:.0} | {:.3} | {:.1} / {:.1} | {:.1} / {:.1} |",
             size_label(num(s, "size")?),
             num(zc, "mb_s")?,
             num(cp, "mb_s")?,

@@ -59,11 +59,11 @@ Calls, per call second (bytes derived from codec rates; CPU measured):
 | media through the VM | 399560 | 0.4244 |
 | call-media offload | 0 | 0.0000 |
 
-Data path (`cargo bench -p vhost-device-media --bench datapath`, full mode, 3 rounds), 2026-01-02: CPU X, 2 CPUs online (nproc 2), 1.0 GiB RAM, Linux 6.1, load average 0.50 0.40 0.30.
+Data path (`vhost-device-media/benches/datapath/`, full mode, rounds: 3), 2026-01-02: CPU X, 2 CPUs online (nproc 2), 1.0 GiB RAM, Linux 6.1, load average 0.50 0.40 0.30.
 
 | payload | zero-copy MB/s | copy MB/s | ratio (zero-copy / copy) | zero-copy p50 / p99 µs | copy p50 / p99 µs |
 | ---: | ---: | ---: | ---: | ---: | ---: |
-| 1 MiB | 4448 | 2902 | 1.53 | 262.6 / 478.0 | 342.1 / 686.5 |
+| 1 MiB | 4448 | 2902 | 1.533 | 262.6 / 478.0 | 342.1 / 686.5 |
 
 | payload | zero-copy buffers/s | copy buffers/s | zero-copy MB/s range | copy MB/s range | zero-copy p50 / p99 µs under load | copy p50 / p99 µs under load |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
