@@ -25,11 +25,14 @@ fn get<'a>(v: &'a Value, key: &str) -> Result<&'a Value> {
         .with_context(|| format!("bench JSON: no `{key}` in {}", brief(v)))
 }
 
-/// A number member (the strings `"inf"`/`"-inf"` are infinities).
+/// A number member (the strings `"inf"`/`"-inf"` are infinities, and
+/// `null`, how the report writes a NaN such as 0/0, is NaN: the tables show
+/// `NaN` as the in-memory report's tables did).
 fn num(v: &Value, key: &str) -> Result<f64> {
     let x = get(v, key)?;
     match x {
         Value::Number(n) => n.as_f64(),
+        Value::Null => Some(f64::NAN),
         Value::String(s) if s == "inf" => Some(f64::INFINITY),
         Value::String(s) if s == "-inf" => Some(f64::NEG_INFINITY),
         _ => None,

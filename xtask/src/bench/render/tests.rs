@@ -108,6 +108,9 @@ fn a_missing_figure_is_an_error_naming_it() {
         .remove("cpu_reencode");
     let err = format!("{:#}", tables(&report).unwrap_err());
     assert!(err.contains("`cpu_reencode`"), "{err}");
+    // A NaN (0/0) is written null and shown as Rust shows a NaN.
+    report["ratios"][0]["cpu_reencode"] = Value::Null;
+    assert!(tables(&report).unwrap().contains("| 42.5 | NaN | 840 |"));
     report["ratios"][0]["cpu_reencode"] = Value::String("many".into());
     let err = format!("{:#}", tables(&report).unwrap_err());
     assert!(err.contains("not a number"), "{err}");
