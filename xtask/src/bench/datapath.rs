@@ -7,8 +7,9 @@
 //! machine, a Markdown table of throughput, ratios and latencies, and one
 //! JSON line with every figure. This task only runs it with `cargo bench`,
 //! which builds it with the optimised `bench` profile. `--smoke` runs small
-//! budgets in a few seconds. The "Data-path benchmark" section of
-//! `docs/bench.md` holds the figures of a full run.
+//! budgets in a few seconds. Its JSON becomes the `datapath` member of the
+//! bench's report, from which the results block of `docs/bench.md` is
+//! rendered ([`super::render::datapath`]).
 //!
 //! `cargo xtask test` runs the smoke run too, after the tests, so the
 //! benchmark keeps building and running; there it goes through `cargo test`
