@@ -14,10 +14,11 @@ use common::Daemon;
 use common::toy::{GENERATION, answer, connect, device_features, toy_device};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::driver::{DriverOptions, MediaDevice};
+use guest_driver_shim::player::playback_format;
 use guest_driver_shim::seqpacket::{Received, SeqpacketConn};
 use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{ControlRequest, Direction, Request, ResponseHeader, StreamFormat};
+use mediaredir_proto::control::{ControlRequest, Request, ResponseHeader, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
@@ -171,33 +172,22 @@ impl Drop for Rig {
     }
 }
 
-fn video() -> StreamFormat {
-    StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq: 0,
-        source_id: 0,
-        width: 640,
-        height: 360,
-        fps_num: 30,
-        fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: vec![],
-    }
+/// A player that created presentation 7 and sent `PRES_PAUSE` for it
+/// (tag 3), which the toy device holds until a test answers it.
+fn holding(rig: &Rig) -> Peer {
+    let mut peer = Peer::connect(&rig.socket);
+    assert_eq!(
+        peer.control(2, 0, Request::PresCreate { live: false }),
+        (Status::Ok, 7)
+    );
+    peer.send_control(3, 7, Request::PresPause);
+    peer
 }
 
 #[test]
 fn a_control_request_the_device_holds_stalls_no_other_player() {
     let rig = Rig::start("broker-slow", Duration::from_secs(10));
-    let mut slow = Peer::connect(&rig.socket);
-    assert_eq!(
-        slow.control(2, 0, Request::PresCreate { live: false }),
-        (Status::Ok, 7)
-    );
-    // The toy device holds PRES_PAUSE until the test answers it.
-    slow.send_control(3, 7, Request::PresPause);
+    let mut slow = holding(&rig);
     // The same client's next request waits for it.
     slow.send_control(4, 7, Request::PresQueryPosition);
 
@@ -210,7 +200,12 @@ fn a_control_request_the_device_holds_stalls_no_other_player() {
         other.control(3, 0, Request::PresCreate { live: false }),
         (Status::Ok, 7)
     );
-    let (status, stream) = other.control(4, 7, Request::StreamCreate(video()));
+    let video = StreamFormat {
+        width: 640,
+        height: 360,
+        ..playback_format(Codec::H264, 0)
+    };
+    let (status, stream) = other.control(4, 7, Request::StreamCreate(video));
     assert_eq!(status, Status::Ok);
     let pool = match other.ask(5, &BrokerMessage::PoolCreate { size: 4096 }) {
         BrokerMessage::PoolCreateReply { pool_id, .. } => pool_id,
@@ -253,14 +248,9 @@ fn a_control_request_the_device_holds_stalls_no_other_player() {
 fn a_control_request_never_answered_gets_io_and_the_device_is_reset() {
     let timeout = Duration::from_millis(500);
     let rig = Rig::start("broker-timeout", timeout);
-    let mut stuck = Peer::connect(&rig.socket);
     let mut other = Peer::connect(&rig.socket);
-    assert_eq!(
-        stuck.control(2, 0, Request::PresCreate { live: false }),
-        (Status::Ok, 7)
-    );
     let sent = Instant::now();
-    stuck.send_control(3, 7, Request::PresPause);
+    let mut stuck = holding(&rig);
     assert_eq!(other.control(2, 0, Request::GetCaps).0, Status::Ok);
     // What a blocking wait answered: IO, after the driver's timeout.
     let (tag, reply) = stuck
@@ -289,12 +279,7 @@ fn a_control_request_never_answered_gets_io_and_the_device_is_reset() {
 #[test]
 fn a_player_that_leaves_with_a_request_at_the_device_leaves_nothing_behind() {
     let rig = Rig::start("broker-leave", Duration::from_secs(10));
-    let mut leaving = Peer::connect(&rig.socket);
-    assert_eq!(
-        leaving.control(2, 0, Request::PresCreate { live: false }),
-        (Status::Ok, 7)
-    );
-    leaving.send_control(3, 7, Request::PresPause);
+    let leaving = holding(&rig);
     leaving.send_control(4, 7, Request::PresPlay);
     drop(leaving);
     let mut other = Peer::connect(&rig.socket);
