@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use vhost::vhost_user::Listener;
 use vhost::vhost_user::message::VhostUserProtocolFeatures;
@@ -156,13 +157,21 @@ impl TestBackend {
     }
 
     /// Answers the oldest held chain of `queue` with `bytes`, as a device
-    /// that was slow to answer; `false` when none is held.
+    /// that was slow to answer; `false` when none is held within 2 s (a
+    /// chain just submitted reaches the device at its kick).
     pub(crate) fn answer_held(&self, queue: u16, bytes: &[u8]) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let chain = loop {
+            if let Some(chain) = self.take_held(queue) {
+                break chain;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         let vrings = self.inner.vrings.lock().unwrap().clone();
         let (Some(vrings), Some(mem)) = (vrings, self.memory()) else {
-            return false;
-        };
-        let Some(chain) = self.take_held(queue) else {
             return false;
         };
         Self::complete_held(&mem, &vrings, chain, bytes);
