@@ -1,143 +1,31 @@
 //! `MediaDevice` end to end over vhost-user against a toy media device built
 //! with `vhost-user-backend`: initialisation, control requests, events, data
-//! buffers (direct and indirect), timeouts, raw chains and reset.
+//! buffers (direct and indirect), timeouts, control requests collected
+//! without waiting, raw chains and reset.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, Reply, STANDARD_FEATURES, TestBackend};
+use common::toy::{
+    GENERATION, answer, caps, config, connect, device_features, driver_options, toy_device,
+    toy_device_with,
+};
+use common::{Daemon, STANDARD_FEATURES};
+use guest_driver_shim::driver::ControlAnswer;
 use guest_driver_shim::driver::{
-    DriverError, DriverOptions, FEATURE_CALL, FEATURE_CAPTURE, FEATURE_EVENT_IDX,
-    FEATURE_INDIRECT_DESC, MediaDevice,
+    DriverError, FEATURE_CALL, FEATURE_CAPTURE, FEATURE_EVENT_IDX, FEATURE_INDIRECT_DESC,
+    MediaDevice,
 };
-use guest_driver_shim::vhost_user::{VhostUserOptions, VhostUserTransport};
+use guest_driver_shim::transport::Transport;
+use guest_driver_shim::vhost_user::VhostUserTransport;
 use guest_driver_shim::virtqueue::{RawDesc, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
-use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{ControlRequest, Limits, Request, ResponseHeader};
-use mediaredir_proto::data::{DATA_HDR_SIZE, DataHeader, FLAG_KEYFRAME, status_bytes};
-use mediaredir_proto::device::{CONFIG_SIZE, DeviceConfig, TXQ_BASE};
+use mediaredir_proto::control::{ControlRequest, Request, RequestCode, ResponseHeader};
+use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
+use mediaredir_proto::device::{CONTROLQ, DeviceConfig, TXQ_BASE};
 use mediaredir_proto::event::Event;
-use mediaredir_proto::response::{
-    CODEC_FLAG_DECODE, CapsInfo, CodecCap, PositionInfo, PresentationState, ResponseBody,
-};
+use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
-
-const GENERATION: u32 = 0x5eed_0001;
-
-fn config() -> DeviceConfig {
-    DeviceConfig {
-        generation: GENERATION,
-        client_connected: true,
-        num_txqs: 2,
-        max_presentations: 4,
-        max_streams: 8,
-        max_buffer_bytes: 1 << 20,
-        max_inflight_bytes: 8 << 20,
-        max_inflight_ms: 2000,
-        max_codec_data: 4096,
-        max_sdp: 4096,
-        max_call_sessions: 1,
-    }
-}
-
-fn caps() -> CapsInfo {
-    CapsInfo {
-        client_connected: true,
-        client_features: 1,
-        codecs: vec![CodecCap {
-            codec: Codec::H264,
-            flags: CODEC_FLAG_DECODE,
-            max_width: 1920,
-            max_height: 1080,
-        }],
-        total_codecs: 1,
-    }
-}
-
-fn response(status: Status, id: u32, body: Option<ResponseBody>, capacity: usize) -> Reply {
-    let mut out = ResponseHeader { status, id }.to_bytes().to_vec();
-    if let Some(body) = body {
-        out.extend(body.encode(capacity - ResponseHeader::SIZE).unwrap());
-    }
-    Reply::Write(out)
-}
-
-/// The toy device: a few requests, events on demand, data completed OK
-/// when the header checks out.
-fn toy_device(features: u64) -> TestBackend {
-    toy_device_with(features, config())
-}
-
-fn toy_device_with(features: u64, config: DeviceConfig) -> TestBackend {
-    let generation = config.generation;
-    let mut bytes = config.to_bytes().to_vec();
-    assert_eq!(bytes.len(), CONFIG_SIZE);
-    bytes.resize(CONFIG_SIZE, 0);
-    TestBackend::new(
-        features,
-        5,
-        bytes,
-        move |queue, readable, capacity| match queue {
-            0 => match ControlRequest::decode(readable, &Limits::from(&config)) {
-                Err(e) => response(e.status(), 0, None, capacity),
-                Ok(req) if req.generation != generation => {
-                    response(Status::Stale, req.target, None, capacity)
-                }
-                Ok(req) => match req.request {
-                    Request::GetCaps => {
-                        response(Status::Ok, 0, Some(ResponseBody::Caps(caps())), capacity)
-                    }
-                    Request::PresCreate { .. } => response(Status::Ok, 7, None, capacity),
-                    Request::PresPause => Reply::Hold,
-                    Request::PresQueryPosition => response(
-                        Status::Ok,
-                        req.target,
-                        Some(ResponseBody::Position(PositionInfo {
-                            position_ns: 1_000_000,
-                            buffered_ns: 500_000,
-                            state: PresentationState::Playing,
-                        })),
-                        capacity,
-                    ),
-                    _ => response(Status::Ok, req.target, None, capacity),
-                },
-            },
-            1 | 2 => Reply::Hold,
-            _ => {
-                let status = match DataHeader::decode(readable, config.max_buffer_bytes) {
-                    Ok(h) if h.generation != generation => Status::Stale,
-                    Ok(h) if h.payload_len as usize + DATA_HDR_SIZE != readable.len() => {
-                        Status::Invalid
-                    }
-                    Ok(_) => Status::Ok,
-                    Err(e) => e.status(),
-                };
-                Reply::Write(status_bytes(status).to_vec())
-            }
-        },
-    )
-}
-
-/// Offered features: the standard ones plus F_CAPTURE (not F_CALL).
-fn device_features() -> u64 {
-    STANDARD_FEATURES | FEATURE_CAPTURE
-}
-
-fn connect(sock: &std::path::Path) -> VhostUserTransport {
-    let options = VhostUserOptions {
-        memory_size: 8 << 20,
-        ..VhostUserOptions::default()
-    };
-    VhostUserTransport::connect_new(sock, options).unwrap()
-}
-
-fn driver_options() -> DriverOptions {
-    DriverOptions {
-        timeout: Duration::from_millis(500),
-        ..DriverOptions::default()
-    }
-}
 
 fn header(payload_len: u32) -> DataHeader {
     DataHeader {
@@ -351,4 +239,69 @@ fn daemon_restart_reconnect_and_reset() {
     assert_eq!((done[0].token, done[0].status.clone()), (t, Ok(Status::Ok)));
     drop(dev);
     second.kill();
+}
+
+/// Answers collected by polling until one arrives (at most 2 s).
+fn wait_answers(dev: &mut MediaDevice<VhostUserTransport>) -> Vec<ControlAnswer> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let answers = dev.poll_control_answers().unwrap();
+        if !answers.is_empty() || std::time::Instant::now() >= deadline {
+            return answers;
+        }
+        dev.transport_mut()
+            .wait_used(CONTROLQ, Duration::from_millis(50))
+            .unwrap();
+    }
+}
+
+#[test]
+fn control_requests_are_collected_without_waiting() {
+    common::init_logging();
+    let scratch = common::temp_dir("media-async");
+    let sock = scratch.path().join("media.sock");
+    let backend = toy_device(device_features());
+    let daemon = Daemon::spawn(&sock, backend.clone());
+    let mut dev = MediaDevice::new(connect(&sock), driver_options()).unwrap();
+    let encode = |request: Request, target: u32| {
+        ControlRequest {
+            generation: GENERATION,
+            target,
+            request,
+        }
+        .encode()
+    };
+    let capacity = dev.response_capacity(RequestCode::GetCaps).unwrap();
+    // The device holds PRES_PAUSE: the request after it is answered first.
+    let held = dev
+        .submit_control(&encode(Request::PresPause, 7), 16)
+        .unwrap();
+    let caps_token = dev
+        .submit_control(&encode(Request::GetCaps, 0), capacity)
+        .unwrap();
+    let answers = wait_answers(&mut dev);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].token, caps_token);
+    let bytes = &answers[0].response.as_ref().unwrap().bytes;
+    assert_eq!(ResponseHeader::decode(bytes).unwrap().0.status, Status::Ok);
+    // Answered late, it still reaches whoever polls.
+    assert!(backend.answer_held(CONTROLQ, &answer(Status::Ok, 7)));
+    let answers = wait_answers(&mut dev);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].token, held);
+    // An abandoned request's late answer is dropped; its chain was kept
+    // until the device returned it, and the blocking wait still works.
+    let abandoned = dev
+        .submit_control(&encode(Request::PresPause, 7), 16)
+        .unwrap();
+    let pending = dev.queue_mut(CONTROLQ).unwrap().in_flight();
+    dev.abandon_control(abandoned);
+    assert_eq!(dev.queue_mut(CONTROLQ).unwrap().in_flight(), pending);
+    assert!(backend.answer_held(CONTROLQ, &answer(Status::Ok, 7)));
+    let (hdr, _) = dev.control(Request::GetCaps, 0).unwrap();
+    assert_eq!(hdr.status, Status::Ok);
+    assert!(dev.poll_control_answers().unwrap().is_empty());
+    assert_eq!(dev.queue_mut(CONTROLQ).unwrap().in_flight(), 0);
+    drop(dev);
+    daemon.kill();
 }

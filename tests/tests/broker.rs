@@ -1,24 +1,26 @@
 //! The guest broker (spec §9) and the V4L2-style player API, against the
 //! real daemon: several players at once, each confined to what it created
 //! (BRK-3, BRK-4), payloads queued in place from shared pools and forwarded
-//! unchanged, clean-up when a player goes (BRK-5), and every malformed
-//! message answered with its status without disturbing others (BRK-2).
+//! unchanged, clean-up when a player goes (BRK-5), every malformed
+//! message answered with its status without disturbing others (BRK-2), and
+//! a `CALL_CREATE` waiting for the client's SDP holding up no other player
+//! (the broker never waits for the device).
 
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use conformance_tests::client::{AckPolicy, TestClient};
+use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::rig::{Rig, video};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_player::seqpacket::{Received, SeqpacketConn};
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender, kind};
-use mediaredir_proto::control::{ControlRequest, Request};
+use mediaredir_proto::control::{ControlRequest, Request, ResponseHeader};
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::Message;
+use mediaredir_proto::wire::{ClientFeatures, Message};
 
 /// A daemon, a client on its uplink, and a broker in this process.
 struct Stack {
@@ -33,8 +35,13 @@ fn stack(tag: &str, extra: &[&str]) -> Stack {
 }
 
 fn stack_acking(tag: &str, extra: &[&str], ack: AckPolicy) -> Stack {
+    stack_with(tag, extra, |rig| rig.client(ack))
+}
+
+/// A stack whose client is `client(&rig)`.
+fn stack_with(tag: &str, extra: &[&str], client: impl FnOnce(&Rig) -> TestClient) -> Stack {
     let rig = Rig::start(tag, extra);
-    let client = rig.client(ack);
+    let client = client(&rig);
     let socket = rig.path("broker.sock");
     let vhost = rig.socket.clone();
     let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
@@ -541,4 +548,49 @@ fn a_player_recovers_after_the_broker_resets_the_device() {
     let stream = p.create_stream(pres, &video(0)).expect("a stream again");
     assert_eq!(p.request_buffers(stream, 4, 1000).expect("buffers"), 4);
     p.destroy_presentation(pres).expect("destroy");
+}
+
+#[test]
+fn a_call_create_waiting_for_the_client_stalls_no_other_player() {
+    let s = stack_with("broker-call-wait", &[], |rig| {
+        let mut caps = decode_everything();
+        caps.features |= ClientFeatures::CALL;
+        TestClient::connect(&rig.uplink, caps, AckPolicy::Immediate)
+    });
+    let mut caller = SeqpacketConn::connect(&s.socket).expect("raw connection");
+    hello(&mut caller);
+    let create = ControlRequest {
+        generation: 0,
+        target: 0,
+        request: Request::CallCreate { sdp: None },
+    };
+    caller
+        .send(&BrokerMessage::Control(create.encode()).encode(7), None)
+        .expect("send");
+    // The device holds CALL_CREATE until the client sends its SDP (up to
+    // 10 s).
+    let (got, _) = s.client.wait_for(Duration::from_secs(10), |m| {
+        matches!(m, Message::CallCreate { .. })
+    });
+    let Some(Message::CallCreate { session, .. }) = got.map(|r| r.msg) else {
+        panic!("no CallCreate reached the client");
+    };
+    // Meanwhile another player works as usual (a broker that waited for
+    // CALL_CREATE would serve it only once the device gave up, with IO).
+    let mut other = player(&s);
+    let pres = other.create_presentation(false).expect("presentation");
+    other.create_stream(pres, &video(0)).expect("stream");
+    other.destroy_presentation(pres).expect("destroy");
+    // Only now the client answers: the caller gets its session.
+    let mut client = s.client;
+    client.send(&Message::CallLocalSdp {
+        session,
+        sdp: "v=0\r\n".into(),
+    });
+    let BrokerMessage::ControlReply(answer) = reply(&mut caller, 7) else {
+        panic!("CALL_CREATE answered with something else");
+    };
+    let (header, _) = ResponseHeader::decode(&answer).expect("a response header");
+    assert_eq!((header.status, header.id), (Status::Ok, session));
+    assert!(s.broker.is_running());
 }

@@ -110,6 +110,7 @@ impl<T: Transport> MediaDevice<T> {
             queues,
             events,
             control: HashMap::new(),
+            control_ready: Default::default(),
             data: HashMap::new(),
             capture,
         })

@@ -12,6 +12,11 @@
 //! even when the driver stopped waiting for it (a late answer must never land
 //! in reused memory).
 //!
+//! Control requests can be waited for ([`MediaDevice::control`]) or, by a
+//! caller with a poll loop of its own such as the broker, submitted and
+//! collected later ([`MediaDevice::submit_control`],
+//! [`MediaDevice::poll_control_answers`]): one mechanism either way.
+//!
 //! Conformance tests reach below the protocol through [`MediaDevice::queue_mut`],
 //! [`MediaDevice::kick`], [`MediaDevice::wait_used`] and
 //! [`MediaDevice::control_raw`].
@@ -42,12 +47,12 @@ mod init;
 mod raw;
 
 pub use capture::CapturedSample;
-pub use control::RawResponse;
+pub use control::{ControlAnswer, ControlToken, RawResponse};
 pub use data::{DataCompletion, DataToken};
 pub use error::DriverError;
 
 use capture::CapturePool;
-use control::ControlPending;
+use control::{ControlPending, ReadyAnswers};
 use data::DataPending;
 use events::EventPool;
 
@@ -119,6 +124,7 @@ struct State {
     queues: Vec<Virtqueue>,
     events: EventPool,
     control: HashMap<u16, ControlPending>,
+    control_ready: ReadyAnswers,
     data: HashMap<u16, HashMap<u16, DataPending>>,
     capture: Option<CapturePool>,
 }

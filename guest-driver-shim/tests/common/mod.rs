@@ -3,9 +3,13 @@
 //!
 //! The device answers each chain through a closure given the queue, the
 //! readable bytes and the writable capacity; it can also hold chains (event
-//! buffers) and fill them later with [`TestBackend::push_event`].
+//! buffers) and fill them later with [`TestBackend::push_event`], or
+//! answer them late with [`TestBackend::answer_held`] (a slow device).
+//! `toy` is a media device built on it.
 
 #![allow(dead_code)]
+
+pub(crate) mod toy;
 
 use std::collections::VecDeque;
 use std::io;
@@ -14,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use vhost::vhost_user::Listener;
 use vhost::vhost_user::message::VhostUserProtocolFeatures;
@@ -151,10 +156,54 @@ impl TestBackend {
         u32::try_from(done).unwrap()
     }
 
+    /// Answers the oldest held chain of `queue` with `bytes`, as a device
+    /// that was slow to answer; `false` when none is held within 2 s (a
+    /// chain just submitted reaches the device at its kick).
+    pub(crate) fn answer_held(&self, queue: u16, bytes: &[u8]) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let chain = loop {
+            if let Some(chain) = self.take_held(queue) {
+                break chain;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let vrings = self.inner.vrings.lock().unwrap().clone();
+        let (Some(vrings), Some(mem)) = (vrings, self.memory()) else {
+            return false;
+        };
+        Self::complete_held(&mem, &vrings, chain, bytes);
+        true
+    }
+
+    fn take_held(&self, queue: u16) -> Option<HeldChain> {
+        let mut held = self.inner.held.lock().unwrap();
+        let slot = held.iter().position(|&(q, _, _)| q == queue)?;
+        held.remove(slot)
+    }
+
+    fn complete_held(
+        mem: &GuestMemoryMmap,
+        vrings: &[VringRwLock],
+        chain: HeldChain,
+        bytes: &[u8],
+    ) {
+        let (queue, head, segments) = chain;
+        let len = Self::write_segments(mem, &segments, bytes);
+        let vring = &vrings[usize::from(queue)];
+        vring.add_used(head, len).unwrap();
+        if vring.needs_notification().unwrap_or(true) {
+            let _ = vring.signal_used_queue();
+        }
+    }
+
     fn deliver_events(&self, vrings: &[VringRwLock]) {
         let Some(mem) = self.memory() else { return };
-        let mut touched = Vec::new();
         loop {
+            // Both locks while pairing, so concurrent deliveries keep the
+            // events in order.
             let mut events = self.inner.events.lock().unwrap();
             let mut held = self.inner.held.lock().unwrap();
             let slot = held.iter().position(|&(q, _, _)| q == EVENT_QUEUE);
@@ -162,18 +211,9 @@ impl TestBackend {
                 break;
             };
             let event = events.pop_front().unwrap();
-            let (queue, head, segments) = held.remove(slot).unwrap();
+            let chain = held.remove(slot).unwrap();
             drop((events, held));
-            let len = Self::write_segments(&mem, &segments, &event);
-            let vring = &vrings[usize::from(queue)];
-            vring.add_used(head, len).unwrap();
-            touched.push(queue);
-        }
-        for queue in touched {
-            let vring = &vrings[usize::from(queue)];
-            if vring.needs_notification().unwrap_or(true) {
-                let _ = vring.signal_used_queue();
-            }
+            Self::complete_held(&mem, vrings, chain, &event);
         }
     }
 

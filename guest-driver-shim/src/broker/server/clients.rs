@@ -50,12 +50,12 @@ impl<T: Transport> Broker<T> {
 
     pub(super) fn read_client(&mut self, id: ClientId) -> Result<(), BrokerError> {
         for _ in 0..BURST {
+            if !self.reads_from(id) {
+                return Ok(());
+            }
             let Some(client) = self.clients.get_mut(&id) else {
                 return Ok(());
             };
-            if !client.wants_input() {
-                return Ok(());
-            }
             let received = match client.conn.recv(&mut self.buf) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
@@ -140,10 +140,9 @@ impl<T: Transport> Broker<T> {
         }
         let stale = client.stale;
         match message {
-            BrokerMessage::Control(bytes) if stale => {
-                self.control_status(id, tag, &bytes, Status::Stale);
-            }
-            BrokerMessage::Control(bytes) => self.control(id, tag, &bytes)?,
+            // Checked (stale included) when its turn comes, after the
+            // client's earlier requests.
+            BrokerMessage::Control(bytes) => self.control(id, tag, &bytes),
             BrokerMessage::CapturePost { .. } if stale => self.status(id, tag, Status::Stale),
             BrokerMessage::Queue { .. } if stale => {
                 self.reply(
@@ -195,9 +194,10 @@ impl<T: Transport> Broker<T> {
         Ok(())
     }
 
-    /// Drops clients whose socket closed: destroys what they created
-    /// (their buffers complete `CANCELLED`) and frees their pools once the
-    /// device holds none of their buffers (BRK-5).
+    /// Drops clients whose socket closed: destroys what they created (their
+    /// buffers complete `CANCELLED`; the destroy requests go the way of
+    /// every control request, without waiting) and frees their pools once
+    /// the device holds none of their buffers (BRK-5).
     pub(super) fn sweep_dead(&mut self) -> Result<(), BrokerError> {
         let dead: Vec<ClientId> = self
             .clients
@@ -213,25 +213,22 @@ impl<T: Transport> Broker<T> {
             for w in self.waiting.values_mut() {
                 w.retain(|w| w.client != id);
             }
-            for &presentation in &client.owned.presentations {
+            // Its requests not yet sent are forgotten; one at the device
+            // is answered to nobody (and what it creates destroyed).
+            self.control_waiting.retain(|w| w.client != id);
+            let presentations = client
+                .owned
+                .presentations
+                .iter()
+                .map(|&p| (p, Request::PresDestroy));
+            let sessions = client.owned.sessions.iter().map(|&s| (s, Request::CallEnd));
+            for (target, request) in presentations.chain(sessions) {
                 let request = ControlRequest {
                     generation: self.generation,
-                    target: presentation,
-                    request: Request::PresDestroy,
+                    target,
+                    request,
                 };
-                if let Err(e) = self.forward_control(&request) {
-                    log::warn!("broker: destroying presentation {presentation}: {e}");
-                }
-            }
-            for &session in &client.owned.sessions {
-                let request = ControlRequest {
-                    generation: self.generation,
-                    target: session,
-                    request: Request::CallEnd,
-                };
-                if let Err(e) = self.forward_control(&request) {
-                    log::warn!("broker: ending call {session}: {e}");
-                }
+                self.clean_up(id, request);
             }
             let pools: Vec<u32> = self
                 .pools
@@ -246,6 +243,7 @@ impl<T: Transport> Broker<T> {
                 self.release_idle_pool(id, pool)?;
             }
         }
+        self.dispatch_controls();
         Ok(())
     }
 }

@@ -20,8 +20,9 @@ use crate::transport::Transport;
 const RESET_RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 impl<T: Transport> Broker<T> {
-    /// Completions, events and the backlogs.
+    /// Control answers, completions, events and the backlogs.
     pub(super) fn service_device(&mut self) -> Result<(), BrokerError> {
+        self.service_controls()?;
         let txqs: Vec<u16> = (0..self.dev.cached_config()?.num_txqs)
             .filter_map(|t| u16::try_from(t).ok())
             .collect();
@@ -112,13 +113,15 @@ impl<T: Transport> Broker<T> {
         }
     }
 
-    /// Resets the device (DRV-RST-1): pending buffers complete `STALE`,
-    /// clients that owned objects become stale, pools stay.
+    /// Resets the device (DRV-RST-1): pending control requests and buffers
+    /// are answered `STALE`, clients that owned objects become stale, pools
+    /// stay.
     pub(super) fn reset_device(&mut self) -> Result<(), BrokerError> {
         self.reset_until_ready()?;
         let config = self.dev.cached_config()?;
         self.generation = config.generation;
         self.limits = Limits::from(&config);
+        self.reset_controls();
         let stale = |status| BrokerMessage::Complete { status };
         for (_, w) in std::mem::take(&mut self.in_flight) {
             self.reply(w.client, w.tag, &stale(Status::Stale), None);

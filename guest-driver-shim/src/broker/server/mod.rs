@@ -1,23 +1,28 @@
 //! The broker's event loop: one thread, `poll(2)` over the listening
 //! socket, every client and the device's used-buffer notifications.
 //!
-//! Control requests are forwarded one at a time and answered before the
-//! next client message is read (the device answers them promptly; the
-//! driver's timeout bounds a stuck one). Data buffers are asynchronous:
+//! The loop never waits for the device. A `CONTROL` is put on the controlq
+//! and remembered in a table of pending requests (client, tag, token,
+//! deadline, request); its answer is relayed when the device returns the
+//! chain, so one slow request (`CALL_CREATE` waits up to 10 s for the
+//! client's SDP) holds up only its own client, whose next `CONTROL` waits
+//! for it (answers in order). Data buffers are asynchronous the same way:
 //! a `QUEUE` becomes a chain on the stream's txq and its `COMPLETE` goes
 //! out when the device returns the chain. When a txq is full the request
 //! waits in a per-queue backlog, in order.
 //!
 //! The loop is here; what it does on each turn is split by what it serves:
 //! `clients` (connections, packets, `HELLO`, departures), `control`
-//! (forwarding control requests), `pools` (the players' shared DMA
-//! memory), `playback` (`QUEUE` onto the txqs and their backlogs),
-//! `capture` (capture posts and samples) and `device` (completions,
-//! events, device resets).
+//! (checking and submitting control requests), `control_answers`
+//! (relaying answers, timeouts), `pools` (the players' shared DMA memory),
+//! `playback` (`QUEUE` onto the txqs and their backlogs), `capture`
+//! (capture posts and samples) and `device` (completions, events, device
+//! resets).
 
 mod capture;
 mod clients;
 mod control;
+mod control_answers;
 mod device;
 mod playback;
 mod pools;
@@ -26,17 +31,18 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::MAX_MESSAGE;
 use mediaredir_proto::control::Limits;
-use mediaredir_proto::device::{CAPQ, EVENTQ, TXQ_BASE};
+use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE};
 
 use super::client::Client;
 use super::{BrokerError, BrokerOptions};
-use crate::driver::{DataToken, MediaDevice};
+use crate::driver::{ControlToken, DataToken, MediaDevice};
 use crate::transport::Transport;
+use control::{MAX_WAITING_CONTROLS, PendingControl, WaitingControl};
 use playback::{InFlight, Waiting};
 use pools::Pool;
 
@@ -56,6 +62,10 @@ pub struct Broker<T: Transport> {
     pools: HashMap<(ClientId, u32), Pool>,
     in_flight: HashMap<DataToken, InFlight>,
     waiting: BTreeMap<u16, VecDeque<Waiting>>,
+    /// Control requests at the device, until answered or given up.
+    controls: HashMap<ControlToken, PendingControl>,
+    /// Control requests waiting for their turn, in arrival order.
+    control_waiting: VecDeque<WaitingControl>,
     generation: u32,
     limits: Limits,
     buf: Vec<u8>,
@@ -84,6 +94,8 @@ impl<T: Transport> Broker<T> {
             pools: HashMap::new(),
             in_flight: HashMap::new(),
             waiting: BTreeMap::new(),
+            controls: HashMap::new(),
+            control_waiting: VecDeque::new(),
             generation: config.generation,
             limits: Limits::from(&config),
             buf: vec![0; MAX_MESSAGE],
@@ -108,15 +120,22 @@ impl<T: Transport> Broker<T> {
         &self.dev
     }
 
+    /// Whether to read more messages from client `id` now: not while its
+    /// replies pile up or its `CONTROL`s wait for their turn.
+    fn reads_from(&self, id: ClientId) -> bool {
+        self.clients.get(&id).is_some_and(|c| c.wants_input())
+            && self.controls_waiting(id) < MAX_WAITING_CONTROLS
+    }
+
     /// One turn: waits up to `timeout` for something to do, then does it.
     pub fn run_once(&mut self, timeout: Duration) -> Result<(), BrokerError> {
         let device_fds = self.device_fds();
         let mut fds = Vec::with_capacity(1 + self.clients.len() + device_fds.len());
         fds.push(pollfd(self.listener.as_fd().as_raw_fd(), libc::POLLIN));
         let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-        for client in self.clients.values() {
+        for (&id, client) in &self.clients {
             let mut events = 0;
-            if client.wants_input() {
+            if self.reads_from(id) {
                 events |= libc::POLLIN;
             }
             if client.wants_output() {
@@ -127,11 +146,17 @@ impl<T: Transport> Broker<T> {
         for &(fd, _) in &device_fds {
             fds.push(pollfd(fd, libc::POLLIN));
         }
-        let wait = if device_fds.is_empty() {
+        let mut wait = if device_fds.is_empty() {
             timeout.min(POLL_FALLBACK)
         } else {
             timeout
         };
+        if let Some(deadline) = self.next_control_deadline() {
+            // Wake up when a control request is due (1 ms past it, as
+            // poll(2) counts whole milliseconds).
+            let due = deadline.saturating_duration_since(Instant::now());
+            wait = wait.min(due + Duration::from_millis(1));
+        }
         poll(&mut fds, wait)?;
         // Device first: completions free room that waiting requests need.
         let device_ready = fds[1 + ids.len()..]
@@ -164,8 +189,8 @@ impl<T: Transport> Broker<T> {
         Ok(())
     }
 
-    /// Notification fds of the eventq and the txqs (deduplicated: a PCI
-    /// device has one interrupt for all).
+    /// Notification fds of the controlq, the eventq, capq and the txqs
+    /// (deduplicated: a PCI device has one interrupt for all).
     fn device_fds(&self) -> Vec<(RawFd, u16)> {
         let transport = self.dev.transport();
         let mut out: Vec<(RawFd, u16)> = Vec::new();
@@ -174,7 +199,7 @@ impl<T: Transport> Broker<T> {
             .cached_config()
             .map(|c| c.num_txqs)
             .unwrap_or_default();
-        let queues = [EVENTQ, CAPQ]
+        let queues = [CONTROLQ, EVENTQ, CAPQ]
             .into_iter()
             .chain((0..txqs).filter_map(|t| u16::try_from(t).ok().map(|t| TXQ_BASE + t)));
         for queue in queues {
