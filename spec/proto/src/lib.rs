@@ -19,6 +19,7 @@ pub mod codec;
 pub mod control;
 pub mod data;
 pub mod device;
+mod enums;
 pub mod error;
 pub mod event;
 pub mod response;

@@ -13,6 +13,7 @@ use crate::codec::Codec;
 use crate::control::{
     MAX_CODECS, MAX_SOURCES, expect_end, invalid, len_u32, read_prefix, sdp_text,
 };
+pub use crate::enums::{PresentationState, SourceKind};
 
 /// Capability flag: the client decodes this codec.
 pub const CODEC_FLAG_DECODE: u32 = 1;
@@ -164,17 +165,6 @@ pub struct CodecCap {
     pub max_height: u32,
 }
 
-/// Kind of a capture source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// Microphone.
-    Microphone,
-    /// Camera.
-    Camera,
-    /// Screen.
-    Screen,
-}
-
 /// A capture source of the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -184,38 +174,6 @@ pub struct Source {
     pub kind: SourceKind,
     /// Name (at most 56 bytes of UTF-8).
     pub name: String,
-}
-
-/// State of a presentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresentationState {
-    /// Created, never played.
-    Idle,
-    /// Playing.
-    Playing,
-    /// Paused.
-    Paused,
-}
-
-impl PresentationState {
-    /// Its number.
-    pub fn as_u32(self) -> u32 {
-        match self {
-            PresentationState::Idle => 0,
-            PresentationState::Playing => 1,
-            PresentationState::Paused => 2,
-        }
-    }
-
-    /// Decodes a state number.
-    pub fn from_u32(value: u32) -> Result<Self, ProtoError> {
-        match value {
-            0 => Ok(PresentationState::Idle),
-            1 => Ok(PresentationState::Playing),
-            2 => Ok(PresentationState::Paused),
-            other => Err(invalid("state", other, "must be 0, 1 or 2")),
-        }
-    }
 }
 
 /// Position of a presentation.
@@ -317,7 +275,7 @@ impl ResponseBody {
                     name[..len].copy_from_slice(&source.name.as_bytes()[..len]);
                     let raw = RawSource {
                         id: source.id.into(),
-                        kind: (source.kind as u32).into(),
+                        kind: source.kind.as_u32().into(),
                         name,
                     };
                     out.extend_from_slice(raw.as_bytes());
@@ -411,12 +369,7 @@ impl ResponseBody {
                         .map_err(|_| ProtoError::BadText("source name"))?;
                     sources.push(Source {
                         id: raw.id.get(),
-                        kind: match raw.kind.get() {
-                            0 => SourceKind::Microphone,
-                            1 => SourceKind::Camera,
-                            2 => SourceKind::Screen,
-                            other => return Err(invalid("kind", other, "must be 0, 1 or 2")),
-                        },
+                        kind: SourceKind::from_u32(raw.kind.get())?,
                         name: name.to_owned(),
                     });
                     rest = next;

@@ -2,7 +2,7 @@
 //! client the same thing (on the request, and again when a client
 //! reconnects and the model replays its state).
 
-use mediaredir_proto::control::{Direction, Geometry, Rect, StreamFormat};
+use mediaredir_proto::control::{Geometry, Rect, StreamFormat};
 use mediaredir_proto::wire;
 
 pub(super) fn create_presentation_msg(id: u32, live: bool) -> wire::Message {
@@ -43,10 +43,7 @@ pub(super) fn create_stream_msg(
     wire::CreateStream {
         id,
         presentation,
-        direction: match f.direction {
-            Direction::Playback => wire::Direction::Playback,
-            Direction::Capture => wire::Direction::Capture,
-        },
+        direction: f.direction,
         codec: f.codec,
         width: f.width,
         height: f.height,

@@ -13,15 +13,7 @@ use super::{
 use crate::ProtoError;
 use crate::codec::{Codec, MediaKind};
 use crate::device::HARD_MAX_CODEC_DATA;
-
-/// Direction of a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Guest to client.
-    Playback,
-    /// Client to guest.
-    Capture,
-}
+pub use crate::enums::Direction;
 
 /// A validated stream format with its codec data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,11 +117,7 @@ impl StreamFormat {
     pub fn decode(rest: &[u8], limits: &Limits) -> Result<StreamFormat, ProtoError> {
         let (raw, rest): (RawStreamFormat, _) = read_prefix(rest, "stream format")?;
         let codec = Codec::from_u32(raw.codec.get())?;
-        let direction = match raw.direction.get() {
-            0 => Direction::Playback,
-            1 => Direction::Capture,
-            other => return Err(invalid("direction", other, "must be 0 or 1")),
-        };
+        let direction = Direction::from_u32(raw.direction.get())?;
         let codec_data = take_exact(
             rest,
             raw.codec_data_len.get(),
@@ -228,7 +216,7 @@ impl StreamFormat {
     pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
         let raw = RawStreamFormat {
             codec: self.codec.as_u32().into(),
-            direction: u32::from(self.direction == Direction::Capture).into(),
+            direction: self.direction.as_u32().into(),
             txq: self.txq.into(),
             source_id: self.source_id.into(),
             width: self.width.into(),
