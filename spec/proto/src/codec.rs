@@ -132,6 +132,24 @@ impl Codec {
         }
     }
 
+    /// What this codec's codec data is, as the spec's table "Codec data"
+    /// names it; `None` for the codecs that take none.
+    pub fn codec_data_format(self) -> Option<&'static str> {
+        match self {
+            Codec::H264 => Some("avcC"),
+            Codec::H265 => Some("hvcC"),
+            Codec::Av1 => Some("av1C"),
+            Codec::Opus => Some("OpusHead"),
+            Codec::Aac => Some("AudioSpecificConfig"),
+            Codec::Flac => Some("fLaC + STREAMINFO"),
+            Codec::Vorbis | Codec::Theora => Some("three Xiph-laced header packets"),
+            Codec::Mpeg2Video => Some("sequence header"),
+            Codec::Mpeg4Part2 => Some("VOS/VOL headers"),
+            _ if self.pcm_sample_bytes().is_some() => Some("WAVE dwChannelMask, 4 bytes LE"),
+            _ => None,
+        }
+    }
+
     /// Checks `data` against this codec's rule and the structural minimum of
     /// its format (spec table "Codec data"). `channels` is the stream's
     /// channel count (Opus needs a header above two channels).
@@ -235,6 +253,14 @@ mod tests {
         }
         assert_eq!(Codec::from_u32(0), Err(ProtoError::UnknownCodec(0)));
         assert_eq!(Codec::from_u32(0x10E), Err(ProtoError::UnknownCodec(0x10E)));
+    }
+
+    #[test]
+    fn codec_data_formats_follow_the_rules() {
+        for codec in Codec::ALL {
+            let forbidden = codec.codec_data_rule() == CodecDataRule::Forbidden;
+            assert_eq!(codec.codec_data_format().is_none(), forbidden, "{codec}");
+        }
     }
 
     #[test]
