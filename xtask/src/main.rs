@@ -9,7 +9,8 @@
 //!
 //! Each module does one job: [`setup`] (Debian packages), [`flatc_install`]
 //! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
-//! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
+//! FlatBuffers code), [`cbindgen_gen`] (regenerate / check the C API's
+//! header), [`test`](mod@test) (the test command), [`test_count`] (adding up
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the
 //! redirection-vs-re-encode benchmark), [`qemu`] (a QEMU able to create the
 //! device, and the `qemu attach` test step), [`demo`] (the end-to-end demo),
