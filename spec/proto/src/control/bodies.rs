@@ -14,6 +14,9 @@ use crate::ProtoError;
 use crate::codec::{Codec, MediaKind};
 use crate::device::HARD_MAX_CODEC_DATA;
 pub use crate::enums::Direction;
+/// A rectangle in display pixels: the wire's own type, so a geometry goes
+/// from the controlq to the client without a conversion.
+pub use crate::wire::Rect;
 
 /// A validated stream format with its codec data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,19 +47,6 @@ pub struct StreamFormat {
     pub codec_data: Vec<u8>,
 }
 
-/// A rectangle in display pixels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rect {
-    /// Left edge.
-    pub x: i32,
-    /// Top edge.
-    pub y: i32,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-}
-
 /// Overlay geometry of a presentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
@@ -76,12 +66,7 @@ pub struct Geometry {
 
 impl Rect {
     fn from_raw(raw: &RawRect, field: &'static str) -> Result<Rect, ProtoError> {
-        let rect = Rect {
-            x: raw.x.get(),
-            y: raw.y.get(),
-            width: raw.width.get(),
-            height: raw.height.get(),
-        };
+        let rect = Rect::new(raw.x.get(), raw.y.get(), raw.width.get(), raw.height.get());
         if rect.x.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
             || rect.y.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
         {
