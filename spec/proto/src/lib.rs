@@ -22,6 +22,7 @@ pub mod device;
 mod enums;
 pub mod error;
 pub mod event;
+mod layout;
 pub mod response;
 pub mod status;
 pub mod time;
