@@ -47,9 +47,13 @@ pub fn workspace_binary(env: &str, package: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// The daemon binary: `$VDM_DAEMON`, or `vhost-device-media` built on demand.
+/// The daemon binary: `$VDM_DAEMON`, or `vhost-user-mediaredir` built on demand.
 pub fn daemon_binary() -> PathBuf {
-    workspace_binary("VDM_DAEMON", "vhost-device-media", "vhost-device-media")
+    workspace_binary(
+        "VDM_DAEMON",
+        "vhost-user-mediaredir",
+        "vhost-user-mediaredir",
+    )
 }
 
 /// A daemon with a socket uplink in a scratch directory.

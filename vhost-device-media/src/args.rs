@@ -20,7 +20,7 @@ pub const DEFAULT_UPLINK: &str = "null";
 /// device to QEMU and forwards the guest's compressed media, uncopied, to a
 /// client that decodes it on the user's device.
 #[derive(Debug, Parser)]
-#[command(name = "vhost-device-media", version)]
+#[command(name = "vhost-user-mediaredir", version)]
 pub struct Args {
     /// vhost-user socket QEMU connects to (`-chardev socket,path=...`).
     #[arg(long, value_name = "PATH")]

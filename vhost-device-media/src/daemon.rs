@@ -190,7 +190,7 @@ impl Daemon {
                 .map_err(DaemonError::Backend)?,
         );
         let mut daemon = VhostUserDaemon::new(
-            "vhost-device-media".to_string(),
+            "vhost-user-mediaredir".to_string(),
             Arc::clone(&backend),
             GuestMemoryAtomic::new(GuestMemoryMmap::new()),
         )

@@ -212,7 +212,7 @@ struct FuzzArgs {
 #[derive(Debug, Args)]
 struct QemuArgs {
     /// Then run the `qemu attach` test step: QEMU creates the device on the
-    /// daemon (target/debug/vhost-device-media).
+    /// daemon (target/debug/vhost-user-mediaredir).
     #[arg(long)]
     attach: bool,
 }

@@ -47,7 +47,7 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
             &[
                 "clippy",
                 "--package",
-                "vhost-device-media",
+                "vhost-user-mediaredir",
                 "--no-default-features",
                 "--locked",
                 "--",
@@ -61,7 +61,7 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
             &[
                 "clippy",
                 "--package",
-                "vhost-device-media",
+                "vhost-user-mediaredir",
                 "--no-default-features",
                 "--features",
                 "spice",
@@ -138,7 +138,7 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
                     // different feature set would rebuild half the tree.
                     let debug = crate::workspace_root().join("target/debug");
                     let mut cmd = cargo_command(args);
-                    cmd.env("VDM_DAEMON", debug.join("vhost-device-media"))
+                    cmd.env("VDM_DAEMON", debug.join("vhost-user-mediaredir"))
                         .env("MEDIA_CLIENT", debug.join("media-client"))
                         .env("MEDIAREDIR_BROKER", debug.join("mediaredir-broker"))
                         .env("VERIFY_CLIP", debug.join("verify-clip"));
@@ -224,8 +224,8 @@ mod tests {
             [
                 "fmt --all --check",
                 "clippy --workspace --all-targets --locked -- -D warnings",
-                "clippy --package vhost-device-media --no-default-features --locked -- -D warnings",
-                "clippy --package vhost-device-media --no-default-features --features spice --locked -- -D warnings",
+                "clippy --package vhost-user-mediaredir --no-default-features --locked -- -D warnings",
+                "clippy --package vhost-user-mediaredir --no-default-features --features spice --locked -- -D warnings",
                 "test --workspace --locked",
             ]
         );

@@ -25,7 +25,7 @@ pub(crate) fn cargo_args(smoke: bool) -> Vec<&'static str> {
     let mut args = vec![
         "bench",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bench",
         "datapath",
         "--locked",
@@ -41,7 +41,7 @@ pub(crate) fn smoke_check_args() -> [&'static str; 8] {
     [
         "test",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bench",
         "datapath",
         "--locked",
@@ -82,15 +82,15 @@ mod tests {
     fn full_and_smoke_command_lines() {
         assert_eq!(
             cargo_args(false).join(" "),
-            "bench -p vhost-device-media --bench datapath --locked"
+            "bench -p vhost-user-mediaredir --bench datapath --locked"
         );
         assert_eq!(
             cargo_args(true).join(" "),
-            "bench -p vhost-device-media --bench datapath --locked -- --smoke"
+            "bench -p vhost-user-mediaredir --bench datapath --locked -- --smoke"
         );
         assert_eq!(
             smoke_check_args().join(" "),
-            "test -p vhost-device-media --bench datapath --locked -- --smoke"
+            "test -p vhost-user-mediaredir --bench datapath --locked -- --smoke"
         );
     }
 }

@@ -52,7 +52,7 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
     args.extend([
         "--locked",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "-p",
         "redir-play",
         "-p",
@@ -60,7 +60,7 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "-p",
         "conformance-tests",
         "--bin",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bin",
         "redir-play",
         "--bin",
@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn builds_only_what_the_bench_runs() {
         let full = build_args(true).join(" ");
-        assert!(full.starts_with("build --release --locked -p vhost-device-media"));
+        assert!(full.starts_with("build --release --locked -p vhost-user-mediaredir"));
         assert!(full.contains("--bin bench-scale") && full.contains("--bin verify-clip"));
         assert!(!build_args(false).contains(&"--release"));
         assert!(machine().contains("CPUs"));
