@@ -7,7 +7,10 @@ use crate::errors::CapiError;
 use crate::ffi::{Handle, out, with_handle};
 use crate::types::CEvent;
 
-/// `VIDIOC_DQEVENT`: the next event.
+/// The next event of the handle's objects, or a broadcast one (client
+/// connected/gone, events lost, device started), into *event. -EAGAIN in
+/// non-blocking mode when none waits; -ETIMEDOUT in blocking mode.
+/// V4L2: VIDIOC_DQEVENT.
 ///
 /// # Safety
 ///
@@ -25,7 +28,8 @@ pub unsafe extern "C" fn mediaredir_dequeue_event(m: *mut Handle, event: *mut CE
     unsafe { with_handle(m, body) }
 }
 
-/// The next event within `timeout_ms` (`-ETIMEDOUT` if none).
+/// Like mediaredir_dequeue_event(), waiting up to timeout_ms whatever the
+/// blocking mode: -ETIMEDOUT when none came. V4L2: poll() + VIDIOC_DQEVENT.
 ///
 /// # Safety
 ///

@@ -12,7 +12,8 @@ use mediaredir_player::MediaRedir;
 
 use crate::errors::CapiError;
 
-/// `struct mediaredir`: what a C handle points to.
+/// A connection to the broker (opaque; like an open /dev/videoN): what
+/// `struct mediaredir *` points to.
 #[derive(Debug)]
 pub struct Handle {
     /// The player connection.
