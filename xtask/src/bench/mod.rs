@@ -56,9 +56,12 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "-p",
         "redir-play",
         "-p",
-        "client-engine",
+        "media-client",
         "-p",
         "conformance-tests",
+        // `--uplink local:verify`.
+        "--features",
+        "vhost-device-media/verify",
         "--bin",
         "vhost-device-media",
         "--bin",

@@ -2,6 +2,8 @@
 //! Hello with real capabilities, Welcome, the replay, raw-payload samples,
 //! cumulative acknowledgements, EndOfStream, Ping/Pong.
 
+// The engine's test support (clips, demuxing), shared rather than copied.
+#[path = "../../client-engine/tests/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};
