@@ -208,13 +208,6 @@ pub struct ByteRun<'a> {
     life: PhantomData<&'a [u8]>,
 }
 
-// SAFETY: a ByteRun is an address and a length, only handed to the kernel
-// (writev) while the memory it names is mapped ('a, or the promise of
-// `ByteRun::from_raw`); it is never dereferenced in Rust.
-unsafe impl Send for ByteRun<'_> {}
-// SAFETY: as above; the run itself is immutable.
-unsafe impl Sync for ByteRun<'_> {}
-
 impl<'a> ByteRun<'a> {
     /// The bytes of `bytes`.
     pub fn of(bytes: &'a [u8]) -> Self {
