@@ -1,4 +1,4 @@
-//! Connects to a running `vhost-device-media --socket-path PATH`, initialises
+//! Connects to a running `vhost-user-mediaredir --socket-path PATH`, initialises
 //! the device as a guest would, and runs a few requests:
 //! `cargo run -p guest-driver-shim --example smoke -- PATH`.
 

@@ -14,7 +14,7 @@
 //! `cargo xtask qemu` builds a patched QEMU 10.0.2 (cached outside the
 //! repository); `README.md` documents the command line flag by flag, with a
 //! libvirt domain XML (`libvirt/vm.xml`) and a systemd unit template for the
-//! daemon (`systemd/vhost-device-media@.service`).
+//! daemon (`systemd/vhost-user-mediaredir@.service`).
 //!
 //! [`QemuCommand`] builds the command line those documents show; the
 //! `qemu attach` step of `cargo xtask test` runs it against the real daemon.

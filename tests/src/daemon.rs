@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-/// A running `vhost-device-media` process.
+/// A running `vhost-user-mediaredir` process.
 #[derive(Debug)]
 pub struct DaemonProcess {
     child: Child,
@@ -42,7 +42,7 @@ impl DaemonProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start vhost-device-media");
+            .expect("start vhost-user-mediaredir");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -61,13 +61,13 @@ pub fn workspace_binary_with_features(
     path
 }
 
-/// The daemon binary: `$VDM_DAEMON`, or `vhost-device-media` built on demand
-/// with the `verify` feature (the tests' `--uplink local:verify`).
+/// The daemon binary: `$VDM_DAEMON`, or `vhost-user-mediaredir` built on
+/// demand with the `verify` feature (the tests' `--uplink local:verify`).
 pub fn daemon_binary() -> PathBuf {
     workspace_binary_with_features(
         "VDM_DAEMON",
-        "vhost-device-media",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
+        "vhost-user-mediaredir",
         &["verify"],
     )
 }

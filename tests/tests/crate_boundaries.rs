@@ -96,7 +96,7 @@ fn daemon_enables_verify(extra: &[&str]) -> bool {
         "-i",
         "client-engine",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
     ];
     args.extend(extra);
     tree(&args)

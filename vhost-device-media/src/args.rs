@@ -20,7 +20,7 @@ pub const DEFAULT_UPLINK: &str = "null";
 /// device to QEMU and forwards the guest's compressed media, uncopied, to a
 /// client that decodes it on the user's device.
 #[derive(Debug, Parser)]
-#[command(name = "vhost-device-media", version)]
+#[command(name = "vhost-user-mediaredir", version)]
 pub struct Args {
     /// vhost-user socket QEMU connects to (`-chardev socket,path=...`).
     #[arg(long, value_name = "PATH")]
@@ -31,7 +31,7 @@ pub struct Args {
     /// `local:verify`, in a build with the `verify` feature, hashes every
     /// decoded frame), `null` (no client: players fall back to local
     /// decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire
-    /// protocol of spec/README.md on a listening socket), or
+    /// protocol of spec/wire.md on a listening socket), or
     /// `spice:OPTIONS` (the same protocol on the media port of the daemon's
     /// own Spice server; OPTIONS as QEMU's -spice: `port=N`, `addr=A`,
     /// `unix=on` with `addr=PATH`, `password-file=F` or

@@ -191,7 +191,7 @@ impl Daemon {
                 .map_err(DaemonError::Backend)?,
         );
         let mut daemon = VhostUserDaemon::new(
-            "vhost-device-media".to_string(),
+            "vhost-user-mediaredir".to_string(),
             Arc::clone(&backend),
             GuestMemoryAtomic::new(GuestMemoryMmap::new()),
         )
@@ -251,7 +251,7 @@ fn local_uplink(
         LocalOutput::Verify => {
             return Err(DaemonError::Local(
                 "local:verify needs a daemon built with the `verify` feature \
-                 (cargo build -p vhost-device-media --features verify)"
+                 (cargo build -p vhost-user-mediaredir --features verify)"
                     .into(),
             ));
         }

@@ -1,4 +1,4 @@
-//! `vhost-device-media`: the host daemon of the media-redirection virtio device.
+//! `vhost-user-mediaredir`: the host daemon of the media-redirection virtio device.
 //!
 //! QEMU attaches this daemon over vhost-user. It maps the guest's memory,
 //! parses the device's virtqueues as `spec/README.md` specifies and forwards

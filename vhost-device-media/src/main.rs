@@ -1,13 +1,13 @@
-//! `vhost-device-media`: parses the command line and runs the daemon.
+//! `vhost-user-mediaredir`: parses the command line and runs the daemon.
 
 use anyhow::Context;
 use clap::Parser;
-use vhost_device_media::args::Args;
-use vhost_device_media::daemon::Daemon;
-use vhost_device_media::signals;
+use vhost_user_mediaredir::args::Args;
+use vhost_user_mediaredir::daemon::Daemon;
+use vhost_user_mediaredir::signals;
 
 fn main() -> anyhow::Result<()> {
-    signals::block().context("blocking signals")?;
+    let caught = signals::catch().context("catching signals")?;
     let args = Args::parse();
     let mut logger = env_logger::Builder::new();
     logger.filter_level(args.log_level);
@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
             path,
             source: Box::new(daemon.verification_source()),
         });
-    signals::report_on_signals(daemon.counters().clone(), report)
+    signals::report_on_signals(caught, daemon.counters().clone(), report)
         .context("installing signal handlers")?;
     daemon.run().context("serving vhost-user")?;
     Ok(())

@@ -3,26 +3,26 @@
 //! output. With `--verify-report PATH` (and `--uplink local:verify`) every
 //! one of these signals first writes the engine's verification report to
 //! PATH.
+//!
+//! The signals are caught with `signal-hook` (its handler only writes to a
+//! self-pipe) and handled on a thread of their own, so the work they ask for
+//! runs as ordinary code, never in a signal handler.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rustix::time::{ClockId, clock_gettime};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+
 use crate::counters::Counters;
 
 /// CPU microseconds this process has used (user + system, every thread,
-/// including threads that have ended), from getrusage.
+/// including threads that have ended): the process CPU-time clock.
 pub fn process_cpu_us() -> u64 {
-    // SAFETY: rusage is plain data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a pointer to a live rusage.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0;
-    }
-    let us = |t: libc::timeval| {
-        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
-    };
-    us(usage.ru_utime) + us(usage.ru_stime)
+    let t = clock_gettime(ClockId::ProcessCPUTime);
+    u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_nsec / 1_000).unwrap_or(0)
 }
 
 /// Prints `rusage: cpu_us=N` (the daemon's own CPU, for benchmarks: finer
@@ -36,35 +36,22 @@ fn print_counters(counters: &Counters) {
     let _ = out.flush();
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data that sigemptyset initialises.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t owned by this frame.
-    unsafe { libc::sigemptyset(&mut set) };
-    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
-        // SAFETY: `set` is initialised and `signal` is a valid signal number.
-        unsafe { libc::sigaddset(&mut set, signal) };
-    }
-    set
+/// SIGTERM, SIGINT and SIGUSR1, caught since [`catch`] returned and
+/// waiting for [`report_on_signals`] to handle them.
+#[derive(Debug)]
+pub struct Caught(Signals);
+
+/// Catches SIGTERM, SIGINT and SIGUSR1 from now on; what arrives before the
+/// handling thread starts waits for it. Call first thing in `main`, so that
+/// an early SIGUSR1 does not end the process (its default action).
+pub fn catch() -> std::io::Result<Caught> {
+    Signals::new([SIGTERM, SIGINT, SIGUSR1]).map(Caught)
 }
 
-/// Blocks SIGTERM, SIGINT and SIGUSR1 in the calling thread; threads started
-/// afterwards inherit the mask. Call first thing in `main`, before any
-/// thread exists, so that only [`report_counters_on_signals`] receives them.
-pub fn block() -> std::io::Result<()> {
-    let set = signal_set();
-    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(std::io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
-}
-
-/// Handles the signals blocked by [`block`] on a thread of their own:
+/// Handles the signals caught by [`catch`] on a thread of their own:
 /// SIGUSR1 prints the counters, SIGTERM and SIGINT print them and exit.
-pub fn report_counters_on_signals(counters: Arc<Counters>) -> std::io::Result<()> {
-    report_on_signals(counters, None)
+pub fn report_counters_on_signals(signals: Caught, counters: Arc<Counters>) -> std::io::Result<()> {
+    report_on_signals(signals, counters, None)
 }
 
 /// Where and from what to write a verification report on a signal.
@@ -102,25 +89,20 @@ fn write_report(report: &ReportOnSignal) {
 /// Like [`report_counters_on_signals`]; with `report`, each signal also
 /// writes the verification report, before the counters are printed.
 pub fn report_on_signals(
+    signals: Caught,
     counters: Arc<Counters>,
     report: Option<ReportOnSignal>,
 ) -> std::io::Result<()> {
-    let set = signal_set();
+    let Caught(mut signals) = signals;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            loop {
-                let mut signal: libc::c_int = 0;
-                // SAFETY: `set` and `signal` are valid for the call.
-                let rc = unsafe { libc::sigwait(&set, &mut signal) };
-                if rc != 0 {
-                    continue;
-                }
+            for signal in signals.forever() {
                 if let Some(report) = &report {
                     write_report(report);
                 }
                 print_counters(&counters);
-                if signal != libc::SIGUSR1 {
+                if signal != SIGUSR1 {
                     std::process::exit(0);
                 }
             }

@@ -18,11 +18,11 @@ use client_engine::verify::reference_decode;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
-use vhost_device_media::chain::Segment;
-use vhost_device_media::counters::Counters;
-use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer};
-use vhost_device_media::uplink::local::LocalUplink;
-use vhost_device_media::uplink::{ClientEvents, Uplink};
+use vhost_user_mediaredir::chain::Segment;
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer};
+use vhost_user_mediaredir::uplink::local::LocalUplink;
+use vhost_user_mediaredir::uplink::{ClientEvents, Uplink};
 use vm_memory::{
     Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
     MemoryRegionAddress,

@@ -13,11 +13,11 @@ use std::time::Duration;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
-use vhost_device_media::chain::Segment;
-use vhost_device_media::counters::Counters;
-use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer, is_in_guest_memory};
-use vhost_device_media::uplink::socket::{ListenAddr, SocketUplink};
-use vhost_device_media::uplink::{ClientEvents, Uplink};
+use vhost_user_mediaredir::chain::Segment;
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer, is_in_guest_memory};
+use vhost_user_mediaredir::uplink::socket::{ListenAddr, SocketUplink};
+use vhost_user_mediaredir::uplink::{ClientEvents, Uplink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 mod common;

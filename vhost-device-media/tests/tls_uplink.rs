@@ -22,14 +22,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use test_support::ExtendedKeyUsagePurpose;
 use test_support::pki::{Authority, Identity};
-use vhost_device_media::args::Args;
-use vhost_device_media::chain::Segment;
-use vhost_device_media::counters::Counters;
-use vhost_device_media::daemon::UplinkSpec;
-use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer};
-use vhost_device_media::uplink::socket::{ListenAddr, SocketUplink, SocketUplinkError};
-use vhost_device_media::uplink::tls::{TlsError, TlsFiles, provider};
-use vhost_device_media::uplink::{ClientEvents, Uplink};
+use vhost_user_mediaredir::args::Args;
+use vhost_user_mediaredir::chain::Segment;
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::daemon::UplinkSpec;
+use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer};
+use vhost_user_mediaredir::uplink::socket::{ListenAddr, SocketUplink, SocketUplinkError};
+use vhost_user_mediaredir::uplink::tls::{TlsError, TlsFiles, provider};
+use vhost_user_mediaredir::uplink::{ClientEvents, Uplink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 mod common;
@@ -353,7 +353,7 @@ fn client_without_a_certificate_is_refused() {
 }
 
 fn args(extra: &[&str]) -> Result<Args, clap::Error> {
-    let mut argv = vec!["vhost-device-media", "--socket-path", "/tmp/vdm.sock"];
+    let mut argv = vec!["vhost-user-mediaredir", "--socket-path", "/tmp/vdm.sock"];
     argv.extend_from_slice(extra);
     Args::try_parse_from(argv)
 }

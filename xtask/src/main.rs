@@ -80,7 +80,9 @@ enum Task {
     /// The redirection-vs-re-encode benchmark: host CPU, network bytes and
     /// picture quality of a Spice desktop without redirection against
     /// redirection through the daemon, scale, calls and the data-path
-    /// benchmark; prints tables and, as the last line, one JSON object.
+    /// benchmark; prints tables and, as the last line, one JSON object. A
+    /// full run writes that JSON to docs/bench/latest.json and renders the
+    /// results block of docs/bench.md from it.
     Bench(BenchArgs),
     /// Provide a QEMU able to create the media-redirection device: the
     /// system's if it can, else Debian's 10.0.2 patched with
@@ -205,7 +207,7 @@ struct FuzzArgs {
 #[derive(Debug, Args)]
 struct QemuArgs {
     /// Then run the `qemu attach` test step: QEMU creates the device on the
-    /// daemon (target/debug/vhost-device-media).
+    /// daemon (target/debug/vhost-user-mediaredir).
     #[arg(long)]
     attach: bool,
 }
@@ -214,9 +216,14 @@ struct QemuArgs {
 #[derive(Debug, Args)]
 struct BenchArgs {
     /// A short run (2 s 320x240 clips, N = 1, 2, debug binaries; the
-    /// figures mean little), as `cargo xtask test` runs it.
+    /// figures mean little), as `cargo xtask test` runs it; writes nothing
+    /// under docs/.
     #[arg(long)]
     smoke: bool,
+    /// Measure nothing: re-render the results block of docs/bench.md from
+    /// docs/bench/latest.json (the last full run's report).
+    #[arg(long, conflicts_with = "smoke")]
+    render_docs: bool,
 }
 
 /// Where the FlatBuffers schemas and the generated code live.
@@ -299,6 +306,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args.player,
             args.reference_cache.as_deref(),
         ),
+        // Reads one file and writes one: no set-up, nothing started.
+        Task::Bench(args) if args.render_docs => bench::render_docs(),
         task => run_in_scope(task),
     };
     done.map(|()| ExitCode::SUCCESS)
@@ -380,9 +389,30 @@ mod tests {
     #[test]
     fn bench_takes_smoke() {
         let cli = Cli::try_parse_from(["xtask", "bench", "--smoke"]).unwrap();
-        assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: true })));
+        assert!(matches!(
+            cli.task,
+            Task::Bench(BenchArgs {
+                smoke: true,
+                render_docs: false
+            })
+        ));
         let cli = Cli::try_parse_from(["xtask", "bench"]).unwrap();
-        assert!(matches!(cli.task, Task::Bench(BenchArgs { smoke: false })));
+        assert!(matches!(
+            cli.task,
+            Task::Bench(BenchArgs {
+                smoke: false,
+                render_docs: false
+            })
+        ));
+        let cli = Cli::try_parse_from(["xtask", "bench", "--render-docs"]).unwrap();
+        assert!(matches!(
+            cli.task,
+            Task::Bench(BenchArgs {
+                render_docs: true,
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["xtask", "bench", "--smoke", "--render-docs"]).is_err());
     }
 
     #[test]

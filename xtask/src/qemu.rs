@@ -453,13 +453,13 @@ pub(crate) fn check_info_pci(info_pci: &str) -> Result<()> {
 /// device; the daemon logs the frontend's session.
 pub(crate) fn attach_check() -> Result<()> {
     let qemu = ensure()?;
-    let daemon_bin = crate::workspace_root().join("target/debug/vhost-device-media");
+    let daemon_bin = crate::workspace_root().join("target/debug/vhost-user-mediaredir");
     if !daemon_bin.is_file() {
         process::run(&mut process::cargo_command(&[
             "build",
             "--locked",
             "-p",
-            "vhost-device-media",
+            "vhost-user-mediaredir",
         ]))?;
     }
     let tmp = TempDir::new("qemu-attach")?;

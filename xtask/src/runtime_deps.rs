@@ -57,7 +57,7 @@ const OWN_FACTORIES: &[&str] = &[
 
 /// Programs of our own (cargo builds them) or of the toolchain.
 const OWN_PROGRAMS: &[&str] = &[
-    "vhost-device-media",
+    "vhost-user-mediaredir",
     "media-client",
     "redir-play",
     "redir-record",

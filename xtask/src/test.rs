@@ -45,7 +45,7 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
             &[
                 "clippy",
                 "--package",
-                "vhost-device-media",
+                "vhost-user-mediaredir",
                 "--no-default-features",
                 "--locked",
                 "--",
@@ -59,7 +59,7 @@ pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
             &[
                 "clippy",
                 "--package",
-                "vhost-device-media",
+                "vhost-user-mediaredir",
                 "--no-default-features",
                 "--features",
                 "spice",
@@ -133,7 +133,7 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
                     // different feature set would rebuild half the tree.
                     let debug = crate::workspace_root().join("target/debug");
                     let mut cmd = cargo_command(args);
-                    cmd.env("VDM_DAEMON", debug.join("vhost-device-media"))
+                    cmd.env("VDM_DAEMON", debug.join("vhost-user-mediaredir"))
                         .env("MEDIA_CLIENT", debug.join("media-client"))
                         .env("MEDIAREDIR_BROKER", debug.join("mediaredir-broker"))
                         .env("VERIFY_CLIP", debug.join("verify-clip"));
@@ -219,8 +219,8 @@ mod tests {
             [
                 "fmt --all --check",
                 "clippy --workspace --all-targets --locked -- -D warnings",
-                "clippy --package vhost-device-media --no-default-features --locked -- -D warnings",
-                "clippy --package vhost-device-media --no-default-features --features spice --locked -- -D warnings",
+                "clippy --package vhost-user-mediaredir --no-default-features --locked -- -D warnings",
+                "clippy --package vhost-user-mediaredir --no-default-features --features spice --locked -- -D warnings",
                 "test --workspace --locked",
             ]
         );

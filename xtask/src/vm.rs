@@ -61,11 +61,11 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `vhost-device-media --uplink local:verify` on `socket` and
+    /// Starts `vhost-user-mediaredir --uplink local:verify` on `socket` and
     /// waits for the socket.
     fn start(bin: &Path, socket: &Path, report: &Path, name: &str) -> Result<Daemon> {
         let _ = std::fs::remove_file(socket);
-        let mut cmd = Command::new(bin.join("vhost-device-media"));
+        let mut cmd = Command::new(bin.join("vhost-user-mediaredir"));
         cmd.arg("--socket-path")
             .arg(socket)
             .args(["--uplink", "local:verify", "--verify-report"])
@@ -75,7 +75,7 @@ impl Daemon {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .spawn()
-                .context("starting vhost-device-media")?,
+                .context("starting vhost-user-mediaredir")?,
         );
         let stdout = child.0.stdout.take().context("daemon stdout")?;
         let counters = Arc::new(Mutex::new(String::new()));

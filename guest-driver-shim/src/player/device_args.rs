@@ -16,7 +16,7 @@ pub struct DeviceArgs {
     pub broker: PathBuf,
 
     /// Reach the daemon's vhost-user socket directly, with a broker in this
-    /// process (a host test rig; `vhost-device-media --socket-path`).
+    /// process (a host test rig; `vhost-user-mediaredir --socket-path`).
     #[arg(long, value_name = "SOCKET", conflicts_with = "pci")]
     pub vhost_user: Option<PathBuf>,
 

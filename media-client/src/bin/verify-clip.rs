@@ -1,5 +1,5 @@
 //! `verify-clip`: compares a verification report (`media-client
-//! --verify-report`, `vhost-device-media --verify-report`) with decoding the
+//! --verify-report`, `vhost-user-mediaredir --verify-report`) with decoding the
 //! original file locally, and prints one JSON line:
 //! `{"bit_exact":bool,"streams":N,"video_frames":N,"audio_buffers":N}`.
 //!

@@ -1,8 +1,9 @@
 //! Types of the media-redirection virtio device and of its wire protocol.
 //!
-//! `spec/README.md` is the normative text; this crate implements exactly its
-//! layouts and per-field checks, and nothing more: state machines and flow
-//! control belong to the daemon. Two families of types live here:
+//! `spec/README.md` is the normative text (with `spec/broker.md` for the
+//! guest broker's messages and `spec/wire.md` for the wire protocol); this
+//! crate implements exactly its layouts and per-field checks, and nothing
+//! more: state machines and flow control belong to the daemon. Two families of types live here:
 //!
 //! - virtqueue structures (`#[repr(C)]`, explicit little-endian fields), which
 //!   the guest driver writes into guest memory and the device reads: see

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Capabilities, FramePrefix, Message, PREFIX_LEN};
-use vhost_device_media::uplink::ClientEvents;
+use vhost_user_mediaredir::uplink::ClientEvents;
 
 use crate::guest_memory::PATTERN_KEY;
 use crate::nanos_since;

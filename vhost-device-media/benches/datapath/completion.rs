@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use mediaredir_proto::status::Status;
-use vhost_device_media::guest_buffer::{UsedRing, Waker};
+use vhost_user_mediaredir::guest_buffer::{UsedRing, Waker};
 use vm_memory::{Bytes, GuestMemoryMmap};
 
 use crate::guest_memory::status_addr;

@@ -10,10 +10,10 @@ use std::thread;
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, FrameReader, Message, SampleHeader};
-use vhost_device_media::counters::Counters;
-use vhost_device_media::guest_buffer::{GuestBuffer, RawSlice};
-use vhost_device_media::uplink::Uplink;
-use vhost_device_media::uplink::stream::ClientStream;
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::guest_buffer::{GuestBuffer, RawSlice};
+use vhost_user_mediaredir::uplink::Uplink;
+use vhost_user_mediaredir::uplink::stream::ClientStream;
 
 enum CopyItem {
     Message(Message),

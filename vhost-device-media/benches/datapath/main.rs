@@ -5,7 +5,7 @@
 //! `GuestMemoryMmap`) go through two uplinks to the same kind of client:
 //!
 //! - zero copy: the daemon's real [`SocketUplink`] on a Unix socket; each
-//!   buffer is a [`GuestBuffer`](vhost_device_media::guest_buffer::GuestBuffer) that the uplink's writer thread sends with
+//!   buffer is a [`GuestBuffer`](vhost_user_mediaredir::guest_buffer::GuestBuffer) that the uplink's writer thread sends with
 //!   one `writev` of [prefix + FlatBuffers header][payload straight from guest
 //!   memory];
 //! - copy (baseline): a minimal uplink written here ([`CopyUplink`]) that does
@@ -64,8 +64,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mediaredir_proto::wire::{self, Capabilities, ClientFeatures, Hello, Message};
-use vhost_device_media::counters::Counters;
-use vhost_device_media::uplink::socket::{ListenAddr, SocketUplink};
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::uplink::socket::{ListenAddr, SocketUplink};
 
 use client::{ClientLog, Connection, spawn_client};
 use copy_uplink::CopyUplink;
@@ -134,7 +134,7 @@ fn parse_args() -> Budget {
             "--bench" => bench_flag = true,
             "--help" | "-h" => {
                 println!(
-                    "usage: cargo bench -p vhost-device-media --bench datapath [-- --smoke]\n\
+                    "usage: cargo bench -p vhost-user-mediaredir --bench datapath [-- --smoke]\n\
                      --smoke (or VDM_BENCH_SMOKE=1): small budgets, a few seconds"
                 );
                 std::process::exit(0);

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mediaredir_proto::wire::{SampleFlags, SampleHeader};
-use vhost_device_media::chain::Segment;
-use vhost_device_media::counters::Counters;
-use vhost_device_media::guest_buffer::{CompletionTarget, GuestBuffer};
-use vhost_device_media::limits::Limits;
-use vhost_device_media::model::{Credit, Grant};
-use vhost_device_media::uplink::Uplink;
+use vhost_user_mediaredir::chain::Segment;
+use vhost_user_mediaredir::counters::Counters;
+use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer};
+use vhost_user_mediaredir::limits::Limits;
+use vhost_user_mediaredir::model::{Credit, Grant};
+use vhost_user_mediaredir::uplink::Uplink;
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use crate::client::ClientLog;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vhost_device_media::counters::Snapshot;
+use vhost_user_mediaredir::counters::Snapshot;
 
 use crate::Budget;
 use crate::figures::{Figures, percentile_us};

@@ -8,8 +8,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, FrameReader, Message};
-use vhost_device_media::guest_buffer::{UsedRing, Waker};
-use vhost_device_media::uplink::ClientEvents;
+use vhost_user_mediaredir::guest_buffer::{UsedRing, Waker};
+use vhost_user_mediaredir::uplink::ClientEvents;
 
 /// Records every completion `(head, used length)`; wakes nobody.
 #[derive(Default)]

@@ -7,8 +7,9 @@
 //! machine, a Markdown table of throughput, ratios and latencies, and one
 //! JSON line with every figure. This task only runs it with `cargo bench`,
 //! which builds it with the optimised `bench` profile. `--smoke` runs small
-//! budgets in a few seconds. The "Data-path benchmark" section of
-//! `docs/bench.md` holds the figures of a full run.
+//! budgets in a few seconds. Its JSON becomes the `datapath` member of the
+//! bench's report, from which the results block of `docs/bench.md` is
+//! rendered ([`super::render::datapath`]).
 //!
 //! `cargo xtask test` runs the smoke run too, after the tests, so the
 //! benchmark keeps building and running; there it goes through `cargo test`
@@ -25,7 +26,7 @@ pub(crate) fn cargo_args(smoke: bool) -> Vec<&'static str> {
     let mut args = vec![
         "bench",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bench",
         "datapath",
         "--locked",
@@ -41,7 +42,7 @@ pub(crate) fn smoke_check_args() -> [&'static str; 8] {
     [
         "test",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bench",
         "datapath",
         "--locked",
@@ -82,15 +83,15 @@ mod tests {
     fn full_and_smoke_command_lines() {
         assert_eq!(
             cargo_args(false).join(" "),
-            "bench -p vhost-device-media --bench datapath --locked"
+            "bench -p vhost-user-mediaredir --bench datapath --locked"
         );
         assert_eq!(
             cargo_args(true).join(" "),
-            "bench -p vhost-device-media --bench datapath --locked -- --smoke"
+            "bench -p vhost-user-mediaredir --bench datapath --locked -- --smoke"
         );
         assert_eq!(
             smoke_check_args().join(" "),
-            "test -p vhost-device-media --bench datapath --locked -- --smoke"
+            "test -p vhost-user-mediaredir --bench datapath --locked -- --smoke"
         );
     }
 }

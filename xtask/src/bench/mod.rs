@@ -8,9 +8,15 @@
 //! over Spice, bit-exact), the ratios, the daemon at N concurrent streams
 //! ([`scale`]), the per-call figures ([`calls`]) and the data-path
 //! benchmark of the daemon ([`datapath`]). Clips come from [`clips`]
-//! (cached), quality from [`quality`], the tables and the JSON line from
-//! [`report`], the SVG chart from [`chart`]; [`measure`] reads CPU, bytes
-//! and memory of processes.
+//! (cached), quality from [`quality`], the JSON line from [`report`], the
+//! tables from that JSON by [`render`], the SVG chart from [`chart`];
+//! [`measure`] reads CPU, bytes and memory of processes.
+//!
+//! A full run leaves its report in `docs/bench/latest.json` and its chart in
+//! `docs/bench/latest.svg`, and re-renders the results block of
+//! `docs/bench.md` from that JSON, so the figures in the docs are never
+//! copied by hand; `--render-docs` re-renders the block alone (after a
+//! change of [`render`]). A smoke run writes nothing under `docs/`.
 //!
 //! The full run builds what it runs optimised (`cargo build --release` of
 //! the daemon, the player, the client binaries and `bench-scale` only);
@@ -28,6 +34,7 @@ pub(crate) mod datapath;
 pub(crate) mod measure;
 pub(crate) mod quality;
 pub(crate) mod redirect;
+pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod scale;
 
@@ -42,6 +49,13 @@ use crate::tempdir::TempDir;
 
 /// Where a full run writes its chart (committed; `docs/bench.md` embeds it).
 pub(crate) const CHART: &str = "docs/bench/latest.svg";
+/// Where a full run writes its JSON report (committed; the source of the
+/// results block of [`DOC`]).
+pub(crate) const JSON: &str = "docs/bench/latest.json";
+/// The document whose results block a full run re-renders.
+pub(crate) const DOC: &str = "docs/bench.md";
+/// [`JSON`] as [`DOC`] links it.
+const JSON_LINK: &str = "bench/latest.json";
 
 /// The build of everything the bench runs (`release`: optimised).
 pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
@@ -52,7 +66,7 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
     args.extend([
         "--locked",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "-p",
         "redir-play",
         "-p",
@@ -61,9 +75,9 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "conformance-tests",
         // `--uplink local:verify`.
         "--features",
-        "vhost-device-media/verify",
+        "vhost-user-mediaredir/verify",
         "--bin",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bin",
         "redir-play",
         "--bin",
@@ -160,15 +174,37 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
         PathBuf::from(CHART)
     };
     chart::write(&report, &chart_path)?;
+    let json = report.json();
+    let parsed: serde_json::Value =
+        serde_json::from_str(&json).context("the bench's own JSON report")?;
     println!("\n==> bench: report ({})\n", report.machine);
-    print!("{}", report.tables());
+    print!("{}", render::tables(&parsed)?);
     println!(
         "\nchart: {}{}",
         chart_path.display(),
         if smoke { " (smoke: deleted)" } else { "" }
     );
     println!("bench: {:.0} s in all", report.elapsed_s);
-    println!("{}", report.json());
+    if !smoke {
+        std::fs::write(JSON, format!("{json}\n")).with_context(|| format!("writing {JSON}"))?;
+        render_docs()?;
+    }
+    println!("{json}");
+    Ok(())
+}
+
+/// Re-renders the results block of [`DOC`] from [`JSON`] (`cargo xtask
+/// bench --render-docs`, and the end of a full run).
+pub(crate) fn render_docs() -> Result<()> {
+    let changed = render::render_docs(Path::new(JSON), Path::new(DOC), JSON_LINK)?;
+    println!(
+        "bench: {DOC} {} from {JSON}",
+        if changed {
+            "re-rendered"
+        } else {
+            "already rendered"
+        }
+    );
     Ok(())
 }
 
@@ -179,7 +215,7 @@ mod tests {
     #[test]
     fn builds_only_what_the_bench_runs() {
         let full = build_args(true).join(" ");
-        assert!(full.starts_with("build --release --locked -p vhost-device-media"));
+        assert!(full.starts_with("build --release --locked -p vhost-user-mediaredir"));
         assert!(full.contains("--bin bench-scale") && full.contains("--bin verify-clip"));
         assert!(!build_args(false).contains(&"--release"));
         assert!(machine().contains("CPUs"));

@@ -1,5 +1,7 @@
-//! The report: a Markdown table per part, and every figure as one JSON
-//! object (the last line of standard output).
+//! The report: every figure as one JSON object (the last line of standard
+//! output, and `docs/bench/latest.json` after a full run), and the ratios
+//! between the baseline and the redirection of the same run. The tables are
+//! rendered from that JSON ([`super::render`]).
 
 use std::fmt::Write as _;
 
@@ -98,129 +100,6 @@ impl Report {
             }
         }
         out
-    }
-
-    /// The Markdown tables.
-    pub(crate) fn tables(&self) -> String {
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "Baseline (server-side rendering, as Spice without redirection), per media second:\n"
-        );
-        let _ = writeln!(
-            t,
-            "| clip | re-encode | guest decode CPU s/s | re-encode CPU s/s | decode + re-encode CPU s/s | bytes/s | PSNR dB | SSIM |"
-        );
-        let _ = writeln!(t, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        for b in &self.baselines {
-            for re in &b.reencodes {
-                let (psnr, ssim) = re.quality.map_or(("-".into(), "-".into()), |q| {
-                    (format!("{:.2}", q.psnr_db), format!("{:.4}", q.ssim))
-                });
-                let _ = writeln!(
-                    t,
-                    "| {} | {} | {:.4} | {:.4} | {:.4} | {:.0} | {psnr} | {ssim} |",
-                    b.clip,
-                    re.codec,
-                    b.decode_cpu_s / b.seconds,
-                    (re.cpu_s - b.decode_cpu_s).max(0.0) / b.seconds,
-                    re.cpu_s / b.seconds,
-                    re.bytes as f64 / b.seconds
-                );
-            }
-        }
-        let _ = writeln!(t, "\nRedirection through the daemon, per media second:\n");
-        let _ = writeln!(
-            t,
-            "| clip | uplink | daemon (host) CPU s/s | player (guest) CPU s/s | wire bytes/s | of which payload | daemon write() bytes/s | copied payload bytes | bit-exact (PSNR inf, SSIM 1) |"
-        );
-        let _ = writeln!(
-            t,
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-        );
-        for r in &self.redirects {
-            let _ = writeln!(
-                t,
-                "| {} | {} | {:.5} | {:.5} | {:.0} | {:.0} | {:.0} | {} | {} |",
-                r.clip,
-                r.uplink,
-                r.daemon_cpu_s / r.seconds,
-                r.player_cpu_s / r.seconds,
-                r.wire_bytes as f64 / r.seconds,
-                r.payload_bytes as f64 / r.seconds,
-                r.daemon_wchar as f64 / r.seconds,
-                r.payload_bytes_copied,
-                if r.bit_exact { "yes" } else { "NO" }
-            );
-        }
-        let _ = writeln!(
-            t,
-            "\nRatios (baseline / redirection) and streams per host core:\n"
-        );
-        let _ = writeln!(
-            t,
-            "| clip | baseline | uplink | bytes | CPU (re-encode only) | CPU (decode + re-encode) | streams/core baseline (re-encode / decode + re-encode) | streams/core redirect |"
-        );
-        let _ = writeln!(t, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |");
-        for r in self.ratios() {
-            let _ = writeln!(
-                t,
-                "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.1} / {:.1} | {:.0} |",
-                r.clip,
-                r.baseline,
-                r.uplink,
-                r.bytes,
-                r.cpu_reencode,
-                r.cpu_total,
-                r.streams_per_core_reencode,
-                r.streams_per_core_total,
-                r.streams_per_core_redirect
-            );
-        }
-        let _ = writeln!(
-            t,
-            "\nScale: N concurrent 1080p30 streams (5 Mbit/s each) through one daemon:\n"
-        );
-        let _ = writeln!(
-            t,
-            "| streams | daemon CPU s/s (all) | per stream | RSS idle MiB | RSS peak MiB | RSS per stream KiB | latency p50 µs | p99 µs |"
-        );
-        let _ = writeln!(
-            t,
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
-        for p in &self.scale {
-            let _ = writeln!(
-                t,
-                "| {} | {:.4} | {:.5} | {:.1} | {:.1} | {:.0} | {} | {} |",
-                p.streams,
-                p.daemon_cpu_s / p.seconds,
-                p.cpu_per_stream(),
-                p.rss_idle_bytes as f64 / 1048576.0,
-                p.rss_bytes as f64 / 1048576.0,
-                p.rss_per_stream() / 1024.0,
-                p.p50_us,
-                p.p99_us
-            );
-        }
-        let c = &self.calls;
-        let _ = writeln!(
-            t,
-            "\nCalls, per call second (bytes derived from codec rates; CPU measured):\n"
-        );
-        let _ = writeln!(t, "| | server bytes/s | server CPU s/s |");
-        let _ = writeln!(t, "| --- | ---: | ---: |");
-        let _ = writeln!(
-            t,
-            "| media through the VM | {:.0} | {:.4} |",
-            c.through_vm_bytes_per_s, c.through_vm_cpu_s_per_s
-        );
-        let _ = writeln!(
-            t,
-            "| call-media offload | {:.0} | {:.4} |",
-            c.offload_bytes_per_s, c.offload_cpu_s_per_s
-        );
-        t
     }
 
     /// Every figure as one JSON object on one line.
@@ -342,10 +221,12 @@ impl Report {
             num(c.through_vm_cpu_s_per_s),
             num(c.offload_cpu_s_per_s)
         );
-        let datapath = if self.datapath_json.trim_start().starts_with('{') {
-            self.datapath_json.trim()
-        } else {
-            "null"
+        // The data-path bench's last line, if it is a JSON object (a run
+        // that failed or printed something else leaves `null`, so the
+        // report stays valid JSON whatever it printed).
+        let datapath = match serde_json::from_str::<serde_json::Value>(&self.datapath_json) {
+            Ok(v) if v.is_object() => self.datapath_json.trim(),
+            _ => "null",
         };
         let _ = write!(j, ",\"datapath\":{datapath}}}");
         j
@@ -438,6 +319,8 @@ mod tests {
         assert_eq!(num(1.5), "1.5");
         assert_eq!(num(2.0), "2");
         assert_eq!(num(0.0), "0");
-        assert!(sample().tables().contains("| c | mjpeg |"));
+        let parsed: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let tables = crate::bench::render::tables(&parsed).unwrap();
+        assert!(tables.contains("| c | mjpeg |"), "{tables}");
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn measure(bin: &Path, streams: &[u32], seconds: u32) -> Result<Vec<S
     let list: Vec<String> = streams.iter().map(u32::to_string).collect();
     let mut cmd = Command::new(bin.join("bench-scale"));
     cmd.arg("--daemon")
-        .arg(bin.join("vhost-device-media"))
+        .arg(bin.join("vhost-user-mediaredir"))
         .arg("--streams")
         .arg(list.join(","))
         .arg("--seconds")

@@ -211,7 +211,7 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
     let mut build = vec![
         "build",
         "-p",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "-p",
         "redir-play",
         "-p",
@@ -222,9 +222,9 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
         "media-client",
         // `--uplink local:verify`.
         "--features",
-        "vhost-device-media/verify",
+        "vhost-user-mediaredir/verify",
         "--bin",
-        "vhost-device-media",
+        "vhost-user-mediaredir",
         "--bin",
         "redir-play",
         "--bin",
@@ -313,7 +313,7 @@ pub(crate) fn play(
         DemoUplink::Tcp | DemoUplink::Tls => format!("tcp:127.0.0.1:{}", free_port()?),
         DemoUplink::Spice => format!("127.0.0.1:{}", free_port()?),
     };
-    let mut daemon_cmd = Command::new(bin.join("vhost-device-media"));
+    let mut daemon_cmd = Command::new(bin.join("vhost-user-mediaredir"));
     daemon_cmd.arg("--socket-path").arg(&socket);
     match uplink {
         DemoUplink::Local => {
@@ -351,7 +351,7 @@ pub(crate) fn play(
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
-            .context("starting vhost-device-media")?,
+            .context("starting vhost-user-mediaredir")?,
     );
     // The daemon's stdout: echoed; the last `counters:` line kept, and the
     // CPU of each `rusage:` line (in order).
@@ -463,7 +463,11 @@ pub(crate) fn play(
             .arg("-TERM")
             .arg(daemon.0.id().to_string()),
     )?;
-    let status = wait_exit(&mut daemon.0, "vhost-device-media", Duration::from_secs(20))?;
+    let status = wait_exit(
+        &mut daemon.0,
+        "vhost-user-mediaredir",
+        Duration::from_secs(20),
+    )?;
     println!("demo: daemon exited ({status})");
     let _ = reader.join();
     // The last `rusage:` line, printed on SIGTERM.

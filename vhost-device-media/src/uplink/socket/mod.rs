@@ -94,7 +94,7 @@ impl SocketUplink {
             events: OnceLock::new(),
             counters,
             shutdown: AtomicBool::new(false),
-            name: format!("vhost-device-media {}", env!("CARGO_PKG_VERSION")),
+            name: format!("vhost-user-mediaredir {}", env!("CARGO_PKG_VERSION")),
             session,
         });
         let shown = format!("{addr:?}");

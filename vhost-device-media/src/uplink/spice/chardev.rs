@@ -11,7 +11,6 @@
 //! ends it. libspice-server calls `read` once per wakeup, so a pump on the
 //! Spice thread keeps waking the device while a frame is pending.
 
-use std::ffi::{CString, c_int};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -20,6 +19,7 @@ use std::time::Duration;
 use glib::{ControlFlow, MainContext, Priority};
 use mediaredir_proto::wire::SPICE_PORT_NAME;
 
+use super::api::{CharDeviceHandler, CharDeviceId};
 use super::ffi;
 use super::port_stream::{PortStream, Waker};
 use crate::counters::Counters;
@@ -29,29 +29,11 @@ use crate::uplink::stream::ClientStream;
 /// libspice-server took nothing (its queue to the client is full).
 const STALL_RETRY: Duration = Duration::from_millis(2);
 
-/// The char device instance with what its callbacks need. `#[repr(C)]`
-/// with the instance first, so the `sin` pointer libspice-server passes
-/// back is a pointer to the whole device.
-#[repr(C)]
-pub(super) struct PortDevice {
-    sin: ffi::SpiceCharDeviceInstance,
-    port: Arc<Port>,
-}
-
-/// The pointer to the device instance, to wake it from another thread.
-#[derive(Clone, Copy)]
-struct SinPtr(*mut ffi::SpiceCharDeviceInstance);
-
-// SAFETY: the device is leaked (it lives as long as the process) and the
-// pointer is only dereferenced by libspice-server on the Spice thread.
-unsafe impl Send for SinPtr {}
-// SAFETY: as above; sharing the address is harmless.
-unsafe impl Sync for SinPtr {}
-
-/// The port's shared state.
+/// The port: the char device's state, shared with its connections.
 pub(super) struct Port {
     context: MainContext,
-    sin: Mutex<Option<SinPtr>>,
+    /// The char device (which acts on the Spice thread only).
+    device: CharDeviceId,
     current: Mutex<Option<Arc<PortStream>>>,
     /// Where new connections go; taken when the server stops, which ends
     /// the uplink's acceptor.
@@ -64,10 +46,6 @@ pub(super) struct Port {
 impl Port {
     fn lock_current(&self) -> MutexGuard<'_, Option<Arc<PortStream>>> {
         self.current.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn sin(&self) -> Option<SinPtr> {
-        *self.sin.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A client arrived on the port (Spice thread).
@@ -90,11 +68,7 @@ impl Port {
         if !matches!(sent, Some(Ok(()))) {
             return;
         }
-        if let Some(sin) = self.sin() {
-            // SAFETY: `sin` is the registered, leaked instance; this runs on
-            // the Spice thread.
-            unsafe { ffi::spice_server_port_event(sin.0, ffi::SPICE_PORT_EVENT_OPENED) };
-        }
+        self.device.port_event(ffi::SPICE_PORT_EVENT_OPENED);
     }
 
     /// The client left the port (Spice thread).
@@ -118,10 +92,7 @@ impl Port {
             return ControlFlow::Break;
         }
         let before = stream.consumed();
-        if let Some(sin) = self.sin() {
-            // SAFETY: the registered, leaked instance, on the Spice thread.
-            unsafe { ffi::spice_server_char_device_wakeup(sin.0) };
-        }
+        self.device.wakeup();
         if stream.consumed() != before {
             return ControlFlow::Continue;
         }
@@ -164,159 +135,79 @@ impl Waker for Port {
                 *current = None;
                 drop(current);
                 log::info!("spice: closing the media port");
-                if let Some(sin) = port.sin() {
-                    // SAFETY: the registered, leaked instance, on the Spice
-                    // thread (`invoke` runs there).
-                    unsafe { ffi::spice_server_port_event(sin.0, ffi::SPICE_PORT_EVENT_CLOSED) };
-                }
+                // `invoke` runs this on the Spice thread.
+                port.device.port_event(ffi::SPICE_PORT_EVENT_CLOSED);
             }
         });
     }
 }
 
-/// Finds the port of a device pointer given back by libspice-server.
-///
-/// # Safety
-/// `sin` must be the instance of a live [`PortDevice`].
-unsafe fn port_of<'a>(sin: *mut ffi::SpiceCharDeviceInstance) -> &'a Port {
-    // SAFETY: `PortDevice` is `repr(C)` with the instance first, and the
-    // caller guarantees `sin` points into a live one.
-    unsafe { &(*sin.cast::<PortDevice>()).port }
-}
+impl CharDeviceHandler for Port {
+    fn state(&self, connected: bool) {
+        if connected {
+            self.client_arrived();
+        } else {
+            self.client_left();
+        }
+    }
 
-unsafe extern "C" fn state(sin: *mut ffi::SpiceCharDeviceInstance, connected: c_int) {
-    // SAFETY: libspice-server passes back the instance we registered.
-    let port = unsafe { port_of(sin) };
-    if connected != 0 {
-        port.client_arrived();
-    } else {
-        port.client_left();
+    fn event(&self, event: u8) {
+        match event {
+            ffi::SPICE_PORT_EVENT_OPENED if self.lock_current().is_none() => {
+                self.client_arrived();
+            }
+            ffi::SPICE_PORT_EVENT_CLOSED => self.client_left(),
+            _ => {}
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) -> usize {
+        match self.lock_current().clone() {
+            Some(stream) => stream.push(bytes),
+            // No connection: the bytes have nowhere to go.
+            None => bytes.len(),
+        }
+    }
+
+    fn read(&self, buf: &mut [u8]) -> usize {
+        match self.lock_current().clone() {
+            Some(stream) => stream.pull(buf),
+            None => 0,
+        }
     }
 }
 
-unsafe extern "C" fn event(sin: *mut ffi::SpiceCharDeviceInstance, event: u8) {
-    // SAFETY: libspice-server passes back the instance we registered.
-    let port = unsafe { port_of(sin) };
-    match event {
-        ffi::SPICE_PORT_EVENT_OPENED if port.lock_current().is_none() => port.client_arrived(),
-        ffi::SPICE_PORT_EVENT_CLOSED => port.client_left(),
-        _ => {}
-    }
-}
-
-unsafe extern "C" fn write(
-    sin: *mut ffi::SpiceCharDeviceInstance,
-    buf: *const u8,
-    len: c_int,
-) -> c_int {
-    // SAFETY: libspice-server passes back the instance we registered.
-    let port = unsafe { port_of(sin) };
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    if len == 0 || buf.is_null() {
-        return 0;
-    }
-    // SAFETY: libspice-server hands `len` readable bytes at `buf` for the
-    // duration of the call.
-    let bytes = unsafe { std::slice::from_raw_parts(buf, len) };
-    let taken = match port.lock_current().clone() {
-        Some(stream) => stream.push(bytes),
-        // No connection: the bytes have nowhere to go.
-        None => len,
-    };
-    c_int::try_from(taken).unwrap_or(c_int::MAX)
-}
-
-unsafe extern "C" fn read(
-    sin: *mut ffi::SpiceCharDeviceInstance,
-    buf: *mut u8,
-    len: c_int,
-) -> c_int {
-    // SAFETY: libspice-server passes back the instance we registered.
-    let port = unsafe { port_of(sin) };
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    if len == 0 || buf.is_null() {
-        return 0;
-    }
-    let Some(stream) = port.lock_current().clone() else {
-        return 0;
-    };
-    // SAFETY: libspice-server hands a writable buffer of `len` bytes for
-    // the duration of the call.
-    let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
-    c_int::try_from(stream.pull(buf)).unwrap_or(0)
-}
-
-/// The char device interface: static, as libspice-server keeps a pointer.
-struct Interface(ffi::SpiceCharDeviceInterface);
-
-// SAFETY: the interface is immutable; its pointers are to static C strings
-// and functions.
-unsafe impl Sync for Interface {}
-
-static INTERFACE: Interface = Interface(ffi::SpiceCharDeviceInterface {
-    base: ffi::SpiceBaseInterface {
-        type_: c"char_device".as_ptr(),
-        description: c"vhost-device-media media port".as_ptr(),
-        major_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MAJOR,
-        minor_version: ffi::SPICE_INTERFACE_CHAR_DEVICE_MINOR,
-    },
-    state: Some(state),
-    write: Some(write),
-    read: Some(read),
-    event: Some(event),
-    flags: 0,
-});
-
-impl PortDevice {
-    /// A media port whose connections go to `accept`. The device is leaked:
-    /// libspice-server keeps pointers to it for the server's life.
-    pub(super) fn new(
+impl Port {
+    /// Registers the media port on this (the Spice) thread; its
+    /// connections go to `accept`. The device lives as long as the thread
+    /// (libspice-server keeps pointers to it for the server's life).
+    pub(super) fn register(
         context: MainContext,
         accept: Sender<ClientStream>,
         counters: Arc<Counters>,
-    ) -> &'static mut PortDevice {
-        let port = Arc::new_cyclic(|this| Port {
-            context,
-            sin: Mutex::new(None),
-            current: Mutex::new(None),
-            accept: Mutex::new(Some(accept)),
-            counters,
-            pumping: AtomicBool::new(false),
-            this: this.clone(),
-        });
-        let portname = CString::new(SPICE_PORT_NAME).unwrap_or_default();
-        let device = Box::leak(Box::new(PortDevice {
-            sin: ffi::SpiceCharDeviceInstance {
-                base: ffi::SpiceBaseInstance {
-                    sif: &INTERFACE.0.base,
-                },
-                subtype: c"port".as_ptr(),
-                st: std::ptr::null_mut(),
-                portname: portname.into_raw(),
-            },
-            port,
-        }));
-        *device.port.sin.lock().unwrap_or_else(|p| p.into_inner()) = Some(SinPtr(&mut device.sin));
-        device
+    ) -> Arc<Port> {
+        CharDeviceId::register(c"port", SPICE_PORT_NAME, |device| {
+            Arc::new_cyclic(|this| Port {
+                context,
+                device,
+                current: Mutex::new(None),
+                accept: Mutex::new(Some(accept)),
+                counters,
+                pumping: AtomicBool::new(false),
+                this: this.clone(),
+            })
+        })
     }
 
-    /// The base instance, for `spice_server_add_interface`.
-    pub(super) fn base(&mut self) -> *mut ffi::SpiceBaseInstance {
-        &mut self.sin.base
+    /// The char device, for `spice_server_add_interface`.
+    pub(super) fn device(&self) -> CharDeviceId {
+        self.device
     }
 
     /// Ends the current connection and stops handing out new ones (the
     /// server is going away).
     pub(super) fn close(&self) {
-        self.port
-            .accept
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        self.port.client_left();
+        self.accept.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.client_left();
     }
 }

@@ -1,10 +1,15 @@
 //! Hand-written bindings to the part of libspice-server 0.15 the Spice
 //! uplink uses (`spice-server/spice-core.h`, `spice-char.h`,
-//! `spice-server.h`), and the one GLib function the glib crate 0.22 leaves
-//! to its `glib-unix` companion (`g_unix_fd_source_new`). Written by hand
-//! rather than with bindgen so that the build needs neither libclang nor
-//! the headers: the structures are few, fixed by the library's ABI
-//! (interface major versions 1), and checked against the headers here.
+//! `spice-server.h`). Written by hand rather than with bindgen so that the
+//! build needs neither libclang nor the headers: the structures are few,
+//! fixed by the library's ABI (interface major versions 1), and checked
+//! against the headers here. Only [`super::api`] calls them.
+//!
+//! The callbacks the daemon implements are declared as safe `extern "C"
+//! fn` where our implementation is sound whatever the arguments (it only
+//! looks a handle up: timers, watches, char device instances), and as
+//! `unsafe` where it must trust the library (a buffer to read or write, a
+//! function to call later), so the compiler keeps the two kinds apart.
 
 #![allow(missing_docs, non_camel_case_types, unreachable_pub)]
 
@@ -16,13 +21,13 @@ pub(super) struct SpiceServer {
     _private: [u8; 0],
 }
 
-/// `SpiceTimer` (opaque to the library; ours, see `core.rs`).
+/// `SpiceTimer` (opaque to the library; ours, a handle, see `core.rs`).
 #[repr(C)]
 pub(super) struct SpiceTimer {
     _private: [u8; 0],
 }
 
-/// `SpiceWatch` (opaque to the library; ours, see `core.rs`).
+/// `SpiceWatch` (opaque to the library; ours, a handle, see `core.rs`).
 #[repr(C)]
 pub(super) struct SpiceWatch {
     _private: [u8; 0],
@@ -81,9 +86,9 @@ pub(super) struct SpiceCoreInterface {
     pub(super) base: SpiceBaseInterface,
     pub(super) timer_add:
         Option<unsafe extern "C" fn(func: SpiceTimerFunc, opaque: *mut c_void) -> *mut SpiceTimer>,
-    pub(super) timer_start: Option<unsafe extern "C" fn(timer: *mut SpiceTimer, ms: u32)>,
-    pub(super) timer_cancel: Option<unsafe extern "C" fn(timer: *mut SpiceTimer)>,
-    pub(super) timer_remove: Option<unsafe extern "C" fn(timer: *mut SpiceTimer)>,
+    pub(super) timer_start: Option<extern "C" fn(timer: *mut SpiceTimer, ms: u32)>,
+    pub(super) timer_cancel: Option<extern "C" fn(timer: *mut SpiceTimer)>,
+    pub(super) timer_remove: Option<extern "C" fn(timer: *mut SpiceTimer)>,
     pub(super) watch_add: Option<
         unsafe extern "C" fn(
             fd: c_int,
@@ -92,11 +97,9 @@ pub(super) struct SpiceCoreInterface {
             opaque: *mut c_void,
         ) -> *mut SpiceWatch,
     >,
-    pub(super) watch_update_mask:
-        Option<unsafe extern "C" fn(watch: *mut SpiceWatch, event_mask: c_int)>,
-    pub(super) watch_remove: Option<unsafe extern "C" fn(watch: *mut SpiceWatch)>,
-    pub(super) channel_event:
-        Option<unsafe extern "C" fn(event: c_int, info: *mut SpiceChannelEventInfo)>,
+    pub(super) watch_update_mask: Option<extern "C" fn(watch: *mut SpiceWatch, event_mask: c_int)>,
+    pub(super) watch_remove: Option<extern "C" fn(watch: *mut SpiceWatch)>,
+    pub(super) channel_event: Option<extern "C" fn(event: c_int, info: *mut SpiceChannelEventInfo)>,
 }
 
 pub(super) const SPICE_INTERFACE_CHAR_DEVICE_MAJOR: u32 = 1;
@@ -106,8 +109,7 @@ pub(super) const SPICE_INTERFACE_CHAR_DEVICE_MINOR: u32 = 3;
 #[repr(C)]
 pub(super) struct SpiceCharDeviceInterface {
     pub(super) base: SpiceBaseInterface,
-    pub(super) state:
-        Option<unsafe extern "C" fn(sin: *mut SpiceCharDeviceInstance, connected: c_int)>,
+    pub(super) state: Option<extern "C" fn(sin: *mut SpiceCharDeviceInstance, connected: c_int)>,
     pub(super) write: Option<
         unsafe extern "C" fn(
             sin: *mut SpiceCharDeviceInstance,
@@ -118,7 +120,7 @@ pub(super) struct SpiceCharDeviceInterface {
     pub(super) read: Option<
         unsafe extern "C" fn(sin: *mut SpiceCharDeviceInstance, buf: *mut u8, len: c_int) -> c_int,
     >,
-    pub(super) event: Option<unsafe extern "C" fn(sin: *mut SpiceCharDeviceInstance, event: u8)>,
+    pub(super) event: Option<extern "C" fn(sin: *mut SpiceCharDeviceInstance, event: u8)>,
     /// `spice_char_device_flags` (an enum: `int`).
     pub(super) flags: c_uint,
 }
@@ -162,22 +164,4 @@ unsafe extern "C" {
     ) -> c_int;
     pub(super) fn spice_server_char_device_wakeup(sin: *mut SpiceCharDeviceInstance);
     pub(super) fn spice_server_port_event(sin: *mut SpiceCharDeviceInstance, event: u8);
-}
-
-/// `GUnixFDSourceFunc`.
-pub(super) type GUnixFDSourceFunc = Option<
-    unsafe extern "C" fn(
-        fd: c_int,
-        condition: glib::ffi::GIOCondition,
-        user_data: *mut c_void,
-    ) -> glib::ffi::gboolean,
->;
-
-unsafe extern "C" {
-    /// `g_unix_fd_source_new` (glib-unix.h, in libglib-2.0, which glib-sys
-    /// links).
-    pub(super) fn g_unix_fd_source_new(
-        fd: c_int,
-        condition: glib::ffi::GIOCondition,
-    ) -> *mut glib::ffi::GSource;
 }

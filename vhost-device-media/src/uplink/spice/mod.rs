@@ -9,11 +9,13 @@
 //! completion are the same code.
 //!
 //! - [`ffi`]: the libspice-server declarations;
+//! - [`api`]: the safe wrapper over them, where all the `unsafe` is;
 //! - [`core`]: libspice-server's timers and watches on a GLib main context;
 //! - [`chardev`]: the port device, client arrival and departure;
 //! - [`port_stream`]: one connection's bytes, and the one payload copy;
 //! - [`options`]: `-spice`-style options.
 
+mod api;
 mod chardev;
 mod core;
 mod ffi;
@@ -108,15 +110,14 @@ impl SpiceServer {
             .name("spice-server".into())
             .spawn(move || {
                 let run = thread_context.with_thread_default(|| {
-                    let device =
-                        chardev::PortDevice::new(thread_context.clone(), accept_tx, counters);
-                    let started = init_server(&opts, &settings, device);
+                    let port = chardev::Port::register(thread_context.clone(), accept_tx, counters);
+                    let started = init_server(&opts, &settings, port.device());
                     let ok = started.is_ok();
                     let _ = ready_tx.send(started);
                     if ok {
                         thread_loop.run();
                     }
-                    device.close();
+                    port.close();
                 });
                 if run.is_err() {
                     log::error!("spice: cannot own the Spice thread's main context");
@@ -157,72 +158,24 @@ impl SpiceServer {
 fn init_server(
     opts: &SpiceOptions,
     settings: &Settings,
-    device: &mut chardev::PortDevice,
+    device: api::CharDeviceId,
 ) -> Result<(), SpiceError> {
-    let fail = |what: &str| Err(SpiceError::Server(what.to_owned()));
-    // SAFETY: creating a server has no preconditions.
-    let server = unsafe { ffi::spice_server_new() };
-    if server.is_null() {
-        return fail("spice_server_new failed");
-    }
-    let addr = settings
-        .addr
-        .as_ref()
-        .map_or(std::ptr::null(), |a| a.as_ptr());
-    let flags = if opts.unix {
-        ffi::SPICE_ADDR_FLAG_UNIX_ONLY
-    } else {
-        0
-    };
-    // SAFETY: `server` is valid; libspice-server copies the address.
-    unsafe { ffi::spice_server_set_addr(server, addr, flags) };
+    let mut server = api::Server::new()?;
+    server.set_addr(settings.addr.as_deref(), opts.unix);
     if let Some(port) = opts.port {
-        // SAFETY: `server` is valid.
-        if unsafe { ffi::spice_server_set_port(server, i32::from(port)) } != 0 {
-            return fail("spice_server_set_port refused the port");
-        }
+        server.set_port(port)?;
     }
     if let (Some(port), Some([ca, cert, key])) = (opts.tls_port, &settings.tls) {
-        // SAFETY: `server` is valid; the strings are NUL-terminated and
-        // copied by libspice-server; the optional ones may be NULL.
-        let rc = unsafe {
-            ffi::spice_server_set_tls(
-                server,
-                i32::from(port),
-                ca.as_ptr(),
-                cert.as_ptr(),
-                key.as_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        if rc != 0 {
-            return fail("spice_server_set_tls refused the TLS settings");
-        }
+        server.set_tls(port, ca, cert, key)?;
     }
     if opts.disable_ticketing {
-        // SAFETY: `server` is valid.
-        unsafe { ffi::spice_server_set_noauth(server) };
+        server.set_noauth();
     }
-    let core = Box::leak(core::interface());
-    // SAFETY: `server` is valid and `core` lives for ever; this thread runs
-    // the main context the core interface attaches its sources to.
-    if unsafe { ffi::spice_server_init(server, core) } != 0 {
-        return fail("spice_server_init failed (address in use, or bad TLS files?)");
-    }
+    server.init(Box::leak(core::interface()))?;
     if let Some(password) = &settings.password {
-        // SAFETY: `server` is valid and initialised; the password is copied.
-        // Lifetime 0: the ticket does not expire.
-        if unsafe { ffi::spice_server_set_ticket(server, password.as_ptr(), 0, 0, 0) } != 0 {
-            return fail("spice_server_set_ticket failed");
-        }
+        server.set_ticket(password)?;
     }
-    // SAFETY: `server` is valid; the device is leaked, so the instance
-    // outlives the server.
-    if unsafe { ffi::spice_server_add_interface(server, device.base()) } != 0 {
-        return fail("spice_server_add_interface refused the media port");
-    }
+    server.add_char_device(device)?;
     log::info!("spice: serving the media port ({opts:?})");
     Ok(())
 }

@@ -33,17 +33,15 @@ pub(crate) trait Waker: Send + Sync {
     fn closed_by_daemon(&self, stream: &PortStream);
 }
 
-/// The frame being sent: segment 0 is the header, the rest payload.
+/// The frame being sent: segment 0 is the header, the rest payload. The
+/// pointers refer to memory the writer thread keeps alive and unchanged
+/// while the frame is published: `write_frame` does not return until the
+/// frame is consumed or withdrawn, under the lock that guards it.
 struct Outgoing {
     segments: Vec<RawSlice>,
     segment: usize,
     offset: usize,
 }
-
-// SAFETY: the pointers refer to memory the writer thread keeps alive and
-// unchanged while the frame is published: `write_frame` does not return
-// until the frame is consumed or withdrawn, under the lock that guards it.
-unsafe impl Send for Outgoing {}
 
 #[derive(Default)]
 struct State {
@@ -167,13 +165,13 @@ impl PortStream {
         while n < buf.len() && out.segment < out.segments.len() {
             let seg = out.segments[out.segment];
             let take = (seg.len - out.offset).min(buf.len() - n);
+            let from = seg.ptr.wrapping_add(out.offset);
             // SAFETY: the segment lies in memory the writer keeps alive
-            // while the frame is published (see `Outgoing`) and
-            // `offset + take` stays within it.
-            let from = unsafe { seg.ptr.add(out.offset) };
-            // SAFETY: `from` has `take` readable bytes (above); `buf[n..]`
-            // is libspice-server's buffer with at least `take` bytes left,
-            // which cannot overlap guest memory or the writer's header.
+            // while the frame is published (see `Outgoing`), so `from` has
+            // `take` readable bytes (`offset + take` stays within it);
+            // `buf[n..]` is libspice-server's buffer with at least `take`
+            // bytes left, which cannot overlap guest memory or the writer's
+            // header.
             unsafe { std::ptr::copy_nonoverlapping(from, buf[n..].as_mut_ptr(), take) };
             if out.segment > 0 {
                 payload += take as u64;
