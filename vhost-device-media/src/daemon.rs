@@ -26,7 +26,8 @@ pub enum LocalOutput {
     Auto,
     /// Sinks that discard, on the clock (no display or sound).
     Headless,
-    /// Hash every decoded frame and sample (tests, demo).
+    /// Hash every decoded frame and sample (tests, demo); only a build
+    /// with the `verify` feature runs it.
     Verify,
 }
 
@@ -224,9 +225,15 @@ impl Daemon {
 #[cfg(feature = "local")]
 type LocalEngine = crate::uplink::local::LocalUplink;
 
-#[cfg(feature = "local")]
+#[cfg(feature = "verify")]
 fn verification_text(local: &LocalEngine) -> Option<String> {
     local.engine().verification().map(|r| r.to_text())
+}
+
+/// Without the `verify` feature the engine hashes nothing.
+#[cfg(all(feature = "local", not(feature = "verify")))]
+fn verification_text(_local: &LocalEngine) -> Option<String> {
+    None
 }
 
 #[cfg(feature = "local")]
@@ -238,7 +245,16 @@ fn local_uplink(
     let mode = match output {
         LocalOutput::Auto => OutputMode::Auto,
         LocalOutput::Headless => OutputMode::Headless,
+        #[cfg(feature = "verify")]
         LocalOutput::Verify => OutputMode::Verify,
+        #[cfg(not(feature = "verify"))]
+        LocalOutput::Verify => {
+            return Err(DaemonError::Local(
+                "local:verify needs a daemon built with the `verify` feature \
+                 (cargo build -p vhost-user-mediaredir --features verify)"
+                    .into(),
+            ));
+        }
     };
     LocalEngine::new(mode, counters)
         .map(Arc::new)

@@ -22,7 +22,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The `media-client` binary: `$MEDIA_CLIENT`, or built on demand.
 pub fn media_client_binary() -> PathBuf {
-    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "client-engine", "media-client")
+    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "media-client", "media-client")
 }
 
 /// Waits until `path` exists (a socket the daemon binds).

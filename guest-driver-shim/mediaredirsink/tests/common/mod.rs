@@ -85,7 +85,7 @@ impl Device {
 pub(crate) fn verify(clip: &Path, report: &Path, streams: usize) -> Result<(), String> {
     let verify = Command::new(workspace_binary(
         "VERIFY_CLIP",
-        "client-engine",
+        "media-client",
         "verify-clip",
     ))
     .arg("--input")
