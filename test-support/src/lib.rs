@@ -10,13 +10,15 @@
 //!   recorded skip elsewhere (`cargo xtask test` lists skips by name);
 //! - [`ChildGuard`]: a child process terminated and reaped on every path;
 //! - [`Xvfb`]: a private X server, stopped cleanly;
-//! - [`pki`]: TLS certificates made at test time.
+//! - [`pki`]: TLS certificates made at test time;
+//! - [`symbols`]: what a built shared library links, read with `nm`.
 //!
 //! It is a dev-dependency only and links no system library.
 
 mod child;
 pub mod pki;
 mod require;
+pub mod symbols;
 mod xvfb;
 
 pub use child::ChildGuard;

@@ -6,7 +6,7 @@ use std::ffi::c_int;
 use crate::errors::{CapiError, status_code};
 use crate::ffi::{Handle, input, out, put_optional, with_handle};
 use crate::types::CBufferInfo;
-use guest_driver_shim::player::BufferInfo;
+use mediaredir_player::BufferInfo;
 use mediaredir_proto::data::Clip;
 
 /// count buffers of at least size bytes each for a stream, in shared

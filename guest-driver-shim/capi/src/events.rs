@@ -46,7 +46,7 @@ pub unsafe extern "C" fn mediaredir_wait_event(
         let got = h
             .redir
             .wait_event(timeout)?
-            .ok_or(guest_driver_shim::player::PlayerError::Timeout(timeout))?;
+            .ok_or(mediaredir_player::PlayerError::Timeout(timeout))?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { event.write(CEvent::from(&got)) };
         Ok(())

@@ -8,7 +8,7 @@ use std::ffi::{CString, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 
 use crate::errors::CapiError;
 

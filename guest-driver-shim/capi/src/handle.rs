@@ -8,7 +8,7 @@ use std::path::Path;
 use std::ptr;
 use std::time::Duration;
 
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 
 use crate::errors::{self, CapiError};

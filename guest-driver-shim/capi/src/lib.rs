@@ -1,5 +1,5 @@
 //! `libmediaredir`: the C ABI of the guest player API
-//! ([`guest_driver_shim::player`]), for players that are not written in
+//! ([`mediaredir_player`]), for players that are not written in
 //! Rust (GStreamer elements, FFmpeg hwaccels, VLC modules, browsers).
 //!
 //! Why a separate crate: the player API is a Rust API with Rust types; C

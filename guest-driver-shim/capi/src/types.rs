@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use guest_driver_shim::player::{BufferInfo, Capabilities};
+use mediaredir_player::{BufferInfo, Capabilities};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, Geometry, MAX_CLIP_RECTS, Rect, StreamFormat};
 use mediaredir_proto::data::Clip;
