@@ -18,7 +18,6 @@
 //!   copied in user space, which stay 0 on the zero-copy paths.
 
 pub mod args;
-pub mod capq;
 pub mod capture;
 pub mod chain;
 pub mod core;
@@ -26,9 +25,10 @@ pub mod counters;
 pub mod daemon;
 pub mod guest_buffer;
 pub mod limits;
+pub mod memory;
 pub mod model;
 pub mod queues;
 pub mod ratelimit;
 pub mod signals;
 pub mod uplink;
-pub mod vhu_backend;
+pub mod vhost_user;

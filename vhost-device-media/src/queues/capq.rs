@@ -1,0 +1,64 @@
+//! The capture queue from the device's side (spec 7.10): buffers the driver
+//! posted on capq are filled, one captured sample each, as samples arrive.
+//!
+//! Capture is the one direction where the device copies: the sample comes
+//! off the client's connection into daemon memory and is written into the
+//! guest's buffer (a few kbit/s to a few Mbit/s; playback, the heavy
+//! direction, stays zero-copy). The writes are counted as copied bytes.
+
+use std::sync::Arc;
+
+use mediaredir_proto::data::DATA_HDR_SIZE;
+
+use super::guest_bytes::{skip_bytes, write_scatter};
+use super::{QueueName, Virtqueue, next_writable};
+use crate::capture::{CaptureSink, Delivery};
+use crate::counters::Counters;
+
+/// [`CaptureSink`] over the capture queue.
+pub struct CapqSink {
+    queue: Arc<dyn Virtqueue>,
+    indirect: bool,
+    counters: Arc<Counters>,
+}
+
+impl CapqSink {
+    /// A sink over the capture queue `queue`.
+    pub fn new(queue: Arc<dyn Virtqueue>, indirect: bool, counters: Arc<Counters>) -> CapqSink {
+        CapqSink {
+            queue,
+            indirect,
+            counters,
+        }
+    }
+}
+
+impl CaptureSink for CapqSink {
+    fn try_deliver(&self, header: &[u8; DATA_HDR_SIZE], payload: &[u8]) -> Delivery {
+        let mem = self.queue.memory();
+        let need = (DATA_HDR_SIZE + payload.len()) as u64;
+        let Some(chain) = next_writable(
+            self.queue.as_ref(),
+            mem.as_ref(),
+            self.indirect,
+            QueueName::Capture,
+            &self.counters,
+            DATA_HDR_SIZE,
+        ) else {
+            return Delivery::NoBuffer;
+        };
+        if chain.writable_len() < need {
+            // Too small for this sample: it stays at the head for the next
+            // one (spec 7.10).
+            self.queue.unpop();
+            return Delivery::TooSmall;
+        }
+        let written = write_scatter(mem.as_ref(), &chain.writable, header);
+        let rest = skip_bytes(chain.writable, DATA_HDR_SIZE as u64);
+        let body = write_scatter(mem.as_ref(), &rest, payload);
+        Counters::add(&self.counters.payload_bytes_copied, body as u64);
+        let used = u32::try_from(written + body).unwrap_or(u32::MAX);
+        self.queue.complete(chain.head, used);
+        Delivery::Written
+    }
+}
