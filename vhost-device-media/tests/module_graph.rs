@@ -113,7 +113,14 @@ fn top_level_modules_import_one_way() {
             panic!("import circle: {}", found.join(" -> "));
         }
     }
-    for low in ["core", "capture", "model", "memory", "chain", "guest_buffer"] {
+    for low in [
+        "core",
+        "capture",
+        "model",
+        "memory",
+        "chain",
+        "guest_buffer",
+    ] {
         assert!(
             !graph.get(low).is_some_and(|to| to.contains("queues")),
             "{low} must not import the queue layer"

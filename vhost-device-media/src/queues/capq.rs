@@ -11,54 +11,46 @@ use std::sync::Arc;
 use mediaredir_proto::data::DATA_HDR_SIZE;
 
 use super::guest_bytes::{skip_bytes, write_scatter};
-use super::{QueueName, Virtqueue, next_writable};
+use super::{PostedBuffers, QueueName, Virtqueue};
 use crate::capture::{CaptureSink, Delivery};
 use crate::counters::Counters;
 
 /// [`CaptureSink`] over the capture queue.
-pub struct CapqSink {
-    queue: Arc<dyn Virtqueue>,
-    indirect: bool,
-    counters: Arc<Counters>,
-}
+pub struct CapqSink(PostedBuffers);
 
 impl CapqSink {
     /// A sink over the capture queue `queue`.
     pub fn new(queue: Arc<dyn Virtqueue>, indirect: bool, counters: Arc<Counters>) -> CapqSink {
-        CapqSink {
+        CapqSink(PostedBuffers {
             queue,
             indirect,
             counters,
-        }
+            name: QueueName::Capture,
+            min: DATA_HDR_SIZE,
+        })
     }
 }
 
 impl CaptureSink for CapqSink {
     fn try_deliver(&self, header: &[u8; DATA_HDR_SIZE], payload: &[u8]) -> Delivery {
-        let mem = self.queue.memory();
+        let queue = &self.0.queue;
+        let mem = queue.memory();
         let need = (DATA_HDR_SIZE + payload.len()) as u64;
-        let Some(chain) = next_writable(
-            self.queue.as_ref(),
-            mem.as_ref(),
-            self.indirect,
-            QueueName::Capture,
-            &self.counters,
-            DATA_HDR_SIZE,
-        ) else {
+        let Some(chain) = self.0.next(mem.as_ref()) else {
             return Delivery::NoBuffer;
         };
         if chain.writable_len() < need {
             // Too small for this sample: it stays at the head for the next
             // one (spec 7.10).
-            self.queue.unpop();
+            queue.unpop();
             return Delivery::TooSmall;
         }
         let written = write_scatter(mem.as_ref(), &chain.writable, header);
         let rest = skip_bytes(chain.writable, DATA_HDR_SIZE as u64);
         let body = write_scatter(mem.as_ref(), &rest, payload);
-        Counters::add(&self.counters.payload_bytes_copied, body as u64);
+        Counters::add(&self.0.counters.payload_bytes_copied, body as u64);
         let used = u32::try_from(written + body).unwrap_or(u32::MAX);
-        self.queue.complete(chain.head, used);
+        queue.complete(chain.head, used);
         Delivery::Written
     }
 }

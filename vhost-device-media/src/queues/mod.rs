@@ -150,30 +150,37 @@ fn next_valid(
     }
 }
 
-/// The next posted device-writable buffer of at least `min` bytes (the
-/// event and capture queues), completing (used length 0, counted, logged)
-/// every chain before it that is not one; `None` when the queue is empty.
-fn next_writable(
-    queue: &dyn Virtqueue,
-    mem: &dyn GuestRam,
+/// A queue of driver-posted device-writable buffers of at least `min`
+/// bytes each, filled by the device as it has something for one (the event
+/// and capture queues).
+struct PostedBuffers {
+    queue: Arc<dyn Virtqueue>,
     indirect: bool,
+    counters: Arc<Counters>,
     name: QueueName,
-    counters: &Counters,
     min: usize,
-) -> Option<Chain> {
-    loop {
-        let chain = next_valid(queue, mem, indirect, name, counters)?;
-        if chain.readable.is_empty() && chain.writable_len() >= min as u64 {
-            return Some(chain);
+}
+
+impl PostedBuffers {
+    /// The next posted buffer, completing (used length 0, counted, logged)
+    /// every chain before it that is not one; `None` when the queue is
+    /// empty.
+    fn next(&self, mem: &dyn GuestRam) -> Option<Chain> {
+        let (queue, name, min) = (self.queue.as_ref(), self.name, self.min);
+        loop {
+            let chain = next_valid(queue, mem, self.indirect, name, &self.counters)?;
+            if chain.readable.is_empty() && chain.writable_len() >= min as u64 {
+                return Some(chain);
+            }
+            crate::input_warn!(
+                "{name}: chain {} is not a writable buffer of >= {min} bytes ({} readable, {} writable)",
+                chain.head,
+                chain.readable_len(),
+                chain.writable_len()
+            );
+            self.counters.error(ErrorKind::MalformedChain);
+            queue.complete(chain.head, 0);
         }
-        crate::input_warn!(
-            "{name}: chain {} is not a writable buffer of >= {min} bytes ({} readable, {} writable)",
-            chain.head,
-            chain.readable_len(),
-            chain.writable_len()
-        );
-        counters.error(ErrorKind::MalformedChain);
-        queue.complete(chain.head, 0);
     }
 }
 

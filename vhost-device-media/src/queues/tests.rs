@@ -5,8 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{ControlRequest, Direction, Request, ResponseHeader, StreamFormat};
+use mediaredir_proto::control::{ControlRequest, Request, ResponseHeader};
 use mediaredir_proto::data::{DATA_HDR_SIZE, DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::{EVENT_SIZE, Event};
 use mediaredir_proto::status::Status;
@@ -20,6 +19,7 @@ use crate::core::EventSink;
 use crate::guest_buffer::{GuestBuffer, Waker};
 use crate::limits::Limits;
 use crate::memory::is_in_guest_memory;
+use crate::model::tests::{client_caps, video};
 use crate::uplink::{ClientEvents, Uplink};
 
 const F_NEXT: u16 = 1;
@@ -129,36 +129,6 @@ fn memory() -> Arc<GuestMemoryMmap> {
     Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap())
 }
 
-fn client_caps() -> wire::Capabilities {
-    wire::Capabilities {
-        codecs: vec![wire::CodecCap {
-            codec: Codec::H264,
-            flags: wire::CodecFlags::DECODE,
-            max_width: 1920,
-            max_height: 1080,
-        }],
-        sources: vec![],
-        features: wire::ClientFeatures::OVERLAY,
-    }
-}
-
-fn video() -> StreamFormat {
-    StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq: 0,
-        source_id: 0,
-        width: 1280,
-        height: 720,
-        fps_num: 30,
-        fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: vec![],
-    }
-}
-
 /// A core with a connected client, its uplink, and a context over it.
 fn core() -> (Arc<DeviceCore>, Arc<KeepingUplink>) {
     let uplink = Arc::new(KeepingUplink::default());
@@ -220,7 +190,7 @@ fn playback_buffer_goes_to_the_uplink_in_place_and_completes_on_drop() {
     let (core, uplink) = core();
     let pres = control(&core, &mem, 0, Request::PresCreate { live: false });
     assert_eq!(pres.status, Status::Ok);
-    let stream = control(&core, &mem, pres.id, Request::StreamCreate(video()));
+    let stream = control(&core, &mem, pres.id, Request::StreamCreate(video(0)));
     assert_eq!(stream.status, Status::Ok);
 
     let header = DataHeader {

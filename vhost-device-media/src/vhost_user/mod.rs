@@ -284,26 +284,19 @@ impl VhostUserBackend for MediaBackend {
         }
         let more = match device_event {
             CONTROLQ => self.process_controlq(vrings),
-            EVENTQ => {
+            // Event and capture buffers wait until the core has something
+            // for one.
+            EVENTQ | CAPQ => {
                 if let Some(queue) = self.queue(vrings, index) {
-                    let sink = EventqSink::new(
-                        queue,
-                        self.negotiated(transport::F_INDIRECT_DESC),
-                        Arc::clone(self.core.counters()),
-                    );
-                    self.core.set_event_sink(Some(Arc::new(sink)));
-                }
-                false
-            }
-            // Capture buffers wait until a captured sample needs one.
-            CAPQ => {
-                if let Some(queue) = self.queue(vrings, index) {
-                    let sink = CapqSink::new(
-                        queue,
-                        self.negotiated(transport::F_INDIRECT_DESC),
-                        Arc::clone(self.core.counters()),
-                    );
-                    self.core.set_capture_sink(Some(Arc::new(sink)));
+                    let indirect = self.negotiated(transport::F_INDIRECT_DESC);
+                    let counters = Arc::clone(self.core.counters());
+                    if device_event == EVENTQ {
+                        let sink = EventqSink::new(queue, indirect, counters);
+                        self.core.set_event_sink(Some(Arc::new(sink)));
+                    } else {
+                        let sink = CapqSink::new(queue, indirect, counters);
+                        self.core.set_capture_sink(Some(Arc::new(sink)));
+                    }
                 }
                 false
             }
