@@ -10,17 +10,27 @@
 //!   recorded skip elsewhere (`cargo xtask test` lists skips by name);
 //! - [`ChildGuard`]: a child process terminated and reaped on every path;
 //! - [`Xvfb`]: a private X server, stopped cleanly;
-//! - [`pki`]: TLS certificates made at test time.
+//! - [`pki`]: TLS certificates made at test time;
+//! - [`scratch`]: scratch directories (the `tempfile` crate), named after
+//!   their maker;
+//! - [`clips`]: the command lines that make test clips (`gst-launch-1.0`,
+//!   `ffmpeg`, shell lines);
+//! - [`serde_json`]: JSON, for tests and tools that write or read it.
 //!
 //! It is a dev-dependency only and links no system library.
 
 mod child;
+pub mod clips;
 pub mod pki;
 mod require;
+mod scratch;
 mod xvfb;
 
 pub use child::ChildGuard;
 pub use pki::Pki;
 pub use rcgen::ExtendedKeyUsagePurpose;
 pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
+pub use scratch::{TempDir, scratch, try_scratch};
+pub use serde_json;
+pub use tempfile;
 pub use xvfb::Xvfb;

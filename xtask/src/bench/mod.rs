@@ -45,7 +45,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::process::{self, cargo_command};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 
 /// Where a full run writes its chart (committed; `docs/bench.md` embeds it).
 pub(crate) const CHART: &str = "docs/bench/latest.svg";
@@ -134,7 +134,7 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
         .collect::<Result<Vec<PathBuf>>>()?;
     println!("\n==> bench: data path");
     let datapath_json = datapath::measure(smoke)?;
-    let scratch = TempDir::new("xtask-bench")?;
+    let scratch = tempdir::new("xtask-bench")?;
     let mut report = report::Report {
         smoke,
         machine,

@@ -22,12 +22,12 @@ use clap::ValueEnum;
 
 use crate::bench::measure;
 use crate::process::{self, cargo_command};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 use test_support::Pki;
 
 mod summary;
 
-pub(crate) use summary::{Summary, counter, json_field};
+pub(crate) use summary::{Summary, counter, json_true, json_u64};
 
 /// Where the daemon sends the media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -254,7 +254,7 @@ pub(crate) fn run_built(
     let bin = Path::new("target/debug")
         .canonicalize()
         .context("target/debug")?;
-    let dir = TempDir::new("xtask-demo")?;
+    let dir = tempdir::new("xtask-demo")?;
     let input = match input {
         Some(path) => path
             .canonicalize()
@@ -524,9 +524,9 @@ pub(crate) fn verify_clip(
     if !out.status.success() && json.is_empty() {
         bail!("verify-clip failed ({})", out.status);
     }
-    let num = |key: &str| json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
+    let num = |key: &str| json_u64(&json, key);
     Ok(Verdict {
-        bit_exact: json_field(&json, "bit_exact") == Some("true"),
+        bit_exact: json_true(&json, "bit_exact"),
         streams: num("streams").unwrap_or(0),
         video_frames: num("video_frames").unwrap_or(0),
         audio_samples: num("audio_buffers").unwrap_or(0),
