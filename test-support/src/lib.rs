@@ -15,7 +15,8 @@
 //!   their maker;
 //! - [`clips`]: the command lines that make test clips (`gst-launch-1.0`,
 //!   `ffmpeg`, shell lines);
-//! - [`serde_json`]: JSON, for tests and tools that write or read it.
+//! - [`serde_json`]: JSON, for tests and tools that write or read it;
+//! - [`until`]: polling until a condition holds.
 //!
 //! It is a dev-dependency only and links no system library.
 
@@ -24,6 +25,7 @@ pub mod clips;
 pub mod pki;
 mod require;
 mod scratch;
+mod wait;
 mod xvfb;
 
 pub use child::ChildGuard;
@@ -33,4 +35,5 @@ pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
 pub use scratch::{TempDir, scratch, try_scratch};
 pub use serde_json;
 pub use tempfile;
+pub use wait::until;
 pub use xvfb::Xvfb;

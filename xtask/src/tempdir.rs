@@ -30,19 +30,23 @@ mod tests {
 
     #[test]
     fn is_unique_and_removed_on_drop() {
-        let a = new("xtask-test").unwrap();
-        let b = new("xtask-test").unwrap();
+        let (a, b) = (new("xtask-test").unwrap(), new("xtask-test").unwrap());
         assert_ne!(a.path(), b.path());
-        std::fs::write(a.path().join("f"), b"x").unwrap();
+        std::fs::create_dir(a.path().join("sub")).unwrap();
+        std::fs::write(a.path().join("sub/f"), b"x").unwrap();
         let path = a.path().to_path_buf();
         drop(a);
-        assert!(!path.exists());
+        assert!(!path.exists(), "removed with what is in it");
     }
 
     #[test]
     fn kept_directory_survives_drop() {
-        let dir = new("xtask-test").unwrap();
-        let path = dir.keep();
+        // fresh-check keeps a root and finds a dead run's by the PID in
+        // its name.
+        let path = new("xtask-test").unwrap().keep();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("xtask-test-").unwrap().split('-').next();
+        assert_eq!(pid, Some(std::process::id().to_string().as_str()));
         assert!(path.is_dir());
         std::fs::remove_dir(&path).unwrap();
     }

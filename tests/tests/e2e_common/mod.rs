@@ -16,7 +16,7 @@ use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 
-use crate::common::Track;
+use crate::common::{Sample, Track};
 /// How long any one step of an end-to-end test may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -35,6 +35,20 @@ pub fn wait_path(path: &Path) {
             path.display()
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The data header of sample `s` of stream `stream`.
+pub fn header(stream: u32, s: &Sample) -> DataHeader {
+    DataHeader {
+        clip: s.clip,
+        stream_id: stream,
+        generation: 0,
+        flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
+        payload_len: 0,
+        pts: s.pts,
+        dts: s.dts,
+        duration: s.duration,
     }
 }
 
@@ -159,16 +173,7 @@ pub fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
     };
     for (_, t, i) in order {
         let s = &tracks[t].samples[i];
-        let header = DataHeader {
-            clip: s.clip,
-            stream_id: ids[t],
-            generation: 0,
-            flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
-            payload_len: 0,
-            pts: s.pts,
-            dts: s.dts,
-            duration: s.duration,
-        };
+        let header = header(ids[t], s);
         let q = u16::try_from(t).unwrap();
         while dev.data_in_flight(q).unwrap() >= 64 {
             drain(dev, &mut completed, t, Duration::from_millis(20));
