@@ -21,14 +21,13 @@ use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
 use common::{AV, Track, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::rig::{Driver, call, ok, video, wait_client, wait_event};
+use conformance_tests::rig::{Driver, call, data_header, ok, video, wait_client, wait_event};
 use conformance_tests::scratch::Scratch;
 use e2e_common::{
     Client, WAIT, assert_bit_exact, format, free_port, header, media_client_binary, play,
 };
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::control::Request;
-use mediaredir_proto::data::DataHeader;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use test_support::Pki;
@@ -433,16 +432,7 @@ fn spice_cut_and_restored_resumes_at_a_keyframe() {
     assert_eq!(dropped, vec![Status::Dropped; next - first - 3]);
     let tail = submit(dev, id, &track, next..track.samples.len());
     assert_eq!(tail, vec![Status::Ok; track.samples.len() - next]);
-    let eos = DataHeader {
-        clip: Default::default(),
-        stream_id: id,
-        generation: 0,
-        flags: mediaredir_proto::data::FLAG_EOS,
-        payload_len: 0,
-        pts: None,
-        dts: None,
-        duration: None,
-    };
+    let eos = data_header(id, mediaredir_proto::data::FLAG_EOS, None);
     dev.submit_data_copy(0, &eos, &[]).unwrap();
     assert_eq!(collect(dev, 1), vec![Status::Ok]);
     let (ended, _) = wait_event(dev, WAIT, |e| *e == Event::Eos { stream: id });
