@@ -86,7 +86,7 @@ impl Figures {
 
     /// The figures as JSON (MB/s and microseconds to 0.1, buffers/s whole).
     pub(crate) fn json(&self) -> Value {
-        let rounds: Vec<f64> = self.mb_s_rounds.iter().map(|&v| round(v, 1)).collect();
+        let rounds: Vec<Value> = self.mb_s_rounds.iter().map(|&v| round(v, 1)).collect();
         json!({
             "mb_s": round(self.mb_s(), 1),
             "buffers_s": round(self.buffers_s(), 0),
