@@ -35,7 +35,24 @@ pub enum OutputMode {
     /// Like `Headless`, but every decoded video frame (I420) and audio sample
     /// (F32LE interleaved) is hashed into a [`crate::VerificationReport`];
     /// the sinks are `appsink`s with `sync` = [`EngineConfig::verify_sync`].
+    /// Only with the crate's `verify` feature (the bit-exact oracle).
+    #[cfg(feature = "verify")]
     Verify,
+}
+
+impl OutputMode {
+    /// Whether decoded media is hashed (Verify mode): it is then decoded
+    /// as it is, audio not muted at rates other than 1x.
+    pub fn hashes(self) -> bool {
+        #[cfg(feature = "verify")]
+        {
+            self == OutputMode::Verify
+        }
+        #[cfg(not(feature = "verify"))]
+        {
+            false
+        }
+    }
 }
 
 /// Where capture streams and calls take their media from.
@@ -128,6 +145,7 @@ pub struct EngineConfig {
     pub live_watermarks: Watermarks,
     /// Whether the verification `appsink`s synchronise to the clock
     /// (`false`: decode as fast as possible).
+    #[cfg(feature = "verify")]
     pub verify_sync: bool,
     /// How often positions (while playing) and QoS (when changed) are
     /// reported; at most 1 s (spec 7.13).
@@ -147,6 +165,7 @@ impl Default for EngineConfig {
             output: OutputMode::Auto,
             watermarks: Watermarks::RECOMMENDED,
             live_watermarks: Watermarks::LIVE,
+            #[cfg(feature = "verify")]
             verify_sync: false,
             report_interval: Duration::from_millis(500),
             disabled_codecs: Vec::new(),
@@ -164,9 +183,20 @@ impl EngineConfig {
             output,
             capture_sources: match output {
                 OutputMode::Auto => CaptureSources::Devices,
-                OutputMode::Headless | OutputMode::Verify => CaptureSources::Test,
+                _ => CaptureSources::Test,
             },
             ..EngineConfig::default()
         }
+    }
+
+    /// Whether the sinks of played streams synchronise to the clock:
+    /// always, except the verification `appsink`s without
+    /// [`EngineConfig::verify_sync`].
+    pub(crate) fn sink_sync(&self) -> bool {
+        #[cfg(feature = "verify")]
+        if self.output == OutputMode::Verify {
+            return self.verify_sync;
+        }
+        true
     }
 }

@@ -19,8 +19,11 @@ use crate::call::Calls;
 use crate::capture::{CaptureStats, Captures, sources};
 use crate::config::{EngineConfig, OutputMode};
 use crate::events::{EngineEvents, EventHub};
+use crate::kind::MediaKind;
 use crate::presentation::Presentation;
-use crate::verify::{MediaKind, StreamReport, VerificationReport};
+use crate::stream::Stream;
+#[cfg(feature = "verify")]
+use crate::verify::{StreamReport, VerificationReport};
 use crate::window::XDisplay;
 use crate::{EngineError, registry};
 
@@ -64,6 +67,7 @@ struct Inner {
     /// Stream id -> presentation id.
     owners: Mutex<HashMap<u32, u32>>,
     /// Verification reports, kept after their stream is destroyed.
+    #[cfg(feature = "verify")]
     reports: Mutex<BTreeMap<u32, Arc<Mutex<StreamReport>>>>,
     stop: AtomicBool,
     /// Capture streams (7.10).
@@ -148,6 +152,7 @@ impl Engine {
             events,
             presentations: Mutex::default(),
             owners: Mutex::default(),
+            #[cfg(feature = "verify")]
             reports: Mutex::default(),
             stop: AtomicBool::new(false),
             display,
@@ -233,9 +238,7 @@ impl Engine {
         match p.add_stream(cs) {
             Ok(stream) => {
                 lock(&self.inner.owners).insert(cs.id, cs.presentation);
-                if let Some(r) = &stream.report {
-                    lock(&self.inner.reports).insert(cs.id, r.clone());
-                }
+                self.keep_report(cs.id, &stream);
             }
             Err(e) => {
                 let status = match e {
@@ -358,10 +361,21 @@ impl Engine {
         }
     }
 
+    /// Verify mode: keeps the stream's report past the stream's end.
+    fn keep_report(&self, id: u32, stream: &Stream) {
+        #[cfg(feature = "verify")]
+        if let Some(r) = &stream.report {
+            lock(&self.inner.reports).insert(id, r.clone());
+        }
+        #[cfg(not(feature = "verify"))]
+        let _ = (id, stream);
+    }
+
     /// What Verify mode decoded, per stream (also streams destroyed since);
     /// `None` in other modes.
+    #[cfg(feature = "verify")]
     pub fn verification(&self) -> Option<VerificationReport> {
-        if self.inner.config.output != OutputMode::Verify {
+        if !self.inner.config.output.hashes() {
             return None;
         }
         let streams = lock(&self.inner.reports)

@@ -9,13 +9,16 @@
 //! errors and QoS.
 //!
 //! The daemon's in-process uplink and the `media-client` binary (a socket
-//! client) drive the same [`Engine`]: [`Engine::handle`] takes the control
-//! messages, [`Engine::push_sample`] the media samples as `gst::Buffer`s that
-//! wrap the sender's memory (no copy), and an [`EngineEvents`] sink receives
-//! what goes back. In [`OutputMode::Verify`] every decoded frame and sample
-//! is hashed ([`VerificationReport`]) so that tests can prove the output
-//! bit-exact with a local decode of the original file
-//! ([`verify::reference_decode`]).
+//! client, in its own crate) drive the same [`Engine`]: [`Engine::handle`]
+//! takes the control messages, [`Engine::push_sample`] the media samples as
+//! `gst::Buffer`s that wrap the sender's memory (no copy), and an
+//! [`EngineEvents`] sink receives what goes back. The engine knows no
+//! transport: no socket, TLS, Spice or command line here.
+//!
+//! With the `verify` feature (not default: the bit-exact oracle of tests
+//! and tools), `OutputMode::Verify` hashes every decoded frame and sample
+//! (`VerificationReport`) so that tests can prove the output bit-exact
+//! with a local decode of the original file (`verify::reference_decode`).
 //!
 //! Modules, one job each:
 //! - [`config`]: engine configuration (output mode, watermarks);
@@ -24,10 +27,11 @@
 //! - [`caps`]: GStreamer caps from a stream's codec, format and codec data;
 //! - [`registry`]: which codecs this machine can decode;
 //! - [`flow`]: the acknowledgement / watermark policy (pure logic);
-//! - [`hash`]: FNV-1a hashing of decoded frames and samples;
+//! - [`kind`]: video or audio;
 //! - [`sinks`]: the explicit, ordered video and audio sink lists (never
 //!   autoplugged) and the Debian package of each sink;
-//! - [`verify`]: verification reports and the reference decoder;
+//! - `verify` (feature `verify`): frame hashes, verification reports and
+//!   the reference decoder;
 //! - `output`, `stream`, `presentation`, `engine`: the pipelines;
 //! - `window`: the overlay windows on X11 (stacking, placement);
 //! - [`capture`]: capture streams (sources, encoding pipelines, samples to
@@ -43,13 +47,14 @@ mod engine;
 pub mod error;
 pub mod events;
 pub mod flow;
-pub mod hash;
+pub mod kind;
 mod output;
 mod presentation;
 pub mod registry;
 pub mod sinks;
 mod stream;
 mod trim;
+#[cfg(feature = "verify")]
 pub mod verify;
 mod window;
 
@@ -58,7 +63,9 @@ pub use config::{CallConfig, CaptureSources, EngineConfig, OutputMode, Watermark
 pub use engine::{Engine, StreamStats};
 pub use error::EngineError;
 pub use events::EngineEvents;
-pub use verify::{MediaKind, StreamReport, VerificationReport};
+pub use kind::MediaKind;
+#[cfg(feature = "verify")]
+pub use verify::{StreamReport, VerificationReport};
 
 /// Re-export of the GStreamer crate the API uses (`gst::Buffer`).
 pub use gstreamer as gst;

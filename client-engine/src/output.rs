@@ -64,16 +64,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use crate::EngineError;
 use mediaredir_proto::wire::SetGeometry;
 
-use crate::config::OutputMode;
-use crate::hash::{Fnv64, hash_video_frame};
+use crate::kind::MediaKind;
 use crate::sinks::{Place, choose_sink};
-use crate::verify::{FrameHash, MediaKind, StreamReport};
 use crate::window::Window;
 
 /// Counters of one decoded stream, updated from its streaming thread.
@@ -303,62 +300,29 @@ fn make(name: &str) -> Result<gst::Element, EngineError> {
         .map_err(|_| EngineError::MissingElement(name.into()))
 }
 
-fn verify_sink(kind: MediaKind, sync: bool, report: Arc<Mutex<StreamReport>>) -> gst::Element {
-    let sink = gst_app::AppSink::builder().sync(sync).build();
-    let audio_hash = Mutex::new(Fnv64::new());
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
-                if r.caps.is_empty() {
-                    r.caps = caps.to_string();
-                }
-                match kind {
-                    MediaKind::Video => {
-                        let info = gst_video::VideoInfo::from_caps(caps)
-                            .map_err(|_| gst::FlowError::NotNegotiated)?;
-                        let frame =
-                            gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
-                                .map_err(|_| gst::FlowError::Error)?;
-                        r.frames.push(FrameHash {
-                            pts: buffer.pts().map(|t| t.nseconds()),
-                            hash: hash_video_frame(&frame),
-                        });
-                    }
-                    MediaKind::Audio => {
-                        let channels = caps
-                            .structure(0)
-                            .and_then(|s| s.get::<i32>("channels").ok())
-                            .and_then(|c| u64::try_from(c).ok())
-                            .unwrap_or(1)
-                            .max(1);
-                        let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                        let mut h = audio_hash.lock().unwrap_or_else(|e| e.into_inner());
-                        h.write(&map);
-                        r.audio_hash = h.finish();
-                        r.samples += map.len() as u64 / (4 * channels);
-                    }
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-    sink.upcast()
+/// What ends an output chain, after its converters (and volume).
+pub(crate) enum Tail {
+    /// Auto mode: the overlay elements (video) and a real sink from the
+    /// lists of `sinks`.
+    Auto,
+    /// Headless mode: `fakesink` with `qos`, on the clock when `sync`.
+    Discard {
+        /// Whether the sink synchronises to the clock.
+        sync: bool,
+    },
+    /// Elements the caller made, linked in order, the last one the sink
+    /// (the verification oracle's capsfilter and hashing `appsink`).
+    #[cfg(feature = "verify")]
+    Elements(Vec<gst::Element>),
 }
 
-/// Builds the output chain for a decoded pad of `kind`, adds it to `bin`
-/// and links `pad` to it.
+/// Builds the output chain for a decoded pad of `kind` ending in `tail`,
+/// adds it to `bin` and links `pad` to it.
 pub(crate) fn attach_output(
     bin: &gst::Bin,
     pad: &gst::Pad,
     kind: MediaKind,
-    mode: OutputMode,
-    sync: bool,
-    report: Option<Arc<Mutex<StreamReport>>>,
+    tail: Tail,
     counters: Arc<Counters>,
 ) -> Result<OutputChain, EngineError> {
     let mut chain: Vec<gst::Element> = Vec::new();
@@ -367,21 +331,11 @@ pub(crate) fn attach_output(
     match kind {
         MediaKind::Video => {
             chain.push(make("videoconvert")?);
-            if mode == OutputMode::Auto {
+            if matches!(tail, Tail::Auto) {
                 let (o, elements) = Overlay::build()?;
                 chain.extend(elements);
                 chain.push(make("videoconvert")?);
                 overlay = Some(o);
-            }
-            if mode == OutputMode::Verify {
-                let caps = gst::Caps::builder("video/x-raw")
-                    .field("format", "I420")
-                    .build();
-                chain.push(
-                    gst::ElementFactory::make("capsfilter")
-                        .property("caps", &caps)
-                        .build()?,
-                );
             }
         }
         MediaKind::Audio => {
@@ -392,33 +346,31 @@ pub(crate) fn attach_output(
             let v = make("volume")?;
             volume = Some(v.clone());
             chain.push(v);
-            if mode == OutputMode::Verify {
-                let caps = gst::Caps::builder("audio/x-raw")
-                    .field("format", "F32LE")
-                    .field("layout", "interleaved")
-                    .build();
-                chain.push(
-                    gst::ElementFactory::make("capsfilter")
-                        .property("caps", &caps)
-                        .build()?,
-                );
-            }
         }
     }
     let mut x11 = false;
-    let sink = match (mode, report) {
-        (OutputMode::Verify, Some(report)) => verify_sink(kind, sync, report),
-        (OutputMode::Auto, _) => {
+    match tail {
+        Tail::Auto => {
             let chosen = choose_sink(kind)?;
             x11 = chosen.place == Place::X11;
-            chosen.element
+            chain.push(chosen.element);
         }
-        _ => gst::ElementFactory::make("fakesink")
-            .property("sync", sync)
-            .property("qos", true)
-            .build()?,
-    };
-    chain.push(sink.clone());
+        Tail::Discard { sync } => chain.push(
+            gst::ElementFactory::make("fakesink")
+                .property("sync", sync)
+                .property("qos", true)
+                .build()?,
+        ),
+        #[cfg(feature = "verify")]
+        Tail::Elements(elements) if !elements.is_empty() => chain.extend(elements),
+        #[cfg(feature = "verify")]
+        Tail::Elements(_) => {
+            return Err(EngineError::Pipeline(
+                "an output chain without a sink".into(),
+            ));
+        }
+    }
+    let sink = chain.last().cloned().expect("the tail added a sink");
     bin.add_many(&chain)?;
     gst::Element::link_many(&chain)?;
     for e in chain.iter().rev() {

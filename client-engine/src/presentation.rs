@@ -16,10 +16,10 @@ use mediaredir_proto::wire::{
 };
 
 use crate::EngineError;
-use crate::config::{EngineConfig, OutputMode};
+use crate::config::EngineConfig;
 use crate::events::EventHub;
+use crate::kind::MediaKind;
 use crate::stream::{Stream, StreamSetup};
-use crate::verify::MediaKind;
 use crate::window::{Window, XDisplay};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,13 +116,9 @@ impl Presentation {
     }
 
     pub(crate) fn add_stream(&self, cs: &CreateStream) -> Result<Arc<Stream>, EngineError> {
-        let sync = match self.config.output {
-            OutputMode::Verify => self.config.verify_sync,
-            _ => true,
-        };
         let setup = StreamSetup {
             mode: self.config.output,
-            sync,
+            sync: self.config.sink_sync(),
             live: self.live,
             watermarks: if self.live {
                 self.config.live_watermarks
@@ -343,7 +339,7 @@ impl Presentation {
     /// time-stretch), except in Verify mode, which hashes the decoded
     /// samples as they are.
     fn rate_mutes(&self, rate: f64) -> bool {
-        rate != 1.0 && self.config.output != OutputMode::Verify
+        rate != 1.0 && !self.config.output.hashes()
     }
 
     /// Records `g` and applies it to every video stream (Auto mode: see

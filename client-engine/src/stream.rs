@@ -22,9 +22,11 @@ use crate::config::{OutputMode, Watermarks};
 use crate::decode_only::DecodeOnly;
 use crate::events::EventHub;
 use crate::flow::FlowBook;
-use crate::output::{Counters, OutputChain, attach_output};
+use crate::kind::MediaKind;
+use crate::output::{Counters, OutputChain, Tail, attach_output};
 use crate::trim::{self, OutputTrim};
-use crate::verify::{MediaKind, StreamReport};
+#[cfg(feature = "verify")]
+use crate::verify::StreamReport;
 use crate::window::Window;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,6 +74,8 @@ pub(crate) struct Stream {
     window: Option<Arc<Window>>,
     failed: Mutex<Option<Status>>,
     destroyed: AtomicBool,
+    /// What Verify mode hashed.
+    #[cfg(feature = "verify")]
     pub(crate) report: Option<Arc<Mutex<StreamReport>>>,
     pub(crate) qos: Mutex<QosState>,
     eos_reported: AtomicBool,
@@ -117,8 +121,6 @@ impl Stream {
             .map_err(|_| EngineError::MissingElement("decodebin".into()))?;
         bin.add_many([appsrc.upcast_ref(), &decodebin])?;
         appsrc.link(&decodebin)?;
-        let report = (setup.mode == OutputMode::Verify)
-            .then(|| Arc::new(Mutex::new(StreamReport::new(kind))));
         let stream = Arc::new(Stream {
             id: cs.id,
             codec: cs.codec,
@@ -137,7 +139,11 @@ impl Stream {
             window: setup.window.clone().filter(|_| kind == MediaKind::Video),
             failed: Mutex::new(None),
             destroyed: AtomicBool::new(false),
-            report,
+            #[cfg(feature = "verify")]
+            report: setup
+                .mode
+                .hashes()
+                .then(|| Arc::new(Mutex::new(StreamReport::new(kind)))),
             qos: Mutex::default(),
             eos_reported: AtomicBool::new(false),
             trim: Arc::default(),
@@ -180,6 +186,18 @@ impl Stream {
         );
     }
 
+    /// What ends the output chain in `mode`.
+    fn tail(&self, mode: OutputMode, sync: bool) -> Result<Tail, EngineError> {
+        #[cfg(feature = "verify")]
+        if let Some(report) = &self.report {
+            return crate::verify::sink::tail(self.kind, sync, report.clone()).map(Tail::Elements);
+        }
+        Ok(match mode {
+            OutputMode::Auto => Tail::Auto,
+            _ => Tail::Discard { sync },
+        })
+    }
+
     fn on_decoded_pad(&self, pad: &gst::Pad, mode: OutputMode, sync: bool) {
         let mut out = lock(&self.output);
         if out.is_some() {
@@ -192,15 +210,10 @@ impl Stream {
         if self.kind == MediaKind::Video {
             self.decode_only.install(pad);
         }
-        match attach_output(
-            &self.bin,
-            pad,
-            self.kind,
-            mode,
-            sync,
-            self.report.clone(),
-            self.counters.clone(),
-        ) {
+        let attached = self
+            .tail(mode, sync)
+            .and_then(|tail| attach_output(&self.bin, pad, self.kind, tail, self.counters.clone()));
+        match attached {
             Ok(chain) => {
                 let (v, m) = *lock(&self.volume);
                 if let Some(vol) = &chain.volume {

@@ -1,6 +1,12 @@
-//! The guest side of the media-redirection device.
+//! The guest side of the media-redirection device below the players: the
+//! userspace virtio driver, the broker that owns the device, and the
+//! transports it reaches the device through. Players do not link this
+//! crate: they speak to the broker with `mediaredir-player`
+//! ([`mediaredir_player::MediaRedir`]); only the tools that can start a
+//! broker in their own process (`--pci`, `--vhost-user`, see [`connect`])
+//! link both.
 //!
-//! This crate holds (so far) the userspace virtio driver core:
+//! The driver core:
 //! - [`dma`]: DMA memory (guest-physical addresses plus a host mapping) and
 //!   its allocator;
 //! - [`virtqueue`]: split virtqueues from the driver's side, with EVENT_IDX,
@@ -14,15 +20,17 @@
 //! - [`pci`]: the virtio PCI transport of a real guest (`uio_pci_generic`,
 //!   sysfs BARs, hugepage DMA memory with physical addresses).
 //!
-//! The broker serving players over a Unix socket and the V4L2-style API come on
-//! top of the same core.
+//! On top of the core:
+//! - [`broker`]: the broker serving players over a Unix socket (spec §9),
+//!   as the `mediaredir-broker` binary or a [`broker::BrokerThread`];
+//! - [`connect`]: a tool's choice of device (`--broker`, `--vhost-user`,
+//!   `--pci`), starting a broker in its own process for the last two.
 
 pub mod broker;
+pub mod connect;
 pub mod dma;
 pub mod driver;
 pub mod pci;
-pub mod player;
-pub mod seqpacket;
 pub mod transport;
 pub mod vhost_user;
 pub mod virtqueue;

@@ -16,7 +16,8 @@
 //! - [`clips`]: the command lines that make test clips (`gst-launch-1.0`,
 //!   `ffmpeg`, shell lines);
 //! - [`serde_json`]: JSON, for tests and tools that write or read it;
-//! - [`until`]: polling until a condition holds.
+//! - [`until`]: polling until a condition holds;
+//! - [`symbols`]: what a built shared library links, read with `nm`.
 //!
 //! It is a dev-dependency only and links no system library.
 
@@ -25,6 +26,7 @@ pub mod clips;
 pub mod pki;
 mod require;
 mod scratch;
+pub mod symbols;
 mod wait;
 mod xvfb;
 

@@ -1,17 +1,18 @@
 //! A wire-protocol test client: connects to the daemon's socket uplink,
 //! says hello with chosen capabilities, and records what arrives.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use mediaredir_peer::FramedReader;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{
-    self, Capabilities, ClientFeatures, CodecCap, CodecFlags, FrameReader, Hello, Message,
-    SampleFlags, SampleHeader,
+    self, Capabilities, ClientFeatures, CodecCap, CodecFlags, Hello, Message, SampleFlags,
+    SampleHeader,
 };
 
 /// A frame received by the client.
@@ -123,41 +124,29 @@ impl TestClient {
             caps,
         });
         write_msg(&mut stream, &hello).expect("send Hello");
-        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
         let mut acker = stream.try_clone().expect("clone");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut frames = FrameReader::new();
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                while let Some((msg, payload)) = frames.next_frame() {
-                    let reply = match (&msg, acks) {
-                        (Message::Sample(s), AckPolicy::Immediate) => Some(ack(s)),
-                        (Message::Sample(s), AckPolicy::AllButEos)
-                            if !s.flags.contains(SampleFlags::EOS) =>
-                        {
-                            Some(ack(s))
-                        }
-                        (Message::Ping { nonce }, _) => Some(Message::Pong { nonce: *nonce }),
-                        _ => None,
-                    };
-                    if tx.send(Received { msg, payload }).is_err() {
-                        return;
-                    }
-                    if let Some(reply) = reply
-                        && write_msg(&mut acker, &reply).is_err()
+            let mut frames = FramedReader::new(reader, 64 << 10);
+            while let Ok(Some((msg, payload))) = frames.next_frame() {
+                let reply = match (&msg, acks) {
+                    (Message::Sample(s), AckPolicy::Immediate) => Some(ack(s)),
+                    (Message::Sample(s), AckPolicy::AllButEos)
+                        if !s.flags.contains(SampleFlags::EOS) =>
                     {
-                        return;
+                        Some(ack(s))
                     }
+                    (Message::Ping { nonce }, _) => Some(Message::Pong { nonce: *nonce }),
+                    _ => None,
+                };
+                if tx.send(Received { msg, payload }).is_err() {
+                    return;
                 }
-                let want = frames.wanted().clamp(1, buf.len());
-                match reader.read(&mut buf[..want]) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if frames.feed(&buf[..n]).is_err() {
-                            return;
-                        }
-                    }
+                if let Some(reply) = reply
+                    && write_msg(&mut acker, &reply).is_err()
+                {
+                    return;
                 }
             }
         });

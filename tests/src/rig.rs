@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::{MediaRedir, playback_format};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use mediaredir_player::{MediaRedir, playback_format};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Request, ResponseHeader, StreamFormat};
 use mediaredir_proto::data::DataHeader;
@@ -26,6 +26,17 @@ pub type Driver = MediaDevice<VhostUserTransport>;
 /// A binary of this workspace: `$env` when set, else `bin` of `package` next
 /// to the test's target directory, built on demand (once per process).
 pub fn workspace_binary(env: &str, package: &str, bin: &str) -> PathBuf {
+    workspace_binary_with_features(env, package, bin, &[])
+}
+
+/// [`workspace_binary`], built with `features` of `package` on top of its
+/// default ones.
+pub fn workspace_binary_with_features(
+    env: &str,
+    package: &str,
+    bin: &str,
+    features: &[&str],
+) -> PathBuf {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
     if let Some(path) = std::env::var_os(env) {
         return PathBuf::from(path);
@@ -40,6 +51,9 @@ pub fn workspace_binary(env: &str, package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
+    }
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
@@ -50,12 +64,14 @@ pub fn workspace_binary(env: &str, package: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// The daemon binary: `$VDM_DAEMON`, or `vhost-user-mediaredir` built on demand.
+/// The daemon binary: `$VDM_DAEMON`, or `vhost-user-mediaredir` built on
+/// demand with the `verify` feature (the tests' `--uplink local:verify`).
 pub fn daemon_binary() -> PathBuf {
-    workspace_binary(
+    workspace_binary_with_features(
         "VDM_DAEMON",
         "vhost-user-mediaredir",
         "vhost-user-mediaredir",
+        &["verify"],
     )
 }
 

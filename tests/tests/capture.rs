@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use conformance_tests::client::{AckPolicy, TestClient, decode_and_capture};
 use conformance_tests::rig::{Rig, connected_player};
-use guest_driver_shim::player::PlayerError;
+use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};

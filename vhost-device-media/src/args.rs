@@ -28,8 +28,9 @@ pub struct Args {
 
     /// Where media goes: `local` (the client engine in this process, with a
     /// window and the sound card; `local:headless` discards on the clock,
-    /// `local:verify` hashes every decoded frame), `null` (no client: players
-    /// fall back to local decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire
+    /// `local:verify`, in a build with the `verify` feature, hashes every
+    /// decoded frame), `null` (no client: players fall back to local
+    /// decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire
     /// protocol of spec/wire.md on a listening socket), or
     /// `spice:OPTIONS` (the same protocol on the media port of the daemon's
     /// own Spice server; OPTIONS as QEMU's -spice: `port=N`, `addr=A`,

@@ -2,13 +2,32 @@
 //! arrival order across streams, bounded per stream by the device's
 //! `max_inflight_bytes` and `max_inflight_ms`; a sample beyond that is
 //! dropped on arrival.
+//!
+//! The capture queue itself is reached through [`CaptureSink`], which the
+//! queue layer implements (`queues::capq`): the core and this backlog know
+//! nothing of virtqueues or guest memory.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use mediaredir_proto::data::DataHeader;
+use mediaredir_proto::data::{DATA_HDR_SIZE, DataHeader};
 
-use crate::capq::{CaptureSink, Delivery};
+/// What became of a sample offered to the capture queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Written into the buffer at the head of capq, which was completed.
+    Written,
+    /// The buffer at the head is too small for it; the buffer stays posted.
+    TooSmall,
+    /// No buffer is posted (or the queue is not running).
+    NoBuffer,
+}
+
+/// Writes captured samples into the capture queue's posted buffers.
+pub trait CaptureSink: Send + Sync {
+    /// Writes `header` then `payload` into the next posted buffer.
+    fn try_deliver(&self, header: &[u8; DATA_HDR_SIZE], payload: &[u8]) -> Delivery;
+}
 
 /// A sample accepted by the model, waiting for a buffer.
 #[derive(Debug)]

@@ -9,7 +9,9 @@
 //! segments as guest addresses only; the bytes are never read here.
 
 use virtio_queue::desc::split::Descriptor;
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
+use vm_memory::{Address, ByteValued, GuestAddress};
+
+use crate::memory::GuestRam;
 
 /// One descriptor's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +104,7 @@ const DESC_SIZE: u64 = 16;
 /// `queue_size` entries. `indirect_ok` says whether VIRTIO_F_INDIRECT_DESC
 /// was negotiated; an indirect table may hold at most `queue_size`
 /// descriptors (VIRTIO 1.2, 2.7.5.3.1).
-pub fn walk<M: GuestMemoryBackend>(
+pub fn walk<M: GuestRam + ?Sized>(
     mem: &M,
     table: GuestAddress,
     queue_size: u16,
@@ -135,10 +137,12 @@ pub fn walk<M: GuestMemoryBackend>(
                     table: table.raw_value(),
                     index,
                 })?;
-        let desc: Descriptor = mem.read_obj(at).map_err(|_| ChainError::TableOutOfRange {
-            table: table.raw_value(),
-            index,
-        })?;
+        let mut desc = Descriptor::default();
+        mem.read_at(at, desc.as_mut_slice())
+            .map_err(|_| ChainError::TableOutOfRange {
+                table: table.raw_value(),
+                index,
+            })?;
         if desc.refers_to_indirect_table() {
             if !indirect_ok {
                 return Err(ChainError::IndirectNotNegotiated);
@@ -189,32 +193,18 @@ pub fn walk<M: GuestMemoryBackend>(
 }
 
 /// Checks that `[addr, addr + len)` lies inside guest memory.
-fn check_range<M: GuestMemoryBackend>(
+fn check_range<M: GuestRam + ?Sized>(
     mem: &M,
     addr: GuestAddress,
     len: u32,
 ) -> Result<(), ChainError> {
-    let bad = ChainError::BufferOutOfRange {
-        addr: addr.raw_value(),
-        len,
-    };
-    if len == 0 {
-        return if mem.address_in_range(addr) || addr.raw_value() == 0 {
-            Ok(())
-        } else {
-            Err(bad)
-        };
-    }
-    let last = addr.checked_add(u64::from(len) - 1).ok_or(bad.clone())?;
-    // Regions may be adjacent, so check the whole range is covered.
-    let mut at = addr;
-    loop {
-        let region = mem.find_region(at).ok_or(bad.clone())?;
-        let region_last = region.last_addr();
-        if region_last >= last {
-            return Ok(());
-        }
-        at = region_last.checked_add(1).ok_or(bad.clone())?;
+    if mem.contains(addr, len) {
+        Ok(())
+    } else {
+        Err(ChainError::BufferOutOfRange {
+            addr: addr.raw_value(),
+            len,
+        })
     }
 }
 
@@ -222,7 +212,7 @@ fn check_range<M: GuestMemoryBackend>(
 mod tests {
     use super::*;
     use virtio_queue::desc::split::Descriptor as D;
-    use vm_memory::GuestMemoryMmap;
+    use vm_memory::{Bytes, GuestMemoryMmap};
 
     const F_NEXT: u16 = 1;
     const F_WRITE: u16 = 2;

@@ -4,21 +4,22 @@
 //! It outlives vhost-user connections: when QEMU reconnects (or a guest
 //! resets the device) the model starts a new instance with a new generation,
 //! while the uplink and its client stay connected.
+//!
+//! It knows nothing of vhost-user, virtqueues or guest memory: the queue
+//! layer above it ([`crate::queues`]) hands it decoded requests and guest
+//! buffers, and reaches back down only through the [`EventSink`],
+//! [`CaptureSink`] and [`DeferredChain`] traits it implements. So the same
+//! core runs under the vhost-user adapter and under tests.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use vm_memory::{GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
-
 use mediaredir_proto::event::EVENT_SIZE;
 use mediaredir_proto::wire;
 
-use crate::capq::CaptureSink;
-use crate::capture::{CaptureBacklog, Outcome, Waiting};
-use crate::chain::Segment;
+use crate::capture::{CaptureBacklog, CaptureSink, Outcome, Waiting};
 use crate::counters::{Counters, ErrorKind};
-use crate::guest_buffer::UsedRing;
 use crate::limits::Limits;
 use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel};
 use crate::uplink::{ClientEvents, Uplink};
@@ -32,17 +33,18 @@ pub trait EventSink: Send + Sync {
 /// How long a `CALL_CREATE` waits for the client's SDP (DEV-CALL-2).
 pub const CALL_SDP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A control chain whose answer waits for the client (`CALL_CREATE`).
-pub struct DeferredControl {
-    /// The chain's head.
-    pub head: u16,
-    /// Its writable part, for the response.
-    pub writable: Vec<Segment>,
-    /// Guest memory.
-    pub mem: GuestMemoryAtomic<GuestMemoryMmap>,
-    /// Where to complete it.
-    pub completion: Arc<dyn UsedRing>,
+/// A control chain whose answer waits for the client (`CALL_CREATE`): the
+/// queue layer keeps the chain, the core decides the answer.
+pub trait DeferredChain: Send {
+    /// The bytes the driver made writable for the response (header and
+    /// body).
+    fn capacity(&self) -> usize;
+    /// Writes `response` (header and body) and completes the chain.
+    fn answer(self: Box<Self>, response: &[u8]);
 }
+
+/// A deferred control chain, as the core keeps it.
+pub type DeferredControl = Box<dyn DeferredChain>;
 
 /// Deferred control chains, and answers that came before their chain was
 /// handed over.
@@ -380,12 +382,8 @@ impl ClientEvents for DeviceCore {
 
 /// Writes a deferred answer into its chain and completes it.
 fn write_answer(chain: DeferredControl, answer: &DeferredAnswer) {
-    let mem = chain.mem.memory();
     let capacity = chain
-        .writable
-        .iter()
-        .map(|s| s.len as usize)
-        .sum::<usize>()
+        .capacity()
         .saturating_sub(mediaredir_proto::control::ResponseHeader::SIZE);
     let reply = &answer.reply;
     let (status, body) = match reply.body.encode(capacity) {
@@ -399,10 +397,7 @@ fn write_answer(chain: DeferredControl, answer: &DeferredAnswer) {
     .to_bytes()
     .to_vec();
     out.extend_from_slice(&body);
-    let written = crate::queues::write_scatter(&mem, &chain.writable, &out);
-    chain
-        .completion
-        .complete(chain.head, u32::try_from(written).unwrap_or(0));
+    chain.answer(&out);
 }
 
 /// Counts a control status under its error kind.

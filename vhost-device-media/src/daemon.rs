@@ -5,11 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use vhost::vhost_user::Listener;
-use vhost_user_backend::VhostUserDaemon;
-use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
-use vmm_sys_util::epoll::EventSet;
-
 use crate::core::DeviceCore;
 use crate::counters::Counters;
 use crate::limits::{LimitError, Limits};
@@ -17,7 +12,7 @@ use crate::uplink::null::NullUplink;
 use crate::uplink::socket::{ListenAddr, SocketUplink, SocketUplinkError};
 use crate::uplink::tls::TlsFiles;
 use crate::uplink::{ClientEvents, Uplink};
-use crate::vhu_backend::MediaBackend;
+use crate::vhost_user::{Frontends, ServeError};
 
 /// Sinks of the in-process engine of the local uplink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +21,8 @@ pub enum LocalOutput {
     Auto,
     /// Sinks that discard, on the clock (no display or sound).
     Headless,
-    /// Hash every decoded frame and sample (tests, demo).
+    /// Hash every decoded frame and sample (tests, demo); only a build
+    /// with the `verify` feature runs it.
     Verify,
 }
 
@@ -102,6 +98,15 @@ pub enum DaemonError {
     Local(String),
 }
 
+impl From<ServeError> for DaemonError {
+    fn from(err: ServeError) -> DaemonError {
+        match err {
+            ServeError::Backend(e) => DaemonError::Backend(e),
+            ServeError::VhostUser(e) => DaemonError::VhostUser(e),
+        }
+    }
+}
+
 /// A running daemon's handles (for the binary and for in-process tests).
 pub struct Daemon {
     config: DaemonConfig,
@@ -169,11 +174,9 @@ impl Daemon {
     /// previous connection winds down waits in the backlog instead of
     /// finding no listener.
     pub fn run(&self) -> Result<(), DaemonError> {
-        let mut listener = Listener::new(&self.config.socket_path, true).map_err(|e| {
-            DaemonError::VhostUser(format!("{}: {e}", self.config.socket_path.display()))
-        })?;
+        let mut frontends = Frontends::bind(&self.config.socket_path)?;
         loop {
-            self.serve_one(&mut listener)?;
+            self.serve_one(&mut frontends)?;
             log::info!(
                 "frontend disconnected; {}",
                 self.counters.snapshot().to_line()
@@ -183,50 +186,28 @@ impl Daemon {
         }
     }
 
-    /// Serves one frontend connection from `listener` until it ends.
-    pub fn serve_one(&self, listener: &mut Listener) -> Result<(), DaemonError> {
-        let backend = Arc::new(
-            MediaBackend::new(Arc::clone(&self.core), self.config.limits)
-                .map_err(DaemonError::Backend)?,
-        );
-        let mut daemon = VhostUserDaemon::new(
-            "vhost-user-mediaredir".to_string(),
-            Arc::clone(&backend),
-            GuestMemoryAtomic::new(GuestMemoryMmap::new()),
-        )
-        .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
-        for handler in daemon.get_epoll_handlers() {
-            use std::os::fd::AsRawFd;
-            handler
-                .register_listener(
-                    backend.wake_fd().as_raw_fd(),
-                    EventSet::IN,
-                    backend.wake_event_id(),
-                )
-                .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
-        }
+    /// Serves one frontend connection from `frontends` until it ends.
+    pub fn serve_one(&self, frontends: &mut Frontends) -> Result<(), DaemonError> {
         log::info!(
             "waiting for a vhost-user frontend on {}",
             self.config.socket_path.display()
         );
-        daemon
-            .start(listener)
-            .map_err(|e| DaemonError::VhostUser(e.to_string()))?;
-        if let Err(err) = daemon.wait() {
-            // A frontend that goes away mid-message is an ordinary end.
-            log::info!("frontend connection ended: {err}");
-        }
-        // Dropping the daemon stops and joins its worker threads.
-        Ok(())
+        Ok(frontends.serve_one(&self.core, self.config.limits)?)
     }
 }
 
 #[cfg(feature = "local")]
 type LocalEngine = crate::uplink::local::LocalUplink;
 
-#[cfg(feature = "local")]
+#[cfg(feature = "verify")]
 fn verification_text(local: &LocalEngine) -> Option<String> {
     local.engine().verification().map(|r| r.to_text())
+}
+
+/// Without the `verify` feature the engine hashes nothing.
+#[cfg(all(feature = "local", not(feature = "verify")))]
+fn verification_text(_local: &LocalEngine) -> Option<String> {
+    None
 }
 
 #[cfg(feature = "local")]
@@ -238,7 +219,16 @@ fn local_uplink(
     let mode = match output {
         LocalOutput::Auto => OutputMode::Auto,
         LocalOutput::Headless => OutputMode::Headless,
+        #[cfg(feature = "verify")]
         LocalOutput::Verify => OutputMode::Verify,
+        #[cfg(not(feature = "verify"))]
+        LocalOutput::Verify => {
+            return Err(DaemonError::Local(
+                "local:verify needs a daemon built with the `verify` feature \
+                 (cargo build -p vhost-user-mediaredir --features verify)"
+                    .into(),
+            ));
+        }
     };
     LocalEngine::new(mode, counters)
         .map(Arc::new)

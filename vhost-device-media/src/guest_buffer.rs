@@ -1,10 +1,12 @@
 //! A playback buffer that stays in guest memory until it is consumed.
 //!
 //! The payload is never copied: a [`GuestBuffer`] keeps the guest-memory
-//! mapping alive (an `Arc` of the mapped regions, which outlives a new
-//! `SET_MEM_TABLE`) and exposes the payload as raw `(pointer, length)` pairs
-//! for `writev` or for wrapping as GStreamer memory. Rust references to the
-//! bytes are never made: the guest may still write them.
+//! mapping alive (an `Arc<dyn GuestRam>` of the mapped regions, which
+//! outlives a new `SET_MEM_TABLE`) and exposes the payload as raw
+//! `(pointer, length)` pairs ([`RawSlice`]) for `writev` or for wrapping as
+//! GStreamer memory. Uplinks see only those descriptors of the payload, never
+//! the memory type. Rust references to the bytes are never made: the guest
+//! may still write them.
 //!
 //! Complete on drop: whoever holds the buffer last returns it to the guest.
 //! Dropping writes the status set with [`GuestBuffer::set_status`] (`IO` if
@@ -16,10 +18,12 @@ use std::sync::Arc;
 
 use mediaredir_proto::data::{DATA_STATUS_SIZE, status_bytes};
 use mediaredir_proto::status::Status;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vm_memory::GuestAddress;
 
 use crate::chain::Segment;
 use crate::counters::Counters;
+use crate::memory::GuestRam;
+pub use crate::memory::{RawSlice, is_in_guest_memory};
 use crate::model::Credit;
 
 /// Puts completed chains in a used ring and notifies the driver.
@@ -33,23 +37,6 @@ pub trait Waker: Send + Sync {
     /// Asks for the txqs to be processed again.
     fn wake(&self);
 }
-
-/// One contiguous piece of payload in the host's mapping of guest memory.
-#[derive(Debug, Clone, Copy)]
-pub struct RawSlice {
-    /// Start in the daemon's address space.
-    pub ptr: *const u8,
-    /// Length in bytes.
-    pub len: usize,
-}
-
-// SAFETY: a RawSlice is an address and a length; it is only dereferenced (by
-// writev or GStreamer) while the GuestBuffer that owns it, and with it the
-// Arc keeping the mapping alive, exists. Memory behind it is shared with the
-// guest and only ever accessed as raw bytes, never as a Rust reference.
-unsafe impl Send for RawSlice {}
-// SAFETY: as above; the slice itself is immutable.
-unsafe impl Sync for RawSlice {}
 
 /// Why a payload could not be mapped.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,7 +61,7 @@ pub struct CompletionTarget {
 
 /// A playback payload in guest memory, completed when dropped.
 pub struct GuestBuffer {
-    mem: Arc<GuestMemoryMmap>,
+    mem: Arc<dyn GuestRam>,
     slices: Vec<RawSlice>,
     payload_len: u32,
     status_addr: GuestAddress,
@@ -99,7 +86,7 @@ impl GuestBuffer {
     /// Maps `payload` segments (already checked to lie in `mem` by the chain
     /// walker) and remembers where the 8-byte status goes.
     pub fn new(
-        mem: Arc<GuestMemoryMmap>,
+        mem: Arc<dyn GuestRam>,
         head: u16,
         payload: &[Segment],
         status_addr: GuestAddress,
@@ -108,18 +95,11 @@ impl GuestBuffer {
         let mut slices = Vec::with_capacity(payload.len());
         let mut payload_len: u32 = 0;
         for seg in payload {
-            let err = MapError {
-                addr: seg.addr.0,
-                len: seg.len,
-            };
-            for slice in mem.get_slices(seg.addr, seg.len as usize) {
-                let Ok(slice) = slice else { return Err(err) };
-                let guard = slice.ptr_guard();
-                slices.push(RawSlice {
-                    ptr: guard.as_ptr(),
-                    len: guard.len(),
-                });
-            }
+            mem.map(seg.addr, seg.len, &mut slices)
+                .map_err(|_| MapError {
+                    addr: seg.addr.0,
+                    len: seg.len,
+                })?;
             payload_len = payload_len.saturating_add(seg.len);
         }
         Ok(GuestBuffer {
@@ -144,11 +124,6 @@ impl GuestBuffer {
         self.payload_len
     }
 
-    /// The guest memory this buffer lives in (for tests proving zero copy).
-    pub fn memory(&self) -> &Arc<GuestMemoryMmap> {
-        &self.mem
-    }
-
     /// Sets the status written when the buffer completes.
     pub fn set_status(&mut self, status: Status) {
         self.status = status;
@@ -164,7 +139,7 @@ impl Drop for GuestBuffer {
     fn drop(&mut self) {
         let written = match self
             .mem
-            .write_slice(&status_bytes(self.status), self.status_addr)
+            .write_at(self.status_addr, &status_bytes(self.status))
         {
             Ok(()) => u32::try_from(DATA_STATUS_SIZE).unwrap_or(0),
             Err(err) => {
@@ -185,29 +160,12 @@ impl Drop for GuestBuffer {
     }
 }
 
-/// Checks whether `ptr .. ptr+len` lies inside one of `mem`'s host mappings:
-/// the proof, for tests, that a payload was not copied.
-pub fn is_in_guest_memory(mem: &GuestMemoryMmap, slice: &RawSlice) -> bool {
-    use vm_memory::GuestMemoryRegion;
-    let start = slice.ptr as usize;
-    let Some(end) = start.checked_add(slice.len) else {
-        return false;
-    };
-    mem.iter().any(|region| {
-        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else {
-            return false;
-        };
-        let base = host as usize;
-        let size = usize::try_from(region.len()).unwrap_or(usize::MAX);
-        start >= base && end <= base.saturating_add(size)
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use vm_memory::{Bytes, GuestMemoryMmap};
 
     /// Records completions.
     #[derive(Default)]
@@ -242,7 +200,8 @@ pub(crate) mod tests {
 
     #[test]
     fn completes_on_drop_with_status_and_points_into_guest_memory() {
-        let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap());
+        let mem =
+            Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x10000)]).unwrap());
         let ring = Arc::new(RecordingRing::default());
         let waker = Arc::new(CountingWaker::default());
         let segs = [
@@ -264,7 +223,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(buf.payload_len(), 30);
-        assert!(buf.slices().iter().all(|s| is_in_guest_memory(&mem, s)));
+        assert!(buf.slices().iter().all(|s| is_in_guest_memory(&*mem, s)));
         let credit = Arc::new(Credit::new(10, 1000));
         assert_eq!(
             credit.acquire(1, 30, None, None),
@@ -287,12 +246,13 @@ pub(crate) mod tests {
             ptr: std::ptr::null(),
             len: 1,
         };
-        assert!(!is_in_guest_memory(&mem, &outside));
+        assert!(!is_in_guest_memory(&*mem, &outside));
     }
 
     #[test]
     fn unset_status_completes_with_io() {
-        let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap());
+        let mem =
+            Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap());
         let ring = Arc::new(RecordingRing::default());
         let waker = Arc::new(CountingWaker::default());
         let buf = GuestBuffer::new(

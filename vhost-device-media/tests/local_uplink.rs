@@ -110,7 +110,7 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
     assert!(units.len() >= 30, "encoded {} units", units.len());
 
     // "Guest RAM", with every access unit written into it.
-    let mem = Arc::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap());
+    let mem = Arc::new(GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap());
     let mut at = 0x10_0000u64;
     let mut placed = Vec::new();
     for unit in &units {

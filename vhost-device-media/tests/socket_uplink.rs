@@ -171,7 +171,7 @@ fn payload_arrives_unchanged_from_guest_memory_and_acks_complete_ok() {
     assert!(
         buf.slices()
             .iter()
-            .all(|slice| is_in_guest_memory(&s.mem, slice)),
+            .all(|slice| is_in_guest_memory(&*s.mem, slice)),
         "iovecs point into guest memory"
     );
     s.uplink.send_sample(sample(5, 1), buf);

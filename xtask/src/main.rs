@@ -9,7 +9,8 @@
 //!
 //! Each module does one job: [`setup`] (Debian packages), [`flatc_install`]
 //! (the flatc 25.12 tool), [`flatc_gen`] (regenerate / check the committed
-//! FlatBuffers code), [`test`](mod@test) (the test command), [`test_count`] (adding up
+//! FlatBuffers code), [`cbindgen_gen`] (regenerate / check the C API's
+//! header), [`test`](mod@test) (the test command), [`test_count`] (adding up
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the
 //! redirection-vs-re-encode benchmark), [`qemu`] (a QEMU able to create the
 //! device, and the `qemu attach` test step), [`demo`] (the end-to-end demo),
@@ -19,6 +20,7 @@
 //! directories).
 
 mod bench;
+mod cbindgen_gen;
 mod cpio;
 mod demo;
 mod flatc_gen;
@@ -74,6 +76,11 @@ enum Task {
     FlatcRegen(FlatcArgs),
     /// Check that regenerating the FlatBuffers Rust code changes nothing.
     FlatcCheck(FlatcArgs),
+    /// Regenerate the C API's header (guest-driver-shim/capi/include/mediaredir.h)
+    /// with cbindgen from the C API's source and the protocol's numbers.
+    CbindgenRegen,
+    /// Check that regenerating the C API's header changes nothing.
+    CbindgenCheck,
     /// The project's test command: setup, flatc check, fmt, clippy, tests,
     /// a smoke run of the benchmark; timed.
     Test,
@@ -298,6 +305,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Task::FlatcRegen(args) => flatc_gen::regen(&args.flatc()?, &args.dirs()),
         Task::FlatcCheck(args) => flatc_gen::check(&args.flatc()?, &args.dirs()),
+        Task::CbindgenRegen => cbindgen_gen::regen(Path::new(cbindgen_gen::CRATE_DIR)),
+        Task::CbindgenCheck => cbindgen_gen::check(Path::new(cbindgen_gen::CRATE_DIR)),
         // Started by `demo --matrix`, inside its scope, with the set-up
         // checked and the binaries built.
         Task::DemoRun(args) => demo::run_built(
@@ -339,7 +348,9 @@ fn run_in_scope(task: Task) -> Result<()> {
             | Task::FreshCheck(_)
             | Task::DemoRun(_)
             | Task::FlatcRegen(_)
-            | Task::FlatcCheck(_) => Ok(()),
+            | Task::FlatcCheck(_)
+            | Task::CbindgenRegen
+            | Task::CbindgenCheck => Ok(()),
         }
     })();
     let finished = scope.finish();

@@ -12,7 +12,7 @@
 //! and names it. Every step is timed and
 //! a summary table closes the run: CI has 90 minutes on 2 cores.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
@@ -21,7 +21,9 @@ use crate::process::cargo_command;
 use crate::scope::{self, RunScope};
 use crate::test_count::TestCounts;
 use crate::timing::{Outcome, Timings, format_duration};
-use crate::{bench, demo, flatc_gen, fuzz, matrix, process, qemu, runtime_deps, setup};
+use crate::{
+    bench, cbindgen_gen, demo, flatc_gen, fuzz, matrix, process, qemu, runtime_deps, setup,
+};
 
 /// The cargo argument lists of the cargo steps, with their step names.
 pub(crate) fn cargo_steps() -> [(&'static str, &'static [&'static str]); 5] {
@@ -81,9 +83,9 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
     let mut flatc: Option<PathBuf> = None;
     let mut counts: Option<TestCounts> = None;
 
-    // setup, run-time packages, flatc check; the cargo steps; fuzz smoke,
-    // bench smoke, demo, demo matrix, qemu attach, vm.
-    let steps = 3 + cargo_steps().len() + 6;
+    // setup, run-time packages, flatc check, cbindgen check; the cargo
+    // steps; fuzz smoke, bench smoke, demo, demo matrix, qemu attach, vm.
+    let steps = 4 + cargo_steps().len() + 6;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -121,6 +123,9 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
                 out_dir: flatc_gen::GENERATED_DIR.into(),
             };
             flatc_gen::check(flatc, &dirs)
+        })?;
+        timed("cbindgen check", &mut || {
+            cbindgen_gen::check(Path::new(cbindgen_gen::CRATE_DIR))
         })?;
         for (name, args) in cargo_steps() {
             if args.first() == Some(&"test") {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Place;
-use crate::verify::MediaKind;
+use crate::kind::MediaKind;
 
 /// What the machine offers the sinks, read once per choice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

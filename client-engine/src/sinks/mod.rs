@@ -55,7 +55,7 @@
 //!    installs); it opens ALSA's `default` PCM, possibly exclusively.
 //!
 //! Headless ([`OutputMode::Headless`](crate::OutputMode::Headless),
-//! [`OutputMode::Verify`](crate::OutputMode::Verify)) never looks at the
+//! and Verify with the `verify` feature) never looks at the
 //! environment: `fakesink` (`libgstreamer1.0-0`) and, for verification,
 //! `appsink` (`gstreamer1.0-plugins-base`), see [`HEADLESS_SINKS`].
 //!
@@ -70,7 +70,7 @@ use std::fmt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-use crate::verify::MediaKind;
+use crate::kind::MediaKind;
 
 mod env;
 

@@ -6,10 +6,16 @@ use std::ffi::c_int;
 use crate::errors::{CapiError, status_code};
 use crate::ffi::{Handle, input, out, put_optional, with_handle};
 use crate::types::CBufferInfo;
-use guest_driver_shim::player::BufferInfo;
+use mediaredir_player::BufferInfo;
 use mediaredir_proto::data::Clip;
 
-/// `count` buffers of at least `size` bytes for `stream`.
+/// count buffers of at least size bytes each for a stream, in shared
+/// memory of the broker mapped into this process (no copy anywhere in the
+/// guest). *count_out (may be NULL) is the number given, *size_out (may be
+/// NULL) the size of each (size rounded up to 64 bytes). All buffers start
+/// held by the caller, indices 0 .. count-1. count 0 frees the buffers;
+/// calling it again replaces them; both need every buffer dequeued
+/// (-EINVAL otherwise). V4L2: VIDIOC_REQBUFS + mmap().
 ///
 /// # Safety
 ///
@@ -36,7 +42,12 @@ pub unsafe extern "C" fn mediaredir_request_buffers(
     unsafe { with_handle(m, body) }
 }
 
-/// The memory of buffer `index` of `stream`, held by the caller.
+/// The memory of buffer index of a stream, to fill in place: *data and
+/// *size. Only a buffer the caller holds (never queued, or dequeued):
+/// -EINVAL otherwise. The memory belongs to the handle; the pointer is
+/// valid until the buffer is queued, the buffers are requested again, the
+/// stream or its presentation is destroyed, or the handle is closed.
+/// V4L2: the mmap()ed plane of VIDIOC_QUERYBUF.
 ///
 /// # Safety
 ///
@@ -68,7 +79,11 @@ pub unsafe extern "C" fn mediaredir_buffer(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_QBUF`: hands buffer `index` to the device.
+/// Hands buffer index (its first info->bytes_used bytes) to the device;
+/// the caller must not touch it until it is dequeued. An empty buffer with
+/// MEDIAREDIR_FLAG_EOS ends the stream (MEDIAREDIR_EVENT_EOS follows once
+/// played). -EINVAL: an index the caller does not hold, or bytes_used
+/// larger than the buffer. V4L2: VIDIOC_QBUF.
 ///
 /// # Safety
 ///
@@ -89,10 +104,10 @@ pub unsafe extern "C" fn mediaredir_queue_buffer(
     unsafe { with_handle(m, body) }
 }
 
-/// [`mediaredir_queue_buffer`] for an audio buffer with clipping: the
-/// client drops `clip_start` decoded samples at its start and `clip_end` at
-/// its end (encoder delay, padding; spec 7.8 `F_CLIPPING`). A separate
-/// function keeps `struct mediaredir_buffer_info` at its 32 bytes.
+/// mediaredir_queue_buffer() for an audio buffer whose decoded output the
+/// client clips: clip_start samples (per channel) are dropped at its start
+/// and clip_end at its end (encoder delay, Opus pre-skip, end padding).
+/// Ignored (played whole) by a device without clipping support.
 ///
 /// # Safety
 ///
@@ -122,7 +137,12 @@ pub unsafe extern "C" fn mediaredir_queue_buffer_clipped(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_DQBUF`: the next buffer of `stream` the device gave back.
+/// The next buffer of a stream the device gave back: *index, and *status
+/// (may be NULL): MEDIAREDIR_STATUS_OK when consumed, _CANCELLED when
+/// flushed, _DROPPED, _STALE after a device restart, or an error. The
+/// caller holds it again. -EAGAIN in non-blocking mode when none is back
+/// yet; -ETIMEDOUT in blocking mode; -EINVAL when none is queued.
+/// V4L2: VIDIOC_DQBUF.
 ///
 /// # Safety
 ///

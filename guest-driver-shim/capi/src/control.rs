@@ -24,7 +24,13 @@ unsafe fn read_format(
     format.to_format(data)
 }
 
-/// `VIDIOC_QUERYCAP` + `VIDIOC_ENUM_FMT`.
+/// The device and what the connected client decodes. V4L2:
+/// VIDIOC_QUERYCAP + VIDIOC_ENUM_FMT.
+///
+/// Fills *caps; writes min(caps->num_codecs, max_codecs) entries to codecs
+/// (which may be NULL when max_codecs is 0). Without a client,
+/// client_connected and num_codecs are 0 (not an error): poll this or wait
+/// for MEDIAREDIR_EVENT_CLIENT_CONNECTED.
 ///
 /// # Safety
 ///
@@ -57,7 +63,10 @@ pub unsafe extern "C" fn mediaredir_query_caps(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_TRY_FMT`.
+/// Whether a stream of *format would be accepted: 0, or
+/// MEDIAREDIR_STATUS_UNSUPPORTED (the client cannot decode it),
+/// MEDIAREDIR_STATUS_NO_CLIENT, MEDIAREDIR_STATUS_INVALID. -EINVAL for an
+/// unknown codec or direction. V4L2: VIDIOC_TRY_FMT.
 ///
 /// # Safety
 ///
@@ -76,7 +85,9 @@ pub unsafe extern "C" fn mediaredir_try_format(
     unsafe { with_handle(m, body) }
 }
 
-/// Creates a presentation; `*presentation` is its id.
+/// Creates a presentation: one clock for its streams (audio and video of
+/// one file). live != 0: a live source, no preroll. *presentation is its
+/// id. No V4L2 equivalent (a media-controller pipeline).
 ///
 /// # Safety
 ///
@@ -98,7 +109,8 @@ pub unsafe extern "C" fn mediaredir_create_presentation(
     unsafe { with_handle(m, body) }
 }
 
-/// Destroys a presentation and its streams.
+/// Destroys a presentation and its streams; their queued buffers complete
+/// with MEDIAREDIR_STATUS_CANCELLED and can still be dequeued.
 ///
 /// # Safety
 ///
@@ -115,7 +127,8 @@ pub unsafe extern "C" fn mediaredir_destroy_presentation(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_S_FMT`: creates a stream; `*stream` is its id.
+/// Creates a stream of *format in a presentation; *stream is its id.
+/// format->codec_data is copied. V4L2: VIDIOC_S_FMT.
 ///
 /// # Safety
 ///
@@ -141,7 +154,8 @@ pub unsafe extern "C" fn mediaredir_create_stream(
     unsafe { with_handle(m, body) }
 }
 
-/// Destroys a stream and, once they are back, its buffers.
+/// Destroys a stream; waits until its queued buffers come back
+/// (cancelled), then frees them.
 ///
 /// # Safety
 ///
@@ -153,7 +167,7 @@ pub unsafe extern "C" fn mediaredir_destroy_stream(m: *mut Handle, stream: u32) 
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_STREAMON`: plays a presentation.
+/// Plays a presentation. V4L2: VIDIOC_STREAMON.
 ///
 /// # Safety
 ///
@@ -165,7 +179,8 @@ pub unsafe extern "C" fn mediaredir_play(m: *mut Handle, presentation: u32) -> c
     unsafe { with_handle(m, body) }
 }
 
-/// Pauses a presentation.
+/// Pauses a presentation (buffers stay queued). V4L2: VIDIOC_DECODER_CMD
+/// (V4L2_DEC_CMD_PAUSE).
 ///
 /// # Safety
 ///
@@ -177,7 +192,9 @@ pub unsafe extern "C" fn mediaredir_pause(m: *mut Handle, presentation: u32) -> 
     unsafe { with_handle(m, body) }
 }
 
-/// Flushes a presentation for a seek to `position_ns`.
+/// Flushes a presentation for a seek: queued buffers come back
+/// MEDIAREDIR_STATUS_CANCELLED; the next buffers start at position_ns.
+/// V4L2: VIDIOC_STREAMOFF + VIDIOC_STREAMON.
 ///
 /// # Safety
 ///
@@ -194,7 +211,7 @@ pub unsafe extern "C" fn mediaredir_seek(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_STREAMOFF`: pauses and flushes.
+/// Pauses and flushes (seek to 0). V4L2: VIDIOC_STREAMOFF.
 ///
 /// # Safety
 ///
@@ -206,7 +223,8 @@ pub unsafe extern "C" fn mediaredir_stream_off(m: *mut Handle, presentation: u32
     unsafe { with_handle(m, body) }
 }
 
-/// Playback rate (1.0 normal).
+/// Playback rate, 1.0 normal (0.125 .. 8 accepted by the device; -EINVAL
+/// when not finite or not positive). No V4L2 equivalent.
 ///
 /// # Safety
 ///
@@ -223,7 +241,8 @@ pub unsafe extern "C" fn mediaredir_set_rate(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_S_CTRL` volume and mute of a stream.
+/// Volume of an audio stream (1.0: unity gain, at most 4.0) and mute.
+/// V4L2: VIDIOC_S_CTRL (V4L2_CID_AUDIO_VOLUME, V4L2_CID_AUDIO_MUTE).
 ///
 /// # Safety
 ///
@@ -242,7 +261,8 @@ pub unsafe extern "C" fn mediaredir_set_volume(
     unsafe { with_handle(m, body) }
 }
 
-/// `VIDIOC_S_SELECTION`: overlay geometry of a presentation.
+/// Where and whether the client shows a presentation's video; the
+/// clip array is copied. V4L2: VIDIOC_S_SELECTION.
 ///
 /// # Safety
 ///
@@ -266,7 +286,8 @@ pub unsafe extern "C" fn mediaredir_set_geometry(
     unsafe { with_handle(m, body) }
 }
 
-/// Where playback of a presentation is.
+/// Where playback of a presentation is. V4L2: VIDIOC_G_CTRL-style
+/// query (no exact equivalent).
 ///
 /// # Safety
 ///

@@ -5,7 +5,7 @@
 use std::ffi::{CStr, c_int};
 use std::io;
 
-use guest_driver_shim::player::PlayerError;
+use mediaredir_player::PlayerError;
 use mediaredir_proto::status::Status;
 
 /// Why a C API call failed.

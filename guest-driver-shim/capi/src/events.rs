@@ -7,7 +7,10 @@ use crate::errors::CapiError;
 use crate::ffi::{Handle, out, with_handle};
 use crate::types::CEvent;
 
-/// `VIDIOC_DQEVENT`: the next event.
+/// The next event of the handle's objects, or a broadcast one (client
+/// connected/gone, events lost, device started), into *event. -EAGAIN in
+/// non-blocking mode when none waits; -ETIMEDOUT in blocking mode.
+/// V4L2: VIDIOC_DQEVENT.
 ///
 /// # Safety
 ///
@@ -25,7 +28,8 @@ pub unsafe extern "C" fn mediaredir_dequeue_event(m: *mut Handle, event: *mut CE
     unsafe { with_handle(m, body) }
 }
 
-/// The next event within `timeout_ms` (`-ETIMEDOUT` if none).
+/// Like mediaredir_dequeue_event(), waiting up to timeout_ms whatever the
+/// blocking mode: -ETIMEDOUT when none came. V4L2: poll() + VIDIOC_DQEVENT.
 ///
 /// # Safety
 ///
@@ -42,7 +46,7 @@ pub unsafe extern "C" fn mediaredir_wait_event(
         let got = h
             .redir
             .wait_event(timeout)?
-            .ok_or(guest_driver_shim::player::PlayerError::Timeout(timeout))?;
+            .ok_or(mediaredir_player::PlayerError::Timeout(timeout))?;
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { event.write(CEvent::from(&got)) };
         Ok(())

@@ -8,11 +8,12 @@ use std::ffi::{CString, c_int};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 
 use crate::errors::CapiError;
 
-/// `struct mediaredir`: what a C handle points to.
+/// A connection to the broker (opaque; like an open /dev/videoN): what
+/// `struct mediaredir *` points to.
 #[derive(Debug)]
 pub struct Handle {
     /// The player connection.

@@ -8,14 +8,20 @@ use std::path::Path;
 use std::ptr;
 use std::time::Duration;
 
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 
 use crate::errors::{self, CapiError};
 use crate::ffi::{Handle, guarded, put_optional, with_handle};
 
-/// Connects to the broker at `socket_path` (NULL: the default socket);
-/// `*out` is the new handle (NULL on failure).
+/// Connects to the broker at socket_path (NULL: MEDIAREDIR_DEFAULT_SOCKET)
+/// and says HELLO. V4L2: open().
+///
+/// On success *out is a new handle owned by the caller, to be freed with
+/// mediaredir_close(); on failure *out is set to NULL. Errors: -EINVAL (out
+/// NULL), the socket's -errno (-ENOENT: no broker there, -ECONNREFUSED,
+/// -EACCES), -ETIMEDOUT, or a status the broker answered HELLO with.
+/// Blocking mode, 10 s timeout.
 ///
 /// # Safety
 ///
@@ -46,7 +52,9 @@ pub unsafe extern "C" fn mediaredir_open(
     })
 }
 
-/// Closes the connection and frees the handle (NULL: nothing).
+/// Closes the connection and frees the handle (NULL: nothing). The broker
+/// destroys the handle's presentations and streams; buffer pointers from
+/// mediaredir_buffer() become invalid. V4L2: close().
 ///
 /// # Safety
 ///
@@ -66,7 +74,11 @@ pub unsafe extern "C" fn mediaredir_close(m: *mut Handle) {
     });
 }
 
-/// The socket's fd for `poll`, or `-EINVAL` for NULL.
+/// The socket's file descriptor, for poll()/epoll (POLLIN: a reply,
+/// completed buffer or event waits), or -EINVAL for NULL. Owned by the
+/// handle: do not read, write or close it. After poll() reports it
+/// readable, dequeue (buffers, events) until -EAGAIN, as with
+/// edge-triggered epoll: completions are read into internal queues.
 ///
 /// # Safety
 ///
@@ -80,7 +92,9 @@ pub unsafe extern "C" fn mediaredir_fd(m: *const Handle) -> c_int {
     }
 }
 
-/// Non-blocking mode of the dequeue calls.
+/// Non-blocking mode (nonblocking != 0): mediaredir_dequeue_buffer() and
+/// mediaredir_dequeue_event() return -EAGAIN instead of waiting. Control
+/// calls always wait for their answer. V4L2: O_NONBLOCK.
 ///
 /// # Safety
 ///
@@ -95,7 +109,8 @@ pub unsafe extern "C" fn mediaredir_set_nonblocking(m: *mut Handle, nonblocking:
     unsafe { with_handle(m, body) }
 }
 
-/// Longest wait, in milliseconds.
+/// Longest wait for an answer and, in blocking mode, for a buffer or an
+/// event (default 10000 ms; 0 is taken as 1 ms).
 ///
 /// # Safety
 ///
@@ -111,7 +126,9 @@ pub unsafe extern "C" fn mediaredir_set_timeout(m: *mut Handle, timeout_ms: u32)
     unsafe { with_handle(m, body) }
 }
 
-/// Says `HELLO` again; `*generation` (optional) is the device generation.
+/// Says HELLO again, needed after the device restarted (calls fail with
+/// MEDIAREDIR_STATUS_STALE); *generation (may be NULL) is the new device
+/// generation.
 ///
 /// # Safety
 ///
@@ -128,7 +145,8 @@ pub unsafe extern "C" fn mediaredir_hello(m: *mut Handle, generation: *mut u32) 
     unsafe { with_handle(m, body) }
 }
 
-/// The last failure's message of `m`, owned by the handle.
+/// The message of the last failed call on m ("" if none; "invalid handle"
+/// for NULL). Owned by the handle, valid until the next call on it.
 ///
 /// # Safety
 ///
@@ -142,7 +160,8 @@ pub unsafe extern "C" fn mediaredir_last_error(m: *const Handle) -> *const c_cha
     }
 }
 
-/// A static description of a return value.
+/// A static, NUL-terminated description of a return value of this API
+/// (0, -errno or MEDIAREDIR_STATUS_*); never NULL. V4L2: strerror().
 #[unsafe(no_mangle)]
 pub extern "C" fn mediaredir_strerror(error: c_int) -> *const c_char {
     errors::strerror(error).as_ptr()

@@ -3,7 +3,7 @@
 
 use std::ffi::c_int;
 
-use guest_driver_shim::player::{BufferInfo, Capabilities};
+use mediaredir_player::{BufferInfo, Capabilities};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, Geometry, MAX_CLIP_RECTS, Rect, StreamFormat};
 use mediaredir_proto::data::Clip;
@@ -12,20 +12,20 @@ use mediaredir_proto::response::{CodecCap, PositionInfo};
 
 use crate::errors::CapiError;
 
-/// `MEDIAREDIR_TIME_NONE`: a time that is not known.
+/// "No time": a pts, dts or duration that is not known.
 pub const TIME_NONE: u64 = u64::MAX;
 
-/// `struct mediaredir_codec_cap`.
+/// What the connected client decodes (struct v4l2_fmtdesc).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CCodecCap {
-    /// `MEDIAREDIR_CODEC_*`.
+    /// MEDIAREDIR_CODEC_*
     pub codec: u32,
-    /// `MEDIAREDIR_CODEC_FLAG_*`.
+    /// MEDIAREDIR_CODEC_FLAG_*
     pub flags: u32,
-    /// Largest width (0: not stated).
+    /// 0: not stated
     pub max_width: u32,
-    /// Largest height (0: not stated).
+    /// 0: not stated
     pub max_height: u32,
 }
 
@@ -40,17 +40,17 @@ impl From<&CodecCap> for CCodecCap {
     }
 }
 
-/// `struct mediaredir_caps`.
+/// The device and its client (struct v4l2_capability).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CCaps {
-    /// Device generation.
+    /// device generation (changes on restart)
     pub generation: u32,
-    /// 1 when a client is connected.
+    /// 1 when a client is connected
     pub client_connected: u32,
-    /// The client's feature bits.
+    /// the client's feature bits
     pub client_features: u32,
-    /// How many codecs the client reported.
+    /// codecs the client reported (all of them, even when fewer fit the caller's array)
     pub num_codecs: u32,
 }
 
@@ -65,35 +65,35 @@ impl From<&Capabilities> for CCaps {
     }
 }
 
-/// `struct mediaredir_stream_format`.
+/// A stream format (struct v4l2_format). Unused fields are 0.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct CStreamFormat {
-    /// `MEDIAREDIR_CODEC_*`.
+    /// MEDIAREDIR_CODEC_*
     pub codec: u32,
-    /// `MEDIAREDIR_DIRECTION_*`.
+    /// MEDIAREDIR_DIRECTION_*
     pub direction: u32,
-    /// Playback queue.
+    /// playback queue: one per stream of a presentation (0, 1, ...)
     pub txq: u32,
-    /// Capture source.
+    /// capture source (capture only)
     pub source_id: u32,
-    /// Video width.
+    /// video; 0 for audio
     pub width: u32,
-    /// Video height.
+    /// video; 0 for audio
     pub height: u32,
-    /// Frame rate numerator.
+    /// frame rate; 0/0 if unknown
     pub fps_num: u32,
     /// Frame rate denominator.
     pub fps_den: u32,
-    /// Audio sample rate.
+    /// audio; 0 for video
     pub sample_rate: u32,
-    /// Audio channels.
+    /// audio; 0 for video
     pub channels: u32,
-    /// Bit rate hint.
+    /// hint; 0 if unset
     pub bitrate: u32,
-    /// 0.
+    /// 0
     pub reserved: u32,
-    /// Codec data, borrowed for the call (NULL iff the length is 0).
+    /// codec configuration (avcC, OpusHead...); borrowed for the call; NULL iff codec_data_len is 0
     pub codec_data: *const u8,
     /// Bytes of codec data.
     pub codec_data_len: usize,
@@ -126,19 +126,19 @@ impl CStreamFormat {
     }
 }
 
-/// `struct mediaredir_buffer_info`.
+/// Timing and flags of a queued buffer (struct v4l2_buffer).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CBufferInfo {
-    /// Payload bytes.
+    /// payload bytes at the start of the buffer
     pub bytes_used: u32,
-    /// `MEDIAREDIR_FLAG_*`.
+    /// MEDIAREDIR_FLAG_*
     pub flags: u32,
-    /// Presentation time or [`TIME_NONE`].
+    /// presentation time, or MEDIAREDIR_TIME_NONE
     pub pts: u64,
-    /// Decoding time or [`TIME_NONE`].
+    /// decoding time, or MEDIAREDIR_TIME_NONE
     pub dts: u64,
-    /// Duration or [`TIME_NONE`].
+    /// or MEDIAREDIR_TIME_NONE
     pub duration: u64,
 }
 
@@ -159,7 +159,7 @@ impl From<&CBufferInfo> for BufferInfo {
     }
 }
 
-/// `struct mediaredir_rect`.
+/// A rectangle in display pixels.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CRect {
@@ -184,25 +184,25 @@ impl From<&CRect> for Rect {
     }
 }
 
-/// `struct mediaredir_geometry`.
+/// Where the client shows a presentation's video (V4L2 selection).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct CGeometry {
-    /// Guest display index.
+    /// guest display index
     pub display_id: u32,
-    /// 1: shown.
+    /// 1: shown, 0: hidden
     pub visible: u32,
-    /// Stacking order.
+    /// stacking order
     pub z: i32,
-    /// 0.
+    /// 0
     pub reserved: u32,
-    /// Destination rectangle.
+    /// destination on the display
     pub dest: CRect,
-    /// Source rectangle.
+    /// part of the picture; all 0: whole
     pub source: CRect,
-    /// Clip rectangles, borrowed for the call (NULL iff `num_clip` is 0).
+    /// visible parts of dest; borrowed for the call; NULL iff num_clip is 0 (all of dest)
     pub clip: *const CRect,
-    /// How many.
+    /// at most MEDIAREDIR_MAX_CLIP_RECTS
     pub num_clip: usize,
 }
 
@@ -223,15 +223,15 @@ impl CGeometry {
     }
 }
 
-/// `struct mediaredir_position`.
+/// Where playback is.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CPosition {
-    /// Stream time shown.
+    /// stream time being shown
     pub position_ns: u64,
-    /// Media buffered at the client.
+    /// media buffered at the client
     pub buffered_ns: u64,
-    /// `MEDIAREDIR_STATE_*`.
+    /// MEDIAREDIR_STATE_*
     pub state: u32,
     /// 0.
     pub reserved: u32,
@@ -248,17 +248,39 @@ impl From<&PositionInfo> for CPosition {
     }
 }
 
-/// `struct mediaredir_event`: the device's 64-byte event, field for field.
+/// An event (struct v4l2_event), as the device sends it.
+///
+/// ```text
+/// kind                  id            status   values
+/// CLIENT_CONNECTED      0             -        [0] client features
+/// CLIENT_DISCONNECTED   0             -        -
+/// EOS                   stream        -        -
+/// POSITION              presentation  -        [0] position_ns,
+///                                              [1] buffered_ns
+/// STREAM_ERROR          stream        why      -
+/// QOS                   stream        -        [0] rendered, [1] dropped,
+///                                              [2] jitter_ns (int64_t)
+/// STATE_CHANGED         presentation  -        [0] MEDIAREDIR_STATE_*
+/// KEYFRAME_NEEDED       stream        -        -
+/// EVENTS_LOST           0             -        [0] how many
+/// DEVICE_STARTED        0             -        - (mediaredir_hello()
+///                                              gives the generation)
+/// CALL_STATS            session       -        [0] jitter_us,
+///                       [1] packets_lost, [2] rtt_us, [3] mos_x100,
+///                       [4] packets_received
+/// CALL_ENDED            session       why      -
+/// CALL_DTMF             session       -        [0] RFC 4733 event
+/// ```
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CEvent {
-    /// `MEDIAREDIR_EVENT_*`.
+    /// MEDIAREDIR_EVENT_*
     pub kind: u32,
-    /// Presentation, stream or session id.
+    /// presentation, stream or session; 0 if none
     pub id: u32,
-    /// 0 (the wire's generation field; `mediaredir_hello` gives it).
+    /// 0
     pub reserved: u32,
-    /// `MEDIAREDIR_STATUS_*`.
+    /// MEDIAREDIR_STATUS_* (errors), else 0
     pub status: u32,
     /// Kind-specific values.
     pub values: [u64; 6],

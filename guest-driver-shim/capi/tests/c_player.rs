@@ -17,7 +17,7 @@ use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 
 fn verify_clip() -> PathBuf {
-    workspace_binary("VERIFY_CLIP", "client-engine", "verify-clip")
+    workspace_binary("VERIFY_CLIP", "media-client", "verify-clip")
 }
 
 /// The C player, compiled into `scratch`.

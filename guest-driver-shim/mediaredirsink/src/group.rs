@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use guest_driver_shim::player::{MediaRedir, PlayerError};
+use mediaredir_player::{MediaRedir, PlayerError};
 use mediaredir_proto::control::StreamFormat;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;

@@ -14,8 +14,8 @@ use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use mediaredir_player::MediaRedir;
 
 #[test]
 fn a_client_leaving_right_after_the_end_of_stream_is_a_normal_end() {

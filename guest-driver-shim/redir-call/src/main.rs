@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use guest_driver_shim::player::{Connection, DeviceArgs, MediaRedir, PlayerError};
+use guest_driver_shim::connect::{Connection, DeviceArgs};
+use mediaredir_player::{MediaRedir, PlayerError};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 

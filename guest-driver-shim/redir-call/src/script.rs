@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 
 /// A step of the call.
 #[derive(Debug, Clone, PartialEq, Eq)]

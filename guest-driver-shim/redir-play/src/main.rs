@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use guest_driver_shim::player::{Connection, DeviceArgs};
+use guest_driver_shim::connect::{Connection, DeviceArgs};
 
 use commands::Scheduled;
 use session::Settings;

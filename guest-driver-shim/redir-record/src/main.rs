@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use guest_driver_shim::player::{Connection, DeviceArgs, PlayerError};
+use guest_driver_shim::connect::{Connection, DeviceArgs};
+use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::response::SourceKind;

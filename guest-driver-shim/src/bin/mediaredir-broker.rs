@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Parser;
 use guest_driver_shim::broker::{Broker, BrokerOptions, DEFAULT_TICK};
-use guest_driver_shim::seqpacket::SeqpacketListener;
 use guest_driver_shim::{
     DriverOptions, MediaDevice, PciOptions, PciTransport, Transport, VhostUserOptions,
     VhostUserTransport,
 };
+use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 
 /// Owns the media-redirection device and serves players over a Unix

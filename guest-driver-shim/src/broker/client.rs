@@ -11,11 +11,11 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
+use mediaredir_player::seqpacket::SeqpacketConn;
 use mediaredir_proto::broker::BrokerMessage;
 use mediaredir_proto::event::{EVENT_SIZE, Event};
 
 use super::ownership::Owned;
-use crate::seqpacket::SeqpacketConn;
 
 /// Undelivered events kept per client (spec 9.2).
 pub(crate) const MAX_EVENTS: usize = 256;

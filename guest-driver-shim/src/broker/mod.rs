@@ -12,7 +12,7 @@
 //! exits, the broker destroys what it created and frees its pools once the
 //! device holds none of their buffers.
 //!
-//! [`crate::player`] is the client side of this protocol.
+//! [`mediaredir_player`] is the client side of this protocol.
 
 mod client;
 mod ownership;

@@ -9,9 +9,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use mediaredir_player::seqpacket::SeqpacketListener;
+
 use super::{Broker, BrokerError, BrokerOptions};
 use crate::driver::MediaDevice;
-use crate::seqpacket::SeqpacketListener;
 use crate::transport::Transport;
 
 /// A running broker thread; stopped and joined on drop.

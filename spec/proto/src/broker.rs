@@ -7,14 +7,15 @@
 //! map the broker's DMA memory, so they fill buffers in place. A reply echoes
 //! its request's tag.
 
+use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::ProtoError;
 use crate::control::{expect_end, read_prefix};
 use crate::data::{DATA_HDR_SIZE, DataHeader};
 use crate::device::HARD_MAX_BUFFER_BYTES;
 use crate::event::EVENT_SIZE;
+use crate::layout::virtio_struct;
 use crate::status::Status;
 
 /// Version of the broker protocol.
@@ -59,30 +60,18 @@ pub enum Sender {
     Broker,
 }
 
-/// `struct media_redir_broker_hdr` (16 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawBrokerHdr {
-    /// Message type.
-    pub kind: U32,
-    /// Chosen by the client, echoed in the reply; 0 in `EVENT`.
-    pub tag: U32,
-    /// Body bytes.
-    pub len: U32,
-    /// Reserved, zero.
-    pub reserved: U32,
+virtio_struct! {
+    /// `struct media_redir_broker_hdr` (16 bytes).
+    pub struct RawBrokerHdr {
+        /// Message type.
+        pub kind: U32,
+        /// Chosen by the client, echoed in the reply; 0 in `EVENT`.
+        pub tag: U32,
+        /// Body bytes.
+        pub len: U32,
+        /// Reserved, zero.
+        pub reserved: U32,
+    }
 }
 
 /// A message between broker and client.

@@ -6,6 +6,7 @@
 //! client's decoder (spec, "Codecs and bitstream formats").
 
 use crate::ProtoError;
+use crate::enums::protocol_enum;
 
 /// Kind of media a codec carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,97 +28,58 @@ pub enum CodecDataRule {
     Forbidden,
 }
 
-/// A codec (spec, "Codecs and bitstream formats").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Codec {
-    /// H.264 / AVC.
-    H264 = 0x001,
-    /// H.265 / HEVC.
-    H265 = 0x002,
-    /// VP8.
-    Vp8 = 0x003,
-    /// VP9.
-    Vp9 = 0x004,
-    /// AV1.
-    Av1 = 0x005,
-    /// Motion JPEG.
-    Mjpeg = 0x006,
-    /// Theora.
-    Theora = 0x007,
-    /// MPEG-2 video (ISO 13818-2; MPEG-1 video is a subset it decodes).
-    Mpeg2Video = 0x008,
-    /// MPEG-4 Part 2 video (ISO 14496-2: Simple/Advanced Simple, Xvid, DivX).
-    Mpeg4Part2 = 0x009,
-    /// Opus.
-    Opus = 0x101,
-    /// Vorbis.
-    Vorbis = 0x102,
-    /// AAC (MPEG-4 audio).
-    Aac = 0x103,
-    /// MPEG-1/2 layer III.
-    Mp3 = 0x104,
-    /// FLAC.
-    Flac = 0x105,
-    /// Interleaved signed 16-bit little-endian PCM.
-    PcmS16le = 0x106,
-    /// AC-3 (Dolby Digital, ATSC A/52).
-    Ac3 = 0x107,
-    /// E-AC-3 (Dolby Digital Plus, ATSC A/52 Annex E).
-    Eac3 = 0x108,
-    /// MPEG-1/2 audio Layer II.
-    Mp2 = 0x109,
-    /// Interleaved signed 24-bit little-endian PCM, 3 bytes a sample.
-    PcmS24le = 0x10A,
-    /// Interleaved signed 32-bit little-endian PCM.
-    PcmS32le = 0x10B,
-    /// Interleaved 32-bit IEEE float little-endian PCM.
-    PcmF32le = 0x10C,
-    /// Interleaved unsigned 8-bit PCM (128 is silence).
-    PcmU8 = 0x10D,
+protocol_enum! {
+    /// A codec (spec, "Codecs and bitstream formats").
+    pub enum Codec: u32 {
+        /// H.264 / AVC.
+        H264 = 0x001 => "h264",
+        /// H.265 / HEVC.
+        H265 = 0x002 => "h265",
+        /// VP8.
+        Vp8 = 0x003 => "vp8",
+        /// VP9.
+        Vp9 = 0x004 => "vp9",
+        /// AV1.
+        Av1 = 0x005 => "av1",
+        /// Motion JPEG.
+        Mjpeg = 0x006 => "mjpeg",
+        /// Theora.
+        Theora = 0x007 => "theora",
+        /// MPEG-2 video (ISO 13818-2; MPEG-1 video is a subset it decodes).
+        Mpeg2Video = 0x008 => "mpeg2-video",
+        /// MPEG-4 Part 2 video (ISO 14496-2: Simple/Advanced Simple, Xvid, DivX).
+        Mpeg4Part2 = 0x009 => "mpeg4",
+        /// Opus.
+        Opus = 0x101 => "opus",
+        /// Vorbis.
+        Vorbis = 0x102 => "vorbis",
+        /// AAC (MPEG-4 audio).
+        Aac = 0x103 => "aac",
+        /// MPEG-1/2 layer III.
+        Mp3 = 0x104 => "mp3",
+        /// FLAC.
+        Flac = 0x105 => "flac",
+        /// Interleaved signed 16-bit little-endian PCM.
+        PcmS16le = 0x106 => "pcm-s16le",
+        /// AC-3 (Dolby Digital, ATSC A/52).
+        Ac3 = 0x107 => "ac3",
+        /// E-AC-3 (Dolby Digital Plus, ATSC A/52 Annex E).
+        Eac3 = 0x108 => "eac3",
+        /// MPEG-1/2 audio Layer II.
+        Mp2 = 0x109 => "mp2",
+        /// Interleaved signed 24-bit little-endian PCM, 3 bytes a sample.
+        PcmS24le = 0x10A => "pcm-s24le",
+        /// Interleaved signed 32-bit little-endian PCM.
+        PcmS32le = 0x10B => "pcm-s32le",
+        /// Interleaved 32-bit IEEE float little-endian PCM.
+        PcmF32le = 0x10C => "pcm-f32le",
+        /// Interleaved unsigned 8-bit PCM (128 is silence).
+        PcmU8 = 0x10D => "pcm-u8",
+    }
+    unknown = ProtoError::UnknownCodec;
 }
 
 impl Codec {
-    /// Every codec.
-    pub const ALL: [Codec; 22] = [
-        Codec::H264,
-        Codec::H265,
-        Codec::Vp8,
-        Codec::Vp9,
-        Codec::Av1,
-        Codec::Mjpeg,
-        Codec::Theora,
-        Codec::Mpeg2Video,
-        Codec::Mpeg4Part2,
-        Codec::Opus,
-        Codec::Vorbis,
-        Codec::Aac,
-        Codec::Mp3,
-        Codec::Flac,
-        Codec::PcmS16le,
-        Codec::Ac3,
-        Codec::Eac3,
-        Codec::Mp2,
-        Codec::PcmS24le,
-        Codec::PcmS32le,
-        Codec::PcmF32le,
-        Codec::PcmU8,
-    ];
-
-    /// Decodes a codec number.
-    pub fn from_u32(value: u32) -> Result<Codec, ProtoError> {
-        Codec::ALL
-            .iter()
-            .copied()
-            .find(|c| c.as_u32() == value)
-            .ok_or(ProtoError::UnknownCodec(value))
-    }
-
-    /// The codec number.
-    pub fn as_u32(self) -> u32 {
-        self as u32
-    }
-
     /// Video or audio.
     pub fn kind(self) -> MediaKind {
         if self.as_u32() < 0x100 {
@@ -130,34 +92,6 @@ impl Codec {
     /// Whether this is a video codec.
     pub fn is_video(self) -> bool {
         self.kind() == MediaKind::Video
-    }
-
-    /// Short lower-case name, as used in logs and the CLI.
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::H264 => "h264",
-            Codec::H265 => "h265",
-            Codec::Vp8 => "vp8",
-            Codec::Vp9 => "vp9",
-            Codec::Av1 => "av1",
-            Codec::Mjpeg => "mjpeg",
-            Codec::Theora => "theora",
-            Codec::Opus => "opus",
-            Codec::Vorbis => "vorbis",
-            Codec::Aac => "aac",
-            Codec::Mp3 => "mp3",
-            Codec::Flac => "flac",
-            Codec::PcmS16le => "pcm-s16le",
-            Codec::Mpeg2Video => "mpeg2-video",
-            Codec::Mpeg4Part2 => "mpeg4",
-            Codec::Ac3 => "ac3",
-            Codec::Eac3 => "eac3",
-            Codec::Mp2 => "mp2",
-            Codec::PcmS24le => "pcm-s24le",
-            Codec::PcmS32le => "pcm-s32le",
-            Codec::PcmF32le => "pcm-f32le",
-            Codec::PcmU8 => "pcm-u8",
-        }
     }
 
     /// Bytes of one sample of one channel, for the PCM codecs; `None` for
@@ -195,6 +129,24 @@ impl Codec {
             | Codec::Ac3
             | Codec::Eac3
             | Codec::Mp2 => CodecDataRule::Forbidden,
+        }
+    }
+
+    /// What this codec's codec data is, as the spec's table "Codec data"
+    /// names it; `None` for the codecs that take none.
+    pub fn codec_data_format(self) -> Option<&'static str> {
+        match self {
+            Codec::H264 => Some("avcC"),
+            Codec::H265 => Some("hvcC"),
+            Codec::Av1 => Some("av1C"),
+            Codec::Opus => Some("OpusHead"),
+            Codec::Aac => Some("AudioSpecificConfig"),
+            Codec::Flac => Some("fLaC + STREAMINFO"),
+            Codec::Vorbis | Codec::Theora => Some("three Xiph-laced header packets"),
+            Codec::Mpeg2Video => Some("sequence header"),
+            Codec::Mpeg4Part2 => Some("VOS/VOL headers"),
+            _ if self.pcm_sample_bytes().is_some() => Some("WAVE dwChannelMask, 4 bytes LE"),
+            _ => None,
         }
     }
 
@@ -290,12 +242,6 @@ fn check_xiph_lacing(data: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-impl std::fmt::Display for Codec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +253,14 @@ mod tests {
         }
         assert_eq!(Codec::from_u32(0), Err(ProtoError::UnknownCodec(0)));
         assert_eq!(Codec::from_u32(0x10E), Err(ProtoError::UnknownCodec(0x10E)));
+    }
+
+    #[test]
+    fn codec_data_formats_follow_the_rules() {
+        for codec in Codec::ALL {
+            let forbidden = codec.codec_data_rule() == CodecDataRule::Forbidden;
+            assert_eq!(codec.codec_data_format().is_none(), forbidden, "{codec}");
+        }
     }
 
     #[test]

@@ -6,76 +6,53 @@
 //! memory: the device hands its descriptors' addresses on to the uplink
 //! without copying them.
 
+use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::ProtoError;
 use crate::control::{invalid, read_prefix};
 use crate::device::HARD_MAX_BUFFER_BYTES;
+use crate::layout::virtio_struct;
 use crate::status::Status;
 use crate::time;
 
-/// `struct virtio_media_redir_data_hdr` (48 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawDataHdr {
-    /// Stream id.
-    pub stream_id: U32,
-    /// Device generation.
-    pub generation: U32,
-    /// `FLAG_*` bits.
-    pub flags: U32,
-    /// Payload bytes after the header.
-    pub payload_len: U32,
-    /// Presentation time, ns (`TIME_NONE`: none).
-    pub pts: U64,
-    /// Decode time, ns (`TIME_NONE`: none).
-    pub dts: U64,
-    /// Duration, ns (`TIME_NONE`: none).
-    pub duration: U64,
-    /// With `F_CLIPPING`: decoded samples to drop at the start of this
-    /// buffer; otherwise reserved, zero.
-    pub clip_start: U32,
-    /// With `F_CLIPPING`: decoded samples to drop at the end of this
-    /// buffer; otherwise reserved, zero.
-    pub clip_end: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_data_hdr` (48 bytes).
+    pub struct RawDataHdr {
+        /// Stream id.
+        pub stream_id: U32,
+        /// Device generation.
+        pub generation: U32,
+        /// `FLAG_*` bits.
+        pub flags: U32,
+        /// Payload bytes after the header.
+        pub payload_len: U32,
+        /// Presentation time, ns (`TIME_NONE`: none).
+        pub pts: U64,
+        /// Decode time, ns (`TIME_NONE`: none).
+        pub dts: U64,
+        /// Duration, ns (`TIME_NONE`: none).
+        pub duration: U64,
+        /// With `F_CLIPPING`: decoded samples to drop at the start of this
+        /// buffer; otherwise reserved, zero.
+        pub clip_start: U32,
+        /// With `F_CLIPPING`: decoded samples to drop at the end of this
+        /// buffer; otherwise reserved, zero.
+        pub clip_end: U32,
+    }
 }
 
 /// Size of the data header.
 pub const DATA_HDR_SIZE: usize = size_of::<RawDataHdr>();
 
-/// `struct virtio_media_redir_data_status` (8 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawDataStatus {
-    /// Status code.
-    pub status: U32,
-    /// Reserved, zero.
-    pub reserved: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_data_status` (8 bytes).
+    pub struct RawDataStatus {
+        /// Status code.
+        pub status: U32,
+        /// Reserved, zero.
+        pub reserved: U32,
+    }
 }
 
 /// Size of the data status.

@@ -2,9 +2,10 @@
 //! configuration space (spec, "Device ID" to "Device configuration layout").
 
 use zerocopy::little_endian::U32;
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::ProtoError;
+use crate::layout::virtio_struct;
 
 /// Provisional virtio device ID of the media-redirection device.
 ///
@@ -78,47 +79,35 @@ pub const CLIENT_NONE: u32 = 0;
 /// `client_state`: a client is connected.
 pub const CLIENT_CONNECTED: u32 = 1;
 
-/// Configuration space as it lies in the device (`struct
-/// virtio_media_redir_config`, 48 bytes, little-endian).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawConfig {
-    /// Nonzero; new each time the device instance starts.
-    pub generation: U32,
-    /// 0 no client, 1 connected.
-    pub client_state: U32,
-    /// Number of playback data queues (>= 1).
-    pub num_txqs: U32,
-    /// Most presentations at once.
-    pub max_presentations: U32,
-    /// Most streams at once, over all presentations.
-    pub max_streams: U32,
-    /// Largest payload of one data buffer.
-    pub max_buffer_bytes: U32,
-    /// Payload bytes the device holds per stream before it stops taking more.
-    pub max_inflight_bytes: U32,
-    /// Media duration (ms) the device holds per stream likewise.
-    pub max_inflight_ms: U32,
-    /// Largest codec data.
-    pub max_codec_data: U32,
-    /// Largest SDP.
-    pub max_sdp: U32,
-    /// Most call sessions at once.
-    pub max_call_sessions: U32,
-    /// Reserved, zero.
-    pub reserved: U32,
+virtio_struct! {
+    /// Configuration space as it lies in the device (`struct
+    /// virtio_media_redir_config`, 48 bytes, little-endian).
+    pub struct RawConfig {
+        /// Nonzero; new each time the device instance starts.
+        pub generation: U32,
+        /// 0 no client, 1 connected.
+        pub client_state: U32,
+        /// Number of playback data queues (>= 1).
+        pub num_txqs: U32,
+        /// Most presentations at once.
+        pub max_presentations: U32,
+        /// Most streams at once, over all presentations.
+        pub max_streams: U32,
+        /// Largest payload of one data buffer.
+        pub max_buffer_bytes: U32,
+        /// Payload bytes the device holds per stream before it stops taking more.
+        pub max_inflight_bytes: U32,
+        /// Media duration (ms) the device holds per stream likewise.
+        pub max_inflight_ms: U32,
+        /// Largest codec data.
+        pub max_codec_data: U32,
+        /// Largest SDP.
+        pub max_sdp: U32,
+        /// Most call sessions at once.
+        pub max_call_sessions: U32,
+        /// Reserved, zero.
+        pub reserved: U32,
+    }
 }
 
 /// Size of the configuration space.

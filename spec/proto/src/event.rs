@@ -1,40 +1,29 @@
 //! The event queue: 64-byte notifications the device writes into buffers the
 //! driver posted (spec, "Events").
 
+use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U32, U64};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::ProtoError;
 use crate::control::read_prefix;
+use crate::layout::virtio_struct;
 use crate::response::PresentationState;
 use crate::status::Status;
 
-/// `struct virtio_media_redir_event` (64 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawEvent {
-    /// Event type.
-    pub kind: U32,
-    /// Presentation, stream or session id (0 if none).
-    pub id: U32,
-    /// Device generation.
-    pub generation: U32,
-    /// Status (errors), else 0.
-    pub status: U32,
-    /// Type-specific values.
-    pub values: [U64; 6],
+virtio_struct! {
+    /// `struct virtio_media_redir_event` (64 bytes).
+    pub struct RawEvent {
+        /// Event type.
+        pub kind: U32,
+        /// Presentation, stream or session id (0 if none).
+        pub id: U32,
+        /// Device generation.
+        pub generation: U32,
+        /// Status (errors), else 0.
+        pub status: U32,
+        /// Type-specific values.
+        pub values: [U64; 6],
+    }
 }
 
 /// Size of an event.

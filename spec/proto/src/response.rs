@@ -13,6 +13,8 @@ use crate::codec::Codec;
 use crate::control::{
     MAX_CODECS, MAX_SOURCES, expect_end, invalid, len_u32, read_prefix, sdp_text,
 };
+pub use crate::enums::{PresentationState, SourceKind};
+use crate::layout::virtio_struct;
 
 /// Capability flag: the client decodes this codec.
 pub const CODEC_FLAG_DECODE: u32 = 1;
@@ -29,56 +31,32 @@ pub const CLIENT_FEATURE_CALL: u32 = 4;
 /// Bytes of a source name.
 pub const SOURCE_NAME_LEN: usize = 56;
 
-/// `struct virtio_media_redir_caps_hdr` (16 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawCapsHdr {
-    /// 0 no client, 1 connected.
-    pub client_state: U32,
-    /// Client feature bits.
-    pub client_features: U32,
-    /// Entries written after this header.
-    pub num_codecs: U32,
-    /// Entries the client has.
-    pub total_codecs: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_caps_hdr` (16 bytes).
+    pub struct RawCapsHdr {
+        /// 0 no client, 1 connected.
+        pub client_state: U32,
+        /// Client feature bits.
+        pub client_features: U32,
+        /// Entries written after this header.
+        pub num_codecs: U32,
+        /// Entries the client has.
+        pub total_codecs: U32,
+    }
 }
 
-/// `struct virtio_media_redir_codec_cap` (16 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawCodecCap {
-    /// Codec number.
-    pub codec: U32,
-    /// Decode/encode/RTP flags.
-    pub flags: U32,
-    /// Largest width (0: not stated).
-    pub max_width: U32,
-    /// Largest height (0: not stated).
-    pub max_height: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_codec_cap` (16 bytes).
+    pub struct RawCodecCap {
+        /// Codec number.
+        pub codec: U32,
+        /// Decode/encode/RTP flags.
+        pub flags: U32,
+        /// Largest width (0: not stated).
+        pub max_width: U32,
+        /// Largest height (0: not stated).
+        pub max_height: U32,
+    }
 }
 
 /// `struct virtio_media_redir_source` (64 bytes).
@@ -95,60 +73,36 @@ pub struct RawSource {
     pub name: [u8; SOURCE_NAME_LEN],
 }
 
-/// `struct virtio_media_redir_position` (24 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawPosition {
-    /// Stream time being shown.
-    pub position_ns: U64,
-    /// Media buffered at the client ahead of the position.
-    pub buffered_ns: U64,
-    /// 0 idle, 1 playing, 2 paused.
-    pub state: U32,
-    /// Reserved, zero.
-    pub reserved: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_position` (24 bytes).
+    pub struct RawPosition {
+        /// Stream time being shown.
+        pub position_ns: U64,
+        /// Media buffered at the client ahead of the position.
+        pub buffered_ns: U64,
+        /// 0 idle, 1 playing, 2 paused.
+        pub state: U32,
+        /// Reserved, zero.
+        pub reserved: U32,
+    }
 }
 
-/// `struct virtio_media_redir_call_stats` (32 bytes).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    FromBytes,
-    IntoBytes,
-    KnownLayout,
-    Immutable,
-    Unaligned,
-)]
-#[repr(C)]
-pub struct RawCallStats {
-    /// Interarrival jitter (RFC 3550), microseconds.
-    pub jitter_us: U32,
-    /// Round-trip time from RTCP, microseconds.
-    pub rtt_us: U32,
-    /// Packets lost.
-    pub packets_lost: U64,
-    /// Packets received.
-    pub packets_received: U64,
-    /// Estimated MOS times 100.
-    pub mos_x100: U32,
-    /// Reserved, zero.
-    pub reserved: U32,
+virtio_struct! {
+    /// `struct virtio_media_redir_call_stats` (32 bytes).
+    pub struct RawCallStats {
+        /// Interarrival jitter (RFC 3550), microseconds.
+        pub jitter_us: U32,
+        /// Round-trip time from RTCP, microseconds.
+        pub rtt_us: U32,
+        /// Packets lost.
+        pub packets_lost: U64,
+        /// Packets received.
+        pub packets_received: U64,
+        /// Estimated MOS times 100.
+        pub mos_x100: U32,
+        /// Reserved, zero.
+        pub reserved: U32,
+    }
 }
 
 /// One codec the client handles.
@@ -164,17 +118,6 @@ pub struct CodecCap {
     pub max_height: u32,
 }
 
-/// Kind of a capture source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    /// Microphone.
-    Microphone,
-    /// Camera.
-    Camera,
-    /// Screen.
-    Screen,
-}
-
 /// A capture source of the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
@@ -184,38 +127,6 @@ pub struct Source {
     pub kind: SourceKind,
     /// Name (at most 56 bytes of UTF-8).
     pub name: String,
-}
-
-/// State of a presentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresentationState {
-    /// Created, never played.
-    Idle,
-    /// Playing.
-    Playing,
-    /// Paused.
-    Paused,
-}
-
-impl PresentationState {
-    /// Its number.
-    pub fn as_u32(self) -> u32 {
-        match self {
-            PresentationState::Idle => 0,
-            PresentationState::Playing => 1,
-            PresentationState::Paused => 2,
-        }
-    }
-
-    /// Decodes a state number.
-    pub fn from_u32(value: u32) -> Result<Self, ProtoError> {
-        match value {
-            0 => Ok(PresentationState::Idle),
-            1 => Ok(PresentationState::Playing),
-            2 => Ok(PresentationState::Paused),
-            other => Err(invalid("state", other, "must be 0, 1 or 2")),
-        }
-    }
 }
 
 /// Position of a presentation.
@@ -317,7 +228,7 @@ impl ResponseBody {
                     name[..len].copy_from_slice(&source.name.as_bytes()[..len]);
                     let raw = RawSource {
                         id: source.id.into(),
-                        kind: (source.kind as u32).into(),
+                        kind: source.kind.as_u32().into(),
                         name,
                     };
                     out.extend_from_slice(raw.as_bytes());
@@ -411,12 +322,7 @@ impl ResponseBody {
                         .map_err(|_| ProtoError::BadText("source name"))?;
                     sources.push(Source {
                         id: raw.id.get(),
-                        kind: match raw.kind.get() {
-                            0 => SourceKind::Microphone,
-                            1 => SourceKind::Camera,
-                            2 => SourceKind::Screen,
-                            other => return Err(invalid("kind", other, "must be 0, 1 or 2")),
-                        },
+                        kind: SourceKind::from_u32(raw.kind.get())?,
                         name: name.to_owned(),
                     });
                     rest = next;

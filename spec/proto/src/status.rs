@@ -2,94 +2,45 @@
 //! events and the wire protocol (the numbers are identical everywhere).
 
 use crate::ProtoError;
+use crate::enums::protocol_enum;
 
-/// A status code (spec, "Status codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Status {
-    /// Success.
-    Ok = 0,
-    /// The connected client cannot decode (or encode) that format.
-    Unsupported = 1,
-    /// A field or size is malformed.
-    Invalid = 2,
-    /// The request is not legal in the current state.
-    BadState = 3,
-    /// Unknown presentation, stream or session id.
-    NoEntity = 4,
-    /// A count or size limit would be exceeded.
-    Limit = 5,
-    /// No client is connected.
-    NoClient = 6,
-    /// Flushed or destroyed before the client consumed it.
-    Cancelled = 7,
-    /// The chain carries the generation of an earlier device instance.
-    Stale = 8,
-    /// The client or the transport to it failed.
-    Io = 9,
-    /// The device cannot continue until the driver resets it.
-    NeedsReset = 10,
-    /// The request code is unknown.
-    UnknownRequest = 11,
-    /// Consumed without being sent (non-keyframe skipped after a reconnect).
-    Dropped = 12,
+protocol_enum! {
+    /// A status code (spec, "Status codes").
+    pub enum Status: u32 {
+        /// Success.
+        Ok = 0 => "OK",
+        /// The connected client cannot decode (or encode) that format.
+        Unsupported = 1 => "UNSUPPORTED",
+        /// A field or size is malformed.
+        Invalid = 2 => "INVALID",
+        /// The request is not legal in the current state.
+        BadState = 3 => "BAD_STATE",
+        /// Unknown presentation, stream or session id.
+        NoEntity = 4 => "NO_ENTITY",
+        /// A count or size limit would be exceeded.
+        Limit = 5 => "LIMIT",
+        /// No client is connected.
+        NoClient = 6 => "NO_CLIENT",
+        /// Flushed or destroyed before the client consumed it.
+        Cancelled = 7 => "CANCELLED",
+        /// The chain carries the generation of an earlier device instance.
+        Stale = 8 => "STALE",
+        /// The client or the transport to it failed.
+        Io = 9 => "IO",
+        /// The device cannot continue until the driver resets it.
+        NeedsReset = 10 => "NEEDS_RESET",
+        /// The request code is unknown.
+        UnknownRequest = 11 => "UNKNOWN_REQUEST",
+        /// Consumed without being sent (non-keyframe skipped after a reconnect).
+        Dropped = 12 => "DROPPED",
+    }
+    unknown = ProtoError::UnknownStatus;
 }
 
 impl Status {
-    /// Every status, in numeric order.
-    pub const ALL: [Status; 13] = [
-        Status::Ok,
-        Status::Unsupported,
-        Status::Invalid,
-        Status::BadState,
-        Status::NoEntity,
-        Status::Limit,
-        Status::NoClient,
-        Status::Cancelled,
-        Status::Stale,
-        Status::Io,
-        Status::NeedsReset,
-        Status::UnknownRequest,
-        Status::Dropped,
-    ];
-
-    /// Decodes a status number.
-    pub fn from_u32(value: u32) -> Result<Status, ProtoError> {
-        Status::ALL
-            .get(value as usize)
-            .copied()
-            .ok_or(ProtoError::UnknownStatus(value))
-    }
-
-    /// The status number.
-    pub fn as_u32(self) -> u32 {
-        self as u32
-    }
-
     /// Whether this status reports success.
-    pub fn is_ok(self) -> bool {
-        self == Status::Ok
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            Status::Ok => "OK",
-            Status::Unsupported => "UNSUPPORTED",
-            Status::Invalid => "INVALID",
-            Status::BadState => "BAD_STATE",
-            Status::NoEntity => "NO_ENTITY",
-            Status::Limit => "LIMIT",
-            Status::NoClient => "NO_CLIENT",
-            Status::Cancelled => "CANCELLED",
-            Status::Stale => "STALE",
-            Status::Io => "IO",
-            Status::NeedsReset => "NEEDS_RESET",
-            Status::UnknownRequest => "UNKNOWN_REQUEST",
-            Status::Dropped => "DROPPED",
-        };
-        f.write_str(name)
+    pub const fn is_ok(self) -> bool {
+        matches!(self, Status::Ok)
     }
 }
 

@@ -47,7 +47,7 @@ fn capabilities() -> impl Strategy<Value = Capabilities> {
         let n = ids.len();
         (
             Just(ids),
-            prop::collection::vec((prop::sample::select(SourceKind::ALL), name()), n),
+            prop::collection::vec((prop::sample::select(&SourceKind::ALL[..]), name()), n),
         )
             .prop_map(|(ids, rest)| {
                 ids.into_iter()
@@ -231,12 +231,14 @@ fn other() -> impl Strategy<Value = Message> {
                 mute,
             }
         }),
-        (id(), prop::sample::select(PresentationState::ALL)).prop_map(|(presentation, state)| {
-            Message::StateChanged {
-                presentation,
-                state,
+        (id(), prop::sample::select(&PresentationState::ALL[..])).prop_map(
+            |(presentation, state)| {
+                Message::StateChanged {
+                    presentation,
+                    state,
+                }
             }
-        }),
+        ),
         (id(), error_status.clone(), "\\PC{0,200}").prop_map(|(stream, status, message)| {
             Message::StreamError {
                 stream,

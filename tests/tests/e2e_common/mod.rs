@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
 use conformance_tests::rig::{Driver, data_header, ok};
-use guest_driver_shim::player::playback_format;
+use mediaredir_player::playback_format;
 use mediaredir_proto::control::{Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
@@ -23,7 +23,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The `media-client` binary: `$MEDIA_CLIENT`, or built on demand.
 pub fn media_client_binary() -> PathBuf {
-    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "client-engine", "media-client")
+    conformance_tests::rig::workspace_binary("MEDIA_CLIENT", "media-client", "media-client")
 }
 
 /// Waits until `path` exists (a socket the daemon binds).

@@ -108,7 +108,7 @@ impl Path {
             };
             let head = u16::try_from(slot).expect("slot fits u16");
             let mut buffer = GuestBuffer::new(
-                Arc::clone(&self.mem),
+                self.mem.clone(),
                 head,
                 &[segment],
                 status_addr(slot),

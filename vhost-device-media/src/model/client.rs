@@ -134,14 +134,9 @@ impl DeviceModel {
                 state,
             } => {
                 if self.presentations.contains_key(presentation) {
-                    let state = match state {
-                        wire::PresentationState::Idle => PresentationState::Idle,
-                        wire::PresentationState::Playing => PresentationState::Playing,
-                        wire::PresentationState::Paused => PresentationState::Paused,
-                    };
                     self.push_event(Event::StateChanged {
                         presentation: *presentation,
-                        state,
+                        state: *state,
                     });
                 }
             }

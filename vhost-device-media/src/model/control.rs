@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use mediaredir_proto::control::{ControlRequest, Direction, Request, StreamFormat};
-use mediaredir_proto::response::{CapsInfo, CodecCap, ResponseBody, Source, SourceKind};
+use mediaredir_proto::response::{CapsInfo, CodecCap, ResponseBody, Source};
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
@@ -150,11 +150,7 @@ impl DeviceModel {
 fn source_of(source: &wire::CaptureSource) -> Source {
     Source {
         id: source.id,
-        kind: match source.kind {
-            wire::SourceKind::Microphone => SourceKind::Microphone,
-            wire::SourceKind::Camera => SourceKind::Camera,
-            wire::SourceKind::Screen => SourceKind::Screen,
-        },
+        kind: source.kind,
         name: source.name.clone(),
     }
 }

@@ -249,4 +249,4 @@ impl DeviceModel {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

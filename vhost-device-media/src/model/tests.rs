@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 const GEN: u32 = 77;
 
-fn client_caps() -> wire::Capabilities {
+/// A client that decodes H.264, Opus and VP9 up to 1080p.
+pub(crate) fn client_caps() -> wire::Capabilities {
     let cap = |codec| wire::CodecCap {
         codec,
         flags: wire::CodecFlags::DECODE,
@@ -49,7 +50,8 @@ fn req(m: &mut DeviceModel, target: u32, request: Request) -> Reply {
     .0
 }
 
-fn video(txq: u32) -> StreamFormat {
+/// A 720p30 H.264 playback stream on `txq`.
+pub(crate) fn video(txq: u32) -> StreamFormat {
     StreamFormat {
         codec: Codec::H264,
         direction: Direction::Playback,

@@ -2,7 +2,7 @@
 //! client the same thing (on the request, and again when a client
 //! reconnects and the model replays its state).
 
-use mediaredir_proto::control::{Direction, Geometry, Rect, StreamFormat};
+use mediaredir_proto::control::{Geometry, StreamFormat};
 use mediaredir_proto::wire;
 
 pub(super) fn create_presentation_msg(id: u32, live: bool) -> wire::Message {
@@ -14,24 +14,15 @@ pub(super) fn create_presentation_msg(id: u32, live: bool) -> wire::Message {
     wire::Message::CreatePresentation { id, flags }
 }
 
-fn rect_msg(r: &Rect) -> wire::Rect {
-    wire::Rect {
-        x: r.x,
-        y: r.y,
-        width: r.width,
-        height: r.height,
-    }
-}
-
 pub(super) fn geometry_msg(presentation: u32, g: &Geometry) -> wire::SetGeometry {
     wire::SetGeometry {
         presentation,
         display: g.display_id,
         visible: g.visible,
         z: g.z,
-        dest: rect_msg(&g.dest),
-        source: rect_msg(&g.source),
-        clip: g.clip.iter().map(rect_msg).collect(),
+        dest: g.dest,
+        source: g.source,
+        clip: g.clip.clone(),
     }
 }
 
@@ -43,10 +34,7 @@ pub(super) fn create_stream_msg(
     wire::CreateStream {
         id,
         presentation,
-        direction: match f.direction {
-            Direction::Playback => wire::Direction::Playback,
-            Direction::Capture => wire::Direction::Capture,
-        },
+        direction: f.direction,
         codec: f.codec,
         width: f.width,
         height: f.height,

@@ -7,42 +7,44 @@ use std::time::Instant;
 
 use mediaredir_proto::control::{ControlRequest, RawCtrlHdr, ResponseHeader};
 use mediaredir_proto::status::Status;
-use vhost_user_backend::VringRwLock;
-use vm_memory::GuestAddressSpace;
 
 use super::guest_bytes::{read_array, read_front, write_scatter};
-use super::{BATCH, QueueContext, QueueName, TxqDrainer, VringCompletion, drain, next_valid};
-use crate::chain::Chain;
-use crate::core::{DeferredControl, count_status};
+use super::{BATCH, QueueContext, QueueName, TxqDrainer, Virtqueue, drain, next_valid};
+use crate::chain::{Chain, Segment};
+use crate::core::{DeferredChain, count_status};
 use crate::counters::{Counters, ErrorKind};
-use crate::guest_buffer::UsedRing;
+use crate::memory::GuestRam;
 use crate::model::Action;
 
 /// Answers the requests on the control queue, at most [`BATCH`] at a time.
 /// Returns `true` when requests remain (the caller schedules another pass).
 pub fn process_controlq(
     ctx: &QueueContext<'_>,
-    vring: &VringRwLock,
-    completion: &Arc<VringCompletion>,
+    queue: &Arc<dyn Virtqueue>,
     drainer: TxqDrainer<'_>,
 ) -> bool {
     let mut more = false;
-    drain(ctx, vring, || {
+    drain(ctx, queue.as_ref(), || {
         for _ in 0..BATCH {
-            let Some(chain) = next_valid(ctx, vring, QueueName::Control, completion.as_ref())
-            else {
+            let mem = queue.memory();
+            let Some(chain) = next_valid(
+                queue.as_ref(),
+                mem.as_ref(),
+                ctx.indirect,
+                QueueName::Control,
+                ctx.core.counters(),
+            ) else {
                 return false;
             };
-            match control_chain(ctx, &chain, drainer) {
-                ControlDone::Answered(len) => completion.complete(chain.head, len),
+            match control_chain(ctx, mem.as_ref(), &chain, drainer) {
+                ControlDone::Answered(len) => queue.complete(chain.head, len),
                 ControlDone::Deferred(session) => ctx.core.defer_control(
                     session,
-                    DeferredControl {
+                    Box::new(Parked {
                         head: chain.head,
                         writable: chain.writable,
-                        mem: ctx.mem.clone(),
-                        completion: Arc::clone(completion) as Arc<dyn UsedRing>,
-                    },
+                        queue: Arc::clone(queue),
+                    }),
                 ),
             }
             ctx.core.flush_events();
@@ -51,6 +53,27 @@ pub fn process_controlq(
         true
     });
     more
+}
+
+/// A control chain kept for a deferred answer (`CALL_CREATE`).
+struct Parked {
+    head: u16,
+    writable: Vec<Segment>,
+    queue: Arc<dyn Virtqueue>,
+}
+
+impl DeferredChain for Parked {
+    fn capacity(&self) -> usize {
+        self.writable.iter().map(|s| s.len as usize).sum()
+    }
+
+    fn answer(self: Box<Self>, response: &[u8]) {
+        // The memory of now: the table may have changed while it waited.
+        let mem = self.queue.memory();
+        let written = write_scatter(mem.as_ref(), &self.writable, response);
+        self.queue
+            .complete(self.head, u32::try_from(written).unwrap_or(0));
+    }
 }
 
 /// What became of a control chain.
@@ -62,8 +85,13 @@ enum ControlDone {
 }
 
 /// Handles one control chain.
-fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>) -> ControlDone {
-    ControlDone::Answered(match control_request(ctx, chain, drainer) {
+fn control_chain(
+    ctx: &QueueContext<'_>,
+    mem: &dyn GuestRam,
+    chain: &Chain,
+    drainer: TxqDrainer<'_>,
+) -> ControlDone {
+    ControlDone::Answered(match control_request(ctx, mem, chain, drainer) {
         Ok(len) => len,
         Err(session) => return ControlDone::Deferred(session),
     })
@@ -73,10 +101,10 @@ fn control_chain(ctx: &QueueContext<'_>, chain: &Chain, drainer: TxqDrainer<'_>)
 /// the answer is deferred.
 fn control_request(
     ctx: &QueueContext<'_>,
+    mem: &dyn GuestRam,
     chain: &Chain,
     drainer: TxqDrainer<'_>,
 ) -> Result<u32, u32> {
-    let mem = ctx.mem.memory();
     let counters = ctx.core.counters();
     Counters::add(&counters.control_requests, 1);
     let writable = chain.writable_len();
@@ -96,11 +124,11 @@ fn control_request(
         count_status(counters, status);
         let mut out = ResponseHeader { status, id }.to_bytes().to_vec();
         out.extend_from_slice(body);
-        u32::try_from(write_scatter(&mem, &chain.writable, &out)).unwrap_or(0)
+        u32::try_from(write_scatter(mem, &chain.writable, &out)).unwrap_or(0)
     };
     // Spec 7.4 check order: header present, then generation (STALE before
     // anything else about the request), then the size limit.
-    let Some(head) = read_array::<{ ResponseHeader::SIZE }>(&mem, &chain.readable) else {
+    let Some(head) = read_array::<{ ResponseHeader::SIZE }>(mem, &chain.readable) else {
         crate::input_warn!("controlq: request shorter than its header");
         return Ok(answer(Status::Invalid, 0, &[]));
     };
@@ -114,11 +142,8 @@ fn control_request(
         crate::input_warn!("controlq: request of {readable} bytes exceeds the limit");
         return Ok(answer(Status::Limit, target, &[]));
     }
-    let Some(bytes) = read_front(
-        &mem,
-        &chain.readable,
-        usize::try_from(readable).unwrap_or(0),
-    ) else {
+    let Some(bytes) = read_front(mem, &chain.readable, usize::try_from(readable).unwrap_or(0))
+    else {
         return Ok(answer(Status::Invalid, target, &[]));
     };
     let request = match ControlRequest::decode(&bytes, &limits) {

@@ -3,17 +3,14 @@
 //! payload is never read here: [`skip_bytes`] only trims the chain's segment
 //! list down to it.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::GuestAddress;
 
 use crate::chain::Segment;
+use crate::memory::GuestRam;
 
 /// Reads at most `max` bytes from the front of `segments` (control requests,
 /// whose size varies; payload is never read here).
-pub(super) fn read_front(
-    mem: &GuestMemoryMmap,
-    segments: &[Segment],
-    max: usize,
-) -> Option<Vec<u8>> {
+pub(super) fn read_front(mem: &dyn GuestRam, segments: &[Segment], max: usize) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for seg in segments {
         if out.len() >= max {
@@ -22,7 +19,7 @@ pub(super) fn read_front(
         let n = (seg.len as usize).min(max - out.len());
         let start = out.len();
         out.resize(start + n, 0);
-        mem.read_slice(&mut out[start..], seg.addr).ok()?;
+        mem.read_at(seg.addr, &mut out[start..]).ok()?;
     }
     Some(out)
 }
@@ -31,7 +28,7 @@ pub(super) fn read_front(
 /// (fixed headers: no allocation per buffer); `None` when the segments hold
 /// fewer or the memory cannot be read.
 pub(super) fn read_array<const N: usize>(
-    mem: &GuestMemoryMmap,
+    mem: &dyn GuestRam,
     segments: &[Segment],
 ) -> Option<[u8; N]> {
     let mut out = [0u8; N];
@@ -41,21 +38,21 @@ pub(super) fn read_array<const N: usize>(
             break;
         }
         let n = (seg.len as usize).min(N - done);
-        mem.read_slice(&mut out[done..done + n], seg.addr).ok()?;
+        mem.read_at(seg.addr, &mut out[done..done + n]).ok()?;
         done += n;
     }
     (done == N).then_some(out)
 }
 
 /// Writes `bytes` across `segments`; returns how many were written.
-pub(crate) fn write_scatter(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> usize {
+pub(super) fn write_scatter(mem: &dyn GuestRam, segments: &[Segment], bytes: &[u8]) -> usize {
     let mut done = 0;
     for seg in segments {
         if done == bytes.len() {
             break;
         }
         let n = (seg.len as usize).min(bytes.len() - done);
-        if mem.write_slice(&bytes[done..done + n], seg.addr).is_err() {
+        if mem.write_at(seg.addr, &bytes[done..done + n]).is_err() {
             break;
         }
         done += n;

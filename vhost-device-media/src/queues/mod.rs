@@ -2,81 +2,92 @@
 //!
 //! Each queue has one job: the control queue answers requests in order, the
 //! event queue holds driver-posted buffers for [`crate::core::EventSink`],
+//! the capture queue takes captured samples ([`crate::capture::CaptureSink`])
 //! and each txq feeds playback buffers to the uplink without copying their
 //! payload. Every chain is walked strictly first ([`crate::chain`]); a chain
 //! that cannot carry a status is completed with used length 0 and logged,
 //! every other fault is answered with its status (spec, DEV-SEC).
 //!
-//! This file holds what every queue shares: completing chains into the used
-//! ring, popping and walking chains, the EVENT_IDX loop and the batch bound.
-//! Each queue kind has its module (`controlq`, `eventq`, `txq`), and
+//! Processing is written against two small traits, not against vhost-user:
+//! [`Virtqueue`] (pop an available chain, complete a used one, notification
+//! control) and [`GuestRam`] (the few bytes the device reads and writes).
+//! The vhost-user adapter ([`crate::vhost_user`]) implements them over its
+//! vrings and QEMU's guest memory; the tests of this module over plain
+//! memory and a queue in a `VecDeque`.
+//!
+//! Module graph: this layer sits above the core (it calls
+//! [`DeviceCore`](crate::core::DeviceCore) and implements the core's sink
+//! traits); the core and the capture backlog never import it.
+//!
+//! This file holds what every queue shares: the traits, popping and walking
+//! chains, rejecting malformed ones, the EVENT_IDX loop and the batch bound.
+//! Each queue kind has its module (`controlq`, `eventq`, `capq`, `txq`), and
 //! copying the few bytes the device reads or writes itself (headers,
 //! responses, statuses) has its own (`guest_bytes`).
 
+mod capq;
 mod controlq;
 mod eventq;
 mod guest_bytes;
 mod txq;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(test)]
+mod tests;
 
-use vhost_user_backend::{VringRwLock, VringT};
-use virtio_queue::QueueT;
-use vm_memory::{GuestAddress, GuestAddressSpace, GuestMemoryAtomic, GuestMemoryMmap};
+use std::sync::Arc;
+
+use vm_memory::GuestAddress;
 
 use crate::chain::{self, Chain};
 use crate::core::DeviceCore;
-use crate::counters::ErrorKind;
+use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::UsedRing;
+use crate::memory::GuestRam;
 
+pub use capq::CapqSink;
 pub use controlq::process_controlq;
-pub use eventq::VringEventSink;
+pub use eventq::EventqSink;
 pub use guest_bytes::skip_bytes;
-pub(crate) use guest_bytes::write_scatter;
 pub use txq::{drain_stream, process_txq};
 
-/// Completes chains into one vring, until the vring is stopped.
-pub struct VringCompletion {
-    vring: VringRwLock,
-    running: Arc<AtomicBool>,
+/// An available chain, as popped from the available ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Avail {
+    /// Its head descriptor.
+    pub head: u16,
+    /// The descriptor table it indexes.
+    pub table: GuestAddress,
+    /// The queue size (entries of the table).
+    pub size: u16,
 }
 
-impl VringCompletion {
-    /// Completions into `vring` while `running` holds.
-    pub fn new(vring: VringRwLock, running: Arc<AtomicBool>) -> VringCompletion {
-        VringCompletion { vring, running }
-    }
-}
-
-impl UsedRing for VringCompletion {
-    fn complete(&self, head: u16, len: u32) {
-        if !self.running.load(Ordering::Acquire) {
-            // The frontend stopped this ring (reset or disconnect): the
-            // driver reclaimed its buffers, so nothing may be written.
-            return;
-        }
-        if let Err(err) = self.vring.add_used(head, len) {
-            log::error!("cannot complete chain {head}: {err}");
-            return;
-        }
-        match self.vring.needs_notification() {
-            Ok(false) => {}
-            _ => {
-                if let Err(err) = self.vring.signal_used_queue() {
-                    log::error!("cannot signal the used ring: {err}");
-                }
-            }
-        }
-    }
+/// One virtqueue, as queue processing uses it. The vhost-user adapter
+/// implements it over a vring; tests over a plain queue.
+///
+/// Completing ([`UsedRing::complete`]) puts a chain in the used ring and
+/// notifies the driver when it asked to be; once the queue is stopped
+/// (reset, disconnect) completions are dropped, the driver having reclaimed
+/// its buffers.
+pub trait Virtqueue: UsedRing {
+    /// The guest memory the queue's buffers are in (a snapshot, kept mapped
+    /// while it is held).
+    fn memory(&self) -> Arc<dyn GuestRam>;
+    /// The next available chain; `None` when there is none or the queue is
+    /// not ready.
+    fn pop(&self) -> Option<Avail>;
+    /// Puts the chain popped last back: the next [`Virtqueue::pop`] returns
+    /// it again.
+    fn unpop(&self);
+    /// EVENT_IDX: no notifications while the device is processing.
+    fn disable_notification(&self);
+    /// EVENT_IDX: notifications again; `true` when chains arrived meanwhile.
+    fn enable_notification(&self) -> bool;
 }
 
 /// What queue processing needs from the backend.
 pub struct QueueContext<'a> {
     /// The device core.
     pub core: &'a Arc<DeviceCore>,
-    /// Guest memory.
-    pub mem: &'a GuestMemoryAtomic<GuestMemoryMmap>,
     /// Whether VIRTIO_F_INDIRECT_DESC was negotiated.
     pub indirect: bool,
     /// Whether VIRTIO_F_RING_EVENT_IDX was negotiated.
@@ -88,28 +99,21 @@ pub struct QueueContext<'a> {
 /// A popped chain: walked, or its head and why it is malformed.
 type Popped = Result<Chain, (u16, chain::ChainError)>;
 
-/// Pops the next chain and walks it. `Ok(None)`: the queue is empty.
-fn next_chain(ctx: &QueueContext<'_>, vring: &VringRwLock) -> Result<Option<Popped>, ()> {
-    let mem = ctx.mem.memory();
-    let mut state = vring.get_mut();
-    let queue = state.get_queue_mut();
-    let table = GuestAddress(queue.desc_table());
-    let size = queue.size();
-    let Some(head) = queue
-        .pop_descriptor_chain(mem.clone())
-        .map(|c| c.head_index())
-    else {
-        return Ok(None);
-    };
-    Ok(Some(
-        chain::walk(&*mem, table, size, head, ctx.indirect).map_err(|e| (head, e)),
-    ))
+/// Pops the next chain and walks it; `None`: the queue is empty.
+fn next_chain(queue: &dyn Virtqueue, mem: &dyn GuestRam, indirect: bool) -> Option<Popped> {
+    let avail = queue.pop()?;
+    Some(
+        chain::walk(mem, avail.table, avail.size, avail.head, indirect)
+            .map_err(|e| (avail.head, e)),
+    )
 }
 
 /// A queue's name in log lines (no allocation on the data path).
 #[derive(Debug, Clone, Copy)]
 enum QueueName {
     Control,
+    Event,
+    Capture,
     Txq(u32),
 }
 
@@ -117,6 +121,8 @@ impl std::fmt::Display for QueueName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QueueName::Control => f.write_str("controlq"),
+            QueueName::Event => f.write_str("eventq"),
+            QueueName::Capture => f.write_str("capq"),
             QueueName::Txq(n) => write!(f, "txq{n}"),
         }
     }
@@ -126,38 +132,71 @@ impl std::fmt::Display for QueueName {
 /// counted, logged) every malformed one before it; `None` when the queue is
 /// empty.
 fn next_valid(
-    ctx: &QueueContext<'_>,
-    vring: &VringRwLock,
-    queue: QueueName,
-    completion: &dyn UsedRing,
+    queue: &dyn Virtqueue,
+    mem: &dyn GuestRam,
+    indirect: bool,
+    name: QueueName,
+    counters: &Counters,
 ) -> Option<Chain> {
     loop {
-        match next_chain(ctx, vring) {
-            Ok(Some(Ok(chain))) => return Some(chain),
-            Ok(Some(Err((head, err)))) => {
-                crate::input_warn!("{queue}: malformed chain {head}: {err}");
-                ctx.core.counters().error(ErrorKind::MalformedChain);
-                completion.complete(head, 0);
+        match next_chain(queue, mem, indirect)? {
+            Ok(chain) => return Some(chain),
+            Err((head, err)) => {
+                crate::input_warn!("{name}: malformed chain {head}: {err}");
+                counters.error(ErrorKind::MalformedChain);
+                queue.complete(head, 0);
             }
-            Ok(None) | Err(()) => return None,
+        }
+    }
+}
+
+/// A queue of driver-posted device-writable buffers of at least `min`
+/// bytes each, filled by the device as it has something for one (the event
+/// and capture queues).
+struct PostedBuffers {
+    queue: Arc<dyn Virtqueue>,
+    indirect: bool,
+    counters: Arc<Counters>,
+    name: QueueName,
+    min: usize,
+}
+
+impl PostedBuffers {
+    /// The next posted buffer, completing (used length 0, counted, logged)
+    /// every chain before it that is not one; `None` when the queue is
+    /// empty.
+    fn next(&self, mem: &dyn GuestRam) -> Option<Chain> {
+        let (queue, name, min) = (self.queue.as_ref(), self.name, self.min);
+        loop {
+            let chain = next_valid(queue, mem, self.indirect, name, &self.counters)?;
+            if chain.readable.is_empty() && chain.writable_len() >= min as u64 {
+                return Some(chain);
+            }
+            crate::input_warn!(
+                "{name}: chain {} is not a writable buffer of >= {min} bytes ({} readable, {} writable)",
+                chain.head,
+                chain.readable_len(),
+                chain.writable_len()
+            );
+            self.counters.error(ErrorKind::MalformedChain);
+            queue.complete(chain.head, 0);
         }
     }
 }
 
 /// Runs `body` over the queue with the EVENT_IDX idiom: process, re-enable
 /// notifications, and process again if buffers arrived meanwhile.
-fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, vring: &VringRwLock, mut body: F) {
+fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, queue: &dyn Virtqueue, mut body: F) {
     loop {
         if ctx.event_idx {
-            let _ = vring.disable_notification();
+            queue.disable_notification();
         }
         let blocked = body();
         if blocked || !ctx.event_idx {
             break;
         }
-        match vring.enable_notification() {
-            Ok(true) => continue,
-            _ => break,
+        if !queue.enable_notification() {
+            break;
         }
     }
 }

@@ -6,16 +6,14 @@ use std::sync::Arc;
 
 use mediaredir_proto::data::{DATA_HDR_SIZE, DATA_STATUS_SIZE, DataHeader, status_bytes};
 use mediaredir_proto::status::Status;
-use vhost_user_backend::{VringRwLock, VringT};
-use virtio_queue::QueueOwnedT;
-use vm_memory::GuestAddressSpace;
 
 use super::guest_bytes::{read_array, skip_bytes, write_scatter};
-use super::{BATCH, QueueContext, QueueName, VringCompletion, drain, next_valid};
+use super::{BATCH, QueueContext, QueueName, Virtqueue, drain, next_valid};
 use crate::chain::Chain;
 use crate::core::count_status;
 use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::{CompletionTarget, GuestBuffer, UsedRing, Waker};
+use crate::memory::GuestRam;
 use crate::model::Admit;
 
 /// Feeds playback buffers of txq `txq` to the uplink, at most [`BATCH`] at
@@ -24,19 +22,25 @@ use crate::model::Admit;
 /// schedules another pass); a stream out of credit is woken by its release.
 pub fn process_txq(
     ctx: &QueueContext<'_>,
-    vring: &VringRwLock,
+    queue: &Arc<dyn Virtqueue>,
     txq: u32,
-    completion: &Arc<VringCompletion>,
     waker: &Arc<dyn Waker>,
 ) -> bool {
     let mut more = false;
-    drain(ctx, vring, || {
+    let counters = ctx.core.counters();
+    drain(ctx, queue.as_ref(), || {
         for _ in 0..BATCH {
-            let Some(chain) = next_valid(ctx, vring, QueueName::Txq(txq), completion.as_ref())
-            else {
+            let mem = queue.memory();
+            let Some(chain) = next_valid(
+                queue.as_ref(),
+                mem.as_ref(),
+                ctx.indirect,
+                QueueName::Txq(txq),
+                counters,
+            ) else {
                 return false;
             };
-            if data_chain(ctx, vring, txq, chain, completion, waker) == Flow::Blocked {
+            if data_chain(ctx, queue, mem, txq, chain, waker) == Flow::Blocked {
                 return true;
             }
         }
@@ -48,19 +52,20 @@ pub fn process_txq(
 
 /// Completes with `CANCELLED` every buffer of `stream` at the head of txq
 /// `txq`, stopping at the first buffer of another stream.
-pub fn drain_stream(
-    ctx: &QueueContext<'_>,
-    vring: &VringRwLock,
-    txq: u32,
-    stream: u32,
-    completion: &dyn UsedRing,
-) {
-    let mem = ctx.mem.memory();
+pub fn drain_stream(ctx: &QueueContext<'_>, queue: &dyn Virtqueue, txq: u32, stream: u32) {
+    let mem = queue.memory();
+    let mem = mem.as_ref();
     loop {
-        let Some(chain) = next_valid(ctx, vring, QueueName::Txq(txq), completion) else {
+        let Some(chain) = next_valid(
+            queue,
+            mem,
+            ctx.indirect,
+            QueueName::Txq(txq),
+            ctx.core.counters(),
+        ) else {
             return;
         };
-        let header = read_array::<DATA_HDR_SIZE>(&mem, &chain.readable)
+        let header = read_array::<DATA_HDR_SIZE>(mem, &chain.readable)
             .and_then(|b| DataHeader::decode(&b, u32::MAX).ok());
         let status_seg = chain
             .writable
@@ -69,11 +74,11 @@ pub fn drain_stream(
             .filter(|s| s.len as usize >= DATA_STATUS_SIZE);
         match (header, status_seg) {
             (Some(h), Some(seg)) if h.stream_id == stream => {
-                let n = write_scatter(&mem, &[seg], &status_bytes(Status::Cancelled));
-                completion.complete(chain.head, u32::try_from(n).unwrap_or(0));
+                let n = write_scatter(mem, &[seg], &status_bytes(Status::Cancelled));
+                queue.complete(chain.head, u32::try_from(n).unwrap_or(0));
             }
             _ => {
-                vring.get_mut().get_queue_mut().go_to_previous_position();
+                queue.unpop();
                 return;
             }
         }
@@ -88,14 +93,13 @@ enum Flow {
 
 fn data_chain(
     ctx: &QueueContext<'_>,
-    vring: &VringRwLock,
+    queue: &Arc<dyn Virtqueue>,
+    mem: Arc<dyn GuestRam>,
     txq: u32,
     mut chain: Chain,
-    completion: &Arc<VringCompletion>,
     waker: &Arc<dyn Waker>,
 ) -> Flow {
     let counters = ctx.core.counters();
-    let mem = ctx.mem.memory();
     let status_seg = chain
         .writable
         .first()
@@ -109,16 +113,16 @@ fn data_chain(
             chain.writable_len()
         );
         counters.error(ErrorKind::MalformedChain);
-        completion.complete(chain.head, 0);
+        queue.complete(chain.head, 0);
         return Flow::Next;
     };
     let fail = |status: Status| {
         count_status(counters, status);
-        let n = write_scatter(&mem, &[status_seg], &status_bytes(status));
-        completion.complete(chain.head, u32::try_from(n).unwrap_or(0));
+        let n = write_scatter(mem.as_ref(), &[status_seg], &status_bytes(status));
+        queue.complete(chain.head, u32::try_from(n).unwrap_or(0));
         Flow::Next
     };
-    let Some(bytes) = read_array::<DATA_HDR_SIZE>(&mem, &chain.readable) else {
+    let Some(bytes) = read_array::<DATA_HDR_SIZE>(mem.as_ref(), &chain.readable) else {
         crate::input_warn!(
             "txq{txq}: chain {} is shorter than the data header",
             chain.head
@@ -156,18 +160,18 @@ fn data_chain(
         }
         Ok(Admit::Wait(_)) => {
             // Out of credit: give the chain back and wait for a release.
-            vring.get_mut().get_queue_mut().go_to_previous_position();
+            queue.unpop();
             Flow::Blocked
         }
         Ok(Admit::Go(admission)) => {
             let payload = skip_bytes(std::mem::take(&mut chain.readable), DATA_HDR_SIZE as u64);
             let target = CompletionTarget {
-                ring: completion.clone(),
+                ring: Arc::clone(queue) as Arc<dyn UsedRing>,
                 waker: Arc::clone(waker),
                 counters: Arc::clone(counters),
             };
             match GuestBuffer::new(
-                mem.clone().into_inner(),
+                Arc::clone(&mem),
                 chain.head,
                 &payload,
                 status_seg.addr,

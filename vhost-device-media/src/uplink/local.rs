@@ -73,7 +73,7 @@ fn wrap(held: Held) -> gst::Buffer {
         }
         let owner = Arc::into_raw(Arc::clone(&held)) as glib::ffi::gpointer;
         // SAFETY: `slice` lies in guest memory that stays mapped while the
-        // Held (and the Arc<GuestMemoryMmap> inside its GuestBuffer) lives,
+        // Held (and the Arc<dyn GuestRam> inside its GuestBuffer) lives,
         // which the owner reference passed here guarantees until GStreamer
         // calls `release_held`. The memory is flagged read-only, so GStreamer
         // never writes through the pointer.

@@ -1,15 +1,18 @@
 //! Byte streams to a client: a Unix or TCP socket, with a `writev` that
-//! takes payload straight from guest memory, or a TLS connection over TCP
+//! takes payload straight from guest memory (the wire peer's
+//! `writev_frame`), or a TLS connection over TCP
 //! (which has to copy the payload to encrypt it, see [`super::tls`]), or
 //! the media port of the daemon's Spice server (whose API copies the
 //! payload once into its own buffers, see `super::spice`).
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
+
+use mediaredir_peer::ByteRun;
 
 use super::tls::TlsStream;
 use crate::guest_buffer::RawSlice;
@@ -86,8 +89,8 @@ impl ClientStream {
     /// TLS encrypted (copied).
     pub fn write_frame(&self, head: &[u8], payload: &[RawSlice]) -> io::Result<()> {
         match self {
-            ClientStream::Unix(s) => writev_frame(s.as_raw_fd(), head, payload),
-            ClientStream::Tcp(s) => writev_frame(s.as_raw_fd(), head, payload),
+            ClientStream::Unix(s) => writev_frame(s.as_fd(), head, payload),
+            ClientStream::Tcp(s) => writev_frame(s.as_fd(), head, payload),
             ClientStream::Tls(s) => s.write_frame(head, payload),
             #[cfg(feature = "spice")]
             ClientStream::Spice(s) => s.write_frame(head, payload),
@@ -95,59 +98,16 @@ impl ClientStream {
     }
 }
 
-/// Writes `head` then every payload slice to `fd` with `writev`.
-fn writev_frame(fd: RawFd, head: &[u8], payload: &[RawSlice]) -> io::Result<()> {
-    let mut iov: Vec<libc::iovec> = Vec::with_capacity(payload.len() + 1);
-    iov.push(libc::iovec {
-        iov_base: head.as_ptr() as *mut libc::c_void,
-        iov_len: head.len(),
+/// Writes `head` then every payload slice to `fd` with the wire peer's
+/// `writev` (no copy: the kernel reads guest memory).
+fn writev_frame(fd: BorrowedFd<'_>, head: &[u8], payload: &[RawSlice]) -> io::Result<()> {
+    let runs = payload.iter().map(|s| {
+        // SAFETY: the slice lies in guest memory kept mapped by the
+        // GuestBuffer the caller holds for the whole write; the run is only
+        // handed to the kernel, never read through a Rust reference.
+        unsafe { ByteRun::from_raw(s.ptr, s.len) }
     });
-    iov.extend(payload.iter().filter(|s| s.len > 0).map(|s| libc::iovec {
-        iov_base: s.ptr as *mut libc::c_void,
-        iov_len: s.len,
-    }));
-    let max_iov = 1024;
-    let mut start = 0;
-    while start < iov.len() {
-        let end = (start + max_iov).min(iov.len());
-        let count = libc::c_int::try_from(end - start).unwrap_or(libc::c_int::MAX);
-        // SAFETY: every iovec points at memory that stays valid for the
-        // call: `head` is borrowed, and payload slices lie in guest memory
-        // kept mapped by the GuestBuffer the caller holds. writev only
-        // reads from them.
-        let n = unsafe { libc::writev(fd, iov[start..end].as_ptr(), count) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        let mut written = usize::try_from(n).unwrap_or(0);
-        if written == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "client socket closed",
-            ));
-        }
-        while written > 0 && start < iov.len() {
-            let first = &mut iov[start];
-            if written >= first.iov_len {
-                written -= first.iov_len;
-                start += 1;
-            } else {
-                // SAFETY: advancing within the same buffer by fewer bytes
-                // than its length keeps the pointer in bounds.
-                first.iov_base = unsafe { first.iov_base.cast::<u8>().add(written) }.cast();
-                first.iov_len -= written;
-                written = 0;
-            }
-        }
-        while start < iov.len() && iov[start].iov_len == 0 {
-            start += 1;
-        }
-    }
-    Ok(())
+    mediaredir_peer::writev_frame(fd, head, runs)
 }
 
 impl Read for ClientStream {

@@ -70,9 +70,12 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "-p",
         "redir-play",
         "-p",
-        "client-engine",
+        "media-client",
         "-p",
         "conformance-tests",
+        // `--uplink local:verify`.
+        "--features",
+        "vhost-user-mediaredir/verify",
         "--bin",
         "vhost-user-mediaredir",
         "--bin",

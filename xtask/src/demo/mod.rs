@@ -6,7 +6,7 @@
 //! Spice server, with a password, with `--uplink spice`) decodes
 //! it in verify mode; `verify-clip` then compares that report with a local
 //! decode of the file. xtask links no GStreamer: the comparison runs in the
-//! `verify-clip` binary of client-engine.
+//! `verify-clip` binary of media-client.
 //!
 //! The last line on stdout is one JSON object (see [`Summary`]); the task
 //! fails when `ok` is false.
@@ -203,8 +203,9 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
-/// Builds the daemon, both players (redir-play; redir-gst-play with its
-/// broker) and verify-clip (and media-client when `client`): what a demo,
+/// Builds the daemon (with `verify`), both players (redir-play;
+/// redir-gst-play with its broker) and verify-clip (and media-client when
+/// `client`): what a demo,
 /// in process or in a VM, runs.
 pub(crate) fn build_stack(client: bool) -> Result<()> {
     let mut build = vec![
@@ -218,7 +219,10 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
         "-p",
         "gst-plugin-mediaredir",
         "-p",
-        "client-engine",
+        "media-client",
+        // `--uplink local:verify`.
+        "--features",
+        "vhost-user-mediaredir/verify",
         "--bin",
         "vhost-user-mediaredir",
         "--bin",

@@ -19,7 +19,7 @@ use crate::call::sdp::{self, Kind};
 use crate::call::stats;
 use crate::config::OutputMode;
 use crate::error::EngineError;
-use crate::verify::MediaKind;
+use crate::kind::MediaKind;
 
 /// Minimum RTCP interval of call sessions, ns.
 const RTCP_MIN_INTERVAL_NS: u64 = 1_000_000_000;
@@ -53,7 +53,8 @@ impl Session {
                 };
                 Ok(crate::sinks::choose_sink(kind)?.element)
             }
-            OutputMode::Headless | OutputMode::Verify => gst::ElementFactory::make("fakesink")
+            // Headless and Verify: calls are not verified.
+            _ => gst::ElementFactory::make("fakesink")
                 .property("sync", false)
                 .property("async", false)
                 .build()

@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use guest_driver_shim::player::MediaRedir;
+use mediaredir_player::MediaRedir;
 
 /// Plays a file with GStreamer's playbin into mediaredirsink.
 #[derive(Debug, Parser)]

@@ -7,7 +7,7 @@
 
 use gstreamer as gst;
 
-use guest_driver_shim::player::BufferInfo;
+use mediaredir_player::BufferInfo;
 use mediaredir_proto::data::{Clip, FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_KEYFRAME};
 
 use super::clip;

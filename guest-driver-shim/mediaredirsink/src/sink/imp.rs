@@ -1,5 +1,5 @@
 //! The `mediaredirsink` implementation: a `GstBaseSink` over the player API
-//! (`guest_driver_shim::player`). The GObject, element and base-sink
+//! (`mediaredir_player`). The GObject, element and base-sink
 //! virtual methods are here; what they do is in the sibling modules:
 //!
 //! - Caps ([`super::stream`]): the sink pad's caps query (and so

@@ -12,7 +12,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
 
-use guest_driver_shim::player::PlayerError;
+use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::StreamFormat;
 

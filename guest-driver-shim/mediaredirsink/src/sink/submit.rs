@@ -15,7 +15,7 @@ use gstreamer as gst;
 use gstreamer::subclass::prelude::*;
 use gstreamer_base::prelude::*;
 
-use guest_driver_shim::player::{BufferInfo, PlayerError};
+use mediaredir_player::{BufferInfo, PlayerError};
 use mediaredir_proto::data::FLAG_EOS;
 use mediaredir_proto::status::Status;
 

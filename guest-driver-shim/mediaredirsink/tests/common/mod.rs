@@ -13,8 +13,8 @@ use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::player::MediaRedir;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use mediaredir_player::MediaRedir;
 
 /// 1 s of 320x240 test video at 30 fps.
 pub(crate) const VIDEO: &str = "videotestsrc num-buffers=30 pattern=ball ! \
@@ -85,7 +85,7 @@ impl Device {
 pub(crate) fn verify(clip: &Path, report: &Path, streams: usize) -> Result<(), String> {
     let verify = Command::new(workspace_binary(
         "VERIFY_CLIP",
-        "client-engine",
+        "media-client",
         "verify-clip",
     ))
     .arg("--input")

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use guest_driver_shim::player::{BufferInfo, PlayerError};
+use mediaredir_player::{BufferInfo, PlayerError};
 use mediaredir_proto::data::{FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Sample, Track};

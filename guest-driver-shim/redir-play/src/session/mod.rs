@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use guest_driver_shim::broker::ResetHandle;
-use guest_driver_shim::player::{BufferInfo, MediaRedir, PlayerError};
+use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::FLAG_EOS;
 use mediaredir_proto::status::Status;

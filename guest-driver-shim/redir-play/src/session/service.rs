@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 use anyhow::bail;
-use guest_driver_shim::player::PlayerError;
+use mediaredir_player::PlayerError;
 use mediaredir_proto::event::Event;
 use redir_demux::{Demuxer, Track};
 

@@ -6,6 +6,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+use mediaredir_player::seqpacket::Received;
 use mediaredir_proto::ProtoError;
 use mediaredir_proto::broker::{BROKER_VERSION, BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::control::{ControlRequest, Request};
@@ -14,7 +15,6 @@ use mediaredir_proto::status::Status;
 use super::{Broker, ClientId};
 use crate::broker::BrokerError;
 use crate::broker::client::Client;
-use crate::seqpacket::Received;
 use crate::transport::Transport;
 
 /// Client messages handled per client per loop turn (fairness).

@@ -33,6 +33,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::MAX_MESSAGE;
 use mediaredir_proto::control::Limits;
 use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE};
@@ -40,7 +41,6 @@ use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE};
 use super::client::Client;
 use super::{BrokerError, BrokerOptions};
 use crate::driver::{ControlToken, DataToken, MediaDevice};
-use crate::seqpacket::SeqpacketListener;
 use crate::transport::Transport;
 use control::{MAX_WAITING_CONTROLS, PendingControl, WaitingControl};
 use playback::{InFlight, Waiting};

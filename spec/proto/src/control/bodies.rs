@@ -13,15 +13,10 @@ use super::{
 use crate::ProtoError;
 use crate::codec::{Codec, MediaKind};
 use crate::device::HARD_MAX_CODEC_DATA;
-
-/// Direction of a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Guest to client.
-    Playback,
-    /// Client to guest.
-    Capture,
-}
+pub use crate::enums::Direction;
+/// A rectangle in display pixels: the wire's own type, so a geometry goes
+/// from the controlq to the client without a conversion.
+pub use crate::wire::Rect;
 
 /// A validated stream format with its codec data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,19 +47,6 @@ pub struct StreamFormat {
     pub codec_data: Vec<u8>,
 }
 
-/// A rectangle in display pixels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rect {
-    /// Left edge.
-    pub x: i32,
-    /// Top edge.
-    pub y: i32,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-}
-
 /// Overlay geometry of a presentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Geometry {
@@ -84,12 +66,7 @@ pub struct Geometry {
 
 impl Rect {
     fn from_raw(raw: &RawRect, field: &'static str) -> Result<Rect, ProtoError> {
-        let rect = Rect {
-            x: raw.x.get(),
-            y: raw.y.get(),
-            width: raw.width.get(),
-            height: raw.height.get(),
-        };
+        let rect = Rect::new(raw.x.get(), raw.y.get(), raw.width.get(), raw.height.get());
         if rect.x.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
             || rect.y.unsigned_abs() > MAX_COORDINATE.unsigned_abs()
         {
@@ -125,11 +102,7 @@ impl StreamFormat {
     pub fn decode(rest: &[u8], limits: &Limits) -> Result<StreamFormat, ProtoError> {
         let (raw, rest): (RawStreamFormat, _) = read_prefix(rest, "stream format")?;
         let codec = Codec::from_u32(raw.codec.get())?;
-        let direction = match raw.direction.get() {
-            0 => Direction::Playback,
-            1 => Direction::Capture,
-            other => return Err(invalid("direction", other, "must be 0 or 1")),
-        };
+        let direction = Direction::from_u32(raw.direction.get())?;
         let codec_data = take_exact(
             rest,
             raw.codec_data_len.get(),
@@ -228,7 +201,7 @@ impl StreamFormat {
     pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
         let raw = RawStreamFormat {
             codec: self.codec.as_u32().into(),
-            direction: u32::from(self.direction == Direction::Capture).into(),
+            direction: self.direction.as_u32().into(),
             txq: self.txq.into(),
             source_id: self.source_id.into(),
             width: self.width.into(),

@@ -2,102 +2,66 @@
 //! smallest writable part each request needs, and what its `target` names.
 
 use crate::ProtoError;
+use crate::enums::protocol_enum;
 
-/// Request codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum RequestCode {
-    /// What the connected client can decode and do.
-    GetCaps = 0x0001,
-    /// Whether the connected client can decode one exact format.
-    CheckFormat = 0x0002,
-    /// The client's capture sources.
-    EnumSources = 0x0003,
-    /// Create a presentation.
-    PresCreate = 0x0100,
-    /// Destroy a presentation and its streams.
-    PresDestroy = 0x0101,
-    /// Play.
-    PresPlay = 0x0102,
-    /// Pause.
-    PresPause = 0x0103,
-    /// Flush (seek).
-    PresFlush = 0x0104,
-    /// Set the playback rate.
-    PresSetRate = 0x0105,
-    /// Set the overlay geometry.
-    PresSetGeometry = 0x0106,
-    /// Query the position.
-    PresQueryPosition = 0x0107,
-    /// Create a stream in a presentation.
-    StreamCreate = 0x0200,
-    /// Destroy a stream.
-    StreamDestroy = 0x0201,
-    /// Set a stream's volume and mute.
-    StreamSetVolume = 0x0202,
-    /// Start a capture stream.
-    StreamStart = 0x0203,
-    /// Stop a capture stream.
-    StreamStop = 0x0204,
-    /// Ask a capture stream for a keyframe.
-    StreamRequestKeyframe = 0x0205,
-    /// Create a call media session.
-    CallCreate = 0x0300,
-    /// Give a session the remote answer.
-    CallSetRemote = 0x0301,
-    /// Start a session's media.
-    CallStart = 0x0302,
-    /// Hold or resume.
-    CallHold = 0x0303,
-    /// Send a DTMF event.
-    CallDtmf = 0x0304,
-    /// Mute or unmute media.
-    CallMute = 0x0305,
-    /// Read statistics.
-    CallStats = 0x0306,
-    /// End a session.
-    CallEnd = 0x0307,
+protocol_enum! {
+    /// Request codes; the name is the spec's.
+    pub enum RequestCode: u32 {
+        /// What the connected client can decode and do.
+        GetCaps = 0x0001 => "GET_CAPS",
+        /// Whether the connected client can decode one exact format.
+        CheckFormat = 0x0002 => "CHECK_FORMAT",
+        /// The client's capture sources.
+        EnumSources = 0x0003 => "ENUM_SOURCES",
+        /// Create a presentation.
+        PresCreate = 0x0100 => "PRES_CREATE",
+        /// Destroy a presentation and its streams.
+        PresDestroy = 0x0101 => "PRES_DESTROY",
+        /// Play.
+        PresPlay = 0x0102 => "PRES_PLAY",
+        /// Pause.
+        PresPause = 0x0103 => "PRES_PAUSE",
+        /// Flush (seek).
+        PresFlush = 0x0104 => "PRES_FLUSH",
+        /// Set the playback rate.
+        PresSetRate = 0x0105 => "PRES_SET_RATE",
+        /// Set the overlay geometry.
+        PresSetGeometry = 0x0106 => "PRES_SET_GEOMETRY",
+        /// Query the position.
+        PresQueryPosition = 0x0107 => "PRES_QUERY_POSITION",
+        /// Create a stream in a presentation.
+        StreamCreate = 0x0200 => "STREAM_CREATE",
+        /// Destroy a stream.
+        StreamDestroy = 0x0201 => "STREAM_DESTROY",
+        /// Set a stream's volume and mute.
+        StreamSetVolume = 0x0202 => "STREAM_SET_VOLUME",
+        /// Start a capture stream.
+        StreamStart = 0x0203 => "STREAM_START",
+        /// Stop a capture stream.
+        StreamStop = 0x0204 => "STREAM_STOP",
+        /// Ask a capture stream for a keyframe.
+        StreamRequestKeyframe = 0x0205 => "STREAM_REQUEST_KEYFRAME",
+        /// Create a call media session.
+        CallCreate = 0x0300 => "CALL_CREATE",
+        /// Give a session the remote answer.
+        CallSetRemote = 0x0301 => "CALL_SET_REMOTE",
+        /// Start a session's media.
+        CallStart = 0x0302 => "CALL_START",
+        /// Hold or resume.
+        CallHold = 0x0303 => "CALL_HOLD",
+        /// Send a DTMF event.
+        CallDtmf = 0x0304 => "CALL_DTMF",
+        /// Mute or unmute media.
+        CallMute = 0x0305 => "CALL_MUTE",
+        /// Read statistics.
+        CallStats = 0x0306 => "CALL_STATS",
+        /// End a session.
+        CallEnd = 0x0307 => "CALL_END",
+    }
+    unknown = ProtoError::UnknownRequest;
 }
 
 impl RequestCode {
-    /// Every request code.
-    pub const ALL: [RequestCode; 25] = [
-        RequestCode::GetCaps,
-        RequestCode::CheckFormat,
-        RequestCode::EnumSources,
-        RequestCode::PresCreate,
-        RequestCode::PresDestroy,
-        RequestCode::PresPlay,
-        RequestCode::PresPause,
-        RequestCode::PresFlush,
-        RequestCode::PresSetRate,
-        RequestCode::PresSetGeometry,
-        RequestCode::PresQueryPosition,
-        RequestCode::StreamCreate,
-        RequestCode::StreamDestroy,
-        RequestCode::StreamSetVolume,
-        RequestCode::StreamStart,
-        RequestCode::StreamStop,
-        RequestCode::StreamRequestKeyframe,
-        RequestCode::CallCreate,
-        RequestCode::CallSetRemote,
-        RequestCode::CallStart,
-        RequestCode::CallHold,
-        RequestCode::CallDtmf,
-        RequestCode::CallMute,
-        RequestCode::CallStats,
-        RequestCode::CallEnd,
-    ];
-
-    /// Decodes a request code.
-    pub fn from_u32(value: u32) -> Result<RequestCode, ProtoError> {
-        RequestCode::ALL
-            .iter()
-            .copied()
-            .find(|c| *c as u32 == value)
-            .ok_or(ProtoError::UnknownRequest(value))
-    }
-
     /// The smallest writable part a chain of this request must offer: the
     /// response header plus the largest fixed response body (lists may be
     /// truncated, an SDP may be `max_sdp` long). A device answers a shorter

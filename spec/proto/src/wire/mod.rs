@@ -26,6 +26,8 @@
 //! - [`types`]: codecs, status codes, the other enumerations and flags;
 //! - [`message`]: the typed [`Message`] enum, its encoder and its validating
 //!   decoder;
+//! - `convert`: every conversion between these types and the generated
+//!   ones, and the test that both sides agree;
 //! - [`codec`]: frame encoding for vectored writes and the incremental
 //!   [`FrameReader`];
 //! - [`generated`]: the flatc output for the schema (do not edit; regenerate
@@ -35,6 +37,7 @@
 //! numbers equal the virtqueue's.
 
 pub mod codec;
+mod convert;
 pub mod error;
 pub mod frame;
 pub mod message;

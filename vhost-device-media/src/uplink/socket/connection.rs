@@ -1,13 +1,16 @@
 //! One client connection: the `Hello` handshake, then the reader (acks,
 //! pings, reports, captured samples) until the client leaves or the writer
 //! hangs up; the writer runs on a thread of its own (`super::writer`).
+//! Frames are read by the wire peer's reader, whatever the byte stream
+//! (socket, TLS, the Spice port).
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 use std::thread;
 
+use mediaredir_peer::{FrameWriter, FramedReader};
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{self, FrameReader, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use mediaredir_proto::wire::{self, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 
 use super::shared::{Outgoing, Shared, enqueue};
 use super::writer::write_loop;
@@ -15,30 +18,12 @@ use super::{DRAIN_LIMIT, HELLO_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT};
 use crate::guest_buffer::GuestBuffer;
 use crate::uplink::stream::ClientStream;
 
-/// Reads one whole frame, blocking. Reads never go past the frame's end,
-/// so nothing is left over between frames.
-pub(crate) fn read_frame<R: Read>(
-    stream: &mut R,
-    reader: &mut FrameReader,
-) -> io::Result<(Message, Vec<u8>)> {
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        if let Some(frame) = reader.next_frame() {
-            return Ok(frame);
-        }
-        let want = reader.wanted().clamp(1, buf.len());
-        let n = stream.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "peer closed the connection",
-            ));
-        }
-        reader
-            .feed(&buf[..n])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    }
-}
+/// The reader side of a connection: whole frames from the buffered stream.
+type Frames = FramedReader<io::BufReader<ClientStream>>;
+
+/// Bytes asked of the stream at most per read (the buffered stream reads
+/// ahead in bigger chunks).
+const READ_CHUNK: usize = 16 << 10;
 
 fn send_fatal(stream: &ClientStream, status: Status, message: &str) {
     let msg = Message::ProtocolError {
@@ -46,17 +31,16 @@ fn send_fatal(stream: &ClientStream, status: Status, message: &str) {
         fatal: true,
         message: message.into(),
     };
-    if let Ok(head) = wire::encode_frame(&msg, 0) {
-        let _ = stream.write_frame(&head, &[]);
+    if let Ok(head) = FrameWriter::new().head(&msg, 0) {
+        let _ = stream.write_frame(head, &[]);
     }
 }
 
 /// Serves a freshly accepted client until it leaves.
 pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io::Result<()> {
     stream.set_timeouts(Some(HELLO_TIMEOUT), Some(WRITE_TIMEOUT))?;
-    let mut reader_stream = io::BufReader::new(stream.try_clone()?);
-    let mut reader = FrameReader::new();
-    let caps = match read_frame(&mut reader_stream, &mut reader)? {
+    let mut frames = FramedReader::new(io::BufReader::new(stream.try_clone()?), READ_CHUNK);
+    let caps = match frames.read_frame()? {
         (Message::Hello(hello), _) if hello.major == PROTOCOL_MAJOR => hello.caps,
         (Message::Hello(hello), _) => {
             send_fatal(
@@ -103,7 +87,7 @@ pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io
     if let Some(events) = shared.events() {
         events.client_connected(caps);
     }
-    let result = read_loop(shared, &mut reader_stream, &mut reader, conn);
+    let result = read_loop(shared, &mut frames, conn);
     // A failed write is the cause; the end of input it provoked is not.
     let why = match (shared.hung_up(conn), &result) {
         (Some(why), _) => why,
@@ -114,15 +98,13 @@ pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io
     result
 }
 
-fn read_loop<R: Read>(
-    shared: &Shared,
-    stream: &mut R,
-    reader: &mut FrameReader,
-    conn: u64,
-) -> io::Result<()> {
+fn read_loop(shared: &Shared, frames: &mut Frames, conn: u64) -> io::Result<()> {
     loop {
-        let (msg, payload) = match read_frame(stream, reader) {
-            Ok(frame) => frame,
+        let (msg, payload) = match frames.next_frame() {
+            Ok(Some(frame)) => frame,
+            // The client closed (between frames or not, with or without
+            // TLS's close_notify): what it sent has been handled.
+            Ok(None) => return Ok(()),
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(err) => return Err(err),
         };

@@ -5,6 +5,7 @@
 
 use std::io;
 
+use mediaredir_peer::FrameWriter;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
 
@@ -16,8 +17,7 @@ use crate::uplink::stream::ClientStream;
 
 /// Writes what is queued for connection `conn` until it ends.
 pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
-    let mut fbb = wire::FlatBufferBuilder::new();
-    let mut head = Vec::new();
+    let mut frames = FrameWriter::new();
     loop {
         let item = {
             let mut s = shared.lock();
@@ -40,8 +40,8 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
         };
         let item = item.unwrap_or(Outgoing::Message(Message::Ping { nonce: 0 }));
         let result = match item {
-            Outgoing::Message(msg) => match wire::encode_frame_into(&mut fbb, &msg, 0, &mut head) {
-                Ok(()) => stream.write_frame(&head, &[]).map(|()| {
+            Outgoing::Message(msg) => match frames.head(&msg, 0) {
+                Ok(head) => stream.write_frame(head, &[]).map(|()| {
                     Counters::add(&shared.counters.wire_bytes, head.len() as u64);
                 }),
                 Err(err) => {
@@ -50,7 +50,7 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
                 }
             },
             Outgoing::Sample(sample, buffer) => {
-                write_sample(shared, stream, &mut fbb, &mut head, conn, sample, buffer)
+                write_sample(shared, stream, &mut frames, conn, sample, buffer)
             }
         };
         if let Err(err) = result {
@@ -64,8 +64,7 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
 fn write_sample(
     shared: &Shared,
     stream: &ClientStream,
-    fbb: &mut wire::FlatBufferBuilder<'static>,
-    head: &mut Vec<u8>,
+    frames: &mut FrameWriter,
     conn: u64,
     sample: wire::SampleHeader,
     mut buffer: GuestBuffer,
@@ -83,7 +82,8 @@ fn write_sample(
         return Ok(());
     }
     let len = buffer.payload_len();
-    wire::encode_frame_into(fbb, &Message::Sample(sample), len as usize, head)
+    let head = frames
+        .head(&Message::Sample(sample), len as usize)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     stream.write_frame(head, buffer.slices())?;
     Counters::add(&shared.counters.payload_bytes, u64::from(len));

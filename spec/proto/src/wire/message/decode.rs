@@ -13,12 +13,13 @@ use super::{
     SetGeometry, Welcome,
 };
 use crate::wire::WireError;
+use crate::wire::convert::{
+    client_features, codec_flags, enum_of, media_mask, presentation_flags, sample_flags,
+    time_from_wire,
+};
 use crate::wire::frame::{MAX_HEADER_LEN, MIN_HEADER_LEN};
 use crate::wire::generated::mediaredir::wire as fb;
-use crate::wire::types::{
-    CallOp, ClientFeatures, Codec, CodecFlags, Direction, MediaMask, PresentationFlags,
-    PresentationState, Rect, SampleFlags, SourceKind, Status, TIME_NONE,
-};
+use crate::wire::types::{CallOp, Rect};
 
 /// Verifier limits: the deepest legal nesting is Frame > Hello >
 /// Capabilities > vector > CaptureSource; the most tables a legal header has
@@ -31,59 +32,8 @@ const VERIFIER_MAX_TABLES: usize = 1024;
 /// what a decoded message can occupy while leaving that headroom.
 const VERIFIER_MAX_APPARENT_SIZE: usize = 2 * MAX_HEADER_LEN;
 
-fn codec(v: fb::Codec, field: &'static str) -> Result<Codec, WireError> {
-    Codec::from_u32(v.0)
-        .ok()
-        .ok_or(WireError::UnknownEnum { field, value: v.0 })
-}
-
-fn status(v: fb::Status, field: &'static str) -> Result<Status, WireError> {
-    Status::from_u32(v.0)
-        .ok()
-        .ok_or(WireError::UnknownEnum { field, value: v.0 })
-}
-
-macro_rules! u8_enum {
-    ($fn:ident, $fb:ty, $ty:ty) => {
-        fn $fn(v: $fb, field: &'static str) -> Result<$ty, WireError> {
-            <$ty>::from_raw(v.0).ok_or(WireError::UnknownEnum {
-                field,
-                value: u32::from(v.0),
-            })
-        }
-    };
-}
-u8_enum!(direction, fb::Direction, Direction);
-u8_enum!(source_kind, fb::SourceKind, SourceKind);
-u8_enum!(presentation_state, fb::PresentationState, PresentationState);
-u8_enum!(call_op, fb::CallOp, CallOp);
-
-macro_rules! flags_of {
-    ($fn:ident, $ty:ty) => {
-        fn $fn(bits: u32, field: &'static str) -> Result<$ty, WireError> {
-            <$ty>::from_bits(bits).ok_or(WireError::UnknownFlags {
-                field,
-                bits: bits & !<$ty>::ALL.bits(),
-            })
-        }
-    };
-}
-flags_of!(codec_flags, CodecFlags);
-flags_of!(client_features, ClientFeatures);
-flags_of!(sample_flags, SampleFlags);
-flags_of!(presentation_flags, PresentationFlags);
-flags_of!(media_mask, MediaMask);
-
 fn required<T>(v: Option<T>, field: &'static str) -> Result<T, WireError> {
     v.ok_or(WireError::MissingField(field))
-}
-
-fn time_of(t: u64) -> Option<u64> {
-    (t != TIME_NONE).then_some(t)
-}
-
-fn rect_of(r: &fb::Rect) -> Rect {
-    Rect::new(r.x(), r.y(), r.width(), r.height())
 }
 
 fn caps_of(c: fb::Capabilities<'_>) -> Result<Capabilities, WireError> {
@@ -96,7 +46,7 @@ fn caps_of(c: fb::Capabilities<'_>) -> Result<Capabilities, WireError> {
             .iter()
             .map(|cc| {
                 Ok(CodecCap {
-                    codec: codec(cc.codec(), "CodecCap.codec")?,
+                    codec: enum_of(cc.codec(), "CodecCap.codec")?,
                     flags: codec_flags(cc.flags().bits(), "CodecCap.flags")?,
                     max_width: cc.max_width(),
                     max_height: cc.max_height(),
@@ -108,7 +58,7 @@ fn caps_of(c: fb::Capabilities<'_>) -> Result<Capabilities, WireError> {
             .map(|s| {
                 Ok(CaptureSource {
                     id: s.id(),
-                    kind: source_kind(s.kind(), "CaptureSource.kind")?,
+                    kind: enum_of(s.kind(), "CaptureSource.kind")?,
                     name: required(s.name(), "CaptureSource.name")?.to_owned(),
                 })
             })
@@ -127,9 +77,9 @@ macro_rules! sample_of {
             clip: $clip(&s),
             stream: s.stream(),
             seq: s.seq(),
-            pts: time_of(s.pts()),
-            dts: time_of(s.dts()),
-            duration: time_of(s.duration()),
+            pts: time_from_wire(s.pts()),
+            dts: time_from_wire(s.dts()),
+            duration: time_from_wire(s.duration()),
             flags: sample_flags(s.flags(), concat!($table, ".flags"))?,
         }
     }};
@@ -233,9 +183,9 @@ impl Message {
                     display: m.display(),
                     visible: m.visible(),
                     z: m.z(),
-                    dest: rect_of(required(m.dest(), "SetGeometry.dest")?),
-                    source: m.source().map(rect_of).unwrap_or_default(),
-                    clip: clip.iter().map(rect_of).collect(),
+                    dest: Rect::from(required(m.dest(), "SetGeometry.dest")?),
+                    source: m.source().map(Rect::from).unwrap_or_default(),
+                    clip: clip.iter().map(Rect::from).collect(),
                 })
             }
             T::CreateStream => {
@@ -249,8 +199,8 @@ impl Message {
                 Self::CreateStream(CreateStream {
                     id: m.id(),
                     presentation: m.presentation(),
-                    direction: direction(m.direction(), "CreateStream.direction")?,
-                    codec: codec(m.codec(), "CreateStream.codec")?,
+                    direction: enum_of(m.direction(), "CreateStream.direction")?,
+                    codec: enum_of(m.codec(), "CreateStream.codec")?,
                     width: m.width(),
                     height: m.height(),
                     fps_num: m.fps_num(),
@@ -286,7 +236,7 @@ impl Message {
                 Self::Ack {
                     stream: m.stream(),
                     seq: m.seq(),
-                    status: status(m.status(), "Ack.status")?,
+                    status: enum_of(m.status(), "Ack.status")?,
                 }
             }
             T::StartCapture => Self::StartCapture {
@@ -316,14 +266,14 @@ impl Message {
                 let m = frame.msg_as_state_changed().ok_or(missing)?;
                 Self::StateChanged {
                     presentation: m.presentation(),
-                    state: presentation_state(m.state(), "StateChanged.state")?,
+                    state: enum_of(m.state(), "StateChanged.state")?,
                 }
             }
             T::StreamError => {
                 let m = frame.msg_as_stream_error().ok_or(missing)?;
                 Self::StreamError {
                     stream: m.stream(),
-                    status: status(m.status(), "StreamError.status")?,
+                    status: enum_of(m.status(), "StreamError.status")?,
                     message: m.message().unwrap_or_default().to_owned(),
                 }
             }
@@ -369,7 +319,7 @@ impl Message {
                 };
                 let plain =
                     |action: CallAction| unused(arg == 0 && duration_ms == 0).map(|()| action);
-                let action = match call_op(m.op(), "CallControl.op")? {
+                let action = match enum_of(m.op(), "CallControl.op")? {
                     CallOp::Start => plain(CallAction::Start)?,
                     CallOp::Hold => plain(CallAction::Hold)?,
                     CallOp::Resume => plain(CallAction::Resume)?,
@@ -407,7 +357,7 @@ impl Message {
                 let m = frame.msg_as_call_ended().ok_or(missing)?;
                 Self::CallEnded {
                     session: m.session(),
-                    status: status(m.status(), "CallEnded.status")?,
+                    status: enum_of(m.status(), "CallEnded.status")?,
                     reason: m.reason().unwrap_or_default().to_owned(),
                 }
             }
@@ -427,7 +377,7 @@ impl Message {
             T::ProtocolError => {
                 let m = frame.msg_as_protocol_error().ok_or(missing)?;
                 Self::ProtocolError {
-                    status: status(m.status(), "ProtocolError.status")?,
+                    status: enum_of(m.status(), "ProtocolError.status")?,
                     fatal: m.fatal(),
                     message: m.message().unwrap_or_default().to_owned(),
                 }

@@ -1,13 +1,14 @@
 //! Encoding: a [`Message`] as a FlatBuffers header (root `Frame`, file
 //! identifier `"MRW1"`), built with the generated builders. Empty optional
 //! strings and vectors are left out of the buffer, and absent times are
-//! written as [`TIME_NONE`].
+//! written as [`TIME_NONE`](crate::wire::TIME_NONE). Enumerations, flags
+//! and rectangles go through `convert`.
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use super::{CallAction, Capabilities, Message, SampleHeader};
+use crate::wire::convert::{Generated, time_to_wire};
 use crate::wire::generated::mediaredir::wire as fb;
-use crate::wire::types::{Rect, TIME_NONE};
 
 impl CallAction {
     /// The wire's `(arg, duration_ms)`.
@@ -18,14 +19,6 @@ impl CallAction {
             Self::Start | Self::Hold | Self::Resume | Self::End => (0, 0),
         }
     }
-}
-
-fn opt_time(t: Option<u64>) -> u64 {
-    t.unwrap_or(TIME_NONE)
-}
-
-fn fb_rect(r: &Rect) -> fb::Rect {
-    fb::Rect::new(r.x, r.y, r.width, r.height)
 }
 
 /// A string that is omitted from the buffer when empty.
@@ -44,8 +37,8 @@ fn build_caps<'f>(
             fb::CodecCap::create(
                 fbb,
                 &fb::CodecCapArgs {
-                    codec: fb::Codec(c.codec.as_u32()),
-                    flags: fb::CodecFlags::from_bits_retain(c.flags.bits()),
+                    codec: c.codec.to_fb(),
+                    flags: c.flags.into(),
                     max_width: c.max_width,
                     max_height: c.max_height,
                 },
@@ -61,7 +54,7 @@ fn build_caps<'f>(
                 fbb,
                 &fb::CaptureSourceArgs {
                     id: s.id,
-                    kind: fb::SourceKind(s.kind.raw()),
+                    kind: s.kind.to_fb(),
                     name: Some(name),
                 },
             )
@@ -74,7 +67,7 @@ fn build_caps<'f>(
         &fb::CapabilitiesArgs {
             codecs: Some(codecs),
             sources: Some(sources),
-            features: fb::ClientFeatures::from_bits_retain(caps.features.bits()),
+            features: caps.features.into(),
         },
     )
 }
@@ -83,9 +76,9 @@ fn sample_args(s: &SampleHeader) -> fb::SampleArgs {
     fb::SampleArgs {
         stream: s.stream,
         seq: s.seq,
-        pts: opt_time(s.pts),
-        dts: opt_time(s.dts),
-        duration: opt_time(s.duration),
+        pts: time_to_wire(s.pts),
+        dts: time_to_wire(s.dts),
+        duration: time_to_wire(s.duration),
         flags: s.flags.bits(),
         clip_start: s.clip.start,
         clip_end: s.clip.end,
@@ -204,10 +197,10 @@ impl Message {
                 (T::SetRate, fb::SetRate::create(fbb, &args).as_union_value())
             }
             Self::SetGeometry(g) => {
-                let clip: Vec<fb::Rect> = g.clip.iter().map(fb_rect).collect();
+                let clip: Vec<fb::Rect> = g.clip.iter().map(fb::Rect::from).collect();
                 let clip = (!clip.is_empty()).then(|| fbb.create_vector(&clip));
-                let dest = fb_rect(&g.dest);
-                let source = fb_rect(&g.source);
+                let dest = fb::Rect::from(&g.dest);
+                let source = fb::Rect::from(&g.source);
                 let args = fb::SetGeometryArgs {
                     presentation: g.presentation,
                     display: g.display,
@@ -228,8 +221,8 @@ impl Message {
                 let args = fb::CreateStreamArgs {
                     id: c.id,
                     presentation: c.presentation,
-                    direction: fb::Direction(c.direction.raw()),
-                    codec: fb::Codec(c.codec.as_u32()),
+                    direction: c.direction.to_fb(),
+                    codec: c.codec.to_fb(),
                     width: c.width,
                     height: c.height,
                     fps_num: c.fps_num,
@@ -279,7 +272,7 @@ impl Message {
                 let args = fb::AckArgs {
                     stream: *stream,
                     seq: *seq,
-                    status: fb::Status(status.as_u32()),
+                    status: status.to_fb(),
                 };
                 (T::Ack, fb::Ack::create(fbb, &args).as_union_value())
             }
@@ -345,7 +338,7 @@ impl Message {
             } => {
                 let args = fb::StateChangedArgs {
                     presentation: *presentation,
-                    state: fb::PresentationState(state.raw()),
+                    state: state.to_fb(),
                 };
                 (
                     T::StateChanged,
@@ -360,7 +353,7 @@ impl Message {
                 let message = opt_string(fbb, message);
                 let args = fb::StreamErrorArgs {
                     stream: *stream,
-                    status: fb::Status(status.as_u32()),
+                    status: status.to_fb(),
                     message,
                 };
                 (
@@ -419,7 +412,7 @@ impl Message {
                 let (arg, duration_ms) = action.args();
                 let args = fb::CallControlArgs {
                     session: *session,
-                    op: fb::CallOp(action.op().raw()),
+                    op: action.op().to_fb(),
                     arg,
                     duration_ms,
                 };
@@ -450,7 +443,7 @@ impl Message {
                 let reason = opt_string(fbb, reason);
                 let args = fb::CallEndedArgs {
                     session: *session,
-                    status: fb::Status(status.as_u32()),
+                    status: status.to_fb(),
                     reason,
                 };
                 (
@@ -483,7 +476,7 @@ impl Message {
             } => {
                 let message = opt_string(fbb, message);
                 let args = fb::ProtocolErrorArgs {
-                    status: fb::Status(status.as_u32()),
+                    status: status.to_fb(),
                     fatal: *fatal,
                     message,
                 };

@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use client_engine::{CaptureSources, EngineConfig, OutputMode};
+use mediaredir_peer::{Backoff, reconnect_loop};
 
 /// Where the daemon listens.
 #[derive(Debug, Clone)]
@@ -155,28 +156,22 @@ fn main() -> anyhow::Result<()> {
         Some("none") => Some(CaptureSources::None),
         Some(other) => bail!("--sources {other}: expected devices, test or none"),
     };
-    let mut backoff = Duration::from_millis(500);
-    loop {
+    let config = || {
         let mut config = EngineConfig::with_output(output);
         if let Some(s) = sources {
             config.capture_sources = s;
         }
         config.call.address = args.call_address;
         config.call.offer_video = args.call_video;
-        match connection::run(&addr, config, &opts)
-            .with_context(|| format!("connection to {shown}"))
-        {
-            Ok(()) => {
-                log::info!("connection closed");
-                backoff = Duration::from_millis(500);
-            }
-            Err(e) => log::warn!("{e:#}"),
-        }
-        if args.once {
-            return Ok(());
-        }
-        log::info!("reconnecting in {backoff:?}");
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
+        config
+    };
+    reconnect_loop(
+        Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
+        || {
+            connection::run(&addr, config(), &opts)
+                .with_context(|| format!("connection to {shown}"))
+        },
+        || !args.once,
+    );
+    Ok(())
 }

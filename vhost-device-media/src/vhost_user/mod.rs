@@ -1,16 +1,25 @@
-//! The `VhostUserBackend` implementation: what QEMU talks to.
+//! The vhost-user adapter: the `VhostUserBackend` implementation QEMU
+//! talks to, and serving one frontend connection.
 //!
 //! It only adapts vhost-user to the device core: features and configuration
-//! space from the spec, queue events to [`crate::queues`], ring stops to
-//! device resets. Everything the device decides lives in [`crate::model`].
+//! space from the spec, queue events to [`crate::queues`] (each vring and
+//! QEMU's guest memory wrapped as the queue layer's
+//! [`Virtqueue`](crate::queues::Virtqueue), `vring`), ring stops to device
+//! resets. Everything the device decides lives in [`crate::model`]. This
+//! module and its `vring` are the only ones that name vhost-user-backend,
+//! virtio-queue's ring or `GuestMemoryMmap`.
 
+mod vring;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::{io, result};
 
 use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE, queue_count, transport};
+use vhost::vhost_user::Listener;
 use vhost::vhost_user::message::{VhostUserProtocolFeatures, VhostUserVirtioFeatures};
-use vhost_user_backend::{VhostUserBackend, VringRwLock};
+use vhost_user_backend::{VhostUserBackend, VhostUserDaemon, VringRwLock};
 use vm_memory::{GuestMemoryAtomic, GuestMemoryMmap};
 use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::event::{
@@ -18,11 +27,11 @@ use vmm_sys_util::event::{
 };
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
-use crate::capq::VringCaptureSink;
 use crate::core::DeviceCore;
 use crate::guest_buffer::Waker;
 use crate::limits::Limits;
-use crate::queues::{self, QueueContext, VringCompletion, VringEventSink};
+use crate::queues::{self, CapqSink, EventqSink, QueueContext, Virtqueue};
+pub use vring::VhostQueue;
 
 /// Wakes the backend's epoll thread when credit returns.
 #[derive(Debug)]
@@ -99,11 +108,20 @@ impl MediaBackend {
         self.acked_features.load(Ordering::Relaxed) & (1 << bit) != 0
     }
 
-    fn with_context<R>(&self, f: impl FnOnce(&QueueContext<'_>) -> R) -> R {
+    /// Queue `index` of `vrings` as the queue layer sees it.
+    fn queue(&self, vrings: &[VringRwLock], index: usize) -> Option<Arc<dyn Virtqueue>> {
+        let vring = vrings.get(index)?;
         let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Some(Arc::new(VhostQueue::new(
+            vring.clone(),
+            mem,
+            self.running(index),
+        )))
+    }
+
+    fn with_context<R>(&self, f: impl FnOnce(&QueueContext<'_>) -> R) -> R {
         let ctx = QueueContext {
             core: &self.core,
-            mem: &mem,
             indirect: self.negotiated(transport::F_INDIRECT_DESC),
             event_idx: self.event_idx.load(Ordering::Relaxed),
             max_payload: self.limits.max_buffer_bytes,
@@ -112,33 +130,27 @@ impl MediaBackend {
     }
 
     fn process_controlq(&self, vrings: &[VringRwLock]) -> bool {
-        let Some(vring) = vrings.get(usize::from(CONTROLQ)) else {
+        let Some(queue) = self.queue(vrings, usize::from(CONTROLQ)) else {
             return false;
         };
-        let completion = Arc::new(VringCompletion::new(
-            vring.clone(),
-            self.running(usize::from(CONTROLQ)),
-        ));
         self.with_context(|ctx| {
             let drainer = |txq: u32, stream: u32| {
                 let index = usize::from(TXQ_BASE) + txq as usize;
-                if let Some(txq_vring) = vrings.get(index) {
-                    let completion = VringCompletion::new(txq_vring.clone(), self.running(index));
-                    queues::drain_stream(ctx, txq_vring, txq, stream, &completion);
+                if let Some(txq_queue) = self.queue(vrings, index) {
+                    queues::drain_stream(ctx, txq_queue.as_ref(), txq, stream);
                 }
             };
-            queues::process_controlq(ctx, vring, &completion, &drainer)
+            queues::process_controlq(ctx, &queue, &drainer)
         })
     }
 
     fn process_txq(&self, vrings: &[VringRwLock], index: usize) -> bool {
-        let Some(vring) = vrings.get(index) else {
+        let Some(queue) = self.queue(vrings, index) else {
             return false;
         };
-        let completion = Arc::new(VringCompletion::new(vring.clone(), self.running(index)));
         let waker: Arc<dyn Waker> = self.waker.clone();
         let txq = u32::try_from(index - usize::from(TXQ_BASE)).unwrap_or(u32::MAX);
-        self.with_context(|ctx| queues::process_txq(ctx, vring, txq, &completion, &waker))
+        self.with_context(|ctx| queues::process_txq(ctx, &queue, txq, &waker))
     }
 
     /// One pass over every queue that takes work (a wake-up after a credit
@@ -272,29 +284,20 @@ impl VhostUserBackend for MediaBackend {
         }
         let more = match device_event {
             CONTROLQ => self.process_controlq(vrings),
-            EVENTQ => {
-                let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let sink = VringEventSink::new(
-                    vrings[index].clone(),
-                    mem,
-                    self.negotiated(transport::F_INDIRECT_DESC),
-                    self.running(index),
-                    Arc::clone(self.core.counters()),
-                );
-                self.core.set_event_sink(Some(Arc::new(sink)));
-                false
-            }
-            // Capture buffers wait until a captured sample needs one.
-            CAPQ => {
-                let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let sink = VringCaptureSink::new(
-                    vrings[index].clone(),
-                    mem,
-                    self.negotiated(transport::F_INDIRECT_DESC),
-                    self.running(index),
-                    Arc::clone(self.core.counters()),
-                );
-                self.core.set_capture_sink(Some(Arc::new(sink)));
+            // Event and capture buffers wait until the core has something
+            // for one.
+            EVENTQ | CAPQ => {
+                if let Some(queue) = self.queue(vrings, index) {
+                    let indirect = self.negotiated(transport::F_INDIRECT_DESC);
+                    let counters = Arc::clone(self.core.counters());
+                    if device_event == EVENTQ {
+                        let sink = EventqSink::new(queue, indirect, counters);
+                        self.core.set_event_sink(Some(Arc::new(sink)));
+                    } else {
+                        let sink = CapqSink::new(queue, indirect, counters);
+                        self.core.set_capture_sink(Some(Arc::new(sink)));
+                    }
+                }
                 false
             }
             _ => self.process_txq(vrings, index),
@@ -303,6 +306,68 @@ impl VhostUserBackend for MediaBackend {
             // A full batch: let the other queues run, then come back.
             self.waker.wake();
         }
+        Ok(())
+    }
+}
+
+/// Why serving frontends failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The backend could not be created.
+    #[error("cannot create the backend: {0}")]
+    Backend(io::Error),
+    /// vhost-user failed.
+    #[error("vhost-user daemon: {0}")]
+    VhostUser(String),
+}
+
+/// The vhost-user socket, bound once: a frontend that connects while the
+/// previous connection winds down waits in the backlog instead of finding
+/// no listener.
+pub struct Frontends(Listener);
+
+impl std::fmt::Debug for Frontends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frontends").finish_non_exhaustive()
+    }
+}
+
+impl Frontends {
+    /// Binds the vhost-user socket at `path` (replacing a stale one).
+    pub fn bind(path: &Path) -> Result<Frontends, ServeError> {
+        Listener::new(path, true)
+            .map(Frontends)
+            .map_err(|e| ServeError::VhostUser(format!("{}: {e}", path.display())))
+    }
+
+    /// Serves one frontend connection with `core` until it ends.
+    pub fn serve_one(&mut self, core: &Arc<DeviceCore>, limits: Limits) -> Result<(), ServeError> {
+        let backend =
+            Arc::new(MediaBackend::new(Arc::clone(core), limits).map_err(ServeError::Backend)?);
+        let mut daemon = VhostUserDaemon::new(
+            "vhost-user-mediaredir".to_string(),
+            Arc::clone(&backend),
+            GuestMemoryAtomic::new(GuestMemoryMmap::new()),
+        )
+        .map_err(|e| ServeError::VhostUser(e.to_string()))?;
+        for handler in daemon.get_epoll_handlers() {
+            use std::os::fd::AsRawFd;
+            handler
+                .register_listener(
+                    backend.wake_fd().as_raw_fd(),
+                    EventSet::IN,
+                    backend.wake_event_id(),
+                )
+                .map_err(|e| ServeError::VhostUser(e.to_string()))?;
+        }
+        daemon
+            .start(&mut self.0)
+            .map_err(|e| ServeError::VhostUser(e.to_string()))?;
+        if let Err(err) = daemon.wait() {
+            // A frontend that goes away mid-message is an ordinary end.
+            log::info!("frontend connection ended: {err}");
+        }
+        // Dropping the daemon stops and joins its worker threads.
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! One connection to the daemon: handshake, the read loop feeding a fresh
+//! One connection to the daemon (frames read and written by the wire
+//! peer, `mediaredir_peer`): handshake, the read loop feeding a fresh
 //! engine (a reconnecting client starts empty and gets the daemon's
 //! replay, spec 7.15), the writer thread for events and acknowledgements,
 //! and liveness (Ping after 5 s of silence, dead after 10 s without Pong).
@@ -7,7 +8,7 @@
 //! it then closes the connection, after sending every pending message.
 
 use std::collections::BTreeSet;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use client_engine::gst;
-use client_engine::wire::{self, FrameReader, Hello, Message, SampleHeader};
+use client_engine::wire::{self, Hello, Message, SampleHeader};
 use client_engine::{Engine, EngineConfig, EngineEvents};
+use mediaredir_peer::{FrameWriter, FramedReader, TlsStream, is_timeout};
 
-use crate::tls::{self, TlsOptions, TlsStream};
+use crate::tls::{self, TlsOptions};
 use crate::{Addr, stats};
 
 /// How long one socket read waits: the granularity of the liveness and
@@ -31,7 +33,7 @@ const POLL: Duration = Duration::from_millis(100);
 enum Transport {
     Unix(UnixStream),
     Tcp(TcpStream),
-    Tls(Box<TlsStream>),
+    Tls(Arc<TlsStream>),
 }
 
 impl Transport {
@@ -47,8 +49,7 @@ impl Transport {
                     Some(opts) => {
                         let host = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
                         let host = host.trim_start_matches('[').trim_end_matches(']');
-                        let config = tls::client_config(opts)?;
-                        Transport::Tls(Box::new(TlsStream::connect(s, host, config)?))
+                        Transport::Tls(Arc::new(tls::connect(s, host, opts)?))
                     }
                     None => {
                         if !s.peer_addr()?.ip().is_loopback() {
@@ -67,7 +68,7 @@ impl Transport {
         Ok(match self {
             Transport::Unix(s) => Transport::Unix(s.try_clone()?),
             Transport::Tcp(s) => Transport::Tcp(s.try_clone()?),
-            Transport::Tls(s) => Transport::Tls(Box::new(s.try_clone()?)),
+            Transport::Tls(s) => Transport::Tls(Arc::clone(s)),
         })
     }
 
@@ -75,7 +76,10 @@ impl Transport {
         match self {
             Transport::Unix(s) => s.set_read_timeout(Some(t)),
             Transport::Tcp(s) => s.set_read_timeout(Some(t)),
-            Transport::Tls(s) => s.socket().set_read_timeout(Some(t)),
+            Transport::Tls(s) => {
+                s.set_timeouts(Some(t), None);
+                Ok(())
+            }
         }
     }
 
@@ -83,7 +87,10 @@ impl Transport {
         let _ = match self {
             Transport::Unix(s) => s.shutdown(std::net::Shutdown::Both),
             Transport::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Transport::Tls(s) => s.socket().shutdown(std::net::Shutdown::Both),
+            Transport::Tls(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
 }
@@ -103,13 +110,21 @@ impl Write for Transport {
         match self {
             Transport::Unix(s) => s.write(buf),
             Transport::Tcp(s) => s.write(buf),
-            Transport::Tls(s) => s.write(buf),
+            Transport::Tls(s) => (&**s).write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Transport::Unix(s) => s.write_vectored(bufs),
+            Transport::Tcp(s) => s.write_vectored(bufs),
+            Transport::Tls(s) => (&**s).write_vectored(bufs),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Transport::Tls(s) => s.flush(),
+            Transport::Tls(s) => (&**s).flush(),
             _ => Ok(()),
         }
     }
@@ -158,27 +173,32 @@ impl EngineEvents for ChannelEvents {
 }
 
 fn writer(mut out: Transport, rx: mpsc::Receiver<Outgoing>) {
-    let mut fbb = wire::FlatBufferBuilder::new();
-    let mut frame = Vec::new();
+    let mut frames = FrameWriter::new();
     for item in rx {
         let (msg, payload) = match item {
             Outgoing::Msg(msg) => (msg, None),
             Outgoing::Capture(h, b) => (Message::CaptureSample(h), Some(b)),
             Outgoing::Close => return,
         };
-        let len = payload.as_ref().map_or(0, |b| b.size());
-        if let Err(e) = wire::encode_frame_into(&mut fbb, &msg, len, &mut frame) {
-            log::warn!("cannot encode {}: {e}", msg.name());
-            continue;
-        }
-        let sent = out.write_all(&frame).and_then(|()| match &payload {
-            Some(b) => match b.map_readable() {
-                Ok(map) => out.write_all(&map),
-                Err(_) => Err(std::io::Error::other("unreadable capture buffer")),
-            },
-            None => Ok(()),
-        });
-        if sent.and_then(|()| out.flush()).is_err() {
+        let map = match payload.as_ref().map(|b| b.map_readable()).transpose() {
+            Ok(map) => map,
+            Err(_) => {
+                log::warn!("unreadable capture buffer");
+                return;
+            }
+        };
+        let payload: &[&[u8]] = match &map {
+            Some(map) => &[map.as_slice()],
+            None => &[],
+        };
+        let sent = match frames.write(&mut out, &msg, payload) {
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                log::warn!("cannot encode {}: {e}", msg.name());
+                continue;
+            }
+            sent => sent,
+        };
+        if sent.and_then(|_| out.flush()).is_err() {
             return;
         }
     }
@@ -283,8 +303,7 @@ fn read_loop(
     opts: &RunOptions,
 ) -> anyhow::Result<()> {
     conn.set_read_timeout(POLL)?;
-    let mut reader = FrameReader::new();
-    let mut buf = vec![0u8; 256 << 10];
+    let mut frames = FramedReader::new(conn, 256 << 10);
     let mut welcomed = false;
     let mut ping_sent: Option<Instant> = None;
     let mut last_rx = Instant::now();
@@ -292,69 +311,57 @@ fn read_loop(
     let mut created = false;
     let mut reported = false;
     loop {
-        while let Some((msg, payload)) = reader.next_frame() {
-            ping_sent = None;
-            last_rx = Instant::now();
-            // Capture streams never end by themselves: only playback
-            // streams count for --once.
-            if let Message::CreateStream(cs) = &msg
-                && cs.direction == wire::Direction::Playback
-            {
-                created = true;
-                reported = false;
-            }
-            match msg {
-                Message::Welcome(w) => {
-                    log::info!("connected to {} (session {:#x})", w.server, w.session);
-                    welcomed = true;
+        match frames.next_frame() {
+            Ok(Some((msg, payload))) => {
+                ping_sent = None;
+                last_rx = Instant::now();
+                // Capture streams never end by themselves: only playback
+                // streams count for --once.
+                if let Message::CreateStream(cs) = &msg
+                    && cs.direction == wire::Direction::Playback
+                {
+                    created = true;
+                    reported = false;
                 }
-                Message::ProtocolError {
-                    status,
-                    fatal,
-                    message,
-                } => {
-                    if fatal {
-                        bail!("daemon: fatal protocol error {status}: {message}");
+                match msg {
+                    Message::Welcome(w) => {
+                        log::info!("connected to {} (session {:#x})", w.server, w.session);
+                        welcomed = true;
                     }
-                    log::warn!("daemon: protocol error {status}: {message}");
-                }
-                _ if !welcomed => bail!("{} before Welcome", msg.name()),
-                Message::Sample(h) => {
-                    engine.push_sample(&h, gst::Buffer::from_mut_slice(payload));
-                }
-                Message::Ping { nonce } => {
-                    let _ = tx.send(Outgoing::Msg(Message::Pong { nonce }));
-                }
-                Message::Pong { .. } => {}
-                other => engine.handle(&other),
-            }
-        }
-        let want = reader.wanted().clamp(1, buf.len());
-        match conn.read(&mut buf[..want]) {
-            Ok(0) => {
-                if reader.is_at_boundary() {
-                    return Ok(());
-                }
-                bail!("connection closed inside a frame");
-            }
-            Ok(n) => {
-                reader.feed(&buf[..n])?;
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                match ping_sent {
-                    Some(t) if t.elapsed() >= Duration::from_secs(10) => {
-                        bail!("no Pong within 10 s")
+                    Message::ProtocolError {
+                        status,
+                        fatal,
+                        message,
+                    } => {
+                        if fatal {
+                            bail!("daemon: fatal protocol error {status}: {message}");
+                        }
+                        log::warn!("daemon: protocol error {status}: {message}");
                     }
-                    Some(_) => {}
-                    None if last_rx.elapsed() >= Duration::from_secs(5) => {
-                        nonce += 1;
-                        let _ = tx.send(Outgoing::Msg(Message::Ping { nonce }));
-                        ping_sent = Some(Instant::now());
+                    _ if !welcomed => bail!("{} before Welcome", msg.name()),
+                    Message::Sample(h) => {
+                        engine.push_sample(&h, gst::Buffer::from_mut_slice(payload));
                     }
-                    None => {}
+                    Message::Ping { nonce } => {
+                        let _ = tx.send(Outgoing::Msg(Message::Pong { nonce }));
+                    }
+                    Message::Pong { .. } => {}
+                    other => engine.handle(&other),
                 }
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Ok(None) => return Ok(()),
+            Err(e) if is_timeout(&e) => match ping_sent {
+                Some(t) if t.elapsed() >= Duration::from_secs(10) => {
+                    bail!("no Pong within 10 s")
+                }
+                Some(_) => {}
+                None if last_rx.elapsed() >= Duration::from_secs(5) => {
+                    nonce += 1;
+                    let _ = tx.send(Outgoing::Msg(Message::Ping { nonce }));
+                    ping_sent = Some(Instant::now());
+                }
+                None => {}
+            },
             Err(e) => return Err(e.into()),
         }
         if !reported && all_ended(engine, ended, created) {

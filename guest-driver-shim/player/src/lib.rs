@@ -24,21 +24,24 @@
 //! edge-triggered `epoll`. Control calls always wait for their answer.
 //!
 //! One file per part of the API: the connection and its lifecycle here,
-//! the socket exchange with the broker in `socket`, control requests in
-//! `control`, calls in `calls`, playback buffers in `streaming` (their
-//! bookkeeping in `buffers`, the mapped pool in `mapping`), capture in
-//! `capture`, events in `events`; reaching the device from a program
-//! (`connect`, `device_args`) on top.
+//! the socket exchange with the broker in `socket` (over [`seqpacket`]),
+//! control requests in `control`, calls in `calls`, playback buffers in
+//! `streaming` (their bookkeeping in `buffers`, the mapped pool in
+//! `mapping`), capture in `capture`, events in `events`.
+//!
+//! This crate is what every player links, so it holds no driver code: the
+//! broker that owns the device, and a broker started in a tool's own
+//! process (`--pci`, `--vhost-user`), are in `guest-driver-shim`, which
+//! depends on this crate and never the reverse.
 
 mod buffers;
 mod calls;
 mod capture;
-mod connect;
 mod control;
-mod device_args;
 mod error;
 mod events;
 mod mapping;
+pub mod seqpacket;
 mod socket;
 mod streaming;
 
@@ -50,9 +53,7 @@ use std::time::{Duration, Instant};
 use buffers::BufferQueue;
 pub use buffers::Dequeued;
 pub use capture::Captured;
-pub use connect::{ConnectError, Connection, Target};
 pub use control::{Capabilities, playback_format};
-pub use device_args::DeviceArgs;
 pub use error::PlayerError;
 use mediaredir_proto::broker::{BROKER_VERSION, BrokerMessage, DEFAULT_SOCKET, MAX_MESSAGE};
 use mediaredir_proto::event::Event;

@@ -5,11 +5,13 @@
 //! arrived in any order.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use mediaredir_proto::broker::{BrokerMessage, Sender};
 use mediaredir_proto::event::Event;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use super::{MediaRedir, PlayerError};
 use crate::seqpacket::Received;
@@ -45,19 +47,13 @@ impl MediaRedir {
     /// Returns whether one arrived.
     pub(super) fn pump(&mut self, wait: Option<Duration>) -> Result<bool, PlayerError> {
         if let Some(wait) = wait {
-            let mut fds = [libc::pollfd {
-                fd: self.conn.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let ms = libc::c_int::try_from(wait.as_millis()).unwrap_or(libc::c_int::MAX);
-            // SAFETY: one valid pollfd, exclusively borrowed for the call.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e.into());
-                }
+            let mut fds = [PollFd::new(&self.conn, PollFlags::IN)];
+            // A wait too long for a timespec waits for ever (no caller asks
+            // for one).
+            let timeout = Timespec::try_from(wait).ok();
+            match rustix::event::poll(&mut fds, timeout.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(io::Error::from(e).into()),
             }
         }
         let (len, fd) = match self.conn.recv(&mut self.buf) {

@@ -2,24 +2,54 @@
 //! Hello with real capabilities, Welcome, the replay, raw-payload samples,
 //! cumulative acknowledgements, EndOfStream, Ping/Pong.
 
+// The engine's test support (clips, demuxing), shared rather than copied.
+#[path = "../../client-engine/tests/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixListener;
-use std::process::{Command, Stdio};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client_engine::wire::{
-    self, CallAction, ClientFeatures, CreateStream, Direction, FrameReader, Message,
-    PresentationFlags, SampleFlags, SampleHeader, SourceKind, Status, Welcome,
+    self, CallAction, ClientFeatures, CreateStream, Direction, Message, PresentationFlags,
+    SampleFlags, SampleHeader, SourceKind, Status, Welcome,
 };
 use common::*;
+use mediaredir_peer::{FrameWriter, FramedReader};
 use mediaredir_proto::codec::Codec;
 
 fn send(s: &mut impl Write, msg: &Message, payload: &[u8]) {
-    let frame = wire::encode_frame(msg, payload.len()).unwrap();
-    s.write_all(&frame).unwrap();
-    s.write_all(payload).unwrap();
+    FrameWriter::new().write(s, msg, &[payload]).unwrap();
+}
+
+/// `media-client --headless --once` started on a Unix socket at `path`, its
+/// connection accepted, and the frames it sends (read with a 200 ms
+/// timeout).
+fn start_client(path: &Path) -> (Child, UnixStream, FramedReader<UnixStream>) {
+    let listener = UnixListener::bind(path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_media-client"))
+        .args(["--connect", &format!("unix:{}", path.display())])
+        .args(["--headless", "--once", "--stats-interval", "0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let frames = FramedReader::new(conn.try_clone().unwrap(), 65536);
+    (child, conn, frames)
+}
+
+/// The next frame from the client; `None` when none came in time or the
+/// client closed. A malformed frame fails the test.
+fn next_frame(frames: &mut FramedReader<UnixStream>) -> Option<(Message, Vec<u8>)> {
+    match frames.next_frame() {
+        Ok(frame) => frame,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => panic!("malformed frame: {e}"),
+        Err(_) => None,
+    }
 }
 
 #[test]
@@ -27,35 +57,10 @@ fn client_plays_what_the_daemon_sends() {
     let dir = TempDir::new("client");
     let track = demux(&generate(&dir.0, "clip.webm", VP8)).remove(0);
     let path = dir.0.join("uplink.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_media-client"))
-        .args(["--connect", &format!("unix:{}", path.display())])
-        .args(["--headless", "--once", "--stats-interval", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut conn, _) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut reader = FrameReader::new();
-    let mut buf = vec![0u8; 65536];
-    let mut next = |conn: &mut std::os::unix::net::UnixStream| -> Option<Message> {
-        loop {
-            if let Some((m, _)) = reader.next_frame() {
-                return Some(m);
-            }
-            let want = reader.wanted().clamp(1, buf.len());
-            match conn.read(&mut buf[..want]) {
-                Ok(0) => return None,
-                Ok(n) => {
-                    reader.feed(&buf[..n]).unwrap();
-                }
-                Err(_) => return None,
-            }
-        }
-    };
+    let (mut child, mut conn, mut frames) = start_client(&path);
+    let mut next = || next_frame(&mut frames).map(|(m, _)| m);
     let hello = loop {
-        if let Some(m) = next(&mut conn) {
+        if let Some(m) = next() {
             break m;
         }
     };
@@ -106,7 +111,7 @@ fn client_plays_what_the_daemon_sends() {
     let (mut acked, mut eos_seen, mut pong) = (0, false, false);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !(acked == last && eos_seen && pong) {
-        match next(&mut conn) {
+        match next() {
             Some(Message::Ack {
                 stream: 3,
                 seq,
@@ -142,35 +147,10 @@ fn client_plays_what_the_daemon_sends() {
 fn client_captures_and_answers_calls_over_the_wire() {
     let dir = TempDir::new("client-capture");
     let path = dir.0.join("uplink.sock");
-    let listener = UnixListener::bind(&path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_media-client"))
-        .args(["--connect", &format!("unix:{}", path.display())])
-        .args(["--headless", "--once", "--stats-interval", "0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut conn, _) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let mut reader = FrameReader::new();
-    let mut buf = vec![0u8; 65536];
-    let mut next = |conn: &mut std::os::unix::net::UnixStream| -> Option<(Message, Vec<u8>)> {
-        loop {
-            if let Some(f) = reader.next_frame() {
-                return Some(f);
-            }
-            let want = reader.wanted().clamp(1, buf.len());
-            match conn.read(&mut buf[..want]) {
-                Ok(0) => return None,
-                Ok(n) => {
-                    reader.feed(&buf[..n]).unwrap();
-                }
-                Err(_) => return None,
-            }
-        }
-    };
+    let (mut child, mut conn, mut frames) = start_client(&path);
+    let mut next = || next_frame(&mut frames);
     let hello = loop {
-        if let Some((m, _)) = next(&mut conn) {
+        if let Some((m, _)) = next() {
             break m;
         }
     };
@@ -235,7 +215,7 @@ fn client_captures_and_answers_calls_over_the_wire() {
     let (mut packets, mut local_sdp) = (Vec::new(), None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && (packets.len() < 100 || local_sdp.is_none()) {
-        match next(&mut conn) {
+        match next() {
             Some((Message::CaptureSample(h), payload)) => {
                 assert_eq!(h.stream, 4);
                 assert_eq!(h.seq, packets.len() as u64 + 1);

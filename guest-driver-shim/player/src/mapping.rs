@@ -6,8 +6,10 @@
 //! `&mut [u8]` to a buffer the player owns is sound.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+
+use rustix::mm::{MapFlags, ProtFlags};
 
 /// A shared, writable mapping of a whole pool. Unmapped on drop.
 #[derive(Debug)]
@@ -28,20 +30,17 @@ impl Mapping {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty pool"));
         }
         // SAFETY: a fresh mapping chosen by the kernel (no fixed address),
-        // of a descriptor we own; failure is checked below.
+        // of a descriptor we own; it overlaps no Rust object.
         let ptr = unsafe {
-            libc::mmap(
+            rustix::mm::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
                 0,
             )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        }?;
         let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Mapping { ptr, len, _fd: fd })
     }
@@ -75,10 +74,9 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // A failure would leave the mapping in place: nothing to undo.
         // SAFETY: `ptr`/`len` are exactly what mmap returned; nothing
         // borrows the mapping any more (we are in drop).
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -2,11 +2,20 @@
 //! (a real guest), or with a broker started in the player's own process:
 //! over virtio-pci (a guest where this player is the only one), or over
 //! vhost-user (a host test rig, where the vhost-user transport plays QEMU's
-//! part). `redir-play`, `redir-call` and `redir-record` share this.
+//! part). `redir-play`, `redir-call` and `redir-record` share this, with
+//! the command-line options that pick the device ([`DeviceArgs`]).
+//!
+//! It is here, not in `mediaredir-player`, because the last two start the
+//! driver: a player that only talks to a broker (the C API, the GStreamer
+//! plugin) links `mediaredir-player` alone and so no driver code.
+
+mod device_args;
 
 use std::path::{Path, PathBuf};
 
-use super::{MediaRedir, PlayerError};
+pub use device_args::DeviceArgs;
+use mediaredir_player::{MediaRedir, PlayerError};
+
 use crate::broker::{BrokerError, BrokerOptions, BrokerThread, ResetHandle};
 use crate::transport::Transport;
 use crate::{
@@ -72,7 +81,7 @@ pub enum ConnectError {
         path: PathBuf,
         /// Why.
         #[source]
-        source: crate::broker::BrokerError,
+        source: BrokerError,
     },
     /// The in-process broker could not open the PCI function.
     #[error(

@@ -1,0 +1,117 @@
+//! Crate boundaries (issue 17): what a library must not pull in, read from
+//! `cargo tree` (normal edges only: what a build of the library links, not
+//! its tests).
+//!
+//! - `client-engine` is the GStreamer engine library only: no Spice client,
+//!   no TLS, no command line, no `anyhow`/`env_logger` (binary-only crates).
+//!   Those belong to `media-client`, the engine as a process.
+//! - The bit-exact oracle (`client-engine`'s `verify` feature) is not in the
+//!   daemon's default build.
+//!
+//! Each check runs once more on a tree that does have what it looks for, so
+//! a check that cannot fail (a changed `cargo tree` output, a wrong package
+//! name) fails here instead.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+/// What the engine library must not depend on, directly or not.
+const NOT_IN_THE_ENGINE: &[&str] = &[
+    "spice-client-glib",
+    "rustls",
+    "clap",
+    "anyhow",
+    "env_logger",
+];
+
+/// `cargo tree --prefix none --offline` of `args`, one line per entry.
+fn tree(args: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let out = Command::new(env!("CARGO"))
+        .arg("tree")
+        .args(args)
+        .args(["--prefix", "none", "--offline"])
+        .current_dir(root)
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(!lines.is_empty(), "cargo tree {args:?} printed nothing");
+    lines
+}
+
+/// The crate names of a `cargo tree -e normal` listing.
+fn crates(package: &str) -> BTreeSet<String> {
+    tree(&["-e", "normal", "-p", package])
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Which of `forbidden` the normal dependency tree of `package` holds.
+fn forbidden_in(package: &str, forbidden: &[&str]) -> Vec<String> {
+    let crates = crates(package);
+    assert!(crates.contains(package), "{package} is not in its own tree");
+    forbidden
+        .iter()
+        .filter(|f| crates.contains(**f))
+        .map(|f| f.to_string())
+        .collect()
+}
+
+#[test]
+fn the_engine_library_links_no_spice_client_tls_or_cli() {
+    let found = forbidden_in("client-engine", NOT_IN_THE_ENGINE);
+    assert!(
+        found.is_empty(),
+        "client-engine depends on {found:?}: transports and the CLI belong to media-client"
+    );
+    // The check sees them where they are: media-client carries them.
+    let carried = forbidden_in("media-client", NOT_IN_THE_ENGINE);
+    for name in ["spice-client-glib", "rustls", "clap"] {
+        assert!(
+            carried.iter().any(|c| c == name),
+            "media-client's tree has no {name}: the check cannot fail"
+        );
+    }
+}
+
+/// Whether the daemon's build (with `extra` arguments) turns on
+/// `client-engine`'s `verify` feature.
+fn daemon_enables_verify(extra: &[&str]) -> bool {
+    let mut args = vec![
+        "-e",
+        "normal,features",
+        "-i",
+        "client-engine",
+        "-p",
+        "vhost-user-mediaredir",
+    ];
+    args.extend(extra);
+    tree(&args)
+        .iter()
+        .any(|l| l.starts_with("client-engine feature \"verify\""))
+}
+
+#[test]
+fn the_daemons_default_build_has_no_verification_oracle() {
+    assert!(
+        !daemon_enables_verify(&[]),
+        "the daemon's default build enables client-engine/verify"
+    );
+    assert!(
+        daemon_enables_verify(&["--features", "verify"]),
+        "the daemon's `verify` feature does not reach client-engine: the check cannot fail"
+    );
+}
