@@ -73,13 +73,9 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "media-client",
         "-p",
         "conformance-tests",
-        // `--uplink local:verify`.
-        "--features",
-        "vhost-user-mediaredir/verify",
-        "--bin",
-        "vhost-user-mediaredir",
-        "--bin",
-        "redir-play",
+    ]);
+    args.extend(crate::demo::VERIFYING_DAEMON_AND_PLAYER);
+    args.extend([
         "--bin",
         "media-client",
         "--bin",

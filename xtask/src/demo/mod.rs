@@ -203,6 +203,17 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
+/// The cargo arguments of the daemon built with `verify` (the demo's and
+/// the bench's `--uplink local:verify`) and of redir-play.
+pub(crate) const VERIFYING_DAEMON_AND_PLAYER: [&str; 6] = [
+    "--features",
+    "vhost-user-mediaredir/verify",
+    "--bin",
+    "vhost-user-mediaredir",
+    "--bin",
+    "redir-play",
+];
+
 /// Builds the daemon (with `verify`), both players (redir-play;
 /// redir-gst-play with its broker) and verify-clip (and media-client when
 /// `client`): what a demo,
@@ -220,20 +231,16 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
         "gst-plugin-mediaredir",
         "-p",
         "media-client",
-        // `--uplink local:verify`.
-        "--features",
-        "vhost-user-mediaredir/verify",
-        "--bin",
-        "vhost-user-mediaredir",
-        "--bin",
-        "redir-play",
+    ];
+    build.extend(VERIFYING_DAEMON_AND_PLAYER);
+    build.extend([
         "--bin",
         "mediaredir-broker",
         "--bin",
         "redir-gst-play",
         "--bin",
         "verify-clip",
-    ];
+    ]);
     if client {
         build.extend(["--bin", "media-client"]);
     }
