@@ -11,18 +11,31 @@
 //! - [`ChildGuard`]: a child process terminated and reaped on every path;
 //! - [`Xvfb`]: a private X server, stopped cleanly;
 //! - [`pki`]: TLS certificates made at test time;
+//! - [`scratch`]: scratch directories (the `tempfile` crate), named after
+//!   their maker;
+//! - [`clips`]: the command lines that make test clips (`gst-launch-1.0`,
+//!   `ffmpeg`, shell lines);
+//! - [`serde_json`]: JSON, for tests and tools that write or read it;
+//! - [`until`]: polling until a condition holds;
 //! - [`symbols`]: what a built shared library links, read with `nm`.
 //!
 //! It is a dev-dependency only and links no system library.
 
 mod child;
+pub mod clips;
 pub mod pki;
 mod require;
+mod scratch;
 pub mod symbols;
+mod wait;
 mod xvfb;
 
 pub use child::ChildGuard;
 pub use pki::Pki;
 pub use rcgen::ExtendedKeyUsagePurpose;
 pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
+pub use scratch::{TempDir, scratch, try_scratch};
+pub use serde_json;
+pub use tempfile;
+pub use wait::until;
 pub use xvfb::Xvfb;

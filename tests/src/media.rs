@@ -1,23 +1,9 @@
-//! Test media: the tests make their clips with `gst-launch-1.0`.
+//! Test media: the tests make their clips with `gst-launch-1.0`
+//! (`test_support::clips`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-/// Runs `gst-launch-1.0 -q PIPELINE` (split on whitespace) and panics with
-/// its error output when it fails.
-pub fn gst_launch(pipeline: &str) {
-    let output = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run gst-launch-1.0 (is GStreamer installed? `cargo xtask setup`)");
-    assert!(
-        output.status.success(),
-        "gst-launch-1.0 {pipeline}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+pub use test_support::clips::gst_launch;
 
 /// Writes `out`: `buffers` × 20 ms of a 440 Hz stereo tone at 48 kHz, Opus
 /// in Ogg.

@@ -6,9 +6,12 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use mediaredir_player::{MediaRedir, playback_format};
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, Request, ResponseHeader, StreamFormat};
+use mediaredir_proto::control::{Request, ResponseHeader, StreamFormat};
+use mediaredir_proto::data::DataHeader;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
@@ -136,6 +139,49 @@ impl Rig {
     pub fn client(&self, acks: AckPolicy) -> TestClient {
         TestClient::connect(&self.uplink, decode_everything(), acks)
     }
+
+    /// A client on the uplink acknowledging by `acks`, and a driver that
+    /// sees it connected.
+    pub fn connected(&self, acks: AckPolicy) -> (TestClient, Driver) {
+        let client = self.client(acks);
+        let mut dev = self.driver();
+        wait_client(&mut dev, true);
+        (client, dev)
+    }
+
+    /// A guest broker in this process on the daemon's vhost-user socket,
+    /// serving players on `broker.sock` in the scratch directory; the
+    /// socket's path with it.
+    pub fn broker(&self) -> (BrokerThread, PathBuf) {
+        let socket = self.path("broker.sock");
+        let vhost = self.socket.clone();
+        let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
+            let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
+            Ok(MediaDevice::new(transport, DriverOptions::default())?)
+        })
+        .expect("broker starts");
+        (broker, socket)
+    }
+}
+
+/// A presentation with an H.264 stream on txq 0 ([`video`]), playing: the
+/// presentation's and the stream's ids.
+pub fn playing_video(dev: &mut Driver) -> (u32, u32) {
+    let pres = ok(dev, 0, Request::PresCreate { live: false });
+    let stream = ok(dev, pres, Request::StreamCreate(video(0)));
+    ok(dev, pres, Request::PresPlay);
+    (pres, stream)
+}
+
+/// A player on the broker at `socket`, once the device has a client.
+pub fn connected_player(socket: &Path) -> MediaRedir {
+    let mut p = MediaRedir::open(socket).expect("player connects");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !p.query_caps().expect("caps").client_connected {
+        assert!(Instant::now() < deadline, "no client connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
 }
 
 /// Sends a request and returns the status, id and body.
@@ -148,45 +194,40 @@ pub fn call(dev: &mut Driver, target: u32, request: Request) -> (Status, u32, Re
 
 /// Sends a request that must succeed; returns the id.
 pub fn ok(dev: &mut Driver, target: u32, request: Request) -> u32 {
-    let what = format!("{request:?}");
-    let (status, id, _) = call(dev, target, request);
-    assert_eq!(status, Status::Ok, "{what}");
-    id
+    try_ok(dev, target, request).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// An H.264 (Annex-B) video format on `txq`.
-pub fn video(txq: u32) -> StreamFormat {
+/// Sends a request; its id, or the request and the status it failed with.
+pub fn try_ok(dev: &mut Driver, target: u32, request: Request) -> Result<u32, String> {
+    let what = format!("{request:?}");
+    match call(dev, target, request) {
+        (Status::Ok, id, _) => Ok(id),
+        (status, _, _) => Err(format!("{what}: {status:?}")),
+    }
+}
+
+/// An H.264 (Annex-B) 30 fps video format of `width` x `height` on `txq`.
+pub fn h264(txq: u32, width: u32, height: u32) -> StreamFormat {
     StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 642,
-        height: 362,
+        width,
+        height,
         fps_num: 30,
         fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: vec![],
+        ..playback_format(Codec::H264, txq)
     }
+}
+
+/// An H.264 (Annex-B) video format on `txq` (the size of the tests' clip).
+pub fn video(txq: u32) -> StreamFormat {
+    h264(txq, 642, 362)
 }
 
 /// An Opus stereo format on `txq`.
 pub fn audio(txq: u32) -> StreamFormat {
     StreamFormat {
-        codec: Codec::Opus,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
         sample_rate: 48000,
         channels: 2,
-        bitrate: 0,
-        codec_data: vec![],
+        ..playback_format(Codec::Opus, txq)
     }
 }
 
@@ -225,4 +266,32 @@ pub fn wait_event(
         before.push(event);
     }
     (None, before)
+}
+
+/// Waits for the `CALL_ENDED` event and checks it ends `session` with
+/// `status`.
+pub fn expect_call_ended(dev: &mut Driver, timeout: Duration, session: u32, status: Status) {
+    let (ended, _) = wait_event(dev, timeout, |e| matches!(e, Event::CallEnded { .. }));
+    assert_eq!(ended, Some(Event::CallEnded { session, status }));
+}
+
+/// Waits for a `CALL_DTMF` event and checks it is `event` of `session`.
+pub fn expect_call_dtmf(dev: &mut Driver, timeout: Duration, session: u32, event: u64) {
+    let (dtmf, _) = wait_event(dev, timeout, |e| matches!(e, Event::CallDtmf { .. }));
+    assert_eq!(dtmf, Some(Event::CallDtmf { session, event }));
+}
+
+/// The data header of a sample of `stream` with `flags` at `pts` (no dts
+/// or duration: the fields a test sets are filled in over it).
+pub fn data_header(stream: u32, flags: u32, pts: Option<u64>) -> DataHeader {
+    DataHeader {
+        clip: Default::default(),
+        stream_id: stream,
+        generation: 0,
+        flags,
+        payload_len: 0,
+        pts,
+        dts: None,
+        duration: None,
+    }
 }

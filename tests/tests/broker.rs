@@ -10,9 +10,8 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
-use conformance_tests::rig::{Rig, video};
-use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
+use conformance_tests::rig::{Rig, connected_player, video};
+use guest_driver_shim::broker::BrokerThread;
 use mediaredir_player::seqpacket::{Received, SeqpacketConn};
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender, kind};
@@ -42,13 +41,7 @@ fn stack_acking(tag: &str, extra: &[&str], ack: AckPolicy) -> Stack {
 fn stack_with(tag: &str, extra: &[&str], client: impl FnOnce(&Rig) -> TestClient) -> Stack {
     let rig = Rig::start(tag, extra);
     let client = client(&rig);
-    let socket = rig.path("broker.sock");
-    let vhost = rig.socket.clone();
-    let broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
-        let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
-        Ok(MediaDevice::new(transport, DriverOptions::default())?)
-    })
-    .expect("broker starts");
+    let (broker, socket) = rig.broker();
     Stack {
         rig,
         client,
@@ -58,13 +51,7 @@ fn stack_with(tag: &str, extra: &[&str], client: impl FnOnce(&Rig) -> TestClient
 }
 
 fn player(stack: &Stack) -> MediaRedir {
-    let mut p = MediaRedir::open(&stack.socket).expect("player connects");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.query_caps().expect("caps").client_connected {
-        assert!(Instant::now() < deadline, "no client connected");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+    connected_player(&stack.socket)
 }
 
 fn status(e: PlayerError) -> Status {

@@ -7,10 +7,8 @@
 use std::time::{Duration, Instant};
 
 use conformance_tests::client::{AckPolicy, TestClient, decode_and_capture};
-use conformance_tests::rig::Rig;
-use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_player::{MediaRedir, PlayerError};
+use conformance_tests::rig::{Rig, connected_player};
+use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
@@ -51,19 +49,8 @@ fn captured_samples_reach_the_players_buffers() {
     let _ = env_logger::builder().is_test(true).try_init();
     let rig = Rig::start("capture", &[]);
     let mut client = TestClient::connect(&rig.uplink, decode_and_capture(), AckPolicy::Immediate);
-    let socket = rig.path("broker.sock");
-    let vhost = rig.socket.clone();
-    let _broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
-        let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
-        Ok(MediaDevice::new(transport, DriverOptions::default())?)
-    })
-    .expect("broker");
-    let mut p = MediaRedir::open(&socket).expect("player");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.query_caps().expect("caps").client_connected {
-        assert!(Instant::now() < deadline, "no client");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_broker, socket) = rig.broker();
+    let mut p = connected_player(&socket);
     let sources = p.enum_sources().expect("sources");
     assert_eq!(sources.len(), 2, "the client's microphone and camera");
     p.try_format(&capture_format(Codec::Opus, 1))

@@ -10,14 +10,11 @@ mod common;
 mod e2e_common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::tone;
-use conformance_tests::rig::Rig;
+use conformance_tests::rig::{Rig, connected_player};
 use e2e_common::{media_client_binary, wait_path};
-use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
-use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_player::MediaRedir;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Direction, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
@@ -38,19 +35,8 @@ fn client_microphone_reaches_the_guest_player() {
             .spawn()
             .expect("start media-client"),
     );
-    let socket = rig.path("broker.sock");
-    let vhost = rig.socket.clone();
-    let _broker = BrokerThread::spawn(&socket, BrokerOptions::default(), move || {
-        let transport = VhostUserTransport::connect_new(&vhost, VhostUserOptions::default())?;
-        Ok(MediaDevice::new(transport, DriverOptions::default())?)
-    })
-    .expect("broker");
-    let mut p = MediaRedir::open(&socket).expect("player");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !p.query_caps().expect("caps").client_connected {
-        assert!(Instant::now() < deadline, "no client");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_broker, socket) = rig.broker();
+    let mut p = connected_player(&socket);
     let t0 = Instant::now();
     eprintln!("client connected after {:?}", start.elapsed());
     let sources = p.enum_sources().expect("sources");

@@ -12,30 +12,21 @@ mod e2e_common;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use client_engine::gst;
 use client_engine::gst::prelude::*;
 use common::peer::{PEER_DTMF, PEER_OPUS, PEER_VP8, Peer};
 use common::tone;
-use conformance_tests::rig::{Rig, call, wait_client, wait_event};
+use conformance_tests::rig::{
+    Rig, call, expect_call_dtmf, expect_call_ended, wait_client, wait_event,
+};
 use e2e_common::{media_client_binary, wait_path};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
-use test_support::ChildGuard;
-
-fn until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
+use test_support::{ChildGuard, until};
 
 #[test]
 fn guest_call_runs_on_the_client_with_a_real_peer() {
@@ -96,16 +87,7 @@ fn guest_call_runs_on_the_client_with_a_real_peer() {
         "peer got no DTMF 3"
     );
     peer.dtmf(11, 200);
-    let (dtmf, _) = wait_event(&mut dev, Duration::from_secs(10), |e| {
-        matches!(e, Event::CallDtmf { .. })
-    });
-    assert_eq!(
-        dtmf,
-        Some(Event::CallDtmf {
-            session: id,
-            event: 11
-        })
-    );
+    expect_call_dtmf(&mut dev, Duration::from_secs(10), id, 11);
 
     // The client's statistics: events, and CALL_STATS answers.
     let (stats, _) = wait_event(
@@ -151,15 +133,6 @@ fn guest_call_runs_on_the_client_with_a_real_peer() {
     // The peer hangs up: CALL_ENDED OK; the guest ends the session.
     let src = peer.audio_src.lock().unwrap().clone().unwrap();
     src.send_event(gst::event::Eos::new());
-    let (ended, _) = wait_event(&mut dev, Duration::from_secs(15), |e| {
-        matches!(e, Event::CallEnded { .. })
-    });
-    assert_eq!(
-        ended,
-        Some(Event::CallEnded {
-            session: id,
-            status: Status::Ok
-        })
-    );
+    expect_call_ended(&mut dev, Duration::from_secs(15), id, Status::Ok);
     assert_eq!(call(&mut dev, id, Request::CallEnd).0, Status::Ok);
 }

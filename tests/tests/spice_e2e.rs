@@ -19,14 +19,15 @@ use std::time::{Duration, Instant};
 
 use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
-use common::{AV, TempDir, Track, demux, generate};
+use common::{AV, Track, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::rig::{Driver, call, ok, video, wait_client, wait_event};
+use conformance_tests::rig::{Driver, call, data_header, ok, video, wait_client, wait_event};
 use conformance_tests::scratch::Scratch;
-use e2e_common::{Client, WAIT, assert_bit_exact, format, free_port, media_client_binary, play};
+use e2e_common::{
+    Client, WAIT, assert_bit_exact, format, free_port, header, media_client_binary, play,
+};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::control::Request;
-use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use test_support::Pki;
@@ -73,6 +74,15 @@ impl SpiceRig {
         }
     }
 
+    /// Starts the daemon's Spice server on a free loopback port
+    /// (`KEY=PORT`: `port` or `tls-port`) with the further `options`; the
+    /// rig and the port.
+    fn on_free_port(scratch: Scratch, key: &str, options: &str) -> (SpiceRig, u16) {
+        let port = free_port();
+        let options = format!("{key}={port},addr=127.0.0.1,{options}");
+        (SpiceRig::start(scratch, &options, port), port)
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.scratch.path(name)
     }
@@ -93,17 +103,13 @@ fn password_file(scratch: &Scratch, name: &str, password: &str) -> String {
 #[test]
 fn spice_media_client_is_bit_exact() {
     let t0 = Instant::now();
-    let dir = TempDir::new("spice-e2e");
-    let clip = generate(&dir.0, "clip.mkv", AV);
+    let dir = Scratch::new("spice-e2e-clip");
+    let clip = generate(dir.dir(), "clip.mkv", AV);
     let tracks = demux(&clip);
     let scratch = Scratch::new("spice-e2e");
     let password = password_file(&scratch, "ticket", "s3cret media");
-    let port = free_port();
-    let mut rig = SpiceRig::start(
-        scratch,
-        &format!("port={port},addr=127.0.0.1,password-file={password}"),
-        port,
-    );
+    let (mut rig, port) =
+        SpiceRig::on_free_port(scratch, "port", &format!("password-file={password}"));
     let target = format!("127.0.0.1:{port}");
     let client = Client::start(
         &["--spice", &target, "--password-file", &password],
@@ -134,9 +140,9 @@ fn spice_media_client_is_bit_exact() {
 /// Still bit-exact, every buffer OK.
 #[test]
 fn spice_large_frames_are_bit_exact() {
-    let dir = TempDir::new("spice-big");
+    let dir = Scratch::new("spice-big-clip");
     let desc = "videotestsrc num-buffers=20 pattern=snow ! video/x-raw,format=I420,width=1280,height=720,framerate=30/1 ! x264enc qp-max=0 qp-min=0 quantizer=0 pass=quant speed-preset=ultrafast key-int-max=10 ! h264parse ! matroskamux ! filesink location={out}";
-    let clip = generate(&dir.0, "big.mkv", desc);
+    let clip = generate(dir.dir(), "big.mkv", desc);
     let tracks = demux(&clip);
     let biggest = tracks[0]
         .samples
@@ -146,12 +152,7 @@ fn spice_large_frames_are_bit_exact() {
         .unwrap();
     assert!(biggest > 1 << 20, "frames of {biggest} bytes are too small");
     let scratch = Scratch::new("spice-big");
-    let port = free_port();
-    let mut rig = SpiceRig::start(
-        scratch,
-        &format!("port={port},addr=127.0.0.1,disable-ticketing=on"),
-        port,
-    );
+    let (mut rig, port) = SpiceRig::on_free_port(scratch, "port", "disable-ticketing=on");
     let target = format!("127.0.0.1:{port}");
     let client = Client::start(&["--spice", &target], rig.path("report.txt"), &[]);
     wait_client(&mut rig.dev, true);
@@ -192,12 +193,8 @@ fn spice_wrong_password_is_refused() {
     let scratch = Scratch::new("spice-auth");
     let password = password_file(&scratch, "ticket", "right");
     let wrong = password_file(&scratch, "wrong", "wrong");
-    let port = free_port();
-    let mut rig = SpiceRig::start(
-        scratch,
-        &format!("port={port},addr=127.0.0.1,password-file={password}"),
-        port,
-    );
+    let (mut rig, port) =
+        SpiceRig::on_free_port(scratch, "port", &format!("password-file={password}"));
     let target = format!("127.0.0.1:{port}");
     let refused = Command::new(media_client_binary())
         .args(["--spice", &target, "--password-file", &wrong])
@@ -229,8 +226,8 @@ fn spice_wrong_password_is_refused() {
 /// bit-exact. A client trusting another CA gets nowhere.
 #[test]
 fn spice_tls_is_bit_exact() {
-    let dir = TempDir::new("spice-tls");
-    let clip = generate(&dir.0, "clip.mkv", AV);
+    let dir = Scratch::new("spice-tls-clip");
+    let clip = generate(dir.dir(), "clip.mkv", AV);
     let tracks = demux(&clip);
     let scratch = Scratch::new("spice-tls");
     let pki = Pki::write(scratch.dir()).expect("write the test PKI");
@@ -244,15 +241,8 @@ fn spice_tls_is_bit_exact() {
         std::fs::copy(from, x509.join(to)).unwrap();
     }
     let password = password_file(&scratch, "ticket", "tls ticket");
-    let port = free_port();
-    let mut rig = SpiceRig::start(
-        scratch,
-        &format!(
-            "tls-port={port},addr=127.0.0.1,x509-dir={},password-file={password}",
-            x509.display()
-        ),
-        port,
-    );
+    let options = format!("x509-dir={},password-file={password}", x509.display());
+    let (mut rig, port) = SpiceRig::on_free_port(scratch, "tls-port", &options);
     let target = format!("127.0.0.1:{port}");
     let other_ca = Authority::new("another CA").cert_pem;
     let other = rig.path("other-ca.pem");
@@ -347,19 +337,6 @@ impl Relay {
     }
 }
 
-fn header(stream: u32, s: &common::Sample) -> DataHeader {
-    DataHeader {
-        clip: s.clip,
-        stream_id: stream,
-        generation: 0,
-        flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
-        payload_len: 0,
-        pts: s.pts,
-        dts: s.dts,
-        duration: s.duration,
-    }
-}
-
 /// Submits `range` of `track` on txq 0 and returns the statuses of their
 /// completions (all of them: none is lost).
 fn submit(dev: &mut Driver, id: u32, track: &Track, range: std::ops::Range<usize>) -> Vec<Status> {
@@ -400,8 +377,8 @@ fn collect(dev: &mut Driver, n: usize) -> Vec<Status> {
 /// decode from that keyframe on.
 #[test]
 fn spice_cut_and_restored_resumes_at_a_keyframe() {
-    let dir = TempDir::new("spice-cut");
-    let clip = generate(&dir.0, "clip.mkv", AV);
+    let dir = Scratch::new("spice-cut-clip");
+    let clip = generate(dir.dir(), "clip.mkv", AV);
     let track = demux(&clip).remove(0);
     assert!(
         track.caps.to_string().starts_with("video/"),
@@ -413,12 +390,7 @@ fn spice_cut_and_restored_resumes_at_a_keyframe() {
         .collect();
     assert!(keys.len() >= 3, "keyframes at {keys:?}");
     let scratch = Scratch::new("spice-cut");
-    let port = free_port();
-    let mut rig = SpiceRig::start(
-        scratch,
-        &format!("port={port},addr=127.0.0.1,disable-ticketing=on"),
-        port,
-    );
+    let (mut rig, port) = SpiceRig::on_free_port(scratch, "port", "disable-ticketing=on");
     let relay = Relay::start(port);
     let target = format!("127.0.0.1:{}", relay.port);
     let client = Client::start_reconnecting(&["--spice", &target], rig.path("report.txt"), &[]);
@@ -460,16 +432,7 @@ fn spice_cut_and_restored_resumes_at_a_keyframe() {
     assert_eq!(dropped, vec![Status::Dropped; next - first - 3]);
     let tail = submit(dev, id, &track, next..track.samples.len());
     assert_eq!(tail, vec![Status::Ok; track.samples.len() - next]);
-    let eos = DataHeader {
-        clip: Default::default(),
-        stream_id: id,
-        generation: 0,
-        flags: mediaredir_proto::data::FLAG_EOS,
-        payload_len: 0,
-        pts: None,
-        dts: None,
-        duration: None,
-    };
+    let eos = data_header(id, mediaredir_proto::data::FLAG_EOS, None);
     dev.submit_data_copy(0, &eos, &[]).unwrap();
     assert_eq!(collect(dev, 1), vec![Status::Ok]);
     let (ended, _) = wait_event(dev, WAIT, |e| *e == Event::Eos { stream: id });

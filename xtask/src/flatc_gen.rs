@@ -18,7 +18,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{process, tempdir::TempDir};
+use crate::{process, tempdir};
 
 /// Default directory of the schemas, relative to the workspace root.
 pub(crate) const SCHEMA_DIR: &str = "spec/schema";
@@ -142,7 +142,7 @@ fn generate(flatc: &Path, schema_dir: &Path, out_dir: &Path) -> Result<Files> {
 
 /// Regenerates the committed code from the schemas.
 pub(crate) fn regen(flatc: &Path, dirs: &Dirs) -> Result<()> {
-    let scratch = TempDir::new("xtask-flatc")?;
+    let scratch = tempdir::new("xtask-flatc")?;
     let generated = generate(flatc, &dirs.schema_dir, scratch.path())?;
     let committed = read_generated(&dirs.out_dir)?;
     std::fs::create_dir_all(&dirs.out_dir)
@@ -176,7 +176,7 @@ pub(crate) fn regen(flatc: &Path, dirs: &Dirs) -> Result<()> {
 
 /// Fails unless regenerating would change nothing.
 pub(crate) fn check(flatc: &Path, dirs: &Dirs) -> Result<()> {
-    let scratch = TempDir::new("xtask-flatc")?;
+    let scratch = tempdir::new("xtask-flatc")?;
     let generated = generate(flatc, &dirs.schema_dir, scratch.path())?;
     let committed = read_generated(&dirs.out_dir)?;
     let differences = diff(&generated, &committed);
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn read_generated_takes_only_generated_files() {
-        let dir = TempDir::new("xtask-test").unwrap();
+        let dir = tempdir::new("xtask-test").unwrap();
         std::fs::write(dir.path().join("m_generated.rs"), b"gen").unwrap();
         std::fs::write(dir.path().join("mod.rs"), b"mod").unwrap();
         std::fs::create_dir(dir.path().join("sub_generated.rs")).unwrap();
@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn schemas_are_sorted_fbs_files_and_required() {
-        let dir = TempDir::new("xtask-test").unwrap();
+        let dir = tempdir::new("xtask-test").unwrap();
         assert!(schemas(dir.path()).is_err());
         std::fs::write(dir.path().join("b.fbs"), b"").unwrap();
         std::fs::write(dir.path().join("a.fbs"), b"").unwrap();
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn regen_then_check_round_trip() {
-        let work = TempDir::new("xtask-test").unwrap();
+        let work = tempdir::new("xtask-test").unwrap();
         let flatc = fake_flatc(work.path());
         let dirs = Dirs {
             schema_dir: work.path().join("schema"),

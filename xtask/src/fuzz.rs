@@ -93,7 +93,7 @@ pub(crate) fn run(options: &FuzzOptions) -> Result<()> {
     for (name, extensions) in chosen {
         // The smoke run's corpus is scratch; a real run's grows in the cache.
         let scratch = match options.budget {
-            Budget::Smoke(_) => Some(crate::tempdir::TempDir::new(name)?),
+            Budget::Smoke(_) => Some(crate::tempdir::new(name)?),
             Budget::Seconds(_) => None,
         };
         let corpus = match &scratch {

@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
+use serde::Serialize;
 
 use crate::demo::{self, DemoPlayer, DemoUplink};
 use crate::process;
-use crate::tempdir::TempDir;
+use crate::tempdir;
 
 /// One clip of the matrix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,23 +116,12 @@ fn clips() -> Result<Vec<Clip>> {
     parse(&text)
 }
 
-/// The command that writes `clip` to `out`.
+/// The command that writes `clip` to `out` (by its first word: `sh`,
+/// `ffmpeg` or a GStreamer pipeline).
 fn generator(clip: &Clip, out: &Path) -> Command {
-    let text = clip.pipeline.replace("{out}", &out.display().to_string());
-    if let Some(script) = text.strip_prefix("sh ") {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-e", "-c", script]);
-        return cmd;
-    }
-    if let Some(args) = text.strip_prefix("ffmpeg ") {
-        let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-nostdin", "-loglevel", "error", "-y"])
-            .args(args.split_whitespace());
-        return cmd;
-    }
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q").args(text.split_whitespace());
-    cmd
+    test_support::clips::generator_command(
+        &clip.pipeline.replace("{out}", &out.display().to_string()),
+    )
 }
 
 /// The cached file of `clip`, generated first unless it is there.
@@ -144,7 +134,7 @@ fn ensure(clip: &Clip, cache: &Path) -> Result<PathBuf> {
     }
     // A scratch directory as the working directory, for commands that
     // write intermediate files (DASH segments, WAV input of an encoder).
-    let work = TempDir::new("xtask-matrix")?;
+    let work = tempdir::new("xtask-matrix")?;
     let partial = work.path().join(&clip.file);
     process::run(generator(clip, &partial).current_dir(work.path()))
         .with_context(|| format!("generating the {} clip", clip.name))?;
@@ -263,19 +253,33 @@ pub(crate) fn run(plan: &Plan, jobs: Option<u16>) -> Result<()> {
     );
     println!("matrix: {} runs, {jobs} at a time", runs.len());
     failed.extend(run_all(&runs, jobs)?);
-    let names: Vec<String> = failed.iter().map(|n| format!("\"{n}\"")).collect();
-    println!(
-        "{{\"ok\":{},\"clips\":{},\"runs\":{},\"bit_exact\":{},\"failed\":[{}]}}",
-        failed.is_empty(),
-        all.len(),
-        runs.len(),
-        runs.len().saturating_sub(failed.len()),
-        names.join(",")
-    );
+    let summary = MatrixSummary {
+        ok: failed.is_empty(),
+        clips: all.len(),
+        runs: runs.len(),
+        bit_exact: runs.len().saturating_sub(failed.len()),
+        failed: &failed,
+    };
+    println!("{}", serde_json::to_string(&summary)?);
     if !failed.is_empty() {
         bail!("the matrix failed on {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The matrix's verdict, its last stdout line (keys in this order).
+#[derive(Debug, Serialize)]
+struct MatrixSummary<'a> {
+    /// Every run was bit-exact and every clip was made.
+    ok: bool,
+    /// Clips in the matrix.
+    clips: usize,
+    /// Runs played.
+    runs: usize,
+    /// Runs that came out bit-exact.
+    bit_exact: usize,
+    /// The clips that could not be made and the runs that failed.
+    failed: &'a [String],
 }
 
 /// One run of the matrix.
@@ -294,7 +298,7 @@ struct Run {
 /// the failed runs. Stops starting runs once the task is interrupted.
 fn run_all(runs: &[Run], jobs: usize) -> Result<Vec<String>> {
     let exe = std::env::current_exe().context("finding xtask's own program")?;
-    let work = TempDir::new("xtask-matrix")?;
+    let work = tempdir::new("xtask-matrix")?;
     let next = AtomicUsize::new(0);
     let (done, outcomes) = mpsc::channel::<(usize, Result<String, String>)>();
     let mut failed = Vec::new();

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use qemu_config::{DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, VIRTIO_NAME};
 
 use crate::flatc_install::project_cache;
-use crate::tempdir::TempDir;
+use crate::tempdir;
 use crate::{process, setup};
 
 /// The Debian source version of QEMU 10.0.2 in bookworm-backports.
@@ -462,7 +462,7 @@ pub(crate) fn attach_check() -> Result<()> {
             "vhost-user-mediaredir",
         ]))?;
     }
-    let tmp = TempDir::new("qemu-attach")?;
+    let tmp = tempdir::new("qemu-attach")?;
     let socket = tmp.path().join("vdm.sock");
     let qmp_socket = tmp.path().join("qmp.sock");
     let daemon_log = tmp.path().join("daemon.log");

@@ -1,65 +1,27 @@
-//! Scratch directories removed on drop.
+//! Scratch directories removed on drop: the `tempfile` crate, through
+//! `test_support::try_scratch`, the one place that names them.
 //!
-//! `flatc-check` generates into a scratch directory and compares; the tests
-//! need scratch directories too. A few lines here instead of a dependency
-//! keeps xtask at two pure-Rust crates.
-
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+//! `flatc-check` generates into a scratch directory and compares, the demo,
+//! the matrix, the bench and the VM tasks keep their sockets and logs in
+//! one, and the tests need them too. A directory is
+//! `{prefix}-{pid}-{random}` in `TMPDIR`: inside `cargo xtask test` (and
+//! every task with a [`RunScope`](crate::scope::RunScope)) that is the run's
+//! own directory, whose leftovers the scope names and removes at the end;
+//! `fresh-check` finds the roots of dead runs by the PID in the name.
 
 use anyhow::{Context, Result};
 
-/// A fresh directory under the system temporary directory, removed with
-/// everything in it when dropped.
-#[derive(Debug)]
-pub(crate) struct TempDir {
-    /// The directory.
-    path: PathBuf,
-}
+pub(crate) use test_support::TempDir;
 
-impl TempDir {
-    /// Creates a new, empty, uniquely named directory.
-    pub(crate) fn new(prefix: &str) -> Result<Self> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "{prefix}-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        // `create_dir`, not `create_dir_all`: fail rather than reuse a directory.
-        std::fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self { path })
-    }
-
-    /// Takes ownership of an existing directory: removed on drop.
-    pub(crate) fn adopt(path: PathBuf) -> Self {
-        Self { path }
-    }
-
-    /// The directory's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Gives up ownership: the directory is no longer removed on drop.
-    pub(crate) fn keep(mut self) -> PathBuf {
-        let path = std::mem::take(&mut self.path);
-        // Nothing else to release: the path was the only field.
-        std::mem::forget(self);
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Best effort: a leftover scratch directory is harmless.
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+/// A new, empty, uniquely named directory, removed with everything in it
+/// when dropped (`keep()` gives up the removal).
+pub(crate) fn new(prefix: &str) -> Result<TempDir> {
+    test_support::try_scratch(prefix).with_context(|| {
+        format!(
+            "cannot create a scratch directory {prefix}-* in {}",
+            std::env::temp_dir().display()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -68,19 +30,23 @@ mod tests {
 
     #[test]
     fn is_unique_and_removed_on_drop() {
-        let a = TempDir::new("xtask-test").unwrap();
-        let b = TempDir::new("xtask-test").unwrap();
+        let (a, b) = (new("xtask-test").unwrap(), new("xtask-test").unwrap());
         assert_ne!(a.path(), b.path());
-        std::fs::write(a.path().join("f"), b"x").unwrap();
+        std::fs::create_dir(a.path().join("sub")).unwrap();
+        std::fs::write(a.path().join("sub/f"), b"x").unwrap();
         let path = a.path().to_path_buf();
         drop(a);
-        assert!(!path.exists());
+        assert!(!path.exists(), "removed with what is in it");
     }
 
     #[test]
     fn kept_directory_survives_drop() {
-        let dir = TempDir::new("xtask-test").unwrap();
-        let path = dir.keep();
+        // fresh-check keeps a root and finds a dead run's by the PID in
+        // its name.
+        let path = new("xtask-test").unwrap().keep();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("xtask-test-").unwrap().split('-').next();
+        assert_eq!(pid, Some(std::process::id().to_string().as_str()));
         assert!(path.is_dir());
         std::fs::remove_dir(&path).unwrap();
     }

@@ -32,7 +32,7 @@ use crate::demo::{self, Summary};
 use crate::guest_image::{self, GuestImage};
 use crate::process;
 use crate::qemu::{self, Qemu};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 use crate::timing::format_duration;
 
 /// Longest a guest may run (QEMU's own `timeout`).
@@ -267,7 +267,7 @@ impl Rig {
 
 /// Whether the guest's result JSON says it played.
 fn guest_ok(json: &str) -> bool {
-    demo::json_field(json, "ok") == Some("true")
+    demo::json_true(json, "ok")
 }
 
 /// Plays `clip` (in the guest; `host` on this machine) with redir-play
@@ -279,7 +279,7 @@ fn play_clip(
     host: &Path,
     summary: &mut Summary,
 ) -> Result<()> {
-    let dir = TempDir::new("xtask-vm")?;
+    let dir = tempdir::new("xtask-vm")?;
     let socket = dir.path().join("vhost.sock");
     let report = dir.path().join("report.txt");
     let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon")?;
@@ -331,7 +331,7 @@ fn clip_test(rig: &Rig, clip: &str, args: &[&str]) -> Result<()> {
 fn daemon_restart_test(rig: &Rig, outage: Duration) -> Result<()> {
     let t0 = Instant::now();
     let clip = "long.webm";
-    let dir = TempDir::new("xtask-vm")?;
+    let dir = tempdir::new("xtask-vm")?;
     let socket = dir.path().join("vhost.sock");
     let first_report = dir.path().join("report-1.txt");
     let report = dir.path().join("report-2.txt");
@@ -378,7 +378,7 @@ fn daemon_restart_test(rig: &Rig, outage: Duration) -> Result<()> {
 fn guest_reset_test(rig: &Rig) -> Result<()> {
     let t0 = Instant::now();
     let clip = "av.webm";
-    let dir = TempDir::new("xtask-vm")?;
+    let dir = tempdir::new("xtask-vm")?;
     let socket = dir.path().join("vhost.sock");
     let report = dir.path().join("report.txt");
     let daemon = Daemon::start(&rig.bin, &socket, &report, "daemon")?;

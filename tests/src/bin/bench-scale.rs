@@ -26,11 +26,10 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::daemon::DaemonProcess;
-use conformance_tests::rig::{Driver, call, wait_client};
+use conformance_tests::rig::{Driver, h264, try_ok, wait_client};
 use conformance_tests::scratch::Scratch;
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, Request, StreamFormat};
+use mediaredir_proto::control::Request;
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::Message;
@@ -115,30 +114,8 @@ fn rss_bytes(pid: u32) -> Result<u64> {
         .context("VmRSS")
 }
 
-fn video(txq: u32) -> StreamFormat {
-    StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 1920,
-        height: 1080,
-        fps_num: 30,
-        fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: vec![],
-    }
-}
-
 fn ok(dev: &mut Driver, target: u32, request: Request) -> Result<u32> {
-    let what = format!("{request:?}");
-    let (status, id, _) = call(dev, target, request);
-    if status != Status::Ok {
-        bail!("{what}: {status:?}");
-    }
-    Ok(id)
+    try_ok(dev, target, request).map_err(anyhow::Error::msg)
 }
 
 /// Takes every completion of every txq; fails on a non-OK status.
@@ -160,6 +137,12 @@ fn in_flight(dev: &Driver, txqs: u32) -> Result<usize> {
         n += dev.data_in_flight(u16::try_from(q)?)?;
     }
     Ok(n)
+}
+
+/// `v` to `digits` decimals (the JSON line's precision).
+fn round(v: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
 }
 
 /// One run with `n` streams; prints its JSON line.
@@ -196,7 +179,7 @@ fn run(args: &Args, n: u32) -> Result<()> {
     for i in 0..n {
         let pres = ok(&mut dev, 0, Request::PresCreate { live: false })?;
         let txq = i % args.txqs;
-        let id = ok(&mut dev, pres, Request::StreamCreate(video(txq)))?;
+        let id = ok(&mut dev, pres, Request::StreamCreate(h264(txq, 1920, 1080)))?;
         ok(&mut dev, pres, Request::PresPlay)?;
         streams.push((id, u16::try_from(txq)?));
     }
@@ -285,18 +268,21 @@ fn run(args: &Args, n: u32) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("receiver panicked"))?;
     lat.sort_unstable();
     let counters = daemon.stop();
-    println!(
-        "{{\"streams\":{n},\"seconds\":{},\"wall_s\":{wall:.3},\"frames\":{sent},\
-         \"received\":{},\"daemon_cpu_s\":{cpu:.4},\"rss_idle_bytes\":{rss_idle},\
-         \"rss_bytes\":{rss_peak},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\
-         \"payload_bytes\":{}}}",
-        args.seconds,
-        lat.len(),
-        quantile(&lat, 500),
-        quantile(&lat, 990),
-        lat.last().copied().unwrap_or(0),
-        counters.get("payload_bytes").copied().unwrap_or(0),
-    );
+    let line = serde_json::json!({
+        "streams": n,
+        "seconds": args.seconds,
+        "wall_s": round(wall, 3),
+        "frames": sent,
+        "received": lat.len(),
+        "daemon_cpu_s": round(cpu, 4),
+        "rss_idle_bytes": rss_idle,
+        "rss_bytes": rss_peak,
+        "p50_us": quantile(&lat, 500),
+        "p99_us": quantile(&lat, 990),
+        "max_us": lat.last().copied().unwrap_or(0),
+        "payload_bytes": counters.get("payload_bytes").copied().unwrap_or(0),
+    });
+    println!("{line}");
     if lat.len() as u64 != sent {
         bail!("the client received {} of {sent} frames", lat.len());
     }

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
-use conformance_tests::rig::{Rig, call, wait_client, wait_event};
+use conformance_tests::rig::{
+    Rig, call, expect_call_dtmf, expect_call_ended, wait_client, wait_event,
+};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::ResponseBody;
@@ -134,16 +136,7 @@ fn calls_through_the_device() {
     assert!(
         matches!(stats, Some(Event::CallStats { session, packets_received: 700, mos_x100: 420, .. }) if session == id)
     );
-    let (dtmf, _) = wait_event(&mut dev, Duration::from_secs(5), |e| {
-        matches!(e, Event::CallDtmf { .. })
-    });
-    assert_eq!(
-        dtmf,
-        Some(Event::CallDtmf {
-            session: id,
-            event: 9
-        })
-    );
+    expect_call_dtmf(&mut dev, Duration::from_secs(5), id, 9);
     let (_, _, body) = call(&mut dev, id, Request::CallStats);
     assert!(matches!(body, ResponseBody::CallStats(s) if s.rtt_us == 3000 && s.packets_lost == 2));
 
@@ -153,16 +146,7 @@ fn calls_through_the_device() {
         status: Status::Ok,
         reason: "BYE".into(),
     });
-    let (ended, _) = wait_event(&mut dev, Duration::from_secs(5), |e| {
-        matches!(e, Event::CallEnded { .. })
-    });
-    assert_eq!(
-        ended,
-        Some(Event::CallEnded {
-            session: id,
-            status: Status::Ok
-        })
-    );
+    expect_call_ended(&mut dev, Duration::from_secs(5), id, Status::Ok);
     assert_eq!(call(&mut dev, id, Request::CallStart).0, Status::BadState);
     assert_eq!(call(&mut dev, id, Request::CallEnd).0, Status::Ok);
 
@@ -203,16 +187,7 @@ fn calls_through_the_device() {
         .into_inner()
         .unwrap();
     client.close();
-    let (ended, _) = wait_event(&mut dev, Duration::from_secs(10), |e| {
-        matches!(e, Event::CallEnded { .. })
-    });
-    assert_eq!(
-        ended,
-        Some(Event::CallEnded {
-            session: second,
-            status: Status::NoClient
-        })
-    );
+    expect_call_ended(&mut dev, Duration::from_secs(10), second, Status::NoClient);
     assert_eq!(
         call(&mut dev, 0, Request::CallCreate { sdp: None }).0,
         Status::NoClient

@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use conformance_tests::client::AckPolicy;
-use conformance_tests::rig::{Rig, ok, video, wait_client, wait_event};
-use mediaredir_proto::control::Request;
+use conformance_tests::rig::{Rig, data_header, playing_video, wait_event};
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
@@ -13,16 +12,7 @@ use mediaredir_proto::wire::Message;
 use crate::data::collect;
 
 fn header(stream: u32, flags: u32) -> DataHeader {
-    DataHeader {
-        clip: Default::default(),
-        stream_id: stream,
-        generation: 0,
-        flags,
-        payload_len: 0,
-        pts: Some(0),
-        dts: None,
-        duration: None,
-    }
+    data_header(stream, flags, Some(0))
 }
 
 /// DEV-CONN-1..3, DEV-DATA-6: every in-flight buffer completes NO_CLIENT
@@ -31,12 +21,8 @@ fn header(stream: u32, flags: u32) -> DataHeader {
 #[test]
 fn client_vanishes_and_returns() {
     let rig = Rig::start("loss", &[]);
-    let client = rig.client(AckPolicy::Never);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
-    let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
-    let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
-    ok(&mut dev, pres, Request::PresPlay);
+    let (client, mut dev) = rig.connected(AckPolicy::Never);
+    let (_, v) = playing_video(&mut dev);
     for _ in 0..5 {
         dev.submit_data_copy(0, &header(v, FLAG_KEYFRAME), &[9; 1000])
             .unwrap();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use conformance_tests::client::AckPolicy;
-use conformance_tests::rig::{Rig, audio, call, ok, video, wait_client, wait_event};
+use conformance_tests::rig::{Rig, audio, call, data_header, ok, playing_video, wait_event};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::data::{DataHeader, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
@@ -13,18 +13,13 @@ use mediaredir_proto::wire::{Message, SampleFlags};
 
 fn header(stream: u32, i: u64, flags: u32) -> DataHeader {
     DataHeader {
-        clip: Default::default(),
-        stream_id: stream,
-        generation: 0,
-        flags,
-        payload_len: 0,
-        pts: Some(i * 33_366_667),
         dts: if i.is_multiple_of(3) {
             None
         } else {
             Some(i * 33_366_667 - 1)
         },
         duration: Some(33_366_667),
+        ..data_header(stream, flags, Some(i * 33_366_667))
     }
 }
 
@@ -42,12 +37,8 @@ fn payload(i: u64) -> Vec<u8> {
 #[test]
 fn bytes_arrive_unchanged_in_order() {
     let rig = Rig::start("data", &[]);
-    let client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
-    let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
-    let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
-    ok(&mut dev, pres, Request::PresPlay);
+    let (client, mut dev) = rig.connected(AckPolicy::Immediate);
+    let (_, v) = playing_video(&mut dev);
     let count = 40u64;
     let mut sent_bytes = 0u64;
     let mut tokens = Vec::new();
@@ -117,9 +108,7 @@ fn bytes_arrive_unchanged_in_order() {
 #[test]
 fn eos_then_flush() {
     let rig = Rig::start("eos", &[]);
-    let mut client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
+    let (mut client, mut dev) = rig.connected(AckPolicy::Immediate);
     let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
     let a = ok(&mut dev, pres, Request::StreamCreate(audio(1)));
     ok(&mut dev, pres, Request::PresPlay);

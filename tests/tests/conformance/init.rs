@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use conformance_tests::rig::{Rig, call, ok, video, wait_event};
+use conformance_tests::rig::{Rig, call, ok, playing_video, video, wait_event};
 use mediaredir_proto::control::Request;
 use mediaredir_proto::device::{F_CALL, F_CAPTURE, F_CLIPPING, VIRTIO_ID_MEDIA_REDIR, transport};
 use mediaredir_proto::event::Event;
@@ -102,9 +102,7 @@ fn restarted_daemon_answers_old_chains_stale() {
         *e == Event::DeviceStarted
     });
     assert!(first.is_some());
-    let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
-    let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
-    ok(&mut dev, pres, Request::PresPlay);
+    let (_, v) = playing_video(&mut dev);
     let header = DataHeader {
         clip: Default::default(),
         stream_id: v,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use conformance_tests::client::AckPolicy;
-use conformance_tests::rig::{Driver, Rig, audio, call, ok, video, wait_client};
+use conformance_tests::rig::{Driver, Rig, audio, call, data_header, ok, video};
 use guest_driver_shim::{DmaBuffer, RawDesc, UsedElem};
 use mediaredir_proto::control::{ControlRequest, Request, StreamFormat};
 use mediaredir_proto::data::{DATA_HDR_SIZE, DataHeader, FLAG_EOS, FLAG_KEYFRAME};
@@ -72,9 +72,7 @@ fn still_serving(dev: &mut Driver) {
 #[test]
 fn broken_chains_on_every_queue() {
     let rig = Rig::start("chains", &[]);
-    let _client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
+    let (_client, mut dev) = rig.connected(AckPolicy::Immediate);
     let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
     ok(&mut dev, pres, Request::StreamCreate(video(0)));
     let hdr = buffer(&dev, 4096);
@@ -182,22 +180,15 @@ fn broken_chains_on_every_queue() {
 #[test]
 fn bad_data_buffers_get_their_status() {
     let rig = Rig::start("databad", &[]);
-    let _client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
+    let (_client, mut dev) = rig.connected(AckPolicy::Immediate);
     let pres = ok(&mut dev, 0, Request::PresCreate { live: false });
     let v = ok(&mut dev, pres, Request::StreamCreate(video(0)));
     let a = ok(&mut dev, pres, Request::StreamCreate(audio(1)));
     let generation = dev.config().unwrap().generation;
     let header = |stream, flags| DataHeader {
-        clip: Default::default(),
-        stream_id: stream,
         generation,
-        flags,
         payload_len: 4,
-        pts: Some(0),
-        dts: None,
-        duration: None,
+        ..data_header(stream, flags, Some(0))
     };
 
     // Too short for the header: 10 readable bytes.
@@ -268,9 +259,7 @@ fn bad_data_buffers_get_their_status() {
 #[test]
 fn bad_control_requests_get_their_status() {
     let rig = Rig::start("ctrlbad", &["--max-codec-data", "64", "--max-streams", "1"]);
-    let _client = rig.client(AckPolicy::Immediate);
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
+    let (_client, mut dev) = rig.connected(AckPolicy::Immediate);
     let generation = dev.config().unwrap().generation;
     let status_of = |bytes: &[u8]| u32::from_le_bytes(bytes[..4].try_into().unwrap());
 

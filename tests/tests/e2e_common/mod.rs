@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
-use conformance_tests::rig::{Driver, ok};
-use mediaredir_proto::control::{Direction, Request, StreamFormat};
+use conformance_tests::rig::{Driver, data_header, ok};
+use mediaredir_player::playback_format;
+use mediaredir_proto::control::{Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 
-use crate::common::Track;
+use crate::common::{Sample, Track};
 /// How long any one step of an end-to-end test may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -35,6 +36,17 @@ pub fn wait_path(path: &Path) {
             path.display()
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The data header of sample `s` of stream `stream`.
+pub fn header(stream: u32, s: &Sample) -> DataHeader {
+    let flags = if s.keyframe { FLAG_KEYFRAME } else { 0 };
+    DataHeader {
+        clip: s.clip,
+        dts: s.dts,
+        duration: s.duration,
+        ..data_header(stream, flags, s.pts)
     }
 }
 
@@ -106,18 +118,12 @@ impl Drop for Client {
 /// The stream format of a demuxed track on `txq`.
 pub fn format(track: &Track, txq: u32) -> StreamFormat {
     StreamFormat {
-        codec: track.codec,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
         width: track.width,
         height: track.height,
-        fps_num: 0,
-        fps_den: 0,
         sample_rate: track.rate,
         channels: track.channels,
-        bitrate: 0,
         codec_data: track.codec_data.clone(),
+        ..playback_format(track.codec, txq)
     }
 }
 
@@ -159,16 +165,7 @@ pub fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
     };
     for (_, t, i) in order {
         let s = &tracks[t].samples[i];
-        let header = DataHeader {
-            clip: s.clip,
-            stream_id: ids[t],
-            generation: 0,
-            flags: if s.keyframe { FLAG_KEYFRAME } else { 0 },
-            payload_len: 0,
-            pts: s.pts,
-            dts: s.dts,
-            duration: s.duration,
-        };
+        let header = header(ids[t], s);
         let q = u16::try_from(t).unwrap();
         while dev.data_in_flight(q).unwrap() >= 64 {
             drain(dev, &mut completed, t, Duration::from_millis(20));
@@ -177,16 +174,7 @@ pub fn play(dev: &mut Driver, tracks: &[Track]) -> Vec<u32> {
         submitted[t] += 1;
     }
     for (t, &id) in ids.iter().enumerate() {
-        let eos = DataHeader {
-            clip: Default::default(),
-            stream_id: id,
-            generation: 0,
-            flags: FLAG_EOS,
-            payload_len: 0,
-            pts: None,
-            dts: None,
-            duration: None,
-        };
+        let eos = data_header(id, FLAG_EOS, None);
         dev.submit_data_copy(u16::try_from(t).unwrap(), &eos, &[])
             .unwrap();
         submitted[t] += 1;

@@ -1,9 +1,24 @@
 //! Figures: one path's throughput and latency at one size, pooled over the
 //! rounds, and the statistics they are made of.
 
+use test_support::serde_json::{Value, json};
+
 use crate::path::Run;
 
 /// Nearest-rank percentile of sorted `v`, in microseconds.
+/// `v` to `digits` decimals, as the JSON line gives it (a whole number
+/// when `digits` is 0).
+pub(crate) fn round(v: f64, digits: i32) -> Value {
+    let scale = 10f64.powi(digits);
+    let v = (v * scale).round() / scale;
+    if digits == 0 && v.is_finite() && v.abs() < 9e15 {
+        // Whole and below 2^53: exact as an integer.
+        #[allow(clippy::cast_possible_truncation)]
+        return Value::from(v as i64);
+    }
+    Value::from(v)
+}
+
 pub(crate) fn percentile_us(sorted: &[u64], p: u64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -69,20 +84,18 @@ impl Figures {
         format!("{lo:.0}–{hi:.0}")
     }
 
-    pub(crate) fn json(&self) -> String {
-        let rounds: Vec<String> = self.mb_s_rounds.iter().map(|v| format!("{v:.1}")).collect();
-        format!(
-            "{{\"mb_s\":{:.1},\"buffers_s\":{:.0},\"mb_s_rounds\":[{}],\
-             \"p50_us\":{:.1},\"p99_us\":{:.1},\"latency_samples\":{},\
-             \"loaded_p50_us\":{:.1},\"loaded_p99_us\":{:.1}}}",
-            self.mb_s(),
-            self.buffers_s(),
-            rounds.join(","),
-            percentile_us(&self.idle_ns, 50),
-            percentile_us(&self.idle_ns, 99),
-            self.idle_ns.len(),
-            percentile_us(&self.loaded_ns, 50),
-            percentile_us(&self.loaded_ns, 99),
-        )
+    /// The figures as JSON (MB/s and microseconds to 0.1, buffers/s whole).
+    pub(crate) fn json(&self) -> Value {
+        let rounds: Vec<Value> = self.mb_s_rounds.iter().map(|&v| round(v, 1)).collect();
+        json!({
+            "mb_s": round(self.mb_s(), 1),
+            "buffers_s": round(self.buffers_s(), 0),
+            "mb_s_rounds": rounds,
+            "p50_us": round(percentile_us(&self.idle_ns, 50), 1),
+            "p99_us": round(percentile_us(&self.idle_ns, 99), 1),
+            "latency_samples": self.idle_ns.len(),
+            "loaded_p50_us": round(percentile_us(&self.loaded_ns, 50), 1),
+            "loaded_p99_us": round(percentile_us(&self.loaded_ns, 99), 1),
+        })
     }
 }

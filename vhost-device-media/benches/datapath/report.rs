@@ -2,14 +2,15 @@
 //! the last stdout line, one JSON object with every figure (which
 //! `cargo xtask bench` parses: its keys and format must not change).
 
-use std::fmt::Write as _;
 use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use vhost_user_mediaredir::counters::Snapshot;
 
 use crate::Budget;
-use crate::figures::{Figures, percentile_us};
+use test_support::serde_json::{Value, json};
+
+use crate::figures::{Figures, percentile_us, round};
 use crate::path::MAX_INFLIGHT_BUFFERS;
 
 /// The machine the figures come from.
@@ -67,33 +68,16 @@ impl Machine {
         )
     }
 
-    fn json(&self) -> String {
-        format!(
-            "{{\"cpu\":{},\"cpus_online\":{},\"nproc\":{},\"mem_gib\":{:.1},\"kernel\":{},\"loadavg\":{}}}",
-            json_str(&self.cpu),
-            self.cpus_online,
-            self.nproc,
-            self.mem_gib,
-            json_str(&self.kernel),
-            json_str(&self.loadavg),
-        )
+    fn json(&self) -> Value {
+        json!({
+            "cpu": self.cpu,
+            "cpus_online": self.cpus_online,
+            "nproc": self.nproc,
+            "mem_gib": round(self.mem_gib, 1),
+            "kernel": self.kernel,
+            "loadavg": self.loadavg,
+        })
     }
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Today's UTC date, `YYYY-MM-DD`, from the system clock.
@@ -241,27 +225,31 @@ impl Report {
             zc_snap.payload_bytes_copied, zc_snap.payload_bytes, copy_snap.payload_bytes_copied
         );
 
-        let sizes_json: Vec<String> = results
+        let sizes: Vec<Value> = results
             .iter()
             .map(|(size, zc, cp)| {
-                format!(
-                    "{{\"size\":{size},\"zero_copy\":{},\"copy\":{},\"ratio\":{:.3}}}",
-                    zc.json(),
-                    cp.json(),
-                    zc.mb_s() / cp.mb_s()
-                )
+                json!({
+                    "size": size,
+                    "zero_copy": zc.json(),
+                    "copy": cp.json(),
+                    "ratio": round(zc.mb_s() / cp.mb_s(), 3),
+                })
             })
             .collect();
-        println!(
-            "{{\"bench\":\"datapath\",\"date\":\"{date}\",\"unix_time\":{unix_secs},\"mode\":\"{}\",\
-             \"rounds\":{},\"machine\":{},\"guest_memory\":\"anonymous mmap (stands in for QEMU's memfd)\",\
-             \"sizes\":[{}],\"payload_bytes_copied\":{{\"zero_copy\":{},\"copy\":{}}}}}",
-            if budget.smoke { "smoke" } else { "full" },
-            budget.rounds,
-            machine.json(),
-            sizes_json.join(","),
-            zc_snap.payload_bytes_copied,
-            copy_snap.payload_bytes_copied,
-        );
+        let report = json!({
+            "bench": "datapath",
+            "date": date,
+            "unix_time": unix_secs,
+            "mode": if budget.smoke { "smoke" } else { "full" },
+            "rounds": budget.rounds,
+            "machine": machine.json(),
+            "guest_memory": "anonymous mmap (stands in for QEMU's memfd)",
+            "sizes": sizes,
+            "payload_bytes_copied": {
+                "zero_copy": zc_snap.payload_bytes_copied,
+                "copy": copy_snap.payload_bytes_copied,
+            },
+        });
+        println!("{report}");
     }
 }

@@ -26,11 +26,12 @@
 //! [`quality`](super::quality) compares.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::clips::{Clip, FPS, shell_words};
+use test_support::clips::gst_launch_command as gst;
+
+use super::clips::{Clip, FPS};
 use super::measure::{Usage, run_measured};
 use super::quality::{self, Quality};
 
@@ -85,12 +86,6 @@ fn guest_decode(clip: &Clip, file: &Path) -> String {
         file.display(),
         clip.decode()
     )
-}
-
-fn gst(pipeline: &str) -> Command {
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q").args(shell_words(pipeline));
-    cmd
 }
 
 /// The encoders that apply to a clip: (name, encoder fragment, header
@@ -202,6 +197,7 @@ fn measure_quality(clip: &Clip, decode: &str, scratch: &Path) -> Result<Vec<Qual
 mod tests {
     use super::*;
     use crate::bench::clips::clips;
+    use test_support::clips::shell_words;
 
     #[test]
     fn pipelines_use_spice_settings() {

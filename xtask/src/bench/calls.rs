@@ -19,12 +19,10 @@
 //! spends nothing on the media (the guest's vCPUs and the host do no
 //! encode, decode or RTP), so that side is 0 by construction.
 
-use std::process::Command;
-
 use anyhow::{Context, Result};
 
-use super::clips::shell_words;
 use super::measure::run_measured;
+use test_support::clips::gst_launch_command as gst;
 
 /// Opus bits per second of a call.
 pub(crate) const OPUS_BPS: u64 = 32_000;
@@ -72,12 +70,6 @@ fn sources(seconds: u32, smoke: bool) -> (String, String) {
             seconds * 50
         ),
     )
-}
-
-fn gst(pipeline: &str) -> Command {
-    let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q").args(shell_words(pipeline));
-    cmd
 }
 
 /// Measures (CPU) and derives (bytes) the call figures over `seconds`.

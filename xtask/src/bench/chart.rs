@@ -191,7 +191,7 @@ mod tests {
         let (cpu, bytes) = data(&report);
         assert_eq!(cpu[0].1, vec![Some(1.5), Some(2.0), None, Some(0.01)]);
         assert_eq!(bytes[0].1[3], Some(625_000.0));
-        let dir = crate::tempdir::TempDir::new("xtask-chart").unwrap();
+        let dir = crate::tempdir::new("xtask-chart").unwrap();
         let path = dir.path().join("c.svg");
         write(&report, &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();

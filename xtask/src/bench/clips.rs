@@ -17,7 +17,6 @@
 //! skips the encoding; a changed pipeline makes a new file.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -182,56 +181,15 @@ pub(crate) fn ensure(clip: &Clip, dir: &Path) -> Result<PathBuf> {
         .pipeline
         .replace("{out}", &partial.display().to_string());
     println!("bench: generating clip {} ({} s)", clip.name, clip.seconds);
-    let words = shell_words(&pipeline);
-    process::run(Command::new("gst-launch-1.0").arg("-q").args(&words))
+    process::run(&mut test_support::clips::gst_launch_command(&pipeline))
         .with_context(|| format!("generating clip {}", clip.name))?;
     std::fs::rename(&partial, &path).with_context(|| format!("renaming {}", partial.display()))?;
     Ok(path)
 }
 
-/// Splits a pipeline into gst-launch words: on spaces, keeping
-/// double-quoted parts together (`font-desc="Sans 48"` is one word, the
-/// quotes removed).
-pub(crate) fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                started = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            c => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn words_keep_quoted_spaces() {
-        assert_eq!(
-            shell_words("a  b=\"Sans 48\" ! c"),
-            ["a", "b=Sans 48", "!", "c"]
-        );
-    }
 
     #[test]
     fn clips_are_what_the_issue_asks_and_keyed_by_pipeline() {

@@ -45,7 +45,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::process::{self, cargo_command};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 
 /// Where a full run writes its chart (committed; `docs/bench.md` embeds it).
 pub(crate) const CHART: &str = "docs/bench/latest.svg";
@@ -73,13 +73,9 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "media-client",
         "-p",
         "conformance-tests",
-        // `--uplink local:verify`.
-        "--features",
-        "vhost-user-mediaredir/verify",
-        "--bin",
-        "vhost-user-mediaredir",
-        "--bin",
-        "redir-play",
+    ]);
+    args.extend(crate::demo::VERIFYING_DAEMON_AND_PLAYER);
+    args.extend([
         "--bin",
         "media-client",
         "--bin",
@@ -137,7 +133,7 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
         .collect::<Result<Vec<PathBuf>>>()?;
     println!("\n==> bench: data path");
     let datapath_json = datapath::measure(smoke)?;
-    let scratch = TempDir::new("xtask-bench")?;
+    let scratch = tempdir::new("xtask-bench")?;
     let mut report = report::Report {
         smoke,
         machine,

@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn compares_files_frame_by_frame() {
-        let dir = crate::tempdir::TempDir::new("xtask-quality").unwrap();
+        let dir = crate::tempdir::new("xtask-quality").unwrap();
         let a = plane(16, 8, |x, y| byte(x + y));
         let b: Vec<u8> = a.iter().map(|&v| v + 2).collect();
         let (pa, pb) = (dir.path().join("a.y"), dir.path().join("b.y"));

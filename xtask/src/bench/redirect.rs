@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use crate::demo::{self, DemoPlayer, DemoUplink, Summary};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 
 use super::clips::Clip;
 
@@ -51,7 +51,7 @@ pub(crate) fn measure(
     bin: &Path,
     uplink: DemoUplink,
 ) -> Result<Redirect> {
-    let dir = TempDir::new("xtask-bench-redirect")?;
+    let dir = tempdir::new("xtask-bench-redirect")?;
     let mut summary = Summary {
         input: file.display().to_string(),
         ..Summary::default()

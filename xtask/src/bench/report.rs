@@ -3,7 +3,7 @@
 //! between the baseline and the redirection of the same run. The tables are
 //! rendered from that JSON ([`super::render`]).
 
-use std::fmt::Write as _;
+use serde_json::{Value, json};
 
 use super::baseline::Baseline;
 use super::calls::Calls;
@@ -31,23 +31,22 @@ pub(crate) struct Report {
     pub(crate) elapsed_s: f64,
 }
 
-/// A number as JSON (non-finite values as strings: "inf").
-pub(crate) fn num(v: f64) -> String {
-    if v.is_finite() {
-        let s = format!("{v:.6}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" {
-            "0".into()
-        } else {
-            s.into()
-        }
-    } else if v.is_nan() {
-        "null".into()
-    } else if v > 0.0 {
-        "\"inf\"".into()
-    } else {
-        "\"-inf\"".into()
+/// A number as JSON, to 6 decimals (a whole number without them;
+/// non-finite values as strings: "inf", NaN as null).
+pub(crate) fn num(v: f64) -> Value {
+    if v.is_nan() {
+        return Value::Null;
     }
+    if v.is_infinite() {
+        return Value::from(if v > 0.0 { "inf" } else { "-inf" });
+    }
+    let rounded = (v * 1e6).round() / 1e6;
+    if rounded.fract() == 0.0 && rounded.abs() < 9e15 {
+        // Exact: a whole number below 2^53 converts without loss.
+        #[allow(clippy::cast_possible_truncation)]
+        return Value::from(rounded as i64);
+    }
+    Value::from(rounded)
 }
 
 /// One comparison of a baseline re-encode with a redirection of one clip.
@@ -102,150 +101,121 @@ impl Report {
         out
     }
 
-    /// Every figure as one JSON object on one line.
+    /// Every figure as one JSON object on one line (keys in the order
+    /// written here).
     pub(crate) fn json(&self) -> String {
-        let mut j = String::new();
-        let _ = write!(
-            j,
-            "{{\"bench\":\"redirection-vs-reencode\",\"smoke\":{},\"machine\":{},\"elapsed_s\":{}",
-            self.smoke,
-            json_string(&self.machine),
-            num(self.elapsed_s)
-        );
-        j.push_str(",\"baseline\":[");
-        let mut first = true;
-        for b in &self.baselines {
-            for re in &b.reencodes {
-                if !first {
-                    j.push(',');
-                }
-                first = false;
-                let (psnr, ssim, frames) =
-                    re.quality.map_or(("null".into(), "null".into(), 0), |q| {
-                        (num(q.psnr_db), num(q.ssim), q.frames)
-                    });
-                let _ = write!(
-                    j,
-                    "{{\"clip\":{},\"codec\":{},\"seconds\":{},\"decode_cpu_s_per_s\":{},\
-                     \"reencode_cpu_s_per_s\":{},\"decode_reencode_cpu_s_per_s\":{},\
-                     \"bytes_per_s\":{},\"psnr_db\":{psnr},\"ssim\":{ssim},\"quality_frames\":{frames}}}",
-                    json_string(b.clip),
-                    json_string(re.codec),
-                    num(b.seconds),
-                    num(b.decode_cpu_s / b.seconds),
-                    num((re.cpu_s - b.decode_cpu_s).max(0.0) / b.seconds),
-                    num(re.cpu_s / b.seconds),
-                    num(re.bytes as f64 / b.seconds)
-                );
-            }
-        }
-        j.push_str("],\"redirect\":[");
-        for (i, r) in self.redirects.iter().enumerate() {
-            if i > 0 {
-                j.push(',');
-            }
-            let _ = write!(
-                j,
-                "{{\"clip\":{},\"uplink\":{},\"seconds\":{},\"daemon_cpu_s_per_s\":{},\
-                 \"player_cpu_s_per_s\":{},\"wire_bytes_per_s\":{},\"payload_bytes_per_s\":{},\
-                 \"daemon_write_bytes_per_s\":{},\"payload_bytes_copied\":{},\"bit_exact\":{},\
-                 \"psnr_db\":{},\"ssim\":{}}}",
-                json_string(r.clip),
-                json_string(r.uplink),
-                num(r.seconds),
-                num(r.daemon_cpu_s / r.seconds),
-                num(r.player_cpu_s / r.seconds),
-                num(r.wire_bytes as f64 / r.seconds),
-                num(r.payload_bytes as f64 / r.seconds),
-                num(r.daemon_wchar as f64 / r.seconds),
-                r.payload_bytes_copied,
-                r.bit_exact,
-                if r.bit_exact {
-                    num(f64::INFINITY)
-                } else {
-                    "null".into()
-                },
-                if r.bit_exact { num(1.0) } else { "null".into() },
-            );
-        }
-        j.push_str("],\"ratios\":[");
-        for (i, r) in self.ratios().iter().enumerate() {
-            if i > 0 {
-                j.push(',');
-            }
-            let _ = write!(
-                j,
-                "{{\"clip\":{},\"baseline\":{},\"uplink\":{},\"bytes\":{},\"cpu_reencode\":{},\
-                 \"cpu_decode_reencode\":{},\"streams_per_core_baseline_reencode\":{},\
-                 \"streams_per_core_baseline_decode_reencode\":{},\"streams_per_core_redirect\":{}}}",
-                json_string(r.clip),
-                json_string(r.baseline),
-                json_string(r.uplink),
-                num(r.bytes),
-                num(r.cpu_reencode),
-                num(r.cpu_total),
-                num(r.streams_per_core_reencode),
-                num(r.streams_per_core_total),
-                num(r.streams_per_core_redirect)
-            );
-        }
-        j.push_str("],\"scale\":[");
-        for (i, p) in self.scale.iter().enumerate() {
-            if i > 0 {
-                j.push(',');
-            }
-            let _ = write!(
-                j,
-                "{{\"streams\":{},\"seconds\":{},\"frames\":{},\"daemon_cpu_s_per_s\":{},\
-                 \"daemon_cpu_s_per_s_per_stream\":{},\"rss_idle_bytes\":{},\"rss_bytes\":{},\
-                 \"rss_bytes_per_stream\":{},\"latency_p50_us\":{},\"latency_p99_us\":{}}}",
-                p.streams,
-                num(p.seconds),
-                p.frames,
-                num(p.daemon_cpu_s / p.seconds),
-                num(p.cpu_per_stream()),
-                p.rss_idle_bytes,
-                p.rss_bytes,
-                num(p.rss_per_stream()),
-                p.p50_us,
-                p.p99_us
-            );
-        }
+        let baseline: Vec<Value> = self
+            .baselines
+            .iter()
+            .flat_map(|b| b.reencodes.iter().map(move |re| (b, re)))
+            .map(|(b, re)| {
+                let (psnr, ssim, frames) = re.quality.map_or((Value::Null, Value::Null, 0), |q| {
+                    (num(q.psnr_db), num(q.ssim), q.frames)
+                });
+                json!({
+                    "clip": b.clip,
+                    "codec": re.codec,
+                    "seconds": num(b.seconds),
+                    "decode_cpu_s_per_s": num(b.decode_cpu_s / b.seconds),
+                    "reencode_cpu_s_per_s": num((re.cpu_s - b.decode_cpu_s).max(0.0) / b.seconds),
+                    "decode_reencode_cpu_s_per_s": num(re.cpu_s / b.seconds),
+                    "bytes_per_s": num(re.bytes as f64 / b.seconds),
+                    "psnr_db": psnr,
+                    "ssim": ssim,
+                    "quality_frames": frames,
+                })
+            })
+            .collect();
+        let redirect: Vec<Value> = self.redirects.iter().map(redirect_json).collect();
+        let ratios: Vec<Value> = self.ratios().iter().map(Ratio::json).collect();
+        let scale: Vec<Value> = self
+            .scale
+            .iter()
+            .map(|p| {
+                json!({
+                    "streams": p.streams,
+                    "seconds": num(p.seconds),
+                    "frames": p.frames,
+                    "daemon_cpu_s_per_s": num(p.daemon_cpu_s / p.seconds),
+                    "daemon_cpu_s_per_s_per_stream": num(p.cpu_per_stream()),
+                    "rss_idle_bytes": p.rss_idle_bytes,
+                    "rss_bytes": p.rss_bytes,
+                    "rss_bytes_per_stream": num(p.rss_per_stream()),
+                    "latency_p50_us": p.p50_us,
+                    "latency_p99_us": p.p99_us,
+                })
+            })
+            .collect();
         let c = &self.calls;
-        let _ = write!(
-            j,
-            "],\"calls\":{{\"bytes_derived\":true,\"through_vm_bytes_per_s\":{},\
-             \"offload_bytes_per_s\":{},\"through_vm_cpu_s_per_s\":{},\"offload_cpu_s_per_s\":{}}}",
-            num(c.through_vm_bytes_per_s),
-            num(c.offload_bytes_per_s),
-            num(c.through_vm_cpu_s_per_s),
-            num(c.offload_cpu_s_per_s)
-        );
         // The data-path bench's last line, if it is a JSON object (a run
         // that failed or printed something else leaves `null`, so the
         // report stays valid JSON whatever it printed).
-        let datapath = match serde_json::from_str::<serde_json::Value>(&self.datapath_json) {
-            Ok(v) if v.is_object() => self.datapath_json.trim(),
-            _ => "null",
+        let datapath = match serde_json::from_str::<Value>(&self.datapath_json) {
+            Ok(v) if v.is_object() => v,
+            _ => Value::Null,
         };
-        let _ = write!(j, ",\"datapath\":{datapath}}}");
-        j
+        json!({
+            "bench": "redirection-vs-reencode",
+            "smoke": self.smoke,
+            "machine": self.machine,
+            "elapsed_s": num(self.elapsed_s),
+            "baseline": baseline,
+            "redirect": redirect,
+            "ratios": ratios,
+            "scale": scale,
+            "calls": {
+                "bytes_derived": true,
+                "through_vm_bytes_per_s": num(c.through_vm_bytes_per_s),
+                "offload_bytes_per_s": num(c.offload_bytes_per_s),
+                "through_vm_cpu_s_per_s": num(c.through_vm_cpu_s_per_s),
+                "offload_cpu_s_per_s": num(c.offload_cpu_s_per_s),
+            },
+            "datapath": datapath,
+        })
+        .to_string()
     }
 }
 
-/// `text` as a JSON string literal.
-pub(crate) fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
+/// One redirection in the report: rates per media second; bit-exact
+/// output has infinite PSNR and SSIM 1.
+fn redirect_json(r: &Redirect) -> Value {
+    let per_s = |v: f64| num(v / r.seconds);
+    let (psnr, ssim) = if r.bit_exact {
+        (num(f64::INFINITY), num(1.0))
+    } else {
+        (Value::Null, Value::Null)
+    };
+    json!({
+        "clip": r.clip,
+        "uplink": r.uplink,
+        "seconds": num(r.seconds),
+        "daemon_cpu_s_per_s": per_s(r.daemon_cpu_s),
+        "player_cpu_s_per_s": per_s(r.player_cpu_s),
+        "wire_bytes_per_s": per_s(r.wire_bytes as f64),
+        "payload_bytes_per_s": per_s(r.payload_bytes as f64),
+        "daemon_write_bytes_per_s": per_s(r.daemon_wchar as f64),
+        "payload_bytes_copied": r.payload_bytes_copied,
+        "bit_exact": r.bit_exact,
+        "psnr_db": psnr,
+        "ssim": ssim,
+    })
+}
+
+impl Ratio {
+    /// The comparison in the report.
+    fn json(&self) -> Value {
+        json!({
+            "clip": self.clip,
+            "baseline": self.baseline,
+            "uplink": self.uplink,
+            "bytes": num(self.bytes),
+            "cpu_reencode": num(self.cpu_reencode),
+            "cpu_decode_reencode": num(self.cpu_total),
+            "streams_per_core_baseline_reencode": num(self.streams_per_core_reencode),
+            "streams_per_core_baseline_decode_reencode": num(self.streams_per_core_total),
+            "streams_per_core_redirect": num(self.streams_per_core_redirect),
+        })
     }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -316,9 +286,12 @@ mod tests {
             assert!(j.contains(key), "{key} in {j}");
         }
         assert!(j.starts_with('{') && j.ends_with('}'));
-        assert_eq!(num(1.5), "1.5");
-        assert_eq!(num(2.0), "2");
-        assert_eq!(num(0.0), "0");
+        assert_eq!(num(1.5).to_string(), "1.5");
+        assert_eq!(num(2.0).to_string(), "2");
+        assert_eq!(num(0.0).to_string(), "0");
+        assert_eq!(num(-0.000_000_1).to_string(), "0");
+        assert_eq!(num(1.0 / 3.0).to_string(), "0.333333");
+        assert_eq!(num(f64::NAN), Value::Null);
         let parsed: serde_json::Value = serde_json::from_str(&j).unwrap();
         let tables = crate::bench::render::tables(&parsed).unwrap();
         assert!(tables.contains("| c | mjpeg |"), "{tables}");

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 
 use crate::process;
 
-/// One N of the scale run.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One N of the scale run: the keys of a `bench-scale` line that the
+/// report uses (the others are ignored).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub(crate) struct ScalePoint {
     /// Concurrent streams.
     pub(crate) streams: u64,
@@ -43,36 +45,9 @@ impl ScalePoint {
     }
 }
 
-/// The value of `"key":N` in a flat JSON object.
-pub(crate) fn json_number(json: &str, key: &str) -> Option<f64> {
-    let needle = format!("\"{key}\":");
-    let rest = &json[json.find(&needle)? + needle.len()..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
-}
-
-/// The value of `"key":N` for an integer N.
-pub(crate) fn json_u64(json: &str, key: &str) -> Option<u64> {
-    let needle = format!("\"{key}\":");
-    let rest = &json[json.find(&needle)? + needle.len()..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse().ok()
-}
-
-/// Parses one line of `bench-scale`.
+/// Parses one line of `bench-scale` (None: not one of its JSON lines).
 pub(crate) fn parse_line(line: &str) -> Option<ScalePoint> {
-    let n = |k: &str| json_number(line, k);
-    let u = |k: &str| json_u64(line, k);
-    Some(ScalePoint {
-        streams: u("streams")?,
-        seconds: n("seconds")?,
-        daemon_cpu_s: n("daemon_cpu_s")?,
-        rss_idle_bytes: u("rss_idle_bytes")?,
-        rss_bytes: u("rss_bytes")?,
-        p50_us: u("p50_us")?,
-        p99_us: u("p99_us")?,
-        frames: u("frames")?,
-    })
+    serde_json::from_str(line).ok()
 }
 
 /// Runs `bench-scale` from `bin` for each of `streams`, `seconds` each.

@@ -22,12 +22,12 @@ use clap::ValueEnum;
 
 use crate::bench::measure;
 use crate::process::{self, cargo_command};
-use crate::tempdir::TempDir;
+use crate::tempdir;
 use test_support::Pki;
 
 mod summary;
 
-pub(crate) use summary::{Summary, counter, json_field};
+pub(crate) use summary::{Summary, counter, json_true, json_u64};
 
 /// Where the daemon sends the media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -203,6 +203,17 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
+/// The cargo arguments of the daemon built with `verify` (the demo's and
+/// the bench's `--uplink local:verify`) and of redir-play.
+pub(crate) const VERIFYING_DAEMON_AND_PLAYER: [&str; 6] = [
+    "--features",
+    "vhost-user-mediaredir/verify",
+    "--bin",
+    "vhost-user-mediaredir",
+    "--bin",
+    "redir-play",
+];
+
 /// Builds the daemon (with `verify`), both players (redir-play;
 /// redir-gst-play with its broker) and verify-clip (and media-client when
 /// `client`): what a demo,
@@ -220,20 +231,16 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
         "gst-plugin-mediaredir",
         "-p",
         "media-client",
-        // `--uplink local:verify`.
-        "--features",
-        "vhost-user-mediaredir/verify",
-        "--bin",
-        "vhost-user-mediaredir",
-        "--bin",
-        "redir-play",
+    ];
+    build.extend(VERIFYING_DAEMON_AND_PLAYER);
+    build.extend([
         "--bin",
         "mediaredir-broker",
         "--bin",
         "redir-gst-play",
         "--bin",
         "verify-clip",
-    ];
+    ]);
     if client {
         build.extend(["--bin", "media-client"]);
     }
@@ -258,7 +265,7 @@ pub(crate) fn run_built(
     let bin = Path::new("target/debug")
         .canonicalize()
         .context("target/debug")?;
-    let dir = TempDir::new("xtask-demo")?;
+    let dir = tempdir::new("xtask-demo")?;
     let input = match input {
         Some(path) => path
             .canonicalize()
@@ -528,9 +535,9 @@ pub(crate) fn verify_clip(
     if !out.status.success() && json.is_empty() {
         bail!("verify-clip failed ({})", out.status);
     }
-    let num = |key: &str| json_field(&json, key).and_then(|v| v.parse::<u64>().ok());
+    let num = |key: &str| json_u64(&json, key);
     Ok(Verdict {
-        bit_exact: json_field(&json, "bit_exact") == Some("true"),
+        bit_exact: json_true(&json, "bit_exact"),
         streams: num("streams").unwrap_or(0),
         video_frames: num("video_frames").unwrap_or(0),
         audio_samples: num("audio_buffers").unwrap_or(0),

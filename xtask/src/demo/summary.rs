@@ -1,13 +1,15 @@
-//! The demo's verdict: one line of JSON a script can read, and the
-//! readers of the `key=N` counter lines and flat JSON the demo's programs
-//! print.
+//! The demo's verdict: one line of JSON a script can read (serde_json),
+//! and the readers of the `key=N` counter lines and the JSON lines the
+//! demo's programs print.
 
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use serde::Serialize;
 
-/// The result of a demo run: the last stdout line, as JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The result of a demo run: the last stdout line, as JSON (keys in the
+/// order of the fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Summary {
     /// Everything worked and the output is bit-exact.
     pub(crate) ok: bool,
@@ -45,22 +47,6 @@ pub(crate) struct Summary {
     pub(crate) elapsed_ms: u64,
 }
 
-/// `text` as a JSON string literal.
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl Summary {
     /// Ends a run that started at `t0` with `result`: the verdict, printed
     /// as the last stdout line; an error unless the run was bit-exact.
@@ -79,27 +65,7 @@ impl Summary {
 
     /// One line of JSON, keys in a fixed order.
     pub(crate) fn to_json_line(&self) -> String {
-        format!(
-            "{{\"ok\":{},\"input\":{},\"uplink\":{},\"player\":{},\"streams\":{},\"video_frames_decoded\":{},\
-             \"audio_buffers_decoded\":{},\"bit_exact\":{},\"payload_bytes\":{},\
-             \"payload_bytes_copied\":{},\"wire_bytes\":{},\"daemon_wchar\":{},\
-             \"daemon_cpu_us\":{},\"player_cpu_us\":{},\"elapsed_ms\":{}}}",
-            self.ok,
-            json_string(&self.input),
-            json_string(&self.uplink),
-            json_string(&self.player),
-            self.streams,
-            self.video_frames_decoded,
-            self.audio_buffers_decoded,
-            self.bit_exact,
-            self.payload_bytes,
-            self.payload_bytes_copied,
-            self.wire_bytes,
-            self.daemon_wchar,
-            self.daemon_cpu_us,
-            self.player_cpu_us,
-            self.elapsed_ms
-        )
+        serde_json::to_string(self).expect("a summary is plain data")
     }
 }
 
@@ -111,13 +77,23 @@ pub(crate) fn counter(line: &str, key: &str) -> Option<u64> {
         .and_then(|(_, v)| v.parse().ok())
 }
 
-/// The value of `"key":V` in a flat JSON object of numbers and booleans.
-pub(crate) fn json_field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let needle = format!("\"{key}\":");
-    let start = json.find(&needle)? + needle.len();
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim())
+/// The value of `key` in the JSON object `json`, if `json` is one and
+/// has it.
+pub(crate) fn json_field(json: &str, key: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()?
+        .get(key)
+        .cloned()
+}
+
+/// The value of `key` in the JSON object `json`, if it is `true`.
+pub(crate) fn json_true(json: &str, key: &str) -> bool {
+    json_field(json, key).and_then(|v| v.as_bool()) == Some(true)
+}
+
+/// The value of `key` in the JSON object `json`, if it is a whole number.
+pub(crate) fn json_u64(json: &str, key: &str) -> Option<u64> {
+    json_field(json, key)?.as_u64()
 }
 
 #[cfg(test)]
@@ -161,8 +137,10 @@ mod tests {
         assert_eq!(counter(line, "payload_bytes_copied"), Some(0));
         assert_eq!(counter(line, "nothing"), None);
         let json = "{\"bit_exact\":true,\"streams\":2,\"video_frames\":60,\"audio_buffers\":9}";
-        assert_eq!(json_field(json, "bit_exact"), Some("true"));
-        assert_eq!(json_field(json, "audio_buffers"), Some("9"));
+        assert!(json_true(json, "bit_exact"));
+        assert_eq!(json_u64(json, "audio_buffers"), Some(9));
         assert_eq!(json_field(json, "missing"), None);
+        assert!(!json_true("{\"ok\":false}", "ok"));
+        assert!(!json_true("not json", "ok"));
     }
 }

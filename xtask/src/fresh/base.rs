@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{host, unshare};
 use crate::flatc_install::project_cache;
-use crate::{process, tempdir::TempDir};
+use crate::{process, tempdir};
 
 /// The Debian release.
 pub(crate) const SUITE: &str = "bookworm";
@@ -111,7 +111,7 @@ pub(crate) fn build(cache: &Cache, mirror: &str, stamp: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // The old stamp goes first: a crash below leaves no stamp, so no reuse.
     host::remove(&cache.stamp)?;
-    let scratch = TempDir::new(super::BASE_PREFIX)?;
+    let scratch = tempdir::new(super::BASE_PREFIX)?;
     // debootstrap mounts /proc and /sys in the target: in a private
     // namespace, so that no mount outlives it, whatever happens.
     let mut argv = unshare::namespaced_prefix();
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn cache_is_current_only_with_tar_and_matching_stamp() {
-        let dir = TempDir::new("xtask-fresh-base").unwrap();
+        let dir = tempdir::new("xtask-fresh-base").unwrap();
         let cache = Cache::in_dir(dir.path());
         let stamp = stamp(DEFAULT_MIRROR);
         assert!(!cache.is_current(&stamp));
@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn emptying_keeps_subdirectories() {
-        let dir = TempDir::new("xtask-fresh-base").unwrap();
+        let dir = tempdir::new("xtask-fresh-base").unwrap();
         std::fs::create_dir(dir.path().join("partial")).unwrap();
         std::fs::write(dir.path().join("gcc.deb"), b"x").unwrap();
         std::fs::write(dir.path().join("lock"), b"").unwrap();

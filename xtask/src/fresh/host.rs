@@ -235,7 +235,7 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tempdir::TempDir;
+    use crate::tempdir;
 
     #[test]
     fn only_network_settings_are_copied() {
@@ -318,7 +318,7 @@ APT::Install-Recommends "0";
     #[test]
     fn copy_tree_keeps_links_modes_and_contents() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = TempDir::new("xtask-fresh-host").unwrap();
+        let dir = tempdir::new("xtask-fresh-host").unwrap();
         let from = dir.path().join("from");
         std::fs::create_dir_all(from.join("sub")).unwrap();
         std::fs::write(from.join("sub/f"), b"data").unwrap();

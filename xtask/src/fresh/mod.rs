@@ -33,7 +33,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::setup;
-use crate::tempdir::TempDir;
+use crate::tempdir;
 use crate::timing::{Outcome, Timings, format_duration};
 
 pub(crate) use base::DEFAULT_MIRROR;
@@ -220,29 +220,30 @@ impl Phases {
 }
 
 /// A per-run root in the temporary directory, removed on drop, but never
-/// while something is mounted below it.
+/// while something is mounted below it (so it holds the path, not a
+/// `TempDir` that would remove it unchecked).
 #[derive(Debug)]
 struct Root {
     /// The directory; `None` once kept.
-    dir: Option<TempDir>,
+    dir: Option<PathBuf>,
 }
 
 impl Root {
     /// A new, empty root.
     fn new() -> Result<Self> {
-        let dir = TempDir::new(ROOT_PREFIX)?;
-        println!("fresh-check: root {}", dir.path().display());
+        let dir = tempdir::new(ROOT_PREFIX)?.keep();
+        println!("fresh-check: root {}", dir.display());
         Ok(Self { dir: Some(dir) })
     }
 
     /// The root directory.
     fn path(&self) -> &Path {
-        self.dir.as_ref().expect("root used after keep").path()
+        self.dir.as_deref().expect("root used after keep")
     }
 
     /// Keeps the root: renamed so that no later run removes it.
     fn keep(mut self) -> Result<PathBuf> {
-        let path = self.dir.take().expect("root kept twice").keep();
+        let path = self.dir.take().expect("root kept twice");
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -261,13 +262,15 @@ impl Drop for Root {
         // a bind mount of the toolchain below the root would make removing
         // the root delete the toolchain, so this is checked, not assumed.
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mounts = unshare::mounts_under(&mountinfo, dir.path());
+        let mounts = unshare::mounts_under(&mountinfo, &dir);
         if mountinfo.is_empty() || !mounts.is_empty() {
-            let path = dir.keep();
             eprintln!(
                 "fresh-check: NOT removing {}: mounts below it: {mounts:?}",
-                path.display()
+                dir.display()
             );
+        } else {
+            // Best effort: a leftover root is removed by a later run.
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 }
@@ -303,7 +306,7 @@ fn remove_stale_roots() {
         );
         // Dropping a `Root` removes it with the same mount check.
         drop(Root {
-            dir: Some(TempDir::adopt(entry.path())),
+            dir: Some(entry.path()),
         });
     }
 }

@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn script_really_stops_at_a_failed_step_with_125() {
         let steps = [Step::Dir("/a"), Step::File("/missing-dir/f".into())];
-        let root = crate::tempdir::TempDir::new("xtask-fresh-test").unwrap();
+        let root = crate::tempdir::new("xtask-fresh-test").unwrap();
         let cmd = ["true".to_string()];
         let mut inside = inside(&steps, &[], &cmd);
         inside.root = root.path();

@@ -117,7 +117,7 @@ pub(crate) fn overlay_worktree(workspace: &Path, dest: &Path) -> Result<(usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tempdir::TempDir;
+    use crate::tempdir;
 
     #[test]
     fn ls_files_output_is_split_on_nul() {
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn clone_has_head_only_and_overlay_adds_the_working_tree() {
-        let scratch = TempDir::new("xtask-fresh-project").unwrap();
+        let scratch = tempdir::new("xtask-fresh-project").unwrap();
         let work = scratch.path().join("work");
         std::fs::create_dir(&work).unwrap();
         repo(&work);

@@ -147,7 +147,7 @@ fn the_block_replaces_only_what_lies_between_the_markers() {
 
 #[test]
 fn render_docs_writes_only_when_the_block_changes() {
-    let dir = crate::tempdir::TempDir::new("xtask-render").unwrap();
+    let dir = crate::tempdir::new("xtask-render").unwrap();
     let json = dir.path().join("r.json");
     let doc = dir.path().join("d.md");
     std::fs::write(&json, FULL).unwrap();
