@@ -198,18 +198,7 @@ fn converse(redir: &mut MediaRedir, session: u32, args: &Args) -> anyhow::Result
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    env_logger::Builder::new()
-        .parse_filters("warn")
-        .parse_env("RUST_LOG")
-        .init();
-    match run(&args) {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("redir-call: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    guest_driver_shim::connect::tool_main("redir-call", || run(&args))
 }
 
 #[cfg(test)]

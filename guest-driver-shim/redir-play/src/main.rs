@@ -173,17 +173,7 @@ const RECOVER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    env_logger::Builder::new()
-        .parse_filters("warn")
-        .parse_env("RUST_LOG")
-        .init();
-    match run(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("redir-play: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    guest_driver_shim::connect::tool_main("redir-play", || run(&args).map(|()| true))
 }
 
 #[cfg(test)]

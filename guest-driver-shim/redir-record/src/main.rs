@@ -167,17 +167,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    env_logger::Builder::new()
-        .parse_filters("warn")
-        .parse_env("RUST_LOG")
-        .init();
-    match run(&args) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("redir-record: error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    guest_driver_shim::connect::tool_main("redir-record", || run(&args).map(|()| true))
 }
 
 #[cfg(test)]

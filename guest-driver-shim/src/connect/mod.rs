@@ -10,11 +10,13 @@
 //! plugin) links `mediaredir-player` alone and so no driver code.
 
 mod device_args;
+mod tool_main;
 
 use std::path::{Path, PathBuf};
 
 pub use device_args::DeviceArgs;
 use mediaredir_player::{MediaRedir, PlayerError};
+pub use tool_main::tool_main;
 
 use crate::broker::{BrokerError, BrokerOptions, BrokerThread, ResetHandle};
 use crate::transport::Transport;
