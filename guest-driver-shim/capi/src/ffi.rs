@@ -11,9 +11,12 @@
 //! not used by another thread during the call) is the header's, as before,
 //! and NULL arrives as `None`. Raw pointers remain only where no reference
 //! type can say what C passes, each behind one audited helper: C strings
-//! ([`cstr`]) and arrays given with a length ([`input_slice`],
-//! [`output_slice`]); `mediaredir_open` writes the new handle with one
-//! `ptr::write`.
+//! (`cstr`) and arrays given with a length (`input_slice`,
+//! `output_slice`); `mediaredir_open` writes the new handle with one
+//! `ptr::write`. Those helpers trust the pointers the header's contract
+//! promises, so a Rust caller of an export that takes one (a C string, an
+//! array, a struct with an array pointer) must keep that contract too: the
+//! exports are meant for C, and the crate's own tests call them as C does.
 
 use std::any::Any;
 use std::ffi::{CStr, CString, c_char, c_int};

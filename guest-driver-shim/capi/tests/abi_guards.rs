@@ -204,16 +204,10 @@ fn a_live_handle_reports_each_kind_of_failure() {
 
         // Buffers: none yet, then two; indices the caller does not hold.
         let (mut data, mut size) = (ptr::null_mut(), 0usize);
-        assert_eq!(
-            mediaredir_buffer(
-                m.as_deref_mut(),
-                stream,
-                0,
-                Some(&mut data),
-                Some(&mut size)
-            ),
-            EINVAL
-        );
+        let mut buffer = |m: Option<&mut Handle>, index| {
+            mediaredir_buffer(m, stream, index, Some(&mut data), Some(&mut size))
+        };
+        assert_eq!(buffer(m.as_deref_mut(), 0), EINVAL);
         let (mut index, mut status) = (0u32, 0u32);
         assert_eq!(
             mediaredir_dequeue_buffer(
@@ -237,26 +231,8 @@ fn a_live_handle_reports_each_kind_of_failure() {
             0
         );
         assert_eq!((count, slot), (2, 1024));
-        assert_eq!(
-            mediaredir_buffer(
-                m.as_deref_mut(),
-                stream,
-                2,
-                Some(&mut data),
-                Some(&mut size)
-            ),
-            EINVAL
-        );
-        assert_eq!(
-            mediaredir_buffer(
-                m.as_deref_mut(),
-                stream,
-                1,
-                Some(&mut data),
-                Some(&mut size)
-            ),
-            0
-        );
+        assert_eq!(buffer(m.as_deref_mut(), 2), EINVAL);
+        assert_eq!(buffer(m.as_deref_mut(), 1), 0);
         assert!(!data.is_null() && size == 1024);
         let too_big = CBufferInfo {
             bytes_used: 1025,
