@@ -4,7 +4,7 @@
 use std::ffi::c_int;
 
 use crate::errors::{CapiError, status_code};
-use crate::ffi::{Handle, input, out, put_optional, with_handle};
+use crate::ffi::{Handle, put_optional, required, with_handle};
 use crate::types::CBufferInfo;
 use mediaredir_player::BufferInfo;
 use mediaredir_proto::data::Clip;
@@ -21,25 +21,22 @@ use mediaredir_proto::data::Clip;
 ///
 /// `m` NULL or a live handle; `count_out` and `size_out` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_request_buffers(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_request_buffers(
+    m: Option<&mut Handle>,
     stream: u32,
     count: u32,
     size: usize,
-    count_out: *mut u32,
-    size_out: *mut usize,
+    count_out: Option<&mut u32>,
+    size_out: Option<&mut usize>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         let got = h.redir.request_buffers(stream, count, size)?;
         let slot = h.redir.buffer_layout(stream).map_or(0, |(_, s)| s);
-        // SAFETY: the caller guarantees NULL or writable.
-        unsafe { put_optional(count_out, got) };
-        // SAFETY: the caller guarantees NULL or writable.
-        unsafe { put_optional(size_out, slot) };
+        put_optional(count_out, got);
+        put_optional(size_out, slot);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// The memory of buffer index of a stream, to fill in place: *data and
@@ -54,29 +51,26 @@ pub unsafe extern "C" fn mediaredir_request_buffers(
 /// `m` NULL or a live handle; `data` and `size` NULL or writable. The
 /// memory written to `*data` is valid as the header documents.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_buffer(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_buffer(
+    m: Option<&mut Handle>,
     stream: u32,
     index: u32,
-    data: *mut *mut u8,
-    size: *mut usize,
+    data: Option<&mut *mut u8>,
+    size: Option<&mut usize>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let data = out(data, "data")?;
-        let size = out(size, "size")?;
+        let data = required(data, "data")?;
+        let size = required(size, "size")?;
         let slot = h
             .redir
             .buffer_mut(stream, index)
             .ok_or(CapiError::Invalid("no such buffer held by the caller"))?;
         let (ptr, len) = (slot.as_mut_ptr(), slot.len());
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { data.write(ptr) };
-        // SAFETY: as above.
-        unsafe { size.write(len) };
+        *data = ptr;
+        *size = len;
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Hands buffer index (its first info->bytes_used bytes) to the device;
@@ -89,19 +83,17 @@ pub unsafe extern "C" fn mediaredir_buffer(
 ///
 /// `m` NULL or a live handle; `info` NULL or readable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_queue_buffer(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_queue_buffer(
+    m: Option<&mut Handle>,
     stream: u32,
     index: u32,
-    info: *const CBufferInfo,
+    info: Option<&CBufferInfo>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        // SAFETY: the caller guarantees NULL or readable.
-        let info = unsafe { input(info, "info") }?;
+        let info = required(info, "info")?;
         Ok(h.redir.queue_buffer(stream, index, &info.into())?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// mediaredir_queue_buffer() for an audio buffer whose decoded output the
@@ -113,17 +105,16 @@ pub unsafe extern "C" fn mediaredir_queue_buffer(
 ///
 /// `m` NULL or a live handle; `info` NULL or readable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_queue_buffer_clipped(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_queue_buffer_clipped(
+    m: Option<&mut Handle>,
     stream: u32,
     index: u32,
-    info: *const CBufferInfo,
+    info: Option<&CBufferInfo>,
     clip_start: u32,
     clip_end: u32,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        // SAFETY: the caller guarantees NULL or readable.
-        let info = unsafe { input(info, "info") }?;
+        let info = required(info, "info")?;
         let info = BufferInfo {
             clip: Clip {
                 start: clip_start,
@@ -133,8 +124,7 @@ pub unsafe extern "C" fn mediaredir_queue_buffer_clipped(
         };
         Ok(h.redir.queue_buffer(stream, index, &info)?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// The next buffer of a stream the device gave back: *index, and *status
@@ -149,22 +139,19 @@ pub unsafe extern "C" fn mediaredir_queue_buffer_clipped(
 /// `m` NULL or a live handle; `index` NULL or writable; `status` NULL or
 /// writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_dequeue_buffer(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_dequeue_buffer(
+    m: Option<&mut Handle>,
     stream: u32,
-    index: *mut u32,
-    status: *mut u32,
+    index: Option<&mut u32>,
+    status: Option<&mut u32>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let index = out(index, "index")?;
+        let index = required(index, "index")?;
         let done = h.redir.dequeue_buffer(stream)?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { index.write(done.index) };
+        *index = done.index;
         let code = u32::try_from(status_code(done.status)).unwrap_or(u32::MAX);
-        // SAFETY: the caller guarantees NULL or writable.
-        unsafe { put_optional(status, code) };
+        put_optional(status, code);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }

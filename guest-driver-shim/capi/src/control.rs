@@ -5,22 +5,16 @@
 use std::ffi::c_int;
 
 use crate::errors::CapiError;
-use crate::ffi::{Handle, input, input_slice, out, with_handle};
+use crate::ffi::{Handle, input_slice, output_slice, required, with_handle};
 use crate::types::{CCaps, CCodecCap, CGeometry, CPosition, CStreamFormat, flag};
 
-/// Reads a C stream format and its codec data.
-///
-/// # Safety
-///
-/// `format` is NULL or valid for reads, its `codec_data` NULL or valid
-/// for `codec_data_len` bytes.
-unsafe fn read_format(
-    format: *const CStreamFormat,
+/// Reads a C stream format and its codec data (the header's contract:
+/// `codec_data` NULL or readable for `codec_data_len` bytes).
+fn read_format(
+    format: Option<&CStreamFormat>,
 ) -> Result<mediaredir_proto::control::StreamFormat, CapiError> {
-    // SAFETY: the caller's guarantee for `format`.
-    let format = unsafe { input(format, "format") }?;
-    // SAFETY: the caller's guarantee for the codec data.
-    let data = unsafe { input_slice(format.codec_data, format.codec_data_len, "codec_data") }?;
+    let format = required(format, "format")?;
+    let data = input_slice(format.codec_data, format.codec_data_len, "codec_data")?;
     format.to_format(data)
 }
 
@@ -37,30 +31,23 @@ unsafe fn read_format(
 /// `m` NULL or a live handle; `caps` NULL or writable; `codecs` NULL or
 /// writable for `max_codecs` entries.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_query_caps(
-    m: *mut Handle,
-    caps: *mut CCaps,
+pub extern "C" fn mediaredir_query_caps(
+    m: Option<&mut Handle>,
+    caps: Option<&mut CCaps>,
     codecs: *mut CCodecCap,
     max_codecs: usize,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let caps = out(caps, "caps")?;
-        if codecs.is_null() && max_codecs != 0 {
-            return Err(CapiError::Null("codecs"));
-        }
+        let caps = required(caps, "caps")?;
+        let codecs = output_slice(codecs, max_codecs, "codecs")?;
         let got = h.redir.query_caps()?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { caps.write(CCaps::from(&got)) };
-        for (i, cap) in got.codecs.iter().take(max_codecs).enumerate() {
-            // SAFETY: i < max_codecs entries the caller made writable.
-            let slot = unsafe { codecs.add(i) };
-            // SAFETY: as above.
-            unsafe { slot.write(CCodecCap::from(cap)) };
+        *caps = CCaps::from(&got);
+        for (slot, cap) in codecs.iter_mut().zip(&got.codecs) {
+            slot.write(CCodecCap::from(cap));
         }
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Whether a stream of *format would be accepted: 0, or
@@ -72,17 +59,15 @@ pub unsafe extern "C" fn mediaredir_query_caps(
 ///
 /// `m` NULL or a live handle; `format` as in [`mediaredir_create_stream`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_try_format(
-    m: *mut Handle,
-    format: *const CStreamFormat,
+pub extern "C" fn mediaredir_try_format(
+    m: Option<&mut Handle>,
+    format: Option<&CStreamFormat>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        // SAFETY: the caller's guarantee for `format`.
-        let format = unsafe { read_format(format) }?;
+        let format = read_format(format)?;
         Ok(h.redir.try_format(&format)?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Creates a presentation: one clock for its streams (audio and video of
@@ -93,20 +78,18 @@ pub unsafe extern "C" fn mediaredir_try_format(
 ///
 /// `m` NULL or a live handle; `presentation` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_create_presentation(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_create_presentation(
+    m: Option<&mut Handle>,
     live: c_int,
-    presentation: *mut u32,
+    presentation: Option<&mut u32>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let presentation = out(presentation, "presentation")?;
+        let presentation = required(presentation, "presentation")?;
         let id = h.redir.create_presentation(flag(live))?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { presentation.write(id) };
+        *presentation = id;
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Destroys a presentation and its streams; their queued buffers complete
@@ -116,15 +99,14 @@ pub unsafe extern "C" fn mediaredir_create_presentation(
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_destroy_presentation(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_destroy_presentation(
+    m: Option<&mut Handle>,
     presentation: u32,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         Ok(h.redir.destroy_presentation(presentation)?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Creates a stream of *format in a presentation; *stream is its id.
@@ -135,23 +117,20 @@ pub unsafe extern "C" fn mediaredir_destroy_presentation(
 /// `m` NULL or a live handle; `format` NULL or readable, its `codec_data`
 /// NULL or readable for `codec_data_len` bytes; `stream` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_create_stream(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_create_stream(
+    m: Option<&mut Handle>,
     presentation: u32,
-    format: *const CStreamFormat,
-    stream: *mut u32,
+    format: Option<&CStreamFormat>,
+    stream: Option<&mut u32>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let stream = out(stream, "stream")?;
-        // SAFETY: the caller's guarantee for `format`.
-        let format = unsafe { read_format(format) }?;
+        let stream = required(stream, "stream")?;
+        let format = read_format(format)?;
         let id = h.redir.create_stream(presentation, &format)?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { stream.write(id) };
+        *stream = id;
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Destroys a stream; waits until its queued buffers come back
@@ -161,10 +140,9 @@ pub unsafe extern "C" fn mediaredir_create_stream(
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_destroy_stream(m: *mut Handle, stream: u32) -> c_int {
+pub extern "C" fn mediaredir_destroy_stream(m: Option<&mut Handle>, stream: u32) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.destroy_stream(stream)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Plays a presentation. V4L2: VIDIOC_STREAMON.
@@ -173,10 +151,9 @@ pub unsafe extern "C" fn mediaredir_destroy_stream(m: *mut Handle, stream: u32) 
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_play(m: *mut Handle, presentation: u32) -> c_int {
+pub extern "C" fn mediaredir_play(m: Option<&mut Handle>, presentation: u32) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.play(presentation)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Pauses a presentation (buffers stay queued). V4L2: VIDIOC_DECODER_CMD
@@ -186,10 +163,9 @@ pub unsafe extern "C" fn mediaredir_play(m: *mut Handle, presentation: u32) -> c
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_pause(m: *mut Handle, presentation: u32) -> c_int {
+pub extern "C" fn mediaredir_pause(m: Option<&mut Handle>, presentation: u32) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.pause(presentation)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Flushes a presentation for a seek: queued buffers come back
@@ -200,15 +176,14 @@ pub unsafe extern "C" fn mediaredir_pause(m: *mut Handle, presentation: u32) -> 
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_seek(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_seek(
+    m: Option<&mut Handle>,
     presentation: u32,
     position_ns: u64,
 ) -> c_int {
     let body =
         |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.seek(presentation, position_ns)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Pauses and flushes (seek to 0). V4L2: VIDIOC_STREAMOFF.
@@ -217,10 +192,9 @@ pub unsafe extern "C" fn mediaredir_seek(
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_stream_off(m: *mut Handle, presentation: u32) -> c_int {
+pub extern "C" fn mediaredir_stream_off(m: Option<&mut Handle>, presentation: u32) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.stream_off(presentation)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Playback rate, 1.0 normal (0.125 .. 8 accepted by the device; -EINVAL
@@ -230,15 +204,14 @@ pub unsafe extern "C" fn mediaredir_stream_off(m: *mut Handle, presentation: u32
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_set_rate(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_set_rate(
+    m: Option<&mut Handle>,
     presentation: u32,
     rate: f64,
 ) -> c_int {
     let body =
         |h: &mut Handle| -> Result<(), CapiError> { Ok(h.redir.set_rate(presentation, rate)?) };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Volume of an audio stream (1.0: unity gain, at most 4.0) and mute.
@@ -248,8 +221,8 @@ pub unsafe extern "C" fn mediaredir_set_rate(
 ///
 /// `m` NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_set_volume(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_set_volume(
+    m: Option<&mut Handle>,
     stream: u32,
     volume: f64,
     mute: c_int,
@@ -257,8 +230,7 @@ pub unsafe extern "C" fn mediaredir_set_volume(
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         Ok(h.redir.set_volume(stream, volume, flag(mute))?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Where and whether the client shows a presentation's video; the
@@ -269,21 +241,18 @@ pub unsafe extern "C" fn mediaredir_set_volume(
 /// `m` NULL or a live handle; `geometry` NULL or readable, its `clip`
 /// NULL or readable for `num_clip` rectangles.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_set_geometry(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_set_geometry(
+    m: Option<&mut Handle>,
     presentation: u32,
-    geometry: *const CGeometry,
+    geometry: Option<&CGeometry>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        // SAFETY: the caller's guarantee for `geometry`.
-        let geometry = unsafe { input(geometry, "geometry") }?;
-        // SAFETY: the caller's guarantee for the clip array.
-        let clip = unsafe { input_slice(geometry.clip, geometry.num_clip, "clip") }?;
+        let geometry = required(geometry, "geometry")?;
+        let clip = input_slice(geometry.clip, geometry.num_clip, "clip")?;
         let geometry = geometry.to_geometry(clip)?;
         Ok(h.redir.set_geometry(presentation, geometry)?)
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Where playback of a presentation is. V4L2: VIDIOC_G_CTRL-style
@@ -293,18 +262,16 @@ pub unsafe extern "C" fn mediaredir_set_geometry(
 ///
 /// `m` NULL or a live handle; `position` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_query_position(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_query_position(
+    m: Option<&mut Handle>,
     presentation: u32,
-    position: *mut CPosition,
+    position: Option<&mut CPosition>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let position = out(position, "position")?;
+        let position = required(position, "position")?;
         let got = h.redir.query_position(presentation)?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { position.write(CPosition::from(&got)) };
+        *position = CPosition::from(&got);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }

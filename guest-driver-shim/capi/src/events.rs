@@ -4,7 +4,7 @@ use std::ffi::c_int;
 use std::time::Duration;
 
 use crate::errors::CapiError;
-use crate::ffi::{Handle, out, with_handle};
+use crate::ffi::{Handle, required, with_handle};
 use crate::types::CEvent;
 
 /// The next event of the handle's objects, or a broadcast one (client
@@ -16,16 +16,17 @@ use crate::types::CEvent;
 ///
 /// `m` NULL or a live handle; `event` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_dequeue_event(m: *mut Handle, event: *mut CEvent) -> c_int {
+pub extern "C" fn mediaredir_dequeue_event(
+    m: Option<&mut Handle>,
+    event: Option<&mut CEvent>,
+) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let event = out(event, "event")?;
+        let event = required(event, "event")?;
         let got = h.redir.dequeue_event()?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { event.write(CEvent::from(&got)) };
+        *event = CEvent::from(&got);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Like mediaredir_dequeue_event(), waiting up to timeout_ms whatever the
@@ -35,22 +36,20 @@ pub unsafe extern "C" fn mediaredir_dequeue_event(m: *mut Handle, event: *mut CE
 ///
 /// `m` NULL or a live handle; `event` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_wait_event(
-    m: *mut Handle,
+pub extern "C" fn mediaredir_wait_event(
+    m: Option<&mut Handle>,
     timeout_ms: u32,
-    event: *mut CEvent,
+    event: Option<&mut CEvent>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let event = out(event, "event")?;
+        let event = required(event, "event")?;
         let timeout = Duration::from_millis(u64::from(timeout_ms));
         let got = h
             .redir
             .wait_event(timeout)?
             .ok_or(mediaredir_player::PlayerError::Timeout(timeout))?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { event.write(CEvent::from(&got)) };
+        *event = CEvent::from(&got);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }

@@ -1,12 +1,27 @@
 //! The FFI boundary: every export runs its body through `guarded` or
 //! `with_handle`, which turn errors into the C return convention, record
 //! the handle's last error message, and catch panics (unwinding into C is
-//! undefined behaviour). Pointer helpers check for NULL before any access.
+//! undefined behaviour).
+//!
+//! Why the exports are safe functions: a pointer to one object crosses the
+//! boundary as `Option<&T>` / `Option<&mut T>` (or `Option<Box<Handle>>`
+//! for the handle given back to `mediaredir_close`), which Rust guarantees
+//! to have the ABI of a nullable C pointer; cbindgen writes them as
+//! `const T *` / `T *`. The C contract (NULL, or a valid, aligned pointer
+//! not used by another thread during the call) is the header's, as before,
+//! and NULL arrives as `None`. Raw pointers remain only where no reference
+//! type can say what C passes, each behind one audited helper: C strings
+//! (`cstr`) and arrays given with a length (`input_slice`,
+//! `output_slice`); `mediaredir_open` writes the new handle with one
+//! `ptr::write`. Those helpers trust the pointers the header's contract
+//! promises, so a Rust caller of an export that takes one (a C string, an
+//! array, a struct with an array pointer) must keep that contract too: the
+//! exports are meant for C, and the crate's own tests call them as C does.
 
 use std::any::Any;
-use std::ffi::{CString, c_int};
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr::NonNull;
 
 use mediaredir_player::MediaRedir;
 
@@ -48,24 +63,21 @@ pub(crate) fn guarded(body: impl FnOnce() -> Result<(), CapiError>) -> c_int {
     }
 }
 
-/// Runs `body` on the handle `m` points to, catching panics and recording
-/// the error message in the handle; its C return value (`-EINVAL` for a
-/// NULL handle).
+/// Runs `body` on the handle, catching panics and recording the error
+/// message in the handle; its C return value (`-EINVAL` for a NULL
+/// handle).
 ///
-/// # Safety
-///
-/// `m` is NULL or a handle from `mediaredir_open` not yet closed, used by
-/// no other thread during the call.
-pub(crate) unsafe fn with_handle(
-    m: *mut Handle,
+/// The exports take the handle as `Option<&mut Handle>`, which has the ABI
+/// of a nullable `struct mediaredir *`: C's contract (NULL or a live handle
+/// used by no other thread during the call) is what makes that reference
+/// valid, so no `unsafe` is needed here.
+pub(crate) fn with_handle(
+    m: Option<&mut Handle>,
     body: impl FnOnce(&mut Handle) -> Result<(), CapiError>,
 ) -> c_int {
-    let Some(mut m) = NonNull::new(m) else {
+    let Some(handle) = m else {
         return CapiError::Null("handle").code();
     };
-    // SAFETY: the caller guarantees a live handle with no other user, so
-    // an exclusive reference for the call is sound.
-    let handle = unsafe { m.as_mut() };
     let result = match catch_unwind(AssertUnwindSafe(|| body(handle))) {
         Ok(result) => result,
         Err(payload) => Err(CapiError::Panic(panic_message(payload.as_ref()))),
@@ -80,47 +92,39 @@ pub(crate) unsafe fn with_handle(
     }
 }
 
-/// Checks an output pointer: `Err` when NULL.
-pub(crate) fn out<T>(ptr: *mut T, what: &'static str) -> Result<NonNull<T>, CapiError> {
-    NonNull::new(ptr).ok_or(CapiError::Null(what))
+/// A required output or input: `Err` when NULL.
+pub(crate) fn required<T>(ptr: Option<T>, what: &'static str) -> Result<T, CapiError> {
+    ptr.ok_or(CapiError::Null(what))
 }
 
-/// Writes `value` to `ptr` unless it is NULL (optional outputs).
-///
-/// # Safety
-///
-/// `ptr` is NULL or valid for a write of a `T`.
-pub(crate) unsafe fn put_optional<T>(ptr: *mut T, value: T) {
-    if let Some(p) = NonNull::new(ptr) {
-        // SAFETY: non-NULL, and the caller guarantees it is writable.
-        unsafe { p.write(value) };
+/// Writes `value` to an optional output (NULL: nothing).
+pub(crate) fn put_optional<T>(ptr: Option<&mut T>, value: T) {
+    if let Some(p) = ptr {
+        *p = value;
     }
 }
 
-/// The `T` that `ptr` points to; `Err` when NULL.
+/// The NUL-terminated string at `ptr`; `None` when NULL. A C string has no
+/// reference type that could say so, hence the raw pointer.
 ///
-/// # Safety
-///
-/// `ptr` is NULL or valid for reads of a `T` for `'a`.
-pub(crate) unsafe fn input<'a, T>(ptr: *const T, what: &'static str) -> Result<&'a T, CapiError> {
-    let p = NonNull::new(ptr.cast_mut()).ok_or(CapiError::Null(what))?;
-    // SAFETY: non-NULL, and the caller guarantees it is readable for 'a.
-    Ok(unsafe { p.as_ref() })
+/// Contract (audited here, the one place): `ptr` comes from a C caller of
+/// an export, whose header contract makes it NULL or a NUL-terminated
+/// string valid for reads for the call (`'a` ends with it).
+pub(crate) fn cstr<'a>(ptr: *const c_char) -> Option<&'a CStr> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, and the C contract above guarantees a
+    // NUL-terminated string readable for 'a.
+    Some(unsafe { CStr::from_ptr(ptr) })
 }
 
-/// The `len` elements at `ptr`; NULL is allowed only when `len` is 0.
-///
-/// # Safety
-///
-/// When `len` is not 0, `ptr` points to `len` initialised `T`s valid for
-/// reads for `'a`.
-pub(crate) unsafe fn input_slice<'a, T>(
-    ptr: *const T,
-    len: usize,
-    what: &'static str,
-) -> Result<&'a [T], CapiError> {
+/// Checks a C array's pointer and length before it becomes a slice:
+/// `Ok(false)` for an empty array (NULL allowed), `Ok(true)` when `ptr`
+/// is non-NULL, aligned and `len` elements fit in `isize`.
+fn check_array<T>(ptr: *const T, len: usize, what: &'static str) -> Result<bool, CapiError> {
     if len == 0 {
-        return Ok(&[]);
+        return Ok(false);
     }
     if ptr.is_null() {
         return Err(CapiError::Null(what));
@@ -132,7 +136,44 @@ pub(crate) unsafe fn input_slice<'a, T>(
     {
         return Err(CapiError::Invalid("array pointer or length"));
     }
-    // SAFETY: non-NULL, aligned, size fits isize; the caller guarantees
-    // `len` readable elements for 'a.
+    Ok(true)
+}
+
+/// The `len` elements at `ptr` (a C array given with its length: no
+/// reference type says "`len` elements"); NULL is allowed only when `len`
+/// is 0.
+///
+/// Contract (audited here, the one place): `ptr` and `len` come from a C
+/// caller of an export, whose header contract makes `ptr`, when `len` is
+/// not 0, point to `len` initialised `T`s valid for reads for the call.
+pub(crate) fn input_slice<'a, T>(
+    ptr: *const T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a [T], CapiError> {
+    if !check_array(ptr, len, what)? {
+        return Ok(&[]);
+    }
+    // SAFETY: non-NULL, aligned, size fits isize; the C contract above
+    // guarantees `len` readable elements for 'a.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// The `len` writable elements at `ptr`, possibly uninitialised (an output
+/// array given with its length); NULL is allowed only when `len` is 0.
+///
+/// Contract (audited here, the one place): as for [`input_slice`], with
+/// `len` elements valid for writes and used by nothing else for the call.
+pub(crate) fn output_slice<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    what: &'static str,
+) -> Result<&'a mut [MaybeUninit<T>], CapiError> {
+    if !check_array(ptr, len, what)? {
+        return Ok(&mut []);
+    }
+    // SAFETY: non-NULL, aligned, size fits isize; the C contract above
+    // guarantees `len` writable elements for 'a with no other user. `MaybeUninit<T>`
+    // has `T`'s layout and makes no claim about the current contents.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), len) })
 }

@@ -1,7 +1,7 @@
 //! The handle's life and settings: `mediaredir_open`, `_close`, `_fd`,
 //! `_set_nonblocking`, `_set_timeout`, `_hello`, and error messages.
 
-use std::ffi::{CStr, OsStr, c_char, c_int};
+use std::ffi::{OsStr, c_char, c_int};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -12,7 +12,7 @@ use mediaredir_player::MediaRedir;
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 
 use crate::errors::{self, CapiError};
-use crate::ffi::{Handle, guarded, put_optional, with_handle};
+use crate::ffi::{Handle, cstr, guarded, put_optional, required, with_handle};
 
 /// Connects to the broker at socket_path (NULL: MEDIAREDIR_DEFAULT_SOCKET)
 /// and says HELLO. V4L2: open().
@@ -28,26 +28,22 @@ use crate::ffi::{Handle, guarded, put_optional, with_handle};
 /// `socket_path` is NULL or a NUL-terminated string; `out` is NULL or
 /// writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_open(
+pub extern "C" fn mediaredir_open(
     socket_path: *const c_char,
-    out: *mut *mut Handle,
+    out: Option<&mut Option<Box<Handle>>>,
 ) -> c_int {
     guarded(|| {
-        let out = crate::ffi::out(out, "out")?;
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { out.write(ptr::null_mut()) };
-        let path: &Path = if socket_path.is_null() {
-            Path::new(DEFAULT_SOCKET)
-        } else {
-            // SAFETY: non-NULL, and the caller guarantees a NUL-terminated
-            // string that outlives the call.
-            let bytes = unsafe { CStr::from_ptr(socket_path) }.to_bytes();
-            Path::new(OsStr::from_bytes(bytes))
+        let out = required(out, "out")?;
+        // SAFETY: `out` is a valid, aligned slot (the C contract), but C
+        // may leave anything in it: write NULL without reading or dropping
+        // the old contents.
+        unsafe { ptr::write(out, None) };
+        let path: &Path = match cstr(socket_path) {
+            None => Path::new(DEFAULT_SOCKET),
+            Some(s) => Path::new(OsStr::from_bytes(s.to_bytes())),
         };
         let redir = MediaRedir::open(path)?;
-        let handle = Box::into_raw(Box::new(Handle::new(redir)));
-        // SAFETY: as above.
-        unsafe { out.write(handle) };
+        *out = Some(Box::new(Handle::new(redir)));
         Ok(())
     })
 }
@@ -61,15 +57,10 @@ pub unsafe extern "C" fn mediaredir_open(
 /// `m` is NULL or a handle from [`mediaredir_open`] not yet closed; it is
 /// not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_close(m: *mut Handle) {
-    if m.is_null() {
-        return;
-    }
+pub extern "C" fn mediaredir_close(m: Option<Box<Handle>>) {
     // Dropping closes the socket and unmaps the pools; nothing to report.
-    let _ = guarded(|| {
-        // SAFETY: the caller hands back ownership of a handle made by
-        // Box::into_raw in mediaredir_open.
-        drop(unsafe { Box::from_raw(m) });
+    let _ = guarded(move || {
+        drop(m);
         Ok(())
     });
 }
@@ -84,9 +75,8 @@ pub unsafe extern "C" fn mediaredir_close(m: *mut Handle) {
 ///
 /// `m` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_fd(m: *const Handle) -> c_int {
-    // SAFETY: the caller guarantees NULL or a live handle.
-    match unsafe { crate::ffi::input(m, "handle") } {
+pub extern "C" fn mediaredir_fd(m: Option<&Handle>) -> c_int {
+    match required(m, "handle") {
         Ok(handle) => handle.redir.as_fd().as_raw_fd(),
         Err(e) => e.code(),
     }
@@ -100,13 +90,12 @@ pub unsafe extern "C" fn mediaredir_fd(m: *const Handle) -> c_int {
 ///
 /// `m` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_set_nonblocking(m: *mut Handle, nonblocking: c_int) -> c_int {
+pub extern "C" fn mediaredir_set_nonblocking(m: Option<&mut Handle>, nonblocking: c_int) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         h.redir.set_nonblocking(nonblocking != 0);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Longest wait for an answer and, in blocking mode, for a buffer or an
@@ -116,14 +105,13 @@ pub unsafe extern "C" fn mediaredir_set_nonblocking(m: *mut Handle, nonblocking:
 ///
 /// `m` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_set_timeout(m: *mut Handle, timeout_ms: u32) -> c_int {
+pub extern "C" fn mediaredir_set_timeout(m: Option<&mut Handle>, timeout_ms: u32) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         h.redir
             .set_timeout(Duration::from_millis(u64::from(timeout_ms.max(1))));
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// Says HELLO again, needed after the device restarted (calls fail with
@@ -134,15 +122,13 @@ pub unsafe extern "C" fn mediaredir_set_timeout(m: *mut Handle, timeout_ms: u32)
 ///
 /// `m` is NULL or a live handle; `generation` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_hello(m: *mut Handle, generation: *mut u32) -> c_int {
+pub extern "C" fn mediaredir_hello(m: Option<&mut Handle>, generation: Option<&mut u32>) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         let g = h.redir.hello()?;
-        // SAFETY: the caller guarantees NULL or writable.
-        unsafe { put_optional(generation, g) };
+        put_optional(generation, g);
         Ok(())
     };
-    // SAFETY: the caller guarantees NULL or a live handle.
-    unsafe { with_handle(m, body) }
+    with_handle(m, body)
 }
 
 /// The message of the last failed call on m ("" if none; "invalid handle"
@@ -152,11 +138,10 @@ pub unsafe extern "C" fn mediaredir_hello(m: *mut Handle, generation: *mut u32) 
 ///
 /// `m` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mediaredir_last_error(m: *const Handle) -> *const c_char {
-    // SAFETY: the caller guarantees NULL or a live handle.
-    match unsafe { crate::ffi::input(m, "handle") } {
-        Ok(handle) => handle.last_error.as_ptr(),
-        Err(_) => c"invalid handle".as_ptr(),
+pub extern "C" fn mediaredir_last_error(m: Option<&Handle>) -> *const c_char {
+    match m {
+        Some(handle) => handle.last_error.as_ptr(),
+        None => c"invalid handle".as_ptr(),
     }
 }
 

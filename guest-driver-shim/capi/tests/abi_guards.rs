@@ -21,17 +21,6 @@ use mediaredir::types::{CBufferInfo, CCaps, CEvent, CGeometry, CPosition, CRect,
 
 const EINVAL: c_int = -libc::EINVAL;
 
-/// Calls one export. Every use in this file passes a handle that is NULL
-/// or live and used by this thread only, and pointers that are NULL (the
-/// case being tested) or point to valid locals of the right type.
-macro_rules! c {
-    ($call:expr) => {{
-        // SAFETY: the arguments meet the exports' contract, as the
-        // macro's documentation says for every use.
-        unsafe { $call }
-    }};
-}
-
 fn vp8_format() -> CStreamFormat {
     CStreamFormat {
         codec: 0x003,
@@ -51,8 +40,8 @@ fn vp8_format() -> CStreamFormat {
     }
 }
 
-fn last_error(m: *mut Handle) -> String {
-    let message = c!(mediaredir_last_error(m));
+fn last_error(m: Option<&Handle>) -> String {
+    let message = mediaredir_last_error(m);
     // SAFETY: the message is NUL-terminated and valid until the next call
     // on `m`.
     unsafe { CStr::from_ptr(message) }
@@ -66,29 +55,37 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
     let nowhere = scratch.path("nobody.sock");
     let path = std::ffi::CString::new(nowhere.as_os_str().as_encoded_bytes()).expect("no NUL");
 
-    assert_eq!(c!(mediaredir_open(path.as_ptr(), ptr::null_mut())), EINVAL);
-    let mut out: *mut Handle = NonNull::dangling().as_ptr();
-    let r = c!(mediaredir_open(path.as_ptr(), &mut out));
+    assert_eq!(mediaredir_open(path.as_ptr(), None), EINVAL);
+    // What C may leave in the slot: a stale pointer, never read or freed.
+    let mut stale: *mut Handle = NonNull::dangling().as_ptr();
+    // SAFETY: the slot is a valid, aligned pointer-sized place, as C's
+    // `struct mediaredir *out;` is; `Option<Box<Handle>>` has the layout of
+    // a nullable pointer, and mediaredir_open overwrites the slot without
+    // reading it; the stale value is never used as a Box.
+    let out = unsafe { &mut *(&raw mut stale).cast::<Option<Box<Handle>>>() };
+    let r = mediaredir_open(path.as_ptr(), Some(out));
     assert_eq!(r, -libc::ENOENT);
-    assert!(out.is_null(), "out not reset on failure");
+    assert!(stale.is_null(), "out not reset on failure");
 
-    let null: *mut Handle = ptr::null_mut();
     let mut id = 0u32;
     let mut caps = CCaps::default();
     let mut event = CEvent::default();
     {
-        assert_eq!(c!(mediaredir_fd(null)), EINVAL);
-        assert_eq!(c!(mediaredir_set_nonblocking(null, 1)), EINVAL);
+        assert_eq!(mediaredir_fd(None), EINVAL);
+        assert_eq!(mediaredir_set_nonblocking(None, 1), EINVAL);
         assert_eq!(
-            c!(mediaredir_query_caps(null, &mut caps, ptr::null_mut(), 0)),
+            mediaredir_query_caps(None, Some(&mut caps), ptr::null_mut(), 0),
             EINVAL
         );
-        assert_eq!(c!(mediaredir_create_presentation(null, 0, &mut id)), EINVAL);
-        assert_eq!(c!(mediaredir_play(null, 1)), EINVAL);
-        assert_eq!(c!(mediaredir_dequeue_event(null, &mut event)), EINVAL);
-        assert_eq!(c!(mediaredir_queue_buffer(null, 1, 0, ptr::null())), EINVAL);
-        c!(mediaredir_close(null));
-        assert_eq!(last_error(null), "invalid handle");
+        assert_eq!(
+            mediaredir_create_presentation(None, 0, Some(&mut id)),
+            EINVAL
+        );
+        assert_eq!(mediaredir_play(None, 1), EINVAL);
+        assert_eq!(mediaredir_dequeue_event(None, Some(&mut event)), EINVAL);
+        assert_eq!(mediaredir_queue_buffer(None, 1, 0, None), EINVAL);
+        mediaredir_close(None);
+        assert_eq!(last_error(None), "invalid handle");
     }
     for code in [
         0,
@@ -115,45 +112,47 @@ fn a_live_handle_reports_each_kind_of_failure() {
     let daemon = DaemonProcess::start(&daemon_binary(), &vhost, &["--uplink", "local:verify"]);
     let broker = common::Broker::start(&vhost, &socket);
     let path = std::ffi::CString::new(socket.as_os_str().as_encoded_bytes()).expect("no NUL");
-    let mut m: *mut Handle = ptr::null_mut();
-    assert_eq!(c!(mediaredir_open(path.as_ptr(), &mut m)), 0);
-    assert!(!m.is_null());
+    let mut m: Option<Box<Handle>> = None;
+    assert_eq!(mediaredir_open(path.as_ptr(), Some(&mut m)), 0);
+    assert!(m.is_some());
 
     {
-        assert!(c!(mediaredir_fd(m)) >= 0);
+        assert!(mediaredir_fd(m.as_deref()) >= 0);
         let mut caps = CCaps::default();
         assert_eq!(
-            c!(mediaredir_query_caps(
-                m,
-                ptr::null_mut(),
-                ptr::null_mut(),
-                0
-            )),
+            mediaredir_query_caps(m.as_deref_mut(), None, ptr::null_mut(), 0),
             EINVAL
         );
-        assert!(last_error(m).contains("caps is NULL"), "{}", last_error(m));
+        assert!(
+            last_error(m.as_deref()).contains("caps is NULL"),
+            "{}",
+            last_error(m.as_deref())
+        );
         assert_eq!(
-            c!(mediaredir_query_caps(m, &mut caps, ptr::null_mut(), 4)),
+            mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 4),
             EINVAL
         );
         assert_eq!(
-            c!(mediaredir_query_caps(m, &mut caps, ptr::null_mut(), 0)),
+            mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 0),
             0
         );
         assert_eq!(
-            last_error(m),
+            last_error(m.as_deref()),
             "codecs is NULL",
             "kept until the next failure"
         );
 
         let mut format = vp8_format();
         format.codec = 0x999;
-        assert_eq!(c!(mediaredir_try_format(m, &format)), EINVAL);
-        assert!(last_error(m).contains("unknown codec"));
+        assert_eq!(
+            mediaredir_try_format(m.as_deref_mut(), Some(&format)),
+            EINVAL
+        );
+        assert!(last_error(m.as_deref()).contains("unknown codec"));
         let mut format = vp8_format();
         format.codec_data_len = 4;
         assert_eq!(
-            c!(mediaredir_try_format(m, &format)),
+            mediaredir_try_format(m.as_deref_mut(), Some(&format)),
             EINVAL,
             "NULL codec data"
         );
@@ -161,25 +160,25 @@ fn a_live_handle_reports_each_kind_of_failure() {
         // Refusals by the device are positive statuses.
         let mut position = CPosition::default();
         assert_eq!(
-            c!(mediaredir_query_position(m, 999, &mut position)),
+            mediaredir_query_position(m.as_deref_mut(), 999, Some(&mut position)),
             4,
             "NO_ENTITY"
         );
-        assert_eq!(c!(mediaredir_set_rate(m, 1, f64::NAN)), EINVAL);
+        assert_eq!(mediaredir_set_rate(m.as_deref_mut(), 1, f64::NAN), EINVAL);
 
         let mut presentation = 0;
         let mut stream = 0;
         assert_eq!(
-            c!(mediaredir_create_presentation(m, 0, &mut presentation)),
+            mediaredir_create_presentation(m.as_deref_mut(), 0, Some(&mut presentation)),
             0
         );
         assert_eq!(
-            c!(mediaredir_create_stream(
-                m,
+            mediaredir_create_stream(
+                m.as_deref_mut(),
                 presentation,
-                &vp8_format(),
-                &mut stream
-            )),
+                Some(&vp8_format()),
+                Some(&mut stream)
+            ),
             0
         );
         let clip = [CRect::default(); 17];
@@ -199,55 +198,60 @@ fn a_live_handle_reports_each_kind_of_failure() {
             num_clip: clip.len(),
         };
         assert_eq!(
-            c!(mediaredir_set_geometry(m, presentation, &geometry)),
+            mediaredir_set_geometry(m.as_deref_mut(), presentation, Some(&geometry)),
             EINVAL
         );
 
         // Buffers: none yet, then two; indices the caller does not hold.
         let (mut data, mut size) = (ptr::null_mut(), 0usize);
-        assert_eq!(
-            c!(mediaredir_buffer(m, stream, 0, &mut data, &mut size)),
-            EINVAL
-        );
+        let mut buffer = |m: Option<&mut Handle>, index| {
+            mediaredir_buffer(m, stream, index, Some(&mut data), Some(&mut size))
+        };
+        assert_eq!(buffer(m.as_deref_mut(), 0), EINVAL);
         let (mut index, mut status) = (0u32, 0u32);
         assert_eq!(
-            c!(mediaredir_dequeue_buffer(
-                m,
+            mediaredir_dequeue_buffer(
+                m.as_deref_mut(),
                 stream,
-                &mut index,
-                &mut status
-            )),
+                Some(&mut index),
+                Some(&mut status)
+            ),
             EINVAL
         );
         let (mut count, mut slot) = (0u32, 0usize);
         assert_eq!(
-            c!(mediaredir_request_buffers(
-                m, stream, 2, 1000, &mut count, &mut slot
-            )),
+            mediaredir_request_buffers(
+                m.as_deref_mut(),
+                stream,
+                2,
+                1000,
+                Some(&mut count),
+                Some(&mut slot)
+            ),
             0
         );
         assert_eq!((count, slot), (2, 1024));
-        assert_eq!(
-            c!(mediaredir_buffer(m, stream, 2, &mut data, &mut size)),
-            EINVAL
-        );
-        assert_eq!(c!(mediaredir_buffer(m, stream, 1, &mut data, &mut size)), 0);
+        assert_eq!(buffer(m.as_deref_mut(), 2), EINVAL);
+        assert_eq!(buffer(m.as_deref_mut(), 1), 0);
         assert!(!data.is_null() && size == 1024);
         let too_big = CBufferInfo {
             bytes_used: 1025,
             ..CBufferInfo::default()
         };
-        assert_eq!(c!(mediaredir_queue_buffer(m, stream, 1, &too_big)), EINVAL);
+        assert_eq!(
+            mediaredir_queue_buffer(m.as_deref_mut(), stream, 1, Some(&too_big)),
+            EINVAL
+        );
 
         // Non-blocking: once the events are drained, -EAGAIN; timed: -ETIMEDOUT.
-        assert_eq!(c!(mediaredir_set_nonblocking(m, 1)), 0);
+        assert_eq!(mediaredir_set_nonblocking(m.as_deref_mut(), 1), 0);
         let mut event = CEvent::default();
         // Events may still arrive (client state, QoS) while the test runs:
         // each call either returns one (0) or the documented error, and
         // the error comes once the queue is empty.
         let mut drained = 0;
         let last = loop {
-            let r = c!(mediaredir_dequeue_event(m, &mut event));
+            let r = mediaredir_dequeue_event(m.as_deref_mut(), Some(&mut event));
             if r != 0 {
                 break r;
             }
@@ -256,7 +260,7 @@ fn a_live_handle_reports_each_kind_of_failure() {
         };
         assert_eq!(last, -libc::EAGAIN);
         let last = loop {
-            let r = c!(mediaredir_wait_event(m, 10, &mut event));
+            let r = mediaredir_wait_event(m.as_deref_mut(), 10, Some(&mut event));
             if r != 0 {
                 break r;
             }
@@ -265,13 +269,16 @@ fn a_live_handle_reports_each_kind_of_failure() {
         };
         assert_eq!(last, -libc::ETIMEDOUT);
 
-        assert_eq!(c!(mediaredir_destroy_presentation(m, presentation)), 0);
         assert_eq!(
-            c!(mediaredir_destroy_presentation(m, presentation)),
+            mediaredir_destroy_presentation(m.as_deref_mut(), presentation),
+            0
+        );
+        assert_eq!(
+            mediaredir_destroy_presentation(m.as_deref_mut(), presentation),
             4,
             "NO_ENTITY"
         );
-        c!(mediaredir_close(m));
+        mediaredir_close(m);
     }
     drop(broker);
     daemon.stop();
