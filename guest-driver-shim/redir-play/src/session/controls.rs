@@ -2,6 +2,7 @@
 //! presentation: pause, play, volume, mute, rate, status lines, sleep and
 //! quit; a seek is handed to `seek`.
 
+use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
 
 use super::seek::Skip;
@@ -66,7 +67,15 @@ impl Session<'_> {
     }
 
     pub(super) fn print_position(&mut self) -> anyhow::Result<()> {
-        let p = self.redir.query_position(self.presentation)?;
+        let p = match self.redir.query_position(self.presentation) {
+            Ok(p) => p,
+            // Once every stream has ended the client may leave (`--once`):
+            // there is no position to print then, and nothing went wrong.
+            Err(e) if e.status() == Some(Status::NoClient) && super::all_ended(&self.streams) => {
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         eprintln!(
             "redir-play: position {:.3} s, buffered {:.3} s, {:?}",
             secs(p.position_ns),
