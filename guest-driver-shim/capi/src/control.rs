@@ -10,11 +10,15 @@ use crate::types::{CCaps, CCodecCap, CGeometry, CPosition, CStreamFormat, flag};
 
 /// Reads a C stream format and its codec data (the header's contract:
 /// `codec_data` NULL or readable for `codec_data_len` bytes).
-fn read_format(
+/// # Safety
+///
+/// `format`'s `codec_data` is NULL or readable for `codec_data_len` bytes.
+unsafe fn read_format(
     format: Option<&CStreamFormat>,
 ) -> Result<mediaredir_proto::control::StreamFormat, CapiError> {
     let format = required(format, "format")?;
-    let data = input_slice(format.codec_data, format.codec_data_len, "codec_data")?;
+    // SAFETY: the caller guarantees `codec_data` as `input_slice` needs it.
+    let data = unsafe { input_slice(format.codec_data, format.codec_data_len, "codec_data") }?;
     format.to_format(data)
 }
 
@@ -31,7 +35,7 @@ fn read_format(
 /// `m` NULL or a live handle; `caps` NULL or writable; `codecs` NULL or
 /// writable for `max_codecs` entries.
 #[unsafe(no_mangle)]
-pub extern "C" fn mediaredir_query_caps(
+pub unsafe extern "C" fn mediaredir_query_caps(
     m: Option<&mut Handle>,
     caps: Option<&mut CCaps>,
     codecs: *mut CCodecCap,
@@ -39,7 +43,8 @@ pub extern "C" fn mediaredir_query_caps(
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         let caps = required(caps, "caps")?;
-        let codecs = output_slice(codecs, max_codecs, "codecs")?;
+        // SAFETY: this export's contract: `codecs` writable for `max_codecs` entries.
+        let codecs = unsafe { output_slice(codecs, max_codecs, "codecs") }?;
         let got = h.redir.query_caps()?;
         *caps = CCaps::from(&got);
         for (slot, cap) in codecs.iter_mut().zip(&got.codecs) {
@@ -59,12 +64,13 @@ pub extern "C" fn mediaredir_query_caps(
 ///
 /// `m` NULL or a live handle; `format` as in [`mediaredir_create_stream`].
 #[unsafe(no_mangle)]
-pub extern "C" fn mediaredir_try_format(
+pub unsafe extern "C" fn mediaredir_try_format(
     m: Option<&mut Handle>,
     format: Option<&CStreamFormat>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
-        let format = read_format(format)?;
+        // SAFETY: this export's contract: `codec_data` readable for its length.
+        let format = unsafe { read_format(format) }?;
         Ok(h.redir.try_format(&format)?)
     };
     with_handle(m, body)
@@ -117,7 +123,7 @@ pub extern "C" fn mediaredir_destroy_presentation(
 /// `m` NULL or a live handle; `format` NULL or readable, its `codec_data`
 /// NULL or readable for `codec_data_len` bytes; `stream` NULL or writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn mediaredir_create_stream(
+pub unsafe extern "C" fn mediaredir_create_stream(
     m: Option<&mut Handle>,
     presentation: u32,
     format: Option<&CStreamFormat>,
@@ -125,7 +131,8 @@ pub extern "C" fn mediaredir_create_stream(
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         let stream = required(stream, "stream")?;
-        let format = read_format(format)?;
+        // SAFETY: this export's contract: `codec_data` readable for its length.
+        let format = unsafe { read_format(format) }?;
         let id = h.redir.create_stream(presentation, &format)?;
         *stream = id;
         Ok(())
@@ -241,14 +248,15 @@ pub extern "C" fn mediaredir_set_volume(
 /// `m` NULL or a live handle; `geometry` NULL or readable, its `clip`
 /// NULL or readable for `num_clip` rectangles.
 #[unsafe(no_mangle)]
-pub extern "C" fn mediaredir_set_geometry(
+pub unsafe extern "C" fn mediaredir_set_geometry(
     m: Option<&mut Handle>,
     presentation: u32,
     geometry: Option<&CGeometry>,
 ) -> c_int {
     let body = |h: &mut Handle| -> Result<(), CapiError> {
         let geometry = required(geometry, "geometry")?;
-        let clip = input_slice(geometry.clip, geometry.num_clip, "clip")?;
+        // SAFETY: this export's contract: `clip` readable for `num_clip` rectangles.
+        let clip = unsafe { input_slice(geometry.clip, geometry.num_clip, "clip") }?;
         let geometry = geometry.to_geometry(clip)?;
         Ok(h.redir.set_geometry(presentation, geometry)?)
     };

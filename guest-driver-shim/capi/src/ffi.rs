@@ -13,10 +13,11 @@
 //! type can say what C passes, each behind one audited helper: C strings
 //! (`cstr`) and arrays given with a length (`input_slice`,
 //! `output_slice`); `mediaredir_open` writes the new handle with one
-//! `ptr::write`. Those helpers trust the pointers the header's contract
-//! promises, so a Rust caller of an export that takes one (a C string, an
-//! array, a struct with an array pointer) must keep that contract too: the
-//! exports are meant for C, and the crate's own tests call them as C does.
+//! `ptr::write`. Those helpers are `unsafe fn`s, and so are the five
+//! exports that reach them (`mediaredir_open`, `_query_caps`,
+//! `_try_format`, `_create_stream`, `_set_geometry`: a C string, an array,
+//! a struct with an array pointer), each with its `# Safety` contract; the
+//! other exports take only references and are safe.
 
 use std::any::Any;
 use std::ffi::{CStr, CString, c_char, c_int};
@@ -107,10 +108,11 @@ pub(crate) fn put_optional<T>(ptr: Option<&mut T>, value: T) {
 /// The NUL-terminated string at `ptr`; `None` when NULL. A C string has no
 /// reference type that could say so, hence the raw pointer.
 ///
-/// Contract (audited here, the one place): `ptr` comes from a C caller of
-/// an export, whose header contract makes it NULL or a NUL-terminated
-/// string valid for reads for the call (`'a` ends with it).
-pub(crate) fn cstr<'a>(ptr: *const c_char) -> Option<&'a CStr> {
+/// # Safety
+///
+/// `ptr` is NULL or a NUL-terminated string valid for reads for `'a` (for
+/// an export: the header's contract with its C caller, for the call).
+pub(crate) unsafe fn cstr<'a>(ptr: *const c_char) -> Option<&'a CStr> {
     if ptr.is_null() {
         return None;
     }
@@ -143,10 +145,11 @@ fn check_array<T>(ptr: *const T, len: usize, what: &'static str) -> Result<bool,
 /// reference type says "`len` elements"); NULL is allowed only when `len`
 /// is 0.
 ///
-/// Contract (audited here, the one place): `ptr` and `len` come from a C
-/// caller of an export, whose header contract makes `ptr`, when `len` is
-/// not 0, point to `len` initialised `T`s valid for reads for the call.
-pub(crate) fn input_slice<'a, T>(
+/// # Safety
+///
+/// When `len` is not 0, `ptr` points to `len` initialised `T`s valid for
+/// reads for `'a` (for an export: the header's contract, for the call).
+pub(crate) unsafe fn input_slice<'a, T>(
     ptr: *const T,
     len: usize,
     what: &'static str,
@@ -162,9 +165,11 @@ pub(crate) fn input_slice<'a, T>(
 /// The `len` writable elements at `ptr`, possibly uninitialised (an output
 /// array given with its length); NULL is allowed only when `len` is 0.
 ///
-/// Contract (audited here, the one place): as for [`input_slice`], with
-/// `len` elements valid for writes and used by nothing else for the call.
-pub(crate) fn output_slice<'a, T>(
+/// # Safety
+///
+/// As for [`input_slice`], with `len` elements valid for writes and used
+/// by nothing else for `'a`.
+pub(crate) unsafe fn output_slice<'a, T>(
     ptr: *mut T,
     len: usize,
     what: &'static str,

@@ -28,7 +28,7 @@ use crate::ffi::{Handle, cstr, guarded, put_optional, required, with_handle};
 /// `socket_path` is NULL or a NUL-terminated string; `out` is NULL or
 /// writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn mediaredir_open(
+pub unsafe extern "C" fn mediaredir_open(
     socket_path: *const c_char,
     out: Option<&mut Option<Box<Handle>>>,
 ) -> c_int {
@@ -38,7 +38,8 @@ pub extern "C" fn mediaredir_open(
         // may leave anything in it: write NULL without reading or dropping
         // the old contents.
         unsafe { ptr::write(out, None) };
-        let path: &Path = match cstr(socket_path) {
+        // SAFETY: this export's contract: `socket_path` NULL or a C string.
+        let path: &Path = match unsafe { cstr(socket_path) } {
             None => Path::new(DEFAULT_SOCKET),
             Some(s) => Path::new(OsStr::from_bytes(s.to_bytes())),
         };

@@ -55,7 +55,8 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
     let nowhere = scratch.path("nobody.sock");
     let path = std::ffi::CString::new(nowhere.as_os_str().as_encoded_bytes()).expect("no NUL");
 
-    assert_eq!(mediaredir_open(path.as_ptr(), None), EINVAL);
+    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
+    assert_eq!(unsafe { mediaredir_open(path.as_ptr(), None) }, EINVAL);
     // What C may leave in the slot: a stale pointer, never read or freed.
     let mut stale: *mut Handle = NonNull::dangling().as_ptr();
     // SAFETY: the slot is a valid, aligned pointer-sized place, as C's
@@ -63,7 +64,8 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
     // a nullable pointer, and mediaredir_open overwrites the slot without
     // reading it; the stale value is never used as a Box.
     let out = unsafe { &mut *(&raw mut stale).cast::<Option<Box<Handle>>>() };
-    let r = mediaredir_open(path.as_ptr(), Some(out));
+    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
+    let r = unsafe { mediaredir_open(path.as_ptr(), Some(out)) };
     assert_eq!(r, -libc::ENOENT);
     assert!(stale.is_null(), "out not reset on failure");
 
@@ -74,7 +76,8 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
         assert_eq!(mediaredir_fd(None), EINVAL);
         assert_eq!(mediaredir_set_nonblocking(None, 1), EINVAL);
         assert_eq!(
-            mediaredir_query_caps(None, Some(&mut caps), ptr::null_mut(), 0),
+            // SAFETY: `codecs` is NULL, which the contract allows with any count.
+            unsafe { mediaredir_query_caps(None, Some(&mut caps), ptr::null_mut(), 0) },
             EINVAL
         );
         assert_eq!(
@@ -113,14 +116,16 @@ fn a_live_handle_reports_each_kind_of_failure() {
     let broker = common::Broker::start(&vhost, &socket);
     let path = std::ffi::CString::new(socket.as_os_str().as_encoded_bytes()).expect("no NUL");
     let mut m: Option<Box<Handle>> = None;
-    assert_eq!(mediaredir_open(path.as_ptr(), Some(&mut m)), 0);
+    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
+    assert_eq!(unsafe { mediaredir_open(path.as_ptr(), Some(&mut m)) }, 0);
     assert!(m.is_some());
 
     {
         assert!(mediaredir_fd(m.as_deref()) >= 0);
         let mut caps = CCaps::default();
         assert_eq!(
-            mediaredir_query_caps(m.as_deref_mut(), None, ptr::null_mut(), 0),
+            // SAFETY: `codecs` is NULL, which the contract allows with any count.
+            unsafe { mediaredir_query_caps(m.as_deref_mut(), None, ptr::null_mut(), 0) },
             EINVAL
         );
         assert!(
@@ -129,11 +134,13 @@ fn a_live_handle_reports_each_kind_of_failure() {
             last_error(m.as_deref())
         );
         assert_eq!(
-            mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 4),
+            // SAFETY: `codecs` is NULL, which the contract allows with any count.
+            unsafe { mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 4) },
             EINVAL
         );
         assert_eq!(
-            mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 0),
+            // SAFETY: `codecs` is NULL, which the contract allows with any count.
+            unsafe { mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 0) },
             0
         );
         assert_eq!(
@@ -145,14 +152,16 @@ fn a_live_handle_reports_each_kind_of_failure() {
         let mut format = vp8_format();
         format.codec = 0x999;
         assert_eq!(
-            mediaredir_try_format(m.as_deref_mut(), Some(&format)),
+            // SAFETY: the format's `codec_data` is NULL, which the contract allows.
+            unsafe { mediaredir_try_format(m.as_deref_mut(), Some(&format)) },
             EINVAL
         );
         assert!(last_error(m.as_deref()).contains("unknown codec"));
         let mut format = vp8_format();
         format.codec_data_len = 4;
         assert_eq!(
-            mediaredir_try_format(m.as_deref_mut(), Some(&format)),
+            // SAFETY: the format's `codec_data` is NULL, which the contract allows.
+            unsafe { mediaredir_try_format(m.as_deref_mut(), Some(&format)) },
             EINVAL,
             "NULL codec data"
         );
@@ -173,12 +182,15 @@ fn a_live_handle_reports_each_kind_of_failure() {
             0
         );
         assert_eq!(
-            mediaredir_create_stream(
-                m.as_deref_mut(),
-                presentation,
-                Some(&vp8_format()),
-                Some(&mut stream)
-            ),
+            // SAFETY: the format's `codec_data` is NULL with length 0.
+            unsafe {
+                mediaredir_create_stream(
+                    m.as_deref_mut(),
+                    presentation,
+                    Some(&vp8_format()),
+                    Some(&mut stream),
+                )
+            },
             0
         );
         let clip = [CRect::default(); 17];
@@ -198,7 +210,8 @@ fn a_live_handle_reports_each_kind_of_failure() {
             num_clip: clip.len(),
         };
         assert_eq!(
-            mediaredir_set_geometry(m.as_deref_mut(), presentation, Some(&geometry)),
+            // SAFETY: `clip` points to `num_clip` readable rectangles.
+            unsafe { mediaredir_set_geometry(m.as_deref_mut(), presentation, Some(&geometry)) },
             EINVAL
         );
 
