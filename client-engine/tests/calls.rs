@@ -17,6 +17,7 @@ use client_engine::wire::{CallAction, MediaMask, Message, Status};
 use client_engine::{Engine, EngineConfig, OutputMode};
 use common::peer::{PEER_DTMF, PEER_HZ, PEER_OPUS, PEER_VP8, Peer};
 use common::{Collector, tone};
+use test_support::until;
 
 fn config(offer_video: bool) -> EngineConfig {
     let mut c = EngineConfig::with_output(OutputMode::Headless);
@@ -116,18 +117,6 @@ fn tap(engine: &Engine, session: u32, factory: &str) -> (Arc<AtomicU64>, Arc<Mut
 
 fn control(engine: &Engine, session: u32, action: CallAction) {
     engine.handle(&Message::CallControl { session, action });
-}
-
-/// Waits until `f` holds (polling), at most `secs`.
-fn until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 #[test]

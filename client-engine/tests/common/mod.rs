@@ -23,24 +23,13 @@ use client_engine::{Engine, EngineEvents};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::data::Clip;
 
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A scratch directory (test-support's, removed on drop); `.0` is its path.
+pub struct TempDir(pub PathBuf, test_support::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "client-engine-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = test_support::scratch(&format!("client-engine-{tag}"));
+        TempDir(dir.path().to_path_buf(), dir)
     }
 }
 
