@@ -127,14 +127,7 @@ fn client_plays_what_the_daemon_sends() {
         }
     }
     drop(conn);
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (status, log) = exit_and_log(&mut child);
     assert!(
         acked == last && eos_seen && pong,
         "acked {acked}/{last} eos {eos_seen} pong {pong}\n{log}"
@@ -255,14 +248,7 @@ fn client_captures_and_answers_calls_over_the_wire() {
     let sdp = local_sdp.expect("no CallLocalSdp");
     assert!(sdp.contains("a=rtpmap:96 opus/48000/2"), "{sdp}");
     drop(conn);
-    let status = child.wait().unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let (status, log) = exit_and_log(&mut child);
     assert!(
         packets.len() >= 100,
         "{} capture samples\n{log}",
@@ -274,4 +260,17 @@ fn client_captures_and_answers_calls_over_the_wire() {
         tone::dominant(&pcm[4800..], 48000.0, 440.0),
         "not the 440 Hz test tone"
     );
+}
+
+/// Waits for `media-client` to exit; its status and what it logged.
+fn exit_and_log(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    (status, log)
 }
