@@ -96,7 +96,9 @@ impl DeviceModel {
     ) -> Result<Reply, Status> {
         let pres = self.presentations.remove(&target).ok_or(Status::NoEntity)?;
         for stream in pres.streams {
-            self.streams.remove(&stream);
+            if let Some(removed) = self.streams.remove(&stream) {
+                actions.extend(removed.drain_txq());
+            }
             actions.push(Action::Cancel {
                 stream,
                 status: Status::Cancelled,
@@ -156,6 +158,7 @@ impl DeviceModel {
         for id in streams {
             if let Some(stream) = self.streams.get_mut(&id) {
                 stream.reopen();
+                actions.extend(stream.drain_txq());
                 actions.push(Action::Cancel {
                     stream: id,
                     status: Status::Cancelled,

@@ -95,6 +95,17 @@ impl Stream {
         self.format.direction == Direction::Playback
     }
 
+    /// For a playback stream, the action that completes its buffers still
+    /// waiting on its txq (not yet taken, e.g. held back for credit) with
+    /// `CANCELLED`: a flush or a destroy returns them at once, as the
+    /// in-flight ones, instead of whenever the queue is next looked at.
+    pub(super) fn drain_txq(&self) -> Option<Action> {
+        self.is_playback().then_some(Action::DrainTxq {
+            txq: self.format.txq,
+            stream: self.id,
+        })
+    }
+
     /// Returns a playback stream to `Open` after a flush (a failed stream
     /// stays failed).
     pub fn reopen(&mut self) {
@@ -167,6 +178,7 @@ impl DeviceModel {
         if let Some(pres) = self.presentations.get_mut(&stream.presentation) {
             pres.streams.retain(|s| *s != target);
         }
+        actions.extend(stream.drain_txq());
         actions.push(Action::Cancel {
             stream: target,
             status: Status::Cancelled,

@@ -223,6 +223,39 @@ fn presentation_state_machine() {
     assert_eq!(m.stream_count(), 0);
 }
 
+/// The actions of one request.
+fn actions_of(m: &mut DeviceModel, target: u32, request: Request) -> Vec<Action> {
+    let request = ControlRequest {
+        generation: GEN,
+        target,
+        request,
+    };
+    m.handle(request, Instant::now()).1
+}
+
+#[test]
+fn flush_and_destroy_drain_what_waits_on_the_txqs() {
+    // Buffers still on a txq (held back for credit, or not yet looked at)
+    // come back CANCELLED with the flush or destroy, not whenever the
+    // queue is next processed (a player waits for them to free its pool).
+    let (mut m, p, v, a) = setup();
+    let drains = |actions: &[Action]| -> Vec<(u32, u32)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DrainTxq { txq, stream } => Some((*txq, *stream)),
+                _ => None,
+            })
+            .collect()
+    };
+    let flush = actions_of(&mut m, p, Request::PresFlush { position_ns: 0 });
+    assert_eq!(drains(&flush), vec![(0, v), (1, a)]);
+    let destroy = actions_of(&mut m, v, Request::StreamDestroy);
+    assert_eq!(drains(&destroy), vec![(0, v)]);
+    let destroy = actions_of(&mut m, p, Request::PresDestroy);
+    assert_eq!(drains(&destroy), vec![(1, a)]);
+}
+
 /// A control request at a given instant.
 fn req_at(m: &mut DeviceModel, target: u32, request: Request, now: Instant) -> Reply {
     let request = ControlRequest {

@@ -158,6 +158,17 @@ fn control(
     target: u32,
     request: Request,
 ) -> ResponseHeader {
+    control_draining(core, mem, target, request, &|_, _| {})
+}
+
+/// [`control`] with the txq drainer the vhost-user adapter passes.
+fn control_draining(
+    core: &Arc<DeviceCore>,
+    mem: &Arc<GuestMemoryMmap>,
+    target: u32,
+    request: Request,
+    drainer: TxqDrainer<'_>,
+) -> ResponseHeader {
     let queue = TestQueue::new(mem, 0x1000);
     let bytes = ControlRequest {
         generation: core.model().generation(),
@@ -174,7 +185,7 @@ fn control(
         ],
     );
     let dyn_queue: Arc<dyn Virtqueue> = queue.clone();
-    let more = process_controlq(&context(core), &dyn_queue, &|_, _| {});
+    let more = process_controlq(&context(core), &dyn_queue, drainer);
     assert!(!more);
     let used = queue.used();
     assert_eq!(used.len(), 1);
@@ -239,6 +250,51 @@ fn playback_buffer_goes_to_the_uplink_in_place_and_completes_on_drop() {
     assert_eq!(status, Status::Ok.as_u32());
     let counters = core.counters().snapshot();
     assert_eq!(counters.payload_bytes_copied, 0);
+}
+
+#[test]
+fn destroying_a_stream_cancels_its_buffers_still_on_the_txq() {
+    // A buffer on the txq that the device has not taken (held back for
+    // credit while paused, say) comes back CANCELLED as the destroy is
+    // answered: the player frees its pool once every buffer is back, and
+    // nothing else would look at that queue again.
+    let mem = memory();
+    let (core, _uplink) = core();
+    let pres = control(&core, &mem, 0, Request::PresCreate { live: false });
+    let stream = control(&core, &mem, pres.id, Request::StreamCreate(video(0)));
+    assert_eq!(stream.status, Status::Ok);
+    let header = DataHeader {
+        clip: Default::default(),
+        stream_id: stream.id,
+        generation: core.model().generation(),
+        flags: FLAG_KEYFRAME,
+        payload_len: 16,
+        pts: Some(0),
+        dts: None,
+        duration: None,
+    };
+    mem.write_slice(&header.to_bytes(), GuestAddress(0x3_0000))
+        .unwrap();
+    let txq = TestQueue::new(&mem, 0x8000);
+    txq.post(
+        0,
+        &[
+            (0x3_0000, 48, false),
+            (0x4_0000, 16, false),
+            (0x5_0000, 8, true),
+        ],
+    );
+    let dyn_txq: Arc<dyn Virtqueue> = txq.clone();
+    let ctx = context(&core);
+    let drainer = |index: u32, id: u32| {
+        assert_eq!(index, 0, "the stream's own txq");
+        drain_stream(&ctx, dyn_txq.as_ref(), index, id);
+    };
+    let destroyed = control_draining(&core, &mem, stream.id, Request::StreamDestroy, &drainer);
+    assert_eq!(destroyed.status, Status::Ok);
+    assert_eq!(txq.used(), vec![(0, 8)]);
+    let status: u32 = mem.read_obj(GuestAddress(0x5_0000)).unwrap();
+    assert_eq!(status, Status::Cancelled.as_u32());
 }
 
 #[test]
