@@ -87,13 +87,19 @@ impl MediaRedir {
     /// Frees the buffers of a destroyed stream once they are all back.
     pub(super) fn release_when_idle(&mut self, stream: u32) -> Result<(), PlayerError> {
         let deadline = Instant::now() + self.timeout;
-        while self.queues.get(&stream).is_some_and(|q| !q.all_dequeued()) {
+        loop {
+            // Completions already read (while waiting for the destroy's
+            // answer, say) first: waiting on the socket for them would
+            // wait for nothing until the timeout.
+            while self.take_completed(stream).is_some() {}
+            if self.queues.get(&stream).is_none_or(BufferQueue::all_dequeued) {
+                break;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(PlayerError::Timeout(self.timeout));
             }
             self.pump(Some(left))?;
-            while self.take_completed(stream).is_some() {}
         }
         if let Some(q) = self.queues.remove(&stream) {
             self.destroy_pool(q.pool_id)?;
