@@ -71,10 +71,7 @@ impl ChildGuard {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
         }
-        if let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
-            // The child is not reaped yet, so the pid is still its own.
-            let _ = kill_process(pid, Signal::TERM);
-        }
+        signal(child, Signal::TERM);
         if let Some(status) = self.wait_timeout(grace)? {
             return Ok(status);
         }
@@ -86,6 +83,14 @@ impl ChildGuard {
     /// Gives the child up without stopping it (the caller waits for it).
     pub fn into_inner(mut self) -> Child {
         self.child.take().expect("the child is owned until stopped")
+    }
+}
+
+/// Sends `signal` to `child`, which must not be reaped yet (so that its
+/// pid is still its own); a child that already exited is not an error.
+pub fn signal(child: &Child, signal: Signal) {
+    if let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, signal);
     }
 }
 

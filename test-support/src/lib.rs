@@ -30,10 +30,12 @@ pub mod symbols;
 mod wait;
 mod xvfb;
 
-pub use child::ChildGuard;
+pub use child::{ChildGuard, signal};
 pub use pki::Pki;
 pub use rcgen::ExtendedKeyUsagePurpose;
 pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
+/// The signals [`signal`] sends.
+pub use rustix::process::Signal;
 pub use scratch::{TempDir, scratch, try_scratch};
 pub use serde_json;
 pub use tempfile;

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use test_support::Signal;
+
 /// A running `vhost-user-mediaredir` process.
 #[derive(Debug)]
 pub struct DaemonProcess {
@@ -81,10 +83,8 @@ impl DaemonProcess {
         &self.socket
     }
 
-    fn signal(&self, signal: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits");
-        // SAFETY: kill(2) on our own child's pid with a valid signal.
-        unsafe { libc::kill(pid, signal) };
+    fn signal(&self, signal: Signal) {
+        test_support::signal(&self.child, signal);
     }
 
     fn next_counters(&self) -> Counters {
@@ -103,13 +103,13 @@ impl DaemonProcess {
 
     /// The daemon's counters now (SIGUSR1).
     pub fn counters(&self) -> Counters {
-        self.signal(libc::SIGUSR1);
+        self.signal(Signal::USR1);
         self.next_counters()
     }
 
     /// Stops the daemon (SIGTERM) and returns its final counters.
     pub fn stop(mut self) -> Counters {
-        self.signal(libc::SIGTERM);
+        self.signal(Signal::TERM);
         let counters = self.next_counters();
         let _ = self.child.wait();
         counters

@@ -6,13 +6,12 @@
 //! a `CALL_CREATE` waiting for the client's SDP holding up no other player
 //! (the broker never waits for the device).
 
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use conformance_tests::client::{AckPolicy, TestClient, decode_everything};
 use conformance_tests::rig::{Rig, connected_player, video};
 use guest_driver_shim::broker::BrokerThread;
-use mediaredir_player::seqpacket::{Received, SeqpacketConn};
+use mediaredir_player::seqpacket::{Received, SeqpacketConn, wait_readable};
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender, kind};
 use mediaredir_proto::control::{ControlRequest, Request, ResponseHeader};
@@ -470,13 +469,7 @@ fn non_blocking_players_poll_the_fd() {
             Ok(done) => break done,
             Err(PlayerError::WouldBlock) => {
                 assert!(Instant::now() < deadline, "the buffer never came back");
-                let mut fds = [libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&p.as_fd()),
-                    events: libc::POLLIN,
-                    revents: 0,
-                }];
-                // SAFETY: one valid pollfd, exclusively borrowed for the call.
-                unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) };
+                let _ = wait_readable(&p, Duration::from_secs(1));
             }
             Err(e) => panic!("{e}"),
         }

@@ -133,8 +133,7 @@ fn rtp_peer(port: u16, to: u16, wav: &Path) -> Child {
 
 fn stop(mut child: Child) {
     // SIGINT: gst-launch -e sends EOS, so the WAV file is finished.
-    // SAFETY: plain signal to our own child process.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    test_support::signal(&child, test_support::Signal::INT);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

@@ -49,14 +49,78 @@ fn last_error(m: Option<&Handle>) -> String {
         .into_owned()
 }
 
+// Safe wrappers of the `unsafe` exports this test calls: each passes only
+// pointers the export's contract allows.
+
+/// `mediaredir_open` of `path`.
+fn open(path: &CStr, out: Option<&mut Option<Box<Handle>>>) -> c_int {
+    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or
+    // writable.
+    unsafe { mediaredir_open(path.as_ptr(), out) }
+}
+
+/// `mediaredir_query_caps` with NULL `codecs`.
+fn query_caps(m: Option<&mut Handle>, caps: Option<&mut CCaps>, max_codecs: usize) -> c_int {
+    // SAFETY: `codecs` is NULL, which the contract allows with any count.
+    unsafe { mediaredir_query_caps(m, caps, ptr::null_mut(), max_codecs) }
+}
+
+/// `mediaredir_try_format` of a format without codec data.
+fn try_format(m: Option<&mut Handle>, format: &CStreamFormat) -> c_int {
+    assert!(
+        format.codec_data.is_null(),
+        "test formats have no codec data"
+    );
+    // SAFETY: `codec_data` is NULL (checked), which the contract allows
+    // with any length.
+    unsafe { mediaredir_try_format(m, Some(format)) }
+}
+
+/// `mediaredir_create_stream` of a format without codec data.
+fn create_stream(
+    m: Option<&mut Handle>,
+    presentation: u32,
+    format: &CStreamFormat,
+    stream: &mut u32,
+) -> c_int {
+    assert!(
+        format.codec_data.is_null(),
+        "test formats have no codec data"
+    );
+    // SAFETY: `codec_data` is NULL (checked), which the contract allows
+    // with any length.
+    unsafe { mediaredir_create_stream(m, presentation, Some(format), Some(stream)) }
+}
+
+/// `mediaredir_set_geometry` of `geometry` with `clip` as its clip array.
+fn set_geometry(
+    m: Option<&mut Handle>,
+    presentation: u32,
+    geometry: CGeometry,
+    clip: &[CRect],
+) -> c_int {
+    let geometry = CGeometry {
+        clip: clip.as_ptr(),
+        num_clip: clip.len(),
+        ..geometry
+    };
+    // SAFETY: `clip` points to `num_clip` readable rectangles.
+    unsafe { mediaredir_set_geometry(m, presentation, Some(&geometry)) }
+}
+
+/// `mediaredir_strerror` of `code`.
+fn strerror(code: c_int) -> &'static CStr {
+    // SAFETY: strerror returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(mediaredir_strerror(code)) }
+}
+
 #[test]
 fn null_handles_and_outputs_are_rejected_without_a_broker() {
     let scratch = Scratch::new("capi-null");
     let nowhere = scratch.path("nobody.sock");
     let path = std::ffi::CString::new(nowhere.as_os_str().as_encoded_bytes()).expect("no NUL");
 
-    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
-    assert_eq!(unsafe { mediaredir_open(path.as_ptr(), None) }, EINVAL);
+    assert_eq!(open(&path, None), EINVAL);
     // What C may leave in the slot: a stale pointer, never read or freed.
     let mut stale: *mut Handle = NonNull::dangling().as_ptr();
     // SAFETY: the slot is a valid, aligned pointer-sized place, as C's
@@ -64,8 +128,7 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
     // a nullable pointer, and mediaredir_open overwrites the slot without
     // reading it; the stale value is never used as a Box.
     let out = unsafe { &mut *(&raw mut stale).cast::<Option<Box<Handle>>>() };
-    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
-    let r = unsafe { mediaredir_open(path.as_ptr(), Some(out)) };
+    let r = open(&path, Some(out));
     assert_eq!(r, -libc::ENOENT);
     assert!(stale.is_null(), "out not reset on failure");
 
@@ -75,11 +138,7 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
     {
         assert_eq!(mediaredir_fd(None), EINVAL);
         assert_eq!(mediaredir_set_nonblocking(None, 1), EINVAL);
-        assert_eq!(
-            // SAFETY: `codecs` is NULL, which the contract allows with any count.
-            unsafe { mediaredir_query_caps(None, Some(&mut caps), ptr::null_mut(), 0) },
-            EINVAL
-        );
+        assert_eq!(query_caps(None, Some(&mut caps), 0), EINVAL);
         assert_eq!(
             mediaredir_create_presentation(None, 0, Some(&mut id)),
             EINVAL
@@ -100,9 +159,7 @@ fn null_handles_and_outputs_are_rejected_without_a_broker() {
         -9999,
         c_int::MIN,
     ] {
-        let message = mediaredir_strerror(code);
-        // SAFETY: strerror returns a static NUL-terminated string.
-        let message = unsafe { CStr::from_ptr(message) };
+        let message = strerror(code);
         assert!(!message.is_empty(), "no message for {code}");
     }
 }
@@ -116,33 +173,20 @@ fn a_live_handle_reports_each_kind_of_failure() {
     let broker = common::Broker::start(&vhost, &socket);
     let path = std::ffi::CString::new(socket.as_os_str().as_encoded_bytes()).expect("no NUL");
     let mut m: Option<Box<Handle>> = None;
-    // SAFETY: `path` is a NUL-terminated C string; the out slot is NULL or writable.
-    assert_eq!(unsafe { mediaredir_open(path.as_ptr(), Some(&mut m)) }, 0);
+    assert_eq!(open(&path, Some(&mut m)), 0);
     assert!(m.is_some());
 
     {
         assert!(mediaredir_fd(m.as_deref()) >= 0);
         let mut caps = CCaps::default();
-        assert_eq!(
-            // SAFETY: `codecs` is NULL, which the contract allows with any count.
-            unsafe { mediaredir_query_caps(m.as_deref_mut(), None, ptr::null_mut(), 0) },
-            EINVAL
-        );
+        assert_eq!(query_caps(m.as_deref_mut(), None, 0), EINVAL);
         assert!(
             last_error(m.as_deref()).contains("caps is NULL"),
             "{}",
             last_error(m.as_deref())
         );
-        assert_eq!(
-            // SAFETY: `codecs` is NULL, which the contract allows with any count.
-            unsafe { mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 4) },
-            EINVAL
-        );
-        assert_eq!(
-            // SAFETY: `codecs` is NULL, which the contract allows with any count.
-            unsafe { mediaredir_query_caps(m.as_deref_mut(), Some(&mut caps), ptr::null_mut(), 0) },
-            0
-        );
+        assert_eq!(query_caps(m.as_deref_mut(), Some(&mut caps), 4), EINVAL);
+        assert_eq!(query_caps(m.as_deref_mut(), Some(&mut caps), 0), 0);
         assert_eq!(
             last_error(m.as_deref()),
             "codecs is NULL",
@@ -151,17 +195,12 @@ fn a_live_handle_reports_each_kind_of_failure() {
 
         let mut format = vp8_format();
         format.codec = 0x999;
-        assert_eq!(
-            // SAFETY: the format's `codec_data` is NULL, which the contract allows.
-            unsafe { mediaredir_try_format(m.as_deref_mut(), Some(&format)) },
-            EINVAL
-        );
+        assert_eq!(try_format(m.as_deref_mut(), &format), EINVAL);
         assert!(last_error(m.as_deref()).contains("unknown codec"));
         let mut format = vp8_format();
         format.codec_data_len = 4;
         assert_eq!(
-            // SAFETY: the format's `codec_data` is NULL, which the contract allows.
-            unsafe { mediaredir_try_format(m.as_deref_mut(), Some(&format)) },
+            try_format(m.as_deref_mut(), &format),
             EINVAL,
             "NULL codec data"
         );
@@ -182,15 +221,7 @@ fn a_live_handle_reports_each_kind_of_failure() {
             0
         );
         assert_eq!(
-            // SAFETY: the format's `codec_data` is NULL with length 0.
-            unsafe {
-                mediaredir_create_stream(
-                    m.as_deref_mut(),
-                    presentation,
-                    Some(&vp8_format()),
-                    Some(&mut stream),
-                )
-            },
+            create_stream(m.as_deref_mut(), presentation, &vp8_format(), &mut stream),
             0
         );
         let clip = [CRect::default(); 17];
@@ -206,12 +237,11 @@ fn a_live_handle_reports_each_kind_of_failure() {
                 height: 240,
             },
             source: CRect::default(),
-            clip: clip.as_ptr(),
-            num_clip: clip.len(),
+            clip: ptr::null(),
+            num_clip: 0,
         };
         assert_eq!(
-            // SAFETY: `clip` points to `num_clip` readable rectangles.
-            unsafe { mediaredir_set_geometry(m.as_deref_mut(), presentation, Some(&geometry)) },
+            set_geometry(m.as_deref_mut(), presentation, geometry, &clip),
             EINVAL
         );
 

@@ -16,11 +16,12 @@
 //! so the other sink's streaming thread is never held up by it.
 
 use std::collections::{HashMap, HashSet};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use mediaredir_player::seqpacket::wait_readable;
 use mediaredir_player::{MediaRedir, PlayerError};
 use mediaredir_proto::control::StreamFormat;
 use mediaredir_proto::event::Event;
@@ -35,7 +36,8 @@ static GROUPS: LazyLock<Mutex<HashMap<Key, Weak<Group>>>> =
 #[derive(Debug)]
 pub(crate) struct Group {
     inner: Mutex<Shared>,
-    fd: RawFd,
+    /// A duplicate of the connection's fd, to wait on without the lock.
+    fd: OwnedFd,
 }
 
 /// What the group lock protects.
@@ -84,7 +86,7 @@ impl Group {
         let mut redir = connect(socket)?;
         let presentation = redir.create_presentation(false)?;
         redir.set_nonblocking(true);
-        let fd = redir.as_fd().as_raw_fd();
+        let fd = redir.as_fd().try_clone_to_owned()?;
         let group = Arc::new(Group {
             inner: Mutex::new(Shared {
                 redir,
@@ -117,16 +119,9 @@ impl Group {
     /// Waits up to `timeout` for the broker to send something (without the
     /// lock).
     pub(crate) fn wait(&self, timeout: Duration) {
-        let mut fds = [libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd, exclusively borrowed for the call; the
-        // fd stays open as long as `self` (the connection lives in it), and
-        // a stale readiness only shortens the wait.
-        let _ = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        // A stale readiness only shortens the wait; an error is the next
+        // read's to report.
+        let _ = wait_readable(&self.fd, timeout);
     }
 }
 

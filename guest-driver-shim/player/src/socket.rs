@@ -8,13 +8,10 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
+use super::{MediaRedir, PlayerError};
+use crate::seqpacket::{Received, wait_readable};
 use mediaredir_proto::broker::{BrokerMessage, Sender};
 use mediaredir_proto::event::Event;
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::io::Errno;
-
-use super::{MediaRedir, PlayerError};
-use crate::seqpacket::Received;
 
 impl MediaRedir {
     /// A new message tag (never 0: the broker's own events carry 0).
@@ -47,14 +44,8 @@ impl MediaRedir {
     /// Returns whether one arrived.
     pub(super) fn pump(&mut self, wait: Option<Duration>) -> Result<bool, PlayerError> {
         if let Some(wait) = wait {
-            let mut fds = [PollFd::new(&self.conn, PollFlags::IN)];
-            // A wait too long for a timespec waits for ever (no caller asks
-            // for one).
-            let timeout = Timespec::try_from(wait).ok();
-            match rustix::event::poll(&mut fds, timeout.as_ref()) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(io::Error::from(e).into()),
-            }
+            // (No caller asks for a wait too long for a timespec.)
+            wait_readable(&self.conn, wait)?;
         }
         let (len, fd) = match self.conn.recv(&mut self.buf) {
             Ok(Received::Packet { len, fd, .. }) => (len, fd),

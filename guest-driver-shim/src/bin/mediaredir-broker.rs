@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
@@ -16,6 +16,7 @@ use guest_driver_shim::{
 };
 use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::DEFAULT_SOCKET;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// Owns the media-redirection device and serves players over a Unix
 /// socket: several players at once, each with its own objects and buffer
@@ -79,8 +80,9 @@ fn main() -> anyhow::Result<()> {
         ..BrokerOptions::default()
     };
     let stop = Arc::new(AtomicBool::new(false));
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        signal_hook_flag(signal, &stop)?;
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .with_context(|| format!("installing a handler for signal {signal}"))?;
     }
     match (&args.vhost_user, &args.pci) {
         (Some(socket), _) => {
@@ -114,25 +116,6 @@ fn serve<T: Transport>(
     let mut broker = Broker::new(dev, listener, options)?;
     broker.run(stop, DEFAULT_TICK)?;
     log::info!("broker: stopping");
-    Ok(())
-}
-
-/// Sets `flag` when `signal` arrives.
-fn signal_hook_flag(signal: libc::c_int, flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    let _ = FLAG.set(Arc::clone(flag));
-    extern "C" fn on_signal(_: libc::c_int) {
-        if let Some(flag) = FLAG.get() {
-            flag.store(true, Ordering::Release);
-        }
-    }
-    // SAFETY: the handler only does an atomic store (async-signal-safe);
-    // `on_signal` has the signature sigaction expects for sa_handler.
-    let old = unsafe { libc::signal(signal, on_signal as *const () as libc::sighandler_t) };
-    anyhow::ensure!(
-        old != libc::SIG_ERR,
-        "installing a handler for signal {signal}"
-    );
     Ok(())
 }
 

@@ -16,9 +16,9 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::fd::FromRawFd;
 
-use vm_memory::{FileOffset, MmapRegion};
+use rustix::fs::{MemfdFlags, memfd_create};
+use vm_memory::{FileOffset, MmapRegion, VolatileMemory};
 
 use super::DmaError;
 
@@ -121,21 +121,13 @@ pub fn create(size: usize) -> Result<(MmapRegion, PhysPages), DmaError> {
             "hugepage memory must be a nonzero multiple of 2 MiB",
         ));
     }
-    let name = c"guest-driver-shim-hugepages";
-    // SAFETY: `name` is a valid NUL-terminated string; memfd_create has no
-    // other memory-safety preconditions.
-    let fd = unsafe {
-        libc::memfd_create(
-            name.as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_HUGETLB | libc::MFD_HUGE_2MB,
+    let file = File::from(
+        memfd_create(
+            c"guest-driver-shim-hugepages",
+            MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB | MemfdFlags::HUGE_2MB,
         )
-    };
-    if fd < 0 {
-        return Err(DmaError::Create(std::io::Error::last_os_error()));
-    }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by
-    // nobody else.
-    let file = unsafe { File::from_raw_fd(fd) };
+        .map_err(|e| DmaError::Create(e.into()))?,
+    );
     file.set_len(size as u64).map_err(DmaError::Create)?;
     let region = vm_memory::mmap::MmapRegionBuilder::new(size)
         .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
@@ -158,12 +150,12 @@ pub fn create(size: usize) -> Result<(MmapRegion, PhysPages), DmaError> {
     let mut pages = Vec::with_capacity(size / HUGEPAGE_SIZE);
     for page in 0..size / HUGEPAGE_SIZE {
         let offset = page * HUGEPAGE_SIZE;
-        // SAFETY: `offset < size`, so the pointer stays inside the mapping.
-        let byte = unsafe { host.add(offset) };
-        // SAFETY: `byte` is inside the mapping made above; a volatile write
-        // of one byte to memory nobody else uses yet makes sure the page is
-        // resident before its address is read.
-        unsafe { byte.write_volatile(0) };
+        // A volatile write of one byte to memory nobody else uses yet makes
+        // sure the page is resident before its address is read.
+        region
+            .get_ref::<u8>(offset)
+            .map_err(|e| DmaError::Map(e.to_string()))?
+            .store(0);
         pages.push(physical_address(&mut pagemap, host as u64 + offset as u64)?);
     }
     log::info!(

@@ -27,7 +27,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 use vm_memory::{
@@ -119,16 +119,10 @@ impl DmaMemory {
         if size == 0 || !size.is_multiple_of(4096) {
             return Err(DmaError::Invalid("size must be a nonzero multiple of 4096"));
         }
-        let name = c"guest-driver-shim-dma";
-        // SAFETY: `name` is a valid NUL-terminated string; memfd_create has no
-        // other memory-safety preconditions.
-        let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(DmaError::Create(std::io::Error::last_os_error()));
-        }
-        // SAFETY: `fd` was just returned by memfd_create and is owned by
-        // nobody else.
-        let file = unsafe { File::from_raw_fd(fd) };
+        let file = File::from(
+            rustix::fs::memfd_create(c"guest-driver-shim-dma", rustix::fs::MemfdFlags::CLOEXEC)
+                .map_err(|e| DmaError::Create(e.into()))?,
+        );
         file.set_len(size as u64).map_err(DmaError::Create)?;
         let region = MmapRegion::from_file(FileOffset::new(file, 0), size)
             .map_err(|e| DmaError::Map(e.to_string()))?;

@@ -9,10 +9,13 @@
 //! mastering itself (`uio_pci_generic` does not), or the device may not
 //! access memory.
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
+use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
+
+use memmap2::{MmapOptions, MmapRaw};
 
 use super::PciError;
 
@@ -212,67 +215,53 @@ mod private {
 /// checked and naturally aligned (device registers).
 #[derive(Debug)]
 pub struct Bar {
-    ptr: NonNull<u8>,
-    len: usize,
+    /// memmap2's shared mapping (unmapped on drop): raw pointers only, never
+    /// a reference to device memory.
+    map: MmapRaw,
+    /// Send but not Sync: two threads never race on a register.
+    _not_sync: PhantomData<Cell<()>>,
 }
-
-// SAFETY: the mapping is plain shared device memory; `Bar` only hands out
-// volatile accesses, which are fine from any thread.
-unsafe impl Send for Bar {}
 
 impl Bar {
     fn map(file: &File, len: usize) -> Result<Bar, PciError> {
-        use std::os::fd::AsRawFd;
         if len == 0 {
             return Err(PciError::NoDevice("empty BAR".into()));
         }
-        // SAFETY: a fresh shared mapping of `len` bytes of the resource file
-        // at an address the kernel picks; nothing else is affected.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(PciError::Io {
-                op: "mapping a BAR".into(),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(PciError::NoDevice("null BAR".into()))?;
-        Ok(Bar { ptr, len })
+        let map = MmapOptions::new()
+            .len(len)
+            .map_raw(file)
+            .map_err(io("mapping a BAR"))?;
+        Ok(Bar {
+            map,
+            _not_sync: PhantomData,
+        })
     }
 
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     /// Whether the BAR is empty (never: mapping refuses it).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.map.len() == 0
     }
 
     fn at<T: Register>(&self, offset: usize) -> Result<*mut T, PciError> {
         let size = size_of::<T>();
-        if !offset.is_multiple_of(size) || offset.checked_add(size).is_none_or(|e| e > self.len) {
+        if !offset.is_multiple_of(size) || offset.checked_add(size).is_none_or(|e| e > self.len()) {
             return Err(PciError::BadAccess { offset, size });
         }
-        // SAFETY: `offset + size <= len`, so the result stays inside the
-        // mapping.
-        Ok(unsafe { self.ptr.as_ptr().add(offset) }.cast::<T>())
+        // In bounds: `offset + size <= len`.
+        Ok(self.map.as_mut_ptr().wrapping_add(offset).cast::<T>())
     }
 
     /// Volatile read of a `u8`, `u16` or `u32` register.
     pub fn read<T: Register>(&self, offset: usize) -> Result<T, PciError> {
         let p = self.at::<T>(offset)?;
-        // SAFETY: `p` is in bounds and aligned (checked by `at`) and the
-        // mapping lives as long as `self`.
+        // SAFETY: `p` is in bounds and aligned (checked by `at`; the mapping
+        // is page aligned) and the mapping lives as long as `self`; any bit
+        // pattern is a valid `T` (an integer).
         Ok(unsafe { p.read_volatile() })
     }
 
@@ -285,32 +274,13 @@ impl Bar {
     }
 }
 
-impl Drop for Bar {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly the mapping made in `map`, and no
-        // pointer into it outlives `self`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
-    }
-}
-
 /// Test-only: a BAR over anonymous memory.
 #[cfg(test)]
 pub(crate) fn anonymous_bar(len: usize) -> Bar {
-    // SAFETY: a fresh private anonymous mapping.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(ptr, libc::MAP_FAILED);
+    let map = MmapOptions::new().len(len).map_anon().unwrap();
     Bar {
-        ptr: NonNull::new(ptr.cast()).unwrap(),
-        len,
+        map: map.into(),
+        _not_sync: PhantomData,
     }
 }
 

@@ -13,10 +13,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
+
+use mediaredir_player::seqpacket::wait_readable;
 
 use super::PciError;
 
@@ -77,25 +79,11 @@ impl UioIrq {
     /// Waits up to `timeout` for an interrupt; `true` when one came (it is
     /// consumed: the caller reads the ISR and calls [`UioIrq::unmask`]).
     pub fn wait(&mut self, timeout: Duration) -> Result<bool, PciError> {
-        let mut pfd = libc::pollfd {
-            fd: self.file.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `pfd` is one valid pollfd that outlives the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(false);
-            }
-            return Err(PciError::Io {
-                op: "polling the uio device".into(),
-                source: e,
-            });
-        }
-        if n == 0 {
+        let ready = wait_readable(&self.file, timeout).map_err(|source| PciError::Io {
+            op: "polling the uio device".into(),
+            source,
+        })?;
+        if !ready {
             return Ok(false);
         }
         let mut count = [0u8; 4];

@@ -71,12 +71,8 @@ pub(crate) fn run(argv: &[String], echo: &str) -> Result<ExitStatus> {
 
 /// In a child before exec: be killed when the parent `parent` dies.
 fn die_with_parent(parent: u32) -> std::io::Result<()> {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes an integer signal, no pointer.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: getppid(2) has no arguments and cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+    let ppid = rustix::process::Pid::as_raw(rustix::process::getppid());
     // The parent may have died before prctl: then nobody would kill us.
     if u32::try_from(ppid).ok() != Some(parent) {
         return Err(std::io::Error::other("xtask exited"));
@@ -149,6 +145,14 @@ fn unescape_mountinfo(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_runs_with_the_parent_death_signal_set() {
+        // `die_with_parent` runs in the child before exec: a failure there
+        // would fail the spawn.
+        let status = run(&["true".to_owned()], "true").expect("spawned");
+        assert!(status.success());
+    }
 
     #[test]
     fn unshare_gives_private_namespaces_that_die_with_it() {

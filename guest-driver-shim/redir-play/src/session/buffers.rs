@@ -3,10 +3,10 @@
 //! (the device's flow control: a buffer is refilled only after it came
 //! back), grown when a sample does not fit, and waited for.
 
-use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use mediaredir_player::seqpacket::wait_readable;
 use mediaredir_player::{BufferInfo, PlayerError};
 use mediaredir_proto::data::{FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
@@ -162,20 +162,7 @@ impl Session<'_> {
 
     /// Waits up to `timeout` for the broker to send something.
     pub(super) fn wait(&self, timeout: Duration) -> anyhow::Result<()> {
-        let mut fds = [libc::pollfd {
-            fd: self.redir.as_fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd, exclusively borrowed for the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e.into());
-            }
-        }
+        wait_readable(&self.redir, timeout)?;
         Ok(())
     }
 }

@@ -28,8 +28,7 @@ mod playback;
 mod pools;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -37,6 +36,8 @@ use mediaredir_player::seqpacket::SeqpacketListener;
 use mediaredir_proto::broker::MAX_MESSAGE;
 use mediaredir_proto::control::Limits;
 use mediaredir_proto::device::{CAPQ, CONTROLQ, EVENTQ, TXQ_BASE};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 
 use super::client::Client;
 use super::{BrokerError, BrokerOptions};
@@ -129,58 +130,61 @@ impl<T: Transport> Broker<T> {
 
     /// One turn: waits up to `timeout` for something to do, then does it.
     pub fn run_once(&mut self, timeout: Duration) -> Result<(), BrokerError> {
-        let device_fds = self.device_fds();
-        let mut fds = Vec::with_capacity(1 + self.clients.len() + device_fds.len());
-        fds.push(pollfd(self.listener.as_fd().as_raw_fd(), libc::POLLIN));
         let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-        for (&id, client) in &self.clients {
-            let mut events = 0;
-            if self.reads_from(id) {
-                events |= libc::POLLIN;
+        let (device_queues, revents) = {
+            let device_fds = self.device_fds();
+            let mut fds = Vec::with_capacity(1 + ids.len() + device_fds.len());
+            fds.push(PollFd::new(&self.listener, PollFlags::IN));
+            for (&id, client) in &self.clients {
+                let mut events = PollFlags::empty();
+                if self.reads_from(id) {
+                    events |= PollFlags::IN;
+                }
+                if client.wants_output() {
+                    events |= PollFlags::OUT;
+                }
+                fds.push(PollFd::new(&client.conn, events));
             }
-            if client.wants_output() {
-                events |= libc::POLLOUT;
+            for &(fd, _) in &device_fds {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
             }
-            fds.push(pollfd(client.conn.as_fd().as_raw_fd(), events));
-        }
-        for &(fd, _) in &device_fds {
-            fds.push(pollfd(fd, libc::POLLIN));
-        }
-        let mut wait = if device_fds.is_empty() {
-            timeout.min(POLL_FALLBACK)
-        } else {
-            timeout
+            let mut wait = if device_fds.is_empty() {
+                timeout.min(POLL_FALLBACK)
+            } else {
+                timeout
+            };
+            if let Some(deadline) = self.next_control_deadline() {
+                // Wake up when a control request is due (1 ms past it).
+                let due = deadline.saturating_duration_since(Instant::now());
+                wait = wait.min(due + Duration::from_millis(1));
+            }
+            poll(&mut fds, wait)?;
+            let queues: Vec<u16> = device_fds.iter().map(|&(_, q)| q).collect();
+            (queues, fds.iter().map(PollFd::revents).collect::<Vec<_>>())
         };
-        if let Some(deadline) = self.next_control_deadline() {
-            // Wake up when a control request is due (1 ms past it, as
-            // poll(2) counts whole milliseconds).
-            let due = deadline.saturating_duration_since(Instant::now());
-            wait = wait.min(due + Duration::from_millis(1));
-        }
-        poll(&mut fds, wait)?;
         // Device first: completions free room that waiting requests need.
-        let device_ready = fds[1 + ids.len()..]
+        let device_ready = revents[1 + ids.len()..]
             .iter()
-            .zip(&device_fds)
-            .filter(|(p, _)| p.revents != 0)
-            .map(|(_, &(_, q))| q)
+            .zip(&device_queues)
+            .filter(|(r, _)| !r.is_empty())
+            .map(|(_, &q)| q)
             .collect::<Vec<_>>();
         for queue in device_ready {
             // Consume the notification; the rings are read below anyway.
             self.dev.transport_mut().wait_used(queue, Duration::ZERO)?;
         }
         self.service_device()?;
-        if fds[0].revents != 0 {
+        if !revents[0].is_empty() {
             self.accept();
         }
         for (i, id) in ids.iter().enumerate() {
-            let revents = fds[1 + i].revents;
-            if revents & libc::POLLOUT != 0
+            let revents = revents[1 + i];
+            if revents.contains(PollFlags::OUT)
                 && let Some(client) = self.clients.get_mut(id)
             {
                 client.flush();
             }
-            if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+            if revents.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR) {
                 self.read_client(*id)?;
             }
         }
@@ -191,9 +195,9 @@ impl<T: Transport> Broker<T> {
 
     /// Notification fds of the controlq, the eventq, capq and the txqs
     /// (deduplicated: a PCI device has one interrupt for all).
-    fn device_fds(&self) -> Vec<(RawFd, u16)> {
+    fn device_fds(&self) -> Vec<(BorrowedFd<'_>, u16)> {
         let transport = self.dev.transport();
-        let mut out: Vec<(RawFd, u16)> = Vec::new();
+        let mut out: Vec<(BorrowedFd<'_>, u16)> = Vec::new();
         let txqs = self
             .dev
             .cached_config()
@@ -205,8 +209,8 @@ impl<T: Transport> Broker<T> {
         for queue in queues {
             if let Some(fd) = transport.used_fd(queue) {
                 let raw = fd.as_raw_fd();
-                if !out.iter().any(|&(f, _)| f == raw) {
-                    out.push((raw, queue));
+                if !out.iter().any(|&(f, _)| f.as_raw_fd() == raw) {
+                    out.push((fd, queue));
                 }
             }
         }
@@ -214,27 +218,13 @@ impl<T: Transport> Broker<T> {
     }
 }
 
-fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
+fn poll(fds: &mut [PollFd<'_>], timeout: Duration) -> Result<(), BrokerError> {
+    let timeout = Timespec::try_from(timeout).ok();
+    match rustix::event::poll(fds, timeout.as_ref()) {
+        Ok(_) | Err(Errno::INTR) => Ok(()),
+        Err(e) => Err(BrokerError::Io {
+            op: "poll",
+            source: e.into(),
+        }),
     }
-}
-
-fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> Result<(), BrokerError> {
-    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd of the
-    // length passed.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(BrokerError::Io {
-                op: "poll",
-                source: e,
-            });
-        }
-    }
-    Ok(())
 }

@@ -1,9 +1,10 @@
 //! The safe face of libspice-server: every call from the daemon into the
-//! library is here, one `unsafe` block each, and so are the char device's
-//! callbacks that must trust a buffer the library passes. Outside this
-//! module the Spice uplink is safe code but for `core.rs`'s `timer_add`
-//! and `watch_add` (which take the library's functions) and the one
-//! payload copy in `port_stream.rs`.
+//! library is here, one `unsafe` block each (`spice_server_new`, which
+//! takes nothing, is declared safe), and so are the core interface's
+//! callbacks that take a library function and the char device's callbacks
+//! that must trust a buffer the library passes. Outside this
+//! module the Spice uplink is safe code but for the one payload copy in
+//! `port_stream.rs`.
 //!
 //! The invariants the C API leaves to its caller are kept by the types:
 //!
@@ -21,7 +22,8 @@
 //!   after it is handed over (the library writes into a device instance).
 //! - **Callbacks.** The library's own timer and watch functions are kept
 //!   with their argument in [`TimerCallback`] and [`WatchCallback`], made
-//!   only where the library hands them over.
+//!   only where the library hands them over ([`timer_add`], [`watch_add`]:
+//!   the event loop in `core.rs` gets them through [`CoreLoop`]).
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_int, c_void};
@@ -41,9 +43,7 @@ pub(super) struct Server(NonNull<ffi::SpiceServer>);
 impl Server {
     /// Creates a server (not yet initialised).
     pub(super) fn new() -> Result<Server, SpiceError> {
-        // SAFETY: creating a server has no preconditions.
-        let raw = unsafe { ffi::spice_server_new() };
-        NonNull::new(raw)
+        NonNull::new(ffi::spice_server_new())
             .map(Server)
             .ok_or_else(|| SpiceError::Server("spice_server_new failed".into()))
     }
@@ -153,18 +153,23 @@ pub(super) struct TimerCallback {
 }
 
 impl TimerCallback {
-    /// # Safety
-    /// `func` must be callable with `opaque` on this thread for as long as
-    /// the callback is kept (libspice-server's `timer_add` contract, until
-    /// `timer_remove`).
-    pub(super) unsafe fn new(func: ffi::SpiceTimerFunc, opaque: *mut c_void) -> TimerCallback {
-        TimerCallback { func, opaque }
+    /// A function of ours that takes no argument (tests): a safe function
+    /// may be called with any pointer.
+    #[cfg(test)]
+    pub(super) fn from_fn(func: extern "C" fn(*mut c_void)) -> TimerCallback {
+        TimerCallback {
+            func: Some(func),
+            opaque: std::ptr::null_mut(),
+        }
     }
 
     /// Calls the function.
     pub(super) fn call(self) {
         if let Some(func) = self.func {
-            // SAFETY: the contract of `new`.
+            // SAFETY: made by `timer_add`, whose caller promised that `func`
+            // can be called with `opaque` on this thread until the timer is
+            // removed, and kept only that long (the `CoreLoop` contract); or
+            // a safe function, which takes any argument.
             unsafe { func(self.opaque) };
         }
     }
@@ -178,21 +183,72 @@ pub(super) struct WatchCallback {
 }
 
 impl WatchCallback {
-    /// # Safety
-    /// `func` must be callable with `opaque` on this thread for as long as
-    /// the callback is kept (libspice-server's `watch_add` contract, until
-    /// `watch_remove`).
-    pub(super) unsafe fn new(func: ffi::SpiceWatchFunc, opaque: *mut c_void) -> WatchCallback {
-        WatchCallback { func, opaque }
+    /// A function of ours that takes no argument (tests): a safe function
+    /// may be called with any pointer.
+    #[cfg(test)]
+    pub(super) fn from_fn(func: extern "C" fn(c_int, c_int, *mut c_void)) -> WatchCallback {
+        WatchCallback {
+            func: Some(func),
+            opaque: std::ptr::null_mut(),
+        }
     }
 
     /// Calls the function with the fd and the `SPICE_WATCH_EVENT_*` bits.
     pub(super) fn call(self, fd: c_int, event: c_int) {
         if let Some(func) = self.func {
-            // SAFETY: the contract of `new`.
+            // SAFETY: made by `watch_add`, whose caller promised that `func`
+            // can be called with `opaque` on this thread until the watch is
+            // removed, and kept only that long (the `CoreLoop` contract); or
+            // a safe function, which takes any argument.
             unsafe { func(fd, event, self.opaque) };
         }
     }
+}
+
+/// What the core interface does with a timer or watch function once it is
+/// wrapped: the event loop (`core.rs`) keeps it and returns a handle. Runs
+/// on the Spice thread.
+///
+/// # Safety
+///
+/// An implementation keeps a callback on this thread and only until
+/// libspice-server removes its timer or watch (`timer_remove`,
+/// `watch_remove`): the library's function may not be called after that.
+pub(super) unsafe trait CoreLoop {
+    /// A new timer that calls `callback` when it fires.
+    fn timer_add(callback: TimerCallback) -> *mut ffi::SpiceTimer;
+    /// A new watch of `fd` for the `SPICE_WATCH_EVENT_*` bits of `mask`.
+    fn watch_add(fd: c_int, mask: c_int, callback: WatchCallback) -> *mut ffi::SpiceWatch;
+}
+
+/// The core interface's `timer_add`, handing the library's function to
+/// `L` as a [`TimerCallback`]: the only place one is made from a C
+/// function.
+///
+/// # Safety
+/// libspice-server's `timer_add` contract: `func` can be called with
+/// `opaque` on this thread until the timer is removed.
+pub(super) unsafe extern "C" fn timer_add<L: CoreLoop>(
+    func: ffi::SpiceTimerFunc,
+    opaque: *mut c_void,
+) -> *mut ffi::SpiceTimer {
+    L::timer_add(TimerCallback { func, opaque })
+}
+
+/// The core interface's `watch_add`, handing the library's function to
+/// `L` as a [`WatchCallback`]: the only place one is made from a C
+/// function.
+///
+/// # Safety
+/// libspice-server's `watch_add` contract: `func` can be called with
+/// `opaque` on this thread until the watch is removed.
+pub(super) unsafe extern "C" fn watch_add<L: CoreLoop>(
+    fd: c_int,
+    mask: c_int,
+    func: ffi::SpiceWatchFunc,
+    opaque: *mut c_void,
+) -> *mut ffi::SpiceWatch {
+    L::watch_add(fd, mask, WatchCallback { func, opaque })
 }
 
 /// What a char device does when libspice-server calls it (Spice thread).

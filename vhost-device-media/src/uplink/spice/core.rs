@@ -17,13 +17,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 use glib::{ControlFlow, IOCondition, MainContext, Priority, Source};
 
-use super::api::{TimerCallback, WatchCallback};
+use super::api::{self, CoreLoop, TimerCallback, WatchCallback};
 use super::ffi;
 
 /// Objects of this thread by handle (never 0, never reused).
@@ -155,20 +155,32 @@ impl Watch {
     }
 }
 
-/// # Safety
-/// libspice-server's `timer_add` contract: `func` can be called with
-/// `opaque` on this thread until the timer is removed.
-unsafe extern "C" fn timer_add(
-    func: ffi::SpiceTimerFunc,
-    opaque: *mut c_void,
-) -> *mut ffi::SpiceTimer {
-    // SAFETY: the caller's contract is the callback's.
-    let callback = unsafe { TimerCallback::new(func, opaque) };
-    let timer = Timer {
-        callback,
-        source: None,
-    };
-    timer_handle(TIMERS.with_borrow_mut(|timers| timers.insert(timer)))
+/// The GLib event loop of the Spice thread, as libspice-server's core
+/// interface sees it.
+struct GlibLoop;
+
+// SAFETY: timers and watches live in this thread's tables (the callbacks
+// are not `Send`), and `timer_remove` / `watch_remove` take them out of the
+// table for good: a source that fires later finds nothing.
+unsafe impl CoreLoop for GlibLoop {
+    fn timer_add(callback: TimerCallback) -> *mut ffi::SpiceTimer {
+        let timer = Timer {
+            callback,
+            source: None,
+        };
+        timer_handle(TIMERS.with_borrow_mut(|timers| timers.insert(timer)))
+    }
+
+    fn watch_add(fd: c_int, mask: c_int, callback: WatchCallback) -> *mut ffi::SpiceWatch {
+        let watch = Watch {
+            fd,
+            callback,
+            source: None,
+        };
+        let handle = WATCHES.with_borrow_mut(|watches| watches.insert(watch));
+        with_watch(handle, |watch| watch.set_mask(handle, mask));
+        watch_handle(handle)
+    }
 }
 
 extern "C" fn timer_start(timer: *mut ffi::SpiceTimer, ms: u32) {
@@ -201,27 +213,6 @@ extern "C" fn timer_remove(timer: *mut ffi::SpiceTimer) {
     if let Some(mut timer) = removed {
         timer.cancel();
     }
-}
-
-/// # Safety
-/// libspice-server's `watch_add` contract: `func` can be called with
-/// `opaque` on this thread until the watch is removed.
-unsafe extern "C" fn watch_add(
-    fd: c_int,
-    mask: c_int,
-    func: ffi::SpiceWatchFunc,
-    opaque: *mut c_void,
-) -> *mut ffi::SpiceWatch {
-    // SAFETY: the caller's contract is the callback's.
-    let callback = unsafe { WatchCallback::new(func, opaque) };
-    let watch = Watch {
-        fd,
-        callback,
-        source: None,
-    };
-    let handle = WATCHES.with_borrow_mut(|watches| watches.insert(watch));
-    with_watch(handle, |watch| watch.set_mask(handle, mask));
-    watch_handle(handle)
 }
 
 extern "C" fn watch_update_mask(watch: *mut ffi::SpiceWatch, mask: c_int) {
@@ -258,11 +249,11 @@ pub(super) fn interface() -> Box<ffi::SpiceCoreInterface> {
             major_version: ffi::SPICE_INTERFACE_CORE_MAJOR,
             minor_version: ffi::SPICE_INTERFACE_CORE_MINOR,
         },
-        timer_add: Some(timer_add),
+        timer_add: Some(api::timer_add::<GlibLoop>),
         timer_start: Some(timer_start),
         timer_cancel: Some(timer_cancel),
         timer_remove: Some(timer_remove),
-        watch_add: Some(watch_add),
+        watch_add: Some(api::watch_add::<GlibLoop>),
         watch_update_mask: Some(watch_update_mask),
         watch_remove: Some(watch_remove),
         channel_event: Some(channel_event),
@@ -272,6 +263,7 @@ pub(super) fn interface() -> Box<ffi::SpiceCoreInterface> {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+    use std::ffi::c_void;
     use std::io::Write;
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixStream;
@@ -318,15 +310,12 @@ mod tests {
         context
             .with_thread_default(|| {
                 let core = interface();
-                let (add, start, cancel, remove) = (
-                    core.timer_add.unwrap(),
+                let (start, cancel, remove) = (
                     core.timer_start.unwrap(),
                     core.timer_cancel.unwrap(),
                     core.timer_remove.unwrap(),
                 );
-                // SAFETY: `count` ignores its argument and may be called on
-                // this thread at any time.
-                let timer = unsafe { add(Some(count), std::ptr::null_mut()) };
+                let timer = GlibLoop::timer_add(TimerCallback::from_fn(count));
                 start(timer, 5);
                 spin(&context, || FIRED.get() == 1);
                 idle(&context);
@@ -350,21 +339,13 @@ mod tests {
             .with_thread_default(|| {
                 let core = interface();
                 let (a, mut b) = UnixStream::pair().unwrap();
-                let (add, update, remove) = (
-                    core.watch_add.unwrap(),
-                    core.watch_update_mask.unwrap(),
-                    core.watch_remove.unwrap(),
+                let (update, remove) =
+                    (core.watch_update_mask.unwrap(), core.watch_remove.unwrap());
+                let watch = GlibLoop::watch_add(
+                    a.as_raw_fd(),
+                    ffi::SPICE_WATCH_EVENT_READ,
+                    WatchCallback::from_fn(count_event),
                 );
-                // SAFETY: `count_event` ignores its argument and may be
-                // called on this thread at any time.
-                let watch = unsafe {
-                    add(
-                        a.as_raw_fd(),
-                        ffi::SPICE_WATCH_EVENT_READ,
-                        Some(count_event),
-                        std::ptr::null_mut(),
-                    )
-                };
                 idle(&context);
                 assert_eq!(SEEN.get(), 0, "nothing to read yet");
                 b.write_all(b"x").unwrap();

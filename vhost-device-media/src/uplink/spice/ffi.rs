@@ -136,7 +136,8 @@ pub(super) struct SpiceCharDeviceInstance {
 
 #[link(name = "spice-server")]
 unsafe extern "C" {
-    pub(super) fn spice_server_new() -> *mut SpiceServer;
+    /// Takes nothing and may return NULL: safe to call.
+    pub(super) safe fn spice_server_new() -> *mut SpiceServer;
     pub(super) fn spice_server_init(s: *mut SpiceServer, core: *mut SpiceCoreInterface) -> c_int;
     pub(super) fn spice_server_set_port(s: *mut SpiceServer, port: c_int) -> c_int;
     pub(super) fn spice_server_set_addr(s: *mut SpiceServer, addr: *const c_char, flags: c_int);
