@@ -19,7 +19,7 @@ use super::sysfs::{self, Bar, PciFunction, Register};
 use super::uio::UioIrq;
 use super::{MEDIA_REDIR_DEVICE, PciError, VIRTIO_VENDOR};
 use crate::dma::{DmaMemory, HUGEPAGE_DRIVER_BASE, HUGEPAGE_SIZE};
-use crate::transport::{Transport, TransportError, status};
+use crate::transport::{Transport, TransportError, forget_memory, status};
 use crate::virtqueue::QueueLayout;
 
 /// Common configuration registers (offsets).
@@ -444,13 +444,7 @@ impl Transport for PciTransport {
     /// to the kernel when the last mapping (the broker's, the players') is
     /// gone.
     fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), TransportError> {
-        let index = self
-            .extra
-            .iter()
-            .position(|m| Arc::ptr_eq(m, memory))
-            .ok_or(TransportError::BadState("release of unknown memory"))?;
-        self.extra.remove(index);
-        Ok(())
+        forget_memory(&mut self.extra, memory)
     }
 }
 
