@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use redir_demux::{Codec, Sample, Track};
 
 pub mod audio;
+pub mod containers;
 pub mod tools;
 
 /// 30 frames of 320x240 I420 video at 30/1.
