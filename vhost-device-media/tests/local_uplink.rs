@@ -18,6 +18,7 @@ use client_engine::verify::reference_decode;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
+use test_support::scratch;
 use vhost_user_mediaredir::chain::Segment;
 use vhost_user_mediaredir::counters::Counters;
 use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer};
@@ -272,12 +273,11 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
     );
 
     // Bit-exact against decoding the same stream locally.
-    let dir = std::env::temp_dir().join(format!("vdm-local-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("clip.ivf");
+    let dir = scratch("vdm-local");
+    let file = dir.path().join("clip.ivf");
     std::fs::write(&file, ivf(&units)).unwrap();
     let reference = reference_decode(&file, Duration::from_secs(30)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let report = local.engine().verification().unwrap();
     let ours = &report.streams[&2];
     assert!(
