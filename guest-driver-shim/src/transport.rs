@@ -168,3 +168,18 @@ pub trait Transport {
         Err(TransportError::Unsupported("extra DMA memory"))
     }
 }
+
+/// Takes `memory` out of `made`, a transport's list of the memory it made
+/// with [`Transport::new_memory`] (what [`Transport::release_memory`] does
+/// first); [`TransportError::BadState`] when it is not there.
+pub(crate) fn forget_memory(
+    made: &mut Vec<Arc<DmaMemory>>,
+    memory: &Arc<DmaMemory>,
+) -> Result<(), TransportError> {
+    let index = made
+        .iter()
+        .position(|m| Arc::ptr_eq(m, memory))
+        .ok_or(TransportError::BadState("release of unknown memory"))?;
+    made.remove(index);
+    Ok(())
+}

@@ -22,6 +22,7 @@ use mediaredir_proto::control::{ControlRequest, Request, ResponseHeader, StreamF
 use mediaredir_proto::data::{DataHeader, FLAG_KEYFRAME};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
+use test_support::{TempDir, scratch};
 
 /// The toy device's controlq.
 const CONTROLQ: u16 = 0;
@@ -127,7 +128,7 @@ fn answered(m: &BrokerMessage) -> (Status, u32) {
 /// A toy device and a broker in front of it, with `timeout` for control
 /// answers.
 struct Rig {
-    _dir: tempfile::TempDir,
+    _dir: TempDir,
     daemon: Option<Daemon>,
     backend: common::TestBackend,
     broker: BrokerThread,
@@ -137,7 +138,7 @@ struct Rig {
 impl Rig {
     fn start(name: &str, timeout: Duration) -> Rig {
         common::init_logging();
-        let dir = common::temp_dir(name);
+        let dir = scratch(&format!("gds-{name}"));
         let sock = dir.path().join("device.sock");
         let socket = dir.path().join("broker.sock");
         let backend = toy_device(device_features());

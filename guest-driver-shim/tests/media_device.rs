@@ -26,6 +26,7 @@ use mediaredir_proto::device::{CONTROLQ, DeviceConfig, TXQ_BASE};
 use mediaredir_proto::event::Event;
 use mediaredir_proto::response::ResponseBody;
 use mediaredir_proto::status::Status;
+use test_support::scratch;
 
 fn header(payload_len: u32) -> DataHeader {
     DataHeader {
@@ -43,8 +44,8 @@ fn header(payload_len: u32) -> DataHeader {
 #[test]
 fn media_device_over_vhost_user() {
     common::init_logging();
-    let scratch = common::temp_dir("media");
-    let dir = scratch.path();
+    let tmp = scratch("gds-media");
+    let dir = tmp.path();
     let sock = dir.join("media.sock");
     let backend = toy_device(device_features());
     let daemon = Daemon::spawn(&sock, backend.clone());
@@ -190,8 +191,8 @@ fn media_device_over_vhost_user() {
 #[test]
 fn a_device_without_version_1_is_refused() {
     common::init_logging();
-    let scratch = common::temp_dir("legacy");
-    let dir = scratch.path();
+    let tmp = scratch("gds-legacy");
+    let dir = tmp.path();
     let sock = dir.join("legacy.sock");
     let daemon = Daemon::spawn(&sock, toy_device(STANDARD_FEATURES & !(1 << 32)));
     match MediaDevice::new(connect(&sock), driver_options()) {
@@ -204,8 +205,8 @@ fn a_device_without_version_1_is_refused() {
 #[test]
 fn daemon_restart_reconnect_and_reset() {
     common::init_logging();
-    let scratch = common::temp_dir("media-restart");
-    let dir = scratch.path();
+    let tmp = scratch("gds-media-restart");
+    let dir = tmp.path();
     let sock = dir.join("media.sock");
     let first = Daemon::spawn(&sock, toy_device(device_features()));
     let mut dev = MediaDevice::new(connect(&sock), driver_options()).unwrap();
@@ -258,8 +259,8 @@ fn wait_answers(dev: &mut MediaDevice<VhostUserTransport>) -> Vec<ControlAnswer>
 #[test]
 fn control_requests_are_collected_without_waiting() {
     common::init_logging();
-    let scratch = common::temp_dir("media-async");
-    let sock = scratch.path().join("media.sock");
+    let tmp = scratch("gds-media-async");
+    let sock = tmp.path().join("media.sock");
     let backend = toy_device(device_features());
     let daemon = Daemon::spawn(&sock, backend.clone());
     let mut dev = MediaDevice::new(connect(&sock), driver_options()).unwrap();

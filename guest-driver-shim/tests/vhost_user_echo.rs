@@ -13,6 +13,7 @@ use guest_driver_shim::dma::DmaMemory;
 use guest_driver_shim::transport::{Transport, TransportError, status};
 use guest_driver_shim::vhost_user::{VhostUserOptions, VhostUserTransport};
 use guest_driver_shim::virtqueue::{QueueFeatures, UsedElem, Virtqueue};
+use test_support::scratch;
 
 const VERSION_1: u64 = 1 << 32;
 const EVENT_IDX: u64 = 1 << 29;
@@ -107,8 +108,8 @@ fn echo(t: &mut VhostUserTransport, vq: &mut Virtqueue, text: &[u8], indirect: b
 #[test]
 fn echo_end_to_end() {
     common::init_logging();
-    let scratch = common::temp_dir("echo");
-    let dir = scratch.path();
+    let tmp = scratch("gds-echo");
+    let dir = tmp.path();
     let sock = dir.join("echo.sock");
     let backend = TestBackend::echo(2, config_bytes());
     let daemon = Daemon::spawn(&sock, backend.clone());
@@ -187,8 +188,8 @@ fn echo_end_to_end() {
 #[test]
 fn reconnect_after_daemon_restart() {
     common::init_logging();
-    let scratch = common::temp_dir("restart");
-    let dir = scratch.path();
+    let tmp = scratch("gds-restart");
+    let dir = tmp.path();
     let sock = dir.join("restart.sock");
     let mem = DmaMemory::new_memfd(4 << 20, 0).unwrap();
     let first = Daemon::spawn(&sock, TestBackend::echo(2, config_bytes()));

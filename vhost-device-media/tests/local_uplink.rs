@@ -18,6 +18,7 @@ use client_engine::verify::reference_decode;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
+use test_support::scratch;
 use vhost_user_mediaredir::chain::Segment;
 use vhost_user_mediaredir::counters::Counters;
 use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer};
@@ -50,15 +51,22 @@ struct Unit {
     keyframe: bool,
 }
 
+/// The test clip's picture size and frame rate: the encoder's caps, the
+/// reference's IVF header and the stream the uplink is told of.
+const WIDTH: u16 = 320;
+const HEIGHT: u16 = 240;
+const FPS: u32 = 30;
+
 /// Encodes 30 frames of moving test pattern as VP8 frames. VP8 needs no
 /// parser, so the decoder's input is exactly what the uplink handed over
 /// (an H.264 stream goes through h264parse, which makes its own buffers).
 fn encode_vp8() -> Vec<Unit> {
     gst::init().unwrap();
-    let pipeline = gst::parse::launch(
-        "videotestsrc num-buffers=30 pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=30 pattern=ball \
+         ! video/x-raw,format=I420,width={WIDTH},height={HEIGHT},framerate={FPS}/1 \
          ! vp8enc deadline=1 keyframe-max-dist=10 ! appsink name=sink sync=false",
-    )
+    ))
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
@@ -90,9 +98,9 @@ fn ivf(units: &[Unit]) -> Vec<u8> {
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&32u16.to_le_bytes());
     out.extend_from_slice(b"VP80");
-    out.extend_from_slice(&320u16.to_le_bytes());
-    out.extend_from_slice(&240u16.to_le_bytes());
-    out.extend_from_slice(&30u32.to_le_bytes());
+    out.extend_from_slice(&WIDTH.to_le_bytes());
+    out.extend_from_slice(&HEIGHT.to_le_bytes());
+    out.extend_from_slice(&FPS.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
     out.extend_from_slice(&u32::try_from(units.len()).unwrap().to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -171,9 +179,9 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
         presentation: 1,
         direction: wire::Direction::Playback,
         codec: Codec::Vp8,
-        width: 320,
-        height: 240,
-        fps_num: 30,
+        width: WIDTH.into(),
+        height: HEIGHT.into(),
+        fps_num: FPS,
         fps_den: 1,
         sample_rate: 0,
         channels: 0,
@@ -265,12 +273,11 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
     );
 
     // Bit-exact against decoding the same stream locally.
-    let dir = std::env::temp_dir().join(format!("vdm-local-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("clip.ivf");
+    let dir = scratch("vdm-local");
+    let file = dir.path().join("clip.ivf");
     std::fs::write(&file, ivf(&units)).unwrap();
     let reference = reference_decode(&file, Duration::from_secs(30)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let report = local.engine().verification().unwrap();
     let ours = &report.streams[&2];
     assert!(

@@ -13,6 +13,7 @@ use std::time::Duration;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
+use test_support::{TempDir, scratch};
 use vhost_user_mediaredir::chain::Segment;
 use vhost_user_mediaredir::counters::Counters;
 use vhost_user_mediaredir::guest_buffer::{CompletionTarget, GuestBuffer, is_in_guest_memory};
@@ -24,7 +25,7 @@ mod common;
 use common::{Events, Ring, sample};
 
 struct Setup {
-    _dir: tempdir::Dir,
+    _dir: TempDir,
     uplink: SocketUplink,
     /// Held: the uplink only has a weak reference.
     events: Arc<dyn ClientEvents>,
@@ -35,22 +36,6 @@ struct Setup {
     path: std::path::PathBuf,
 }
 
-mod tempdir {
-    /// A temporary directory removed on drop.
-    pub(crate) struct Dir(pub(crate) std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    pub(crate) fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("vdm-uplink-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-}
-
 fn setup(tag: &str) -> Setup {
     let (events, seen) = Events::new();
     setup_with(tag, Arc::new(events), seen)
@@ -58,8 +43,8 @@ fn setup(tag: &str) -> Setup {
 
 /// A setup whose client events go to `events`, which reports on `seen`.
 fn setup_with(tag: &str, events: Arc<dyn ClientEvents>, seen: Receiver<&'static str>) -> Setup {
-    let dir = tempdir::new(tag);
-    let path = dir.0.join("uplink.sock");
+    let dir = scratch(&format!("vdm-uplink-{tag}"));
+    let path = dir.path().join("uplink.sock");
     let counters = Arc::new(Counters::default());
     let uplink = SocketUplink::listen(ListenAddr::Unix(path.clone()), counters.clone(), 1).unwrap();
     uplink.set_events(Arc::downgrade(&events));

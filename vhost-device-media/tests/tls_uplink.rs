@@ -10,7 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
@@ -22,6 +22,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use test_support::ExtendedKeyUsagePurpose;
 use test_support::pki::{Authority, Identity};
+use test_support::{TempDir, scratch};
 use vhost_user_mediaredir::args::Args;
 use vhost_user_mediaredir::chain::Segment;
 use vhost_user_mediaredir::counters::Counters;
@@ -39,7 +40,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Everything a test needs: the PKI on disk, an uplink, guest memory.
 struct Harness {
-    dir: PathBuf,
+    /// Holds the PKI files; removed when dropped.
+    dir: TempDir,
     files: TlsFiles,
     ca: CertificateDer<'static>,
     client: Identity,
@@ -75,10 +77,8 @@ fn write_pki(dir: &Path) -> (TlsFiles, CertificateDer<'static>, Identity, Identi
 
 impl Harness {
     fn new(tag: &str) -> Harness {
-        let dir = std::env::temp_dir().join(format!("vdm-tls-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (files, ca, client, stranger) = write_pki(&dir);
+        let dir = scratch(&format!("vdm-tls-{tag}"));
+        let (files, ca, client, stranger) = write_pki(dir.path());
         let counters = Arc::new(Counters::default());
         let addr = ListenAddr::Tls("127.0.0.1:0".parse().unwrap(), files.clone());
         let uplink = SocketUplink::listen(addr, counters.clone(), 1).unwrap();
@@ -173,7 +173,6 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         self.uplink.shutdown();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -412,14 +411,14 @@ fn unusable_tls_files_are_refused_at_listen() {
         SocketUplink::listen(addr, Arc::new(Counters::default()), 1)
     };
     let missing = TlsFiles {
-        key: h.dir.join("absent.key"),
+        key: h.dir.path().join("absent.key"),
         ..h.files.clone()
     };
     assert!(matches!(
         listen(missing),
         Err(SocketUplinkError::Tls(TlsError::Pem { what: "key", .. }))
     ));
-    let empty = h.dir.join("empty.pem");
+    let empty = h.dir.path().join("empty.pem");
     std::fs::write(&empty, "no certificate here\n").unwrap();
     let no_ca = TlsFiles {
         client_ca: empty,

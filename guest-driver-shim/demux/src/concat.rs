@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn reads_and_seeks_across_files_as_one_stream() {
-        let dir = tempfile::tempdir().expect("dir");
+        let dir = test_support::scratch("redir-demux-concat");
         let contents: [&[u8]; 4] = [b"init", b"", b"-seg1-", b"seg2"];
         let paths: Vec<_> = contents
             .iter()

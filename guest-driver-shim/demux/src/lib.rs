@@ -36,6 +36,12 @@ mod ts;
 mod wav;
 mod xiph;
 
+/// The tests' builders of RIFF chunks and MP4 boxes, shared with the
+/// integration tests.
+#[cfg(test)]
+#[path = "../tests/common/containers.rs"]
+mod test_containers;
+
 use std::path::{Path, PathBuf};
 
 pub use error::DemuxError;

@@ -138,11 +138,12 @@ mod tests {
 
     #[test]
     fn peeks_takes_and_stops_at_the_end() {
-        let path = std::env::temp_dir().join(format!("redir-demux-reader-{}", std::process::id()));
+        let dir = test_support::scratch("redir-demux-reader");
+        let path = dir.path().join("data");
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).expect("write");
         let f = File::open(&path).expect("open");
-        std::fs::remove_file(&path).expect("remove");
+        drop(dir);
         let mut r = Reader::new(f).expect("reader");
         r.set_end(150_000);
         assert_eq!(r.peek(3).expect("peek"), &data[..3]);

@@ -8,6 +8,7 @@ mod common;
 
 use std::path::Path;
 
+use common::containers::riff_chunk;
 use common::tools::{VIDEO_AND_SINE, ffmpeg_with, fuzz_copy};
 use redir_demux::Sample;
 
@@ -19,17 +20,6 @@ fn read_all(path: &Path) -> (Vec<redir_demux::Track>, Vec<Sample>) {
         out.push(s);
     }
     (d.tracks().to_vec(), out)
-}
-
-/// A chunk with its header and padding.
-fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut out = id.to_vec();
-    out.extend_from_slice(&u32::try_from(body.len()).expect("len").to_le_bytes());
-    out.extend_from_slice(body);
-    if body.len() % 2 == 1 {
-        out.push(0);
-    }
-    out
 }
 
 /// The RIFF chunks of `b` (id, whole chunk with header and padding).
@@ -176,13 +166,13 @@ fn divx_packed_bitstream_is_passed_through_as_avidemux_passes_it() {
             idx1.extend_from_slice(&v.to_le_bytes());
         }
         idx1.extend_from_slice(&u32::try_from(f.len()).expect("len").to_le_bytes());
-        body.extend(chunk(b"00dc", f));
+        body.extend(riff_chunk(b"00dc", f));
     }
     let mut riff = Vec::new();
     for (id, c) in &top {
         if is_movi(id, c) {
             riff.extend(list(b"LIST", b"movi", &body));
-            riff.extend(chunk(b"idx1", &idx1));
+            riff.extend(riff_chunk(b"idx1", &idx1));
         } else if id != b"idx1" {
             riff.extend_from_slice(c);
         }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::containers::mp4_box;
 use common::tools::{self, ffmpeg_with};
 
 /// Two AAC tracks (`-map 0 -map 1`: a 440 Hz sine, then a 660 Hz one at
@@ -67,27 +68,18 @@ fn a_disabled_first_track_still_plays_as_in_gstreamer() {
 /// `moov` with `udta/meta/ilst/----` (mean `com.apple.iTunes`, name
 /// `iTunSMPB`, data `value`) appended: the iTunes gapless tag.
 fn with_itunsmpb(mp4: &[u8], value: &str) -> Vec<u8> {
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut b = u32::try_from(body.len() + 8)
-            .expect("small")
-            .to_be_bytes()
-            .to_vec();
-        b.extend_from_slice(kind);
-        b.extend_from_slice(body);
-        b
-    }
-    let full = |kind: &[u8; 4], rest: &[u8]| boxed(kind, &[&[0u8; 4][..], rest].concat());
+    let full = |kind: &[u8; 4], rest: &[u8]| mp4_box(kind, &[&[0u8; 4][..], rest].concat());
     let mean = full(b"mean", b"com.apple.iTunes");
     let name = full(b"name", b"iTunSMPB");
     // data: type 1 (UTF-8), locale 0.
-    let data = boxed(
+    let data = mp4_box(
         b"data",
         &[&[0, 0, 0, 1, 0, 0, 0, 0][..], value.as_bytes()].concat(),
     );
-    let item = boxed(b"----", &[mean, name, data].concat());
+    let item = mp4_box(b"----", &[mean, name, data].concat());
     let hdlr = full(b"hdlr", &[&[0u8; 4][..], b"mdir", &[0u8; 13][..]].concat());
-    let meta = full(b"meta", &[hdlr, boxed(b"ilst", &item)].concat());
-    let udta = boxed(b"udta", &meta);
+    let meta = full(b"meta", &[hdlr, mp4_box(b"ilst", &item)].concat());
+    let udta = mp4_box(b"udta", &meta);
     // ffmpeg writes moov last (no faststart), so growing it moves no sample.
     let at = mp4.windows(4).rposition(|w| w == b"moov").expect("moov") - 4;
     let size = u32::from_be_bytes(mp4[at..at + 4].try_into().expect("4 bytes"));

@@ -204,12 +204,11 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use guest_driver_shim::connect::parse_checked;
 
     #[test]
     fn cli_is_well_formed() {
-        Args::command().debug_assert();
-        let args = Args::parse_from([
+        let args: Args = parse_checked([
             "redir-call",
             "--vhost-user",
             "/s",

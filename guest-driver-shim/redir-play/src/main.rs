@@ -179,13 +179,12 @@ fn main() -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use guest_driver_shim::connect::parse_checked;
     use mediaredir_proto::broker::DEFAULT_SOCKET;
 
     #[test]
     fn cli_is_well_formed() {
-        Args::command().debug_assert();
-        let args = Args::parse_from(["redir-play", "--vhost-user", "/tmp/s", "clip.webm"]);
+        let args: Args = parse_checked(["redir-play", "--vhost-user", "/tmp/s", "clip.webm"]);
         assert_eq!(args.device.vhost_user, Some(PathBuf::from("/tmp/s")));
         let args = Args::parse_from(["redir-play", "--at", "1:pause", "clip.webm"]);
         assert_eq!(args.device.broker, PathBuf::from(DEFAULT_SOCKET));

@@ -122,12 +122,11 @@ fn serve<T: Transport>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use guest_driver_shim::connect::parse_checked;
 
     #[test]
     fn cli_needs_exactly_one_device() {
-        Args::command().debug_assert();
-        let args = Args::parse_from(["mediaredir-broker", "--pci", "auto", "--pci-poll"]);
+        let args: Args = parse_checked(["mediaredir-broker", "--pci", "auto", "--pci-poll"]);
         assert_eq!(args.pci.as_deref(), Some("auto"));
         assert!(args.pci_poll);
         assert_eq!(args.socket, PathBuf::from(DEFAULT_SOCKET));

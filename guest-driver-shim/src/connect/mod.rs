@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use device_args::DeviceArgs;
 use mediaredir_player::{MediaRedir, PlayerError};
-pub use tool_main::tool_main;
+pub use tool_main::{parse_checked, tool_main};
 
 use crate::broker::{BrokerError, BrokerOptions, BrokerThread, ResetHandle};
 use crate::transport::Transport;

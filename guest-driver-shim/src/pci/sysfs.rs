@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn finds_functions_in_a_fake_tree() {
-        let root = std::env::temp_dir().join(format!("pci-find-{}", std::process::id()));
+        let tmp = test_support::scratch("pci-find");
+        let root = tmp.path().to_path_buf();
         for (bdf, vendor, device) in [
             ("0000:00:04.0", "0x1af4", "0x1079"),
             ("0000:00:02.0", "0x8086", "0x1079"),
@@ -309,7 +310,7 @@ mod tests {
             std::fs::write(dir.join("device"), format!("{device}\n")).unwrap();
         }
         let found = find(&root, 0x1af4, 0x1079).unwrap();
-        std::fs::remove_dir_all(&root).unwrap();
+        drop(tmp);
         assert_eq!(found, vec!["0000:00:03.0", "0000:00:04.0"]);
         assert!(PciFunction::open(&root, "../x").is_err());
     }

@@ -19,7 +19,7 @@ use super::sysfs::{self, Bar, PciFunction, Register};
 use super::uio::UioIrq;
 use super::{MEDIA_REDIR_DEVICE, PciError, VIRTIO_VENDOR};
 use crate::dma::{DmaMemory, HUGEPAGE_DRIVER_BASE, HUGEPAGE_SIZE};
-use crate::transport::{Transport, TransportError, status};
+use crate::transport::{Transport, TransportError, forget_memory, status};
 use crate::virtqueue::QueueLayout;
 
 /// Common configuration registers (offsets).
@@ -444,13 +444,7 @@ impl Transport for PciTransport {
     /// to the kernel when the last mapping (the broker's, the players') is
     /// gone.
     fn release_memory(&mut self, memory: &Arc<DmaMemory>) -> Result<(), TransportError> {
-        let index = self
-            .extra
-            .iter()
-            .position(|m| Arc::ptr_eq(m, memory))
-            .ok_or(TransportError::BadState("release of unknown memory"))?;
-        self.extra.remove(index);
-        Ok(())
+        forget_memory(&mut self.extra, memory)
     }
 }
 
@@ -462,21 +456,18 @@ mod tests {
     use crate::pci::caps::tests::qemu_like_config;
     use crate::pci::sysfs::anonymous_bar;
     use crate::virtqueue::{QueueFeatures, Virtqueue};
+    use test_support::{TempDir, scratch};
     use vm_memory::{FileOffset, MmapRegion};
 
     /// A transport over a fake function: config file in a temp dir, BAR 4
     /// as anonymous memory (registers read back what was written), DMA
     /// memory whose 4 KiB "pages" sit at scattered physical addresses.
-    fn fake() -> (PciTransport, std::path::PathBuf) {
-        let root = std::env::temp_dir().join(format!(
-            "pci-transport-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let dir = root.join("0000:00:03.0");
-        std::fs::create_dir_all(&dir).unwrap();
+    fn fake() -> (PciTransport, TempDir) {
+        let root = scratch("pci-transport");
+        let dir = root.path().join("0000:00:03.0");
+        std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("config"), qemu_like_config()).unwrap();
-        let function = PciFunction::open(&root, "0000:00:03.0").unwrap();
+        let function = PciFunction::open(root.path(), "0000:00:03.0").unwrap();
         let caps = caps::parse(&function.config_space().unwrap()).unwrap();
         let mut bars: [Option<Bar>; 6] = Default::default();
         bars[4] = Some(anonymous_bar(0x4000));
@@ -514,7 +505,7 @@ mod tests {
 
     #[test]
     fn queue_registers_get_physical_addresses() {
-        let (mut t, root) = fake();
+        let (mut t, _root) = fake();
         let dma = Arc::clone(t.dma());
         let vq = Virtqueue::new(&dma, 2, 64, QueueFeatures::default()).unwrap();
         let layout = vq.layout();
@@ -550,12 +541,11 @@ mod tests {
             t.setup_queue(9, &layout),
             Err(TransportError::NoSuchQueue(9))
         ));
-        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn status_features_and_config() {
-        let (mut t, root) = fake();
+        let (mut t, _root) = fake();
         t.reset().unwrap();
         t.set_status(status::ACKNOWLEDGE).unwrap();
         t.set_status(status::DRIVER).unwrap();
@@ -575,7 +565,6 @@ mod tests {
             "past the structure"
         );
         assert!(t.wait_used(0, Duration::from_millis(1)).unwrap(), "polling");
-        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

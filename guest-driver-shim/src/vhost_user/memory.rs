@@ -15,7 +15,7 @@ use super::{VhostUserTransport, vu};
 use crate::dma::DmaMemory;
 #[cfg(doc)]
 use crate::transport::Transport;
-use crate::transport::{TransportError, status};
+use crate::transport::{TransportError, forget_memory, status};
 
 /// Guest-physical address of the first memory made by
 /// [`Transport::new_memory`]: far above any RAM the tests give the main
@@ -119,12 +119,7 @@ impl VhostUserTransport {
         &mut self,
         memory: &Arc<DmaMemory>,
     ) -> Result<(), TransportError> {
-        let index = self
-            .extra
-            .iter()
-            .position(|m| Arc::ptr_eq(m, memory))
-            .ok_or(TransportError::BadState("release of unknown memory"))?;
-        self.extra.remove(index);
+        forget_memory(&mut self.extra, memory)?;
         if self.table_sent() {
             if self.has_mem_slots() {
                 self.frontend

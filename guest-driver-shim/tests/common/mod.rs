@@ -399,14 +399,6 @@ impl Daemon {
     }
 }
 
-/// A fresh directory for sockets, removed when dropped.
-pub(crate) fn temp_dir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("guest-driver-shim-{name}-"))
-        .tempdir()
-        .unwrap()
-}
-
 /// Initialises logging once (RUST_LOG).
 pub(crate) fn init_logging() {
     let _ = env_logger::builder().is_test(true).try_init();

@@ -97,10 +97,13 @@ fn main() -> anyhow::Result<ExitCode> {
             MediaKind::Audio => audio_buffers += r.count(),
         }
     }
-    println!(
-        "{{\"bit_exact\":{bit_exact},\"streams\":{},\"video_frames\":{video_frames},\"audio_buffers\":{audio_buffers}}}",
-        report.streams.len()
-    );
+    let verdict = serde_json::json!({
+        "bit_exact": bit_exact,
+        "streams": report.streams.len(),
+        "video_frames": video_frames,
+        "audio_buffers": audio_buffers,
+    });
+    println!("{verdict}");
     Ok(if bit_exact {
         ExitCode::SUCCESS
     } else {

@@ -58,7 +58,6 @@ mod report;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -159,7 +158,8 @@ fn main() {
     let mem = guest_memory();
 
     // Zero copy: the daemon's socket uplink and a client that says Hello.
-    let sock: PathBuf = std::env::temp_dir().join(format!("vdm-bench-{}.sock", std::process::id()));
+    let scratch = test_support::scratch("vdm-bench");
+    let sock = scratch.path().join("uplink.sock");
     let zc_counters = Arc::new(Counters::default());
     let uplink = SocketUplink::listen(ListenAddr::Unix(sock.clone()), Arc::clone(&zc_counters), 1)
         .expect("listen");
@@ -290,5 +290,4 @@ fn main() {
 
     zero_copy.uplink.shutdown();
     copying.uplink.shutdown();
-    let _ = std::fs::remove_file(&sock);
 }

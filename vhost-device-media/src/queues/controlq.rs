@@ -9,50 +9,36 @@ use mediaredir_proto::control::{ControlRequest, RawCtrlHdr, ResponseHeader};
 use mediaredir_proto::status::Status;
 
 use super::guest_bytes::{read_array, read_front, write_scatter};
-use super::{BATCH, QueueContext, QueueName, TxqDrainer, Virtqueue, drain, next_valid};
+use super::{Flow, QueueContext, QueueName, TxqDrainer, Virtqueue, process_chains};
 use crate::chain::{Chain, Segment};
 use crate::core::{DeferredChain, count_status};
 use crate::counters::{Counters, ErrorKind};
 use crate::memory::GuestRam;
 use crate::model::Action;
 
-/// Answers the requests on the control queue, at most [`BATCH`] at a time.
-/// Returns `true` when requests remain (the caller schedules another pass).
+/// Answers the requests on the control queue, at most
+/// [`BATCH`](super::BATCH) at a time. Returns `true` when requests remain
+/// (the caller schedules another pass).
 pub fn process_controlq(
     ctx: &QueueContext<'_>,
     queue: &Arc<dyn Virtqueue>,
     drainer: TxqDrainer<'_>,
 ) -> bool {
-    let mut more = false;
-    drain(ctx, queue.as_ref(), || {
-        for _ in 0..BATCH {
-            let mem = queue.memory();
-            let Some(chain) = next_valid(
-                queue.as_ref(),
-                mem.as_ref(),
-                ctx.indirect,
-                QueueName::Control,
-                ctx.core.counters(),
-            ) else {
-                return false;
-            };
-            match control_chain(ctx, mem.as_ref(), &chain, drainer) {
-                ControlDone::Answered(len) => queue.complete(chain.head, len),
-                ControlDone::Deferred(session) => ctx.core.defer_control(
-                    session,
-                    Box::new(Parked {
-                        head: chain.head,
-                        writable: chain.writable,
-                        queue: Arc::clone(queue),
-                    }),
-                ),
-            }
-            ctx.core.flush_events();
+    process_chains(ctx, queue.as_ref(), QueueName::Control, |mem, chain| {
+        match control_chain(ctx, mem.as_ref(), &chain, drainer) {
+            ControlDone::Answered(len) => queue.complete(chain.head, len),
+            ControlDone::Deferred(session) => ctx.core.defer_control(
+                session,
+                Box::new(Parked {
+                    head: chain.head,
+                    writable: chain.writable,
+                    queue: Arc::clone(queue),
+                }),
+            ),
         }
-        more = true;
-        true
-    });
-    more
+        ctx.core.flush_events();
+        Flow::Next
+    })
 }
 
 /// A control chain kept for a deferred answer (`CALL_CREATE`).

@@ -201,6 +201,46 @@ fn drain<F: FnMut() -> bool>(ctx: &QueueContext<'_>, queue: &dyn Virtqueue, mut 
     }
 }
 
+/// What a queue's handler says after a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// On to the next chain.
+    Next,
+    /// The queue cannot go on now (its head waits for credit): stop.
+    Blocked,
+}
+
+/// Hands the valid chains of `queue` to `each`, with the memory snapshot
+/// they were walked in, at most [`BATCH`] per pass, in the EVENT_IDX loop
+/// of [`drain`]; malformed chains are completed and counted on the way
+/// ([`next_valid`]). Stops at an empty queue, when `each` says
+/// [`Flow::Blocked`], or after a full batch; returns `true` in the last
+/// case (chains may remain: the caller schedules another pass).
+fn process_chains(
+    ctx: &QueueContext<'_>,
+    queue: &dyn Virtqueue,
+    name: QueueName,
+    mut each: impl FnMut(Arc<dyn GuestRam>, Chain) -> Flow,
+) -> bool {
+    let mut more = false;
+    drain(ctx, queue, || {
+        for _ in 0..BATCH {
+            let mem = queue.memory();
+            let Some(chain) =
+                next_valid(queue, mem.as_ref(), ctx.indirect, name, ctx.core.counters())
+            else {
+                return false;
+            };
+            if each(mem, chain) == Flow::Blocked {
+                return true;
+            }
+        }
+        more = true;
+        true
+    });
+    more
+}
+
 /// Drops buffers of a flushed stream waiting on its txq.
 pub type TxqDrainer<'a> = &'a dyn Fn(u32, u32);
 

@@ -8,7 +8,7 @@ use mediaredir_proto::data::{DATA_HDR_SIZE, DATA_STATUS_SIZE, DataHeader, status
 use mediaredir_proto::status::Status;
 
 use super::guest_bytes::{read_array, skip_bytes, write_scatter};
-use super::{BATCH, QueueContext, QueueName, Virtqueue, drain, next_valid};
+use super::{Flow, QueueContext, QueueName, Virtqueue, next_valid, process_chains};
 use crate::chain::Chain;
 use crate::core::count_status;
 use crate::counters::{Counters, ErrorKind};
@@ -16,9 +16,9 @@ use crate::guest_buffer::{CompletionTarget, GuestBuffer, UsedRing, Waker};
 use crate::memory::GuestRam;
 use crate::model::Admit;
 
-/// Feeds playback buffers of txq `txq` to the uplink, at most [`BATCH`] at
-/// a time, until the queue is empty or the stream at its head is out of
-/// credit. Returns `true` when buffers remain that credit allows (the caller
+/// Feeds playback buffers of txq `txq` to the uplink, at most
+/// [`BATCH`](super::BATCH) at a time, until the queue is empty or the
+/// stream at its head is out of credit. Returns `true` when buffers remain that credit allows (the caller
 /// schedules another pass); a stream out of credit is woken by its release.
 pub fn process_txq(
     ctx: &QueueContext<'_>,
@@ -26,28 +26,9 @@ pub fn process_txq(
     txq: u32,
     waker: &Arc<dyn Waker>,
 ) -> bool {
-    let mut more = false;
-    let counters = ctx.core.counters();
-    drain(ctx, queue.as_ref(), || {
-        for _ in 0..BATCH {
-            let mem = queue.memory();
-            let Some(chain) = next_valid(
-                queue.as_ref(),
-                mem.as_ref(),
-                ctx.indirect,
-                QueueName::Txq(txq),
-                counters,
-            ) else {
-                return false;
-            };
-            if data_chain(ctx, queue, mem, txq, chain, waker) == Flow::Blocked {
-                return true;
-            }
-        }
-        more = true;
-        true
-    });
-    more
+    process_chains(ctx, queue.as_ref(), QueueName::Txq(txq), |mem, chain| {
+        data_chain(ctx, queue, mem, txq, chain, waker)
+    })
 }
 
 /// Completes with `CANCELLED` every buffer of `stream` at the head of txq
@@ -83,12 +64,6 @@ pub fn drain_stream(ctx: &QueueContext<'_>, queue: &dyn Virtqueue, txq: u32, str
             }
         }
     }
-}
-
-#[derive(PartialEq, Eq)]
-enum Flow {
-    Next,
-    Blocked,
 }
 
 fn data_chain(

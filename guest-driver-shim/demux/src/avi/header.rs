@@ -159,16 +159,7 @@ fn parse_strl(strl: &[u8], n: usize, at: u64) -> Result<StreamHeader, DemuxError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn chunk(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut out = id.to_vec();
-        out.extend_from_slice(&u32::try_from(body.len()).expect("len").to_le_bytes());
-        out.extend_from_slice(body);
-        if body.len() % 2 == 1 {
-            out.push(0);
-        }
-        out
-    }
+    use crate::test_containers::riff_chunk;
 
     #[test]
     fn video_and_audio_stream_headers() {
@@ -185,19 +176,19 @@ mod tests {
         bih.resize(40, 0);
         bih.extend_from_slice(&[0, 0, 1, 0xB0, 1]);
         let mut strl = b"strl".to_vec();
-        strl.extend(chunk(b"strh", &strh));
-        strl.extend(chunk(b"strf", &bih));
+        strl.extend(riff_chunk(b"strh", &strh));
+        strl.extend(riff_chunk(b"strf", &bih));
         let mut wave_strh = b"auds\0\0\0\0".to_vec();
         wave_strh.resize(56, 0);
         let wfx = [
             0x55, 0, 2, 0, 0x80, 0xBB, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
         ];
         let mut astrl = b"strl".to_vec();
-        astrl.extend(chunk(b"strh", &wave_strh));
-        astrl.extend(chunk(b"strf", &wfx));
-        let mut hdrl = chunk(b"avih", &[0; 56]);
-        hdrl.extend(chunk(b"LIST", &strl));
-        hdrl.extend(chunk(b"LIST", &astrl));
+        astrl.extend(riff_chunk(b"strh", &wave_strh));
+        astrl.extend(riff_chunk(b"strf", &wfx));
+        let mut hdrl = riff_chunk(b"avih", &[0; 56]);
+        hdrl.extend(riff_chunk(b"LIST", &strl));
+        hdrl.extend(riff_chunk(b"LIST", &astrl));
         let s = parse_hdrl(&hdrl, 12).expect("parses");
         assert_eq!(s.len(), 2);
         assert_eq!((s[0].scale, s[0].rate, &s[0].handler), (1, 25, b"XVID"));
@@ -221,8 +212,8 @@ mod tests {
         ));
         // A cut strh is an error naming the stream.
         let mut short = b"strl".to_vec();
-        short.extend(chunk(b"strh", b"vids"));
-        let err = parse_hdrl(&chunk(b"LIST", &short), 12).expect_err("cut");
+        short.extend(riff_chunk(b"strh", b"vids"));
+        let err = parse_hdrl(&riff_chunk(b"LIST", &short), 12).expect_err("cut");
         assert!(err.to_string().contains("stream header 0"), "{err}");
     }
 }

@@ -357,16 +357,7 @@ fn read_trun(trun: &[u8], run: &Run<'_>, out: &mut Vec<Entry>) -> Result<(u64, u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-        let mut b = u32::try_from(body.len() + 8)
-            .expect("small")
-            .to_be_bytes()
-            .to_vec();
-        b.extend_from_slice(kind);
-        b.extend_from_slice(body);
-        b
-    }
+    use crate::test_containers::mp4_box;
 
     fn words(w: &[u32]) -> Vec<u8> {
         w.iter().flat_map(|x| x.to_be_bytes()).collect()
@@ -375,12 +366,12 @@ mod tests {
     /// A moof body of one traf for track 1: tfhd flags and fields, tfdt,
     /// and one trun of `trun` words (flags first).
     fn moof(tfhd: &[u32], tfdt: Option<u32>, trun: &[u32]) -> Vec<u8> {
-        let mut traf = boxed(b"tfhd", &words(tfhd));
+        let mut traf = mp4_box(b"tfhd", &words(tfhd));
         if let Some(t) = tfdt {
-            traf.extend(boxed(b"tfdt", &words(&[0, t])));
+            traf.extend(mp4_box(b"tfdt", &words(&[0, t])));
         }
-        traf.extend(boxed(b"trun", &words(trun)));
-        boxed(b"traf", &traf)
+        traf.extend(mp4_box(b"trun", &words(trun)));
+        mp4_box(b"traf", &traf)
     }
 
     fn read(body: &[u8], offset: u64, tracks: &mut [FragTrack]) -> Result<Vec<Entry>, DemuxError> {
@@ -435,9 +426,9 @@ mod tests {
         // A count larger than the box's entries.
         let body = moof(&[0x2_0000, 1], None, &[0x200, 1000, 5]);
         assert!(read(&body, 0, &mut t).is_err());
-        let mut traf = boxed(b"tfhd", &words(&[0x2_0000, 1]));
-        traf.extend(boxed(b"senc", &[0; 8]));
-        let err = read(&boxed(b"traf", &traf), 0, &mut t).expect_err("DRM");
+        let mut traf = mp4_box(b"tfhd", &words(&[0x2_0000, 1]));
+        traf.extend(mp4_box(b"senc", &[0; 8]));
+        let err = read(&mp4_box(b"traf", &traf), 0, &mut t).expect_err("DRM");
         assert!(matches!(err, DemuxError::Protected { .. }), "{err}");
     }
 }

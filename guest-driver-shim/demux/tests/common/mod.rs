@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use redir_demux::{Codec, Sample, Track};
 
 pub mod audio;
+pub mod containers;
 pub mod tools;
 
 /// 30 frames of 320x240 I420 video at 30/1.
@@ -21,12 +22,7 @@ pub const AUDIO44: &str =
     "audiotestsrc num-buffers=20 samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2";
 
 /// A fresh scratch directory for one test, removed when dropped.
-pub fn scratch(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("redir-demux-{name}-"))
-        .tempdir()
-        .expect("scratch dir")
-}
+pub use test_support::scratch;
 
 /// Runs `source ! middle ! filesink` and returns the file, cached with the
 /// other test files (see [`tools::made_by`]).
