@@ -12,7 +12,6 @@ use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
 use super::credit::Credit;
-use super::to_wire::create_stream_msg;
 use super::{Action, DeviceModel, Reply};
 
 /// State of a stream.
@@ -147,7 +146,7 @@ impl DeviceModel {
             self.limits.max_inflight_ms,
         ));
         actions.push(Action::Send(wire::Message::CreateStream(
-            create_stream_msg(id, presentation, &format),
+            wire::CreateStream::from_format(id, presentation, &format),
         )));
         self.streams
             .insert(id, Stream::new(id, presentation, format, credit));
