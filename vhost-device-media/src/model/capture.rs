@@ -161,8 +161,8 @@ impl DeviceModel {
     /// capq buffers (`max_inflight_bytes`, `max_inflight_ms`).
     pub fn capture_budget(&self) -> (u64, u64) {
         (
-            u64::from(self.limits.max_inflight_bytes),
-            u64::from(self.limits.max_inflight_ms),
+            u64::from(self.limits.device.max_inflight_bytes),
+            u64::from(self.limits.device.max_inflight_ms),
         )
     }
 }

@@ -123,11 +123,11 @@ impl DeviceModel {
         if pres.state != PresentationState::Idle && !capture {
             return Err(Status::BadState);
         }
-        if self.streams.len() >= self.limits.max_streams as usize {
+        if self.streams.len() >= self.limits.device.max_streams as usize {
             return Err(Status::Limit);
         }
         if !capture {
-            if format.txq >= self.limits.num_txqs {
+            if format.txq >= self.limits.device.num_txqs {
                 return Err(Status::Invalid);
             }
             let txq_taken = pres
@@ -142,8 +142,8 @@ impl DeviceModel {
         self.check_client_format(&format)?;
         let id = self.alloc_id();
         let credit = Arc::new(Credit::new(
-            self.limits.max_inflight_bytes,
-            self.limits.max_inflight_ms,
+            self.limits.device.max_inflight_bytes,
+            self.limits.device.max_inflight_ms,
         ));
         actions.push(Action::Send(wire::Message::CreateStream(
             wire::CreateStream::from_format(id, presentation, &format),

@@ -4,6 +4,7 @@ use super::*;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{ControlRequest, Geometry, Rect, Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::device::DeviceLimits;
 use mediaredir_proto::response::PresentationState;
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,11 @@ fn model() -> DeviceModel {
     let mut m = DeviceModel::new(
         GEN,
         Limits {
-            max_streams: 3,
-            max_presentations: 2,
+            device: DeviceLimits {
+                max_streams: 3,
+                max_presentations: 2,
+                ..Limits::default().device
+            },
             ..Limits::default()
         },
     );
@@ -333,8 +337,11 @@ fn credit_makes_buffers_wait() {
     let mut m = DeviceModel::new(
         GEN,
         Limits {
-            max_inflight_bytes: 4 << 20,
-            max_buffer_bytes: 4 << 20,
+            device: DeviceLimits {
+                max_inflight_bytes: 4 << 20,
+                max_buffer_bytes: 4 << 20,
+                ..Limits::default().device
+            },
             ..Limits::default()
         },
     );
