@@ -410,24 +410,14 @@ mod tests {
         assert_eq!(gst_channel_mask(0x3f, 8), None);
         assert_eq!(gst_channel_mask(0x8000_0003, 3), None);
     }
-    use mediaredir_proto::wire::Direction;
+    use mediaredir_proto::control::StreamFormat;
 
     fn cs(codec: Codec, codec_data: Vec<u8>) -> CreateStream {
-        CreateStream {
-            id: 1,
-            presentation: 1,
-            direction: Direction::Playback,
-            codec,
-            width: 0,
-            height: 0,
-            fps_num: 0,
-            fps_den: 0,
-            sample_rate: 48000,
-            channels: 2,
-            bitrate: 0,
-            source: 0,
+        let format = StreamFormat {
             codec_data,
-        }
+            ..StreamFormat::audio(codec, 0, 48000, 2)
+        };
+        CreateStream::from_format(1, 1, &format)
     }
 
     #[test]

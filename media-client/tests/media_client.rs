@@ -13,12 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client_engine::wire::{
-    self, CallAction, ClientFeatures, CreateStream, Direction, Message, PresentationFlags,
-    SampleFlags, SampleHeader, SourceKind, Status, Welcome,
+    self, CallAction, ClientFeatures, CreateStream, Message, PresentationFlags, SampleFlags,
+    SampleHeader, SourceKind, Status, Welcome,
 };
 use common::*;
 use mediaredir_peer::{FrameWriter, FramedReader};
 use mediaredir_proto::codec::Codec;
+use mediaredir_proto::control::StreamFormat;
 
 fn send(s: &mut impl Write, msg: &Message, payload: &[u8]) {
     FrameWriter::new().write(s, msg, &[payload]).unwrap();
@@ -180,21 +181,11 @@ fn client_captures_and_answers_calls_over_the_wire() {
         },
         &[],
     );
-    let cs = CreateStream {
-        id: 4,
-        presentation: 1,
-        direction: Direction::Capture,
-        codec: Codec::Opus,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48000,
-        channels: 2,
+    let format = StreamFormat {
         bitrate: 48000,
-        source: mic,
-        codec_data: Vec::new(),
+        ..StreamFormat::audio(Codec::Opus, 0, 48000, 2)
     };
+    let cs = CreateStream::from_format(4, 1, &format.captured_from(mic));
     send(&mut conn, &Message::CreateStream(cs), &[]);
     send(&mut conn, &Message::StartCapture { stream: 4 }, &[]);
     send(

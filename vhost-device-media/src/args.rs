@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use mediaredir_proto::device::DeviceLimits;
 
 use crate::daemon::{DaemonConfig, UplinkSpec};
 use crate::limits::Limits;
@@ -61,36 +62,36 @@ pub struct Args {
 
     /// Playback data queues (the device has 3 + this many virtqueues; give
     /// QEMU the same count).
-    #[arg(long, default_value_t = Limits::default().num_txqs)]
+    #[arg(long, default_value_t = Limits::default().device.num_txqs)]
     pub num_txqs: u32,
 
     /// Most presentations at once.
-    #[arg(long, default_value_t = Limits::default().max_presentations)]
+    #[arg(long, default_value_t = Limits::default().device.max_presentations)]
     pub max_presentations: u32,
 
     /// Most streams at once, over all presentations.
-    #[arg(long, default_value_t = Limits::default().max_streams)]
+    #[arg(long, default_value_t = Limits::default().device.max_streams)]
     pub max_streams: u32,
 
     /// Largest payload of one data buffer, in bytes (at most 16 MiB).
-    #[arg(long, default_value_t = Limits::default().max_buffer_bytes)]
+    #[arg(long, default_value_t = Limits::default().device.max_buffer_bytes)]
     pub max_buffer_bytes: u32,
 
     /// Payload bytes one stream may have in flight before the device stops
     /// taking its buffers (at least --max-buffer-bytes).
-    #[arg(long, default_value_t = Limits::default().max_inflight_bytes)]
+    #[arg(long, default_value_t = Limits::default().device.max_inflight_bytes)]
     pub max_inflight_bytes: u32,
 
     /// Media duration, in milliseconds, one stream may have in flight.
-    #[arg(long, default_value_t = Limits::default().max_inflight_ms)]
+    #[arg(long, default_value_t = Limits::default().device.max_inflight_ms)]
     pub max_inflight_ms: u32,
 
     /// Largest codec data (avcC, OpusHead, ...) in bytes (at most 64 KiB).
-    #[arg(long, default_value_t = Limits::default().max_codec_data)]
+    #[arg(long, default_value_t = Limits::default().device.max_codec_data)]
     pub max_codec_data: u32,
 
     /// Largest SDP of a call session, in bytes (at most 64 KiB).
-    #[arg(long, default_value_t = Limits::default().max_sdp)]
+    #[arg(long, default_value_t = Limits::default().device.max_sdp)]
     pub max_sdp: u32,
 
     /// Largest virtqueue size accepted (a power of two).
@@ -118,15 +119,17 @@ impl Args {
             socket_path: self.socket_path.clone(),
             uplink: UplinkSpec::parse_with_tls(&self.uplink, self.tls()?)?,
             limits: Limits {
-                num_txqs: self.num_txqs,
-                max_presentations: self.max_presentations,
-                max_streams: self.max_streams,
-                max_buffer_bytes: self.max_buffer_bytes,
-                max_inflight_bytes: self.max_inflight_bytes,
-                max_inflight_ms: self.max_inflight_ms,
-                max_codec_data: self.max_codec_data,
-                max_sdp: self.max_sdp,
-                max_call_sessions: Limits::default().max_call_sessions,
+                device: DeviceLimits {
+                    num_txqs: self.num_txqs,
+                    max_presentations: self.max_presentations,
+                    max_streams: self.max_streams,
+                    max_buffer_bytes: self.max_buffer_bytes,
+                    max_inflight_bytes: self.max_inflight_bytes,
+                    max_inflight_ms: self.max_inflight_ms,
+                    max_codec_data: self.max_codec_data,
+                    max_sdp: self.max_sdp,
+                    max_call_sessions: Limits::default().device.max_call_sessions,
+                },
                 queue_size: self.queue_size,
             },
         })
@@ -185,7 +188,7 @@ mod tests {
             "5",
         ]);
         let config = args.config().unwrap();
-        assert_eq!(config.limits.max_streams, 5);
+        assert_eq!(config.limits.device.max_streams, 5);
         assert!(matches!(config.uplink, UplinkSpec::Socket(_)));
         let args = Args::parse_from(["x", "--socket-path", "/tmp/s", "--uplink", "tcp:10.0.0.1:9"]);
         assert!(args.config().is_err(), "plain TCP off loopback is refused");

@@ -104,11 +104,8 @@ impl CStreamFormat {
     /// to (the caller reads them from the raw pointer).
     pub fn to_format(&self, codec_data: &[u8]) -> Result<StreamFormat, CapiError> {
         let codec = Codec::from_u32(self.codec).map_err(|_| CapiError::Invalid("unknown codec"))?;
-        let direction = match self.direction {
-            0 => Direction::Playback,
-            1 => Direction::Capture,
-            _ => return Err(CapiError::Invalid("unknown direction")),
-        };
+        let direction = Direction::from_u32(self.direction)
+            .map_err(|_| CapiError::Invalid("unknown direction"))?;
         Ok(StreamFormat {
             codec,
             direction,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mediaredir_proto::broker::BrokerMessage;
 use mediaredir_proto::control::{
-    ControlRequest, Direction, Geometry, Request, RequestCode, ResponseHeader, StreamFormat,
+    ControlRequest, Geometry, Request, RequestCode, ResponseHeader, StreamFormat,
 };
 use mediaredir_proto::response::{CapsInfo, CodecCap, PositionInfo, ResponseBody};
 use mediaredir_proto::status::Status;
@@ -265,20 +265,8 @@ fn code_name(code: RequestCode) -> &'static str {
 }
 
 /// A playback stream format with everything but the codec fields zeroed
-/// (a starting point for [`MediaRedir::create_stream`]).
+/// (a starting point for [`MediaRedir::create_stream`]): the protocol's
+/// [`StreamFormat::playback`], under the name the player's users know.
 pub fn playback_format(codec: mediaredir_proto::codec::Codec, txq: u32) -> StreamFormat {
-    StreamFormat {
-        codec,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: Vec::new(),
-    }
+    StreamFormat::playback(codec, txq)
 }

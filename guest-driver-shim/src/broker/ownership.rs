@@ -167,20 +167,7 @@ mod tests {
     use mediaredir_proto::control::StreamFormat;
 
     fn format(txq: u32) -> StreamFormat {
-        StreamFormat {
-            codec: Codec::Vp8,
-            direction: Direction::Playback,
-            txq,
-            source_id: 0,
-            width: 64,
-            height: 64,
-            fps_num: 30,
-            fps_den: 1,
-            sample_rate: 0,
-            channels: 0,
-            bitrate: 0,
-            codec_data: Vec::new(),
-        }
+        StreamFormat::video(Codec::Vp8, txq, 64, 64, 30, 1)
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn response_capacity(code: RequestCode, config: &DeviceConfig) -> usize {
         RequestCode::GetCaps => size_of::<RawCapsHdr>() + MAX_CODECS * size_of::<RawCodecCap>(),
         RequestCode::EnumSources => 8 + MAX_SOURCES * size_of::<RawSource>(),
         RequestCode::PresQueryPosition => size_of::<RawPosition>(),
-        RequestCode::CallCreate => 8 + config.max_sdp.min(HARD_MAX_SDP) as usize,
+        RequestCode::CallCreate => 8 + config.limits.max_sdp.min(HARD_MAX_SDP) as usize,
         RequestCode::CallStats => size_of::<RawCallStats>(),
         _ => 0,
     };

@@ -46,7 +46,7 @@ pub(super) struct DataPending {
 impl<T: Transport> MediaDevice<T> {
     fn txq_queue(&self, txq: u16) -> Result<u16, DriverError> {
         let state = self.state()?;
-        if u32::from(txq) >= state.config.num_txqs {
+        if u32::from(txq) >= state.config.limits.num_txqs {
             return Err(DriverError::NoSuchTxq(txq));
         }
         Ok(TXQ_BASE + txq)

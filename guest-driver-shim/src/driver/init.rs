@@ -56,7 +56,7 @@ impl<T: Transport> MediaDevice<T> {
             Ok(config) => config,
             Err(e) => return Err(Self::fail(transport, e.into())),
         };
-        let needed = device::queue_count(config.num_txqs);
+        let needed = device::queue_count(config.limits.num_txqs);
         let available = transport.num_queues()?;
         let count = u16::try_from(needed)
             .ok()
@@ -101,7 +101,7 @@ impl<T: Transport> MediaDevice<T> {
         log::info!(
             "media device ready: features {features:#x}, generation {:#x}, {} txqs, queue size {}",
             config.generation,
-            config.num_txqs,
+            config.limits.num_txqs,
             queues[0].size()
         );
         Ok(State {

@@ -281,7 +281,7 @@ impl<T: Transport> MediaDevice<T> {
                 config.generation
             );
         }
-        if config.num_txqs != state.config.num_txqs {
+        if config.limits.num_txqs != state.config.limits.num_txqs {
             log::warn!("num_txqs changed under a running driver; keeping the old queue set");
         }
         state.config = config;

@@ -12,7 +12,7 @@ use guest_driver_shim::vhost_user::{VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{ControlRequest, Limits, Request, ResponseHeader};
 use mediaredir_proto::data::{DATA_HDR_SIZE, DataHeader, status_bytes};
-use mediaredir_proto::device::{CONFIG_SIZE, DeviceConfig};
+use mediaredir_proto::device::{CONFIG_SIZE, DeviceConfig, DeviceLimits};
 use mediaredir_proto::response::{
     CODEC_FLAG_DECODE, CapsInfo, CodecCap, PositionInfo, PresentationState, ResponseBody,
 };
@@ -28,15 +28,17 @@ pub(crate) fn config() -> DeviceConfig {
     DeviceConfig {
         generation: GENERATION,
         client_connected: true,
-        num_txqs: 2,
-        max_presentations: 4,
-        max_streams: 8,
-        max_buffer_bytes: 1 << 20,
-        max_inflight_bytes: 8 << 20,
-        max_inflight_ms: 2000,
-        max_codec_data: 4096,
-        max_sdp: 4096,
-        max_call_sessions: 1,
+        limits: DeviceLimits {
+            num_txqs: 2,
+            max_presentations: 4,
+            max_streams: 8,
+            max_buffer_bytes: 1 << 20,
+            max_inflight_bytes: 8 << 20,
+            max_inflight_ms: 2000,
+            max_codec_data: 4096,
+            max_sdp: 4096,
+            max_call_sessions: 1,
+        },
     }
 }
 
@@ -111,7 +113,7 @@ pub(crate) fn toy_device_with(features: u64, config: DeviceConfig) -> TestBacken
             },
             1 | 2 => Reply::Hold,
             _ => {
-                let status = match DataHeader::decode(readable, config.max_buffer_bytes) {
+                let status = match DataHeader::decode(readable, config.limits.max_buffer_bytes) {
                     Ok(h) if h.generation != generation => Status::Stale,
                     Ok(h) if h.payload_len as usize + DATA_HDR_SIZE != readable.len() => {
                         Status::Invalid

@@ -113,6 +113,74 @@ virtio_struct! {
 /// Size of the configuration space.
 pub const CONFIG_SIZE: usize = size_of::<RawConfig>();
 
+/// A configuration field that breaks a rule of the spec.
+fn invalid(field: &'static str, value: u32, reason: &'static str) -> ProtoError {
+    ProtoError::InvalidField {
+        field,
+        value: u64::from(value),
+        reason,
+    }
+}
+
+/// The limits a device advertises in its configuration space: what a
+/// driver may ask of it. The spec's definition, which the device takes as
+/// its configuration and the driver reads back ([`DeviceConfig::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceLimits {
+    /// Number of playback data queues (1..=[`MAX_TXQS`]).
+    pub num_txqs: u32,
+    /// Most presentations at once.
+    pub max_presentations: u32,
+    /// Most streams at once, over all presentations.
+    pub max_streams: u32,
+    /// Largest payload of one data buffer (at most [`HARD_MAX_BUFFER_BYTES`]).
+    pub max_buffer_bytes: u32,
+    /// Per-stream in-flight byte credit (at least `max_buffer_bytes`).
+    pub max_inflight_bytes: u32,
+    /// Per-stream in-flight media duration credit, in milliseconds.
+    pub max_inflight_ms: u32,
+    /// Largest codec data (at most [`HARD_MAX_CODEC_DATA`]).
+    pub max_codec_data: u32,
+    /// Largest SDP (at most [`HARD_MAX_SDP`]).
+    pub max_sdp: u32,
+    /// Most call sessions at once.
+    pub max_call_sessions: u32,
+}
+
+impl DeviceLimits {
+    /// Checks the spec's rules for the advertised limits: the number of
+    /// playback queues, the hard ceilings, and an in-flight credit that
+    /// holds at least one buffer. Both a device configuring itself and a
+    /// driver reading the configuration space apply them.
+    pub fn validate(&self) -> Result<(), ProtoError> {
+        if self.num_txqs == 0 || self.num_txqs > MAX_TXQS {
+            return Err(invalid("num_txqs", self.num_txqs, "must be 1..=64"));
+        }
+        let ceilings = [
+            (
+                "max_buffer_bytes",
+                self.max_buffer_bytes,
+                HARD_MAX_BUFFER_BYTES,
+            ),
+            ("max_codec_data", self.max_codec_data, HARD_MAX_CODEC_DATA),
+            ("max_sdp", self.max_sdp, HARD_MAX_SDP),
+        ];
+        for (name, value, max) in ceilings {
+            if value > max {
+                return Err(invalid(name, value, "exceeds the hard ceiling"));
+            }
+        }
+        if self.max_inflight_bytes < self.max_buffer_bytes {
+            return Err(invalid(
+                "max_inflight_bytes",
+                self.max_inflight_bytes,
+                "must be >= max_buffer_bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Validated configuration space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceConfig {
@@ -120,41 +188,26 @@ pub struct DeviceConfig {
     pub generation: u32,
     /// Whether a client is connected.
     pub client_connected: bool,
-    /// Number of playback data queues.
-    pub num_txqs: u32,
-    /// Most presentations at once.
-    pub max_presentations: u32,
-    /// Most streams at once.
-    pub max_streams: u32,
-    /// Largest payload of one data buffer.
-    pub max_buffer_bytes: u32,
-    /// Per-stream in-flight byte credit.
-    pub max_inflight_bytes: u32,
-    /// Per-stream in-flight media duration credit, in milliseconds.
-    pub max_inflight_ms: u32,
-    /// Largest codec data.
-    pub max_codec_data: u32,
-    /// Largest SDP.
-    pub max_sdp: u32,
-    /// Most call sessions at once.
-    pub max_call_sessions: u32,
+    /// The advertised limits.
+    pub limits: DeviceLimits,
 }
 
 impl DeviceConfig {
     /// The layout in the configuration space.
     pub fn to_raw(&self) -> RawConfig {
+        let limits = &self.limits;
         RawConfig {
             generation: self.generation.into(),
             client_state: u32::from(self.client_connected).into(),
-            num_txqs: self.num_txqs.into(),
-            max_presentations: self.max_presentations.into(),
-            max_streams: self.max_streams.into(),
-            max_buffer_bytes: self.max_buffer_bytes.into(),
-            max_inflight_bytes: self.max_inflight_bytes.into(),
-            max_inflight_ms: self.max_inflight_ms.into(),
-            max_codec_data: self.max_codec_data.into(),
-            max_sdp: self.max_sdp.into(),
-            max_call_sessions: self.max_call_sessions.into(),
+            num_txqs: limits.num_txqs.into(),
+            max_presentations: limits.max_presentations.into(),
+            max_streams: limits.max_streams.into(),
+            max_buffer_bytes: limits.max_buffer_bytes.into(),
+            max_inflight_bytes: limits.max_inflight_bytes.into(),
+            max_inflight_ms: limits.max_inflight_ms.into(),
+            max_codec_data: limits.max_codec_data.into(),
+            max_sdp: limits.max_sdp.into(),
+            max_call_sessions: limits.max_call_sessions.into(),
             reserved: 0.into(),
         }
     }
@@ -173,55 +226,29 @@ impl DeviceConfig {
             need: CONFIG_SIZE,
             got: bytes.len(),
         })?;
-        let field = |field, value: u32, reason| ProtoError::InvalidField {
-            field,
-            value: u64::from(value),
-            reason,
-        };
         let config = DeviceConfig {
             generation: raw.generation.get(),
             client_connected: match raw.client_state.get() {
                 CLIENT_NONE => false,
                 CLIENT_CONNECTED => true,
-                other => return Err(field("client_state", other, "must be 0 or 1")),
+                other => return Err(invalid("client_state", other, "must be 0 or 1")),
             },
-            num_txqs: raw.num_txqs.get(),
-            max_presentations: raw.max_presentations.get(),
-            max_streams: raw.max_streams.get(),
-            max_buffer_bytes: raw.max_buffer_bytes.get(),
-            max_inflight_bytes: raw.max_inflight_bytes.get(),
-            max_inflight_ms: raw.max_inflight_ms.get(),
-            max_codec_data: raw.max_codec_data.get(),
-            max_sdp: raw.max_sdp.get(),
-            max_call_sessions: raw.max_call_sessions.get(),
+            limits: DeviceLimits {
+                num_txqs: raw.num_txqs.get(),
+                max_presentations: raw.max_presentations.get(),
+                max_streams: raw.max_streams.get(),
+                max_buffer_bytes: raw.max_buffer_bytes.get(),
+                max_inflight_bytes: raw.max_inflight_bytes.get(),
+                max_inflight_ms: raw.max_inflight_ms.get(),
+                max_codec_data: raw.max_codec_data.get(),
+                max_sdp: raw.max_sdp.get(),
+                max_call_sessions: raw.max_call_sessions.get(),
+            },
         };
         if config.generation == 0 {
-            return Err(field("generation", 0, "must be nonzero"));
+            return Err(invalid("generation", 0, "must be nonzero"));
         }
-        if config.num_txqs == 0 || config.num_txqs > MAX_TXQS {
-            return Err(field("num_txqs", config.num_txqs, "must be 1..=64"));
-        }
-        let ceilings = [
-            (
-                "max_buffer_bytes",
-                config.max_buffer_bytes,
-                HARD_MAX_BUFFER_BYTES,
-            ),
-            ("max_codec_data", config.max_codec_data, HARD_MAX_CODEC_DATA),
-            ("max_sdp", config.max_sdp, HARD_MAX_SDP),
-        ];
-        for (name, value, max) in ceilings {
-            if value > max {
-                return Err(field(name, value, "exceeds the hard ceiling"));
-            }
-        }
-        if config.max_inflight_bytes < config.max_buffer_bytes {
-            return Err(field(
-                "max_inflight_bytes",
-                config.max_inflight_bytes,
-                "must be >= max_buffer_bytes",
-            ));
-        }
+        config.limits.validate()?;
         Ok(config)
     }
 }
@@ -234,15 +261,17 @@ mod tests {
         DeviceConfig {
             generation: 0x1234_5678,
             client_connected: true,
-            num_txqs: 4,
-            max_presentations: 16,
-            max_streams: 64,
-            max_buffer_bytes: 4 << 20,
-            max_inflight_bytes: 32 << 20,
-            max_inflight_ms: 3000,
-            max_codec_data: 64 << 10,
-            max_sdp: 16 << 10,
-            max_call_sessions: 4,
+            limits: DeviceLimits {
+                num_txqs: 4,
+                max_presentations: 16,
+                max_streams: 64,
+                max_buffer_bytes: 4 << 20,
+                max_inflight_bytes: 32 << 20,
+                max_inflight_ms: 3000,
+                max_codec_data: 64 << 10,
+                max_sdp: 16 << 10,
+                max_call_sessions: 4,
+            },
         }
     }
 
@@ -261,11 +290,11 @@ mod tests {
         c.generation = 0;
         assert!(DeviceConfig::decode(&c.to_bytes()).is_err());
         let mut c = sample();
-        c.num_txqs = 0;
+        c.limits.num_txqs = 0;
         assert!(DeviceConfig::decode(&c.to_bytes()).is_err());
         let mut c = sample();
-        c.max_buffer_bytes = HARD_MAX_BUFFER_BYTES + 1;
-        c.max_inflight_bytes = u32::MAX;
+        c.limits.max_buffer_bytes = HARD_MAX_BUFFER_BYTES + 1;
+        c.limits.max_inflight_bytes = u32::MAX;
         assert!(DeviceConfig::decode(&c.to_bytes()).is_err());
         let mut bytes = sample().to_bytes();
         bytes[4] = 2;

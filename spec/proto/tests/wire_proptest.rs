@@ -309,6 +309,15 @@ fn message() -> impl Strategy<Value = Message> {
 // ---------------------------------------------------------------------------
 // Properties.
 
+/// Feeds `r` the next at most `chunk` bytes of `rest` and moves `rest` past
+/// the bytes it took (none on an error); how every reader test streams.
+fn feed_chunk(r: &mut FrameReader, rest: &mut &[u8], chunk: usize) -> Result<usize, WireError> {
+    let n = chunk.min(rest.len());
+    let used = r.feed(&rest[..n])?;
+    *rest = &rest[used..];
+    Ok(used)
+}
+
 /// Named `wire::*` so that `cargo test wire` selects them.
 mod wire {
     use super::*;
@@ -362,10 +371,8 @@ mod wire {
             let mut r = FrameReader::new();
             let mut rest = &bytes[..];
             while !rest.is_empty() {
-                let n = chunk.min(rest.len());
-                match r.feed(&rest[..n]) {
+                match feed_chunk(&mut r, &mut rest, chunk) {
                     Ok(used) => {
-                        rest = &rest[used..];
                         if r.next_frame().is_none() && used == 0 {
                             break;
                         }
@@ -394,16 +401,12 @@ mod wire {
             let mut r = FrameReader::new();
             let mut rest = &bytes[..];
             while !rest.is_empty() {
-                let n = chunk.min(rest.len());
-                match r.feed(&rest[..n]) {
-                    Ok(used) => {
-                        rest = &rest[used..];
-                        if let Some((m, p)) = r.next_frame() {
-                            prop_assert_eq!(p.len(), payload_len);
-                            prop_assert!(payload_len == 0 || m.carries_payload());
-                        }
-                    }
-                    Err(_) => break,
+                if feed_chunk(&mut r, &mut rest, chunk).is_err() {
+                    break;
+                }
+                if let Some((m, p)) = r.next_frame() {
+                    prop_assert_eq!(p.len(), payload_len);
+                    prop_assert!(payload_len == 0 || m.carries_payload());
                 }
             }
         }
@@ -436,9 +439,7 @@ mod wire {
             let mut got = Vec::new();
             let mut rest = &bytes[..];
             while !rest.is_empty() {
-                let n = chunk.min(rest.len());
-                let used = r.feed(&rest[..n]).unwrap();
-                rest = &rest[used..];
+                feed_chunk(&mut r, &mut rest, chunk).unwrap();
                 while let Some(f) = r.next_frame() {
                     got.push(f);
                 }

@@ -27,8 +27,8 @@ fn features_config_and_first_event() {
     }
     let config = dev.config().unwrap();
     assert_ne!(config.generation, 0);
-    assert_eq!(config.num_txqs, 3);
-    assert_eq!(config.max_streams, 9);
+    assert_eq!(config.limits.num_txqs, 3);
+    assert_eq!(config.limits.max_streams, 9);
     assert!(!config.client_connected);
     let (event, before) = wait_event(&mut dev, Duration::from_secs(5), |_| true);
     assert!(before.is_empty());

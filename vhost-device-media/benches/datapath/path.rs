@@ -148,10 +148,10 @@ impl Path {
     /// [`MAX_INFLIGHT_BUFFERS`] buffers in flight.
     pub(crate) fn throughput(&mut self, size: u64, count: u64, base: Instant) -> Run {
         let limits = Limits::default();
-        let window = u64::from(limits.max_inflight_bytes).min(MAX_INFLIGHT_BUFFERS * size);
+        let window = u64::from(limits.device.max_inflight_bytes).min(MAX_INFLIGHT_BUFFERS * size);
         let credit = Arc::new(Credit::new(
             u32::try_from(window).expect("window fits u32"),
-            limits.max_inflight_ms,
+            limits.device.max_inflight_ms,
         ));
         self.run(size, count, &credit, base)
     }

@@ -146,7 +146,7 @@ impl DeviceModel {
         if !caps.features.contains(wire::ClientFeatures::CALL) {
             return Err(Status::Unsupported);
         }
-        if self.calls.len() >= self.limits.max_call_sessions as usize {
+        if self.calls.len() >= self.limits.device.max_call_sessions as usize {
             return Err(Status::Limit);
         }
         let id = self.alloc_id();
@@ -179,7 +179,7 @@ impl DeviceModel {
             log::warn!("client sent SDP for call {session}, which has its SDP already");
             return None;
         };
-        let too_long = sdp.len() > self.limits.max_sdp as usize;
+        let too_long = sdp.len() > self.limits.device.max_sdp as usize;
         if sdp.is_empty() || too_long || sdp.contains('\0') {
             log::warn!(
                 "client SDP for call {session} refused ({} bytes)",
@@ -530,7 +530,7 @@ mod tests {
             Instant::now(),
         );
         assert!(answered(&late).is_none(), "a late SDP answers nothing");
-        for _ in 0..m.limits.max_call_sessions {
+        for _ in 0..m.limits.device.max_call_sessions {
             assert_eq!(
                 req(&mut m, 0, Request::CallCreate { sdp: None }).0.status,
                 Status::Ok

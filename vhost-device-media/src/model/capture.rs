@@ -161,8 +161,8 @@ impl DeviceModel {
     /// capq buffers (`max_inflight_bytes`, `max_inflight_ms`).
     pub fn capture_budget(&self) -> (u64, u64) {
         (
-            u64::from(self.limits.max_inflight_bytes),
-            u64::from(self.limits.max_inflight_ms),
+            u64::from(self.limits.device.max_inflight_bytes),
+            u64::from(self.limits.device.max_inflight_ms),
         )
     }
 }
@@ -172,26 +172,19 @@ mod tests {
     use std::time::Instant;
 
     use mediaredir_proto::codec::Codec;
-    use mediaredir_proto::control::{ControlRequest, Direction, StreamFormat};
+    use mediaredir_proto::control::{ControlRequest, StreamFormat};
 
     use super::*;
     use crate::limits::Limits;
 
     fn capture_format(codec: Codec) -> StreamFormat {
         StreamFormat {
-            codec,
-            direction: Direction::Capture,
-            txq: 0,
-            source_id: 1,
-            width: 320,
-            height: 240,
-            fps_num: 30,
-            fps_den: 1,
             sample_rate: 48_000,
             channels: 2,
             bitrate: 64_000,
-            codec_data: Vec::new(),
+            ..StreamFormat::video(codec, 0, 320, 240, 30, 1)
         }
+        .captured_from(1)
     }
 
     fn client() -> wire::Capabilities {

@@ -11,7 +11,7 @@ use mediaredir_proto::response::PresentationState;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
-use super::to_wire::{create_presentation_msg, create_stream_msg, geometry_msg};
+use super::to_wire::{create_presentation_msg, geometry_msg};
 use super::{Action, DeviceModel, StreamState};
 
 impl DeviceModel {
@@ -39,7 +39,7 @@ impl DeviceModel {
                     continue;
                 };
                 actions.push(Action::Send(wire::Message::CreateStream(
-                    create_stream_msg(stream.id, pres.id, &stream.format),
+                    wire::CreateStream::from_format(stream.id, pres.id, &stream.format),
                 )));
                 if stream.state == StreamState::Capturing {
                     actions.push(Action::Send(wire::Message::StartCapture {

@@ -79,7 +79,7 @@ impl DeviceModel {
         live: bool,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        if self.presentations.len() >= self.limits.max_presentations as usize {
+        if self.presentations.len() >= self.limits.device.max_presentations as usize {
             return Err(Status::Limit);
         }
         let id = self.alloc_id();

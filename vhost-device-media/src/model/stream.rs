@@ -12,7 +12,6 @@ use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
 use super::credit::Credit;
-use super::to_wire::create_stream_msg;
 use super::{Action, DeviceModel, Reply};
 
 /// State of a stream.
@@ -135,11 +134,11 @@ impl DeviceModel {
         if pres.state != PresentationState::Idle && !capture {
             return Err(Status::BadState);
         }
-        if self.streams.len() >= self.limits.max_streams as usize {
+        if self.streams.len() >= self.limits.device.max_streams as usize {
             return Err(Status::Limit);
         }
         if !capture {
-            if format.txq >= self.limits.num_txqs {
+            if format.txq >= self.limits.device.num_txqs {
                 return Err(Status::Invalid);
             }
             let txq_taken = pres
@@ -154,11 +153,11 @@ impl DeviceModel {
         self.check_client_format(&format)?;
         let id = self.alloc_id();
         let credit = Arc::new(Credit::new(
-            self.limits.max_inflight_bytes,
-            self.limits.max_inflight_ms,
+            self.limits.device.max_inflight_bytes,
+            self.limits.device.max_inflight_ms,
         ));
         actions.push(Action::Send(wire::Message::CreateStream(
-            create_stream_msg(id, presentation, &format),
+            wire::CreateStream::from_format(id, presentation, &format),
         )));
         self.streams
             .insert(id, Stream::new(id, presentation, format, credit));

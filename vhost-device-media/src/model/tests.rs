@@ -2,8 +2,9 @@
 
 use super::*;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{ControlRequest, Direction, Geometry, Rect, Request, StreamFormat};
+use mediaredir_proto::control::{ControlRequest, Geometry, Rect, Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
+use mediaredir_proto::device::DeviceLimits;
 use mediaredir_proto::response::PresentationState;
 use std::time::{Duration, Instant};
 
@@ -28,8 +29,11 @@ fn model() -> DeviceModel {
     let mut m = DeviceModel::new(
         GEN,
         Limits {
-            max_streams: 3,
-            max_presentations: 2,
+            device: DeviceLimits {
+                max_streams: 3,
+                max_presentations: 2,
+                ..Limits::default().device
+            },
             ..Limits::default()
         },
     );
@@ -52,37 +56,11 @@ fn req(m: &mut DeviceModel, target: u32, request: Request) -> Reply {
 
 /// A 720p30 H.264 playback stream on `txq`.
 pub(crate) fn video(txq: u32) -> StreamFormat {
-    StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 1280,
-        height: 720,
-        fps_num: 30,
-        fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
-        bitrate: 0,
-        codec_data: vec![],
-    }
+    StreamFormat::video(Codec::H264, txq, 1280, 720, 30, 1)
 }
 
 fn audio(txq: u32) -> StreamFormat {
-    StreamFormat {
-        codec: Codec::Opus,
-        direction: Direction::Playback,
-        txq,
-        source_id: 0,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48000,
-        channels: 2,
-        bitrate: 0,
-        codec_data: vec![],
-    }
+    StreamFormat::audio(Codec::Opus, txq, 48000, 2)
 }
 
 fn data(stream: u32, flags: u32) -> DataHeader {
@@ -392,8 +370,11 @@ fn credit_makes_buffers_wait() {
     let mut m = DeviceModel::new(
         GEN,
         Limits {
-            max_inflight_bytes: 4 << 20,
-            max_buffer_bytes: 4 << 20,
+            device: DeviceLimits {
+                max_inflight_bytes: 4 << 20,
+                max_buffer_bytes: 4 << 20,
+                ..Limits::default().device
+            },
             ..Limits::default()
         },
     );
@@ -509,12 +490,7 @@ fn requests_of_features_not_negotiated_are_unknown() {
         Status::UnknownRequest
     );
     let p = req(&mut m, 0, Request::PresCreate { live: true }).id;
-    let cap = StreamFormat {
-        direction: Direction::Capture,
-        txq: 0,
-        source_id: 1,
-        ..audio(0)
-    };
+    let cap = audio(0).captured_from(1);
     assert_eq!(
         req(&mut m, p, Request::StreamCreate(cap)).status,
         Status::Invalid

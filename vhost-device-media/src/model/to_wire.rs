@@ -2,7 +2,7 @@
 //! client the same thing (on the request, and again when a client
 //! reconnects and the model replays its state).
 
-use mediaredir_proto::control::{Geometry, StreamFormat};
+use mediaredir_proto::control::Geometry;
 use mediaredir_proto::wire;
 
 pub(super) fn create_presentation_msg(id: u32, live: bool) -> wire::Message {
@@ -23,27 +23,5 @@ pub(super) fn geometry_msg(presentation: u32, g: &Geometry) -> wire::SetGeometry
         dest: g.dest,
         source: g.source,
         clip: g.clip.clone(),
-    }
-}
-
-pub(super) fn create_stream_msg(
-    id: u32,
-    presentation: u32,
-    f: &StreamFormat,
-) -> wire::CreateStream {
-    wire::CreateStream {
-        id,
-        presentation,
-        direction: f.direction,
-        codec: f.codec,
-        width: f.width,
-        height: f.height,
-        fps_num: f.fps_num,
-        fps_den: f.fps_den,
-        sample_rate: f.sample_rate,
-        channels: f.channels,
-        bitrate: f.bitrate,
-        source: f.source_id,
-        codec_data: f.codec_data.clone(),
     }
 }

@@ -146,7 +146,7 @@ fn context(core: &Arc<DeviceCore>) -> QueueContext<'_> {
         core,
         indirect: false,
         event_idx: true,
-        max_payload: Limits::default().max_buffer_bytes,
+        max_payload: Limits::default().device.max_buffer_bytes,
     }
 }
 

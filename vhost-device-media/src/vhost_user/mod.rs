@@ -68,7 +68,7 @@ impl std::fmt::Debug for MediaBackend {
 impl MediaBackend {
     /// A backend serving `core` with `limits`.
     pub fn new(core: Arc<DeviceCore>, limits: Limits) -> io::Result<MediaBackend> {
-        let queues = queue_count(limits.num_txqs) as usize;
+        let queues = queue_count(limits.device.num_txqs) as usize;
         Ok(MediaBackend {
             core,
             limits,
@@ -88,7 +88,7 @@ impl MediaBackend {
     /// with the epoll handler).
     pub fn wake_event_id(&self) -> u64 {
         // Ids 0..=num_queues belong to the vrings and the exit event.
-        u64::from(queue_count(self.limits.num_txqs)) + 1
+        u64::from(queue_count(self.limits.device.num_txqs)) + 1
     }
 
     /// The fd of the credit waker.
@@ -124,7 +124,7 @@ impl MediaBackend {
             core: &self.core,
             indirect: self.negotiated(transport::F_INDIRECT_DESC),
             event_idx: self.event_idx.load(Ordering::Relaxed),
-            max_payload: self.limits.max_buffer_bytes,
+            max_payload: self.limits.device.max_buffer_bytes,
         };
         f(&ctx)
     }
@@ -169,7 +169,7 @@ impl VhostUserBackend for MediaBackend {
     type Vring = VringRwLock;
 
     fn num_queues(&self) -> usize {
-        queue_count(self.limits.num_txqs) as usize
+        queue_count(self.limits.device.num_txqs) as usize
     }
 
     fn max_queue_size(&self) -> usize {

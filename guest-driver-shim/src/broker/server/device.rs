@@ -23,7 +23,7 @@ impl<T: Transport> Broker<T> {
     /// Control answers, completions, events and the backlogs.
     pub(super) fn service_device(&mut self) -> Result<(), BrokerError> {
         self.service_controls()?;
-        let txqs: Vec<u16> = (0..self.dev.cached_config()?.num_txqs)
+        let txqs: Vec<u16> = (0..self.dev.cached_config()?.limits.num_txqs)
             .filter_map(|t| u16::try_from(t).ok())
             .collect();
         let mut stale = false;

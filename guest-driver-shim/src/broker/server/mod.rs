@@ -84,7 +84,7 @@ impl<T: Transport> Broker<T> {
             "broker: serving {} (device generation {:#x}, {} txqs)",
             listener.path().display(),
             config.generation,
-            config.num_txqs
+            config.limits.num_txqs
         );
         Ok(Broker {
             dev,
@@ -201,7 +201,7 @@ impl<T: Transport> Broker<T> {
         let txqs = self
             .dev
             .cached_config()
-            .map(|c| c.num_txqs)
+            .map(|c| c.limits.num_txqs)
             .unwrap_or_default();
         let queues = [CONTROLQ, EVENTQ, CAPQ]
             .into_iter()

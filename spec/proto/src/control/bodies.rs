@@ -97,6 +97,69 @@ impl Rect {
 }
 
 impl StreamFormat {
+    /// A playback format of `codec` on data queue `txq` with every media
+    /// field 0 (unknown or unset) and no codec data: the one place a format
+    /// is spelled out field by field. Set what the codec's kind needs with
+    /// struct update syntax, or start from [`StreamFormat::video`] or
+    /// [`StreamFormat::audio`].
+    pub fn playback(codec: Codec, txq: u32) -> StreamFormat {
+        StreamFormat {
+            codec,
+            direction: Direction::Playback,
+            txq,
+            source_id: 0,
+            width: 0,
+            height: 0,
+            fps_num: 0,
+            fps_den: 0,
+            sample_rate: 0,
+            channels: 0,
+            bitrate: 0,
+            codec_data: Vec::new(),
+        }
+    }
+
+    /// A video playback format: `width`x`height` pixels at
+    /// `fps_num`/`fps_den` frames a second (0/0 if unknown).
+    pub fn video(
+        codec: Codec,
+        txq: u32,
+        width: u32,
+        height: u32,
+        fps_num: u32,
+        fps_den: u32,
+    ) -> StreamFormat {
+        StreamFormat {
+            width,
+            height,
+            fps_num,
+            fps_den,
+            ..StreamFormat::playback(codec, txq)
+        }
+    }
+
+    /// An audio playback format: `channels` channels at `sample_rate` Hz.
+    pub fn audio(codec: Codec, txq: u32, sample_rate: u32, channels: u32) -> StreamFormat {
+        StreamFormat {
+            sample_rate,
+            channels,
+            ..StreamFormat::playback(codec, txq)
+        }
+    }
+
+    /// The same format captured from the client's source `source_id`
+    /// instead of played: no data queue and no codec data (the client sends
+    /// it with the first capture sample).
+    pub fn captured_from(self, source_id: u32) -> StreamFormat {
+        StreamFormat {
+            direction: Direction::Capture,
+            txq: 0,
+            source_id,
+            codec_data: Vec::new(),
+            ..self
+        }
+    }
+
     /// Decodes a stream format and its codec data; `rest` must hold exactly
     /// the format and `codec_data_len` bytes.
     pub fn decode(rest: &[u8], limits: &Limits) -> Result<StreamFormat, ProtoError> {

@@ -2,44 +2,22 @@
 //! one valid example of every request, and a decode of an encoded request.
 
 use super::{
-    CALL_MEDIA_AUDIO, ControlRequest, Direction, Geometry, Limits, Rect, Request, StreamFormat,
-    TargetKind, UNITY_Q16,
+    CALL_MEDIA_AUDIO, ControlRequest, Geometry, Limits, Rect, Request, StreamFormat, TargetKind,
+    UNITY_Q16,
 };
 use crate::ProtoError;
 use crate::codec::Codec;
 
 pub(super) fn video_format() -> StreamFormat {
     StreamFormat {
-        codec: Codec::H264,
-        direction: Direction::Playback,
-        txq: 1,
-        source_id: 0,
-        width: 642,
-        height: 362,
-        fps_num: 30,
-        fps_den: 1,
-        sample_rate: 0,
-        channels: 0,
         bitrate: 5_000_000,
         codec_data: vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0],
+        ..StreamFormat::video(Codec::H264, 1, 642, 362, 30, 1)
     }
 }
 
 pub(super) fn audio_format() -> StreamFormat {
-    StreamFormat {
-        codec: Codec::Opus,
-        direction: Direction::Playback,
-        txq: 0,
-        source_id: 0,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48000,
-        channels: 2,
-        bitrate: 0,
-        codec_data: vec![],
-    }
+    StreamFormat::audio(Codec::Opus, 0, 48000, 2)
 }
 
 /// One example of every request, with a target of the right kind.

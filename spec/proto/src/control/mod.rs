@@ -40,7 +40,7 @@ pub use raw::{RawCtrlHdr, RawFlush, RawGeometry, RawPair, RawRect, RawRespHdr, R
 pub use request::{ControlRequest, Request};
 pub use response_header::ResponseHeader;
 
-use crate::device::{DeviceConfig, HARD_MAX_CODEC_DATA, HARD_MAX_SDP};
+use crate::device::{DeviceConfig, DeviceLimits, HARD_MAX_CODEC_DATA, HARD_MAX_SDP};
 
 /// Most clip rectangles in a geometry.
 pub const MAX_CLIP_RECTS: usize = 16;
@@ -94,12 +94,18 @@ impl Default for Limits {
     }
 }
 
+impl From<&DeviceLimits> for Limits {
+    fn from(limits: &DeviceLimits) -> Self {
+        Limits {
+            max_codec_data: limits.max_codec_data.min(HARD_MAX_CODEC_DATA),
+            max_sdp: limits.max_sdp.min(HARD_MAX_SDP),
+        }
+    }
+}
+
 impl From<&DeviceConfig> for Limits {
     fn from(config: &DeviceConfig) -> Self {
-        Limits {
-            max_codec_data: config.max_codec_data.min(HARD_MAX_CODEC_DATA),
-            max_sdp: config.max_sdp.min(HARD_MAX_SDP),
-        }
+        Limits::from(&config.limits)
     }
 }
 

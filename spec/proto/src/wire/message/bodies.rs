@@ -6,6 +6,7 @@
 //! They are plain data here; their rules are in `validate`, their wire form
 //! in `encode` and `decode`.
 
+use crate::control::StreamFormat;
 use crate::data::Clip;
 use crate::wire::types::{
     CallOp, ClientFeatures, Codec, CodecFlags, Direction, MediaMask, Rect, SampleFlags, SourceKind,
@@ -127,6 +128,30 @@ pub struct CreateStream {
     /// [`MAX_CODEC_DATA_LEN`](super::MAX_CODEC_DATA_LEN) bytes.
     /// Required for Opus playback with more than 2 channels.
     pub codec_data: Vec<u8>,
+}
+
+impl CreateStream {
+    /// The wire's creation of stream `id` of `presentation` in `format`
+    /// (what the device tells the client on a guest's `STREAM_CREATE`): the
+    /// format's fields, its capture source as `source`; the playback data
+    /// queue stays with the device.
+    pub fn from_format(id: u32, presentation: u32, format: &StreamFormat) -> CreateStream {
+        CreateStream {
+            id,
+            presentation,
+            direction: format.direction,
+            codec: format.codec,
+            width: format.width,
+            height: format.height,
+            fps_num: format.fps_num,
+            fps_den: format.fps_den,
+            sample_rate: format.sample_rate,
+            channels: format.channels,
+            bitrate: format.bitrate,
+            source: format.source_id,
+            codec_data: format.codec_data.clone(),
+        }
+    }
 }
 
 /// Metadata of a media sample (`Sample` or `CaptureSample`); the sample's

@@ -7,8 +7,9 @@ use flatbuffers::FlatBufferBuilder;
 use crate::wire::WireError;
 use crate::wire::frame::MAX_HEADER_LEN;
 use crate::wire::generated::mediaredir::wire as fb;
+use crate::wire::message::encode::stream_args;
 use crate::wire::message::fixtures::{raw, video_stream};
-use crate::wire::message::{Capabilities, CreateStream, Hello, Message};
+use crate::wire::message::{Capabilities, Hello, Message};
 
 fn raw_stream(args: fb::CreateStreamArgs<'_>) -> Vec<u8> {
     raw(|fbb| {
@@ -17,24 +18,6 @@ fn raw_stream(args: fb::CreateStreamArgs<'_>) -> Vec<u8> {
             fb::CreateStream::create(fbb, &args).as_union_value(),
         )
     })
-}
-
-fn stream_args(c: &CreateStream) -> fb::CreateStreamArgs<'static> {
-    fb::CreateStreamArgs {
-        id: c.id,
-        presentation: c.presentation,
-        direction: fb::Direction(c.direction.raw()),
-        codec: fb::Codec(c.codec.as_u32()),
-        width: c.width,
-        height: c.height,
-        fps_num: c.fps_num,
-        fps_den: c.fps_den,
-        sample_rate: c.sample_rate,
-        channels: c.channels,
-        bitrate: c.bitrate,
-        source: c.source,
-        codec_data: None,
-    }
 }
 
 #[test]
@@ -46,7 +29,7 @@ fn unknown_enum_values_rejected() {
         (0x10E, 0x10E),
         (u32::MAX, u32::MAX),
     ] {
-        let mut args = stream_args(&video_stream());
+        let mut args = stream_args(&video_stream(), None);
         args.codec = fb::Codec(codec);
         assert_eq!(
             Message::decode(&raw_stream(args)),
@@ -56,7 +39,7 @@ fn unknown_enum_values_rejected() {
             })
         );
     }
-    let mut args = stream_args(&video_stream());
+    let mut args = stream_args(&video_stream(), None);
     args.direction = fb::Direction(2);
     assert_eq!(
         Message::decode(&raw_stream(args)),

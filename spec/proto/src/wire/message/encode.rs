@@ -6,7 +6,7 @@
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
-use super::{CallAction, Capabilities, Message, SampleHeader};
+use super::{CallAction, Capabilities, CreateStream, Message, SampleHeader};
 use crate::wire::convert::{Generated, time_to_wire};
 use crate::wire::generated::mediaredir::wire as fb;
 
@@ -82,6 +82,29 @@ fn sample_args(s: &SampleHeader) -> fb::SampleArgs {
         flags: s.flags.bits(),
         clip_start: s.clip.start,
         clip_end: s.clip.end,
+    }
+}
+
+/// The generated arguments of a `CreateStream` with `codec_data` already
+/// in the buffer (the decoder's tests build malformed ones from these).
+pub(super) fn stream_args<'f>(
+    c: &CreateStream,
+    codec_data: Option<WIPOffset<flatbuffers::Vector<'f, u8>>>,
+) -> fb::CreateStreamArgs<'f> {
+    fb::CreateStreamArgs {
+        id: c.id,
+        presentation: c.presentation,
+        direction: c.direction.to_fb(),
+        codec: c.codec.to_fb(),
+        width: c.width,
+        height: c.height,
+        fps_num: c.fps_num,
+        fps_den: c.fps_den,
+        sample_rate: c.sample_rate,
+        channels: c.channels,
+        bitrate: c.bitrate,
+        source: c.source,
+        codec_data,
     }
 }
 
@@ -218,21 +241,7 @@ impl Message {
             Self::CreateStream(c) => {
                 let codec_data =
                     (!c.codec_data.is_empty()).then(|| fbb.create_vector(&c.codec_data));
-                let args = fb::CreateStreamArgs {
-                    id: c.id,
-                    presentation: c.presentation,
-                    direction: c.direction.to_fb(),
-                    codec: c.codec.to_fb(),
-                    width: c.width,
-                    height: c.height,
-                    fps_num: c.fps_num,
-                    fps_den: c.fps_den,
-                    sample_rate: c.sample_rate,
-                    channels: c.channels,
-                    bitrate: c.bitrate,
-                    source: c.source,
-                    codec_data,
-                };
+                let args = stream_args(c, codec_data);
                 (
                     T::CreateStream,
                     fb::CreateStream::create(fbb, &args).as_union_value(),

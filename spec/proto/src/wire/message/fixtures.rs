@@ -8,6 +8,7 @@ use super::{
     CallAction, CallStats, Capabilities, CaptureSource, CodecCap, CreateStream, Hello, Message,
     SampleHeader, SetGeometry, UNITY_Q16, Welcome,
 };
+use crate::control::StreamFormat;
 use crate::wire::WireError;
 use crate::wire::generated::mediaredir::wire as fb;
 use crate::wire::types::{
@@ -53,39 +54,16 @@ pub(super) fn caps() -> Capabilities {
 }
 
 pub(super) fn video_stream() -> CreateStream {
-    CreateStream {
-        id: 3,
-        presentation: 1,
-        direction: Direction::Playback,
-        codec: Codec::H264,
-        width: 1920,
-        height: 1080,
-        fps_num: 30000,
-        fps_den: 1001,
-        sample_rate: 0,
-        channels: 0,
+    let format = StreamFormat {
         bitrate: 4_000_000,
-        source: 0,
         codec_data: vec![1, 0x64, 0, 0x28, 0xff, 0xe1],
-    }
+        ..StreamFormat::video(Codec::H264, 0, 1920, 1080, 30000, 1001)
+    };
+    CreateStream::from_format(3, 1, &format)
 }
 
 pub(super) fn audio_stream() -> CreateStream {
-    CreateStream {
-        id: 4,
-        presentation: 1,
-        direction: Direction::Playback,
-        codec: Codec::Opus,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48000,
-        channels: 2,
-        bitrate: 0,
-        source: 0,
-        codec_data: Vec::new(),
-    }
+    CreateStream::from_format(4, 1, &StreamFormat::audio(Codec::Opus, 0, 48000, 2))
 }
 
 pub(super) fn geometry() -> SetGeometry {
