@@ -243,7 +243,9 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let tx2 = tx.clone();
         let cancelled = timer
-            .after(Duration::from_millis(20), move || tx2.send("cancelled").unwrap())
+            .after(Duration::from_millis(20), move || {
+                tx2.send("cancelled").unwrap()
+            })
             .unwrap();
         let kept = timer
             .after(Duration::from_millis(40), move || tx.send("kept").unwrap())
@@ -269,7 +271,9 @@ mod tests {
             })
             .unwrap();
         let pending = timer
-            .after(Duration::from_millis(10), move || tx.send("pending").unwrap())
+            .after(Duration::from_millis(10), move || {
+                tx.send("pending").unwrap()
+            })
             .unwrap();
         started_rx.recv_timeout(WAIT).unwrap();
         drop(timer);
@@ -291,7 +295,9 @@ mod tests {
                 tx.send("first").unwrap();
                 let timer = weak.upgrade().unwrap();
                 timer
-                    .after(Duration::from_millis(10), move || tx.send("second").unwrap())
+                    .after(Duration::from_millis(10), move || {
+                        tx.send("second").unwrap()
+                    })
                     .unwrap();
             })
             .unwrap();
@@ -307,7 +313,9 @@ mod tests {
         let never = tx.clone();
         let (go_tx, go_rx) = mpsc::channel();
         timer
-            .after(Duration::from_millis(100), move || never.send("never").unwrap())
+            .after(Duration::from_millis(100), move || {
+                never.send("never").unwrap()
+            })
             .unwrap();
         timer
             .after(Duration::ZERO, move || {
