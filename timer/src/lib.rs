@@ -69,6 +69,7 @@ impl Shared {
 
 /// One thread that runs callbacks after a delay (see the crate's
 /// documentation: callbacks must not block for long).
+#[derive(Debug)]
 pub struct Timer {
     name: String,
     shared: Arc<Shared>,
@@ -97,14 +98,6 @@ impl TimerHandle {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared").finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Timer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timer")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
     }
 }
 
