@@ -208,7 +208,7 @@ mod tests {
     fn runs_in_deadline_order_then_schedule_order() {
         let timer = Timer::new("test-timer");
         let (tx, rx) = mpsc::channel();
-        for (delay, tag) in [(60, "c"), (20, "a"), (40, "b1"), (40, "b2"), (0, "now")] {
+        for (delay, tag) in [(300, "c"), (100, "a"), (200, "b1"), (200, "b2"), (0, "now")] {
             let tx = tx.clone();
             timer
                 .after(Duration::from_millis(delay), move || tx.send(tag).unwrap())
@@ -236,12 +236,12 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let tx2 = tx.clone();
         let cancelled = timer
-            .after(Duration::from_millis(20), move || {
+            .after(Duration::from_millis(200), move || {
                 tx2.send("cancelled").unwrap()
             })
             .unwrap();
         let kept = timer
-            .after(Duration::from_millis(40), move || tx.send("kept").unwrap())
+            .after(Duration::from_millis(300), move || tx.send("kept").unwrap())
             .unwrap();
         assert!(cancelled.cancel());
         assert!(!cancelled.cancel(), "a second cancel finds nothing");
