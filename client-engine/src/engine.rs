@@ -14,6 +14,7 @@ use mediaredir_proto::wire::{
     Capabilities, CodecFlags, CreateStream, Direction, Message, PresentationState, SampleHeader,
     SetGeometry,
 };
+use mediaredir_timer::Timer;
 
 use crate::call::Calls;
 use crate::capture::{CaptureStats, Captures, sources};
@@ -143,6 +144,9 @@ impl Engine {
             cam,
             caps.features
                 .contains(mediaredir_proto::wire::ClientFeatures::CALL),
+            // The engine's one timer thread (`engine-timer`), started when
+            // first used.
+            Arc::new(Timer::new("engine-timer")),
         );
         let inner = Arc::new(Inner {
             captures: Captures::new(sources, events.clone()),

@@ -7,6 +7,7 @@
 //!   Those belong to `media-client`, the engine as a process.
 //! - The bit-exact oracle (`client-engine`'s `verify` feature) is not in the
 //!   daemon's default build.
+//! - `mediaredir-timer`, shared by the daemon and the engine, is std only.
 //!
 //! Each check runs once more on a tree that does have what it looks for, so
 //! a check that cannot fail (a changed `cargo tree` output, a wrong package
@@ -113,5 +114,22 @@ fn the_daemons_default_build_has_no_verification_oracle() {
     assert!(
         daemon_enables_verify(&["--features", "verify"]),
         "the daemon's `verify` feature does not reach client-engine: the check cannot fail"
+    );
+}
+
+#[test]
+fn the_timer_depends_on_std_only() {
+    let deps: Vec<String> = crates("mediaredir-timer")
+        .into_iter()
+        .filter(|c| c != "mediaredir-timer")
+        .collect();
+    assert!(
+        deps.is_empty(),
+        "mediaredir-timer depends on {deps:?}: the daemon and the engine share it, keep it std only"
+    );
+    // The check sees dependencies where there are some.
+    assert!(
+        crates("client-engine").contains("mediaredir-timer"),
+        "client-engine's tree has no mediaredir-timer: the check cannot fail"
     );
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mediaredir_proto::event::EVENT_SIZE;
 use mediaredir_proto::wire;
+use mediaredir_timer::Timer;
 
 use crate::capture::{CaptureBacklog, CaptureSink, Outcome, Waiting};
 use crate::counters::{Counters, ErrorKind};
@@ -67,6 +68,9 @@ pub struct DeviceCore {
     /// instance.
     features: Mutex<(bool, bool, bool)>,
     deferred: Mutex<Deferred>,
+    /// The core's one timer thread (`core-timer`), for the deferred
+    /// `CALL_CREATE` timeouts.
+    timer: Timer,
     /// This core, for timers.
     this: Weak<DeviceCore>,
 }
@@ -111,6 +115,7 @@ impl DeviceCore {
             capture: Mutex::new(CaptureBacklog::default()),
             features: Mutex::new((false, false, false)),
             deferred: Mutex::new(Deferred::default()),
+            timer: Timer::new("core-timer"),
             this: this.clone(),
         })
     }
@@ -134,23 +139,22 @@ impl DeviceCore {
             return;
         }
         let this = self.this.clone();
-        let spawned = std::thread::Builder::new()
-            .name("call-sdp-timeout".into())
-            .spawn(move || {
-                std::thread::sleep(CALL_SDP_TIMEOUT);
-                if let Some(core) = this.upgrade() {
-                    let (answer, actions) = core.model().call_create_timed_out(session);
-                    if answer.is_some() {
-                        log::warn!("call {session}: no SDP from the client in time");
-                    }
-                    core.apply(actions);
-                    if let Some(answer) = answer {
-                        core.answer_deferred(answer);
-                    }
-                    core.flush_events();
+        // On the core's timer thread: it takes the core's locks and writes
+        // events, as any queue event does, and blocks no longer.
+        let scheduled = self.timer.after(CALL_SDP_TIMEOUT, move || {
+            if let Some(core) = this.upgrade() {
+                let (answer, actions) = core.model().call_create_timed_out(session);
+                if answer.is_some() {
+                    log::warn!("call {session}: no SDP from the client in time");
                 }
-            });
-        if let Err(e) = spawned {
+                core.apply(actions);
+                if let Some(answer) = answer {
+                    core.answer_deferred(answer);
+                }
+                core.flush_events();
+            }
+        });
+        if let Err(e) = scheduled {
             log::error!("no timer for call {session}: {e}");
         }
     }

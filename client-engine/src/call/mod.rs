@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{CallAction, CallStats, Message};
+use mediaredir_timer::Timer;
 
 use crate::capture::sources::Source;
 use crate::config::EngineConfig;
@@ -55,6 +56,8 @@ pub(crate) struct Calls {
     cam: Option<Source>,
     enabled: bool,
     sessions: Mutex<BTreeMap<u32, Arc<Session>>>,
+    /// The engine's one timer, shared by the sessions.
+    timer: Arc<Timer>,
 }
 
 impl Calls {
@@ -64,6 +67,7 @@ impl Calls {
         mic: Option<Source>,
         cam: Option<Source>,
         enabled: bool,
+        timer: Arc<Timer>,
     ) -> Self {
         let cam = cam.filter(|_| crate::registry::can_rtp(Codec::Vp8));
         Calls {
@@ -73,6 +77,7 @@ impl Calls {
             cam,
             enabled,
             sessions: Mutex::default(),
+            timer,
         }
     }
 
@@ -150,6 +155,7 @@ impl Calls {
             mic,
             self.cam.clone(),
             remote,
+            self.timer.clone(),
         ) {
             Ok((session, local)) => {
                 lock(&self.sessions).insert(id, session);

@@ -40,6 +40,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{CallStats, MediaMask, Message};
+use mediaredir_timer::Timer;
 
 use super::sdp::{self, Kind, LocalPorts, Remote};
 use super::stats::Counts;
@@ -89,6 +90,9 @@ pub(crate) struct Session {
     closed: AtomicBool,
     /// Counts at the last report, and the last report.
     stats: Mutex<(Counts, Option<CallStats>)>,
+    /// The engine's timer, shared by its sessions (DTMF tone ends, ending
+    /// on RTCP BYE off the streaming thread).
+    timer: Arc<Timer>,
 }
 
 impl Session {
@@ -101,6 +105,7 @@ impl Session {
         mic: Source,
         cam: Option<Source>,
         remote: Option<Remote>,
+        timer: Arc<Timer>,
     ) -> Result<(Arc<Session>, String), EngineError> {
         let address = config.call.address;
         let want_video = match &remote {
@@ -138,6 +143,7 @@ impl Session {
             epoch: Instant::now(),
             closed: AtomicBool::new(false),
             stats: Mutex::default(),
+            timer,
         });
         Ok((s, local))
     }
@@ -290,14 +296,14 @@ impl Session {
         }
         let weak = pad.downgrade();
         let d = Duration::from_millis(u64::from(duration_ms));
-        let _ = std::thread::Builder::new()
-            .name("call-dtmf".into())
-            .spawn(move || {
-                std::thread::sleep(d);
-                if let Some(pad) = weak.upgrade() {
-                    pad.send_event(ev(false));
-                }
-            });
+        let scheduled = self.timer.after(d, move || {
+            if let Some(pad) = weak.upgrade() {
+                pad.send_event(ev(false));
+            }
+        });
+        if let Err(e) = scheduled {
+            log::warn!("call {}: DTMF tone not ended: {e}", self.id);
+        }
     }
 
     fn now_ms(&self) -> u64 {
