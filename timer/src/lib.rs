@@ -22,26 +22,11 @@ use std::time::{Duration, Instant};
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Why [`Timer::after`] could not schedule a callback.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TimerError {
     /// The timer's thread could not be started.
-    Spawn(std::io::Error),
-}
-
-impl std::fmt::Display for TimerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TimerError::Spawn(e) => write!(f, "cannot start the timer thread: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for TimerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TimerError::Spawn(e) => Some(e),
-        }
-    }
+    #[error("cannot start the timer thread: {0}")]
+    Spawn(#[source] std::io::Error),
 }
 
 #[derive(Default)]

@@ -7,7 +7,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::glib;
@@ -272,15 +271,14 @@ impl Session {
         let weak = Arc::downgrade(self);
         rtpbin.connect("on-bye-ssrc", false, move |_| {
             if let Some(s) = weak.upgrade() {
-                // Not from a streaming thread's lock: end on the engine's
-                // timer thread.
-                let timer = Arc::clone(&s.timer);
-                let id = s.id;
-                let scheduled = timer.after(Duration::ZERO, move || {
-                    s.end(Status::Ok, "the peer hung up (RTCP BYE)");
-                });
-                if let Err(e) = scheduled {
-                    log::warn!("call {id}: cannot end on RTCP BYE: {e}");
+                // Not from a streaming thread's lock: end on a thread of
+                // its own (ending stops the pipeline, which blocks: not a
+                // job for the engine's timer).
+                let spawned = std::thread::Builder::new()
+                    .name("call-bye".into())
+                    .spawn(move || s.end(Status::Ok, "the peer hung up (RTCP BYE)"));
+                if let Err(e) = spawned {
+                    log::warn!("call: cannot end on RTCP BYE: {e}");
                 }
             }
             None
