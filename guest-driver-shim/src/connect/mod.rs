@@ -49,17 +49,7 @@ pub struct Connection {
     pub redir: MediaRedir,
     /// Dropped after `redir` (declared later): the broker outlives the
     /// connection.
-    broker: Option<(BrokerThread, TempDir)>,
-}
-
-/// A private directory, removed on drop.
-#[derive(Debug)]
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    broker: Option<(BrokerThread, tempfile::TempDir)>,
 }
 
 /// Why the device could not be reached.
@@ -97,9 +87,9 @@ pub enum ConnectError {
         source: BrokerError,
     },
     /// A private directory for the in-process broker's socket.
-    #[error("creating {path}")]
+    #[error("creating a private directory in {path}")]
     TempDir {
-        /// The directory.
+        /// Where it was to be made.
         path: PathBuf,
         /// Why.
         #[source]
@@ -179,18 +169,16 @@ impl Connection {
         T: Transport,
         F: FnOnce() -> Result<MediaDevice<T>, BrokerError> + Send + 'static,
     {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "mediaredir-player-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| ConnectError::TempDir {
-            path: dir.clone(),
-            source,
-        })?;
-        let temp = TempDir(dir);
-        let socket = temp.0.join("broker.sock");
+        // A new directory of random name, only ours (0700), removed on
+        // drop: a name another user could guess and create first is not.
+        let temp = tempfile::Builder::new()
+            .prefix("mediaredir-player-")
+            .tempdir()
+            .map_err(|source| ConnectError::TempDir {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let socket = temp.path().join("broker.sock");
         let broker =
             BrokerThread::spawn(&socket, BrokerOptions::default(), open).map_err(failed)?;
         let redir = MediaRedir::open(&socket).map_err(|source| ConnectError::Broker {
