@@ -92,7 +92,11 @@ impl MediaRedir {
             // answer, say) first: waiting on the socket for them would
             // wait for nothing until the timeout.
             while self.take_completed(stream).is_some() {}
-            if self.queues.get(&stream).is_none_or(BufferQueue::all_dequeued) {
+            if self
+                .queues
+                .get(&stream)
+                .is_none_or(BufferQueue::all_dequeued)
+            {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
