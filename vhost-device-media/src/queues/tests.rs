@@ -195,6 +195,26 @@ fn control_draining(
     ResponseHeader::decode(&out).unwrap().0
 }
 
+/// A keyframe's header at pts 0 for `stream_id` in the model's current
+/// generation.
+fn keyframe_header(
+    core: &DeviceCore,
+    stream_id: u32,
+    payload_len: u32,
+    duration: Option<u64>,
+) -> DataHeader {
+    DataHeader {
+        clip: Default::default(),
+        stream_id,
+        generation: core.model().generation(),
+        flags: FLAG_KEYFRAME,
+        payload_len,
+        pts: Some(0),
+        dts: None,
+        duration,
+    }
+}
+
 #[test]
 fn playback_buffer_goes_to_the_uplink_in_place_and_completes_on_drop() {
     let mem = memory();
@@ -204,16 +224,7 @@ fn playback_buffer_goes_to_the_uplink_in_place_and_completes_on_drop() {
     let stream = control(&core, &mem, pres.id, Request::StreamCreate(video(0)));
     assert_eq!(stream.status, Status::Ok);
 
-    let header = DataHeader {
-        clip: Default::default(),
-        stream_id: stream.id,
-        generation: core.model().generation(),
-        flags: FLAG_KEYFRAME,
-        payload_len: 1000,
-        pts: Some(0),
-        dts: None,
-        duration: Some(1_000_000),
-    };
+    let header = keyframe_header(&core, stream.id, 1000, Some(1_000_000));
     mem.write_slice(&header.to_bytes(), GuestAddress(0x3_0000))
         .unwrap();
     mem.write_slice(&[0xAB; 1000], GuestAddress(0x4_0000))
@@ -263,16 +274,7 @@ fn destroying_a_stream_cancels_its_buffers_still_on_the_txq() {
     let pres = control(&core, &mem, 0, Request::PresCreate { live: false });
     let stream = control(&core, &mem, pres.id, Request::StreamCreate(video(0)));
     assert_eq!(stream.status, Status::Ok);
-    let header = DataHeader {
-        clip: Default::default(),
-        stream_id: stream.id,
-        generation: core.model().generation(),
-        flags: FLAG_KEYFRAME,
-        payload_len: 16,
-        pts: Some(0),
-        dts: None,
-        duration: None,
-    };
+    let header = keyframe_header(&core, stream.id, 16, None);
     mem.write_slice(&header.to_bytes(), GuestAddress(0x3_0000))
         .unwrap();
     let txq = TestQueue::new(&mem, 0x8000);
