@@ -5,6 +5,9 @@
 //! - `client-engine` is the GStreamer engine library only: no Spice client,
 //!   no TLS, no command line, no `anyhow`/`env_logger` (binary-only crates).
 //!   Those belong to `media-client`, the engine as a process.
+//! - `mediaredir-gst-caps`, the codec <-> caps mapping that the engine and
+//!   the guest's GStreamer plugin share, links neither of them, no driver
+//!   code and nothing the engine must not link.
 //! - The bit-exact oracle (`client-engine`'s `verify` feature) is not in the
 //!   daemon's default build.
 //! - `mediaredir-timer`, shared by the daemon and the engine, is std only.
@@ -84,6 +87,46 @@ fn the_engine_library_links_no_spice_client_tls_or_cli() {
         assert!(
             carried.iter().any(|c| c == name),
             "media-client's tree has no {name}: the check cannot fail"
+        );
+    }
+}
+
+/// What the codec <-> caps mapping shared by the engine and the guest's
+/// GStreamer plugin must not depend on: either of its users, driver code
+/// (the plugin's `.so` holds none), and what the engine must not link.
+const NOT_IN_THE_CAPS_MAPPING: &[&str] = &[
+    "client-engine",
+    "gst-plugin-mediaredir",
+    "guest-driver-shim",
+    "vhost",
+    "vm-memory",
+    "spice-client-glib",
+    "rustls",
+    "clap",
+    "anyhow",
+];
+
+#[test]
+fn the_shared_caps_mapping_links_neither_user_driver_spice_nor_tls() {
+    let found = forbidden_in("mediaredir-gst-caps", NOT_IN_THE_CAPS_MAPPING);
+    assert!(
+        found.is_empty(),
+        "mediaredir-gst-caps depends on {found:?}: it is shared by the engine and the guest's plugin"
+    );
+    // The check sees each of them where it is.
+    let elsewhere: BTreeSet<String> = [
+        "vhost-user-mediaredir",
+        "media-client",
+        "gst-plugin-mediaredir",
+        "redir-play",
+    ]
+    .into_iter()
+    .flat_map(crates)
+    .collect();
+    for name in NOT_IN_THE_CAPS_MAPPING {
+        assert!(
+            elsewhere.contains(*name),
+            "no tree has {name}: the check cannot fail"
         );
     }
 }
