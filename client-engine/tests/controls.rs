@@ -36,10 +36,7 @@ fn state(msgs: &[Message], s: PresentationState) -> usize {
 fn pause_and_resume_follow_the_clock() {
     let dir = TempDir::new("pause");
     let tracks = demux(&generate(&dir.0, "clip.mkv", AV));
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     feed_all(&engine, 1, 1, &tracks[0]);
     feed_all(&engine, 1, 2, &tracks[1]);
     engine.handle(&Message::Play { presentation: 1 });
@@ -113,10 +110,7 @@ fn flush_while_autoplugging_never_hangs() {
 /// resends from the keyframe before it, plays, and checks the output after
 /// the seek point bit-exact.
 fn flush_then_play(track: &Track, reference: &client_engine::StreamReport, before: usize) {
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Verify));
     engine.handle(&create_stream(track, 7, 1));
     // First half queued while paused, then a seek to frame 15's time.
     push_range(&engine, 7, track, 0..before);
@@ -196,10 +190,7 @@ fn watermarks_bound_acknowledgements() {
         low_ns: 100_000_000,
         high_ns: 200_000_000,
     };
-    let engine = Engine::new(config).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(config);
     feed_all(&engine, 1, 3, &track);
     std::thread::sleep(Duration::from_millis(300));
     // Paused: the decoder took what it needs to preroll, the rest is held
@@ -219,10 +210,7 @@ fn watermarks_bound_acknowledgements() {
 fn volume_and_geometry_apply() {
     let dir = TempDir::new("vol");
     let track = demux(&generate(&dir.0, "clip.webm", OPUS)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     engine.handle(&Message::SetVolume {
         stream: 5,
         volume_q16: 1,
@@ -248,12 +236,7 @@ fn volume_and_geometry_apply() {
     engine.handle(&Message::Play { presentation: 1 });
     assert!(ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 5)));
     let pipeline = engine.pipeline(1).unwrap();
-    let volume = pipeline
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
-        .expect("volume element");
+    let volume = element_of(&pipeline, "volume").expect("volume element");
     assert!(volume.property::<bool>("mute"));
     assert_eq!(volume.property::<f64>("volume"), 0.5);
 }
@@ -276,10 +259,7 @@ fn set_rate_changes_speed_without_a_flush() {
     let dir = TempDir::new("rate");
     let tracks = demux(&generate(&dir.0, "clip.webm", VP8_OPUS));
     assert_eq!(tracks.len(), 2);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     feed_all(&engine, 1, 1, &tracks[0]);
     feed_all(&engine, 1, 2, &tracks[1]);
     engine.handle(&Message::Play { presentation: 1 });
@@ -308,12 +288,7 @@ fn set_rate_changes_speed_without_a_flush() {
     // The Position reports follow the same stream time.
     // No time-stretching: the audio is muted while not at 1x.
     let pipeline = engine.pipeline(1).unwrap();
-    let volume = pipeline
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
-        .expect("volume element");
+    let volume = element_of(&pipeline, "volume").expect("volume element");
     assert!(volume.property::<bool>("mute"), "audio not muted at 0.5x");
     engine.handle(&Message::SetRate {
         presentation: 1,
@@ -343,10 +318,7 @@ fn rate_set_before_data_holds_across_a_flush() {
     let t0 = std::time::Instant::now();
     let dir = TempDir::new("rate-flush");
     let track = demux(&generate(&dir.0, "clip.webm", VP8_OPUS)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     engine.handle(&Message::SetRate {
         presentation: 1,
         rate_q16: 131_072,
