@@ -3,9 +3,12 @@
 //! without typefinding: avcC/hvcC select the packetised forms, their absence
 //! Annex-B; OpusHead, Xiph-laced Vorbis/Theora headers and FLAC's STREAMINFO
 //! become stream headers; an AudioSpecificConfig selects raw AAC, its
-//! absence ADTS.
+//! absence ADTS. Each codec's media type (and a PCM stream's channel mask)
+//! comes from `mediaredir-gst-caps`, the mapping the guest's GStreamer
+//! plugin reads stream formats with.
 
 use gstreamer as gst;
+use mediaredir_gst_caps::{codec_structure, gst_channel_mask};
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::wire::CreateStream;
 
@@ -24,113 +27,22 @@ pub struct StreamCaps {
 /// The caps of `codec` without any format detail: what the registry check
 /// of [`crate::registry`] asks decoders about.
 pub fn codec_caps(codec: Codec) -> gst::Caps {
-    match codec {
-        Codec::H264 => gst::Caps::builder("video/x-h264").build(),
-        Codec::H265 => gst::Caps::builder("video/x-h265").build(),
-        Codec::Vp8 => gst::Caps::builder("video/x-vp8").build(),
-        Codec::Vp9 => gst::Caps::builder("video/x-vp9").build(),
-        Codec::Av1 => gst::Caps::builder("video/x-av1").build(),
-        Codec::Mjpeg => gst::Caps::builder("image/jpeg").build(),
-        Codec::Theora => gst::Caps::builder("video/x-theora").build(),
-        Codec::Opus => gst::Caps::builder("audio/x-opus").build(),
-        Codec::Vorbis => gst::Caps::builder("audio/x-vorbis").build(),
-        Codec::Aac => gst::Caps::builder("audio/mpeg")
-            .field("mpegversion", 4i32)
-            .build(),
-        Codec::Mp3 => gst::Caps::builder("audio/mpeg")
-            .field("mpegversion", 1i32)
-            .field("layer", 3i32)
-            .build(),
-        Codec::Flac => gst::Caps::builder("audio/x-flac").build(),
-        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
-            gst::Caps::builder("audio/x-raw")
-                .field("format", pcm_format(codec))
-                .field("layout", "interleaved")
-                .build()
-        }
-        Codec::Mpeg2Video => gst::Caps::builder("video/mpeg")
-            .field("mpegversion", 2i32)
-            .field("systemstream", false)
-            .build(),
-        Codec::Mpeg4Part2 => gst::Caps::builder("video/mpeg")
-            .field("mpegversion", 4i32)
-            .field("systemstream", false)
-            .build(),
-        Codec::Ac3 => gst::Caps::builder("audio/x-ac3").build(),
-        Codec::Eac3 => gst::Caps::builder("audio/x-eac3").build(),
-        Codec::Mp2 => gst::Caps::builder("audio/mpeg")
-            .field("mpegversion", 1i32)
-            .field("layer", 2i32)
-            .build(),
-    }
+    codec_structure(codec).into()
 }
 
-/// GStreamer's sample format of a PCM codec (what wavparse gives).
-fn pcm_format(codec: Codec) -> &'static str {
-    match codec {
-        Codec::PcmU8 => "U8",
-        Codec::PcmS24le => "S24LE",
-        Codec::PcmS32le => "S32LE",
-        Codec::PcmF32le => "F32LE",
-        _ => "S16LE",
-    }
-}
-
-/// GStreamer's channel position of each bit of a WAVE dwChannelMask, in
-/// bit order (WAVEFORMATEXTENSIBLE: FL, FR, FC, LFE, BL, BR, FLC, FRC, BC,
-/// SL, SR, TC, TFL, TFC, TFR, TBL, TBC, TBR), as GStreamer's RIFF library
-/// maps them for wavparse. From bit 9 on GStreamer's own bit order differs
-/// (its bit 9 is a second LFE), so the mask cannot be taken as it is.
-const WAVE_POSITIONS: [gstreamer_audio::AudioChannelPosition; 18] = {
-    use gstreamer_audio::AudioChannelPosition as P;
-    [
-        P::FrontLeft,
-        P::FrontRight,
-        P::FrontCenter,
-        P::Lfe1,
-        P::RearLeft,
-        P::RearRight,
-        P::FrontLeftOfCenter,
-        P::FrontRightOfCenter,
-        P::RearCenter,
-        P::SideLeft,
-        P::SideRight,
-        P::TopCenter,
-        P::TopFrontLeft,
-        P::TopFrontCenter,
-        P::TopFrontRight,
-        P::TopRearLeft,
-        P::TopRearCenter,
-        P::TopRearRight,
-    ]
-};
-
-/// GStreamer's channel mask of a WAVE dwChannelMask, if it names exactly
-/// `channels` positions GStreamer knows.
-fn gst_channel_mask(wave: u32, channels: i32) -> Option<u64> {
-    let positions: Vec<_> = WAVE_POSITIONS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| wave & (1 << bit) != 0)
-        .map(|(_, p)| *p)
-        .collect();
-    if wave >> WAVE_POSITIONS.len() != 0 || i32::try_from(positions.len()).ok()? != channels {
-        return None;
-    }
-    gstreamer_audio::AudioChannelPosition::positions_to_mask(&positions, false).ok()
-}
-
-/// The caps of raw PCM: above two channels with the stream's channel mask
-/// (its codec data, a WAVE dwChannelMask, mapped to GStreamer's positions
-/// as wavparse maps it) or else GStreamer's default mask for the count
-/// (WAVE's default order, which the spec gives PCM streams), without which
-/// `audio/x-raw` does not negotiate.
-fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::Caps, EngineError> {
-    let b = gst::Caps::builder("audio/x-raw")
-        .field("format", pcm_format(codec))
-        .field("layout", "interleaved")
-        .field("rate", rate)
-        .field("channels", channels);
+/// Adds raw PCM's rate and channels to `s`: above two channels with the
+/// stream's channel mask (its codec data, a WAVE dwChannelMask, mapped to
+/// GStreamer's positions as wavparse maps it) or else GStreamer's default
+/// mask for the count (WAVE's default order, which the spec gives PCM
+/// streams), without which `audio/x-raw` does not negotiate.
+fn set_pcm_layout(
+    s: &mut gst::Structure,
+    rate: i32,
+    channels: i32,
+    mask: &[u8],
+) -> Result<(), EngineError> {
+    s.set("rate", rate);
+    s.set("channels", channels);
     // A mask that does not name `channels` positions is ignored, as
     // wavparse ignores it (the default layout for the count follows). A
     // mono or stereo file may name its positions too (mono as front
@@ -139,10 +51,11 @@ fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::
         .ok()
         .and_then(|wave| gst_channel_mask(u32::from_le_bytes(wave), channels))
     {
-        return Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build());
+        s.set("channel-mask", gst::Bitmask::new(mask));
+        return Ok(());
     }
     if channels <= 2 {
-        return Ok(b.build());
+        return Ok(());
     }
     let mask = gstreamer_audio::AudioChannelPosition::fallback_mask(channels as u32);
     if mask == 0 {
@@ -150,11 +63,20 @@ fn pcm_caps(codec: Codec, rate: i32, channels: i32, mask: &[u8]) -> Result<gst::
             "PCM with {channels} channels has no default channel layout"
         )));
     }
-    Ok(b.field("channel-mask", gst::Bitmask::new(mask)).build())
+    s.set("channel-mask", gst::Bitmask::new(mask));
+    Ok(())
 }
 
 fn int(v: u32) -> Option<i32> {
     i32::try_from(v).ok().filter(|v| *v > 0)
+}
+
+/// Adds the stream's picture size to `s`, if it has one.
+fn set_size(s: &mut gst::Structure, cs: &CreateStream) {
+    if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
+        s.set("width", w);
+        s.set("height", h);
+    }
 }
 
 fn header_buffer(bytes: &[u8]) -> gst::Buffer {
@@ -213,7 +135,10 @@ fn opus_tags() -> Vec<u8> {
     t
 }
 
-fn opus_caps(cs: &CreateStream) -> Result<gst::Caps, EngineError> {
+/// Adds Opus's channel mapping, channels and rate to `s`: from the
+/// OpusHead in the codec data, or else the stream's fields (mapping family
+/// 0, so at most two channels).
+fn set_opus_format(s: &mut gst::Structure, cs: &CreateStream) -> Result<(), EngineError> {
     let d = &cs.codec_data;
     if d.is_empty() {
         let channels = int(cs.channels).unwrap_or(2);
@@ -222,30 +147,26 @@ fn opus_caps(cs: &CreateStream) -> Result<gst::Caps, EngineError> {
                 "Opus with more than 2 channels needs an OpusHead".into(),
             ));
         }
-        return Ok(gst::Caps::builder("audio/x-opus")
-            .field("channel-mapping-family", 0i32)
-            .field("channels", channels)
-            .field("rate", int(cs.sample_rate).unwrap_or(48000))
-            .build());
+        s.set("channel-mapping-family", 0i32);
+        s.set("channels", channels);
+        s.set("rate", int(cs.sample_rate).unwrap_or(48000));
+        return Ok(());
     }
     if d.len() < 19 || &d[..8] != b"OpusHead" {
         return Err(EngineError::InvalidFormat(
             "codec data is not an OpusHead".into(),
         ));
     }
-    let channels = i32::from(d[9]);
     let rate = u32::from_le_bytes([d[12], d[13], d[14], d[15]]);
-    let family = i32::from(d[18]);
-    let tags = opus_tags();
-    Ok(gst::Caps::builder("audio/x-opus")
-        .field("channel-mapping-family", family)
-        .field("channels", channels)
-        .field("rate", int(rate).unwrap_or(48000))
-        .field("streamheader", stream_header(&[d, &tags]))
-        .build())
+    s.set("channel-mapping-family", i32::from(d[18]));
+    s.set("channels", i32::from(d[9]));
+    s.set("rate", int(rate).unwrap_or(48000));
+    s.set("streamheader", stream_header(&[d, &opus_tags()]));
+    Ok(())
 }
 
-/// The caps (and in-band prefix) of a stream.
+/// The caps (and in-band prefix) of a stream: its codec's structure
+/// ([`codec_caps`]) with the stream's format and codec data.
 ///
 /// # Errors
 /// [`EngineError::InvalidFormat`] when the codec data is malformed for its
@@ -253,21 +174,20 @@ fn opus_caps(cs: &CreateStream) -> Result<gst::Caps, EngineError> {
 pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
     let d = &cs.codec_data;
     let mut prefix = None;
-    let caps = match cs.codec {
+    let mut s = codec_structure(cs.codec);
+    match cs.codec {
         Codec::H264 | Codec::H265 => {
-            let (name, packetised) = if cs.codec == Codec::H264 {
-                ("video/x-h264", "avc")
+            let packetised = if cs.codec == Codec::H264 {
+                "avc"
             } else {
-                ("video/x-h265", "hvc1")
+                "hvc1"
             };
-            let b = gst::Caps::builder(name);
             if d.is_empty() {
-                b.field("stream-format", "byte-stream").build()
+                s.set("stream-format", "byte-stream");
             } else if d[0] == 1 {
-                b.field("stream-format", packetised)
-                    .field("alignment", "au")
-                    .field("codec_data", gst::Buffer::from_slice(d.clone()))
-                    .build()
+                s.set("stream-format", packetised);
+                s.set("alignment", "au");
+                s.set("codec_data", gst::Buffer::from_slice(d.clone()));
             } else {
                 return Err(EngineError::InvalidFormat(format!(
                     "{} codec data is not an avcC/hvcC record",
@@ -275,22 +195,12 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                 )));
             }
         }
-        Codec::Vp8 | Codec::Vp9 | Codec::Mjpeg => {
-            let mut b = gst::Caps::builder(codec_caps(cs.codec).structure(0).unwrap().name());
-            if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
-                b = b.field("width", w).field("height", h);
-            }
-            b.build()
-        }
+        Codec::Vp8 | Codec::Vp9 | Codec::Mjpeg => set_size(&mut s, cs),
         Codec::Av1 => {
-            let b = gst::Caps::builder("video/x-av1")
-                .field("stream-format", "obu-stream")
-                .field("alignment", "tu");
-            if d.is_empty() {
-                b.build()
-            } else {
-                b.field("codec_data", gst::Buffer::from_slice(d.clone()))
-                    .build()
+            s.set("stream-format", "obu-stream");
+            s.set("alignment", "tu");
+            if !d.is_empty() {
+                s.set("codec_data", gst::Buffer::from_slice(d.clone()));
             }
         }
         Codec::Theora | Codec::Vorbis => {
@@ -302,36 +212,22 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                     packets.len()
                 )));
             }
-            let name = if cs.codec == Codec::Theora {
-                "video/x-theora"
-            } else {
-                "audio/x-vorbis"
-            };
-            gst::Caps::builder(name)
-                .field("streamheader", stream_header(&packets))
-                .build()
+            s.set("streamheader", stream_header(&packets));
         }
-        Codec::Opus => opus_caps(cs)?,
+        Codec::Opus => set_opus_format(&mut s, cs)?,
         Codec::Aac => {
-            let b = gst::Caps::builder("audio/mpeg")
-                .field("mpegversion", 4i32)
-                .field("framed", true);
-            let b = if d.is_empty() {
-                b.field("stream-format", "adts")
+            s.set("framed", true);
+            if d.is_empty() {
+                s.set("stream-format", "adts");
             } else {
-                b.field("stream-format", "raw")
-                    .field("codec_data", gst::Buffer::from_slice(d.clone()))
-            };
-            let b = match (int(cs.sample_rate), int(cs.channels)) {
-                (Some(r), Some(c)) => b.field("rate", r).field("channels", c),
-                _ => b,
-            };
-            b.build()
+                s.set("stream-format", "raw");
+                s.set("codec_data", gst::Buffer::from_slice(d.clone()));
+            }
+            if let (Some(r), Some(c)) = (int(cs.sample_rate), int(cs.channels)) {
+                s.set("rate", r);
+                s.set("channels", c);
+            }
         }
-        Codec::Mp3 => gst::Caps::builder("audio/mpeg")
-            .field("mpegversion", 1i32)
-            .field("layer", 3i32)
-            .build(),
         Codec::Flac => {
             if !d.is_empty() {
                 if d.len() < 4 + 4 + 34 || &d[..4] != b"fLaC" {
@@ -341,7 +237,6 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                 }
                 prefix = Some(header_buffer(d));
             }
-            gst::Caps::builder("audio/x-flac").build()
         }
         Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
             let (Some(rate), Some(channels)) = (int(cs.sample_rate), int(cs.channels)) else {
@@ -349,67 +244,26 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                     "PCM needs sample rate and channels".into(),
                 ));
             };
-            pcm_caps(cs.codec, rate, channels, d)?
+            set_pcm_layout(&mut s, rate, channels, d)?;
         }
         Codec::Mpeg2Video | Codec::Mpeg4Part2 => {
-            let mut b = gst::Caps::builder("video/mpeg")
-                .field(
-                    "mpegversion",
-                    if cs.codec == Codec::Mpeg2Video {
-                        2i32
-                    } else {
-                        4
-                    },
-                )
-                .field("systemstream", false);
-            if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
-                b = b.field("width", w).field("height", h);
-            }
+            set_size(&mut s, cs);
             if !d.is_empty() {
-                b = b.field("codec_data", gst::Buffer::from_slice(d.clone()));
+                s.set("codec_data", gst::Buffer::from_slice(d.clone()));
             }
-            b.build()
         }
-        Codec::Ac3 | Codec::Eac3 | Codec::Mp2 => codec_caps(cs.codec),
-    };
-    Ok(StreamCaps { caps, prefix })
+        Codec::Mp3 | Codec::Ac3 | Codec::Eac3 | Codec::Mp2 => {}
+    }
+    Ok(StreamCaps {
+        caps: s.into(),
+        prefix,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn wave_channel_masks_become_gstreamer_positions() {
-        use gstreamer_audio::AudioChannelPosition as P;
-        gst::init().unwrap();
-        let mask = |p: &[P]| P::positions_to_mask(p, false).unwrap();
-        // 5.1 (back): the same bits in both orders.
-        let back = [
-            P::FrontLeft,
-            P::FrontRight,
-            P::FrontCenter,
-            P::Lfe1,
-            P::RearLeft,
-            P::RearRight,
-        ];
-        assert_eq!(gst_channel_mask(0x3f, 6), Some(mask(&back)));
-        // 5.1 (side): WAVE bits 9 and 10 are the sides, GStreamer's bit 9
-        // is a second LFE.
-        let side = [
-            P::FrontLeft,
-            P::FrontRight,
-            P::FrontCenter,
-            P::Lfe1,
-            P::SideLeft,
-            P::SideRight,
-        ];
-        assert_eq!(gst_channel_mask(0x60f, 6), Some(mask(&side)));
-        assert_ne!(gst_channel_mask(0x60f, 6), Some(0x60f));
-        // A mask that does not name the channel count is not used.
-        assert_eq!(gst_channel_mask(0x3f, 8), None);
-        assert_eq!(gst_channel_mask(0x8000_0003, 3), None);
-    }
     use mediaredir_proto::control::StreamFormat;
 
     fn cs(codec: Codec, codec_data: Vec<u8>) -> CreateStream {

@@ -36,10 +36,7 @@ fn state(msgs: &[Message], s: PresentationState) -> usize {
 fn pause_and_resume_follow_the_clock() {
     let dir = TempDir::new("pause");
     let tracks = demux(&generate(&dir.0, "clip.mkv", AV));
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     feed_all(&engine, 1, 1, &tracks[0]);
     feed_all(&engine, 1, 2, &tracks[1]);
     engine.handle(&Message::Play { presentation: 1 });
@@ -81,14 +78,21 @@ fn pause_and_resume_follow_the_clock() {
     assert!(ev.all().iter().any(|m| matches!(m, Message::Qos { .. })));
 }
 
-#[test]
-fn flush_drops_old_data_and_starts_a_segment() {
-    let dir = TempDir::new("flush");
+/// An H.264 clip with B-frames (made in a scratch directory named after
+/// `tag`), demuxed, and its reference decode.
+fn h264_and_reference(tag: &str) -> (Track, client_engine::StreamReport) {
+    let dir = TempDir::new(tag);
     let clip = generate(&dir.0, "clip.mp4", H264_BFRAMES);
     let track = demux(&clip).remove(0);
     let reference = reference_decode(&clip, Duration::from_secs(30))
         .unwrap()
         .remove(0);
+    (track, reference)
+}
+
+#[test]
+fn flush_drops_old_data_and_starts_a_segment() {
+    let (track, reference) = h264_and_reference("flush");
     flush_then_play(&track, &reference, 16);
 }
 
@@ -98,12 +102,7 @@ fn flush_drops_old_data_and_starts_a_segment() {
 /// number of samples, must all finish bit-exact.
 #[test]
 fn flush_while_autoplugging_never_hangs() {
-    let dir = TempDir::new("flush-race");
-    let clip = generate(&dir.0, "clip.mp4", H264_BFRAMES);
-    let track = demux(&clip).remove(0);
-    let reference = reference_decode(&clip, Duration::from_secs(30))
-        .unwrap()
-        .remove(0);
+    let (track, reference) = h264_and_reference("flush-race");
     for run in 0..20 {
         flush_then_play(&track, &reference, 1 + run % 4);
     }
@@ -113,10 +112,7 @@ fn flush_while_autoplugging_never_hangs() {
 /// resends from the keyframe before it, plays, and checks the output after
 /// the seek point bit-exact.
 fn flush_then_play(track: &Track, reference: &client_engine::StreamReport, before: usize) {
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Verify));
     engine.handle(&create_stream(track, 7, 1));
     // First half queued while paused, then a seek to frame 15's time.
     push_range(&engine, 7, track, 0..before);
@@ -196,10 +192,7 @@ fn watermarks_bound_acknowledgements() {
         low_ns: 100_000_000,
         high_ns: 200_000_000,
     };
-    let engine = Engine::new(config).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(config);
     feed_all(&engine, 1, 3, &track);
     std::thread::sleep(Duration::from_millis(300));
     // Paused: the decoder took what it needs to preroll, the rest is held
@@ -219,10 +212,7 @@ fn watermarks_bound_acknowledgements() {
 fn volume_and_geometry_apply() {
     let dir = TempDir::new("vol");
     let track = demux(&generate(&dir.0, "clip.webm", OPUS)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     engine.handle(&Message::SetVolume {
         stream: 5,
         volume_q16: 1,
@@ -248,12 +238,7 @@ fn volume_and_geometry_apply() {
     engine.handle(&Message::Play { presentation: 1 });
     assert!(ev.wait(Duration::from_secs(10), |m| Collector::has_eos(m, 5)));
     let pipeline = engine.pipeline(1).unwrap();
-    let volume = pipeline
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
-        .expect("volume element");
+    let volume = element_of(&pipeline, "volume").expect("volume element");
     assert!(volume.property::<bool>("mute"));
     assert_eq!(volume.property::<f64>("volume"), 0.5);
 }
@@ -270,16 +255,36 @@ fn speed(engine: &Engine, wall: Duration) -> f64 {
     (p2.saturating_sub(p1)) as f64 / (t2 - t1).as_nanos() as f64
 }
 
+/// Sets presentation 1's rate (16.16 fixed point).
+fn set_rate(engine: &Engine, rate_q16: u32) {
+    engine.handle(&Message::SetRate {
+        presentation: 1,
+        rate_q16,
+    });
+}
+
+/// Flushes presentation 1 back to the start and resends stream 1 from
+/// `track`, its sequence numbers after those of `round` earlier sends.
+fn flush_and_resend(engine: &Engine, track: &Track, round: u64) {
+    engine.handle(&Message::Flush {
+        presentation: 1,
+        position_ns: 0,
+    });
+    let n = track.samples.len() as u64;
+    for (i, s) in track.samples.iter().enumerate() {
+        let mut h = header(1, i, s, SampleFlags::empty());
+        h.seq += round * (n + 1);
+        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
+    }
+}
+
 #[test]
 fn set_rate_changes_speed_without_a_flush() {
     let t0 = std::time::Instant::now();
     let dir = TempDir::new("rate");
     let tracks = demux(&generate(&dir.0, "clip.webm", VP8_OPUS));
     assert_eq!(tracks.len(), 2);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     feed_all(&engine, 1, 1, &tracks[0]);
     feed_all(&engine, 1, 2, &tracks[1]);
     engine.handle(&Message::Play { presentation: 1 });
@@ -287,19 +292,13 @@ fn set_rate_changes_speed_without_a_flush() {
         positions(m).iter().any(|&p| p >= 200_000_000)
     }));
     let decoded: u64 = engine.stats().iter().map(|s| s.decoded).sum();
-    engine.handle(&Message::SetRate {
-        presentation: 1,
-        rate_q16: 131_072,
-    });
+    set_rate(&engine, 131_072);
     let fast = speed(&engine, Duration::from_millis(500));
     assert!(
         (1.5..2.6).contains(&fast),
         "2x: stream time ran at {fast:.2}x"
     );
-    engine.handle(&Message::SetRate {
-        presentation: 1,
-        rate_q16: 32_768,
-    });
+    set_rate(&engine, 32_768);
     let slow = speed(&engine, Duration::from_millis(500));
     assert!(
         (0.3..0.7).contains(&slow),
@@ -308,17 +307,9 @@ fn set_rate_changes_speed_without_a_flush() {
     // The Position reports follow the same stream time.
     // No time-stretching: the audio is muted while not at 1x.
     let pipeline = engine.pipeline(1).unwrap();
-    let volume = pipeline
-        .iterate_recurse()
-        .into_iter()
-        .filter_map(Result::ok)
-        .find(|e| e.factory().is_some_and(|f| f.name() == "volume"))
-        .expect("volume element");
+    let volume = element_of(&pipeline, "volume").expect("volume element");
     assert!(volume.property::<bool>("mute"), "audio not muted at 0.5x");
-    engine.handle(&Message::SetRate {
-        presentation: 1,
-        rate_q16: 65_536,
-    });
+    set_rate(&engine, 65_536);
     assert!(!volume.property::<bool>("mute"), "audio still muted at 1x");
     let reported = positions(&ev.all());
     assert!(reported.windows(2).all(|w| w[0] <= w[1]), "{reported:?}");
@@ -343,14 +334,8 @@ fn rate_set_before_data_holds_across_a_flush() {
     let t0 = std::time::Instant::now();
     let dir = TempDir::new("rate-flush");
     let track = demux(&generate(&dir.0, "clip.webm", VP8_OPUS)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
-    engine.handle(&Message::SetRate {
-        presentation: 1,
-        rate_q16: 131_072,
-    });
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
+    set_rate(&engine, 131_072);
     feed_all(&engine, 1, 1, &track);
     engine.handle(&Message::Play { presentation: 1 });
     assert!(ev.wait(Duration::from_secs(10), |m| state(
@@ -363,35 +348,15 @@ fn rate_set_before_data_holds_across_a_flush() {
         "2x set before data: {before:.2}x"
     );
     // Flush back to the start and resend: the seek carries the rate.
-    engine.handle(&Message::Flush {
-        presentation: 1,
-        position_ns: 0,
-    });
-    let n = track.samples.len() as u64;
-    for (i, s) in track.samples.iter().enumerate() {
-        let mut h = header(1, i, s, SampleFlags::empty());
-        h.seq += n + 1;
-        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
-    }
+    flush_and_resend(&engine, &track, 1);
     let after = speed(&engine, Duration::from_millis(400));
     assert!((1.5..2.6).contains(&after), "2x after a flush: {after:.2}x");
     // An instant change back to 1x, then another flush: the sinks' instant
     // multiplier does not outlive the flush (no 0.5x).
-    engine.handle(&Message::SetRate {
-        presentation: 1,
-        rate_q16: 65_536,
-    });
+    set_rate(&engine, 65_536);
     let normal = speed(&engine, Duration::from_millis(300));
     assert!((0.7..1.3).contains(&normal), "1x again: {normal:.2}x");
-    engine.handle(&Message::Flush {
-        presentation: 1,
-        position_ns: 0,
-    });
-    for (i, s) in track.samples.iter().enumerate() {
-        let mut h = header(1, i, s, SampleFlags::empty());
-        h.seq += 2 * (n + 1);
-        engine.push_sample(&h, gst::Buffer::from_mut_slice(s.data.clone()));
-    }
+    flush_and_resend(&engine, &track, 2);
     let last = speed(&engine, Duration::from_millis(300));
     assert!((0.7..1.3).contains(&last), "1x after a flush: {last:.2}x");
     assert!(engine.stats().iter().all(|s| s.failed.is_none()));

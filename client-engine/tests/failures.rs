@@ -48,10 +48,7 @@ fn unsupported_codec_fails_alone() {
 fn bogus_stream_fails_alone() {
     let dir = TempDir::new("bogus");
     let vp8 = demux(&generate(&dir.0, "clip.webm", VP8)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     // An H.264 stream whose avcC is garbage.
     let mut bogus = vp8.clone();
     bogus.codec = Codec::H264;
@@ -91,10 +88,7 @@ fn corrupted_bitstream_keeps_engine_running() {
             *b ^= 0x5a;
         }
     }
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Headless)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Headless));
     feed_all(&engine, 1, 1, &track);
     engine.handle(&Message::Play { presentation: 1 });
     assert!(

@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use client_engine::wire::{Message, Rect, SetGeometry};
-use client_engine::{Engine, EngineConfig, OutputMode};
+use client_engine::{EngineConfig, OutputMode};
 use common::*;
 use test_support::{Tool, Xvfb, require};
 
@@ -165,10 +165,7 @@ fn overlay_geometry_on_xvfb() {
     let dir = TempDir::new("geometry");
     let tracks = demux(&generate(&dir.0, "red-blue.webm", RED_BLUE));
     assert_eq!(tracks.len(), 1);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Auto)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Auto));
 
     // Dest 160x120 at (100, 80), whole picture: red on the left half of
     // the rectangle, blue on the right half.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use client_engine::sinks::{self, Environment, Outcome};
 use client_engine::wire::Message;
-use client_engine::{Engine, EngineConfig, MediaKind, OutputMode};
+use client_engine::{EngineConfig, MediaKind, OutputMode};
 use common::*;
 use mediaredir_proto::status::Status;
 
@@ -26,10 +26,7 @@ fn auto_video_without_a_display_is_a_clear_stream_error() {
     let dir = TempDir::new("sinks");
     let tracks = demux(&generate(&dir.0, "ball.webm", VP8));
     assert_eq!(tracks.len(), 1);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Auto)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Auto));
     feed_all(&engine, 1, 1, &tracks[0]);
     engine.handle(&Message::Play { presentation: 1 });
 

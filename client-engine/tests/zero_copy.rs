@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use client_engine::gst;
 use client_engine::gst::prelude::*;
 use client_engine::wire::{Message, SampleFlags};
-use client_engine::{Engine, EngineConfig, OutputMode};
+use client_engine::{EngineConfig, OutputMode};
 use common::*;
 
 /// Guest memory stand-in: records its release.
@@ -36,10 +36,7 @@ impl Drop for Owner {
 fn decoder_reads_owner_memory_and_releases_it() {
     let dir = TempDir::new("zc");
     let track = demux(&generate(&dir.0, "clip.webm", VP8)).remove(0);
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
-    let ev = Collector::new();
-    engine.set_events(ev.clone());
-    create_presentation(&engine, 1);
+    let (engine, ev) = engine_with_presentation(EngineConfig::with_output(OutputMode::Verify));
 
     // Address ranges of every owner's memory.
     let ranges: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
@@ -48,11 +45,7 @@ fn decoder_reads_owner_memory_and_releases_it() {
     let pipeline = engine.pipeline(1).unwrap();
     let (r2, s2, i2) = (ranges.clone(), seen.clone(), inside.clone());
     pipeline.connect_deep_element_added(move |_, _, element| {
-        let decoder = element
-            .factory()
-            .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER))
-            && !element.is::<gst::Bin>();
-        let Some(pad) = element.static_pad("sink").filter(|_| decoder) else {
+        let Some(pad) = test_support::gst::decoder_sink_pad(element) else {
             return;
         };
         let (r, s, i) = (r2.clone(), s2.clone(), i2.clone());

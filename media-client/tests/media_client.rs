@@ -53,33 +53,44 @@ fn next_frame(frames: &mut FramedReader<UnixStream>) -> Option<(Message, Vec<u8>
     }
 }
 
-#[test]
-fn client_plays_what_the_daemon_sends() {
-    let dir = TempDir::new("client");
-    let track = demux(&generate(&dir.0, "clip.webm", VP8)).remove(0);
-    let path = dir.0.join("uplink.sock");
-    let (mut child, mut conn, mut frames) = start_client(&path);
-    let mut next = || next_frame(&mut frames).map(|(m, _)| m);
+/// The client's Hello, the first frame it sends, answered with a Welcome
+/// of daemon session `session`.
+fn handshake(
+    conn: &mut UnixStream,
+    frames: &mut FramedReader<UnixStream>,
+    session: u64,
+) -> wire::Hello {
     let hello = loop {
-        if let Some(m) = next() {
+        if let Some((m, _)) = next_frame(frames) {
             break m;
         }
     };
     let Message::Hello(h) = hello else {
         panic!("expected Hello, got {hello:?}")
     };
-    assert_eq!(h.major, wire::PROTOCOL_MAJOR);
-    assert!(h.caps.codecs.iter().any(|c| c.codec == track.codec));
     send(
-        &mut conn,
+        conn,
         &Message::Welcome(Welcome {
             major: wire::PROTOCOL_MAJOR,
             minor: wire::PROTOCOL_MINOR,
             server: "test daemon".into(),
-            session: 42,
+            session,
         }),
         &[],
     );
+    h
+}
+
+#[test]
+fn client_plays_what_the_daemon_sends() {
+    let dir = TempDir::new("client");
+    let track = demux(&generate(&dir.0, "clip.webm", VP8)).remove(0);
+    let path = dir.0.join("uplink.sock");
+    let (mut child, mut conn, mut frames) = start_client(&path);
+    let h = handshake(&mut conn, &mut frames, 42);
+    assert_eq!(h.major, wire::PROTOCOL_MAJOR);
+    assert!(h.caps.codecs.iter().any(|c| c.codec == track.codec));
+    let mut next = || next_frame(&mut frames).map(|(m, _)| m);
     send(
         &mut conn,
         &Message::CreatePresentation {
@@ -142,15 +153,8 @@ fn client_captures_and_answers_calls_over_the_wire() {
     let dir = TempDir::new("client-capture");
     let path = dir.0.join("uplink.sock");
     let (mut child, mut conn, mut frames) = start_client(&path);
+    let h = handshake(&mut conn, &mut frames, 43);
     let mut next = || next_frame(&mut frames);
-    let hello = loop {
-        if let Some((m, _)) = next() {
-            break m;
-        }
-    };
-    let Message::Hello(h) = hello else {
-        panic!("expected Hello, got {hello:?}")
-    };
     assert!(
         h.caps
             .features
@@ -163,16 +167,6 @@ fn client_captures_and_answers_calls_over_the_wire() {
         .find(|s| s.kind == SourceKind::Microphone)
         .unwrap()
         .id;
-    send(
-        &mut conn,
-        &Message::Welcome(Welcome {
-            major: wire::PROTOCOL_MAJOR,
-            minor: wire::PROTOCOL_MINOR,
-            server: "test daemon".into(),
-            session: 43,
-        }),
-        &[],
-    );
     send(
         &mut conn,
         &Message::CreatePresentation {

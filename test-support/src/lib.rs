@@ -17,12 +17,17 @@
 //!   `ffmpeg`, shell lines);
 //! - [`serde_json`]: JSON, for tests and tools that write or read it;
 //! - [`until`]: polling until a condition holds;
-//! - [`symbols`]: what a built shared library links, read with `nm`.
+//! - [`symbols`]: what a built shared library links, read with `nm`;
+//! - `gst` (feature `gst`, for crates that link GStreamer already): the
+//!   decoder's sink pad in a pipeline.
 //!
-//! It is a dev-dependency only and links no system library.
+//! It is a dev-dependency only and, without the `gst` feature, links no
+//! system library.
 
 mod child;
 pub mod clips;
+#[cfg(feature = "gst")]
+pub mod gst;
 pub mod pki;
 mod require;
 mod scratch;

@@ -5,6 +5,9 @@
 //! - `client-engine` is the GStreamer engine library only: no Spice client,
 //!   no TLS, no command line, no `anyhow`/`env_logger` (binary-only crates).
 //!   Those belong to `media-client`, the engine as a process.
+//! - `mediaredir-gst-caps`, the codec <-> caps mapping that the engine and
+//!   the guest's GStreamer plugin share, links neither of them, no driver
+//!   code and nothing the engine must not link.
 //! - The bit-exact oracle (`client-engine`'s `verify` feature) is not in the
 //!   daemon's default build.
 //! - `mediaredir-timer`, shared by the daemon and the engine, is std only.
@@ -71,21 +74,59 @@ fn forbidden_in(package: &str, forbidden: &[&str]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_engine_library_links_no_spice_client_tls_or_cli() {
-    let found = forbidden_in("client-engine", NOT_IN_THE_ENGINE);
-    assert!(
-        found.is_empty(),
-        "client-engine depends on {found:?}: transports and the CLI belong to media-client"
-    );
-    // The check sees them where they are: media-client carries them.
-    let carried = forbidden_in("media-client", NOT_IN_THE_ENGINE);
-    for name in ["spice-client-glib", "rustls", "clap"] {
+/// Asserts that the tree of `package` holds none of `forbidden` (`why`
+/// says why not), and that the trees of `carriers` hold each of them: a
+/// check that cannot fail (a misspelt name) fails instead.
+fn assert_links_none(package: &str, forbidden: &[&str], carriers: &[&str], why: &str) {
+    let found = forbidden_in(package, forbidden);
+    assert!(found.is_empty(), "{package} depends on {found:?}: {why}");
+    let carried: BTreeSet<String> = carriers.iter().copied().flat_map(crates).collect();
+    for name in forbidden {
         assert!(
-            carried.iter().any(|c| c == name),
-            "media-client's tree has no {name}: the check cannot fail"
+            carried.contains(*name),
+            "no tree of {carriers:?} has {name}: the check cannot fail"
         );
     }
+}
+
+#[test]
+fn the_engine_library_links_no_spice_client_tls_or_cli() {
+    assert_links_none(
+        "client-engine",
+        NOT_IN_THE_ENGINE,
+        &["media-client"],
+        "transports and the CLI belong to media-client",
+    );
+}
+
+/// What the codec <-> caps mapping shared by the engine and the guest's
+/// GStreamer plugin must not depend on: either of its users, driver code
+/// (the plugin's `.so` holds none), and what the engine must not link.
+const NOT_IN_THE_CAPS_MAPPING: &[&str] = &[
+    "client-engine",
+    "gst-plugin-mediaredir",
+    "guest-driver-shim",
+    "vhost",
+    "vm-memory",
+    "spice-client-glib",
+    "rustls",
+    "clap",
+    "anyhow",
+];
+
+#[test]
+fn the_shared_caps_mapping_links_neither_user_driver_spice_nor_tls() {
+    assert_links_none(
+        "mediaredir-gst-caps",
+        NOT_IN_THE_CAPS_MAPPING,
+        &[
+            "vhost-user-mediaredir",
+            "media-client",
+            "gst-plugin-mediaredir",
+            "redir-play",
+        ],
+        "it is shared by the engine and the guest's plugin",
+    );
 }
 
 /// Whether the daemon's build (with `extra` arguments) turns on

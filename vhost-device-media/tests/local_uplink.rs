@@ -152,11 +152,7 @@ fn decoder_input_lies_in_guest_memory_and_output_is_bit_exact() {
         .pipeline(1)
         .unwrap()
         .connect_deep_element_added(move |_, _, element| {
-            let decoder = element
-                .factory()
-                .is_some_and(|f| f.has_type(gst::ElementFactoryType::DECODER))
-                && !element.is::<gst::Bin>();
-            let Some(pad) = element.static_pad("sink").filter(|_| decoder) else {
+            let Some(pad) = test_support::gst::decoder_sink_pad(element) else {
                 return;
             };
             let (s, i) = (s2.clone(), i2.clone());

@@ -345,6 +345,24 @@ pub fn create_stream(track: &Track, id: u32, presentation: u32) -> Message {
     })
 }
 
+/// An engine of `config` reporting to a new collector, with presentation 1
+/// created.
+pub fn engine_with_presentation(config: EngineConfig) -> (Engine, Arc<Collector>) {
+    let engine = Engine::new(config).unwrap();
+    let events = Collector::new();
+    engine.set_events(events.clone());
+    create_presentation(&engine, 1);
+    (engine, events)
+}
+
+/// The element of `bin` (at any depth) made by `factory`, if any.
+pub fn element_of(bin: &gst::Pipeline, factory: &str) -> Option<gst::Element> {
+    bin.iterate_recurse()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.factory().is_some_and(|f| f.name() == factory))
+}
+
 pub fn create_presentation(engine: &Engine, id: u32) {
     engine.handle(&Message::CreatePresentation {
         id,
@@ -412,10 +430,7 @@ pub fn check_bit_exact(tag: &str, name: &str, desc: &str) {
     let reference = reference_decode(&clip, Duration::from_secs(30)).unwrap();
     assert_eq!(reference.len(), tracks.len());
 
-    let engine = Engine::new(EngineConfig::with_output(OutputMode::Verify)).unwrap();
-    let events = Collector::new();
-    engine.set_events(events.clone());
-    create_presentation(&engine, 1);
+    let (engine, events) = engine_with_presentation(EngineConfig::with_output(OutputMode::Verify));
     for (i, t) in tracks.iter().enumerate() {
         feed_all(&engine, 1, 10 + u32::try_from(i).unwrap(), t);
     }

@@ -217,14 +217,13 @@ impl Peer {
         rtcp: u16,
     ) {
         let p = &self.pipeline;
+        // Described as the rest of the peer is, not built as the engine
+        // builds its own: the peer stays independent of the engine's code.
         let out = |port: u16| {
-            gst::ElementFactory::make("udpsink")
-                .property("host", addr.to_string())
-                .property("port", i32::from(port))
-                .property("sync", false)
-                .property("async", false)
-                .build()
-                .unwrap()
+            gst::parse::launch(&format!(
+                "udpsink host={addr} port={port} sync=false async=false"
+            ))
+            .unwrap()
         };
         let (o1, o2) = (out(rtp), out(rtcp));
         p.add_many([&o1, &o2, &socks.0, &socks.1]).unwrap();

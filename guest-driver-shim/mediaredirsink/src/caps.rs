@@ -7,7 +7,8 @@
 //! H.264/H.265 (none for Annex-B), OpusHead, Xiph-laced Vorbis headers,
 //! `fLaC` + STREAMINFO, an AudioSpecificConfig for raw AAC (none for ADTS),
 //! the parser's sequence header (MPEG-2 video); AC-3, E-AC-3 and MP2 have
-//! none.
+//! none. Each codec's media type and the mapping of PCM channel masks to
+//! WAVE's are `mediaredir-gst-caps`', shared with the engine.
 //! Kept in this crate so the rest of the guest side needs no GStreamer.
 
 use gstreamer as gst;
@@ -38,121 +39,45 @@ pub const CODECS: [Codec; 20] = [
     Codec::PcmU8,
 ];
 
-/// The caps structure the sink accepts for `codec`, if it carries it.
+/// The caps structure the sink accepts for `codec`, if it carries it: the
+/// codec's structure (`mediaredir-gst-caps`, as the client engine builds
+/// its caps) with the forms the sink takes (stream formats, a parser's
+/// framing).
 pub fn codec_structure(codec: Codec) -> Option<gst::Structure> {
-    let s = match codec {
-        Codec::H264 => gst::Structure::builder("video/x-h264")
-            .field("stream-format", gst::List::new(["avc", "byte-stream"]))
-            .field("alignment", "au")
-            .build(),
-        Codec::H265 => gst::Structure::builder("video/x-h265")
-            .field("stream-format", gst::List::new(["hvc1", "byte-stream"]))
-            .field("alignment", "au")
-            .build(),
-        Codec::Vp8 => gst::Structure::new_empty("video/x-vp8"),
-        Codec::Vp9 => gst::Structure::new_empty("video/x-vp9"),
-        Codec::Av1 => gst::Structure::builder("video/x-av1")
-            .field("stream-format", "obu-stream")
-            .field("alignment", "tu")
-            .build(),
-        Codec::Opus => gst::Structure::new_empty("audio/x-opus"),
-        Codec::Vorbis => gst::Structure::new_empty("audio/x-vorbis"),
+    let mut s = mediaredir_gst_caps::codec_structure(codec);
+    match codec {
+        Codec::H264 => {
+            s.set("stream-format", gst::List::new(["avc", "byte-stream"]));
+            s.set("alignment", "au");
+        }
+        Codec::H265 => {
+            s.set("stream-format", gst::List::new(["hvc1", "byte-stream"]));
+            s.set("alignment", "au");
+        }
+        Codec::Vp8 | Codec::Vp9 | Codec::Opus | Codec::Vorbis => {}
+        Codec::Av1 => {
+            s.set("stream-format", "obu-stream");
+            s.set("alignment", "tu");
+        }
         // framed: aacparse's output (a demuxer's ADTS caps, as tsdemux
         // gives them, lack the rate and channel count).
-        Codec::Aac => gst::Structure::builder("audio/mpeg")
-            .field("mpegversion", 4i32)
-            .field("framed", true)
-            .field("stream-format", gst::List::new(["raw", "adts"]))
-            .build(),
-        Codec::Flac => gst::Structure::builder("audio/x-flac")
-            .field("framed", true)
-            .build(),
-        Codec::Mp3 => gst::Structure::builder("audio/mpeg")
-            .field("mpegversion", 1i32)
-            .field("layer", 3i32)
-            .field("parsed", true)
-            .build(),
+        Codec::Aac => {
+            s.set("framed", true);
+            s.set("stream-format", gst::List::new(["raw", "adts"]));
+        }
+        Codec::Flac | Codec::Ac3 | Codec::Eac3 => s.set("framed", true),
+        Codec::Mp3 | Codec::Mp2 | Codec::Mpeg4Part2 => s.set("parsed", true),
         // MPEG-1 video is the subset of MPEG-2 it is (spec 7.18).
-        Codec::Mpeg2Video => gst::Structure::builder("video/mpeg")
-            .field("mpegversion", gst::IntRange::new(1i32, 2))
-            .field("systemstream", false)
-            .field("parsed", true)
-            .build(),
-        Codec::Ac3 => gst::Structure::builder("audio/x-ac3")
-            .field("framed", true)
-            .build(),
-        Codec::Eac3 => gst::Structure::builder("audio/x-eac3")
-            .field("framed", true)
-            .build(),
-        Codec::Mp2 => gst::Structure::builder("audio/mpeg")
-            .field("mpegversion", 1i32)
-            .field("layer", 2i32)
-            .field("parsed", true)
-            .build(),
-        Codec::Mpeg4Part2 => gst::Structure::builder("video/mpeg")
-            .field("mpegversion", 4i32)
-            .field("systemstream", false)
-            .field("parsed", true)
-            .build(),
+        Codec::Mpeg2Video => {
+            s.set("mpegversion", gst::IntRange::new(1i32, 2));
+            s.set("parsed", true);
+        }
         // Raw PCM (a WAV file's): redirected as it is, to the client's
         // sound card rather than the guest's.
-        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
-            gst::Structure::builder("audio/x-raw")
-                .field("format", pcm_format(codec))
-                .field("layout", "interleaved")
-                .build()
-        }
+        Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {}
         Codec::Mjpeg | Codec::Theora => return None,
-    };
+    }
     Some(s)
-}
-
-/// GStreamer's sample format of a PCM codec.
-fn pcm_format(codec: Codec) -> &'static str {
-    match codec {
-        Codec::PcmU8 => "U8",
-        Codec::PcmS24le => "S24LE",
-        Codec::PcmS32le => "S32LE",
-        Codec::PcmF32le => "F32LE",
-        _ => "S16LE",
-    }
-}
-
-/// The WAVE dwChannelMask bit of each of GStreamer's channel positions that
-/// WAVE has (the inverse of GStreamer's RIFF mapping, which the client
-/// applies): PCM codec data is a WAVE mask (spec 7.18).
-fn wave_channel_mask(gst_mask: u64) -> Option<u32> {
-    use gstreamer_audio::AudioChannelPosition as P;
-    const WAVE: [P; 18] = [
-        P::FrontLeft,
-        P::FrontRight,
-        P::FrontCenter,
-        P::Lfe1,
-        P::RearLeft,
-        P::RearRight,
-        P::FrontLeftOfCenter,
-        P::FrontRightOfCenter,
-        P::RearCenter,
-        P::SideLeft,
-        P::SideRight,
-        P::TopCenter,
-        P::TopFrontLeft,
-        P::TopFrontCenter,
-        P::TopFrontRight,
-        P::TopRearLeft,
-        P::TopRearCenter,
-        P::TopRearRight,
-    ];
-    let mut wave = 0u32;
-    let mut covered = 0u64;
-    for (bit, position) in WAVE.iter().enumerate() {
-        let m = position.to_mask();
-        if gst_mask & m != 0 {
-            wave |= 1 << bit;
-            covered |= m;
-        }
-    }
-    (covered == gst_mask).then_some(wave)
 }
 
 /// DivX 4 and 5 (what avidemux calls the MPEG-4 Part 2 of a DIVX or DX50
@@ -312,7 +237,7 @@ fn wire_codec_data(codec: Codec, s: &gst::StructureRef) -> Result<Vec<u8>, Forma
         Codec::Flac => flac_codec_data(&stream_headers(s)?),
         Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
             match s.get::<gst::Bitmask>("channel-mask") {
-                Ok(mask) if mask.0 != 0 => wave_channel_mask(mask.0)
+                Ok(mask) if mask.0 != 0 => mediaredir_gst_caps::wave_channel_mask(mask.0)
                     .map(|m| m.to_le_bytes().to_vec())
                     .ok_or_else(|| {
                         FormatError(format!("channel positions {:#x} not in WAVE", mask.0))
@@ -552,13 +477,24 @@ mod tests {
     }
 
     #[test]
-    fn gstreamer_channel_masks_become_wave_masks() {
+    fn pcm_channel_masks_become_wave_codec_data() {
         gst::init().unwrap();
         // 5.1 side: GStreamer's side left/right bits 10, 11 are WAVE's 9, 10.
-        assert_eq!(wave_channel_mask(0xC0F), Some(0x60F));
-        assert_eq!(wave_channel_mask(0x3F), Some(0x3F));
+        let caps = gst::Caps::from_str(
+            "audio/x-raw, format=S24LE, layout=interleaved, rate=48000, channels=6, \
+             channel-mask=(bitmask)0xc0f",
+        )
+        .unwrap();
+        let f = stream_format(&caps).unwrap();
+        assert_eq!((f.codec, f.channels), (Codec::PcmS24le, 6));
+        assert_eq!(f.codec_data, 0x60Fu32.to_le_bytes());
         // A second LFE (GStreamer bit 9) has no WAVE speaker.
-        assert_eq!(wave_channel_mask(0x20F), None);
+        let caps = gst::Caps::from_str(
+            "audio/x-raw, format=S16LE, layout=interleaved, rate=48000, channels=4, \
+             channel-mask=(bitmask)0x20b",
+        )
+        .unwrap();
+        assert!(stream_format(&caps).is_err());
     }
 
     #[test]

@@ -17,6 +17,10 @@
 use gstreamer as gst;
 use gstreamer::glib;
 
+// Before the elements: its macro is theirs.
+#[macro_use]
+mod element;
+
 pub mod autosink;
 pub mod caps;
 mod group;

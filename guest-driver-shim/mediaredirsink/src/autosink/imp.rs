@@ -111,33 +111,7 @@ macro_rules! auto_sink {
             impl GstObjectImpl for Sink {}
 
             impl ElementImpl for Sink {
-                fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-                    static METADATA: LazyLock<gst::subclass::ElementMetadata> =
-                        LazyLock::new(|| {
-                            gst::subclass::ElementMetadata::new(
-                                $long,
-                                $klass,
-                                $desc,
-                                "The vhost-device-media authors",
-                            )
-                        });
-                    Some(&*METADATA)
-                }
-
-                fn pad_templates() -> &'static [gst::PadTemplate] {
-                    static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-                        vec![
-                            gst::PadTemplate::new(
-                                "sink",
-                                gst::PadDirection::Sink,
-                                gst::PadPresence::Always,
-                                &gst::Caps::new_any(),
-                            )
-                            .expect("valid pad template"),
-                        ]
-                    });
-                    TEMPLATES.as_ref()
-                }
+                sink_element_info!($long, $klass, $desc, gst::Caps::new_any());
 
                 fn change_state(
                     &self,

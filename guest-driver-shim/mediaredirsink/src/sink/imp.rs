@@ -178,33 +178,13 @@ impl ObjectImpl for MediaRedirSink {
 impl GstObjectImpl for MediaRedirSink {}
 
 impl ElementImpl for MediaRedirSink {
-    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
-        static METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
-            gst::subclass::ElementMetadata::new(
-                "Media redirection sink",
-                "Sink/Audio/Video",
-                "Redirects compressed audio or video to the client of the media-redirection \
-                 device (refuses caps when no client can decode them)",
-                "The vhost-device-media authors",
-            )
-        });
-        Some(&*METADATA)
-    }
-
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps::template_caps(),
-                )
-                .expect("valid pad template"),
-            ]
-        });
-        TEMPLATES.as_ref()
-    }
+    sink_element_info!(
+        "Media redirection sink",
+        "Sink/Audio/Video",
+        "Redirects compressed audio or video to the client of the media-redirection \
+         device (refuses caps when no client can decode them)",
+        caps::template_caps(),
+    );
 
     fn change_state(
         &self,
