@@ -213,9 +213,10 @@ fn actions_of(m: &mut DeviceModel, target: u32, request: Request) -> Vec<Action>
 
 #[test]
 fn flush_and_destroy_drain_what_waits_on_the_txqs() {
-    // Buffers still on a txq (held back for credit, or not yet looked at)
-    // come back CANCELLED with the flush or destroy, not whenever the
-    // queue is next processed (a player waits for them to free its pool).
+    // Spec DEV-PRES-2, DEV-PRES-3, DEV-STRM-4: buffers still on a txq
+    // (held back for credit, or not yet looked at) come back CANCELLED with
+    // the flush or destroy, not whenever the queue is next processed (a
+    // player waits for them to free its pool).
     let (mut m, p, v, a) = setup();
     let drains = |actions: &[Action]| -> Vec<(u32, u32)> {
         actions

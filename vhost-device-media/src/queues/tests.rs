@@ -265,10 +265,10 @@ fn playback_buffer_goes_to_the_uplink_in_place_and_completes_on_drop() {
 
 #[test]
 fn destroying_a_stream_cancels_its_buffers_still_on_the_txq() {
-    // A buffer on the txq that the device has not taken (held back for
-    // credit while paused, say) comes back CANCELLED as the destroy is
-    // answered: the player frees its pool once every buffer is back, and
-    // nothing else would look at that queue again.
+    // Spec DEV-STRM-4: a buffer on the txq that the device has not taken
+    // (held back for credit while paused, say) comes back CANCELLED as the
+    // destroy is answered: the player frees its pool once every buffer is
+    // back, and nothing else would look at that queue again.
     let mem = memory();
     let (core, _uplink) = core();
     let pres = control(&core, &mem, 0, Request::PresCreate { live: false });
