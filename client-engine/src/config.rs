@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
 
+use crate::frames::VideoOutputHandle;
+
 /// Where decoded media goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputMode {
@@ -157,6 +159,9 @@ pub struct EngineConfig {
     pub capture_sources: CaptureSources,
     /// Call media sessions.
     pub call: CallConfig,
+    /// Auto mode: where decoded video goes when the integrator draws it
+    /// itself (the viewer); audio still goes to the real sinks.
+    pub video_output: Option<VideoOutputHandle>,
 }
 
 impl Default for EngineConfig {
@@ -171,6 +176,7 @@ impl Default for EngineConfig {
             disabled_codecs: Vec::new(),
             capture_sources: CaptureSources::Devices,
             call: CallConfig::default(),
+            video_output: None,
         }
     }
 }

@@ -126,7 +126,10 @@ impl Engine {
         }
         let sources = sources::discover(config.capture_sources);
         let caps = registry::capabilities(&config.disabled_codecs, &sources);
-        let display = if config.output == OutputMode::Auto && crate::sinks::x11_sink_possible() {
+        let display = if config.output == OutputMode::Auto
+            && config.video_output.is_none()
+            && crate::sinks::x11_sink_possible()
+        {
             XDisplay::connect()
                 .inspect_err(|e| log::warn!("no overlay windows: {e}"))
                 .ok()

@@ -27,6 +27,8 @@
 //! - [`caps`]: GStreamer caps from a stream's codec, format and codec data;
 //! - [`registry`]: which codecs this machine can decode;
 //! - [`flow`]: the acknowledgement / watermark policy (pure logic);
+//! - [`frames`]: decoded pictures and geometry for an integrator that
+//!   draws them (the viewer);
 //! - [`kind`]: video or audio;
 //! - [`sinks`]: the explicit, ordered video and audio sink lists (never
 //!   autoplugged) and the Debian package of each sink;
@@ -47,6 +49,7 @@ mod engine;
 pub mod error;
 pub mod events;
 pub mod flow;
+pub mod frames;
 pub mod kind;
 mod output;
 mod presentation;
@@ -63,6 +66,7 @@ pub use config::{CallConfig, CaptureSources, EngineConfig, OutputMode, Watermark
 pub use engine::{Engine, StreamStats};
 pub use error::EngineError;
 pub use events::EngineEvents;
+pub use frames::{VideoFrame, VideoOutput, VideoOutputHandle};
 pub use kind::MediaKind;
 #[cfg(feature = "verify")]
 pub use verify::{StreamReport, VerificationReport};

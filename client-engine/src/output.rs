@@ -311,8 +311,8 @@ pub(crate) enum Tail {
         sync: bool,
     },
     /// Elements the caller made, linked in order, the last one the sink
-    /// (the verification oracle's capsfilter and hashing `appsink`).
-    #[cfg(feature = "verify")]
+    /// (the verification oracle's capsfilter and hashing `appsink`; the
+    /// integrator's picture `appsink`, see `frames`).
     Elements(Vec<gst::Element>),
 }
 
@@ -361,9 +361,7 @@ pub(crate) fn attach_output(
                 .property("qos", true)
                 .build()?,
         ),
-        #[cfg(feature = "verify")]
         Tail::Elements(elements) if !elements.is_empty() => chain.extend(elements),
-        #[cfg(feature = "verify")]
         Tail::Elements(_) => {
             return Err(EngineError::Pipeline(
                 "an output chain without a sink".into(),

@@ -127,6 +127,8 @@ impl Presentation {
             },
             events: &self.events,
             window: self.window.clone(),
+            presentation: self.id,
+            video_output: self.config.video_output.clone(),
         };
         let stream = Stream::new(cs, &setup)?;
         if stream.kind == MediaKind::Audio {
@@ -350,6 +352,9 @@ impl Presentation {
         if let Some(w) = &self.window {
             w.apply(g);
         }
+        if let Some(output) = &self.config.video_output {
+            output.0.geometry(self.id, g);
+        }
         let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
         for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
             s.set_geometry(g);
@@ -389,6 +394,9 @@ impl Presentation {
             s.mark_destroyed();
         }
         let _ = self.pipeline.set_state(gst::State::Null);
+        if let Some(output) = &self.config.video_output {
+            output.0.closed(self.id);
+        }
     }
 
     /// Periodic reports: position while playing, QoS when it changed.

@@ -22,6 +22,7 @@ use crate::config::{OutputMode, Watermarks};
 use crate::decode_only::DecodeOnly;
 use crate::events::EventHub;
 use crate::flow::FlowBook;
+use crate::frames::VideoOutputHandle;
 use crate::kind::MediaKind;
 use crate::output::{Counters, OutputChain, Tail, attach_output};
 use crate::trim::{self, OutputTrim};
@@ -51,6 +52,10 @@ pub(crate) struct StreamSetup<'a> {
     pub(crate) events: &'a EventHub,
     /// The presentation's overlay window (video sinks draw into it).
     pub(crate) window: Option<Arc<Window>>,
+    /// The presentation.
+    pub(crate) presentation: u32,
+    /// Where Auto-mode pictures go when the integrator draws them.
+    pub(crate) video_output: Option<VideoOutputHandle>,
 }
 
 pub(crate) struct Stream {
@@ -72,6 +77,9 @@ pub(crate) struct Stream {
     /// elements once the output chain exists.
     geometry: Mutex<Option<SetGeometry>>,
     window: Option<Arc<Window>>,
+    presentation: u32,
+    /// Video in Auto mode goes to the integrator (see `frames`).
+    video_output: Option<VideoOutputHandle>,
     failed: Mutex<Option<Status>>,
     destroyed: AtomicBool,
     /// What Verify mode hashed.
@@ -137,6 +145,11 @@ impl Stream {
             rate_mute: AtomicBool::new(false),
             geometry: Mutex::new(None),
             window: setup.window.clone().filter(|_| kind == MediaKind::Video),
+            presentation: setup.presentation,
+            video_output: setup
+                .video_output
+                .clone()
+                .filter(|_| kind == MediaKind::Video),
             failed: Mutex::new(None),
             destroyed: AtomicBool::new(false),
             #[cfg(feature = "verify")]
@@ -192,8 +205,13 @@ impl Stream {
         if let Some(report) = &self.report {
             return crate::verify::sink::tail(self.kind, sync, report.clone()).map(Tail::Elements);
         }
-        Ok(match mode {
-            OutputMode::Auto => Tail::Auto,
+        Ok(match (mode, &self.video_output) {
+            (OutputMode::Auto, Some(output)) => Tail::Elements(crate::frames::tail(
+                output.clone(),
+                self.presentation,
+                self.id,
+            )?),
+            (OutputMode::Auto, None) => Tail::Auto,
             _ => Tail::Discard { sync },
         })
     }

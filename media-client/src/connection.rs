@@ -206,17 +206,17 @@ fn writer(mut out: Transport, rx: mpsc::Receiver<Outgoing>) {
 
 /// What one connection does besides playing.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RunOptions {
+pub struct RunOptions {
     /// Client name sent in Hello.
-    pub(crate) name: String,
+    pub name: String,
     /// Seconds between statistics lines (0: none).
-    pub(crate) stats_interval: u64,
+    pub stats_interval: u64,
     /// TLS of a TCP connection.
-    pub(crate) tls: Option<TlsOptions>,
+    pub tls: Option<TlsOptions>,
     /// Where to write the verification report (Verify mode).
-    pub(crate) verify_report: Option<PathBuf>,
+    pub verify_report: Option<PathBuf>,
     /// Close the connection once every stream has ended.
-    pub(crate) once: bool,
+    pub once: bool,
 }
 
 fn write_report(engine: &Engine, path: &PathBuf) {
@@ -236,7 +236,7 @@ fn write_report(engine: &Engine, path: &PathBuf) {
 }
 
 /// Runs one connection until it ends.
-pub(crate) fn run(addr: &Addr, config: EngineConfig, opts: &RunOptions) -> anyhow::Result<()> {
+pub fn run(addr: &Addr, config: EngineConfig, opts: &RunOptions) -> anyhow::Result<()> {
     let stats_interval = opts.stats_interval;
     let engine = Engine::new(config).context("engine")?;
     let mut conn = Transport::connect(addr, opts.tls.as_ref()).context("connect")?;

@@ -12,39 +12,14 @@
 //! (the engine's Verify mode) and writes the report when every stream has
 //! ended, so a test can prove the output bit-exact.
 
-mod connection;
-mod spice;
-mod stats;
-mod tls;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use client_engine::{CaptureSources, EngineConfig, OutputMode};
+use media_client::{Addr, connection, parse_addr, spice, tls};
 use mediaredir_peer::{Backoff, reconnect_loop};
-
-/// Where the daemon listens.
-#[derive(Debug, Clone)]
-pub(crate) enum Addr {
-    /// A Unix stream socket.
-    Unix(PathBuf),
-    /// A TCP address (`host:port`).
-    Tcp(String),
-    /// The media port of the daemon's Spice server.
-    Spice(spice::SpiceTarget),
-}
-
-fn parse_addr(s: &str) -> anyhow::Result<Addr> {
-    if let Some(p) = s.strip_prefix("unix:") {
-        Ok(Addr::Unix(PathBuf::from(p)))
-    } else if let Some(a) = s.strip_prefix("tcp:") {
-        Ok(Addr::Tcp(a.to_owned()))
-    } else {
-        bail!("address must be unix:PATH or tcp:HOST:PORT, got {s}")
-    }
-}
 
 /// Client of the vhost-device-media daemon: decodes and renders the
 /// guest's redirected media.

@@ -49,22 +49,22 @@ const PORT_EVENT_CLOSED: i32 = 1;
 
 /// Where the daemon's Spice server is and how to log in.
 #[derive(Debug, Clone)]
-pub(crate) struct SpiceTarget {
+pub struct SpiceTarget {
     /// A Unix socket path (`--spice unix:PATH`), instead of host and port.
-    pub(crate) unix: Option<PathBuf>,
+    pub unix: Option<PathBuf>,
     /// Host name or address.
-    pub(crate) host: String,
+    pub host: String,
     /// Port (the TLS port with `ca_file`).
-    pub(crate) port: String,
+    pub port: String,
     /// The ticket, if the server uses ticketing.
-    pub(crate) password: Option<String>,
+    pub password: Option<String>,
     /// CA certificate (PEM): connect with TLS, verifying the server.
-    pub(crate) ca_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SpiceTarget {
     /// `HOST:PORT` or `unix:PATH`, plus the options.
-    pub(crate) fn parse(
+    pub fn parse(
         text: &str,
         password_file: Option<&PathBuf>,
         ca_file: Option<PathBuf>,
@@ -127,7 +127,7 @@ fn is_loopback(host: &str, port: &str) -> bool {
 
 /// Connects and opens the media port; returns the socket that carries the
 /// port's bytes.
-pub(crate) fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
+pub fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let context = spice_thread()?;
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -347,12 +347,22 @@ fn setup_port(link: &Rc<Link>, port: &PortChannel) {
     }
 }
 
+/// Whether GLib's default main context is running (a thread of ours, or
+/// the program's own main loop, see [`default_context_is_run_elsewhere`]).
+static STARTED: Mutex<bool> = Mutex::new(false);
+
+/// The program runs GLib's default main context itself (the viewer's GTK
+/// main loop): the Spice sessions live there, and no thread of ours is
+/// started for them. Call it before the first [`connect`].
+pub fn default_context_is_run_elsewhere() {
+    *STARTED.lock().unwrap_or_else(|p| p.into_inner()) = true;
+}
+
 /// The thread that owns GLib's default main context for the process:
 /// every Spice session lives and dies on it (GObjects and their signal
 /// closures must be released on the thread that made them).
 fn spice_thread() -> anyhow::Result<&'static glib::MainContext> {
     static CONTEXT: OnceLock<glib::MainContext> = OnceLock::new();
-    static STARTED: Mutex<bool> = Mutex::new(false);
     let mut started = STARTED.lock().unwrap_or_else(|p| p.into_inner());
     let context = CONTEXT.get_or_init(glib::MainContext::default);
     if !*started {

@@ -9,7 +9,7 @@ use client_engine::{Engine, MediaKind};
 
 /// Logs one line per stream and one drift line per presentation with audio
 /// and video.
-pub(crate) fn print(engine: &Engine, when: &str) {
+pub fn print(engine: &Engine, when: &str) {
     let stats = engine.stats();
     if stats.is_empty() {
         log::info!("[{when}] no streams");

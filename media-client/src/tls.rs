@@ -17,15 +17,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The PEM files of `--tls-ca`, `--tls-cert` and `--tls-key`.
 #[derive(Debug, Clone)]
-pub(crate) struct TlsOptions {
+pub struct TlsOptions {
     /// CA certificate(s) the daemon's certificate must chain to.
-    pub(crate) ca: PathBuf,
+    pub ca: PathBuf,
     /// Client certificate chain (leaf first) and its key.
-    pub(crate) identity: Option<(PathBuf, PathBuf)>,
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Runs the TLS handshake with the daemon `host` on the connected `sock`.
-pub(crate) fn connect(sock: TcpStream, host: &str, opts: &TlsOptions) -> anyhow::Result<TlsStream> {
+pub fn connect(sock: TcpStream, host: &str, opts: &TlsOptions) -> anyhow::Result<TlsStream> {
     let identity = opts
         .identity
         .as_ref()

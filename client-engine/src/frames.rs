@@ -1,0 +1,152 @@
+//! Decoded video for an integrator that draws it itself: the viewer
+//! composites each presentation's pictures into the guest's desktop, so the
+//! engine hands it the pictures and the geometry instead of rendering them.
+//!
+//! The interface is plain data (a picture is BGRx pixels with its size,
+//! stride and timestamp; the geometry is the wire's `SetGeometry`), so that
+//! the engine can later run in a sandboxed process of its own and hand the
+//! same pictures over shared memory without the viewer changing.
+//!
+//! A picture reaches [`VideoOutput::frame`] when the presentation's clock
+//! says it is due (the chain ends in an `appsink` with `sync=true`), from
+//! that stream's GStreamer streaming thread: the receiver keeps the latest
+//! picture and returns at once.
+
+use std::sync::Arc;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+use mediaredir_proto::wire::SetGeometry;
+
+use crate::EngineError;
+
+/// A decoded picture in BGRx (B, G, R, unused byte per pixel), the
+/// source rectangle not yet applied.
+pub struct VideoFrame {
+    /// The presentation it belongs to.
+    pub presentation: u32,
+    /// The stream it comes from.
+    pub stream: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes from one row to the next.
+    pub stride: usize,
+    /// Presentation timestamp (ns), if the decoder gave one.
+    pub pts_ns: Option<u64>,
+    pixels: gst::MappedBuffer<gst::buffer::Readable>,
+}
+
+impl VideoFrame {
+    /// The pixels: `height` rows of `stride` bytes (the last row may end
+    /// after `4 * width` bytes).
+    pub fn pixels(&self) -> &[u8] {
+        self.pixels.as_slice()
+    }
+
+    /// The BGRx value of the pixel at (`x`, `y`), if inside the picture.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 4]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let at = y as usize * self.stride + x as usize * 4;
+        self.pixels().get(at..at + 4)?.try_into().ok()
+    }
+}
+
+impl std::fmt::Debug for VideoFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoFrame")
+            .field("presentation", &self.presentation)
+            .field("stream", &self.stream)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("pts_ns", &self.pts_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives decoded video and each presentation's geometry. Called from
+/// GStreamer streaming threads and the engine's caller: cheap, never calls
+/// back into the engine.
+pub trait VideoOutput: Send + Sync {
+    /// A picture is due now.
+    fn frame(&self, frame: VideoFrame);
+    /// The guest set the presentation's geometry (spec 7.8).
+    fn geometry(&self, presentation: u32, geometry: &SetGeometry);
+    /// The presentation is gone: forget its pictures and geometry.
+    fn closed(&self, presentation: u32);
+}
+
+/// The integrator's [`VideoOutput`], as the engine configuration holds it.
+#[derive(Clone)]
+pub struct VideoOutputHandle(pub Arc<dyn VideoOutput>);
+
+impl std::fmt::Debug for VideoOutputHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VideoOutputHandle")
+    }
+}
+
+/// The end of a video chain that hands pictures to `output`: a BGRx
+/// capsfilter and an `appsink` on the clock.
+pub(crate) fn tail(
+    output: VideoOutputHandle,
+    presentation: u32,
+    stream: u32,
+) -> Result<Vec<gst::Element>, EngineError> {
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "BGRx")
+        .build();
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property("caps", &caps)
+        .build()?;
+    let sink = gst_app::AppSink::builder()
+        .name(format!("frames-{stream}"))
+        .caps(&caps)
+        .sync(true)
+        .qos(true)
+        .max_buffers(2)
+        .build();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let Some(frame) = frame_of(&sample, presentation, stream) {
+                    output.0.frame(frame);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .new_preroll(move |_| Ok(gst::FlowSuccess::Ok))
+            .build(),
+    );
+    Ok(vec![filter, sink.upcast()])
+}
+
+fn frame_of(sample: &gst::Sample, presentation: u32, stream: u32) -> Option<VideoFrame> {
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+    let buffer = sample.buffer_owned()?;
+    let pts_ns = buffer.pts().map(gst::ClockTime::nseconds);
+    let stride = usize::try_from(*info.stride().first()?).ok()?;
+    let row = info.width() as usize * 4;
+    let pixels = buffer.into_mapped_buffer_readable().ok()?;
+    // Every row but the last is `stride` long; the last needs `row` bytes.
+    let needed = stride
+        .checked_mul((info.height() as usize).checked_sub(1)?)?
+        .checked_add(row)?;
+    if stride < row || info.offset().first() != Some(&0) || pixels.len() < needed {
+        return None;
+    }
+    Some(VideoFrame {
+        presentation,
+        stream,
+        width: info.width(),
+        height: info.height(),
+        stride,
+        pts_ns,
+        pixels,
+    })
+}

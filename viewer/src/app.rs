@@ -1,0 +1,235 @@
+//! The viewer as a whole: the desktop's Spice session with a window per
+//! display channel, the session's audio and clipboard, and the media
+//! connection whose pictures the windows draw.
+//!
+//! Everything GTK and Spice runs on the main thread's GLib main loop. The
+//! media connection (`media-client`'s transports and the client engine)
+//! runs on a thread of its own and reconnects with back-off when it drops,
+//! while the desktop stays; its Spice bridge, when the media comes from a
+//! Spice server, lives on the same main loop.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client_engine::{EngineConfig, OutputMode, VideoOutputHandle};
+use gtk::glib;
+use gtk::prelude::*;
+use media_client::connection::{self, RunOptions};
+use media_client::spice::SpiceTarget;
+use media_client::tls::TlsOptions;
+use media_client::{Addr, parse_addr};
+use mediaredir_peer::{Backoff, reconnect_loop};
+use spice_client_glib::prelude::*;
+use spice_client_glib::{Audio, ChannelEvent, DisplayChannel, MainChannel, Session};
+
+use crate::ViewerError;
+use crate::options::{self, Args, Desktop};
+use crate::scene::Scene;
+use crate::spice_gtk;
+use crate::window::{DisplayWindow, Shared};
+
+/// Where the media comes from, parsed from `--media`.
+pub fn media_addr(args: &Args) -> Result<Option<(Addr, Option<TlsOptions>)>, ViewerError> {
+    let Some(media) = &args.media else {
+        return Ok(None);
+    };
+    let bad = |e: anyhow::Error| ViewerError::Options(format!("--media {media}: {e:#}"));
+    let spice = |target: &str| {
+        SpiceTarget::parse(
+            target,
+            args.media_password_file.as_ref(),
+            args.media_tls_ca.clone(),
+        )
+        .map_err(bad)
+    };
+    let addr = if let Some(rest) = media.strip_prefix("spice+unix://") {
+        Addr::Spice(spice(&format!("unix:{rest}"))?)
+    } else if let Some(rest) = media.strip_prefix("spice://") {
+        Addr::Spice(spice(rest.trim_end_matches('/'))?)
+    } else {
+        parse_addr(media).map_err(bad)?
+    };
+    let tls = match (&addr, &args.media_tls_ca) {
+        (Addr::Tcp(_), Some(ca)) => Some(TlsOptions {
+            ca: ca.clone(),
+            identity: args.media_tls_cert.clone().zip(args.media_tls_key.clone()),
+        }),
+        _ => None,
+    };
+    Ok(Some((addr, tls)))
+}
+
+fn configure(session: &Session, desktop: &Desktop, args: &Args) -> Result<(), ViewerError> {
+    if let Some(uri) = &desktop.uri {
+        session.set_uri(Some(uri));
+    }
+    if let Some(host) = &desktop.host {
+        session.set_host(Some(host));
+    }
+    if let Some(port) = &desktop.port {
+        session.set_port(Some(port));
+    }
+    if let Some(port) = &desktop.tls_port {
+        session.set_tls_port(Some(port));
+    }
+    let password = match &args.password_file {
+        Some(path) => Some(options::read_password(path)?),
+        None => desktop.password.clone(),
+    };
+    if let Some(password) = &password {
+        session.set_password(Some(password));
+    }
+    if let Some(ca) = args.spice_ca_file.as_ref().or(desktop.ca_file.as_ref()) {
+        session.set_ca_file(Some(&ca.to_string_lossy()));
+    } else if let Some(pem) = &desktop.ca_pem {
+        session.set_property("ca", glib::ByteArray::from(pem.as_bytes()));
+    }
+    if let Some(subject) = args
+        .spice_host_subject
+        .as_ref()
+        .or(desktop.host_subject.as_ref())
+    {
+        session.set_cert_subject(Some(subject));
+    }
+    Ok(())
+}
+
+/// Starts the media connection thread: the engine draws into `scene`.
+fn start_media(addr: Addr, tls: Option<TlsOptions>, scene: Arc<Scene>) -> std::io::Result<()> {
+    media_client::spice::default_context_is_run_elsewhere();
+    let opts = RunOptions {
+        name: "mediaredir-viewer".into(),
+        stats_interval: 0,
+        tls,
+        verify_report: None,
+        once: false,
+    };
+    std::thread::Builder::new()
+        .name("media".into())
+        .spawn(move || {
+            reconnect_loop(
+                Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
+                || {
+                    let config = EngineConfig {
+                        output: OutputMode::Auto,
+                        video_output: Some(VideoOutputHandle(scene.clone())),
+                        ..EngineConfig::default()
+                    };
+                    let result = connection::run(&addr, config, &opts);
+                    // The presentations died with the engine.
+                    scene.clear();
+                    match &result {
+                        Ok(()) => log::info!("media connection ended"),
+                        Err(e) => log::warn!("media connection: {e:#}"),
+                    }
+                    result
+                },
+                || true,
+            );
+        })?;
+    Ok(())
+}
+
+/// Runs the viewer until the user closes it or the desktop's session ends.
+pub fn run(args: Args) -> Result<(), ViewerError> {
+    gtk::init().map_err(|e| ViewerError::Gtk(e.to_string()))?;
+    let desktop = options::desktop(&args.target)?;
+    let mut hotkeys = match &args.hotkeys {
+        Some(spec) => options::parse_hotkeys(spec)?,
+        None => Vec::new(),
+    };
+    for (action, keys) in &desktop.hotkeys {
+        hotkeys.extend(options::parse_hotkeys(&format!("{action}={keys}"))?);
+    }
+    let session = Session::new();
+    configure(&session, &desktop, &args)?;
+    spice_gtk::share_clipboard(&session);
+    // Plays the session's playback channel (and records for its record
+    // channel) through spice-gtk's GStreamer backend.
+    let _audio = Audio::get(&session, None);
+    let scene = Scene::new();
+    if let Some((addr, tls)) = media_addr(&args)? {
+        start_media(addr, tls, scene.clone()).map_err(|e| ViewerError::Media(e.to_string()))?;
+    }
+    let title = args
+        .title
+        .clone()
+        .or_else(|| desktop.title.clone())
+        .unwrap_or_else(|| format!("{} - mediaredir-viewer", args.target));
+    let shared = Rc::new(Shared {
+        session: session.clone(),
+        scene,
+        title,
+        zoom: std::cell::Cell::new(args.zoom),
+        hotkeys,
+        resize_guest: !args.no_resize_guest,
+        indicator: args.indicator,
+    });
+    let windows: Rc<RefCell<BTreeMap<i32, DisplayWindow>>> = Rc::default();
+    let failure: Rc<RefCell<Option<String>>> = Rc::default();
+    let full_screen = args.full_screen || desktop.full_screen;
+    let screenshot = args.screenshot.clone();
+    let (s, w, f) = (shared.clone(), windows.clone(), failure.clone());
+    session.connect_channel_new(move |_, channel| {
+        let id = channel.property::<i32>("channel-id");
+        if let Some(display) = channel.downcast_ref::<DisplayChannel>() {
+            let win = DisplayWindow::open(&s, display, id);
+            if full_screen {
+                win.window.fullscreen();
+            }
+            let ws = w.clone();
+            win.window.connect_delete_event(move |_, _| {
+                ws.borrow_mut().remove(&id);
+                if ws.borrow().is_empty() {
+                    gtk::main_quit();
+                }
+                glib::Propagation::Proceed
+            });
+            if id == 0
+                && let Some(path) = screenshot.clone()
+            {
+                crate::screenshot::after_first_picture(&win, path);
+            }
+            w.borrow_mut().insert(id, win);
+        } else if let Some(main) = channel.downcast_ref::<MainChannel>() {
+            let f = f.clone();
+            main.connect_channel_event(move |_, event| match event {
+                ChannelEvent::Closed => gtk::main_quit(),
+                ChannelEvent::ErrorAuth => {
+                    *f.borrow_mut() = Some("the desktop's server refused the password".into());
+                    gtk::main_quit();
+                }
+                ChannelEvent::ErrorConnect
+                | ChannelEvent::ErrorTls
+                | ChannelEvent::ErrorLink
+                | ChannelEvent::ErrorIo => {
+                    *f.borrow_mut() = Some(format!("the desktop's connection failed: {event:?}"));
+                    gtk::main_quit();
+                }
+                _ => {}
+            });
+        }
+    });
+    let w = windows.clone();
+    session.connect_channel_destroy(move |_, channel| {
+        if channel.is::<DisplayChannel>() {
+            let id = channel.property::<i32>("channel-id");
+            if let Some(win) = w.borrow_mut().remove(&id) {
+                win.window.close();
+            }
+        }
+    });
+    if !session.connect() {
+        return Err(ViewerError::Spice("cannot start the Spice session".into()));
+    }
+    gtk::main();
+    session.disconnect();
+    windows.borrow_mut().clear();
+    match failure.borrow_mut().take() {
+        Some(why) => Err(ViewerError::Spice(why)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,275 @@
+//! Draws the presentations of one guest display over the desktop image, in
+//! the display's own widget (a `GtkOverlay` child above the
+//! `SpiceDisplay`, so never above the viewer's menus or dialogs and only
+//! inside its view of that display: spec CLI-GEOM-2).
+//!
+//! For each presentation, bottom to top ([`Scene::on_display`]): the
+//! picture's `source` part is scaled to `dest`, placed through the
+//! display's [`DisplayPlacement`] and painted only inside the
+//! [`visible_parts`]. A presentation whose geometry asks for the colour
+//! key is first composited with the desktop's own pixels in guest
+//! resolution ([`keying::blend_row`]), so that what the guest draws over
+//! its video stays on top.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use client_engine::VideoFrame;
+use client_engine::wire::{Rect, SetGeometry};
+use gtk::cairo;
+
+use crate::keying;
+use crate::layout::{DisplayPlacement, Span, visible_parts};
+use crate::scene::Scene;
+
+/// The guest's desktop image of one display, as the Spice display channel
+/// holds it (BGRx rows).
+pub struct Desktop<'a> {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes per row.
+    pub stride: usize,
+    /// The pixels, if readable (needed for the colour key only).
+    pub pixels: Option<&'a [u8]>,
+}
+
+/// The pictures already turned into cairo surfaces, by presentation.
+#[derive(Default)]
+pub struct Compositor {
+    surfaces: HashMap<u32, (u64, cairo::ImageSurface)>,
+}
+
+/// Whether a presentation's picture is composited through the colour key.
+/// The guest asks for it per presentation; until the spec's flag exists
+/// every presentation is drawn as a plain overlay.
+fn keyed(_g: &SetGeometry) -> bool {
+    false
+}
+
+impl Compositor {
+    /// Paints every presentation of `display` on `cr`, whose origin is the
+    /// widget's, for a widget placement `placement` of `desktop`.
+    pub fn draw(
+        &mut self,
+        cr: &cairo::Context,
+        scene: &Scene,
+        display: u32,
+        placement: &DisplayPlacement,
+        desktop: &Desktop<'_>,
+        indicator: bool,
+    ) -> u64 {
+        let mut painted = 0;
+        let shown = scene.on_display(display);
+        self.surfaces
+            .retain(|id, _| shown.iter().any(|(shown_id, _)| shown_id == id));
+        for (id, p) in shown {
+            let (Some(g), Some((n, frame))) = (&p.geometry, &p.frame) else {
+                continue;
+            };
+            let parts = visible_parts(g.visible, &g.dest, &g.clip, desktop.width, desktop.height);
+            if parts.is_empty() {
+                continue;
+            }
+            let Some(surface) = self.surface(id, *n, frame) else {
+                continue;
+            };
+            let source = source_rect(&g.source, frame);
+            painted += 1;
+            if indicator {
+                draw_indicator(cr, &parts, placement);
+            }
+            if keyed(g)
+                && let Some(pixels) = desktop.pixels
+            {
+                for part in &parts {
+                    if let Err(e) =
+                        draw_keyed(cr, &surface, g, source, part, placement, desktop, pixels)
+                    {
+                        log::warn!("presentation {id}: keyed draw: {e}");
+                    }
+                }
+                continue;
+            }
+            for part in &parts {
+                if let Err(e) = draw_plain(cr, &surface, g, source, part, placement) {
+                    log::warn!("presentation {id}: draw: {e}");
+                }
+            }
+        }
+        painted
+    }
+
+    /// The cairo surface of picture number `n`, made once per picture.
+    fn surface(&mut self, id: u32, n: u64, frame: &Arc<VideoFrame>) -> Option<cairo::ImageSurface> {
+        if let Some((made, s)) = self.surfaces.get(&id)
+            && *made == n
+        {
+            return Some(s.clone());
+        }
+        let surface = surface_of(frame)?;
+        self.surfaces.insert(id, (n, surface.clone()));
+        Some(surface)
+    }
+}
+
+/// `--indicator`: a thin border round what is shown of a redirected
+/// video, drawn first so the picture covers its inner half.
+fn draw_indicator(cr: &cairo::Context, parts: &[Span], placement: &DisplayPlacement) {
+    let _ = cr.save();
+    cr.set_source_rgb(1.0, 0.55, 0.0);
+    cr.set_line_width(4.0);
+    for part in parts {
+        let (x, y, w, h) = placement.map(part);
+        cr.rectangle(x, y, w, h);
+    }
+    let _ = cr.stroke();
+    let _ = cr.restore();
+}
+
+/// A copy of the picture as a cairo RGB24 surface (BGRx in memory on
+/// little-endian machines, the same bytes).
+fn surface_of(frame: &VideoFrame) -> Option<cairo::ImageSurface> {
+    let (w, h) = (
+        i32::try_from(frame.width).ok()?,
+        i32::try_from(frame.height).ok()?,
+    );
+    let mut surface = cairo::ImageSurface::create(cairo::Format::Rgb24, w, h).ok()?;
+    let stride = usize::try_from(surface.stride()).ok()?;
+    let row = frame.width as usize * 4;
+    {
+        let mut data = surface.data().ok()?;
+        for (y, src) in frame
+            .pixels()
+            .chunks(frame.stride)
+            .take(frame.height as usize)
+            .enumerate()
+        {
+            let dst = data.get_mut(y * stride..y * stride + row)?;
+            dst.copy_from_slice(src.get(..row)?);
+        }
+    }
+    surface.mark_dirty();
+    Some(surface)
+}
+
+/// The part of the picture shown: `source` clipped to the picture, or
+/// all of it when `source` is all zero or empty (spec 7.14).
+fn source_rect(source: &Rect, frame: &VideoFrame) -> (f64, f64, f64, f64) {
+    let whole = (0.0, 0.0, f64::from(frame.width), f64::from(frame.height));
+    let picture = Span::new(0, 0, i64::from(frame.width), i64::from(frame.height));
+    match (Span::of(source), picture) {
+        (Some(s), Some(p)) => s.intersect(&p).map_or(whole, |c| {
+            (
+                c.x0 as f64,
+                c.y0 as f64,
+                c.width() as f64,
+                c.height() as f64,
+            )
+        }),
+        _ => whole,
+    }
+}
+
+/// Sets `cr` so that painting `surface` puts its `source` part exactly on
+/// `dest` (in the coordinates `cr` has).
+fn place_picture(
+    cr: &cairo::Context,
+    surface: &cairo::ImageSurface,
+    source: (f64, f64, f64, f64),
+    dest: (f64, f64, f64, f64),
+) -> Result<(), cairo::Error> {
+    let (sx, sy, sw, sh) = source;
+    let (dx, dy, dw, dh) = dest;
+    cr.translate(dx, dy);
+    cr.scale(dw / sw, dh / sh);
+    cr.set_source_surface(surface, -sx, -sy)?;
+    let pattern = cr.source();
+    pattern.set_filter(cairo::Filter::Good);
+    pattern.set_extend(cairo::Extend::Pad);
+    Ok(())
+}
+
+fn draw_plain(
+    cr: &cairo::Context,
+    surface: &cairo::ImageSurface,
+    g: &SetGeometry,
+    source: (f64, f64, f64, f64),
+    part: &Span,
+    placement: &DisplayPlacement,
+) -> Result<(), cairo::Error> {
+    let Some(dest) = Span::of(&g.dest) else {
+        return Ok(());
+    };
+    cr.save()?;
+    let (x, y, w, h) = placement.map(part);
+    cr.rectangle(x, y, w, h);
+    cr.clip();
+    place_picture(cr, surface, source, placement.map(&dest))?;
+    cr.paint()?;
+    cr.restore()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn draw_keyed(
+    cr: &cairo::Context,
+    surface: &cairo::ImageSurface,
+    g: &SetGeometry,
+    source: (f64, f64, f64, f64),
+    part: &Span,
+    placement: &DisplayPlacement,
+    desktop: &Desktop<'_>,
+    pixels: &[u8],
+) -> Result<(), cairo::Error> {
+    let Some(dest) = Span::of(&g.dest) else {
+        return Ok(());
+    };
+    let (Ok(pw), Ok(ph), Ok(x0), Ok(y0)) = (
+        i32::try_from(part.width()),
+        i32::try_from(part.height()),
+        usize::try_from(part.x0),
+        usize::try_from(part.y0),
+    ) else {
+        return Ok(());
+    };
+    // The video scaled to `dest`, in guest pixels, for this part only.
+    let mut video = cairo::ImageSurface::create(cairo::Format::Rgb24, pw, ph)?;
+    {
+        let vcr = cairo::Context::new(&video)?;
+        let d = (
+            (dest.x0 - part.x0) as f64,
+            (dest.y0 - part.y0) as f64,
+            dest.width() as f64,
+            dest.height() as f64,
+        );
+        place_picture(&vcr, surface, source, d)?;
+        vcr.paint()?;
+    }
+    video.flush();
+    let stride = video.stride() as usize;
+    {
+        let Ok(mut data) = video.data() else {
+            return Ok(());
+        };
+        for row in 0..ph as usize {
+            let at = (y0 + row) * desktop.stride + x0 * 4;
+            let Some(guest) = pixels.get(at..at + pw as usize * 4) else {
+                break;
+            };
+            let out = &mut data[row * stride..row * stride + pw as usize * 4];
+            keying::blend_row(guest, out);
+        }
+    }
+    video.mark_dirty();
+    cr.save()?;
+    let (x, y, w, h) = placement.map(part);
+    cr.rectangle(x, y, w, h);
+    cr.clip();
+    cr.translate(x, y);
+    cr.scale(placement.scale, placement.scale);
+    cr.set_source_surface(&video, 0.0, 0.0)?;
+    cr.source().set_filter(cairo::Filter::Good);
+    cr.paint()?;
+    cr.restore()
+}
