@@ -9,7 +9,9 @@
 //! everything off and built with ninja. The binary is cached in
 //! `$XDG_CACHE_HOME/vhost-device-media/qemu-10.0.2-<hash>/bin/`, where the
 //! hash covers the patches and the configure options, and a stamp file marks a
-//! finished build: a second run reuses it.
+//! finished build: a second run reuses it. The build has Spice
+//! (libspice-server) and the standard VGA, so that one QEMU serves both the
+//! VM's Spice desktop and the media device, as on a VDI host.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
@@ -45,13 +47,18 @@ pub(crate) const BUILD_PACKAGES: &[&str] = &[
     "libpixman-1-dev",
     "zlib1g-dev",
     "libfdt-dev",
+    "libspice-protocol-dev",
+    "libspice-server-dev",
     "patch",
     "xz-utils",
     "seabios",
 ];
 
 /// The configure options: x86_64 only, every optional feature off except
-/// TCG, vhost-user, system libfdt and pixman (the default VGA needs it).
+/// TCG, vhost-user, system libfdt, pixman (the standard VGA needs it) and
+/// Spice (libspice-server; `spice-protocol` is a feature of its own that
+/// `--without-default-features` turns off too), so that one QEMU serves the
+/// Spice desktop (`-vga std`) and the media device.
 pub(crate) const CONFIGURE_ARGS: &[&str] = &[
     "--target-list=x86_64-softmmu",
     "--without-default-features",
@@ -59,6 +66,8 @@ pub(crate) const CONFIGURE_ARGS: &[&str] = &[
     "--enable-vhost-user",
     "--enable-fdt=system",
     "--enable-pixman",
+    "--enable-spice-protocol",
+    "--enable-spice",
     "--disable-install-blobs",
     "--disable-werror",
 ];
@@ -290,6 +299,15 @@ fn ensure_backports_source() -> Result<()> {
     Ok(())
 }
 
+/// ninja's `-j`: `CARGO_BUILD_JOBS` when it is a positive number (a shared
+/// machine limits cargo and the QEMU build alike); ninja's own default
+/// (cores + 2) otherwise.
+pub(crate) fn ninja_jobs(cargo_build_jobs: Option<&str>) -> Option<u32> {
+    cargo_build_jobs
+        .and_then(|jobs| jobs.trim().parse::<u32>().ok())
+        .filter(|&jobs| jobs > 0)
+}
+
 /// Fetches, patches, configures and builds QEMU into `dir/bin`.
 fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
     let downloads = cache.join("qemu-source");
@@ -344,11 +362,11 @@ fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
             .args(CONFIGURE_ARGS)
             .current_dir(&build),
     )?;
-    process::run(
-        Command::new("ninja")
-            .arg("qemu-system-x86_64")
-            .current_dir(&build),
-    )?;
+    let mut ninja = Command::new("ninja");
+    if let Some(jobs) = ninja_jobs(std::env::var("CARGO_BUILD_JOBS").ok().as_deref()) {
+        ninja.arg(format!("-j{jobs}"));
+    }
+    process::run(ninja.arg("qemu-system-x86_64").current_dir(&build))?;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::fs::copy(
@@ -546,6 +564,15 @@ mod tests {
         assert_ne!(build_key(&a, CONFIGURE_ARGS), build_key(&b, CONFIGURE_ARGS));
         assert_ne!(build_key(&a, CONFIGURE_ARGS), build_key(&a, &[]));
         assert_eq!(build_key(&a, &[]).len(), 16);
+    }
+
+    #[test]
+    fn ninja_jobs_follow_cargo_build_jobs() {
+        assert_eq!(ninja_jobs(Some("1")), Some(1));
+        assert_eq!(ninja_jobs(Some(" 2 ")), Some(2));
+        assert_eq!(ninja_jobs(Some("0")), None);
+        assert_eq!(ninja_jobs(Some("default")), None);
+        assert_eq!(ninja_jobs(None), None);
     }
 
     #[test]
