@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use qemu_config::{DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, VIRTIO_NAME};
+use rustix::process::{Pid, Signal};
 
 use crate::flatc_install::project_cache;
 use crate::tempdir;
@@ -378,11 +379,30 @@ fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// A child process killed (and reaped) when dropped.
+/// A child process ended (and reaped) when dropped: `SIGTERM` first, so
+/// that a `timeout` wrapper passes it on to its command (a `SIGKILL` would
+/// orphan the command), `SIGKILL` after [`Guard::GRACE`].
 struct Guard(Child);
+
+impl Guard {
+    /// How long the child gets between `SIGTERM` and `SIGKILL`.
+    const GRACE: Duration = Duration::from_secs(5);
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait()
+            && let Some(pid) = i32::try_from(self.0.id()).ok().and_then(Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, Signal::TERM);
+            let started = Instant::now();
+            while started.elapsed() < Self::GRACE {
+                if !matches!(self.0.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
