@@ -11,7 +11,10 @@
 //! hash covers the patches and the configure options, and a stamp file marks a
 //! finished build: a second run reuses it. The build has Spice
 //! (libspice-server) and the standard VGA, so that one QEMU serves both the
-//! VM's Spice desktop and the media device, as on a VDI host.
+//! VM's Spice desktop and the media device, as on a VDI host; the `qemu
+//! attach` step checks both on the same QEMU ([`desktop`]).
+
+mod desktop;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
@@ -20,7 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use qemu_config::{DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, VIRTIO_NAME};
+use qemu_config::{
+    DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, SpiceListen, SpiceServer, VIRTIO_NAME,
+};
 use rustix::process::{Pid, Signal};
 
 use crate::flatc_install::project_cache;
@@ -486,9 +491,11 @@ pub(crate) fn check_info_pci(info_pci: &str) -> Result<()> {
 }
 
 /// The `qemu attach` test step: the real QEMU creates the device on the real
-/// daemon (null uplink), paused (no guest needed): realizing the device
-/// needs the vhost-user handshake (features, config space); QMP shows the PCI
-/// device; the daemon logs the frontend's session.
+/// daemon (null uplink), paused at first: realizing the device needs the
+/// vhost-user handshake (features, config space); QMP shows the PCI device.
+/// The same QEMU serves the Spice desktop: resumed, the firmware (no disk)
+/// draws its screen and the Spice server answers ([`desktop::check`]). The
+/// daemon logs the frontend's session.
 pub(crate) fn attach_check() -> Result<()> {
     let qemu = ensure()?;
     let daemon_bin = crate::workspace_root().join("target/debug/vhost-user-mediaredir");
@@ -503,6 +510,7 @@ pub(crate) fn attach_check() -> Result<()> {
     let tmp = tempdir::new("qemu-attach")?;
     let socket = tmp.path().join("vdm.sock");
     let qmp_socket = tmp.path().join("qmp.sock");
+    let spice_socket = tmp.path().join("spice.sock");
     let daemon_log = tmp.path().join("daemon.log");
     let log = std::fs::File::create(&daemon_log)?;
     let mut daemon_cmd = Command::new(&daemon_bin);
@@ -517,7 +525,8 @@ pub(crate) fn attach_check() -> Result<()> {
     let _daemon = Guard(daemon_cmd.spawn().context("starting the daemon")?);
     wait_for(&socket, Duration::from_secs(20))?;
 
-    let mut cmd = QemuCommand::new(&socket);
+    let mut cmd = QemuCommand::new(&socket)
+        .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice_socket.clone())));
     cmd.flavor = qemu.flavor;
     cmd.paused = true;
     cmd.qmp_socket = Some(qmp_socket.clone());
@@ -543,7 +552,10 @@ pub(crate) fn attach_check() -> Result<()> {
     let info_pci = qmp.execute(
         r#"{"execute":"human-monitor-command","arguments":{"command-line":"info pci"}}"#,
     )?;
-    let checked = check_info_pci(&info_pci);
+    let checked = check_info_pci(&info_pci).and_then(|()| {
+        qmp.execute(r#"{"execute":"cont"}"#)?;
+        desktop::check(&mut qmp, &spice_socket, tmp.path())
+    });
     let _ = qmp.execute(r#"{"execute":"quit"}"#);
     let qemu_status = qemu_child.0.wait()?;
     checked?;
