@@ -18,6 +18,9 @@
 //!
 //! [`QemuCommand`] builds the command line those documents show; the
 //! `qemu attach` step of `cargo xtask test` runs it against the real daemon.
+//! With [`QemuCommand::spice`] and [`QemuCommand::vga`] the same QEMU also
+//! serves the VM's desktop over Spice (QEMU's own Spice server, the
+//! standard VGA as its display), as a VDI host runs it.
 
 use std::path::PathBuf;
 
@@ -83,6 +86,89 @@ pub fn parse_qemu_version(output: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, micro))
 }
 
+/// Where QEMU's Spice server listens (`-spice port=,addr=` or
+/// `-spice unix=on,addr=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpiceListen {
+    /// TCP on `addr:port`.
+    Tcp {
+        /// The address to bind (`127.0.0.1` for a loopback-only desktop).
+        addr: String,
+        /// The TCP port.
+        port: u16,
+    },
+    /// A Unix socket at this path.
+    Unix(PathBuf),
+}
+
+/// QEMU's own Spice server: the VM's desktop (display, keyboard, mouse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpiceServer {
+    /// Where it listens.
+    pub listen: SpiceListen,
+    /// A file holding the ticket (password) clients must give; `None`
+    /// turns ticketing off (`disable-ticketing=on`). QEMU reads it through
+    /// a `secret` object (`password-secret=`; QEMU 9 removed `password=`).
+    pub password_file: Option<PathBuf>,
+}
+
+impl SpiceServer {
+    /// The id of the `secret` object holding the password.
+    pub const SECRET_ID: &'static str = "spice-password";
+
+    /// A server without ticketing on `listen`.
+    pub fn new(listen: SpiceListen) -> Self {
+        Self {
+            listen,
+            password_file: None,
+        }
+    }
+
+    /// The arguments: `-object secret,...` (with a password) and `-spice ...`.
+    pub fn args(&self) -> Vec<String> {
+        let mut spice = match &self.listen {
+            SpiceListen::Tcp { addr, port } => format!("port={port},addr={addr}"),
+            SpiceListen::Unix(path) => format!("unix=on,addr={}", path.display()),
+        };
+        let mut args = Vec::new();
+        match &self.password_file {
+            Some(file) => {
+                args.push("-object".into());
+                args.push(format!(
+                    "secret,id={},file={}",
+                    Self::SECRET_ID,
+                    file.display()
+                ));
+                spice.push_str(&format!(",password-secret={}", Self::SECRET_ID));
+            }
+            None => spice.push_str(",disable-ticketing=on"),
+        }
+        args.push("-spice".into());
+        args.push(spice);
+        args
+    }
+}
+
+/// The guest's display adapter (`-vga`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vga {
+    /// The standard VGA (`-vga std`, PCI `1234:1111`, Bochs VBE): what the
+    /// firmware and every guest draw on without a driver of their own.
+    Std,
+    /// No display adapter (`-vga none`).
+    None,
+}
+
+impl Vga {
+    /// The `-vga` value.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Vga::Std => "std",
+            Vga::None => "none",
+        }
+    }
+}
+
 /// A QEMU command line (x86_64, q35, TCG) with the media-redirection device.
 ///
 /// [`QemuCommand::args`] returns the arguments after the program name.
@@ -115,11 +201,17 @@ pub struct QemuCommand {
     pub paused: bool,
     /// A QMP server on this Unix socket.
     pub qmp_socket: Option<PathBuf>,
+    /// QEMU's own Spice server (the desktop); `None`: no Spice.
+    pub spice: Option<SpiceServer>,
+    /// `-vga`; `None` leaves the machine's default (q35: the standard VGA).
+    /// The local display is off either way (`-nographic`).
+    pub vga: Option<Vga>,
 }
 
 impl QemuCommand {
     /// The defaults: 256 MiB, the daemon's 4 transmit queues, ring size 256,
-    /// the patched 10.0.2 device, no reconnect, not paused, no QMP.
+    /// the patched 10.0.2 device, no reconnect, not paused, no QMP, no
+    /// Spice, the machine's default VGA.
     pub fn new(socket_path: impl Into<PathBuf>) -> Self {
         Self {
             memory_mib: 256,
@@ -132,7 +224,17 @@ impl QemuCommand {
             firmware_dir: PathBuf::from("/usr/share/seabios"),
             paused: false,
             qmp_socket: None,
+            spice: None,
+            vga: None,
         }
+    }
+
+    /// Adds the VM's Spice desktop: QEMU's Spice server on `spice` and the
+    /// standard VGA as the display it shows.
+    pub fn with_spice_desktop(mut self, spice: SpiceServer) -> Self {
+        self.spice = Some(spice);
+        self.vga = Some(Vga::Std);
+        self
     }
 
     /// The number of virtqueues (`num_vqs`).
@@ -183,6 +285,13 @@ impl QemuCommand {
             "-nic".into(),
             "none".into(),
         ];
+        if let Some(vga) = self.vga {
+            args.push("-vga".into());
+            args.push(vga.arg().into());
+        }
+        if let Some(spice) = &self.spice {
+            args.extend(spice.args());
+        }
         if let Some(qmp) = &self.qmp_socket {
             args.push("-qmp".into());
             args.push(format!("unix:{},server=on,wait=off", qmp.display()));
@@ -239,6 +348,52 @@ mod tests {
         assert_eq!(
             &args[args.len() - 3..],
             ["-qmp", "unix:/q,server=on,wait=off", "-S"]
+        );
+    }
+
+    #[test]
+    fn spice_desktop_on_loopback() {
+        let cmd = QemuCommand::new("/s").with_spice_desktop(SpiceServer::new(SpiceListen::Tcp {
+            addr: "127.0.0.1".into(),
+            port: 5900,
+        }));
+        let args = cmd.args().join(" ");
+        let default = QemuCommand::new("/s").args().join(" ");
+        assert_eq!(
+            args,
+            format!("{default} -vga std -spice port=5900,addr=127.0.0.1,disable-ticketing=on")
+        );
+    }
+
+    #[test]
+    fn spice_on_a_unix_socket_with_a_password() {
+        let mut cmd = QemuCommand::new("/s");
+        cmd.spice = Some(SpiceServer {
+            listen: SpiceListen::Unix("/run/vm1/spice.sock".into()),
+            password_file: Some("/etc/vm1.pass".into()),
+        });
+        cmd.qmp_socket = Some("/q".into());
+        cmd.paused = true;
+        let args = cmd.args();
+        let tail: Vec<&str> = args[args.len() - 7..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "-object",
+                "secret,id=spice-password,file=/etc/vm1.pass",
+                "-spice",
+                "unix=on,addr=/run/vm1/spice.sock,password-secret=spice-password",
+                "-qmp",
+                "unix:/q,server=on,wait=off",
+                "-S"
+            ]
+        );
+        assert!(!args.contains(&"-vga".to_string()));
+        cmd.vga = Some(Vga::None);
+        assert!(
+            cmd.args()
+                .join(" ")
+                .contains(" -nic none -vga none -object secret,")
         );
     }
 

@@ -214,7 +214,8 @@ struct FuzzArgs {
 #[derive(Debug, Args)]
 struct QemuArgs {
     /// Then run the `qemu attach` test step: QEMU creates the device on the
-    /// daemon (target/debug/vhost-user-mediaredir).
+    /// daemon (target/debug/vhost-user-mediaredir), and the same QEMU
+    /// serves the VM's Spice desktop (firmware screen, Spice link).
     #[arg(long)]
     attach: bool,
 }

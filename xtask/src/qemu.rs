@@ -9,7 +9,12 @@
 //! everything off and built with ninja. The binary is cached in
 //! `$XDG_CACHE_HOME/vhost-device-media/qemu-10.0.2-<hash>/bin/`, where the
 //! hash covers the patches and the configure options, and a stamp file marks a
-//! finished build: a second run reuses it.
+//! finished build: a second run reuses it. The build has Spice
+//! (libspice-server) and the standard VGA, so that one QEMU serves both the
+//! VM's Spice desktop and the media device, as on a VDI host; the `qemu
+//! attach` step checks both on the same QEMU ([`desktop`]).
+
+mod desktop;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
@@ -18,7 +23,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use qemu_config::{DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, VIRTIO_NAME};
+use qemu_config::{
+    DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, SpiceListen, SpiceServer, VIRTIO_NAME,
+};
+use rustix::process::{Pid, Signal};
 
 use crate::flatc_install::project_cache;
 use crate::tempdir;
@@ -45,13 +53,18 @@ pub(crate) const BUILD_PACKAGES: &[&str] = &[
     "libpixman-1-dev",
     "zlib1g-dev",
     "libfdt-dev",
+    "libspice-protocol-dev",
+    "libspice-server-dev",
     "patch",
     "xz-utils",
     "seabios",
 ];
 
 /// The configure options: x86_64 only, every optional feature off except
-/// TCG, vhost-user, system libfdt and pixman (the default VGA needs it).
+/// TCG, vhost-user, system libfdt, pixman (the standard VGA needs it) and
+/// Spice (libspice-server; `spice-protocol` is a feature of its own that
+/// `--without-default-features` turns off too), so that one QEMU serves the
+/// Spice desktop (`-vga std`) and the media device.
 pub(crate) const CONFIGURE_ARGS: &[&str] = &[
     "--target-list=x86_64-softmmu",
     "--without-default-features",
@@ -59,6 +72,8 @@ pub(crate) const CONFIGURE_ARGS: &[&str] = &[
     "--enable-vhost-user",
     "--enable-fdt=system",
     "--enable-pixman",
+    "--enable-spice-protocol",
+    "--enable-spice",
     "--disable-install-blobs",
     "--disable-werror",
 ];
@@ -290,6 +305,15 @@ fn ensure_backports_source() -> Result<()> {
     Ok(())
 }
 
+/// ninja's `-j`: `CARGO_BUILD_JOBS` when it is a positive number (a shared
+/// machine limits cargo and the QEMU build alike); ninja's own default
+/// (cores + 2) otherwise.
+pub(crate) fn ninja_jobs(cargo_build_jobs: Option<&str>) -> Option<u32> {
+    cargo_build_jobs
+        .and_then(|jobs| jobs.trim().parse::<u32>().ok())
+        .filter(|&jobs| jobs > 0)
+}
+
 /// Fetches, patches, configures and builds QEMU into `dir/bin`.
 fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
     let downloads = cache.join("qemu-source");
@@ -344,11 +368,11 @@ fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
             .args(CONFIGURE_ARGS)
             .current_dir(&build),
     )?;
-    process::run(
-        Command::new("ninja")
-            .arg("qemu-system-x86_64")
-            .current_dir(&build),
-    )?;
+    let mut ninja = Command::new("ninja");
+    if let Some(jobs) = ninja_jobs(std::env::var("CARGO_BUILD_JOBS").ok().as_deref()) {
+        ninja.arg(format!("-j{jobs}"));
+    }
+    process::run(ninja.arg("qemu-system-x86_64").current_dir(&build))?;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::fs::copy(
@@ -360,11 +384,30 @@ fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// A child process killed (and reaped) when dropped.
+/// A child process ended (and reaped) when dropped: `SIGTERM` first, so
+/// that a `timeout` wrapper passes it on to its command (a `SIGKILL` would
+/// orphan the command), `SIGKILL` after [`Guard::GRACE`].
 struct Guard(Child);
+
+impl Guard {
+    /// How long the child gets between `SIGTERM` and `SIGKILL`.
+    const GRACE: Duration = Duration::from_secs(5);
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait()
+            && let Some(pid) = i32::try_from(self.0.id()).ok().and_then(Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, Signal::TERM);
+            let started = Instant::now();
+            while started.elapsed() < Self::GRACE {
+                if !matches!(self.0.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -448,9 +491,11 @@ pub(crate) fn check_info_pci(info_pci: &str) -> Result<()> {
 }
 
 /// The `qemu attach` test step: the real QEMU creates the device on the real
-/// daemon (null uplink), paused (no guest needed): realizing the device
-/// needs the vhost-user handshake (features, config space); QMP shows the PCI
-/// device; the daemon logs the frontend's session.
+/// daemon (null uplink), paused at first: realizing the device needs the
+/// vhost-user handshake (features, config space); QMP shows the PCI device.
+/// The same QEMU serves the Spice desktop: resumed, the firmware (no disk)
+/// draws its screen and the Spice server answers ([`desktop::check`]). The
+/// daemon logs the frontend's session.
 pub(crate) fn attach_check() -> Result<()> {
     let qemu = ensure()?;
     let daemon_bin = crate::workspace_root().join("target/debug/vhost-user-mediaredir");
@@ -465,6 +510,7 @@ pub(crate) fn attach_check() -> Result<()> {
     let tmp = tempdir::new("qemu-attach")?;
     let socket = tmp.path().join("vdm.sock");
     let qmp_socket = tmp.path().join("qmp.sock");
+    let spice_socket = tmp.path().join("spice.sock");
     let daemon_log = tmp.path().join("daemon.log");
     let log = std::fs::File::create(&daemon_log)?;
     let mut daemon_cmd = Command::new(&daemon_bin);
@@ -479,7 +525,8 @@ pub(crate) fn attach_check() -> Result<()> {
     let _daemon = Guard(daemon_cmd.spawn().context("starting the daemon")?);
     wait_for(&socket, Duration::from_secs(20))?;
 
-    let mut cmd = QemuCommand::new(&socket);
+    let mut cmd = QemuCommand::new(&socket)
+        .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice_socket.clone())));
     cmd.flavor = qemu.flavor;
     cmd.paused = true;
     cmd.qmp_socket = Some(qmp_socket.clone());
@@ -505,7 +552,10 @@ pub(crate) fn attach_check() -> Result<()> {
     let info_pci = qmp.execute(
         r#"{"execute":"human-monitor-command","arguments":{"command-line":"info pci"}}"#,
     )?;
-    let checked = check_info_pci(&info_pci);
+    let checked = check_info_pci(&info_pci).and_then(|()| {
+        qmp.execute(r#"{"execute":"cont"}"#)?;
+        desktop::check(&mut qmp, &spice_socket, tmp.path())
+    });
     let _ = qmp.execute(r#"{"execute":"quit"}"#);
     let qemu_status = qemu_child.0.wait()?;
     checked?;
@@ -546,6 +596,15 @@ mod tests {
         assert_ne!(build_key(&a, CONFIGURE_ARGS), build_key(&b, CONFIGURE_ARGS));
         assert_ne!(build_key(&a, CONFIGURE_ARGS), build_key(&a, &[]));
         assert_eq!(build_key(&a, &[]).len(), 16);
+    }
+
+    #[test]
+    fn ninja_jobs_follow_cargo_build_jobs() {
+        assert_eq!(ninja_jobs(Some("1")), Some(1));
+        assert_eq!(ninja_jobs(Some(" 2 ")), Some(2));
+        assert_eq!(ninja_jobs(Some("0")), None);
+        assert_eq!(ninja_jobs(Some("default")), None);
+        assert_eq!(ninja_jobs(None), None);
     }
 
     #[test]
