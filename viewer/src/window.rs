@@ -74,7 +74,7 @@ impl DisplayWindow {
         let w = display.widget();
         w.set_property("scaling", true);
         w.set_property("resize-guest", shared.resize_guest);
-        w.set_property("zoom-level", shared.zoom.get());
+        w.set_property("zoom-level", i32::try_from(shared.zoom.get()).unwrap_or(100));
         w.set_hexpand(true);
         w.set_vexpand(true);
 
@@ -217,7 +217,9 @@ fn submenu(bar: &gtk::MenuBar, label: &str) -> gtk::Menu {
 /// Sets the zoom of `display` and sizes `window` for it.
 fn set_zoom(shared: &Shared, window: &gtk::Window, display: &SpiceDisplay, zoom: u32) {
     shared.zoom.set(zoom);
-    display.widget().set_property("zoom-level", zoom);
+    display
+        .widget()
+        .set_property("zoom-level", i32::try_from(zoom).unwrap_or(100));
     // Let the window shrink to the new size request.
     window.resize(1, 1);
 }

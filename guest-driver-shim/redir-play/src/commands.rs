@@ -6,8 +6,10 @@ use std::io::BufRead;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
+use mediaredir_proto::control::{Geometry, Rect};
+
 /// A playback command.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Command {
     /// Pause the presentation.
     Pause,
@@ -27,6 +29,8 @@ pub(crate) enum Command {
     Sleep(Duration),
     /// Stop playing (clean exit).
     Quit,
+    /// Where the client shows the video (`PRES_SET_GEOMETRY`).
+    Geometry(Geometry),
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -49,7 +53,8 @@ impl std::str::FromStr for Command {
     type Err = String;
 
     /// `pause`, `play`, `seek=SECONDS`, `volume=GAIN`, `mute`, `unmute`,
-    /// `rate=RATE`, `status`, `sleep=SECONDS`, `quit` (a space may replace `=`).
+    /// `rate=RATE`, `status`, `sleep=SECONDS`, `quit`, `geometry=SPEC`
+    /// (see [`geometry`]) (a space may replace `=`).
     fn from_str(s: &str) -> Result<Command, String> {
         let s = s.trim();
         let (word, arg) = match s.split_once(['=', ' ']) {
@@ -77,13 +82,61 @@ impl std::str::FromStr for Command {
             "status" => Command::Status,
             "sleep" => Command::Sleep(seconds(&need(arg)?)?),
             "quit" | "stop" => Command::Quit,
+            "geometry" => Command::Geometry(geometry(&need(arg)?)?),
             _ => return Err(format!("unknown command {s:?}")),
         })
     }
 }
 
+fn int<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a {what}"))
+}
+
+/// `X:Y:W:H` (W and H not negative).
+fn rect(s: &str) -> Result<Rect, String> {
+    let v: Vec<&str> = s.split(':').collect();
+    let [x, y, w, h] = v.as_slice() else {
+        return Err(format!("{s:?} is not X:Y:W:H"));
+    };
+    Ok(Rect::new(
+        int(x, "coordinate")?,
+        int(y, "coordinate")?,
+        int(w, "width")?,
+        int(h, "height")?,
+    ))
+}
+
+/// `geometry=X:Y:W:H[,z=N][,display=N][,hidden][,source=X:Y:W:H][,clip=X:Y:W:H]...`:
+/// the destination rectangle in guest display pixels, then options; each
+/// `clip` adds a visible part of it (none: all of it visible).
+fn geometry(s: &str) -> Result<Geometry, String> {
+    let mut items = s.split(',');
+    let dest = rect(items.next().unwrap_or_default())?;
+    let mut g = Geometry {
+        display_id: 0,
+        visible: true,
+        z: 0,
+        dest,
+        source: Rect::default(),
+        clip: Vec::new(),
+    };
+    for item in items {
+        match item.trim().split_once('=') {
+            Some(("z", v)) => g.z = int(v, "z")?,
+            Some(("display", v)) => g.display_id = int(v, "display")?,
+            Some(("source", v)) => g.source = rect(v)?,
+            Some(("clip", v)) => g.clip.push(rect(v)?),
+            None if item.trim() == "hidden" => g.visible = false,
+            _ => return Err(format!("geometry option {item:?} not understood")),
+        }
+    }
+    Ok(g)
+}
+
 /// A scheduled command: run when the demuxer reaches media time `at`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scheduled {
     pub(crate) at: Duration,
     pub(crate) command: Command,
@@ -148,6 +201,25 @@ mod tests {
         assert!("seek".parse::<Command>().is_err());
         assert!("volume=-1".parse::<Command>().is_err());
         assert!("dance".parse::<Command>().is_err());
+    }
+
+    #[test]
+    fn geometry_parses() {
+        let Ok(Command::Geometry(g)) =
+            "geometry=100:100:320:240,z=2,clip=100:100:320:100,clip=1:2:3:4".parse()
+        else {
+            panic!("geometry did not parse");
+        };
+        assert_eq!(g.dest, Rect::new(100, 100, 320, 240));
+        assert_eq!((g.z, g.visible, g.display_id), (2, true, 0));
+        assert_eq!(g.clip, vec![Rect::new(100, 100, 320, 100), Rect::new(1, 2, 3, 4)]);
+        let Ok(Command::Geometry(g)) = "geometry=-5:0:10:10,hidden,display=1".parse() else {
+            panic!("geometry did not parse");
+        };
+        assert_eq!((g.dest.x, g.visible, g.display_id), (-5, false, 1));
+        assert!("geometry=1:2:3".parse::<Command>().is_err());
+        assert!("geometry=1:2:3:4,bogus".parse::<Command>().is_err());
+        assert!(parse_scheduled("0:geometry=0:0:10:10,clip=1:1:2:2").is_ok());
     }
 
     #[test]

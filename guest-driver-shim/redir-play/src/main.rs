@@ -32,7 +32,8 @@ use session::Settings;
 ///
 /// Commands on standard input (one per line) and with `--at`: pause, play,
 /// seek=SECONDS, volume=GAIN, mute, unmute, rate=RATE, status, sleep=SECONDS,
-/// quit.
+/// quit, geometry=X:Y:W:H[,z=N][,hidden][,clip=X:Y:W:H]... (where the client
+/// shows the video).
 #[derive(Debug, Parser)]
 #[command(name = "redir-play", version)]
 struct Args {

@@ -49,6 +49,10 @@ impl Session<'_> {
             }
             Command::Sleep(d) => std::thread::sleep(d),
             Command::Quit => self.quit = true,
+            Command::Geometry(g) => {
+                eprintln!("redir-play: geometry {:?}", g.dest);
+                self.redir.set_geometry(p, g)?;
+            }
         }
         Ok(None)
     }
