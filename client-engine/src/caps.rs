@@ -73,7 +73,7 @@ fn int(v: u32) -> Option<i32> {
 
 /// Adds the stream's picture size to `s`, if it has one.
 fn set_size(s: &mut gst::Structure, cs: &CreateStream) {
-    if let (Some(w), Some(h)) = (int(cs.width), int(cs.height)) {
+    if let (Some(w), Some(h)) = (int(cs.media.width), int(cs.media.height)) {
         s.set("width", w);
         s.set("height", h);
     }
@@ -141,7 +141,7 @@ fn opus_tags() -> Vec<u8> {
 fn set_opus_format(s: &mut gst::Structure, cs: &CreateStream) -> Result<(), EngineError> {
     let d = &cs.codec_data;
     if d.is_empty() {
-        let channels = int(cs.channels).unwrap_or(2);
+        let channels = int(cs.media.channels).unwrap_or(2);
         if channels > 2 {
             return Err(EngineError::InvalidFormat(
                 "Opus with more than 2 channels needs an OpusHead".into(),
@@ -149,7 +149,7 @@ fn set_opus_format(s: &mut gst::Structure, cs: &CreateStream) -> Result<(), Engi
         }
         s.set("channel-mapping-family", 0i32);
         s.set("channels", channels);
-        s.set("rate", int(cs.sample_rate).unwrap_or(48000));
+        s.set("rate", int(cs.media.sample_rate).unwrap_or(48000));
         return Ok(());
     }
     if d.len() < 19 || &d[..8] != b"OpusHead" {
@@ -223,7 +223,7 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
                 s.set("stream-format", "raw");
                 s.set("codec_data", gst::Buffer::from_slice(d.clone()));
             }
-            if let (Some(r), Some(c)) = (int(cs.sample_rate), int(cs.channels)) {
+            if let (Some(r), Some(c)) = (int(cs.media.sample_rate), int(cs.media.channels)) {
                 s.set("rate", r);
                 s.set("channels", c);
             }
@@ -239,7 +239,8 @@ pub fn stream_caps(cs: &CreateStream) -> Result<StreamCaps, EngineError> {
             }
         }
         Codec::PcmS16le | Codec::PcmS24le | Codec::PcmS32le | Codec::PcmF32le | Codec::PcmU8 => {
-            let (Some(rate), Some(channels)) = (int(cs.sample_rate), int(cs.channels)) else {
+            let (Some(rate), Some(channels)) = (int(cs.media.sample_rate), int(cs.media.channels))
+            else {
                 return Err(EngineError::InvalidFormat(
                     "PCM needs sample rate and channels".into(),
                 ));
@@ -306,7 +307,7 @@ mod tests {
                 .unwrap()
                 .has_field("channel-mask")
         );
-        c.channels = 6;
+        c.media.channels = 6;
         let caps = stream_caps(&c).unwrap().caps;
         let mask = caps
             .structure(0)
@@ -327,7 +328,7 @@ mod tests {
         ] {
             // 5.1 with side surrounds, as a WAVE_FORMAT_EXTENSIBLE file says.
             let mut c = cs(codec, 0x60Fu32.to_le_bytes().to_vec());
-            c.channels = 6;
+            c.media.channels = 6;
             let caps = stream_caps(&c).unwrap().caps;
             let s = caps.structure(0).unwrap();
             assert_eq!(s.get::<&str>("format").unwrap(), format);

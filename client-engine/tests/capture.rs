@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use client_engine::gst;
 use client_engine::wire::{
-    ClientFeatures, CodecFlags, CreateStream, Direction, Message, PresentationFlags, SampleFlags,
-    SampleHeader, SourceKind, Status,
+    ClientFeatures, CodecFlags, CreateStream, Direction, MediaParams, Message, PresentationFlags,
+    SampleFlags, SampleHeader, SourceKind, Status,
 };
 use client_engine::{Engine, EngineConfig, EngineEvents, OutputMode};
 use common::tone;
@@ -90,13 +90,17 @@ fn capture_stream(id: u32, codec: Codec, source: u32) -> Message {
         presentation: 1,
         direction: Direction::Capture,
         codec,
-        width: if video { 320 } else { 0 },
-        height: if video { 240 } else { 0 },
-        fps_num: if video { 30 } else { 0 },
-        fps_den: if video { 1 } else { 0 },
-        sample_rate: if video { 0 } else { 48000 },
-        channels: if video { 0 } else { 1 },
-        bitrate: if video { 300_000 } else { 64_000 },
+        media: if video {
+            MediaParams {
+                bitrate: 300_000,
+                ..MediaParams::video(320, 240, 30, 1)
+            }
+        } else {
+            MediaParams {
+                bitrate: 64_000,
+                ..MediaParams::audio(48000, 1)
+            }
+        },
         source,
         codec_data: Vec::new(),
     })

@@ -14,7 +14,6 @@ use common::Daemon;
 use common::toy::{GENERATION, answer, connect, device_features, toy_device};
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::driver::{DriverOptions, MediaDevice};
-use mediaredir_player::playback_format;
 use mediaredir_player::seqpacket::{Received, SeqpacketConn};
 use mediaredir_proto::broker::{BrokerMessage, MAX_MESSAGE, Sender};
 use mediaredir_proto::codec::Codec;
@@ -201,11 +200,7 @@ fn a_control_request_the_device_holds_stalls_no_other_player() {
         other.control(3, 0, Request::PresCreate { live: false }),
         (Status::Ok, 7)
     );
-    let video = StreamFormat {
-        width: 640,
-        height: 360,
-        ..playback_format(Codec::H264, 0)
-    };
+    let video = StreamFormat::video(Codec::H264, 0, 640, 360, 0, 0);
     let (status, stream) = other.control(4, 7, Request::StreamCreate(video));
     assert_eq!(status, Status::Ok);
     let pool = match other.ask(5, &BrokerMessage::PoolCreate { size: 4096 }) {

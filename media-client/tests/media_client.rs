@@ -175,10 +175,8 @@ fn client_captures_and_answers_calls_over_the_wire() {
         },
         &[],
     );
-    let format = StreamFormat {
-        bitrate: 48000,
-        ..StreamFormat::audio(Codec::Opus, 0, 48000, 2)
-    };
+    let mut format = StreamFormat::audio(Codec::Opus, 0, 48000, 2);
+    format.media.bitrate = 48000;
     let cs = CreateStream::from_format(4, 1, &format.captured_from(mic));
     send(&mut conn, &Message::CreateStream(cs), &[]);
     send(&mut conn, &Message::StartCapture { stream: 4 }, &[]);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
-use mediaredir_player::{MediaRedir, playback_format};
+use mediaredir_player::MediaRedir;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::{Request, ResponseHeader, StreamFormat};
 use mediaredir_proto::data::DataHeader;
@@ -208,13 +208,7 @@ pub fn try_ok(dev: &mut Driver, target: u32, request: Request) -> Result<u32, St
 
 /// An H.264 (Annex-B) 30 fps video format of `width` x `height` on `txq`.
 pub fn h264(txq: u32, width: u32, height: u32) -> StreamFormat {
-    StreamFormat {
-        width,
-        height,
-        fps_num: 30,
-        fps_den: 1,
-        ..playback_format(Codec::H264, txq)
-    }
+    StreamFormat::video(Codec::H264, txq, width, height, 30, 1)
 }
 
 /// An H.264 (Annex-B) video format on `txq` (the size of the tests' clip).
@@ -224,11 +218,7 @@ pub fn video(txq: u32) -> StreamFormat {
 
 /// An Opus stereo format on `txq`.
 pub fn audio(txq: u32) -> StreamFormat {
-    StreamFormat {
-        sample_rate: 48000,
-        channels: 2,
-        ..playback_format(Codec::Opus, txq)
-    }
+    StreamFormat::audio(Codec::Opus, txq, 48000, 2)
 }
 
 /// Waits for the client to be known to the device (GET_CAPS says so).

@@ -10,7 +10,7 @@ use conformance_tests::client::{AckPolicy, TestClient, decode_and_capture};
 use conformance_tests::rig::{Rig, connected_player};
 use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, StreamFormat};
+use mediaredir_proto::control::{Direction, MediaParams, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
@@ -21,13 +21,10 @@ fn capture_format(codec: Codec, source_id: u32) -> StreamFormat {
         direction: Direction::Capture,
         txq: 0,
         source_id,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48_000,
-        channels: 2,
-        bitrate: 64_000,
+        media: MediaParams {
+            bitrate: 64_000,
+            ..MediaParams::audio(48_000, 2)
+        },
         codec_data: Vec::new(),
     }
 }

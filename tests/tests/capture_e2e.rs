@@ -16,7 +16,7 @@ use common::tone;
 use conformance_tests::rig::{Rig, connected_player};
 use e2e_common::{media_client_binary, wait_path};
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, StreamFormat};
+use mediaredir_proto::control::{Direction, MediaParams, StreamFormat};
 use mediaredir_proto::data::{FLAG_DISCONT, FLAG_KEYFRAME};
 use mediaredir_proto::status::Status;
 use test_support::ChildGuard;
@@ -50,13 +50,10 @@ fn client_microphone_reaches_the_guest_player() {
         direction: Direction::Capture,
         txq: 0,
         source_id: mic,
-        width: 0,
-        height: 0,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: 48_000,
-        channels: 1,
-        bitrate: 64_000,
+        media: MediaParams {
+            bitrate: 64_000,
+            ..MediaParams::audio(48_000, 1)
+        },
         codec_data: Vec::new(),
     };
     p.try_format(&format).expect("the client encodes Opus");

@@ -393,7 +393,7 @@ impl Captures {
                 format!("no encoder for {}", cs.codec.name()),
             );
         }
-        if cs.codec == mediaredir_proto::codec::Codec::Opus && cs.channels > 2 {
+        if cs.codec == mediaredir_proto::codec::Codec::Opus && cs.media.channels > 2 {
             return error(
                 Status::Unsupported,
                 "Opus capture has at most 2 channels".into(),

@@ -52,21 +52,21 @@ fn raw_caps(cs: &CreateStream) -> gst::Caps {
     if cs.codec.is_video() {
         let mut b = gst::Caps::builder("video/x-raw")
             .field("format", "I420")
-            .field("width", i32::try_from(cs.width).unwrap_or(640))
-            .field("height", i32::try_from(cs.height).unwrap_or(480));
-        if cs.fps_num != 0 && cs.fps_den != 0 {
+            .field("width", i32::try_from(cs.media.width).unwrap_or(640))
+            .field("height", i32::try_from(cs.media.height).unwrap_or(480));
+        if cs.media.fps_num != 0 && cs.media.fps_den != 0 {
             b = b.field(
                 "framerate",
                 gst::Fraction::new(
-                    i32::try_from(cs.fps_num).unwrap_or(30),
-                    i32::try_from(cs.fps_den).unwrap_or(1),
+                    i32::try_from(cs.media.fps_num).unwrap_or(30),
+                    i32::try_from(cs.media.fps_den).unwrap_or(1),
                 ),
             );
         }
         b.build()
     } else {
-        let rate = if OPUS_RATES.contains(&cs.sample_rate) {
-            cs.sample_rate
+        let rate = if OPUS_RATES.contains(&cs.media.sample_rate) {
+            cs.media.sample_rate
         } else {
             48000
         };
@@ -74,7 +74,7 @@ fn raw_caps(cs: &CreateStream) -> gst::Caps {
             .field("rate", i32::try_from(rate).unwrap_or(48000))
             .field(
                 "channels",
-                i32::try_from(cs.channels.clamp(1, 2)).unwrap_or(1),
+                i32::try_from(cs.media.channels.clamp(1, 2)).unwrap_or(1),
             )
             .build()
     }
@@ -82,10 +82,10 @@ fn raw_caps(cs: &CreateStream) -> gst::Caps {
 
 /// The encoder (and parser, and output caps) of `cs`'s codec.
 fn encoder(cs: &CreateStream) -> Result<Vec<gst::Element>, EngineError> {
-    let bitrate = if cs.bitrate == 0 {
+    let bitrate = if cs.media.bitrate == 0 {
         default_bitrate(cs.codec)
     } else {
-        cs.bitrate
+        cs.media.bitrate
     };
     match cs.codec {
         Codec::Opus => {
@@ -139,7 +139,7 @@ pub(crate) fn build(cs: &CreateStream, source: &Source) -> Result<Built, EngineE
     if cs.codec.is_video() {
         chain.push(make("videoconvert")?);
         chain.push(make("videoscale")?);
-        if cs.fps_num != 0 && gst::ElementFactory::find("videorate").is_some() {
+        if cs.media.fps_num != 0 && gst::ElementFactory::find("videorate").is_some() {
             chain.push(make("videorate")?);
         }
     } else {

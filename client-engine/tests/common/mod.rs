@@ -17,7 +17,7 @@ use client_engine::{EngineConfig, OutputMode};
 use client_engine::gst;
 use client_engine::gst::prelude::*;
 use client_engine::wire::{
-    CreateStream, Direction, Message, PresentationFlags, SampleFlags, SampleHeader,
+    CreateStream, Direction, MediaParams, Message, PresentationFlags, SampleFlags, SampleHeader,
 };
 use client_engine::{Engine, EngineEvents};
 use mediaredir_proto::codec::Codec;
@@ -96,6 +96,20 @@ pub struct Track {
     pub rate: u32,
     pub channels: u32,
     pub samples: Vec<Sample>,
+}
+
+impl Track {
+    /// The track's size, sample rate and channels as a stream's media
+    /// parameters (frame rate and bit rate unknown).
+    pub fn media(&self) -> MediaParams {
+        MediaParams {
+            width: self.width,
+            height: self.height,
+            sample_rate: self.rate,
+            channels: self.channels,
+            ..MediaParams::default()
+        }
+    }
 }
 
 /// Xiph lacing (Matroska's CodecPrivate for Vorbis/Theora): packet count
@@ -333,13 +347,7 @@ pub fn create_stream(track: &Track, id: u32, presentation: u32) -> Message {
         presentation,
         direction: Direction::Playback,
         codec: track.codec,
-        width: track.width,
-        height: track.height,
-        fps_num: 0,
-        fps_den: 0,
-        sample_rate: track.rate,
-        channels: track.channels,
-        bitrate: 0,
+        media: track.media(),
         source: 0,
         codec_data: track.codec_data.clone(),
     })

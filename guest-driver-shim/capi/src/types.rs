@@ -5,7 +5,9 @@ use std::ffi::c_int;
 
 use mediaredir_player::{BufferInfo, Capabilities};
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, Geometry, MAX_CLIP_RECTS, Rect, StreamFormat};
+use mediaredir_proto::control::{
+    Direction, Geometry, MAX_CLIP_RECTS, MediaParams, Rect, StreamFormat,
+};
 use mediaredir_proto::data::Clip;
 use mediaredir_proto::event::{EVENT_SIZE, Event};
 use mediaredir_proto::response::{CodecCap, PositionInfo};
@@ -100,6 +102,20 @@ pub struct CStreamFormat {
 }
 
 impl CStreamFormat {
+    /// The media fields, which the C struct keeps flat (C ABI) and the Rust
+    /// format groups: the one place they are mapped.
+    pub fn media(&self) -> MediaParams {
+        MediaParams {
+            width: self.width,
+            height: self.height,
+            fps_num: self.fps_num,
+            fps_den: self.fps_den,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            bitrate: self.bitrate,
+        }
+    }
+
     /// The Rust format; `codec_data` is the bytes `self.codec_data` points
     /// to (the caller reads them from the raw pointer).
     pub fn to_format(&self, codec_data: &[u8]) -> Result<StreamFormat, CapiError> {
@@ -111,13 +127,7 @@ impl CStreamFormat {
             direction,
             txq: self.txq,
             source_id: self.source_id,
-            width: self.width,
-            height: self.height,
-            fps_num: self.fps_num,
-            fps_den: self.fps_den,
-            sample_rate: self.sample_rate,
-            channels: self.channels,
-            bitrate: self.bitrate,
+            media: self.media(),
             codec_data: codec_data.to_vec(),
         })
     }

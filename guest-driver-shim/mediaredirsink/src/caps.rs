@@ -13,7 +13,7 @@
 
 use gstreamer as gst;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, StreamFormat};
+use mediaredir_proto::control::{Direction, MediaParams, StreamFormat};
 
 /// The codecs the sink can carry, in the order of its template caps.
 pub const CODECS: [Codec; 20] = [
@@ -289,9 +289,12 @@ pub fn headers_in_codec_data(codec: Codec) -> bool {
 /// buffers' timestamps rule).
 pub fn same_stream(open: &StreamFormat, new: &StreamFormat) -> bool {
     let informational = |f: &StreamFormat| StreamFormat {
-        fps_num: 0,
-        fps_den: 0,
-        bitrate: 0,
+        media: MediaParams {
+            fps_num: 0,
+            fps_den: 0,
+            bitrate: 0,
+            ..f.media
+        },
         ..f.clone()
     };
     informational(open) == informational(new)
@@ -319,13 +322,15 @@ pub fn stream_format(caps: &gst::CapsRef) -> Result<StreamFormat, FormatError> {
         direction: Direction::Playback,
         txq: 0,
         source_id: 0,
-        width: if video { positive(s, "width") } else { 0 },
-        height: if video { positive(s, "height") } else { 0 },
-        fps_num,
-        fps_den,
-        sample_rate: if video { 0 } else { positive(s, "rate") },
-        channels: if video { 0 } else { positive(s, "channels") },
-        bitrate: 0,
+        media: MediaParams {
+            width: if video { positive(s, "width") } else { 0 },
+            height: if video { positive(s, "height") } else { 0 },
+            fps_num,
+            fps_den,
+            sample_rate: if video { 0 } else { positive(s, "rate") },
+            channels: if video { 0 } else { positive(s, "channels") },
+            bitrate: 0,
+        },
         codec_data: wire_codec_data(codec, s)?,
     })
 }
@@ -411,7 +416,7 @@ mod tests {
             .build();
         let format = stream_format(&mpeg4).unwrap();
         assert_eq!(format.codec, Codec::Mpeg4Part2);
-        assert_eq!((format.width, format.height), (160, 120));
+        assert_eq!((format.media.width, format.media.height), (160, 120));
         assert_eq!(format.codec_data, vol);
     }
 
@@ -425,7 +430,7 @@ mod tests {
             .build();
         let f = stream_format(&caps).unwrap();
         assert_eq!(
-            (f.codec, f.width, f.height, f.fps_num),
+            (f.codec, f.media.width, f.media.height, f.media.fps_num),
             (Codec::Vp8, 320, 240, 30)
         );
         assert!(f.codec_data.is_empty());
@@ -454,7 +459,7 @@ mod tests {
             )
             .build();
         let f = stream_format(&caps).unwrap();
-        assert_eq!((f.sample_rate, f.channels), (48000, 2));
+        assert_eq!((f.media.sample_rate, f.media.channels), (48000, 2));
         assert_eq!(f.codec_data, head);
     }
 
@@ -472,7 +477,7 @@ mod tests {
         let b = stream_format(&caps("107/4")).unwrap();
         assert!(same_stream(&a, &b));
         let mut c = b.clone();
-        c.width = 320;
+        c.media.width = 320;
         assert!(!same_stream(&a, &c));
     }
 
@@ -486,7 +491,7 @@ mod tests {
         )
         .unwrap();
         let f = stream_format(&caps).unwrap();
-        assert_eq!((f.codec, f.channels), (Codec::PcmS24le, 6));
+        assert_eq!((f.codec, f.media.channels), (Codec::PcmS24le, 6));
         assert_eq!(f.codec_data, 0x60Fu32.to_le_bytes());
         // A second LFE (GStreamer bit 9) has no WAVE speaker.
         let caps = gst::Caps::from_str(

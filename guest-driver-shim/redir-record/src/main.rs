@@ -13,7 +13,7 @@ use clap::{Parser, ValueEnum};
 use guest_driver_shim::connect::{Connection, DeviceArgs};
 use mediaredir_player::PlayerError;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{Direction, StreamFormat};
+use mediaredir_proto::control::{Direction, MediaParams, StreamFormat};
 use mediaredir_proto::response::SourceKind;
 use mediaredir_proto::status::Status;
 
@@ -95,13 +95,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
         direction: Direction::Capture,
         txq: 0,
         source_id: source.id,
-        width: if audio { 0 } else { 320 },
-        height: if audio { 0 } else { 240 },
-        fps_num: if audio { 0 } else { 30 },
-        fps_den: if audio { 0 } else { 1 },
-        sample_rate: if audio { 48_000 } else { 0 },
-        channels: if audio { 2 } else { 0 },
-        bitrate: args.bitrate,
+        media: MediaParams {
+            bitrate: args.bitrate,
+            ..if audio {
+                MediaParams::audio(48_000, 2)
+            } else {
+                MediaParams::video(320, 240, 30, 1)
+            }
+        },
         codec_data: Vec::new(),
     };
     match redir.try_format(&format) {

@@ -24,12 +24,14 @@ mod enums;
 pub mod error;
 pub mod event;
 mod layout;
+pub mod media;
 pub mod response;
 pub mod status;
 pub mod time;
 pub mod wire;
 
 pub use error::ProtoError;
+pub use media::MediaParams;
 
 #[cfg(test)]
 mod proptests;

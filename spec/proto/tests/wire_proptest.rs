@@ -4,9 +4,9 @@
 use mediaredir_proto::wire::{
     CallAction, CallStats, Capabilities, CaptureSource, ClientFeatures, Codec, CodecCap,
     CodecFlags, CreateStream, Direction, FramePrefix, FrameReader, Hello, MAX_FRAME_LEN,
-    MAX_HEADER_LEN, MAX_PAYLOAD_LEN, MediaMask, Message, PREFIX_LEN, PresentationFlags,
-    PresentationState, Rect, SampleFlags, SampleHeader, SetGeometry, SourceKind, Status, TIME_NONE,
-    Welcome, WireError, encode_frame,
+    MAX_HEADER_LEN, MAX_PAYLOAD_LEN, MediaMask, MediaParams, Message, PREFIX_LEN,
+    PresentationFlags, PresentationState, Rect, SampleFlags, SampleHeader, SetGeometry, SourceKind,
+    Status, TIME_NONE, Welcome, WireError, encode_frame,
 };
 use proptest::prelude::*;
 
@@ -110,13 +110,15 @@ fn create_stream() -> impl Strategy<Value = Message> {
                     presentation,
                     direction,
                     codec,
-                    width: if video { w } else { 0 },
-                    height: if video { h } else { 0 },
-                    fps_num: if fps_num % 4 == 0 { 0 } else { fps_num },
-                    fps_den,
-                    sample_rate: if video { 0 } else { rate },
-                    channels: if video { 0 } else { ch },
-                    bitrate,
+                    media: MediaParams {
+                        width: if video { w } else { 0 },
+                        height: if video { h } else { 0 },
+                        fps_num: if fps_num % 4 == 0 { 0 } else { fps_num },
+                        fps_den,
+                        sample_rate: if video { 0 } else { rate },
+                        channels: if video { 0 } else { ch },
+                        bitrate,
+                    },
                     source,
                     codec_data: data,
                 })

@@ -118,10 +118,7 @@ impl Drop for Client {
 /// The stream format of a demuxed track on `txq`.
 pub fn format(track: &Track, txq: u32) -> StreamFormat {
     StreamFormat {
-        width: track.width,
-        height: track.height,
-        sample_rate: track.rate,
-        channels: track.channels,
+        media: track.media(),
         codec_data: track.codec_data.clone(),
         ..playback_format(track.codec, txq)
     }

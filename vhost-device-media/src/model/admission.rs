@@ -55,7 +55,7 @@ impl DeviceModel {
         if let Some(bytes) = stream.format.codec.pcm_sample_bytes()
             && !header
                 .payload_len
-                .is_multiple_of(bytes * stream.format.channels)
+                .is_multiple_of(bytes * stream.format.media.channels)
         {
             return Err(Status::Invalid);
         }

@@ -172,17 +172,20 @@ mod tests {
     use std::time::Instant;
 
     use mediaredir_proto::codec::Codec;
-    use mediaredir_proto::control::{ControlRequest, StreamFormat};
+    use mediaredir_proto::control::{ControlRequest, MediaParams, StreamFormat};
 
     use super::*;
     use crate::limits::Limits;
 
     fn capture_format(codec: Codec) -> StreamFormat {
         StreamFormat {
-            sample_rate: 48_000,
-            channels: 2,
-            bitrate: 64_000,
-            ..StreamFormat::video(codec, 0, 320, 240, 30, 1)
+            media: MediaParams {
+                sample_rate: 48_000,
+                channels: 2,
+                bitrate: 64_000,
+                ..MediaParams::video(320, 240, 30, 1)
+            },
+            ..StreamFormat::playback(codec, 0)
         }
         .captured_from(1)
     }

@@ -136,8 +136,8 @@ impl DeviceModel {
         let supported = caps.codecs.iter().any(|c| {
             c.codec == format.codec
                 && c.flags.contains(needed)
-                && fits(c.max_width, format.width)
-                && fits(c.max_height, format.height)
+                && fits(c.max_width, format.media.width)
+                && fits(c.max_height, format.media.height)
         });
         if supported {
             Ok(())

@@ -2,7 +2,9 @@
 
 use super::*;
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{ControlRequest, Geometry, Rect, Request, StreamFormat};
+use mediaredir_proto::control::{
+    ControlRequest, Geometry, MediaParams, Rect, Request, StreamFormat,
+};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
 use mediaredir_proto::device::DeviceLimits;
 use mediaredir_proto::response::PresentationState;
@@ -129,8 +131,11 @@ fn check_format_follows_client_codecs_and_sizes() {
         Status::Ok
     );
     let big = StreamFormat {
-        width: 3840,
-        height: 2160,
+        media: MediaParams {
+            width: 3840,
+            height: 2160,
+            ..video(0).media
+        },
         ..video(0)
     };
     assert_eq!(
@@ -547,7 +552,10 @@ fn pcm_payloads_are_whole_sample_frames() {
     let p = req(&mut m, 0, Request::PresCreate { live: false });
     let format = StreamFormat {
         codec: Codec::PcmS24le,
-        channels: 6,
+        media: MediaParams {
+            channels: 6,
+            ..audio(0).media
+        },
         codec_data: 0x60Fu32.to_le_bytes().to_vec(),
         ..audio(0)
     };

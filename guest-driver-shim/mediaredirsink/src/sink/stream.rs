@@ -140,7 +140,7 @@ impl MediaRedirSink {
             free: (0..count).rev().collect(),
             count,
             size,
-            decoded: clip::Decoded::new(format.codec, format.sample_rate, &format.codec_data),
+            decoded: clip::Decoded::new(format.codec, format.media.sample_rate, &format.codec_data),
         })
     }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use guest_driver_shim::broker::ResetHandle;
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
-use mediaredir_proto::control::StreamFormat;
+use mediaredir_proto::control::{MediaParams, StreamFormat};
 use mediaredir_proto::data::FLAG_EOS;
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
@@ -99,17 +99,13 @@ struct StreamState {
 fn format(track: &Track, txq: u32) -> StreamFormat {
     let (fps_num, fps_den) = track.fps.unwrap_or((0, 0));
     StreamFormat {
-        sample_rate: track.sample_rate,
-        channels: track.channels,
+        media: MediaParams {
+            sample_rate: track.sample_rate,
+            channels: track.channels,
+            ..MediaParams::video(track.width, track.height, fps_num, fps_den)
+        },
         codec_data: track.codec_data.clone(),
-        ..StreamFormat::video(
-            track.codec,
-            txq,
-            track.width,
-            track.height,
-            fps_num,
-            fps_den,
-        )
+        ..StreamFormat::playback(track.codec, txq)
     }
 }
 

@@ -7,13 +7,14 @@ use zerocopy::IntoBytes;
 
 use super::bytes::{expect_end, invalid, len_u32, read_prefix, take_exact};
 use super::{
-    GEOMETRY_FLAG_VISIBLE, Limits, MAX_CHANNELS, MAX_CLIP_RECTS, MAX_COORDINATE, MAX_DIMENSION,
-    MAX_SAMPLE_RATE, RawGeometry, RawRect, RawStreamFormat,
+    GEOMETRY_FLAG_VISIBLE, Limits, MAX_CLIP_RECTS, MAX_COORDINATE, MAX_DIMENSION, RawGeometry,
+    RawRect, RawStreamFormat,
 };
 use crate::ProtoError;
 use crate::codec::{Codec, MediaKind};
 use crate::device::HARD_MAX_CODEC_DATA;
 pub use crate::enums::Direction;
+use crate::media::MediaParams;
 /// A rectangle in display pixels: the wire's own type, so a geometry goes
 /// from the controlq to the client without a conversion.
 pub use crate::wire::Rect;
@@ -29,20 +30,8 @@ pub struct StreamFormat {
     pub txq: u32,
     /// Client capture source (capture only).
     pub source_id: u32,
-    /// Video width; 0 for audio.
-    pub width: u32,
-    /// Video height; 0 for audio.
-    pub height: u32,
-    /// Frame rate numerator; 0 if unknown.
-    pub fps_num: u32,
-    /// Frame rate denominator; 0 if unknown.
-    pub fps_den: u32,
-    /// Audio sample rate; 0 for video.
-    pub sample_rate: u32,
-    /// Audio channels; 0 for video.
-    pub channels: u32,
-    /// Bit rate hint/target; 0 if unset.
-    pub bitrate: u32,
+    /// Picture size, frame rate, sample rate, channels and bit rate.
+    pub media: MediaParams,
     /// Codec configuration data (avcC, OpusHead, ...).
     pub codec_data: Vec<u8>,
 }
@@ -108,13 +97,7 @@ impl StreamFormat {
             direction: Direction::Playback,
             txq,
             source_id: 0,
-            width: 0,
-            height: 0,
-            fps_num: 0,
-            fps_den: 0,
-            sample_rate: 0,
-            channels: 0,
-            bitrate: 0,
+            media: MediaParams::default(),
             codec_data: Vec::new(),
         }
     }
@@ -130,10 +113,7 @@ impl StreamFormat {
         fps_den: u32,
     ) -> StreamFormat {
         StreamFormat {
-            width,
-            height,
-            fps_num,
-            fps_den,
+            media: MediaParams::video(width, height, fps_num, fps_den),
             ..StreamFormat::playback(codec, txq)
         }
     }
@@ -141,8 +121,7 @@ impl StreamFormat {
     /// An audio playback format: `channels` channels at `sample_rate` Hz.
     pub fn audio(codec: Codec, txq: u32, sample_rate: u32, channels: u32) -> StreamFormat {
         StreamFormat {
-            sample_rate,
-            channels,
+            media: MediaParams::audio(sample_rate, channels),
             ..StreamFormat::playback(codec, txq)
         }
     }
@@ -177,13 +156,15 @@ impl StreamFormat {
             direction,
             txq: raw.txq.get(),
             source_id: raw.source_id.get(),
-            width: raw.width.get(),
-            height: raw.height.get(),
-            fps_num: raw.fps_num.get(),
-            fps_den: raw.fps_den.get(),
-            sample_rate: raw.sample_rate.get(),
-            channels: raw.channels.get(),
-            bitrate: raw.bitrate.get(),
+            media: MediaParams {
+                width: raw.width.get(),
+                height: raw.height.get(),
+                fps_num: raw.fps_num.get(),
+                fps_den: raw.fps_den.get(),
+                sample_rate: raw.sample_rate.get(),
+                channels: raw.channels.get(),
+                bitrate: raw.bitrate.get(),
+            },
             codec_data: codec_data.to_vec(),
         };
         format.validate()?;
@@ -205,49 +186,25 @@ impl StreamFormat {
             }
             _ => {}
         }
-        match self.codec.kind() {
-            MediaKind::Video => {
-                for (field, value) in [("width", self.width), ("height", self.height)] {
-                    if value == 0 || value > MAX_DIMENSION {
-                        return Err(invalid(field, value, "video needs 1..=16384"));
-                    }
-                }
-                if self.sample_rate != 0 || self.channels != 0 {
-                    return Err(invalid(
-                        "sample_rate",
-                        self.sample_rate,
-                        "must be 0 for video",
-                    ));
-                }
-                if (self.fps_den == 0) != (self.fps_num == 0) {
-                    return Err(invalid(
-                        "fps_den",
-                        self.fps_den,
-                        "0/0 (unknown) or both nonzero",
-                    ));
-                }
-            }
-            MediaKind::Audio => {
-                if self.sample_rate == 0 || self.sample_rate > MAX_SAMPLE_RATE {
-                    return Err(invalid(
-                        "sample_rate",
-                        self.sample_rate,
-                        "audio needs 1..=384000",
-                    ));
-                }
-                if self.channels == 0 || self.channels > MAX_CHANNELS {
-                    return Err(invalid("channels", self.channels, "audio needs 1..=8"));
-                }
-                let video_fields = [self.width, self.height, self.fps_num, self.fps_den];
-                if video_fields.iter().any(|v| *v != 0) {
-                    return Err(invalid(
-                        "width",
-                        self.width,
-                        "video fields must be 0 for audio",
-                    ));
-                }
-            }
+        let media = &self.media;
+        if let Err(e) = media.check_kind(self.codec.kind()) {
+            return Err(invalid(e.field.name(), e.value, e.range.rule));
         }
+        // The frame rate: 0/0 (unknown) or both set for video, 0/0 for
+        // audio. The wire only asks for a denominator with a numerator.
+        match self.codec.kind() {
+            MediaKind::Video if (media.fps_den == 0) != (media.fps_num == 0) => Err(invalid(
+                "fps_den",
+                media.fps_den,
+                "0/0 (unknown) or both nonzero",
+            )),
+            MediaKind::Audio if media.fps_num != 0 || media.fps_den != 0 => Err(invalid(
+                "fps_num",
+                media.fps_num,
+                "video fields must be 0 for audio",
+            )),
+            _ => Ok(()),
+        }?;
         match self.direction {
             // A capture stream's codec data comes from the client, in the
             // first capture sample (spec, "Capture streams").
@@ -257,7 +214,9 @@ impl StreamFormat {
                 "must be 0 for capture",
             )),
             Direction::Capture => Ok(()),
-            Direction::Playback => self.codec.check_codec_data(&self.codec_data, self.channels),
+            Direction::Playback => self
+                .codec
+                .check_codec_data(&self.codec_data, self.media.channels),
         }
     }
 
@@ -267,13 +226,13 @@ impl StreamFormat {
             direction: self.direction.as_u32().into(),
             txq: self.txq.into(),
             source_id: self.source_id.into(),
-            width: self.width.into(),
-            height: self.height.into(),
-            fps_num: self.fps_num.into(),
-            fps_den: self.fps_den.into(),
-            sample_rate: self.sample_rate.into(),
-            channels: self.channels.into(),
-            bitrate: self.bitrate.into(),
+            width: self.media.width.into(),
+            height: self.media.height.into(),
+            fps_num: self.media.fps_num.into(),
+            fps_den: self.media.fps_den.into(),
+            sample_rate: self.media.sample_rate.into(),
+            channels: self.media.channels.into(),
+            bitrate: self.media.bitrate.into(),
             codec_data_len: len_u32(self.codec_data.len()).into(),
         };
         out.extend_from_slice(raw.as_bytes());
@@ -332,7 +291,7 @@ impl Geometry {
 
 #[cfg(test)]
 mod tests {
-    use super::{Direction, Geometry, Rect, StreamFormat};
+    use super::{Direction, Geometry, MediaParams, Rect, StreamFormat};
     use crate::control::fixtures::{audio_format, decode, video_format};
     use crate::control::{
         ControlRequest, Limits, MAX_CLIP_RECTS, MAX_RATE_Q16, MAX_VOLUME_Q16, MIN_RATE_Q16, Request,
@@ -343,19 +302,45 @@ mod tests {
     fn field_rules() {
         let bad_formats = [
             StreamFormat {
-                width: 0,
+                media: MediaParams {
+                    channels: 2,
+                    ..video_format().media
+                },
                 ..video_format()
             },
             StreamFormat {
-                height: 16385,
+                media: MediaParams {
+                    fps_den: 1,
+                    ..audio_format().media
+                },
+                ..audio_format()
+            },
+            StreamFormat {
+                media: MediaParams {
+                    width: 0,
+                    ..video_format().media
+                },
                 ..video_format()
             },
             StreamFormat {
-                sample_rate: 48000,
+                media: MediaParams {
+                    height: 16385,
+                    ..video_format().media
+                },
                 ..video_format()
             },
             StreamFormat {
-                fps_den: 0,
+                media: MediaParams {
+                    sample_rate: 48000,
+                    ..video_format().media
+                },
+                ..video_format()
+            },
+            StreamFormat {
+                media: MediaParams {
+                    fps_den: 0,
+                    ..video_format().media
+                },
                 ..video_format()
             },
             StreamFormat {
@@ -367,19 +352,31 @@ mod tests {
                 ..video_format()
             },
             StreamFormat {
-                channels: 9,
+                media: MediaParams {
+                    channels: 9,
+                    ..audio_format().media
+                },
                 ..audio_format()
             },
             StreamFormat {
-                sample_rate: 0,
+                media: MediaParams {
+                    sample_rate: 0,
+                    ..audio_format().media
+                },
                 ..audio_format()
             },
             StreamFormat {
-                width: 4,
+                media: MediaParams {
+                    width: 4,
+                    ..audio_format().media
+                },
                 ..audio_format()
             },
             StreamFormat {
-                channels: 6,
+                media: MediaParams {
+                    channels: 6,
+                    ..audio_format().media
+                },
                 ..audio_format()
             },
             StreamFormat {

@@ -9,11 +9,12 @@ use crate::ProtoError;
 use crate::codec::Codec;
 
 pub(super) fn video_format() -> StreamFormat {
-    StreamFormat {
-        bitrate: 5_000_000,
+    let mut format = StreamFormat {
         codec_data: vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 0],
         ..StreamFormat::video(Codec::H264, 1, 642, 362, 30, 1)
-    }
+    };
+    format.media.bitrate = 5_000_000;
+    format
 }
 
 pub(super) fn audio_format() -> StreamFormat {

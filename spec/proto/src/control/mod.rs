@@ -33,6 +33,7 @@ mod response_header;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
+pub use crate::media::MediaParams;
 pub use bodies::{Direction, Geometry, Rect, StreamFormat};
 pub(crate) use bytes::{expect_end, invalid, len_u32, read_prefix, sdp_text};
 pub use code::{RequestCode, TargetKind};

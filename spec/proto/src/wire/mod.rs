@@ -55,6 +55,7 @@ pub mod types;
 )]
 pub mod generated;
 
+pub use crate::media::MediaParams;
 pub use codec::{FrameReader, encode_frame, encode_frame_into};
 pub use error::WireError;
 /// The builder [`encode_frame_into`] reuses between frames.

@@ -8,6 +8,7 @@
 
 use crate::control::StreamFormat;
 use crate::data::Clip;
+use crate::media::MediaParams;
 use crate::wire::types::{
     CallOp, ClientFeatures, Codec, CodecFlags, Direction, MediaMask, Rect, SampleFlags, SourceKind,
 };
@@ -108,20 +109,10 @@ pub struct CreateStream {
     pub direction: Direction,
     /// The codec.
     pub codec: Codec,
-    /// Video: 1..=[`MAX_DIMENSION`](super::MAX_DIMENSION); audio: 0.
-    pub width: u32,
-    /// Video: 1..=[`MAX_DIMENSION`](super::MAX_DIMENSION); audio: 0.
-    pub height: u32,
-    /// Frame rate numerator (0 = unknown).
-    pub fps_num: u32,
-    /// Frame rate denominator; nonzero when `fps_num` is.
-    pub fps_den: u32,
-    /// Audio: 1..=[`MAX_SAMPLE_RATE`](super::MAX_SAMPLE_RATE); video: 0.
-    pub sample_rate: u32,
-    /// Audio: 1..=[`MAX_CHANNELS`](super::MAX_CHANNELS); video: 0.
-    pub channels: u32,
-    /// Bits per second, a hint (playback) or target (capture); 0 = unset.
-    pub bitrate: u32,
+    /// Picture size, frame rate, sample rate, channels and bit rate; on the
+    /// wire the frame rate denominator must be nonzero when the numerator
+    /// is.
+    pub media: MediaParams,
     /// Capture: nonzero client source id; playback: 0.
     pub source: u32,
     /// avcC, hvcC, OpusHead, ...; at most
@@ -141,13 +132,7 @@ impl CreateStream {
             presentation,
             direction: format.direction,
             codec: format.codec,
-            width: format.width,
-            height: format.height,
-            fps_num: format.fps_num,
-            fps_den: format.fps_den,
-            sample_rate: format.sample_rate,
-            channels: format.channels,
-            bitrate: format.bitrate,
+            media: format.media,
             source: format.source_id,
             codec_data: format.codec_data.clone(),
         }

@@ -12,6 +12,7 @@ use super::{
     MAX_CLIP_RECTS, MAX_CODEC_DATA_LEN, MAX_CODECS, MAX_SOURCES, Message, SampleHeader,
     SetGeometry, Welcome,
 };
+use crate::media::MediaParams;
 use crate::wire::WireError;
 use crate::wire::convert::{
     client_features, codec_flags, enum_of, media_mask, presentation_flags, sample_flags,
@@ -201,13 +202,15 @@ impl Message {
                     presentation: m.presentation(),
                     direction: enum_of(m.direction(), "CreateStream.direction")?,
                     codec: enum_of(m.codec(), "CreateStream.codec")?,
-                    width: m.width(),
-                    height: m.height(),
-                    fps_num: m.fps_num(),
-                    fps_den: m.fps_den(),
-                    sample_rate: m.sample_rate(),
-                    channels: m.channels(),
-                    bitrate: m.bitrate(),
+                    media: MediaParams {
+                        width: m.width(),
+                        height: m.height(),
+                        fps_num: m.fps_num(),
+                        fps_den: m.fps_den(),
+                        sample_rate: m.sample_rate(),
+                        channels: m.channels(),
+                        bitrate: m.bitrate(),
+                    },
                     source: m.source(),
                     codec_data: codec_data.to_vec(),
                 })

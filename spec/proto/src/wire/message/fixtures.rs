@@ -9,6 +9,7 @@ use super::{
     SampleHeader, SetGeometry, UNITY_Q16, Welcome,
 };
 use crate::control::StreamFormat;
+use crate::media::MediaParams;
 use crate::wire::WireError;
 use crate::wire::generated::mediaredir::wire as fb;
 use crate::wire::types::{
@@ -54,11 +55,11 @@ pub(super) fn caps() -> Capabilities {
 }
 
 pub(super) fn video_stream() -> CreateStream {
-    let format = StreamFormat {
-        bitrate: 4_000_000,
+    let mut format = StreamFormat {
         codec_data: vec![1, 0x64, 0, 0x28, 0xff, 0xe1],
         ..StreamFormat::video(Codec::H264, 0, 1920, 1080, 30000, 1001)
     };
+    format.media.bitrate = 4_000_000;
     CreateStream::from_format(3, 1, &format)
 }
 
@@ -148,8 +149,11 @@ pub(super) fn all_messages() -> Vec<Message> {
             direction: Direction::Capture,
             source: 7,
             codec: Codec::Vp8,
-            fps_num: 0,
-            fps_den: 0,
+            media: MediaParams {
+                fps_num: 0,
+                fps_den: 0,
+                ..video_stream().media
+            },
             codec_data: Vec::new(),
             ..video_stream()
         }),

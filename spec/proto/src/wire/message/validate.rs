@@ -5,11 +5,12 @@
 
 use super::checks::{in_range, max_count, max_len, nonzero, not_ok, rect, rule, time};
 use super::{
-    CallAction, Capabilities, CreateStream, MAX_CHANNELS, MAX_CLIP_RECTS, MAX_CODEC_DATA_LEN,
-    MAX_CODECS, MAX_DIMENSION, MAX_DTMF_DURATION_MS, MAX_DTMF_EVENT, MAX_MOS_X100, MAX_NAME_LEN,
-    MAX_RATE_Q16, MAX_SAMPLE_RATE, MAX_SDP_LEN, MAX_SOURCES, MAX_TEXT_LEN, MAX_VOLUME_Q16,
-    MIN_DTMF_DURATION_MS, MIN_RATE_Q16, Message, SampleHeader, SetGeometry,
+    CallAction, Capabilities, CreateStream, MAX_CLIP_RECTS, MAX_CODEC_DATA_LEN, MAX_CODECS,
+    MAX_DTMF_DURATION_MS, MAX_DTMF_EVENT, MAX_MOS_X100, MAX_NAME_LEN, MAX_RATE_Q16, MAX_SDP_LEN,
+    MAX_SOURCES, MAX_TEXT_LEN, MAX_VOLUME_Q16, MIN_DTMF_DURATION_MS, MIN_RATE_Q16, Message,
+    SampleHeader, SetGeometry,
 };
+use crate::media::MediaField;
 use crate::wire::WireError;
 use crate::wire::types::{Codec, Direction};
 
@@ -56,24 +57,21 @@ impl CreateStream {
     fn validate(&self) -> Result<(), WireError> {
         nonzero(self.id, "CreateStream.id")?;
         nonzero(self.presentation, "CreateStream.presentation")?;
-        if self.codec.is_video() {
-            in_range(self.width, 1, MAX_DIMENSION, "CreateStream.width")?;
-            in_range(self.height, 1, MAX_DIMENSION, "CreateStream.height")?;
-            in_range(self.sample_rate, 0, 0, "CreateStream.sample_rate")?;
-            in_range(self.channels, 0, 0, "CreateStream.channels")?;
-        } else {
-            in_range(self.width, 0, 0, "CreateStream.width")?;
-            in_range(self.height, 0, 0, "CreateStream.height")?;
-            in_range(
-                self.sample_rate,
-                1,
-                MAX_SAMPLE_RATE,
-                "CreateStream.sample_rate",
-            )?;
-            in_range(self.channels, 1, MAX_CHANNELS, "CreateStream.channels")?;
-        }
+        self.media
+            .check_kind(self.codec.kind())
+            .map_err(|e| WireError::OutOfRange {
+                field: match e.field {
+                    MediaField::Width => "CreateStream.width",
+                    MediaField::Height => "CreateStream.height",
+                    MediaField::SampleRate => "CreateStream.sample_rate",
+                    MediaField::Channels => "CreateStream.channels",
+                },
+                value: i64::from(e.value),
+                min: i64::from(e.range.min),
+                max: i64::from(e.range.max),
+            })?;
         rule(
-            self.fps_num == 0 || self.fps_den != 0,
+            self.media.fps_num == 0 || self.media.fps_den != 0,
             "CreateStream.fps_den",
             "must be nonzero when fps_num is",
         )?;
@@ -93,7 +91,7 @@ impl CreateStream {
         rule(
             !(self.codec == Codec::Opus
                 && self.direction == Direction::Playback
-                && self.channels > 2
+                && self.media.channels > 2
                 && self.codec_data.is_empty()),
             "CreateStream.codec_data",
             "Opus with more than 2 channels needs an OpusHead",

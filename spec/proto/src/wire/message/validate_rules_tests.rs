@@ -21,40 +21,40 @@ fn video_stream_rules() {
         Message::CreateStream(s)
     };
     for m in [
-        v(|s| (s.width, s.height) = (1, 1)),
-        v(|s| (s.width, s.height) = (MAX_DIMENSION, MAX_DIMENSION)),
-        v(|s| (s.fps_num, s.fps_den) = (0, 0)),
-        v(|s| (s.fps_num, s.fps_den) = (0, 5)),
+        v(|s| (s.media.width, s.media.height) = (1, 1)),
+        v(|s| (s.media.width, s.media.height) = (MAX_DIMENSION, MAX_DIMENSION)),
+        v(|s| (s.media.fps_num, s.media.fps_den) = (0, 0)),
+        v(|s| (s.media.fps_num, s.media.fps_den) = (0, 5)),
         v(|s| s.codec = Codec::Mjpeg),
     ] {
         assert_eq!(round_trip(&m).as_ref(), Ok(&m));
     }
     assert_eq!(
-        err(v(|s| s.width = 0)),
+        err(v(|s| s.media.width = 0)),
         range("CreateStream.width", 0, 1, 16384)
     );
     assert_eq!(
-        err(v(|s| s.width = MAX_DIMENSION + 1)),
+        err(v(|s| s.media.width = MAX_DIMENSION + 1)),
         range("CreateStream.width", 16385, 1, 16384)
     );
     assert_eq!(
-        err(v(|s| s.height = 0)),
+        err(v(|s| s.media.height = 0)),
         range("CreateStream.height", 0, 1, 16384)
     );
     assert_eq!(
-        err(v(|s| s.height = MAX_DIMENSION + 1)),
+        err(v(|s| s.media.height = MAX_DIMENSION + 1)),
         range("CreateStream.height", 16385, 1, 16384)
     );
     assert_eq!(
-        err(v(|s| s.sample_rate = 48000)),
+        err(v(|s| s.media.sample_rate = 48000)),
         range("CreateStream.sample_rate", 48000, 0, 0)
     );
     assert_eq!(
-        err(v(|s| s.channels = 1)),
+        err(v(|s| s.media.channels = 1)),
         range("CreateStream.channels", 1, 0, 0)
     );
     assert!(matches!(
-        err(v(|s| s.fps_den = 0)),
+        err(v(|s| s.media.fps_den = 0)),
         WireError::Inconsistent {
             field: "CreateStream.fps_den",
             ..
@@ -77,42 +77,43 @@ fn audio_stream_rules() {
         Message::CreateStream(s)
     };
     for m in [
-        a(|s| (s.sample_rate, s.channels) = (1, 1)),
+        a(|s| (s.media.sample_rate, s.media.channels) = (1, 1)),
         a(|s| {
-            (s.sample_rate, s.channels, s.codec) = (MAX_SAMPLE_RATE, MAX_CHANNELS, Codec::PcmS16le)
+            (s.media.sample_rate, s.media.channels, s.codec) =
+                (MAX_SAMPLE_RATE, MAX_CHANNELS, Codec::PcmS16le)
         }),
-        a(|s| (s.channels, s.codec_data) = (6, b"OpusHead".to_vec())),
-        a(|s| (s.channels, s.codec) = (6, Codec::Aac)),
-        a(|s| (s.direction, s.source, s.channels) = (Direction::Capture, 1, 6)),
+        a(|s| (s.media.channels, s.codec_data) = (6, b"OpusHead".to_vec())),
+        a(|s| (s.media.channels, s.codec) = (6, Codec::Aac)),
+        a(|s| (s.direction, s.source, s.media.channels) = (Direction::Capture, 1, 6)),
     ] {
         assert_eq!(round_trip(&m).as_ref(), Ok(&m));
     }
     assert_eq!(
-        err(a(|s| s.sample_rate = 0)),
+        err(a(|s| s.media.sample_rate = 0)),
         range("CreateStream.sample_rate", 0, 1, 384_000)
     );
     assert_eq!(
-        err(a(|s| s.sample_rate = MAX_SAMPLE_RATE + 1)),
+        err(a(|s| s.media.sample_rate = MAX_SAMPLE_RATE + 1)),
         range("CreateStream.sample_rate", 384_001, 1, 384_000)
     );
     assert_eq!(
-        err(a(|s| s.channels = 0)),
+        err(a(|s| s.media.channels = 0)),
         range("CreateStream.channels", 0, 1, 8)
     );
     assert_eq!(
-        err(a(|s| s.channels = 9)),
+        err(a(|s| s.media.channels = 9)),
         range("CreateStream.channels", 9, 1, 8)
     );
     assert_eq!(
-        err(a(|s| s.width = 1)),
+        err(a(|s| s.media.width = 1)),
         range("CreateStream.width", 1, 0, 0)
     );
     assert_eq!(
-        err(a(|s| s.height = 1)),
+        err(a(|s| s.media.height = 1)),
         range("CreateStream.height", 1, 0, 0)
     );
     assert!(matches!(
-        err(a(|s| s.channels = 3)),
+        err(a(|s| s.media.channels = 3)),
         WireError::Inconsistent {
             field: "CreateStream.codec_data",
             ..
