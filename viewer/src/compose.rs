@@ -121,7 +121,7 @@ fn draw_indicator(cr: &cairo::Context, parts: &[Span], placement: &DisplayPlacem
     cr.set_source_rgb(1.0, 0.55, 0.0);
     cr.set_line_width(4.0);
     for part in parts {
-        let (x, y, w, h) = placement.map(part);
+        let (x, y, w, h) = placement.map_snapped(part);
         cr.rectangle(x, y, w, h);
     }
     let _ = cr.stroke();
@@ -203,7 +203,7 @@ fn draw_plain(
         return Ok(());
     };
     cr.save()?;
-    let (x, y, w, h) = placement.map(part);
+    let (x, y, w, h) = placement.map_snapped(part);
     cr.rectangle(x, y, w, h);
     cr.clip();
     place_picture(cr, surface, source, placement.map(&dest))?;
@@ -263,9 +263,10 @@ fn draw_keyed(
     }
     video.mark_dirty();
     cr.save()?;
-    let (x, y, w, h) = placement.map(part);
+    let (x, y, w, h) = placement.map_snapped(part);
     cr.rectangle(x, y, w, h);
     cr.clip();
+    let (x, y, _, _) = placement.map(part);
     cr.translate(x, y);
     cr.scale(placement.scale, placement.scale);
     cr.set_source_surface(&video, 0.0, 0.0)?;

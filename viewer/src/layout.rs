@@ -199,6 +199,15 @@ impl DisplayPlacement {
         )
     }
 
+    /// The widget rectangle a guest span covers, its edges rounded to
+    /// whole widget pixels, so that spans that touch in the guest touch in
+    /// the widget with no seam or overlap (for clipping).
+    pub fn map_snapped(&self, s: &Span) -> (f64, f64, f64, f64) {
+        let (x, y, w, h) = self.map(s);
+        let (x0, y0) = (x.round(), y.round());
+        (x0, y0, (x + w).round() - x0, (y + h).round() - y0)
+    }
+
     /// The widget rectangle (x, y, width, height) a guest span covers.
     pub fn map(&self, s: &Span) -> (f64, f64, f64, f64) {
         let (x0, y0) = self.to_widget(s.x0 as f64, s.y0 as f64);

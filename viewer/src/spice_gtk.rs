@@ -53,6 +53,7 @@ impl SpiceDisplay {
         // SAFETY: `ptr` is a valid, floating GtkWidget (never NULL:
         // g_object_new aborts on failure); `from_glib_none` sinks it.
         let widget = unsafe { gtk::Widget::from_glib_none(ptr.cast::<gtk::ffi::GtkWidget>()) };
+        SpiceDisplay::unclamp(&widget);
         SpiceDisplay { widget }
     }
 
@@ -98,6 +99,45 @@ impl SpiceDisplay {
         // SAFETY: `seq` is ours (from `_new_from_string`), used no more.
         unsafe { spice_grab_sequence_free(seq) };
         true
+    }
+
+    /// Lets the window shrink below 640x480: spice-gtk asks for at least
+    /// that whenever scaling is on (its size request, set again on every
+    /// property or surface change); the viewer sizes the window itself
+    /// ([`SpiceDisplay::guest_size`]) and the display scales into whatever
+    /// it gets, as in remote-viewer.
+    fn unclamp(widget: &gtk::Widget) {
+        widget.set_size_request(1, 1);
+        for property in ["width-request", "height-request"] {
+            widget.connect_notify_local(Some(property), |w, _| {
+                if (w.width_request(), w.height_request()) != (1, 1) {
+                    w.set_size_request(1, 1);
+                }
+            });
+        }
+    }
+
+    /// The guest display's size, once its primary surface exists.
+    pub fn guest_size(&self) -> Option<(u32, u32)> {
+        let channel = self.display_channel()?;
+        let primary = channel.primary(0)?;
+        // SAFETY: `as_ptr` points at the plain struct `primary` owns.
+        let raw = unsafe { &*primary.as_ptr() };
+        Some((
+            u32::try_from(raw.width).ok()?,
+            u32::try_from(raw.height).ok()?,
+        ))
+    }
+
+    /// The display channel the widget shows.
+    fn display_channel(&self) -> Option<spice_client_glib::DisplayChannel> {
+        let session = self.widget.property::<Session>("session");
+        let id = self.widget.property::<i32>("channel-id");
+        session
+            .channels()
+            .into_iter()
+            .filter_map(|c| c.downcast::<spice_client_glib::DisplayChannel>().ok())
+            .find(|c| c.property::<i32>("channel-id") == id)
     }
 
     /// Whether the guest image is scaled to the widget, and only down.

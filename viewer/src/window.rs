@@ -74,7 +74,10 @@ impl DisplayWindow {
         let w = display.widget();
         w.set_property("scaling", true);
         w.set_property("resize-guest", shared.resize_guest);
-        w.set_property("zoom-level", i32::try_from(shared.zoom.get()).unwrap_or(100));
+        w.set_property(
+            "zoom-level",
+            i32::try_from(shared.zoom.get()).unwrap_or(100),
+        );
         w.set_hexpand(true);
         w.set_vexpand(true);
 
@@ -141,6 +144,13 @@ impl DisplayWindow {
         });
         let m = media.clone();
         channel.connect_display_invalidate(move |_, _, _, _, _| m.queue_draw());
+        // A new guest resolution: the window fits it, at the current zoom.
+        let (s, win, d) = (shared.clone(), window.clone(), display.clone());
+        channel.connect_display_primary_create(move |_| {
+            let (s, win, d) = (s.clone(), win.clone(), d.clone());
+            // After spice-gtk has taken the new surface.
+            glib::idle_add_local_once(move || fit_window(&win, &d, s.zoom.get()));
+        });
         window.show_all();
         DisplayWindow {
             window,
@@ -220,8 +230,30 @@ fn set_zoom(shared: &Shared, window: &gtk::Window, display: &SpiceDisplay, zoom:
     display
         .widget()
         .set_property("zoom-level", i32::try_from(zoom).unwrap_or(100));
-    // Let the window shrink to the new size request.
-    window.resize(1, 1);
+    fit_window(window, display, zoom);
+}
+
+/// Sizes `window` so that the guest display shows at `zoom` percent, as
+/// remote-viewer does when a display appears or the zoom changes (the user
+/// may resize it freely afterwards: the display scales).
+fn fit_window(window: &gtk::Window, display: &SpiceDisplay, zoom: u32) {
+    let Some((gw, gh)) = display.guest_size() else {
+        return;
+    };
+    let scaled = |v: u32| i32::try_from(u64::from(v) * u64::from(zoom) / 100).unwrap_or(i32::MAX);
+    let (ww, wh) = (window.allocated_width(), window.allocated_height());
+    let (dw, dh) = (
+        display.widget().allocated_width(),
+        display.widget().allocated_height(),
+    );
+    // What the window has besides the display (the menu bar).
+    let (extra_w, extra_h) = ((ww - dw).max(0), (wh - dh).max(0));
+    log::debug!(
+        "window {ww}x{wh}, display {dw}x{dh}, guest {gw}x{gh} at {zoom} %: window to {}x{}",
+        scaled(gw) + extra_w,
+        scaled(gh) + extra_h
+    );
+    window.resize(scaled(gw) + extra_w, scaled(gh) + extra_h);
 }
 
 fn step_zoom(shared: &Shared, window: &gtk::Window, display: &SpiceDisplay, up: bool) {
