@@ -18,6 +18,9 @@
 //! - [`serde_json`]: JSON, for tests and tools that write or read it;
 //! - [`until`]: polling until a condition holds;
 //! - [`symbols`]: what a built shared library links, read with `nm`;
+//! - [`Image`]: screen images from `xwd` and QEMU's `screendump`;
+//! - [`Qmp`]: a QMP client (commands, `screendump`);
+//! - [`X11`]: top-level windows on a test's X server (find, resize);
 //! - `gst` (feature `gst`, for crates that link GStreamer already): the
 //!   decoder's sink pad in a pipeline.
 //!
@@ -28,15 +31,20 @@ mod child;
 pub mod clips;
 #[cfg(feature = "gst")]
 pub mod gst;
+mod image;
 pub mod pki;
+mod qmp;
 mod require;
 mod scratch;
 pub mod symbols;
 mod wait;
+mod x11;
 mod xvfb;
 
 pub use child::{ChildGuard, signal};
+pub use image::Image;
 pub use pki::Pki;
+pub use qmp::Qmp;
 pub use rcgen::ExtendedKeyUsagePurpose;
 pub use require::{SKIP_LOG_ENV, Tool, ci, find_program, require};
 /// The signals [`signal`] sends.
@@ -45,4 +53,5 @@ pub use scratch::{TempDir, scratch, try_scratch};
 pub use serde_json;
 pub use tempfile;
 pub use wait::until;
+pub use x11::X11;
 pub use xvfb::Xvfb;

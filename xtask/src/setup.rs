@@ -41,6 +41,8 @@ use crate::{flatc_install, process};
 ///   only with GStreamer);
 /// - `libspice-server-dev`: libspice-server for the daemon's Spice uplink;
 /// - `libspice-client-glib-2.0-dev`: spice-client-glib for the client engine;
+/// - `libgtk-3-dev`, `libspice-client-gtk-3.0-dev`: GTK 3 and spice-gtk's
+///   display widget for the viewer (`mediaredir-viewer`);
 /// - `pkg-config`: how the `-sys` crates find all of the above;
 /// - `xvfb`, `x11-apps`: a virtual X server and `xwd`, so the client engine's
 ///   geometry test (`client-engine/tests/geometry.rs`) can render into a real
@@ -68,6 +70,8 @@ pub(crate) const PACKAGES: &[&str] = &[
     "vorbis-tools",
     "libspice-server-dev",
     "libspice-client-glib-2.0-dev",
+    "libgtk-3-dev",
+    "libspice-client-gtk-3.0-dev",
     "pkg-config",
     "xvfb",
     "x11-apps",

@@ -137,7 +137,11 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
                     // they do not run a nested `cargo build`, whose
                     // different feature set would rebuild half the tree.
                     let debug = crate::workspace_root().join("target/debug");
+                    // The viewer's test runs QEMU's Spice desktop: the
+                    // project's QEMU (built with Spice, cached) first.
+                    let qemu = qemu::ensure()?;
                     let mut cmd = cargo_command(args);
+                    cmd.env("MEDIAREDIR_QEMU", &qemu.binary);
                     cmd.env("VDM_DAEMON", debug.join("vhost-user-mediaredir"))
                         .env("MEDIA_CLIENT", debug.join("media-client"))
                         .env("MEDIAREDIR_BROKER", debug.join("mediaredir-broker"))

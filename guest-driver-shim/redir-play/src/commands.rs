@@ -212,7 +212,10 @@ mod tests {
         };
         assert_eq!(g.dest, Rect::new(100, 100, 320, 240));
         assert_eq!((g.z, g.visible, g.display_id), (2, true, 0));
-        assert_eq!(g.clip, vec![Rect::new(100, 100, 320, 100), Rect::new(1, 2, 3, 4)]);
+        assert_eq!(
+            g.clip,
+            vec![Rect::new(100, 100, 320, 100), Rect::new(1, 2, 3, 4)]
+        );
         let Ok(Command::Geometry(g)) = "geometry=-5:0:10:10,hidden,display=1".parse() else {
             panic!("geometry did not parse");
         };

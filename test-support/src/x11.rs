@@ -1,0 +1,98 @@
+//! Top-level windows on a test's X server (`Xvfb`, no window manager):
+//! find one by title, read and change its size, as a user resizing it.
+
+use std::io;
+
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, ConnectionExt as _};
+use x11rb::rust_connection::RustConnection;
+
+fn x_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("X11: {e}"))
+}
+
+/// A connection to one X display.
+#[derive(Debug)]
+pub struct X11 {
+    conn: RustConnection,
+    root: u32,
+}
+
+impl X11 {
+    /// Connects to `display` (`:N`).
+    pub fn connect(display: &str) -> io::Result<X11> {
+        let (conn, screen) = RustConnection::connect(Some(display)).map_err(x_error)?;
+        let root = conn
+            .setup()
+            .roots
+            .get(screen)
+            .ok_or_else(|| x_error("no screen"))?
+            .root;
+        Ok(X11 { conn, root })
+    }
+
+    fn title(&self, window: u32) -> io::Result<String> {
+        let utf8 = self
+            .conn
+            .intern_atom(false, b"UTF8_STRING")
+            .map_err(x_error)?;
+        let net = self
+            .conn
+            .intern_atom(false, b"_NET_WM_NAME")
+            .map_err(x_error)?;
+        let (utf8, net) = (
+            utf8.reply().map_err(x_error)?.atom,
+            net.reply().map_err(x_error)?.atom,
+        );
+        for (name, kind) in [
+            (net, utf8),
+            (AtomEnum::WM_NAME.into(), AtomEnum::ANY.into()),
+        ] {
+            let reply = self
+                .conn
+                .get_property(false, window, name, kind, 0, 1024)
+                .map_err(x_error)?
+                .reply()
+                .map_err(x_error)?;
+            if !reply.value.is_empty() {
+                return Ok(String::from_utf8_lossy(&reply.value).into_owned());
+            }
+        }
+        Ok(String::new())
+    }
+
+    /// The top-level window titled `title`, if one is mapped.
+    pub fn find(&self, title: &str) -> io::Result<Option<u32>> {
+        let tree = self
+            .conn
+            .query_tree(self.root)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        for w in tree.children {
+            if self.title(w)? == title {
+                return Ok(Some(w));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The window's size.
+    pub fn size(&self, window: u32) -> io::Result<(u32, u32)> {
+        let g = self
+            .conn
+            .get_geometry(window)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        Ok((u32::from(g.width), u32::from(g.height)))
+    }
+
+    /// Resizes the window (no window manager: the request takes effect).
+    pub fn resize(&self, window: u32, width: u32, height: u32) -> io::Result<()> {
+        let aux = ConfigureWindowAux::new().width(width).height(height);
+        self.conn.configure_window(window, &aux).map_err(x_error)?;
+        self.conn.flush().map_err(x_error)?;
+        Ok(())
+    }
+}

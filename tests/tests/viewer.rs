@@ -1,0 +1,399 @@
+//! The viewer shows redirected video inside the VM's desktop, in place
+//! (issue 18; spec 7.14, CLI-GEOM-1, CLI-GEOM-2). Everything is real: QEMU
+//! (built with Spice) shows its firmware screen on the standard VGA over
+//! its own Spice server; the daemon, driven by the guest driver over
+//! vhost-user (a broker in this process, `redir-play` players on it), sends
+//! H.264 clips of one colour to the viewer's media connection; the viewer
+//! runs on a private Xvfb and the test reads its window back with `xwd`.
+//!
+//! Asserted on screenshots of the viewer's window:
+//! - inside `dest` minus a 50x50 square the clip list excludes, the clip's
+//!   colour; the square and everything outside `dest` are the guest's
+//!   screen as QEMU's own `screendump` shows it;
+//! - at exactly half the guest's size the video is at half the
+//!   coordinates and size;
+//! - `VISIBLE=0` removes it; a `dest` reaching beyond the guest display is
+//!   cut at its edge (nothing in the letterbox beside it);
+//! - two overlapping presentations stack by `z`, and a change of `z`
+//!   restacks them.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance_tests::desktop::Desktop;
+use conformance_tests::rig::{Rig, workspace_binary};
+use test_support::{ChildGuard, Image, Tool, X11, Xvfb, require};
+
+/// The guest's dest rectangle and the square the clip list cuts out.
+const DEST: (i64, i64, i64, i64) = (100, 100, 320, 240);
+const SQUARE: (i64, i64, i64, i64) = (200, 200, 50, 50);
+
+/// Four clip rectangles covering DEST but SQUARE.
+const CLIPS: &str =
+    "clip=100:100:320:100,clip=100:250:320:90,clip=100:200:100:50,clip=250:200:170:50";
+
+const TITLE: &str = "viewer-test";
+
+/// The pixel at (`x`, `y`); black outside the image.
+fn at(img: &Image, x: i64, y: i64) -> (u8, u8, u8) {
+    match (usize::try_from(x), usize::try_from(y)) {
+        (Ok(x), Ok(y)) => img.rgb(x, y),
+        _ => (0, 0, 0),
+    }
+}
+
+fn int(v: usize) -> i64 {
+    i64::try_from(v).expect("a screen coordinate")
+}
+
+fn green(p: (u8, u8, u8)) -> bool {
+    p.1 > 200 && p.0 < 60 && p.2 < 60
+}
+
+fn red(p: (u8, u8, u8)) -> bool {
+    p.0 > 200 && p.1 < 60 && p.2 < 60
+}
+
+fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
+    a.0.abs_diff(b.0) <= 8 && a.1.abs_diff(b.1) <= 8 && a.2.abs_diff(b.2) <= 8
+}
+
+/// A solid-colour H.264 clip in MP4, as ffmpeg writes it.
+fn clip(dir: &Path, name: &str, colour: &str) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=c={colour}:s=320x240:r=25:d=60"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed");
+    out
+}
+
+/// A `redir-play` player on the broker, taking commands on stdin.
+struct Player {
+    stdin: ChildStdin,
+    _guard: ChildGuard,
+}
+
+impl Player {
+    fn start(broker: &Path, file: &Path, first: &str) -> Player {
+        let mut cmd = Command::new(workspace_binary("REDIR_PLAY", "redir-play", "redir-play"));
+        cmd.arg("--broker")
+            .arg(broker)
+            .args(["--stdin", "--progress", "5"])
+            .arg(file)
+            .stdin(Stdio::piped());
+        let mut guard = ChildGuard::spawn(&mut cmd).expect("redir-play starts");
+        let child: &mut Child = guard.child_mut();
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let mut player = Player {
+            stdin,
+            _guard: guard,
+        };
+        player.command(first);
+        player
+    }
+
+    fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("redir-play takes a command");
+    }
+}
+
+/// The viewer's window on the test's X server.
+struct Viewer {
+    x11: X11,
+    window: u32,
+    display: String,
+    _guard: ChildGuard,
+}
+
+impl Viewer {
+    fn grab(&self) -> Image {
+        let out = Command::new("xwd")
+            .args([
+                "-silent",
+                "-display",
+                &self.display,
+                "-id",
+                &self.window.to_string(),
+            ])
+            .output()
+            .expect("run xwd");
+        assert!(out.status.success(), "xwd failed: {out:?}");
+        Image::from_xwd(&out.stdout).expect("an xwd image")
+    }
+
+    /// Grabs until `ok` holds (10 s at most); the last grab and whether.
+    fn wait(&self, ok: impl Fn(&Image) -> bool) -> (Image, bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let shot = self.grab();
+            if ok(&shot) {
+                return (shot, true);
+            }
+            if Instant::now() > deadline {
+                return (shot, false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn resize(&self, w: u32, h: u32) {
+        self.x11.resize(self.window, w, h).expect("resize");
+    }
+}
+
+/// Where the guest display lies in the window at scale 1: the offset at
+/// which the window shows the screendump (the menu bar above it, and any
+/// letterbox), searched over the first `max_y` rows.
+fn find_offset(shot: &Image, guest: &Image, max_y: usize) -> Option<(usize, usize)> {
+    let x0 = shot.width.saturating_sub(guest.width) / 2;
+    // Every third row with something drawn on it (rows all of one colour
+    // match anywhere).
+    let rows: Vec<usize> = (0..guest.height)
+        .step_by(3)
+        .filter(|&gy| (0..guest.width).any(|gx| guest.rgb(gx, gy) != guest.rgb(0, gy)))
+        .collect();
+    if rows.is_empty() || shot.height < guest.height {
+        return None;
+    }
+    (0..max_y.min(shot.height - guest.height + 1)).find_map(|y0| {
+        let same = rows.iter().all(|&gy| {
+            (0..guest.width)
+                .step_by(2)
+                .all(|gx| shot.rgb(x0 + gx, y0 + gy) == guest.rgb(gx, gy))
+        });
+        same.then_some((x0, y0))
+    })
+}
+
+fn inside(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
+    x >= r.0 + margin && x < r.0 + r.2 - margin && y >= r.1 + margin && y < r.1 + r.3 - margin
+}
+
+fn near_edge(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
+    inside(r, x, y, -margin) && !inside(r, x, y, margin)
+}
+
+#[test]
+fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
+    if !require(
+        "video_is_drawn_in_place_scaled_clipped_and_stacked",
+        &[
+            Tool {
+                program: "Xvfb",
+                package: "xvfb",
+            },
+            Tool {
+                program: "xwd",
+                package: "x11-apps",
+            },
+            Tool {
+                program: "ffmpeg",
+                package: "ffmpeg",
+            },
+        ],
+    ) {
+        return;
+    }
+    let rig = Rig::start("viewer", &[]);
+    let dir = rig.path("");
+    let (green_clip, red_clip) = (
+        clip(&dir, "green.mp4", "0x00ff00"),
+        clip(&dir, "red.mp4", "0xff0000"),
+    );
+    let xvfb = Xvfb::start(2000, 1200).expect("Xvfb starts");
+    let mut desktop = Desktop::start(&dir);
+    let guest = desktop.screendump();
+    let (gw, gh) = (guest.width, guest.height);
+
+    let viewer_bin = workspace_binary(
+        "MEDIAREDIR_VIEWER",
+        "mediaredir-viewer",
+        "mediaredir-viewer",
+    );
+    let guard = ChildGuard::spawn(
+        Command::new(viewer_bin)
+            .arg(format!("spice+unix://{}", desktop.spice.display()))
+            .arg("--media")
+            .arg(format!("unix:{}", rig.uplink.display()))
+            .args(["--title", TITLE, "--no-resize-guest"])
+            .env("DISPLAY", xvfb.display())
+            .stdin(Stdio::null()),
+    )
+    .expect("the viewer starts");
+    let x11 = X11::connect(&xvfb.display()).expect("X connection");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let window = loop {
+        if let Some(w) = x11.find(TITLE).expect("X query") {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "no viewer window titled {TITLE}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let viewer = Viewer {
+        x11,
+        window,
+        display: xvfb.display(),
+        _guard: guard,
+    };
+
+    // The viewer sizes its window to the guest display (zoom 100 %): the
+    // guest shows unscaled under the menu bar.
+    let (shot, found) = viewer.wait(|s| s.width == gw && find_offset(s, &guest, 100).is_some());
+    assert!(
+        found,
+        "the viewer never showed the guest's screen unscaled ({}x{})",
+        shot.width, shot.height
+    );
+    let (ox, oy) = find_offset(&shot, &guest, 100).unwrap();
+    assert_eq!(ox, 0);
+    let menu = i64::try_from(oy).unwrap();
+    assert!((10..=60).contains(&menu), "a menu bar of {menu} px?");
+    let menu_u = u32::try_from(menu).unwrap();
+    let unscaled = (
+        u32::try_from(gw).unwrap(),
+        u32::try_from(gh).unwrap() + menu_u,
+    );
+
+    let (broker, broker_socket) = rig.broker();
+    let mut green_player = Player::start(
+        &broker_socket,
+        &green_clip,
+        &format!("geometry=100:100:320:240,{CLIPS}"),
+    );
+    let to_window = |x: i64, y: i64| (int(ox) + x, int(oy) + y);
+    let (shot, shown) = viewer.wait(|s| {
+        let (x, y) = to_window(110, 110);
+        green(at(s, x, y))
+    });
+    assert!(
+        shown,
+        "no green video at dest; pixel {:?}",
+        shot.rgb(ox + 110, oy + 110)
+    );
+    // Compare with what QEMU shows at the same moment.
+    let guest = desktop.screendump();
+    let shot = viewer.grab();
+    let (mut checked, mut wrong_video, mut wrong_desktop) = (0, Vec::new(), Vec::new());
+    for gy in (0..int(gh)).step_by(2) {
+        for gx in (0..int(gw)).step_by(2) {
+            if near_edge(DEST, gx, gy, 2) || near_edge(SQUARE, gx, gy, 2) {
+                continue;
+            }
+            let (wx, wy) = to_window(gx, gy);
+            let seen = at(&shot, wx, wy);
+            checked += 1;
+            if inside(DEST, gx, gy, 0) && !inside(SQUARE, gx, gy, 0) {
+                if !green(seen) {
+                    wrong_video.push((gx, gy, seen));
+                }
+            } else if !close(seen, at(&guest, gx, gy)) {
+                wrong_desktop.push((gx, gy, seen, at(&guest, gx, gy)));
+            }
+        }
+    }
+    assert!(
+        wrong_video.is_empty(),
+        "{} of the video's pixels are not green: {:?}",
+        wrong_video.len(),
+        &wrong_video[..wrong_video.len().min(8)]
+    );
+    // The text cursor blinks: a few pixels may differ from the dump.
+    assert!(
+        wrong_desktop.len() <= checked / 200,
+        "{} desktop pixels differ from QEMU's screendump: {:?}",
+        wrong_desktop.len(),
+        &wrong_desktop[..wrong_desktop.len().min(8)]
+    );
+
+    // Exactly half the guest's size: half the coordinates and size.
+    viewer.resize(
+        u32::try_from(gw / 2).unwrap(),
+        u32::try_from(gh / 2).unwrap() + menu_u,
+    );
+    let half = |x: i64, y: i64| (x / 2, menu + y / 2);
+    let (shot, ok) = viewer.wait(|s| {
+        s.width == gw / 2 && {
+            let (x, y) = half(110, 110);
+            green(at(s, x, y))
+        }
+    });
+    assert!(ok, "no video at half size ({}x{})", shot.width, shot.height);
+    let half_dest = (50, 50, 160, 120);
+    let half_square = (100, 100, 25, 25);
+    for y in (0..int(gh) / 2).step_by(2) {
+        for x in (0..int(gw) / 2).step_by(2) {
+            if near_edge(half_dest, x, y, 2) || near_edge(half_square, x, y, 2) {
+                continue;
+            }
+            let seen = at(&shot, x, menu + y);
+            let want = inside(half_dest, x, y, 0) && !inside(half_square, x, y, 0);
+            assert_eq!(green(seen), want, "half size: pixel ({x},{y}) is {seen:?}");
+        }
+    }
+
+    // Back to scale 1; hide it.
+    viewer.resize(unscaled.0, unscaled.1);
+    green_player.command(&format!("geometry=100:100:320:240,hidden,{CLIPS}"));
+    let (shot, gone) = viewer
+        .wait(|s| !(0..s.height).any(|y| (0..s.width).step_by(4).any(|x| green(s.rgb(x, y)))));
+    assert!(
+        gone,
+        "VISIBLE=0 left video on the screen: {:?}",
+        shot.rgb(ox + 110, oy + 110)
+    );
+
+    // A dest beyond the display's right and bottom edges, in a window
+    // twice as wide (letterboxed left and right at scale 1): the video
+    // ends at the display's edge.
+    viewer.resize(
+        u32::try_from(gw * 2).unwrap(),
+        u32::try_from(gh).unwrap() + menu_u,
+    );
+    green_player.command(&format!("geometry={}:{}:400:400", gw - 100, gh - 100));
+    let lx = gw / 2;
+    let (shot, ok) = viewer.wait(|s| green(at(s, int(lx + gw) - 50, menu + int(gh) - 50)));
+    assert!(
+        ok,
+        "no video at the display's corner: {:?}",
+        at(&shot, int(lx + gw) - 50, menu + int(gh) - 50)
+    );
+    for y in (menu..int(shot.height)).step_by(3) {
+        for x in (lx + gw + 2..shot.width).step_by(3) {
+            assert!(
+                !green(at(&shot, int(x), y)),
+                "video beyond the display's edge at ({x},{y})"
+            );
+        }
+    }
+
+    // Two presentations overlapping: the higher z on top, then restacked.
+    viewer.resize(unscaled.0, unscaled.1);
+    green_player.command("geometry=100:100:200:150,z=1");
+    let mut red_player = Player::start(&broker_socket, &red_clip, "geometry=200:150:200:150,z=0");
+    let overlap = to_window(250, 200);
+    let (shot, ok) = viewer
+        .wait(|s| green(at(s, overlap.0, overlap.1)) && red(at(s, int(ox) + 350, int(oy) + 280)));
+    assert!(
+        ok,
+        "z=1 green over z=0 red: overlap is {:?}",
+        at(&shot, overlap.0, overlap.1)
+    );
+    red_player.command("geometry=200:150:200:150,z=2");
+    let (shot, ok) = viewer.wait(|s| red(at(s, overlap.0, overlap.1)));
+    assert!(
+        ok,
+        "z=2 red over z=1 green: overlap is {:?}",
+        at(&shot, overlap.0, overlap.1)
+    );
+
+    drop(red_player);
+    drop(green_player);
+    drop(broker);
+}
