@@ -324,3 +324,64 @@ fn what_the_client_sent_before_closing_is_handled_before_the_disconnect() {
     );
     s.uplink.shutdown();
 }
+
+/// The guest destroys a stream while the client's ack of its last sample
+/// is on the way: the late ack is the client's answer, not a protocol
+/// violation, and the connection stays; an ack for a stream never
+/// announced to the client still ends it (spec DEV-SEC-7).
+#[test]
+fn a_late_ack_for_a_destroyed_stream_keeps_the_connection() {
+    let s = setup("late-ack");
+    let (mut conn, frames) = client(&s.path, false);
+    assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
+    let seg = [Segment {
+        addr: GuestAddress(0x2000),
+        len: 100,
+    }];
+    s.uplink.send_sample(sample(7, 1), buffer(&s, 1, &seg));
+    frames
+        .iter()
+        .find(|(m, _)| matches!(m, Message::Sample(_)))
+        .expect("the sample reaches the client");
+    s.uplink.forget(7);
+    assert_eq!(status_of(&s, 1), Status::Cancelled.as_u32());
+    send_frame(
+        &mut conn,
+        &Message::Ack {
+            stream: 7,
+            seq: 1,
+            status: Status::Ok,
+        },
+    );
+    // Still connected: the next stream's sample goes out and completes.
+    s.uplink.send_sample(sample(8, 1), buffer(&s, 2, &seg));
+    let (sent, _) = frames
+        .iter()
+        .find(|(m, _)| matches!(m, Message::Sample(_)))
+        .expect("the next sample reaches the client");
+    assert_eq!(sent, Message::Sample(sample(8, 1)));
+    send_frame(
+        &mut conn,
+        &Message::Ack {
+            stream: 8,
+            seq: 1,
+            status: Status::Ok,
+        },
+    );
+    assert_eq!(wait_completions(&s, 2).len(), 2);
+    assert_eq!(status_of(&s, 2), Status::Ok.as_u32());
+    // A stream it never heard of: a protocol violation.
+    send_frame(
+        &mut conn,
+        &Message::Ack {
+            stream: 99,
+            seq: 1,
+            status: Status::Ok,
+        },
+    );
+    assert_eq!(
+        s.seen.recv_timeout(Duration::from_secs(20)),
+        Ok("disconnected")
+    );
+    s.uplink.shutdown();
+}

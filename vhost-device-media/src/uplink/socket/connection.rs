@@ -164,10 +164,15 @@ fn read_loop(shared: &Shared, frames: &mut Frames, conn: u64) -> io::Result<()> 
 
 /// Completes every held sample of `stream` up to `seq`. An ack for a
 /// stream never sent to this client, or beyond the last sample sent, is a
-/// protocol violation (spec DEV-SEC-7).
+/// protocol violation (spec DEV-SEC-7); one for a stream the guest has
+/// destroyed since is the client's late answer, and is ignored.
 fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) -> io::Result<()> {
     let done: Vec<GuestBuffer> = {
         let mut s = shared.lock();
+        if !s.books.contains_key(&stream) && s.retired.contains(&stream) {
+            log::debug!("ack {seq} for destroyed stream {stream} ignored");
+            return Ok(());
+        }
         let Some(book) = s.books.get_mut(&stream) else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -210,7 +210,17 @@ impl Uplink for SocketUplink {
     }
 
     fn forget(&self, stream: u32) {
-        let book = self.shared.lock().books.remove(&stream);
+        let book = {
+            let mut s = self.shared.lock();
+            let book = s.books.remove(&stream);
+            if book.is_some() {
+                s.retired.push_back(stream);
+                if s.retired.len() > shared::RETIRED_STREAMS {
+                    s.retired.pop_front();
+                }
+            }
+            book
+        };
         if let Some(book) = book {
             for (_, mut buf) in book.unacked {
                 buf.set_status(Status::Cancelled);

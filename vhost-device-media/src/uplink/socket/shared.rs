@@ -24,6 +24,9 @@ pub(super) enum Outgoing {
     Sample(wire::SampleHeader, GuestBuffer),
 }
 
+/// How many destroyed streams a connection remembers (acks in flight).
+pub(super) const RETIRED_STREAMS: usize = 64;
+
 /// Per-stream bookkeeping of samples in flight to the client.
 #[derive(Default)]
 pub(super) struct StreamBook {
@@ -50,6 +53,10 @@ pub(super) struct State {
     pub(super) queue: VecDeque<Outgoing>,
     /// Samples in flight, per stream.
     pub(super) books: HashMap<u32, StreamBook>,
+    /// Streams this client was told of that the guest has destroyed since,
+    /// newest last (at most [`RETIRED_STREAMS`]): an ack the client sent
+    /// before it saw the destroy is not a protocol violation.
+    pub(super) retired: VecDeque<u32>,
     /// The current connection's writer failed (when, and why): its reader
     /// ends the connection once it has read what was already sent.
     pub(super) hung_up: Option<(u64, Instant, String)>,
@@ -117,6 +124,7 @@ impl Shared {
                 doomed.extend(book.unacked.drain(..).map(|(_, b)| b));
             }
             s.books.clear();
+            s.retired.clear();
         }
         log::info!("client disconnected: {why}");
         for mut buf in doomed {
