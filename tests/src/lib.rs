@@ -13,5 +13,6 @@ pub mod client;
 pub mod daemon;
 pub mod desktop;
 pub mod media;
+pub mod relay;
 pub mod rig;
 pub mod scratch;

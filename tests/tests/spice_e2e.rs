@@ -11,16 +11,16 @@
 mod common;
 mod e2e_common;
 
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
 use common::{AV, Track, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
+use conformance_tests::relay::Relay;
 use conformance_tests::rig::{Driver, call, data_header, ok, video, wait_client, wait_event};
 use conformance_tests::scratch::Scratch;
 use e2e_common::{
@@ -280,63 +280,6 @@ fn spice_tls_is_bit_exact() {
     assert_bit_exact(&clip, &ids, &report);
 }
 
-/// A TCP relay between the client and the Spice server that the test can
-/// cut (every connection shut down, new ones refused) and restore.
-struct Relay {
-    port: u16,
-    state: Arc<Mutex<(bool, Vec<TcpStream>)>>,
-}
-
-impl Relay {
-    fn start(upstream: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new((true, Vec::new())));
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(down) = conn else { continue };
-                let mut s = shared.lock().unwrap();
-                if !s.0 {
-                    let _ = down.shutdown(Shutdown::Both);
-                    continue;
-                }
-                let Ok(up) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    continue;
-                };
-                s.1.push(down.try_clone().unwrap());
-                s.1.push(up.try_clone().unwrap());
-                drop(s);
-                for (mut from, mut to) in [
-                    (down.try_clone().unwrap(), up.try_clone().unwrap()),
-                    (up, down),
-                ] {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Both);
-                        let _ = from.shutdown(Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Relay { port, state }
-    }
-
-    /// The network goes away: every connection dies, new ones fail.
-    fn cut(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.0 = false;
-        for c in s.1.drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// The network is back.
-    fn restore(&self) {
-        self.state.lock().unwrap().0 = true;
-    }
-}
-
 /// Submits `range` of `track` on txq 0 and returns the statuses of their
 /// completions (all of them: none is lost).
 fn submit(dev: &mut Driver, id: u32, track: &Track, range: std::ops::Range<usize>) -> Vec<Status> {
@@ -391,7 +334,7 @@ fn spice_cut_and_restored_resumes_at_a_keyframe() {
     assert!(keys.len() >= 3, "keyframes at {keys:?}");
     let scratch = Scratch::new("spice-cut");
     let (mut rig, port) = SpiceRig::on_free_port(scratch, "port", "disable-ticketing=on");
-    let relay = Relay::start(port);
+    let relay = Relay::tcp(port).expect("the relay starts");
     let target = format!("127.0.0.1:{}", relay.port);
     let client = Client::start_reconnecting(&["--spice", &target], rig.path("report.txt"), &[]);
     let dev = &mut rig.dev;

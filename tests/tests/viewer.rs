@@ -15,14 +15,17 @@
 //! - `VISIBLE=0` removes it; a `dest` reaching beyond the guest display is
 //!   cut at its edge (nothing in the letterbox beside it);
 //! - two overlapping presentations stack by `z`, and a change of `z`
-//!   restacks them.
+//!   restacks them;
+//! - the media connection cut mid-stream (a relay the test controls): the
+//!   desktop stays, and the video comes back once the network does.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance_tests::desktop::Desktop;
+use conformance_tests::desktop::{Desktop, differing};
+use conformance_tests::relay::Relay;
 use conformance_tests::rig::{Rig, workspace_binary};
 use test_support::{ChildGuard, Image, Tool, X11, Xvfb, require};
 
@@ -172,6 +175,26 @@ fn find_offset(shot: &Image, guest: &Image, max_y: usize) -> Option<(usize, usiz
     })
 }
 
+/// The `w` x `h` part of `img` at (`x`, `y`).
+fn crop(img: &Image, x: usize, y: usize, w: usize, h: usize) -> Image {
+    let mut pixels = Vec::with_capacity(w * h);
+    for row in y..y + h {
+        for col in x..x + w {
+            let (r, g, b) = img.rgb(col, row);
+            pixels.push((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
+        }
+    }
+    Image {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+fn x11_alive(viewer: &Viewer) -> bool {
+    viewer.x11.find(TITLE).ok().flatten() == Some(viewer.window)
+}
+
 fn inside(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
     x >= r.0 + margin && x < r.0 + r.2 - margin && y >= r.1 + margin && y < r.1 + r.3 - margin
 }
@@ -212,6 +235,8 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
     let guest = desktop.screendump();
     let (gw, gh) = (guest.width, guest.height);
 
+    let relay_path = dir.join("relay.sock");
+    let relay = Relay::unix(&relay_path, &rig.uplink).expect("the relay starts");
     let viewer_bin = workspace_binary(
         "MEDIAREDIR_VIEWER",
         "mediaredir-viewer",
@@ -221,7 +246,7 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
         Command::new(viewer_bin)
             .arg(format!("spice+unix://{}", desktop.spice.display()))
             .arg("--media")
-            .arg(format!("unix:{}", rig.uplink.display()))
+            .arg(format!("unix:{}", relay_path.display()))
             .args(["--title", TITLE, "--no-resize-guest"])
             .env("DISPLAY", xvfb.display())
             .stdin(Stdio::null()),
@@ -393,7 +418,40 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
         at(&shot, overlap.0, overlap.1)
     );
 
+    // The media connection drops mid-stream: the desktop stays; the
+    // viewer reconnects once the network is back, the daemon replays the
+    // geometry and the video shows again.
     drop(red_player);
+    let (shot, ok) = viewer.wait(|s| !red(at(s, int(ox) + 350, int(oy) + 280)));
+    assert!(
+        ok,
+        "the red presentation stayed after its player left: {:?}",
+        at(&shot, int(ox) + 350, int(oy) + 280)
+    );
+    relay.cut();
+    let desktop_only = |s: &Image| {
+        !green(at(s, overlap.0, overlap.1))
+            && differing(&guest, &crop(s, ox, oy, gw, gh)) <= gw * gh / 200
+    };
+    let (shot, ok) = viewer.wait(desktop_only);
+    assert!(
+        ok,
+        "with the media cut the window must show the desktop alone: {:?}",
+        at(&shot, overlap.0, overlap.1)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        x11_alive(&viewer),
+        "the viewer's window went away with the media connection"
+    );
+    relay.restore();
+    let (shot, ok) = viewer.wait(|s| green(at(s, overlap.0, overlap.1)));
+    assert!(
+        ok,
+        "the video did not come back after the media reconnected: {:?}",
+        at(&shot, overlap.0, overlap.1)
+    );
+
     drop(green_player);
     drop(broker);
 }

@@ -10,6 +10,10 @@
 //! only player) or `--vhost-user` (a host test rig, where the vhost-user
 //! transport plays the guest's part) it starts a broker in its own process.
 //!
+//! When the client leaves mid-stream (buffers complete `NO_CLIENT`, spec
+//! DRV-DATA-5) it stops sending, waits up to `--wait-client` for the client
+//! to come back and goes on from the keyframe before where it was.
+//!
 //! `--recover N` survives a device that restarted (its host daemon: STALE
 //! answers, DEVICE_STARTED) by saying HELLO again and playing the file from
 //! the start; `--reset-after N` has the in-process broker reset the device

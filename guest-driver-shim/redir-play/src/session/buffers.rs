@@ -116,6 +116,9 @@ impl Session<'_> {
                         // Played out (the client reported the end of the
                         // stream), its acknowledgement gone with the client.
                         Status::NoClient if stream.eos => {}
+                        // The client left mid-stream: the main loop waits
+                        // for it and goes on from a keyframe.
+                        Status::NoClient => self.client_lost = true,
                         Status::Cancelled => stream.cancelled += 1,
                         Status::Dropped => stream.dropped += 1,
                         other => bail!("a buffer of stream {id} completed with {other:?}"),

@@ -138,6 +138,8 @@ struct Session<'a> {
     seeks: u64,
     next_progress: Instant,
     schedule: Vec<Scheduled>,
+    /// A buffer completed `NO_CLIENT`: the client left mid-stream.
+    client_lost: bool,
 }
 
 /// Plays `settings.files`; commands from `stdin` are applied as they come.
@@ -201,6 +203,7 @@ pub(crate) fn play(
         seeks: 0,
         next_progress: Instant::now() + settings.progress,
         schedule: settings.schedule.clone(),
+        client_lost: false,
     };
     let result = session.run(&tracks, &mut demuxer);
     // Whatever happened, the presentation goes (its buffers complete).
@@ -209,6 +212,37 @@ pub(crate) fn play(
 }
 
 impl Session<'_> {
+    /// The client left mid-stream (buffers completed `NO_CLIENT`): waits
+    /// for it to come back (`--wait-client`), then seeks to `at`, so that
+    /// it decodes from a keyframe; the device replays the presentation's
+    /// state and geometry to it (spec DEV-GEOM-1).
+    fn rejoin(
+        &mut self,
+        at: Duration,
+        tracks: &[Track],
+    ) -> anyhow::Result<(Box<dyn Demuxer>, Skip)> {
+        eprintln!(
+            "redir-play: the client left at {:.3} s; waiting for it",
+            at.as_secs_f64()
+        );
+        self.redir
+            .wait_client(self.settings.wait_client)
+            .with_context(|| {
+                format!(
+                    "the client did not come back within {:?}",
+                    self.settings.wait_client
+                )
+            })?;
+        // Every buffer sent before the client left comes back (NO_CLIENT)
+        // before going on, so that none of them counts as a new loss.
+        for index in 0..self.streams.len() {
+            self.collect_all(index)?;
+        }
+        self.client_lost = false;
+        eprintln!("redir-play: the client is back");
+        self.seek(at, tracks)
+    }
+
     fn run(&mut self, tracks: &[Track], demuxer: &mut Box<dyn Demuxer>) -> anyhow::Result<Outcome> {
         for (i, t) in tracks.iter().enumerate() {
             let id = self
@@ -276,6 +310,15 @@ impl Session<'_> {
             }
             if self.seeks != seeks {
                 // The sample is from before the seek.
+                continue;
+            }
+            if self.client_lost {
+                // Spec DRV-DATA-5: nothing more until the client is back;
+                // then on from the keyframe before this sample.
+                let at = Duration::from_nanos(sample.pts.unwrap_or(0));
+                let (d, s) = self.rejoin(at, tracks)?;
+                *demuxer = d;
+                skip = Some(s);
                 continue;
             }
             let Some(&index) = self.by_track.get(&sample.track) else {

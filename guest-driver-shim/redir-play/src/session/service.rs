@@ -75,10 +75,12 @@ impl Session<'_> {
                 }
             }
             Event::ClientDisconnected => {
-                if !all_ended(&self.streams) {
-                    bail!("the client went away");
+                if all_ended(&self.streams) {
+                    eprintln!("redir-play: the client left after the end of every stream");
+                } else {
+                    // Waited out in the main loop (spec DRV-DATA-5).
+                    self.client_lost = true;
                 }
-                eprintln!("redir-play: the client left after the end of every stream");
             }
             Event::DeviceStarted => bail!("the device restarted (its host daemon)"),
             Event::EventsLost { count } => {
