@@ -10,7 +10,6 @@ const FORBIDDEN: &[&str] = &[
     "ximagesink",
     "xvimagesink",
     "waylandsink",
-    "glimagesink",
     "dfbvideosink",
     "kmssink",
     "fbdevsink",
