@@ -21,14 +21,14 @@ fn auto_video_is_headless_and_audio_names_the_failing_sink() {
         .find(|n| !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
         .expect("a free display number");
     let pulse = "unix:/nonexistent/mediaredir-test/native";
-    // SAFETY: this is the only test of this binary and no other thread
-    // reads or writes the environment yet (GStreamer is not initialised
-    // before this point).
-    unsafe {
-        std::env::set_var("DISPLAY", format!(":{number}"));
-        std::env::remove_var("WAYLAND_DISPLAY");
-        std::env::set_var("PULSE_SERVER", pulse);
-    }
+    // SAFETY: this is the only test of this binary and
+    // no other thread reads or writes the environment yet (GStreamer is not
+    // initialised before this point).
+    unsafe { std::env::set_var("DISPLAY", format!(":{number}")) };
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("WAYLAND_DISPLAY") };
+    // SAFETY: as above.
+    unsafe { std::env::set_var("PULSE_SERVER", pulse) };
     let dir = TempDir::new("sinks");
     let tracks = demux(&generate(&dir.0, "ball.webm", VP8));
     assert_eq!(tracks.len(), 1);
