@@ -12,23 +12,21 @@ use crate::frames::VideoOutputHandle;
 /// Where decoded media goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputMode {
-    /// Real sinks, chosen from explicit lists and never autoplugged (see
-    /// [`crate::sinks`] for the lists, their order and packages):
+    /// The engine opens no window: video goes to
+    /// [`EngineConfig::video_output`] when set (the viewer draws it),
+    /// otherwise to `fakesink` as in `Headless`. Audio goes to a real sink,
+    /// chosen from an explicit list and never autoplugged (see
+    /// [`crate::sinks`] for the list, its order and packages):
+    /// `pulsesink` (`gstreamer1.0-plugins-good`) when a PulseAudio or
+    /// PipeWire-pulse server is reachable (`PULSE_SERVER`,
+    /// `$XDG_RUNTIME_DIR/pulse/native`), `pipewiresink`
+    /// (`gstreamer1.0-pipewire`) when a PipeWire socket exists, `alsasink`
+    /// (`gstreamer1.0-alsa`) when `/dev/snd` has a playback PCM.
     ///
-    /// - video: on X11 (`DISPLAY`) `ximagesink`, else `xvimagesink` (both
-    ///   Debian `gstreamer1.0-x`); on Wayland (`WAYLAND_DISPLAY`)
-    ///   `waylandsink` (`gstreamer1.0-plugins-bad`);
-    /// - audio: `pulsesink` (`gstreamer1.0-plugins-good`) when a PulseAudio
-    ///   or PipeWire-pulse server is reachable (`PULSE_SERVER`,
-    ///   `$XDG_RUNTIME_DIR/pulse/native`), `pipewiresink`
-    ///   (`gstreamer1.0-pipewire`) when a PipeWire socket exists,
-    ///   `alsasink` (`gstreamer1.0-alsa`) when `/dev/snd` has a playback
-    ///   PCM.
-    ///
-    /// Each candidate must reach READY. When none does, the stream (or the
-    /// call) fails with [`crate::EngineError::NoSink`], which names the
-    /// environment, each sink tried and the packages to install; a machine
-    /// without a display or sound device wants `Headless`.
+    /// Each candidate must reach READY. When none does, the audio stream
+    /// (or the call) fails with [`crate::EngineError::NoSink`], which names
+    /// the environment, each sink tried and the packages to install; a
+    /// machine without a sound device wants `Headless`.
     #[default]
     Auto,
     /// No output device: `fakesink sync=true`, so the clock, pause, QoS and
@@ -160,7 +158,8 @@ pub struct EngineConfig {
     /// Call media sessions.
     pub call: CallConfig,
     /// Auto mode: where decoded video goes when the integrator draws it
-    /// itself (the viewer); audio still goes to the real sinks.
+    /// itself (the viewer); audio still goes to the real sinks. Without
+    /// it, Auto-mode video is discarded on the clock like `Headless`.
     pub video_output: Option<VideoOutputHandle>,
 }
 

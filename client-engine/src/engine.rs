@@ -18,14 +18,13 @@ use mediaredir_timer::Timer;
 
 use crate::call::Calls;
 use crate::capture::{CaptureStats, Captures, sources};
-use crate::config::{EngineConfig, OutputMode};
+use crate::config::EngineConfig;
 use crate::events::{EngineEvents, EventHub};
 use crate::kind::MediaKind;
 use crate::presentation::Presentation;
 use crate::stream::Stream;
 #[cfg(feature = "verify")]
 use crate::verify::{StreamReport, VerificationReport};
-use crate::window::XDisplay;
 use crate::{EngineError, registry};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,8 +54,8 @@ pub struct StreamStats {
     pub queued_bytes: u64,
     /// Failure status, if the stream failed.
     pub failed: Option<Status>,
-    /// The factory of the stream's sink (`ximagesink`, `pulsesink`,
-    /// `fakesink`, `appsink`…), once its decoded pad is linked.
+    /// The factory of the stream's sink (`pulsesink`, `fakesink`,
+    /// `appsink`…), once its decoded pad is linked.
     pub sink: Option<String>,
 }
 
@@ -75,8 +74,6 @@ struct Inner {
     captures: Captures,
     /// Call media sessions (7.12).
     calls: Calls,
-    /// The X display of the overlay windows (Auto mode with `DISPLAY`).
-    display: Option<Arc<XDisplay>>,
 }
 
 impl Drop for Inner {
@@ -126,16 +123,6 @@ impl Engine {
         }
         let sources = sources::discover(config.capture_sources);
         let caps = registry::capabilities(&config.disabled_codecs, &sources);
-        let display = if config.output == OutputMode::Auto
-            && config.video_output.is_none()
-            && crate::sinks::x11_sink_possible()
-        {
-            XDisplay::connect()
-                .inspect_err(|e| log::warn!("no overlay windows: {e}"))
-                .ok()
-        } else {
-            None
-        };
         let events = EventHub::default();
         let config = Arc::new(config);
         let mic = sources.iter().find(|s| s.is_audio()).cloned();
@@ -162,7 +149,6 @@ impl Engine {
             #[cfg(feature = "verify")]
             reports: Mutex::default(),
             stop: AtomicBool::new(false),
-            display,
         });
         let weak = Arc::downgrade(&inner);
         let interval = inner
@@ -272,7 +258,6 @@ impl Engine {
                     *flags,
                     self.inner.config.clone(),
                     self.inner.events.clone(),
-                    self.inner.display.as_ref(),
                 ) {
                     Ok(p) => {
                         lock(&self.inner.presentations).insert(*id, p);
@@ -440,9 +425,9 @@ impl Engine {
         out
     }
 
-    /// The last geometry set on a presentation (headless modes only record
-    /// it; Auto mode applies all but the clip rectangles, see the overlay
-    /// notes of the crate's `output` module).
+    /// The last geometry set on a presentation. The engine only records it
+    /// and hands it to [`EngineConfig::video_output`], if any (the engine
+    /// shows no video itself, see the crate's `output` module).
     pub fn geometry(&self, presentation: u32) -> Option<SetGeometry> {
         self.presentation(presentation)?.geometry()
     }

@@ -3,10 +3,11 @@
 //! It receives the guest's original compressed streams over the wire protocol
 //! of `spec/schema/` and plays them with GStreamer, one pipeline per
 //! presentation and one `appsrc` per stream, so that the streams of a
-//! presentation share one clock. It renders video as an overlay at the
-//! geometry the guest reports, applies transport controls and volume, and
-//! sends back acknowledgements (which bound what it buffers), EOS, position,
-//! errors and QoS.
+//! presentation share one clock. It plays audio on the machine's sound
+//! device and hands decoded video, with the geometry the guest reports, to
+//! the integrator that draws it (the viewer; the engine opens no window),
+//! applies transport controls and volume, and sends back acknowledgements
+//! (which bound what it buffers), EOS, position, errors and QoS.
 //!
 //! The daemon's in-process uplink and the `media-client` binary (a socket
 //! client, in its own crate) drive the same [`Engine`]: [`Engine::handle`]
@@ -30,12 +31,11 @@
 //! - [`frames`]: decoded pictures and geometry for an integrator that
 //!   draws them (the viewer);
 //! - [`kind`]: video or audio;
-//! - [`sinks`]: the explicit, ordered video and audio sink lists (never
-//!   autoplugged) and the Debian package of each sink;
+//! - [`sinks`]: the explicit, ordered audio sink list (never autoplugged)
+//!   and the Debian package of each sink;
 //! - `verify` (feature `verify`): frame hashes, verification reports and
 //!   the reference decoder;
 //! - `output`, `stream`, `presentation`, `engine`: the pipelines;
-//! - `window`: the overlay windows on X11 (stacking, placement);
 //! - [`capture`]: capture streams (sources, encoding pipelines, samples to
 //!   the daemon);
 //! - [`call`]: call media sessions (SDP, RTP session, statistics).
@@ -59,7 +59,6 @@ mod stream;
 mod trim;
 #[cfg(feature = "verify")]
 pub mod verify;
-mod window;
 
 pub use capture::CaptureStats;
 pub use config::{CallConfig, CaptureSources, EngineConfig, OutputMode, Watermarks};

@@ -20,7 +20,6 @@ use crate::config::EngineConfig;
 use crate::events::EventHub;
 use crate::kind::MediaKind;
 use crate::stream::{Stream, StreamSetup};
-use crate::window::{Window, XDisplay};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -57,9 +56,6 @@ pub(crate) struct Presentation {
     pub(crate) id: u32,
     live: bool,
     pub(crate) pipeline: gst::Pipeline,
-    /// The overlay window (Auto mode on X11); outlives the pipeline's
-    /// sinks, which draw into it (`close` stops them first).
-    window: Option<Arc<Window>>,
     pub(crate) streams: Mutex<BTreeMap<u32, Arc<Stream>>>,
     ctl: Mutex<Control>,
     events: EventHub,
@@ -73,22 +69,12 @@ impl Presentation {
         flags: PresentationFlags,
         config: Arc<EngineConfig>,
         events: EventHub,
-        display: Option<&Arc<XDisplay>>,
     ) -> Result<Arc<Presentation>, EngineError> {
         let pipeline = gst::Pipeline::with_name(&format!("presentation-{id}"));
-        let window = match display.map(|d| Window::new(d, id)) {
-            Some(Ok(w)) => Some(Arc::new(w)),
-            Some(Err(e)) => {
-                log::warn!("presentation {id}: no overlay window: {e}");
-                None
-            }
-            None => None,
-        };
         let p = Arc::new(Presentation {
             id,
             live: flags.contains(PresentationFlags::LIVE),
             pipeline,
-            window,
             streams: Mutex::default(),
             ctl: Mutex::new(Control {
                 target: PresentationState::Idle,
@@ -126,18 +112,12 @@ impl Presentation {
                 self.config.watermarks
             },
             events: &self.events,
-            window: self.window.clone(),
             presentation: self.id,
             video_output: self.config.video_output.clone(),
         };
         let stream = Stream::new(cs, &setup)?;
         if stream.kind == MediaKind::Audio {
             stream.set_rate_mute(self.rate_mutes(lock(&self.ctl).rate));
-        }
-        if stream.kind == MediaKind::Video
-            && let Some(g) = lock(&self.ctl).geometry.clone()
-        {
-            stream.set_geometry(&g);
         }
         self.pipeline.add(&stream.bin)?;
         stream.bin.sync_state_with_parent()?;
@@ -344,20 +324,13 @@ impl Presentation {
         rate != 1.0 && !self.config.output.hashes()
     }
 
-    /// Records `g` and applies it to every video stream (Auto mode: see
-    /// `output`'s module docs for what is applied and what is recorded
-    /// only; Headless and Verify only record it).
+    /// Records `g` and hands it to the integrator that draws the video
+    /// (`EngineConfig::video_output`), if any: the engine itself shows no
+    /// video (see `output`'s module docs).
     pub(crate) fn set_geometry(&self, g: &SetGeometry) {
         lock(&self.ctl).geometry = Some(g.clone());
-        if let Some(w) = &self.window {
-            w.apply(g);
-        }
         if let Some(output) = &self.config.video_output {
             output.0.geometry(self.id, g);
-        }
-        let streams: Vec<_> = lock(&self.streams).values().cloned().collect();
-        for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
-            s.set_geometry(g);
         }
     }
 

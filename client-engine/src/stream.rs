@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader, SetGeometry};
+use mediaredir_proto::wire::{CreateStream, Message, SampleFlags, SampleHeader};
 
 use crate::EngineError;
 use crate::caps::stream_caps;
@@ -28,7 +26,6 @@ use crate::output::{Counters, OutputChain, Tail, attach_output};
 use crate::trim::{self, OutputTrim};
 #[cfg(feature = "verify")]
 use crate::verify::StreamReport;
-use crate::window::Window;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -50,8 +47,6 @@ pub(crate) struct StreamSetup<'a> {
     pub(crate) live: bool,
     pub(crate) watermarks: Watermarks,
     pub(crate) events: &'a EventHub,
-    /// The presentation's overlay window (video sinks draw into it).
-    pub(crate) window: Option<Arc<Window>>,
     /// The presentation.
     pub(crate) presentation: u32,
     /// Where Auto-mode pictures go when the integrator draws them.
@@ -73,10 +68,6 @@ pub(crate) struct Stream {
     volume: Mutex<(f64, bool)>,
     /// Muted for a rate other than 1x (no time-stretching, 7.13).
     rate_mute: AtomicBool,
-    /// The presentation's geometry (video), applied to the overlay
-    /// elements once the output chain exists.
-    geometry: Mutex<Option<SetGeometry>>,
-    window: Option<Arc<Window>>,
     presentation: u32,
     /// Video in Auto mode goes to the integrator (see `frames`).
     video_output: Option<VideoOutputHandle>,
@@ -143,8 +134,6 @@ impl Stream {
             output: Mutex::new(None),
             volume: Mutex::new((1.0, false)),
             rate_mute: AtomicBool::new(false),
-            geometry: Mutex::new(None),
-            window: setup.window.clone().filter(|_| kind == MediaKind::Video),
             presentation: setup.presentation,
             video_output: setup
                 .video_output
@@ -199,19 +188,19 @@ impl Stream {
         );
     }
 
-    /// What ends the output chain in `mode`.
+    /// What ends the output chain in `mode`: in Auto mode audio goes to a
+    /// real sink and video to the integrator, if any; everything else is
+    /// discarded on the clock (the engine opens no window).
     fn tail(&self, mode: OutputMode, sync: bool) -> Result<Tail, EngineError> {
         #[cfg(feature = "verify")]
         if let Some(report) = &self.report {
             return crate::verify::sink::tail(self.kind, sync, report.clone()).map(Tail::Elements);
         }
-        Ok(match (mode, &self.video_output) {
-            (OutputMode::Auto, Some(output)) => Tail::Elements(crate::frames::tail(
-                output.clone(),
-                self.presentation,
-                self.id,
-            )?),
-            (OutputMode::Auto, None) => Tail::Auto,
+        Ok(match (mode, self.kind, &self.video_output) {
+            (OutputMode::Auto, MediaKind::Video, Some(output)) => Tail::Elements(
+                crate::frames::tail(output.clone(), self.presentation, self.id)?,
+            ),
+            (OutputMode::Auto, MediaKind::Audio, _) => Tail::AudioDevice,
             _ => Tail::Discard { sync },
         })
     }
@@ -237,23 +226,6 @@ impl Stream {
                 if let Some(vol) = &chain.volume {
                     vol.set_property("volume", v);
                     vol.set_property("mute", m || self.rate_mute.load(Ordering::Acquire));
-                }
-                if chain.x11
-                    && let (Some(o), Some(w)) = (&chain.overlay, &self.window)
-                    && let Some(overlay) = chain.sink.dynamic_cast_ref::<gst_video::VideoOverlay>()
-                {
-                    // SAFETY: the sink is an X11 sink and the handle is a
-                    // live X window of the display it connects to
-                    // (`DISPLAY`); the window outlives
-                    // the sink (the presentation stops its pipeline before
-                    // the window is destroyed), and no data has reached the
-                    // sink yet (we run inside `pad-added`, before the link
-                    // carries caps), so the sink opens no window of its own.
-                    unsafe { overlay.set_window_handle(w.handle()) };
-                    o.set_window(w.clone());
-                }
-                if let (Some(o), Some(g)) = (&chain.overlay, lock(&self.geometry).as_ref()) {
-                    o.apply(g);
                 }
                 *out = Some(chain);
             }
@@ -350,15 +322,6 @@ impl Stream {
         let mute = lock(&self.volume).1 || on;
         if let Some(vol) = lock(&self.output).as_ref().and_then(|o| o.volume.clone()) {
             vol.set_property("mute", mute);
-        }
-    }
-
-    /// Applies the presentation's geometry to the overlay elements (Auto
-    /// mode; other modes have none and only keep it).
-    pub(crate) fn set_geometry(&self, g: &SetGeometry) {
-        *lock(&self.geometry) = Some(g.clone());
-        if let Some(o) = lock(&self.output).as_ref().and_then(|o| o.overlay.clone()) {
-            o.apply(g);
         }
     }
 

@@ -5,12 +5,17 @@
 //! client, to the media port of the daemon's Spice server (`--spice
 //! HOST:PORT`, with `--password-file` and, for Spice TLS, `--tls-ca`), says
 //! `Hello` with the codecs this machine decodes, plays what the daemon
-//! sends with real sinks (or `--headless`: `fakesink sync=true`, so clock,
-//! pause and QoS behave as with real output), reconnects with back-off when
-//! the connection drops, and prints per-stream statistics periodically and
-//! at exit. `--verify-report PATH` hashes every decoded frame and sample
-//! (the engine's Verify mode) and writes the report when every stream has
-//! ended, so a test can prove the output bit-exact.
+//! sends, reconnects with back-off when the connection drops, and prints
+//! per-stream statistics periodically and at exit. `--verify-report PATH`
+//! hashes every decoded frame and sample (the engine's Verify mode) and
+//! writes the report when every stream has ended, so a test can prove the
+//! output bit-exact.
+//!
+//! It shows no video: video is decoded and discarded on the clock
+//! (`fakesink sync=true`, so clock, pause and QoS behave as with real
+//! output), for verification, the bench and tests; only the viewer
+//! (`mediaredir-viewer`) puts redirected video on a screen. Audio goes to
+//! the sound device, or with `--headless` to `fakesink` as well.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,8 +26,9 @@ use client_engine::{CaptureSources, EngineConfig, OutputMode};
 use media_client::{Addr, connection, parse_addr, spice, tls};
 use mediaredir_peer::{Backoff, reconnect_loop};
 
-/// Client of the vhost-device-media daemon: decodes and renders the
-/// guest's redirected media.
+/// Client of the vhost-device-media daemon: decodes the guest's
+/// redirected media and plays its audio. Video is decoded, never shown
+/// (mediaredir-viewer shows it).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -38,7 +44,8 @@ struct Args {
     /// Spice: a file holding the Spice password (ticket).
     #[arg(long, value_name = "FILE", requires = "spice")]
     password_file: Option<PathBuf>,
-    /// No display or sound device: fakesink sync=true.
+    /// No sound device: audio goes to fakesink sync=true too (video always
+    /// does: media-client shows no video).
     #[arg(long)]
     headless: bool,
     /// Seconds between statistics lines (0: only at disconnect/exit).

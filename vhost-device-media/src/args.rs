@@ -27,8 +27,9 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub socket_path: PathBuf,
 
-    /// Where media goes: `local` (the client engine in this process, with a
-    /// window and the sound card; `local:headless` discards on the clock,
+    /// Where media goes: `local` (the client engine in this process: audio
+    /// on the sound card, video decoded but shown nowhere, as only the
+    /// viewer shows video; `local:headless` discards audio too, on the clock,
     /// `local:verify`, in a build with the `verify` feature, hashes every
     /// decoded frame), `null` (no client: players fall back to local
     /// decoding), `unix:PATH` or `tcp:HOST:PORT` (the wire

@@ -17,9 +17,10 @@ use crate::vhost_user::{Frontends, ServeError};
 /// Sinks of the in-process engine of the local uplink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalOutput {
-    /// Real sinks (a window and the sound card).
+    /// Audio on the sound card; video decoded and discarded on the clock
+    /// (the engine opens no window: only the viewer shows video).
     Auto,
-    /// Sinks that discard, on the clock (no display or sound).
+    /// Sinks that discard, on the clock (no sound either).
     Headless,
     /// Hash every decoded frame and sample (tests, demo); only a build
     /// with the `verify` feature runs it.

@@ -27,9 +27,9 @@ use crate::{flatc_install, process};
 ///   `gstreamer1.0-plugins-bad`, `gstreamer1.0-plugins-ugly`, `gstreamer1.0-libav`:
 ///   parsers, decoders, encoders and sinks (H.264, H.265, VP8, VP9, AV1, Opus,
 ///   AAC, ...) the client engine and the test clips use;
-/// - `gstreamer1.0-x`: `ximagesink` and `xvimagesink`, the X11 video sinks
-///   of the engine's explicit sink list (only *recommended* by the plugins,
-///   so `--no-install-recommends` would leave them out);
+/// - `gstreamer1.0-x`: the `pango` plugin, whose `timeoverlay` draws the
+///   clock into the bench clips (only *recommended* by the plugins, so
+///   `--no-install-recommends` would leave it out);
 /// - `gstreamer1.0-alsa`, `gstreamer1.0-pipewire`: `alsasink` and
 ///   `pipewiresink`, audio sinks of the engine's list (`pulsesink` is in
 ///   plugins-good);
@@ -44,9 +44,8 @@ use crate::{flatc_install, process};
 /// - `libgtk-3-dev`, `libspice-client-gtk-3.0-dev`: GTK 3 and spice-gtk's
 ///   display widget for the viewer (`mediaredir-viewer`);
 /// - `pkg-config`: how the `-sys` crates find all of the above;
-/// - `xvfb`, `x11-apps`: a virtual X server and `xwd`, so the client engine's
-///   geometry test (`client-engine/tests/geometry.rs`) can render into a real
-///   X window and read the screen back;
+/// - `xvfb`, `x11-apps`: a virtual X server (`test_support::Xvfb`) and
+///   `xwd`, so tests can draw on a real X display and read the screen back;
 /// - `libvirt-clients`, `libxml2-utils`: `virt-xml-validate` (and the
 ///   `xmllint` it runs), so the libvirt domain XML in `qemu-config/libvirt/`
 ///   is checked against libvirt's own schema.

@@ -1,19 +1,14 @@
-//! What the machine offers the sinks: display variables, sound server
-//! sockets and ALSA device nodes. Read once per choice; detection takes
+//! What the machine offers the audio sinks: sound server sockets and ALSA
+//! device nodes. Read once per choice; detection takes
 //! its inputs as functions so that its test needs no real machine.
 
 use std::path::{Path, PathBuf};
 
 use super::Place;
-use crate::kind::MediaKind;
 
-/// What the machine offers the sinks, read once per choice.
+/// What the machine offers the audio sinks, read once per choice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
-    /// `DISPLAY`.
-    pub x11: Option<String>,
-    /// `WAYLAND_DISPLAY`.
-    pub wayland: Option<String>,
     /// How the PulseAudio server was found (`PULSE_SERVER=…` or a socket).
     pub pulseaudio: Option<String>,
     /// How the PipeWire server was found (`PIPEWIRE_REMOTE=…` or a socket).
@@ -59,8 +54,6 @@ impl Environment {
         let mut pcms: Vec<String> = snd.into_iter().filter(|n| is_playback_pcm(n)).collect();
         pcms.sort();
         Environment {
-            x11: var("DISPLAY"),
-            wayland: var("WAYLAND_DISPLAY"),
             pulseaudio,
             pipewire,
             alsa: pcms.first().map(|n| snd_dir.join(n).display().to_string()),
@@ -70,8 +63,6 @@ impl Environment {
     /// Whether `place` is present: `Ok`, or why not.
     pub(super) fn check(&self, place: Place) -> Result<(), &'static str> {
         let (found, missing) = match place {
-            Place::X11 => (&self.x11, "DISPLAY is not set"),
-            Place::Wayland => (&self.wayland, "WAYLAND_DISPLAY is not set"),
             Place::PulseAudio => (
                 &self.pulseaudio,
                 "no PulseAudio server (PULSE_SERVER unset, no $XDG_RUNTIME_DIR/pulse/native)",
@@ -87,30 +78,18 @@ impl Environment {
     }
 
     /// The environment as the error message names it.
-    pub(super) fn describe(&self, kind: MediaKind) -> String {
-        let (named, none): (&[(&str, &Option<String>)], &str) = match kind {
-            MediaKind::Video => (
-                &[
-                    ("X11 (DISPLAY=", &self.x11),
-                    ("Wayland (WAYLAND_DISPLAY=", &self.wayland),
-                ],
-                "a machine without a display",
-            ),
-            MediaKind::Audio => (
-                &[
-                    ("PulseAudio (", &self.pulseaudio),
-                    ("PipeWire (", &self.pipewire),
-                    ("ALSA (", &self.alsa),
-                ],
-                "a machine without a sound server or device",
-            ),
-        };
+    pub(super) fn describe(&self) -> String {
+        let named = [
+            ("PulseAudio (", &self.pulseaudio),
+            ("PipeWire (", &self.pipewire),
+            ("ALSA (", &self.alsa),
+        ];
         let present: Vec<String> = named
             .iter()
             .filter_map(|(name, v)| v.as_ref().map(|v| format!("{name}{v})")))
             .collect();
         if present.is_empty() {
-            none.into()
+            "a machine without a sound server or device".into()
         } else {
             present.join(" and ")
         }
@@ -136,8 +115,8 @@ mod tests {
     #[test]
     fn environment_detection() {
         let vars: HashMap<&str, &str> = [
-            ("DISPLAY", ""),
-            ("WAYLAND_DISPLAY", "wayland-1"),
+            // An empty variable names no server: the socket is found.
+            ("PULSE_SERVER", ""),
             ("XDG_RUNTIME_DIR", "/run/user/7"),
         ]
         .into();
@@ -159,9 +138,6 @@ mod tests {
         assert_eq!(
             env,
             Environment {
-                // An empty DISPLAY names no display.
-                x11: None,
-                wayland: Some("wayland-1".into()),
                 pulseaudio: Some("/run/user/7/pulse/native".into()),
                 pipewire: Some("/run/user/7/pipewire-0".into()),
                 alsa: Some("/dev/snd/pcmC0D7p".into()),

@@ -1,38 +1,21 @@
-//! The one place where the engine picks a real video or audio sink.
+//! The one place where the engine picks a real (audio) sink.
+//!
+//! The engine shows no video itself: in Auto mode decoded video goes to
+//! the integrator that draws it (`EngineConfig::video_output`, the viewer)
+//! or to `fakesink` (see the crate's `output` module), so only audio has a
+//! device to find.
 //!
 //! The engine never autoplugs a sink (`autovideosink`, `autoaudiosink`,
 //! `playbin`): ranking picks whatever plugin is installed with the highest
-//! rank that opens, and on a machine without `gstreamer1.0-x` that was
-//! `dfbvideosink`, which crashed the process (SIGSEGV). Instead each
-//! environment has an explicit, ordered list ([`VIDEO_SINKS`],
-//! [`AUDIO_SINKS`]); a candidate is tried only when its environment is
-//! present, and it is chosen only if its factory exists and the element
-//! reaches READY for real (X sinks open their display there, audio sinks
-//! their server or device). When none is usable the caller gets a
-//! [`NoSink`] error that names the environment, every candidate with what
-//! happened to it, and the Debian packages to install.
-//!
-//! Video ([`OutputMode::Auto`](crate::OutputMode::Auto)):
-//!
-//! | order | factory       | Debian 12 package          | environment           |
-//! |-------|---------------|----------------------------|-----------------------|
-//! | 1     | `ximagesink`  | `gstreamer1.0-x`           | X11: `DISPLAY` set    |
-//! | 2     | `xvimagesink` | `gstreamer1.0-x`           | X11: `DISPLAY` set    |
-//! | 3     | `waylandsink` | `gstreamer1.0-plugins-bad` | `WAYLAND_DISPLAY` set |
-//!
-//! 1. `ximagesink` works on every X server, Xvfb and remote displays
-//!    included, and is deterministic (no Xv port to find). The overlay
-//!    path (one X window per presentation, see `window`) hands it that
-//!    window; the pipeline already scales (`videoscale`), so Xv's scaler is
-//!    not needed.
-//! 2. `xvimagesink`, from the same package, for X servers whose visuals
-//!    `ximagesink` refuses but that offer an Xv port (Xvfb has none, so it
-//!    fails READY there). It also draws into the overlay window.
-//! 3. `waylandsink` for Wayland sessions without XWayland. It comes after
-//!    the X sinks because the overlay windows are X windows: under
-//!    XWayland (both variables set) the X path keeps exact placement;
-//!    `waylandsink` draws in a window of its own, with the geometry
-//!    applied inside the pipeline.
+//! rank that opens (for video it once picked `dfbvideosink`, which crashed
+//! the process with SIGSEGV). Instead each audio environment has an
+//! explicit, ordered list ([`AUDIO_SINKS`]); a
+//! candidate is tried only when its environment is present, and it is
+//! chosen only if its factory exists and the element reaches READY for
+//! real (audio sinks open their server or device there). When none is
+//! usable the caller gets a [`NoSink`] error that names the environment,
+//! every candidate with what happened to it, and the Debian packages to
+//! install.
 //!
 //! Audio (Auto mode and call media):
 //!
@@ -55,22 +38,20 @@
 //!    installs); it opens ALSA's `default` PCM, possibly exclusively.
 //!
 //! Headless ([`OutputMode::Headless`](crate::OutputMode::Headless),
-//! and Verify with the `verify` feature) never looks at the
-//! environment: `fakesink` (`libgstreamer1.0-0`) and, for verification,
-//! `appsink` (`gstreamer1.0-plugins-base`), see [`HEADLESS_SINKS`].
+//! and Verify with the `verify` feature) and Auto-mode video never look at
+//! the environment: `fakesink` (`libgstreamer1.0-0`) and `appsink`
+//! (`gstreamer1.0-plugins-base`: verification, the integrator's pictures),
+//! see [`HEADLESS_SINKS`].
 //!
-//! Never listed, so never chosen: `autovideosink`/`autoaudiosink`
-//! (ranking), `kmssink`, `fbdevsink`, `dfbvideosink` (they take the console
-//! or the DRM device, or crash), `aasink`/`cacasink` (text art),
-//! `glimagesink` (a GL stack for no gain: the pipeline converts on the
-//! CPU), `jackaudiosink` and the OSS sinks.
+//! Never listed, so never chosen: `autoaudiosink` (ranking),
+//! `jackaudiosink` and the OSS sinks; and no video sink at all
+//! (`autovideosink`, the X11 and Wayland sinks, `kmssink`, `fbdevsink`,
+//! `dfbvideosink`, `glimagesink`...): the engine opens no window.
 
 use std::fmt;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-
-use crate::kind::MediaKind;
 
 mod env;
 
@@ -79,10 +60,6 @@ pub use env::Environment;
 /// Where a sink renders, and what must be present for it to be tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
-    /// An X server (`DISPLAY`).
-    X11,
-    /// A Wayland compositor (`WAYLAND_DISPLAY`).
-    Wayland,
     /// A PulseAudio server, or PipeWire's PulseAudio socket.
     PulseAudio,
     /// A PipeWire server.
@@ -113,13 +90,6 @@ const fn c(factory: &'static str, package: &'static str, place: Place) -> Candid
     }
 }
 
-/// The video sinks of Auto mode, in the order they are tried.
-pub const VIDEO_SINKS: &[Candidate] = &[
-    c("ximagesink", "gstreamer1.0-x", Place::X11),
-    c("xvimagesink", "gstreamer1.0-x", Place::X11),
-    c("waylandsink", "gstreamer1.0-plugins-bad", Place::Wayland),
-];
-
 /// The audio sinks of Auto mode and calls, in the order they are tried.
 pub const AUDIO_SINKS: &[Candidate] = &[
     c("pulsesink", "gstreamer1.0-plugins-good", Place::PulseAudio),
@@ -127,9 +97,10 @@ pub const AUDIO_SINKS: &[Candidate] = &[
     c("alsasink", "gstreamer1.0-alsa", Place::Alsa),
 ];
 
-/// The sinks of the headless modes (Headless: `fakesink`; Verify:
-/// `appsink`; calls in both: `fakesink`), for completeness: they need no
-/// environment and are made directly.
+/// The sinks that need no environment and are made directly, for
+/// completeness: `fakesink` (Headless, Auto-mode video without an
+/// integrator, call video, calls in the headless modes) and `appsink`
+/// (Verify; the integrator's pictures, see `frames`).
 pub const HEADLESS_SINKS: &[Candidate] = &[
     c("fakesink", "libgstreamer1.0-0", Place::Headless),
     c("appsink", "gstreamer1.0-plugins-base", Place::Headless),
@@ -137,7 +108,7 @@ pub const HEADLESS_SINKS: &[Candidate] = &[
 
 /// Every sink the engine may create, with its package.
 pub fn all() -> impl Iterator<Item = &'static Candidate> {
-    VIDEO_SINKS.iter().chain(AUDIO_SINKS).chain(HEADLESS_SINKS)
+    AUDIO_SINKS.iter().chain(HEADLESS_SINKS)
 }
 
 /// What trying one candidate gave.
@@ -174,18 +145,15 @@ impl fmt::Display for Attempt {
     }
 }
 
-/// No candidate of a list was usable.
+/// No candidate of the audio list was usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "no usable {} sink for {environment}: {}{}",
-    kind_name(*.kind),
+    "no usable audio sink for {environment}: {}{}",
     list(.attempts),
     install_hint(.attempts)
 )]
 pub struct NoSink {
-    /// Video or audio.
-    pub kind: MediaKind,
-    /// The environment found (e.g. `X11 (DISPLAY=:99)`).
+    /// The environment found (e.g. `ALSA (/dev/snd/pcmC0D0p)`).
     pub environment: String,
     /// Every candidate of the list, in order.
     pub attempts: Vec<Attempt>,
@@ -206,13 +174,6 @@ fn not_installed(attempts: &[Attempt]) -> Vec<&'static str> {
         }
     }
     packages
-}
-
-fn kind_name(kind: MediaKind) -> &'static str {
-    match kind {
-        MediaKind::Video => "video",
-        MediaKind::Audio => "audio",
-    }
 }
 
 fn list(attempts: &[Attempt]) -> String {
@@ -239,18 +200,13 @@ trait Probe {
     fn ready(&self, candidate: &Candidate, env: &Environment) -> Result<Self::Element, String>;
 }
 
-/// Tries the candidates of `kind`'s list in order.
+/// Tries the candidates of the audio list in order.
 fn choose<P: Probe>(
-    kind: MediaKind,
     env: &Environment,
     probe: &P,
 ) -> Result<(P::Element, &'static Candidate), NoSink> {
-    let list = match kind {
-        MediaKind::Video => VIDEO_SINKS,
-        MediaKind::Audio => AUDIO_SINKS,
-    };
     let mut attempts = Vec::new();
-    for candidate in list {
+    for candidate in AUDIO_SINKS {
         let outcome = if let Err(why) = env.check(candidate.place) {
             Outcome::Skipped(why)
         } else if !probe.installed(candidate.factory) {
@@ -267,8 +223,7 @@ fn choose<P: Probe>(
         });
     }
     Err(NoSink {
-        kind,
-        environment: env.describe(kind),
+        environment: env.describe(),
         attempts,
     })
 }
@@ -283,22 +238,10 @@ impl Probe for Registry {
         gst::ElementFactory::find(factory).is_some()
     }
 
-    fn ready(&self, candidate: &Candidate, env: &Environment) -> Result<gst::Element, String> {
+    fn ready(&self, candidate: &Candidate, _: &Environment) -> Result<gst::Element, String> {
         let element = gst::ElementFactory::make(candidate.factory)
             .build()
             .map_err(|e| e.to_string())?;
-        // The display the environment names, rather than the sink's own
-        // reading of the variable (`display` of the X and Wayland sinks).
-        let display = match candidate.place {
-            Place::X11 => env.x11.as_deref(),
-            Place::Wayland => env.wayland.as_deref(),
-            _ => None,
-        };
-        if let Some(d) = display
-            && element.find_property("display").is_some()
-        {
-            element.set_property("display", d);
-        }
         // An element without a parent has no bus: lend it one to read why
         // it failed.
         let bus = gst::Bus::new();
@@ -329,45 +272,18 @@ fn error_text(e: &gst::message::Error) -> String {
     }
 }
 
-/// A sink chosen from a list, in the NULL state.
-#[derive(Debug, Clone)]
-pub(crate) struct Chosen {
-    pub(crate) element: gst::Element,
-    pub(crate) place: Place,
+/// The first usable sink of the audio list in `env`, in the NULL state,
+/// and its list entry. GStreamer must be initialised.
+pub fn choose_in(env: &Environment) -> Result<(gst::Element, &'static Candidate), NoSink> {
+    choose(env, &Registry)
 }
 
-/// The first usable sink of `kind`'s list in `env`, in the NULL state, and
-/// its list entry. GStreamer must be initialised.
-pub fn choose_in(
-    kind: MediaKind,
-    env: &Environment,
-) -> Result<(gst::Element, &'static Candidate), NoSink> {
-    choose(kind, env, &Registry)
-}
-
-/// The first usable sink of `kind`'s list in this process's environment.
-pub(crate) fn choose_sink(kind: MediaKind) -> Result<Chosen, NoSink> {
+/// The first usable audio sink in this process's environment.
+pub(crate) fn choose_audio_sink() -> Result<gst::Element, NoSink> {
     let env = Environment::from_env();
-    let (element, candidate) = choose_in(kind, &env)?;
-    log::info!(
-        "{} sink: {} ({})",
-        kind_name(kind),
-        candidate.factory,
-        env.describe(kind)
-    );
-    Ok(Chosen {
-        element,
-        place: candidate.place,
-    })
-}
-
-/// Whether the overlay windows are worth creating: `DISPLAY` is set and an
-/// X11 sink is installed.
-pub(crate) fn x11_sink_possible() -> bool {
-    Environment::from_env().x11.is_some()
-        && VIDEO_SINKS
-            .iter()
-            .any(|c| c.place == Place::X11 && gst::ElementFactory::find(c.factory).is_some())
+    let (element, candidate) = choose_in(&env)?;
+    log::info!("audio sink: {} ({})", candidate.factory, env.describe());
+    Ok(element)
 }
 
 #[cfg(test)]

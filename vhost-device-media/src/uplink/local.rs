@@ -1,13 +1,18 @@
 //! The local uplink: the client engine in the daemon's own process.
 //!
-//! It serves a VM whose viewer runs on the same machine (and lets that
-//! host's decoders do the work). Each payload reaches its `appsrc` as
+//! It serves verification, the bench and tests: the host's decoders do the
+//! work, with no transport in between. Each payload reaches its `appsrc` as
 //! GStreamer memory that wraps the mapped guest memory itself: one
 //! `gst_memory_new_wrapped` per contiguous piece, read-only, with the guest
 //! buffer as the owner. Nothing is copied, and no Rust slice of guest memory
 //! is ever made. The guest buffer completes when GStreamer drops the last of
 //! that memory (complete on drop): `OK` once consumed, `CANCELLED` when a
 //! flush or destroy came after it was queued.
+//!
+//! It opens no window: the engine's Auto mode plays audio on the sound
+//! card and decodes video on the clock without showing it (only the
+//! viewer, a Spice client, shows redirected video), so `local` and
+//! `local:headless` differ in audio alone.
 //!
 //! The in-process client is connected from the start; what the engine
 //! reports goes to the device core as a socket client's messages would.

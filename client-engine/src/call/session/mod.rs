@@ -14,8 +14,9 @@
 //!                                   | rtpvp8depay ! vp8dec ! video sink
 //! ```
 //!
-//! The audio and video sinks are `fakesink`s in the headless modes, else
-//! the first usable sink of the lists in `crate::sinks` (never ranked).
+//! The audio sinks are `fakesink`s in the headless modes, else the first
+//! usable sink of the audio list in `crate::sinks` (never ranked). The
+//! video sink is always a `fakesink`: the engine opens no window.
 //!
 //! A monitor thread (holding only a weak reference) watches the bus
 //! (errors end the call with `IO`; received DTMF becomes

@@ -19,7 +19,6 @@ use crate::call::sdp::{self, Kind};
 use crate::call::stats;
 use crate::config::OutputMode;
 use crate::error::EngineError;
-use crate::kind::MediaKind;
 
 /// Minimum RTCP interval of call sessions, ns.
 const RTCP_MIN_INTERVAL_NS: u64 = 1_000_000_000;
@@ -41,25 +40,18 @@ pub(super) struct Media {
 }
 
 impl Session {
-    /// The remote party's media goes to the sinks of `sinks`' lists (the
-    /// video one in a window of its own: calls have no geometry).
+    /// The remote party's audio goes to a sink of `sinks`' audio list in
+    /// Auto mode; its video, and everything in the headless modes, to
+    /// `fakesink` (the engine opens no window; calls are not verified).
     fn sink(&self, video: bool) -> Result<gst::Element, EngineError> {
-        match self.config.output {
-            OutputMode::Auto => {
-                let kind = if video {
-                    MediaKind::Video
-                } else {
-                    MediaKind::Audio
-                };
-                Ok(crate::sinks::choose_sink(kind)?.element)
-            }
-            // Headless and Verify: calls are not verified.
-            _ => gst::ElementFactory::make("fakesink")
-                .property("sync", false)
-                .property("async", false)
-                .build()
-                .map_err(|_| EngineError::MissingElement("fakesink".into())),
+        if self.config.output == OutputMode::Auto && !video {
+            return Ok(crate::sinks::choose_audio_sink()?);
         }
+        gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+            .map_err(|_| EngineError::MissingElement("fakesink".into()))
     }
 
     fn udpsink(&self, addr: IpAddr, port: u16) -> Result<gst::Element, EngineError> {
