@@ -169,6 +169,59 @@ impl Vga {
     }
 }
 
+/// A VM desktop without a guest OS, for the viewer's tests and demo: the
+/// standard VGA, no disk, so that the firmware (SeaBIOS) draws its boot
+/// messages and "No bootable device" on a text screen and stays there (no
+/// reboot), served by QEMU's Spice server, with QMP for `screendump`.
+#[derive(Debug, Clone)]
+pub struct FirmwareDesktop {
+    /// The desktop's Spice server.
+    pub spice: SpiceServer,
+    /// QMP's Unix socket.
+    pub qmp: PathBuf,
+    /// Firmware directory (`-L`): Debian's seabios package.
+    pub firmware_dir: PathBuf,
+}
+
+impl FirmwareDesktop {
+    /// Spice and QMP on these Unix sockets, no ticketing.
+    pub fn new(spice: PathBuf, qmp: PathBuf) -> Self {
+        Self {
+            spice: SpiceServer::new(SpiceListen::Unix(spice)),
+            qmp,
+            firmware_dir: PathBuf::from("/usr/share/seabios"),
+        }
+    }
+
+    /// The arguments (without the program name).
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-machine",
+            "pc",
+            "-m",
+            "64",
+            "-nodefaults",
+            "-nic",
+            "none",
+            "-display",
+            "none",
+            "-vga",
+            "std",
+            "-boot",
+            "reboot-timeout=-1",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.push("-L".into());
+        args.push(self.firmware_dir.display().to_string());
+        args.extend(self.spice.args());
+        args.push("-qmp".into());
+        args.push(format!("unix:{},server=on,wait=off", self.qmp.display()));
+        args
+    }
+}
+
 /// A QEMU command line (x86_64, q35, TCG) with the media-redirection device.
 ///
 /// [`QemuCommand::args`] returns the arguments after the program name.
@@ -306,6 +359,24 @@ impl QemuCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn firmware_desktop_command_line() {
+        let d = FirmwareDesktop::new("/tmp/s.sock".into(), "/tmp/q.sock".into());
+        let args = d.args().join(" ");
+        assert!(args.contains("-vga std"), "{args}");
+        assert!(args.contains("-boot reboot-timeout=-1"), "{args}");
+        assert!(
+            args.contains("-spice unix=on,addr=/tmp/s.sock,disable-ticketing=on"),
+            "{args}"
+        );
+        assert!(
+            args.contains("-qmp unix:/tmp/q.sock,server=on,wait=off"),
+            "{args}"
+        );
+        assert!(args.contains("-L /usr/share/seabios"), "{args}");
+        assert!(!args.contains("vhost"), "no media device: {args}");
+    }
 
     #[test]
     fn ids_match_the_spec() {

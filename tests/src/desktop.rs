@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use qemu_config::FirmwareDesktop;
 use test_support::{ChildGuard, Image, Qmp};
 
 /// The QEMU binary: `$MEDIAREDIR_QEMU` (`cargo xtask test` sets it), else
@@ -54,25 +55,7 @@ impl Desktop {
         let qmp_path = dir.join("qmp.sock");
         let qemu = ChildGuard::spawn(
             Command::new(qemu_binary())
-                .args(["-machine", "pc", "-m", "64", "-nodefaults", "-nic", "none"])
-                .args([
-                    "-L",
-                    "/usr/share/seabios",
-                    "-display",
-                    "none",
-                    "-vga",
-                    "std",
-                ])
-                // The firmware gives up once and stays: no reboot, so the
-                // screen stays the same.
-                .args(["-boot", "reboot-timeout=-1"])
-                .arg("-spice")
-                .arg(format!(
-                    "unix=on,addr={},disable-ticketing=on",
-                    spice.display()
-                ))
-                .arg("-qmp")
-                .arg(format!("unix:{},server=on,wait=off", qmp_path.display()))
+                .args(FirmwareDesktop::new(spice.clone(), qmp_path.clone()).args())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
         )

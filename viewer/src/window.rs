@@ -63,8 +63,10 @@ pub struct DisplayWindow {
     pub display: SpiceDisplay,
     /// The media layer.
     pub media: gtk::DrawingArea,
-    /// Pictures drawn so far (a screenshot waits for the first).
-    pub drawn: Rc<Cell<u64>>,
+    /// Draws of the media layer so far that painted video, and how many
+    /// presentations the latest draw painted (a screenshot is taken only
+    /// while video shows).
+    pub drawn: Rc<Cell<(u64, u64)>>,
 }
 
 impl DisplayWindow {
@@ -110,7 +112,7 @@ impl DisplayWindow {
             glib::Propagation::Proceed
         });
 
-        let drawn = Rc::new(Cell::new(0u64));
+        let drawn = Rc::new(Cell::new((0u64, 0u64)));
         let compositor = RefCell::new(Compositor::default());
         let (scene, ch, d, count) = (
             shared.scene.clone(),
@@ -131,7 +133,8 @@ impl DisplayWindow {
                 &mut compositor.borrow_mut(),
                 indicator,
             );
-            count.set(count.get() + n);
+            let (draws, _) = count.get();
+            count.set((draws + u64::from(n > 0), n));
             glib::Propagation::Proceed
         });
         let (scene, last) = (shared.scene.clone(), Cell::new(u64::MAX));

@@ -174,6 +174,15 @@ struct DemoArgs {
     /// vhost-user on the host; the daemon uses the local uplink.
     #[arg(long, conflicts_with_all = ["uplink", "matrix"])]
     vm: bool,
+    /// Show the video in the viewer, inside a VM desktop (QEMU with Spice),
+    /// on this display, or on a private Xvfb with a screenshot written to
+    /// target/demo-viewer.png.
+    #[arg(long, conflicts_with_all = ["uplink", "matrix", "vm", "player"])]
+    viewer: bool,
+    /// With --viewer: the components' logs on the terminal instead of in
+    /// target/demo-viewer.log.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// Options of the hidden `demo-run`.
@@ -341,7 +350,17 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Qemu(_) => qemu::run(),
             Task::Demo(args) if args.vm => vm::demo(args.input),
             Task::Demo(args) if args.matrix => matrix::run(&matrix::Plan::all(), args.jobs),
-            Task::Demo(args) => demo::run(args.input, args.uplink, args.player),
+            Task::Demo(args) if args.viewer => demo::viewer::run(args.input, args.verbose),
+            Task::Demo(args) => {
+                let on_screen = std::env::var_os("DISPLAY").is_some() && !test_support::ci();
+                demo::run(args.input.clone(), args.uplink, args.player)?;
+                // Seeing the video in place is the project's main job: on
+                // a machine with a display, the viewer too.
+                if on_screen {
+                    demo::viewer::run(args.input, args.verbose)?;
+                }
+                Ok(())
+            }
             Task::Vm => vm::test(),
             Task::Setup
             | Task::RuntimePackages

@@ -26,6 +26,7 @@ use crate::tempdir;
 use test_support::Pki;
 
 mod summary;
+pub(crate) mod viewer;
 
 pub(crate) use summary::{Summary, counter, json_true, json_u64};
 

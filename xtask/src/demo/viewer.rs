@@ -1,0 +1,215 @@
+//! `cargo xtask demo --viewer`: what the project is for, on the user's
+//! screen. QEMU (built with Spice) shows its firmware screen as the VM's
+//! desktop; `redir-play` plays a clip through the daemon (over vhost-user)
+//! with a geometry that puts it in the middle of that desktop; the viewer,
+//! on the user's display (`DISPLAY`), or on a private Xvfb when there is
+//! none, shows the desktop with the video drawn in place. The viewer writes
+//! a screenshot of its window to `target/demo-viewer.png` while it plays.
+//!
+//! The components' logs go to a file the demo names, unless `-v`; the
+//! demo ends with one human-readable summary line, then one JSON line.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use qemu_config::FirmwareDesktop;
+use test_support::{Image, Qmp, X11, Xvfb};
+
+use super::{Guard, wait_exit, wait_path};
+use crate::process::{self, cargo_command};
+use crate::{qemu, tempdir};
+
+/// Where the clip goes on the guest's 720x400 text screen.
+const GEOMETRY: &str = "200:80:320:240";
+
+/// Where the screenshot is written, relative to the workspace root.
+const SCREENSHOT: &str = "target/demo-viewer.png";
+
+/// A 10 s VP9 clip (colour bars scrolling sideways) at `path`: video
+/// only, since a machine without a sound device plays no audio.
+fn generate_clip(path: &Path) -> Result<()> {
+    let pipeline = format!(
+        "-q videotestsrc num-buffers=300 pattern=smpte horizontal-speed=2 ! \
+         video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+         vp9enc deadline=1 ! webmmux ! filesink location={}",
+        path.display()
+    );
+    process::run(Command::new("gst-launch-1.0").args(pipeline.split_whitespace()))
+        .context("generating the clip (is GStreamer installed? `cargo xtask setup`)")
+}
+
+/// The user's X display if one answers, else a private Xvfb.
+fn display() -> Result<(String, Option<Xvfb>)> {
+    if let Ok(d) = std::env::var("DISPLAY")
+        && X11::connect(&d).is_ok()
+    {
+        return Ok((d, None));
+    }
+    let xvfb =
+        Xvfb::start(1280, 800).context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
+    Ok((xvfb.display(), Some(xvfb)))
+}
+
+/// Where a child's output goes: the log file, or the terminal with `-v`.
+fn output(log: Option<&File>) -> Result<(Stdio, Stdio)> {
+    Ok(match log {
+        Some(f) => (Stdio::from(f.try_clone()?), Stdio::from(f.try_clone()?)),
+        None => (Stdio::inherit(), Stdio::inherit()),
+    })
+}
+
+fn spawn(cmd: &mut Command, log: Option<&File>) -> Result<Guard> {
+    let (out, err) = output(log)?;
+    let line = process::display(cmd);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    Ok(Guard(child))
+}
+
+/// Waits until QEMU's firmware has drawn its screen (QMP `screendump`).
+fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
+    wait_path(qmp_path, Duration::from_secs(30))?;
+    let mut qmp = Qmp::connect(qmp_path).context("QMP")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let img = qmp.screendump(dump).context("QMP screendump")?;
+        let drawn = img.pixels.iter().filter(|&&p| p != img.pixels[0]).count();
+        if drawn > 2000 {
+            return Ok(img);
+        }
+        if Instant::now() > deadline {
+            bail!("the VM's firmware drew nothing within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Runs the viewer demo.
+pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
+    process::run(&mut cargo_command(&[
+        "build",
+        "-p",
+        "vhost-user-mediaredir",
+        "-p",
+        "redir-play",
+        "-p",
+        "mediaredir-viewer",
+    ]))?;
+    let qemu = qemu::ensure()?;
+    let root = crate::workspace_root();
+    let bin = root.join("target/debug");
+    let dir = tempdir::new("xtask-demo-viewer")?;
+    let log_path = root.join("target/demo-viewer.log");
+    let log = if verbose {
+        None
+    } else {
+        Some(File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?)
+    };
+    let input = match input {
+        Some(path) => path
+            .canonicalize()
+            .with_context(|| format!("--input {}", path.display()))?,
+        None => {
+            let clip = dir.path().join("bars.webm");
+            println!("demo: generating a 10 s VP9 clip");
+            generate_clip(&clip)?;
+            clip
+        }
+    };
+    let (display, _xvfb) = display()?;
+    let (spice, qmp) = (dir.path().join("spice.sock"), dir.path().join("qmp.sock"));
+    let _qemu = spawn(
+        Command::new(&qemu.binary).args(FirmwareDesktop::new(spice.clone(), qmp.clone()).args()),
+        log.as_ref(),
+    )?;
+    let guest = wait_desktop(&qmp, &dir.path().join("screendump.ppm"))?;
+    let (vhost, media) = (dir.path().join("vhost.sock"), dir.path().join("media.sock"));
+    let _daemon = spawn(
+        Command::new(bin.join("vhost-user-mediaredir"))
+            .arg("--socket-path")
+            .arg(&vhost)
+            .arg("--uplink")
+            .arg(format!("unix:{}", media.display())),
+        log.as_ref(),
+    )?;
+    wait_path(&vhost, Duration::from_secs(10))?;
+    let screenshot = root.join(SCREENSHOT);
+    let _ = std::fs::remove_file(&screenshot);
+    let _viewer = spawn(
+        Command::new(bin.join("mediaredir-viewer"))
+            .arg(format!("spice+unix://{}", spice.display()))
+            .arg("--media")
+            .arg(format!("unix:{}", media.display()))
+            .args([
+                "--title",
+                "vhost-device-media demo",
+                "--indicator",
+                "--screenshot",
+            ])
+            .arg(&screenshot)
+            .env("DISPLAY", &display),
+        log.as_ref(),
+    )?;
+    let mut player = spawn(
+        Command::new(bin.join("redir-play"))
+            .arg("--vhost-user")
+            .arg(&vhost)
+            .arg("--at")
+            .arg(format!("0:geometry={GEOMETRY}"))
+            .arg(&input),
+        log.as_ref(),
+    )?;
+    println!(
+        "demo: playing {} in the viewer on DISPLAY={display}",
+        input.display()
+    );
+    let status = wait_exit(&mut player.0, "redir-play", Duration::from_secs(120))?;
+    // The screenshot follows the pictures drawn, twice a second.
+    std::thread::sleep(Duration::from_secs(1));
+    let ok = status.success() && screenshot.is_file();
+    let logs = if verbose {
+        String::new()
+    } else {
+        format!("; logs: {}", log_path.display())
+    };
+    println!(
+        "demo --viewer: {} {} through the daemon to the viewer, drawn in place at {} on the VM's \
+         {}x{} desktop (DISPLAY={display}); screenshot: {}{logs}",
+        input
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        if status.success() { "played" } else { "failed" },
+        GEOMETRY.replace(':', ","),
+        guest.width,
+        guest.height,
+        if screenshot.is_file() {
+            screenshot.display().to_string()
+        } else {
+            "none".into()
+        },
+    );
+    println!(
+        "{}",
+        test_support::serde_json::json!({
+            "demo": "viewer",
+            "ok": ok,
+            "input": input.display().to_string(),
+            "display": display,
+            "screenshot": screenshot.is_file().then(|| screenshot.display().to_string()),
+        })
+    );
+    if !ok {
+        bail!(
+            "the viewer demo failed: redir-play {status}, screenshot {}",
+            screenshot.is_file()
+        );
+    }
+    Ok(())
+}
