@@ -16,6 +16,9 @@
 //!   cut at its edge (nothing in the letterbox beside it);
 //! - two overlapping presentations stack by `z`, and a change of `z`
 //!   restacks them;
+//! - timing in media frames: a clip numbers its frames (a barcode); every
+//!   screenshot whose frame is at least two after the one on screen when a
+//!   geometry was sent shows the new place, never the old one;
 //! - the media connection cut mid-stream (a relay the test controls): the
 //!   desktop stays, and the video comes back once the network does.
 
@@ -75,6 +78,54 @@ fn clip(dir: &Path, name: &str, colour: &str) -> std::path::PathBuf {
         .expect("run ffmpeg");
     assert!(status.success(), "ffmpeg failed");
     out
+}
+
+/// Bits of the frame number a numbered clip carries.
+const BITS: u32 = 11;
+
+/// A blue H.264 clip whose frames carry their number as a barcode: bit `i`
+/// is a 20x20 cell at (8 + 24 i, 8), white for 1, blue for 0.
+fn numbered_clip(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("numbered.mp4");
+    let cells: Vec<String> = (0..BITS)
+        .map(|i| {
+            format!(
+                "drawbox=x={}:y=8:w=20:h=20:color=white:t=fill:enable='eq(mod(floor(n/{}),2),1)'",
+                8 + 24 * i,
+                1u32 << i
+            )
+        })
+        .collect();
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("color=c=0x0000ff:s=320x240:r=25:d=60")
+        .arg("-vf")
+        .arg(cells.join(","))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed");
+    out
+}
+
+/// The frame number a numbered clip shows in `shot` with its 320x240
+/// picture drawn at window rectangle `at` (x, y, w, h), if every cell
+/// reads as white or blue there.
+fn frame_number(shot: &Image, rect: (i64, i64, i64, i64)) -> Option<u32> {
+    let mut n = 0;
+    for i in 0..BITS {
+        let (cx, cy) = (i64::from(18 + 24 * i), 18);
+        let p = at(shot, rect.0 + cx * rect.2 / 320, rect.1 + cy * rect.3 / 240);
+        let white = p.0 > 180 && p.1 > 180 && p.2 > 180;
+        let blue = p.2 > 180 && p.0 < 80 && p.1 < 80;
+        match (white, blue) {
+            (true, _) => n |= 1 << i,
+            (false, true) => {}
+            _ => return None,
+        }
+    }
+    Some(n)
 }
 
 /// A `redir-play` player on the broker, taking commands on stdin.
@@ -418,9 +469,55 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
         at(&shot, overlap.0, overlap.1)
     );
 
+    // Timing, in media frames (issue 18): once a frame at least two after
+    // the one on screen when the geometry was sent shows, it shows at the
+    // new place; none shows at the old place after that.
+    red_player.command("geometry=0:0:0:0,hidden");
+    green_player.command("geometry=0:0:0:0,hidden");
+    let (a, b) = ((40, 40, 320, 240), (360, 140, 320, 240));
+    let in_window = |r: (i64, i64, i64, i64)| (int(ox) + r.0, int(oy) + r.1, r.2, r.3);
+    let numbered = numbered_clip(&dir);
+    let mut counted = Player::start(&broker_socket, &numbered, "geometry=40:40:320:240,z=5");
+    let (shot, ok) = viewer.wait(|s| frame_number(s, in_window(a)).is_some_and(|n| n > 10));
+    assert!(
+        ok,
+        "the numbered clip does not show at A: {:?}",
+        frame_number(&shot, in_window(a))
+    );
+    for (from, to) in [(a, b), (b, a)] {
+        let f0 =
+            frame_number(&viewer.grab(), in_window(from)).expect("a frame number before the move");
+        counted.command(&format!("geometry={}:{}:{}:{},z=5", to.0, to.1, to.2, to.3));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut moved = None;
+        while Instant::now() < deadline {
+            let s = viewer.grab();
+            if let Some(n) = frame_number(&s, in_window(from)) {
+                assert!(
+                    n < f0 + 2,
+                    "frame {n} (sent at {f0}) still at the old place"
+                );
+            }
+            if let Some(n) = frame_number(&s, in_window(to)) {
+                moved = Some(n);
+                if n >= f0 + 2 {
+                    break;
+                }
+            }
+        }
+        let n = moved.expect("the numbered clip never showed at its new place");
+        assert!(
+            n >= f0 + 2,
+            "no frame after {f0} + 2 seen at the new place (last {n})"
+        );
+    }
+    drop(counted);
+
     // The media connection drops mid-stream: the desktop stays; the
     // viewer reconnects once the network is back, the daemon replays the
     // geometry and the video shows again.
+    green_player.command("geometry=100:100:200:150,z=1");
+    red_player.command("geometry=200:150:200:150,z=2");
     drop(red_player);
     let (shot, ok) = viewer.wait(|s| !red(at(s, int(ox) + 350, int(oy) + 280)));
     assert!(
