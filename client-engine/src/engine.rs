@@ -122,7 +122,11 @@ impl Engine {
             }
         }
         let sources = sources::discover(config.capture_sources);
-        let caps = registry::capabilities(&config.disabled_codecs, &sources);
+        let caps = registry::capabilities(
+            &config.disabled_codecs,
+            &sources,
+            config.video_output.is_some(),
+        );
         let events = EventHub::default();
         let config = Arc::new(config);
         let mic = sources.iter().find(|s| s.is_audio()).cloned();

@@ -87,13 +87,19 @@ pub fn can_decode(codec: Codec) -> bool {
 
 /// The capabilities of this client: every codec not in `disabled` that it
 /// decodes (`DECODE`), encodes from one of `sources` (`ENCODE`) or carries
-/// in calls (`RTP`); the sources; the overlay feature, `CAPTURE` when some
-/// source has an encoder, `CALL` when calls work and there is a microphone.
-pub fn capabilities(disabled: &[Codec], sources: &[Source]) -> Capabilities {
+/// in calls (`RTP`); the sources; `OVERLAY` when it places video by the
+/// guest's geometry (`overlay`: an integrator draws it, the viewer; a
+/// headless client shows no video), `CAPTURE` when some source has an
+/// encoder, `CALL` when calls work and there is a microphone.
+pub fn capabilities(disabled: &[Codec], sources: &[Source], overlay: bool) -> Capabilities {
     let has_mic = sources.iter().any(Source::is_audio);
     let has_cam = sources.iter().any(|s| !s.is_audio());
     let call = has_mic && can_call();
-    let mut features = ClientFeatures::OVERLAY;
+    let mut features = if overlay {
+        ClientFeatures::OVERLAY
+    } else {
+        ClientFeatures::empty()
+    };
     let codecs: Vec<CodecCap> = Codec::ALL
         .iter()
         .copied()
