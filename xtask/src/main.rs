@@ -179,8 +179,8 @@ struct DemoArgs {
     /// target/demo-viewer.png.
     #[arg(long, conflicts_with_all = ["uplink", "matrix", "vm", "player"])]
     viewer: bool,
-    /// With --viewer: the components' logs on the terminal instead of in
-    /// target/demo-viewer.log.
+    /// The components' logs on the terminal instead of in a file under
+    /// target/ (the demo names it).
     #[arg(short, long)]
     verbose: bool,
 }
@@ -324,6 +324,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             args.uplink,
             args.player,
             args.reference_cache.as_deref(),
+            false,
         ),
         // Reads one file and writes one: no set-up, nothing started.
         Task::Bench(args) if args.render_docs => bench::render_docs(),
@@ -353,7 +354,7 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Demo(args) if args.viewer => demo::viewer::run(args.input, args.verbose),
             Task::Demo(args) => {
                 let on_screen = std::env::var_os("DISPLAY").is_some() && !test_support::ci();
-                demo::run(args.input.clone(), args.uplink, args.player)?;
+                demo::run(args.input.clone(), args.uplink, args.player, args.verbose)?;
                 // Seeing the video in place is the project's main job: on
                 // a machine with a display, the viewer too.
                 if on_screen {

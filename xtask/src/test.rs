@@ -172,10 +172,30 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
         // media-client and over Spice to media-client: fails unless each is
         // bit-exact.
         timed("demo", &mut || {
-            demo::run(None, demo::DemoUplink::Local, demo::DemoPlayer::RedirPlay)?;
-            demo::run(None, demo::DemoUplink::Unix, demo::DemoPlayer::RedirPlay)?;
-            demo::run(None, demo::DemoUplink::Tcp, demo::DemoPlayer::RedirPlay)?;
-            demo::run(None, demo::DemoUplink::Spice, demo::DemoPlayer::RedirPlay)
+            demo::run(
+                None,
+                demo::DemoUplink::Local,
+                demo::DemoPlayer::RedirPlay,
+                false,
+            )?;
+            demo::run(
+                None,
+                demo::DemoUplink::Unix,
+                demo::DemoPlayer::RedirPlay,
+                false,
+            )?;
+            demo::run(
+                None,
+                demo::DemoUplink::Tcp,
+                demo::DemoPlayer::RedirPlay,
+                false,
+            )?;
+            demo::run(
+                None,
+                demo::DemoUplink::Spice,
+                demo::DemoPlayer::RedirPlay,
+                false,
+            )
         })?;
         // Every codec and container through the stack, bit-exact.
         timed("demo matrix", &mut || {

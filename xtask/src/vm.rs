@@ -440,5 +440,5 @@ pub(crate) fn demo(input: Option<PathBuf>) -> Result<()> {
     };
     let t0 = Instant::now();
     let result = play_clip(&rig, &clip, &[], &host, &mut summary);
-    summary.conclude(&result, t0)
+    summary.conclude(&result, t0, None)
 }

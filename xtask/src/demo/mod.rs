@@ -25,6 +25,7 @@ use crate::process::{self, cargo_command};
 use crate::tempdir;
 use test_support::Pki;
 
+pub(crate) mod logs;
 mod summary;
 pub(crate) mod viewer;
 
@@ -163,7 +164,9 @@ fn generate_clip(path: &Path) -> Result<()> {
 fn daemon_rusage(pid: u32, seen: &Mutex<Vec<u64>>) -> Result<Option<u64>> {
     let count = || seen.lock().unwrap_or_else(|p| p.into_inner()).len();
     let before = count();
-    process::run(Command::new("kill").arg("-USR1").arg(pid.to_string()))?;
+    if !process::succeeds(Command::new("kill").arg("-USR1").arg(pid.to_string())) {
+        bail!("cannot signal the daemon ({pid})");
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     while count() == before {
         if Instant::now() >= deadline {
@@ -186,9 +189,11 @@ fn micros(seconds: f64) -> u64 {
 /// Runs redir-play to its end; returns its CPU seconds.
 fn run_player(cmd: &mut Command) -> Result<f64> {
     let line = process::display(cmd);
-    println!("$ {line}");
+    logs::line(&format!("$ {line}"));
     let mut child = cmd
         .stdin(Stdio::null())
+        .stdout(logs::stdio())
+        .stderr(logs::stdio())
         .spawn()
         .with_context(|| format!("cannot start `{line}`"))?;
     let (status, cpu) = measure::wait_usage(&mut child)?;
@@ -248,10 +253,17 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
     process::run(&mut cargo_command(&build))
 }
 
-/// Runs the demo and prints its summary as the last stdout line.
-pub(crate) fn run(input: Option<PathBuf>, uplink: DemoUplink, player: DemoPlayer) -> Result<()> {
+/// Runs the demo and prints its summary as the last stdout line; the
+/// components' logs go to a file under `target/demo-logs/` unless
+/// `verbose`.
+pub(crate) fn run(
+    input: Option<PathBuf>,
+    uplink: DemoUplink,
+    player: DemoPlayer,
+    verbose: bool,
+) -> Result<()> {
     build_stack(uplink.separate_client())?;
-    run_built(input, uplink, player, None)
+    run_built(input, uplink, player, None, verbose)
 }
 
 /// [`run`] with the binaries built already (the matrix builds once);
@@ -262,6 +274,7 @@ pub(crate) fn run_built(
     uplink: DemoUplink,
     player: DemoPlayer,
     reference_cache: Option<&Path>,
+    verbose: bool,
 ) -> Result<()> {
     let bin = Path::new("target/debug")
         .canonicalize()
@@ -284,6 +297,18 @@ pub(crate) fn run_built(
         player: player.name().into(),
         ..Summary::default()
     };
+    if verbose {
+        logs::to_terminal();
+    } else {
+        let stem = input
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        logs::to_file(&crate::workspace_root().join(format!(
+            "target/demo-logs/demo-{}-{}-{stem}.log",
+            uplink.name(),
+            player.name()
+        )))?;
+    }
     let t0 = Instant::now();
     let result = play(
         &bin,
@@ -293,7 +318,9 @@ pub(crate) fn run_built(
         reference_cache,
         &mut summary,
     );
-    summary.conclude(&result, t0)
+    let log = logs::path();
+    logs::to_terminal();
+    summary.conclude(&result, t0, log.as_deref())
 }
 
 /// Daemon, client, player, then the comparison; fills `summary`. `bin`
@@ -353,11 +380,12 @@ pub(crate) fn play(
             ));
         }
     }
-    println!("demo: $ {}", process::display(&daemon_cmd));
+    logs::line(&format!("demo: $ {}", process::display(&daemon_cmd)));
     let mut daemon = Guard(
         daemon_cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(logs::stdio())
             .spawn()
             .context("starting vhost-user-mediaredir")?,
     );
@@ -371,7 +399,7 @@ pub(crate) fn play(
         let rusage = Arc::clone(&rusage);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                println!("daemon: {line}");
+                logs::line(&format!("daemon: {line}"));
                 if line.starts_with("counters:") {
                     *counters.lock().unwrap_or_else(|p| p.into_inner()) = line;
                 } else if line.starts_with("rusage:")
@@ -415,9 +443,11 @@ pub(crate) fn play(
             "--verify-report",
         ])
         .arg(&report);
-        println!("demo: $ {}", process::display(&cmd));
+        logs::line(&format!("demo: $ {}", process::display(&cmd)));
         client = Some(Guard(
             cmd.stdin(Stdio::null())
+                .stdout(logs::stdio())
+                .stderr(logs::stdio())
                 .spawn()
                 .context("starting media-client")?,
         ));
@@ -442,9 +472,11 @@ pub(crate) fn play(
                 .arg(&socket)
                 .arg("--socket")
                 .arg(&broker_socket);
-            println!("demo: $ {}", process::display(&cmd));
+            logs::line(&format!("demo: $ {}", process::display(&cmd)));
             broker = Some(Guard(
                 cmd.stdin(Stdio::null())
+                    .stdout(logs::stdio())
+                    .stderr(logs::stdio())
                     .spawn()
                     .context("starting mediaredir-broker")?,
             ));
@@ -462,21 +494,23 @@ pub(crate) fn play(
         && played.is_ok()
     {
         let status = wait_exit(&mut client.0, "media-client", Duration::from_secs(30))?;
-        println!("demo: media-client exited ({status})");
+        logs::line(&format!("demo: media-client exited ({status})"));
     }
     drop(broker);
     // SIGTERM: the daemon writes its report (local) and counters, and exits.
-    process::run(
+    if !process::succeeds(
         Command::new("kill")
             .arg("-TERM")
             .arg(daemon.0.id().to_string()),
-    )?;
+    ) {
+        bail!("cannot stop the daemon");
+    }
     let status = wait_exit(
         &mut daemon.0,
         "vhost-user-mediaredir",
         Duration::from_secs(20),
     )?;
-    println!("demo: daemon exited ({status})");
+    logs::line(&format!("demo: daemon exited ({status})"));
     let _ = reader.join();
     // The last `rusage:` line, printed on SIGTERM.
     let cpu1 = rusage
@@ -524,15 +558,15 @@ pub(crate) fn verify_clip(
     if let Some(cache) = reference_cache {
         cmd.arg("--reference-cache").arg(cache);
     }
-    println!("{who}: $ {}", process::display(&cmd));
+    logs::line(&format!("{who}: $ {}", process::display(&cmd)));
     let out = cmd
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(logs::stdio())
         .output()
         .context("running verify-clip")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let json = text.lines().last().unwrap_or_default().to_owned();
-    println!("{who}: verify-clip: {json}");
+    logs::line(&format!("{who}: verify-clip: {json}"));
     if !out.status.success() && json.is_empty() {
         bail!("verify-clip failed ({})", out.status);
     }

@@ -2,6 +2,7 @@
 //! and the readers of the `key=N` counter lines and the JSON lines the
 //! demo's programs print.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
@@ -50,17 +51,59 @@ pub(crate) struct Summary {
 impl Summary {
     /// Ends a run that started at `t0` with `result`: the verdict, printed
     /// as the last stdout line; an error unless the run was bit-exact.
-    pub(crate) fn conclude(mut self, result: &Result<()>, t0: Instant) -> Result<()> {
+    pub(crate) fn conclude(
+        mut self,
+        result: &Result<()>,
+        t0: Instant,
+        log: Option<&Path>,
+    ) -> Result<()> {
         self.elapsed_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Err(e) = result {
             println!("demo: FAILED: {e:#}");
         }
         self.ok = result.is_ok() && self.bit_exact && self.streams > 0;
+        if !self.ok
+            && let Some(log) = log
+        {
+            // What went wrong is in the components' log: its end here.
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            println!("demo: the last lines of {}:", log.display());
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                println!("  {line}");
+            }
+        }
+        println!("{}", self.human_line(log));
         println!("{}", self.to_json_line());
         if !self.ok {
             bail!("the demo failed");
         }
         Ok(())
+    }
+
+    /// One line for people: what played, where, bit-exact or not, bytes.
+    pub(crate) fn human_line(&self, log: Option<&Path>) -> String {
+        let name = Path::new(&self.input)
+            .file_name()
+            .map_or_else(|| self.input.clone(), |n| n.to_string_lossy().into_owned());
+        format!(
+            "demo: {name} ({} streams: {} video frames, {} audio buffers) played by {} over {}: \
+             {}, {} payload bytes forwarded, {} copied, {:.1} s{}",
+            self.streams,
+            self.video_frames_decoded,
+            self.audio_buffers_decoded,
+            self.player,
+            self.uplink,
+            if self.bit_exact {
+                "bit-exact"
+            } else {
+                "NOT bit-exact"
+            },
+            self.payload_bytes,
+            self.payload_bytes_copied,
+            self.elapsed_ms as f64 / 1000.0,
+            log.map_or_else(String::new, |l| format!("; logs: {}", l.display()))
+        )
     }
 
     /// One line of JSON, keys in a fixed order.
