@@ -42,6 +42,7 @@ impl Transport {
             Addr::Unix(p) => Transport::Unix(UnixStream::connect(p)?),
             // The Spice session bridges the media port to a socket pair.
             Addr::Spice(target) => Transport::Unix(crate::spice::connect(target)?),
+            Addr::SharedSpicePort(port) => Transport::Unix(crate::spice::connect_shared(*port)?),
             Addr::Tcp(a) => {
                 let s = TcpStream::connect(a)?;
                 s.set_nodelay(true)?;

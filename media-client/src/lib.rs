@@ -23,6 +23,9 @@ pub enum Addr {
     Tcp(String),
     /// The media port of the daemon's Spice server.
     Spice(spice::SpiceTarget),
+    /// The media port of a Spice session the program runs itself (the
+    /// viewer's desktop session).
+    SharedSpicePort(spice::SharedPort),
 }
 
 /// `unix:PATH` or `tcp:HOST:PORT`.

@@ -128,14 +128,70 @@ fn is_loopback(host: &str, port: &str) -> bool {
 /// Connects and opens the media port; returns the socket that carries the
 /// port's bytes.
 pub fn connect(target: &SpiceTarget) -> anyhow::Result<UnixStream> {
+    let target = target.clone();
+    bridge(move |id, ours, ready| start_session(id, &target, ours, ready))
+}
+
+/// The media port of a Spice session the program runs itself (the
+/// viewer's desktop session, when the VM's Spice server offers the port):
+/// registered on the main loop's thread, bridged by [`connect_shared`]
+/// from any thread, as often as the media connection is made again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedPort(u64);
+
+thread_local! {
+    /// The shared ports, on the main loop's thread.
+    static SHARED: RefCell<HashMap<u64, PortChannel>> = RefCell::new(HashMap::new());
+}
+
+impl SharedPort {
+    /// Registers `port` (on the thread that runs GLib's default main
+    /// context, see [`default_context_is_run_elsewhere`]).
+    pub fn register(port: &PortChannel) -> SharedPort {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        SHARED.with(|m| m.borrow_mut().insert(id, port.clone()));
+        SharedPort(id)
+    }
+}
+
+/// Opens the shared media port `port`; returns the socket that carries its
+/// bytes. Ending the connection closes the port's channel, not the session.
+pub fn connect_shared(port: SharedPort) -> anyhow::Result<UnixStream> {
+    bridge(move |id, ours, ready| {
+        let Some(channel) = SHARED.with(|m| m.borrow().get(&port.0).cloned()) else {
+            let _ = ready.send(Err("the session's media port is gone".into()));
+            return;
+        };
+        let link = Rc::new(Link {
+            id,
+            session: None,
+            handlers: RefCell::default(),
+            socket: ours,
+            port: RefCell::new(None),
+            opened: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            ready: RefCell::new(Some(ready)),
+            ended: Cell::new(false),
+        });
+        LINKS.with(|l| l.borrow_mut().insert(id, Rc::clone(&link)));
+        let handlers = setup_port(&link, &channel);
+        *link.handlers.borrow_mut() = handlers;
+    })
+}
+
+/// A socket pair between the engine and a link that `start` makes on the
+/// Spice thread; waits until the link's port is open.
+fn bridge(
+    start: impl FnOnce(u64, UnixStream, Sender<Result<(), String>>) + Send + 'static,
+) -> anyhow::Result<UnixStream> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let context = spice_thread()?;
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let (ours, theirs) = UnixStream::pair()?;
     let reader = ours.try_clone()?;
     let (ready_tx, ready_rx) = mpsc::channel();
-    let target = target.clone();
-    context.invoke(move || start_session(id, &target, ours, ready_tx));
+    context.invoke(move || start(id, ours, ready_tx));
     // Engine -> daemon: a plain thread reads the socket and hands the bytes
     // to the Spice thread.
     std::thread::Builder::new()
@@ -154,7 +210,12 @@ struct Link {
     /// Which session (bytes from an old connection's bridge thread must
     /// not reach a new one).
     id: u64,
-    session: Session,
+    /// The session, when the link made it; `None` for the media port of a
+    /// session the program runs itself (the viewer's desktop), which must
+    /// outlive the link.
+    session: Option<Session>,
+    /// Signal handlers on a shared port, removed when the link ends.
+    handlers: RefCell<Vec<glib::SignalHandlerId>>,
     /// Our end of the socket pair (port data goes in here).
     socket: UnixStream,
     /// The media port, once found.
@@ -184,7 +245,20 @@ impl Link {
             log::info!("spice: {why}");
         }
         let _ = self.socket.shutdown(std::net::Shutdown::Both);
-        self.session.disconnect();
+        match &self.session {
+            Some(session) => session.disconnect(),
+            None => {
+                // A shared port: the desktop's session stays; the port's
+                // channel closes, so that the daemon sees the client leave,
+                // and opens again for the next link.
+                if let Some(port) = self.port.borrow().as_ref() {
+                    for id in self.handlers.borrow_mut().drain(..) {
+                        glib::prelude::ObjectExt::disconnect(port, id);
+                    }
+                    ChannelExt::disconnect(port, ChannelEvent::Closed);
+                }
+            }
+        }
         // Released later, from the loop, not inside this signal handler.
         let id = self.id;
         glib::idle_add_local_once(move || {
@@ -289,33 +363,36 @@ unsafe extern "C" fn write_done(
     }
 }
 
-fn setup_port(link: &Rc<Link>, port: &PortChannel) {
+/// Connects the link to `port`'s signals and connects the channel; returns
+/// the signal handlers.
+fn setup_port(link: &Rc<Link>, port: &PortChannel) -> Vec<glib::SignalHandlerId> {
+    let mut ids = Vec::new();
     let weak = Rc::downgrade(link);
-    port.connect_port_name_notify(move |port| {
+    ids.push(port.connect_port_name_notify(move |port| {
         let Some(link) = weak.upgrade() else { return };
         if port.port_name().as_deref() == Some(SPICE_PORT_NAME) {
             *link.port.borrow_mut() = Some(port.clone());
             link.opened.set(port.is_port_opened());
             link.maybe_ready();
         }
-    });
+    }));
     let weak = Rc::downgrade(link);
-    port.connect_port_opened_notify(move |port| {
+    ids.push(port.connect_port_opened_notify(move |port| {
         let Some(link) = weak.upgrade() else { return };
         if port.port_name().as_deref() == Some(SPICE_PORT_NAME) {
             link.opened.set(port.is_port_opened());
             link.maybe_ready();
         }
-    });
+    }));
     let weak = Rc::downgrade(link);
-    port.connect_port_event(move |port, event| {
+    ids.push(port.connect_port_event(move |port, event| {
         let Some(link) = weak.upgrade() else { return };
         if event == PORT_EVENT_CLOSED && port.port_name().as_deref() == Some(SPICE_PORT_NAME) {
             link.end("the daemon closed the media port");
         }
-    });
+    }));
     let weak = Rc::downgrade(link);
-    port.connect_local("port-data", false, move |args| {
+    ids.push(port.connect_local("port-data", false, move |args| {
         let link = weak.upgrade()?;
         let data = args.get(1)?.get::<glib::Pointer>().ok()?;
         let size = usize::try_from(args.get(2)?.get::<i32>().ok()?).ok()?;
@@ -333,18 +410,25 @@ fn setup_port(link: &Rc<Link>, port: &PortChannel) {
             link.end("the engine closed the connection");
         }
         None
-    });
+    }));
     let weak = Rc::downgrade(link);
-    port.connect_channel_event(move |port, event| {
+    ids.push(port.connect_channel_event(move |port, event| {
         let Some(link) = weak.upgrade() else { return };
         let media = port.port_name().as_deref() == Some(SPICE_PORT_NAME);
         if media && event != ChannelEvent::Opened {
             link.end(&format!("media port channel: {event:?}"));
         }
-    });
+    }));
+    if port.port_name().as_deref() == Some(SPICE_PORT_NAME) {
+        // Named already: a port of a session that was running before.
+        *link.port.borrow_mut() = Some(port.clone());
+        link.opened.set(port.is_port_opened());
+        link.maybe_ready();
+    }
     if !ChannelExt::connect(port) {
         log::warn!("spice: cannot connect a port channel");
     }
+    ids
 }
 
 /// Whether GLib's default main context is running (a thread of ours, or
@@ -413,7 +497,8 @@ fn start_session(
     }
     let link = Rc::new(Link {
         id,
-        session: session.clone(),
+        session: Some(session.clone()),
+        handlers: RefCell::default(),
         socket: ours,
         port: RefCell::new(None),
         opened: Cell::new(false),

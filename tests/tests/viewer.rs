@@ -20,7 +20,11 @@
 //!   screenshot whose frame is at least two after the one on screen when a
 //!   geometry was sent shows the new place, never the old one;
 //! - the media connection cut mid-stream (a relay the test controls): the
-//!   desktop stays, and the video comes back once the network does.
+//!   desktop stays, and the video comes back once the network does;
+//! - without `--media`, the media comes from the desktop's own Spice
+//!   session when its server offers the media port (here the daemon's own
+//!   Spice server plays the desktop's server: QEMU offers the port with the
+//!   next issue's chardev).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -67,11 +71,11 @@ fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
 }
 
 /// A solid-colour H.264 clip in MP4, as ffmpeg writes it.
-fn clip(dir: &Path, name: &str, colour: &str) -> std::path::PathBuf {
+fn clip(dir: &Path, name: &str, colour: &str, seconds: u32) -> std::path::PathBuf {
     let out = dir.join(name);
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c={colour}:s=320x240:r=25:d=60"))
+        .arg(format!("color=c={colour}:s=320x240:r=25:d={seconds}"))
         .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
         .arg(&out)
         .status()
@@ -278,8 +282,8 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
     let rig = Rig::start("viewer", &[]);
     let dir = rig.path("");
     let (green_clip, red_clip) = (
-        clip(&dir, "green.mp4", "0x00ff00"),
-        clip(&dir, "red.mp4", "0xff0000"),
+        clip(&dir, "green.mp4", "0x00ff00", 60),
+        clip(&dir, "red.mp4", "0xff0000", 60),
     );
     let xvfb = Xvfb::start(2000, 1200).expect("Xvfb starts");
     let mut desktop = Desktop::start(&dir);
@@ -551,4 +555,64 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
 
     drop(green_player);
     drop(broker);
+}
+
+#[test]
+fn media_comes_from_the_desktops_own_session() {
+    if !require(
+        "media_comes_from_the_desktops_own_session",
+        &[
+            Tool {
+                program: "Xvfb",
+                package: "xvfb",
+            },
+            Tool {
+                program: "ffmpeg",
+                package: "ffmpeg",
+            },
+        ],
+    ) {
+        return;
+    }
+    let scratch = conformance_tests::scratch::Scratch::new("viewer-port");
+    let spice = scratch.path("spice.sock");
+    let vhost = scratch.path("vhost.sock");
+    let options = format!(
+        "spice:unix=on,addr={},disable-ticketing=on",
+        spice.display()
+    );
+    let _daemon = conformance_tests::daemon::DaemonProcess::start(
+        &conformance_tests::rig::daemon_binary(),
+        &vhost,
+        &["--uplink", &options],
+    );
+    let green_clip = clip(scratch.dir(), "green.mp4", "0x00ff00", 3);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let viewer_bin = workspace_binary(
+        "MEDIAREDIR_VIEWER",
+        "mediaredir-viewer",
+        "mediaredir-viewer",
+    );
+    let _viewer = ChildGuard::spawn(
+        Command::new(viewer_bin)
+            .arg(format!("spice+unix://{}", spice.display()))
+            .args(["--title", "viewer-port-test"])
+            .env("DISPLAY", xvfb.display())
+            .stdin(Stdio::null()),
+    )
+    .expect("the viewer starts");
+    // redir-play waits for a client (the viewer, over the session's port)
+    // and plays the clip to its end: every stream reaches the client's EOS.
+    let status = Command::new(workspace_binary("REDIR_PLAY", "redir-play", "redir-play"))
+        .arg("--vhost-user")
+        .arg(&vhost)
+        .args(["--at", "0:geometry=0:0:320:240", "--wait-client", "20"])
+        .arg(&green_clip)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run redir-play");
+    assert!(
+        status.success(),
+        "redir-play through the session's media port: {status}"
+    );
 }

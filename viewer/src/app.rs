@@ -14,16 +14,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_engine::wire::SPICE_PORT_NAME;
 use client_engine::{EngineConfig, OutputMode, VideoOutputHandle};
 use gtk::glib;
 use gtk::prelude::*;
 use media_client::connection::{self, RunOptions};
-use media_client::spice::SpiceTarget;
+use media_client::spice::{SharedPort, SpiceTarget};
 use media_client::tls::TlsOptions;
 use media_client::{Addr, parse_addr};
 use mediaredir_peer::{Backoff, reconnect_loop};
 use spice_client_glib::prelude::*;
-use spice_client_glib::{Audio, ChannelEvent, DisplayChannel, MainChannel, Session};
+use spice_client_glib::{Audio, ChannelEvent, DisplayChannel, MainChannel, PortChannel, Session};
 
 use crate::ViewerError;
 use crate::options::{self, Args, Desktop};
@@ -133,6 +134,33 @@ fn start_media(addr: Addr, tls: Option<TlsOptions>, scene: Arc<Scene>) -> std::i
     Ok(())
 }
 
+/// Takes the media from the desktop's own session when its Spice server
+/// offers the media port (QEMU with the daemon behind a `spiceport`
+/// chardev): once the port announces its name, the media connection runs
+/// over it, as `--media` would over a connection of its own.
+fn watch_media_port(port: &PortChannel, started: &Rc<std::cell::Cell<bool>>, scene: &Arc<Scene>) {
+    let (started, scene) = (started.clone(), scene.clone());
+    let take = move |port: &PortChannel| {
+        if started.get() || port.port_name().as_deref() != Some(SPICE_PORT_NAME) {
+            return;
+        }
+        started.set(true);
+        log::info!("media: the desktop's session offers the media port {SPICE_PORT_NAME}");
+        let addr = Addr::SharedSpicePort(SharedPort::register(port));
+        if let Err(e) = start_media(addr, None, scene.clone()) {
+            log::warn!("media: {e}");
+        }
+    };
+    take(port);
+    port.connect_port_name_notify(take);
+    // Port channels are connected by the application (spice-gtk connects
+    // the display, cursor and inputs channels only); the name comes once
+    // it is connected.
+    if !ChannelExt::connect(port) {
+        log::warn!("media: cannot connect a port channel of the desktop's session");
+    }
+}
+
 /// Runs the viewer until the user closes it or the desktop's session ends.
 pub fn run(args: Args) -> Result<(), ViewerError> {
     gtk::init().map_err(|e| ViewerError::Gtk(e.to_string()))?;
@@ -173,6 +201,8 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
     let full_screen = args.full_screen || desktop.full_screen;
     let screenshot = args.screenshot.clone();
     let (s, w, f) = (shared.clone(), windows.clone(), failure.clone());
+    let media_given = args.media.is_some();
+    let media_started = Rc::new(std::cell::Cell::new(media_given));
     session.connect_channel_new(move |_, channel| {
         let id = channel.property::<i32>("channel-id");
         if let Some(display) = channel.downcast_ref::<DisplayChannel>() {
@@ -194,6 +224,10 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
                 crate::screenshot::after_first_picture(&win, path);
             }
             w.borrow_mut().insert(id, win);
+        } else if let Some(port) = channel.downcast_ref::<PortChannel>() {
+            if !media_given {
+                watch_media_port(port, &media_started, &s.scene);
+            }
         } else if let Some(main) = channel.downcast_ref::<MainChannel>() {
             let f = f.clone();
             main.connect_channel_event(move |_, event| match event {
