@@ -99,6 +99,9 @@ pub struct Desktop {
     pub full_screen: bool,
     /// Hotkeys from the `.vv` file, as `action=keys` pairs.
     pub hotkeys: Vec<(String, String)>,
+    /// The `.vv` file asks to be deleted once read (it holds a one-time
+    /// password).
+    pub delete_file: bool,
 }
 
 /// A remote-viewer hotkey action.
@@ -190,7 +193,13 @@ pub fn desktop(target: &str) -> Result<Desktop, ViewerError> {
     if path.is_file() {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ViewerError::Options(format!("{}: {e}", path.display())))?;
-        return vv_file(&text);
+        let desktop = vv_file(&text)?;
+        if desktop.delete_file
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            log::warn!("{}: cannot delete it as it asks: {e}", path.display());
+        }
+        return Ok(desktop);
     }
     Err(ViewerError::Options(format!(
         "{target}: want spice://, spice+unix:// or spice+tls:// URI, or a .vv file"
@@ -241,6 +250,7 @@ pub fn vv_file(text: &str) -> Result<Desktop, ViewerError> {
         title: get("title"),
         full_screen: kf.boolean(GROUP, "fullscreen").unwrap_or(false),
         hotkeys,
+        delete_file: kf.boolean(GROUP, "delete-this-file").unwrap_or(false),
     })
 }
 
@@ -288,6 +298,23 @@ mod tests {
         );
         assert!(vv_file("[virt-viewer]\ntype=vnc\nhost=h\n").is_err());
         assert!(vv_file("[virt-viewer]\ntype=spice\n").is_err());
+    }
+
+    #[test]
+    fn a_vv_file_that_asks_is_deleted_once_read() {
+        let dir = test_support::scratch("vv");
+        let path = dir.path().join("console.vv");
+        std::fs::write(
+            &path,
+            "[virt-viewer]\ntype=spice\nhost=h\nport=1\ndelete-this-file=1\n",
+        )
+        .unwrap();
+        let d = desktop(&path.to_string_lossy()).unwrap();
+        assert_eq!(d.host.as_deref(), Some("h"));
+        assert!(!path.exists());
+        std::fs::write(&path, "[virt-viewer]\ntype=spice\nhost=h\nport=1\n").unwrap();
+        desktop(&path.to_string_lossy()).unwrap();
+        assert!(path.exists());
     }
 
     #[test]
