@@ -29,6 +29,15 @@ impl Image {
         (r, g, b)
     }
 
+    /// How many pixels differ from the first (the background): how much a
+    /// screen has drawn.
+    pub fn drawn_pixels(&self) -> usize {
+        let Some(&background) = self.pixels.first() else {
+            return 0;
+        };
+        self.pixels.iter().filter(|&&p| p != background).count()
+    }
+
     /// Parses an XWD dump of a TrueColor, 32 bits-per-pixel Z pixmap (what
     /// `xwd` writes for a 24-bit Xvfb): a header of big-endian u32 fields,
     /// `ncolors` 12-byte colour entries, then `height` lines of
@@ -137,6 +146,7 @@ mod tests {
         assert_eq!((img.width, img.height), (2, 1));
         assert_eq!(img.rgb(0, 0), (255, 0, 0));
         assert_eq!(img.rgb(1, 0), (0, 0, 255));
+        assert_eq!(img.drawn_pixels(), 1);
         assert!(Image::from_ppm(b"P5\n1 1\n255\n\0").is_err());
         assert!(Image::from_ppm(b"P6\n2 2\n255\n\0\0\0").is_err());
     }

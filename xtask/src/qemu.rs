@@ -14,10 +14,8 @@
 //! VM's Spice desktop and the media device, as on a VDI host; the `qemu
 //! attach` step checks both on the same QEMU ([`desktop`]).
 
-mod desktop;
+pub(crate) mod desktop;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +25,8 @@ use qemu_config::{
     DeviceFlavor, PATCHED_QEMU_VERSION, QemuCommand, SpiceListen, SpiceServer, VIRTIO_NAME,
 };
 use rustix::process::{Pid, Signal};
+
+use test_support::Qmp;
 
 use crate::flatc_install::project_cache;
 use crate::tempdir;
@@ -425,57 +425,6 @@ fn wait_for(path: &Path, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
-/// A minimal QMP client: one command, one reply (events skipped).
-struct Qmp {
-    /// The reading side.
-    reader: BufReader<UnixStream>,
-    /// The writing side.
-    writer: UnixStream,
-}
-
-impl Qmp {
-    /// Connects, reads the greeting and negotiates capabilities.
-    fn connect(path: &Path) -> Result<Self> {
-        let stream = UnixStream::connect(path)
-            .with_context(|| format!("connecting to QMP at {}", path.display()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut qmp = Self {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
-        };
-        let greeting = qmp.line()?;
-        if !greeting.contains("\"QMP\"") {
-            bail!("unexpected QMP greeting: {greeting}");
-        }
-        qmp.execute(r#"{"execute":"qmp_capabilities"}"#)?;
-        Ok(qmp)
-    }
-
-    /// One line from QEMU.
-    fn line(&mut self) -> Result<String> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            bail!("QMP connection closed");
-        }
-        Ok(line)
-    }
-
-    /// Sends a command; returns its reply line (fails on an error reply).
-    fn execute(&mut self, command: &str) -> Result<String> {
-        self.writer.write_all(command.as_bytes())?;
-        self.writer.write_all(b"\n")?;
-        loop {
-            let line = self.line()?;
-            if line.contains("\"return\"") {
-                return Ok(line);
-            }
-            if line.contains("\"error\"") {
-                bail!("QMP `{command}` failed: {line}");
-            }
-        }
-    }
-}
-
 /// What `info pci` must show: the device's PCI IDs. (QEMU 10.0.2's
 /// `x-query-virtio-status` aborts on ID 57: it has no feature names for it.)
 pub(crate) fn check_info_pci(info_pci: &str) -> Result<()> {
@@ -548,12 +497,12 @@ pub(crate) fn attach_check() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut qmp = Qmp::connect(&qmp_socket)?;
-    let info_pci = qmp.execute(
-        r#"{"execute":"human-monitor-command","arguments":{"command-line":"info pci"}}"#,
-    )?;
+    let mut qmp = Qmp::connect(&qmp_socket).context("QMP")?;
+    let info_pci = qmp
+        .execute(r#"{"execute":"human-monitor-command","arguments":{"command-line":"info pci"}}"#)
+        .context("QMP info pci")?;
     let checked = check_info_pci(&info_pci).and_then(|()| {
-        qmp.execute(r#"{"execute":"cont"}"#)?;
+        qmp.execute(r#"{"execute":"cont"}"#).context("QMP cont")?;
         desktop::check(&mut qmp, &spice_socket, tmp.path())
     });
     let _ = qmp.execute(r#"{"execute":"quit"}"#);

@@ -121,6 +121,25 @@ fn wait_exit(child: &mut Child, what: &str, timeout: Duration) -> Result<std::pr
     }
 }
 
+/// `input` made absolute, or else a clip `generate` makes at `path`.
+fn input_or_generated(
+    input: Option<PathBuf>,
+    path: &Path,
+    what: &str,
+    generate: fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    match input {
+        Some(path) => path
+            .canonicalize()
+            .with_context(|| format!("--input {}", path.display())),
+        None => {
+            println!("demo: generating {what}");
+            generate(path)?;
+            Ok(path.to_path_buf())
+        }
+    }
+}
+
 /// Generates a 2-second VP9 + Opus WebM clip at `path`.
 fn generate_clip(path: &Path) -> Result<()> {
     let location = format!("location={}", path.display());
@@ -280,17 +299,12 @@ pub(crate) fn run_built(
         .canonicalize()
         .context("target/debug")?;
     let dir = tempdir::new("xtask-demo")?;
-    let input = match input {
-        Some(path) => path
-            .canonicalize()
-            .with_context(|| format!("--input {}", path.display()))?,
-        None => {
-            let clip = dir.path().join("clip.webm");
-            println!("demo: generating a 2 s VP9 + Opus WebM clip");
-            generate_clip(&clip)?;
-            clip
-        }
-    };
+    let input = input_or_generated(
+        input,
+        &dir.path().join("clip.webm"),
+        "a 2 s VP9 + Opus WebM clip",
+        generate_clip,
+    )?;
     let mut summary = Summary {
         input: input.display().to_string(),
         uplink: uplink.name().into(),

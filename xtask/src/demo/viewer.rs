@@ -6,19 +6,19 @@
 //! none, shows the desktop with the video drawn in place. The viewer writes
 //! a screenshot of its window to `target/demo-viewer.png` while it plays.
 //!
-//! The components' logs go to a file the demo names, unless `-v`; the
-//! demo ends with one human-readable summary line, then one JSON line.
+//! The components' logs go to `target/demo-logs/demo-viewer.log`, unless
+//! `-v`; the demo ends with one human-readable summary line, then one
+//! JSON line.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use qemu_config::FirmwareDesktop;
 use test_support::{Image, Qmp, X11, Xvfb};
 
-use super::{Guard, wait_exit, wait_path};
+use super::{Guard, logs, wait_exit, wait_path};
 use crate::process::{self, cargo_command};
 use crate::{qemu, tempdir};
 
@@ -53,42 +53,25 @@ fn display() -> Result<(String, Option<Xvfb>)> {
     Ok((xvfb.display(), Some(xvfb)))
 }
 
-/// Where a child's output goes: the log file, or the terminal with `-v`.
-fn output(log: Option<&File>) -> Result<(Stdio, Stdio)> {
-    Ok(match log {
-        Some(f) => (Stdio::from(f.try_clone()?), Stdio::from(f.try_clone()?)),
-        None => (Stdio::inherit(), Stdio::inherit()),
-    })
-}
-
-fn spawn(cmd: &mut Command, log: Option<&File>) -> Result<Guard> {
-    let (out, err) = output(log)?;
+fn spawn(cmd: &mut Command) -> Result<Guard> {
     let line = process::display(cmd);
+    logs::line(&format!("demo: $ {line}"));
     let child = cmd
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(logs::stdio())
+        .stderr(logs::stdio())
         .spawn()
         .with_context(|| format!("cannot start `{line}`"))?;
     Ok(Guard(child))
 }
 
-/// Waits until QEMU's firmware has drawn its screen (QMP `screendump`).
+/// Waits until QEMU's firmware has drawn its screen (QMP `screendump`
+/// into `dump`'s folder).
 fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
     wait_path(qmp_path, Duration::from_secs(30))?;
     let mut qmp = Qmp::connect(qmp_path).context("QMP")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let img = qmp.screendump(dump).context("QMP screendump")?;
-        let drawn = img.pixels.iter().filter(|&&p| p != img.pixels[0]).count();
-        if drawn > 2000 {
-            return Ok(img);
-        }
-        if Instant::now() > deadline {
-            bail!("the VM's firmware drew nothing within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let dir = dump.parent().context("a folder for the screendump")?;
+    qemu::desktop::wait_for_firmware_screen(&mut qmp, dir)
 }
 
 /// Runs the viewer demo.
@@ -102,42 +85,40 @@ pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
         "-p",
         "mediaredir-viewer",
     ]))?;
-    let qemu = qemu::ensure()?;
     let root = crate::workspace_root();
-    let bin = root.join("target/debug");
     let dir = tempdir::new("xtask-demo-viewer")?;
-    let log_path = root.join("target/demo-viewer.log");
-    let log = if verbose {
-        None
+    if verbose {
+        logs::to_terminal();
     } else {
-        Some(File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?)
-    };
-    let input = match input {
-        Some(path) => path
-            .canonicalize()
-            .with_context(|| format!("--input {}", path.display()))?,
-        None => {
-            let clip = dir.path().join("bars.webm");
-            println!("demo: generating a 10 s VP9 clip");
-            generate_clip(&clip)?;
-            clip
-        }
-    };
+        logs::to_file(&root.join("target/demo-logs/demo-viewer.log"))?;
+    }
+    let result = run_with(root, dir.path(), input, verbose);
+    logs::to_terminal();
+    result
+}
+
+fn run_with(root: &Path, dir: &Path, input: Option<PathBuf>, verbose: bool) -> Result<()> {
+    let qemu = qemu::ensure()?;
+    let bin = root.join("target/debug");
+    let input = super::input_or_generated(
+        input,
+        &dir.join("bars.webm"),
+        "a 10 s VP9 clip",
+        generate_clip,
+    )?;
     let (display, _xvfb) = display()?;
-    let (spice, qmp) = (dir.path().join("spice.sock"), dir.path().join("qmp.sock"));
+    let (spice, qmp) = (dir.join("spice.sock"), dir.join("qmp.sock"));
     let _qemu = spawn(
         Command::new(&qemu.binary).args(FirmwareDesktop::new(spice.clone(), qmp.clone()).args()),
-        log.as_ref(),
     )?;
-    let guest = wait_desktop(&qmp, &dir.path().join("screendump.ppm"))?;
-    let (vhost, media) = (dir.path().join("vhost.sock"), dir.path().join("media.sock"));
+    let guest = wait_desktop(&qmp, &dir.join("screendump.ppm"))?;
+    let (vhost, media) = (dir.join("vhost.sock"), dir.join("media.sock"));
     let _daemon = spawn(
         Command::new(bin.join("vhost-user-mediaredir"))
             .arg("--socket-path")
             .arg(&vhost)
             .arg("--uplink")
             .arg(format!("unix:{}", media.display())),
-        log.as_ref(),
     )?;
     wait_path(&vhost, Duration::from_secs(10))?;
     let screenshot = root.join(SCREENSHOT);
@@ -155,7 +136,6 @@ pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
             ])
             .arg(&screenshot)
             .env("DISPLAY", &display),
-        log.as_ref(),
     )?;
     let mut player = spawn(
         Command::new(bin.join("redir-play"))
@@ -164,7 +144,6 @@ pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
             .arg("--at")
             .arg(format!("0:geometry={GEOMETRY}"))
             .arg(&input),
-        log.as_ref(),
     )?;
     println!(
         "demo: playing {} in the viewer on DISPLAY={display}",
@@ -177,7 +156,7 @@ pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
     let logs = if verbose {
         String::new()
     } else {
-        format!("; logs: {}", log_path.display())
+        logs::path().map_or_else(String::new, |p| format!("; logs: {}", p.display()))
     };
     println!(
         "demo --viewer: {} {} through the daemon to the viewer, drawn in place at {} on the VM's \

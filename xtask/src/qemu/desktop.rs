@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::Qmp;
+use test_support::{Image, Qmp};
 
 /// The firmware screen: VGA text mode 80x25 with 9x16 glyphs.
 pub(crate) const FIRMWARE_SCREEN: (u32, u32) = (720, 400);
@@ -48,69 +48,10 @@ const COMMON_CAPS: u32 = 1 << 0 | 1 << 1 | 1 << 3;
 /// RSA public key, three counts.
 const LINK_REPLY_SIZE: usize = 4 + 162 + 12;
 
-/// A binary PPM (`P6`, 8 bits per sample) as QEMU's `screendump` writes it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Ppm<'a> {
-    /// Width in pixels.
-    pub(crate) width: u32,
-    /// Height in pixels.
-    pub(crate) height: u32,
-    /// RGB samples, row by row.
-    pub(crate) pixels: &'a [u8],
-}
-
-impl<'a> Ppm<'a> {
-    /// Parses a `P6` file with maxval 255.
-    pub(crate) fn parse(data: &'a [u8]) -> Result<Self> {
-        let mut fields = Vec::new();
-        let mut at = 0;
-        while fields.len() < 4 {
-            while data.get(at).is_some_and(u8::is_ascii_whitespace) {
-                at += 1;
-            }
-            let start = at;
-            while data.get(at).is_some_and(|b| !b.is_ascii_whitespace()) {
-                at += 1;
-            }
-            if start == at {
-                bail!("a PPM header ends after {} fields", fields.len());
-            }
-            fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
-        }
-        // Exactly one whitespace byte separates the header from the samples.
-        let pixels = data.get(at + 1..).unwrap_or_default();
-        if fields[0] != "P6" || fields[3] != "255" {
-            bail!("not an 8-bit binary PPM: {} ... {}", fields[0], fields[3]);
-        }
-        let width: u32 = fields[1].parse().context("PPM width")?;
-        let height: u32 = fields[2].parse().context("PPM height")?;
-        let expected = usize::try_from(u64::from(width) * u64::from(height) * 3)?;
-        if pixels.len() != expected {
-            bail!(
-                "a {width}x{height} PPM has {} bytes of samples, not {expected}",
-                pixels.len()
-            );
-        }
-        Ok(Self {
-            width,
-            height,
-            pixels,
-        })
-    }
-
-    /// How many pixels differ from the first (the background).
-    pub(crate) fn drawn_pixels(&self) -> usize {
-        let mut pixels = self.pixels.chunks_exact(3);
-        let Some(background) = pixels.next() else {
-            return 0;
-        };
-        pixels.filter(|pixel| pixel != &background).count()
-    }
-}
-
 /// Whether a screendump shows the firmware's screen drawn.
-pub(crate) fn firmware_screen_drawn(ppm: &Ppm<'_>) -> bool {
-    (ppm.width, ppm.height) == FIRMWARE_SCREEN && ppm.drawn_pixels() >= MIN_DRAWN_PIXELS
+pub(crate) fn firmware_screen_drawn(screen: &Image) -> bool {
+    (screen.width, screen.height) == (FIRMWARE_SCREEN.0 as usize, FIRMWARE_SCREEN.1 as usize)
+        && screen.drawn_pixels() >= MIN_DRAWN_PIXELS
 }
 
 /// A client's first message: `SpiceLinkHeader` + `SpiceLinkMess` for the
@@ -192,28 +133,21 @@ pub(crate) fn spice_answers(socket: &Path) -> Result<()> {
 
 /// Waits until the firmware screen is drawn (QMP `screendump` into `dir`);
 /// returns the number of drawn pixels.
-pub(crate) fn wait_for_firmware_screen(qmp: &mut Qmp, dir: &Path) -> Result<usize> {
+pub(crate) fn wait_for_firmware_screen(qmp: &mut Qmp, dir: &Path) -> Result<Image> {
     let file = dir.join("screen.ppm");
-    let command = serde_json::json!({
-        "execute": "screendump",
-        "arguments": { "filename": file },
-    })
-    .to_string();
     let started = Instant::now();
     loop {
-        qmp.execute(&command)?;
-        let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-        let ppm = Ppm::parse(&data)?;
-        if firmware_screen_drawn(&ppm) {
-            return Ok(ppm.drawn_pixels());
+        let screen = qmp.screendump(&file).context("QMP screendump")?;
+        if firmware_screen_drawn(&screen) {
+            return Ok(screen);
         }
         if started.elapsed() > DRAW_TIMEOUT {
             bail!(
                 "no firmware screen within {DRAW_TIMEOUT:?}: the last screendump is {}x{} with {} drawn pixels \
                  (expected {}x{}, at least {MIN_DRAWN_PIXELS})",
-                ppm.width,
-                ppm.height,
-                ppm.drawn_pixels(),
+                screen.width,
+                screen.height,
+                screen.drawn_pixels(),
                 FIRMWARE_SCREEN.0,
                 FIRMWARE_SCREEN.1
             );
@@ -225,7 +159,7 @@ pub(crate) fn wait_for_firmware_screen(qmp: &mut Qmp, dir: &Path) -> Result<usiz
 /// The desktop checks on a QEMU started with the Spice desktop, QMP
 /// connected, the guest not paused.
 pub(crate) fn check(qmp: &mut Qmp, spice_socket: &Path, dir: &Path) -> Result<()> {
-    let drawn = wait_for_firmware_screen(qmp, dir)?;
+    let drawn = wait_for_firmware_screen(qmp, dir)?.drawn_pixels();
     println!(
         "qemu attach: the firmware screen is drawn ({}x{}, {drawn} pixels not background)",
         FIRMWARE_SCREEN.0, FIRMWARE_SCREEN.1
@@ -242,39 +176,24 @@ pub(crate) fn check(qmp: &mut Qmp, spice_socket: &Path, dir: &Path) -> Result<()
 mod tests {
     use super::*;
 
-    fn ppm(width: u32, height: u32, drawn: usize) -> Vec<u8> {
-        let mut data = format!("P6\n{width} {height}\n255\n").into_bytes();
-        let count = (width * height) as usize;
-        for i in 0..count {
-            let value = if i >= 1 && i <= drawn { 0xaa } else { 0 };
-            data.extend_from_slice(&[value, value, value]);
+    fn screen(width: usize, height: usize, drawn: usize) -> Image {
+        let pixels = (0..width * height)
+            .map(|i| if i >= 1 && i <= drawn { 0xaaaaaa } else { 0 })
+            .collect();
+        Image {
+            width,
+            height,
+            pixels,
         }
-        data
-    }
-
-    #[test]
-    fn screendumps_parse() {
-        let data = ppm(3, 2, 2);
-        let image = Ppm::parse(&data).unwrap();
-        assert_eq!((image.width, image.height), (3, 2));
-        assert_eq!(image.pixels.len(), 18);
-        assert_eq!(image.drawn_pixels(), 2);
-        assert!(Ppm::parse(&data[..data.len() - 1]).is_err());
-        assert!(Ppm::parse(b"P5\n1 1\n255\n\0").is_err());
-        assert!(Ppm::parse(b"P6\n1 1\n").is_err());
     }
 
     #[test]
     fn the_firmware_screen_is_recognised() {
-        let (w, h) = FIRMWARE_SCREEN;
-        assert!(firmware_screen_drawn(
-            &Ppm::parse(&ppm(w, h, 1000)).unwrap()
-        ));
+        let (w, h) = (FIRMWARE_SCREEN.0 as usize, FIRMWARE_SCREEN.1 as usize);
+        assert!(firmware_screen_drawn(&screen(w, h, 1000)));
         // Blank, or the 640x480 surface before the firmware runs.
-        assert!(!firmware_screen_drawn(&Ppm::parse(&ppm(w, h, 0)).unwrap()));
-        assert!(!firmware_screen_drawn(
-            &Ppm::parse(&ppm(640, 480, 1000)).unwrap()
-        ));
+        assert!(!firmware_screen_drawn(&screen(w, h, 0)));
+        assert!(!firmware_screen_drawn(&screen(640, 480, 1000)));
     }
 
     #[test]
