@@ -163,18 +163,7 @@ pub fn connect_shared(port: SharedPort) -> anyhow::Result<UnixStream> {
             let _ = ready.send(Err("the session's media port is gone".into()));
             return;
         };
-        let link = Rc::new(Link {
-            id,
-            session: None,
-            handlers: RefCell::default(),
-            socket: ours,
-            port: RefCell::new(None),
-            opened: Cell::new(false),
-            pending: RefCell::new(Vec::new()),
-            ready: RefCell::new(Some(ready)),
-            ended: Cell::new(false),
-        });
-        LINKS.with(|l| l.borrow_mut().insert(id, Rc::clone(&link)));
+        let link = Link::start(id, None, ours, ready);
         let handlers = setup_port(&link, &channel);
         *link.handlers.borrow_mut() = handlers;
     })
@@ -235,6 +224,29 @@ thread_local! {
 }
 
 impl Link {
+    /// A new link `id`, registered on the Spice thread; `ready` hears
+    /// whether its port opens.
+    fn start(
+        id: u64,
+        session: Option<Session>,
+        socket: UnixStream,
+        ready: Sender<Result<(), String>>,
+    ) -> Rc<Link> {
+        let link = Rc::new(Link {
+            id,
+            session,
+            handlers: RefCell::default(),
+            socket,
+            port: RefCell::new(None),
+            opened: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            ready: RefCell::new(Some(ready)),
+            ended: Cell::new(false),
+        });
+        LINKS.with(|l| l.borrow_mut().insert(id, Rc::clone(&link)));
+        link
+    }
+
     fn end(&self, why: &str) {
         if self.ended.replace(true) {
             return;
@@ -495,18 +507,7 @@ fn start_session(
     if let Some(password) = &target.password {
         session.set_password(Some(password));
     }
-    let link = Rc::new(Link {
-        id,
-        session: Some(session.clone()),
-        handlers: RefCell::default(),
-        socket: ours,
-        port: RefCell::new(None),
-        opened: Cell::new(false),
-        pending: RefCell::new(Vec::new()),
-        ready: RefCell::new(Some(ready)),
-        ended: Cell::new(false),
-    });
-    LINKS.with(|l| l.borrow_mut().insert(id, Rc::clone(&link)));
+    let link = Link::start(id, Some(session.clone()), ours, ready);
     let weak = Rc::downgrade(&link);
     session.connect_channel_new(move |_, channel| {
         let Some(link) = weak.upgrade() else { return };
