@@ -222,6 +222,7 @@ impl CGeometry {
         Ok(Geometry {
             display_id: self.display_id,
             visible: self.visible != 0,
+            color_key: false,
             z: self.z,
             dest: Rect::from(&self.dest),
             source: Rect::from(&self.source),

@@ -117,6 +117,7 @@ fn geometry(s: &str) -> Result<Geometry, String> {
     let mut g = Geometry {
         display_id: 0,
         visible: true,
+        color_key: false,
         z: 0,
         dest,
         source: Rect::default(),

@@ -183,6 +183,7 @@ fn presentation_state_machine() {
     let geometry = Geometry {
         display_id: 0,
         visible: true,
+        color_key: false,
         z: 1,
         dest: Rect {
             x: 10,
