@@ -228,6 +228,7 @@ fn volume_and_geometry_apply() {
         presentation: 1,
         display: 0,
         visible: true,
+        color_key: false,
         z: 3,
         dest: Rect::new(10, 20, 320, 240),
         source: Rect::default(),

@@ -67,6 +67,7 @@ fn pictures_and_geometry_reach_the_integrator() {
         presentation: 1,
         display: 0,
         visible: true,
+        color_key: false,
         z: 3,
         dest: Rect::new(10, 20, 160, 120),
         source: Rect::default(),

@@ -39,6 +39,7 @@ fn auto_video_is_headless_and_audio_names_the_failing_sink() {
         presentation: 1,
         display: 0,
         visible: true,
+        color_key: false,
         z: 1,
         dest: Rect::new(10, 20, 320, 240),
         source: Rect::default(),

@@ -41,11 +41,12 @@ pub struct Compositor {
     surfaces: HashMap<u32, (u64, cairo::ImageSurface)>,
 }
 
-/// Whether a presentation's picture is composited through the colour key.
-/// The guest asks for it per presentation; until the spec's flag exists
-/// every presentation is drawn as a plain overlay.
-fn keyed(_g: &SetGeometry) -> bool {
-    false
+/// Whether a presentation's picture is composited through the colour key:
+/// the guest asks for it per presentation with the geometry's `COLORKEY`
+/// flag (spec 7.14, CLI-GEOM-3), having painted `dest` in the key; without
+/// it the picture is a plain overlay over all of `dest` within the clip.
+fn keyed(g: &SetGeometry) -> bool {
+    g.color_key
 }
 
 impl Compositor {

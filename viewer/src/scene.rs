@@ -100,6 +100,7 @@ mod tests {
             presentation: 0,
             display,
             visible: true,
+            color_key: false,
             z,
             dest: Rect::new(0, 0, 10, 10),
             source: Rect::default(),

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 
 use mediaredir_proto::broker::DEFAULT_SOCKET;
 use mediaredir_proto::codec::{Codec, CodecDataRule};
-use mediaredir_proto::control::{Direction, MAX_CLIP_RECTS};
+use mediaredir_proto::control::{COLOR_KEY_RGB, Direction, MAX_CLIP_RECTS};
 use mediaredir_proto::data::{
     FLAG_CODEC_CONFIG, FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME,
 };
@@ -174,6 +174,17 @@ pub(crate) fn constants() -> String {
 
     out.push_str("\n/** Most clip rectangles of a geometry. */\n");
     define(&mut out, "MAX_CLIP_RECTS", MAX_CLIP_RECTS, "");
+
+    out.push_str(
+        "\n/** The colour a caller paints a geometry's dest in when it sets\n \
+         * struct mediaredir_geometry.color_key, as 0xRRGGBB. */\n",
+    );
+    define(
+        &mut out,
+        "COLOR_KEY",
+        format_args!("{COLOR_KEY_RGB:#08x}"),
+        "magenta",
+    );
     out
 }
 

@@ -130,6 +130,10 @@
 /** Most clip rectangles of a geometry. */
 #define MEDIAREDIR_MAX_CLIP_RECTS 16
 
+/** The colour a caller paints a geometry's dest in when it sets
+ * struct mediaredir_geometry.color_key, as 0xRRGGBB. */
+#define MEDIAREDIR_COLOR_KEY 0xff00ff    /* magenta */
+
 
 /**
  * "No time": a pts, dts or duration that is not known.
@@ -313,9 +317,11 @@ struct mediaredir_geometry {
      */
     int32_t z;
     /**
-     * 0
+     * 1: the caller paints dest in MEDIAREDIR_COLOR_KEY and the client shows
+     * the video only where the desktop shows that colour (spec 7.14,
+     * COLORKEY); 0: in all of dest (this was `reserved`, 0, before)
      */
-    uint32_t reserved;
+    uint32_t color_key;
     /**
      * destination on the display
      */

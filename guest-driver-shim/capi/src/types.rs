@@ -201,8 +201,10 @@ pub struct CGeometry {
     pub visible: u32,
     /// stacking order
     pub z: i32,
-    /// 0
-    pub reserved: u32,
+    /// 1: the caller paints dest in MEDIAREDIR_COLOR_KEY and the client shows
+    /// the video only where the desktop shows that colour (spec 7.14,
+    /// COLORKEY); 0: in all of dest (this was `reserved`, 0, before)
+    pub color_key: u32,
     /// destination on the display
     pub dest: CRect,
     /// part of the picture; all 0: whole
@@ -222,6 +224,7 @@ impl CGeometry {
         Ok(Geometry {
             display_id: self.display_id,
             visible: self.visible != 0,
+            color_key: self.color_key != 0,
             z: self.z,
             dest: Rect::from(&self.dest),
             source: Rect::from(&self.source),
@@ -349,6 +352,39 @@ mod tests {
             status: Status::Io,
         });
         assert_eq!((e.kind, e.id, e.status), (0x05, 3, 9));
+    }
+
+    #[test]
+    fn geometry_booleans_become_the_flags() {
+        let c = CGeometry {
+            display_id: 1,
+            visible: 1,
+            z: 2,
+            color_key: 1,
+            dest: CRect {
+                x: 10,
+                y: 20,
+                width: 320,
+                height: 240,
+            },
+            source: CRect::default(),
+            clip: std::ptr::null(),
+            num_clip: 0,
+        };
+        let g = c.to_geometry(&[]).expect("valid");
+        assert!(g.visible && g.color_key);
+        assert_eq!(
+            (g.display_id, g.z, g.dest),
+            (1, 2, Rect::new(10, 20, 320, 240))
+        );
+        let g = CGeometry {
+            visible: 0,
+            color_key: 0,
+            ..c
+        }
+        .to_geometry(&[])
+        .expect("valid");
+        assert!(!g.visible && !g.color_key);
     }
 
     #[test]

@@ -229,7 +229,7 @@ fn a_live_handle_reports_each_kind_of_failure() {
             display_id: 0,
             visible: 1,
             z: 0,
-            reserved: 0,
+            color_key: 0,
             dest: CRect {
                 x: 0,
                 y: 0,

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use mediaredir_proto::codec::Codec;
-use mediaredir_proto::control::{GEOMETRY_FLAG_VISIBLE, MAX_CLIP_RECTS};
+use mediaredir_proto::control::{
+    COLOR_KEY_RGB, GEOMETRY_FLAG_COLORKEY, GEOMETRY_FLAG_VISIBLE, MAX_CLIP_RECTS,
+};
 use mediaredir_proto::data::{
     FLAG_CODEC_CONFIG, FLAG_DECODE_ONLY, FLAG_DISCONT, FLAG_EOS, FLAG_KEYFRAME,
 };
@@ -147,6 +149,7 @@ fn header_constants_are_the_protocol_numbers() {
         ("STATE_IDLE", PresentationState::Idle.as_u32()),
         ("STATE_PLAYING", PresentationState::Playing.as_u32()),
         ("STATE_PAUSED", PresentationState::Paused.as_u32()),
+        ("COLOR_KEY", COLOR_KEY_RGB),
         ("DIRECTION_PLAYBACK", 0),
         ("DIRECTION_CAPTURE", 1),
         (
@@ -156,9 +159,9 @@ fn header_constants_are_the_protocol_numbers() {
     ] {
         want.insert(format!("MEDIAREDIR_{name}"), value.into());
     }
-    // The geometry's `visible` is a boolean that the library maps to the
-    // flag; the flag itself is not in the header.
-    assert_eq!(GEOMETRY_FLAG_VISIBLE, 1);
+    // The geometry's `visible` and `color_key` are booleans that the
+    // library maps to the flags; the flags themselves are not in the header.
+    assert_eq!((GEOMETRY_FLAG_VISIBLE, GEOMETRY_FLAG_COLORKEY), (1, 2));
     let code = header_code();
     assert!(
         code.contains(&format!(
@@ -239,7 +242,7 @@ fn rust_layouts() -> Vec<Layout> {
             "mediaredir_geometry",
             CGeometry,
             [
-                display_id, visible, z, reserved, dest, source, clip, num_clip
+                display_id, visible, z, color_key, dest, source, clip, num_clip
             ]
         ),
         layout!(

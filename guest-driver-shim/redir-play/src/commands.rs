@@ -108,15 +108,19 @@ fn rect(s: &str) -> Result<Rect, String> {
     ))
 }
 
-/// `geometry=X:Y:W:H[,z=N][,display=N][,hidden][,source=X:Y:W:H][,clip=X:Y:W:H]...`:
+/// `geometry=X:Y:W:H[,z=N][,display=N][,hidden][,colorkey][,source=X:Y:W:H][,clip=X:Y:W:H]...`:
 /// the destination rectangle in guest display pixels, then options; each
-/// `clip` adds a visible part of it (none: all of it visible).
+/// `clip` adds a visible part of it (none: all of it visible); `colorkey`
+/// sets the `COLORKEY` flag: whoever paints the guest's desktop (not
+/// redir-play, which draws nothing) paints the rectangle in the key colour,
+/// and the client shows the video only where it sees the key.
 fn geometry(s: &str) -> Result<Geometry, String> {
     let mut items = s.split(',');
     let dest = rect(items.next().unwrap_or_default())?;
     let mut g = Geometry {
         display_id: 0,
         visible: true,
+        color_key: false,
         z: 0,
         dest,
         source: Rect::default(),
@@ -129,6 +133,7 @@ fn geometry(s: &str) -> Result<Geometry, String> {
             Some(("source", v)) => g.source = rect(v)?,
             Some(("clip", v)) => g.clip.push(rect(v)?),
             None if item.trim() == "hidden" => g.visible = false,
+            None if item.trim() == "colorkey" => g.color_key = true,
             _ => return Err(format!("geometry option {item:?} not understood")),
         }
     }
@@ -212,6 +217,7 @@ mod tests {
         };
         assert_eq!(g.dest, Rect::new(100, 100, 320, 240));
         assert_eq!((g.z, g.visible, g.display_id), (2, true, 0));
+        assert!(!g.color_key);
         assert_eq!(
             g.clip,
             vec![Rect::new(100, 100, 320, 100), Rect::new(1, 2, 3, 4)]
@@ -220,6 +226,11 @@ mod tests {
             panic!("geometry did not parse");
         };
         assert_eq!((g.dest.x, g.visible, g.display_id), (-5, false, 1));
+        let Ok(Command::Geometry(g)) = "geometry=0:0:10:10,colorkey".parse() else {
+            panic!("geometry did not parse");
+        };
+        assert!(g.color_key && g.visible);
+        assert!("geometry=0:0:10:10,colorkey=1".parse::<Command>().is_err());
         assert!("geometry=1:2:3".parse::<Command>().is_err());
         assert!("geometry=1:2:3:4,bogus".parse::<Command>().is_err());
         assert!(parse_scheduled("0:geometry=0:0:10:10,clip=1:1:2:2").is_ok());

@@ -36,8 +36,9 @@ use session::Settings;
 ///
 /// Commands on standard input (one per line) and with `--at`: pause, play,
 /// seek=SECONDS, volume=GAIN, mute, unmute, rate=RATE, status, sleep=SECONDS,
-/// quit, geometry=X:Y:W:H[,z=N][,hidden][,clip=X:Y:W:H]... (where the client
-/// shows the video).
+/// quit, geometry=X:Y:W:H[,z=N][,hidden][,colorkey][,clip=X:Y:W:H]... (where
+/// the client shows the video; colorkey: only where the desktop shows the key
+/// colour #FF00FF).
 #[derive(Debug, Parser)]
 #[command(name = "redir-play", version)]
 struct Args {

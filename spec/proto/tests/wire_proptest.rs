@@ -171,9 +171,10 @@ fn set_geometry() -> impl Strategy<Value = Message> {
         rect(-1_000_000),
         rect(0),
         prop::collection::vec(rect(-1_000_000), 0..=16),
+        any::<bool>(),
     )
         .prop_map(
-            |((presentation, display, visible, z), dest, source, clip)| {
+            |((presentation, display, visible, z), dest, source, clip, color_key)| {
                 Message::SetGeometry(SetGeometry {
                     presentation,
                     display,
@@ -182,6 +183,7 @@ fn set_geometry() -> impl Strategy<Value = Message> {
                     dest,
                     source,
                     clip,
+                    color_key,
                 })
             },
         )

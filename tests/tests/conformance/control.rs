@@ -88,6 +88,7 @@ fn requests_in_each_state() {
     let geometry = Geometry {
         display_id: 0,
         visible: true,
+        color_key: false,
         z: 1,
         dest: Rect {
             x: 100,

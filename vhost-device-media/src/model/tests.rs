@@ -183,6 +183,7 @@ fn presentation_state_machine() {
     let geometry = Geometry {
         display_id: 0,
         visible: true,
+        color_key: false,
         z: 1,
         dest: Rect {
             x: 10,
@@ -458,6 +459,40 @@ fn disconnect_cancels_and_reconnect_replays() {
         Ok(Admit::Go(_))
     ));
     assert!(matches!(m.admit(&data(v, 0), 0), Ok(Admit::Go(_))));
+}
+
+#[test]
+fn the_colour_key_flag_is_forwarded_and_replayed() {
+    // Spec 7.14, DEV-GEOM-1: `COLORKEY` reaches the client with the rest of
+    // the geometry, and again when a client reconnects.
+    let (mut m, p, _, _) = setup();
+    let dest = Rect::new(10, 10, 320, 180);
+    let geometry = Geometry {
+        display_id: 1,
+        visible: true,
+        color_key: true,
+        z: 2,
+        dest,
+        source: Rect::default(),
+        clip: vec![],
+    };
+    let sent = |actions: &[Action]| -> Vec<(u32, u32, bool, bool, Rect)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(wire::Message::SetGeometry(g)) => {
+                    Some((g.presentation, g.display, g.visible, g.color_key, g.dest))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let want = vec![(p, 1, true, true, dest)];
+    let actions = actions_of(&mut m, p, Request::PresSetGeometry(geometry));
+    assert_eq!(sent(&actions), want);
+    m.client_disconnected();
+    let actions = m.client_connected(client_caps());
+    assert_eq!(sent(&actions), want);
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub(super) fn geometry_msg(presentation: u32, g: &Geometry) -> wire::SetGeometry
         presentation,
         display: g.display_id,
         visible: g.visible,
+        color_key: g.color_key,
         z: g.z,
         dest: g.dest,
         source: g.source,

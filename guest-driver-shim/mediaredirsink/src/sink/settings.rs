@@ -71,6 +71,7 @@ impl Settings {
         Geometry {
             display_id: self.display,
             visible: self.visible,
+            color_key: false,
             z: 0,
             dest: Rect {
                 x: self.x,

@@ -7,8 +7,8 @@ use zerocopy::IntoBytes;
 
 use super::bytes::{expect_end, invalid, len_u32, read_prefix, take_exact};
 use super::{
-    GEOMETRY_FLAG_VISIBLE, Limits, MAX_CLIP_RECTS, MAX_COORDINATE, MAX_DIMENSION, RawGeometry,
-    RawRect, RawStreamFormat,
+    GEOMETRY_FLAG_COLORKEY, GEOMETRY_FLAG_VISIBLE, Limits, MAX_CLIP_RECTS, MAX_COORDINATE,
+    MAX_DIMENSION, RawGeometry, RawRect, RawStreamFormat,
 };
 use crate::ProtoError;
 use crate::codec::{Codec, MediaKind};
@@ -43,6 +43,9 @@ pub struct Geometry {
     pub display_id: u32,
     /// Whether the overlay is shown.
     pub visible: bool,
+    /// Whether the guest paints `dest` in the colour key, so that the
+    /// video shows only where the desktop shows the key (`COLORKEY`).
+    pub color_key: bool,
     /// Stacking order.
     pub z: i32,
     /// Destination rectangle.
@@ -244,7 +247,7 @@ impl Geometry {
     pub(super) fn decode(rest: &[u8]) -> Result<Geometry, ProtoError> {
         let (raw, mut rest): (RawGeometry, _) = read_prefix(rest, "geometry")?;
         let flags = raw.flags.get();
-        if flags & !GEOMETRY_FLAG_VISIBLE != 0 {
+        if flags & !(GEOMETRY_FLAG_VISIBLE | GEOMETRY_FLAG_COLORKEY) != 0 {
             return Err(invalid("flags", flags, "unknown geometry flag"));
         }
         let count = raw.num_clip_rects.get();
@@ -261,6 +264,7 @@ impl Geometry {
         Ok(Geometry {
             display_id: raw.display_id.get(),
             visible: flags & GEOMETRY_FLAG_VISIBLE != 0,
+            color_key: flags & GEOMETRY_FLAG_COLORKEY != 0,
             z: raw.z.get(),
             dest: Rect::from_raw(&raw.dest, "dest")?,
             source: Rect::from_raw(&raw.source, "source")?,
@@ -268,15 +272,22 @@ impl Geometry {
         })
     }
 
+    /// The `flags` word: `VISIBLE` and `COLORKEY`.
+    fn flags(&self) -> u32 {
+        let mut flags = 0;
+        if self.visible {
+            flags |= GEOMETRY_FLAG_VISIBLE;
+        }
+        if self.color_key {
+            flags |= GEOMETRY_FLAG_COLORKEY;
+        }
+        flags
+    }
+
     pub(super) fn encode_into(&self, out: &mut Vec<u8>) {
         let raw = RawGeometry {
             display_id: self.display_id.into(),
-            flags: if self.visible {
-                GEOMETRY_FLAG_VISIBLE
-            } else {
-                0
-            }
-            .into(),
+            flags: self.flags().into(),
             z: self.z.into(),
             num_clip_rects: len_u32(self.clip.len()).into(),
             dest: self.dest.to_raw(),
@@ -294,7 +305,8 @@ mod tests {
     use super::{Direction, Geometry, MediaParams, Rect, StreamFormat};
     use crate::control::fixtures::{audio_format, decode, video_format};
     use crate::control::{
-        ControlRequest, Limits, MAX_CLIP_RECTS, MAX_RATE_Q16, MAX_VOLUME_Q16, MIN_RATE_Q16, Request,
+        ControlRequest, GEOMETRY_FLAG_COLORKEY, GEOMETRY_FLAG_VISIBLE, Limits, MAX_CLIP_RECTS,
+        MAX_RATE_Q16, MAX_VOLUME_Q16, MIN_RATE_Q16, Request,
     };
     use crate::status::Status;
 
@@ -455,6 +467,7 @@ mod tests {
         let mut geometry = Geometry {
             display_id: 0,
             visible: false,
+            color_key: false,
             z: 0,
             dest: Rect::default(),
             source: Rect::default(),
@@ -466,5 +479,46 @@ mod tests {
         geometry.clip.clear();
         geometry.dest.x = 70000;
         assert!(decode(&Request::PresSetGeometry(geometry), 1).is_err());
+    }
+
+    #[test]
+    fn geometry_flags() {
+        let geometry = |visible, color_key| Geometry {
+            display_id: 0,
+            visible,
+            color_key,
+            z: 0,
+            dest: Rect::new(0, 0, 320, 240),
+            source: Rect::default(),
+            clip: Vec::new(),
+        };
+        // The flags word follows the 16-byte header and `display_id`.
+        let flags_at = 16 + 4;
+        for (visible, color_key, flags) in [
+            (false, false, 0u32),
+            (true, false, GEOMETRY_FLAG_VISIBLE),
+            (false, true, GEOMETRY_FLAG_COLORKEY),
+            (true, true, GEOMETRY_FLAG_VISIBLE | GEOMETRY_FLAG_COLORKEY),
+        ] {
+            let request = ControlRequest {
+                generation: 1,
+                target: 1,
+                request: Request::PresSetGeometry(geometry(visible, color_key)),
+            };
+            let mut bytes = request.encode();
+            assert_eq!(bytes[flags_at..flags_at + 4], flags.to_le_bytes());
+            assert_eq!(
+                ControlRequest::decode(&bytes, &Limits::default()),
+                Ok(request)
+            );
+            // Bit 2 and above are undefined.
+            bytes[flags_at..flags_at + 4].copy_from_slice(&(flags | 4).to_le_bytes());
+            assert_eq!(
+                ControlRequest::decode(&bytes, &Limits::default())
+                    .unwrap_err()
+                    .status(),
+                Status::Invalid
+            );
+        }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) fn every_request() -> Vec<ControlRequest> {
     let geometry = Geometry {
         display_id: 1,
         visible: true,
+        color_key: true,
         z: -3,
         dest: Rect {
             x: -10,

@@ -69,6 +69,11 @@ pub const MAX_COORDINATE: i32 = 65535;
 pub const PRES_FLAG_LIVE: u32 = 1;
 /// Geometry flag: the overlay is visible.
 pub const GEOMETRY_FLAG_VISIBLE: u32 = 1;
+/// Geometry flag: the guest paints `dest` in [`COLOR_KEY_RGB`] and the
+/// client shows the video only where the desktop shows that key (7.14).
+pub const GEOMETRY_FLAG_COLORKEY: u32 = 2;
+/// The colour key of [`GEOMETRY_FLAG_COLORKEY`] as `0xRRGGBB`: magenta.
+pub const COLOR_KEY_RGB: u32 = 0x00FF_00FF;
 /// `CALL_CREATE` flag: the client produces the local offer.
 pub const CALL_FLAG_OFFER: u32 = 1;
 /// Call media mask bit: audio.

@@ -81,7 +81,7 @@ virtio_struct! {
     pub struct RawGeometry {
         /// Guest display (monitor) index.
         pub display_id: U32,
-        /// Bit 0: visible.
+        /// Bit 0: visible; bit 1: colour key.
         pub flags: U32,
         /// Stacking order; higher is nearer the viewer.
         pub z: I32,

@@ -11,7 +11,7 @@ pub const PROTOCOL_MAJOR: u16 = 1;
 
 /// Minor protocol version. A newer minor only adds; peers use the smaller
 /// of the two minors they announced.
-pub const PROTOCOL_MINOR: u16 = 1;
+pub const PROTOCOL_MINOR: u16 = 2;
 
 /// Name of the Spice port channel that carries the frames.
 pub const SPICE_PORT_NAME: &str = "org.spice-space.media-redir.0";

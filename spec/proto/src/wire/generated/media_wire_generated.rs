@@ -2646,6 +2646,7 @@ impl<'a> SetGeometry<'a> {
   pub const VT_DEST: ::flatbuffers::VOffsetT = 12;
   pub const VT_SOURCE: ::flatbuffers::VOffsetT = 14;
   pub const VT_CLIP: ::flatbuffers::VOffsetT = 16;
+  pub const VT_COLOR_KEY: ::flatbuffers::VOffsetT = 18;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2663,6 +2664,7 @@ impl<'a> SetGeometry<'a> {
     builder.add_z(args.z);
     builder.add_display(args.display);
     builder.add_presentation(args.presentation);
+    builder.add_color_key(args.color_key);
     builder.add_visible(args.visible);
     builder.finish()
   }
@@ -2718,6 +2720,15 @@ impl<'a> SetGeometry<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, Rect>>>(SetGeometry::VT_CLIP, None)}
   }
+  /// Minor 2: the guest paints `dest` in the colour key (#FF00FF) and the
+  /// video shows only where the desktop shows the key (spec 7.14).
+  #[inline]
+  pub fn color_key(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(SetGeometry::VT_COLOR_KEY, Some(false)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for SetGeometry<'_> {
@@ -2733,6 +2744,7 @@ impl ::flatbuffers::Verifiable for SetGeometry<'_> {
      .visit_field::<Rect>("dest", Self::VT_DEST, false)?
      .visit_field::<Rect>("source", Self::VT_SOURCE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, Rect>>>("clip", Self::VT_CLIP, false)?
+     .visit_field::<bool>("color_key", Self::VT_COLOR_KEY, false)?
      .finish();
     Ok(())
   }
@@ -2745,6 +2757,7 @@ pub struct SetGeometryArgs<'a> {
     pub dest: Option<&'a Rect>,
     pub source: Option<&'a Rect>,
     pub clip: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, Rect>>>,
+    pub color_key: bool,
 }
 impl<'a> Default for SetGeometryArgs<'a> {
   #[inline]
@@ -2757,6 +2770,7 @@ impl<'a> Default for SetGeometryArgs<'a> {
       dest: None,
       source: None,
       clip: None,
+      color_key: false,
     }
   }
 }
@@ -2795,6 +2809,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SetGeometryBuilder<'a, 'b, A>
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(SetGeometry::VT_CLIP, clip);
   }
   #[inline]
+  pub fn add_color_key(&mut self, color_key: bool) {
+    self.fbb_.push_slot::<bool>(SetGeometry::VT_COLOR_KEY, color_key, false);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SetGeometryBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     SetGeometryBuilder {
@@ -2819,6 +2837,7 @@ impl ::core::fmt::Debug for SetGeometry<'_> {
       ds.field("dest", &self.dest());
       ds.field("source", &self.source());
       ds.field("clip", &self.clip());
+      ds.field("color_key", &self.color_key());
       ds.finish()
   }
 }

@@ -96,6 +96,9 @@ pub struct SetGeometry {
     /// Visible parts of `dest`, at most
     /// [`MAX_CLIP_RECTS`](super::MAX_CLIP_RECTS); empty = all.
     pub clip: Vec<Rect>,
+    /// The guest paints `dest` in the colour key: the video shows only
+    /// where the desktop shows the key (minor 2; absent = false).
+    pub color_key: bool,
 }
 
 /// Creation of a stream, with the rules of the virtqueue's `STREAM_CREATE`.

@@ -187,6 +187,7 @@ impl Message {
                     dest: Rect::from(required(m.dest(), "SetGeometry.dest")?),
                     source: m.source().map(Rect::from).unwrap_or_default(),
                     clip: clip.iter().map(Rect::from).collect(),
+                    color_key: m.color_key(),
                 })
             }
             T::CreateStream => {

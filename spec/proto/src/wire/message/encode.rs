@@ -232,6 +232,7 @@ impl Message {
                     dest: Some(&dest),
                     source: Some(&source),
                     clip,
+                    color_key: g.color_key,
                 };
                 (
                     T::SetGeometry,

@@ -76,6 +76,7 @@ pub(super) fn geometry() -> SetGeometry {
         dest: Rect::new(-10, 20, 640, 360),
         source: Rect::default(),
         clip: vec![Rect::new(0, 0, 10, 10), Rect::new(100, 100, 5, 5)],
+        color_key: false,
     }
 }
 
@@ -141,6 +142,7 @@ pub(super) fn all_messages() -> Vec<Message> {
             visible: false,
             clip: Vec::new(),
             source: Rect::new(0, 0, 1920, 1080),
+            color_key: true,
             ..geometry()
         }),
         Message::CreateStream(video_stream()),

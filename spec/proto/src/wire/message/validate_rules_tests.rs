@@ -187,7 +187,9 @@ fn geometry_rules() {
             z: 0,
             dest: Rect::new(0, 0, 5, 5),
             source: Rect::default(),
-            clip: Vec::new()
+            clip: Vec::new(),
+            // Absent, as from a minor 0 or 1 peer: no colour key.
+            color_key: false,
         }))
     );
 }
