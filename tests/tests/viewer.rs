@@ -12,8 +12,9 @@
 //!   screen as QEMU's own `screendump` shows it;
 //! - at exactly half the guest's size the video is at half the
 //!   coordinates and size;
-//! - `VISIBLE=0` removes it; a `dest` reaching beyond the guest display is
-//!   cut at its edge (nothing in the letterbox beside it);
+//! - `VISIBLE=0` removes it; with the colour key it shows nowhere the
+//!   desktop is not the key colour; a `dest` reaching beyond the guest
+//!   display is cut at its edge (nothing in the letterbox beside it);
 //! - two overlapping presentations stack by `z`, and a change of `z`
 //!   restacks them;
 //! - timing in media frames: a clip numbers its frames (a barcode); every
@@ -88,7 +89,11 @@ fn clip(dir: &Path, name: &str, colour: &str, seconds: u32) -> std::path::PathBu
 const BITS: u32 = 11;
 
 /// A blue H.264 clip whose frames carry their number as a barcode: bit `i`
-/// is a 20x20 cell at (8 + 24 i, 8), white for 1, blue for 0.
+/// is a 20x20 cell at (8 + 24 i, 8), white for 1, blue for 0. At 10 frames
+/// a second, so that two frames (the bound the timing check allows) are
+/// 200 ms of media: the whole path from the player to the screen on a
+/// loaded 2-CPU machine fits, and the check still fails for a viewer that
+/// waits for anything but the next picture.
 fn numbered_clip(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("numbered.mp4");
     let cells: Vec<String> = (0..BITS)
@@ -102,7 +107,7 @@ fn numbered_clip(dir: &Path) -> std::path::PathBuf {
         .collect();
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x0000ff:s=320x240:r=25:d=60")
+        .arg("color=c=0x0000ff:s=320x240:r=10:d=60")
         .arg("-vf")
         .arg(cells.join(","))
         .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
@@ -160,6 +165,24 @@ impl Player {
     fn command(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").expect("redir-play takes a command");
     }
+}
+
+/// The viewer on `xvfb`, its desktop the Spice server on Unix socket
+/// `spice`, with `args`.
+fn start_viewer(spice: &Path, args: &[&str], xvfb: &Xvfb) -> ChildGuard {
+    let bin = workspace_binary(
+        "MEDIAREDIR_VIEWER",
+        "mediaredir-viewer",
+        "mediaredir-viewer",
+    );
+    ChildGuard::spawn(
+        Command::new(bin)
+            .arg(format!("spice+unix://{}", spice.display()))
+            .args(args)
+            .env("DISPLAY", xvfb.display())
+            .stdin(Stdio::null()),
+    )
+    .expect("the viewer starts")
 }
 
 /// The viewer's window on the test's X server.
@@ -292,21 +315,17 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
 
     let relay_path = dir.join("relay.sock");
     let relay = Relay::unix(&relay_path, &rig.uplink).expect("the relay starts");
-    let viewer_bin = workspace_binary(
-        "MEDIAREDIR_VIEWER",
-        "mediaredir-viewer",
-        "mediaredir-viewer",
+    let guard = start_viewer(
+        &desktop.spice,
+        &[
+            "--media",
+            &format!("unix:{}", relay_path.display()),
+            "--title",
+            TITLE,
+            "--no-resize-guest",
+        ],
+        &xvfb,
     );
-    let guard = ChildGuard::spawn(
-        Command::new(viewer_bin)
-            .arg(format!("spice+unix://{}", desktop.spice.display()))
-            .arg("--media")
-            .arg(format!("unix:{}", relay_path.display()))
-            .args(["--title", TITLE, "--no-resize-guest"])
-            .env("DISPLAY", xvfb.display())
-            .stdin(Stdio::null()),
-    )
-    .expect("the viewer starts");
     let x11 = X11::connect(&xvfb.display()).expect("X connection");
     let deadline = Instant::now() + Duration::from_secs(20);
     let window = loop {
@@ -428,6 +447,26 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
         "VISIBLE=0 left video on the screen: {:?}",
         shot.rgb(ox + 110, oy + 110)
     );
+
+    // The colour key (CLI-GEOM-3): the desktop under dest shows no key
+    // colour (the firmware's black and grey text), so a keyed video shows
+    // nowhere and the desktop's own pixels stay, while pictures keep
+    // coming (the next step shows the same video again without the key).
+    green_player.command("geometry=100:100:320:240,colorkey");
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let s = viewer.grab();
+        let guest = desktop.screendump();
+        let keyed = crop(&s, ox, oy, gw, gh);
+        assert!(
+            !(0..keyed.height).any(|y| (0..keyed.width).step_by(3).any(|x| green(keyed.rgb(x, y)))),
+            "a keyed video showed over pixels that are not the key"
+        );
+        assert!(
+            differing(&guest, &keyed) <= gw * gh / 200,
+            "the desktop under a keyed video changed"
+        );
+    }
 
     // A dest beyond the display's right and bottom edges, in a window
     // twice as wide (letterboxed left and right at scale 1): the video
@@ -588,19 +627,7 @@ fn media_comes_from_the_desktops_own_session() {
     );
     let green_clip = clip(scratch.dir(), "green.mp4", "0x00ff00", 3);
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
-    let viewer_bin = workspace_binary(
-        "MEDIAREDIR_VIEWER",
-        "mediaredir-viewer",
-        "mediaredir-viewer",
-    );
-    let _viewer = ChildGuard::spawn(
-        Command::new(viewer_bin)
-            .arg(format!("spice+unix://{}", spice.display()))
-            .args(["--title", "viewer-port-test"])
-            .env("DISPLAY", xvfb.display())
-            .stdin(Stdio::null()),
-    )
-    .expect("the viewer starts");
+    let _viewer = start_viewer(&spice, &["--title", "viewer-port-test"], &xvfb);
     // redir-play waits for a client (the viewer, over the session's port)
     // and plays the clip to its end: every stream reaches the client's EOS.
     let status = Command::new(workspace_binary("REDIR_PLAY", "redir-play", "redir-play"))

@@ -204,12 +204,18 @@ fn draw_plain(
         return Ok(());
     };
     cr.save()?;
-    let (x, y, w, h) = placement.map_snapped(part);
-    cr.rectangle(x, y, w, h);
-    cr.clip();
+    clip_to(cr, part, placement);
     place_picture(cr, surface, source, placement.map(&dest))?;
     cr.paint()?;
     cr.restore()
+}
+
+/// Limits drawing on `cr` to `part` of the guest display, on whole widget
+/// pixels.
+fn clip_to(cr: &cairo::Context, part: &Span, placement: &DisplayPlacement) {
+    let (x, y, w, h) = placement.map_snapped(part);
+    cr.rectangle(x, y, w, h);
+    cr.clip();
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -264,9 +270,7 @@ fn draw_keyed(
     }
     video.mark_dirty();
     cr.save()?;
-    let (x, y, w, h) = placement.map_snapped(part);
-    cr.rectangle(x, y, w, h);
-    cr.clip();
+    clip_to(cr, part, placement);
     let (x, y, _, _) = placement.map(part);
     cr.translate(x, y);
     cr.scale(placement.scale, placement.scale);

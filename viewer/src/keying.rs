@@ -23,8 +23,12 @@
 //! shows video darkened: the price of keying, which the guest avoids by not
 //! drawing that colour over its own video.
 
-/// The key colour, as (R, G, B): magenta.
-pub const KEY: [u8; 3] = [255, 0, 255];
+/// The key colour, as (R, G, B): magenta, the spec's
+/// [`COLOR_KEY_RGB`](mediaredir_proto::control::COLOR_KEY_RGB).
+pub const KEY: [u8; 3] = {
+    let [_, r, g, b] = mediaredir_proto::control::COLOR_KEY_RGB.to_be_bytes();
+    [r, g, b]
+};
 
 /// Key strengths (`min(R, B) - G`) at or below this are no key at all;
 /// at or above `255 - KEY_FLOOR` they are the whole key.
@@ -96,6 +100,11 @@ mod tests {
     }
 
     const GREEN: [u8; 4] = [0, 200, 0, 0xff];
+
+    #[test]
+    fn the_key_is_the_specs() {
+        assert_eq!(KEY, [255, 0, 255]);
+    }
 
     #[test]
     fn the_key_shows_the_video() {
