@@ -71,17 +71,39 @@ fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
     a.0.abs_diff(b.0) <= 8 && a.1.abs_diff(b.1) <= 8 && a.2.abs_diff(b.2) <= 8
 }
 
-/// A solid-colour H.264 clip in MP4, as ffmpeg writes it.
-fn clip(dir: &Path, name: &str, colour: &str, seconds: u32) -> std::path::PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c={colour}:s=320x240:r=25:d={seconds}"))
+/// An H.264 clip in MP4, as ffmpeg writes it, from a lavfi `source` and
+/// video `filters`.
+fn ffmpeg_clip(out: &Path, source: &str, filters: Option<&str>) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+    ]);
+    if let Some(filters) = filters {
+        cmd.args(["-vf", filters]);
+    }
+    let status = cmd
         .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&out)
+        .arg(out)
         .status()
         .expect("run ffmpeg");
     assert!(status.success(), "ffmpeg failed");
+}
+
+/// A solid-colour clip of `seconds`.
+fn clip(dir: &Path, name: &str, colour: &str, seconds: u32) -> std::path::PathBuf {
+    let out = dir.join(name);
+    ffmpeg_clip(
+        &out,
+        &format!("color=c={colour}:s=320x240:r=25:d={seconds}"),
+        None,
+    );
     out
 }
 
@@ -105,16 +127,11 @@ fn numbered_clip(dir: &Path) -> std::path::PathBuf {
             )
         })
         .collect();
-    let status = Command::new("ffmpeg")
-        .args(["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("color=c=0x0000ff:s=320x240:r=10:d=60")
-        .arg("-vf")
-        .arg(cells.join(","))
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&out)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "ffmpeg failed");
+    ffmpeg_clip(
+        &out,
+        "color=c=0x0000ff:s=320x240:r=10:d=60",
+        Some(&cells.join(",")),
+    );
     out
 }
 

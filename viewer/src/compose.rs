@@ -76,25 +76,26 @@ impl Compositor {
             let Some(surface) = self.surface(id, *n, frame) else {
                 continue;
             };
-            let source = source_rect(&g.source, frame);
+            // Not empty: `visible_parts` found some of it.
+            let Some(dest) = Span::of(&g.dest) else {
+                continue;
+            };
+            let picture = Picture {
+                surface: &surface,
+                source: source_rect(&g.source, frame),
+                dest,
+            };
             painted += 1;
             if indicator {
                 draw_indicator(cr, &parts, placement);
             }
-            if keyed(g)
-                && let Some(pixels) = desktop.pixels
-            {
-                for part in &parts {
-                    if let Err(e) =
-                        draw_keyed(cr, &surface, g, source, part, placement, desktop, pixels)
-                    {
-                        log::warn!("presentation {id}: keyed draw: {e}");
-                    }
-                }
-                continue;
-            }
+            let pixels = desktop.pixels.filter(|_| keyed(g));
             for part in &parts {
-                if let Err(e) = draw_plain(cr, &surface, g, source, part, placement) {
+                let drawn = match pixels {
+                    Some(pixels) => draw_keyed(cr, &picture, part, placement, desktop, pixels),
+                    None => draw_plain(cr, &picture, part, placement),
+                };
+                if let Err(e) = drawn {
                     log::warn!("presentation {id}: draw: {e}");
                 }
             }
@@ -192,20 +193,28 @@ fn place_picture(
     Ok(())
 }
 
+/// A picture and where it goes: its `source` part fills `dest` (guest
+/// display pixels).
+struct Picture<'a> {
+    surface: &'a cairo::ImageSurface,
+    source: (f64, f64, f64, f64),
+    dest: Span,
+}
+
 fn draw_plain(
     cr: &cairo::Context,
-    surface: &cairo::ImageSurface,
-    g: &SetGeometry,
-    source: (f64, f64, f64, f64),
+    picture: &Picture<'_>,
     part: &Span,
     placement: &DisplayPlacement,
 ) -> Result<(), cairo::Error> {
-    let Some(dest) = Span::of(&g.dest) else {
-        return Ok(());
-    };
     cr.save()?;
     clip_to(cr, part, placement);
-    place_picture(cr, surface, source, placement.map(&dest))?;
+    place_picture(
+        cr,
+        picture.surface,
+        picture.source,
+        placement.map(&picture.dest),
+    )?;
     cr.paint()?;
     cr.restore()
 }
@@ -218,20 +227,15 @@ fn clip_to(cr: &cairo::Context, part: &Span, placement: &DisplayPlacement) {
     cr.clip();
 }
 
-#[allow(clippy::too_many_arguments)]
 fn draw_keyed(
     cr: &cairo::Context,
-    surface: &cairo::ImageSurface,
-    g: &SetGeometry,
-    source: (f64, f64, f64, f64),
+    picture: &Picture<'_>,
     part: &Span,
     placement: &DisplayPlacement,
     desktop: &Desktop<'_>,
     pixels: &[u8],
 ) -> Result<(), cairo::Error> {
-    let Some(dest) = Span::of(&g.dest) else {
-        return Ok(());
-    };
+    let dest = picture.dest;
     let (Ok(pw), Ok(ph), Ok(x0), Ok(y0)) = (
         i32::try_from(part.width()),
         i32::try_from(part.height()),
@@ -250,7 +254,7 @@ fn draw_keyed(
             dest.width() as f64,
             dest.height() as f64,
         );
-        place_picture(&vcr, surface, source, d)?;
+        place_picture(&vcr, picture.surface, picture.source, d)?;
         vcr.paint()?;
     }
     video.flush();
