@@ -41,6 +41,37 @@ pub struct VideoFrame {
 }
 
 impl VideoFrame {
+    /// A picture of `width` x `height` BGRx pixels in rows of `stride`
+    /// bytes, from memory the caller hands over (a picture from another
+    /// process, a test's pattern). `None` when the bytes are too few.
+    pub fn from_bgrx(
+        presentation: u32,
+        stream: u32,
+        (width, height, stride): (u32, u32, usize),
+        pts_ns: Option<u64>,
+        bytes: Vec<u8>,
+    ) -> Option<VideoFrame> {
+        let row = width as usize * 4;
+        let needed = stride
+            .checked_mul((height as usize).checked_sub(1)?)?
+            .checked_add(row)?;
+        if stride < row || bytes.len() < needed {
+            return None;
+        }
+        let pixels = gst::Buffer::from_mut_slice(bytes)
+            .into_mapped_buffer_readable()
+            .ok()?;
+        Some(VideoFrame {
+            presentation,
+            stream,
+            width,
+            height,
+            stride,
+            pts_ns,
+            pixels,
+        })
+    }
+
     /// The pixels: `height` rows of `stride` bytes (the last row may end
     /// after `4 * width` bytes).
     pub fn pixels(&self) -> &[u8] {

@@ -283,3 +283,136 @@ fn draw_keyed(
     cr.paint()?;
     cr.restore()
 }
+
+#[cfg(test)]
+mod tests {
+    use client_engine::VideoOutput as _;
+
+    use super::*;
+
+    const GREY: (u8, u8, u8) = (0x80, 0x80, 0x80);
+
+    /// A picture of one colour (R, G, B).
+    fn frame(presentation: u32, (r, g, b): (u8, u8, u8), w: u32, h: u32) -> VideoFrame {
+        client_engine::gst::init().unwrap();
+        let bytes = [b, g, r, 0xff].repeat((w * h) as usize);
+        VideoFrame::from_bgrx(presentation, 1, (w, h, w as usize * 4), Some(0), bytes).unwrap()
+    }
+
+    fn geometry(
+        presentation: u32,
+        z: i32,
+        dest: Rect,
+        clip: Vec<Rect>,
+        color_key: bool,
+    ) -> SetGeometry {
+        SetGeometry {
+            presentation,
+            display: 0,
+            visible: true,
+            color_key,
+            z,
+            dest,
+            source: Rect::default(),
+            clip,
+        }
+    }
+
+    /// Draws `scene` over a grey widget of `ww` x `wh` showing a 100x100
+    /// guest display whose desktop is `desktop` (BGRx), and reads it back.
+    fn render(scene: &Scene, ww: i32, wh: i32, desktop: Option<&[u8]>) -> cairo::ImageSurface {
+        let mut surface = cairo::ImageSurface::create(cairo::Format::Rgb24, ww, wh).unwrap();
+        {
+            let cr = cairo::Context::new(&surface).unwrap();
+            cr.set_source_rgb(0.5, 0.5, 0.5);
+            cr.paint().unwrap();
+            let placement = DisplayPlacement::new(ww, wh, 100, 100, true, false);
+            let desktop = Desktop {
+                width: 100,
+                height: 100,
+                stride: 400,
+                pixels: desktop,
+            };
+            Compositor::default().draw(&cr, scene, 0, &placement, &desktop, false);
+        }
+        surface.flush();
+        let _ = surface.data();
+        surface
+    }
+
+    fn rgb(surface: &mut cairo::ImageSurface, x: usize, y: usize) -> (u8, u8, u8) {
+        let stride = surface.stride() as usize;
+        let data = surface.data().unwrap();
+        let p = &data[y * stride + x * 4..][..4];
+        (p[2], p[1], p[0])
+    }
+
+    #[test]
+    fn a_picture_fills_dest_cut_to_the_clip_and_scales_with_the_display() {
+        let scene = Scene::new();
+        let dest = Rect::new(10, 10, 40, 20);
+        scene.geometry(
+            1,
+            &geometry(1, 0, dest, vec![Rect::new(10, 10, 20, 20)], false),
+        );
+        scene.frame(frame(1, (255, 0, 0), 16, 16));
+        let mut s = render(&scene, 100, 100, None);
+        assert_eq!(rgb(&mut s, 15, 15), (255, 0, 0));
+        assert_eq!(rgb(&mut s, 35, 15), GREY, "outside the clip");
+        assert_eq!(rgb(&mut s, 5, 5), GREY, "outside dest");
+        // Half the size: half the coordinates.
+        let mut s = render(&scene, 50, 50, None);
+        assert_eq!(rgb(&mut s, 7, 7), (255, 0, 0));
+        assert_eq!(rgb(&mut s, 17, 7), GREY);
+    }
+
+    #[test]
+    fn higher_z_is_on_top_and_hidden_shows_nothing() {
+        let scene = Scene::new();
+        scene.geometry(1, &geometry(1, 1, Rect::new(0, 0, 60, 60), vec![], false));
+        scene.geometry(2, &geometry(2, 0, Rect::new(40, 40, 60, 60), vec![], false));
+        scene.frame(frame(1, (255, 0, 0), 8, 8));
+        scene.frame(frame(2, (0, 0, 255), 8, 8));
+        let mut s = render(&scene, 100, 100, None);
+        assert_eq!(rgb(&mut s, 50, 50), (255, 0, 0), "z 1 over z 0");
+        assert_eq!(rgb(&mut s, 80, 80), (0, 0, 255));
+        let mut hidden = geometry(1, 1, Rect::new(0, 0, 60, 60), vec![], false);
+        hidden.visible = false;
+        scene.geometry(1, &hidden);
+        let mut s = render(&scene, 100, 100, None);
+        assert_eq!(rgb(&mut s, 10, 10), GREY);
+        assert_eq!(rgb(&mut s, 50, 50), (0, 0, 255));
+    }
+
+    #[test]
+    fn the_colour_key_keeps_what_the_guest_draws_over_its_video() {
+        // The desktop: magenta (the key) everywhere, an opaque white bar at
+        // rows 20..25 and a 50 % black bar at rows 30..35.
+        let mut desktop = [0xffu8, 0, 0xff, 0xff].repeat(100 * 100);
+        for y in 20..25 {
+            desktop[y * 400..(y + 1) * 400].copy_from_slice(&[0xff; 400]);
+        }
+        for y in 30..35 {
+            desktop[y * 400..(y + 1) * 400].copy_from_slice(&[0x80, 0, 0x80, 0xff].repeat(100));
+        }
+        let scene = Scene::new();
+        scene.geometry(1, &geometry(1, 0, Rect::new(0, 0, 100, 100), vec![], true));
+        scene.frame(frame(1, (0, 200, 0), 10, 10));
+        let mut s = render(&scene, 100, 100, Some(&desktop));
+        assert_eq!(rgb(&mut s, 50, 10), (0, 200, 0), "the key shows the video");
+        assert_eq!(
+            rgb(&mut s, 50, 22),
+            (255, 255, 255),
+            "the guest's bar stays"
+        );
+        let (r, g, b) = rgb(&mut s, 50, 32);
+        assert!(
+            r < 8 && b < 8 && (90..=110).contains(&g),
+            "the video darkened: {r},{g},{b}"
+        );
+        // Without the flag the same geometry is a plain overlay.
+        scene.geometry(1, &geometry(1, 0, Rect::new(0, 0, 100, 100), vec![], false));
+        let mut s = render(&scene, 100, 100, Some(&desktop));
+        assert_eq!(rgb(&mut s, 50, 22), (0, 200, 0));
+    }
+}
