@@ -30,7 +30,7 @@ use crate::ViewerError;
 use crate::options::{self, Args, Desktop};
 use crate::scene::Scene;
 use crate::spice_gtk;
-use crate::window::{DisplayWindow, Shared};
+use crate::window::{DisplayWindow, Shared, window_title};
 
 /// Where the media comes from, parsed from `--media`.
 pub fn media_addr(args: &Args) -> Result<Option<(Addr, Option<TlsOptions>)>, ViewerError> {
@@ -172,6 +172,9 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
     for (action, keys) in &desktop.hotkeys {
         hotkeys.extend(options::parse_hotkeys(&format!("{action}={keys}"))?);
     }
+    if hotkeys.is_empty() {
+        hotkeys = options::parse_hotkeys(options::DEFAULT_HOTKEYS)?;
+    }
     let session = Session::new();
     configure(&session, &desktop, &args)?;
     spice_gtk::share_clipboard(&session);
@@ -182,10 +185,9 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
     if let Some((addr, tls)) = media_addr(&args)? {
         start_media(addr, tls, scene.clone()).map_err(|e| ViewerError::Media(e.to_string()))?;
     }
-    let title = args
-        .title
+    let fixed_title = args.title.clone().or_else(|| desktop.title.clone());
+    let title = fixed_title
         .clone()
-        .or_else(|| desktop.title.clone())
         .unwrap_or_else(|| format!("{} - mediaredir-viewer", args.target));
     let shared = Rc::new(Shared {
         session: session.clone(),
@@ -247,6 +249,17 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
             });
         }
     });
+    if fixed_title.is_none() {
+        // As remote-viewer: the VM's name once the server tells it.
+        let w = windows.clone();
+        session.connect_name_notify(move |session| {
+            if let Some(name) = session.name() {
+                for (id, win) in w.borrow().iter() {
+                    win.window.set_title(&window_title(&name, *id));
+                }
+            }
+        });
+    }
     let w = windows.clone();
     session.connect_channel_destroy(move |_, channel| {
         if channel.is::<DisplayChannel>() {

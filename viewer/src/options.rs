@@ -162,6 +162,11 @@ pub fn accelerator(keys: &str) -> Option<String> {
     Some(out)
 }
 
+/// remote-viewer's hotkeys when neither `--hotkeys` nor the `.vv` file
+/// sets any.
+pub const DEFAULT_HOTKEYS: &str = "toggle-fullscreen=shift+f11,release-cursor=shift+f12,\
+     secure-attention=ctrl+alt+end,zoom-in=ctrl+plus,zoom-out=ctrl+minus,zoom-reset=ctrl+0";
+
 /// `ACTION=KEYS,...` as (action, GTK accelerator) pairs.
 pub fn parse_hotkeys(spec: &str) -> Result<Vec<(Hotkey, String)>, ViewerError> {
     let mut keys = Vec::new();
@@ -329,5 +334,6 @@ mod tests {
             ]
         );
         assert!(parse_hotkeys("explode=shift+f1").is_err());
+        assert_eq!(parse_hotkeys(DEFAULT_HOTKEYS).unwrap().len(), 6);
     }
 }

@@ -90,12 +90,7 @@ impl DisplayWindow {
         overlay.set_overlay_pass_through(&media, true);
 
         let window = gtk::Window::new(gtk::WindowType::Toplevel);
-        let title = if channel_id == 0 {
-            shared.title.clone()
-        } else {
-            format!("{} (display {})", shared.title, channel_id + 1)
-        };
-        window.set_title(&title);
+        window.set_title(&window_title(&shared.title, channel_id));
         let vbox = gtk::Box::new(gtk::Orientation::Vertical, 0);
         let menu = menu_bar(shared, &window, &display);
         vbox.pack_start(&menu, false, false, 0);
@@ -161,6 +156,38 @@ impl DisplayWindow {
             media,
             drawn,
         }
+    }
+}
+
+/// A GTK accelerator (`<Shift>F12`) as spice-gtk's grab sequence: key
+/// names joined by `+`, modifiers as their left keys (`Shift_L+F12`).
+fn grab_sequence(accel: &str) -> String {
+    let mut keys = Vec::new();
+    let mut rest = accel;
+    while let Some(after) = rest.strip_prefix('<') {
+        let Some((modifier, tail)) = after.split_once('>') else {
+            break;
+        };
+        keys.push(match modifier {
+            "Control" | "Primary" => "Control_L",
+            "Shift" => "Shift_L",
+            "Alt" => "Alt_L",
+            "Super" => "Super_L",
+            other => other,
+        });
+        rest = tail;
+    }
+    keys.push(rest);
+    keys.join("+")
+}
+
+/// The title of display `channel_id`'s window: the first display's is
+/// `title`, the others say which display they show.
+pub fn window_title(title: &str, channel_id: i32) -> String {
+    if channel_id == 0 {
+        title.to_owned()
+    } else {
+        format!("{title} (display {})", channel_id + 1)
     }
 }
 
@@ -366,8 +393,9 @@ fn install_hotkeys(shared: &Rc<Shared>, window: &gtk::Window, display: &SpiceDis
         }
         if *action == Hotkey::ReleaseCursor {
             // spice-gtk releases its grab itself on this combination.
-            let names = accel.replace('<', "").replace('>', "+");
-            display.set_grab_keys(&names);
+            if !display.set_grab_keys(&grab_sequence(accel)) {
+                log::warn!("hotkey {accel}: not a key sequence spice-gtk takes");
+            }
         }
         let (s, w, d, action) = (shared.clone(), window.clone(), display.clone(), *action);
         group.connect_accel_group(key, mods, gtk::AccelFlags::VISIBLE, move |_, _, _, _| {
@@ -383,4 +411,17 @@ fn install_hotkeys(shared: &Rc<Shared>, window: &gtk::Window, display: &SpiceDis
         });
     }
     window.add_accel_group(&group);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hotkeys_become_spice_grab_sequences() {
+        assert_eq!(grab_sequence("<Shift>F12"), "Shift_L+F12");
+        assert_eq!(grab_sequence("<Control><Alt>r"), "Control_L+Alt_L+r");
+        assert_eq!(window_title("vm1", 0), "vm1");
+        assert_eq!(window_title("vm1", 1), "vm1 (display 2)");
+    }
 }
