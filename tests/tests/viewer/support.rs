@@ -1,0 +1,268 @@
+//! What the viewer's tests share: reading screenshots and pixels, the
+//! clips they play (made by ffmpeg, one numbering its frames), players on
+//! the broker that take commands, and the viewer's window.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use conformance_tests::rig::workspace_binary;
+use test_support::{ChildGuard, Image, X11, Xvfb};
+
+use crate::TITLE;
+
+/// The pixel at (`x`, `y`); black outside the image.
+pub(crate) fn at(img: &Image, x: i64, y: i64) -> (u8, u8, u8) {
+    match (usize::try_from(x), usize::try_from(y)) {
+        (Ok(x), Ok(y)) => img.rgb(x, y),
+        _ => (0, 0, 0),
+    }
+}
+
+pub(crate) fn int(v: usize) -> i64 {
+    i64::try_from(v).expect("a screen coordinate")
+}
+
+pub(crate) fn green(p: (u8, u8, u8)) -> bool {
+    p.1 > 200 && p.0 < 60 && p.2 < 60
+}
+
+pub(crate) fn red(p: (u8, u8, u8)) -> bool {
+    p.0 > 200 && p.1 < 60 && p.2 < 60
+}
+
+pub(crate) fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
+    a.0.abs_diff(b.0) <= 8 && a.1.abs_diff(b.1) <= 8 && a.2.abs_diff(b.2) <= 8
+}
+
+/// An H.264 clip in MP4, as ffmpeg writes it, from a lavfi `source` and
+/// video `filters`.
+pub(crate) fn ffmpeg_clip(out: &Path, source: &str, filters: Option<&str>) {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args([
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+    ]);
+    if let Some(filters) = filters {
+        cmd.args(["-vf", filters]);
+    }
+    let status = cmd
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed");
+}
+
+/// A solid-colour clip of `seconds`.
+pub(crate) fn clip(dir: &Path, name: &str, colour: &str, seconds: u32) -> std::path::PathBuf {
+    let out = dir.join(name);
+    ffmpeg_clip(
+        &out,
+        &format!("color=c={colour}:s=320x240:r=25:d={seconds}"),
+        None,
+    );
+    out
+}
+
+/// Bits of the frame number a numbered clip carries.
+pub(crate) const BITS: u32 = 11;
+
+/// A blue H.264 clip whose frames carry their number as a barcode: bit `i`
+/// is a 20x20 cell at (8 + 24 i, 8), white for 1, blue for 0. At 10 frames
+/// a second, so that two frames (the bound the timing check allows) are
+/// 200 ms of media: the whole path from the player to the screen on a
+/// loaded 2-CPU machine fits, and the check still fails for a viewer that
+/// waits for anything but the next picture.
+pub(crate) fn numbered_clip(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("numbered.mp4");
+    let cells: Vec<String> = (0..BITS)
+        .map(|i| {
+            format!(
+                "drawbox=x={}:y=8:w=20:h=20:color=white:t=fill:enable='eq(mod(floor(n/{}),2),1)'",
+                8 + 24 * i,
+                1u32 << i
+            )
+        })
+        .collect();
+    ffmpeg_clip(
+        &out,
+        "color=c=0x0000ff:s=320x240:r=10:d=60",
+        Some(&cells.join(",")),
+    );
+    out
+}
+
+/// The frame number a numbered clip shows in `shot` with its 320x240
+/// picture drawn at window rectangle `at` (x, y, w, h), if every cell
+/// reads as white or blue there.
+pub(crate) fn frame_number(shot: &Image, rect: (i64, i64, i64, i64)) -> Option<u32> {
+    let mut n = 0;
+    for i in 0..BITS {
+        let (cx, cy) = (i64::from(18 + 24 * i), 18);
+        let p = at(shot, rect.0 + cx * rect.2 / 320, rect.1 + cy * rect.3 / 240);
+        let white = p.0 > 180 && p.1 > 180 && p.2 > 180;
+        let blue = p.2 > 180 && p.0 < 80 && p.1 < 80;
+        match (white, blue) {
+            (true, _) => n |= 1 << i,
+            (false, true) => {}
+            _ => return None,
+        }
+    }
+    Some(n)
+}
+
+/// A `redir-play` player on the broker, taking commands on stdin.
+pub(crate) struct Player {
+    stdin: ChildStdin,
+    _guard: ChildGuard,
+}
+
+impl Player {
+    pub(crate) fn start(broker: &Path, file: &Path, first: &str) -> Player {
+        let mut cmd = Command::new(workspace_binary("REDIR_PLAY", "redir-play", "redir-play"));
+        cmd.arg("--broker")
+            .arg(broker)
+            .args(["--stdin", "--progress", "5"])
+            .arg(file)
+            .stdin(Stdio::piped());
+        let mut guard = ChildGuard::spawn(&mut cmd).expect("redir-play starts");
+        let child: &mut Child = guard.child_mut();
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let mut player = Player {
+            stdin,
+            _guard: guard,
+        };
+        player.command(first);
+        player
+    }
+
+    pub(crate) fn command(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("redir-play takes a command");
+    }
+}
+
+/// The viewer on `xvfb`, its desktop the Spice server on Unix socket
+/// `spice`, with `args`.
+pub(crate) fn start_viewer(spice: &Path, args: &[&str], xvfb: &Xvfb) -> ChildGuard {
+    let bin = workspace_binary(
+        "MEDIAREDIR_VIEWER",
+        "mediaredir-viewer",
+        "mediaredir-viewer",
+    );
+    ChildGuard::spawn(
+        Command::new(bin)
+            .arg(format!("spice+unix://{}", spice.display()))
+            .args(args)
+            .env("DISPLAY", xvfb.display())
+            .stdin(Stdio::null()),
+    )
+    .expect("the viewer starts")
+}
+
+/// The viewer's window on the test's X server.
+pub(crate) struct Viewer {
+    /// The test's X connection.
+    pub(crate) x11: X11,
+    /// The viewer's top-level window.
+    pub(crate) window: u32,
+    /// The X display.
+    pub(crate) display: String,
+    /// The viewer process.
+    pub(crate) _guard: ChildGuard,
+}
+
+impl Viewer {
+    pub(crate) fn grab(&self) -> Image {
+        let out = Command::new("xwd")
+            .args([
+                "-silent",
+                "-display",
+                &self.display,
+                "-id",
+                &self.window.to_string(),
+            ])
+            .output()
+            .expect("run xwd");
+        assert!(out.status.success(), "xwd failed: {out:?}");
+        Image::from_xwd(&out.stdout).expect("an xwd image")
+    }
+
+    /// Grabs until `ok` holds (10 s at most); the last grab and whether.
+    pub(crate) fn wait(&self, ok: impl Fn(&Image) -> bool) -> (Image, bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let shot = self.grab();
+            if ok(&shot) {
+                return (shot, true);
+            }
+            if Instant::now() > deadline {
+                return (shot, false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub(crate) fn resize(&self, w: u32, h: u32) {
+        self.x11.resize(self.window, w, h).expect("resize");
+    }
+}
+
+/// Where the guest display lies in the window at scale 1: the offset at
+/// which the window shows the screendump (the menu bar above it, and any
+/// letterbox), searched over the first `max_y` rows.
+pub(crate) fn find_offset(shot: &Image, guest: &Image, max_y: usize) -> Option<(usize, usize)> {
+    let x0 = shot.width.saturating_sub(guest.width) / 2;
+    // Every third row with something drawn on it (rows all of one colour
+    // match anywhere).
+    let rows: Vec<usize> = (0..guest.height)
+        .step_by(3)
+        .filter(|&gy| (0..guest.width).any(|gx| guest.rgb(gx, gy) != guest.rgb(0, gy)))
+        .collect();
+    if rows.is_empty() || shot.height < guest.height {
+        return None;
+    }
+    (0..max_y.min(shot.height - guest.height + 1)).find_map(|y0| {
+        let same = rows.iter().all(|&gy| {
+            (0..guest.width)
+                .step_by(2)
+                .all(|gx| shot.rgb(x0 + gx, y0 + gy) == guest.rgb(gx, gy))
+        });
+        same.then_some((x0, y0))
+    })
+}
+
+/// The `w` x `h` part of `img` at (`x`, `y`).
+pub(crate) fn crop(img: &Image, x: usize, y: usize, w: usize, h: usize) -> Image {
+    let mut pixels = Vec::with_capacity(w * h);
+    for row in y..y + h {
+        for col in x..x + w {
+            let (r, g, b) = img.rgb(col, row);
+            pixels.push((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
+        }
+    }
+    Image {
+        width: w,
+        height: h,
+        pixels,
+    }
+}
+
+pub(crate) fn x11_alive(viewer: &Viewer) -> bool {
+    viewer.x11.find(TITLE).ok().flatten() == Some(viewer.window)
+}
+
+pub(crate) fn inside(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
+    x >= r.0 + margin && x < r.0 + r.2 - margin && y >= r.1 + margin && y < r.1 + r.3 - margin
+}
+
+pub(crate) fn near_edge(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
+    inside(r, x, y, -margin) && !inside(r, x, y, margin)
+}
