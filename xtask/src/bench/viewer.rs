@@ -413,31 +413,26 @@ pub(crate) fn measure(
 mod tests {
     use super::*;
 
-    fn image(width: usize, height: usize, f: impl Fn(usize, usize) -> u32) -> Image {
-        let pixels = (0..height)
-            .flat_map(|y| (0..width).map(move |x| (x, y)))
-            .map(|(x, y)| f(x, y))
-            .collect();
-        Image {
-            width,
-            height,
-            pixels,
-        }
-    }
-
     #[test]
     fn the_video_is_found_where_it_differs_from_the_desktop() {
-        let guest = image(120, 60, |_, y| if y == 10 { 0xa0a0a0 } else { 0 });
+        // A black desktop with one grey line of "text".
+        let mut guest = Image {
+            width: 120,
+            height: 60,
+            pixels: vec![0; 120 * 60],
+        };
+        guest.pixels[10 * 120..11 * 120].fill(0xa0a0a0);
         // A window 20 px taller (the menu bar) whose left half shows video.
-        let shot = image(120, 80, |x, y| {
-            if y < 20 {
-                0xeeeeee
-            } else if x < 60 {
-                0x00ff_8040
-            } else {
-                guest.pixels[(y - 20) * 120 + x]
-            }
-        });
+        let mut shot = Image {
+            width: 120,
+            height: 80,
+            pixels: vec![0xeeeeee; 120 * 80],
+        };
+        for (row, line) in guest.pixels.chunks(120).enumerate() {
+            let at = (row + 20) * 120;
+            shot.pixels[at..at + 60].fill(0x00ff_8040);
+            shot.pixels[at + 60..at + 120].copy_from_slice(&line[60..]);
+        }
         let window = Window {
             display: String::new(),
             guest,
@@ -445,7 +440,11 @@ mod tests {
         assert_eq!(window.offset(&shot), Some((0, 20)));
         assert!(window.share(&shot, (0, 0, 60, 60)) > 0.99);
         assert!(window.share(&shot, (60, 0, 60, 60)) < 0.01);
-        let small = image(100, 80, |_, _| 0);
+        let small = Image {
+            width: 100,
+            height: 80,
+            pixels: vec![0; 100 * 80],
+        };
         assert_eq!(window.share(&small, window.whole()), 0.0);
     }
 
