@@ -1,6 +1,7 @@
 //! What the bench measures of a process: CPU seconds of a child (from
-//! `wait4`'s resource usage: every thread, microsecond steps) and bytes a
-//! running process wrote (`/proc/PID/io`). The daemon reports its own CPU
+//! `wait4`'s resource usage: every thread, microsecond steps) or of a
+//! running process (`/proc/PID/stat`, clock ticks) and bytes a running
+//! process wrote (`/proc/PID/io`). The daemon reports its own CPU
 //! (getrusage) in its `rusage:` line, which the demo code reads.
 
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -82,6 +83,38 @@ pub(crate) fn process_wchar(pid: u32) -> Result<u64> {
     proc_field(&text, "wchar").with_context(|| format!("no wchar in {path}"))
 }
 
+/// User plus system CPU seconds `pid` has used so far, every thread
+/// (`utime` + `stime` of `/proc/PID/stat`, in clock ticks): the figure of a
+/// process that does not exit when the measurement ends.
+pub(crate) fn process_cpu_s(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = stat_cpu_ticks(&stat).with_context(|| format!("no utime/stime in {path}"))?;
+    // SAFETY: sysconf has no preconditions; it reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Ok(ticks as f64 / hz)
+}
+
+/// `utime` + `stime` (fields 14 and 15) of a `/proc/PID/stat` line; the
+/// fields are counted after the last `)`, as the name may hold spaces.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Whether `pid` (a child not reaped yet) has exited: a zombie, or gone.
+pub(crate) fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| crate::reaper::parse_stat(&s))
+        .is_none_or(|(_, state, _)| matches!(state, 'Z' | 'X'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +126,15 @@ mod tests {
         let status = "Name:\tx\nVmRSS:\t   2048 kB\n";
         assert_eq!(proc_field(status, "VmRSS"), Some(2048));
         assert_eq!(proc_field(status, "VmHWM"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_of_a_stat_line() {
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 3 0";
+        assert_eq!(stat_cpu_ticks(stat), Some(280));
+        assert_eq!(stat_cpu_ticks("42 (x) S 1"), None);
+        assert!(process_cpu_s(std::process::id()).unwrap() >= 0.0);
+        assert!(!exited(std::process::id()));
     }
 
     #[test]

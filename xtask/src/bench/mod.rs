@@ -7,7 +7,9 @@
 //! compressed stream goes to the user's device, over a Unix socket and
 //! over Spice, bit-exact), the ratios, the daemon at N concurrent streams
 //! ([`scale`]), the per-call figures ([`calls`]) and the data-path
-//! benchmark of the daemon ([`datapath`]). Clips come from [`clips`]
+//! benchmark of the daemon ([`datapath`]), and the viewer's CPU per
+//! stream beside the headless engine's and its geometry latency
+//! ([`viewer`]). Clips come from [`clips`]
 //! (cached), quality from [`quality`], the JSON line from [`report`], the
 //! tables from that JSON by [`render`], the SVG chart from [`chart`];
 //! [`measure`] reads CPU, bytes and memory of processes.
@@ -37,6 +39,7 @@ pub(crate) mod redirect;
 pub(crate) mod render;
 pub(crate) mod report;
 pub(crate) mod scale;
+pub(crate) mod viewer;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,6 +76,8 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "media-client",
         "-p",
         "conformance-tests",
+        "-p",
+        "mediaredir-viewer",
     ]);
     args.extend(crate::demo::VERIFYING_DAEMON_AND_PLAYER);
     args.extend([
@@ -82,6 +87,8 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
         "verify-clip",
         "--bin",
         "bench-scale",
+        "--bin",
+        "mediaredir-viewer",
     ]);
     args
 }
@@ -163,6 +170,22 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
     report.scale = scale::measure(&bin, ns, scale_s)?;
     println!("\n==> bench: calls");
     report.calls = calls::measure(seconds, smoke)?;
+    println!("\n==> bench: the viewer against the headless engine");
+    // The H.264 clip; the geometry moves play a clip of at least 10 s
+    // (the smoke run's 2 s could end before its five moves do).
+    let h264 = |c: &clips::Clip| c.kind == clips::Kind::H264Mp4;
+    let at = clips.iter().position(h264).context("no H.264 clip")?;
+    let latency_clip = clips::clips(seconds.max(10), smoke)
+        .into_iter()
+        .find(h264)
+        .context("no H.264 clip")?;
+    let latency_file = clips::ensure(&latency_clip, &cache)?;
+    report.viewer = Some(viewer::measure(
+        &clips[at],
+        &files[at],
+        &latency_file,
+        &bin,
+    )?);
     report.elapsed_s = start.elapsed().as_secs_f64();
     let chart_path = if smoke {
         scratch.path().join("smoke.svg")
@@ -213,6 +236,7 @@ mod tests {
         let full = build_args(true).join(" ");
         assert!(full.starts_with("build --release --locked -p vhost-user-mediaredir"));
         assert!(full.contains("--bin bench-scale") && full.contains("--bin verify-clip"));
+        assert!(full.contains("--bin mediaredir-viewer"));
         assert!(!build_args(false).contains(&"--release"));
         assert!(machine().contains("CPUs"));
     }

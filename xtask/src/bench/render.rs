@@ -74,7 +74,7 @@ fn opt(v: &Value, key: &str, digits: usize) -> Result<String> {
 }
 
 /// The redirection bench's tables (baseline, redirection, ratios, scale,
-/// calls), as every run prints them.
+/// calls, viewer), as every run prints them.
 pub(crate) fn tables(report: &Value) -> Result<String> {
     let mut t = String::new();
     t.push_str(
@@ -172,6 +172,47 @@ pub(crate) fn tables(report: &Value) -> Result<String> {
         "| call-media offload | {:.0} | {:.4} |",
         num(c, "offload_bytes_per_s")?,
         num(c, "offload_cpu_s_per_s")?
+    );
+    t.push_str(&viewer(report)?);
+    Ok(t)
+}
+
+/// The viewer against the headless engine (`viewer`; reports from before
+/// that section have none).
+fn viewer(report: &Value) -> Result<String> {
+    let v = match report.get("viewer") {
+        Some(v) if !v.is_null() => v,
+        _ => return Ok("\nViewer against the headless engine: not measured yet.\n".into()),
+    };
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nThe viewer against the headless engine, one redirected {} stream scaled into \
+         the VM's {} desktop, per media second:\n",
+        text(v, "clip")?,
+        text(v, "desktop")?,
+    );
+    t.push_str("| | CPU s/s |\n| --- | ---: |\n");
+    let _ = writeln!(
+        t,
+        "| headless engine (`media-client --headless`: decode) | {:.4} |",
+        num(v, "headless_cpu_s_per_s")?
+    );
+    let _ = writeln!(
+        t,
+        "| viewer (`mediaredir-viewer`: decode + composite) | {:.4} |",
+        num(v, "viewer_cpu_s_per_s")?
+    );
+    let _ = writeln!(t, "| ratio viewer / headless | {:.2} |", num(v, "ratio")?);
+    let _ = writeln!(
+        t,
+        "\nGeometry change to screen, {:.0} moves: median {:.0} ms, max {:.0} ms (each until a \
+         screenshot of the window shows the move, that screenshot included: median {:.0} ms \
+         per screenshot; an upper bound).",
+        num(v, "latency_moves")?,
+        num(v, "latency_ms_median")?,
+        num(v, "latency_ms_max")?,
+        num(v, "screenshot_ms_median")?,
     );
     Ok(t)
 }

@@ -9,6 +9,7 @@ use super::baseline::Baseline;
 use super::calls::Calls;
 use super::redirect::Redirect;
 use super::scale::ScalePoint;
+use super::viewer::{self, ViewerBench};
 
 /// Everything one run measured.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,8 @@ pub(crate) struct Report {
     pub(crate) scale: Vec<ScalePoint>,
     /// The call figures.
     pub(crate) calls: Calls,
+    /// The viewer against the headless engine (`None`: not measured).
+    pub(crate) viewer: Option<ViewerBench>,
     /// The data-path bench's own JSON line.
     pub(crate) datapath_json: String,
     /// Seconds the whole bench took.
@@ -170,6 +173,7 @@ impl Report {
                 "through_vm_cpu_s_per_s": num(c.through_vm_cpu_s_per_s),
                 "offload_cpu_s_per_s": num(c.offload_cpu_s_per_s),
             },
+            "viewer": self.viewer.as_ref().map(viewer_json),
             "datapath": datapath,
         })
         .to_string()
@@ -198,6 +202,26 @@ fn redirect_json(r: &Redirect) -> Value {
         "bit_exact": r.bit_exact,
         "psnr_db": psnr,
         "ssim": ssim,
+    })
+}
+
+/// The viewer section in the report: CPU per media second and their
+/// ratio, and the geometry moves' times (each including a screenshot).
+fn viewer_json(v: &ViewerBench) -> Value {
+    let headless = v.headless_cpu_s / v.seconds;
+    let viewer = v.viewer_cpu_s / v.seconds;
+    json!({
+        "clip": v.clip,
+        "seconds": num(v.seconds),
+        "desktop": format!("{}x{}", v.desktop.0, v.desktop.1),
+        "headless_cpu_s_per_s": num(headless),
+        "viewer_cpu_s_per_s": num(viewer),
+        "ratio": num(viewer / headless),
+        "latency_moves": v.latencies_ms.len(),
+        "latency_ms_median": num(viewer::median(&v.latencies_ms)),
+        "latency_ms_max": num(v.latencies_ms.iter().copied().fold(f64::NAN, f64::max)),
+        "latency_ms": v.latencies_ms.iter().map(|&ms| num(ms)).collect::<Vec<Value>>(),
+        "screenshot_ms_median": num(viewer::median(&v.screenshots_ms)),
     })
 }
 
@@ -254,6 +278,15 @@ mod tests {
             }],
             scale: vec![],
             calls: Calls::default(),
+            viewer: Some(ViewerBench {
+                clip: "c",
+                seconds: 2.0,
+                desktop: (720, 400),
+                headless_cpu_s: 0.5,
+                viewer_cpu_s: 1.5,
+                latencies_ms: vec![40.0, 80.0, 60.0],
+                screenshots_ms: vec![10.0],
+            }),
             datapath_json: "{\"x\":1}".into(),
             elapsed_s: 5.0,
         }
@@ -280,6 +313,9 @@ mod tests {
             "\"scale\":[",
             "\"calls\":{",
             "\"datapath\":{\"x\":1}",
+            "\"viewer\":{\"clip\":\"c\"",
+            "\"ratio\":3,",
+            "\"latency_ms_median\":60,\"latency_ms_max\":80,",
             "\"psnr_db\":\"inf\"",
             "\"machine\":\"cpu \\\"x\\\"\"",
         ] {

@@ -96,7 +96,7 @@ impl Drop for Guard {
 }
 
 /// Waits until `path` exists.
-fn wait_path(path: &Path, timeout: Duration) -> Result<()> {
+pub(crate) fn wait_path(path: &Path, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while !path.exists() {
         if Instant::now() >= deadline {

@@ -66,8 +66,8 @@ fn spawn(cmd: &mut Command) -> Result<Guard> {
 }
 
 /// Waits until QEMU's firmware has drawn its screen (QMP `screendump`
-/// into `dump`'s folder).
-fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
+/// into `dump`'s folder); the bench's viewer section waits the same way.
+pub(crate) fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
     wait_path(qmp_path, Duration::from_secs(30))?;
     let mut qmp = Qmp::connect(qmp_path).context("QMP")?;
     let dir = dump.parent().context("a folder for the screendump")?;

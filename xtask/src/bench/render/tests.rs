@@ -59,6 +59,8 @@ Calls, per call second (bytes derived from codec rates; CPU measured):
 | media through the VM | 399560 | 0.4244 |
 | call-media offload | 0 | 0.0000 |
 
+Viewer against the headless engine: not measured yet.
+
 Data path (`vhost-device-media/benches/datapath/`, full mode, rounds: 3), 2026-01-02: CPU X, 2 CPUs online (nproc 2), 1.0 GiB RAM, Linux 6.1, load average 0.50 0.40 0.30.
 
 | payload | zero-copy MB/s | copy MB/s | ratio (zero-copy / copy) | zero-copy p50 / p99 µs | copy p50 / p99 µs |
@@ -84,6 +86,33 @@ fn a_full_report_renders_to_the_expected_block() {
         assert_eq!(g, w, "line {}", i + 1);
     }
     assert_eq!(got, FULL_BLOCK);
+}
+
+#[test]
+fn the_viewer_section_renders_when_measured() {
+    let mut report = parse(FULL);
+    report["viewer"] = parse(
+        r#"{"clip":"h264","seconds":30,"desktop":"720x400","headless_cpu_s_per_s":0.21,"viewer_cpu_s_per_s":0.525,"ratio":2.5,"latency_moves":5,"latency_ms_median":61.4,"latency_ms_max":120.6,"latency_ms":[61.4],"screenshot_ms_median":12.2}"#,
+    );
+    let got = tables(&report).unwrap();
+    let want = "
+The viewer against the headless engine, one redirected h264 stream scaled into the VM's 720x400 desktop, per media second:
+
+| | CPU s/s |
+| --- | ---: |
+| headless engine (`media-client --headless`: decode) | 0.2100 |
+| viewer (`mediaredir-viewer`: decode + composite) | 0.5250 |
+| ratio viewer / headless | 2.50 |
+
+Geometry change to screen, 5 moves: median 61 ms, max 121 ms (each until a screenshot of the window shows the move, that screenshot included: median 12 ms per screenshot; an upper bound).
+";
+    assert!(got.ends_with(want), "{got}");
+    report["viewer"] = Value::Null;
+    assert!(
+        tables(&report)
+            .unwrap()
+            .ends_with("engine: not measured yet.\n")
+    );
 }
 
 #[test]
