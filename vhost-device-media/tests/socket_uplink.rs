@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mediaredir_proto::codec::Codec;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{self, Message};
+use mediaredir_proto::wire::{self, Message, SampleHeader};
 use test_support::{TempDir, scratch};
 use vhost_user_mediaredir::chain::Segment;
 use vhost_user_mediaredir::counters::Counters;
@@ -249,6 +249,32 @@ impl ClientEvents for Holding {
     }
 }
 
+/// The client acknowledges `stream` up to `seq`, OK.
+fn send_ack(conn: &mut UnixStream, stream: u32, seq: u64) {
+    send_frame(
+        conn,
+        &Message::Ack {
+            stream,
+            seq,
+            status: Status::Ok,
+        },
+    );
+}
+
+/// Sends `sample` of `head` and waits until the client has it.
+fn deliver(s: &Setup, frames: &Receiver<(Message, Vec<u8>)>, sample: SampleHeader, head: u16) {
+    let seg = [Segment {
+        addr: GuestAddress(0x2000),
+        len: 100,
+    }];
+    s.uplink.send_sample(sample.clone(), buffer(s, head, &seg));
+    let (sent, _) = frames
+        .iter()
+        .find(|(m, _)| matches!(m, Message::Sample(_)))
+        .expect("the sample reaches the client");
+    assert_eq!(sent, Message::Sample(sample));
+}
+
 fn send_frame(conn: &mut UnixStream, msg: &Message) {
     conn.write_all(&wire::encode_frame(msg, 0).unwrap())
         .unwrap();
@@ -271,16 +297,7 @@ fn what_the_client_sent_before_closing_is_handled_before_the_disconnect() {
     let s = setup_with("eos-close", holding, seen);
     let (mut conn, frames) = client(&s.path, false);
     assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
-    let seg = [Segment {
-        addr: GuestAddress(0x2000),
-        len: 100,
-    }];
-    s.uplink.send_sample(sample(7, 1), buffer(&s, 1, &seg));
-    let (sent, _) = frames
-        .iter()
-        .find(|(m, _)| matches!(m, Message::Sample(_)))
-        .expect("the sample reaches the client");
-    assert_eq!(sent, Message::Sample(sample(7, 1)));
+    deliver(&s, &frames, sample(7, 1), 1);
     // The client's last words, then it closes.
     send_frame(
         &mut conn,
@@ -291,14 +308,7 @@ fn what_the_client_sent_before_closing_is_handled_before_the_disconnect() {
             jitter_ns: 0,
         },
     );
-    send_frame(
-        &mut conn,
-        &Message::Ack {
-            stream: 7,
-            seq: 1,
-            status: Status::Ok,
-        },
-    );
+    send_ack(&mut conn, 7, 1);
     send_frame(&mut conn, &Message::EndOfStream { stream: 7 });
     conn.shutdown(std::net::Shutdown::Both).unwrap();
     // The reader is held in the first message; a write fails meanwhile.
@@ -334,51 +344,17 @@ fn a_late_ack_for_a_destroyed_stream_keeps_the_connection() {
     let s = setup("late-ack");
     let (mut conn, frames) = client(&s.path, false);
     assert_eq!(s.seen.recv_timeout(Duration::from_secs(5)), Ok("connected"));
-    let seg = [Segment {
-        addr: GuestAddress(0x2000),
-        len: 100,
-    }];
-    s.uplink.send_sample(sample(7, 1), buffer(&s, 1, &seg));
-    frames
-        .iter()
-        .find(|(m, _)| matches!(m, Message::Sample(_)))
-        .expect("the sample reaches the client");
+    deliver(&s, &frames, sample(7, 1), 1);
     s.uplink.forget(7);
     assert_eq!(status_of(&s, 1), Status::Cancelled.as_u32());
-    send_frame(
-        &mut conn,
-        &Message::Ack {
-            stream: 7,
-            seq: 1,
-            status: Status::Ok,
-        },
-    );
+    send_ack(&mut conn, 7, 1);
     // Still connected: the next stream's sample goes out and completes.
-    s.uplink.send_sample(sample(8, 1), buffer(&s, 2, &seg));
-    let (sent, _) = frames
-        .iter()
-        .find(|(m, _)| matches!(m, Message::Sample(_)))
-        .expect("the next sample reaches the client");
-    assert_eq!(sent, Message::Sample(sample(8, 1)));
-    send_frame(
-        &mut conn,
-        &Message::Ack {
-            stream: 8,
-            seq: 1,
-            status: Status::Ok,
-        },
-    );
+    deliver(&s, &frames, sample(8, 1), 2);
+    send_ack(&mut conn, 8, 1);
     assert_eq!(wait_completions(&s, 2).len(), 2);
     assert_eq!(status_of(&s, 2), Status::Ok.as_u32());
     // A stream it never heard of: a protocol violation.
-    send_frame(
-        &mut conn,
-        &Message::Ack {
-            stream: 99,
-            seq: 1,
-            status: Status::Ok,
-        },
-    );
+    send_ack(&mut conn, 99, 1);
     assert_eq!(
         s.seen.recv_timeout(Duration::from_secs(20)),
         Ok("disconnected")

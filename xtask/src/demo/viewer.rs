@@ -76,15 +76,8 @@ pub(crate) fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
 
 /// Runs the viewer demo.
 pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
-    process::run(&mut cargo_command(&[
-        "build",
-        "-p",
-        "vhost-user-mediaredir",
-        "-p",
-        "redir-play",
-        "-p",
-        "mediaredir-viewer",
-    ]))?;
+    super::build_stack(false)?;
+    process::run(&mut cargo_command(&["build", "-p", "mediaredir-viewer"]))?;
     let root = crate::workspace_root();
     let dir = tempdir::new("xtask-demo-viewer")?;
     if verbose {
