@@ -110,7 +110,22 @@ impl Compositor {
         {
             return Some(s.clone());
         }
-        let surface = surface_of(frame)?;
+        // The last picture's surface, refilled when its size fits and no
+        // one else holds it: no allocation per picture.
+        let size = (
+            i32::try_from(frame.width).ok()?,
+            i32::try_from(frame.height).ok()?,
+        );
+        let reused = self
+            .surfaces
+            .remove(&id)
+            .map(|(_, s)| s)
+            .filter(|s| (s.width(), s.height()) == size)
+            .and_then(|mut s| fill(&mut s, frame).map(|()| s));
+        let surface = match reused {
+            Some(s) => s,
+            None => surface_of(frame)?,
+        };
         self.surfaces.insert(id, (n, surface.clone()));
         Some(surface)
     }
@@ -138,6 +153,13 @@ fn surface_of(frame: &VideoFrame) -> Option<cairo::ImageSurface> {
         i32::try_from(frame.height).ok()?,
     );
     let mut surface = cairo::ImageSurface::create(cairo::Format::Rgb24, w, h).ok()?;
+    fill(&mut surface, frame)?;
+    Some(surface)
+}
+
+/// Copies `frame` into `surface` (of its size); `None` when the surface is
+/// shared or too small.
+fn fill(surface: &mut cairo::ImageSurface, frame: &VideoFrame) -> Option<()> {
     let stride = usize::try_from(surface.stride()).ok()?;
     let row = frame.width as usize * 4;
     {
@@ -153,7 +175,7 @@ fn surface_of(frame: &VideoFrame) -> Option<cairo::ImageSurface> {
         }
     }
     surface.mark_dirty();
-    Some(surface)
+    Some(())
 }
 
 /// The part of the picture shown: `source` clipped to the picture, or
