@@ -85,7 +85,14 @@ fn write_sample(
     let head = frames
         .head(&Message::Sample(sample), len as usize)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    stream.write_frame(head, buffer.slices())?;
+    if let Err(err) = stream.write_frame(head, buffer.slices()) {
+        // The client went away while this sample was being written: a
+        // buffer held when the client disconnects completes NO_CLIENT
+        // (spec 7.9), so that the driver waits for the client to come
+        // back (DRV-DATA-5) rather than seeing an I/O error.
+        buffer.set_status(Status::NoClient);
+        return Err(err);
+    }
     Counters::add(&shared.counters.payload_bytes, u64::from(len));
     Counters::add(
         &shared.counters.wire_bytes,
