@@ -51,11 +51,7 @@ impl VideoFrame {
         pts_ns: Option<u64>,
         bytes: Vec<u8>,
     ) -> Option<VideoFrame> {
-        let row = width as usize * 4;
-        let needed = stride
-            .checked_mul((height as usize).checked_sub(1)?)?
-            .checked_add(row)?;
-        if stride < row || bytes.len() < needed {
+        if !rows_fit((width, height, stride), bytes.len()) {
             return None;
         }
         let pixels = gst::Buffer::from_mut_slice(bytes)
@@ -157,18 +153,26 @@ pub(crate) fn tail(
     Ok(vec![filter, sink.upcast()])
 }
 
+/// Whether `len` bytes hold `height` rows of `width` BGRx pixels, `stride`
+/// bytes apart (the last row needs only its pixels).
+fn rows_fit((width, height, stride): (u32, u32, usize), len: usize) -> bool {
+    let row = width as usize * 4;
+    let needed = (height as usize)
+        .checked_sub(1)
+        .and_then(|rows| stride.checked_mul(rows))
+        .and_then(|n| n.checked_add(row));
+    stride >= row && needed.is_some_and(|n| len >= n)
+}
+
 fn frame_of(sample: &gst::Sample, presentation: u32, stream: u32) -> Option<VideoFrame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
     let pts_ns = buffer.pts().map(gst::ClockTime::nseconds);
     let stride = usize::try_from(*info.stride().first()?).ok()?;
-    let row = info.width() as usize * 4;
     let pixels = buffer.into_mapped_buffer_readable().ok()?;
-    // Every row but the last is `stride` long; the last needs `row` bytes.
-    let needed = stride
-        .checked_mul((info.height() as usize).checked_sub(1)?)?
-        .checked_add(row)?;
-    if stride < row || info.offset().first() != Some(&0) || pixels.len() < needed {
+    if info.offset().first() != Some(&0)
+        || !rows_fit((info.width(), info.height(), stride), pixels.len())
+    {
         return None;
     }
     Some(VideoFrame {

@@ -12,7 +12,9 @@ use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 
 use gtk::glib::translate::{FromGlibPtrNone as _, ToGlibPtr as _};
 use gtk::prelude::*;
-use spice_client_glib::Session;
+use spice_client_glib::{DisplayChannel, Session};
+
+use crate::compose::Desktop;
 use spice_client_glib::ffi::SpiceSession;
 
 /// `SpiceDisplayKeyEvent`: press and release.
@@ -119,24 +121,17 @@ impl SpiceDisplay {
 
     /// The guest display's size, once its primary surface exists.
     pub fn guest_size(&self) -> Option<(u32, u32)> {
-        let channel = self.display_channel()?;
-        let primary = channel.primary(0)?;
-        // SAFETY: `as_ptr` points at the plain struct `primary` owns.
-        let raw = unsafe { &*primary.as_ptr() };
-        Some((
-            u32::try_from(raw.width).ok()?,
-            u32::try_from(raw.height).ok()?,
-        ))
+        with_desktop(&self.display_channel()?, |d| (d.width, d.height))
     }
 
     /// The display channel the widget shows.
-    fn display_channel(&self) -> Option<spice_client_glib::DisplayChannel> {
+    fn display_channel(&self) -> Option<DisplayChannel> {
         let session = self.widget.property::<Session>("session");
         let id = self.widget.property::<i32>("channel-id");
         session
             .channels()
             .into_iter()
-            .filter_map(|c| c.downcast::<spice_client_glib::DisplayChannel>().ok())
+            .filter_map(|c| c.downcast::<DisplayChannel>().ok())
             .find(|c| c.property::<i32>("channel-id") == id)
     }
 
@@ -147,6 +142,32 @@ impl SpiceDisplay {
             self.widget.property::<bool>("only-downscale"),
         )
     }
+}
+
+/// Runs `f` on the guest's desktop image of `channel` (its primary
+/// surface), if it has one.
+pub fn with_desktop<R>(channel: &DisplayChannel, f: impl FnOnce(&Desktop<'_>) -> R) -> Option<R> {
+    let primary = channel.primary(0)?;
+    // SAFETY: `as_ptr` points at the plain struct `primary` owns.
+    let raw = unsafe { &*primary.as_ptr() };
+    let (width, height, stride) = (
+        u32::try_from(raw.width).ok()?,
+        u32::try_from(raw.height).ok()?,
+        usize::try_from(raw.stride).ok()?,
+    );
+    let pixels = (!raw.data.is_null()).then(|| {
+        // SAFETY: `data` is the channel's primary surface, `stride *
+        // height` bytes that spice-gtk keeps until `display-primary-destroy`,
+        // emitted on this thread (GTK's, which runs every Spice callback),
+        // so not during `f`.
+        unsafe { std::slice::from_raw_parts(raw.data, stride * height as usize) }
+    });
+    Some(f(&Desktop {
+        width,
+        height,
+        stride,
+        pixels,
+    }))
 }
 
 /// Shares the clipboard between the user's desktop and the guest (the

@@ -18,7 +18,7 @@ use gtk::prelude::*;
 use gtk::{cairo, glib};
 use spice_client_glib::{DisplayChannel, Session};
 
-use crate::compose::{Compositor, Desktop};
+use crate::compose::Compositor;
 use crate::layout::DisplayPlacement;
 use crate::options::Hotkey;
 use crate::scene::Scene;
@@ -203,41 +203,21 @@ fn draw_media(
     compositor: &mut Compositor,
     indicator: bool,
 ) -> u64 {
-    let Some(primary) = channel.primary(0) else {
-        return 0;
-    };
-    // SAFETY: `as_ptr` points at the struct `primary` owns; its `data`
-    // is the display channel's primary surface, which spice-gtk keeps
-    // until `display-primary-destroy`, emitted on this (GTK's) thread, so
-    // it outlives this draw call; `stride * height` bytes are readable.
-    let raw = unsafe { &*primary.as_ptr() };
-    let (Ok(width), Ok(height), Ok(stride)) = (
-        u32::try_from(raw.width),
-        u32::try_from(raw.height),
-        usize::try_from(raw.stride),
-    ) else {
-        return 0;
-    };
-    let pixels = (!raw.data.is_null()).then(|| {
-        // SAFETY: see above: the surface is live and this long.
-        unsafe { std::slice::from_raw_parts(raw.data, stride * height as usize) }
-    });
     let (scaling, only_down) = display.scaling();
-    let placement = DisplayPlacement::new(
-        area.allocated_width(),
-        area.allocated_height(),
-        raw.width,
-        raw.height,
-        scaling,
-        only_down,
-    );
-    let desktop = Desktop {
-        width,
-        height,
-        stride,
-        pixels,
-    };
-    compositor.draw(cr, scene, display_id, &placement, &desktop, indicator)
+    let (ww, wh) = (area.allocated_width(), area.allocated_height());
+    spice_gtk::with_desktop(channel, |desktop| {
+        let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        let placement = DisplayPlacement::new(
+            ww,
+            wh,
+            as_i32(desktop.width),
+            as_i32(desktop.height),
+            scaling,
+            only_down,
+        );
+        compositor.draw(cr, scene, display_id, &placement, desktop, indicator)
+    })
+    .unwrap_or(0)
 }
 
 fn menu_item(menu: &gtk::Menu, label: &str, f: impl Fn() + 'static) {
