@@ -241,6 +241,11 @@ struct BenchArgs {
     /// docs/bench/latest.json (the last full run's report).
     #[arg(long, conflicts_with = "smoke")]
     render_docs: bool,
+    /// Measure one section only (optimised binaries, full-length clips)
+    /// and print its figures; writes nothing under docs/. For work on that
+    /// section: the committed report comes from a whole run.
+    #[arg(long, value_enum, conflicts_with = "render_docs")]
+    only: Option<bench::Section>,
 }
 
 /// Where the FlatBuffers schemas and the generated code live.
@@ -346,7 +351,7 @@ fn run_in_scope(task: Task) -> Result<()> {
         }
         match task {
             Task::Test => test::run(&scope),
-            Task::Bench(args) => bench::run(args.smoke),
+            Task::Bench(args) => bench::run(args.smoke, args.only),
             Task::Qemu(args) if args.attach => qemu::attach_check(),
             Task::Qemu(_) => qemu::run(),
             Task::Demo(args) if args.vm => vm::demo(args.input),
@@ -425,7 +430,8 @@ mod tests {
             cli.task,
             Task::Bench(BenchArgs {
                 smoke: true,
-                render_docs: false
+                render_docs: false,
+                only: None,
             })
         ));
         let cli = Cli::try_parse_from(["xtask", "bench"]).unwrap();
@@ -433,7 +439,8 @@ mod tests {
             cli.task,
             Task::Bench(BenchArgs {
                 smoke: false,
-                render_docs: false
+                render_docs: false,
+                only: None,
             })
         ));
         let cli = Cli::try_parse_from(["xtask", "bench", "--render-docs"]).unwrap();
@@ -445,6 +452,14 @@ mod tests {
             })
         ));
         assert!(Cli::try_parse_from(["xtask", "bench", "--smoke", "--render-docs"]).is_err());
+        let cli = Cli::try_parse_from(["xtask", "bench", "--only", "viewer"]).unwrap();
+        assert!(matches!(
+            cli.task,
+            Task::Bench(BenchArgs {
+                only: Some(bench::Section::Viewer),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
         })?;
         // `cargo xtask bench --smoke`: the whole report on short clips
         // with the debug binaries, so the bench cannot rot.
-        timed("bench smoke", &mut || bench::run(true))?;
+        timed("bench smoke", &mut || bench::run(true, None))?;
         // The whole stack on a generated clip, in process, over sockets to
         // media-client and over Spice to media-client: fails unless each is
         // bit-exact.

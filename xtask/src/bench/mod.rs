@@ -93,6 +93,26 @@ pub(crate) fn build_args(release: bool) -> Vec<&'static str> {
     args
 }
 
+/// The viewer's section: the H.264 clip of `seconds`; the geometry moves
+/// play a clip of at least 10 s (the smoke run's 2 s could end before its
+/// five moves do).
+fn measure_viewer(seconds: u32, smoke: bool, bin: &Path) -> Result<viewer::ViewerBench> {
+    println!("\n==> bench: the viewer against the headless engine");
+    let cache = clips::cache_dir()?;
+    let h264 = |c: &clips::Clip| c.kind == clips::Kind::H264Mp4;
+    let clip = clips::clips(seconds, smoke)
+        .into_iter()
+        .find(h264)
+        .context("no H.264 clip")?;
+    let file = clips::ensure(&clip, &cache)?;
+    let latency_clip = clips::clips(seconds.max(10), smoke)
+        .into_iter()
+        .find(h264)
+        .context("no H.264 clip")?;
+    let latency_file = clips::ensure(&latency_clip, &cache)?;
+    viewer::measure(&clip, &file, &latency_file, bin)
+}
+
 /// The machine, one line: CPU model, cores, RAM, kernel, date.
 pub(crate) fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -118,12 +138,28 @@ pub(crate) fn machine() -> String {
     )
 }
 
-/// Runs the bench; the last line of stdout is the JSON report.
-pub(crate) fn run(smoke: bool) -> Result<()> {
+/// A section `cargo xtask bench --only` measures by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Section {
+    /// The viewer against the headless engine, and the geometry latency.
+    Viewer,
+}
+
+/// Runs the bench; the last line of stdout is the JSON report. With
+/// `only`, that section alone, its figures printed and nothing written.
+pub(crate) fn run(smoke: bool, only: Option<Section>) -> Result<()> {
     let start = Instant::now();
     let machine = machine();
     println!("bench: {machine}");
     process::run(&mut cargo_command(&build_args(!smoke)))?;
+    if only == Some(Section::Viewer) {
+        let bin = Path::new("target/release")
+            .canonicalize()
+            .context("the target directory")?;
+        let figures = measure_viewer(30, false, &bin)?;
+        println!("\n==> bench: the viewer alone ({machine})\n{figures:#?}");
+        return Ok(());
+    }
     let bin = Path::new(if smoke {
         "target/debug"
     } else {
@@ -170,22 +206,7 @@ pub(crate) fn run(smoke: bool) -> Result<()> {
     report.scale = scale::measure(&bin, ns, scale_s)?;
     println!("\n==> bench: calls");
     report.calls = calls::measure(seconds, smoke)?;
-    println!("\n==> bench: the viewer against the headless engine");
-    // The H.264 clip; the geometry moves play a clip of at least 10 s
-    // (the smoke run's 2 s could end before its five moves do).
-    let h264 = |c: &clips::Clip| c.kind == clips::Kind::H264Mp4;
-    let at = clips.iter().position(h264).context("no H.264 clip")?;
-    let latency_clip = clips::clips(seconds.max(10), smoke)
-        .into_iter()
-        .find(h264)
-        .context("no H.264 clip")?;
-    let latency_file = clips::ensure(&latency_clip, &cache)?;
-    report.viewer = Some(viewer::measure(
-        &clips[at],
-        &files[at],
-        &latency_file,
-        &bin,
-    )?);
+    report.viewer = Some(measure_viewer(seconds, smoke, &bin)?);
     report.elapsed_s = start.elapsed().as_secs_f64();
     let chart_path = if smoke {
         scratch.path().join("smoke.svg")
