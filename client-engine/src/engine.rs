@@ -114,6 +114,7 @@ impl Engine {
             "appsrc",
             "decodebin",
             "videoconvert",
+            "videoconvertscale",
             "audioconvert",
             "volume",
         ] {

@@ -11,8 +11,14 @@
 //! says it is due (the chain ends in an `appsink` with `sync=true`), from
 //! that stream's GStreamer streaming thread: the receiver keeps the latest
 //! picture and returns at once.
+//!
+//! The integrator says at what size it shows each presentation's pictures
+//! ([`VideoOutput::wanted_size`]); the chain scales them to it in the
+//! decoder's own format and converts to BGRx in the same pass
+//! (`videoconvertscale`), so that a 1080p stream shown in a 720-pixel
+//! window is converted, handed over and drawn at 720 pixels, not at 1080p.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -37,6 +43,10 @@ pub struct VideoFrame {
     pub stride: usize,
     /// Presentation timestamp (ns), if the decoder gave one.
     pub pts_ns: Option<u64>,
+    /// The stream's own picture size, in which the guest gives the
+    /// geometry's `source` rectangle; differs from (`width`, `height`)
+    /// when the engine scaled the picture to [`VideoOutput::wanted_size`].
+    pub stream_size: (u32, u32),
     pixels: gst::MappedBuffer<gst::buffer::Readable>,
 }
 
@@ -64,6 +74,7 @@ impl VideoFrame {
             height,
             stride,
             pts_ns,
+            stream_size: (width, height),
             pixels,
         })
     }
@@ -92,6 +103,7 @@ impl std::fmt::Debug for VideoFrame {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("pts_ns", &self.pts_ns)
+            .field("stream_size", &self.stream_size)
             .finish_non_exhaustive()
     }
 }
@@ -106,6 +118,14 @@ pub trait VideoOutput: Send + Sync {
     fn geometry(&self, presentation: u32, geometry: &SetGeometry);
     /// The presentation is gone: forget its pictures and geometry.
     fn closed(&self, presentation: u32);
+    /// The size at which the integrator shows the presentation's whole
+    /// picture, if it knows it: later pictures come scaled to it (asked
+    /// once per picture, from the streaming thread). `None`: the stream's
+    /// own size.
+    fn wanted_size(&self, presentation: u32) -> Option<(u32, u32)> {
+        let _ = presentation;
+        None
+    }
 }
 
 /// The integrator's [`VideoOutput`], as the engine configuration holds it.
@@ -118,31 +138,46 @@ impl std::fmt::Debug for VideoOutputHandle {
     }
 }
 
-/// The end of a video chain that hands pictures to `output`: a BGRx
-/// capsfilter and an `appsink` on the clock.
+/// The end of a video chain that hands pictures to `output`: a converter
+/// that also scales, a BGRx capsfilter that says the size `output` wants,
+/// and an `appsink` on the clock.
 pub(crate) fn tail(
     output: VideoOutputHandle,
     presentation: u32,
     stream: u32,
 ) -> Result<Vec<gst::Element>, EngineError> {
-    let caps = gst::Caps::builder("video/x-raw")
-        .field("format", "BGRx")
-        .build();
+    let convert = gst::ElementFactory::make("videoconvertscale")
+        // The integrator's size is the picture's whole size: stretched to
+        // it, never letterboxed inside it.
+        .property("add-borders", false)
+        .build()?;
+    let stream_size = Arc::new(Mutex::new(None));
+    watch_size(&convert, stream_size.clone());
     let filter = gst::ElementFactory::make("capsfilter")
-        .property("caps", &caps)
+        .property("caps", bgrx(None))
         .build()?;
     let sink = gst_app::AppSink::builder()
         .name(format!("frames-{stream}"))
-        .caps(&caps)
+        .caps(&bgrx(None))
         .sync(true)
         .qos(true)
         .max_buffers(2)
         .build();
+    let resize = filter.clone();
+    let mut asked = None;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                if let Some(frame) = frame_of(&sample, presentation, stream) {
+                let wanted = output.0.wanted_size(presentation);
+                if wanted != asked {
+                    // Takes effect from a later picture: the converter
+                    // renegotiates on its next input.
+                    resize.set_property("caps", bgrx(wanted));
+                    asked = wanted;
+                }
+                let size = *stream_size.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(frame) = frame_of(&sample, presentation, stream, size) {
                     output.0.frame(frame);
                 }
                 Ok(gst::FlowSuccess::Ok)
@@ -150,7 +185,33 @@ pub(crate) fn tail(
             .new_preroll(move |_| Ok(gst::FlowSuccess::Ok))
             .build(),
     );
-    Ok(vec![filter, sink.upcast()])
+    Ok(vec![convert, filter, sink.upcast()])
+}
+
+/// BGRx caps, of `size` when given.
+fn bgrx(size: Option<(u32, u32)>) -> gst::Caps {
+    let caps = gst::Caps::builder("video/x-raw").field("format", "BGRx");
+    match size.and_then(|(w, h)| Some((i32::try_from(w).ok()?, i32::try_from(h).ok()?))) {
+        Some((w, h)) if w > 0 && h > 0 => caps.field("width", w).field("height", h).build(),
+        _ => caps.build(),
+    }
+}
+
+/// Keeps `size` at the picture size `convert` takes in (the stream's own),
+/// from each caps event on its sink pad.
+fn watch_size(convert: &gst::Element, size: Arc<Mutex<Option<(u32, u32)>>>) {
+    let Some(pad) = convert.static_pad("sink") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ref e)) = info.data
+            && let gst::EventView::Caps(c) = e.view()
+            && let Ok(v) = gst_video::VideoInfo::from_caps(c.caps())
+        {
+            *size.lock().unwrap_or_else(PoisonError::into_inner) = Some((v.width(), v.height()));
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Whether `len` bytes hold `height` rows of `width` BGRx pixels, `stride`
@@ -164,7 +225,12 @@ fn rows_fit((width, height, stride): (u32, u32, usize), len: usize) -> bool {
     stride >= row && needed.is_some_and(|n| len >= n)
 }
 
-fn frame_of(sample: &gst::Sample, presentation: u32, stream: u32) -> Option<VideoFrame> {
+fn frame_of(
+    sample: &gst::Sample,
+    presentation: u32,
+    stream: u32,
+    stream_size: Option<(u32, u32)>,
+) -> Option<VideoFrame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
     let pts_ns = buffer.pts().map(gst::ClockTime::nseconds);
@@ -182,6 +248,7 @@ fn frame_of(sample: &gst::Sample, presentation: u32, stream: u32) -> Option<Vide
         height: info.height(),
         stride,
         pts_ns,
+        stream_size: stream_size.unwrap_or((info.width(), info.height())),
         pixels,
     })
 }

@@ -58,9 +58,15 @@ pub(crate) enum Tail {
         sync: bool,
     },
     /// Elements the caller made, linked in order, the last one the sink
-    /// (the verification oracle's capsfilter and hashing `appsink`; the
-    /// integrator's picture `appsink`, see `frames`).
+    /// (the verification oracle's capsfilter and hashing `appsink`).
+    #[cfg_attr(not(feature = "verify"), allow(dead_code))]
     Elements(Vec<gst::Element>),
+    /// Video elements that take the decoder's pictures as they come and
+    /// convert them themselves, the last one the sink (the integrator's
+    /// scaling converter and picture `appsink`, see `frames`): no
+    /// `videoconvert` in front, so that the pictures are scaled before
+    /// they are converted.
+    Converting(Vec<gst::Element>),
 }
 
 /// Builds the output chain for a decoded pad of `kind` ending in `tail`,
@@ -75,6 +81,7 @@ pub(crate) fn attach_output(
     let mut chain: Vec<gst::Element> = Vec::new();
     let mut volume = None;
     match kind {
+        MediaKind::Video if matches!(tail, Tail::Converting(_)) => {}
         MediaKind::Video => chain.push(make("videoconvert")?),
         MediaKind::Audio => {
             let convert = make("audioconvert")?;
@@ -99,8 +106,15 @@ pub(crate) fn attach_output(
                 .property("qos", true)
                 .build()?,
         ),
-        Tail::Elements(elements) if !elements.is_empty() => chain.extend(elements),
-        Tail::Elements(_) => {
+        Tail::Converting(_) if kind == MediaKind::Audio => {
+            return Err(EngineError::Pipeline(
+                "an audio chain ending in video converters".into(),
+            ));
+        }
+        Tail::Elements(elements) | Tail::Converting(elements) if !elements.is_empty() => {
+            chain.extend(elements);
+        }
+        Tail::Elements(_) | Tail::Converting(_) => {
             return Err(EngineError::Pipeline(
                 "an output chain without a sink".into(),
             ));

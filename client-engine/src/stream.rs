@@ -197,7 +197,7 @@ impl Stream {
             return crate::verify::sink::tail(self.kind, sync, report.clone()).map(Tail::Elements);
         }
         Ok(match (mode, self.kind, &self.video_output) {
-            (OutputMode::Auto, MediaKind::Video, Some(output)) => Tail::Elements(
+            (OutputMode::Auto, MediaKind::Video, Some(output)) => Tail::Converting(
                 crate::frames::tail(output.clone(), self.presentation, self.id)?,
             ),
             (OutputMode::Auto, MediaKind::Audio, _) => Tail::AudioDevice,

@@ -2,7 +2,8 @@
 //! in Auto mode with a video output, every picture of a red clip arrives in
 //! BGRx with its size and timestamp, the presentation's geometry arrives as
 //! the guest set it, closing the presentation is reported, and the engine
-//! offers `OVERLAY` only then.
+//! offers `OVERLAY` only then; an integrator that shows the pictures
+//! smaller gets them scaled to its size.
 
 mod common;
 
@@ -14,12 +15,14 @@ use client_engine::{EngineConfig, OutputMode, VideoFrame, VideoOutput, VideoOutp
 use common::*;
 
 /// One picture as seen: presentation, width, height, the centre pixel
-/// (BGRx), pts.
-type Picture = (u32, u32, u32, [u8; 4], Option<u64>);
+/// (BGRx), pts, the stream's own size.
+type Picture = (u32, u32, u32, [u8; 4], Option<u64>, (u32, u32));
 
 /// What the integrator saw.
 #[derive(Default)]
 struct Seen {
+    /// The size it asks pictures at.
+    wanted: Option<(u32, u32)>,
     frames: Mutex<Vec<Picture>>,
     geometry: Mutex<Vec<(u32, SetGeometry)>>,
     closed: Mutex<Vec<u32>>,
@@ -28,10 +31,14 @@ struct Seen {
 impl VideoOutput for Seen {
     fn frame(&self, f: VideoFrame) {
         let centre = f.pixel(f.width / 2, f.height / 2).unwrap_or_default();
-        self.frames
-            .lock()
-            .unwrap()
-            .push((f.presentation, f.width, f.height, centre, f.pts_ns));
+        self.frames.lock().unwrap().push((
+            f.presentation,
+            f.width,
+            f.height,
+            centre,
+            f.pts_ns,
+            f.stream_size,
+        ));
     }
     fn geometry(&self, presentation: u32, g: &SetGeometry) {
         self.geometry
@@ -42,27 +49,38 @@ impl VideoOutput for Seen {
     fn closed(&self, presentation: u32) {
         self.closed.lock().unwrap().push(presentation);
     }
+    fn wanted_size(&self, _: u32) -> Option<(u32, u32)> {
+        self.wanted
+    }
 }
 
-const RED: &str = "videotestsrc num-buffers=30 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! vp8enc deadline=1 ! webmmux ! filesink location={out}";
-
-#[test]
-fn pictures_and_geometry_reach_the_integrator() {
+/// Plays the red clip to `seen` in presentation 1; the engine and what
+/// its events were.
+fn play_red(seen: &Arc<Seen>, g: &SetGeometry) -> (client_engine::Engine, Arc<Collector>) {
     let dir = TempDir::new("frames");
     let track = demux(&generate(&dir.0, "red.webm", RED)).remove(0);
-    let seen = Arc::new(Seen::default());
     let config = EngineConfig {
         output: OutputMode::Auto,
         video_output: Some(VideoOutputHandle(seen.clone())),
         ..EngineConfig::with_output(OutputMode::Auto)
     };
     let (engine, events) = engine_with_presentation(config);
+    engine.handle(&Message::SetGeometry(g.clone()));
+    feed_all(&engine, 1, 2, &track);
+    engine.handle(&Message::Play { presentation: 1 });
     assert!(
-        engine
-            .capabilities()
-            .features
-            .contains(ClientFeatures::OVERLAY)
+        events.wait(Duration::from_secs(20), |m| Collector::has_eos(m, 2)),
+        "no end of stream: {:?}",
+        events.all()
     );
+    (engine, events)
+}
+
+const RED: &str = "videotestsrc num-buffers=30 pattern=solid-color foreground-color=0xffff0000 ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! vp8enc deadline=1 ! webmmux ! filesink location={out}";
+
+#[test]
+fn pictures_and_geometry_reach_the_integrator() {
+    let seen = Arc::new(Seen::default());
     let g = SetGeometry {
         presentation: 1,
         display: 0,
@@ -73,18 +91,17 @@ fn pictures_and_geometry_reach_the_integrator() {
         source: Rect::default(),
         clip: vec![Rect::new(10, 20, 80, 120)],
     };
-    engine.handle(&Message::SetGeometry(g.clone()));
-    feed_all(&engine, 1, 2, &track);
-    engine.handle(&Message::Play { presentation: 1 });
+    let (engine, _events) = play_red(&seen, &g);
     assert!(
-        events.wait(Duration::from_secs(20), |m| Collector::has_eos(m, 2)),
-        "no end of stream: {:?}",
-        events.all()
+        engine
+            .capabilities()
+            .features
+            .contains(ClientFeatures::OVERLAY)
     );
     let frames = seen.frames.lock().unwrap().clone();
     assert_eq!(frames.len(), 30, "every picture, once");
-    for (p, w, h, [b, g, r, _], pts) in &frames {
-        assert_eq!((*p, *w, *h), (1, 160, 120));
+    for (p, w, h, [b, g, r, _], pts, native) in &frames {
+        assert_eq!((*p, *w, *h, *native), (1, 160, 120, (160, 120)));
         assert!(
             *r > 200 && *g < 60 && *b < 60,
             "red in BGRx, got {r},{g},{b}"
@@ -107,6 +124,36 @@ fn pictures_and_geometry_reach_the_integrator() {
             .features
             .contains(ClientFeatures::OVERLAY)
     );
+}
+
+#[test]
+fn pictures_come_at_the_size_the_integrator_shows_them() {
+    let seen = Arc::new(Seen {
+        wanted: Some((60, 90)),
+        ..Seen::default()
+    });
+    let g = SetGeometry {
+        presentation: 1,
+        display: 0,
+        visible: true,
+        color_key: false,
+        z: 0,
+        dest: Rect::new(0, 0, 60, 90),
+        source: Rect::default(),
+        clip: Vec::new(),
+    };
+    let _played = play_red(&seen, &g);
+    let frames = seen.frames.lock().unwrap().clone();
+    assert_eq!(frames.len(), 30, "every picture, once: {frames:?}");
+    // The size is asked when a picture arrives and applies from a later
+    // one: the first pictures may still come at the stream's own size.
+    let scaled = frames.iter().filter(|f| (f.1, f.2) == (60, 90)).count();
+    assert!(scaled >= 25, "{scaled} of 30 pictures at 60x90: {frames:?}");
+    for (_, w, h, [b, g, r, _], _, native) in &frames {
+        assert!((*w, *h) == (60, 90) || (*w, *h) == (160, 120));
+        assert_eq!(*native, (160, 120), "the stream's own size");
+        assert!(*r > 200 && *g < 60 && *b < 60, "still red: {r},{g},{b}");
+    }
 }
 
 fn common_wait(ok: impl Fn() -> bool) -> bool {

@@ -10,6 +10,11 @@
 //! key is first composited with the desktop's own pixels in guest
 //! resolution ([`keying::blend_row`]), so that what the guest draws over
 //! its video stays on top.
+//!
+//! Each draw also tells the scene at what size the whole picture was
+//! drawn ([`Scene::show_at`]), so that the engine scales later pictures
+//! to it before converting and handing them over: a 1080p stream in a
+//! 720-pixel window costs a 720-pixel picture here, drawn 1:1.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,9 +41,20 @@ pub struct Desktop<'a> {
 }
 
 /// The pictures already turned into cairo surfaces, by presentation.
-#[derive(Default)]
 pub struct Compositor {
     surfaces: HashMap<u32, (u64, cairo::ImageSurface)>,
+    /// Device pixels per widget unit (GDK's scale factor: 2 on HiDPI
+    /// screens), so that pictures are asked at the size the screen shows.
+    pub device_scale: f64,
+}
+
+impl Default for Compositor {
+    fn default() -> Compositor {
+        Compositor {
+            surfaces: HashMap::new(),
+            device_scale: 1.0,
+        }
+    }
 }
 
 /// Whether a presentation's picture is composited through the colour key:
@@ -90,6 +106,13 @@ impl Compositor {
                 draw_indicator(cr, &parts, placement);
             }
             let pixels = desktop.pixels.filter(|_| keyed(g));
+            // Keyed video is blended in guest pixels, then scaled with the
+            // desktop; plain video goes straight to the screen's pixels.
+            let per_guest_pixel = match pixels {
+                Some(_) => 1.0,
+                None => placement.scale * self.device_scale,
+            };
+            scene.show_at(id, wanted_size(frame, &g.source, &dest, per_guest_pixel));
             for part in &parts {
                 let drawn = match pixels {
                     Some(pixels) => draw_keyed(cr, &picture, part, placement, desktop, pixels),
@@ -178,11 +201,19 @@ fn fill(surface: &mut cairo::ImageSurface, frame: &VideoFrame) -> Option<()> {
     Some(())
 }
 
-/// The part of the picture shown: `source` clipped to the picture, or
-/// all of it when `source` is all zero or empty (spec 7.14).
-fn source_rect(source: &Rect, frame: &VideoFrame) -> (f64, f64, f64, f64) {
-    let whole = (0.0, 0.0, f64::from(frame.width), f64::from(frame.height));
-    let picture = Span::new(0, 0, i64::from(frame.width), i64::from(frame.height));
+/// The stream's own size, never zero.
+fn stream_size(frame: &VideoFrame) -> (f64, f64) {
+    let (w, h) = frame.stream_size;
+    (f64::from(w.max(1)), f64::from(h.max(1)))
+}
+
+/// The part of the stream's picture shown, in the stream's own pixels:
+/// `source` clipped to the picture, or all of it when `source` is all zero
+/// or empty (spec 7.14).
+fn stream_source(source: &Rect, frame: &VideoFrame) -> (f64, f64, f64, f64) {
+    let (w, h) = frame.stream_size;
+    let whole = (0.0, 0.0, f64::from(w), f64::from(h));
+    let picture = Span::new(0, 0, i64::from(w), i64::from(h));
     match (Span::of(source), picture) {
         (Some(s), Some(p)) => s.intersect(&p).map_or(whole, |c| {
             (
@@ -194,6 +225,32 @@ fn source_rect(source: &Rect, frame: &VideoFrame) -> (f64, f64, f64, f64) {
         }),
         _ => whole,
     }
+}
+
+/// The part of `frame` shown, in its pixels (the engine may have scaled
+/// the stream's picture: `source` is in the stream's own pixels).
+fn source_rect(source: &Rect, frame: &VideoFrame) -> (f64, f64, f64, f64) {
+    let (x, y, w, h) = stream_source(source, frame);
+    let (sw, sh) = stream_size(frame);
+    let (fx, fy) = (f64::from(frame.width) / sw, f64::from(frame.height) / sh);
+    (x * fx, y * fy, w * fx, h * fy)
+}
+
+/// The size of the whole picture at which its `source` part covers `dest`
+/// with `per_guest_pixel` output pixels per guest pixel; never larger than
+/// the stream's own size (the engine only scales down: scaling up is
+/// cheaper at paint than in more pixels converted and copied).
+// The size is clamped to [1, the stream's own u32 size] before the cast.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn wanted_size(frame: &VideoFrame, source: &Rect, dest: &Span, per_guest_pixel: f64) -> (u32, u32) {
+    let (_, _, cw, ch) = stream_source(source, frame);
+    let (sw, sh) = stream_size(frame);
+    let side = |dest: i64, part: f64, whole: f64| {
+        (dest as f64 * per_guest_pixel * whole / part.max(1.0))
+            .round()
+            .clamp(1.0, whole) as u32
+    };
+    (side(dest.width(), cw, sw), side(dest.height(), ch, sh))
 }
 
 /// Sets `cr` so that painting `surface` puts its `source` part exactly on
@@ -386,6 +443,42 @@ mod tests {
         let mut s = render(&scene, 50, 50, None);
         assert_eq!(rgb(&mut s, 7, 7), (255, 0, 0));
         assert_eq!(rgb(&mut s, 17, 7), GREY);
+    }
+
+    #[test]
+    fn a_picture_the_engine_scaled_shows_the_source_part_and_asks_its_size() {
+        // The stream is 320x240, its left half red and its right half blue;
+        // the engine handed it over at 160x120.
+        let mut bytes = Vec::new();
+        for _ in 0..120 {
+            bytes.extend([0u8, 0, 255, 255].repeat(80));
+            bytes.extend([255u8, 0, 0, 255].repeat(80));
+        }
+        client_engine::gst::init().unwrap();
+        let mut picture = VideoFrame::from_bgrx(1, 1, (160, 120, 640), None, bytes).unwrap();
+        picture.stream_size = (320, 240);
+        let scene = Scene::new();
+        let mut g = geometry(1, 0, Rect::new(10, 10, 40, 30), vec![], false);
+        // The right half, in the stream's pixels.
+        g.source = Rect::new(160, 0, 160, 240);
+        scene.geometry(1, &g);
+        scene.frame(picture);
+        let mut s = render(&scene, 100, 100, None);
+        assert_eq!(rgb(&mut s, 12, 12), (0, 0, 255));
+        assert_eq!(rgb(&mut s, 48, 38), (0, 0, 255));
+        assert_eq!(rgb(&mut s, 5, 5), GREY);
+        // 40x30 guest pixels show half the stream's width: the whole
+        // picture is wanted at 80x30 (twice 40 wide, 30 high).
+        assert_eq!(scene.wanted_size(1), Some((80, 30)));
+        // In a window of twice the size, twice that; never above the
+        // stream's own size.
+        render(&scene, 200, 200, None);
+        assert_eq!(scene.wanted_size(1), Some((160, 60)));
+        g.dest = Rect::new(0, 0, 100, 100);
+        g.source = Rect::default();
+        scene.geometry(1, &g);
+        render(&scene, 800, 800, None);
+        assert_eq!(scene.wanted_size(1), Some((320, 240)));
     }
 
     #[test]

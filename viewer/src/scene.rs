@@ -19,6 +19,9 @@ pub struct Presentation {
     pub geometry: Option<SetGeometry>,
     /// The latest picture due, and its number (counts pictures received).
     pub frame: Option<(u64, Arc<VideoFrame>)>,
+    /// The size the window last drew the whole picture at, which the
+    /// engine scales later pictures to ([`VideoOutput::wanted_size`]).
+    pub shown_at: Option<(u32, u32)>,
 }
 
 /// Every presentation by id, and a generation that moves on each change.
@@ -64,6 +67,15 @@ impl Scene {
         shown
     }
 
+    /// Records the size presentation `id`'s whole picture is drawn at, for
+    /// the engine to scale to. Not a change of what is drawn: the
+    /// generation stays.
+    pub fn show_at(&self, id: u32, size: (u32, u32)) {
+        if let Some(p) = self.lock().get_mut(&id) {
+            p.shown_at = Some(size);
+        }
+    }
+
     /// Forgets every presentation (the media connection ended).
     pub fn clear(&self) {
         self.lock().clear();
@@ -87,6 +99,10 @@ impl VideoOutput for Scene {
     fn closed(&self, presentation: u32) {
         self.lock().remove(&presentation);
         self.changed();
+    }
+
+    fn wanted_size(&self, presentation: u32) -> Option<(u32, u32)> {
+        self.lock().get(&presentation).and_then(|p| p.shown_at)
     }
 }
 
@@ -120,6 +136,11 @@ mod tests {
         let ids: Vec<u32> = scene.on_display(0).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, vec![2, 1, 3]);
         assert_eq!(scene.on_display(1).len(), 1);
+        let g1 = scene.generation();
+        scene.show_at(3, (320, 180));
+        assert_eq!(scene.wanted_size(3), Some((320, 180)));
+        assert_eq!(scene.wanted_size(1), None);
+        assert_eq!(scene.generation(), g1, "no redraw for it");
         scene.closed(1);
         assert_eq!(scene.on_display(0).len(), 2);
         scene.clear();

@@ -205,6 +205,7 @@ fn draw_media(
 ) -> u64 {
     let (scaling, only_down) = display.scaling();
     let (ww, wh) = (area.allocated_width(), area.allocated_height());
+    compositor.device_scale = f64::from(area.scale_factor().max(1));
     spice_gtk::with_desktop(channel, |desktop| {
         let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         let placement = DisplayPlacement::new(
