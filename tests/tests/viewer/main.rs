@@ -25,8 +25,11 @@
 //! - without `--media`, the media comes from the desktop's own Spice
 //!   session when its server offers the media port (here the daemon's own
 //!   Spice server plays the desktop's server: QEMU offers the port with the
-//!   next issue's chardev).
+//!   next issue's chardev);
+//! - on a HiDPI screen (GDK's scale factor 2) the guest and its video take
+//!   twice the pixels ([`hidpi`]).
 
+mod hidpi;
 mod support;
 
 use std::process::{Command, Stdio};
@@ -36,7 +39,7 @@ use conformance_tests::desktop::{Desktop, differing};
 use conformance_tests::relay::Relay;
 use conformance_tests::rig::{Rig, workspace_binary};
 use support::*;
-use test_support::{Image, Tool, X11, Xvfb, require};
+use test_support::{Image, Tool, Xvfb, require};
 
 /// The guest's dest rectangle and the square the clip list cuts out.
 const DEST: (i64, i64, i64, i64) = (100, 100, 320, 240);
@@ -92,21 +95,7 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
         ],
         &xvfb,
     );
-    let x11 = X11::connect(&xvfb.display()).expect("X connection");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let window = loop {
-        if let Some(w) = x11.find(TITLE).expect("X query") {
-            break w;
-        }
-        assert!(Instant::now() < deadline, "no viewer window titled {TITLE}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let viewer = Viewer {
-        x11,
-        window,
-        display: xvfb.display(),
-        _guard: guard,
-    };
+    let viewer = Viewer::find(&xvfb, TITLE, guard);
 
     // The viewer sizes its window to the guest display (zoom 100 %): the
     // guest shows unscaled under the menu bar.

@@ -152,6 +152,16 @@ impl Player {
 /// The viewer on `xvfb`, its desktop the Spice server on Unix socket
 /// `spice`, with `args`.
 pub(crate) fn start_viewer(spice: &Path, args: &[&str], xvfb: &Xvfb) -> ChildGuard {
+    start_viewer_with(spice, args, xvfb, &[])
+}
+
+/// [`start_viewer`] with more environment (`GDK_SCALE`, ...).
+pub(crate) fn start_viewer_with(
+    spice: &Path,
+    args: &[&str],
+    xvfb: &Xvfb,
+    env: &[(&str, &str)],
+) -> ChildGuard {
     let bin = workspace_binary(
         "MEDIAREDIR_VIEWER",
         "mediaredir-viewer",
@@ -162,6 +172,7 @@ pub(crate) fn start_viewer(spice: &Path, args: &[&str], xvfb: &Xvfb) -> ChildGua
             .arg(format!("spice+unix://{}", spice.display()))
             .args(args)
             .env("DISPLAY", xvfb.display())
+            .envs(env.iter().copied())
             .stdin(Stdio::null()),
     )
     .expect("the viewer starts")
@@ -180,6 +191,26 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
+    /// The window titled `title` of the viewer `guard` started on `xvfb`,
+    /// once it is mapped (20 s at most).
+    pub(crate) fn find(xvfb: &Xvfb, title: &str, guard: ChildGuard) -> Viewer {
+        let x11 = X11::connect(&xvfb.display()).expect("X connection");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let window = loop {
+            if let Some(w) = x11.find(title).expect("X query") {
+                break w;
+            }
+            assert!(Instant::now() < deadline, "no viewer window titled {title}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        Viewer {
+            x11,
+            window,
+            display: xvfb.display(),
+            _guard: guard,
+        }
+    }
+
     pub(crate) fn grab(&self) -> Image {
         let out = Command::new("xwd")
             .args([
