@@ -181,6 +181,10 @@ pub struct FirmwareDesktop {
     pub qmp: PathBuf,
     /// Firmware directory (`-L`): Debian's seabios package.
     pub firmware_dir: PathBuf,
+    /// Displays beyond the first: each a `secondary-vga` (id `vgaN`), its
+    /// own Spice display channel, showing QEMU's "not initialized" screen
+    /// (the firmware draws on the first only).
+    pub extra_displays: u32,
 }
 
 impl FirmwareDesktop {
@@ -190,6 +194,7 @@ impl FirmwareDesktop {
             spice: SpiceServer::new(SpiceListen::Unix(spice)),
             qmp,
             firmware_dir: PathBuf::from("/usr/share/seabios"),
+            extra_displays: 0,
         }
     }
 
@@ -213,6 +218,10 @@ impl FirmwareDesktop {
         .into_iter()
         .map(String::from)
         .collect();
+        for n in 1..=self.extra_displays {
+            args.push("-device".into());
+            args.push(format!("secondary-vga,id=vga{n}"));
+        }
         args.push("-L".into());
         args.push(self.firmware_dir.display().to_string());
         args.extend(self.spice.args());
@@ -376,6 +385,17 @@ mod tests {
         );
         assert!(args.contains("-L /usr/share/seabios"), "{args}");
         assert!(!args.contains("vhost"), "no media device: {args}");
+        assert!(!args.contains("secondary-vga"), "{args}");
+        let two = FirmwareDesktop {
+            extra_displays: 1,
+            ..d
+        };
+        assert!(
+            two.args()
+                .join(" ")
+                .contains("-device secondary-vga,id=vga1"),
+            "a second display channel"
+        );
     }
 
     #[test]

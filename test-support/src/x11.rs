@@ -1,10 +1,11 @@
 //! Top-level windows on a test's X server (`Xvfb`, no window manager):
-//! find one by title, read and change its size, as a user resizing it.
+//! find one by title, read and change its size and place, as a user
+//! resizing or moving it.
 
 use std::io;
 
 use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, ConnectionExt as _};
+use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, ConnectionExt as _, MapState};
 use x11rb::rust_connection::RustConnection;
 
 fn x_error(e: impl std::fmt::Display) -> io::Error {
@@ -70,11 +71,22 @@ impl X11 {
             .reply()
             .map_err(x_error)?;
         for w in tree.children {
-            if self.title(w)? == title {
+            if self.title(w)? == title && self.viewable(w)? {
                 return Ok(Some(w));
             }
         }
         Ok(None)
+    }
+
+    /// Whether the window is mapped (and so is every ancestor).
+    fn viewable(&self, window: u32) -> io::Result<bool> {
+        let attributes = self
+            .conn
+            .get_window_attributes(window)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        Ok(attributes.map_state == MapState::VIEWABLE)
     }
 
     /// The window's size.
@@ -86,6 +98,15 @@ impl X11 {
             .reply()
             .map_err(x_error)?;
         Ok((u32::from(g.width), u32::from(g.height)))
+    }
+
+    /// Moves the window's top-left corner to (`x`, `y`) on the screen (no
+    /// window manager: the request takes effect).
+    pub fn move_to(&self, window: u32, x: i32, y: i32) -> io::Result<()> {
+        let aux = ConfigureWindowAux::new().x(x).y(y);
+        self.conn.configure_window(window, &aux).map_err(x_error)?;
+        self.conn.flush().map_err(x_error)?;
+        Ok(())
     }
 
     /// Resizes the window (no window manager: the request takes effect).

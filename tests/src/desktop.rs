@@ -51,11 +51,21 @@ impl Desktop {
     /// Starts QEMU in `dir` and waits until the firmware has drawn its
     /// last line ("No bootable device").
     pub fn start(dir: &Path) -> Desktop {
+        Desktop::with_displays(dir, 1)
+    }
+
+    /// [`Desktop::start`] with `displays` display devices (each its own
+    /// Spice display channel; the firmware draws on the first).
+    pub fn with_displays(dir: &Path, displays: u32) -> Desktop {
         let spice = dir.join("spice.sock");
         let qmp_path = dir.join("qmp.sock");
+        let firmware = FirmwareDesktop {
+            extra_displays: displays.saturating_sub(1),
+            ..FirmwareDesktop::new(spice.clone(), qmp_path.clone())
+        };
         let qemu = ChildGuard::spawn(
             Command::new(qemu_binary())
-                .args(FirmwareDesktop::new(spice.clone(), qmp_path.clone()).args())
+                .args(firmware.args())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
         )

@@ -156,10 +156,38 @@ pub fn accelerator(keys: &str) -> Option<String> {
     let key = if key.len() > 1 && key.starts_with(['f', 'F']) && key[1..].parse::<u8>().is_ok() {
         key.to_ascii_uppercase()
     } else {
-        (*key).to_owned()
+        keysym_name(key).to_owned()
     };
     out.push_str(&key);
     Some(out)
+}
+
+/// The X keysym name GTK looks up (case-sensitive) for a key as users
+/// write it in hotkeys (`end`, `del`, `pgup`, ...); other names as given.
+fn keysym_name(key: &str) -> &str {
+    const NAMES: &[(&[&str], &str)] = &[
+        (&["end"], "End"),
+        (&["home"], "Home"),
+        (&["insert", "ins"], "Insert"),
+        (&["delete", "del"], "Delete"),
+        (&["escape", "esc"], "Escape"),
+        (&["return", "enter"], "Return"),
+        (&["backspace"], "BackSpace"),
+        (&["tab"], "Tab"),
+        (&["pageup", "page_up", "pgup", "prior"], "Page_Up"),
+        (&["pagedown", "page_down", "pgdn", "next"], "Page_Down"),
+        (&["print", "printscreen", "sysrq"], "Print"),
+        (&["pause", "break"], "Pause"),
+        (&["up"], "Up"),
+        (&["down"], "Down"),
+        (&["left"], "Left"),
+        (&["right"], "Right"),
+    ];
+    let lower = key.to_ascii_lowercase();
+    NAMES
+        .iter()
+        .find(|(names, _)| names.contains(&lower.as_str()))
+        .map_or(key, |(_, name)| name)
 }
 
 /// remote-viewer's hotkeys when neither `--hotkeys` nor the `.vv` file
@@ -330,10 +358,22 @@ mod tests {
             keys,
             vec![
                 (Hotkey::ToggleFullscreen, "<Shift>F11".to_owned()),
-                (Hotkey::SecureAttention, "<Control><Alt>end".to_owned()),
+                (Hotkey::SecureAttention, "<Control><Alt>End".to_owned()),
             ]
         );
         assert!(parse_hotkeys("explode=shift+f1").is_err());
-        assert_eq!(parse_hotkeys(DEFAULT_HOTKEYS).unwrap().len(), 6);
+        // Every default is a key GTK knows (its key names are
+        // case-sensitive: "end" is none, "End" is).
+        let defaults = parse_hotkeys(DEFAULT_HOTKEYS).unwrap();
+        assert_eq!(defaults.len(), 6);
+        for (action, accel) in defaults {
+            let name = accel.rsplit('>').next().unwrap();
+            let key = gtk::gdk::keys::Key::from_name(name);
+            assert_ne!(
+                *key, 0xff_ffff,
+                "{action:?}: {accel}: GDK knows no {name:?}"
+            );
+        }
+        assert_eq!(accelerator("ctrl+alt+Del").unwrap(), "<Control><Alt>Delete");
     }
 }

@@ -27,8 +27,11 @@
 //!   Spice server plays the desktop's server: QEMU offers the port with the
 //!   next issue's chardev);
 //! - on a HiDPI screen (GDK's scale factor 2) the guest and its video take
-//!   twice the pixels ([`hidpi`]).
+//!   twice the pixels ([`hidpi`]);
+//! - with two display channels each presentation shows only in the window
+//!   of its display, and moves with its `display_id` ([`displays`]).
 
+mod displays;
 mod hidpi;
 mod support;
 

@@ -211,6 +211,53 @@ impl Viewer {
         }
     }
 
+    /// Another window of the same viewer, titled `title` (20 s at most),
+    /// moved to (`x`, 0) on the screen so that it does not cover the
+    /// first (there is no window manager to place it).
+    pub(crate) fn other(&self, title: &str, x: i32) -> Window {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(w) = self.x11.find(title).expect("X query") {
+                self.x11.move_to(w, x, 0).expect("move a window");
+                return Window {
+                    id: w,
+                    display: self.display.clone(),
+                };
+            }
+            assert!(Instant::now() < deadline, "no viewer window titled {title}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The viewer's main window.
+    fn main_window(&self) -> Window {
+        Window {
+            id: self.window,
+            display: self.display.clone(),
+        }
+    }
+
+    pub(crate) fn grab(&self) -> Image {
+        self.main_window().grab()
+    }
+
+    /// Grabs until `ok` holds (10 s at most); the last grab and whether.
+    pub(crate) fn wait(&self, ok: impl Fn(&Image) -> bool) -> (Image, bool) {
+        self.main_window().wait(ok)
+    }
+
+    pub(crate) fn resize(&self, w: u32, h: u32) {
+        self.x11.resize(self.window, w, h).expect("resize");
+    }
+}
+
+/// A top-level window on the test's X server, read back with `xwd`.
+pub(crate) struct Window {
+    id: u32,
+    display: String,
+}
+
+impl Window {
     pub(crate) fn grab(&self) -> Image {
         let out = Command::new("xwd")
             .args([
@@ -218,7 +265,7 @@ impl Viewer {
                 "-display",
                 &self.display,
                 "-id",
-                &self.window.to_string(),
+                &self.id.to_string(),
             ])
             .output()
             .expect("run xwd");
@@ -239,10 +286,6 @@ impl Viewer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    pub(crate) fn resize(&self, w: u32, h: u32) {
-        self.x11.resize(self.window, w, h).expect("resize");
     }
 }
 
