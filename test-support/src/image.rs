@@ -132,6 +132,17 @@ impl Image {
             pixels,
         })
     }
+
+    /// The image as a binary PPM (what [`Image::from_ppm`] reads), for
+    /// saving what a failed test saw.
+    pub fn to_ppm(&self) -> Vec<u8> {
+        let mut out = format!("P6\n{} {}\n255\n", self.width, self.height).into_bytes();
+        for p in &self.pixels {
+            let [_, r, g, b] = p.to_be_bytes();
+            out.extend([r, g, b]);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +160,7 @@ mod tests {
         assert_eq!(img.drawn_pixels(), 1);
         assert!(Image::from_ppm(b"P5\n1 1\n255\n\0").is_err());
         assert!(Image::from_ppm(b"P6\n2 2\n255\n\0\0\0").is_err());
+        assert_eq!(Image::from_ppm(&img.to_ppm()).unwrap(), img);
     }
 
     #[test]
