@@ -46,7 +46,7 @@ mod x11;
 mod xvfb;
 
 pub use child::{ChildGuard, signal};
-pub use image::Image;
+pub use image::{Image, pixel};
 pub use pki::Pki;
 pub use qmp::Qmp;
 pub use rcgen::ExtendedKeyUsagePurpose;

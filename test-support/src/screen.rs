@@ -10,7 +10,7 @@
 use std::io;
 use std::process::{Command, Stdio};
 
-use crate::image::Image;
+use crate::image::{Image, pixel};
 
 /// A rectangle in a display: x, y, width, height.
 pub type Rect = (i64, i64, i64, i64);
@@ -69,18 +69,7 @@ pub fn near_edge(r: Rect, x: i64, y: i64, margin: i64) -> bool {
 
 /// The `w` x `h` part of `img` at (`x`, `y`).
 pub fn crop(img: &Image, x: usize, y: usize, w: usize, h: usize) -> Image {
-    let mut pixels = Vec::with_capacity(w * h);
-    for row in y..y + h {
-        for col in x..x + w {
-            let (r, g, b) = img.rgb(col, row);
-            pixels.push((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
-        }
-    }
-    Image {
-        width: w,
-        height: h,
-        pixels,
-    }
+    Image::from_fn(w, h, |col, row| pixel(img.rgb(x + col, y + row)))
 }
 
 /// Where the guest display lies in the window at scale 1: the offset at
@@ -119,23 +108,11 @@ pub fn find_offset(
 mod tests {
     use super::*;
 
-    fn image(width: usize, height: usize, f: impl Fn(usize, usize) -> u32) -> Image {
-        let pixels = (0..height)
-            .flat_map(|y| (0..width).map(move |x| (x, y)))
-            .map(|(x, y)| f(x, y))
-            .collect();
-        Image {
-            width,
-            height,
-            pixels,
-        }
-    }
-
     #[test]
     fn finds_the_guest_under_a_menu_bar_skipping_video() {
-        let guest = image(8, 6, |x, y| u32::try_from(x * 16 + y).unwrap());
+        let guest = Image::from_fn(8, 6, |x, y| u32::try_from(x * 16 + y).unwrap());
         // 3 rows of menu, then the guest, with "video" over (2..4, 0..6).
-        let shot = image(8, 9, |x, y| match y {
+        let shot = Image::from_fn(8, 9, |x, y| match y {
             0..3 => 0xffffff,
             _ if (2..4).contains(&x) => 0x00ff00,
             _ => guest.pixels[(y - 3) * 8 + x],
@@ -151,7 +128,7 @@ mod tests {
         assert!(near_edge(r, 9, 12, 2) && !near_edge(r, 12, 12, 2));
         assert!(close((0, 255, 0), (8, 247, 0)) && !close((0, 255, 0), (9, 255, 0)));
         assert!(within((20, 230, 10), (0, 255, 0), 25));
-        let img = image(4, 4, |x, y| u32::try_from(x + 4 * y).unwrap());
+        let img = Image::from_fn(4, 4, |x, y| u32::try_from(x + 4 * y).unwrap());
         assert_eq!(crop(&img, 1, 2, 2, 1).pixels, [9, 10]);
         assert_eq!(at(&img, -1, 0), (0, 0, 0));
     }

@@ -505,9 +505,13 @@ mod tests {
 
     #[test]
     fn init_draws_a_desktop_when_asked() {
-        assert!(INIT.contains("redir.desktop=*) place="));
-        assert!(INIT.contains("cat /desktop.bgrx > /dev/fb0"));
-        assert!(INIT.contains("echo \"REDIR-CLICK"));
-        assert!(INIT.contains("--at 0:geometry=$1,colorkey"));
+        for step in [
+            "redir.desktop=*) place=",
+            "cat /desktop.bgrx > /dev/fb0",
+            "echo \"REDIR-CLICK",
+            "--at 0:geometry=$1,colorkey",
+        ] {
+            assert!(INIT.contains(step), "the init lacks {step:?}");
+        }
     }
 }

@@ -350,6 +350,7 @@ fn start_viewer(bin: &Path, spice: &Path, media: &Path, display: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use test_support::pixel;
 
     #[test]
     fn the_click_lands_on_video_not_on_the_bar() {
@@ -361,18 +362,7 @@ mod tests {
     #[test]
     fn compare_sorts_wrong_pixels_by_region() {
         let (w, h) = guest_desktop::SIZE;
-        let mut dump = Image {
-            width: w,
-            height: h,
-            pixels: Vec::new(),
-        };
-        let word =
-            |(r, g, b): (u8, u8, u8)| (u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b);
-        for y in 0..int(h) {
-            for x in 0..int(w) {
-                dump.pixels.push(word(guest_desktop::rgb(x, y)));
-            }
-        }
+        let dump = Image::from_fn(w, h, |x, y| pixel(guest_desktop::rgb(int(x), int(y))));
         assert_eq!(not_drawn(&dump), 0);
         // Unkeyed: the window shows QEMU's screen as it is.
         let wrong = compare(&dump, &dump, (0, 0));
@@ -381,8 +371,8 @@ mod tests {
         // Keyed: green where the key was.
         let mut shot = dump.clone();
         for p in &mut shot.pixels {
-            if *p == word(guest_desktop::KEY_RGB) {
-                *p = word(GREEN);
+            if *p == pixel(guest_desktop::KEY_RGB) {
+                *p = pixel(GREEN);
             }
         }
         let wrong = compare(&shot, &dump, (0, 0));
