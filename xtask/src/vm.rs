@@ -235,13 +235,17 @@ impl Guest {
         Ok(Guest { child, lines })
     }
 
-    /// Waits for a console line containing `needle`.
+    /// Waits for a console line containing `needle`; fails at once, with
+    /// the guest's result, when the guest ends first.
     fn wait_line(&mut self, needle: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(line) if line.contains("REDIR-RESULT ") => {
+                    bail!("the guest ended before it printed {needle:?}: {line}")
+                }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     bail!("the guest printed no {needle:?} within {timeout:?}")
