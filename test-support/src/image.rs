@@ -19,7 +19,26 @@ fn bad(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
+/// One pixel word, `0x00RRGGBB`, from (R, G, B).
+pub fn pixel((r, g, b): (u8, u8, u8)) -> u32 {
+    (u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b)
+}
+
 impl Image {
+    /// A `width` x `height` image whose pixel at (x, y) is `f(x, y)`
+    /// (a `0x00RRGGBB` word, see [`pixel`]).
+    pub fn from_fn(width: usize, height: usize, f: impl Fn(usize, usize) -> u32) -> Image {
+        let pixels = (0..height)
+            .flat_map(|y| (0..width).map(move |x| (x, y)))
+            .map(|(x, y)| f(x, y))
+            .collect();
+        Image {
+            width,
+            height,
+            pixels,
+        }
+    }
+
     /// (R, G, B) at (`x`, `y`); black outside the image.
     pub fn rgb(&self, x: usize, y: usize) -> (u8, u8, u8) {
         if x >= self.width || y >= self.height {
@@ -124,13 +143,24 @@ impl Image {
         }
         let pixels = samples
             .chunks_exact(3)
-            .map(|p| (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]))
+            .map(|p| pixel((p[0], p[1], p[2])))
             .collect();
         Ok(Image {
             width,
             height,
             pixels,
         })
+    }
+
+    /// The image as a binary PPM (what [`Image::from_ppm`] reads), for
+    /// saving what a failed test saw.
+    pub fn to_ppm(&self) -> Vec<u8> {
+        let mut out = format!("P6\n{} {}\n255\n", self.width, self.height).into_bytes();
+        for p in &self.pixels {
+            let [_, r, g, b] = p.to_be_bytes();
+            out.extend([r, g, b]);
+        }
+        out
     }
 }
 
@@ -149,6 +179,11 @@ mod tests {
         assert_eq!(img.drawn_pixels(), 1);
         assert!(Image::from_ppm(b"P5\n1 1\n255\n\0").is_err());
         assert!(Image::from_ppm(b"P6\n2 2\n255\n\0\0\0").is_err());
+        assert_eq!(Image::from_ppm(&img.to_ppm()).unwrap(), img);
+        let made = Image::from_fn(2, 1, |x, _| {
+            pixel((255 * u8::from(x == 0), 0, 255 * u8::from(x == 1)))
+        });
+        assert_eq!(made, img);
     }
 
     #[test]

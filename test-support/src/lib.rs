@@ -20,7 +20,10 @@
 //! - [`symbols`]: what a built shared library links, read with `nm`;
 //! - [`Image`]: screen images from `xwd` and QEMU's `screendump`;
 //! - [`Qmp`]: a QMP client (commands, `screendump`);
-//! - [`X11`]: top-level windows on a test's X server (find, resize);
+//! - [`X11`]: top-level windows on a test's X server (find, resize,
+//!   click);
+//! - [`screen`]: a viewer's window read back (`xwd`) and compared with the
+//!   guest's screen (pixels, rectangles, where the guest display lies);
 //! - `gst` (feature `gst`, for crates that link GStreamer already): the
 //!   decoder's sink pad in a pipeline.
 //!
@@ -36,13 +39,14 @@ pub mod pki;
 mod qmp;
 mod require;
 mod scratch;
+pub mod screen;
 pub mod symbols;
 mod wait;
 mod x11;
 mod xvfb;
 
 pub use child::{ChildGuard, signal};
-pub use image::Image;
+pub use image::{Image, pixel};
 pub use pki::Pki;
 pub use qmp::Qmp;
 pub use rcgen::ExtendedKeyUsagePurpose;

@@ -1,12 +1,19 @@
 //! Top-level windows on a test's X server (`Xvfb`, no window manager):
 //! find one by title, read and change its size and place, as a user
-//! resizing or moving it.
+//! resizing or moving it, and click into it, as a user with a mouse (the
+//! XTEST extension, which Xvfb has: the click goes through the server's
+//! own input path, grabs included).
 
 use std::io;
 
 use x11rb::connection::Connection as _;
-use x11rb::protocol::xproto::{AtomEnum, ConfigureWindowAux, ConnectionExt as _, MapState};
+use x11rb::protocol::xproto::{
+    AtomEnum, BUTTON_PRESS_EVENT, BUTTON_RELEASE_EVENT, ConfigureWindowAux, ConnectionExt as _,
+    MOTION_NOTIFY_EVENT, MapState,
+};
+use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
 
 fn x_error(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("X11: {e}"))
@@ -106,6 +113,29 @@ impl X11 {
         let aux = ConfigureWindowAux::new().x(x).y(y);
         self.conn.configure_window(window, &aux).map_err(x_error)?;
         self.conn.flush().map_err(x_error)?;
+        Ok(())
+    }
+
+    /// Moves the pointer to (`x`, `y`) in `window` and clicks the left
+    /// button there (press, release); returns once the server has them.
+    pub fn click(&self, window: u32, x: i16, y: i16) -> io::Result<()> {
+        let at = self
+            .conn
+            .translate_coordinates(window, self.root, x, y)
+            .map_err(x_error)?
+            .reply()
+            .map_err(x_error)?;
+        let (rx, ry) = (at.dst_x, at.dst_y);
+        for (kind, detail) in [
+            (MOTION_NOTIFY_EVENT, 0),
+            (BUTTON_PRESS_EVENT, 1),
+            (BUTTON_RELEASE_EVENT, 1),
+        ] {
+            self.conn
+                .xtest_fake_input(kind, detail, x11rb::CURRENT_TIME, self.root, rx, ry, 0)
+                .map_err(x_error)?;
+        }
+        self.conn.sync().map_err(x_error)?;
         Ok(())
     }
 

@@ -88,6 +88,15 @@ impl DisplayWindow {
         overlay.add(w);
         overlay.add_overlay(&media);
         overlay.set_overlay_pass_through(&media, true);
+        // Pass-through covers the overlay's own child window, not the
+        // window the drawing area makes inside it, which would take every
+        // pointer event (GDK delivers to a pass-through window's
+        // children): that window passes them through too.
+        media.connect_realize(|media| {
+            if let Some(window) = media.window() {
+                window.set_pass_through(true);
+            }
+        });
 
         let window = gtk::Window::new(gtk::WindowType::Toplevel);
         window.set_title(&window_title(&shared.title, channel_id));

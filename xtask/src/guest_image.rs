@@ -1,6 +1,9 @@
 //! The guest image of the VM tests: a Debian 12 kernel and an initramfs
 //! holding busybox, the uio modules, `redir-play` with the glibc it links,
-//! the test clips and an init that plays what the kernel command line says.
+//! the test clips and an init that plays what the kernel command line says;
+//! for the viewer's VM test also the modules of a desktop (bochs DRM for
+//! the standard VGA, the PS/2 mouse, evdev; see [`kmod`](crate::kmod)) and
+//! the desktop picture ([`guest_desktop`](crate::guest_desktop)).
 //!
 //! Nothing is installed on the host: the kernel package (the versioned one
 //! `linux-image-amd64` depends on) and `busybox-static` are fetched with
@@ -17,6 +20,11 @@
 //! runs `redir-play --pci auto` (the player with the broker in its own
 //! process: the guest has no other player, so no `mediaredir-broker`),
 //! prints `REDIR-RESULT {json}` on the serial console and powers off.
+//! With `redir.desktop=X:Y:W:H` it first loads the desktop's modules,
+//! unbinds the console from the framebuffer, writes the picture to
+//! `/dev/fb0` (prints `REDIR-DESKTOP`), watches the mouse (prints
+//! `REDIR-CLICK` on a left button press) and plays with
+//! `--at 0:geometry=X:Y:W:H,colorkey`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +33,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cpio::{self, Entry};
 use crate::flatc_install::project_cache;
-use crate::process;
+use crate::{guest_desktop, kmod, process};
 
 /// The clips the guest carries: (file name, what it holds).
 pub(crate) const CLIPS: &[(&str, &str)] = &[
@@ -33,7 +41,14 @@ pub(crate) const CLIPS: &[(&str, &str)] = &[
     ("video.webm", "2 s VP9"),
     ("av.webm", "2 s VP9 + Opus"),
     ("long.webm", "10 s VP9 + Opus"),
+    ("green.webm", "60 s solid green VP9, 10 frames a second"),
 ];
+
+/// The modules the viewer's desktop needs (their dependencies come
+/// along): the standard VGA's DRM driver, which gives `/dev/fb0` (DRM's
+/// fbdev emulation; qboot runs no VGA BIOS, so there is no firmware
+/// framebuffer), the PS/2 mouse (i8042 is built in) and its events.
+pub(crate) const DESKTOP_MODULES: &[&str] = &["bochs", "psmouse", "evdev"];
 
 /// The guest's init script.
 pub(crate) const INIT: &str = r#"#!/bin/busybox sh
@@ -44,15 +59,64 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 result() { echo "REDIR-RESULT $1"; sync; poweroff -f; sleep 5; }
-play=""; args=""
+fail() { result "{\"ok\":false,\"error\":\"$1\"}"; }
+# redir.desktop=X:Y:W:H: a desktop on the standard VGA (bochs, /dev/fb0)
+# showing /desktop.bgrx (a player's key-coloured placeholder at X:Y:W:H
+# with its control bar); the player plays there with the colour key; a
+# left button press on the PS/2 mouse prints REDIR-CLICK.
+desktop() {
+    for m in $(cat /lib/modules/desktop); do insmod "/lib/modules/$m.ko" || fail "insmod $m"; done
+    n=0
+    while [ ! -e /sys/class/graphics/fb0/stride ]; do
+        n=$((n + 1)); [ $n -lt 100 ] || fail "no /dev/fb0"; sleep 0.1
+    done
+    # The console off the framebuffer: the picture stays as drawn.
+    for v in /sys/class/vtconsole/vtcon*; do
+        grep -q 'frame buffer' "$v/name" && echo 0 > "$v/bind"
+    done
+    size="$(cat /sys/class/graphics/fb0/virtual_size)"; stride="$(cat /sys/class/graphics/fb0/stride)"
+    [ "$size" = "$(cat /desktop.size)" ] || fail "fb0 is $size, the picture $(cat /desktop.size)"
+    w=${size%,*}; h=${size#*,}
+    if [ "$stride" = $((w * 4)) ]; then
+        cat /desktop.bgrx > /dev/fb0
+    else
+        y=0
+        while [ $y -lt "$h" ]; do
+            dd if=/desktop.bgrx of=/dev/fb0 bs=$((w * 4)) skip=$y seek=$((y * stride)) \
+                oflag=seek_bytes count=1 conv=notrunc 2>/dev/null
+            y=$((y + 1))
+        done
+    fi
+    n=0
+    until grep -qi mouse /sys/class/input/event*/device/name 2>/dev/null; do
+        n=$((n + 1)); [ $n -lt 100 ] || fail "no mouse"; sleep 0.1
+    done
+    # One event (24 bytes) at a time from a descriptor kept open, so that
+    # none is lost between reads; EV_KEY BTN_LEFT 1 ends in these bytes.
+    for e in /sys/class/input/event*; do
+        grep -qi mouse "$e/device/name" || continue
+        (
+            exec 3< "/dev/input/${e##*/}"
+            while :; do
+                ev="$(dd bs=24 count=1 <&3 2>/dev/null | hexdump -v -e '24/1 "%02x"')"
+                case "$ev" in *0100100101000000) echo "REDIR-CLICK $(cat "$e/device/name")" ;; esac
+            done
+        ) &
+    done
+    echo "REDIR-DESKTOP ${w}x$h stride $stride, video at $1"
+    args="$args --at 0:geometry=$1,colorkey"
+}
+play=""; args=""; place=""
 for w in $(cat /proc/cmdline); do
     case "$w" in
         redir.play=*) play="${w#redir.play=}" ;;
         redir.args=*) args="$(echo "${w#redir.args=}" | tr , ' ')" ;;
         redir.log=*) export RUST_LOG="${w#redir.log=}" ;;
+        redir.desktop=*) place="${w#redir.desktop=}" ;;
     esac
 done
 [ -n "$play" ] || result '{"ok":false,"error":"no redir.play= on the kernel command line"}'
+[ -z "$place" ] || desktop "$place"
 insmod /lib/modules/uio.ko || result '{"ok":false,"error":"insmod uio"}'
 insmod /lib/modules/uio_pci_generic.ko || result '{"ok":false,"error":"insmod uio_pci_generic"}'
 echo "1af4 1079" > /sys/bus/pci/drivers/uio_pci_generic/new_id
@@ -155,15 +219,21 @@ fn clip_pipeline(name: &str, location: &str) -> Vec<String> {
         "audio.webm" => (0, 100),
         "video.webm" => (60, 0),
         "long.webm" => (300, 500),
+        "green.webm" => (600, 0),
         _ => (60, 100),
+    };
+    // The viewer's VM test wants one colour it can check every pixel for.
+    let (pattern, rate) = match name {
+        "green.webm" => ("solid-color foreground-color=0xff00ff00", 10),
+        _ => ("ball", 30),
     };
     let mut p: Vec<String> = vec!["-q".into()];
     let mut words = |s: &str| p.extend(s.split_whitespace().map(str::to_owned));
     words(&format!("webmmux name=mux ! filesink location={location}"));
     if video_frames > 0 {
         words(&format!(
-            "videotestsrc num-buffers={video_frames} pattern=ball ! \
-             video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! \
+            "videotestsrc num-buffers={video_frames} pattern={pattern} ! \
+             video/x-raw,format=I420,width=320,height=240,framerate={rate}/1 ! \
              vp9enc deadline=1 ! queue ! mux."
         ));
     }
@@ -308,15 +378,36 @@ pub(crate) fn ensure(redir_play: &Path, extra: Option<&Path>) -> Result<GuestIma
     let busybox = std::fs::read(busybox_dir.join("bin/busybox")).context("busybox-static")?;
     add_file(&mut entries, "bin/busybox", 0o755, busybox);
     entries.push(Entry::Symlink("bin/sh".into(), "busybox".into()));
-    let modules = kernel_dir
-        .join("lib/modules")
-        .join(&version)
-        .join("kernel/drivers/uio");
-    for module in ["uio.ko", "uio_pci_generic.ko"] {
-        let data = std::fs::read(modules.join(module))
-            .with_context(|| format!("{module} in {}", modules.display()))?;
-        add_file(&mut entries, &format!("lib/modules/{module}"), 0o644, data);
+    let modules = kernel_dir.join("lib/modules").join(&version);
+    let desktop = kmod::with_dependencies(&modules, DESKTOP_MODULES)?;
+    for module in kmod::with_dependencies(&modules, &["uio_pci_generic"])?
+        .iter()
+        .chain(&desktop)
+    {
+        let data = std::fs::read(&module.path)
+            .with_context(|| format!("reading {}", module.path.display()))?;
+        add_file(
+            &mut entries,
+            &format!("lib/modules/{}.ko", module.name),
+            0o644,
+            data,
+        );
     }
+    let order: Vec<&str> = desktop.iter().map(|m| m.name.as_str()).collect();
+    add_file(
+        &mut entries,
+        "lib/modules/desktop",
+        0o644,
+        format!("{}\n", order.join("\n")).into_bytes(),
+    );
+    add_file(&mut entries, "desktop.bgrx", 0o644, guest_desktop::bgrx());
+    let (w, h) = guest_desktop::SIZE;
+    add_file(
+        &mut entries,
+        "desktop.size",
+        0o644,
+        format!("{w},{h}\n").into_bytes(),
+    );
     add_file(
         &mut entries,
         "bin/redir-play",
@@ -391,7 +482,10 @@ mod tests {
             let p = clip_pipeline(name, "/x").join(" ");
             assert!(p.contains("webmmux"));
             assert_eq!(p.contains("vp9enc"), *name != "audio.webm");
-            assert_eq!(p.contains("opusenc"), *name != "video.webm");
+            assert_eq!(
+                p.contains("opusenc"),
+                !["video.webm", "green.webm"].contains(name)
+            );
         }
     }
 
@@ -407,5 +501,17 @@ mod tests {
         assert!(INIT.contains("REDIR-RESULT"));
         assert!(INIT.contains("poweroff -f"));
         assert!(INIT.contains("--pci auto"));
+    }
+
+    #[test]
+    fn init_draws_a_desktop_when_asked() {
+        for step in [
+            "redir.desktop=*) place=",
+            "cat /desktop.bgrx > /dev/fb0",
+            "echo \"REDIR-CLICK",
+            "--at 0:geometry=$1,colorkey",
+        ] {
+            assert!(INIT.contains(step), "the init lacks {step:?}");
+        }
     }
 }

@@ -14,7 +14,8 @@
 //! the tests run), [`timing`] (step durations), [`bench`](mod@bench) (the
 //! redirection-vs-re-encode benchmark), [`qemu`] (a QEMU able to create the
 //! device, and the `qemu attach` test step), [`demo`] (the end-to-end demo),
-//! [`guest_image`] and [`cpio`] (the test guest), [`vm`] (the VM tests and
+//! [`guest_image`], [`guest_desktop`], [`kmod`] and [`cpio`] (the test
+//! guest, its desktop and kernel modules), [`vm`] (the VM tests and
 //! `demo --vm`), [`fresh`] (`fresh-check`: a command in a fresh Debian 12
 //! root), [`process`] (running programs) and [`tempdir`] (scratch
 //! directories).
@@ -27,7 +28,9 @@ mod flatc_gen;
 mod flatc_install;
 mod fresh;
 mod fuzz;
+mod guest_desktop;
 mod guest_image;
+mod kmod;
 mod matrix;
 mod process;
 mod qemu;
@@ -105,8 +108,8 @@ enum Task {
     DemoRun(DemoRunArgs),
     /// The VM tests alone (the `vm` step of `test`): QEMU boots a guest that
     /// plays clips through the device over virtio-pci; bit-exact checks,
-    /// daemon restart, guest reset.
-    Vm,
+    /// daemon restart, guest reset, the viewer over the guest's desktop.
+    Vm(VmArgs),
     /// Run a command of the project (default: `cargo xtask test`) in a fresh
     /// Debian 12 root made with debootstrap (cached): a clone of HEAD, the
     /// host's Rust toolchain read-only, cold crates; as root only.
@@ -183,6 +186,14 @@ struct DemoArgs {
     /// target/ (the demo names it).
     #[arg(short, long)]
     verbose: bool,
+}
+
+/// Options of `vm`.
+#[derive(Debug, Args)]
+struct VmArgs {
+    /// Only the viewer over the guest's desktop (QEMU's Spice, Xvfb).
+    #[arg(long)]
+    viewer_only: bool,
 }
 
 /// Options of the hidden `demo-run`.
@@ -367,7 +378,7 @@ fn run_in_scope(task: Task) -> Result<()> {
                 }
                 Ok(())
             }
-            Task::Vm => vm::test(),
+            Task::Vm(args) => vm::run(args.viewer_only),
             Task::Setup
             | Task::RuntimePackages
             | Task::Fuzz(_)

@@ -8,7 +8,8 @@
 //! and `qemu attach`: a real QEMU (built once and cached by
 //! [`qemu`](mod@qemu)) creates the device on the real daemon, and `vm`
 //! ([`vm`](mod@crate::vm)): QEMU boots a guest that plays clips through the
-//! device over virtio-pci, with a daemon restart and a guest reset. It stops at the first failing step
+//! device over virtio-pci, with a daemon restart and a guest reset, and the
+//! viewer shows a guest's desktop with the video in it. It stops at the first failing step
 //! and names it. Every step is timed and
 //! a summary table closes the run: CI has 90 minutes on 2 cores.
 

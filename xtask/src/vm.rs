@@ -15,7 +15,10 @@
 //! once after 15 s: longer than a control request's timeout, so the
 //! broker's reset meets a device reading back zeroes and must retry); the
 //! broker resetting the
-//! device mid-stream (`--reset-after`) while the daemon keeps serving. Every QEMU runs under `timeout`, every wait has a
+//! device mid-stream (`--reset-after`) while the daemon keeps serving; the
+//! viewer over the guest's own desktop ([`viewer`]: the video in the
+//! guest's key-coloured placeholder under its control bar, a click
+//! reaching the guest). Every QEMU runs under `timeout`, every wait has a
 //! deadline.
 
 use std::io::{BufRead, BufReader};
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use qemu_config::QemuCommand;
+use test_support::ChildGuard;
 
 use crate::demo::{self, Summary};
 use crate::guest_image::{self, GuestImage};
@@ -34,6 +38,8 @@ use crate::process;
 use crate::qemu::{self, Qemu};
 use crate::tempdir;
 use crate::timing::format_duration;
+
+mod viewer;
 
 /// Longest a guest may run (QEMU's own `timeout`).
 const QEMU_TIMEOUT_SECS: u64 = 240;
@@ -64,12 +70,21 @@ impl Daemon {
     /// Starts `vhost-user-mediaredir --uplink local:verify` on `socket` and
     /// waits for the socket.
     fn start(bin: &Path, socket: &Path, report: &Path, name: &str) -> Result<Daemon> {
+        let report = format!("{}", report.display());
+        Daemon::start_with(
+            bin,
+            socket,
+            &["--uplink", "local:verify", "--verify-report", &report],
+            name,
+        )
+    }
+
+    /// Starts `vhost-user-mediaredir` with `args` on `socket` and waits for
+    /// the socket.
+    fn start_with(bin: &Path, socket: &Path, args: &[&str], name: &str) -> Result<Daemon> {
         let _ = std::fs::remove_file(socket);
         let mut cmd = Command::new(bin.join("vhost-user-mediaredir"));
-        cmd.arg("--socket-path")
-            .arg(socket)
-            .args(["--uplink", "local:verify", "--verify-report"])
-            .arg(report);
+        cmd.arg("--socket-path").arg(socket).args(args);
         println!("vm: $ {}", process::display(&cmd));
         let mut child = Guard(
             cmd.stdin(Stdio::null())
@@ -138,9 +153,11 @@ impl Daemon {
     }
 }
 
-/// A booted guest: QEMU with the serial console on its stdout.
+/// A booted guest: QEMU (under `timeout`) with the serial console on its
+/// stdout. Dropped, `timeout` gets SIGTERM, which it passes on to QEMU (a
+/// SIGKILL would leave QEMU running without it).
 struct Guest {
-    child: Guard,
+    child: ChildGuard,
     lines: Receiver<String>,
 }
 
@@ -154,13 +171,35 @@ impl Guest {
         args: &[&str],
         reconnect: bool,
     ) -> Result<Guest> {
+        let mut q = Guest::machine(qemu, socket);
+        q.reconnect_ms = reconnect.then_some(RECONNECT_MS);
+        let mut words = vec![format!("redir.play={clip}")];
+        if !args.is_empty() {
+            words.push(format!("redir.args={}", args.join(",")));
+        }
+        Guest::boot_with(qemu, image, &q, &words)
+    }
+
+    /// The VM test's machine on the daemon's `socket`.
+    fn machine(qemu: &Qemu, socket: &Path) -> QemuCommand {
         let mut q = QemuCommand::new(socket);
         q.flavor = qemu.flavor;
         q.memory_mib = GUEST_MIB;
-        q.reconnect_ms = reconnect.then_some(RECONNECT_MS);
-        let mut append = format!("console=ttyS0 panic=-1 quiet hugepages=64 redir.play={clip}");
-        if !args.is_empty() {
-            append.push_str(&format!(" redir.args={}", args.join(",")));
+        q
+    }
+
+    /// Boots the image on machine `q` with these words on the kernel
+    /// command line (`redir.play=`... for the init).
+    fn boot_with(
+        qemu: &Qemu,
+        image: &GuestImage,
+        q: &QemuCommand,
+        words: &[String],
+    ) -> Result<Guest> {
+        let mut append = "console=ttyS0 panic=-1 quiet hugepages=64".to_owned();
+        for word in words {
+            append.push(' ');
+            append.push_str(word);
         }
         let mut cmd = Command::new("timeout");
         cmd.arg(QEMU_TIMEOUT_SECS.to_string())
@@ -180,13 +219,9 @@ impl Guest {
             .arg("-bios")
             .arg(image.firmware.join("qboot.rom"));
         println!("vm: $ {}", process::display(&cmd));
-        let mut child = Guard(
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .spawn()
-                .context("starting QEMU")?,
-        );
-        let stdout = child.0.stdout.take().context("QEMU stdout")?;
+        let mut child = ChildGuard::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::piped()))
+            .context("starting QEMU")?;
+        let stdout = child.child_mut().stdout.take().context("QEMU stdout")?;
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
@@ -200,13 +235,17 @@ impl Guest {
         Ok(Guest { child, lines })
     }
 
-    /// Waits for a console line containing `needle`.
+    /// Waits for a console line containing `needle`; fails at once, with
+    /// the guest's result, when the guest ends first.
     fn wait_line(&mut self, needle: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(line) if line.contains("REDIR-RESULT ") => {
+                    bail!("the guest ended before it printed {needle:?}: {line}")
+                }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     bail!("the guest printed no {needle:?} within {timeout:?}")
@@ -226,7 +265,7 @@ impl Guest {
             .map(|(_, j)| j.trim().to_owned())
             .unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.0.try_wait()?.is_none() {
+        while self.child.try_wait()?.is_none() {
             if Instant::now() >= deadline {
                 println!("vm: QEMU did not power off within 30 s; killing it");
                 break;
@@ -405,7 +444,15 @@ fn guest_reset_test(rig: &Rig) -> Result<()> {
 
 /// The `vm` step of `cargo xtask test`.
 pub(crate) fn test() -> Result<()> {
+    run(false)
+}
+
+/// `cargo xtask vm`: every VM test, or only the viewer's.
+pub(crate) fn run(viewer_only: bool) -> Result<()> {
     let rig = Rig::new(None)?;
+    if viewer_only {
+        return viewer::test(&rig);
+    }
     for clip in ["audio.webm", "video.webm", "av.webm"] {
         clip_test(&rig, clip, &[])?;
     }
@@ -415,7 +462,9 @@ pub(crate) fn test() -> Result<()> {
     // Down longer than a control request's timeout (12 s): the broker's
     // reset fails until the daemon is back and must retry.
     daemon_restart_test(&rig, Duration::from_secs(15))?;
-    guest_reset_test(&rig)
+    guest_reset_test(&rig)?;
+    // The guest's own desktop with the video in it, in the viewer.
+    viewer::test(&rig)
 }
 
 /// `cargo xtask demo --vm`: the demo with the player in the VM; prints the

@@ -57,9 +57,9 @@ fn each_presentation_shows_only_on_its_own_display() {
     );
     let first = Viewer::find(&xvfb, TITLE, guard);
     let second = first.other(&format!("{TITLE} (display 2)"), 1000);
-    let (shot, found) = first.wait(|s| find_offset(s, &guest, 100).is_some());
+    let (shot, found) = first.wait(|s| find_offset(s, &guest, 100, &[]).is_some());
     assert!(found, "display 1's window never showed the firmware screen");
-    let (ox, oy) = find_offset(&shot, &guest, 100).unwrap();
+    let (ox, oy) = find_offset(&shot, &guest, 100, &[]).unwrap();
     // The second window has the same menu bar; its display is not scaled
     // (the window fits it), so it starts at the same offset.
     let in_first = |x: i64, y: i64| (int(ox) + x, int(oy) + y);

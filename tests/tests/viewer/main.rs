@@ -102,13 +102,14 @@ fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
 
     // The viewer sizes its window to the guest display (zoom 100 %): the
     // guest shows unscaled under the menu bar.
-    let (shot, found) = viewer.wait(|s| s.width == gw && find_offset(s, &guest, 100).is_some());
+    let (shot, found) =
+        viewer.wait(|s| s.width == gw && find_offset(s, &guest, 100, &[]).is_some());
     assert!(
         found,
         "the viewer never showed the guest's screen unscaled ({}x{})",
         shot.width, shot.height
     );
-    let (ox, oy) = find_offset(&shot, &guest, 100).unwrap();
+    let (ox, oy) = find_offset(&shot, &guest, 100, &[]).unwrap();
     assert_eq!(ox, 0);
     let menu = i64::try_from(oy).unwrap();
     assert!((10..=60).contains(&menu), "a menu bar of {menu} px?");

@@ -1,6 +1,7 @@
-//! What the viewer's tests share: reading screenshots and pixels, the
-//! clips they play (made by ffmpeg, one numbering its frames), players on
-//! the broker that take commands, and the viewer's window.
+//! What the viewer's tests share: the clips they play (made by ffmpeg, one
+//! numbering its frames), players on the broker that take commands, and
+//! the viewer's windows; screenshots and pixels come from
+//! `test_support::screen` (shared with the VM test over a real guest).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -8,21 +9,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conformance_tests::rig::workspace_binary;
+pub(crate) use test_support::screen::{self, at, close, crop, find_offset, inside, int, near_edge};
 use test_support::{ChildGuard, Image, X11, Xvfb};
 
 use crate::TITLE;
-
-/// The pixel at (`x`, `y`); black outside the image.
-pub(crate) fn at(img: &Image, x: i64, y: i64) -> (u8, u8, u8) {
-    match (usize::try_from(x), usize::try_from(y)) {
-        (Ok(x), Ok(y)) => img.rgb(x, y),
-        _ => (0, 0, 0),
-    }
-}
-
-pub(crate) fn int(v: usize) -> i64 {
-    i64::try_from(v).expect("a screen coordinate")
-}
 
 pub(crate) fn green(p: (u8, u8, u8)) -> bool {
     p.1 > 200 && p.0 < 60 && p.2 < 60
@@ -30,10 +20,6 @@ pub(crate) fn green(p: (u8, u8, u8)) -> bool {
 
 pub(crate) fn red(p: (u8, u8, u8)) -> bool {
     p.0 > 200 && p.1 < 60 && p.2 < 60
-}
-
-pub(crate) fn close(a: (u8, u8, u8), b: (u8, u8, u8)) -> bool {
-    a.0.abs_diff(b.0) <= 8 && a.1.abs_diff(b.1) <= 8 && a.2.abs_diff(b.2) <= 8
 }
 
 /// An H.264 clip in MP4, as ffmpeg writes it, from a lavfi `source` and
@@ -259,18 +245,7 @@ pub(crate) struct Window {
 
 impl Window {
     pub(crate) fn grab(&self) -> Image {
-        let out = Command::new("xwd")
-            .args([
-                "-silent",
-                "-display",
-                &self.display,
-                "-id",
-                &self.id.to_string(),
-            ])
-            .output()
-            .expect("run xwd");
-        assert!(out.status.success(), "xwd failed: {out:?}");
-        Image::from_xwd(&out.stdout).expect("an xwd image")
+        screen::grab(&self.display, self.id).expect("xwd reads the viewer's window")
     }
 
     /// Grabs until `ok` holds (10 s at most); the last grab and whether.
@@ -289,54 +264,6 @@ impl Window {
     }
 }
 
-/// Where the guest display lies in the window at scale 1: the offset at
-/// which the window shows the screendump (the menu bar above it, and any
-/// letterbox), searched over the first `max_y` rows.
-pub(crate) fn find_offset(shot: &Image, guest: &Image, max_y: usize) -> Option<(usize, usize)> {
-    let x0 = shot.width.saturating_sub(guest.width) / 2;
-    // Every third row with something drawn on it (rows all of one colour
-    // match anywhere).
-    let rows: Vec<usize> = (0..guest.height)
-        .step_by(3)
-        .filter(|&gy| (0..guest.width).any(|gx| guest.rgb(gx, gy) != guest.rgb(0, gy)))
-        .collect();
-    if rows.is_empty() || shot.height < guest.height {
-        return None;
-    }
-    (0..max_y.min(shot.height - guest.height + 1)).find_map(|y0| {
-        let same = rows.iter().all(|&gy| {
-            (0..guest.width)
-                .step_by(2)
-                .all(|gx| shot.rgb(x0 + gx, y0 + gy) == guest.rgb(gx, gy))
-        });
-        same.then_some((x0, y0))
-    })
-}
-
-/// The `w` x `h` part of `img` at (`x`, `y`).
-pub(crate) fn crop(img: &Image, x: usize, y: usize, w: usize, h: usize) -> Image {
-    let mut pixels = Vec::with_capacity(w * h);
-    for row in y..y + h {
-        for col in x..x + w {
-            let (r, g, b) = img.rgb(col, row);
-            pixels.push((u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b));
-        }
-    }
-    Image {
-        width: w,
-        height: h,
-        pixels,
-    }
-}
-
 pub(crate) fn x11_alive(viewer: &Viewer) -> bool {
     viewer.x11.find(TITLE).ok().flatten() == Some(viewer.window)
-}
-
-pub(crate) fn inside(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
-    x >= r.0 + margin && x < r.0 + r.2 - margin && y >= r.1 + margin && y < r.1 + r.3 - margin
-}
-
-pub(crate) fn near_edge(r: (i64, i64, i64, i64), x: i64, y: i64, margin: i64) -> bool {
-    inside(r, x, y, -margin) && !inside(r, x, y, margin)
 }

@@ -177,14 +177,10 @@ mod tests {
     use super::*;
 
     fn screen(width: usize, height: usize, drawn: usize) -> Image {
-        let pixels = (0..width * height)
-            .map(|i| if i >= 1 && i <= drawn { 0xaaaaaa } else { 0 })
-            .collect();
-        Image {
-            width,
-            height,
-            pixels,
-        }
+        Image::from_fn(width, height, |x, y| {
+            let i = y * width + x;
+            if i >= 1 && i <= drawn { 0xaaaaaa } else { 0 }
+        })
     }
 
     #[test]
