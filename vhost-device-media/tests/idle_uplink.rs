@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use mediaredir_proto::wire::{self, FrameReader, Message};
+use mediaredir_proto::wire::{FrameReader, Message};
 use test_support::{TempDir, scratch};
 use vhost_user_mediaredir::counters::Counters;
 use vhost_user_mediaredir::uplink::socket::{ListenAddr, SocketUplink};
@@ -67,13 +67,7 @@ impl Drop for Daemon {
 }
 
 fn hello() -> Vec<u8> {
-    let hello = Message::Hello(wire::Hello {
-        major: 1,
-        minor: 0,
-        name: "relay".into(),
-        caps: wire::Capabilities::default(),
-    });
-    wire::encode_frame(&hello, 0).unwrap()
+    common::hello_frame("relay")
 }
 
 /// Reads until the daemon closes the connection; returns how long that

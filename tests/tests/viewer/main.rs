@@ -56,23 +56,7 @@ const CLIPS: &str =
 pub(crate) const TITLE: &str = "viewer-test";
 #[test]
 fn video_is_drawn_in_place_scaled_clipped_and_stacked() {
-    if !require(
-        "video_is_drawn_in_place_scaled_clipped_and_stacked",
-        &[
-            Tool {
-                program: "Xvfb",
-                package: "xvfb",
-            },
-            Tool {
-                program: "xwd",
-                package: "x11-apps",
-            },
-            Tool {
-                program: "ffmpeg",
-                package: "ffmpeg",
-            },
-        ],
-    ) {
+    if !require_screenshot_tools("video_is_drawn_in_place_scaled_clipped_and_stacked") {
         return;
     }
     let rig = Rig::start("viewer", &[]);

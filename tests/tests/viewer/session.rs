@@ -19,7 +19,7 @@ use conformance_tests::desktop::Desktop;
 use conformance_tests::rig::{Rig, workspace_binary};
 use mediaredir_proto::wire::SPICE_PORT_NAME;
 use qemu_config::{FirmwareDesktop, MediaRelay, SpiceServer};
-use test_support::{ChildGuard, Tool, Xvfb, require};
+use test_support::{ChildGuard, Xvfb};
 
 use crate::support::*;
 
@@ -28,23 +28,7 @@ const DEST: (i64, i64, i64, i64) = (100, 100, 320, 240);
 
 #[test]
 fn media_rides_qemus_own_spice_session() {
-    if !require(
-        "media_rides_qemus_own_spice_session",
-        &[
-            Tool {
-                program: "Xvfb",
-                package: "xvfb",
-            },
-            Tool {
-                program: "xwd",
-                package: "x11-apps",
-            },
-            Tool {
-                program: "ffmpeg",
-                package: "ffmpeg",
-            },
-        ],
-    ) {
+    if !require_screenshot_tools("media_rides_qemus_own_spice_session") {
         return;
     }
     let rig = Rig::start("viewer-session", &[]);

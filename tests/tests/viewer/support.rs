@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use conformance_tests::rig::workspace_binary;
 pub(crate) use test_support::screen::{self, at, close, crop, find_offset, inside, int, near_edge};
-use test_support::{ChildGuard, Image, X11, Xvfb};
+use test_support::{ChildGuard, Image, Tool, X11, Xvfb, require};
 
 use crate::TITLE;
 
@@ -311,4 +311,26 @@ pub(crate) fn assert_composited(
         wrong_desktop.len(),
         &wrong_desktop[..wrong_desktop.len().min(8)]
     );
+}
+
+/// Whether the programs the viewer's screenshot tests run are there (Xvfb,
+/// xwd, ffmpeg): see [`require`] (under CI a missing one fails `test`).
+pub(crate) fn require_screenshot_tools(test: &str) -> bool {
+    require(
+        test,
+        &[
+            Tool {
+                program: "Xvfb",
+                package: "xvfb",
+            },
+            Tool {
+                program: "xwd",
+                package: "x11-apps",
+            },
+            Tool {
+                program: "ffmpeg",
+                package: "ffmpeg",
+            },
+        ],
+    )
 }
