@@ -9,7 +9,10 @@
 //! up); with the right one the guest's screen shows unscaled and the video,
 //! sent by the guest's player through the daemon, QEMU's relay and QEMU's
 //! Spice server, is composited in place: green inside `dest`, QEMU's own
-//! `screendump` everywhere else.
+//! `screendump` everywhere else; the daemon killed, the video goes (the
+//! relay closes the port for the viewer), and once the daemon is back the
+//! viewer's media connection, made again over the same session and the
+//! relay's new socket connection, shows the next video.
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -19,7 +22,7 @@ use conformance_tests::desktop::Desktop;
 use conformance_tests::rig::{Rig, workspace_binary};
 use mediaredir_proto::wire::SPICE_PORT_NAME;
 use qemu_config::{FirmwareDesktop, MediaRelay, SpiceServer};
-use test_support::{ChildGuard, Xvfb};
+use test_support::{ChildGuard, Image, Xvfb};
 
 use crate::support::*;
 
@@ -31,7 +34,7 @@ fn media_rides_qemus_own_spice_session() {
     if !require_screenshot_tools("media_rides_qemus_own_spice_session") {
         return;
     }
-    let rig = Rig::start("viewer-session", &[]);
+    let mut rig = Rig::start("viewer-session", &[]);
     let dir = rig.path("");
     let green_clip = clip(&dir, "green.mp4", "0x00ff00", 60);
     let (password, wrong) = (dir.join("spice.pass"), dir.join("wrong.pass"));
@@ -113,9 +116,10 @@ fn media_rides_qemus_own_spice_session() {
         shot.width, shot.height
     );
     let (ox, oy) = find_offset(&shot, &guest, 100, &[]).unwrap();
-    let (_broker, broker_socket) = rig.broker();
-    let _player = Player::start(&broker_socket, &green_clip, "geometry=100:100:320:240");
-    let (shot, shown) = viewer.wait(|s| green(at(s, int(ox) + 110, int(oy) + 110)));
+    let (broker, broker_socket) = rig.broker();
+    let player = Player::start(&broker_socket, &green_clip, "geometry=100:100:320:240");
+    let in_dest = |s: &Image| green(at(s, int(ox) + 110, int(oy) + 110));
+    let (shot, shown) = viewer.wait(in_dest);
     assert!(
         shown,
         "no green video at dest through QEMU's session; pixel {:?}",
@@ -123,4 +127,28 @@ fn media_rides_qemus_own_spice_session() {
     );
     let guest = desktop.screendump();
     assert_composited(&viewer.grab(), &guest, (ox, oy), DEST, None, green);
+
+    // The daemon restarts: the relay closes the port for the viewer (the
+    // video goes), connects to the new daemon, and the viewer's media
+    // connection, made again over the same session, shows the next video.
+    drop(player);
+    drop(broker);
+    if let Some(daemon) = rig.daemon.take() {
+        daemon.kill();
+    }
+    let (shot, gone) = viewer.wait(|s| !in_dest(s));
+    assert!(
+        gone,
+        "the video stayed after the daemon went away: {:?}",
+        shot.rgb(ox + 110, oy + 110)
+    );
+    rig.restart();
+    let (_broker, broker_socket) = rig.broker();
+    let _player = Player::start(&broker_socket, &green_clip, "geometry=100:100:320:240");
+    let (shot, back) = viewer.wait(in_dest);
+    assert!(
+        back,
+        "no video through QEMU's session after the daemon restarted: {:?}",
+        shot.rgb(ox + 110, oy + 110)
+    );
 }
