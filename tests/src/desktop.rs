@@ -73,8 +73,9 @@ impl Desktop {
         let spice = dir.join("spice.sock");
         let qmp_path = dir.join("qmp.sock");
         let firmware = configure(FirmwareDesktop::new(spice.clone(), qmp_path.clone()));
-        let qemu = ChildGuard::spawn(
-            Command::new(qemu_binary())
+        let binary = qemu_binary();
+        let mut qemu = ChildGuard::spawn(
+            Command::new(&binary)
                 .args(firmware.args())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
@@ -86,6 +87,11 @@ impl Desktop {
                 Ok(qmp) => break qmp,
                 Err(e) if Instant::now() > deadline => panic!("QMP: {e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+            // A QEMU that refuses the command line (one without patch
+            // 0004 has no `chardev-relay`) says why on stderr, above.
+            if let Ok(Some(status)) = qemu.try_wait() {
+                panic!("{} exited at start ({status})", binary.display());
             }
         };
         let mut desktop = Desktop {
