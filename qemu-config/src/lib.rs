@@ -20,9 +20,14 @@
 //! `qemu attach` step of `cargo xtask test` runs it against the real daemon.
 //! With [`QemuCommand::spice`] and [`QemuCommand::vga`] the same QEMU also
 //! serves the VM's desktop over Spice (QEMU's own Spice server, the
-//! standard VGA as its display), as a VDI host runs it.
+//! standard VGA as its display), as a VDI host runs it; [`MediaRelay`]
+//! (patch 0004) puts the media port into that Spice session.
+
+mod relay;
 
 use std::path::PathBuf;
+
+pub use relay::MediaRelay;
 
 /// The virtio device ID of virtio-media-redir (spec section 2).
 pub const VIRTIO_ID_MEDIA_REDIR: u16 = 57;
@@ -185,6 +190,9 @@ pub struct FirmwareDesktop {
     /// own Spice display channel, showing QEMU's "not initialized" screen
     /// (the firmware draws on the first only).
     pub extra_displays: u32,
+    /// The media port in the desktop's Spice session, relayed to the
+    /// daemon (needs patch 0004).
+    pub media_relay: Option<MediaRelay>,
 }
 
 impl FirmwareDesktop {
@@ -195,6 +203,7 @@ impl FirmwareDesktop {
             qmp,
             firmware_dir: PathBuf::from("/usr/share/seabios"),
             extra_displays: 0,
+            media_relay: None,
         }
     }
 
@@ -225,6 +234,9 @@ impl FirmwareDesktop {
         args.push("-L".into());
         args.push(self.firmware_dir.display().to_string());
         args.extend(self.spice.args());
+        if let Some(relay) = &self.media_relay {
+            args.extend(relay.args());
+        }
         args.push("-qmp".into());
         args.push(format!("unix:{},server=on,wait=off", self.qmp.display()));
         args
@@ -388,7 +400,7 @@ mod tests {
         assert!(!args.contains("secondary-vga"), "{args}");
         let two = FirmwareDesktop {
             extra_displays: 1,
-            ..d
+            ..d.clone()
         };
         assert!(
             two.args()
@@ -396,6 +408,17 @@ mod tests {
                 .contains("-device secondary-vga,id=vga1"),
             "a second display channel"
         );
+        assert!(!args.contains("chardev"), "no media port: {args}");
+        let relayed = FirmwareDesktop {
+            media_relay: Some(MediaRelay::new("org.example.0", "/tmp/u.sock")),
+            ..d
+        };
+        let args = relayed.args().join(" ");
+        assert!(
+            args.contains("-chardev spiceport,id=mediaport,name=org.example.0"),
+            "{args}"
+        );
+        assert!(args.contains("-object chardev-relay,"), "{args}");
     }
 
     #[test]

@@ -51,20 +51,31 @@ impl Desktop {
     /// Starts QEMU in `dir` and waits until the firmware has drawn its
     /// last line ("No bootable device").
     pub fn start(dir: &Path) -> Desktop {
-        Desktop::with_displays(dir, 1)
+        Desktop::start_with(dir, |desktop| desktop)
     }
 
     /// [`Desktop::start`] with `displays` display devices (each its own
     /// Spice display channel; the firmware draws on the first).
     pub fn with_displays(dir: &Path, displays: u32) -> Desktop {
+        Desktop::start_with(dir, |desktop| FirmwareDesktop {
+            extra_displays: displays.saturating_sub(1),
+            ..desktop
+        })
+    }
+
+    /// [`Desktop::start`] with the command line changed by `configure`
+    /// (more displays, a Spice password, the media port relayed to the
+    /// daemon).
+    pub fn start_with(
+        dir: &Path,
+        configure: impl FnOnce(FirmwareDesktop) -> FirmwareDesktop,
+    ) -> Desktop {
         let spice = dir.join("spice.sock");
         let qmp_path = dir.join("qmp.sock");
-        let firmware = FirmwareDesktop {
-            extra_displays: displays.saturating_sub(1),
-            ..FirmwareDesktop::new(spice.clone(), qmp_path.clone())
-        };
-        let qemu = ChildGuard::spawn(
-            Command::new(qemu_binary())
+        let firmware = configure(FirmwareDesktop::new(spice.clone(), qmp_path.clone()));
+        let binary = qemu_binary();
+        let mut qemu = ChildGuard::spawn(
+            Command::new(&binary)
                 .args(firmware.args())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
@@ -76,6 +87,11 @@ impl Desktop {
                 Ok(qmp) => break qmp,
                 Err(e) if Instant::now() > deadline => panic!("QMP: {e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+            // A QEMU that refuses the command line (one without patch
+            // 0004 has no `chardev-relay`) says why on stderr, above.
+            if let Ok(Some(status)) = qemu.try_wait() {
+                panic!("{} exited at start ({status})", binary.display());
             }
         };
         let mut desktop = Desktop {

@@ -19,7 +19,10 @@ use common::{AV, TempDir, demux, generate};
 use conformance_tests::daemon::DaemonProcess;
 use conformance_tests::rig::{Rig, wait_client};
 use conformance_tests::scratch::Scratch;
-use e2e_common::{Client, assert_bit_exact, free_port, media_client_binary, play, wait_path};
+use e2e_common::{
+    Client, assert_bit_exact, free_port, media_client_binary, play, play_to_client_zero_copy,
+    wait_path,
+};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use test_support::Pki;
 use test_support::pki::Authority;
@@ -41,22 +44,7 @@ fn guest_to_media_client_is_bit_exact() {
         rig.path("report.txt"),
         &[],
     );
-    let mut dev = rig.driver();
-    wait_client(&mut dev, true);
-    let ids = play(&mut dev, &tracks);
-    let counters = rig.daemon().counters();
-    let payload: usize = tracks
-        .iter()
-        .flat_map(|t| &t.samples)
-        .map(|s| s.data.len())
-        .sum();
-    assert_eq!(counters["payload_bytes"], payload as u64);
-    assert_eq!(
-        counters["payload_bytes_copied"], 0,
-        "zero copy: {counters:?}"
-    );
-    let report = client.finish();
-    assert_bit_exact(&clip, &ids, &report);
+    play_to_client_zero_copy(&rig, client, &clip, &tracks);
     eprintln!("e2e over unix: {:?}", t0.elapsed());
 }
 

@@ -24,7 +24,8 @@ use conformance_tests::relay::Relay;
 use conformance_tests::rig::{Driver, call, data_header, ok, video, wait_client, wait_event};
 use conformance_tests::scratch::Scratch;
 use e2e_common::{
-    Client, WAIT, assert_bit_exact, format, free_port, header, media_client_binary, play,
+    Client, WAIT, assert_bit_exact, format, free_port, header, media_client_binary, payload_bytes,
+    play,
 };
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_proto::control::Request;
@@ -119,11 +120,7 @@ fn spice_media_client_is_bit_exact() {
     wait_client(&mut rig.dev, true);
     let ids = play(&mut rig.dev, &tracks);
     let counters = rig.daemon.counters();
-    let payload: u64 = tracks
-        .iter()
-        .flat_map(|t| &t.samples)
-        .map(|s| s.data.len() as u64)
-        .sum();
+    let payload = payload_bytes(&tracks);
     assert_eq!(counters["payload_bytes"], payload);
     assert_eq!(
         counters["payload_bytes_copied"], payload,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mediaredir_proto::status::Status;
-use mediaredir_proto::wire::{self, Message};
+use mediaredir_proto::wire::Message;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use test_support::ExtendedKeyUsagePurpose;
@@ -177,17 +177,7 @@ impl Drop for Harness {
 }
 
 fn hello() -> Vec<u8> {
-    let hello = Message::Hello(wire::Hello {
-        major: 1,
-        minor: 0,
-        name: "tls test".into(),
-        caps: wire::Capabilities {
-            codecs: vec![],
-            sources: vec![],
-            features: wire::ClientFeatures::OVERLAY,
-        },
-    });
-    wire::encode_frame(&hello, 0).unwrap()
+    common::hello_frame("tls test")
 }
 
 /// Says hello, then forwards every frame; acks samples when `ack`. One

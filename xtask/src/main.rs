@@ -238,6 +238,10 @@ struct QemuArgs {
     /// serves the VM's Spice desktop (firmware screen, Spice link).
     #[arg(long)]
     attach: bool,
+    /// Then run the `qemu qtest` test step: QEMU's qtest of the
+    /// `chardev-relay` object (patch 0004) on the same build.
+    #[arg(long, conflicts_with = "attach")]
+    qtest: bool,
 }
 
 /// Options of the benchmark.
@@ -364,6 +368,7 @@ fn run_in_scope(task: Task) -> Result<()> {
             Task::Test => test::run(&scope),
             Task::Bench(args) => bench::run(args.smoke, args.only),
             Task::Qemu(args) if args.attach => qemu::attach_check(),
+            Task::Qemu(args) if args.qtest => qemu::qtest::run(),
             Task::Qemu(_) => qemu::run(),
             Task::Demo(args) if args.vm => vm::demo(args.input),
             Task::Demo(args) if args.matrix => matrix::run(&matrix::Plan::all(), args.jobs),

@@ -12,9 +12,12 @@
 //! finished build: a second run reuses it. The build has Spice
 //! (libspice-server) and the standard VGA, so that one QEMU serves both the
 //! VM's Spice desktop and the media device, as on a VDI host; the `qemu
-//! attach` step checks both on the same QEMU ([`desktop`]).
+//! attach` step checks both on the same QEMU ([`desktop`]). The same
+//! configure also builds the qtest of patch 0004's `chardev-relay` object,
+//! installed beside the binary and run by the `qemu qtest` step ([`qtest`]).
 
 pub(crate) mod desktop;
+pub(crate) mod qtest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,6 +81,10 @@ pub(crate) const CONFIGURE_ARGS: &[&str] = &[
     "--disable-werror",
 ];
 
+/// What ninja builds: QEMU and the relay's qtest (no configure option of
+/// its own; 53 more build commands than QEMU's ~1590).
+const NINJA_TARGETS: &[&str] = &["qemu-system-x86_64", qtest::NINJA_TARGET];
+
 /// A QEMU binary and the device it offers.
 #[derive(Debug, Clone)]
 pub(crate) struct Qemu {
@@ -85,6 +92,8 @@ pub(crate) struct Qemu {
     pub(crate) binary: PathBuf,
     /// Its generic vhost-user device.
     pub(crate) flavor: DeviceFlavor,
+    /// The relay's qtest built with it (not with the system's QEMU).
+    pub(crate) qtest: Option<PathBuf>,
 }
 
 /// `cargo xtask qemu`: provide the QEMU and print its path.
@@ -167,7 +176,11 @@ fn system_qemu() -> Option<Qemu> {
             .stdin(Stdio::null()),
     );
     let binary = test_support::find_program("qemu-system-x86_64")?;
-    (creatable && binary_names_the_device(&binary)).then_some(Qemu { binary, flavor })
+    (creatable && binary_names_the_device(&binary)).then_some(Qemu {
+        binary,
+        flavor,
+        qtest: None,
+    })
 }
 
 /// Provides a QEMU able to create the device: the system's, the cached
@@ -187,7 +200,7 @@ pub(crate) fn ensure() -> Result<Qemu> {
             .unwrap_or_default();
         named.push((name, std::fs::read(path)?));
     }
-    let key = build_key(&named, CONFIGURE_ARGS);
+    let key = build_key(&named, &[CONFIGURE_ARGS, NINJA_TARGETS].concat());
     let cache = project_cache()?;
     let dir = cache.join(format!("qemu-{PATCHED_QEMU_VERSION}-{key}"));
     let binary = dir.join("bin").join("qemu-system-x86_64");
@@ -195,6 +208,7 @@ pub(crate) fn ensure() -> Result<Qemu> {
     let qemu = Qemu {
         binary: binary.clone(),
         flavor: DeviceFlavor::Legacy,
+        qtest: Some(dir.join("bin").join(qtest::BINARY)),
     };
     // `cargo xtask setup` installs BUILD_PACKAGES (every task that gets
     // here ran it first).
@@ -372,13 +386,14 @@ fn build(cache: &Path, dir: &Path, patches: &[PathBuf]) -> Result<()> {
     if let Some(jobs) = ninja_jobs(std::env::var("CARGO_BUILD_JOBS").ok().as_deref()) {
         ninja.arg(format!("-j{jobs}"));
     }
-    process::run(ninja.arg("qemu-system-x86_64").current_dir(&build))?;
+    process::run(ninja.args(NINJA_TARGETS).current_dir(&build))?;
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin)?;
     std::fs::copy(
         build.join("qemu-system-x86_64"),
         bin.join("qemu-system-x86_64"),
     )?;
+    std::fs::copy(build.join(qtest::NINJA_TARGET), bin.join(qtest::BINARY))?;
     // The source and objects (~1 GB) are not needed any more.
     std::fs::remove_dir_all(&work)?;
     Ok(())

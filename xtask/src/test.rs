@@ -6,7 +6,8 @@
 //! a smoke run of the data-path benchmark (so the bench cannot rot; its
 //! figures mean nothing at that size and unoptimised, see [`bench`](mod@bench)),
 //! and `qemu attach`: a real QEMU (built once and cached by
-//! [`qemu`](mod@qemu)) creates the device on the real daemon, and `vm`
+//! [`qemu`](mod@qemu)) creates the device on the real daemon, `qemu qtest`
+//! (QEMU's qtest of the relay object, [`qtest`](mod@qemu::qtest)), and `vm`
 //! ([`vm`](mod@crate::vm)): QEMU boots a guest that plays clips through the
 //! device over virtio-pci, with a daemon restart and a guest reset, and the
 //! viewer shows a guest's desktop with the video in it. It stops at the first failing step
@@ -85,8 +86,9 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
     let mut counts: Option<TestCounts> = None;
 
     // setup, run-time packages, flatc check, cbindgen check; the cargo
-    // steps; fuzz smoke, bench smoke, demo, demo matrix, qemu attach, vm.
-    let steps = 4 + cargo_steps().len() + 6;
+    // steps; fuzz smoke, bench smoke, demo, demo matrix, qemu attach,
+    // qemu qtest, vm.
+    let steps = 4 + cargo_steps().len() + 7;
     let mut step = 0;
     let mut timed = |name: &str, body: &mut dyn FnMut() -> Result<()>| -> Result<()> {
         step += 1;
@@ -203,6 +205,8 @@ pub(crate) fn run(run_scope: &RunScope) -> Result<()> {
             matrix::run(&matrix::Plan::all(), None)
         })?;
         timed("qemu attach", &mut qemu::attach_check)?;
+        // QEMU's own test of the relay (patch 0004) on the same build.
+        timed("qemu qtest", &mut qemu::qtest::run)?;
         // A guest plays through the virtio-pci transport (bit-exact), the
         // daemon restarts under it, the guest resets the device.
         timed("vm", &mut crate::vm::test)?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use client_engine::VerificationReport;
 use client_engine::verify::reference_decode;
-use conformance_tests::rig::{Driver, data_header, ok};
+use conformance_tests::rig::{Driver, Rig, data_header, ok, wait_client};
 use mediaredir_player::playback_format;
 use mediaredir_proto::control::{Request, StreamFormat};
 use mediaredir_proto::data::{DataHeader, FLAG_EOS, FLAG_KEYFRAME};
@@ -113,6 +113,34 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The payload bytes of every sample of `tracks`: what the daemon's
+/// `payload_bytes` counts once they are played.
+pub fn payload_bytes(tracks: &[Track]) -> u64 {
+    tracks
+        .iter()
+        .flat_map(|t| &t.samples)
+        .map(|s| s.data.len() as u64)
+        .sum()
+}
+
+/// Plays `tracks` (demuxed from `clip`) from `rig`'s driver once `client`
+/// is connected, then checks that the daemon counted every payload byte
+/// and copied none (a socket uplink writes from guest memory), and that
+/// the client decoded them bit-exact with the file.
+pub fn play_to_client_zero_copy(rig: &Rig, client: Client, clip: &Path, tracks: &[Track]) {
+    let mut dev = rig.driver();
+    wait_client(&mut dev, true);
+    let ids = play(&mut dev, tracks);
+    let counters = rig.daemon().counters();
+    assert_eq!(counters["payload_bytes"], payload_bytes(tracks));
+    assert_eq!(
+        counters["payload_bytes_copied"], 0,
+        "zero copy: {counters:?}"
+    );
+    let report = client.finish();
+    assert_bit_exact(clip, &ids, &report);
 }
 
 /// The stream format of a demuxed track on `txq`.

@@ -3,7 +3,7 @@
 //! presentation shows only in the window of its `display_id` (spec 7.14,
 //! CLI-GEOM-2: never on another display's widget).
 
-use test_support::{Image, Tool, Xvfb, require};
+use test_support::{Image, Xvfb};
 
 use conformance_tests::desktop::Desktop;
 use conformance_tests::rig::Rig;
@@ -21,23 +21,7 @@ fn anywhere(shot: &Image, is: fn((u8, u8, u8)) -> bool) -> bool {
 
 #[test]
 fn each_presentation_shows_only_on_its_own_display() {
-    if !require(
-        "each_presentation_shows_only_on_its_own_display",
-        &[
-            Tool {
-                program: "Xvfb",
-                package: "xvfb",
-            },
-            Tool {
-                program: "xwd",
-                package: "x11-apps",
-            },
-            Tool {
-                program: "ffmpeg",
-                package: "ffmpeg",
-            },
-        ],
-    ) {
+    if !require_screenshot_tools("each_presentation_shows_only_on_its_own_display") {
         return;
     }
     let rig = Rig::start("viewer-displays", &[]);

@@ -3,7 +3,7 @@
 //! a presentation's `dest` maps through the same factor: the video covers
 //! exactly twice `dest` in screen pixels, at twice its coordinates.
 
-use test_support::{Image, Tool, Xvfb, require};
+use test_support::{Image, Xvfb};
 
 use conformance_tests::desktop::Desktop;
 use conformance_tests::rig::Rig;
@@ -38,23 +38,7 @@ fn green_box(shot: &Image) -> Option<(i64, i64, i64, i64)> {
 
 #[test]
 fn on_a_hidpi_screen_the_video_takes_twice_the_pixels() {
-    if !require(
-        "on_a_hidpi_screen_the_video_takes_twice_the_pixels",
-        &[
-            Tool {
-                program: "Xvfb",
-                package: "xvfb",
-            },
-            Tool {
-                program: "xwd",
-                package: "x11-apps",
-            },
-            Tool {
-                program: "ffmpeg",
-                package: "ffmpeg",
-            },
-        ],
-    ) {
+    if !require_screenshot_tools("on_a_hidpi_screen_the_video_takes_twice_the_pixels") {
         return;
     }
     let rig = Rig::start("viewer-hidpi", &[]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use conformance_tests::rig::workspace_binary;
 pub(crate) use test_support::screen::{self, at, close, crop, find_offset, inside, int, near_edge};
-use test_support::{ChildGuard, Image, X11, Xvfb};
+use test_support::{ChildGuard, Image, Tool, X11, Xvfb, require};
 
 use crate::TITLE;
 
@@ -266,4 +266,71 @@ impl Window {
 
 pub(crate) fn x11_alive(viewer: &Viewer) -> bool {
     viewer.x11.find(TITLE).ok().flatten() == Some(viewer.window)
+}
+
+/// Checks a screenshot of the viewer (the guest unscaled at `origin` in
+/// the window) against QEMU's `guest` screendump: every other pixel of
+/// `dest` but `hole` is video (`is_video`), the rest is the guest's screen
+/// (edges excepted; the text cursor blinks: a few pixels may differ).
+pub(crate) fn assert_composited(
+    shot: &Image,
+    guest: &Image,
+    origin: (usize, usize),
+    dest: (i64, i64, i64, i64),
+    hole: Option<(i64, i64, i64, i64)>,
+    is_video: impl Fn((u8, u8, u8)) -> bool,
+) {
+    let in_hole = |x, y, margin| hole.is_some_and(|h| inside(h, x, y, margin));
+    let near_hole = |x, y| hole.is_some_and(|h| near_edge(h, x, y, 2));
+    let (mut checked, mut wrong_video, mut wrong_desktop) = (0, Vec::new(), Vec::new());
+    for gy in (0..int(guest.height)).step_by(2) {
+        for gx in (0..int(guest.width)).step_by(2) {
+            if near_edge(dest, gx, gy, 2) || near_hole(gx, gy) {
+                continue;
+            }
+            let seen = at(shot, int(origin.0) + gx, int(origin.1) + gy);
+            checked += 1;
+            if inside(dest, gx, gy, 0) && !in_hole(gx, gy, 0) {
+                if !is_video(seen) {
+                    wrong_video.push((gx, gy, seen));
+                }
+            } else if !close(seen, at(guest, gx, gy)) {
+                wrong_desktop.push((gx, gy, seen, at(guest, gx, gy)));
+            }
+        }
+    }
+    assert!(
+        wrong_video.is_empty(),
+        "{} of the video's pixels are wrong: {:?}",
+        wrong_video.len(),
+        &wrong_video[..wrong_video.len().min(8)]
+    );
+    assert!(
+        wrong_desktop.len() <= checked / 200,
+        "{} desktop pixels differ from QEMU's screendump: {:?}",
+        wrong_desktop.len(),
+        &wrong_desktop[..wrong_desktop.len().min(8)]
+    );
+}
+
+/// Whether the programs the viewer's screenshot tests run are there (Xvfb,
+/// xwd, ffmpeg): see [`require`] (under CI a missing one fails `test`).
+pub(crate) fn require_screenshot_tools(test: &str) -> bool {
+    require(
+        test,
+        &[
+            Tool {
+                program: "Xvfb",
+                package: "xvfb",
+            },
+            Tool {
+                program: "xwd",
+                package: "x11-apps",
+            },
+            Tool {
+                program: "ffmpeg",
+                package: "ffmpeg",
+            },
+        ],
+    )
 }

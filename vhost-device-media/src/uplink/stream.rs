@@ -84,6 +84,33 @@ impl ClientStream {
         }
     }
 
+    /// Whether the peer may stay connected without a word until it starts
+    /// its `Hello`: only on the Unix socket. Its peers are local and let in
+    /// by the socket's permissions, and one of them is QEMU's
+    /// `chardev-relay` (docs/qemu-relay.md), whose socket chardev connects
+    /// when QEMU starts and after each Spice client leaves, and speaks only
+    /// once a client opens the Spice port. A remote peer (TCP, TLS) that
+    /// says nothing is closed after the `Hello` timeout.
+    pub fn may_idle_before_hello(&self) -> bool {
+        matches!(self, ClientStream::Unix(_))
+    }
+
+    /// Waits, with the read timeout set, until the peer sends its first
+    /// byte (`true`; the byte is left to be read) or closes without one
+    /// (`false`). Other than the Unix socket, returns `true` at once.
+    pub fn wait_first_byte(&self) -> io::Result<bool> {
+        let ClientStream::Unix(s) = self else {
+            return Ok(true);
+        };
+        loop {
+            match rustix::net::recv(s, &mut [0u8; 1][..], rustix::net::RecvFlags::PEEK) {
+                Ok((n, _)) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
     /// Writes `head` then every payload slice: on a socket with as few
     /// `writev` calls as the kernel allows, without copying the payload; on
     /// TLS encrypted (copied).

@@ -61,6 +61,22 @@ impl ClientEvents for Events {
     }
 }
 
+/// A client's `Hello` frame (protocol 1.0, no codecs, overlay), named
+/// `name`.
+pub(crate) fn hello_frame(name: &str) -> Vec<u8> {
+    let hello = Message::Hello(wire::Hello {
+        major: 1,
+        minor: 0,
+        name: name.into(),
+        caps: wire::Capabilities {
+            codecs: vec![],
+            sources: vec![],
+            features: wire::ClientFeatures::OVERLAY,
+        },
+    });
+    wire::encode_frame(&hello, 0).unwrap()
+}
+
 /// A keyframe sample header numbered `seq`.
 pub(crate) fn sample(stream: u32, seq: u64) -> wire::SampleHeader {
     wire::SampleHeader {

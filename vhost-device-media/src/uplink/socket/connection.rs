@@ -36,8 +36,17 @@ fn send_fatal(stream: &ClientStream, status: Status, message: &str) {
     }
 }
 
-/// Serves a freshly accepted client until it leaves.
+/// Serves a freshly accepted client until it leaves. A connection that may
+/// idle (the Unix socket: QEMU's relay waiting for a Spice client) gets
+/// the `Hello` timeout from its first byte on; the others from the start.
 pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io::Result<()> {
+    if stream.may_idle_before_hello() {
+        stream.set_timeouts(None, Some(WRITE_TIMEOUT))?;
+        if !stream.wait_first_byte()? {
+            log::debug!("a client connection closed before saying anything");
+            return Ok(());
+        }
+    }
     stream.set_timeouts(Some(HELLO_TIMEOUT), Some(WRITE_TIMEOUT))?;
     let mut frames = FramedReader::new(io::BufReader::new(stream.try_clone()?), READ_CHUNK);
     let caps = match frames.read_frame()? {

@@ -6,7 +6,9 @@
 //! own buffers (`super::spice`). Only the byte stream differs
 //! ([`ClientStream`]): the protocol below is the same.
 //!
-//! The daemon listens; a client connects and says `Hello`; a client that
+//! The daemon listens; a client connects and says `Hello` (on the Unix
+//! socket it may first wait, silent, for as long as it likes: see
+//! [`ClientStream::may_idle_before_hello`]); a client that
 //! completes the handshake replaces the one connected (spec, "Client
 //! connection"). Each connection has a reader thread (hello, acks, reports,
 //! pings) and a writer thread (control messages and samples, in order). A
@@ -50,7 +52,9 @@ use accept::{Accepted, spawn_acceptor};
 use shared::{Outgoing, Shared, State, enqueue};
 
 /// How long a client has to say `Hello` (and, first, to finish a TLS
-/// handshake).
+/// handshake); on the Unix socket, from its first byte on (a connection
+/// there may wait silent: QEMU's `chardev-relay` connects long before a
+/// Spice client speaks through it).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client silent for this long is considered gone (it must answer pings).
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
