@@ -280,6 +280,9 @@ pub struct QemuCommand {
     /// `-vga`; `None` leaves the machine's default (q35: the standard VGA).
     /// The local display is off either way (`-nographic`).
     pub vga: Option<Vga>,
+    /// The media port in the Spice session, relayed to the daemon's Unix
+    /// uplink (`chardev-relay`, docs/qemu-relay.md); needs `spice`.
+    pub media_relay: Option<MediaRelay>,
 }
 
 impl QemuCommand {
@@ -300,6 +303,7 @@ impl QemuCommand {
             qmp_socket: None,
             spice: None,
             vga: None,
+            media_relay: None,
         }
     }
 
@@ -365,6 +369,9 @@ impl QemuCommand {
         }
         if let Some(spice) = &self.spice {
             args.extend(spice.args());
+            if let Some(relay) = &self.media_relay {
+                args.extend(relay.args());
+            }
         }
         if let Some(qmp) = &self.qmp_socket {
             args.push("-qmp".into());
@@ -477,6 +484,21 @@ mod tests {
             args,
             format!("{default} -vga std -spice port=5900,addr=127.0.0.1,disable-ticketing=on")
         );
+        // The media port rides that session only when there is one.
+        let relay = Some(MediaRelay::new("org.example.0", "/u.sock"));
+        let relayed = QemuCommand {
+            media_relay: relay.clone(),
+            ..cmd
+        };
+        assert_eq!(
+            relayed.args().join(" "),
+            format!("{args} {}", relay.clone().unwrap().args().join(" "))
+        );
+        let no_spice = QemuCommand {
+            media_relay: relay,
+            ..QemuCommand::new("/s")
+        };
+        assert_eq!(no_spice.args().join(" "), default);
     }
 
     #[test]

@@ -39,6 +39,7 @@ use crate::qemu::{self, Qemu};
 use crate::tempdir;
 use crate::timing::format_duration;
 
+mod session;
 mod viewer;
 
 /// Longest a guest may run (QEMU's own `timeout`).
@@ -463,7 +464,10 @@ pub(crate) fn run(viewer_only: bool) -> Result<()> {
     // reset fails until the daemon is back and must retry.
     daemon_restart_test(&rig, Duration::from_secs(15))?;
     guest_reset_test(&rig)?;
-    // The guest's own desktop with the video in it, in the viewer.
+    // The media in QEMU's own Spice session, headless and bit-exact.
+    session::test(&rig)?;
+    // The guest's own desktop with the video in it, in the viewer, both
+    // from one Spice session.
     viewer::test(&rig)
 }
 

@@ -3,9 +3,10 @@
 //! framebuffer): a pattern, a video player's placeholder in the key colour
 //! and the player's control bar inside it ([`guest_desktop`]). Its
 //! `redir-play` plays a solid green clip there with the colour key, through
-//! the device to the daemon, whose Unix uplink feeds the viewer; the
-//! viewer shows the guest's desktop from QEMU's own Spice server, on a
-//! private Xvfb.
+//! the device to the daemon; the viewer, given one URI (QEMU's own Spice
+//! server), shows the guest's desktop and takes the media from the same
+//! session: QEMU relays the session's media port to the daemon's Unix
+//! uplink (`chardev-relay`, patch 0004, issue 19). On a private Xvfb.
 //!
 //! Asserted, on the viewer's window (`xwd`) and QEMU's `screendump` taken
 //! together: QEMU shows exactly the desktop the guest drew (the video is
@@ -26,7 +27,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use qemu_config::{SpiceListen, SpiceServer};
+use mediaredir_proto::wire::SPICE_PORT_NAME;
+use qemu_config::{MediaRelay, SpiceListen, SpiceServer};
 use test_support::screen::{self, at, close, find_offset, inside, int, near_edge, within};
 use test_support::{ChildGuard, Image, Qmp, X11, Xvfb};
 
@@ -188,6 +190,7 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
     let mut q = Guest::machine(&rig.qemu, &vhost)
         .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
     q.qmp_socket = Some(qmp_path.clone());
+    q.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
     let (x, y, w, h) = DEST;
     let words = [
         "redir.play=green.webm".to_owned(),
@@ -196,7 +199,7 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
         "vt.global_cursor_default=0".to_owned(),
     ];
     let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &q, &words)?;
-    let _viewer = start_viewer(&rig.bin, &spice, &media, &xvfb.display())?;
+    let _viewer = start_viewer(&rig.bin, &spice, &xvfb.display())?;
 
     guest.wait_line("REDIR-DESKTOP", BOOT)?;
     let mut qmp = connect_qmp(&qmp_path)?;
@@ -333,13 +336,11 @@ fn connect_qmp(path: &Path) -> Result<Qmp> {
     qmp.with_context(|| format!("QMP at {}: {last:?}", path.display()))
 }
 
-/// The viewer on `display`: the desktop from QEMU's Spice server on
-/// `spice`, the media from the daemon's Unix uplink `media`.
-fn start_viewer(bin: &Path, spice: &Path, media: &Path, display: &str) -> Result<ChildGuard> {
+/// The viewer on `display` with one URI: the desktop and the media from
+/// QEMU's Spice server on `spice`.
+fn start_viewer(bin: &Path, spice: &Path, display: &str) -> Result<ChildGuard> {
     let mut cmd = Command::new(bin.join("mediaredir-viewer"));
     cmd.arg(format!("spice+unix://{}", spice.display()))
-        .arg("--media")
-        .arg(format!("unix:{}", media.display()))
         .args(["--title", TITLE, "--no-resize-guest"])
         .env("DISPLAY", display)
         .stdin(Stdio::null());
