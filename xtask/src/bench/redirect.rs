@@ -1,10 +1,13 @@
 //! Redirection through the stack: `redir-play` (the guest's player with its
 //! in-process broker) plays the clip through the daemon to `media-client`
-//! on the user's device, over a Unix socket and over the daemon's Spice
-//! server; the client hashes every decoded frame and `verify-clip` compares
-//! them with a local decode of the file, so "bit-exact" is checked, not
-//! assumed. Only the daemon is host CPU here (the decode is on the user's
-//! device); the player's CPU is reported beside it as the guest's.
+//! on the user's device, over a Unix socket, over the daemon's Spice
+//! server, and through QEMU's own Spice session (`chardev-relay` to the
+//! daemon's Unix uplink); the client hashes every decoded frame and
+//! `verify-clip` compares them with a local decode of the file, so
+//! "bit-exact" is checked, not assumed. Host CPU is the daemon's, plus
+//! QEMU's relay and Spice server on the QEMU-session path (the decode is
+//! on the user's device); the player's CPU is reported beside it as the
+//! guest's.
 
 use std::path::Path;
 
@@ -20,7 +23,7 @@ use super::clips::Clip;
 pub(crate) struct Redirect {
     /// The clip's name.
     pub(crate) clip: &'static str,
-    /// `unix` or `spice`.
+    /// `unix`, `spice` or `qemu-spice`.
     pub(crate) uplink: &'static str,
     /// Media seconds.
     pub(crate) seconds: f64,
@@ -39,10 +42,22 @@ pub(crate) struct Redirect {
     pub(crate) payload_bytes_copied: u64,
     /// The client's decode equals a local decode of the file.
     pub(crate) bit_exact: bool,
+    /// QEMU's CPU seconds beyond its idle rate (`qemu-spice`; else 0).
+    pub(crate) qemu_cpu_s: f64,
+    /// Bytes QEMU wrote (`qemu-spice`: to the Spice client; else 0).
+    pub(crate) qemu_wchar: u64,
+}
+
+impl Redirect {
+    /// Host CPU seconds: the daemon's and, in QEMU's session, QEMU's.
+    pub(crate) fn host_cpu_s(&self) -> f64 {
+        self.daemon_cpu_s + self.qemu_cpu_s
+    }
 }
 
 /// The uplinks measured.
-pub(crate) const UPLINKS: [DemoUplink; 2] = [DemoUplink::Unix, DemoUplink::Spice];
+pub(crate) const UPLINKS: [DemoUplink; 3] =
+    [DemoUplink::Unix, DemoUplink::Spice, DemoUplink::QemuSpice];
 
 /// Plays `file` over `uplink` with the binaries in `bin`.
 pub(crate) fn measure(
@@ -82,5 +97,7 @@ pub(crate) fn measure(
         payload_bytes: summary.payload_bytes,
         payload_bytes_copied: summary.payload_bytes_copied,
         bit_exact: summary.bit_exact,
+        qemu_cpu_s: summary.qemu_cpu_us as f64 / 1e6,
+        qemu_wchar: summary.qemu_wchar,
     })
 }

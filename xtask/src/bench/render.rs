@@ -98,27 +98,35 @@ pub(crate) fn tables(report: &Value) -> Result<String> {
             opt(b, "ssim", 4)?,
         );
     }
-    t.push_str("\nRedirection through the daemon, per media second:\n\n");
+    t.push_str("\nRedirection through the daemon, per media second (QEMU: its relay and Spice server on the `qemu-spice` path, beyond its idle rate):\n\n");
     t.push_str(
-        "| clip | uplink | daemon (host) CPU s/s | player (guest) CPU s/s | wire bytes/s | of which payload | daemon write() bytes/s | copied payload bytes | bit-exact (PSNR inf, SSIM 1) |\n",
+        "| clip | uplink | daemon (host) CPU s/s | QEMU (host) CPU s/s | player (guest) CPU s/s | wire bytes/s | of which payload | daemon write() bytes/s | QEMU write() bytes/s | copied payload bytes | bit-exact (PSNR inf, SSIM 1) |\n",
     );
-    t.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    t.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    // Reports from before the QEMU-session path have no QEMU figures.
+    let qemu = |r: &Value, key: &str, digits: usize| match r.get(key).and_then(Value::as_f64) {
+        Some(v) if text(r, "uplink").is_ok_and(|u| u == "qemu-spice") => format!("{v:.digits$}"),
+        _ => "-".to_owned(),
+    };
     for r in list(report, "redirect")? {
         let bit_exact = get(r, "bit_exact")?.as_bool() == Some(true);
         let _ = writeln!(
             t,
-            "| {} | {} | {:.5} | {:.5} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {:.5} | {} | {:.5} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} |",
             text(r, "clip")?,
             text(r, "uplink")?,
             num(r, "daemon_cpu_s_per_s")?,
+            qemu(r, "qemu_cpu_s_per_s", 5),
             num(r, "player_cpu_s_per_s")?,
             num(r, "wire_bytes_per_s")?,
             num(r, "payload_bytes_per_s")?,
             num(r, "daemon_write_bytes_per_s")?,
+            qemu(r, "qemu_write_bytes_per_s", 0),
             num(r, "payload_bytes_copied")?,
             if bit_exact { "yes" } else { "NO" }
         );
     }
+    t.push_str(&session_ratios(report)?);
     t.push_str("\nRatios (baseline / redirection) and streams per host core:\n\n");
     t.push_str(
         "| clip | baseline | uplink | bytes | CPU (re-encode only) | CPU (decode + re-encode) | streams/core baseline (re-encode / decode + re-encode) | streams/core redirect |\n",
@@ -179,6 +187,40 @@ pub(crate) fn tables(report: &Value) -> Result<String> {
 
 /// The viewer against the headless engine (`viewer`; reports from before
 /// that section have none).
+/// Per clip, QEMU's own Spice session (`qemu-spice`) against the daemon's
+/// own Spice server (`spice`), both measured in this run: host CPU (daemon
+/// and QEMU) and bytes written towards the client; nothing when the report
+/// has no QEMU-session rows.
+fn session_ratios(report: &Value) -> Result<String> {
+    let rows = list(report, "redirect")?;
+    let mut t = String::new();
+    for q in rows
+        .iter()
+        .filter(|r| text(r, "uplink").is_ok_and(|u| u == "qemu-spice"))
+    {
+        let clip = text(q, "clip")?;
+        let Some(s) = rows.iter().find(|r| {
+            text(r, "clip").is_ok_and(|c| c == clip)
+                && text(r, "uplink").is_ok_and(|u| u == "spice")
+        }) else {
+            continue;
+        };
+        if t.is_empty() {
+            t.push_str("\nMedia in QEMU's own Spice session (chardev-relay) against the daemon's own Spice server, same clip, same run:\n\n");
+            t.push_str("| clip | host CPU, QEMU session / daemon's Spice | bytes to the client, QEMU session / daemon's Spice |\n");
+            t.push_str("| --- | ---: | ---: |\n");
+        }
+        let host = num(q, "daemon_cpu_s_per_s")? + num(q, "qemu_cpu_s_per_s")?;
+        let _ = writeln!(
+            t,
+            "| {clip} | {:.2} | {:.3} |",
+            host / num(s, "daemon_cpu_s_per_s")?,
+            num(q, "qemu_write_bytes_per_s")? / num(s, "daemon_write_bytes_per_s")?,
+        );
+    }
+    Ok(t)
+}
+
 fn viewer(report: &Value) -> Result<String> {
     let v = match report.get("viewer") {
         Some(v) if !v.is_null() => v,

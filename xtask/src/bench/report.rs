@@ -63,15 +63,17 @@ pub(crate) struct Ratio {
     pub(crate) uplink: &'static str,
     /// Network bytes, baseline / redirect.
     pub(crate) bytes: f64,
-    /// Host CPU, baseline re-encode only / redirect daemon.
+    /// Host CPU, baseline re-encode only / redirect (daemon, and QEMU's
+    /// relay in QEMU's session).
     pub(crate) cpu_reencode: f64,
-    /// Host CPU, baseline decode + re-encode / redirect daemon.
+    /// Host CPU, baseline decode + re-encode / redirect (as above).
     pub(crate) cpu_total: f64,
     /// Streams one host core serves: baseline re-encode only.
     pub(crate) streams_per_core_reencode: f64,
     /// Streams one host core serves: baseline decode + re-encode.
     pub(crate) streams_per_core_total: f64,
-    /// Streams one host core serves: redirection (daemon).
+    /// Streams one host core serves: redirection (daemon, and QEMU's relay
+    /// in QEMU's session).
     pub(crate) streams_per_core_redirect: f64,
 }
 
@@ -85,7 +87,7 @@ impl Report {
                 let reenc = (re.cpu_s - b.decode_cpu_s).max(0.0) / b.seconds;
                 let bytes = re.bytes as f64 / b.seconds;
                 for r in self.redirects.iter().filter(|r| r.clip == b.clip) {
-                    let d_cpu = r.daemon_cpu_s / r.seconds;
+                    let d_cpu = r.host_cpu_s() / r.seconds;
                     let d_bytes = r.wire_bytes as f64 / r.seconds;
                     out.push(Ratio {
                         clip: b.clip,
@@ -199,6 +201,8 @@ fn redirect_json(r: &Redirect) -> Value {
         "payload_bytes_per_s": per_s(r.payload_bytes as f64),
         "daemon_write_bytes_per_s": per_s(r.daemon_wchar as f64),
         "payload_bytes_copied": r.payload_bytes_copied,
+        "qemu_cpu_s_per_s": per_s(r.qemu_cpu_s),
+        "qemu_write_bytes_per_s": per_s(r.qemu_wchar as f64),
         "bit_exact": r.bit_exact,
         "psnr_db": psnr,
         "ssim": ssim,

@@ -26,6 +26,7 @@ use crate::tempdir;
 use test_support::Pki;
 
 pub(crate) mod logs;
+mod qemu_session;
 mod summary;
 pub(crate) mod viewer;
 
@@ -46,6 +47,10 @@ pub(crate) enum DemoUplink {
     /// `media-client --spice` on the daemon's Spice server, loopback, with
     /// a password (`--uplink spice:port=N,addr=127.0.0.1,password-file=F`).
     Spice,
+    /// `media-client --spice` on QEMU's own Spice session (with a
+    /// password), whose media port QEMU relays to the daemon's Unix uplink
+    /// (`chardev-relay`, docs/qemu-relay.md).
+    QemuSpice,
 }
 
 impl DemoUplink {
@@ -56,6 +61,7 @@ impl DemoUplink {
             DemoUplink::Tcp => "tcp",
             DemoUplink::Tls => "tls",
             DemoUplink::Spice => "spice",
+            DemoUplink::QemuSpice => "qemu-spice",
         }
     }
 
@@ -358,7 +364,7 @@ pub(crate) fn play(
     };
     let client_addr = match uplink {
         DemoUplink::Local => String::new(),
-        DemoUplink::Unix => format!("unix:{}", client_socket.display()),
+        DemoUplink::Unix | DemoUplink::QemuSpice => format!("unix:{}", client_socket.display()),
         DemoUplink::Tcp | DemoUplink::Tls => format!("tcp:127.0.0.1:{}", free_port()?),
         DemoUplink::Spice => format!("127.0.0.1:{}", free_port()?),
     };
@@ -370,7 +376,7 @@ pub(crate) fn play(
                 .args(["--uplink", "local:verify", "--verify-report"])
                 .arg(&report);
         }
-        DemoUplink::Unix | DemoUplink::Tcp => {
+        DemoUplink::Unix | DemoUplink::Tcp | DemoUplink::QemuSpice => {
             daemon_cmd.arg("--uplink").arg(&client_addr);
         }
         DemoUplink::Tls => {
@@ -426,14 +432,19 @@ pub(crate) fn play(
     };
     wait_path(&socket, Duration::from_secs(20))?;
     let mut client = None;
+    let mut qemu = None;
     if uplink.separate_client() {
         // The daemon binds its uplink (and starts its Spice server) before
         // its vhost-user socket.
-        if uplink == DemoUplink::Unix {
+        if matches!(uplink, DemoUplink::Unix | DemoUplink::QemuSpice) {
             wait_path(&client_socket, Duration::from_secs(20))?;
         }
         let mut cmd = Command::new(bin.join("media-client"));
-        if uplink == DemoUplink::Spice {
+        if uplink == DemoUplink::QemuSpice {
+            let session = qemu_session::QemuSession::start(dir, &client_socket)?;
+            cmd.args(session.client_args());
+            qemu = Some(session);
+        } else if uplink == DemoUplink::Spice {
             cmd.arg("--spice")
                 .arg(&client_addr)
                 .arg("--password-file")
@@ -471,6 +482,10 @@ pub(crate) fn play(
     // that end with the guest's connection) before the clip.
     let cpu0 = daemon_rusage(daemon_pid, &rusage)?;
     let wchar0 = measure::process_wchar(daemon_pid)?;
+    let qemu0 = qemu
+        .as_ref()
+        .map(qemu_session::QemuSession::usage)
+        .transpose()?;
     // The sink player's broker; redir-play has its broker in process.
     let mut broker = None;
     let mut player = match player {
@@ -510,6 +525,10 @@ pub(crate) fn play(
         let status = wait_exit(&mut client.0, "media-client", Duration::from_secs(30))?;
         logs::line(&format!("demo: media-client exited ({status})"));
     }
+    if let (Some(session), Some(before)) = (&qemu, qemu0) {
+        (summary.qemu_cpu_us, summary.qemu_wchar) = session.since(before)?;
+    }
+    drop(qemu);
     drop(broker);
     // SIGTERM: the daemon writes its report (local) and counters, and exits.
     if !process::succeeds(

@@ -16,7 +16,7 @@ pub(crate) struct Summary {
     pub(crate) ok: bool,
     /// The clip played.
     pub(crate) input: String,
-    /// `local`, `unix`, `tcp`, `tls` or `spice`.
+    /// `local`, `unix`, `tcp`, `tls`, `spice` or `qemu-spice`.
     pub(crate) uplink: String,
     /// `redir-play` or `sink`.
     pub(crate) player: String,
@@ -44,6 +44,13 @@ pub(crate) struct Summary {
     /// CPU the player used (redir-play with its in-process broker, or
     /// redir-gst-play without the broker), in microseconds.
     pub(crate) player_cpu_us: u64,
+    /// `qemu-spice`: CPU QEMU used while the clip played beyond its idle
+    /// rate (its relay and Spice server), in microseconds; 0 on the other
+    /// uplinks.
+    pub(crate) qemu_cpu_us: u64,
+    /// `qemu-spice`: bytes QEMU wrote while the clip played (to the Spice
+    /// client, and acknowledgements to the daemon); 0 on the other uplinks.
+    pub(crate) qemu_wchar: u64,
     /// From starting the daemon to the verdict, in milliseconds.
     pub(crate) elapsed_ms: u64,
 }
@@ -160,6 +167,8 @@ mod tests {
             daemon_wchar: 13000,
             daemon_cpu_us: 5000,
             player_cpu_us: 6000,
+            qemu_cpu_us: 0,
+            qemu_wchar: 0,
             elapsed_ms: 789,
         };
         assert_eq!(
@@ -168,7 +177,7 @@ mod tests {
              \"player\":\"redir-play\",\"streams\":2,\"video_frames_decoded\":60,\"audio_buffers_decoded\":96000,\
              \"bit_exact\":true,\"payload_bytes\":12345,\"payload_bytes_copied\":0,\
              \"wire_bytes\":12400,\"daemon_wchar\":13000,\"daemon_cpu_us\":5000,\
-             \"player_cpu_us\":6000,\"elapsed_ms\":789}"
+             \"player_cpu_us\":6000,\"qemu_cpu_us\":0,\"qemu_wchar\":0,\"elapsed_ms\":789}"
         );
         assert!(!summary.to_json_line().contains('\n'));
     }

@@ -34,11 +34,11 @@ Baseline (server-side rendering, as Spice without redirection), per media second
 | h264 | mjpeg | 0.2260 | 0.3528 | 0.5788 | 23877256 | 43.88 | 0.9958 |
 | opus | opus | 0.0055 | 0.0101 | 0.0156 | 14233 | - | - |
 
-Redirection through the daemon, per media second:
+Redirection through the daemon, per media second (QEMU: its relay and Spice server on the `qemu-spice` path, beyond its idle rate):
 
-| clip | uplink | daemon (host) CPU s/s | player (guest) CPU s/s | wire bytes/s | of which payload | daemon write() bytes/s | copied payload bytes | bit-exact (PSNR inf, SSIM 1) |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
-| h264 | unix | 0.00069 | 0.00179 | 561316 | 558178 | 561374 | 0 | yes |
+| clip | uplink | daemon (host) CPU s/s | QEMU (host) CPU s/s | player (guest) CPU s/s | wire bytes/s | of which payload | daemon write() bytes/s | QEMU write() bytes/s | copied payload bytes | bit-exact (PSNR inf, SSIM 1) |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| h264 | unix | 0.00069 | - | 0.00179 | 561316 | 558178 | 561374 | - | 0 | yes |
 
 Ratios (baseline / redirection) and streams per host core:
 
@@ -86,6 +86,31 @@ fn a_full_report_renders_to_the_expected_block() {
         assert_eq!(g, w, "line {}", i + 1);
     }
     assert_eq!(got, FULL_BLOCK);
+}
+
+#[test]
+fn qemus_session_is_compared_with_the_daemons_spice_server() {
+    let mut report = parse(FULL);
+    let row = |uplink: &str, daemon: f64, qemu: f64, daemon_w: f64, qemu_w: f64| {
+        parse(&format!(
+            r#"{{"clip":"h264","uplink":"{uplink}","seconds":30,"daemon_cpu_s_per_s":{daemon},"player_cpu_s_per_s":0.002,"wire_bytes_per_s":561316,"payload_bytes_per_s":558178,"daemon_write_bytes_per_s":{daemon_w},"payload_bytes_copied":0,"qemu_cpu_s_per_s":{qemu},"qemu_write_bytes_per_s":{qemu_w},"bit_exact":true,"psnr_db":"inf","ssim":1}}"#
+        ))
+    };
+    report["redirect"] = Value::Array(vec![
+        row("spice", 0.002, 0.0, 570000.0, 0.0),
+        row("qemu-spice", 0.001, 0.004, 561374.0, 575000.0),
+    ]);
+    let got = tables(&report).unwrap();
+    assert!(
+        got.contains("| h264 | qemu-spice | 0.00100 | 0.00400 | 0.00200 | 561316 | 558178 | 561374 | 575000 | 0 | yes |"),
+        "{got}"
+    );
+    assert!(
+        got.contains("| h264 | spice | 0.00200 | - | 0.00200 |"),
+        "no QEMU figures on the daemon's own Spice path: {got}"
+    );
+    // Host CPU (0.001 + 0.004) / 0.002; bytes 575000 / 570000.
+    assert!(got.contains("| h264 | 2.50 | 1.009 |"), "{got}");
 }
 
 #[test]
