@@ -48,7 +48,9 @@ use crate::{flatc_install, process};
 ///   `xwd`, so tests can draw on a real X display and read the screen back;
 /// - `libvirt-clients`, `libxml2-utils`: `virt-xml-validate` (and the
 ///   `xmllint` it runs), so the libvirt domain XML in `qemu-config/libvirt/`
-///   is checked against libvirt's own schema.
+///   is checked against libvirt's own schema;
+/// - `systemd`: `systemd-analyze verify` checks the daemon's unit template in
+///   `qemu-config/systemd/` (a container's Debian may lack it).
 pub(crate) const PACKAGES: &[&str] = &[
     "libgstreamer1.0-dev",
     "libgstreamer-plugins-base1.0-dev",
@@ -76,6 +78,7 @@ pub(crate) const PACKAGES: &[&str] = &[
     "x11-apps",
     "libvirt-clients",
     "libxml2-utils",
+    "systemd",
 ];
 
 /// Needed only when `python3` cannot make a venv with pip (see [`venv_works`]):
