@@ -214,7 +214,7 @@ pub(crate) fn run(plan: &Plan, jobs: Option<u16>) -> Result<()> {
     let all = clips()?;
     let cache = crate::flatc_install::project_cache()?.join("clip-matrix");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    demo::build_stack(true)?;
+    demo::build_stack(true, false)?;
     let mut failed: Vec<String> = Vec::new();
     let mut files = Vec::new();
     for clip in &all {

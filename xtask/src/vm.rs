@@ -288,7 +288,8 @@ impl Rig {
     /// Builds the binaries, provides QEMU and the guest image (`extra`: one
     /// more clip for the image, as `clips/input.<ext>`).
     pub(crate) fn new(extra: Option<&Path>) -> Result<Rig> {
-        crate::demo::build_stack(false)?;
+        // media-client for the QEMU-session test, the viewer for its own.
+        crate::demo::build_stack(true, true)?;
         let bin = crate::workspace_root()
             .join("target/debug")
             .canonicalize()

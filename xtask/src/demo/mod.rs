@@ -247,9 +247,9 @@ pub(crate) const VERIFYING_DAEMON_AND_PLAYER: [&str; 6] = [
 
 /// Builds the daemon (with `verify`), both players (redir-play;
 /// redir-gst-play with its broker) and verify-clip (and media-client when
-/// `client`): what a demo,
-/// in process or in a VM, runs.
-pub(crate) fn build_stack(client: bool) -> Result<()> {
+/// `client`, the viewer when `viewer`): what a demo, in process or in a
+/// VM, runs.
+pub(crate) fn build_stack(client: bool, viewer: bool) -> Result<()> {
     let mut build = vec![
         "build",
         "-p",
@@ -275,6 +275,11 @@ pub(crate) fn build_stack(client: bool) -> Result<()> {
     if client {
         build.extend(["--bin", "media-client"]);
     }
+    // In the same build, not a second one: two builds of different sets
+    // unify features differently and rebuild the crates they share.
+    if viewer {
+        build.extend(["-p", "mediaredir-viewer", "--bin", "mediaredir-viewer"]);
+    }
     process::run(&mut cargo_command(&build))
 }
 
@@ -287,7 +292,7 @@ pub(crate) fn run(
     player: DemoPlayer,
     verbose: bool,
 ) -> Result<()> {
-    build_stack(uplink.separate_client())?;
+    build_stack(uplink.separate_client(), false)?;
     run_built(input, uplink, player, None, verbose)
 }
 

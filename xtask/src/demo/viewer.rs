@@ -19,7 +19,7 @@ use qemu_config::FirmwareDesktop;
 use test_support::{Image, Qmp, X11, Xvfb};
 
 use super::{Guard, logs, wait_exit, wait_path};
-use crate::process::{self, cargo_command};
+use crate::process;
 use crate::{qemu, tempdir};
 
 /// Where the clip goes on the guest's 720x400 text screen.
@@ -76,8 +76,7 @@ pub(crate) fn wait_desktop(qmp_path: &Path, dump: &Path) -> Result<Image> {
 
 /// Runs the viewer demo.
 pub(crate) fn run(input: Option<PathBuf>, verbose: bool) -> Result<()> {
-    super::build_stack(false)?;
-    process::run(&mut cargo_command(&["build", "-p", "mediaredir-viewer"]))?;
+    super::build_stack(false, true)?;
     let root = crate::workspace_root();
     let dir = tempdir::new("xtask-demo-viewer")?;
     if verbose {

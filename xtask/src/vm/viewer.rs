@@ -34,7 +34,7 @@ use test_support::{ChildGuard, Image, Qmp, X11, Xvfb};
 
 use super::{Guest, Rig};
 use crate::guest_desktop::{self, BAR, BAR_RGB, DEST};
-use crate::process::{self, cargo_command};
+use crate::process;
 use crate::tempdir;
 use crate::timing::format_duration;
 
@@ -169,7 +169,6 @@ fn poll<T>(limit: Duration, mut what: impl FnMut() -> Result<Option<T>>) -> Resu
 /// The test; see the module documentation.
 pub(super) fn test(rig: &Rig) -> Result<()> {
     let t0 = Instant::now();
-    process::run(&mut cargo_command(&["build", "-p", "mediaredir-viewer"]))?;
     let dir = tempdir::new("xtask-vm-viewer")?;
     let path = |name: &str| dir.path().join(name);
     let (vhost, media, spice, qmp_path) = (
