@@ -82,6 +82,10 @@ impl DeviceModel {
             return Ok(Admit::Wait(Arc::clone(&stream.credit)));
         }
         stream.next_seq += 1;
+        if let Some(pts) = header.pts {
+            let end = pts.saturating_add(header.duration.unwrap_or(0));
+            stream.sent_end_ns = Some(stream.sent_end_ns.map_or(end, |e| e.max(end)));
+        }
         if header.is_eos() {
             stream.state = StreamState::Draining;
         }

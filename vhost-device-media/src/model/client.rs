@@ -20,6 +20,8 @@ impl DeviceModel {
     pub fn client_connected(&mut self, caps: wire::Capabilities) -> Vec<Action> {
         let features = caps.features.bits();
         self.client = Some(caps);
+        // The new client starts empty: no position, nothing forwarded.
+        self.forget_progress();
         let mut actions = Vec::new();
         for pres in self.presentations.values() {
             actions.push(Action::Send(create_presentation_msg(pres.id, pres.live)));
@@ -86,6 +88,21 @@ impl DeviceModel {
         if self.client.take().is_none() {
             return Vec::new();
         }
+        // Where each presentation's client really got to, so that a
+        // driver falling back resumes there (7.13, DEV-TIME-4).
+        let reached: Vec<(u32, u64)> = self
+            .presentations
+            .values()
+            .filter_map(|p| Some((p.id, p.progress.reached()?)))
+            .collect();
+        for (presentation, position_ns) in reached {
+            self.push_event(Event::Position {
+                presentation,
+                position_ns,
+                buffered_ns: 0,
+            });
+        }
+        self.forget_progress();
         self.push_event(Event::ClientDisconnected);
         for stream in self.streams.values_mut().filter(|s| !s.is_playback()) {
             // The next sample comes from a new capture session.
@@ -101,6 +118,25 @@ impl DeviceModel {
             .collect();
         self.calls_client_gone(&mut actions);
         actions
+    }
+
+    /// The uplink measured the link to the client (spec 7.11, "Link
+    /// quality"): the guest is told.
+    pub fn link_quality(&mut self, quality: Event) {
+        if self.client.is_some() && matches!(quality, Event::LinkQuality { .. }) {
+            self.push_event(quality);
+        }
+    }
+
+    /// Forgets every presentation's position and what was forwarded: the
+    /// client that knew them is gone.
+    fn forget_progress(&mut self) {
+        for pres in self.presentations.values_mut() {
+            pres.progress.forget();
+        }
+        for stream in self.streams.values_mut() {
+            stream.sent_end_ns = None;
+        }
     }
 
     /// Handles a message from the client other than acknowledgements (which
@@ -121,11 +157,12 @@ impl DeviceModel {
                 position_ns,
             } => {
                 if let Some(p) = self.presentations.get_mut(presentation) {
-                    p.position = Some((*position_ns, now));
+                    p.progress.report(*position_ns, now, p.rate_q16);
+                    let buffered_ns = self.buffered(*presentation, *position_ns);
                     self.push_event(Event::Position {
                         presentation: *presentation,
                         position_ns: *position_ns,
-                        buffered_ns: 0,
+                        buffered_ns,
                     });
                 }
             }

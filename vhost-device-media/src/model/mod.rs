@@ -11,7 +11,9 @@
 //! of it; each kind of input has its own module: control requests
 //! (`control` routes them to `presentation`, `stream`, `capture` and
 //! `call`), data buffers (`admission`), the client's connection and reports
-//! (`client`), captured samples (`capture`); `to_wire` turns request types
+//! (`client`), captured samples (`capture`); what the guest sees of the
+//! client's position, and a client that stalled (`position`); `to_wire`
+//! turns request types
 //! into the messages that tell the client.
 
 mod admission;
@@ -21,6 +23,7 @@ mod client;
 mod control;
 mod credit;
 mod events;
+mod position;
 mod presentation;
 mod stream;
 mod to_wire;
@@ -38,6 +41,7 @@ pub use call::{CallSession, CallState, DeferredAnswer};
 pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
+pub use position::{EXTRAPOLATION_WINDOW, STALL_TIMEOUT, Stall};
 pub use presentation::Presentation;
 pub use stream::{Stream, StreamState};
 
@@ -248,5 +252,7 @@ impl DeviceModel {
     }
 }
 
+#[cfg(test)]
+mod position_tests;
 #[cfg(test)]
 pub(crate) mod tests;
