@@ -34,6 +34,9 @@ pub trait EventSink: Send + Sync {
 /// How long a `CALL_CREATE` waits for the client's SDP (DEV-CALL-2).
 pub const CALL_SDP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the core looks for a client that stalled (DEV-TIME-3).
+const STALL_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
 /// A control chain whose answer waits for the client (`CALL_CREATE`): the
 /// queue layer keeps the chain, the core decides the answer.
 pub trait DeferredChain: Send {
@@ -69,7 +72,7 @@ pub struct DeviceCore {
     features: Mutex<(bool, bool, bool)>,
     deferred: Mutex<Deferred>,
     /// The core's one timer thread (`core-timer`), for the deferred
-    /// `CALL_CREATE` timeouts.
+    /// `CALL_CREATE` timeouts and the stall check.
     timer: Timer,
     /// This core, for timers.
     this: Weak<DeviceCore>,
@@ -107,7 +110,7 @@ impl DeviceCore {
         uplink: Arc<dyn Uplink>,
         counters: Arc<Counters>,
     ) -> Arc<DeviceCore> {
-        Arc::new_cyclic(|this| DeviceCore {
+        let core = Arc::new_cyclic(|this| DeviceCore {
             model: Mutex::new(DeviceModel::new(new_generation(0), limits)),
             uplink,
             counters,
@@ -117,7 +120,34 @@ impl DeviceCore {
             deferred: Mutex::new(Deferred::default()),
             timer: Timer::new("core-timer"),
             this: this.clone(),
-        })
+        });
+        core.check_stall_later();
+        core
+    }
+
+    /// Looks for a stalled client every [`STALL_CHECK_INTERVAL`], on the
+    /// core's timer, for as long as the core lives.
+    fn check_stall_later(&self) {
+        let this = self.this.clone();
+        let scheduled = self.timer.after(STALL_CHECK_INTERVAL, move || {
+            if let Some(core) = this.upgrade() {
+                core.check_stall();
+                core.check_stall_later();
+            }
+        });
+        if let Err(e) = scheduled {
+            log::error!("no timer for the stall check: {e}");
+        }
+    }
+
+    /// A playing client that made no progress for the stated time while
+    /// holding media is lost (DEV-TIME-3): the uplink drops it, and the
+    /// guest sees it leave as on any disconnect, from where it really was.
+    fn check_stall(&self) {
+        let Some(stall) = self.model().stalled(Instant::now()) else {
+            return;
+        };
+        self.uplink.drop_client(&format!("lost: {stall}"));
     }
 
     /// Keeps a control chain until the model answers session `session`
@@ -370,6 +400,11 @@ impl ClientEvents for DeviceCore {
     fn client_disconnected(&self) {
         let actions = self.model().client_disconnected();
         self.apply(actions);
+        self.flush_events();
+    }
+
+    fn link_quality(&self, quality: mediaredir_proto::event::Event) {
+        self.model().link_quality(quality);
         self.flush_events();
     }
 
