@@ -2,6 +2,7 @@
 //! presentation: pause, play, volume, mute, rate, status lines, sleep and
 //! quit; a seek is handed to `seek`.
 
+use mediaredir_proto::event::{Event, LINK_RTT_PENDING};
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
 
@@ -86,6 +87,26 @@ impl Session<'_> {
             secs(p.buffered_ns),
             p.state
         );
+        if let Some(Event::LinkQuality {
+            rtt_ns,
+            goodput_bps,
+            flags,
+            inflight_bytes,
+            ..
+        }) = self.link.take()
+        {
+            let bound = if flags & LINK_RTT_PENDING != 0 {
+                " (no answer yet: at least)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "redir-play: link: round trip {:.3} ms{bound}, goodput {:.1} kB/s, \
+                 {inflight_bytes} bytes unacknowledged",
+                rtt_ns as f64 / 1e6,
+                goodput_bps as f64 / 1e3
+            );
+        }
         Ok(())
     }
 

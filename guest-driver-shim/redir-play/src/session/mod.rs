@@ -31,6 +31,7 @@ use guest_driver_shim::broker::ResetHandle;
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::control::{MediaParams, StreamFormat};
 use mediaredir_proto::data::FLAG_EOS;
+use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
 use seek::Skip;
@@ -140,6 +141,15 @@ struct Session<'a> {
     schedule: Vec<Scheduled>,
     /// A buffer completed `NO_CLIENT`: the client left mid-stream.
     client_lost: bool,
+    /// `CLIENT_DISCONNECTED` came (after the `POSITION` of where the
+    /// client got to, spec DEV-TIME-4).
+    client_left: bool,
+    /// The position the client last reported (`POSITION` events), since
+    /// the last seek: where play resumes after the client left.
+    reached: Option<u64>,
+    /// The latest link measurement (`LINK_QUALITY`), printed with the next
+    /// progress line.
+    link: Option<Event>,
 }
 
 /// Plays `settings.files`; commands from `stdin` are applied as they come.
@@ -204,6 +214,9 @@ pub(crate) fn play(
         next_progress: Instant::now() + settings.progress,
         schedule: settings.schedule.clone(),
         client_lost: false,
+        client_left: false,
+        reached: None,
+        link: None,
     };
     let result = session.run(&tracks, &mut demuxer);
     // Whatever happened, the presentation goes (its buffers complete).
@@ -213,14 +226,29 @@ pub(crate) fn play(
 
 impl Session<'_> {
     /// The client left mid-stream (buffers completed `NO_CLIENT`): waits
-    /// for it to come back (`--wait-client`), then seeks to `at`, so that
-    /// it decodes from a keyframe; the device replays the presentation's
-    /// state and geometry to it (spec DEV-GEOM-1).
+    /// for it to come back (`--wait-client`), then seeks to where it got
+    /// (the position the device reported as it left, spec DEV-TIME-4; else
+    /// `at`, the next sample), so that it decodes from a keyframe; the
+    /// device replays the presentation's state and geometry to it (spec
+    /// DEV-GEOM-1).
     fn rejoin(
         &mut self,
         at: Duration,
         tracks: &[Track],
     ) -> anyhow::Result<(Box<dyn Demuxer>, Skip)> {
+        // The buffers come back before the events that say where the
+        // client was: wait for those (a second at most).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.client_left && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.redir.wait_event(left)? {
+                Some(event) => self.on_event(&event)?,
+                None => break,
+            }
+        }
+        let at = self
+            .reached
+            .map_or(at, |reached| at.min(Duration::from_nanos(reached)));
         eprintln!(
             "redir-play: the client left at {:.3} s; waiting for it",
             at.as_secs_f64()
@@ -239,6 +267,7 @@ impl Session<'_> {
             self.collect_all(index)?;
         }
         self.client_lost = false;
+        self.client_left = false;
         eprintln!("redir-play: the client is back");
         self.seek(at, tracks)
     }
