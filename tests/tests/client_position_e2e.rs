@@ -232,3 +232,125 @@ fn a_stopped_client_stops_the_position_is_lost_and_comes_back() {
         t0.elapsed()
     );
 }
+
+/// `redir-play` (the guest's player, DRV-DATA-5) through the same stack:
+/// with the client stopped it resumes from where the client really was
+/// (the `POSITION` before `CLIENT_DISCONNECTED`), not from the next sample
+/// it had demuxed, up to the credit's seconds ahead; and its progress
+/// lines carry the link quality.
+#[test]
+fn redir_play_resumes_where_the_client_was_and_prints_the_link() {
+    let t0 = Instant::now();
+    let dir = common::TempDir::new("position-redir-play");
+    let clip = generate(
+        &dir.0,
+        "clip.ivf",
+        "videotestsrc num-buffers=180 pattern=ball ! video/x-raw,format=I420,width=160,height=120,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=15 ! avmux_ivf ! filesink location={out}",
+    );
+    // 1 s of credit: the client holds about 2 s ahead, so the player is
+    // still sending when the client stops (a client that held the whole
+    // clip would leave the player waiting for EOS instead).
+    let rig = Rig::start("position-redir-play", &["--max-inflight-ms", "1000"]);
+    wait_path(&rig.uplink);
+    let mut client = ChildGuard::spawn(
+        Command::new(media_client_binary())
+            .args(["--connect", &format!("unix:{}", rig.uplink.display())])
+            .args(["--headless", "--stats-interval", "0"])
+            .stderr(Stdio::null()),
+    )
+    .expect("start media-client");
+    let mut player = ChildGuard::spawn(
+        Command::new(conformance_tests::rig::workspace_binary(
+            "REDIR_PLAY",
+            "redir-play",
+            "redir-play",
+        ))
+        .arg("--vhost-user")
+        .arg(&rig.socket)
+        .args(["--wait-client", "20", "--progress", "0.25"])
+        .arg(&clip)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped()),
+    )
+    .expect("start redir-play");
+    let lines = {
+        let stderr = player.child_mut().stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
+            {
+                eprintln!("{line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    };
+    let mut log = Vec::new();
+    let mut next_line = |what: &str| -> String {
+        let line = lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("redir-play said no more before {what}: {log:?}"));
+        log.push(line.clone());
+        line
+    };
+    let seconds = |line: &str, prefix: &str| -> Option<f64> {
+        line.strip_prefix(prefix)?.split(' ').next()?.parse().ok()
+    };
+    // A measured round trip (not the lower bound of an unanswered ping).
+    let answered = |line: &str| -> Option<f64> {
+        if line.contains("no answer yet") {
+            return None;
+        }
+        seconds(line, "redir-play: link: round trip ")
+    };
+    // Played to 1 s: stop the client.
+    let mut link_ms = Vec::new();
+    let stopped_at = loop {
+        let line = next_line("1 s");
+        if let Some(ms) = answered(&line) {
+            link_ms.push(ms);
+        }
+        if let Some(p) = seconds(&line, "redir-play: position ")
+            && p >= 1.0
+        {
+            test_support::signal(client.child_mut(), Signal::STOP);
+            break p;
+        }
+    };
+    let left_at = loop {
+        let line = next_line("the client left");
+        if let Some(at) = seconds(&line, "redir-play: the client left at ") {
+            break at;
+        }
+    };
+    test_support::signal(client.child_mut(), Signal::CONT);
+    loop {
+        let line = next_line("the end");
+        if let Some(ms) = answered(&line) {
+            link_ms.push(ms);
+        }
+        if line.contains("reached end of stream") {
+            break;
+        }
+    }
+    let status = player.wait_timeout(WAIT).unwrap().expect("redir-play ends");
+    assert!(status.success(), "redir-play failed: {status}");
+    assert!(
+        left_at <= stopped_at + 0.5,
+        "resumed from {left_at} s, the client was stopped at {stopped_at} s"
+    );
+    assert!(!link_ms.is_empty(), "no link line");
+    assert!(
+        link_ms.iter().all(|&ms| ms > 0.0 && ms < 1000.0),
+        "round trips {link_ms:?} ms"
+    );
+    client.stop(Duration::from_secs(3)).unwrap();
+    eprintln!(
+        "stopped at {stopped_at} s, resumed from {left_at} s, round trips {link_ms:?} ms; {:?}",
+        t0.elapsed()
+    );
+}

@@ -74,11 +74,10 @@ impl Session<'_> {
     pub(super) fn print_position(&mut self) -> anyhow::Result<()> {
         let p = match self.redir.query_position(self.presentation) {
             Ok(p) => p,
-            // Once every stream has ended the client may leave (`--once`):
-            // there is no position to print then, and nothing went wrong.
-            Err(e) if e.status() == Some(Status::NoClient) && super::all_ended(&self.streams) => {
-                return Ok(());
-            }
+            // No client, no position to print: once every stream has
+            // ended it may leave (`--once`), and mid-stream its leaving is
+            // handled where the buffers and events tell (DRV-DATA-5).
+            Err(e) if e.status() == Some(Status::NoClient) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         eprintln!(

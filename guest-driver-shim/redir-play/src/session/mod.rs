@@ -314,102 +314,116 @@ impl Session<'_> {
             ..Outcome::default()
         };
         let mut skip: Option<Skip> = None;
-        loop {
-            let Some(sample) = demuxer.next_sample().context("demuxing")? else {
-                break;
-            };
-            if skip.as_mut().is_some_and(|s| s.skips(&sample)) {
-                continue;
-            }
-            let seeks = self.seeks;
-            if let Some(at) = sample.pts {
-                let at = Duration::from_nanos(at);
-                while let Some(i) = self.schedule.iter().position(|c| c.at <= at) {
-                    let command = self.schedule.remove(i).command;
-                    if let Some(s) = self.apply(command, tracks)? {
-                        *demuxer = s.0;
-                        skip = Some(s.1);
+        // Until every stream has ended; again from where the client got
+        // if it leaves while the player waits for the end.
+        'feed: loop {
+            loop {
+                let Some(sample) = demuxer.next_sample().context("demuxing")? else {
+                    break;
+                };
+                if skip.as_mut().is_some_and(|s| s.skips(&sample)) {
+                    continue;
+                }
+                let seeks = self.seeks;
+                if let Some(at) = sample.pts {
+                    let at = Duration::from_nanos(at);
+                    while let Some(i) = self.schedule.iter().position(|c| c.at <= at) {
+                        let command = self.schedule.remove(i).command;
+                        if let Some(s) = self.apply(command, tracks)? {
+                            *demuxer = s.0;
+                            skip = Some(s.1);
+                        }
                     }
                 }
+                self.service(tracks, demuxer, &mut skip)?;
+                if self.quit {
+                    eprintln!("redir-play: stopped");
+                    return Ok(outcome);
+                }
+                if self.seeks != seeks {
+                    // The sample is from before the seek.
+                    continue;
+                }
+                if self.client_lost {
+                    // Spec DRV-DATA-5: nothing more until the client is back;
+                    // then on from the keyframe before this sample.
+                    let at = Duration::from_nanos(sample.pts.unwrap_or(0));
+                    let (d, s) = self.rejoin(at, tracks)?;
+                    *demuxer = d;
+                    skip = Some(s);
+                    continue;
+                }
+                let Some(&index) = self.by_track.get(&sample.track) else {
+                    continue;
+                };
+                if !self.submit(index, &sample, tracks, demuxer, &mut skip)? {
+                    continue;
+                }
+                outcome.samples += 1;
+                outcome.bytes += sample.data.len() as u64;
+                if outcome.samples.is_multiple_of(SAMPLES_PER_LINE) {
+                    eprintln!(
+                        "redir-play: {} samples, {} bytes submitted",
+                        outcome.samples, outcome.bytes
+                    );
+                }
+                if let Some((after, handle)) = &self.settings.reset_after
+                    && outcome.samples == *after
+                {
+                    eprintln!(
+                        "redir-play: asking the broker to reset the device after {after} samples"
+                    );
+                    handle.request();
+                }
             }
-            self.service(tracks, demuxer, &mut skip)?;
-            if self.quit {
-                eprintln!("redir-play: stopped");
-                return Ok(outcome);
+            for index in 0..self.streams.len() {
+                let slot = self.free_buffer(index, tracks, demuxer, &mut skip)?;
+                let id = self.streams[index].id;
+                self.redir.queue_buffer(
+                    id,
+                    slot,
+                    &BufferInfo {
+                        flags: FLAG_EOS,
+                        ..BufferInfo::default()
+                    },
+                )?;
             }
-            if self.seeks != seeks {
-                // The sample is from before the seek.
-                continue;
+            eprintln!(
+                "redir-play: {} samples ({} bytes) and {} EOS submitted; waiting for EOS",
+                outcome.samples,
+                outcome.bytes,
+                self.streams.len()
+            );
+            let deadline = Instant::now() + self.settings.eos_timeout;
+            while self.streams.iter().any(|s| !s.eos) {
+                if Instant::now() >= deadline {
+                    let done: Vec<u32> = self
+                        .streams
+                        .iter()
+                        .filter(|s| s.eos)
+                        .map(|s| s.id)
+                        .collect();
+                    bail!(
+                        "end of stream within {:?}: only streams {done:?} ended",
+                        self.settings.eos_timeout
+                    );
+                }
+                self.service(tracks, demuxer, &mut skip)?;
+                if self.quit {
+                    return Ok(outcome);
+                }
+                if self.client_lost && !all_ended(&self.streams) {
+                    // Everything was sent, but the client left before
+                    // playing it out: on from where it got (DRV-DATA-5).
+                    let at = self.reached.map_or(Duration::ZERO, Duration::from_nanos);
+                    let (d, s) = self.rejoin(at, tracks)?;
+                    *demuxer = d;
+                    skip = Some(s);
+                    continue 'feed;
+                }
+                self.wait(Duration::from_millis(50))?;
             }
-            if self.client_lost {
-                // Spec DRV-DATA-5: nothing more until the client is back;
-                // then on from the keyframe before this sample.
-                let at = Duration::from_nanos(sample.pts.unwrap_or(0));
-                let (d, s) = self.rejoin(at, tracks)?;
-                *demuxer = d;
-                skip = Some(s);
-                continue;
-            }
-            let Some(&index) = self.by_track.get(&sample.track) else {
-                continue;
-            };
-            if !self.submit(index, &sample, tracks, demuxer, &mut skip)? {
-                continue;
-            }
-            outcome.samples += 1;
-            outcome.bytes += sample.data.len() as u64;
-            if outcome.samples.is_multiple_of(SAMPLES_PER_LINE) {
-                eprintln!(
-                    "redir-play: {} samples, {} bytes submitted",
-                    outcome.samples, outcome.bytes
-                );
-            }
-            if let Some((after, handle)) = &self.settings.reset_after
-                && outcome.samples == *after
-            {
-                eprintln!(
-                    "redir-play: asking the broker to reset the device after {after} samples"
-                );
-                handle.request();
-            }
-        }
-        for index in 0..self.streams.len() {
-            let slot = self.free_buffer(index, tracks, demuxer, &mut skip)?;
-            let id = self.streams[index].id;
-            self.redir.queue_buffer(
-                id,
-                slot,
-                &BufferInfo {
-                    flags: FLAG_EOS,
-                    ..BufferInfo::default()
-                },
-            )?;
-        }
-        eprintln!(
-            "redir-play: {} samples ({} bytes) and {} EOS submitted; waiting for EOS",
-            outcome.samples,
-            outcome.bytes,
-            self.streams.len()
-        );
-        let deadline = Instant::now() + self.settings.eos_timeout;
-        while self.streams.iter().any(|s| !s.eos) {
-            if Instant::now() >= deadline {
-                let done: Vec<u32> = self
-                    .streams
-                    .iter()
-                    .filter(|s| s.eos)
-                    .map(|s| s.id)
-                    .collect();
-                bail!(
-                    "end of stream within {:?}: only streams {done:?} ended",
-                    self.settings.eos_timeout
-                );
-            }
-            self.service(tracks, demuxer, &mut skip)?;
-            if self.quit {
-                return Ok(outcome);
-            }
-            self.wait(Duration::from_millis(50))?;
+            break;
         }
         for index in 0..self.streams.len() {
             self.collect_all(index)?;
