@@ -258,7 +258,7 @@ mod tests {
         let stopped = p.position(at(t0, 14_500), playing, Some(30 * S));
         assert_eq!(
             stopped,
-            2 * S + 500 * MS + EXTRAPOLATION_WINDOW.as_nanos() as u64
+            2 * S + 500 * MS + u64::try_from(EXTRAPOLATION_WINDOW.as_nanos()).unwrap()
         );
         assert_eq!(p.position(at(t0, 60_000), playing, Some(30 * S)), stopped);
         assert_eq!(p.reached(), Some(2 * S + 500 * MS));

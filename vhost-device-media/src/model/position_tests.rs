@@ -103,7 +103,7 @@ fn buffered_is_the_media_forwarded_ahead_of_the_position() {
 fn a_stalled_client_is_lost_after_the_stated_time_from_where_it_was() {
     let (mut m, p, t0) = playing();
     // Silence since the last advance (at 500 ms).
-    let stall = STALL_TIMEOUT.as_millis() as u64;
+    let stall = u64::try_from(STALL_TIMEOUT.as_millis()).unwrap();
     assert_eq!(m.stalled(at(t0, 500 + stall - 1)), None);
     let lost = m.stalled(at(t0, 500 + stall)).expect("stalled");
     assert_eq!(lost.presentation, p);

@@ -17,6 +17,9 @@ use mediaredir_proto::event::{Event, LINK_RTT_PENDING};
 /// How often the daemon pings its client (and so measures the link).
 pub(crate) const LINK_PING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A client that answers no `Ping` for this long is gone (WIRE-8).
+pub(crate) const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The measurement of one connection.
 #[derive(Debug)]
 pub(super) struct LinkMeter {

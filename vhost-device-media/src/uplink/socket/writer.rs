@@ -7,10 +7,11 @@ use std::io;
 use std::time::Instant;
 
 use mediaredir_peer::FrameWriter;
+use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
 
-use super::link::LINK_PING_INTERVAL;
+use super::link::{LINK_PING_INTERVAL, PONG_TIMEOUT};
 use super::shared::{Outgoing, Shared};
 use super::{WRITE_TIMEOUT, io_why};
 use crate::counters::{Counters, ErrorKind};
@@ -44,8 +45,14 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
                 s = guard;
             }
         };
-        let Some(item) = item.or_else(|| ping(shared)) else {
-            continue;
+        let item = match item.map_or_else(|| ping(shared), |item| Ok(Some(item))) {
+            Ok(Some(item)) => item,
+            Ok(None) => continue,
+            Err(why) => {
+                shared.counters.error(ErrorKind::Uplink);
+                shared.hang_up(conn, why);
+                return;
+            }
         };
         let result = match item {
             Outgoing::Message(msg) => match frames.head(&msg, 0) {
@@ -71,17 +78,31 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
 }
 
 /// The ping that is due, if the last one was answered; tells the device
-/// how long an unanswered one has waited.
-fn ping(shared: &Shared) -> Option<Outgoing> {
+/// how long an unanswered one has waited, and gives up on a client that
+/// answered none for [`PONG_TIMEOUT`] (WIRE-8).
+fn ping(shared: &Shared) -> Result<Option<Outgoing>, String> {
     let (nonce, waiting) = {
         let mut s = shared.lock();
         let inflight = s.inflight_bytes();
-        s.link.as_mut()?.ping(Instant::now(), inflight)
+        match s.link.as_mut() {
+            Some(link) => link.ping(Instant::now(), inflight),
+            None => return Ok(None),
+        }
     };
-    if let (Some(quality), Some(events)) = (waiting, shared.events()) {
-        events.link_quality(quality);
+    if let Some(quality) = waiting {
+        if let Event::LinkQuality { rtt_ns, .. } = quality
+            && u128::from(rtt_ns) >= PONG_TIMEOUT.as_nanos()
+        {
+            return Err(format!(
+                "the client answered no Ping for {} s, so it is treated as lost",
+                PONG_TIMEOUT.as_secs()
+            ));
+        }
+        if let Some(events) = shared.events() {
+            events.link_quality(quality);
+        }
     }
-    Some(Outgoing::Message(Message::Ping { nonce: nonce? }))
+    Ok(nonce.map(|nonce| Outgoing::Message(Message::Ping { nonce })))
 }
 
 fn write_sample(
