@@ -50,6 +50,8 @@ pub struct Progress {
     /// When the client's reported position last advanced (`None`: not
     /// since the last flush or connection).
     advanced_at: Option<Instant>,
+    /// The stall since `advanced_at` was reported (once is enough).
+    stall_reported: bool,
 }
 
 impl Progress {
@@ -60,6 +62,7 @@ impl Progress {
             let span = now.saturating_duration_since(at);
             if position_ns > before {
                 self.advanced_at = Some(now);
+                self.stall_reported = false;
             }
             if span >= MIN_RATE_SPAN {
                 let moved = u128::from(position_ns.saturating_sub(before));
@@ -94,6 +97,7 @@ impl Progress {
         if self.advanced_at.is_some() {
             self.advanced_at = Some(now);
         }
+        self.stall_reported = false;
     }
 
     /// The client went away or a new one came: nothing is known.
@@ -128,7 +132,7 @@ impl Progress {
     /// How long the client has made no progress while the presentation is
     /// `PLAYING`, once it has shown progress in this segment.
     pub fn stalled_for(&self, now: Instant, state: PresentationState) -> Option<Duration> {
-        if state != PresentationState::Playing {
+        if state != PresentationState::Playing || self.stall_reported {
             return None;
         }
         Some(now.saturating_duration_since(self.advanced_at?))
@@ -197,10 +201,12 @@ impl DeviceModel {
 
     /// The first presentation whose client has made no progress for
     /// [`STALL_TIMEOUT`] while `PLAYING` with media forwarded ahead of the
-    /// position it reached (DEV-TIME-3); the caller drops the client.
-    pub fn stalled(&self, now: Instant) -> Option<Stall> {
+    /// position it reached (DEV-TIME-3); the caller drops the client. Each
+    /// stall is returned once (until the client advances again, or the
+    /// presentation is played, paused or flushed).
+    pub fn stalled(&mut self, now: Instant) -> Option<Stall> {
         self.client.as_ref()?;
-        self.presentations.values().find_map(|pres| {
+        let stall = self.presentations.values().find_map(|pres| {
             let stalled = pres.progress.stalled_for(now, pres.state)?;
             let position_ns = pres.progress.reached()?;
             let buffered_ns = self.buffered(pres.id, position_ns);
@@ -210,7 +216,11 @@ impl DeviceModel {
                 buffered_ns,
                 stalled,
             })
-        })
+        })?;
+        if let Some(pres) = self.presentations.get_mut(&stall.presentation) {
+            pres.progress.stall_reported = true;
+        }
+        Some(stall)
     }
 }
 

@@ -110,7 +110,11 @@ fn a_stalled_client_is_lost_after_the_stated_time_from_where_it_was() {
     assert_eq!(lost.position_ns, S + 500 * MS);
     assert_eq!(lost.buffered_ns, 3 * S - 1_500 * MS);
     assert!(lost.to_string().contains("no progress for 3.0 s"), "{lost}");
+    // Reported once: an uplink that cannot drop its client is not asked
+    // again every check.
+    assert_eq!(m.stalled(at(t0, 500 + stall + 1)), None);
     // A client that reports the same position is no better.
+    let (mut m, p, t0) = playing();
     report(&mut m, p, S + 500 * MS, at(t0, 2_000));
     assert!(m.stalled(at(t0, 500 + stall)).is_some());
     // Dropped: the guest learns where the client really was, then that it
