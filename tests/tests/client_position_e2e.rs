@@ -145,10 +145,6 @@ fn a_stopped_client_stops_the_position_is_lost_and_comes_back() {
     let lost_after = stopped_at.elapsed();
     // Every position queried until the client was declared lost.
     let highest = player.highest;
-    assert!(
-        highest <= at_stop + S,
-        "the position went on from {at_stop} to {highest} with the client stopped"
-    );
     // Lost after the stated time (3 s without progress, counted from the
     // client's last report, at most a report interval before the stop),
     // and the daemon says so.
@@ -182,8 +178,14 @@ fn a_stopped_client_stops_the_position_is_lost_and_comes_back() {
         );
     };
     assert!(
-        (S..=at_stop + S / 10).contains(&reached),
-        "reached {reached}, queried {at_stop} at the stop"
+        reached >= S && reached <= highest,
+        "reached {reached}; queried at most {highest}"
+    );
+    // The position the guest saw went on for at most 1 s of media time
+    // past where the client really was (DEV-TIME-2).
+    assert!(
+        highest <= reached + S,
+        "the guest saw {highest} with the client stopped at {reached} (queried {at_stop} at the stop)"
     );
 
     // Continued: the client reconnects and the player goes on from the
