@@ -22,7 +22,7 @@ use mediaredir_timer::Timer;
 use crate::capture::{CaptureBacklog, CaptureSink, Outcome, Waiting};
 use crate::counters::{Counters, ErrorKind};
 use crate::limits::Limits;
-use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel};
+use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel, Features};
 use crate::uplink::{ClientEvents, Uplink};
 
 /// Writes events into buffers the driver posted on the event queue.
@@ -67,9 +67,8 @@ pub struct DeviceCore {
     /// Captured samples waiting for capq buffers. Lock order: this, then
     /// the model.
     capture: Mutex<CaptureBacklog>,
-    /// Negotiated `(F_CAPTURE, F_CALL, F_CLIPPING)`, applied to every new
-    /// instance.
-    features: Mutex<(bool, bool, bool)>,
+    /// The negotiated features, applied to every new instance.
+    features: Mutex<Features>,
     deferred: Mutex<Deferred>,
     /// The core's one timer thread (`core-timer`), for the deferred
     /// `CALL_CREATE` timeouts and the stall check.
@@ -116,7 +115,7 @@ impl DeviceCore {
             counters,
             events: Mutex::new(None),
             capture: Mutex::new(CaptureBacklog::default()),
-            features: Mutex::new((false, false, false)),
+            features: Mutex::new(Features::default()),
             deferred: Mutex::new(Deferred::default()),
             timer: Timer::new("core-timer"),
             this: this.clone(),
@@ -203,11 +202,10 @@ impl DeviceCore {
         write_answer(chain, &answer);
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
-    /// `F_CLIPPING`).
-    pub fn set_features(&self, capture: bool, call: bool, clipping: bool) {
-        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call, clipping);
-        self.model().set_features(capture, call, clipping);
+    /// Records the negotiated device features.
+    pub fn set_features(&self, features: Features) {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = features;
+        self.model().set_features(features);
     }
 
     /// Locks the model.
@@ -248,9 +246,7 @@ impl DeviceCore {
             let limits = *model.limits();
             let connected_caps = model.client_caps().cloned();
             let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
-            let (capture, call, clipping) =
-                *self.features.lock().unwrap_or_else(|p| p.into_inner());
-            fresh.set_features(capture, call, clipping);
+            fresh.set_features(*self.features.lock().unwrap_or_else(|p| p.into_inner()));
             if let Some(caps) = connected_caps {
                 // The client stays; the new instance starts with it connected.
                 fresh.client_connected(caps);

@@ -99,7 +99,7 @@ impl DeviceModel {
                 flags: wire::SampleFlags::from_bits_truncate(header.flags),
                 // Forwarded unchanged; without F_CLIPPING the bytes were
                 // reserved, and a device ignores reserved bytes.
-                clip: if self.clipping {
+                clip: if self.features.clipping {
                     header.clip
                 } else {
                     wire::Clip::NONE

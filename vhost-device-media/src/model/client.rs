@@ -123,7 +123,10 @@ impl DeviceModel {
     /// The uplink measured the link to the client (spec 7.11, "Link
     /// quality"): the guest is told.
     pub fn link_quality(&mut self, quality: Event) {
-        if self.client.is_some() && matches!(quality, Event::LinkQuality { .. }) {
+        if self.client.is_some()
+            && self.features.link_quality
+            && matches!(quality, Event::LinkQuality { .. })
+        {
             self.push_event(quality);
         }
     }
@@ -224,5 +227,43 @@ impl DeviceModel {
             other => log::debug!("ignoring client message {other:?}"),
         }
         actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mediaredir_proto::event::Event;
+
+    use super::super::tests::client_caps;
+    use super::super::{DeviceModel, Features};
+    use crate::limits::Limits;
+
+    const QUALITY: Event = Event::LinkQuality {
+        rtt_ns: 300_000,
+        goodput_bps: 1_000_000,
+        flags: 0,
+        inflight_bytes: 0,
+        interval_ns: 2_000_000_000,
+    };
+
+    /// `LINK_QUALITY` reaches the guest with `F_LINK_QUALITY` and a client,
+    /// and never otherwise (DEV-INIT-1: a driver that did not negotiate the
+    /// feature, an older one, gets no event it does not know).
+    #[test]
+    fn link_quality_only_with_its_feature_and_a_client() {
+        let mut m = DeviceModel::new(1, Limits::default());
+        m.client_connected(client_caps());
+        while m.events.pop().is_some() {}
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), None, "not negotiated");
+        m.set_features(Features::from_bits(
+            1 << mediaredir_proto::device::F_LINK_QUALITY,
+        ));
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), Some(QUALITY));
+        m.client_disconnected();
+        while m.events.pop().is_some() {}
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), None, "no client");
     }
 }

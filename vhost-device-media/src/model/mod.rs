@@ -112,6 +112,34 @@ pub enum Action {
     AnswerDeferred(DeferredAnswer),
 }
 
+/// The device features the driver negotiated (spec 4) that change what
+/// the model does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `F_CAPTURE`: capture streams.
+    pub capture: bool,
+    /// `F_CALL`: call media sessions.
+    pub call: bool,
+    /// `F_CLIPPING`: data headers' clip fields are forwarded.
+    pub clipping: bool,
+    /// `F_LINK_QUALITY`: `LINK_QUALITY` events.
+    pub link_quality: bool,
+}
+
+impl Features {
+    /// The features of a negotiated feature word.
+    pub fn from_bits(bits: u64) -> Features {
+        use mediaredir_proto::device::{F_CALL, F_CAPTURE, F_CLIPPING, F_LINK_QUALITY};
+        let has = |bit: u32| bits & (1 << bit) != 0;
+        Features {
+            capture: has(F_CAPTURE),
+            call: has(F_CALL),
+            clipping: has(F_CLIPPING),
+            link_quality: has(F_LINK_QUALITY),
+        }
+    }
+}
+
 /// The device model of one device instance.
 #[derive(Debug)]
 pub struct DeviceModel {
@@ -122,10 +150,8 @@ pub struct DeviceModel {
     streams: BTreeMap<u32, Stream>,
     calls: BTreeMap<u32, CallSession>,
     next_id: u32,
-    capture: bool,
-    call: bool,
-    /// `F_CLIPPING`: data headers' clip fields are forwarded.
-    clipping: bool,
+    /// The negotiated device features.
+    features: Features,
     /// Events waiting for event buffers.
     pub events: EventQueue,
 }
@@ -145,19 +171,14 @@ impl DeviceModel {
             streams: BTreeMap::new(),
             calls: BTreeMap::new(),
             next_id: 1,
-            capture: false,
-            call: false,
-            clipping: false,
+            features: Features::default(),
             events,
         }
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
-    /// `F_CLIPPING`).
-    pub fn set_features(&mut self, capture: bool, call: bool, clipping: bool) {
-        self.capture = capture;
-        self.call = call;
-        self.clipping = clipping;
+    /// Records the negotiated device features.
+    pub fn set_features(&mut self, features: Features) {
+        self.features = features;
     }
 
     /// The device instance's generation.

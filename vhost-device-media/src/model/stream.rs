@@ -132,7 +132,7 @@ impl DeviceModel {
             .get(&presentation)
             .ok_or(Status::NoEntity)?;
         let capture = format.direction == Direction::Capture;
-        if capture && !self.capture {
+        if capture && !self.features.capture {
             // DEV-INIT-1: capture without F_CAPTURE is INVALID.
             return Err(Status::Invalid);
         }

@@ -579,7 +579,10 @@ fn clipping_is_forwarded_only_with_f_clipping() {
         panic!("admitted");
     };
     assert_eq!(plain.sample.clip, wire::Clip::NONE);
-    m.set_features(false, false, true);
+    m.set_features(Features {
+        clipping: true,
+        ..Features::default()
+    });
     let Ok(Admit::Go(clipped)) = m.admit(&header(a), 1) else {
         panic!("admitted");
     };
