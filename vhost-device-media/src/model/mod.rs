@@ -41,7 +41,7 @@ pub use call::{CallSession, CallState, DeferredAnswer};
 pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
-pub use position::{EXTRAPOLATION_WINDOW, STALL_TIMEOUT, Stall};
+pub use position::{EXTRAPOLATION_WINDOW, STALL_MIN_AHEAD, STALL_TIMEOUT, Stall};
 pub use presentation::Presentation;
 pub use stream::{Stream, StreamState};
 

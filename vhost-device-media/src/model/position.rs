@@ -10,7 +10,9 @@
 //! after the last report, and never past the end of the media it has
 //! forwarded: when reports stop, or the client has nothing left to play,
 //! the position stops. A playing client whose position does not advance
-//! for [`STALL_TIMEOUT`] while it holds media is lost (DEV-TIME-3).
+//! for [`STALL_TIMEOUT`] while it was sent media to play (at least
+//! [`STALL_MIN_AHEAD`] ahead) is lost (DEV-TIME-3); one that played all it
+//! got is starved, not lost.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,11 @@ pub const EXTRAPOLATION_WINDOW: Duration = Duration::from_secs(1);
 /// A client that reported progress, is `PLAYING` and holds media, and whose
 /// reported position has not advanced for this long, is lost (DEV-TIME-3).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The media a stalled client must have been sent ahead of its position:
+/// a client that played all it got shows the last frame (up to a frame's
+/// duration before the end of what it was sent) and is starved, not stalled.
+pub const STALL_MIN_AHEAD: Duration = Duration::from_millis(500);
 
 /// Reports closer together than this measure no rate (their arrival
 /// jitter would dominate).
@@ -200,8 +207,9 @@ impl DeviceModel {
     }
 
     /// The first presentation whose client has made no progress for
-    /// [`STALL_TIMEOUT`] while `PLAYING` with media forwarded ahead of the
-    /// position it reached (DEV-TIME-3); the caller drops the client. Each
+    /// [`STALL_TIMEOUT`] while `PLAYING` with at least [`STALL_MIN_AHEAD`]
+    /// of media forwarded ahead of the position it reached (DEV-TIME-3);
+    /// the caller drops the client. Each
     /// stall is returned once (until the client advances again, or the
     /// presentation is played, paused or flushed).
     pub fn stalled(&mut self, now: Instant) -> Option<Stall> {
@@ -210,7 +218,8 @@ impl DeviceModel {
             let stalled = pres.progress.stalled_for(now, pres.state)?;
             let position_ns = pres.progress.reached()?;
             let buffered_ns = self.buffered(pres.id, position_ns);
-            (stalled >= STALL_TIMEOUT && buffered_ns > 0).then_some(Stall {
+            let ahead = u128::from(buffered_ns) >= STALL_MIN_AHEAD.as_nanos();
+            (stalled >= STALL_TIMEOUT && ahead).then_some(Stall {
                 presentation: pres.id,
                 position_ns,
                 buffered_ns,
