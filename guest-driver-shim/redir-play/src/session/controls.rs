@@ -59,12 +59,7 @@ impl Session<'_> {
     }
 
     fn apply_volume(&mut self) -> anyhow::Result<()> {
-        let ids: Vec<u32> = self
-            .streams
-            .iter()
-            .filter(|s| s.audio)
-            .map(|s| s.id)
-            .collect();
+        let ids = self.stream_ids(|s| s.audio);
         for id in ids {
             self.redir.set_volume(id, self.volume, self.muted)?;
         }

@@ -225,6 +225,15 @@ pub(crate) fn play(
 }
 
 impl Session<'_> {
+    /// The ids of the streams that `pick` picks, in order.
+    fn stream_ids(&self, pick: impl Fn(&StreamState) -> bool) -> Vec<u32> {
+        self.streams
+            .iter()
+            .filter(|s| pick(s))
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// The client left mid-stream (buffers completed `NO_CLIENT`): waits
     /// for it to come back (`--wait-client`), then seeks to where it got
     /// (the position the device reported as it left, spec DEV-TIME-4; else
@@ -304,7 +313,7 @@ impl Session<'_> {
         }
         self.redir.play(self.presentation)?;
         self.redir.set_nonblocking(true);
-        let ids: Vec<u32> = self.streams.iter().map(|s| s.id).collect();
+        let ids = self.stream_ids(|_| true);
         eprintln!(
             "redir-play: presentation {}, streams {ids:?}; playing",
             self.presentation
@@ -397,12 +406,7 @@ impl Session<'_> {
             let deadline = Instant::now() + self.settings.eos_timeout;
             while self.streams.iter().any(|s| !s.eos) {
                 if Instant::now() >= deadline {
-                    let done: Vec<u32> = self
-                        .streams
-                        .iter()
-                        .filter(|s| s.eos)
-                        .map(|s| s.id)
-                        .collect();
+                    let done = self.stream_ids(|s| s.eos);
                     bail!(
                         "end of stream within {:?}: only streams {done:?} ended",
                         self.settings.eos_timeout
