@@ -33,6 +33,26 @@ impl DaemonProcess {
     /// Starts the daemon binary at `binary` on `socket` with extra `args`,
     /// and waits until the vhost-user socket exists.
     pub fn start(binary: &Path, socket: &Path, args: &[&str]) -> DaemonProcess {
+        DaemonProcess::start_logging(binary, socket, args, None)
+    }
+
+    /// [`DaemonProcess::start`], with the daemon's log (its stderr)
+    /// appended to `log` instead of the test's stderr.
+    pub fn start_logging(
+        binary: &Path,
+        socket: &Path,
+        args: &[&str],
+        log: Option<&Path>,
+    ) -> DaemonProcess {
+        let stderr = match log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(Stdio::from)
+                .expect("open the daemon's log"),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(binary)
             .arg("--socket-path")
             .arg(socket)
@@ -42,7 +62,7 @@ impl DaemonProcess {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start vhost-user-mediaredir");
         let stdout = child.stdout.take().expect("piped stdout");

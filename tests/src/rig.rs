@@ -85,13 +85,26 @@ pub struct Rig {
     /// Its vhost-user socket.
     pub socket: PathBuf,
     extra: Vec<String>,
+    /// Where the daemon's log goes (`None`: the test's stderr).
+    log: Option<PathBuf>,
     scratch: Scratch,
 }
 
 impl Rig {
     /// Starts a daemon with `extra` arguments.
     pub fn start(tag: &str, extra: &[&str]) -> Rig {
+        Rig::start_with(tag, extra, false)
+    }
+
+    /// [`Rig::start`], with the daemon's log in a file ([`Rig::log`]), for
+    /// a test that checks what the daemon says.
+    pub fn start_logged(tag: &str, extra: &[&str]) -> Rig {
+        Rig::start_with(tag, extra, true)
+    }
+
+    fn start_with(tag: &str, extra: &[&str], logged: bool) -> Rig {
         let scratch = Scratch::new(tag);
+        let log = logged.then(|| scratch.path("daemon.log"));
         let socket = scratch.path("vhost.sock");
         let uplink = scratch.path("uplink.sock");
         let mut rig = Rig {
@@ -99,6 +112,7 @@ impl Rig {
             uplink,
             socket,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            log,
             scratch,
         };
         rig.restart();
@@ -110,7 +124,20 @@ impl Rig {
         let uplink = format!("unix:{}", self.uplink.display());
         let mut args: Vec<&str> = vec!["--uplink", &uplink];
         args.extend(self.extra.iter().map(String::as_str));
-        self.daemon = Some(DaemonProcess::start(&daemon_binary(), &self.socket, &args));
+        self.daemon = Some(DaemonProcess::start_logging(
+            &daemon_binary(),
+            &self.socket,
+            &args,
+            self.log.as_deref(),
+        ));
+    }
+
+    /// What the daemon logged so far (a rig from [`Rig::start_logged`]).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
     }
 
     /// The daemon.

@@ -22,7 +22,7 @@ use mediaredir_timer::Timer;
 use crate::capture::{CaptureBacklog, CaptureSink, Outcome, Waiting};
 use crate::counters::{Counters, ErrorKind};
 use crate::limits::Limits;
-use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel};
+use crate::model::{Action, CaptureVerdict, DeferredAnswer, DeviceModel, Features};
 use crate::uplink::{ClientEvents, Uplink};
 
 /// Writes events into buffers the driver posted on the event queue.
@@ -33,6 +33,9 @@ pub trait EventSink: Send + Sync {
 
 /// How long a `CALL_CREATE` waits for the client's SDP (DEV-CALL-2).
 pub const CALL_SDP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the core looks for a client that stalled (DEV-TIME-3).
+const STALL_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A control chain whose answer waits for the client (`CALL_CREATE`): the
 /// queue layer keeps the chain, the core decides the answer.
@@ -64,12 +67,11 @@ pub struct DeviceCore {
     /// Captured samples waiting for capq buffers. Lock order: this, then
     /// the model.
     capture: Mutex<CaptureBacklog>,
-    /// Negotiated `(F_CAPTURE, F_CALL, F_CLIPPING)`, applied to every new
-    /// instance.
-    features: Mutex<(bool, bool, bool)>,
+    /// The negotiated features, applied to every new instance.
+    features: Mutex<Features>,
     deferred: Mutex<Deferred>,
     /// The core's one timer thread (`core-timer`), for the deferred
-    /// `CALL_CREATE` timeouts.
+    /// `CALL_CREATE` timeouts and the stall check.
     timer: Timer,
     /// This core, for timers.
     this: Weak<DeviceCore>,
@@ -107,17 +109,44 @@ impl DeviceCore {
         uplink: Arc<dyn Uplink>,
         counters: Arc<Counters>,
     ) -> Arc<DeviceCore> {
-        Arc::new_cyclic(|this| DeviceCore {
+        let core = Arc::new_cyclic(|this| DeviceCore {
             model: Mutex::new(DeviceModel::new(new_generation(0), limits)),
             uplink,
             counters,
             events: Mutex::new(None),
             capture: Mutex::new(CaptureBacklog::default()),
-            features: Mutex::new((false, false, false)),
+            features: Mutex::new(Features::default()),
             deferred: Mutex::new(Deferred::default()),
             timer: Timer::new("core-timer"),
             this: this.clone(),
-        })
+        });
+        core.check_stall_later();
+        core
+    }
+
+    /// Looks for a stalled client every [`STALL_CHECK_INTERVAL`], on the
+    /// core's timer, for as long as the core lives.
+    fn check_stall_later(&self) {
+        let this = self.this.clone();
+        let scheduled = self.timer.after(STALL_CHECK_INTERVAL, move || {
+            if let Some(core) = this.upgrade() {
+                core.check_stall();
+                core.check_stall_later();
+            }
+        });
+        if let Err(e) = scheduled {
+            log::error!("no timer for the stall check: {e}");
+        }
+    }
+
+    /// A playing client that made no progress for the stated time while
+    /// holding media is lost (DEV-TIME-3): the uplink drops it, and the
+    /// guest sees it leave as on any disconnect, from where it really was.
+    fn check_stall(&self) {
+        let Some(stall) = self.model().stalled(Instant::now()) else {
+            return;
+        };
+        self.uplink.drop_client(&format!("lost: {stall}"));
     }
 
     /// Keeps a control chain until the model answers session `session`
@@ -173,11 +202,10 @@ impl DeviceCore {
         write_answer(chain, &answer);
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
-    /// `F_CLIPPING`).
-    pub fn set_features(&self, capture: bool, call: bool, clipping: bool) {
-        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = (capture, call, clipping);
-        self.model().set_features(capture, call, clipping);
+    /// Records the negotiated device features.
+    pub fn set_features(&self, features: Features) {
+        *self.features.lock().unwrap_or_else(|p| p.into_inner()) = features;
+        self.model().set_features(features);
     }
 
     /// Locks the model.
@@ -218,9 +246,7 @@ impl DeviceCore {
             let limits = *model.limits();
             let connected_caps = model.client_caps().cloned();
             let mut fresh = DeviceModel::new(new_generation(model.generation()), limits);
-            let (capture, call, clipping) =
-                *self.features.lock().unwrap_or_else(|p| p.into_inner());
-            fresh.set_features(capture, call, clipping);
+            fresh.set_features(*self.features.lock().unwrap_or_else(|p| p.into_inner()));
             if let Some(caps) = connected_caps {
                 // The client stays; the new instance starts with it connected.
                 fresh.client_connected(caps);
@@ -370,6 +396,11 @@ impl ClientEvents for DeviceCore {
     fn client_disconnected(&self) {
         let actions = self.model().client_disconnected();
         self.apply(actions);
+        self.flush_events();
+    }
+
+    fn link_quality(&self, quality: mediaredir_proto::event::Event) {
+        self.model().link_quality(quality);
         self.flush_events();
     }
 

@@ -151,6 +151,7 @@ pub(crate) fn constants() -> String {
         ("KEYFRAME_NEEDED", kind::KEYFRAME_NEEDED),
         ("EVENTS_LOST", kind::EVENTS_LOST),
         ("DEVICE_STARTED", kind::DEVICE_STARTED),
+        ("LINK_QUALITY", kind::LINK_QUALITY),
         ("CALL_STATS", kind::CALL_STATS),
         ("CALL_ENDED", kind::CALL_ENDED),
         ("CALL_DTMF", kind::CALL_DTMF),

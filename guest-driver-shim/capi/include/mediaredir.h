@@ -117,6 +117,7 @@
 #define MEDIAREDIR_EVENT_KEYFRAME_NEEDED 0x08
 #define MEDIAREDIR_EVENT_EVENTS_LOST 0x09
 #define MEDIAREDIR_EVENT_DEVICE_STARTED 0x0a
+#define MEDIAREDIR_EVENT_LINK_QUALITY 0x0b
 #define MEDIAREDIR_EVENT_CALL_STATS 0x10
 #define MEDIAREDIR_EVENT_CALL_ENDED 0x11
 #define MEDIAREDIR_EVENT_CALL_DTMF 0x12
@@ -380,6 +381,9 @@ struct mediaredir_position {
  * EVENTS_LOST           0             -        [0] how many
  * DEVICE_STARTED        0             -        - (mediaredir_hello()
  *                                              gives the generation)
+ * LINK_QUALITY          0             -        [0] rtt_ns, [1] goodput
+ *                       (bytes/s), [2] flags (1: rtt pending, a lower
+ *                       bound), [3] inflight_bytes, [4] interval_ns
  * CALL_STATS            session       -        [0] jitter_us,
  *                       [1] packets_lost, [2] rtt_us, [3] mos_x100,
  *                       [4] packets_received

@@ -275,6 +275,9 @@ impl From<&PositionInfo> for CPosition {
 /// EVENTS_LOST           0             -        [0] how many
 /// DEVICE_STARTED        0             -        - (mediaredir_hello()
 ///                                              gives the generation)
+/// LINK_QUALITY          0             -        [0] rtt_ns, [1] goodput
+///                       (bytes/s), [2] flags (1: rtt pending, a lower
+///                       bound), [3] inflight_bytes, [4] interval_ns
 /// CALL_STATS            session       -        [0] jitter_us,
 ///                       [1] packets_lost, [2] rtt_us, [3] mos_x100,
 ///                       [4] packets_received

@@ -143,6 +143,7 @@ fn header_constants_are_the_protocol_numbers() {
         ("EVENT_KEYFRAME_NEEDED", kind::KEYFRAME_NEEDED),
         ("EVENT_EVENTS_LOST", kind::EVENTS_LOST),
         ("EVENT_DEVICE_STARTED", kind::DEVICE_STARTED),
+        ("EVENT_LINK_QUALITY", kind::LINK_QUALITY),
         ("EVENT_CALL_STATS", kind::CALL_STATS),
         ("EVENT_CALL_ENDED", kind::CALL_ENDED),
         ("EVENT_CALL_DTMF", kind::CALL_DTMF),

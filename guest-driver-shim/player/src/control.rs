@@ -209,7 +209,9 @@ impl MediaRedir {
             .map(drop)
     }
 
-    /// Where playback is.
+    /// Where playback is, as the client's output has it (spec 7.13): its
+    /// last report, advanced for at most 1 s at the rate its reports show,
+    /// and the media sent to it ahead of that.
     pub fn query_position(&mut self, presentation: u32) -> Result<PositionInfo, PlayerError> {
         match self.control_ok(Request::PresQueryPosition, presentation)?.1 {
             ResponseBody::Position(p) => Ok(p),

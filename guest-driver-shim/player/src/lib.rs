@@ -11,7 +11,7 @@
 //! | fill the mapped buffer | [`MediaRedir::buffer_mut`] (in place: no copy anywhere in the guest) |
 //! | `VIDIOC_QBUF` / `VIDIOC_DQBUF` | [`MediaRedir::queue_buffer`] / [`MediaRedir::dequeue_buffer`] |
 //! | `VIDIOC_STREAMON` / `STREAMOFF` | [`MediaRedir::stream_on`] / [`MediaRedir::stream_off`] |
-//! | `VIDIOC_DQEVENT` | [`MediaRedir::dequeue_event`] (client connected/gone, EOS, position, errors, QoS) |
+//! | `VIDIOC_DQEVENT` | [`MediaRedir::dequeue_event`] (client connected/gone, EOS, position, errors, QoS, link quality) |
 //! | `VIDIOC_S_CTRL` (volume, mute) | [`MediaRedir::set_volume`] |
 //! | `VIDIOC_S_SELECTION` | [`MediaRedir::set_geometry`] (overlay rectangle, visibility) |
 //! | `poll()` | the fd from [`AsFd`]: readable when a reply, completion or event waits |

@@ -144,6 +144,7 @@ impl Owned {
             Event::ClientConnected { .. }
             | Event::ClientDisconnected
             | Event::EventsLost { .. }
+            | Event::LinkQuality { .. }
             | Event::DeviceStarted => false,
         }
     }
@@ -156,6 +157,7 @@ pub(crate) fn is_broadcast(event: &Event) -> bool {
         Event::ClientConnected { .. }
             | Event::ClientDisconnected
             | Event::EventsLost { .. }
+            | Event::LinkQuality { .. }
             | Event::DeviceStarted
     )
 }

@@ -72,7 +72,14 @@ impl<T: Transport> MediaDevice<T> {
                 }
                 .into());
             }
-            return Event::decode(&bytes).map(Some).map_err(Into::into);
+            match Event::decode(&bytes) {
+                // DRV-EVT-2: a newer device's event this driver does not
+                // know is skipped, not an error.
+                Err(ProtoError::UnknownEvent(kind)) => {
+                    log::debug!("eventq: unknown event type {kind:#x} ignored");
+                }
+                decoded => return decoded.map(Some).map_err(Into::into),
+            }
         }
     }
 }

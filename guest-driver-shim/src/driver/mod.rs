@@ -32,7 +32,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mediaredir_proto::device::{self, CONFIG_SIZE, DeviceConfig, F_CALL, F_CAPTURE, F_CLIPPING};
+use mediaredir_proto::device::{
+    self, CONFIG_SIZE, DeviceConfig, F_CALL, F_CAPTURE, F_CLIPPING, F_LINK_QUALITY,
+};
 
 use crate::dma::DmaMemory;
 use crate::transport::Transport;
@@ -68,13 +70,16 @@ pub const FEATURE_CAPTURE: u64 = 1 << F_CAPTURE;
 pub const FEATURE_CALL: u64 = 1 << F_CALL;
 /// `VIRTIO_MEDIA_REDIR_F_CLIPPING` as a mask.
 pub const FEATURE_CLIPPING: u64 = 1 << F_CLIPPING;
+/// `VIRTIO_MEDIA_REDIR_F_LINK_QUALITY` as a mask.
+pub const FEATURE_LINK_QUALITY: u64 = 1 << F_LINK_QUALITY;
 /// Every feature this driver can use.
 pub const DRIVER_FEATURES: u64 = FEATURE_VERSION_1
     | FEATURE_EVENT_IDX
     | FEATURE_INDIRECT_DESC
     | FEATURE_CAPTURE
     | FEATURE_CALL
-    | FEATURE_CLIPPING;
+    | FEATURE_CLIPPING
+    | FEATURE_LINK_QUALITY;
 
 /// Settings of the driver.
 #[derive(Debug, Clone)]

@@ -27,6 +27,9 @@ pub const F_CALL: u32 = 1;
 /// Feature bit: data headers carry per-buffer clipping (`clip_start`,
 /// `clip_end`: encoder delay and padding to drop from decoded audio).
 pub const F_CLIPPING: u32 = 2;
+/// Feature bit: the device reports its measurement of the link to the
+/// client (`LINK_QUALITY` events).
+pub const F_LINK_QUALITY: u32 = 3;
 
 /// Transport feature bits this device offers (virtio 1.x numbering).
 pub mod transport {
@@ -42,6 +45,7 @@ pub mod transport {
 pub const OFFERED_FEATURES: u64 = (1 << F_CAPTURE)
     | (1 << F_CALL)
     | (1 << F_CLIPPING)
+    | (1 << F_LINK_QUALITY)
     | (1 << transport::F_INDIRECT_DESC)
     | (1 << transport::F_EVENT_IDX)
     | (1 << transport::F_VERSION_1);

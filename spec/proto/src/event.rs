@@ -51,6 +51,8 @@ pub mod kind {
     pub const EVENTS_LOST: u32 = 0x09;
     /// A device instance started: its generation is in the event header.
     pub const DEVICE_STARTED: u32 = 0x0A;
+    /// The device measured the link to the client (round trip, goodput).
+    pub const LINK_QUALITY: u32 = 0x0B;
     /// Call statistics.
     pub const CALL_STATS: u32 = 0x10;
     /// A call session ended.
@@ -58,6 +60,10 @@ pub mod kind {
     /// A DTMF event arrived from the peer.
     pub const CALL_DTMF: u32 = 0x12;
 }
+
+/// `LINK_QUALITY` flag: the latest ping has no answer yet, so `rtt_ns` is
+/// the time since it was sent (a lower bound).
+pub const LINK_RTT_PENDING: u64 = 1;
 
 /// A decoded event (the payload of one event buffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +127,23 @@ pub enum Event {
     /// A device instance started. A driver that sees a generation other
     /// than the one it read must reset the device (spec, "Restarts").
     DeviceStarted,
+    /// The device's measurement of the link to the client (spec 7.11,
+    /// "Link quality").
+    LinkQuality {
+        /// Round-trip time of the latest ping, ns; with
+        /// [`LINK_RTT_PENDING`] a lower bound (no answer yet).
+        rtt_ns: u64,
+        /// Payload bytes the client acknowledged per second over the
+        /// interval.
+        goodput_bps: u64,
+        /// [`LINK_RTT_PENDING`] or 0.
+        flags: u64,
+        /// Payload bytes sent and not yet acknowledged at the end of the
+        /// interval.
+        inflight_bytes: u64,
+        /// Length of the interval the goodput was measured over, ns.
+        interval_ns: u64,
+    },
     /// Call statistics.
     CallStats {
         /// Session id.
@@ -207,6 +230,18 @@ impl Event {
                 (kind::EVENTS_LOST, 0, Status::Ok, [count, 0, 0, 0, 0, 0])
             }
             Event::DeviceStarted => (kind::DEVICE_STARTED, 0, Status::Ok, [0; 6]),
+            Event::LinkQuality {
+                rtt_ns,
+                goodput_bps,
+                flags,
+                inflight_bytes,
+                interval_ns,
+            } => (
+                kind::LINK_QUALITY,
+                0,
+                Status::Ok,
+                [rtt_ns, goodput_bps, flags, inflight_bytes, interval_ns, 0],
+            ),
             Event::CallStats {
                 session,
                 jitter_us,
@@ -280,6 +315,13 @@ impl Event {
             kind::KEYFRAME_NEEDED => Event::KeyframeNeeded { stream: id },
             kind::EVENTS_LOST => Event::EventsLost { count: v[0] },
             kind::DEVICE_STARTED => Event::DeviceStarted,
+            kind::LINK_QUALITY => Event::LinkQuality {
+                rtt_ns: v[0],
+                goodput_bps: v[1],
+                flags: v[2],
+                inflight_bytes: v[3],
+                interval_ns: v[4],
+            },
             kind::CALL_STATS => Event::CallStats {
                 session: id,
                 jitter_us: v[0],
@@ -302,7 +344,8 @@ impl Event {
     }
 
     /// Whether a newer event of the same kind and id may replace this one in
-    /// the device's pending queue (spec: POSITION and QOS coalesce).
+    /// the device's pending queue (spec: POSITION, QOS and LINK_QUALITY
+    /// coalesce).
     pub fn coalesces_with(&self, newer: &Event) -> bool {
         match (self, newer) {
             (
@@ -314,6 +357,7 @@ impl Event {
                 },
             ) => a == b,
             (Event::Qos { stream: a, .. }, Event::Qos { stream: b, .. }) => a == b,
+            (Event::LinkQuality { .. }, Event::LinkQuality { .. }) => true,
             (Event::CallStats { session: a, .. }, Event::CallStats { session: b, .. }) => a == b,
             _ => false,
         }
@@ -351,6 +395,13 @@ pub(crate) mod tests {
             Event::KeyframeNeeded { stream: 2 },
             Event::EventsLost { count: 9 },
             Event::DeviceStarted,
+            Event::LinkQuality {
+                rtt_ns: 1,
+                goodput_bps: 2,
+                flags: LINK_RTT_PENDING,
+                inflight_bytes: 4,
+                interval_ns: 5,
+            },
             Event::CallStats {
                 session: 1,
                 jitter_us: 1,

@@ -82,6 +82,10 @@ impl DeviceModel {
             return Ok(Admit::Wait(Arc::clone(&stream.credit)));
         }
         stream.next_seq += 1;
+        if let Some(pts) = header.pts {
+            let end = pts.saturating_add(header.duration.unwrap_or(0));
+            stream.sent_end_ns = Some(stream.sent_end_ns.map_or(end, |e| e.max(end)));
+        }
         if header.is_eos() {
             stream.state = StreamState::Draining;
         }
@@ -95,7 +99,7 @@ impl DeviceModel {
                 flags: wire::SampleFlags::from_bits_truncate(header.flags),
                 // Forwarded unchanged; without F_CLIPPING the bytes were
                 // reserved, and a device ignores reserved bytes.
-                clip: if self.clipping {
+                clip: if self.features.clipping {
                     header.clip
                 } else {
                     wire::Clip::NONE

@@ -64,7 +64,7 @@ impl DeviceModel {
         target: u32,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
-        if !self.call {
+        if !self.features.call {
             // DEV-INIT-1: a request of a feature not negotiated is unknown.
             return Err(Status::UnknownRequest);
         }
@@ -330,7 +330,10 @@ mod tests {
 
     fn model() -> DeviceModel {
         let mut m = DeviceModel::new(3, Limits::default());
-        m.set_features(false, true, false);
+        m.set_features(super::super::Features {
+            call: true,
+            ..Default::default()
+        });
         m.client_connected(wire::Capabilities {
             features: wire::ClientFeatures::CALL,
             codecs: Vec::new(),
@@ -541,7 +544,10 @@ mod tests {
             Status::Limit
         );
         let mut no_call = DeviceModel::new(3, Limits::default());
-        no_call.set_features(false, true, false);
+        no_call.set_features(super::super::Features {
+            call: true,
+            ..Default::default()
+        });
         assert_eq!(
             req(&mut no_call, 0, Request::CallCreate { sdp: None })
                 .0

@@ -208,7 +208,10 @@ mod tests {
 
     fn model() -> DeviceModel {
         let mut m = DeviceModel::new(7, Limits::default());
-        m.set_features(true, false, false);
+        m.set_features(super::super::Features {
+            capture: true,
+            ..Default::default()
+        });
         m.client_connected(client());
         m
     }

@@ -20,6 +20,8 @@ impl DeviceModel {
     pub fn client_connected(&mut self, caps: wire::Capabilities) -> Vec<Action> {
         let features = caps.features.bits();
         self.client = Some(caps);
+        // The new client starts empty: no position, nothing forwarded.
+        self.forget_progress();
         let mut actions = Vec::new();
         for pres in self.presentations.values() {
             actions.push(Action::Send(create_presentation_msg(pres.id, pres.live)));
@@ -86,6 +88,21 @@ impl DeviceModel {
         if self.client.take().is_none() {
             return Vec::new();
         }
+        // Where each presentation's client really got to, so that a
+        // driver falling back resumes there (7.13, DEV-TIME-4).
+        let reached: Vec<(u32, u64)> = self
+            .presentations
+            .values()
+            .filter_map(|p| Some((p.id, p.progress.reached()?)))
+            .collect();
+        for (presentation, position_ns) in reached {
+            self.push_event(Event::Position {
+                presentation,
+                position_ns,
+                buffered_ns: 0,
+            });
+        }
+        self.forget_progress();
         self.push_event(Event::ClientDisconnected);
         for stream in self.streams.values_mut().filter(|s| !s.is_playback()) {
             // The next sample comes from a new capture session.
@@ -101,6 +118,28 @@ impl DeviceModel {
             .collect();
         self.calls_client_gone(&mut actions);
         actions
+    }
+
+    /// The uplink measured the link to the client (spec 7.11, "Link
+    /// quality"): the guest is told.
+    pub fn link_quality(&mut self, quality: Event) {
+        if self.client.is_some()
+            && self.features.link_quality
+            && matches!(quality, Event::LinkQuality { .. })
+        {
+            self.push_event(quality);
+        }
+    }
+
+    /// Forgets every presentation's position and what was forwarded: the
+    /// client that knew them is gone.
+    fn forget_progress(&mut self) {
+        for pres in self.presentations.values_mut() {
+            pres.progress.forget();
+        }
+        for stream in self.streams.values_mut() {
+            stream.sent_end_ns = None;
+        }
     }
 
     /// Handles a message from the client other than acknowledgements (which
@@ -121,11 +160,12 @@ impl DeviceModel {
                 position_ns,
             } => {
                 if let Some(p) = self.presentations.get_mut(presentation) {
-                    p.position = Some((*position_ns, now));
+                    p.progress.report(*position_ns, now, p.rate_q16);
+                    let buffered_ns = self.buffered(*presentation, *position_ns);
                     self.push_event(Event::Position {
                         presentation: *presentation,
                         position_ns: *position_ns,
-                        buffered_ns: 0,
+                        buffered_ns,
                     });
                 }
             }
@@ -187,5 +227,43 @@ impl DeviceModel {
             other => log::debug!("ignoring client message {other:?}"),
         }
         actions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mediaredir_proto::event::Event;
+
+    use super::super::tests::client_caps;
+    use super::super::{DeviceModel, Features};
+    use crate::limits::Limits;
+
+    const QUALITY: Event = Event::LinkQuality {
+        rtt_ns: 300_000,
+        goodput_bps: 1_000_000,
+        flags: 0,
+        inflight_bytes: 0,
+        interval_ns: 2_000_000_000,
+    };
+
+    /// `LINK_QUALITY` reaches the guest with `F_LINK_QUALITY` and a client,
+    /// and never otherwise (DEV-INIT-1: a driver that did not negotiate the
+    /// feature, an older one, gets no event it does not know).
+    #[test]
+    fn link_quality_only_with_its_feature_and_a_client() {
+        let mut m = DeviceModel::new(1, Limits::default());
+        m.client_connected(client_caps());
+        while m.events.pop().is_some() {}
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), None, "not negotiated");
+        m.set_features(Features::from_bits(
+            1 << mediaredir_proto::device::F_LINK_QUALITY,
+        ));
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), Some(QUALITY));
+        m.client_disconnected();
+        while m.events.pop().is_some() {}
+        m.link_quality(QUALITY);
+        assert_eq!(m.events.pop(), None, "no client");
     }
 }

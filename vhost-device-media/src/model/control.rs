@@ -58,7 +58,7 @@ impl DeviceModel {
             | Request::StreamStart
             | Request::StreamStop
             | Request::StreamRequestKeyframe
-                if !self.capture =>
+                if !self.features.capture =>
             {
                 // DEV-INIT-1: a request of a feature not negotiated is unknown.
                 Err(Status::UnknownRequest)

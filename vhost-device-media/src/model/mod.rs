@@ -11,7 +11,9 @@
 //! of it; each kind of input has its own module: control requests
 //! (`control` routes them to `presentation`, `stream`, `capture` and
 //! `call`), data buffers (`admission`), the client's connection and reports
-//! (`client`), captured samples (`capture`); `to_wire` turns request types
+//! (`client`), captured samples (`capture`); what the guest sees of the
+//! client's position, and a client that stalled (`position`); `to_wire`
+//! turns request types
 //! into the messages that tell the client.
 
 mod admission;
@@ -21,6 +23,7 @@ mod client;
 mod control;
 mod credit;
 mod events;
+mod position;
 mod presentation;
 mod stream;
 mod to_wire;
@@ -38,6 +41,7 @@ pub use call::{CallSession, CallState, DeferredAnswer};
 pub use capture::CaptureVerdict;
 pub use credit::{Credit, Grant};
 pub use events::{EventQueue, MAX_PENDING_EVENTS};
+pub use position::{EXTRAPOLATION_WINDOW, STALL_MIN_AHEAD, STALL_TIMEOUT, Stall};
 pub use presentation::Presentation;
 pub use stream::{Stream, StreamState};
 
@@ -108,6 +112,34 @@ pub enum Action {
     AnswerDeferred(DeferredAnswer),
 }
 
+/// The device features the driver negotiated (spec 4) that change what
+/// the model does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `F_CAPTURE`: capture streams.
+    pub capture: bool,
+    /// `F_CALL`: call media sessions.
+    pub call: bool,
+    /// `F_CLIPPING`: data headers' clip fields are forwarded.
+    pub clipping: bool,
+    /// `F_LINK_QUALITY`: `LINK_QUALITY` events.
+    pub link_quality: bool,
+}
+
+impl Features {
+    /// The features of a negotiated feature word.
+    pub fn from_bits(bits: u64) -> Features {
+        use mediaredir_proto::device::{F_CALL, F_CAPTURE, F_CLIPPING, F_LINK_QUALITY};
+        let has = |bit: u32| bits & (1 << bit) != 0;
+        Features {
+            capture: has(F_CAPTURE),
+            call: has(F_CALL),
+            clipping: has(F_CLIPPING),
+            link_quality: has(F_LINK_QUALITY),
+        }
+    }
+}
+
 /// The device model of one device instance.
 #[derive(Debug)]
 pub struct DeviceModel {
@@ -118,10 +150,8 @@ pub struct DeviceModel {
     streams: BTreeMap<u32, Stream>,
     calls: BTreeMap<u32, CallSession>,
     next_id: u32,
-    capture: bool,
-    call: bool,
-    /// `F_CLIPPING`: data headers' clip fields are forwarded.
-    clipping: bool,
+    /// The negotiated device features.
+    features: Features,
     /// Events waiting for event buffers.
     pub events: EventQueue,
 }
@@ -141,19 +171,14 @@ impl DeviceModel {
             streams: BTreeMap::new(),
             calls: BTreeMap::new(),
             next_id: 1,
-            capture: false,
-            call: false,
-            clipping: false,
+            features: Features::default(),
             events,
         }
     }
 
-    /// Records the negotiated device features (`F_CAPTURE`, `F_CALL`,
-    /// `F_CLIPPING`).
-    pub fn set_features(&mut self, capture: bool, call: bool, clipping: bool) {
-        self.capture = capture;
-        self.call = call;
-        self.clipping = clipping;
+    /// Records the negotiated device features.
+    pub fn set_features(&mut self, features: Features) {
+        self.features = features;
     }
 
     /// The device instance's generation.
@@ -248,5 +273,7 @@ impl DeviceModel {
     }
 }
 
+#[cfg(test)]
+mod position_tests;
 #[cfg(test)]
 pub(crate) mod tests;

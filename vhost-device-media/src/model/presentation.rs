@@ -1,6 +1,7 @@
 //! A presentation: streams that play on one clock, with its transport state
-//! (spec, "Presentation states") and what the client last reported of its
-//! position; and the control requests on presentations (`PRES_*`).
+//! (spec, "Presentation states") and what the client reported of its
+//! position (`super::position`); and the control requests on presentations
+//! (`PRES_*`).
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use mediaredir_proto::response::{PositionInfo, PresentationState, ResponseBody};
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire;
 
+use super::position::Progress;
 use super::to_wire::{create_presentation_msg, geometry_msg};
 use super::{Action, DeviceModel, Reply};
 
@@ -27,8 +29,8 @@ pub struct Presentation {
     pub geometry: Option<Geometry>,
     /// Its streams, in creation order.
     pub streams: Vec<u32>,
-    /// Last position the client reported, and when.
-    pub position: Option<(u64, Instant)>,
+    /// What the client reported of its position.
+    pub progress: Progress,
 }
 
 impl Presentation {
@@ -41,28 +43,7 @@ impl Presentation {
             rate_q16: UNITY_Q16,
             geometry: None,
             streams: Vec::new(),
-            position: None,
-        }
-    }
-
-    /// The position now: the client's last report, advanced by the time
-    /// since at the current rate while playing.
-    pub fn position_at(&self, now: Instant) -> PositionInfo {
-        let position_ns = match self.position {
-            None => mediaredir_proto::time::TIME_NONE,
-            Some((ns, at)) if self.state == PresentationState::Playing => {
-                let elapsed =
-                    u64::try_from(now.saturating_duration_since(at).as_nanos()).unwrap_or(u64::MAX);
-                let advanced =
-                    u128::from(elapsed) * u128::from(self.rate_q16) / u128::from(UNITY_Q16);
-                ns.saturating_add(u64::try_from(advanced).unwrap_or(u64::MAX))
-            }
-            Some((ns, _)) => ns,
-        };
-        PositionInfo {
-            position_ns,
-            buffered_ns: 0,
-            state: self.state,
+            progress: Progress::default(),
         }
     }
 }
@@ -119,16 +100,12 @@ impl DeviceModel {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
+        // The position holds where the old state had it (a pause stops
+        // it where playing moved it to) until the client's reports show
+        // progress again.
+        let (position, _) = self.position_now(target, now).ok_or(Status::NoEntity)?;
         let pres = self.presentation_mut(target)?;
-        // Restart position extrapolation from now, from where the
-        // old state had it: a pause stops the position where
-        // playing moved it to, a play starts from where the pause
-        // held it (computed after the change, a pause fell back to
-        // the client's last report, up to a tick behind).
-        if pres.position.is_some() {
-            let position = pres.position_at(now).position_ns;
-            pres.position = Some((position, now));
-        }
+        pres.progress.rebase(position, now);
         if play {
             pres.state = PresentationState::Playing;
             actions.push(Action::Send(wire::Message::Play {
@@ -153,11 +130,12 @@ impl DeviceModel {
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
         let pres = self.presentation_mut(target)?;
-        pres.position = Some((position_ns, now));
+        pres.progress.flush(position_ns, now);
         let streams = pres.streams.clone();
         for id in streams {
             if let Some(stream) = self.streams.get_mut(&id) {
                 stream.reopen();
+                stream.sent_end_ns = None;
                 actions.extend(stream.drain_txq());
                 actions.push(Action::Cancel {
                     stream: id,
@@ -180,9 +158,9 @@ impl DeviceModel {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<Reply, Status> {
+        let (position, _) = self.position_now(target, now).ok_or(Status::NoEntity)?;
         let pres = self.presentation_mut(target)?;
-        let position = pres.position_at(now).position_ns;
-        pres.position = Some((position, now));
+        pres.progress.rebase(position, now);
         pres.rate_q16 = rate_q16;
         actions.push(Action::Send(wire::Message::SetRate {
             presentation: target,
@@ -206,43 +184,20 @@ impl DeviceModel {
         Ok(Reply::ok(target, ResponseBody::None))
     }
 
-    /// `PRES_QUERY_POSITION`.
+    /// `PRES_QUERY_POSITION` (spec 7.13, "Position").
     pub(super) fn query_position(&self, target: u32, now: Instant) -> Result<Reply, Status> {
         let pres = self.presentations.get(&target).ok_or(Status::NoEntity)?;
         if self.client.is_none() {
             return Err(Status::NoClient);
         }
+        let (position_ns, buffered_ns) = self.position_now(target, now).ok_or(Status::NoEntity)?;
         Ok(Reply::ok(
             target,
-            ResponseBody::Position(pres.position_at(now)),
+            ResponseBody::Position(PositionInfo {
+                position_ns,
+                buffered_ns,
+                state: pres.state,
+            }),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn position_advances_only_while_playing() {
-        let t0 = Instant::now();
-        let mut p = Presentation::new(1, false);
-        assert_eq!(
-            p.position_at(t0).position_ns,
-            mediaredir_proto::time::TIME_NONE
-        );
-        p.position = Some((1_000, t0));
-        p.state = PresentationState::Playing;
-        p.rate_q16 = 2 * UNITY_Q16;
-        assert_eq!(
-            p.position_at(t0 + Duration::from_micros(1)).position_ns,
-            3_000
-        );
-        p.state = PresentationState::Paused;
-        assert_eq!(
-            p.position_at(t0 + Duration::from_secs(5)).position_ns,
-            1_000
-        );
     }
 }

@@ -59,6 +59,10 @@ pub struct Stream {
     pub capture_dropped: u64,
     /// Capture: the next sample written carries `DISCONT`.
     pub discont: bool,
+    /// Playback: the end (`pts + duration`, or `pts`) of the latest
+    /// sample forwarded to the client since the last flush or connection
+    /// (spec 7.13: what `buffered_ns` counts).
+    pub sent_end_ns: Option<u64>,
 }
 
 impl Stream {
@@ -81,6 +85,7 @@ impl Stream {
             captured: 0,
             capture_dropped: 0,
             discont: true,
+            sent_end_ns: None,
         }
     }
 
@@ -127,7 +132,7 @@ impl DeviceModel {
             .get(&presentation)
             .ok_or(Status::NoEntity)?;
         let capture = format.direction == Direction::Capture;
-        if capture && !self.capture {
+        if capture && !self.features.capture {
             // DEV-INIT-1: capture without F_CAPTURE is INVALID.
             return Err(Status::Invalid);
         }

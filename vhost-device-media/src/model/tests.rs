@@ -65,7 +65,7 @@ fn audio(txq: u32) -> StreamFormat {
     StreamFormat::audio(Codec::Opus, txq, 48000, 2)
 }
 
-fn data(stream: u32, flags: u32) -> DataHeader {
+pub(crate) fn data(stream: u32, flags: u32) -> DataHeader {
     DataHeader {
         clip: Default::default(),
         stream_id: stream,
@@ -78,7 +78,7 @@ fn data(stream: u32, flags: u32) -> DataHeader {
     }
 }
 
-fn setup() -> (DeviceModel, u32, u32, u32) {
+pub(crate) fn setup() -> (DeviceModel, u32, u32, u32) {
     let mut m = model();
     let p = req(&mut m, 0, Request::PresCreate { live: false });
     assert_eq!(p.status, Status::Ok);
@@ -242,7 +242,7 @@ fn flush_and_destroy_drain_what_waits_on_the_txqs() {
 }
 
 /// A control request at a given instant.
-fn req_at(m: &mut DeviceModel, target: u32, request: Request, now: Instant) -> Reply {
+pub(crate) fn req_at(m: &mut DeviceModel, target: u32, request: Request, now: Instant) -> Reply {
     let request = ControlRequest {
         generation: GEN,
         target,
@@ -253,7 +253,7 @@ fn req_at(m: &mut DeviceModel, target: u32, request: Request, now: Instant) -> R
 
 #[test]
 fn pause_holds_the_position_playing_reached_and_play_resumes_from_it() {
-    let (mut m, p, _, _) = setup();
+    let (mut m, p, v, _) = setup();
     let t0 = Instant::now();
     let position = |m: &mut DeviceModel, at: Instant| match req_at(
         m,
@@ -267,23 +267,37 @@ fn pause_holds_the_position_playing_reached_and_play_resumes_from_it() {
         other => panic!("not a position: {other:?}"),
     };
     req_at(&mut m, p, Request::PresPlay, t0);
-    let report = wire::Message::Position {
+    // Media up to 10 s forwarded, so that the position may advance.
+    assert!(matches!(
+        m.admit(
+            &DataHeader {
+                pts: Some(0),
+                duration: Some(10_000_000_000),
+                ..data(v, FLAG_KEYFRAME)
+            },
+            0
+        ),
+        Ok(Admit::Go(_))
+    ));
+    let report = |position_ns| wire::Message::Position {
         presentation: p,
-        position_ns: 1_000_000_000,
+        position_ns,
     };
-    m.client_message(&report, t0);
-    // Playing: the client's report, advanced by the time since.
-    let t1 = t0 + Duration::from_millis(800);
-    assert_eq!(position(&mut m, t1), 1_800_000_000);
+    m.client_message(&report(500_000_000), t0);
+    let t1 = t0 + Duration::from_millis(500);
+    m.client_message(&report(1_000_000_000), t1);
+    // Playing: the client's report, advanced at the rate its reports show.
+    let t2 = t1 + Duration::from_millis(800);
+    assert_eq!(position(&mut m, t2), 1_800_000_000);
     // A pause holds where playing got to, not the client's last report.
-    req_at(&mut m, p, Request::PresPause, t1);
-    assert_eq!(position(&mut m, t1 + Duration::from_secs(5)), 1_800_000_000);
-    // Play moves on from there, not from the time the pause began.
-    let t2 = t1 + Duration::from_secs(5);
-    req_at(&mut m, p, Request::PresPlay, t2);
+    req_at(&mut m, p, Request::PresPause, t2);
+    assert_eq!(position(&mut m, t2 + Duration::from_secs(5)), 1_800_000_000);
+    // Play holds it there until the client's reports show progress again.
+    let t3 = t2 + Duration::from_secs(5);
+    req_at(&mut m, p, Request::PresPlay, t3);
     assert_eq!(
-        position(&mut m, t2 + Duration::from_millis(200)),
-        2_000_000_000
+        position(&mut m, t3 + Duration::from_millis(200)),
+        1_800_000_000
     );
 }
 
@@ -565,7 +579,10 @@ fn clipping_is_forwarded_only_with_f_clipping() {
         panic!("admitted");
     };
     assert_eq!(plain.sample.clip, wire::Clip::NONE);
-    m.set_features(false, false, true);
+    m.set_features(Features {
+        clipping: true,
+        ..Features::default()
+    });
     let Ok(Admit::Go(clipped)) = m.admit(&header(a), 1) else {
         panic!("admitted");
     };

@@ -40,6 +40,13 @@ pub trait Uplink: Send + Sync {
 
     /// Stops accepting clients and closes the connection.
     fn shutdown(&self);
+
+    /// Drops the connected client (it stalled, DEV-TIME-3), as if it had
+    /// disconnected; `why` is logged. An uplink whose client cannot be
+    /// dropped (the in-process engine) only logs.
+    fn drop_client(&self, why: &str) {
+        log::warn!("cannot drop this uplink's client ({why})");
+    }
 }
 
 /// What an uplink reports about its client.
@@ -48,6 +55,12 @@ pub trait ClientEvents: Send + Sync {
     fn client_connected(&self, caps: wire::Capabilities);
     /// The client went away.
     fn client_disconnected(&self);
+    /// The uplink measured the link to its client: a
+    /// [`mediaredir_proto::event::Event::LinkQuality`] for the guest (spec
+    /// 7.11). Receivers that do not tell a guest ignore it.
+    fn link_quality(&self, quality: mediaredir_proto::event::Event) {
+        log::debug!("link quality {quality:?}");
+    }
     /// The client sent a report (EOS, position, error, QoS, ...).
     fn client_message(&self, msg: wire::Message);
     /// The client sent a captured sample (spec 7.10); the receiver

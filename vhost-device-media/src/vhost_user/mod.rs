@@ -180,6 +180,7 @@ impl VhostUserBackend for MediaBackend {
         (1 << mediaredir_proto::device::F_CAPTURE)
             | (1 << mediaredir_proto::device::F_CALL)
             | (1 << mediaredir_proto::device::F_CLIPPING)
+            | (1 << mediaredir_proto::device::F_LINK_QUALITY)
             | (1 << transport::F_VERSION_1)
             | (1 << transport::F_EVENT_IDX)
             | (1 << transport::F_INDIRECT_DESC)
@@ -188,11 +189,8 @@ impl VhostUserBackend for MediaBackend {
 
     fn acked_features(&self, features: u64) {
         self.acked_features.store(features, Ordering::Relaxed);
-        self.core.set_features(
-            features & (1 << mediaredir_proto::device::F_CAPTURE) != 0,
-            features & (1 << mediaredir_proto::device::F_CALL) != 0,
-            features & (1 << mediaredir_proto::device::F_CLIPPING) != 0,
-        );
+        self.core
+            .set_features(crate::model::Features::from_bits(features));
     }
 
     fn protocol_features(&self) -> VhostUserProtocolFeatures {

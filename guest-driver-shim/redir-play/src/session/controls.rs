@@ -2,6 +2,7 @@
 //! presentation: pause, play, volume, mute, rate, status lines, sleep and
 //! quit; a seek is handed to `seek`.
 
+use mediaredir_proto::event::{Event, LINK_RTT_PENDING};
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
 
@@ -58,12 +59,7 @@ impl Session<'_> {
     }
 
     fn apply_volume(&mut self) -> anyhow::Result<()> {
-        let ids: Vec<u32> = self
-            .streams
-            .iter()
-            .filter(|s| s.audio)
-            .map(|s| s.id)
-            .collect();
+        let ids = self.stream_ids(|s| s.audio);
         for id in ids {
             self.redir.set_volume(id, self.volume, self.muted)?;
         }
@@ -73,11 +69,10 @@ impl Session<'_> {
     pub(super) fn print_position(&mut self) -> anyhow::Result<()> {
         let p = match self.redir.query_position(self.presentation) {
             Ok(p) => p,
-            // Once every stream has ended the client may leave (`--once`):
-            // there is no position to print then, and nothing went wrong.
-            Err(e) if e.status() == Some(Status::NoClient) && super::all_ended(&self.streams) => {
-                return Ok(());
-            }
+            // No client, no position to print: once every stream has
+            // ended it may leave (`--once`), and mid-stream its leaving is
+            // handled where the buffers and events tell (DRV-DATA-5).
+            Err(e) if e.status() == Some(Status::NoClient) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         eprintln!(
@@ -86,6 +81,26 @@ impl Session<'_> {
             secs(p.buffered_ns),
             p.state
         );
+        if let Some(Event::LinkQuality {
+            rtt_ns,
+            goodput_bps,
+            flags,
+            inflight_bytes,
+            ..
+        }) = self.link.take()
+        {
+            let bound = if flags & LINK_RTT_PENDING != 0 {
+                " (no answer yet: at least)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "redir-play: link: round trip {:.3} ms{bound}, goodput {:.1} kB/s, \
+                 {inflight_bytes} bytes unacknowledged",
+                rtt_ns as f64 / 1e6,
+                goodput_bps as f64 / 1e3
+            );
+        }
         Ok(())
     }
 

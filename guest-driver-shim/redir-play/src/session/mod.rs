@@ -31,6 +31,7 @@ use guest_driver_shim::broker::ResetHandle;
 use mediaredir_player::{BufferInfo, MediaRedir, PlayerError};
 use mediaredir_proto::control::{MediaParams, StreamFormat};
 use mediaredir_proto::data::FLAG_EOS;
+use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use redir_demux::{Demuxer, Track};
 use seek::Skip;
@@ -140,6 +141,15 @@ struct Session<'a> {
     schedule: Vec<Scheduled>,
     /// A buffer completed `NO_CLIENT`: the client left mid-stream.
     client_lost: bool,
+    /// `CLIENT_DISCONNECTED` came (after the `POSITION` of where the
+    /// client got to, spec DEV-TIME-4).
+    client_left: bool,
+    /// The position the client last reported (`POSITION` events), since
+    /// the last seek: where play resumes after the client left.
+    reached: Option<u64>,
+    /// The latest link measurement (`LINK_QUALITY`), printed with the next
+    /// progress line.
+    link: Option<Event>,
 }
 
 /// Plays `settings.files`; commands from `stdin` are applied as they come.
@@ -204,6 +214,9 @@ pub(crate) fn play(
         next_progress: Instant::now() + settings.progress,
         schedule: settings.schedule.clone(),
         client_lost: false,
+        client_left: false,
+        reached: None,
+        link: None,
     };
     let result = session.run(&tracks, &mut demuxer);
     // Whatever happened, the presentation goes (its buffers complete).
@@ -212,15 +225,39 @@ pub(crate) fn play(
 }
 
 impl Session<'_> {
+    /// The ids of the streams that `pick` picks, in order.
+    fn stream_ids(&self, pick: impl Fn(&StreamState) -> bool) -> Vec<u32> {
+        self.streams
+            .iter()
+            .filter(|s| pick(s))
+            .map(|s| s.id)
+            .collect()
+    }
+
     /// The client left mid-stream (buffers completed `NO_CLIENT`): waits
-    /// for it to come back (`--wait-client`), then seeks to `at`, so that
-    /// it decodes from a keyframe; the device replays the presentation's
-    /// state and geometry to it (spec DEV-GEOM-1).
+    /// for it to come back (`--wait-client`), then seeks to where it got
+    /// (the position the device reported as it left, spec DEV-TIME-4; else
+    /// `at`, the next sample), so that it decodes from a keyframe; the
+    /// device replays the presentation's state and geometry to it (spec
+    /// DEV-GEOM-1).
     fn rejoin(
         &mut self,
         at: Duration,
         tracks: &[Track],
     ) -> anyhow::Result<(Box<dyn Demuxer>, Skip)> {
+        // The buffers come back before the events that say where the
+        // client was: wait for those (a second at most).
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.client_left && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.redir.wait_event(left)? {
+                Some(event) => self.on_event(&event)?,
+                None => break,
+            }
+        }
+        let at = self
+            .reached
+            .map_or(at, |reached| at.min(Duration::from_nanos(reached)));
         eprintln!(
             "redir-play: the client left at {:.3} s; waiting for it",
             at.as_secs_f64()
@@ -239,6 +276,7 @@ impl Session<'_> {
             self.collect_all(index)?;
         }
         self.client_lost = false;
+        self.client_left = false;
         eprintln!("redir-play: the client is back");
         self.seek(at, tracks)
     }
@@ -275,7 +313,7 @@ impl Session<'_> {
         }
         self.redir.play(self.presentation)?;
         self.redir.set_nonblocking(true);
-        let ids: Vec<u32> = self.streams.iter().map(|s| s.id).collect();
+        let ids = self.stream_ids(|_| true);
         eprintln!(
             "redir-play: presentation {}, streams {ids:?}; playing",
             self.presentation
@@ -285,102 +323,111 @@ impl Session<'_> {
             ..Outcome::default()
         };
         let mut skip: Option<Skip> = None;
-        loop {
-            let Some(sample) = demuxer.next_sample().context("demuxing")? else {
-                break;
-            };
-            if skip.as_mut().is_some_and(|s| s.skips(&sample)) {
-                continue;
-            }
-            let seeks = self.seeks;
-            if let Some(at) = sample.pts {
-                let at = Duration::from_nanos(at);
-                while let Some(i) = self.schedule.iter().position(|c| c.at <= at) {
-                    let command = self.schedule.remove(i).command;
-                    if let Some(s) = self.apply(command, tracks)? {
-                        *demuxer = s.0;
-                        skip = Some(s.1);
+        // Until every stream has ended; again from where the client got
+        // if it leaves while the player waits for the end.
+        'feed: loop {
+            loop {
+                let Some(sample) = demuxer.next_sample().context("demuxing")? else {
+                    break;
+                };
+                if skip.as_mut().is_some_and(|s| s.skips(&sample)) {
+                    continue;
+                }
+                let seeks = self.seeks;
+                if let Some(at) = sample.pts {
+                    let at = Duration::from_nanos(at);
+                    while let Some(i) = self.schedule.iter().position(|c| c.at <= at) {
+                        let command = self.schedule.remove(i).command;
+                        if let Some(s) = self.apply(command, tracks)? {
+                            *demuxer = s.0;
+                            skip = Some(s.1);
+                        }
                     }
                 }
+                self.service(tracks, demuxer, &mut skip)?;
+                if self.quit {
+                    eprintln!("redir-play: stopped");
+                    return Ok(outcome);
+                }
+                if self.seeks != seeks {
+                    // The sample is from before the seek.
+                    continue;
+                }
+                if self.client_lost {
+                    // Spec DRV-DATA-5: nothing more until the client is back;
+                    // then on from the keyframe before this sample.
+                    let at = Duration::from_nanos(sample.pts.unwrap_or(0));
+                    let (d, s) = self.rejoin(at, tracks)?;
+                    *demuxer = d;
+                    skip = Some(s);
+                    continue;
+                }
+                let Some(&index) = self.by_track.get(&sample.track) else {
+                    continue;
+                };
+                if !self.submit(index, &sample, tracks, demuxer, &mut skip)? {
+                    continue;
+                }
+                outcome.samples += 1;
+                outcome.bytes += sample.data.len() as u64;
+                if outcome.samples.is_multiple_of(SAMPLES_PER_LINE) {
+                    eprintln!(
+                        "redir-play: {} samples, {} bytes submitted",
+                        outcome.samples, outcome.bytes
+                    );
+                }
+                if let Some((after, handle)) = &self.settings.reset_after
+                    && outcome.samples == *after
+                {
+                    eprintln!(
+                        "redir-play: asking the broker to reset the device after {after} samples"
+                    );
+                    handle.request();
+                }
             }
-            self.service(tracks, demuxer, &mut skip)?;
-            if self.quit {
-                eprintln!("redir-play: stopped");
-                return Ok(outcome);
+            for index in 0..self.streams.len() {
+                let slot = self.free_buffer(index, tracks, demuxer, &mut skip)?;
+                let id = self.streams[index].id;
+                self.redir.queue_buffer(
+                    id,
+                    slot,
+                    &BufferInfo {
+                        flags: FLAG_EOS,
+                        ..BufferInfo::default()
+                    },
+                )?;
             }
-            if self.seeks != seeks {
-                // The sample is from before the seek.
-                continue;
+            eprintln!(
+                "redir-play: {} samples ({} bytes) and {} EOS submitted; waiting for EOS",
+                outcome.samples,
+                outcome.bytes,
+                self.streams.len()
+            );
+            let deadline = Instant::now() + self.settings.eos_timeout;
+            while self.streams.iter().any(|s| !s.eos) {
+                if Instant::now() >= deadline {
+                    let done = self.stream_ids(|s| s.eos);
+                    bail!(
+                        "end of stream within {:?}: only streams {done:?} ended",
+                        self.settings.eos_timeout
+                    );
+                }
+                self.service(tracks, demuxer, &mut skip)?;
+                if self.quit {
+                    return Ok(outcome);
+                }
+                if self.client_lost && !all_ended(&self.streams) {
+                    // Everything was sent, but the client left before
+                    // playing it out: on from where it got (DRV-DATA-5).
+                    let at = self.reached.map_or(Duration::ZERO, Duration::from_nanos);
+                    let (d, s) = self.rejoin(at, tracks)?;
+                    *demuxer = d;
+                    skip = Some(s);
+                    continue 'feed;
+                }
+                self.wait(Duration::from_millis(50))?;
             }
-            if self.client_lost {
-                // Spec DRV-DATA-5: nothing more until the client is back;
-                // then on from the keyframe before this sample.
-                let at = Duration::from_nanos(sample.pts.unwrap_or(0));
-                let (d, s) = self.rejoin(at, tracks)?;
-                *demuxer = d;
-                skip = Some(s);
-                continue;
-            }
-            let Some(&index) = self.by_track.get(&sample.track) else {
-                continue;
-            };
-            if !self.submit(index, &sample, tracks, demuxer, &mut skip)? {
-                continue;
-            }
-            outcome.samples += 1;
-            outcome.bytes += sample.data.len() as u64;
-            if outcome.samples.is_multiple_of(SAMPLES_PER_LINE) {
-                eprintln!(
-                    "redir-play: {} samples, {} bytes submitted",
-                    outcome.samples, outcome.bytes
-                );
-            }
-            if let Some((after, handle)) = &self.settings.reset_after
-                && outcome.samples == *after
-            {
-                eprintln!(
-                    "redir-play: asking the broker to reset the device after {after} samples"
-                );
-                handle.request();
-            }
-        }
-        for index in 0..self.streams.len() {
-            let slot = self.free_buffer(index, tracks, demuxer, &mut skip)?;
-            let id = self.streams[index].id;
-            self.redir.queue_buffer(
-                id,
-                slot,
-                &BufferInfo {
-                    flags: FLAG_EOS,
-                    ..BufferInfo::default()
-                },
-            )?;
-        }
-        eprintln!(
-            "redir-play: {} samples ({} bytes) and {} EOS submitted; waiting for EOS",
-            outcome.samples,
-            outcome.bytes,
-            self.streams.len()
-        );
-        let deadline = Instant::now() + self.settings.eos_timeout;
-        while self.streams.iter().any(|s| !s.eos) {
-            if Instant::now() >= deadline {
-                let done: Vec<u32> = self
-                    .streams
-                    .iter()
-                    .filter(|s| s.eos)
-                    .map(|s| s.id)
-                    .collect();
-                bail!(
-                    "end of stream within {:?}: only streams {done:?} ended",
-                    self.settings.eos_timeout
-                );
-            }
-            self.service(tracks, demuxer, &mut skip)?;
-            if self.quit {
-                return Ok(outcome);
-            }
-            self.wait(Duration::from_millis(50))?;
+            break;
         }
         for index in 0..self.streams.len() {
             self.collect_all(index)?;

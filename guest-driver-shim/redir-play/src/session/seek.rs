@@ -21,6 +21,7 @@ impl Session<'_> {
         let skip = Skip::plan(&self.settings.files, tracks, to)?;
         self.seeks += 1;
         self.redir.seek(self.presentation, skip.from_ns)?;
+        self.reached = None;
         for s in &mut self.streams {
             s.eos = false;
         }

@@ -49,8 +49,14 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn on_event(&mut self, event: &Event) -> anyhow::Result<()> {
+    pub(super) fn on_event(&mut self, event: &Event) -> anyhow::Result<()> {
         match *event {
+            Event::Position {
+                presentation,
+                position_ns,
+                ..
+            } if presentation == self.presentation => self.reached = Some(position_ns),
+            Event::LinkQuality { .. } => self.link = Some(*event),
             Event::Eos { stream } => {
                 if let Some(s) = self.streams.iter_mut().find(|s| s.id == stream) {
                     eprintln!("redir-play: stream {stream} reached end of stream");
@@ -75,6 +81,7 @@ impl Session<'_> {
                 }
             }
             Event::ClientDisconnected => {
+                self.client_left = true;
                 if all_ended(&self.streams) {
                     eprintln!("redir-play: the client left after the end of every stream");
                 } else {

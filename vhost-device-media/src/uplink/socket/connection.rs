@@ -7,11 +7,13 @@
 use std::io;
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use mediaredir_peer::{FrameWriter, FramedReader};
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 
+use super::link::LinkMeter;
 use super::shared::{Outgoing, Shared, enqueue};
 use super::writer::write_loop;
 use super::{DRAIN_LIMIT, HELLO_TIMEOUT, READ_TIMEOUT, WRITE_TIMEOUT};
@@ -78,6 +80,7 @@ pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io
         s.next_conn += 1;
         s.current = s.next_conn;
         s.stream = Some(Arc::clone(&stream));
+        s.link = Some(LinkMeter::new(Instant::now()));
         s.queue
             .push_back(Outgoing::Message(Message::Welcome(wire::Welcome {
                 major: PROTOCOL_MAJOR,
@@ -101,7 +104,10 @@ pub(super) fn serve_connection(shared: &Arc<Shared>, stream: ClientStream) -> io
     let why = match (shared.hung_up(conn), &result) {
         (Some(why), _) => why,
         (None, Ok(())) => "closed".to_string(),
-        (None, Err(err)) => err.to_string(),
+        (None, Err(err)) => {
+            let stopped = format!("the client sent nothing for {} s", READ_TIMEOUT.as_secs());
+            super::io_why(err, &stopped)
+        }
     };
     shared.disconnect(conn, &why);
     result
@@ -145,7 +151,18 @@ fn read_loop(shared: &Shared, frames: &mut Frames, conn: u64) -> io::Result<()> 
             Message::Ping { nonce } => {
                 enqueue(shared, conn, Outgoing::Message(Message::Pong { nonce }))
             }
-            Message::Pong { .. } => {}
+            Message::Pong { nonce } => {
+                let measured = {
+                    let mut s = shared.lock();
+                    let inflight = s.inflight_bytes();
+                    s.link
+                        .as_mut()
+                        .and_then(|link| link.pong(nonce, Instant::now(), inflight))
+                };
+                if let (Some(quality), Some(events)) = (measured, shared.events()) {
+                    events.link_quality(quality);
+                }
+            }
             Message::ProtocolError {
                 status,
                 fatal,
@@ -203,6 +220,11 @@ fn settle(shared: &Shared, stream: u32, seq: u64, status: Status) -> io::Result<
             if let Some((_, buf)) = book.unacked.pop_front() {
                 done.push(buf);
             }
+        }
+        if status == Status::Ok
+            && let Some(link) = s.link.as_mut()
+        {
+            link.acked(done.iter().map(|b| u64::from(b.payload_len())).sum());
         }
         done
     };

@@ -26,10 +26,13 @@
 //! The listening socket and the [`Uplink`] calls are here; the rest has a
 //! module each: the state shared by the uplink and its connection threads
 //! (`shared`), accepting clients (`accept`), a connection's handshake and
-//! reader (`connection`) and its writer (`writer`).
+//! reader (`connection`), its writer (`writer`), and the measurement of
+//! the link to the client from the writer's pings and the reader's pongs
+//! and acknowledgements (`link`).
 
 mod accept;
 mod connection;
+mod link;
 mod shared;
 mod writer;
 
@@ -60,12 +63,22 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// A write blocked this long means the client is stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The writer pings an idle client this often.
-const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// After a failed write, how long the reader may go on handling what the
 /// client sent (a client that keeps talking into a dead connection must not
 /// hold the guest's buffers).
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Why a connection ended, from the I/O error that ended it: a timeout
+/// says that the client stopped (`stopped`, e.g. "the client took no data
+/// for 10 s"), not only "Resource temporarily unavailable".
+fn io_why(err: &std::io::Error, stopped: &str) -> String {
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("{stopped}, so it is treated as lost ({err})")
+        }
+        _ => err.to_string(),
+    }
+}
 
 /// The socket uplink.
 pub struct SocketUplink {
@@ -230,6 +243,11 @@ impl Uplink for SocketUplink {
                 buf.set_status(Status::Cancelled);
             }
         }
+    }
+
+    fn drop_client(&self, why: &str) {
+        let conn = self.shared.lock().current;
+        self.shared.disconnect(conn, why);
     }
 
     fn shutdown(&self) {

@@ -16,6 +16,8 @@ use crate::guest_buffer::GuestBuffer;
 use crate::uplink::ClientEvents;
 use crate::uplink::stream::ClientStream;
 
+use super::link::LinkMeter;
+
 /// What the writer sends next.
 pub(super) enum Outgoing {
     /// A control message.
@@ -60,6 +62,8 @@ pub(super) struct State {
     /// The current connection's writer failed (when, and why): its reader
     /// ends the connection once it has read what was already sent.
     pub(super) hung_up: Option<(u64, Instant, String)>,
+    /// The current connection's link measurement.
+    pub(super) link: Option<LinkMeter>,
 }
 
 /// State shared by the uplink, its acceptor and its connection threads.
@@ -81,6 +85,15 @@ pub(super) struct Shared {
 }
 
 impl State {
+    /// Payload bytes written to the client and not yet acknowledged.
+    pub(super) fn inflight_bytes(&self) -> u64 {
+        self.books
+            .values()
+            .flat_map(|b| &b.unacked)
+            .map(|(_, buf)| u64::from(buf.payload_len()))
+            .sum()
+    }
+
     /// When connection `conn` was hung up, if it was.
     pub(super) fn hung_up_for(&self, conn: u64) -> Option<Instant> {
         self.hung_up
@@ -112,6 +125,7 @@ impl Shared {
             }
             s.current = 0;
             s.hung_up = None;
+            s.link = None;
             if let Some(stream) = s.stream.take() {
                 stream.shutdown();
             }

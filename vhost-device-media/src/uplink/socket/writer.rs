@@ -4,20 +4,25 @@
 //! write hangs the connection up and leaves its end to the reader.
 
 use std::io;
+use std::time::Instant;
 
 use mediaredir_peer::FrameWriter;
+use mediaredir_proto::event::Event;
 use mediaredir_proto::status::Status;
 use mediaredir_proto::wire::{self, Message};
 
-use super::PING_INTERVAL;
+use super::link::{LINK_PING_INTERVAL, PONG_TIMEOUT};
 use super::shared::{Outgoing, Shared};
+use super::{WRITE_TIMEOUT, io_why};
 use crate::counters::{Counters, ErrorKind};
 use crate::guest_buffer::GuestBuffer;
 use crate::uplink::stream::ClientStream;
 
-/// Writes what is queued for connection `conn` until it ends.
+/// Writes what is queued for connection `conn` until it ends, with a ping
+/// every [`LINK_PING_INTERVAL`] (the keep-alive and the link measurement).
 pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
     let mut frames = FrameWriter::new();
+    let mut next_ping = Instant::now() + LINK_PING_INTERVAL;
     loop {
         let item = {
             let mut s = shared.lock();
@@ -25,20 +30,30 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
                 if s.current != conn {
                     return;
                 }
+                let now = Instant::now();
+                if now >= next_ping {
+                    next_ping = now + LINK_PING_INTERVAL;
+                    break None;
+                }
                 if let Some(item) = s.queue.pop_front() {
                     break Some(item);
                 }
-                let (guard, timeout) = shared
+                let (guard, _) = shared
                     .wake
-                    .wait_timeout(s, PING_INTERVAL)
+                    .wait_timeout(s, next_ping - now)
                     .unwrap_or_else(|p| p.into_inner());
                 s = guard;
-                if timeout.timed_out() && s.queue.is_empty() {
-                    break None;
-                }
             }
         };
-        let item = item.unwrap_or(Outgoing::Message(Message::Ping { nonce: 0 }));
+        let item = match item.map_or_else(|| ping(shared), |item| Ok(Some(item))) {
+            Ok(Some(item)) => item,
+            Ok(None) => continue,
+            Err(why) => {
+                shared.counters.error(ErrorKind::Uplink);
+                shared.hang_up(conn, why);
+                return;
+            }
+        };
         let result = match item {
             Outgoing::Message(msg) => match frames.head(&msg, 0) {
                 Ok(head) => stream.write_frame(head, &[]).map(|()| {
@@ -55,10 +70,39 @@ pub(super) fn write_loop(shared: &Shared, stream: &ClientStream, conn: u64) {
         };
         if let Err(err) = result {
             shared.counters.error(ErrorKind::Uplink);
-            shared.hang_up(conn, format!("write failed: {err}"));
+            let stopped = format!("the client took no data for {} s", WRITE_TIMEOUT.as_secs());
+            shared.hang_up(conn, format!("write failed: {}", io_why(&err, &stopped)));
             return;
         }
     }
+}
+
+/// The ping that is due, if the last one was answered; tells the device
+/// how long an unanswered one has waited, and gives up on a client that
+/// answered none for [`PONG_TIMEOUT`] (WIRE-8).
+fn ping(shared: &Shared) -> Result<Option<Outgoing>, String> {
+    let (nonce, waiting) = {
+        let mut s = shared.lock();
+        let inflight = s.inflight_bytes();
+        match s.link.as_mut() {
+            Some(link) => link.ping(Instant::now(), inflight),
+            None => return Ok(None),
+        }
+    };
+    if let Some(quality) = waiting {
+        if let Event::LinkQuality { rtt_ns, .. } = quality
+            && u128::from(rtt_ns) >= PONG_TIMEOUT.as_nanos()
+        {
+            return Err(format!(
+                "the client answered no Ping for {} s, so it is treated as lost",
+                PONG_TIMEOUT.as_secs()
+            ));
+        }
+        if let Some(events) = shared.events() {
+            events.link_quality(quality);
+        }
+    }
+    Ok(nonce.map(|nonce| Outgoing::Message(Message::Ping { nonce })))
 }
 
 fn write_sample(
