@@ -39,20 +39,20 @@ use crate::tempdir;
 use crate::timing::format_duration;
 
 /// The viewer's window title (how the test finds it).
-const TITLE: &str = "vhost-device-media vm viewer test";
+pub(super) const TITLE: &str = "vhost-device-media vm viewer test";
 
 /// The clip's colour (`green.webm`).
-const GREEN: Rgb = (0, 255, 0);
+pub(super) const GREEN: Rgb = (0, 255, 0);
 
 /// How far a video pixel may be from [`GREEN`] in each channel: VP9's
 /// 4:2:0 and the conversion back to RGB round a little.
-const VIDEO_TOLERANCE: u8 = 24;
+pub(super) const VIDEO_TOLERANCE: u8 = 24;
 
 /// How long the guest may take to boot and draw its desktop.
-const BOOT: Duration = Duration::from_secs(60);
+pub(super) const BOOT: Duration = Duration::from_secs(60);
 
 /// How long the video may take to show once the desktop is drawn.
-const VIDEO: Duration = Duration::from_secs(40);
+pub(super) const VIDEO: Duration = Duration::from_secs(40);
 
 /// How long a click may take to reach the guest's console: the first
 /// (which spice-gtk may take for its pointer grab), the second.
@@ -60,7 +60,7 @@ const CLICKS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(5)];
 
 /// Pixels this close to an edge of the placeholder or the bar are not
 /// checked (the video's scaling filter may blend across an edge).
-const EDGE: i64 = 2;
+pub(super) const EDGE: i64 = 2;
 
 /// Where the failed test's pictures go.
 fn evidence_dir() -> PathBuf {
@@ -68,7 +68,7 @@ fn evidence_dir() -> PathBuf {
 }
 
 /// Saves `pictures` as PPM files under [`evidence_dir`]; says where.
-fn save(pictures: &[(&str, &Image)]) -> String {
+pub(super) fn save(pictures: &[(&str, &Image)]) -> String {
     let dir = evidence_dir();
     let saved = std::fs::create_dir_all(&dir).and_then(|()| {
         for (name, image) in pictures {
@@ -103,22 +103,22 @@ fn not_drawn(dump: &Image) -> usize {
 }
 
 /// A colour, (R, G, B).
-type Rgb = (u8, u8, u8);
+pub(super) type Rgb = (u8, u8, u8);
 
 /// The wrong pixels of one comparison of the window with QEMU's screen:
 /// where in the guest display, and what the window shows there.
 #[derive(Default)]
-struct Wrong {
-    checked: usize,
-    video: Vec<(i64, i64, Rgb)>,
-    bar: Vec<(i64, i64, Rgb)>,
+pub(super) struct Wrong {
+    pub(super) checked: usize,
+    pub(super) video: Vec<(i64, i64, Rgb)>,
+    pub(super) bar: Vec<(i64, i64, Rgb)>,
     /// With what QEMU shows there.
-    desktop: Vec<(i64, i64, Rgb, Rgb)>,
+    pub(super) desktop: Vec<(i64, i64, Rgb, Rgb)>,
 }
 
 /// Compares `shot` (the guest display at `offset` in it) with `dump`
 /// pixel by pixel (every second one across and down).
-fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
+pub(super) fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
     let (ox, oy) = (int(offset.0), int(offset.1));
     let mut wrong = Wrong::default();
     for gy in (0..int(dump.height)).step_by(2) {
@@ -146,14 +146,17 @@ fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
 
 /// A point of the video away from the bar: where the test looks for the
 /// video and clicks.
-fn video_point() -> (i64, i64) {
+pub(super) fn video_point() -> (i64, i64) {
     let point = (DEST.0 + DEST.2 / 2, DEST.1 + DEST.3 / 3);
     debug_assert!(inside(DEST, point.0, point.1, 8) && !inside(BAR, point.0, point.1, -8));
     point
 }
 
 /// Polls `what` every 100 ms until it returns `Some`, for at most `limit`.
-fn poll<T>(limit: Duration, mut what: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
+pub(super) fn poll<T>(
+    limit: Duration,
+    mut what: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = what()? {
@@ -193,7 +196,7 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
     let (x, y, w, h) = DEST;
     let words = [
         "redir.play=green.webm".to_owned(),
-        format!("redir.desktop={x}:{y}:{w}:{h}"),
+        format!("redir.desktop={x}:{y}:{w}:{h},colorkey"),
         format!("video={}", guest_desktop::video_mode()),
         "vt.global_cursor_default=0".to_owned(),
     ];
@@ -323,7 +326,7 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
 }
 
 /// QMP on `path` once QEMU has made the socket.
-fn connect_qmp(path: &Path) -> Result<Qmp> {
+pub(super) fn connect_qmp(path: &Path) -> Result<Qmp> {
     let mut last = None;
     let qmp = poll(Duration::from_secs(20), || match Qmp::connect(path) {
         Ok(qmp) => Ok(Some(qmp)),
@@ -337,7 +340,7 @@ fn connect_qmp(path: &Path) -> Result<Qmp> {
 
 /// The viewer on `display` with one URI: the desktop and the media from
 /// QEMU's Spice server on `spice`.
-fn start_viewer(bin: &Path, spice: &Path, display: &str) -> Result<ChildGuard> {
+pub(super) fn start_viewer(bin: &Path, spice: &Path, display: &str) -> Result<ChildGuard> {
     let mut cmd = Command::new(bin.join("mediaredir-viewer"));
     cmd.arg(format!("spice+unix://{}", spice.display()))
         .args(["--title", TITLE, "--no-resize-guest"])
