@@ -100,7 +100,8 @@ fn play_on(rig: &Rig, display: usize) -> Result<()> {
         "daemon",
     )?;
     let (gw, gh) = guest_desktop::SIZE;
-    let xvfb = Xvfb::start(2 * gw as u32 + 100, gh as u32 + 100)
+    let (w32, h32) = (u32::try_from(gw)?, u32::try_from(gh)?);
+    let xvfb = Xvfb::start(2 * w32 + 100, h32 + 100)
         .context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
     let mut q = Guest::machine(&rig.qemu, &vhost)
         .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
@@ -129,7 +130,7 @@ fn play_on(rig: &Rig, display: usize) -> Result<()> {
         format!("no two viewer windows titled {TITLE:?} and {second_title:?}: one monitor only?")
     })?;
     let (first, second) = windows;
-    x11.move_to(second, gw as i32 + 50, 0)
+    x11.move_to(second, i32::try_from(gw)? + 50, 0)
         .context("moving the second window")?;
     let grab = |window| screen::grab(&xvfb.display(), window).context("xwd reads a window");
     let desktop = Image::from_fn(gw, gh, |x, y| pixel(guest_desktop::rgb(int(x), int(y))));
