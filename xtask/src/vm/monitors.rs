@@ -24,15 +24,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mediaredir_proto::wire::SPICE_PORT_NAME;
-use qemu_config::{MediaRelay, SpiceListen, SpiceServer, Vga};
+use qemu_config::Vga;
 use test_support::screen::{self, at, close, crop, find_offset, inside, int, near_edge, within};
-use test_support::{Image, X11, Xvfb, pixel};
+use test_support::{Image, X11, pixel};
 
-use super::viewer::{self, BOOT, EDGE, GREEN, Rgb, TITLE, VIDEO, VIDEO_TOLERANCE, poll, save};
+use super::viewer::{
+    self, BOOT, DesktopVm, EDGE, GREEN, Rgb, TITLE, VIDEO, VIDEO_TOLERANCE, poll, save,
+};
 use super::{Guest, Rig};
 use crate::guest_desktop::{self, DEST};
-use crate::tempdir;
 use crate::timing::format_duration;
 
 /// The second monitor's window (the viewer's title for display 1).
@@ -85,29 +85,10 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
 /// One boot: the clip on `display`.
 fn play_on(rig: &Rig, display: usize) -> Result<()> {
     let t0 = Instant::now();
-    let dir = tempdir::new("xtask-vm-monitors")?;
-    let path = |name: &str| dir.path().join(name);
-    let (vhost, media, spice, qmp_path) = (
-        path("vhost.sock"),
-        path("media.sock"),
-        path("spice.sock"),
-        path("qmp.sock"),
-    );
-    let _daemon = super::Daemon::start_with(
-        &rig.bin,
-        &vhost,
-        &["--uplink", &format!("unix:{}", media.display())],
-        "daemon",
-    )?;
     let (gw, gh) = guest_desktop::SIZE;
     let (w32, h32) = (u32::try_from(gw)?, u32::try_from(gh)?);
-    let xvfb = Xvfb::start(2 * w32 + 100, h32 + 100)
-        .context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
-    let mut q = Guest::machine(&rig.qemu, &vhost)
-        .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
-    q.vga = Some(Vga::Qxl { outputs: 2 });
-    q.qmp_socket = Some(qmp_path.clone());
-    q.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
+    let mut vm = DesktopVm::start(rig, "xtask-vm-monitors", (2 * w32 + 100, h32 + 100))?;
+    vm.machine.vga = Some(Vga::Qxl { outputs: 2 });
     let (x, y, w, h) = DEST;
     let mode = guest_desktop::video_mode();
     let words = [
@@ -117,8 +98,9 @@ fn play_on(rig: &Rig, display: usize) -> Result<()> {
         format!("video=Virtual-2:{mode}e"),
         "vt.global_cursor_default=0".to_owned(),
     ];
-    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &q, &words)?;
-    let _viewer = viewer::start_viewer(&rig.bin, &spice, &xvfb.display())?;
+    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &vm.machine, &words)?;
+    let _viewer = vm.start_viewer(rig)?;
+    let xvfb = &vm.xvfb;
     guest.wait_line("REDIR-DESKTOP", BOOT)?;
 
     let x11 = X11::connect(&xvfb.display()).context("connecting to Xvfb")?;
@@ -176,8 +158,8 @@ fn play_on(rig: &Rig, display: usize) -> Result<()> {
     }
 
     // Both windows and QEMU's screen at the same moment.
-    let mut qmp = viewer::connect_qmp(&qmp_path)?;
-    let dump = qmp.screendump(&path("screendump.ppm"))?;
+    let mut qmp = viewer::connect_qmp(&vm.qmp)?;
+    let dump = qmp.screendump(&vm.dir.path().join("screendump.ppm"))?;
     let shots = [grab(first)?, grab(second)?];
     let pictures = || {
         save(&[

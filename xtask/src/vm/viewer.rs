@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mediaredir_proto::wire::SPICE_PORT_NAME;
-use qemu_config::{MediaRelay, SpiceListen, SpiceServer};
+use qemu_config::{MediaRelay, QemuCommand, SpiceListen, SpiceServer};
 use test_support::screen::{self, at, close, find_offset, inside, int, near_edge, within};
-use test_support::{ChildGuard, Image, Qmp, X11, Xvfb};
+use test_support::{ChildGuard, Image, Qmp, TempDir, X11, Xvfb};
 
 use super::{Guest, Rig};
 use crate::guest_desktop::{self, BAR, BAR_RGB, DEST};
@@ -172,27 +172,9 @@ pub(super) fn poll<T>(
 /// The test; see the module documentation.
 pub(super) fn test(rig: &Rig) -> Result<()> {
     let t0 = Instant::now();
-    let dir = tempdir::new("xtask-vm-viewer")?;
-    let path = |name: &str| dir.path().join(name);
-    let (vhost, media, spice, qmp_path) = (
-        path("vhost.sock"),
-        path("media.sock"),
-        path("spice.sock"),
-        path("qmp.sock"),
-    );
     let _ = std::fs::remove_dir_all(evidence_dir());
-    let _daemon = super::Daemon::start_with(
-        &rig.bin,
-        &vhost,
-        &["--uplink", &format!("unix:{}", media.display())],
-        "daemon",
-    )?;
-    let xvfb =
-        Xvfb::start(1024, 768).context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
-    let mut q = Guest::machine(&rig.qemu, &vhost)
-        .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
-    q.qmp_socket = Some(qmp_path.clone());
-    q.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
+    let vm = DesktopVm::start(rig, "xtask-vm-viewer", (1024, 768))?;
+    let (xvfb, qmp_path, path) = (&vm.xvfb, &vm.qmp, |name: &str| vm.dir.path().join(name));
     let (x, y, w, h) = DEST;
     let words = [
         "redir.play=green.webm".to_owned(),
@@ -200,11 +182,11 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
         format!("video={}", guest_desktop::video_mode()),
         "vt.global_cursor_default=0".to_owned(),
     ];
-    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &q, &words)?;
-    let _viewer = start_viewer(&rig.bin, &spice, &xvfb.display())?;
+    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &vm.machine, &words)?;
+    let _viewer = vm.start_viewer(rig)?;
 
     guest.wait_line("REDIR-DESKTOP", BOOT)?;
-    let mut qmp = connect_qmp(&qmp_path)?;
+    let mut qmp = connect_qmp(qmp_path)?;
     let dump_file = path("screendump.ppm");
     let mut dump = qmp.screendump(&dump_file)?;
     // The framebuffer reaches the display when DRM's fbdev emulation
@@ -338,16 +320,68 @@ pub(super) fn connect_qmp(path: &Path) -> Result<Qmp> {
     qmp.with_context(|| format!("QMP at {}: {last:?}", path.display()))
 }
 
-/// The viewer on `display` with one URI: the desktop and the media from
-/// QEMU's Spice server on `spice`.
-pub(super) fn start_viewer(bin: &Path, spice: &Path, display: &str) -> Result<ChildGuard> {
-    let mut cmd = Command::new(bin.join("mediaredir-viewer"));
-    cmd.arg(format!("spice+unix://{}", spice.display()))
-        .args(["--title", TITLE, "--no-resize-guest"])
-        .env("DISPLAY", display)
-        .stdin(Stdio::null());
-    println!("vm: $ {}", process::display(&cmd));
-    ChildGuard::spawn(&mut cmd).context("starting mediaredir-viewer")
+/// What the viewer's VM tests start with, in a temporary directory: the
+/// daemon with its media uplink, a private Xvfb, and the machine with
+/// QEMU's Spice desktop (relaying the session's media port to the
+/// daemon's uplink) and QMP, ready to boot.
+pub(super) struct DesktopVm {
+    /// The desktop's private X server.
+    pub(super) xvfb: Xvfb,
+    /// The machine (the standard VGA; a test may change it).
+    pub(super) machine: QemuCommand,
+    /// QEMU's QMP socket.
+    pub(super) qmp: PathBuf,
+    spice: PathBuf,
+    _daemon: super::Daemon,
+    /// The temporary directory (removed last).
+    pub(super) dir: TempDir,
+}
+
+impl DesktopVm {
+    /// Starts the daemon and Xvfb (`screen` pixels) in a new directory
+    /// named after `prefix`.
+    pub(super) fn start(rig: &Rig, prefix: &str, screen: (u32, u32)) -> Result<DesktopVm> {
+        let dir = tempdir::new(prefix)?;
+        let path = |name: &str| dir.path().join(name);
+        let (vhost, media, spice, qmp) = (
+            path("vhost.sock"),
+            path("media.sock"),
+            path("spice.sock"),
+            path("qmp.sock"),
+        );
+        let daemon = super::Daemon::start_with(
+            &rig.bin,
+            &vhost,
+            &["--uplink", &format!("unix:{}", media.display())],
+            "daemon",
+        )?;
+        let xvfb = Xvfb::start(screen.0, screen.1)
+            .context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
+        let mut machine = Guest::machine(&rig.qemu, &vhost)
+            .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
+        machine.qmp_socket = Some(qmp.clone());
+        machine.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
+        Ok(DesktopVm {
+            xvfb,
+            machine,
+            qmp,
+            spice,
+            _daemon: daemon,
+            dir,
+        })
+    }
+
+    /// The viewer on the Xvfb with one URI: the desktop and the media
+    /// from QEMU's Spice server.
+    pub(super) fn start_viewer(&self, rig: &Rig) -> Result<ChildGuard> {
+        let mut cmd = Command::new(rig.bin.join("mediaredir-viewer"));
+        cmd.arg(format!("spice+unix://{}", self.spice.display()))
+            .args(["--title", TITLE, "--no-resize-guest"])
+            .env("DISPLAY", self.xvfb.display())
+            .stdin(Stdio::null());
+        println!("vm: $ {}", process::display(&cmd));
+        ChildGuard::spawn(&mut cmd).context("starting mediaredir-viewer")
+    }
 }
 
 #[cfg(test)]
