@@ -162,14 +162,29 @@ pub enum Vga {
     Std,
     /// No display adapter (`-vga none`).
     None,
+    /// QXL (`qxl-vga`) with up to `outputs` monitors, all in one Spice
+    /// display channel (as Linux guests with the qxl DRM driver use them).
+    /// Without its VGA BIOS (`romfile=`): for guests booted straight into
+    /// their kernel, which drives the device itself.
+    Qxl {
+        /// `max_outputs`: the monitors the guest may enable.
+        outputs: u16,
+    },
 }
 
 impl Vga {
-    /// The `-vga` value.
-    pub fn arg(self) -> &'static str {
+    /// The arguments that add it.
+    pub fn args(self) -> Vec<String> {
+        let vga = |v: &str| vec!["-vga".to_owned(), v.to_owned()];
         match self {
-            Vga::Std => "std",
-            Vga::None => "none",
+            Vga::Std => vga("std"),
+            Vga::None => vga("none"),
+            Vga::Qxl { outputs } => {
+                let mut args = vga("none");
+                args.push("-device".into());
+                args.push(format!("qxl-vga,max_outputs={outputs},romfile="));
+                args
+            }
         }
     }
 }
@@ -364,8 +379,7 @@ impl QemuCommand {
             "none".into(),
         ];
         if let Some(vga) = self.vga {
-            args.push("-vga".into());
-            args.push(vga.arg().into());
+            args.extend(vga.args());
         }
         if let Some(spice) = &self.spice {
             args.extend(spice.args());
@@ -530,6 +544,12 @@ mod tests {
             cmd.args()
                 .join(" ")
                 .contains(" -nic none -vga none -object secret,")
+        );
+        cmd.vga = Some(Vga::Qxl { outputs: 2 });
+        assert!(
+            cmd.args()
+                .join(" ")
+                .contains(" -vga none -device qxl-vga,max_outputs=2,romfile= -object secret,")
         );
     }
 

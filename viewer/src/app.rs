@@ -1,6 +1,7 @@
 //! The viewer as a whole: the desktop's Spice session with a window per
-//! display channel, the session's audio and clipboard, and the media
-//! connection whose pictures the windows draw.
+//! guest display (each enabled monitor of each display channel, see
+//! [`monitors`](crate::monitors)), the session's audio and clipboard, and
+//! the media connection whose pictures the windows draw.
 //!
 //! Everything GTK and Spice runs on the main thread's GLib main loop. The
 //! media connection (`media-client`'s transports and the client engine)
@@ -27,6 +28,7 @@ use spice_client_glib::prelude::*;
 use spice_client_glib::{Audio, ChannelEvent, DisplayChannel, MainChannel, PortChannel, Session};
 
 use crate::ViewerError;
+use crate::monitors;
 use crate::options::{self, Args, Desktop};
 use crate::scene::Scene;
 use crate::spice_gtk;
@@ -161,6 +163,77 @@ fn watch_media_port(port: &PortChannel, started: &Rc<std::cell::Cell<bool>>, sce
     }
 }
 
+/// The open windows, by (channel id, monitor id).
+type Windows = Rc<RefCell<BTreeMap<(i32, u32), DisplayWindow>>>;
+
+/// How windows are opened: what every window of the session shares.
+struct Opener {
+    shared: Rc<Shared>,
+    windows: Windows,
+    full_screen: bool,
+    screenshot: Option<std::path::PathBuf>,
+}
+
+impl Opener {
+    /// Opens the window of monitor `monitor_id` of `channel`.
+    fn open(&self, channel: &DisplayChannel, monitor_id: u32) {
+        let channel_id = channel.property::<i32>("channel-id");
+        let key = (channel_id, monitor_id);
+        let win = DisplayWindow::open(&self.shared, channel, channel_id, monitor_id);
+        if self.full_screen {
+            win.window.fullscreen();
+        }
+        let ws = self.windows.clone();
+        win.window.connect_delete_event(move |_, _| {
+            ws.borrow_mut().remove(&key);
+            if ws.borrow().is_empty() {
+                gtk::main_quit();
+            }
+            glib::Propagation::Proceed
+        });
+        if key == (0, 0)
+            && let Some(path) = self.screenshot.clone()
+        {
+            crate::screenshot::after_first_picture(&win, path);
+        }
+        self.windows.borrow_mut().insert(key, win);
+    }
+
+    /// Opens and closes the windows of `channel`'s monitors as it
+    /// announces them.
+    fn follow_monitors(&self, channel: &DisplayChannel) {
+        let channel_id = channel.property::<i32>("channel-id");
+        let open = self
+            .windows
+            .borrow()
+            .keys()
+            .filter(|(c, _)| *c == channel_id)
+            .map(|&(_, m)| m)
+            .collect();
+        let announced = spice_gtk::monitors(channel);
+        let changes = monitors::changes(&open, &announced);
+        if changes != monitors::Changes::default() {
+            log::info!(
+                "display channel {channel_id}: monitors {announced:?} (of at most {}): windows \
+                 open for {:?}, closed for {:?}",
+                channel.monitors_max(),
+                changes.open,
+                changes.close
+            );
+        }
+        for monitor_id in changes.close {
+            // Removed before it closes: not the user closing the last one.
+            let win = self.windows.borrow_mut().remove(&(channel_id, monitor_id));
+            if let Some(win) = win {
+                win.window.close();
+            }
+        }
+        for monitor_id in changes.open {
+            self.open(channel, monitor_id);
+        }
+    }
+}
+
 /// Runs the viewer until the user closes it or the desktop's session ends.
 pub fn run(args: Args) -> Result<(), ViewerError> {
     gtk::init().map_err(|e| ViewerError::Gtk(e.to_string()))?;
@@ -198,34 +271,23 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
         resize_guest: !args.no_resize_guest,
         indicator: args.indicator,
     });
-    let windows: Rc<RefCell<BTreeMap<i32, DisplayWindow>>> = Rc::default();
+    let windows: Windows = Rc::default();
     let failure: Rc<RefCell<Option<String>>> = Rc::default();
-    let full_screen = args.full_screen || desktop.full_screen;
-    let screenshot = args.screenshot.clone();
-    let (s, w, f) = (shared.clone(), windows.clone(), failure.clone());
+    let opener = Rc::new(Opener {
+        shared: shared.clone(),
+        windows: windows.clone(),
+        full_screen: args.full_screen || desktop.full_screen,
+        screenshot: args.screenshot.clone(),
+    });
+    let (s, f) = (shared.clone(), failure.clone());
     let media_given = args.media.is_some();
     let media_started = Rc::new(std::cell::Cell::new(media_given));
     session.connect_channel_new(move |_, channel| {
-        let id = channel.property::<i32>("channel-id");
         if let Some(display) = channel.downcast_ref::<DisplayChannel>() {
-            let win = DisplayWindow::open(&s, display, id);
-            if full_screen {
-                win.window.fullscreen();
-            }
-            let ws = w.clone();
-            win.window.connect_delete_event(move |_, _| {
-                ws.borrow_mut().remove(&id);
-                if ws.borrow().is_empty() {
-                    gtk::main_quit();
-                }
-                glib::Propagation::Proceed
-            });
-            if id == 0
-                && let Some(path) = screenshot.clone()
-            {
-                crate::screenshot::after_first_picture(&win, path);
-            }
-            w.borrow_mut().insert(id, win);
+            opener.open(display, 0);
+            opener.follow_monitors(display);
+            let o = opener.clone();
+            display.connect_monitors_notify(move |display| o.follow_monitors(display));
         } else if let Some(port) = channel.downcast_ref::<PortChannel>() {
             if !media_given {
                 watch_media_port(port, &media_started, &s.scene);
@@ -254,8 +316,9 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
         let w = windows.clone();
         session.connect_name_notify(move |session| {
             if let Some(name) = session.name() {
-                for (id, win) in w.borrow().iter() {
-                    win.window.set_title(&window_title(&name, *id));
+                for (&(channel_id, monitor_id), win) in w.borrow().iter() {
+                    let id = monitors::display_id(channel_id, monitor_id);
+                    win.window.set_title(&window_title(&name, id));
                 }
             }
         });
@@ -264,8 +327,12 @@ pub fn run(args: Args) -> Result<(), ViewerError> {
     session.connect_channel_destroy(move |_, channel| {
         if channel.is::<DisplayChannel>() {
             let id = channel.property::<i32>("channel-id");
-            if let Some(win) = w.borrow_mut().remove(&id) {
-                win.window.close();
+            let gone: Vec<_> = w.borrow().keys().filter(|k| k.0 == id).copied().collect();
+            for key in gone {
+                let win = w.borrow_mut().remove(&key);
+                if let Some(win) = win {
+                    win.window.close();
+                }
             }
         }
     });

@@ -40,6 +40,22 @@ pub struct Desktop<'a> {
     pub pixels: Option<&'a [u8]>,
 }
 
+impl<'a> Desktop<'a> {
+    /// The part (x, y, width, height) of this desktop that one monitor
+    /// shows ([`monitors::area`](crate::monitors::area)), as a desktop of
+    /// its own: presentations on that monitor are placed in its
+    /// coordinates and the colour key reads its pixels.
+    pub fn area(&self, (x, y, width, height): (u32, u32, u32, u32)) -> Desktop<'a> {
+        let start = y as usize * self.stride + x as usize * 4;
+        Desktop {
+            width,
+            height,
+            stride: self.stride,
+            pixels: self.pixels.and_then(|p| p.get(start..)),
+        }
+    }
+}
+
 /// The pictures already turned into cairo surfaces, by presentation.
 pub struct Compositor {
     surfaces: HashMap<u32, (u64, cairo::ImageSurface)>,
@@ -400,19 +416,32 @@ mod tests {
     /// Draws `scene` over a grey widget of `ww` x `wh` showing a 100x100
     /// guest display whose desktop is `desktop` (BGRx), and reads it back.
     fn render(scene: &Scene, ww: i32, wh: i32, desktop: Option<&[u8]>) -> cairo::ImageSurface {
+        let desktop = Desktop {
+            width: 100,
+            height: 100,
+            stride: 400,
+            pixels: desktop,
+        };
+        render_display(scene, 0, ww, wh, &desktop)
+    }
+
+    /// Draws the presentations of `display` over a grey widget of `ww` x
+    /// `wh` showing `desktop`, and reads it back.
+    fn render_display(
+        scene: &Scene,
+        display: u32,
+        ww: i32,
+        wh: i32,
+        desktop: &Desktop<'_>,
+    ) -> cairo::ImageSurface {
         let mut surface = cairo::ImageSurface::create(cairo::Format::Rgb24, ww, wh).unwrap();
         {
             let cr = cairo::Context::new(&surface).unwrap();
             cr.set_source_rgb(0.5, 0.5, 0.5);
             cr.paint().unwrap();
-            let placement = DisplayPlacement::new(ww, wh, 100, 100, true, false);
-            let desktop = Desktop {
-                width: 100,
-                height: 100,
-                stride: 400,
-                pixels: desktop,
-            };
-            Compositor::default().draw(&cr, scene, 0, &placement, &desktop, false);
+            let (dw, dh) = (desktop.width as i32, desktop.height as i32);
+            let placement = DisplayPlacement::new(ww, wh, dw, dh, true, false);
+            Compositor::default().draw(&cr, scene, display, &placement, desktop, false);
         }
         surface.flush();
         let _ = surface.data();
@@ -529,5 +558,46 @@ mod tests {
         scene.geometry(1, &geometry(1, 0, Rect::new(0, 0, 100, 100), vec![], false));
         let mut s = render(&scene, 100, 100, Some(&desktop));
         assert_eq!(rgb(&mut s, 50, 22), (0, 200, 0));
+    }
+
+    #[test]
+    fn a_monitor_shows_its_own_presentations_keyed_with_its_own_pixels() {
+        // One 200x100 surface holding two 100x100 monitors side by side:
+        // the left one all white, the right one the key with a white bar
+        // at rows 20..25 of it.
+        let mut surface = Vec::new();
+        for y in 0..100 {
+            surface.extend([0xffu8; 400]);
+            let right = if (20..25).contains(&y) {
+                [0xffu8; 4]
+            } else {
+                [0xff, 0, 0xff, 0xff]
+            };
+            surface.extend(right.repeat(100));
+        }
+        let whole = Desktop {
+            width: 200,
+            height: 100,
+            stride: 800,
+            pixels: Some(&surface),
+        };
+        let (left, right) = (whole.area((0, 0, 100, 100)), whole.area((100, 0, 100, 100)));
+        let scene = Scene::new();
+        // On display 1 (the right monitor), keyed, dest in its coordinates.
+        let mut g = geometry(1, 0, Rect::new(10, 10, 50, 50), vec![], true);
+        g.display = 1;
+        scene.geometry(1, &g);
+        scene.frame(frame(1, (0, 200, 0), 10, 10));
+        let mut s = render_display(&scene, 1, 100, 100, &right);
+        assert_eq!(rgb(&mut s, 30, 15), (0, 200, 0), "the key shows the video");
+        assert_eq!(rgb(&mut s, 30, 22), (255, 255, 255), "its bar stays");
+        assert_eq!(rgb(&mut s, 5, 5), GREY, "outside dest");
+        assert_eq!(rgb(&mut s, 70, 70), GREY, "outside dest");
+        // Nothing of it in the left monitor's window.
+        let mut s = render_display(&scene, 0, 100, 100, &left);
+        assert_eq!(rgb(&mut s, 30, 30), GREY);
+        // Keyed against the left monitor's white pixels, nothing would show.
+        let mut s = render_display(&scene, 1, 100, 100, &left);
+        assert_eq!(rgb(&mut s, 30, 30), (255, 255, 255));
     }
 }

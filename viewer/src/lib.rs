@@ -23,6 +23,7 @@ pub mod compose;
 mod error;
 pub mod keying;
 pub mod layout;
+pub mod monitors;
 pub mod options;
 pub mod scene;
 pub mod screenshot;

@@ -6,7 +6,8 @@
 //!
 //! The widget is spice-gtk's `SpiceDisplay`, the one remote-viewer shows:
 //! it draws the guest display, passes keyboard and pointer, grabs and
-//! releases them, and scales.
+//! releases them, and scales. With a `monitor-id` it shows only that
+//! monitor's rectangle of the channel's primary surface ([`monitors`]).
 
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 
@@ -15,13 +16,18 @@ use gtk::prelude::*;
 use spice_client_glib::{DisplayChannel, Session};
 
 use crate::compose::Desktop;
-use spice_client_glib::ffi::SpiceSession;
+use crate::monitors::{self, Monitor};
+use spice_client_glib::ffi::{SpiceDisplayMonitorConfig, SpiceSession};
 
 /// `SpiceDisplayKeyEvent`: press and release.
 const KEY_EVENT_CLICK: c_int = 3;
 
 unsafe extern "C" {
-    fn spice_display_new(session: *mut SpiceSession, channel_id: c_int) -> *mut c_void;
+    fn spice_display_new_with_monitor(
+        session: *mut SpiceSession,
+        channel_id: c_int,
+        monitor_id: c_int,
+    ) -> *mut c_void;
     fn spice_display_send_keys(
         display: *mut c_void,
         keyvals: *const c_uint,
@@ -39,24 +45,28 @@ unsafe extern "C" {
     ) -> *mut c_void;
 }
 
-/// A `SpiceDisplay` widget showing one display channel of a session.
+/// A `SpiceDisplay` widget showing one monitor of one display channel of
+/// a session.
 #[derive(Debug, Clone)]
 pub struct SpiceDisplay {
     widget: gtk::Widget,
+    monitor_id: u32,
 }
 
 impl SpiceDisplay {
-    /// The widget for display channel `channel_id` of `session`.
-    pub fn new(session: &Session, channel_id: i32) -> SpiceDisplay {
+    /// The widget for monitor `monitor_id` of display channel `channel_id`
+    /// of `session`.
+    pub fn new(session: &Session, channel_id: i32, monitor_id: u32) -> SpiceDisplay {
         let session_ptr: *mut SpiceSession = session.to_glib_none().0;
+        let monitor = c_int::try_from(monitor_id).unwrap_or(c_int::MAX);
         // SAFETY: `session_ptr` is a live SpiceSession (borrowed from
         // `session` for the call); the result is a new, floating widget.
-        let ptr = unsafe { spice_display_new(session_ptr, channel_id) };
+        let ptr = unsafe { spice_display_new_with_monitor(session_ptr, channel_id, monitor) };
         // SAFETY: `ptr` is a valid, floating GtkWidget (never NULL:
         // g_object_new aborts on failure); `from_glib_none` sinks it.
         let widget = unsafe { gtk::Widget::from_glib_none(ptr.cast::<gtk::ffi::GtkWidget>()) };
         SpiceDisplay::unclamp(&widget);
-        SpiceDisplay { widget }
+        SpiceDisplay { widget, monitor_id }
     }
 
     /// The widget, to put in a container.
@@ -119,9 +129,12 @@ impl SpiceDisplay {
         }
     }
 
-    /// The guest display's size, once its primary surface exists.
+    /// The size of the guest monitor shown, once its channel's primary
+    /// surface exists.
     pub fn guest_size(&self) -> Option<(u32, u32)> {
-        with_desktop(&self.display_channel()?, |d| (d.width, d.height))
+        with_monitor_desktop(&self.display_channel()?, self.monitor_id, |d| {
+            (d.width, d.height)
+        })?
     }
 
     /// The display channel the widget shows.
@@ -168,6 +181,58 @@ pub fn with_desktop<R>(channel: &DisplayChannel, f: impl FnOnce(&Desktop<'_>) ->
         stride,
         pixels,
     }))
+}
+
+/// Runs `f` on the part of the guest's desktop image of `channel` that
+/// its monitor `monitor_id` shows, if the channel has a primary surface
+/// and the monitor is on ([`monitors::area`]).
+pub fn with_monitor_desktop<R>(
+    channel: &DisplayChannel,
+    monitor_id: u32,
+    f: impl FnOnce(&Desktop<'_>) -> R,
+) -> Option<Option<R>> {
+    let monitors = monitors(channel);
+    with_desktop(channel, |desktop| {
+        let area = monitors::area(&monitors, monitor_id, (desktop.width, desktop.height))?;
+        Some(f(&desktop.area(area)))
+    })
+}
+
+/// The monitors `channel` announces (its `monitors` property).
+pub fn monitors(channel: &DisplayChannel) -> Vec<Monitor> {
+    let value = channel.property_value("monitors");
+    // SAFETY: `monitors` is a boxed GArray property: the value holds a
+    // GArray (or NULL) it owns while `value` lives, which is past the use.
+    let array = unsafe {
+        gtk::glib::gobject_ffi::g_value_get_boxed(value.to_glib_none().0)
+            .cast::<gtk::glib::ffi::GArray>()
+    };
+    if array.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `array` is the live GArray above.
+    let array = unsafe { &*array };
+    if array.data.is_null() || array.len == 0 {
+        return Vec::new();
+    }
+    // SAFETY: spice-gtk's `monitors` array holds `len`
+    // SpiceDisplayMonitorConfig elements at `data`, alive with `value`.
+    let configs = unsafe {
+        std::slice::from_raw_parts(
+            array.data.cast::<SpiceDisplayMonitorConfig>(),
+            array.len as usize,
+        )
+    };
+    configs
+        .iter()
+        .map(|c| Monitor {
+            id: c.id,
+            x: c.x,
+            y: c.y,
+            width: c.width,
+            height: c.height,
+        })
+        .collect()
 }
 
 /// Shares the clipboard between the user's desktop and the guest (the

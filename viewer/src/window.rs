@@ -1,4 +1,5 @@
-//! One top-level window per guest display, as remote-viewer has: a menu
+//! One top-level window per guest display (a monitor of a display
+//! channel, see [`monitors`](crate::monitors)), as remote-viewer has: a menu
 //! bar (view, send key, USB devices) over a `GtkOverlay` whose main child is
 //! spice-gtk's `SpiceDisplay` and whose one overlay child is the media
 //! layer: a `GtkDrawingArea` that lets every input event through to the
@@ -20,6 +21,7 @@ use spice_client_glib::{DisplayChannel, Session};
 
 use crate::compose::Compositor;
 use crate::layout::DisplayPlacement;
+use crate::monitors;
 use crate::options::Hotkey;
 use crate::scene::Scene;
 use crate::spice_gtk::{self, SpiceDisplay};
@@ -55,7 +57,7 @@ pub struct Shared {
     pub indicator: bool,
 }
 
-/// The window of one display channel.
+/// The window of one guest display.
 pub struct DisplayWindow {
     /// The top-level window.
     pub window: gtk::Window,
@@ -70,9 +72,16 @@ pub struct DisplayWindow {
 }
 
 impl DisplayWindow {
-    /// Opens the window of display channel `channel_id`.
-    pub fn open(shared: &Rc<Shared>, channel: &DisplayChannel, channel_id: i32) -> DisplayWindow {
-        let display = SpiceDisplay::new(&shared.session, channel_id);
+    /// Opens the window of monitor `monitor_id` of display channel
+    /// `channel_id`.
+    pub fn open(
+        shared: &Rc<Shared>,
+        channel: &DisplayChannel,
+        channel_id: i32,
+        monitor_id: u32,
+    ) -> DisplayWindow {
+        let display = SpiceDisplay::new(&shared.session, channel_id, monitor_id);
+        let display_id = monitors::display_id(channel_id, monitor_id);
         let w = display.widget();
         w.set_property("scaling", true);
         w.set_property("resize-guest", shared.resize_guest);
@@ -99,7 +108,7 @@ impl DisplayWindow {
         });
 
         let window = gtk::Window::new(gtk::WindowType::Toplevel);
-        window.set_title(&window_title(&shared.title, channel_id));
+        window.set_title(&window_title(&shared.title, display_id));
         let vbox = gtk::Box::new(gtk::Orientation::Vertical, 0);
         let menu = menu_bar(shared, &window, &display);
         vbox.pack_start(&menu, false, false, 0);
@@ -125,7 +134,6 @@ impl DisplayWindow {
             drawn.clone(),
         );
         let indicator = shared.indicator;
-        let display_id = u32::try_from(channel_id).unwrap_or(0);
         media.connect_draw(move |area, cr| {
             let n = draw_media(
                 area,
@@ -133,7 +141,7 @@ impl DisplayWindow {
                 &scene,
                 &ch,
                 &d,
-                display_id,
+                (monitor_id, display_id),
                 &mut compositor.borrow_mut(),
                 indicator,
             );
@@ -151,13 +159,24 @@ impl DisplayWindow {
         });
         let m = media.clone();
         channel.connect_display_invalidate(move |_, _, _, _, _| m.queue_draw());
-        // A new guest resolution: the window fits it, at the current zoom.
-        let (s, win, d) = (shared.clone(), window.clone(), display.clone());
-        channel.connect_display_primary_create(move |_| {
-            let (s, win, d) = (s.clone(), win.clone(), d.clone());
-            // After spice-gtk has taken the new surface.
-            glib::idle_add_local_once(move || fit_window(&win, &d, s.zoom.get()));
+        // A new guest resolution or monitor size: the window fits it, at
+        // the current zoom, after spice-gtk has taken it. So does a new
+        // window of a surface that already exists.
+        let fit = {
+            let (s, win, d) = (shared.clone(), window.clone(), display.clone());
+            move || {
+                let (s, win, d) = (s.clone(), win.clone(), d.clone());
+                glib::idle_add_local_once(move || fit_window(&win, &d, s.zoom.get()));
+            }
+        };
+        let (f, m) = (fit.clone(), media.clone());
+        channel.connect_monitors_notify(move |_| {
+            m.queue_draw();
+            f();
         });
+        let f = fit.clone();
+        channel.connect_display_primary_create(move |_| f());
+        fit();
         window.show_all();
         DisplayWindow {
             window,
@@ -190,17 +209,18 @@ fn grab_sequence(accel: &str) -> String {
     keys.join("+")
 }
 
-/// The title of display `channel_id`'s window: the first display's is
+/// The title of display `display_id`'s window: the first display's is
 /// `title`, the others say which display they show.
-pub fn window_title(title: &str, channel_id: i32) -> String {
-    if channel_id == 0 {
+pub fn window_title(title: &str, display_id: u32) -> String {
+    if display_id == 0 {
         title.to_owned()
     } else {
-        format!("{title} (display {})", channel_id + 1)
+        format!("{title} (display {})", u64::from(display_id) + 1)
     }
 }
 
-/// Draws the media layer; returns how many presentations it painted.
+/// Draws the media layer of monitor `monitor_id` of `channel`, display
+/// `display_id`; returns how many presentations it painted.
 #[allow(clippy::too_many_arguments)]
 fn draw_media(
     area: &gtk::DrawingArea,
@@ -208,14 +228,14 @@ fn draw_media(
     scene: &Scene,
     channel: &DisplayChannel,
     display: &SpiceDisplay,
-    display_id: u32,
+    (monitor_id, display_id): (u32, u32),
     compositor: &mut Compositor,
     indicator: bool,
 ) -> u64 {
     let (scaling, only_down) = display.scaling();
     let (ww, wh) = (area.allocated_width(), area.allocated_height());
     compositor.device_scale = f64::from(area.scale_factor().max(1));
-    spice_gtk::with_desktop(channel, |desktop| {
+    spice_gtk::with_monitor_desktop(channel, monitor_id, |desktop| {
         let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         let placement = DisplayPlacement::new(
             ww,
@@ -227,6 +247,7 @@ fn draw_media(
         );
         compositor.draw(cr, scene, display_id, &placement, desktop, indicator)
     })
+    .flatten()
     .unwrap_or(0)
 }
 

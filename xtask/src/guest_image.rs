@@ -1,8 +1,8 @@
 //! The guest image of the VM tests: a Debian 12 kernel and an initramfs
 //! holding busybox, the uio modules, `redir-play` with the glibc it links,
 //! the test clips and an init that plays what the kernel command line says;
-//! for the viewer's VM test also the modules of a desktop (bochs DRM for
-//! the standard VGA, the PS/2 mouse, evdev; see [`kmod`](crate::kmod)) and
+//! for the viewer's VM tests also the modules of a desktop (bochs DRM for
+//! the standard VGA, qxl DRM for QXL's monitors, the PS/2 mouse, evdev; see [`kmod`](crate::kmod)) and
 //! the desktop picture ([`guest_desktop`](crate::guest_desktop)).
 //!
 //! Nothing is installed on the host: the kernel package (the versioned one
@@ -20,11 +20,12 @@
 //! runs `redir-play --pci auto` (the player with the broker in its own
 //! process: the guest has no other player, so no `mediaredir-broker`),
 //! prints `REDIR-RESULT {json}` on the serial console and powers off.
-//! With `redir.desktop=X:Y:W:H` it first loads the desktop's modules,
+//! With `redir.desktop=X:Y:W:H[,OPTION]...` it first loads the desktop's modules,
 //! unbinds the console from the framebuffer, writes the picture to
 //! `/dev/fb0` (prints `REDIR-DESKTOP`), watches the mouse (prints
 //! `REDIR-CLICK` on a left button press) and plays with
-//! `--at 0:geometry=X:Y:W:H,colorkey`.
+//! `--at 0:geometry=X:Y:W:H[,OPTION]...` (the options of `redir-play`'s
+//! geometry command: `colorkey`, `display=N`...).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,8 +48,10 @@ pub(crate) const CLIPS: &[(&str, &str)] = &[
 /// The modules the viewer's desktop needs (their dependencies come
 /// along): the standard VGA's DRM driver, which gives `/dev/fb0` (DRM's
 /// fbdev emulation; qboot runs no VGA BIOS, so there is no firmware
-/// framebuffer), the PS/2 mouse (i8042 is built in) and its events.
-pub(crate) const DESKTOP_MODULES: &[&str] = &["bochs", "psmouse", "evdev"];
+/// framebuffer), QXL's (the same for the multi-monitor test: each driver
+/// takes only its own device), the PS/2 mouse (i8042 is built in) and its
+/// events.
+pub(crate) const DESKTOP_MODULES: &[&str] = &["bochs", "qxl", "psmouse", "evdev"];
 
 /// The guest's init script.
 pub(crate) const INIT: &str = r#"#!/bin/busybox sh
@@ -60,9 +63,9 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 result() { echo "REDIR-RESULT $1"; sync; poweroff -f; sleep 5; }
 fail() { result "{\"ok\":false,\"error\":\"$1\"}"; }
-# redir.desktop=X:Y:W:H: a desktop on the standard VGA (bochs, /dev/fb0)
+# redir.desktop=X:Y:W:H[,OPT]...: a desktop on /dev/fb0 (bochs or qxl)
 # showing /desktop.bgrx (a player's key-coloured placeholder at X:Y:W:H
-# with its control bar); the player plays there with the colour key; a
+# with its control bar); the player plays there (geometry=X:Y:W:H[,OPT]...); a
 # left button press on the PS/2 mouse prints REDIR-CLICK.
 desktop() {
     for m in $(cat /lib/modules/desktop); do insmod "/lib/modules/$m.ko" || fail "insmod $m"; done
@@ -104,7 +107,7 @@ desktop() {
         ) &
     done
     echo "REDIR-DESKTOP ${w}x$h stride $stride, video at $1"
-    args="$args --at 0:geometry=$1,colorkey"
+    args="$args --at 0:geometry=$1"
 }
 play=""; args=""; place=""
 for w in $(cat /proc/cmdline); do
@@ -509,7 +512,7 @@ mod tests {
             "redir.desktop=*) place=",
             "cat /desktop.bgrx > /dev/fb0",
             "echo \"REDIR-CLICK",
-            "--at 0:geometry=$1,colorkey",
+            "--at 0:geometry=$1\"",
         ] {
             assert!(INIT.contains(step), "the init lacks {step:?}");
         }

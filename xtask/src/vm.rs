@@ -39,6 +39,7 @@ use crate::qemu::{self, Qemu};
 use crate::tempdir;
 use crate::timing::format_duration;
 
+mod monitors;
 mod session;
 mod viewer;
 
@@ -453,7 +454,8 @@ pub(crate) fn test() -> Result<()> {
 pub(crate) fn run(viewer_only: bool) -> Result<()> {
     let rig = Rig::new(None)?;
     if viewer_only {
-        return viewer::test(&rig);
+        viewer::test(&rig)?;
+        return monitors::test(&rig);
     }
     for clip in ["audio.webm", "video.webm", "av.webm"] {
         clip_test(&rig, clip, &[])?;
@@ -468,8 +470,10 @@ pub(crate) fn run(viewer_only: bool) -> Result<()> {
     // The media in QEMU's own Spice session, headless and bit-exact.
     session::test(&rig)?;
     // The guest's own desktop with the video in it, in the viewer, both
-    // from one Spice session.
-    viewer::test(&rig)
+    // from one Spice session; then a guest with two monitors in one
+    // display channel.
+    viewer::test(&rig)?;
+    monitors::test(&rig)
 }
 
 /// `cargo xtask demo --vm`: the demo with the player in the VM; prints the

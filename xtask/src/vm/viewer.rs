@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mediaredir_proto::wire::SPICE_PORT_NAME;
-use qemu_config::{MediaRelay, SpiceListen, SpiceServer};
+use qemu_config::{MediaRelay, QemuCommand, SpiceListen, SpiceServer};
 use test_support::screen::{self, at, close, find_offset, inside, int, near_edge, within};
-use test_support::{ChildGuard, Image, Qmp, X11, Xvfb};
+use test_support::{ChildGuard, Image, Qmp, TempDir, X11, Xvfb};
 
 use super::{Guest, Rig};
 use crate::guest_desktop::{self, BAR, BAR_RGB, DEST};
@@ -39,20 +39,20 @@ use crate::tempdir;
 use crate::timing::format_duration;
 
 /// The viewer's window title (how the test finds it).
-const TITLE: &str = "vhost-device-media vm viewer test";
+pub(super) const TITLE: &str = "vhost-device-media vm viewer test";
 
 /// The clip's colour (`green.webm`).
-const GREEN: Rgb = (0, 255, 0);
+pub(super) const GREEN: Rgb = (0, 255, 0);
 
 /// How far a video pixel may be from [`GREEN`] in each channel: VP9's
 /// 4:2:0 and the conversion back to RGB round a little.
-const VIDEO_TOLERANCE: u8 = 24;
+pub(super) const VIDEO_TOLERANCE: u8 = 24;
 
 /// How long the guest may take to boot and draw its desktop.
-const BOOT: Duration = Duration::from_secs(60);
+pub(super) const BOOT: Duration = Duration::from_secs(60);
 
 /// How long the video may take to show once the desktop is drawn.
-const VIDEO: Duration = Duration::from_secs(40);
+pub(super) const VIDEO: Duration = Duration::from_secs(40);
 
 /// How long a click may take to reach the guest's console: the first
 /// (which spice-gtk may take for its pointer grab), the second.
@@ -60,7 +60,7 @@ const CLICKS: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(5)];
 
 /// Pixels this close to an edge of the placeholder or the bar are not
 /// checked (the video's scaling filter may blend across an edge).
-const EDGE: i64 = 2;
+pub(super) const EDGE: i64 = 2;
 
 /// Where the failed test's pictures go.
 fn evidence_dir() -> PathBuf {
@@ -68,7 +68,7 @@ fn evidence_dir() -> PathBuf {
 }
 
 /// Saves `pictures` as PPM files under [`evidence_dir`]; says where.
-fn save(pictures: &[(&str, &Image)]) -> String {
+pub(super) fn save(pictures: &[(&str, &Image)]) -> String {
     let dir = evidence_dir();
     let saved = std::fs::create_dir_all(&dir).and_then(|()| {
         for (name, image) in pictures {
@@ -103,22 +103,22 @@ fn not_drawn(dump: &Image) -> usize {
 }
 
 /// A colour, (R, G, B).
-type Rgb = (u8, u8, u8);
+pub(super) type Rgb = (u8, u8, u8);
 
 /// The wrong pixels of one comparison of the window with QEMU's screen:
 /// where in the guest display, and what the window shows there.
 #[derive(Default)]
-struct Wrong {
-    checked: usize,
-    video: Vec<(i64, i64, Rgb)>,
-    bar: Vec<(i64, i64, Rgb)>,
+pub(super) struct Wrong {
+    pub(super) checked: usize,
+    pub(super) video: Vec<(i64, i64, Rgb)>,
+    pub(super) bar: Vec<(i64, i64, Rgb)>,
     /// With what QEMU shows there.
-    desktop: Vec<(i64, i64, Rgb, Rgb)>,
+    pub(super) desktop: Vec<(i64, i64, Rgb, Rgb)>,
 }
 
 /// Compares `shot` (the guest display at `offset` in it) with `dump`
 /// pixel by pixel (every second one across and down).
-fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
+pub(super) fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
     let (ox, oy) = (int(offset.0), int(offset.1));
     let mut wrong = Wrong::default();
     for gy in (0..int(dump.height)).step_by(2) {
@@ -146,14 +146,17 @@ fn compare(shot: &Image, dump: &Image, offset: (usize, usize)) -> Wrong {
 
 /// A point of the video away from the bar: where the test looks for the
 /// video and clicks.
-fn video_point() -> (i64, i64) {
+pub(super) fn video_point() -> (i64, i64) {
     let point = (DEST.0 + DEST.2 / 2, DEST.1 + DEST.3 / 3);
     debug_assert!(inside(DEST, point.0, point.1, 8) && !inside(BAR, point.0, point.1, -8));
     point
 }
 
 /// Polls `what` every 100 ms until it returns `Some`, for at most `limit`.
-fn poll<T>(limit: Duration, mut what: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
+pub(super) fn poll<T>(
+    limit: Duration,
+    mut what: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = what()? {
@@ -169,39 +172,21 @@ fn poll<T>(limit: Duration, mut what: impl FnMut() -> Result<Option<T>>) -> Resu
 /// The test; see the module documentation.
 pub(super) fn test(rig: &Rig) -> Result<()> {
     let t0 = Instant::now();
-    let dir = tempdir::new("xtask-vm-viewer")?;
-    let path = |name: &str| dir.path().join(name);
-    let (vhost, media, spice, qmp_path) = (
-        path("vhost.sock"),
-        path("media.sock"),
-        path("spice.sock"),
-        path("qmp.sock"),
-    );
     let _ = std::fs::remove_dir_all(evidence_dir());
-    let _daemon = super::Daemon::start_with(
-        &rig.bin,
-        &vhost,
-        &["--uplink", &format!("unix:{}", media.display())],
-        "daemon",
-    )?;
-    let xvfb =
-        Xvfb::start(1024, 768).context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
-    let mut q = Guest::machine(&rig.qemu, &vhost)
-        .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
-    q.qmp_socket = Some(qmp_path.clone());
-    q.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
+    let vm = DesktopVm::start(rig, "xtask-vm-viewer", (1024, 768))?;
+    let (xvfb, qmp_path, path) = (&vm.xvfb, &vm.qmp, |name: &str| vm.dir.path().join(name));
     let (x, y, w, h) = DEST;
     let words = [
         "redir.play=green.webm".to_owned(),
-        format!("redir.desktop={x}:{y}:{w}:{h}"),
+        format!("redir.desktop={x}:{y}:{w}:{h},colorkey"),
         format!("video={}", guest_desktop::video_mode()),
         "vt.global_cursor_default=0".to_owned(),
     ];
-    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &q, &words)?;
-    let _viewer = start_viewer(&rig.bin, &spice, &xvfb.display())?;
+    let mut guest = Guest::boot_with(&rig.qemu, &rig.image, &vm.machine, &words)?;
+    let _viewer = vm.start_viewer(rig)?;
 
     guest.wait_line("REDIR-DESKTOP", BOOT)?;
-    let mut qmp = connect_qmp(&qmp_path)?;
+    let mut qmp = connect_qmp(qmp_path)?;
     let dump_file = path("screendump.ppm");
     let mut dump = qmp.screendump(&dump_file)?;
     // The framebuffer reaches the display when DRM's fbdev emulation
@@ -323,7 +308,7 @@ pub(super) fn test(rig: &Rig) -> Result<()> {
 }
 
 /// QMP on `path` once QEMU has made the socket.
-fn connect_qmp(path: &Path) -> Result<Qmp> {
+pub(super) fn connect_qmp(path: &Path) -> Result<Qmp> {
     let mut last = None;
     let qmp = poll(Duration::from_secs(20), || match Qmp::connect(path) {
         Ok(qmp) => Ok(Some(qmp)),
@@ -335,16 +320,68 @@ fn connect_qmp(path: &Path) -> Result<Qmp> {
     qmp.with_context(|| format!("QMP at {}: {last:?}", path.display()))
 }
 
-/// The viewer on `display` with one URI: the desktop and the media from
-/// QEMU's Spice server on `spice`.
-fn start_viewer(bin: &Path, spice: &Path, display: &str) -> Result<ChildGuard> {
-    let mut cmd = Command::new(bin.join("mediaredir-viewer"));
-    cmd.arg(format!("spice+unix://{}", spice.display()))
-        .args(["--title", TITLE, "--no-resize-guest"])
-        .env("DISPLAY", display)
-        .stdin(Stdio::null());
-    println!("vm: $ {}", process::display(&cmd));
-    ChildGuard::spawn(&mut cmd).context("starting mediaredir-viewer")
+/// What the viewer's VM tests start with, in a temporary directory: the
+/// daemon with its media uplink, a private Xvfb, and the machine with
+/// QEMU's Spice desktop (relaying the session's media port to the
+/// daemon's uplink) and QMP, ready to boot.
+pub(super) struct DesktopVm {
+    /// The desktop's private X server.
+    pub(super) xvfb: Xvfb,
+    /// The machine (the standard VGA; a test may change it).
+    pub(super) machine: QemuCommand,
+    /// QEMU's QMP socket.
+    pub(super) qmp: PathBuf,
+    spice: PathBuf,
+    _daemon: super::Daemon,
+    /// The temporary directory (removed last).
+    pub(super) dir: TempDir,
+}
+
+impl DesktopVm {
+    /// Starts the daemon and Xvfb (`screen` pixels) in a new directory
+    /// named after `prefix`.
+    pub(super) fn start(rig: &Rig, prefix: &str, screen: (u32, u32)) -> Result<DesktopVm> {
+        let dir = tempdir::new(prefix)?;
+        let path = |name: &str| dir.path().join(name);
+        let (vhost, media, spice, qmp) = (
+            path("vhost.sock"),
+            path("media.sock"),
+            path("spice.sock"),
+            path("qmp.sock"),
+        );
+        let daemon = super::Daemon::start_with(
+            &rig.bin,
+            &vhost,
+            &["--uplink", &format!("unix:{}", media.display())],
+            "daemon",
+        )?;
+        let xvfb = Xvfb::start(screen.0, screen.1)
+            .context("starting Xvfb (`cargo xtask setup` installs xvfb)")?;
+        let mut machine = Guest::machine(&rig.qemu, &vhost)
+            .with_spice_desktop(SpiceServer::new(SpiceListen::Unix(spice.clone())));
+        machine.qmp_socket = Some(qmp.clone());
+        machine.media_relay = Some(MediaRelay::new(SPICE_PORT_NAME, &media));
+        Ok(DesktopVm {
+            xvfb,
+            machine,
+            qmp,
+            spice,
+            _daemon: daemon,
+            dir,
+        })
+    }
+
+    /// The viewer on the Xvfb with one URI: the desktop and the media
+    /// from QEMU's Spice server.
+    pub(super) fn start_viewer(&self, rig: &Rig) -> Result<ChildGuard> {
+        let mut cmd = Command::new(rig.bin.join("mediaredir-viewer"));
+        cmd.arg(format!("spice+unix://{}", self.spice.display()))
+            .args(["--title", TITLE, "--no-resize-guest"])
+            .env("DISPLAY", self.xvfb.display())
+            .stdin(Stdio::null());
+        println!("vm: $ {}", process::display(&cmd));
+        ChildGuard::spawn(&mut cmd).context("starting mediaredir-viewer")
+    }
 }
 
 #[cfg(test)]
