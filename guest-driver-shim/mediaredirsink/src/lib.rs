@@ -23,12 +23,14 @@ mod element;
 
 pub mod autosink;
 pub mod caps;
+pub mod decoder;
 mod group;
 pub mod sink;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     sink::register(Some(plugin))?;
     autosink::register(Some(plugin))?;
+    decoder::register(Some(plugin))?;
     Ok(())
 }
 

@@ -42,6 +42,22 @@ pub(crate) fn generate(scratch: &Scratch, name: &str, pipeline: &str) -> PathBuf
     out
 }
 
+/// Makes `name` with `ffmpeg ARGS OUT` (the tool users' files come from).
+pub(crate) fn ffmpeg(scratch: &Scratch, name: &str, args: &str) -> PathBuf {
+    let out = scratch.path(name);
+    let line = format!("ffmpeg {args} {}", out.display());
+    let output = test_support::clips::generator_command(&line)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ffmpeg (`cargo xtask setup` installs it)");
+    assert!(
+        output.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
 /// The daemon, and a broker for it in this process.
 pub(crate) struct Device {
     pub(crate) daemon: Option<DaemonProcess>,
