@@ -139,6 +139,17 @@ fn ffmpeg_h264_aac(scratch: &Scratch) -> PathBuf {
     )
 }
 
+/// H.264 with B-frames and AAC in Matroska (no decode times) and in
+/// MPEG-TS, by ffmpeg.
+fn ffmpeg_h264_aac_in(scratch: &Scratch, name: &str) -> PathBuf {
+    ffmpeg(
+        scratch,
+        name,
+        "-f lavfi -i testsrc=size=320x240:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+         -t 2 -c:v libx264 -bf 3 -pix_fmt yuv420p -c:a aac",
+    )
+}
+
 /// VP9 and Opus in WebM, by ffmpeg.
 fn ffmpeg_vp9_opus(scratch: &Scratch) -> PathBuf {
     ffmpeg(
@@ -196,10 +207,13 @@ fn redirect_and_verify(scratch: &Scratch, tag: &str, clip: &Path, factory: &str)
 fn playbin_plugs_the_redirecting_decoders_and_the_client_decodes_bit_exact() {
     init();
     let scratch = Scratch::new("dec-playbin");
-    for (i, clip) in [ffmpeg_h264_aac(&scratch), ffmpeg_vp9_opus(&scratch)]
-        .iter()
-        .enumerate()
-    {
+    let clips = [
+        ffmpeg_h264_aac(&scratch),
+        ffmpeg_vp9_opus(&scratch),
+        ffmpeg_h264_aac_in(&scratch, "h264aac.mkv"),
+        ffmpeg_h264_aac_in(&scratch, "h264aac.ts"),
+    ];
+    for (i, clip) in clips.iter().enumerate() {
         redirect_and_verify(&scratch, &format!("pb{i}"), clip, "playbin");
     }
 }

@@ -19,7 +19,7 @@ use gstreamer_audio as gst_audio;
 use gstreamer_video as gst_video;
 
 use super::device::Device;
-use super::placeholder::{self, Silence, Slot, Timeline};
+use super::placeholder::{self, REORDER_WINDOW, Silence, Slot, Timeline};
 use crate::caps;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -66,6 +66,7 @@ impl Forward {
         let f: Forward = glib::Object::new();
         let imp = f.imp();
         imp.video.set(video).expect("set once, at creation");
+        lock(&imp.state).timeline = Timeline::new(if video { REORDER_WINDOW } else { 0 });
         imp.device.configure(socket, group);
         f
     }

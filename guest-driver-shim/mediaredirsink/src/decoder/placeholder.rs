@@ -13,8 +13,9 @@
 //! A decoder outputs in presentation order; compressed video arrives in
 //! decode order. [`Timeline`] turns one into the other: a frame is output
 //! once the decode time of the input reached its presentation time (no
-//! later input can be shown before it), and a frame without a duration
-//! takes it from the next one's time.
+//! later input can be shown before it), or, where the demuxer gives no
+//! decode times (Matroska), once [`REORDER_WINDOW`] later frames came in;
+//! a frame without a duration takes it from the next one's time.
 
 use gstreamer as gst;
 use gstreamer_audio as gst_audio;
@@ -24,6 +25,10 @@ use mediaredir_proto::control::{COLOR_KEY_RGB, StreamFormat};
 
 /// Frames held for reordering at most (an H.264 DPB holds 16).
 const MAX_REORDER: usize = 16;
+
+/// Video frames held when the input has no decode times: what encoders
+/// reorder at most in practice (x264's B-pyramid with three B-frames).
+pub(super) const REORDER_WINDOW: usize = 4;
 
 /// Duration of an output whose duration nothing tells (20 ms).
 const DEFAULT_DURATION: u64 = 20_000_000;
@@ -40,9 +45,21 @@ pub(super) struct Slot {
 pub(super) struct Timeline {
     /// Sorted by presentation time.
     pending: Vec<Slot>,
+    /// Frames held when the input has no decode times (0: audio, which
+    /// is never reordered).
+    window: usize,
 }
 
 impl Timeline {
+    /// A timeline that holds `window` frames of input without decode
+    /// times.
+    pub(super) fn new(window: usize) -> Timeline {
+        Timeline {
+            pending: Vec::new(),
+            window,
+        }
+    }
+
     /// Takes one input frame; returns the frames now due, in order.
     /// `frame_duration`: what a frame lasts when the input does not say
     /// (video: from the frame rate).
@@ -67,12 +84,14 @@ impl Timeline {
             .pending
             .partition_point(|s| s.pts.is_some_and(|p| p <= t));
         self.pending.insert(at, slot);
-        // Nothing decoded later is shown before the input's decode time
-        // (no decode time: no reordering).
-        let limit = dts.unwrap_or(t);
+        // Nothing decoded later is shown before the input's decode time;
+        // without decode times, the window decides.
         let mut out = Vec::new();
         while let Some(first) = self.pending.first().copied() {
-            let due = first.pts.is_none_or(|p| p <= limit) || self.pending.len() > MAX_REORDER;
+            let due = match dts {
+                Some(limit) => first.pts.is_none_or(|p| p <= limit),
+                None => self.pending.len() > self.window,
+            } || self.pending.len() > MAX_REORDER;
             if !due {
                 break;
             }
@@ -306,28 +325,26 @@ mod tests {
 
     #[test]
     fn decode_order_comes_out_in_presentation_order() {
-        // I P B B as an H.264 encoder with two B-frames orders them:
-        // presentation 0, 3, 1, 2 (x 40 ms), decode times 0..3 shifted
-        // back by two frames.
-        let mut t = Timeline::default();
-        let d = Some(40 * MS);
-        let mut out = Vec::new();
-        for (pts, dts) in [(0, -2i64), (3, -1), (1, 0), (2, 1), (5, 2), (4, 3)] {
-            out.extend(t.push(
-                Some(pts * 40 * MS),
-                u64::try_from(dts * 40 * 1_000_000).ok(),
-                d,
-                None,
-            ));
+        // I P B B P B as an encoder with two B-frames orders them:
+        // presentation 0, 3, 1, 2, 5, 4 (x 40 ms); decode times 0..5 as
+        // an MP4 has them (presentation shifted by the edit list), or none
+        // as Matroska has.
+        for with_dts in [true, false] {
+            let mut t = Timeline::new(REORDER_WINDOW);
+            let mut out = Vec::new();
+            for (i, pts) in [0u64, 3, 1, 2, 5, 4].into_iter().enumerate() {
+                let dts = with_dts.then_some(i as u64 * 40 * MS);
+                out.extend(t.push(Some((pts + 1) * 40 * MS), dts, Some(40 * MS), None));
+            }
+            out.extend(t.drain());
+            let pts: Vec<u64> = times(&out).iter().map(|(p, _)| p / (40 * MS) - 1).collect();
+            assert_eq!(pts, [0, 1, 2, 3, 4, 5], "decode times: {with_dts}");
         }
-        out.extend(t.drain());
-        let pts: Vec<u64> = times(&out).iter().map(|(p, _)| p / (40 * MS)).collect();
-        assert_eq!(pts, [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]
     fn a_missing_duration_comes_from_the_next_frame() {
-        let mut t = Timeline::default();
+        let mut t = Timeline::new(0);
         assert!(t.push(Some(0), None, None, None).is_empty());
         let out = t.push(Some(21 * MS), None, None, None);
         assert_eq!(times(&out), [(0, 21 * MS)]);
@@ -343,7 +360,7 @@ mod tests {
     fn reordering_is_bounded() {
         // Decode times that never reach the presentation times: at most
         // MAX_REORDER frames are held.
-        let mut t = Timeline::default();
+        let mut t = Timeline::new(0);
         let mut released = 0;
         for i in 0..100u64 {
             released += t
@@ -356,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_flush_forgets_what_is_held() {
-        let mut t = Timeline::default();
+        let mut t = Timeline::new(0);
         assert!(t.push(Some(80 * MS), Some(0), Some(MS), None).is_empty());
         t.clear();
         assert!(t.drain().is_empty());
