@@ -53,6 +53,8 @@ const OWN_FACTORIES: &[&str] = &[
     "mediaredirautosink",
     "mediaredirvideosink",
     "mediarediraudiosink",
+    "mediaredirvideodec",
+    "mediarediraudiodec",
 ];
 
 /// Programs of our own (cargo builds them) or of the toolchain.

@@ -35,6 +35,8 @@ use crate::{flatc_install, process};
 ///   plugins-good);
 /// - `gstreamer1.0-tools`: `gst-launch-1.0` / `gst-inspect-1.0` for making
 ///   test clips and checking plugins;
+/// - `gstreamer1.0-plugins-base-apps`: `gst-play-1.0`, the unmodified player
+///   the redirecting decoders' test runs;
 /// - `ffmpeg`, `lame`, `flac`, `mkvtoolnix` (mkvmerge), `opus-tools`
 ///   (opusenc), `vorbis-tools` (oggenc): the tools users' files come from;
 ///   the demuxer tests and the clip matrix make their files with them (not
@@ -63,6 +65,7 @@ pub(crate) const PACKAGES: &[&str] = &[
     "gstreamer1.0-alsa",
     "gstreamer1.0-pipewire",
     "gstreamer1.0-tools",
+    "gstreamer1.0-plugins-base-apps",
     "ffmpeg",
     "lame",
     "flac",
