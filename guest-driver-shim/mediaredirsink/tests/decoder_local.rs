@@ -20,8 +20,9 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-/// (pts, hash of the bytes) of every buffer an appsink got.
-type Outputs = Arc<Mutex<Vec<(Option<u64>, u64)>>>;
+/// (pts, hash of the bytes) of each buffer an appsink got.
+type Output = Vec<(Option<u64>, u64)>;
+type Outputs = Arc<Mutex<Output>>;
 
 fn recording_sink(outputs: &Outputs) -> gst::Element {
     let outputs = Arc::clone(outputs);
