@@ -50,13 +50,7 @@ fn recording_sink(outputs: &Outputs) -> gst::Element {
 
 /// Decodes `clip` with playbin into appsinks; returns what each got and
 /// the decoders that were plugged.
-fn decode(
-    clip: &Path,
-) -> (
-    Vec<(Option<u64>, u64)>,
-    Vec<(Option<u64>, u64)>,
-    Vec<String>,
-) {
+fn decode(clip: &Path) -> (Output, Output, Vec<String>) {
     let video: Outputs = Arc::default();
     let audio: Outputs = Arc::default();
     let playbin = gst::ElementFactory::make("playbin")
