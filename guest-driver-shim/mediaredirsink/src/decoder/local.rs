@@ -89,3 +89,49 @@ pub(super) fn inside_ours(element: &gst::Element, except: &gst::Element) -> bool
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_branch_is_the_systems_never_ours() {
+        gst::init().expect("GStreamer");
+        // Once per process (other tests may have registered it).
+        let _ = crate::plugin_register_static();
+        assert!(gst::ElementFactory::find("mediaredirvideodec").is_some());
+        // Ours rank highest for H.264 and AAC ...
+        let h264 = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build();
+        let aac = gst::Caps::builder("audio/mpeg")
+            .field("mpegversion", 4i32)
+            .field("stream-format", "raw")
+            .build();
+        assert!(
+            candidates(gst::ElementFactoryType::DECODER, media(true), &h264)
+                .iter()
+                .all(|f| !is_ours(f)),
+        );
+        for (caps, video) in [(&h264, true), (&aac, false)] {
+            // ... and the branch holds a parser and a decoder, not ours.
+            let branch = branch(caps, video).expect("the system decodes it");
+            let names: Vec<String> = branch
+                .iter()
+                .filter_map(|e| e.factory())
+                .map(|f| f.name().to_string())
+                .collect();
+            assert_eq!(branch.len(), 2, "{names:?}");
+            assert!(
+                names.iter().all(|n| !n.starts_with("mediaredir")),
+                "{names:?}"
+            );
+            assert!(decodable(caps, video));
+        }
+        // Something only we would "decode": nothing local.
+        let none = gst::Caps::builder("video/x-nothing").build();
+        assert!(!decodable(&none, true));
+        assert!(branch(&none, true).is_none());
+    }
+}
