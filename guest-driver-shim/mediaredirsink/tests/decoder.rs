@@ -13,9 +13,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{Device, ffmpeg, init, verify};
+use common::{Device, ffmpeg, init, play_to_end, verify};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -65,36 +65,7 @@ fn play(clip: &Path, socket: &Path, factory: &str) -> Result<Run, String> {
                 element.set_property("socket", &socket);
             }
         });
-    let bus = playbin.bus().expect("a pipeline has a bus");
-    playbin
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("set to PLAYING: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut result = Err("no EOS within 60 s".to_owned());
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(u64::try_from(left.as_millis()).unwrap_or(1000)),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
-            break;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => {
-                result = Ok(());
-                break;
-            }
-            gst::MessageView::Error(e) => {
-                result = Err(format!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                ));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let result = play_to_end(&playbin);
     let bin = playbin.downcast_ref::<gst::Bin>().expect("a bin");
     let mut decoders = Vec::new();
     let mut active = Vec::new();
@@ -164,14 +135,7 @@ fn ffmpeg_vp9_opus(scratch: &Scratch) -> PathBuf {
 /// only our decoders ran, both redirected, the client's decode is
 /// bit-exact and the application's sink showed the key colour.
 fn redirect_and_verify(scratch: &Scratch, tag: &str, clip: &Path, factory: &str) -> Run {
-    let report = scratch.path(&format!("{tag}.report"));
-    let report_arg = report.display().to_string();
-    let mut device = Device::start(
-        scratch,
-        tag,
-        &["--uplink", "local:verify", "--verify-report", &report_arg],
-    );
-    device.wait_client(true);
+    let (mut device, report) = Device::start_verifying(scratch, tag);
     let started = Instant::now();
     let run = play(clip, &device.broker_socket, factory);
     eprintln!(

@@ -96,14 +96,7 @@ fn gst_play_redirects_by_itself_and_shows_the_key_colour_in_its_window() {
         "h264.mp4",
         "-f lavfi -i testsrc=size=320x240:rate=30 -t 4 -c:v libx264 -bf 2 -pix_fmt yuv420p",
     );
-    let report = scratch.path("play.report");
-    let report_arg = report.display().to_string();
-    let mut device = Device::start(
-        &scratch,
-        "play",
-        &["--uplink", "local:verify", "--verify-report", &report_arg],
-    );
-    device.wait_client(true);
+    let (mut device, report) = Device::start_verifying(&scratch, "play");
     let xvfb = Xvfb::start(640, 480).expect("start Xvfb");
     let mut play = ChildGuard::spawn(
         Command::new("gst-play-1.0")

@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{AUDIO, Device, VIDEO, generate, init, verify};
+use common::{AUDIO, Device, VIDEO, generate, init, play_to_end, verify};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -131,36 +131,7 @@ fn play(clip: &Path, socket: &Path, video: &str, audio: &str, volume: f64) -> Re
     if volume != 1.0 {
         playbin.set_property("volume", volume);
     }
-    let bus = playbin.bus().expect("a pipeline has a bus");
-    playbin
-        .set_state(gst::State::Playing)
-        .map_err(|e| format!("set to PLAYING: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut result = Err("no EOS within 60 s".to_owned());
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Some(msg) = bus.timed_pop_filtered(
-            gst::ClockTime::from_mseconds(u64::try_from(left.as_millis()).unwrap_or(1000)),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        ) else {
-            break;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => {
-                result = Ok(());
-                break;
-            }
-            gst::MessageView::Error(e) => {
-                result = Err(format!(
-                    "error from {:?}: {} ({:?})",
-                    e.src().map(|s| s.path_string()),
-                    e.error(),
-                    e.debug()
-                ));
-                break;
-            }
-            _ => {}
-        }
-    }
+    let result = play_to_end(&playbin);
     let bin = playbin
         .downcast_ref::<gst::Bin>()
         .expect("playbin is a bin");
@@ -219,14 +190,7 @@ fn redirect_and_verify(
     video: &str,
     audio: &str,
 ) -> Result<Run, String> {
-    let report = scratch.path(&format!("{tag}.report"));
-    let report_arg = report.display().to_string();
-    let mut device = Device::start(
-        scratch,
-        tag,
-        &["--uplink", "local:verify", "--verify-report", &report_arg],
-    );
-    device.wait_client(true);
+    let (mut device, report) = Device::start_verifying(scratch, tag);
     let run = play(clip, &device.broker_socket, video, audio, 1.0);
     let counters = device.daemon.take().expect("daemon").stop();
     let run = run?;

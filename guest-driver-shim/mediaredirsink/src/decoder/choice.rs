@@ -121,12 +121,7 @@ impl Core {
         }
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
-                let caps = pad.pad_template_caps();
-                let caps = match q.filter() {
-                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                    None => caps,
-                };
-                q.set_result(&caps);
+                super::answer_caps(q, &pad.pad_template_caps());
                 true
             }
             gst::QueryViewMut::AcceptCaps(q) => {

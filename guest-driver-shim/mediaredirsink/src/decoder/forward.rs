@@ -263,11 +263,7 @@ impl Imp {
             let caps = pad
                 .current_caps()
                 .unwrap_or_else(|| pad.pad_template_caps());
-            let caps = match q.filter() {
-                Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                None => caps,
-            };
-            q.set_result(&caps);
+            super::answer_caps(q, &caps);
             return true;
         }
         gst::Pad::query_default(pad, Some(&*self.obj()), query)
@@ -276,12 +272,7 @@ impl Imp {
     fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         match query.view_mut() {
             gst::QueryViewMut::Caps(q) => {
-                let caps = pad.pad_template_caps();
-                let caps = match q.filter() {
-                    Some(f) => f.intersect_with_mode(&caps, gst::CapsIntersectMode::First),
-                    None => caps,
-                };
-                q.set_result(&caps);
+                super::answer_caps(q, &pad.pad_template_caps());
                 true
             }
             gst::QueryViewMut::AcceptCaps(q) => {
@@ -366,22 +357,7 @@ impl ElementImpl for Imp {
                 .structure(gst::Structure::new_empty("video/x-raw"))
                 .structure(gst::Structure::new_empty("audio/x-raw"))
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps::template_caps(),
-                )
-                .expect("sink template"),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &raw,
-                )
-                .expect("src template"),
-            ]
+            super::pad_templates(&caps::template_caps(), &raw)
         });
         TEMPLATES.as_ref()
     }

@@ -122,22 +122,7 @@ macro_rules! redirecting_decoder {
 
                 fn pad_templates() -> &'static [gst::PadTemplate] {
                     static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-                        vec![
-                            gst::PadTemplate::new(
-                                "sink",
-                                gst::PadDirection::Sink,
-                                gst::PadPresence::Always,
-                                &compressed($video),
-                            )
-                            .expect("sink template"),
-                            gst::PadTemplate::new(
-                                "src",
-                                gst::PadDirection::Src,
-                                gst::PadPresence::Always,
-                                &raw($video),
-                            )
-                            .expect("src template"),
-                        ]
+                        super::super::pad_templates(&compressed($video), &raw($video))
                     });
                     TEMPLATES.as_ref()
                 }

@@ -47,6 +47,30 @@ glib::wrapper! {
         @implements gst::ChildProxy;
 }
 
+/// Answers a caps query with `caps`, filtered as the query asks.
+fn answer_caps(q: &mut gst::query::Caps, caps: &gst::Caps) {
+    let caps = match q.filter() {
+        Some(f) => f.intersect_with_mode(caps, gst::CapsIntersectMode::First),
+        None => caps.clone(),
+    };
+    q.set_result(&caps);
+}
+
+/// The pad templates of a decoder: an always `sink` pad of `sink` caps
+/// and an always `src` pad of `src` caps.
+fn pad_templates(sink: &gst::Caps, src: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("sink", gst::PadDirection::Sink, sink),
+        ("src", gst::PadDirection::Src, src),
+    ]
+    .into_iter()
+    .map(|(name, direction, caps)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("a valid pad template")
+    })
+    .collect()
+}
+
 /// The decoders' rank: above the system's software decoders (PRIMARY), so
 /// that autoplugging tries them first.
 pub fn rank() -> gst::Rank {

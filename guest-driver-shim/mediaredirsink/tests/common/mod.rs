@@ -12,6 +12,7 @@ use conformance_tests::media::gst_launch;
 use conformance_tests::rig::{daemon_binary, workspace_binary};
 use conformance_tests::scratch::Scratch;
 use gstreamer as gst;
+use gstreamer::prelude::*;
 use guest_driver_shim::broker::{BrokerOptions, BrokerThread};
 use guest_driver_shim::{DriverOptions, MediaDevice, VhostUserOptions, VhostUserTransport};
 use mediaredir_player::MediaRedir;
@@ -40,6 +41,30 @@ pub(crate) fn generate(scratch: &Scratch, name: &str, pipeline: &str) -> PathBuf
         .replace("{out}", &out.display().to_string());
     gst_launch(&text);
     out
+}
+
+/// Sets `pipeline` to PLAYING and waits (60 s at most) for its EOS or
+/// error; leaves it in its state.
+pub(crate) fn play_to_end(pipeline: &gst::Element) -> Result<(), String> {
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| format!("set to PLAYING: {e}"))?;
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .ok_or_else(|| "no EOS within 60 s".to_owned())?;
+    match msg.view() {
+        gst::MessageView::Error(e) => Err(format!(
+            "error from {:?}: {} ({:?})",
+            e.src().map(|s| s.path_string()),
+            e.error(),
+            e.debug()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Makes `name` with `ffmpeg ARGS OUT` (the tool users' files come from).
@@ -80,6 +105,20 @@ impl Device {
             _broker: broker,
             broker_socket,
         }
+    }
+
+    /// A device whose daemon's client decodes everything and writes a
+    /// verification report (returned) when stopped; the client is there.
+    pub(crate) fn start_verifying(scratch: &Scratch, tag: &str) -> (Device, PathBuf) {
+        let report = scratch.path(&format!("{tag}.report"));
+        let report_arg = report.display().to_string();
+        let device = Device::start(
+            scratch,
+            tag,
+            &["--uplink", "local:verify", "--verify-report", &report_arg],
+        );
+        device.wait_client(true);
+        (device, report)
     }
 
     /// Waits until the device reports a client (or, `false`, none).
