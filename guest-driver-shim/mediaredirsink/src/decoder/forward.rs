@@ -24,7 +24,7 @@ use crate::caps;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
-        "mediaredirdec",
+        "mediaredirdecoder",
         gst::DebugColorFlags::empty(),
         Some("Media redirection decoder"),
     )
