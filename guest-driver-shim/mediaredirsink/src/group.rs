@@ -66,6 +66,18 @@ pub(crate) struct Shared {
     pub(crate) broken: bool,
 }
 
+/// The group of an element whose `group` is unset: its pipeline (the
+/// top-level bin), so the sinks and decoders of one pipeline share a
+/// presentation and two pipelines never do.
+pub(crate) fn pipeline_key(element: &gstreamer::Object) -> String {
+    use gstreamer::prelude::*;
+    let mut top = element.clone();
+    while let Some(parent) = top.parent() {
+        top = parent;
+    }
+    format!("pipeline@{:p}", top.as_ptr())
+}
+
 /// Opens a connection with a short timeout (used for caps queries too).
 pub(crate) fn connect(socket: &Path) -> Result<MediaRedir, PlayerError> {
     let mut redir = MediaRedir::open(socket)?;
@@ -77,7 +89,7 @@ impl Group {
     /// The group of `key` at `socket`, created (with its presentation) when
     /// no sink holds it.
     pub(crate) fn join(socket: &Path, key: &str) -> Result<Arc<Group>, PlayerError> {
-        let mut groups = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut groups = crate::lock(&GROUPS);
         groups.retain(|_, g| g.strong_count() > 0);
         let key = (socket.to_path_buf(), key.to_owned());
         if let Some(group) = groups.get(&key).and_then(Weak::upgrade) {
@@ -113,7 +125,7 @@ impl Group {
 
     /// The shared state.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.inner)
     }
 
     /// Waits up to `timeout` for the broker to send something (without the

@@ -27,6 +27,12 @@ pub mod decoder;
 mod group;
 pub mod sink;
 
+/// Locks `m`, poisoned or not: a panic caught at a pad function's
+/// boundary must not wedge the element for good.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     sink::register(Some(plugin))?;
     autosink::register(Some(plugin))?;

@@ -10,7 +10,8 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_audio as gst_audio;
 
-use super::shared::{CAT, Core, lock};
+use super::shared::{CAT, Core};
+use crate::lock;
 
 impl Core {
     /// Caps and accept-caps before a child is chosen: both children's.

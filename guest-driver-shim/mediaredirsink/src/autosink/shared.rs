@@ -8,9 +8,11 @@
 //! The choice itself (queries, the first caps, the fallback) is in
 //! [`super::choice`].
 
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 
 use gstreamer as gst;
+
+use crate::lock;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
@@ -22,10 +24,6 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Media redirection with a local fallback"),
     )
 });
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// What the bins share.
 #[derive(Debug)]

@@ -13,9 +13,11 @@
 //! local branch ([`super::local`]). Back to READY the branch goes, and the
 //! next stream chooses again.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use gstreamer as gst;
+
+use crate::lock;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 
@@ -25,10 +27,6 @@ use super::local;
 /// How far the device runs ahead of the application's sink (ns): the
 /// queue between the forwarder and the sink holds this much placeholder.
 const LEAD: u64 = 500_000_000;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The broker socket of an element made without one: `MEDIAREDIR_SOCKET`
 /// from the environment (a per-user or test broker), else the system's.
@@ -150,20 +148,14 @@ impl Core {
         gst::Pad::event_default(pad, Some(bin), event)
     }
 
-    /// The presentation group of the pipeline: the sinks and decoders of
-    /// one pipeline share one presentation (as `mediaredirsink` keys it).
-    fn group_key(bin: &gst::Bin) -> String {
-        let mut top: gst::Object = bin.upcast_ref::<gst::Object>().clone();
-        while let Some(parent) = top.parent() {
-            top = parent;
-        }
-        format!("pipeline@{:p}", top.as_ptr())
-    }
-
     fn choose(&self, bin: &gst::Bin, caps: &gst::Caps, event: gst::Event) -> bool {
         let nested = local::inside_ours(bin.upcast_ref(), bin.upcast_ref());
         if !nested {
-            let forward = Forward::new(self.video, &lock(&self.socket), &Self::group_key(bin));
+            let forward = Forward::new(
+                self.video,
+                &lock(&self.socket),
+                &crate::group::pipeline_key(bin.upcast_ref()),
+            );
             let queue = gst::ElementFactory::make("queue")
                 .property("max-size-time", LEAD)
                 .property("max-size-buffers", 0u32)
@@ -254,8 +246,9 @@ impl Core {
         gst::Pad::event_default(ghost, Some(bin), caps.clone())
     }
 
-    /// Takes the chosen branch out of the bin.
-    fn uninstall(&self, bin: &gst::Bin) {
+    /// Takes the chosen branch out of the bin (also back to READY: the
+    /// next stream chooses again).
+    pub(super) fn uninstall(&self, bin: &gst::Bin) {
         let Some(chosen) = lock(&self.chosen).take() else {
             return;
         };
@@ -267,10 +260,5 @@ impl Core {
                 let _ = bin.remove(&e);
             }
         }
-    }
-
-    /// Back to READY: no branch until the next caps.
-    pub(super) fn reset(&self, bin: &gst::Bin) {
-        self.uninstall(bin);
     }
 }

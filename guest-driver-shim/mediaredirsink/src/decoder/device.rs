@@ -46,7 +46,7 @@ struct Signals {
 
 impl Signals {
     fn lock(&self) -> MutexGuard<'_, Told> {
-        self.told.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.told)
     }
 }
 

@@ -9,9 +9,11 @@
 //! that stops at EOS does not cut the client's last second off.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex};
 
 use gstreamer as gst;
+
+use crate::lock;
 use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer::subclass::prelude::*;
@@ -29,10 +31,6 @@ pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("Media redirection decoder"),
     )
 });
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The placeholder of the negotiated stream.
 #[derive(Debug)]
@@ -178,13 +176,15 @@ impl Imp {
     }
 
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let caps = lock(&self.state).caps.clone();
-        if self.srcpad.check_reconfigure()
-            && let Some(caps) = caps
-            && !self.negotiate(&caps)
-        {
-            self.srcpad.mark_reconfigure();
-            return Err(gst::FlowError::NotNegotiated);
+        if self.srcpad.check_reconfigure() {
+            // Taken before `negotiate`, which locks the state itself.
+            let caps = lock(&self.state).caps.clone();
+            if let Some(caps) = caps
+                && !self.negotiate(&caps)
+            {
+                self.srcpad.mark_reconfigure();
+                return Err(gst::FlowError::NotNegotiated);
+            }
         }
         let slots = {
             let mut s = lock(&self.state);

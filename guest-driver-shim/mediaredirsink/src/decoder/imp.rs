@@ -133,7 +133,7 @@ macro_rules! redirecting_decoder {
                 ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
                     let result = self.parent_change_state(transition)?;
                     if transition == gst::StateChange::PausedToReady {
-                        self.core.reset(self.obj().upcast_ref());
+                        self.core.uninstall(self.obj().upcast_ref());
                     }
                     Ok(result)
                 }

@@ -28,10 +28,12 @@
 //! - Properties: [`super::settings`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Instant;
 
 use gstreamer as gst;
+
+use crate::lock;
 use gstreamer::glib;
 use gstreamer::glib::translate::IntoGlib;
 use gstreamer::prelude::*;
@@ -86,10 +88,6 @@ impl Default for MediaRedirSink {
             paused: AtomicBool::new(true),
         }
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[glib::object_subclass]

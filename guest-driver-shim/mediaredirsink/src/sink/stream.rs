@@ -17,8 +17,9 @@ use mediaredir_proto::codec::Codec;
 use mediaredir_proto::control::StreamFormat;
 
 use super::clip;
-use super::imp::{CAT, MediaRedirSink, lock};
+use super::imp::{CAT, MediaRedirSink};
 use crate::group::{self, Group};
+use crate::lock;
 
 /// How long the client's codec list answers caps queries.
 const CAPS_CACHE: Duration = Duration::from_secs(1);
@@ -96,11 +97,7 @@ impl MediaRedirSink {
         if !group.is_empty() {
             return group;
         }
-        let mut top: gst::Object = self.obj().upcast_ref::<gst::Object>().clone();
-        while let Some(parent) = top.parent() {
-            top = parent;
-        }
-        format!("pipeline@{:p}", top.as_ptr())
+        group::pipeline_key(self.obj().upcast_ref())
     }
 
     /// Creates the stream of `format` in the group's presentation.
